@@ -1,0 +1,56 @@
+//! Flags every binary shares, spelled as Salt spells them.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::Generate;
+use crate::config::{Config, Role};
+
+/// Flags of every command.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Directory holding the `master` / `minion` config files [default: /etc/salt]
+    #[arg(
+        short = 'c',
+        long = "config-dir",
+        value_name = "DIR",
+        env = "SALT_CONFIG_DIR"
+    )]
+    pub config_dir: Option<PathBuf>,
+
+    /// Console log level: quiet, critical, error, warning, info, debug, trace, garbage, all
+    #[arg(short = 'l', long = "log-level", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// Write a man page or shell completion script to stdout and exit
+    #[arg(long, value_name = "WHAT", hide = true)]
+    pub generate: Option<Generate>,
+}
+
+impl CommonArgs {
+    /// Loads the configuration these flags point at.
+    pub fn load(&self, role: Role) -> anyhow::Result<Config> {
+        Ok(Config::load(role, self.config_dir.as_deref())?)
+    }
+}
+
+/// Flags of the daemons.
+#[derive(Debug, Clone, Args)]
+pub struct DaemonArgs {
+    /// Run in the background
+    #[arg(short = 'd', long = "daemon")]
+    pub daemon: bool,
+
+    /// Log file path [default: the config's log_file, /var/log/salt/<daemon>]
+    #[arg(long = "log-file", value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+
+    /// Log level of the log file [default: the config's log_level_logfile, or warning]
+    #[arg(long = "log-file-level", value_name = "LEVEL")]
+    pub log_file_level: Option<String>,
+
+    /// Write the process id to this file [default: the config's pidfile]
+    #[arg(long = "pid-file", value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+}

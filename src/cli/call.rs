@@ -1,0 +1,329 @@
+//! `salt-call`: run a function on this minion. halite has `event.send`, `event.fire`,
+//! `event.fire_master` and `state.event`.
+//!
+//! Differences from Salt, on purpose: an event that cannot be delivered is an error (Salt prints
+//! `False` and exits 0), and so is `data` that is not a map (Salt ignores it silently).
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+use super::run::set_entry;
+use super::signature::{Bound, Signature, text, truthy};
+use super::state_event::{self, empty_map, use_color};
+use super::stdin_events::StdinEvents;
+use super::{CommonArgs, Exit, NotAvailable, execute, generate, logging};
+use crate::client::Publisher;
+use crate::config::{Config, Role};
+use crate::event::{Event, Value, jid};
+use crate::minion::{FIRE_MASTER, grains::grains};
+use crate::output::outputter::Outputter;
+use crate::salt_yaml::parse_cli_args;
+
+/// Run a Salt function on this minion: fire events to the master or on the minion's own bus,
+/// or watch a bus.
+#[derive(Debug, Parser)]
+#[command(name = "salt-call", version, about, long_about = None)]
+#[command(
+    after_help = "Examples:\n  salt-call event.send myco/build/done id=42 ok=true\n  salt-call event.send myco/mytag '{foo: Foo, bar: [1, 2]}'\n  salt-call event.fire '{x: 1}' local/tag\n  salt-call state.event pretty=True"
+)]
+pub struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// Run without a master: event.send fires on the local minion bus instead
+    #[arg(long)]
+    local: bool,
+
+    /// Outputter for the return: nested, json, yaml, txt, raw, quiet
+    #[arg(long = "out", visible_alias = "output", value_name = "OUTPUTTER")]
+    out: Option<String>,
+
+    /// Never colour the output
+    #[arg(long = "no-color", visible_alias = "no-colour")]
+    no_color: bool,
+
+    /// Colour the output even when it is not a terminal
+    #[arg(long = "force-color", visible_alias = "force-colour")]
+    force_color: bool,
+
+    /// Exit with the function's own return code (accepted for compatibility)
+    #[arg(long = "retcode-passthrough")]
+    retcode_passthrough: bool,
+
+    /// The function: event.send, event.fire, event.fire_master or state.event
+    #[arg(value_name = "FUNCTION", required_unless_present = "generate")]
+    function: Option<String>,
+
+    /// Arguments: values and key=value pairs, read as YAML as Salt reads them
+    #[arg(value_name = "ARGS", allow_negative_numbers = true)]
+    args: Vec<String>,
+}
+
+const EVENT_SEND: Signature = Signature {
+    name: "event.send",
+    params: &[
+        "tag",
+        "data",
+        "preload",
+        "with_env",
+        "with_grains",
+        "with_pillar",
+        "with_env_opts",
+    ],
+    required: 1,
+    kwargs: true,
+    usage: "salt-call event.send TAG [DATA] [with_env=…] [with_grains=…] [with_env_opts=…] [key=value ...]   (TAG - reads events from stdin)",
+};
+
+const EVENT_FIRE: Signature = Signature {
+    name: "event.fire",
+    params: &["data", "tag"],
+    required: 2,
+    kwargs: false,
+    usage: "salt-call event.fire DATA TAG   (DATA - reads events from stdin)",
+};
+
+const EVENT_FIRE_MASTER: Signature = Signature {
+    name: "event.fire_master",
+    params: &["data", "tag", "preload"],
+    required: 2,
+    kwargs: false,
+    usage: "salt-call event.fire_master DATA TAG",
+};
+
+/// Entry point of `salt-call`.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(what) = args.common.generate {
+        return generate::<Args>(what);
+    }
+    execute(|| run(args))
+}
+
+/// Where events for the master go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// Through the minion bus's `fire_master` relay to the master.
+    Master,
+    /// Onto the minion's own bus only.
+    Local,
+}
+
+async fn run(args: Args) -> anyhow::Result<Exit> {
+    let console = logging::level(args.common.log_level.as_deref().unwrap_or("warning"))?;
+    logging::init(console, None)?;
+    let config = args.common.load(Role::Minion)?;
+    let outputter: Outputter = args.out.as_deref().unwrap_or("nested").parse()?;
+    let color = use_color(args.no_color, args.force_color);
+    let local = args.local
+        || (!config.get_bool("use_master_when_local", false)?
+            && (config.get_str("file_client")? == Some("local")
+                || config.get_str("master_type")? == Some("disable")));
+    let function = args.function.unwrap_or_default();
+    let cli_args = parse_cli_args(&args.args);
+    let returned = match function.as_str() {
+        "state.event" => {
+            let bound = state_event::SIGNATURE.bind(&cli_args)?;
+            // Salt prints `local: None` after the last event; nothing is printed instead.
+            return state_event::run(&config, Role::Minion, &bound, color).await;
+        }
+        "event.send" => {
+            let bound = EVENT_SEND.bind(&cli_args)?;
+            send(
+                &config,
+                &bound,
+                if local { Route::Local } else { Route::Master },
+            )
+            .await?
+        }
+        "event.fire" => {
+            let bound = EVENT_FIRE.bind(&cli_args)?;
+            fire(&config, &bound, Route::Local, None).await?
+        }
+        "event.fire_master" => {
+            let bound = EVENT_FIRE_MASTER.bind(&cli_args)?;
+            let tag = bound.get("tag").map(text).unwrap_or_default();
+            if local {
+                tracing::warn!("Local mode detected. Event with tag {tag} will NOT be sent.");
+                print!("{}", outputter.render(&wrap(Value::Boolean(false)), color));
+                return Ok(Exit::Failure);
+            }
+            let preload = bound.get("preload").cloned();
+            fire(&config, &bound, Route::Master, preload).await?
+        }
+        other => return Err(NotAvailable(other.to_owned()).into()),
+    };
+    print!("{}", outputter.render(&wrap(returned), color));
+    Ok(Exit::Success)
+}
+
+/// salt-call's return shape: `{"local": <return>}`.
+fn wrap(returned: Value) -> Value {
+    Value::Map(vec![(Value::from("local"), returned)])
+}
+
+/// Fires events on the minion bus: as they are (`Route::Local`) or wrapped in the `fire_master`
+/// request the minion relays to its master.
+struct Sender {
+    publisher: Publisher,
+    route: Route,
+    preload: Option<Value>,
+}
+
+impl Sender {
+    async fn connect(
+        config: &Config,
+        route: Route,
+        preload: Option<Value>,
+    ) -> anyhow::Result<Self> {
+        let bus = config.bus()?;
+        let publisher = Publisher::connect(&bus, config.framing()?)
+            .await
+            .context("the minion's event bus is not reachable: start salt-minion with this config, or check -c")?
+            .with_max_event_size(config.max_event_size()?);
+        Ok(Self {
+            publisher,
+            route,
+            preload,
+        })
+    }
+
+    async fn send(&mut self, event: Event) -> anyhow::Result<()> {
+        let event = match self.route {
+            Route::Local => event,
+            Route::Master => {
+                let mut request = vec![
+                    (Value::from("data"), event.data),
+                    (Value::from("tag"), Value::from(event.tag)),
+                    (Value::from("events"), Value::Nil),
+                    (Value::from("pretag"), Value::Nil),
+                ];
+                if let Some(preload) = &self.preload {
+                    request.push((Value::from("preload"), preload.clone()));
+                }
+                Event::new(FIRE_MASTER, Value::Map(request))?
+            }
+        };
+        Ok(self.publisher.fire(event).await?)
+    }
+
+    async fn close(self) -> anyhow::Result<()> {
+        Ok(self.publisher.close().await?)
+    }
+}
+
+/// `event.fire` and `event.fire_master`: the data as given, under the tag.
+async fn fire(
+    config: &Config,
+    bound: &Bound,
+    route: Route,
+    preload: Option<Value>,
+) -> anyhow::Result<Value> {
+    let mut sender = Sender::connect(config, route, preload.filter(Value::is_map)).await?;
+    let data = bound.get("data").cloned().unwrap_or(Value::Nil);
+    if data.as_str() == Some("-") {
+        return pipe(sender).await;
+    }
+    let tag = bound.get("tag").map(text).unwrap_or_default();
+    if !data.is_map() {
+        bail!("data must be a dict (a YAML or JSON map such as '{{x: 1}}'), not {data}");
+    }
+    sender.send(Event::new(tag, data)?).await?;
+    sender.close().await?;
+    Ok(Value::Boolean(true))
+}
+
+/// Fires every event read from standard input through `sender`.
+async fn pipe(mut sender: Sender) -> anyhow::Result<Value> {
+    let mut events = StdinEvents::new();
+    while let Some(event) = events.next().await? {
+        sender.send(event).await?;
+    }
+    sender.close().await?;
+    Ok(Value::Boolean(true))
+}
+
+/// `event.send`: assembles the data as Salt's execution module does, then fires it.
+async fn send(config: &Config, bound: &Bound, route: Route) -> anyhow::Result<Value> {
+    let preload = bound.get("preload").cloned();
+    if preload
+        .as_ref()
+        .is_some_and(|preload| !preload.is_nil() && !preload.is_map())
+    {
+        tracing::warn!("preload is not a dict and is ignored");
+    }
+    let tag = bound.get("tag").map(text).unwrap_or_default();
+    let mut sender = Sender::connect(config, route, preload.filter(Value::is_map)).await?;
+    if tag == "-" {
+        return pipe(sender).await;
+    }
+    let mut data: Vec<(Value, Value)> = Vec::new();
+    if let Some(with_env) = bound.get("with_env").filter(|v| truthy(v)) {
+        let environ: Vec<(Value, Value)> = match with_env.as_array() {
+            Some(names) => names
+                .iter()
+                .filter_map(|name| {
+                    let name = text(name);
+                    std::env::var(&name)
+                        .ok()
+                        .map(|value| (Value::from(name), Value::from(value)))
+                })
+                .collect(),
+            None => std::env::vars()
+                .map(|(k, v)| (Value::from(k), Value::from(v)))
+                .collect(),
+        };
+        data.push((Value::from("environ"), Value::Map(environ)));
+    }
+    if let Some(with_grains) = bound.get("with_grains").filter(|v| truthy(v)) {
+        let all = grains(config);
+        let selected = match with_grains.as_array() {
+            Some(names) => all
+                .into_iter()
+                .filter(|(k, _)| names.iter().any(|n| n.as_str() == k.as_str()))
+                .collect(),
+            None => all,
+        };
+        data.push((Value::from("grains"), Value::Map(selected)));
+    }
+    if bound.get("with_pillar").is_some_and(truthy) {
+        // halite has no pillar yet: the key is there, empty, so consumers see what they expect.
+        data.push((Value::from("pillar"), empty_map()));
+    }
+    if bound.get("with_env_opts").is_some_and(truthy) {
+        for key in ["saltenv", "pillarenv"] {
+            data.push((
+                Value::from(key),
+                config.get(key).cloned().unwrap_or(Value::Nil),
+            ));
+        }
+    }
+    for (key, value) in &bound.extra {
+        set_entry(&mut data, key, value.clone());
+    }
+    // Salt's loader passes these to every function called through salt-call, and event.send
+    // puts all keyword arguments into the event.
+    set_entry(&mut data, "__pub_fun", Value::from("event.send"));
+    set_entry(&mut data, "__pub_pid", Value::from(std::process::id()));
+    set_entry(&mut data, "__pub_jid", Value::from(jid::gen_jid()));
+    set_entry(&mut data, "__pub_tgt", Value::from("salt-call"));
+    match bound.get("data") {
+        None | Some(Value::Nil) => {}
+        Some(Value::Map(entries)) => {
+            for (key, value) in entries {
+                match data.iter_mut().find(|(k, _)| k == key) {
+                    Some((_, slot)) => *slot = value.clone(),
+                    None => data.push((key.clone(), value.clone())),
+                }
+            }
+        }
+        Some(other) => bail!(
+            "event.send: data must be a dict (a YAML or JSON map such as '{{foo: Foo}}'), not {other}"
+        ),
+    }
+    sender.send(Event::new(tag, Value::Map(data))?).await?;
+    sender.close().await?;
+    Ok(Value::Boolean(true))
+}

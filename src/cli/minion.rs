@@ -1,0 +1,27 @@
+//! `salt-minion`: the minion daemon.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use super::{CommonArgs, DaemonArgs, generate};
+use crate::config::Role;
+
+/// The Salt minion daemon: runs the minion event bus and forwards fire_master events to the master.
+#[derive(Debug, Parser)]
+#[command(name = "salt-minion", version, about, long_about = None)]
+pub struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    daemon: DaemonArgs,
+}
+
+/// Entry point of `salt-minion`.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(what) = args.common.generate {
+        return generate::<Args>(what);
+    }
+    super::daemon::main(Role::Minion, &args.common, &args.daemon)
+}

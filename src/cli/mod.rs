@@ -1,0 +1,150 @@
+//! The command-line front ends, one module per binary, and what they share: common flags,
+//! logging in Salt's format, signal handling, exit codes, and the one place errors are reported.
+
+pub mod call;
+pub mod master;
+pub mod minion;
+pub mod run;
+
+mod args;
+mod daemon;
+mod logging;
+mod signature;
+mod state_event;
+mod stdin_events;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, ValueEnum};
+
+pub use args::{CommonArgs, DaemonArgs};
+
+/// How a command ended, as its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything worked.
+    Success,
+    /// The command failed; the message says why.
+    Failure,
+    /// Salt's status for an unknown function (`sys.exit(-1)`).
+    NotAvailable,
+    /// Stopped by SIGINT.
+    Interrupted,
+    /// Stopped by SIGTERM.
+    Terminated,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(match exit {
+            Exit::Success => 0,
+            Exit::Failure => 1,
+            Exit::NotAvailable => 255,
+            Exit::Interrupted => 130,
+            Exit::Terminated => 143,
+        })
+    }
+}
+
+/// Runs a command body on a fresh tokio runtime and turns its outcome into an exit status. This
+/// is the one place errors reach the user: `error: ` and the whole cause chain on one line.
+pub(crate) fn execute<F, Fut>(body: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Exit>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            return report(anyhow::Error::new(err).context("cannot start the async runtime"));
+        }
+    };
+    let outcome = runtime.block_on(body());
+    // Blocking stdin readers must not keep the process alive once the command is done.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(exit) => exit.into(),
+        Err(err) => report(err),
+    }
+}
+
+/// A function this binary does not have; Salt exits 255 for it.
+#[derive(Debug, thiserror::Error)]
+#[error("'{0}' is not available.")]
+pub(crate) struct NotAvailable(pub String);
+
+fn report(err: anyhow::Error) -> ExitCode {
+    // A closed stdout (`| head`) is the reader's choice, not a failure.
+    if err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    }) {
+        return ExitCode::SUCCESS;
+    }
+    let _ = writeln!(std::io::stderr(), "error: {err:#}");
+    if err.is::<NotAvailable>() {
+        Exit::NotAvailable.into()
+    } else {
+        Exit::Failure.into()
+    }
+}
+
+/// What `--generate` writes: a man page or a shell completion script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    /// A roff man page.
+    Man,
+    /// Bash completion.
+    Bash,
+    /// Zsh completion.
+    Zsh,
+    /// Fish completion.
+    Fish,
+}
+
+/// Writes the man page or completion script of binary `C` to stdout.
+pub(crate) fn generate<C: CommandFactory>(what: Generate) -> ExitCode {
+    let mut command = C::command();
+    let name = command.get_name().to_owned();
+    let mut out = Vec::new();
+    let written = match what {
+        Generate::Man => clap_mangen::Man::new(command).render(&mut out),
+        Generate::Bash => {
+            clap_complete::generate(clap_complete::Shell::Bash, &mut command, name, &mut out);
+            Ok(())
+        }
+        Generate::Zsh => {
+            clap_complete::generate(clap_complete::Shell::Zsh, &mut command, name, &mut out);
+            Ok(())
+        }
+        Generate::Fish => {
+            clap_complete::generate(clap_complete::Shell::Fish, &mut command, name, &mut out);
+            Ok(())
+        }
+    };
+    match written.and_then(|()| std::io::stdout().write_all(&out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report(err.into()),
+    }
+}
+
+/// Resolves when SIGINT or SIGTERM arrives, telling which.
+pub(crate) async fn stop_signal() -> Exit {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers the default action (exit) still applies.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => Exit::Interrupted,
+        _ = terminate.recv() => Exit::Terminated,
+    }
+}

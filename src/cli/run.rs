@@ -1,0 +1,201 @@
+//! `salt-run`: runner functions on the master. halite has `state.event` and `event.send`.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::Parser;
+
+use super::signature::{Bound, Signature, text};
+use super::state_event::{self, empty_map, use_color};
+use super::stdin_events::StdinEvents;
+use super::{CommonArgs, Exit, execute, generate, logging};
+use crate::client::Publisher;
+use crate::config::Role;
+use crate::event::{Event, Value, jid};
+use crate::output::outputter::Outputter;
+use crate::salt_yaml::{CliArgs, parse_cli_args};
+
+/// Run a Salt runner function on the master: `state.event` to watch the master's event bus,
+/// `event.send` to fire an event on it.
+#[derive(Debug, Parser)]
+#[command(name = "salt-run", version, about, long_about = None)]
+#[command(
+    after_help = "Examples:\n  salt-run state.event pretty=True\n  salt-run state.event 'salt/job/*' count=1 format=json\n  salt-run event.send myco/build/done '{id: 42, ok: true}'\n  salt-run state.event | grep -v noisy | salt-run event.send -"
+)]
+pub struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// Outputter for the function's return: nested, json, yaml, txt, raw, quiet
+    #[arg(long = "out", visible_alias = "output", value_name = "OUTPUTTER")]
+    out: Option<String>,
+
+    /// Never colour the output
+    #[arg(long = "no-color", visible_alias = "no-colour")]
+    no_color: bool,
+
+    /// Colour the output even when it is not a terminal
+    #[arg(long = "force-color", visible_alias = "force-colour")]
+    force_color: bool,
+
+    /// The runner function: state.event or event.send
+    #[arg(value_name = "FUNCTION", required_unless_present = "generate")]
+    function: Option<String>,
+
+    /// Arguments: values and key=value pairs, read as YAML as Salt reads them
+    #[arg(value_name = "ARGS", allow_negative_numbers = true)]
+    args: Vec<String>,
+}
+
+/// `event.send`'s parameters; `key=value` pairs join the data (Salt's runner refuses them).
+const EVENT_SEND: Signature = Signature {
+    name: "event.send",
+    params: &["tag", "data"],
+    required: 1,
+    kwargs: true,
+    usage: "salt-run event.send TAG [DATA] [key=value ...]   (TAG - reads events from stdin)",
+};
+
+/// Entry point of `salt-run`.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(what) = args.common.generate {
+        return generate::<Args>(what);
+    }
+    execute(|| run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<Exit> {
+    let console = logging::level(args.common.log_level.as_deref().unwrap_or("warning"))?;
+    logging::init(console, None)?;
+    let config = args.common.load(Role::Master)?;
+    let outputter: Outputter = args.out.as_deref().unwrap_or("nested").parse()?;
+    let color = use_color(args.no_color, args.force_color);
+    let function = args.function.unwrap_or_default();
+    let cli_args = parse_cli_args(&args.args);
+    let signature = match function.as_str() {
+        "state.event" => state_event::SIGNATURE,
+        "event.send" => EVENT_SEND,
+        other => bail!("'{other}' is not available; salt-run knows state.event and event.send"),
+    };
+    let bound = signature.bind(&cli_args)?;
+    let bus = config.bus()?;
+    let connected = Publisher::connect(&bus, config.framing()?).await;
+    if signature.name == state_event::SIGNATURE.name {
+        // The watcher works without a master (it waits for one), so its runner event is best
+        // effort. Salt prints the runner's `None` return after the last event; that line only
+        // gets in the way of pipelines, so nothing is printed.
+        if let Ok(publisher) = connected {
+            let _ = RunnerJob::start(publisher, &function, &cli_args).await;
+        }
+        return state_event::run(&config, Role::Master, &bound, color).await;
+    }
+    let publisher = connected?.with_max_event_size(config.max_event_size()?);
+    // One connection carries the runner events and the payload, so they arrive in order.
+    let mut job = RunnerJob::start(publisher, &function, &cli_args).await?;
+    let returned = send(&mut job.publisher, &bound).await?;
+    job.finish(&returned).await?;
+    print!("{}", outputter.render(&returned, color));
+    Ok(Exit::Success)
+}
+
+async fn send(publisher: &mut Publisher, bound: &Bound) -> anyhow::Result<Value> {
+    let tag = bound.get("tag").map(text).unwrap_or_default();
+    if tag == "-" {
+        let mut events = StdinEvents::new();
+        while let Some(event) = events.next().await? {
+            publisher.fire(event).await?;
+        }
+        return Ok(Value::Boolean(true));
+    }
+    let mut data = match bound.get("data") {
+        None | Some(Value::Nil) => empty_map(),
+        Some(map @ Value::Map(_)) => map.clone(),
+        Some(other) => bail!(
+            "event.send: data must be a dict (a YAML or JSON map such as '{{a: 1}}'), not {other}"
+        ),
+    };
+    if let Value::Map(entries) = &mut data {
+        for (key, value) in &bound.extra {
+            set_entry(entries, key, value.clone());
+        }
+    }
+    publisher.fire(Event::new(tag, data)?).await?;
+    Ok(Value::Boolean(true))
+}
+
+/// Sets a string key in a map's entries: replaced in place, or appended (Python dict update).
+pub(crate) fn set_entry(entries: &mut Vec<(Value, Value)>, key: &str, value: Value) {
+    match entries.iter_mut().find(|(k, _)| k.as_str() == Some(key)) {
+        Some((_, slot)) => *slot = value,
+        None => entries.push((Value::from(key), value)),
+    }
+}
+
+/// The `salt/run/<jid>/new` and `…/ret` events Salt fires around every runner call, so that
+/// reactors and watchers see runner activity as they do with Salt.
+struct RunnerJob {
+    publisher: Publisher,
+    base: Vec<(Value, Value)>,
+    jid: String,
+}
+
+impl RunnerJob {
+    async fn start(publisher: Publisher, function: &str, args: &CliArgs) -> anyhow::Result<Self> {
+        let jid = jid::gen_jid();
+        let mut fun_args: Vec<Value> = args.args.clone();
+        if !args.kwargs.is_empty() {
+            fun_args.push(Value::Map(
+                args.kwargs
+                    .iter()
+                    .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
+                    .collect(),
+            ));
+        }
+        let base = vec![
+            (
+                Value::from("fun"),
+                Value::from(format!("runner.{function}")),
+            ),
+            (Value::from("jid"), Value::from(jid.as_str())),
+            (Value::from("user"), Value::from(salt_user())),
+            (Value::from("fun_args"), Value::Array(fun_args)),
+        ];
+        let mut job = Self {
+            publisher,
+            base,
+            jid,
+        };
+        let new = Event::new(
+            format!("salt/run/{}/new", job.jid),
+            Value::Map(job.base.clone()),
+        )?;
+        job.publisher.fire(new).await?;
+        Ok(job)
+    }
+
+    async fn finish(mut self, returned: &Value) -> anyhow::Result<()> {
+        let mut data = self.base;
+        data.push((Value::from("return"), returned.clone()));
+        data.push((Value::from("success"), Value::Boolean(true)));
+        self.publisher
+            .fire(Event::new(
+                format!("salt/run/{}/ret", self.jid),
+                Value::Map(data),
+            )?)
+            .await?;
+        Ok(self.publisher.close().await?)
+    }
+}
+
+/// The user Salt records for a job: `sudo_<name>` under sudo, else the process's user.
+pub(crate) fn salt_user() -> String {
+    if let Ok(sudo_user) = std::env::var("SUDO_USER") {
+        return format!("sudo_{sudo_user}");
+    }
+    nix::unistd::User::from_uid(nix::unistd::Uid::effective())
+        .ok()
+        .flatten()
+        .map(|user| user.name)
+        .unwrap_or_else(|| "root".to_owned())
+}

@@ -1,0 +1,143 @@
+//! Binding command-line arguments to a Salt function's parameters the way Python binds them,
+//! with Python's wording when they do not fit.
+
+use crate::event::Value;
+use crate::salt_yaml::CliArgs;
+
+/// A function's parameters, in order; the first `required` have no default.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Signature {
+    /// The function's name, as in `event.send`.
+    pub name: &'static str,
+    /// Parameter names in order.
+    pub params: &'static [&'static str],
+    /// How many leading parameters are required.
+    pub required: usize,
+    /// Whether unknown `key=value` arguments are collected (`**kwargs`) rather than refused.
+    pub kwargs: bool,
+    /// One line of usage for error messages.
+    pub usage: &'static str,
+}
+
+/// Arguments bound to a signature.
+#[derive(Debug, Clone)]
+pub(crate) struct Bound {
+    values: Vec<Option<Value>>,
+    /// `key=value` arguments that matched no parameter, in order.
+    pub extra: Vec<(String, Value)>,
+    params: &'static [&'static str],
+}
+
+impl Bound {
+    /// The value given for `param`, if any.
+    pub fn get(&self, param: &str) -> Option<&Value> {
+        let index = self.params.iter().position(|p| *p == param)?;
+        self.values[index].as_ref()
+    }
+}
+
+impl Signature {
+    /// The short name Python reports in its messages (`send()` for `event.send`).
+    fn short(&self) -> &'static str {
+        self.name.rsplit('.').next().unwrap_or(self.name)
+    }
+
+    /// Binds `args`, or explains in Python's words why they do not fit.
+    pub fn bind(&self, args: &CliArgs) -> anyhow::Result<Bound> {
+        let fail = |problem: String| {
+            anyhow::anyhow!(
+                "Passed invalid arguments: {problem}.\nUsage: {}",
+                self.usage
+            )
+        };
+        if args.args.len() > self.params.len() {
+            let expected = if self.required == self.params.len() {
+                self.params.len().to_string()
+            } else {
+                format!("from {} to {}", self.required, self.params.len())
+            };
+            return Err(fail(format!(
+                "{}() takes {expected} positional arguments but {} were given",
+                self.short(),
+                args.args.len()
+            )));
+        }
+        let mut values: Vec<Option<Value>> = vec![None; self.params.len()];
+        for (slot, value) in values.iter_mut().zip(&args.args) {
+            *slot = Some(value.clone());
+        }
+        let mut extra = Vec::new();
+        for (key, value) in &args.kwargs {
+            match self.params.iter().position(|param| param == key) {
+                Some(index) if values[index].is_some() => {
+                    return Err(fail(format!(
+                        "{}() got multiple values for argument '{key}'",
+                        self.short()
+                    )));
+                }
+                Some(index) => values[index] = Some(value.clone()),
+                None if self.kwargs => extra.push((key.clone(), value.clone())),
+                None => {
+                    return Err(fail(format!(
+                        "{}() got an unexpected keyword argument '{key}'",
+                        self.short()
+                    )));
+                }
+            }
+        }
+        let missing: Vec<String> = self.params[..self.required]
+            .iter()
+            .zip(&values)
+            .filter(|(_, value)| value.is_none())
+            .map(|(param, _)| format!("'{param}'"))
+            .collect();
+        if !missing.is_empty() {
+            let plural = if missing.len() == 1 {
+                "argument"
+            } else {
+                "arguments"
+            };
+            return Err(fail(format!(
+                "{}() missing {} required positional {plural}: {}",
+                self.short(),
+                missing.len(),
+                missing.join(" and ")
+            )));
+        }
+        Ok(Bound {
+            values,
+            extra,
+            params: self.params,
+        })
+    }
+}
+
+/// A value as Python's `str()` would show it in a place that wants text (a tag, a pattern).
+pub(crate) fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        Value::Nil => "None".to_owned(),
+        Value::Boolean(true) => "True".to_owned(),
+        Value::Boolean(false) => "False".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Python truthiness of an argument value.
+pub(crate) fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Nil => false,
+        Value::Boolean(b) => *b,
+        Value::Integer(i) => i.as_i64() != Some(0),
+        Value::F32(f) => *f != 0.0,
+        Value::F64(f) => *f != 0.0,
+        Value::String(s) => !s.as_bytes().is_empty(),
+        Value::Binary(b) => !b.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Map(m) => !m.is_empty(),
+        Value::Ext(..) => true,
+    }
+}

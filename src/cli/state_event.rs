@@ -1,0 +1,150 @@
+//! `state.event`: print the events of a bus as they arrive, in Salt's line format.
+//!
+//! Where Salt's watcher is broken, this one is not: it prints no trailing `None`, never dies on
+//! undecodable bytes or mixed key types, stops cleanly on SIGINT (status 130) and SIGTERM (143),
+//! waits for a bus that is not up yet and re-attaches after a restart (saying so once on
+//! stderr), and makes every alternative of a regex `tagmatch` match the whole tag.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::bail;
+
+use super::Exit;
+use super::signature::{Bound, Signature, text, truthy};
+use crate::client::{ListenNotice, Listener};
+use crate::config::{Config, Role};
+use crate::event::Value;
+use crate::event::matching::ExprMatcher;
+use crate::output::state_event::{write_event_line, write_json_line};
+
+/// `state.event`'s parameters, Salt's plus `format` (`salt` lines or one `json` object per line)
+/// and `match` (`whole`, or Salt's own `salt` semantics for regex alternatives).
+pub(crate) const SIGNATURE: Signature = Signature {
+    name: "state.event",
+    params: &[
+        "tagmatch", "count", "quiet", "sock_dir", "pretty", "node", "format", "match",
+    ],
+    required: 0,
+    kwargs: false,
+    usage: "state.event [tagmatch='*'] [count=-1] [quiet=False] [sock_dir=DIR] [pretty=False] [node=master|minion] [format=salt|json] [match=whole|salt]",
+};
+
+/// How events are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// `tag<TAB>json`, as Salt prints.
+    Salt,
+    /// `{"tag": …, "data": …}` per line, for jq.
+    Json,
+}
+
+/// Watches the bus `bound` names until `count` events matched or a signal arrives. `config` is
+/// the caller's configuration; `default_node` is the bus watched without `node=`.
+pub(crate) async fn run(
+    config: &Config,
+    default_node: Role,
+    bound: &Bound,
+    color: bool,
+) -> anyhow::Result<Exit> {
+    let tagmatch = bound
+        .get("tagmatch")
+        .map(text)
+        .unwrap_or_else(|| "*".to_owned());
+    let mut count = match bound.get("count") {
+        None => -1,
+        Some(value) => match value.as_i64() {
+            Some(count) => count,
+            None => bail!("state.event: count must be an integer, not {value}"),
+        },
+    };
+    let quiet = bound.get("quiet").is_some_and(truthy);
+    let pretty = bound.get("pretty").is_some_and(truthy);
+    let node = match bound.get("node").map(text) {
+        None => default_node,
+        Some(node) if node == "master" => Role::Master,
+        Some(_) => Role::Minion,
+    };
+    let format = match bound.get("format").map(text).as_deref() {
+        None | Some("salt") => Format::Salt,
+        Some("json") => Format::Json,
+        Some(other) => {
+            bail!("state.event: format={other} is not known; use format=salt or format=json")
+        }
+    };
+    let matcher = match bound.get("match").map(text).as_deref() {
+        None | Some("whole") => ExprMatcher::whole(&tagmatch),
+        Some("salt") => ExprMatcher::salt(&tagmatch),
+        Some(other) => {
+            bail!("state.event: match={other} is not known; use match=whole or match=salt")
+        }
+    };
+    let node_config = if node == config.role() {
+        config.clone()
+    } else {
+        config.sibling(node)?
+    };
+    let address = match bound.get("sock_dir") {
+        Some(dir) if !dir.is_nil() => node_config.bus_in(node, &PathBuf::from(text(dir)))?,
+        _ => node_config.bus_for(node)?,
+    };
+    let mut listener = Listener::new(address.publish).on_notice(report_notice);
+    let watch = async {
+        let stdout = std::io::stdout();
+        let mut line = Vec::with_capacity(4096);
+        loop {
+            let event = listener.next_event().await?;
+            if !matcher.matches(&event.tag) {
+                tracing::debug!("Skipping event tag: {}", event.tag);
+                continue;
+            }
+            if !quiet {
+                line.clear();
+                match format {
+                    Format::Salt => {
+                        write_event_line(&mut line, &event.tag, &event.data, pretty, color)
+                    }
+                    Format::Json => write_json_line(&mut line, &event.tag, &event.data, color),
+                }
+                let mut out = stdout.lock();
+                out.write_all(&line)?;
+                out.flush()?;
+            }
+            if count > 0 {
+                count -= 1;
+            }
+            if count == 0 {
+                return anyhow::Ok(Exit::Success);
+            }
+        }
+    };
+    tokio::select! {
+        watched = watch => watched,
+        signal = super::stop_signal() => Ok(signal),
+    }
+}
+
+fn report_notice(notice: ListenNotice) {
+    let line = match notice {
+        ListenNotice::Waiting { endpoint, reason } => {
+            format!(
+                "waiting for the event bus at {endpoint} ({reason}); events will show once it is up"
+            )
+        }
+        ListenNotice::Attached(endpoint) => format!("attached to the event bus at {endpoint}"),
+        ListenNotice::Lost { endpoint, reason } => {
+            format!("lost the event bus at {endpoint} ({reason}); re-attaching")
+        }
+    };
+    eprintln!("{line}");
+}
+
+/// Whether to colour output: only on a terminal, unless forced either way.
+pub(crate) fn use_color(no_color: bool, force_color: bool) -> bool {
+    force_color || (!no_color && std::io::stdout().is_terminal())
+}
+
+/// Data for events that carry none.
+pub(crate) fn empty_map() -> Value {
+    Value::Map(Vec::new())
+}

@@ -1,0 +1,142 @@
+//! Finding out which framing a pull socket accepts.
+//!
+//! Real Salt accepts exactly one framing on its pull sockets and silently drops the other
+//! (3007.8 wants bare frames, 3006.30 and 3007.17 length-prefixed ones), and a pull socket never
+//! answers. So the first event is the probe: it is sent bare on a fresh connection while
+//! listening on the publish socket; if it does not come back, it is sent length-prefixed on
+//! another. Bare goes first because a bare frame can never be half-understood by a
+//! length-prefixed reader (it reads as a length of gigabytes and waits, and closing the
+//! connection discards it), whereas a short length prefix reads as harmless integers to a bare
+//! reader. The answer is cached per socket file (device, inode and mtime, so a restarted daemon
+//! is probed again) in the per-user runtime directory.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use sha2::Digest;
+use tokio::io::AsyncWriteExt;
+use tokio_util::codec::FramedRead;
+
+use super::{ClientError, connect};
+use crate::config::{BusAddress, user_runtime_dir};
+use crate::ipc::{Endpoint, Stream};
+use crate::wire::{self, FrameCodec, Framing};
+
+/// How long a probe event may take to come back on the publish socket.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Time for the daemon to register the probing subscriber before the probe is sent; a
+/// subscriber registered late would miss the probe and a framing that works would be rejected.
+const SUBSCRIBE_SETTLE: Duration = Duration::from_millis(30);
+
+/// The framing last found for this pull socket, if the socket has not changed since.
+pub(super) fn cached(pull: &Endpoint) -> Option<Framing> {
+    let text = std::fs::read_to_string(cache_file(pull)?).ok()?;
+    match text.trim() {
+        "bare" => Some(Framing::Bare),
+        "length_prefixed" => Some(Framing::LengthPrefixed),
+        _ => None,
+    }
+}
+
+fn store(pull: &Endpoint, framing: Framing) {
+    let Some(file) = cache_file(pull) else { return };
+    let Some(dir) = file.parent() else { return };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let temporary = file.with_extension(format!("tmp{}", std::process::id()));
+    if std::fs::write(&temporary, framing.name()).is_ok() {
+        // A cache that cannot be written only costs a probe next time.
+        let _ = std::fs::rename(&temporary, &file);
+    }
+}
+
+fn cache_file(pull: &Endpoint) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let identity = match pull {
+        Endpoint::Unix(path) => {
+            let meta = std::fs::metadata(path).ok()?;
+            format!(
+                "{}|{}|{}|{}",
+                path.display(),
+                meta.dev(),
+                meta.ino(),
+                meta.mtime_nsec() + meta.mtime() * 1_000_000_000
+            )
+        }
+        Endpoint::Tcp(port) => format!("tcp|{port}"),
+    };
+    let digest = sha2::Sha256::digest(identity.as_bytes());
+    let name: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    Some(user_runtime_dir().join("framing").join(name))
+}
+
+/// Sends `body` in each framing in turn until it appears on the publish socket; returns the
+/// connection that worked and its framing.
+pub(super) async fn probe(
+    address: &BusAddress,
+    body: &[u8],
+) -> Result<(Stream, Framing), ClientError> {
+    let mut watch = match connect(&address.publish).await {
+        Ok(stream) => FramedRead::new(stream, FrameCodec::new(crate::bus::DEFAULT_MAX_FRAME)),
+        Err(err) => {
+            // Without the publish socket nothing can be verified; bare is what most releases read.
+            tracing::debug!(
+                "cannot watch {} to detect framing ({err}); sending bare",
+                address.publish
+            );
+            return send(&address.pull, body, Framing::Bare).await;
+        }
+    };
+    tokio::time::sleep(SUBSCRIBE_SETTLE).await;
+    for framing in [Framing::Bare, Framing::LengthPrefixed] {
+        let (stream, _) = send(&address.pull, body, framing).await?;
+        let seen = tokio::time::timeout(PROBE_TIMEOUT, async {
+            while let Some(frame) = watch.next().await {
+                if let Ok(Ok(published)) = frame
+                    && published == Bytes::copy_from_slice(body)
+                {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false);
+        if seen {
+            tracing::debug!("{} accepts {} frames", address.pull, framing.name());
+            store(&address.pull, framing);
+            return Ok((stream, framing));
+        }
+    }
+    Err(ClientError::NotDelivered(format!(
+        "{} accepted the connection but the event did not appear on {} in either framing; \
+         set ipc_framing to bare or length_prefixed in the config",
+        address.pull, address.publish
+    )))
+}
+
+async fn send(
+    pull: &Endpoint,
+    body: &[u8],
+    framing: Framing,
+) -> Result<(Stream, Framing), ClientError> {
+    let mut stream = connect(pull).await?;
+    let mut frame = Vec::with_capacity(body.len() + 16);
+    wire::encode_frame(body, framing, &mut frame);
+    stream
+        .write_all(&frame)
+        .await
+        .map_err(|source| ClientError::Io {
+            endpoint: pull.clone(),
+            source,
+        })?;
+    stream.flush().await.map_err(|source| ClientError::Io {
+        endpoint: pull.clone(),
+        source,
+    })?;
+    Ok((stream, framing))
+}

@@ -1,0 +1,235 @@
+//! What every command uses to talk to a bus: fire events into its pull socket and listen on its
+//! publish socket, against halite's daemons and real Salt's alike.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), halite::client::ClientError> {
+//! use halite::client::{Publisher, Listener};
+//! use halite::config::{Config, Role};
+//! use halite::event::{Event, Value};
+//! use halite::event::matching::{MatchType, TagMatcher};
+//!
+//! let config = Config::load(Role::Master, None)?;
+//! let bus = config.bus()?;
+//!
+//! // Fire one event, the way `salt-run event.send` does.
+//! let mut publisher = Publisher::connect(&bus, config.framing()?).await?;
+//! let data = Value::Map(vec![("build".into(), 42.into())]);
+//! publisher.fire(Event::new("myco/build/done", data)?).await?;
+//! publisher.close().await?;
+//!
+//! // Wait up to five seconds for one matching event.
+//! let mut listener = Listener::new(bus.publish.clone());
+//! let matcher = TagMatcher::new("myco/build/", MatchType::StartsWith).expect("valid pattern");
+//! let event = listener
+//!     .wait_for(|event| matcher.matches(&event.tag), std::time::Duration::from_secs(5))
+//!     .await?;
+//! println!("{:?}", event);
+//! # Ok(())
+//! # }
+//! ```
+
+mod framing;
+mod listen;
+
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+
+use crate::config::{BusAddress, ConfigError, FramingChoice};
+use crate::event::{Event, EventError};
+use crate::ipc::{Endpoint, Stream};
+use crate::wire::{self, Framing};
+
+pub use listen::{ListenNotice, Listener};
+
+/// How long to wait for a bus socket to accept a connection, as Salt's clients do.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What can go wrong talking to a bus.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing listens on the socket.
+    #[error(
+        "cannot connect to {endpoint}: {reason}; is the daemon running, and is this its sock_dir?"
+    )]
+    Connect {
+        /// The socket tried.
+        endpoint: Endpoint,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The socket exists but this user may not use it.
+    #[error(
+        "permission denied on {0}: run as the daemon's user (or a member of its group for the master's publish socket)"
+    )]
+    PermissionDenied(Endpoint),
+    /// Writing or reading failed after connecting.
+    #[error("lost the connection to {endpoint}: {source}")]
+    Io {
+        /// The socket.
+        endpoint: Endpoint,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The daemon accepted the connection but the event never appeared on its bus.
+    #[error("{0}")]
+    NotDelivered(String),
+    /// No event arrived in time.
+    #[error("no matching event arrived on {endpoint} within {waited:?}")]
+    Timeout {
+        /// The socket listened on.
+        endpoint: Endpoint,
+        /// How long.
+        waited: Duration,
+    },
+    /// The event itself is not valid.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// The event is larger than the configured `max_event_size`.
+    #[error(
+        "event {tag} is {size} bytes packed, over max_event_size ({limit}); send less data or raise max_event_size"
+    )]
+    TooLarge {
+        /// Its tag.
+        tag: String,
+        /// Its packed size.
+        size: usize,
+        /// The limit.
+        limit: u64,
+    },
+    /// Configuration could not be read.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+pub(crate) async fn connect(endpoint: &Endpoint) -> Result<Stream, ClientError> {
+    endpoint
+        .connect(CONNECT_TIMEOUT)
+        .await
+        .map_err(|err| match err.kind() {
+            std::io::ErrorKind::PermissionDenied => ClientError::PermissionDenied(endpoint.clone()),
+            _ => ClientError::Connect {
+                endpoint: endpoint.clone(),
+                reason: match err.kind() {
+                    std::io::ErrorKind::NotFound => "no such socket".to_owned(),
+                    std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+                    _ => err.to_string(),
+                },
+            },
+        })
+}
+
+/// A connection to a bus's pull socket that fires events.
+#[derive(Debug)]
+pub struct Publisher {
+    address: BusAddress,
+    /// The connection and its framing, once the framing is known.
+    link: Option<(Stream, Framing)>,
+    max_event_size: Option<u64>,
+    buffer: Vec<u8>,
+}
+
+impl Publisher {
+    /// Connects to `address`'s pull socket. With [`FramingChoice::Auto`] the framing the daemon
+    /// accepts is looked up in a per-socket cache, or found out with the first event fired.
+    pub async fn connect(address: &BusAddress, choice: FramingChoice) -> Result<Self, ClientError> {
+        let framing = match choice {
+            FramingChoice::Fixed(framing) => Some(framing),
+            FramingChoice::Auto => framing::cached(&address.pull),
+        };
+        let link = match framing {
+            Some(framing) => Some((connect(&address.pull).await?, framing)),
+            None => {
+                // Fail early and clearly when nothing listens, before any probing.
+                drop(connect(&address.pull).await?);
+                None
+            }
+        };
+        Ok(Self {
+            address: address.clone(),
+            link,
+            max_event_size: None,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Refuses events whose packed data exceeds `limit` bytes.
+    pub fn with_max_event_size(mut self, limit: u64) -> Self {
+        self.max_event_size = Some(limit);
+        self
+    }
+
+    /// The framing in use, once known.
+    pub fn framing(&self) -> Option<Framing> {
+        self.link.as_ref().map(|(_, framing)| *framing)
+    }
+
+    /// Stamps `event` with `_stamp` and fires it.
+    pub async fn fire(&mut self, mut event: Event) -> Result<(), ClientError> {
+        event.stamp();
+        self.fire_stamped(&event).await
+    }
+
+    /// Fires `event` exactly as given (a relayed event keeps its `_stamp`).
+    pub async fn fire_stamped(&mut self, event: &Event) -> Result<(), ClientError> {
+        let mut body = std::mem::take(&mut self.buffer);
+        body.clear();
+        wire::encode_body(&event.tag, &event.data, &mut body);
+        if let Some(limit) = self.max_event_size
+            && body.len() as u64 > limit
+        {
+            return Err(ClientError::TooLarge {
+                tag: event.tag.clone(),
+                size: body.len(),
+                limit,
+            });
+        }
+        let result = self.send_body(&body).await;
+        self.buffer = body;
+        result
+    }
+
+    async fn send_body(&mut self, body: &[u8]) -> Result<(), ClientError> {
+        if self.link.is_none() {
+            let (stream, framing) = framing::probe(&self.address, body).await?;
+            self.link = Some((stream, framing));
+            return Ok(());
+        }
+        let (writer, framing) = self.link.as_mut().expect("link is set above");
+        // One write per frame, unbuffered: an event is on its way as soon as `fire` returns.
+        let mut frame = Vec::with_capacity(body.len() + 16);
+        wire::encode_frame(body, *framing, &mut frame);
+        writer
+            .write_all(&frame)
+            .await
+            .map_err(|source| ClientError::Io {
+                endpoint: self.address.pull.clone(),
+                source,
+            })
+    }
+
+    /// Flushes everything fired and closes the connection.
+    pub async fn close(mut self) -> Result<(), ClientError> {
+        if let Some((mut writer, _)) = self.link.take() {
+            let endpoint = self.address.pull.clone();
+            let io = |source| ClientError::Io {
+                endpoint: endpoint.clone(),
+                source,
+            };
+            writer.flush().await.map_err(io)?;
+            writer.shutdown().await.map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+/// Fires one event on a bus and closes the connection: the whole of `event.fire`.
+pub async fn fire_once(
+    address: &BusAddress,
+    choice: FramingChoice,
+    event: Event,
+) -> Result<(), ClientError> {
+    let mut publisher = Publisher::connect(address, choice).await?;
+    publisher.fire(event).await?;
+    publisher.close().await
+}

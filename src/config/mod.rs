@@ -1,0 +1,376 @@
+//! Salt-compatible configuration: `<config_dir>/master` or `<config_dir>/minion` plus
+//! `master.d/*.conf` / `minion.d/*.conf`, Salt's defaults, and the paths derived from them.
+//!
+//! Options are kept as the YAML map Salt would load (so later features read new keys without a
+//! schema change) behind typed accessors for the keys halite uses.
+
+mod paths;
+
+use std::path::{Path, PathBuf};
+
+use crate::event::{Value, map_get};
+use crate::ipc::Endpoint;
+use crate::salt_yaml;
+use crate::wire::Framing;
+
+pub use paths::user_runtime_dir;
+
+/// Salt's configuration directory when `-c` is not given.
+pub const DEFAULT_CONFIG_DIR: &str = "/etc/salt";
+
+/// Salt's default `max_event_size`, for master and minion alike.
+pub const DEFAULT_MAX_EVENT_SIZE: u64 = 1_048_576;
+
+/// Which daemon a configuration belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `salt-master`, `salt-run`.
+    Master,
+    /// `salt-minion`, `salt-call`.
+    Minion,
+}
+
+impl Role {
+    /// The config file's name, also the default `sock_dir` leaf.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Minion => "minion",
+        }
+    }
+}
+
+/// What went wrong reading configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A config file exists but could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A config file is not valid YAML.
+    #[error("invalid YAML in config file {path}: {source}")]
+    Yaml {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        source: salt_yaml::YamlError,
+    },
+    /// A config file's top level is not a map.
+    #[error("config file {0} must hold a YAML map of options")]
+    NotAMap(PathBuf),
+    /// An option has a value of the wrong kind.
+    #[error("config option {key} = {value}: {expected}")]
+    BadValue {
+        /// The option.
+        key: String,
+        /// The value found.
+        value: String,
+        /// What it should be.
+        expected: &'static str,
+    },
+}
+
+/// `ipc_framing`: which framing to write to bus sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FramingChoice {
+    /// Publishers write bare frames; pull-socket clients find out what the daemon accepts.
+    Auto,
+    /// Always this framing.
+    Fixed(Framing),
+}
+
+/// The two sockets of one bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusAddress {
+    /// Where subscribers read events.
+    pub publish: Endpoint,
+    /// Where senders write events.
+    pub pull: Endpoint,
+}
+
+/// A loaded configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    role: Role,
+    config_dir: PathBuf,
+    opts: Vec<(Value, Value)>,
+}
+
+impl Config {
+    /// Loads `<config_dir>/<role>` and `<config_dir>/<role>.d/*.conf` (later files win). Missing
+    /// files mean Salt's defaults, as with Salt.
+    pub fn load(role: Role, config_dir: Option<&Path>) -> Result<Self, ConfigError> {
+        let config_dir = config_dir
+            .unwrap_or(Path::new(DEFAULT_CONFIG_DIR))
+            .to_path_buf();
+        let mut config = Self {
+            role,
+            config_dir,
+            opts: Vec::new(),
+        };
+        let main = config.config_dir.join(role.name());
+        config.merge_file(&main)?;
+        let include_dir = config.config_dir.join(format!("{}.d", role.name()));
+        if let Ok(entries) = std::fs::read_dir(&include_dir) {
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                .filter(|path| path.extension().is_some_and(|ext| ext == "conf"))
+                .collect();
+            files.sort();
+            for file in files {
+                config.merge_file(&file)?;
+            }
+        }
+        Ok(config)
+    }
+
+    /// Loads the configuration of the other daemon that shares this one's config dir (a
+    /// co-located minion reads the master's to find its sockets).
+    pub fn sibling(&self, role: Role) -> Result<Self, ConfigError> {
+        Self::load(role, Some(&self.config_dir))
+    }
+
+    fn merge_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let value = salt_yaml::load(&text).map_err(|source| ConfigError::Yaml {
+            path: path.to_owned(),
+            source,
+        })?;
+        match value {
+            Value::Nil => Ok(()),
+            Value::Map(entries) => {
+                for (key, value) in entries {
+                    self.set_value(key, value);
+                }
+                Ok(())
+            }
+            _ => Err(ConfigError::NotAMap(path.to_owned())),
+        }
+    }
+
+    fn set_value(&mut self, key: Value, value: Value) {
+        match self.opts.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, slot)) => *slot = value,
+            None => self.opts.push((key, value)),
+        }
+    }
+
+    /// Sets an option, as a command-line flag overriding the file does.
+    pub fn set(&mut self, key: &str, value: impl Into<Value>) {
+        self.set_value(Value::from(key), value.into());
+    }
+
+    /// The raw value of an option, if set in a file or by [`Config::set`].
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.opts
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    /// Every option as one map, Salt's `opts` dict.
+    pub fn as_value(&self) -> Value {
+        Value::Map(self.opts.clone())
+    }
+
+    /// Which daemon this configuration is for.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The directory the configuration was read from.
+    pub fn config_dir(&self) -> &Path {
+        &self.config_dir
+    }
+
+    /// A string option, or `None` when unset or null.
+    pub fn get_str(&self, key: &str) -> Result<Option<&str>, ConfigError> {
+        match self.get(key) {
+            None | Some(Value::Nil) => Ok(None),
+            Some(Value::String(s)) if s.as_str().is_some() => Ok(s.as_str()),
+            Some(other) => Err(bad_value(key, other, "expected a string")),
+        }
+    }
+
+    /// An unsigned integer option with a default.
+    pub fn get_u64(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        match self.get(key) {
+            None | Some(Value::Nil) => Ok(default),
+            Some(value) => value
+                .as_u64()
+                .ok_or_else(|| bad_value(key, value, "expected a non-negative integer")),
+        }
+    }
+
+    /// A boolean option with a default.
+    pub fn get_bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key) {
+            None | Some(Value::Nil) => Ok(default),
+            Some(value) => value
+                .as_bool()
+                .ok_or_else(|| bad_value(key, value, "expected True or False")),
+        }
+    }
+
+    /// `root_dir`: prefixed to Salt's path options that are not already under it.
+    pub fn root_dir(&self) -> Result<PathBuf, ConfigError> {
+        Ok(PathBuf::from(self.get_str("root_dir")?.unwrap_or("/")))
+    }
+
+    /// A path option resolved as Salt resolves it against `root_dir`.
+    pub fn path(&self, key: &str, default: &str) -> Result<PathBuf, ConfigError> {
+        let raw = self.get_str(key)?.unwrap_or(default);
+        Ok(paths::prepend_root_dir(&self.root_dir()?, Path::new(raw)))
+    }
+
+    /// `sock_dir`. When neither `sock_dir` nor `root_dir` is configured and Salt's default
+    /// (`/var/run/salt/<role>`) cannot be used by this user, a per-user runtime directory is used
+    /// instead, so a bus works out of the box without root. Every halite command applies the same
+    /// rule, so daemons and clients agree.
+    pub fn sock_dir(&self) -> Result<PathBuf, ConfigError> {
+        let default = format!("/var/run/salt/{}", self.role.name());
+        let configured = self.get_str("sock_dir")?.is_some() || self.get_str("root_dir")?.is_some();
+        let dir = self.path("sock_dir", &default)?;
+        if configured || paths::usable_dir(&dir) || dir.join(self.publish_file_name()?).exists() {
+            return Ok(dir);
+        }
+        Ok(user_runtime_dir().join(self.role.name()))
+    }
+
+    fn publish_file_name(&self) -> Result<String, ConfigError> {
+        Ok(match self.role {
+            Role::Master => "master_event_pub.ipc".to_owned(),
+            Role::Minion => format!("minion_event_{}_pub.ipc", self.minion_hash()?),
+        })
+    }
+
+    /// `ipc_mode: tcp` puts the bus on loopback ports instead of socket files.
+    pub fn tcp_mode(&self) -> Result<bool, ConfigError> {
+        Ok(self.get_str("ipc_mode")?.is_some_and(|mode| mode == "tcp"))
+    }
+
+    /// `max_event_size`.
+    pub fn max_event_size(&self) -> Result<u64, ConfigError> {
+        self.get_u64("max_event_size", DEFAULT_MAX_EVENT_SIZE)
+    }
+
+    /// `ipc_framing`: `auto` (default), `bare` or `length_prefixed`.
+    pub fn framing(&self) -> Result<FramingChoice, ConfigError> {
+        match self.get_str("ipc_framing")? {
+            None | Some("auto") => Ok(FramingChoice::Auto),
+            Some("bare") => Ok(FramingChoice::Fixed(Framing::Bare)),
+            Some("length_prefixed") => Ok(FramingChoice::Fixed(Framing::LengthPrefixed)),
+            Some(other) => Err(ConfigError::BadValue {
+                key: "ipc_framing".into(),
+                value: other.into(),
+                expected: "expected auto, bare or length_prefixed",
+            }),
+        }
+    }
+
+    /// The minion id: `id` from the config, else `<config_dir>/minion_id`, else the host's fully
+    /// qualified name, as Salt chooses it. On a master this is `<host>_master`, like Salt's.
+    pub fn id(&self) -> Result<String, ConfigError> {
+        if let Some(id) = self.get_str("id")? {
+            return Ok(id.to_owned());
+        }
+        match self.role {
+            Role::Master => Ok(format!("{}_master", paths::fqdn())),
+            Role::Minion => {
+                let cached = std::fs::read_to_string(self.config_dir.join("minion_id")).ok();
+                Ok(cached
+                    .map(|id| id.trim().to_owned())
+                    .filter(|id| !id.is_empty())
+                    .unwrap_or_else(paths::fqdn))
+            }
+        }
+    }
+
+    /// The first ten hex digits of the id's hash, which name a minion's socket files
+    /// (`hash_type`, default sha256; `hash_id` wins over `id` when set).
+    pub fn minion_hash(&self) -> Result<String, ConfigError> {
+        let id = match self.get_str("hash_id")? {
+            Some(hash_id) => hash_id.to_owned(),
+            None => self.id()?,
+        };
+        let hash_type = self.get_str("hash_type")?.unwrap_or("sha256");
+        paths::id_hash(&id, hash_type).ok_or_else(|| ConfigError::BadValue {
+            key: "hash_type".into(),
+            value: hash_type.into(),
+            expected: "expected one of md5, sha1, sha224, sha256, sha384, sha512",
+        })
+    }
+
+    /// This configuration's own bus: the master's, or the minion's.
+    pub fn bus(&self) -> Result<BusAddress, ConfigError> {
+        self.bus_for(self.role)
+    }
+
+    /// The bus of `node` (`master` or `minion`) as seen with these options, the way
+    /// `state.event node=…` resolves it.
+    pub fn bus_for(&self, node: Role) -> Result<BusAddress, ConfigError> {
+        self.bus_in(node, &self.sock_dir()?)
+    }
+
+    /// The bus of `node` in an explicit socket directory.
+    pub fn bus_in(&self, node: Role, sock_dir: &Path) -> Result<BusAddress, ConfigError> {
+        if self.tcp_mode()? {
+            let (publish, pull) = match node {
+                Role::Master => (
+                    self.get_u64("tcp_master_pub_port", 4512)?,
+                    self.get_u64("tcp_master_pull_port", 4513)?,
+                ),
+                Role::Minion => (
+                    self.get_u64("tcp_pub_port", 4510)?,
+                    self.get_u64("tcp_pull_port", 4511)?,
+                ),
+            };
+            return Ok(BusAddress {
+                publish: Endpoint::Tcp(port(publish)?),
+                pull: Endpoint::Tcp(port(pull)?),
+            });
+        }
+        let stem = match node {
+            Role::Master => "master_event".to_owned(),
+            Role::Minion => format!("minion_event_{}", self.minion_hash()?),
+        };
+        Ok(BusAddress {
+            publish: Endpoint::Unix(sock_dir.join(format!("{stem}_pub.ipc"))),
+            pull: Endpoint::Unix(sock_dir.join(format!("{stem}_pull.ipc"))),
+        })
+    }
+}
+
+fn port(value: u64) -> Result<u16, ConfigError> {
+    u16::try_from(value).map_err(|_| ConfigError::BadValue {
+        key: "port".into(),
+        value: value.to_string(),
+        expected: "expected a TCP port number up to 65535",
+    })
+}
+
+fn bad_value(key: &str, value: &Value, expected: &'static str) -> ConfigError {
+    ConfigError::BadValue {
+        key: key.to_owned(),
+        value: value.to_string(),
+        expected,
+    }
+}
+
+/// Reads a string entry of a map value.
+pub fn str_entry<'a>(map: &'a Value, key: &str) -> Option<&'a str> {
+    map_get(map, key).and_then(Value::as_str)
+}

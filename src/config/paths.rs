@@ -1,0 +1,115 @@
+//! Path rules Salt applies to its options, and where halite goes when Salt's defaults need root.
+
+use std::path::{Component, Path, PathBuf};
+
+use md5::Md5;
+use sha2::Digest;
+
+/// Salt's `prepend_root_dir`: an absolute path already under `root_dir` stays; any other path
+/// is moved under `root_dir`.
+pub(super) fn prepend_root_dir(root_dir: &Path, path: &Path) -> PathBuf {
+    if root_dir == Path::new("/") || path.starts_with(root_dir) {
+        return path.to_path_buf();
+    }
+    let relative: PathBuf = path
+        .components()
+        .filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_)))
+        .collect();
+    root_dir.join(relative)
+}
+
+/// Whether this process can create sockets in `dir`: it is writable, or it does not exist yet
+/// and its nearest existing ancestor is writable.
+pub(super) fn usable_dir(dir: &Path) -> bool {
+    let mut candidate = Some(dir);
+    while let Some(dir) = candidate {
+        if dir.exists() {
+            return nix::unistd::access(
+                dir,
+                nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+            )
+            .is_ok();
+        }
+        candidate = dir.parent();
+    }
+    false
+}
+
+/// The per-user directory used when Salt's default socket directory needs root:
+/// `$XDG_RUNTIME_DIR/halite`, else `/tmp/halite-<uid>`.
+pub fn user_runtime_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|dir| !dir.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("halite"),
+        None => PathBuf::from(format!("/tmp/halite-{}", nix::unistd::getuid())),
+    }
+}
+
+/// The host's fully qualified name, as Salt derives a default minion id.
+pub(super) fn fqdn() -> String {
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    let hints = dns_lookup::AddrInfoHints {
+        flags: libc::AI_CANONNAME,
+        ..Default::default()
+    };
+    dns_lookup::getaddrinfo(Some(&host), None, Some(hints))
+        .ok()
+        .and_then(|mut infos| infos.find_map(|info| info.ok().and_then(|info| info.canonname)))
+        .filter(|name| !name.is_empty() && name != "localhost")
+        .unwrap_or(host)
+}
+
+/// `hashlib.<hash_type>(id).hexdigest()[:10]`.
+pub(super) fn id_hash(id: &str, hash_type: &str) -> Option<String> {
+    fn hex<D: Digest>(id: &str) -> String {
+        D::digest(id.as_bytes())
+            .iter()
+            .take(5)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+    Some(match hash_type {
+        "md5" => hex::<Md5>(id),
+        "sha1" => hex::<sha1::Sha1>(id),
+        "sha224" => hex::<sha2::Sha224>(id),
+        "sha256" => hex::<sha2::Sha256>(id),
+        "sha384" => hex::<sha2::Sha384>(id),
+        "sha512" => hex::<sha2::Sha512>(id),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minion_socket_hash_matches_salt_for_known_ids() {
+        assert_eq!(id_hash("minion1", "sha256").unwrap(), "1e9498c860");
+        assert_eq!(id_hash("minion2", "sha256").unwrap(), "7d2b8c44fc");
+        assert_eq!(id_hash("minion3", "sha256").unwrap(), "6a40226d8b");
+        assert_eq!(id_hash("minion1", "nope"), None);
+    }
+
+    #[test]
+    fn prepend_root_dir_keeps_paths_already_under_root() {
+        let root = Path::new("/srv/lab");
+        assert_eq!(
+            prepend_root_dir(root, Path::new("/var/run/salt/master")),
+            Path::new("/srv/lab/var/run/salt/master")
+        );
+        assert_eq!(
+            prepend_root_dir(root, Path::new("/srv/lab/sock")),
+            Path::new("/srv/lab/sock")
+        );
+        assert_eq!(
+            prepend_root_dir(Path::new("/"), Path::new("/var/run")),
+            Path::new("/var/run")
+        );
+        assert_eq!(
+            prepend_root_dir(root, Path::new("run")),
+            Path::new("/srv/lab/run")
+        );
+    }
+}

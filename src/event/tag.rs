@@ -1,0 +1,82 @@
+//! Tags: the strings that name events, and how Salt builds them (`salt.utils.event.tagify`).
+//!
+//! A tag is any UTF-8 string; by convention its parts are joined with [`TAGPARTER`]. On the wire a
+//! tag is followed by [`TAGEND`], which therefore cannot occur inside one.
+
+/// Ends the tag inside an event body: `tag + TAGEND + msgpack(data)`.
+pub const TAGEND: &str = "\n\n";
+
+/// Separates the parts of a tag.
+pub const TAGPARTER: &str = "/";
+
+/// Salt's `tagify(suffix, prefix, base)`: `base`, `prefix`, then the suffix parts, with empty
+/// parts left out, joined with `/`.
+///
+/// Salt maps a few well-known prefixes (`job`, `key`, `minion`, ...) through a table that returns
+/// each unchanged, so the prefix is used as given. Salt turns non-string parts into text first
+/// (`5` → `"5"`, `None` → `"None"`); callers pass them already converted.
+///
+/// ```
+/// # use halite::event::tag::tagify;
+/// assert_eq!(tagify(&["minion1", "start"], "minion", "salt"), "salt/minion/minion1/start");
+/// assert_eq!(tagify(&[""], "auth", "salt"), "salt/auth");
+/// ```
+pub fn tagify(suffix: &[&str], prefix: &str, base: &str) -> String {
+    [base, prefix]
+        .iter()
+        .chain(suffix)
+        .filter(|part| !part.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(TAGPARTER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every example of SALT-SPEC §2.2, computed with Salt's `tagify`.
+    #[test]
+    fn tagify_matches_salt_examples() {
+        let cases: &[(&[&str], &str, &str, &str)] = &[
+            (&["start"], "minion", "salt", "salt/minion/start"),
+            (
+                &["minion1", "start"],
+                "minion",
+                "salt",
+                "salt/minion/minion1/start",
+            ),
+            (&["x"], "", "salt", "salt/x"),
+            (&[""], "auth", "salt", "salt/auth"),
+            (&["change"], "presence", "salt", "salt/presence/change"),
+            (&["a"], "refresh", "minion", "minion/refresh/a"),
+            (
+                &["j", "5", "None", "", "k"],
+                "job",
+                "salt",
+                "salt/job/j/5/None/k",
+            ),
+            (&["ret"], "", "salt/run/123", "salt/run/123/ret"),
+        ];
+        for &(suffix, prefix, base, expected) in cases {
+            assert_eq!(
+                tagify(suffix, prefix, base),
+                expected,
+                "{suffix:?} {prefix:?} {base:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tagify_drops_every_empty_part_including_base() {
+        assert_eq!(tagify(&[], "", ""), "");
+        assert_eq!(tagify(&[], "", "salt"), "salt");
+        assert_eq!(tagify(&["a", ""], "", ""), "a");
+    }
+
+    #[test]
+    fn tag_separators_are_salts() {
+        assert_eq!(TAGEND, "\n\n");
+        assert_eq!(TAGPARTER, "/");
+    }
+}

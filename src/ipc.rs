@@ -1,0 +1,188 @@
+//! The sockets a bus lives on: Unix sockets in `sock_dir`, or loopback TCP ports when
+//! `ipc_mode: tcp`, behind one stream and one listener type.
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use interprocess::local_socket::tokio::{Listener as LocalListener, Stream as LocalStream};
+use interprocess::local_socket::traits::StreamCommon as _;
+use interprocess::local_socket::traits::tokio::{Listener as _, Stream as _};
+use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
+use interprocess::os::unix::local_socket::ListenerOptionsExt;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Where one socket of a bus is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// A Unix socket file.
+    Unix(PathBuf),
+    /// A TCP port on 127.0.0.1, where Salt always binds its `ipc_mode: tcp` sockets.
+    Tcp(u16),
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Unix(path) => write!(f, "{}", path.display()),
+            Endpoint::Tcp(port) => write!(f, "tcp://127.0.0.1:{port}"),
+        }
+    }
+}
+
+/// A connected bus socket.
+#[derive(Debug)]
+pub enum Stream {
+    /// A Unix socket connection.
+    Unix(LocalStream),
+    /// A loopback TCP connection.
+    Tcp(TcpStream),
+}
+
+impl Endpoint {
+    /// Connects, giving up after `timeout` (Salt's clients use one second).
+    pub async fn connect(&self, timeout: Duration) -> io::Result<Stream> {
+        let attempt = async {
+            match self {
+                Endpoint::Unix(path) => {
+                    let name = path.as_path().to_fs_name::<GenericFilePath>()?;
+                    LocalStream::connect(name).await.map(Stream::Unix)
+                }
+                Endpoint::Tcp(port) => {
+                    let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, *port)).await?;
+                    stream.set_nodelay(true)?;
+                    Ok(Stream::Tcp(stream))
+                }
+            }
+        };
+        tokio::time::timeout(timeout, attempt)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?
+    }
+
+    /// Binds a listening socket. A Unix socket file left behind by a daemon that is gone is
+    /// replaced; one that still answers is left alone and binding fails, so two daemons never
+    /// steal each other's bus. `mode` is applied before the socket becomes reachable.
+    pub async fn bind(&self, mode: u32) -> io::Result<Listener> {
+        match self {
+            Endpoint::Unix(path) => {
+                if path.exists() || std::fs::symlink_metadata(path).is_ok() {
+                    if self.connect(Duration::from_millis(500)).await.is_ok() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::AddrInUse,
+                            format!("{} is in use by a running daemon", path.display()),
+                        ));
+                    }
+                    std::fs::remove_file(path)?;
+                }
+                let name = path.as_path().to_fs_name::<GenericFilePath>()?;
+                let listener = ListenerOptions::new()
+                    .name(name)
+                    .mode(mode as libc::mode_t)
+                    .reclaim_name(true)
+                    .create_tokio()?;
+                // The mode set before binding is narrowed by the umask; set it exactly, as Salt does.
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+                Ok(Listener::Unix(listener, path.clone()))
+            }
+            Endpoint::Tcp(port) => {
+                let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, *port)).await?;
+                Ok(Listener::Tcp(listener))
+            }
+        }
+    }
+
+    /// The socket file, for Unix endpoints.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Endpoint::Unix(path) => Some(path),
+            Endpoint::Tcp(_) => None,
+        }
+    }
+}
+
+/// A listening bus socket. A Unix socket file is removed when the listener is dropped.
+#[derive(Debug)]
+pub enum Listener {
+    /// A Unix socket and its path.
+    Unix(LocalListener, PathBuf),
+    /// A loopback TCP listener.
+    Tcp(TcpListener),
+}
+
+/// Who is on the other end of an accepted connection, for log lines.
+#[derive(Debug, Clone)]
+pub struct Peer(String);
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Listener {
+    /// Accepts the next connection.
+    pub async fn accept(&self) -> io::Result<(Stream, Peer)> {
+        match self {
+            Listener::Unix(listener, _) => {
+                let stream = listener.accept().await?;
+                let peer = match stream.peer_creds().ok().and_then(|creds| creds.pid()) {
+                    Some(pid) => format!("pid {pid}"),
+                    None => "unknown process".to_owned(),
+                };
+                Ok((Stream::Unix(stream), Peer(peer)))
+            }
+            Listener::Tcp(listener) => {
+                let (stream, addr): (TcpStream, SocketAddr) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                Ok((Stream::Tcp(stream), Peer(addr.to_string())))
+            }
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}

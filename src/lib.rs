@@ -1,0 +1,35 @@
+//! halite: SaltStack's local event bus and the command-line tools around it, in Rust.
+//!
+//! halite speaks Salt's IPC event protocol byte for byte, so its binaries (`salt-master`,
+//! `salt-minion`, `salt-call`, `salt-run`) work against real Salt daemons and real Salt's Python
+//! event library works against halite's daemons.
+//!
+//! # Layout
+//!
+//! - [`event`]: the domain: an [`event::Event`] is a tag plus msgpack-shaped data; tag matching
+//!   with Salt's match types; `_stamp`, tags and jids as Salt writes them.
+//! - [`wire`]: Salt's IPC framing (bare msgpack maps and length-prefixed), msgpack bytes to and
+//!   from events; nothing else in the crate knows bytes.
+//! - [`ipc`]: the sockets a bus lives on: Unix sockets or loopback TCP.
+//! - [`bus`]: the event-bus server: publish and pull endpoints, fan-out to bounded
+//!   per-subscriber queues.
+//! - [`client`]: what every command uses: connect to a bus, fire, listen, reconnect, and find out
+//!   which framing a pull socket accepts.
+//! - [`config`]: Salt-compatible master and minion configuration files, defaults and paths.
+//! - [`salt_yaml`]: YAML with Salt's scalar rules, for command-line arguments and config files.
+//! - [`output`]: Salt's outputters and `state.event`'s line format.
+//! - [`master`]: the master daemon and what it does with events minions send it.
+//! - [`minion`]: the minion daemon: its own bus and the `fire_master` relay to the master.
+//! - [`cli`]: one module per binary: arguments, `run()`, and the one place errors are reported.
+
+pub mod bus;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod event;
+pub mod ipc;
+pub mod master;
+pub mod minion;
+pub mod output;
+pub mod salt_yaml;
+pub mod wire;

@@ -1,0 +1,17 @@
+//! How halite prints: `state.event`'s lines and Salt's outputters, byte for byte as Salt 3007.8.
+//!
+//! - [`pyjson`]: Python's `json.dumps(..., ensure_ascii=False)`, the JSON Salt prints.
+//! - [`state_event`]: `tag\tjson` lines of `state.event`, and halite's `{"tag", "data"}` lines.
+//! - [`outputter`]: `--out=nested|json|yaml|txt|raw|quiet` for a command's return value.
+//!
+//! All of them see event data as Salt does after decoding msgpack: valid UTF-8 bytes as text,
+//! ext 78 as a datetime printed `YYYY-MM-DDTHH:MM:SS[.ffffff]`, ext 79 as a Salt constant, any
+//! other ext as its payload bytes. Where Salt would crash on a value (undecodable bytes, keys it
+//! cannot sort), each renderer documents what it prints instead.
+
+pub mod outputter;
+pub mod pyjson;
+mod pyvalue;
+pub mod state_event;
+#[cfg(test)]
+mod testutil;

@@ -1,0 +1,142 @@
+//! Salt's outputters (`--out=…`) for a command's return value, as `salt-call` and `salt-run`
+//! print it.
+//!
+//! `salt-call` prints `{"local": <return>}`; `salt-run` prints the return itself. Either way
+//! Salt renders the data with the outputter, strips trailing whitespace, and prints the result
+//! with a newline, or prints nothing at all when nothing is left. [`Outputter::render`] returns
+//! exactly those bytes. Colour only affects `nested`, the one outputter here Salt colours.
+//!
+//! | `--out` | `{"local": True}` |
+//! |---|---|
+//! | `nested` (default) | `local:\n    True\n` |
+//! | `json` | `{\n    "local": true\n}\n` |
+//! | `yaml` | `local: true\n` |
+//! | `txt` | `local: True\n` |
+//! | `raw` | `{'local': True}\n` |
+//! | `quiet` | (nothing) |
+
+mod nested;
+mod txt;
+mod yaml;
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::event::Value;
+use crate::output::pyjson::{self, Format, Undecodable};
+use crate::output::pyvalue::{self, Py};
+
+/// One of Salt's outputters, by its `--out` name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Outputter {
+    /// `nested`: Salt's default, an indented tree (`salt/output/nested.py`).
+    #[default]
+    Nested,
+    /// `json`: `json.dumps(data, default=repr, indent=4)`, keys in wire order; bytes that are
+    /// not UTF-8 and Salt constants as the string of their Python `repr`. (Where Python's
+    /// `json` refuses a key, e.g. a list, Salt prints `{}`; halite writes the key as a string,
+    /// as [`pyjson`] does.)
+    Json,
+    /// `yaml`: a block-style YAML document.
+    Yaml,
+    /// `txt`: `key: value` lines for a map; the text itself for a string.
+    Txt,
+    /// `raw`: Python's `str()` of the data (`{'local': True}`).
+    Raw,
+    /// `quiet`: nothing.
+    Quiet,
+}
+
+const ALL: [Outputter; 6] = [
+    Outputter::Nested,
+    Outputter::Json,
+    Outputter::Yaml,
+    Outputter::Txt,
+    Outputter::Raw,
+    Outputter::Quiet,
+];
+
+/// A `--out` value that names no outputter halite has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown outputter {name:?}: expected one of nested, json, yaml, txt (or text), raw, quiet"
+)]
+pub struct UnknownOutputter {
+    /// The name that was given.
+    pub name: String,
+}
+
+impl FromStr for Outputter {
+    type Err = UnknownOutputter;
+
+    /// Parses a `--out` value; `text` is accepted for `txt`, as Salt does. (Salt falls back to
+    /// `nested` with a logged error for unknown names; halite refuses them.)
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "text" {
+            return Ok(Outputter::Txt);
+        }
+        ALL.into_iter()
+            .find(|out| out.name() == s)
+            .ok_or_else(|| UnknownOutputter { name: s.to_owned() })
+    }
+}
+
+impl fmt::Display for Outputter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Outputter {
+    /// The `--out` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outputter::Nested => "nested",
+            Outputter::Json => "json",
+            Outputter::Yaml => "yaml",
+            Outputter::Txt => "txt",
+            Outputter::Raw => "raw",
+            Outputter::Quiet => "quiet",
+        }
+    }
+
+    /// What Salt prints for `value` with this outputter: the rendering with trailing
+    /// whitespace stripped plus `\n`, or `""` when that leaves nothing. `color` (for a
+    /// terminal) colours `nested` output as Salt does; the other outputters never colour.
+    pub fn render(&self, value: &Value, color: bool) -> String {
+        self.render_with_retcode(value, color, 0)
+    }
+
+    /// [`Outputter::render`] for a command that ended with `retcode`: Salt draws `nested` map
+    /// and list structure in red when it is not 0 (`salt-call` passes the function's retcode).
+    pub fn render_with_retcode(&self, value: &Value, color: bool, retcode: i64) -> String {
+        let text = match self {
+            Outputter::Nested => nested::render(value, color, retcode),
+            Outputter::Json => {
+                let mut out = Vec::new();
+                let format = Format {
+                    indent: Some(4),
+                    sort_keys: false,
+                };
+                pyjson::write_with(&mut out, value, format, Undecodable::Repr, false);
+                pyjson::into_string(out)
+            }
+            Outputter::Yaml => yaml::render(value),
+            Outputter::Txt => txt::render(value),
+            Outputter::Raw => match pyvalue::view(value) {
+                Py::Str(s) => s.into_owned(),
+                _ => pyvalue::repr(value),
+            },
+            Outputter::Quiet => String::new(),
+        };
+        let kept = text.trim_end_matches(pyvalue::is_py_space);
+        if kept.is_empty() {
+            String::new()
+        } else {
+            format!("{kept}\n")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,273 @@
+//! The event bus daemons: sockets, fan-out, both framings, and bad input.
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::time::Duration;
+
+use halite::event::Value;
+use halite::wire::Framing;
+
+use crate::support::{Lab, RawSender, RawSubscriber, connectable, map, wait_until};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[test]
+fn master_binds_salt_socket_names_with_salt_modes() {
+    let mut lab = Lab::new();
+    lab.start_master();
+    for (path, mode) in [(lab.master_pub(), 0o660), (lab.master_pull(), 0o600)] {
+        let meta = std::fs::metadata(&path).unwrap();
+        assert!(
+            meta.file_type().is_socket(),
+            "{} is a socket",
+            path.display()
+        );
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            mode,
+            "{}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn minion_binds_hashed_socket_names_private_to_owner() {
+    let mut lab = Lab::new();
+    lab.start_minion();
+    for path in [lab.minion_pub(), lab.minion_pull()] {
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o600,
+            "{}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn events_in_either_framing_reach_every_subscriber_as_bare_frames() {
+    let mut lab = Lab::new();
+    lab.start_master();
+    let mut first = RawSubscriber::connect(&lab.master_pub());
+    let mut second = RawSubscriber::connect(&lab.master_pub());
+    let data = map(&[
+        ("a", Value::from(1)),
+        ("bin", Value::Binary(vec![0, 255])),
+        ("big", Value::from(u64::MAX)),
+    ]);
+    RawSender::connect(&lab.master_pull()).fire("test/bare", &data, Framing::Bare);
+    RawSender::connect(&lab.master_pull()).fire("test/prefixed", &data, Framing::LengthPrefixed);
+    for subscriber in [&mut first, &mut second] {
+        for tag in ["test/bare", "test/prefixed"] {
+            let event = subscriber.expect_tag(tag);
+            assert_eq!(event.data, data, "data round-trips unchanged");
+        }
+        assert_eq!(
+            subscriber.raw[0], 0x82,
+            "publish frames are bare msgpack maps"
+        );
+    }
+}
+
+#[test]
+fn length_prefixed_publish_framing_serves_3006_readers() {
+    let mut lab = Lab::with_config("ipc_framing: length_prefixed\n", "");
+    lab.start_master();
+    let mut subscriber = RawSubscriber::connect(&lab.master_pub());
+    RawSender::connect(&lab.master_pull()).fire("test/lp", &map(&[]), Framing::Bare);
+    subscriber.expect_tag("test/lp");
+    assert_eq!(&subscriber.raw[..2], &[0, 0], "a 4-byte length comes first");
+}
+
+#[test]
+fn one_connection_keeps_event_order() {
+    let mut lab = Lab::new();
+    lab.start_master();
+    let mut subscriber = RawSubscriber::connect(&lab.master_pub());
+    let mut sender = RawSender::connect(&lab.master_pull());
+    let mut bytes = Vec::new();
+    for n in 0..2000u32 {
+        bytes.extend(crate::support::frame(
+            "order/n",
+            &map(&[("n", Value::from(n))]),
+            Framing::Bare,
+        ));
+    }
+    sender.send(&bytes);
+    for n in 0..2000u64 {
+        let event = subscriber.expect_tag("order/n");
+        assert_eq!(event.get("n").and_then(Value::as_u64), Some(n));
+    }
+}
+
+#[test]
+fn garbage_closes_only_that_connection() {
+    let mut lab = Lab::new();
+    lab.start_master();
+    let mut subscriber = RawSubscriber::connect(&lab.master_pub());
+    let mut good = RawSender::connect(&lab.master_pull());
+    let mut bad = RawSender::connect(&lab.master_pull());
+    bad.send(b"\x82\xc1garbage that is not msgpack");
+    assert!(
+        bad.closed_by_peer(),
+        "the daemon closes a connection that sent invalid msgpack"
+    );
+    good.fire("still/works", &map(&[]), Framing::Bare);
+    subscriber.expect_tag("still/works");
+    assert!(
+        lab.log("master").contains("invalid msgpack"),
+        "the problem is logged:\n{}",
+        lab.log("master")
+    );
+}
+
+#[test]
+fn oversized_length_prefix_closes_the_connection_without_allocating() {
+    let mut lab = Lab::new();
+    lab.start_master();
+    let mut bad = RawSender::connect(&lab.master_pull());
+    bad.send(&[0x7f, 0xff, 0xff, 0xff, 0x82]);
+    assert!(bad.closed_by_peer());
+    assert!(
+        lab.log("master").contains("exceeds the limit"),
+        "{}",
+        lab.log("master")
+    );
+    let mut subscriber = RawSubscriber::connect(&lab.master_pub());
+    RawSender::connect(&lab.master_pull()).fire("after/oversized", &map(&[]), Framing::Bare);
+    subscriber.expect_tag("after/oversized");
+}
+
+#[test]
+fn a_truncated_frame_is_logged_and_later_connections_work() {
+    let mut lab = Lab::new();
+    lab.start_master();
+    let mut subscriber = RawSubscriber::connect(&lab.master_pub());
+    let whole = crate::support::frame("cut/short", &map(&[("x", Value::from("y"))]), Framing::Bare);
+    let mut cut = RawSender::connect(&lab.master_pull());
+    cut.send(&whole[..whole.len() - 3]);
+    drop(cut);
+    assert!(
+        wait_until(WAIT, || lab
+            .log("master")
+            .contains("in the middle of a frame")),
+        "{}",
+        lab.log("master")
+    );
+    RawSender::connect(&lab.master_pull()).fire("after/cut", &map(&[]), Framing::Bare);
+    assert_eq!(
+        subscriber.next_event(WAIT).expect("an event").tag,
+        "after/cut"
+    );
+}
+
+#[test]
+fn master_drops_undecodable_bodies_but_keeps_the_connection() {
+    let mut lab = Lab::new();
+    lab.start_master();
+    let mut subscriber = RawSubscriber::connect(&lab.master_pub());
+    let mut sender = RawSender::connect(&lab.master_pull());
+    let mut no_tagend = Vec::new();
+    halite::wire::encode_frame(b"no separator here", Framing::Bare, &mut no_tagend);
+    let mut bad_data = Vec::new();
+    halite::wire::encode_frame(b"bad/data\n\n\xc1", Framing::Bare, &mut bad_data);
+    sender.send(&no_tagend);
+    sender.send(&bad_data);
+    sender.send(&[0x92, 0x01, 0x02]); // a valid msgpack list, not a frame
+    sender.send(&[0x81, 0xa4, b'h', b'e', b'a', b'd', 0x80]); // a map without body
+    sender.fire("good/after", &map(&[]), Framing::Bare);
+    assert_eq!(
+        subscriber.next_event(WAIT).expect("an event").tag,
+        "good/after",
+        "only the valid event is published"
+    );
+    let log = lab.log("master");
+    for needle in [
+        "no \"\\n\\n\"",
+        "not valid msgpack",
+        "not a map",
+        "no str or bin",
+    ] {
+        assert!(log.contains(needle), "log mentions {needle}:\n{log}");
+    }
+}
+
+#[test]
+fn minion_relays_bodies_unchecked_like_salt() {
+    let mut lab = Lab::new();
+    lab.start_minion();
+    let mut subscriber = RawSubscriber::connect(&lab.minion_pub());
+    let mut sender = RawSender::connect(&lab.minion_pull());
+    let mut odd = Vec::new();
+    halite::wire::encode_frame(b"odd/tag\n\n\x92\x01\x02", Framing::Bare, &mut odd);
+    sender.send(&odd);
+    let event = subscriber
+        .next_event(WAIT)
+        .expect("the minion relays non-map data");
+    assert_eq!(
+        event.data,
+        Value::Array(vec![Value::from(1), Value::from(2)])
+    );
+}
+
+#[test]
+fn a_stale_socket_file_is_replaced_and_a_live_one_is_kept() {
+    let mut lab = Lab::new();
+    std::fs::create_dir_all(lab.master_sock_dir()).unwrap();
+    drop(std::os::unix::net::UnixListener::bind(lab.master_pub()).unwrap());
+    assert!(lab.master_pub().exists() && !connectable(&lab.master_pub()));
+    lab.start_master();
+    let second = lab.spawn_daemon("salt-master", &[]);
+    let (status, stderr) = {
+        let output = crate::support::wait_output(second.into_child(), Duration::from_secs(10));
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("in use by a running daemon"), "{stderr}");
+    assert!(
+        connectable(&lab.master_pub()),
+        "the first master keeps its sockets"
+    );
+}
+
+#[test]
+fn sigterm_delivers_accepted_events_then_removes_the_sockets() {
+    let mut lab = Lab::new();
+    lab.start_master();
+    let mut subscriber = RawSubscriber::connect(&lab.master_pub());
+    let mut sender = RawSender::connect(&lab.master_pull());
+    let mut bytes = Vec::new();
+    for n in 0..500u32 {
+        bytes.extend(crate::support::frame(
+            "drain/n",
+            &map(&[("n", Value::from(n))]),
+            Framing::Bare,
+        ));
+    }
+    sender.send(&bytes);
+    // Once the last event is out, all were accepted; shutting down must not lose any in flight.
+    let master = lab.take_daemon();
+    let mut seen = 0;
+    while let Some(event) = subscriber.next_event(WAIT) {
+        assert_eq!(event.get("n").and_then(Value::as_u64), Some(seen));
+        seen += 1;
+        if seen == 250 {
+            break;
+        }
+    }
+    let (status, _) = master.stop();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    while let Some(event) = subscriber.next_event(Duration::from_secs(2)) {
+        assert_eq!(event.get("n").and_then(Value::as_u64), Some(seen));
+        seen += 1;
+    }
+    assert_eq!(seen, 500, "every accepted event was delivered");
+    assert!(
+        !lab.master_pub().exists() && !lab.master_pull().exists(),
+        "sockets removed"
+    );
+}

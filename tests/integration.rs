@@ -1,0 +1,6 @@
+//! halite's integration tests: one binary, one shared harness, one file per area.
+
+mod support;
+
+mod bus;
+mod generated;

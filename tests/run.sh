@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: install what the tests need (idempotent, quick when
+# present), then formatting, lints, unit, integration and doc tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tests/salt-env.sh
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --locked --no-fail-fast
+else
+    cargo test --locked --no-fail-fast --lib --test integration
+fi
+cargo test --locked --doc

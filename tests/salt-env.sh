@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Create (idempotently) Python venvs holding real Salt releases from PyPI, for
+# halite's compatibility tests.
+#
+#   tests/salt-env.sh               # 3006.30, 3007.8 and 3007.17
+#   tests/salt-env.sh 3007.8 ...    # only these
+#
+# Venvs live in ${HALITE_SALT_ENVS:-$HOME/.cache/halite/salt-envs}/<version>.
+# Prints "<version> <venv>/bin" for each on stdout; progress goes to stderr.
+#
+# Why not `pip install salt==X`: 3006.30 and 3007.17 require e.g.
+# certifi>=2026.10.23, newer than anything the registry holds, and pull in
+# ~60 packages (cherrypy, gitpython, libcloud, ...) the event bus never uses.
+# So Salt is installed with --no-deps (PyPI ships only an sdist; pip builds it
+# once, ~10 s, and keeps the wheel in its cache) plus the packages the master,
+# minion, salt-call, salt-run and salt need, pinned binary wheels. Not needed
+# for the zeromq transport + event bus: requests, aiohttp (ws transport only),
+# jmespath, setproctitle, croniter, dateutil, gnupg, cherrypy (salt-api).
+# 3006.x vendors tornado (salt.ext.tornado); 3007.x needs the real one.
+#
+# Environment:
+#   HALITE_SALT_ENVS      where the venvs go
+#   HALITE_PYTHON         interpreter for the venvs (default python3; 3.11 tested)
+#   HALITE_SALT_EXTRA_PIP extra requirement specs for every venv (space separated)
+#   HALITE_SALT_QUIET=1   no progress lines
+set -euo pipefail
+
+ROOT="${HALITE_SALT_ENVS:-$HOME/.cache/halite/salt-envs}"
+PY="${HALITE_PYTHON:-python3}"
+DEFAULT_VERSIONS=(3006.30 3007.8 3007.17)
+
+# Pins per release. Every package is a cp311 manylinux wheel on PyPI.
+# 3007.8: the versions of Salt's own lock file requirements/static/pkg/py3.11/linux.txt
+# (the set SALT-SPEC.md was measured with). 3006.30/3007.17: newest that meet
+# their requirements/base.txt (3007.17 wants pyzmq<26 on Python < 3.13).
+pins_for() {
+    case "$1" in
+    3007.8)
+        echo "msgpack==1.0.7 PyYAML==6.0.1 Jinja2==3.1.6 MarkupSafe==2.1.3" \
+             "pyzmq==25.1.2 tornado==6.4.2 cryptography==42.0.5 cffi==1.16.0" \
+             "pycparser==2.21 pycryptodomex==3.19.1 psutil==5.9.6 distro==1.8.0" \
+             "looseversion==1.3.0 packaging==24.0" ;;
+    3007.17)
+        echo "msgpack==1.2.4 PyYAML==6.0.3 Jinja2==3.1.6 MarkupSafe==3.0.4" \
+             "pyzmq==25.1.2 tornado==6.6.1 cryptography==50.0.2 cffi==2.1.1" \
+             "pycparser==3.12 pycryptodomex==3.24.2 psutil==7.2.2 distro==1.9.0" \
+             "looseversion==1.3.0 packaging==26.3" ;;
+    3006.30)
+        echo "msgpack==1.2.4 PyYAML==6.0.3 Jinja2==3.1.6 MarkupSafe==3.0.4" \
+             "pyzmq==27.3.0 cryptography==50.0.2 cffi==2.1.1" \
+             "pycparser==3.12 pycryptodomex==3.24.2 psutil==7.2.2 distro==1.9.0" \
+             "looseversion==1.3.0 packaging==26.3" ;;
+    esac
+}
+
+# Other releases: best effort, unpinned, resolved by pip (tornado is vendored in 3006).
+unpinned_for() {
+    case "$1" in
+    3006.30|3007.8|3007.17) ;;
+    3006.*) echo "msgpack PyYAML Jinja2 pyzmq cryptography pycryptodomex psutil distro looseversion packaging" ;;
+    *)      echo "msgpack PyYAML Jinja2 pyzmq tornado cryptography pycryptodomex psutil distro looseversion packaging" ;;
+    esac
+}
+
+say() { [ "${HALITE_SALT_QUIET:-}" = 1 ] || echo "salt-env: $*" >&2; }
+
+ensure() {
+    local v="$1" dir="$ROOT/$1" pins extra spec log t0
+    pins="$(pins_for "$v")"
+    extra="$(unpinned_for "$v") ${HALITE_SALT_EXTRA_PIP:-}"
+    spec="salt==$v $pins | $extra"
+    # Fast path: marker written only after a successful install + import check.
+    if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.halite-ok" 2>/dev/null)" = "$spec" ]; then
+        return 0
+    fi
+    mkdir -p "$ROOT"
+    exec 9>"$ROOT/.lock-$v"
+    flock 9                                   # concurrent runs: one builds, others wait
+    if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.halite-ok" 2>/dev/null)" = "$spec" ]; then
+        exec 9>&-; return 0
+    fi
+    t0=$SECONDS
+    say "$v: installing into $dir"
+    log="$ROOT/install-$v.log"
+    rm -rf "$dir"                             # partial/old venv: start over (pip cache keeps it fast)
+    # The venv gets no pip of its own: the outer pip installs into it (--python),
+    # which saves ~4 s. Keep pip's byte-compiling (~6 s): Salt's loader does not
+    # write .pyc files itself, so without them every salt-call/daemon recompiles
+    # its modules (salt-call --local test.ping: 1.6 s instead of 0.6 s).
+    local pip=("$PY" -m pip --python "$dir/bin/python" install --disable-pip-version-check
+               --no-input)
+    {
+        "$PY" -m venv --without-pip "$dir" &&
+        # pins are the complete dependency closure, hence --no-deps for all
+        # shellcheck disable=SC2086
+        "${pip[@]}" --no-deps --prefer-binary "salt==$v" $pins &&
+        if [ -n "${extra// /}" ]; then
+            # shellcheck disable=SC2086
+            "${pip[@]}" --only-binary :all: $extra
+        fi &&
+        "$dir/bin/python" -c 'import salt.utils.event, salt.version, salt.master, salt.minion, zmq
+assert salt.version.__version__ == "'"$v"'", salt.version.__version__'
+    } >"$log" 2>&1 || {
+        echo "salt-env: $v: install FAILED (log: $log)" >&2
+        tail -n 15 "$log" >&2
+        exec 9>&-
+        return 1
+    }
+    printf '%s' "$spec" >"$dir/.halite-ok"
+    exec 9>&-
+    say "$v: ok ($((SECONDS - t0))s)"
+}
+
+versions=("$@")
+[ ${#versions[@]} -gt 0 ] || versions=("${DEFAULT_VERSIONS[@]}")
+rc=0
+for v in "${versions[@]}"; do
+    ensure "$v" || rc=1
+done
+for v in "${versions[@]}"; do
+    [ -f "$ROOT/$v/.halite-ok" ] && echo "$v $ROOT/$v/bin"
+done
+exit $rc

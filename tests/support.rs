@@ -1,0 +1,374 @@
+//! The shared harness: a lab directory with master and minion configs, daemons that stop when
+//! dropped (even when a test fails), the binaries, and raw socket clients.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use halite::event::{Event, Value};
+use halite::wire::{self, FrameCodec, Framing};
+use tokio_util::codec::Decoder;
+
+/// The path of one of our binaries.
+pub fn bin(name: &str) -> PathBuf {
+    PathBuf::from(match name {
+        "salt-master" => env!("CARGO_BIN_EXE_salt-master"),
+        "salt-minion" => env!("CARGO_BIN_EXE_salt-minion"),
+        "salt-call" => env!("CARGO_BIN_EXE_salt-call"),
+        "salt-run" => env!("CARGO_BIN_EXE_salt-run"),
+        other => panic!("no binary {other}"),
+    })
+}
+
+/// Polls `ready` every 10 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    ready()
+}
+
+/// A directory with `etc/master` and `etc/minion` configs whose sockets live inside it.
+pub struct Lab {
+    dir: tempfile::TempDir,
+    daemons: Vec<Daemon>,
+}
+
+/// Id of the lab's minion.
+pub const MINION_ID: &str = "minion1";
+/// `sha256("minion1")[:10]`, naming the minion's sockets.
+pub const MINION_HASH: &str = "1e9498c860";
+
+impl Lab {
+    /// A lab with default configs.
+    pub fn new() -> Self {
+        Self::with_config("", "")
+    }
+
+    /// A lab whose master and minion configs get extra YAML lines.
+    pub fn with_config(master_extra: &str, minion_extra: &str) -> Self {
+        // Unix socket paths are limited to 108 bytes: keep the lab near the root.
+        let dir = tempfile::Builder::new()
+            .prefix("hl")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let lab = Self {
+            dir,
+            daemons: Vec::new(),
+        };
+        std::fs::create_dir_all(lab.etc()).unwrap();
+        let root = lab.path().display().to_string();
+        std::fs::write(
+            lab.etc().join("master"),
+            format!("sock_dir: {root}/run/master\nlog_file: {root}/log/master\nlog_level_logfile: debug\n{master_extra}"),
+        )
+        .unwrap();
+        std::fs::write(
+            lab.etc().join("minion"),
+            format!(
+                "id: {MINION_ID}\nsock_dir: {root}/run/minion\nlog_file: {root}/log/minion\nlog_level_logfile: debug\n{minion_extra}"
+            ),
+        )
+        .unwrap();
+        lab
+    }
+
+    /// The lab's root.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The config directory.
+    pub fn etc(&self) -> PathBuf {
+        self.path().join("etc")
+    }
+
+    /// The master's socket directory.
+    pub fn master_sock_dir(&self) -> PathBuf {
+        self.path().join("run/master")
+    }
+
+    /// The master's publish socket.
+    pub fn master_pub(&self) -> PathBuf {
+        self.master_sock_dir().join("master_event_pub.ipc")
+    }
+
+    /// The master's pull socket.
+    pub fn master_pull(&self) -> PathBuf {
+        self.master_sock_dir().join("master_event_pull.ipc")
+    }
+
+    /// The minion's publish socket.
+    pub fn minion_pub(&self) -> PathBuf {
+        self.path()
+            .join(format!("run/minion/minion_event_{MINION_HASH}_pub.ipc"))
+    }
+
+    /// The minion's pull socket.
+    pub fn minion_pull(&self) -> PathBuf {
+        self.path()
+            .join(format!("run/minion/minion_event_{MINION_HASH}_pull.ipc"))
+    }
+
+    /// Starts `salt-master` and waits for its sockets.
+    pub fn start_master(&mut self) -> &mut Daemon {
+        let daemon = self.spawn_daemon("salt-master", &[]);
+        let (publish, pull) = (self.master_pub(), self.master_pull());
+        assert!(
+            wait_until(Duration::from_secs(10), || connectable(&publish)
+                && connectable(&pull)),
+            "salt-master did not bind its sockets; log:\n{}",
+            self.log("master")
+        );
+        self.daemons.push(daemon);
+        self.daemons.last_mut().unwrap()
+    }
+
+    /// Starts `salt-minion` (co-located with the lab's master) and waits for its sockets.
+    pub fn start_minion(&mut self) -> &mut Daemon {
+        let daemon = self.spawn_daemon("salt-minion", &[]);
+        let (publish, pull) = (self.minion_pub(), self.minion_pull());
+        assert!(
+            wait_until(Duration::from_secs(10), || connectable(&publish)
+                && connectable(&pull)),
+            "salt-minion did not bind its sockets; log:\n{}",
+            self.log("minion")
+        );
+        self.daemons.push(daemon);
+        self.daemons.last_mut().unwrap()
+    }
+
+    /// Spawns a daemon of ours on the lab's config without waiting for it.
+    pub fn spawn_daemon(&self, name: &str, extra: &[&str]) -> Daemon {
+        let child = Command::new(bin(name))
+            .arg("-c")
+            .arg(self.etc())
+            .args(["-l", "info"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {name}: {err}"));
+        Daemon {
+            child: Some(child),
+            name: name.to_owned(),
+        }
+    }
+
+    /// Takes the most recently started daemon out of the lab (to stop it by hand).
+    pub fn take_daemon(&mut self) -> Daemon {
+        self.daemons.pop().expect("a daemon")
+    }
+
+    /// A daemon's log file so far.
+    pub fn log(&self, role: &str) -> String {
+        std::fs::read_to_string(self.path().join("log").join(role)).unwrap_or_default()
+    }
+
+    /// One of our binaries with `-c <lab>/etc`.
+    pub fn cmd(&self, name: &str) -> Command {
+        let mut command = Command::new(bin(name));
+        command.arg("-c").arg(self.etc()).stdin(Stdio::null());
+        command
+    }
+
+    /// Runs one of our binaries with `-c <lab>/etc` and the given arguments.
+    pub fn run(&self, name: &str, args: &[&str]) -> Output {
+        self.cmd(name).args(args).output().expect("run binary")
+    }
+}
+
+impl Default for Lab {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether something accepts connections on a Unix socket.
+pub fn connectable(path: &Path) -> bool {
+    UnixStream::connect(path).is_ok()
+}
+
+/// A running daemon: SIGTERM on drop, SIGKILL if it has not exited within five seconds.
+pub struct Daemon {
+    child: Option<Child>,
+    name: String,
+}
+
+impl Daemon {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), signal).unwrap();
+    }
+
+    /// The process, for tests that wait on it themselves.
+    pub fn into_child(mut self) -> Child {
+        self.child.take().unwrap()
+    }
+
+    /// Stops it with SIGTERM and returns its exit status and stderr.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let child = self.child.take().unwrap();
+        let output = wait_output(child, Duration::from_secs(10));
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            wait_output(child, Duration::from_secs(5));
+        }
+    }
+}
+
+/// Waits for a child to exit, killing it after `timeout`, and collects its output.
+pub fn wait_output(mut child: Child, timeout: Duration) -> Output {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if let Ok(None) = child.try_wait() {
+        let _ = child.kill();
+    }
+    child.wait_with_output().expect("child output")
+}
+
+/// Encodes one event as a complete frame.
+pub fn frame(tag: &str, data: &Value, framing: Framing) -> Vec<u8> {
+    let mut body = Vec::new();
+    wire::encode_body(tag, data, &mut body);
+    let mut out = Vec::new();
+    wire::encode_frame(&body, framing, &mut out);
+    out
+}
+
+/// A map value from string keys.
+pub fn map(entries: &[(&str, Value)]) -> Value {
+    Value::Map(
+        entries
+            .iter()
+            .map(|(k, v)| (Value::from(*k), v.clone()))
+            .collect(),
+    )
+}
+
+/// A raw writer to a pull socket.
+pub struct RawSender(pub UnixStream);
+
+impl RawSender {
+    /// Connects.
+    pub fn connect(path: &Path) -> Self {
+        Self(
+            UnixStream::connect(path)
+                .unwrap_or_else(|err| panic!("connect {}: {err}", path.display())),
+        )
+    }
+
+    /// Writes bytes as they are.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.0.write_all(bytes).unwrap();
+        self.0.flush().unwrap();
+    }
+
+    /// Writes one event frame.
+    pub fn fire(&mut self, tag: &str, data: &Value, framing: Framing) {
+        self.send(&frame(tag, data, framing));
+    }
+
+    /// Whether the daemon has closed this connection (reads EOF or an error soon).
+    pub fn closed_by_peer(&mut self) -> bool {
+        self.0
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        matches!(self.0.read(&mut byte), Ok(0) | Err(_))
+    }
+}
+
+/// A raw subscriber of a publish socket, decoding frames with the library's codec.
+pub struct RawSubscriber {
+    stream: UnixStream,
+    codec: FrameCodec,
+    buffer: BytesMut,
+    /// Every byte received, for byte-level assertions.
+    pub raw: Vec<u8>,
+}
+
+impl RawSubscriber {
+    /// Connects and gives the daemon a moment to register the subscriber.
+    pub fn connect(path: &Path) -> Self {
+        let stream = UnixStream::connect(path)
+            .unwrap_or_else(|err| panic!("connect {}: {err}", path.display()));
+        std::thread::sleep(Duration::from_millis(100));
+        Self {
+            stream,
+            codec: FrameCodec::new(1 << 26),
+            buffer: BytesMut::new(),
+            raw: Vec::new(),
+        }
+    }
+
+    /// The next event, or `None` after `timeout` without one.
+    pub fn next_event(&mut self, timeout: Duration) -> Option<Event> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(frame) = self.codec.decode(&mut self.buffer).expect("valid frames") {
+                let body = frame.expect("event frame");
+                return Some(wire::decode_body(&body).expect("decodable body"));
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => {
+                    self.raw.extend_from_slice(&chunk[..n]);
+                    self.buffer.extend_from_slice(&chunk[..n]);
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next event whose tag is `tag`, skipping others.
+    pub fn expect_tag(&mut self, tag: &str) -> Event {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.next_event(left) {
+                Some(event) if event.tag == tag => return event,
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        panic!("no event {tag} arrived");
+    }
+}
