@@ -3,4 +3,5 @@
 mod support;
 
 mod bus;
+mod cli;
 mod generated;

@@ -10,7 +10,9 @@
 #
 # Why not `pip install salt==X`: 3006.30 and 3007.17 require e.g.
 # certifi>=2026.10.23, newer than anything the registry holds, and pull in
-# ~60 packages (cherrypy, gitpython, libcloud, ...) the event bus never uses.
+# ~60 packages (cherrypy, gitpython, libcloud, ...) the event bus never uses;
+# 3007.8's sdist builds a wheel with no Requires-Dist at all, so the plain
+# install "succeeds" with Salt alone and `import salt.utils.event` fails.
 # So Salt is installed with --no-deps (PyPI ships only an sdist; pip builds it
 # once, ~10 s, and keeps the wheel in its cache) plus the packages the master,
 # minion, salt-call, salt-run and salt need, pinned binary wheels. Not needed
@@ -20,7 +22,8 @@
 #
 # Environment:
 #   HALITE_SALT_ENVS      where the venvs go
-#   HALITE_PYTHON         interpreter for the venvs (default python3; 3.11 tested)
+#   HALITE_PYTHON         interpreter for the venvs (default python3; 3.11 tested;
+#                         its pip must be >= 22.3 for `pip --python`)
 #   HALITE_SALT_EXTRA_PIP extra requirement specs for every venv (space separated)
 #   HALITE_SALT_QUIET=1   no progress lines
 set -euo pipefail
@@ -30,9 +33,9 @@ PY="${HALITE_PYTHON:-python3}"
 DEFAULT_VERSIONS=(3006.30 3007.8 3007.17)
 
 # Pins per release. Every package is a cp311 manylinux wheel on PyPI.
-# 3007.8: the versions of Salt's own lock file requirements/static/pkg/py3.11/linux.txt
-# (the set SALT-SPEC.md was measured with). 3006.30/3007.17: newest that meet
-# their requirements/base.txt (3007.17 wants pyzmq<26 on Python < 3.13).
+# 3007.8: the versions in Salt's own lock file requirements/static/pkg/py3.11/linux.txt.
+# 3006.30/3007.17: newest that meet their requirements/base.txt (3007.17 wants
+# pyzmq<26 on Python < 3.13). Each list is the complete dependency closure.
 pins_for() {
     case "$1" in
     3007.8)
@@ -102,7 +105,7 @@ ensure() {
 assert salt.version.__version__ == "'"$v"'", salt.version.__version__'
     } >"$log" 2>&1 || {
         echo "salt-env: $v: install FAILED (log: $log)" >&2
-        tail -n 15 "$log" >&2
+        tail -n 15 "$log" | cut -c1-300 >&2
         exec 9>&-
         return 1
     }

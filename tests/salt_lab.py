@@ -4,16 +4,18 @@
 Run it with any python3 for `write`; `up`/`down` also work with any python3
 (the daemons are started from --venv). Nothing outside BASE is touched.
 
-  salt_lab.py write BASE [--publish-port P] [--ret-port R] [--id minion1]
+  salt_lab.py write BASE [--venv VENV] [--publish-port P] [--ret-port R] [--id minion1]
                          [--log-level info] [--master-opt K=JSON]... [--minion-opt K=JSON]...
-      writes BASE/conf/{master,minion} + directory tree; prints a JSON summary.
-      Ports default to free loopback ports.
+      writes BASE/conf/{master,minion} + directory tree; prints a JSON summary
+      (paths of conf dir, sock dirs, the four event sockets, logs, ports, bin).
+      Ports default to free loopback ports (pick-and-release: tiny race).
   salt_lab.py up BASE --venv VENV [--no-minion] [--timeout 60] [write options]
       `write` (unless BASE/conf/master exists), then starts salt-master (and
-      salt-minion) in the foreground mode (not daemonized, own session) and waits
-      until master_event_pub.ipc exists and, for the minion, until its
-      minion_event_<H>_pub.ipc exists and salt/minion/<id>/start was seen on the
-      master bus. Prints the JSON summary plus pids and timings. Exit 1 on timeout.
+      salt-minion --disable-keepalive) not daemonized, each in its own session
+      (pgid = pid, recorded in BASE/run/lab-*.pid), output in BASE/log/*.out, and waits
+      until master_event_{pub,pull}.ipc exist and, for the minion, until
+      salt/minion/<id>/start was seen on the master bus and its
+      minion_event_<H>_{pub,pull}.ipc exist. Prints the JSON summary plus pids and timings. Exit 1 on timeout.
   salt_lab.py down BASE [--timeout 30] [--kill]
       SIGTERM the daemons started by `up` (process groups), wait, SIGKILL leftovers.
       SIGTERM takes 5-7 s for the minion, 2-4 s for the master; --kill is instant
@@ -216,7 +218,7 @@ def up(base, venv, minion=True, timeout=60.0, **write_kw):
     if not os.path.exists(f"{base}/conf/master"):
         write(base, **write_kw)
     info = summary(base, write_kw.get("minion_id") or "minion1")
-    bindir = os.path.join(os.path.abspath(venv), "bin")
+    bindir = info["bin"] = os.path.join(os.path.abspath(venv), "bin")
     for name in ("master", "minion"):
         pf = f"{base}/run/lab-{name}.pid"
         if os.path.exists(pf):
@@ -253,6 +255,7 @@ def up(base, venv, minion=True, timeout=60.0, **write_kw):
     start("master")
     try:
         _wait_path(info["master_pub"], deadline, procs)
+        _wait_path(info["master_pull"], deadline, procs)
         info["master_ready_s"] = round(time.time() - t0, 2)
         if minion:
             # Subscribe before the minion starts so its start event is not missed.
@@ -277,6 +280,7 @@ def up(base, venv, minion=True, timeout=60.0, **write_kw):
             else:
                 raise TimeoutError(f"timeout waiting for {want}")
             _wait_path(info["minion_pub"], deadline, procs)
+            _wait_path(info["minion_pull"], deadline, procs)
             info["minion_ready_s"] = round(time.time() - t1, 2)
     except Exception as exc:
         info["error"] = str(exc)
@@ -352,11 +356,12 @@ def main(argv=None):
         p.add_argument("--log-level", default="info", help="log_level_logfile")
         p.add_argument("--master-opt", action="append", default=[], metavar="K=JSON")
         p.add_argument("--minion-opt", action="append", default=[], metavar="K=JSON")
+        p.add_argument("--venv", required=(p.prog.endswith(" up")),
+                       help="Salt venv (tests/salt-env.sh); its bin/ goes into the summary")
 
     wopts(sub.add_parser("write"))
     p = sub.add_parser("up")
     wopts(p)
-    p.add_argument("--venv", required=True)
     p.add_argument("--no-minion", action="store_true")
     p.add_argument("--timeout", type=float, default=60.0)
     p = sub.add_parser("down")
@@ -389,7 +394,10 @@ def main(argv=None):
               log_level=a.log_level, master_opts=kv(a.master_opt),
               minion_opts=kv(a.minion_opt))
     if a.cmd == "write":
-        print(json.dumps(write(a.base, **kw), indent=1))
+        info = write(a.base, **kw)
+        if a.venv:
+            info["bin"] = os.path.join(os.path.abspath(a.venv), "bin")
+        print(json.dumps(info, indent=1))
         return 0
     return up(a.base, a.venv, minion=not a.no_minion, timeout=a.timeout, **kw)
 

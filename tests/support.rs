@@ -372,3 +372,125 @@ impl RawSubscriber {
         panic!("no event {tag} arrived");
     }
 }
+
+/// A running `state.event` watcher whose stdout lines are collected as they arrive.
+pub struct Watcher {
+    child: Option<Child>,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Watcher {
+    /// Starts `command` (a `state.event` call) with stdout and stderr captured.
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn watcher");
+        let stdout = child.stdout.take().unwrap();
+        let stderr_pipe = child.stderr.take().unwrap();
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let collected = stderr.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let mut reader = std::io::BufReader::new(stderr_pipe);
+            use std::io::BufRead;
+            while reader.read_line(&mut text).unwrap_or(0) > 0 {
+                collected.lock().unwrap().push_str(&text);
+                text.clear();
+            }
+        });
+        Self {
+            child: Some(child),
+            lines,
+            stderr,
+        }
+    }
+
+    /// The next stdout line, or `None` after `timeout`.
+    pub fn line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// What the watcher wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Fires `sync/<n>` events on `pull` until the watcher prints one, proving it is attached,
+    /// then drops any further sync lines already printed.
+    pub fn sync(&self, pull: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut n = 0u32;
+        while Instant::now() < deadline {
+            n += 1;
+            if let Ok(mut sender) = UnixStream::connect(pull) {
+                let _ = sender.write_all(&frame(&format!("sync/{n}"), &map(&[]), Framing::Bare));
+            }
+            if let Some(line) = self.line(Duration::from_millis(100)) {
+                assert!(
+                    line.contains("sync/"),
+                    "unexpected line while syncing: {line}"
+                );
+                while let Some(extra) = self.line(Duration::from_millis(150)) {
+                    assert!(
+                        extra.contains("sync/"),
+                        "unexpected line while syncing: {extra}"
+                    );
+                }
+                return;
+            }
+        }
+        panic!("the watcher never attached; stderr:\n{}", self.stderr());
+    }
+
+    /// Sends a signal to the watcher.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = self.child.as_ref().unwrap().id() as i32;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).unwrap();
+    }
+
+    /// Waits for the watcher to exit by itself and returns its status.
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        panic!("the watcher did not exit; stderr:\n{}", self.stderr());
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// stdout of a finished command as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// stderr of a finished command as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
