@@ -472,6 +472,7 @@ impl Watcher {
             std::thread::sleep(Duration::from_millis(10));
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("the watcher did not exit; stderr:\n{}", self.stderr());
     }
 }
