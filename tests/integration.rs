@@ -5,3 +5,4 @@ mod support;
 mod bus;
 mod cli;
 mod generated;
+mod setup;
