@@ -4,5 +4,6 @@ mod support;
 
 mod bus;
 mod cli;
+mod conformance;
 mod generated;
 mod setup;

@@ -431,21 +431,27 @@ impl Watcher {
     /// Fires `sync/<n>` events on `pull` until the watcher prints one, proving it is attached,
     /// then drops any further sync lines already printed.
     pub fn sync(&self, pull: &Path) {
+        self.sync_on(pull, "sync");
+    }
+
+    /// As [`Watcher::sync`], with events tagged `<prefix>/<n>`.
+    pub fn sync_on(&self, pull: &Path, prefix: &str) {
         let deadline = Instant::now() + Duration::from_secs(15);
         let mut n = 0u32;
         while Instant::now() < deadline {
             n += 1;
             if let Ok(mut sender) = UnixStream::connect(pull) {
-                let _ = sender.write_all(&frame(&format!("sync/{n}"), &map(&[]), Framing::Bare));
+                let _ =
+                    sender.write_all(&frame(&format!("{prefix}/{n}"), &map(&[]), Framing::Bare));
             }
             if let Some(line) = self.line(Duration::from_millis(100)) {
                 assert!(
-                    line.contains("sync/"),
+                    line.contains(prefix),
                     "unexpected line while syncing: {line}"
                 );
                 while let Some(extra) = self.line(Duration::from_millis(150)) {
                     assert!(
-                        extra.contains("sync/"),
+                        extra.contains(prefix),
                         "unexpected line while syncing: {extra}"
                     );
                 }
