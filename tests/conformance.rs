@@ -1,5 +1,7 @@
 //! Conformance with real Salt, installed by `tests/salt-env.sh`: real Salt's daemons, CLIs and
-//! Python event library on one side, halite on the other, in every framing Salt has used.
+//! Python event library on one side, halite on the other, in every framing Salt has used:
+//! 3006.30 (length-prefixed everywhere), 3007.8 (bare everywhere) and 3007.17 (bare publishing,
+//! length-prefixed pulling).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -10,10 +12,6 @@ use halite::event::Value;
 use halite::wire::Framing;
 
 use crate::support::{Lab, RawSender, RawSubscriber, Watcher, bin, map, stderr, stdout};
-
-/// The Salt releases whose framing differs: length-prefixed everywhere, bare everywhere, and
-/// bare publishing with length-prefixed pulling.
-const VERSIONS: &[&str] = &["3006.30", "3007.8", "3007.17"];
 
 fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
