@@ -444,17 +444,13 @@ impl Watcher {
                 let _ =
                     sender.write_all(&frame(&format!("{prefix}/{n}"), &map(&[]), Framing::Bare));
             }
-            if let Some(line) = self.line(Duration::from_millis(100)) {
-                assert!(
-                    line.contains(prefix),
-                    "unexpected line while syncing: {line}"
-                );
-                while let Some(extra) = self.line(Duration::from_millis(150)) {
-                    assert!(
-                        extra.contains(prefix),
-                        "unexpected line while syncing: {extra}"
-                    );
-                }
+            // Anything else printed meanwhile (a watcher may see its own runner start event, as
+            // Salt's does) is not what the test is about.
+            if self
+                .line(Duration::from_millis(100))
+                .is_some_and(|line| line.contains(prefix))
+            {
+                while self.line(Duration::from_millis(300)).is_some() {}
                 return;
             }
         }
