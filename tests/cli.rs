@@ -99,7 +99,11 @@ fn state_event_count_stops_without_printing_none() {
     }
     assert_eq!(watcher.line(WAIT).unwrap(), "t/one\t{}");
     assert_eq!(watcher.line(WAIT).unwrap(), "t/two\t{}");
-    assert_eq!(watcher.line(Duration::from_millis(300)), None, "nothing after the count, not even None");
+    assert_eq!(
+        watcher.line(Duration::from_millis(300)),
+        None,
+        "nothing after the count, not even None"
+    );
     assert!(watcher.wait().success());
 }
 

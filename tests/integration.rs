@@ -5,5 +5,6 @@ mod support;
 mod bus;
 mod cli;
 mod conformance;
+mod daemon;
 mod generated;
 mod setup;

@@ -16,3 +16,6 @@ mod msgpack;
 
 pub use body::{BodyError, decode_body, encode_body, validate_body};
 pub use frame::{FrameCodec, FrameError, Framing, encode_frame};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+//! Properties of the wire format: lossless round-trips, and a decoder that never panics, never
+//! buffers past its limit, and either yields the frames sent or stops.
+
+use bytes::BytesMut;
+use proptest::prelude::*;
+use tokio_util::codec::Decoder;
+
+use super::*;
+use crate::event::Value;
+
+fn value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Nil),
+        any::<bool>().prop_map(Value::Boolean),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("NaN never equals itself", |f| !f.is_nan())
+            .prop_map(Value::from),
+        any::<f32>()
+            .prop_filter("NaN never equals itself", |f| !f.is_nan())
+            .prop_map(Value::F32),
+        ".{0,20}".prop_map(Value::from),
+        proptest::collection::vec(any::<u8>(), 0..40).prop_map(Value::Binary),
+        (any::<i8>(), proptest::collection::vec(any::<u8>(), 0..20))
+            .prop_map(|(t, d)| Value::Ext(t, d)),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            proptest::collection::vec((inner.clone(), inner), 0..8).prop_map(Value::Map),
+        ]
+    })
+}
+
+fn encoded(tag: &str, data: &Value, framing: Framing) -> Vec<u8> {
+    let mut body = Vec::new();
+    encode_body(tag, data, &mut body);
+    let mut out = Vec::new();
+    encode_frame(&body, framing, &mut out);
+    out
+}
+
+fn framing() -> impl Strategy<Value = Framing> {
+    prop_oneof![Just(Framing::Bare), Just(Framing::LengthPrefixed)]
+}
+
+proptest! {
+    #[test]
+    fn any_data_round_trips_through_frames_split_anywhere(
+        events in proptest::collection::vec(("[a-z/]{1,12}", value()), 1..5),
+        framing in framing(),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+    ) {
+        let stream: Vec<u8> = events.iter().flat_map(|(tag, data)| encoded(tag, data, framing)).collect();
+        let mut points: Vec<usize> = cuts.iter().map(|cut| cut.index(stream.len() + 1)).collect();
+        points.push(stream.len());
+        points.sort_unstable();
+        let mut codec = FrameCodec::new(1 << 20);
+        let mut buffer = BytesMut::new();
+        let mut decoded = Vec::new();
+        let mut start = 0;
+        for point in points {
+            buffer.extend_from_slice(&stream[start..point]);
+            start = point;
+            while let Some(frame) = codec.decode(&mut buffer).unwrap() {
+                decoded.push(decode_body(&frame.unwrap()).unwrap());
+            }
+        }
+        prop_assert_eq!(codec.framing(), Some(framing));
+        prop_assert_eq!(decoded.len(), events.len());
+        for (event, (tag, data)) in decoded.iter().zip(&events) {
+            prop_assert_eq!(&event.tag, tag);
+            prop_assert_eq!(&event.data, data);
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics_or_buffers_past_the_limit(
+        bytes in proptest::collection::vec(any::<u8>(), 0..600),
+        chunk in 1usize..64,
+    ) {
+        let limit = 256;
+        let mut codec = FrameCodec::new(limit);
+        let mut buffer = BytesMut::new();
+        'feed: for piece in bytes.chunks(chunk) {
+            buffer.extend_from_slice(piece);
+            loop {
+                match codec.decode(&mut buffer) {
+                    Ok(Some(Ok(body))) => { let _ = decode_body(&body); let _ = validate_body(&body); }
+                    Ok(Some(Err(_))) => {}
+                    Ok(None) => break,
+                    Err(_) => break 'feed,
+                }
+            }
+            // What stays buffered is at most one unfinished frame within the limit (plus the
+            // bytes of the read that showed it was too big).
+            prop_assert!(buffer.len() <= limit + 4 + chunk);
+        }
+    }
+}
+
+#[test]
+fn bare_frames_match_salts_bytes() {
+    // golden/02_pull_socket_wire_hex.txt: what Salt's fire_event wrote.
+    let data = Value::Map(vec![
+        ("a".into(), 1.into()),
+        ("s".into(), "héllo".into()),
+        (
+            "l".into(),
+            Value::Array(vec![1.into(), 2.5.into(), Value::Nil, true.into()]),
+        ),
+        ("_stamp".into(), "2026-11-24T09:01:50.409594".into()),
+    ]);
+    let frame = encoded("golden/wire/test", &data, Framing::Bare);
+    let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hex,
+        concat!(
+            "82a46865616480a4626f6479c450676f6c64656e2f776972652f746573740a0a84a16101a173a668c3a96c6c6f",
+            "a16c9401cb4004000000000000c0c3a65f7374616d70ba323032362d31312d32345430393a30313a35302e343039353934"
+        )
+    );
+    let prefixed = encoded("golden/wire/test", &data, Framing::LengthPrefixed);
+    assert_eq!(&prefixed[..4], &(frame.len() as u32).to_be_bytes());
+    assert_eq!(&prefixed[4..], frame.as_slice());
+}
+
+#[test]
+fn a_tag_is_cut_at_the_first_blank_line_like_salt() {
+    let event = decode_body(b"a\n\nb\n\n\x80").unwrap_err();
+    assert!(matches!(event, BodyError::Data(_)));
+    assert!(matches!(
+        decode_body(b"no separator"),
+        Err(BodyError::NoTagEnd)
+    ));
+    assert!(matches!(
+        decode_body(b"\xff\n\n\x80"),
+        Err(BodyError::TagNotUtf8)
+    ));
+    assert_eq!(decode_body(b"\n\n\x80").unwrap().tag, "");
+}

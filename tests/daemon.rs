@@ -1,0 +1,146 @@
+//! Daemon options: loopback TCP instead of socket files, running in the background with a pid
+//! file, and dropping root for the configured `user`.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::time::Duration;
+
+use halite::event::Value;
+use halite::wire::Framing;
+
+use crate::support::{Lab, RawSubscriber, Watcher, map, stderr, wait_until};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn ipc_mode_tcp_serves_the_bus_on_loopback_ports() {
+    let (publish, pull) = (free_port(), free_port());
+    let config =
+        format!("ipc_mode: tcp\ntcp_master_pub_port: {publish}\ntcp_master_pull_port: {pull}\n");
+    let lab = Lab::with_config(&config, "");
+    let _master = lab.spawn_daemon("salt-master", &[]);
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", pull)).is_ok()
+    }));
+    assert!(!lab.master_pub().exists(), "no socket files in tcp mode");
+    let mut command = lab.cmd("salt-run");
+    command.args(["state.event", "tcp/*"]);
+    let watcher = Watcher::spawn(command);
+    std::thread::sleep(Duration::from_millis(500));
+    let output = lab.run("salt-run", &["event.send", "tcp/works", "{via: loopback}"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let line = watcher
+        .line(Duration::from_secs(5))
+        .expect("the event arrives over tcp");
+    assert!(
+        line.starts_with("tcp/works\t{\"via\": \"loopback\""),
+        "{line}"
+    );
+}
+
+#[test]
+fn daemon_flag_backgrounds_writes_the_pid_file_and_stops_on_sigterm() {
+    let lab = Lab::new();
+    let pid_file = lab.path().join("master.pid");
+    let output = lab
+        .cmd("salt-master")
+        .arg("-d")
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the foreground process returns at once: {}",
+        stderr(&output)
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        crate::support::connectable(&lab.master_pull())
+    }));
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut subscriber = RawSubscriber::connect(&lab.master_pub());
+    crate::support::RawSender::connect(&lab.master_pull()).fire(
+        "bg/works",
+        &map(&[("x", Value::from(1))]),
+        Framing::Bare,
+    );
+    subscriber.expect_tag("bg/works");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || !pid_file.exists()),
+        "the pid file is removed on exit"
+    );
+    assert!(!lab.master_pull().exists());
+}
+
+#[test]
+fn a_root_daemon_switches_to_the_configured_user_after_binding() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mut lab = Lab::with_config("user: nobody\n", "");
+    std::fs::set_permissions(lab.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let master = lab.start_master();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", master.pid())).unwrap();
+    let uid_line = status
+        .lines()
+        .find(|line| line.starts_with("Uid:"))
+        .unwrap()
+        .to_owned();
+    assert!(
+        uid_line
+            .split_whitespace()
+            .skip(1)
+            .all(|uid| uid == "65534"),
+        "{uid_line}"
+    );
+    assert_eq!(
+        std::fs::metadata(lab.master_pub()).unwrap().uid(),
+        65534,
+        "sockets belong to the user"
+    );
+    let mut subscriber = RawSubscriber::connect(&lab.master_pub());
+    crate::support::RawSender::connect(&lab.master_pull()).fire(
+        "user/works",
+        &map(&[]),
+        Framing::Bare,
+    );
+    subscriber.expect_tag("user/works");
+}
+
+#[test]
+fn an_unprivileged_daemon_refuses_a_different_user() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: needs root to run as nobody");
+        return;
+    }
+    let lab = Lab::with_config("user: root\n", "");
+    std::fs::set_permissions(lab.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let output = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(crate::support::bin("salt-master"))
+        .arg("-c")
+        .arg(lab.etc())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("cannot switch to user root: only root can"),
+        "{}",
+        stderr(&output)
+    );
+}
