@@ -1,29 +1,69 @@
 //! What every command uses to talk to a bus: fire events into its pull socket and listen on its
 //! publish socket, against halite's daemons and real Salt's alike.
 //!
+//! Connect from Salt's configuration (`/etc/salt/master`, or `-c`'s directory):
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), halite::client::ClientError> {
-//! use halite::client::{Publisher, Listener};
+//! use halite::client::Publisher;
 //! use halite::config::{Config, Role};
 //! use halite::event::{Event, Value};
-//! use halite::event::matching::{MatchType, TagMatcher};
 //!
 //! let config = Config::load(Role::Master, None)?;
-//! let bus = config.bus()?;
-//!
-//! // Fire one event, the way `salt-run event.send` does.
-//! let mut publisher = Publisher::connect(&bus, config.framing()?).await?;
+//! let mut publisher = Publisher::connect(&config.bus()?, config.framing()?).await?;
 //! let data = Value::Map(vec![("build".into(), 42.into())]);
 //! publisher.fire(Event::new("myco/build/done", data)?).await?;
-//! publisher.close().await?;
+//! publisher.close().await
+//! # }
+//! ```
 //!
-//! // Wait up to five seconds for one matching event.
-//! let mut listener = Listener::new(bus.publish.clone());
-//! let matcher = TagMatcher::new("myco/build/", MatchType::StartsWith).expect("valid pattern");
-//! let event = listener
-//!     .wait_for(|event| matcher.matches(&event.tag), std::time::Duration::from_secs(5))
-//!     .await?;
-//! println!("{:?}", event);
+//! A whole round trip, with a bus of its own in a temporary directory: listen, fire, and wait
+//! for the event with Salt's `fnmatch` matching.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//!
+//! use halite::bus::{Bus, BusOptions, Node};
+//! use halite::client::{Listener, Publisher};
+//! use halite::config::{BusAddress, FramingChoice};
+//! use halite::event::matching::{MatchType, TagMatcher};
+//! use halite::event::{Event, Value};
+//! use halite::ipc::Endpoint;
+//! use halite::wire::Framing;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let address = BusAddress {
+//!     publish: Endpoint::Unix(dir.path().join("master_event_pub.ipc")),
+//!     pull: Endpoint::Unix(dir.path().join("master_event_pull.ipc")),
+//! };
+//! let bus = Bus::bind(BusOptions {
+//!     address: address.clone(),
+//!     node: Node::Master,
+//!     publish_framing: Framing::Bare,
+//!     max_frame: halite::bus::DEFAULT_MAX_FRAME,
+//!     subscriber_backlog: halite::bus::DEFAULT_SUBSCRIBER_BACKLOG,
+//! })
+//! .await?;
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! let server = tokio::spawn(bus.run(shutdown.clone()));
+//!
+//! let mut listener = Listener::new(address.publish.clone());
+//! listener.connect().await?;
+//! tokio::time::sleep(Duration::from_millis(50)).await; // let the bus register the subscriber
+//!
+//! let mut publisher = Publisher::connect(&address, FramingChoice::Fixed(Framing::Bare)).await?;
+//! let data = Value::Map(vec![("status".into(), "ok".into())]);
+//! publisher.fire(Event::new("myco/build/42/done", data)?).await?;
+//!
+//! let done = TagMatcher::new("myco/build/*/done", MatchType::Fnmatch)?;
+//! let event = listener.wait_for(|event| done.matches(&event.tag), Duration::from_secs(5)).await?;
+//! assert_eq!(event.get("status").and_then(Value::as_str), Some("ok"));
+//! assert!(event.get("_stamp").is_some(), "fire stamps events as Salt does");
+//!
+//! shutdown.cancel();
+//! server.await?;
 //! # Ok(())
 //! # }
 //! ```

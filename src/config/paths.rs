@@ -46,7 +46,7 @@ pub fn user_runtime_dir() -> PathBuf {
 
 /// The host's fully qualified name, as Salt derives a default minion id.
 pub(super) fn fqdn() -> String {
-    let host = hostname::get()
+    let host = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "localhost".into());
     let hints = dns_lookup::AddrInfoHints {

@@ -22,7 +22,7 @@ pub fn grains(config: &Config) -> Vec<(Value, Value)> {
         .unwrap_or("");
     let (os, os_family) = os_names(os_id);
     let fqdn = config.get_str("id").ok().flatten().map(str::to_owned);
-    let host = hostname::get()
+    let host = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut grains: Vec<(Value, Value)> = vec![
