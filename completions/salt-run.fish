@@ -4,7 +4,7 @@ complete -c salt-run -l generate -d 'Write a man page or shell completion script
 bash\t'Bash completion'
 zsh\t'Zsh completion'
 fish\t'Fish completion'"
-complete -c salt-run -l out -l output -d 'Outputter for the function\'s return: nested, json, yaml, txt, raw, quiet' -r
+complete -c salt-run -l out -l output -d 'Outputter for the return: nested, json, yaml, txt, raw, quiet' -r
 complete -c salt-run -l no-color -l no-colour -d 'Never colour the output'
 complete -c salt-run -l force-color -l force-colour -d 'Colour the output even when it is not a terminal'
 complete -c salt-run -s h -l help -d 'Print help'

@@ -1,11 +1,13 @@
 //! Flags every binary shares, spelled as Salt spells them.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::Generate;
 use crate::config::{Config, Role};
+use crate::output::outputter::Outputter;
 
 /// Flags of every command.
 #[derive(Debug, Clone, Args)]
@@ -32,6 +34,34 @@ impl CommonArgs {
     /// Loads the configuration these flags point at.
     pub fn load(&self, role: Role) -> anyhow::Result<Config> {
         Ok(Config::load(role, self.config_dir.as_deref())?)
+    }
+}
+
+/// Flags of the commands that print a return value.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Outputter for the return: nested, json, yaml, txt, raw, quiet
+    #[arg(long = "out", visible_alias = "output", value_name = "OUTPUTTER")]
+    pub out: Option<String>,
+
+    /// Never colour the output
+    #[arg(long = "no-color", visible_alias = "no-colour")]
+    pub no_color: bool,
+
+    /// Colour the output even when it is not a terminal
+    #[arg(long = "force-color", visible_alias = "force-colour")]
+    pub force_color: bool,
+}
+
+impl OutputArgs {
+    /// The chosen outputter (Salt's default: nested).
+    pub fn outputter(&self) -> anyhow::Result<Outputter> {
+        Ok(self.out.as_deref().unwrap_or("nested").parse()?)
+    }
+
+    /// Whether to colour: only on a terminal, unless forced either way.
+    pub fn color(&self) -> bool {
+        self.force_color || (!self.no_color && std::io::stdout().is_terminal())
     }
 }
 

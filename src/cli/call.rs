@@ -11,14 +11,13 @@ use clap::Parser;
 
 use super::run::set_entry;
 use super::signature::{Bound, Signature, text, truthy};
-use super::state_event::{self, empty_map, use_color};
+use super::state_event::{self, empty_map};
 use super::stdin_events::StdinEvents;
-use super::{CommonArgs, Exit, NotAvailable, execute, generate, logging};
+use super::{CommonArgs, Exit, NotAvailable, OutputArgs, execute, generate, logging};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value, jid};
 use crate::minion::{FIRE_MASTER, grains::grains};
-use crate::output::outputter::Outputter;
 use crate::salt_yaml::parse_cli_args;
 
 /// Run a Salt function on this minion: fire events to the master or on the minion's own bus,
@@ -36,17 +35,8 @@ pub struct Args {
     #[arg(long)]
     local: bool,
 
-    /// Outputter for the return: nested, json, yaml, txt, raw, quiet
-    #[arg(long = "out", visible_alias = "output", value_name = "OUTPUTTER")]
-    out: Option<String>,
-
-    /// Never colour the output
-    #[arg(long = "no-color", visible_alias = "no-colour")]
-    no_color: bool,
-
-    /// Colour the output even when it is not a terminal
-    #[arg(long = "force-color", visible_alias = "force-colour")]
-    force_color: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 
     /// Exit with the function's own return code (accepted for compatibility)
     #[arg(long = "retcode-passthrough")]
@@ -115,8 +105,8 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let console = logging::level(args.common.log_level.as_deref().unwrap_or("warning"))?;
     logging::init(console, None)?;
     let config = args.common.load(Role::Minion)?;
-    let outputter: Outputter = args.out.as_deref().unwrap_or("nested").parse()?;
-    let color = use_color(args.no_color, args.force_color);
+    let outputter = args.output.outputter()?;
+    let color = args.output.color();
     let local = args.local
         || (!config.get_bool("use_master_when_local", false)?
             && (config.get_str("file_client")? == Some("local")

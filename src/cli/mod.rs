@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, ValueEnum};
 
-pub use args::{CommonArgs, DaemonArgs};
+pub use args::{CommonArgs, DaemonArgs, OutputArgs};
 
 /// How a command ended, as its exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,13 +6,12 @@ use anyhow::bail;
 use clap::Parser;
 
 use super::signature::{Bound, Signature, text};
-use super::state_event::{self, empty_map, use_color};
+use super::state_event::{self, empty_map};
 use super::stdin_events::StdinEvents;
-use super::{CommonArgs, Exit, execute, generate, logging};
+use super::{CommonArgs, Exit, OutputArgs, execute, generate, logging};
 use crate::client::Publisher;
 use crate::config::Role;
 use crate::event::{Event, Value, jid};
-use crate::output::outputter::Outputter;
 use crate::salt_yaml::{CliArgs, parse_cli_args};
 
 /// Run a Salt runner function on the master: `state.event` to watch the master's event bus,
@@ -26,17 +25,8 @@ pub struct Args {
     #[command(flatten)]
     common: CommonArgs,
 
-    /// Outputter for the function's return: nested, json, yaml, txt, raw, quiet
-    #[arg(long = "out", visible_alias = "output", value_name = "OUTPUTTER")]
-    out: Option<String>,
-
-    /// Never colour the output
-    #[arg(long = "no-color", visible_alias = "no-colour")]
-    no_color: bool,
-
-    /// Colour the output even when it is not a terminal
-    #[arg(long = "force-color", visible_alias = "force-colour")]
-    force_color: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 
     /// The runner function: state.event or event.send
     #[arg(value_name = "FUNCTION", required_unless_present = "generate")]
@@ -69,8 +59,8 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let console = logging::level(args.common.log_level.as_deref().unwrap_or("warning"))?;
     logging::init(console, None)?;
     let config = args.common.load(Role::Master)?;
-    let outputter: Outputter = args.out.as_deref().unwrap_or("nested").parse()?;
-    let color = use_color(args.no_color, args.force_color);
+    let outputter = args.output.outputter()?;
+    let color = args.output.color();
     let function = args.function.unwrap_or_default();
     let cli_args = parse_cli_args(&args.args);
     let signature = match function.as_str() {

@@ -5,7 +5,7 @@
 //! waits for a bus that is not up yet and re-attaches after a restart (saying so once on
 //! stderr), and makes every alternative of a regex `tagmatch` match the whole tag.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::bail;
@@ -137,11 +137,6 @@ fn report_notice(notice: ListenNotice) {
         }
     };
     eprintln!("{line}");
-}
-
-/// Whether to colour output: only on a terminal, unless forced either way.
-pub(crate) fn use_color(no_color: bool, force_color: bool) -> bool {
-    force_color || (!no_color && std::io::stdout().is_terminal())
 }
 
 /// Data for events that carry none.
