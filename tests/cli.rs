@@ -485,14 +485,8 @@ fn invalid_yaml_argument_data_is_an_error_not_a_silent_drop() {
     );
 }
 
-#[test]
-fn state_event_output_piped_into_event_send_round_trips() {
-    let mut lab = Lab::new();
-    lab.start_master();
-    let mut subscriber = RawSubscriber::connect(&lab.master_pub());
-    let input = "pipe/plain\t{\"a\": 1, \"u\": \"héllo\"}\n\
-                 pipe/pretty\t{\n    \"b\": [\n        1,\n        2\n    ]\n}\n\
-                 {\"tag\": \"pipe/json\", \"data\": {\"c\": null}}\n";
+/// `salt-run event.send -` with `input` on stdin.
+fn send_stdin(lab: &Lab, input: &str) -> std::process::Output {
     let mut child = lab
         .cmd("salt-run")
         .args(["event.send", "-"])
@@ -507,7 +501,18 @@ fn state_event_output_piped_into_event_send_round_trips() {
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    let output = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn state_event_output_piped_into_event_send_round_trips() {
+    let mut lab = Lab::new();
+    lab.start_master();
+    let mut subscriber = RawSubscriber::connect(&lab.master_pub());
+    let input = "pipe/plain\t{\"a\": 1, \"u\": \"héllo\"}\n\
+                 pipe/pretty\t{\n    \"b\": [\n        1,\n        2\n    ]\n}\n\
+                 {\"tag\": \"pipe/json\", \"data\": {\"c\": null}}\n";
+    let output = send_stdin(&lab, input);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(
         subscriber
@@ -530,21 +535,7 @@ fn state_event_output_piped_into_event_send_round_trips() {
 fn piped_garbage_names_the_line() {
     let mut lab = Lab::new();
     lab.start_master();
-    let mut child = lab
-        .cmd("salt-run")
-        .args(["event.send", "-"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"ok/one\t{}\nnot an event line\n")
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = send_stdin(&lab, "ok/one\t{}\nnot an event line\n");
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("stdin line 2"),
