@@ -582,3 +582,53 @@ fn master_d_files_override_the_main_config() {
     }));
     drop(daemon);
 }
+
+#[test]
+fn salt_run_state_event_node_minion_watches_the_minion_in_the_same_config_dir() {
+    let mut lab = Lab::new();
+    lab.start_minion();
+    let watcher = watch(&lab, "salt-run", &["node=minion"]);
+    watcher.sync(&lab.minion_pull());
+    RawSender::connect(&lab.minion_pull()).fire("minion/only", &map(&[]), Framing::Bare);
+    assert_eq!(watcher.line(WAIT).unwrap(), "minion/only\t{}");
+}
+
+#[test]
+fn state_event_sock_dir_points_at_another_bus() {
+    let mut lab = Lab::new();
+    lab.start_master();
+    let sock_dir = format!("sock_dir={}", lab.master_sock_dir().display());
+    // salt-call watches its minion bus by default; sock_dir and node move it to the master's.
+    let watcher = watch(&lab, "salt-call", &["node=master", &sock_dir]);
+    watcher.sync(&lab.master_pull());
+    RawSender::connect(&lab.master_pull()).fire("master/seen", &map(&[]), Framing::Bare);
+    assert_eq!(watcher.line(WAIT).unwrap(), "master/seen\t{}");
+}
+
+#[test]
+fn salt_call_event_send_adds_grains_and_env_opts_on_request() {
+    let mut lab = Lab::new();
+    lab.start_minion();
+    let mut subscriber = RawSubscriber::connect(&lab.minion_pub());
+    let output = lab.run(
+        "salt-call",
+        &[
+            "--local",
+            "event.send",
+            "sc/envsub",
+            "with_grains=[id, kernel]",
+            "with_env_opts=True",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let event = subscriber.expect_tag("sc/envsub");
+    assert_eq!(
+        event.get("grains"),
+        Some(&map(&[
+            ("id", Value::from("minion1")),
+            ("kernel", Value::from("Linux"))
+        ]))
+    );
+    assert_eq!(event.get("saltenv"), Some(&Value::Nil));
+    assert_eq!(event.get("pillarenv"), Some(&Value::Nil));
+}
