@@ -340,8 +340,8 @@ impl RawSubscriber {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(frame) = self.codec.decode(&mut self.buffer).expect("valid frames") {
-                let body = frame.expect("event frame");
-                return Some(wire::decode_body(&body).expect("decodable body"));
+                let frame = frame.expect("event frame");
+                return Some(wire::decode_body(&frame.body()).expect("decodable body"));
             }
             let left = deadline.checked_duration_since(Instant::now())?;
             self.stream

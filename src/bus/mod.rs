@@ -1,35 +1,57 @@
 //! The event-bus server a master or minion owns: subscribers connect to the publish socket,
 //! senders connect to the pull socket, and every accepted event goes to every subscriber.
 //!
-//! Each event is framed once and the same bytes are shared by all subscribers through a bounded
-//! ring ([`tokio::sync::broadcast`]): a subscriber that falls more than
-//! [`DEFAULT_SUBSCRIBER_BACKLOG`] events behind loses the oldest ones (counted and logged) instead
-//! of slowing the senders or the other subscribers, and the daemon's memory stays bounded.
+//! Each event is framed once and the same bytes are queued for every subscriber in its own
+//! [`outbox`](Outbox), bounded in bytes. A subscriber that stops reading never slows the senders
+//! or the other subscribers, and never grows the daemon beyond its outbox: when the outbox is
+//! full, the [`SlowPolicy`] applies (drop its oldest events, or disconnect it). Drops are counted
+//! per subscriber, logged, told to the subscriber itself as a [`LOST_TAG`] event, and announced
+//! on the bus as a [`SLOW_SUBSCRIBER_TAG`] event, at most once a second per subscriber.
 
-use std::sync::Arc;
+mod outbox;
+
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::BusAddress;
-use crate::event::Event;
+use crate::event::{Event, Value};
 use crate::ipc::{Listener, Peer, Stream};
 use crate::wire::{self, FrameCodec, Framing};
 
-/// How many events a subscriber may fall behind before it loses the oldest.
-pub const DEFAULT_SUBSCRIBER_BACKLOG: usize = 4096;
+use outbox::Outbox;
+pub use outbox::SlowPolicy;
+
+/// How many bytes of events may wait for one subscriber before the [`SlowPolicy`] applies.
+pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 8 * 1024 * 1024;
 
 /// Connections accepted at once per socket; further clients wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 4096;
 
 /// The largest frame a pull connection may send; larger ones close that connection.
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
+
+/// Frames published together when a sender's connection already holds several.
+const PUBLISH_BATCH: usize = 256;
+
+/// The event a subscriber receives, in its own stream, after it lost events:
+/// `{"lost": <since the last notice>, "total": <since it connected>}`.
+pub const LOST_TAG: &str = "halite/bus/lost";
+
+/// The event announced on the bus when a subscriber loses events or is disconnected:
+/// `{"peer", "lost", "total", "policy", "disconnected"}`.
+pub const SLOW_SUBSCRIBER_TAG: &str = "halite/bus/slow_subscriber";
+
+/// How often a slow subscriber is reported, at most.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// What kind of bus this is, which decides how strictly senders are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,11 +73,25 @@ pub struct BusOptions {
     pub publish_framing: Framing,
     /// The largest frame accepted from a sender.
     pub max_frame: usize,
-    /// How far a subscriber may fall behind.
-    pub subscriber_backlog: usize,
+    /// How many bytes may wait for one subscriber.
+    pub subscriber_buffer: usize,
+    /// What happens to a subscriber whose buffer is full.
+    pub slow_policy: SlowPolicy,
 }
 
 impl BusOptions {
+    /// Options with halite's defaults for everything but where and what.
+    pub fn new(address: BusAddress, node: Node) -> Self {
+        Self {
+            address,
+            node,
+            publish_framing: Framing::Bare,
+            max_frame: DEFAULT_MAX_FRAME,
+            subscriber_buffer: DEFAULT_SUBSCRIBER_BUFFER,
+            slow_policy: SlowPolicy::DropOldest,
+        }
+    }
+
     /// Salt's socket modes: a master's publish socket is group-readable (0660); every other bus
     /// socket is private to the owner (0600).
     fn modes(&self) -> (u32, u32) {
@@ -74,33 +110,44 @@ pub struct BusError {
     source: std::io::Error,
 }
 
-/// One published event: its frame as subscribers receive it, and where its body starts.
-#[derive(Debug, Clone)]
-struct Published {
-    frame: Bytes,
-    body_start: usize,
+/// What every part of a running bus shares.
+#[derive(Debug)]
+struct Shared {
+    subscribers: RwLock<Vec<Arc<Outbox>>>,
+    subscriber_buffer: usize,
+    slow_policy: SlowPolicy,
+    published: AtomicU64,
+    lost: AtomicU64,
+    closed: CancellationToken,
 }
 
 /// Publishes into a running bus and subscribes to it from inside the daemon.
 #[derive(Debug, Clone)]
 pub struct BusHandle {
-    sender: broadcast::Sender<Published>,
-    framing: Framing,
-    published: Arc<AtomicU64>,
+    shared: Arc<Shared>,
 }
 
 impl BusHandle {
     /// Publishes an already-encoded body to every subscriber.
     pub fn publish_body(&self, body: &[u8]) {
-        let mut frame = Vec::with_capacity(body.len() + 24);
-        wire::encode_frame(body, self.framing, &mut frame);
-        let body_start = frame.len() - body.len();
-        self.published.fetch_add(1, Ordering::Relaxed);
-        // Sending fails only when nobody listens, and then there is nobody to lose the event.
-        let _ = self.sender.send(Published {
-            frame: Bytes::from(frame),
-            body_start,
-        });
+        let mut frame = Vec::with_capacity(body.len() + 20);
+        wire::encode_frame(body, Framing::Bare, &mut frame);
+        self.publish_frames(&[Bytes::from(frame)]);
+    }
+
+    /// Queues canonical bare frames, in order, for every subscriber.
+    fn publish_frames(&self, frames: &[Bytes]) {
+        self.shared
+            .published
+            .fetch_add(frames.len() as u64, Ordering::Relaxed);
+        let subscribers = self
+            .shared
+            .subscribers
+            .read()
+            .expect("subscriber list lock");
+        for outbox in subscribers.iter() {
+            outbox.push(frames);
+        }
     }
 
     /// Stamps and publishes an event the daemon itself fires.
@@ -111,38 +158,88 @@ impl BusHandle {
         self.publish_body(&body);
     }
 
+    fn register(&self) -> Arc<Outbox> {
+        let outbox = Arc::new(Outbox::new(
+            self.shared.subscriber_buffer,
+            self.shared.slow_policy,
+        ));
+        self.shared
+            .subscribers
+            .write()
+            .expect("subscriber list lock")
+            .push(outbox.clone());
+        outbox
+    }
+
+    fn unregister(&self, outbox: &Arc<Outbox>) {
+        self.shared
+            .subscribers
+            .write()
+            .expect("subscriber list lock")
+            .retain(|o| !Arc::ptr_eq(o, outbox));
+    }
+
     /// A new in-process subscription, seeing events published from now on.
     pub fn subscribe(&self) -> BusSubscription {
         BusSubscription {
-            receiver: self.sender.subscribe(),
+            outbox: self.register(),
+            handle: self.clone(),
+            pending: Default::default(),
         }
     }
 
     /// How many events have been published since the bus started.
     pub fn published(&self) -> u64 {
-        self.published.load(Ordering::Relaxed)
+        self.shared.published.load(Ordering::Relaxed)
+    }
+
+    /// How many events subscribers have lost, in all, since the bus started.
+    pub fn lost(&self) -> u64 {
+        self.shared.lost.load(Ordering::Relaxed)
     }
 }
 
 /// An in-process subscriber of a running bus.
 #[derive(Debug)]
 pub struct BusSubscription {
-    receiver: broadcast::Receiver<Published>,
+    outbox: Arc<Outbox>,
+    handle: BusHandle,
+    pending: std::collections::VecDeque<Bytes>,
 }
 
 impl BusSubscription {
-    /// The next event body, or `None` once the bus has shut down. Events lost because this
-    /// subscriber fell behind are logged and skipped.
+    /// The next event body, or `None` once the bus has shut down and everything queued was
+    /// taken. Events lost because this subscriber fell behind are logged and skipped.
     pub async fn next_body(&mut self) -> Option<Bytes> {
         loop {
-            match self.receiver.recv().await {
-                Ok(published) => return Some(published.frame.slice(published.body_start..)),
-                Err(broadcast::error::RecvError::Lagged(lost)) => {
-                    tracing::warn!("in-process subscriber fell behind and lost {lost} events");
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
+            if let Some(frame) = self.pending.pop_front() {
+                let body_len = frame.len() - wire::canonical_body_offset(frame.len());
+                return Some(frame.slice(frame.len() - body_len..));
             }
+            let batch = tokio::select! {
+                batch = self.outbox.take() => batch,
+                () = self.handle.shared.closed.cancelled() => {
+                    let batch = self.outbox.take_now();
+                    if batch.frames.is_empty() {
+                        return None;
+                    }
+                    batch
+                }
+            };
+            if batch.lost > 0 {
+                tracing::warn!(
+                    "in-process subscriber fell behind and lost {} events",
+                    batch.lost
+                );
+            }
+            self.pending = batch.frames;
         }
+    }
+}
+
+impl Drop for BusSubscription {
+    fn drop(&mut self) {
+        self.handle.unregister(&self.outbox);
     }
 }
 
@@ -171,11 +268,15 @@ impl Bus {
         };
         let publish = bind(&options.address.publish, publish_mode).await?;
         let pull = bind(&options.address.pull, pull_mode).await?;
-        let (sender, _) = broadcast::channel(options.subscriber_backlog.max(1));
         let handle = BusHandle {
-            sender,
-            framing: options.publish_framing,
-            published: Arc::default(),
+            shared: Arc::new(Shared {
+                subscribers: RwLock::default(),
+                subscriber_buffer: options.subscriber_buffer,
+                slow_policy: options.slow_policy,
+                published: AtomicU64::default(),
+                lost: AtomicU64::default(),
+                closed: CancellationToken::new(),
+            }),
         };
         Ok(Self {
             options,
@@ -213,9 +314,12 @@ impl Bus {
             });
         });
         let accept_subscribers = accept_loop(&publish, &shutdown, |stream, peer, slot| {
-            let (receiver, drained) = (handle.sender.subscribe(), drained.clone());
+            let (handle, drained, framing) =
+                (handle.clone(), drained.clone(), options.publish_framing);
             subscribers.spawn(async move {
-                serve_subscriber(stream, &peer, receiver, drained).await;
+                let outbox = handle.register();
+                serve_subscriber(stream, &peer, &outbox, framing, &handle, drained).await;
+                handle.unregister(&outbox);
                 drop(slot);
             });
         });
@@ -225,6 +329,7 @@ impl Bus {
         pullers.wait().await;
         // Everything accepted is now queued; the subscribers write out what they hold and stop.
         drained.cancel();
+        handle.shared.closed.cancel();
         subscribers.close();
         subscribers.wait().await;
     }
@@ -264,6 +369,7 @@ async fn accept(
 }
 
 /// Reads frames from one sender until it disconnects, sends garbage, or the bus shuts down.
+/// Frames already waiting on the connection are published together.
 async fn serve_sender(
     stream: Stream,
     peer: &Peer,
@@ -272,74 +378,207 @@ async fn serve_sender(
     shutdown: CancellationToken,
 ) {
     let mut frames = FramedRead::new(stream, FrameCodec::new(options.max_frame));
+    let mut batch: Vec<Bytes> = Vec::with_capacity(PUBLISH_BATCH);
     loop {
-        let frame = tokio::select! {
+        let first = tokio::select! {
             frame = frames.next() => frame,
             () = shutdown.cancelled() => return,
         };
-        match frame {
-            None => return,
-            Some(Ok(Ok(body))) => {
-                if options.node == Node::Master
-                    && let Err(err) = wire::validate_body(&body)
-                {
-                    tracing::warn!("dropped an event from {peer} on the pull socket: {err}");
-                    continue;
+        let mut next = first;
+        let ended = loop {
+            match next {
+                None => break true,
+                Some(Ok(Ok(frame))) => {
+                    if options.node == Node::Master
+                        && let Err(err) = wire::validate_body(&frame.body())
+                    {
+                        tracing::warn!("dropped an event from {peer} on the pull socket: {err}");
+                    } else {
+                        batch.push(frame.into_canonical());
+                    }
                 }
-                handle.publish_body(&body);
+                Some(Ok(Err(ignored))) => {
+                    tracing::warn!("ignored a frame from {peer} on the pull socket: {ignored}");
+                }
+                Some(Err(err)) => {
+                    tracing::error!("closed the pull connection from {peer}: {err}");
+                    break true;
+                }
             }
-            Some(Ok(Err(ignored))) => {
-                tracing::warn!("ignored a frame from {peer} on the pull socket: {ignored}");
+            if batch.len() >= PUBLISH_BATCH {
+                break false;
             }
-            Some(Err(err)) => {
-                tracing::error!("closed the pull connection from {peer}: {err}");
-                return;
+            match frames.next().now_or_never() {
+                Some(frame) => next = frame,
+                None => break false,
             }
+        };
+        if !batch.is_empty() {
+            handle.publish_frames(&batch);
+            batch.clear();
+        }
+        if ended {
+            return;
         }
     }
 }
 
-/// Writes every published frame to one subscriber until it disconnects or the bus has drained.
+/// Writes a subscriber's outbox to it until it disconnects or the bus has drained, applying
+/// and reporting the slow-subscriber policy.
 async fn serve_subscriber(
     stream: Stream,
     peer: &Peer,
-    mut receiver: broadcast::Receiver<Published>,
+    outbox: &Outbox,
+    framing: Framing,
+    handle: &BusHandle,
     drained: CancellationToken,
 ) {
     let (mut reader, writer) = tokio::io::split(stream);
     let mut writer = BufWriter::with_capacity(64 * 1024, writer);
     // Subscribers never send anything meaningful; reading only tells us when they leave.
     let mut discard = [0u8; 512];
-    let mut lost_total: u64 = 0;
+    let mut report = SlowReport::new(peer, handle);
     loop {
-        let next = tokio::select! {
+        let (batch, last) = tokio::select! {
             biased;
-            received = receiver.recv() => received,
+            batch = outbox.take() => (batch, false),
             read = reader.read(&mut discard) => match read {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => break,
                 Ok(_) => continue,
             },
-            () = drained.cancelled(), if receiver.is_empty() => break,
+            () = drained.cancelled() => (outbox.take_now(), true),
         };
-        match next {
-            Ok(published) => {
-                if writer.write_all(&published.frame).await.is_err() {
-                    return;
-                }
-                // Write in batches while events are already waiting, flush when caught up.
-                if receiver.is_empty() && writer.flush().await.is_err() {
-                    return;
-                }
-            }
-            Err(broadcast::error::RecvError::Lagged(lost)) => {
-                lost_total += lost;
-                tracing::warn!(
-                    "subscriber {peer} fell behind: dropped its {lost} oldest events ({lost_total} so far)"
-                );
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
+        if batch.disconnect {
+            report.disconnected(batch.lost_total);
+            return;
         }
+        if batch.lost > 0 {
+            report.lost(batch.lost, batch.lost_total);
+            let notice = lost_notice(batch.lost, batch.lost_total);
+            if write_frame(&mut writer, &notice, framing).await.is_err() {
+                break;
+            }
+        }
+        for frame in &batch.frames {
+            if write_frame(&mut writer, frame, framing).await.is_err() {
+                report.flush();
+                return;
+            }
+        }
+        if writer.flush().await.is_err() || last {
+            break;
+        }
+        report.maybe_flush();
     }
+    report.flush();
     let _ = writer.flush().await;
     let _ = writer.shutdown().await;
+}
+
+async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(
+    writer: &mut W,
+    frame: &Bytes,
+    framing: Framing,
+) -> std::io::Result<()> {
+    if framing == Framing::LengthPrefixed {
+        writer
+            .write_all(&(frame.len() as u32).to_be_bytes())
+            .await?;
+    }
+    writer.write_all(frame).await
+}
+
+/// The frame telling one subscriber how many events it lost.
+fn lost_notice(lost: u64, total: u64) -> Bytes {
+    let data = Value::Map(vec![
+        (Value::from("lost"), Value::from(lost)),
+        (Value::from("total"), Value::from(total)),
+        (
+            Value::from(crate::event::STAMP_KEY),
+            Value::from(crate::event::jid::stamp_now()),
+        ),
+    ]);
+    let mut body = Vec::new();
+    wire::encode_body(LOST_TAG, &data, &mut body);
+    let mut frame = Vec::new();
+    wire::encode_frame(&body, Framing::Bare, &mut frame);
+    Bytes::from(frame)
+}
+
+/// Logs and announces a slow subscriber's losses, at most once per [`REPORT_EVERY`].
+struct SlowReport<'a> {
+    peer: &'a Peer,
+    handle: &'a BusHandle,
+    unreported: u64,
+    total: u64,
+    last: Option<Instant>,
+}
+
+impl<'a> SlowReport<'a> {
+    fn new(peer: &'a Peer, handle: &'a BusHandle) -> Self {
+        Self {
+            peer,
+            handle,
+            unreported: 0,
+            total: 0,
+            last: None,
+        }
+    }
+
+    fn lost(&mut self, lost: u64, total: u64) {
+        self.handle.shared.lost.fetch_add(lost, Ordering::Relaxed);
+        self.unreported += lost;
+        self.total = total;
+        self.maybe_flush();
+    }
+
+    fn maybe_flush(&mut self) {
+        if self.unreported > 0 && self.last.is_none_or(|last| last.elapsed() >= REPORT_EVERY) {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.unreported == 0 {
+            return;
+        }
+        let policy = self.handle.shared.slow_policy.name();
+        tracing::warn!(
+            "subscriber {} is too slow: dropped its {} oldest events ({} in all; policy {policy})",
+            self.peer,
+            self.unreported,
+            self.total
+        );
+        self.announce(false);
+        self.unreported = 0;
+        self.last = Some(Instant::now());
+    }
+
+    fn disconnected(&mut self, total: u64) {
+        self.total = total;
+        tracing::warn!(
+            "subscriber {} is too slow: disconnected it (policy {}, buffer {} bytes)",
+            self.peer,
+            self.handle.shared.slow_policy.name(),
+            self.handle.shared.subscriber_buffer
+        );
+        self.announce(true);
+    }
+
+    fn announce(&self, disconnected: bool) {
+        let data = Value::Map(vec![
+            (Value::from("peer"), Value::from(self.peer.to_string())),
+            (Value::from("lost"), Value::from(self.unreported)),
+            (Value::from("total"), Value::from(self.total)),
+            (
+                Value::from("policy"),
+                Value::from(self.handle.shared.slow_policy.name()),
+            ),
+            (Value::from("disconnected"), Value::from(disconnected)),
+        ]);
+        self.handle.fire(Event {
+            tag: SLOW_SUBSCRIBER_TAG.to_owned(),
+            data,
+        });
+    }
 }

@@ -13,7 +13,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use sha2::Digest;
 use tokio::io::AsyncWriteExt;
@@ -97,7 +96,7 @@ pub(super) async fn probe(
         let seen = tokio::time::timeout(PROBE_TIMEOUT, async {
             while let Some(frame) = watch.next().await {
                 if let Ok(Ok(published)) = frame
-                    && published == Bytes::copy_from_slice(body)
+                    && published.body() == body
                 {
                     return true;
                 }

@@ -126,7 +126,7 @@ impl Listener {
                 continue;
             };
             let reason = match frames.next().await {
-                Some(Ok(Ok(body))) => match wire::decode_body(&body) {
+                Some(Ok(Ok(frame))) => match wire::decode_body(&frame.body()) {
                     Ok(event) => return Ok(event),
                     Err(err) => {
                         tracing::warn!("skipped an undecodable event on {}: {err}", self.endpoint);

@@ -38,14 +38,7 @@
 //!     publish: Endpoint::Unix(dir.path().join("master_event_pub.ipc")),
 //!     pull: Endpoint::Unix(dir.path().join("master_event_pull.ipc")),
 //! };
-//! let bus = Bus::bind(BusOptions {
-//!     address: address.clone(),
-//!     node: Node::Master,
-//!     publish_framing: Framing::Bare,
-//!     max_frame: halite::bus::DEFAULT_MAX_FRAME,
-//!     subscriber_backlog: halite::bus::DEFAULT_SUBSCRIBER_BACKLOG,
-//! })
-//! .await?;
+//! let bus = Bus::bind(BusOptions::new(address.clone(), Node::Master)).await?;
 //! let shutdown = tokio_util::sync::CancellationToken::new();
 //! let server = tokio::spawn(bus.run(shutdown.clone()));
 //!

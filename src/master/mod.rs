@@ -4,7 +4,7 @@ pub mod minion_event;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{self, Bus, BusHandle, BusOptions, Node};
+use crate::bus::{Bus, BusHandle, BusOptions, Node};
 use crate::config::{Config, ConfigError, FramingChoice};
 use crate::wire::Framing;
 
@@ -26,7 +26,7 @@ pub enum DaemonError {
     },
     /// A bus socket cannot be bound.
     #[error(transparent)]
-    Bus(#[from] bus::BusError),
+    Bus(#[from] crate::bus::BusError),
 }
 
 /// How a daemon's bus is set up from its configuration.
@@ -40,11 +40,10 @@ pub(crate) async fn bind_bus(config: &Config, node: Node) -> Result<Bus, DaemonE
         FramingChoice::Fixed(framing) => framing,
     };
     let options = BusOptions {
-        address: config.bus()?,
-        node,
         publish_framing,
-        max_frame: bus::DEFAULT_MAX_FRAME,
-        subscriber_backlog: bus::DEFAULT_SUBSCRIBER_BACKLOG,
+        subscriber_buffer: config.subscriber_buffer()?,
+        slow_policy: config.slow_policy()?,
+        ..BusOptions::new(config.bus()?, node)
     };
     Ok(Bus::bind(options).await?)
 }

@@ -103,7 +103,7 @@ impl FrameCodec {
 const PREFIX_LEN: usize = 4;
 
 impl Decoder for FrameCodec {
-    type Item = Result<Bytes, IgnoredFrame>;
+    type Item = Result<Frame, IgnoredFrame>;
     type Error = FrameError;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, FrameError> {
@@ -164,7 +164,7 @@ impl Decoder for FrameCodec {
                 Err(Skip::Invalid) => return Err(FrameError::InvalidMsgpack),
             },
         };
-        Ok(Some(frame_body(object)))
+        Ok(Some(frame_body(&object).map(|body| Frame { object, body })))
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, FrameError> {
@@ -176,16 +176,65 @@ impl Decoder for FrameCodec {
     }
 }
 
-/// Takes the `body` value out of one complete frame object, sharing its bytes.
-fn frame_body(object: Bytes) -> Result<Bytes, IgnoredFrame> {
-    let (entries, mut pos) = msgpack::map_header(&object).ok_or(IgnoredFrame::NotAMap)?;
+/// One frame read off a connection: the msgpack object, and where its body is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    object: Bytes,
+    body: std::ops::Range<usize>,
+}
+
+/// Frames smaller than this are copied out of the read buffer rather than shared with it, so
+/// that a few queued frames never pin whole read buffers in memory.
+const SHARE_AT_LEAST: usize = 16 * 1024;
+
+impl Frame {
+    /// The event body, sharing the frame's bytes.
+    pub fn body(&self) -> Bytes {
+        self.object.slice(self.body.clone())
+    }
+
+    /// The frame as Salt writes it (fixmap, `head` `{}` first, `body` as bin), ready to relay
+    /// bare: the received bytes themselves when they already are exactly that.
+    pub fn into_canonical(self) -> Bytes {
+        let header = self.body.start;
+        let mut expected = Vec::with_capacity(header);
+        encode_header(self.body.len(), &mut expected);
+        if expected.len() == header
+            && self.object[..header] == expected[..]
+            && self.body.end == self.object.len()
+        {
+            if self.object.len() >= SHARE_AT_LEAST {
+                return self.object;
+            }
+            return Bytes::copy_from_slice(&self.object);
+        }
+        let mut out = Vec::new();
+        encode_frame(&self.object[self.body.clone()], Framing::Bare, &mut out);
+        Bytes::from(out)
+    }
+}
+
+/// Where the body starts in a canonical bare frame with a body of `body_len` bytes.
+pub fn canonical_body_offset(body_len: usize) -> usize {
+    let mut header = Vec::with_capacity(20);
+    encode_header(body_len, &mut header);
+    header.len()
+}
+
+/// Finds the `body` value in one complete frame object.
+fn frame_body(object: &Bytes) -> Result<std::ops::Range<usize>, IgnoredFrame> {
+    let (entries, mut pos) = msgpack::map_header(object).ok_or(IgnoredFrame::NotAMap)?;
     for _ in 0..entries {
         let key = msgpack::raw_header(&object[pos..])
             .map(|(offset, len)| &object[pos + offset..pos + offset + len]);
         pos += msgpack::object_len(&object[pos..]).map_err(|_| IgnoredFrame::NotAMap)?;
         if key == Some(b"body".as_slice()) {
             let (offset, len) = msgpack::raw_header(&object[pos..]).ok_or(IgnoredFrame::NoBody)?;
-            return Ok(object.slice(pos + offset..pos + offset + len));
+            let start = pos + offset;
+            if start + len > object.len() {
+                return Err(IgnoredFrame::NoBody);
+            }
+            return Ok(start..start + len);
         }
         pos += msgpack::object_len(&object[pos..]).map_err(|_| IgnoredFrame::NotAMap)?;
     }
@@ -195,27 +244,28 @@ fn frame_body(object: Bytes) -> Result<Bytes, IgnoredFrame> {
 /// Appends one frame carrying `body` to `out`, exactly as Salt writes it: fixmap `head` `{}`
 /// first, then `body` as msgpack bin.
 pub fn encode_frame(body: &[u8], framing: Framing, out: &mut Vec<u8>) {
-    const HEAD: &[u8] = b"\x82\xa4head\x80\xa4body";
-    let len = body.len();
-    let mut header = [0u8; 5];
-    let header: &[u8] = if len <= 0xff {
-        header[..2].copy_from_slice(&[0xc4, len as u8]);
-        &header[..2]
-    } else if len <= 0xffff {
-        header[0] = 0xc5;
-        header[1..3].copy_from_slice(&(len as u16).to_be_bytes());
-        &header[..3]
-    } else {
-        header[0] = 0xc6;
-        header[1..5].copy_from_slice(&(len as u32).to_be_bytes());
-        &header
-    };
-    let object_len = HEAD.len() + header.len() + body.len();
-    out.reserve(PREFIX_LEN + object_len);
+    let start = out.len();
     if framing == Framing::LengthPrefixed {
-        out.extend_from_slice(&(object_len as u32).to_be_bytes());
+        out.extend_from_slice(&[0; PREFIX_LEN]);
     }
-    out.extend_from_slice(HEAD);
-    out.extend_from_slice(header);
+    encode_header(body.len(), out);
     out.extend_from_slice(body);
+    if framing == Framing::LengthPrefixed {
+        let object_len = (out.len() - start - PREFIX_LEN) as u32;
+        out[start..start + PREFIX_LEN].copy_from_slice(&object_len.to_be_bytes());
+    }
+}
+
+/// The canonical frame's bytes before a body of `body_len` bytes.
+fn encode_header(body_len: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\x82\xa4head\x80\xa4body");
+    if body_len <= 0xff {
+        out.extend_from_slice(&[0xc4, body_len as u8]);
+    } else if body_len <= 0xffff {
+        out.push(0xc5);
+        out.extend_from_slice(&(body_len as u16).to_be_bytes());
+    } else {
+        out.push(0xc6);
+        out.extend_from_slice(&(body_len as u32).to_be_bytes());
+    }
 }

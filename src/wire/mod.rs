@@ -15,7 +15,9 @@ mod frame;
 mod msgpack;
 
 pub use body::{BodyError, decode_body, encode_body, validate_body};
-pub use frame::{FrameCodec, FrameError, Framing, encode_frame};
+pub use frame::{
+    Frame, FrameCodec, FrameError, Framing, IgnoredFrame, canonical_body_offset, encode_frame,
+};
 
 #[cfg(test)]
 mod tests;

@@ -64,7 +64,7 @@ proptest! {
             buffer.extend_from_slice(&stream[start..point]);
             start = point;
             while let Some(frame) = codec.decode(&mut buffer).unwrap() {
-                decoded.push(decode_body(&frame.unwrap()).unwrap());
+                decoded.push(decode_body(&frame.unwrap().body()).unwrap());
             }
         }
         prop_assert_eq!(codec.framing(), Some(framing));
@@ -87,7 +87,12 @@ proptest! {
             buffer.extend_from_slice(piece);
             loop {
                 match codec.decode(&mut buffer) {
-                    Ok(Some(Ok(body))) => { let _ = decode_body(&body); let _ = validate_body(&body); }
+                    Ok(Some(Ok(frame))) => {
+                        let body = frame.body();
+                        let _ = decode_body(&body);
+                        let _ = validate_body(&body);
+                        let _ = frame.into_canonical();
+                    }
                     Ok(Some(Err(_))) => {}
                     Ok(None) => break,
                     Err(_) => break 'feed,
@@ -139,4 +144,33 @@ fn a_tag_is_cut_at_the_first_blank_line_like_salt() {
         Err(BodyError::TagNotUtf8)
     ));
     assert_eq!(decode_body(b"\n\n\x80").unwrap().tag, "");
+}
+
+#[test]
+fn canonical_frames_relay_as_received_and_others_are_rewritten() {
+    let data = Value::Map(vec![("a".into(), 1.into())]);
+    for framing in [Framing::Bare, Framing::LengthPrefixed] {
+        let bytes = encoded("t/x", &data, framing);
+        let mut codec = FrameCodec::new(1 << 20);
+        let frame = codec
+            .decode(&mut BytesMut::from(&bytes[..]))
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            frame.into_canonical().as_ref(),
+            &encoded("t/x", &data, Framing::Bare)[..]
+        );
+    }
+    // No `head`, and the body as str: still an event, rewritten as Salt writes frames.
+    let odd = b"\x81\xa4body\xa6t/y\n\n\x80";
+    let frame = FrameCodec::new(64)
+        .decode(&mut BytesMut::from(&odd[..]))
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        frame.into_canonical().as_ref(),
+        &encoded("t/y", &Value::Map(vec![]), Framing::Bare)[..]
+    );
 }

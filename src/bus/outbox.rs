@@ -1,0 +1,177 @@
+//! A subscriber's outbox: the frames waiting to be written to it, bounded in bytes, and what
+//! happens when it is full.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// What the bus does with a subscriber whose outbox is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowPolicy {
+    /// Drop the oldest queued events to make room, count them, and tell the subscriber.
+    DropOldest,
+    /// Close the subscriber's connection.
+    Disconnect,
+}
+
+impl SlowPolicy {
+    /// The name used in configuration (`slow_subscriber_policy`) and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            SlowPolicy::DropOldest => "drop_oldest",
+            SlowPolicy::Disconnect => "disconnect",
+        }
+    }
+}
+
+/// Bookkeeping cost charged per queued frame on top of its bytes, so that a flood of tiny
+/// events is bounded by real memory, not just payload.
+const FRAME_OVERHEAD: usize = 64;
+
+/// Frames for one subscriber.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    state: Mutex<State>,
+    ready: Notify,
+    budget: usize,
+    policy: SlowPolicy,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    frames: VecDeque<Bytes>,
+    charged: usize,
+    lost_unreported: u64,
+    lost_total: u64,
+    overflowed: bool,
+}
+
+/// What [`Outbox::take`] hands the writer.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// Frames to write, oldest first.
+    pub frames: VecDeque<Bytes>,
+    /// Events dropped since the last batch.
+    pub lost: u64,
+    /// Events dropped since the subscriber connected.
+    pub lost_total: u64,
+    /// The outbox overflowed under [`SlowPolicy::Disconnect`]: close the connection.
+    pub disconnect: bool,
+}
+
+impl Outbox {
+    /// An empty outbox holding at most `budget` bytes.
+    pub fn new(budget: usize, policy: SlowPolicy) -> Self {
+        Self {
+            state: Mutex::default(),
+            ready: Notify::new(),
+            budget,
+            policy,
+        }
+    }
+
+    /// Queues frames, oldest first, and wakes the writer.
+    pub fn push(&self, frames: &[Bytes]) {
+        {
+            let mut state = self.state.lock().expect("outbox lock");
+            if state.overflowed {
+                return;
+            }
+            for frame in frames {
+                let cost = frame.len() + FRAME_OVERHEAD;
+                while state.charged + cost > self.budget && !state.frames.is_empty() {
+                    if self.policy == SlowPolicy::Disconnect {
+                        state.overflowed = true;
+                        state.frames.clear();
+                        state.charged = 0;
+                        break;
+                    }
+                    let dropped = state.frames.pop_front().expect("not empty");
+                    state.charged -= dropped.len() + FRAME_OVERHEAD;
+                    state.lost_unreported += 1;
+                    state.lost_total += 1;
+                }
+                if state.overflowed {
+                    break;
+                }
+                // A single frame larger than the whole budget still goes through, alone.
+                state.charged += cost;
+                state.frames.push_back(frame.clone());
+            }
+        }
+        self.ready.notify_one();
+    }
+
+    /// Waits for frames (or a reason to disconnect) and takes all of them.
+    pub async fn take(&self) -> Batch {
+        loop {
+            let notified = self.ready.notified();
+            {
+                let mut state = self.state.lock().expect("outbox lock");
+                if !state.frames.is_empty() || state.lost_unreported > 0 || state.overflowed {
+                    return Self::drain(&mut state);
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Takes whatever is queued now, without waiting.
+    pub fn take_now(&self) -> Batch {
+        Self::drain(&mut self.state.lock().expect("outbox lock"))
+    }
+
+    fn drain(state: &mut State) -> Batch {
+        state.charged = 0;
+        Batch {
+            frames: std::mem::take(&mut state.frames),
+            lost: std::mem::take(&mut state.lost_unreported),
+            lost_total: state.lost_total,
+            disconnect: state.overflowed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(n: usize, size: usize) -> Vec<Bytes> {
+        (0..n).map(|i| Bytes::from(vec![i as u8; size])).collect()
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_newest_within_budget_and_counts_the_rest() {
+        let outbox = Outbox::new(10 * (100 + FRAME_OVERHEAD), SlowPolicy::DropOldest);
+        outbox.push(&frames(25, 100));
+        let batch = outbox.take_now();
+        assert_eq!(batch.frames.len(), 10);
+        assert_eq!(batch.frames[0][0], 15, "the oldest were dropped");
+        assert_eq!((batch.lost, batch.lost_total), (15, 15));
+        outbox.push(&frames(1, 100));
+        let batch = outbox.take_now();
+        assert_eq!(
+            (batch.frames.len(), batch.lost, batch.lost_total),
+            (1, 0, 15)
+        );
+    }
+
+    #[test]
+    fn disconnect_policy_empties_the_outbox_and_asks_to_close() {
+        let outbox = Outbox::new(3 * (100 + FRAME_OVERHEAD), SlowPolicy::Disconnect);
+        outbox.push(&frames(5, 100));
+        let batch = outbox.take_now();
+        assert!(batch.disconnect);
+        assert!(batch.frames.is_empty());
+    }
+
+    #[test]
+    fn a_frame_larger_than_the_budget_still_goes_alone() {
+        let outbox = Outbox::new(100, SlowPolicy::DropOldest);
+        outbox.push(&frames(2, 1000));
+        let batch = outbox.take_now();
+        assert_eq!((batch.frames.len(), batch.lost), (1, 1));
+    }
+}
