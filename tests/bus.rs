@@ -59,10 +59,15 @@ fn events_in_either_framing_reach_every_subscriber_as_bare_frames() {
     RawSender::connect(&lab.master_pull()).fire("test/bare", &data, Framing::Bare);
     RawSender::connect(&lab.master_pull()).fire("test/prefixed", &data, Framing::LengthPrefixed);
     for subscriber in [&mut first, &mut second] {
-        for tag in ["test/bare", "test/prefixed"] {
-            let event = subscriber.expect_tag(tag);
+        // Two connections: their events may arrive in either order.
+        let mut tags = Vec::new();
+        for _ in 0..2 {
+            let event = subscriber.next_event(WAIT).expect("both events arrive");
             assert_eq!(event.data, data, "data round-trips unchanged");
+            tags.push(event.tag);
         }
+        tags.sort();
+        assert_eq!(tags, ["test/bare", "test/prefixed"]);
         assert_eq!(
             subscriber.raw[0], 0x82,
             "publish frames are bare msgpack maps"
@@ -269,5 +274,132 @@ fn sigterm_delivers_accepted_events_then_removes_the_sockets() {
     assert!(
         !lab.master_pub().exists() && !lab.master_pull().exists(),
         "sockets removed"
+    );
+}
+
+/// Resident memory of a process, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
+}
+
+/// Sends `count` numbered events of about 100 bytes on one connection, at about 100,000 a second:
+/// what a reading subscriber of these tests (a debug build decoding every event) keeps up with.
+fn flood(pull: &std::path::Path, tag: &str, count: u32) {
+    let mut sender = RawSender::connect(pull);
+    let pad = Value::Binary(vec![b'x'; 40]);
+    let mut bytes = Vec::with_capacity(64 * 1024);
+    for n in 0..count {
+        let data = map(&[("n", Value::from(n)), ("pad", pad.clone())]);
+        bytes.extend(crate::support::frame(tag, &data, Framing::Bare));
+        if bytes.len() > 60_000 {
+            sender.send(&bytes);
+            bytes.clear();
+            std::thread::sleep(Duration::from_millis(4));
+        }
+    }
+    sender.send(&bytes);
+}
+
+#[test]
+fn a_stalled_subscriber_loses_its_oldest_events_without_slowing_others_or_growing_memory() {
+    let mut lab = Lab::with_config("subscriber_buffer_size: 4194304\n", "");
+    let master = lab.start_master();
+    let pid = master.pid();
+    let stalled = std::os::unix::net::UnixStream::connect(lab.master_pub()).unwrap();
+    let mut reader = RawSubscriber::connect(&lab.master_pub());
+    let before = rss(pid);
+    const COUNT: u32 = 300_000;
+    let sender = {
+        let pull = lab.master_pull();
+        std::thread::spawn(move || flood(&pull, "flood/n", COUNT))
+    };
+    let mut expected = 0u64;
+    let mut slow_reports = 0;
+    while expected < u64::from(COUNT) {
+        let event = reader
+            .next_event(WAIT)
+            .expect("the reading subscriber keeps getting events");
+        match event.tag.as_str() {
+            "flood/n" => {
+                assert_eq!(
+                    event.get("n").and_then(Value::as_u64),
+                    Some(expected),
+                    "in order, none lost"
+                );
+                expected += 1;
+            }
+            "halite/bus/slow_subscriber" => slow_reports += 1,
+            other => panic!("unexpected event {other}"),
+        }
+    }
+    sender.join().unwrap();
+    let grown = rss(pid).saturating_sub(before);
+    assert!(grown < 64 * 1024 * 1024, "the daemon grew by {grown} bytes");
+    assert!(
+        slow_reports >= 1
+            || reader
+                .next_event(Duration::from_secs(2))
+                .is_some_and(|e| e.tag == "halite/bus/slow_subscriber")
+    );
+    assert!(
+        lab.log("master").contains("is too slow: dropped its"),
+        "{}",
+        lab.log("master")
+    );
+
+    // Once it reads again, the stalled subscriber is told what it lost.
+    let mut late = RawSubscriber::from_stream(stalled);
+    let mut told = None;
+    while let Some(event) = late.next_event(Duration::from_secs(2)) {
+        if event.tag == "halite/bus/lost" {
+            told = event.get("total").and_then(Value::as_u64);
+        }
+    }
+    assert!(
+        told.is_some_and(|lost| lost > 0),
+        "the slow subscriber learns how many events it lost"
+    );
+}
+
+#[test]
+fn the_disconnect_policy_closes_a_stalled_subscriber_and_says_so() {
+    let mut lab = Lab::with_config(
+        "subscriber_buffer_size: 1048576\nslow_subscriber_policy: disconnect\n",
+        "",
+    );
+    lab.start_master();
+    let stalled = std::os::unix::net::UnixStream::connect(lab.master_pub()).unwrap();
+    let mut watcher = RawSubscriber::connect(&lab.master_pub());
+    std::thread::sleep(Duration::from_millis(100));
+    let pull = lab.master_pull();
+    let sender = std::thread::spawn(move || flood(&pull, "flood/d", 200_000));
+    let mut announced = None;
+    while let Some(event) = watcher.next_event(Duration::from_secs(3)) {
+        if event.tag == "halite/bus/slow_subscriber" {
+            announced = Some(event);
+        }
+    }
+    sender.join().unwrap();
+    let announced = announced.expect("the disconnect is announced on the bus");
+    assert_eq!(announced.get("disconnected"), Some(&Value::Boolean(true)));
+    assert_eq!(
+        announced.get("policy").and_then(Value::as_str),
+        Some("disconnect")
+    );
+    let mut late = RawSubscriber::from_stream(stalled);
+    while late.next_event(Duration::from_secs(2)).is_some() {}
+    assert!(
+        late.closed(),
+        "the stalled connection was closed by the daemon"
     );
 }

@@ -319,6 +319,7 @@ pub struct RawSubscriber {
     buffer: BytesMut,
     /// Every byte received, for byte-level assertions.
     pub raw: Vec<u8>,
+    eof: bool,
 }
 
 impl RawSubscriber {
@@ -327,12 +328,23 @@ impl RawSubscriber {
         let stream = UnixStream::connect(path)
             .unwrap_or_else(|err| panic!("connect {}: {err}", path.display()));
         std::thread::sleep(Duration::from_millis(100));
+        Self::from_stream(stream)
+    }
+
+    /// Wraps a connection made earlier (for a subscriber that did not read until now).
+    pub fn from_stream(stream: UnixStream) -> Self {
         Self {
             stream,
             codec: FrameCodec::new(1 << 26),
             buffer: BytesMut::new(),
             raw: Vec::new(),
+            eof: false,
         }
+    }
+
+    /// Whether the daemon closed the connection.
+    pub fn closed(&self) -> bool {
+        self.eof
     }
 
     /// The next event, or `None` after `timeout` without one.
@@ -349,7 +361,10 @@ impl RawSubscriber {
                 .unwrap();
             let mut chunk = [0u8; 65536];
             match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
+                Ok(0) => {
+                    self.eof = true;
+                    return None;
+                }
                 Ok(n) => {
                     self.raw.extend_from_slice(&chunk[..n]);
                     self.buffer.extend_from_slice(&chunk[..n]);

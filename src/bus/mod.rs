@@ -316,8 +316,9 @@ impl Bus {
         let accept_subscribers = accept_loop(&publish, &shutdown, |stream, peer, slot| {
             let (handle, drained, framing) =
                 (handle.clone(), drained.clone(), options.publish_framing);
+            // Registered before the task runs, so no event published after the accept is missed.
+            let outbox = handle.register();
             subscribers.spawn(async move {
-                let outbox = handle.register();
                 serve_subscriber(stream, &peer, &outbox, framing, &handle, drained).await;
                 handle.unregister(&outbox);
                 drop(slot);
@@ -438,6 +439,10 @@ async fn serve_subscriber(
     // Subscribers never send anything meaningful; reading only tells us when they leave.
     let mut discard = [0u8; 512];
     let mut report = SlowReport::new(peer, handle);
+    // A subscriber that stops reading leaves its writer waiting inside a write; the ticker lets
+    // the writer report losses and apply the policy meanwhile.
+    let mut ticker = tokio::time::interval(CHECK_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let (batch, last) = tokio::select! {
             biased;
@@ -452,27 +457,47 @@ async fn serve_subscriber(
             report.disconnected(batch.lost_total);
             return;
         }
-        if batch.lost > 0 {
-            report.lost(batch.lost, batch.lost_total);
-            let notice = lost_notice(batch.lost, batch.lost_total);
-            if write_frame(&mut writer, &notice, framing).await.is_err() {
-                break;
+        let written = write_batch(&mut writer, &batch, framing);
+        tokio::pin!(written);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut written => break outcome,
+                _ = ticker.tick() => {
+                    let (lost_total, overflowed) = outbox.health();
+                    if overflowed {
+                        report.disconnected(lost_total);
+                        return;
+                    }
+                    report.lost_so_far(lost_total);
+                }
             }
-        }
-        for frame in &batch.frames {
-            if write_frame(&mut writer, frame, framing).await.is_err() {
-                report.flush();
-                return;
-            }
-        }
-        if writer.flush().await.is_err() || last {
+        };
+        report.lost_so_far(batch.lost_total);
+        if outcome.is_err() || last {
             break;
         }
-        report.maybe_flush();
     }
     report.flush();
     let _ = writer.flush().await;
     let _ = writer.shutdown().await;
+}
+
+/// How often a writer waiting on its subscriber checks for losses and overflow.
+const CHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// Writes one batch, preceded by a loss notice when events were dropped, and flushes.
+async fn write_batch<W: tokio::io::AsyncWrite + Unpin>(
+    writer: &mut W,
+    batch: &outbox::Batch,
+    framing: Framing,
+) -> std::io::Result<()> {
+    if batch.lost > 0 {
+        write_frame(writer, &lost_notice(batch.lost, batch.lost_total), framing).await?;
+    }
+    for frame in &batch.frames {
+        write_frame(writer, frame, framing).await?;
+    }
+    writer.flush().await
 }
 
 async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(
@@ -509,8 +534,9 @@ fn lost_notice(lost: u64, total: u64) -> Bytes {
 struct SlowReport<'a> {
     peer: &'a Peer,
     handle: &'a BusHandle,
-    unreported: u64,
+    /// Losses counted so far, and how many of them were reported.
     total: u64,
+    reported: u64,
     last: Option<Instant>,
 }
 
@@ -519,56 +545,58 @@ impl<'a> SlowReport<'a> {
         Self {
             peer,
             handle,
-            unreported: 0,
             total: 0,
+            reported: 0,
             last: None,
         }
     }
 
-    fn lost(&mut self, lost: u64, total: u64) {
-        self.handle.shared.lost.fetch_add(lost, Ordering::Relaxed);
-        self.unreported += lost;
-        self.total = total;
-        self.maybe_flush();
-    }
-
-    fn maybe_flush(&mut self) {
-        if self.unreported > 0 && self.last.is_none_or(|last| last.elapsed() >= REPORT_EVERY) {
+    /// Takes note of the subscriber's loss count, reporting when due.
+    fn lost_so_far(&mut self, total: u64) {
+        if total > self.total {
+            self.handle
+                .shared
+                .lost
+                .fetch_add(total - self.total, Ordering::Relaxed);
+            self.total = total;
+        }
+        if self.total > self.reported && self.last.is_none_or(|last| last.elapsed() >= REPORT_EVERY)
+        {
             self.flush();
         }
     }
 
     fn flush(&mut self) {
-        if self.unreported == 0 {
+        let unreported = self.total - self.reported;
+        if unreported == 0 {
             return;
         }
         let policy = self.handle.shared.slow_policy.name();
         tracing::warn!(
-            "subscriber {} is too slow: dropped its {} oldest events ({} in all; policy {policy})",
+            "subscriber {} is too slow: dropped its {unreported} oldest events ({} in all; policy {policy})",
             self.peer,
-            self.unreported,
             self.total
         );
-        self.announce(false);
-        self.unreported = 0;
+        self.announce(unreported, false);
+        self.reported = self.total;
         self.last = Some(Instant::now());
     }
 
     fn disconnected(&mut self, total: u64) {
-        self.total = total;
+        self.lost_so_far(total);
         tracing::warn!(
             "subscriber {} is too slow: disconnected it (policy {}, buffer {} bytes)",
             self.peer,
             self.handle.shared.slow_policy.name(),
             self.handle.shared.subscriber_buffer
         );
-        self.announce(true);
+        self.announce(self.total - self.reported, true);
     }
 
-    fn announce(&self, disconnected: bool) {
+    fn announce(&self, lost: u64, disconnected: bool) {
         let data = Value::Map(vec![
             (Value::from("peer"), Value::from(self.peer.to_string())),
-            (Value::from("lost"), Value::from(self.unreported)),
+            (Value::from("lost"), Value::from(lost)),
             (Value::from("total"), Value::from(self.total)),
             (
                 Value::from("policy"),

@@ -118,6 +118,13 @@ impl Outbox {
         }
     }
 
+    /// Events dropped since the subscriber connected, and whether the outbox overflowed under
+    /// [`SlowPolicy::Disconnect`]; for a writer stuck on a subscriber that does not read.
+    pub fn health(&self) -> (u64, bool) {
+        let state = self.state.lock().expect("outbox lock");
+        (state.lost_total, state.overflowed)
+    }
+
     /// Takes whatever is queued now, without waiting.
     pub fn take_now(&self) -> Batch {
         Self::drain(&mut self.state.lock().expect("outbox lock"))
