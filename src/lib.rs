@@ -11,6 +11,7 @@
 //! - [`wire`]: Salt's IPC framing (bare msgpack maps and length-prefixed), msgpack bytes to and
 //!   from events; nothing else in the crate knows bytes.
 //! - [`ipc`]: the sockets a bus lives on: Unix sockets or loopback TCP.
+//! - [`bench`]: a load generator and reference relay for any bus speaking Salt's protocol.
 //! - [`bus`]: the event-bus server: publish and pull endpoints, fan-out to bounded
 //!   per-subscriber queues.
 //! - [`client`]: what every command uses: connect to a bus, fire, listen, reconnect, and find out
@@ -22,6 +23,7 @@
 //! - [`minion`]: the minion daemon: its own bus and the `fire_master` relay to the master.
 //! - [`cli`]: one module per binary: arguments, `run()`, and the one place errors are reported.
 
+pub mod bench;
 pub mod bus;
 pub mod cli;
 pub mod client;

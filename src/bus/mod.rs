@@ -31,7 +31,7 @@ use outbox::Outbox;
 pub use outbox::SlowPolicy;
 
 /// How many bytes of events may wait for one subscriber before the [`SlowPolicy`] applies.
-pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 8 * 1024 * 1024;
+pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 32 * 1024 * 1024;
 
 /// Connections accepted at once per socket; further clients wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 4096;

@@ -26,6 +26,10 @@ impl SlowPolicy {
     }
 }
 
+/// The most a writer takes at once: a writer stuck on a subscriber that does not read holds its
+/// last batch, so batches are kept small next to the budget.
+const TAKE_BYTES: usize = 256 * 1024;
+
 /// Bookkeeping cost charged per queued frame on top of its bytes, so that a flood of tiny
 /// events is bounded by real memory, not just payload.
 const FRAME_OVERHEAD: usize = 64;
@@ -131,9 +135,19 @@ impl Outbox {
     }
 
     fn drain(state: &mut State) -> Batch {
-        state.charged = 0;
+        let mut frames = VecDeque::new();
+        let mut taken = 0;
+        while taken < TAKE_BYTES {
+            let Some(frame) = state.frames.pop_front() else {
+                break;
+            };
+            let cost = frame.len() + FRAME_OVERHEAD;
+            state.charged -= cost;
+            taken += cost;
+            frames.push_back(frame);
+        }
         Batch {
-            frames: std::mem::take(&mut state.frames),
+            frames,
             lost: std::mem::take(&mut state.lost_unreported),
             lost_total: state.lost_total,
             disconnect: state.overflowed,
@@ -152,6 +166,7 @@ mod tests {
     #[test]
     fn drop_oldest_keeps_the_newest_within_budget_and_counts_the_rest() {
         let outbox = Outbox::new(10 * (100 + FRAME_OVERHEAD), SlowPolicy::DropOldest);
+        const { assert!(10 * (100 + FRAME_OVERHEAD) < TAKE_BYTES) };
         outbox.push(&frames(25, 100));
         let batch = outbox.take_now();
         assert_eq!(batch.frames.len(), 10);
@@ -172,6 +187,21 @@ mod tests {
         let batch = outbox.take_now();
         assert!(batch.disconnect);
         assert!(batch.frames.is_empty());
+    }
+
+    #[test]
+    fn a_batch_is_capped_and_the_rest_waits() {
+        let outbox = Outbox::new(usize::MAX, SlowPolicy::DropOldest);
+        outbox.push(&frames(1000, 1000));
+        let first = outbox.take_now();
+        assert!(first.frames.len() < 1000 && first.frames.len() * 1064 >= TAKE_BYTES);
+        let mut taken = first.frames.len();
+        while taken < 1000 {
+            let next = outbox.take_now();
+            assert!(!next.frames.is_empty());
+            taken += next.frames.len();
+        }
+        assert_eq!(taken, 1000);
     }
 
     #[test]

@@ -2,15 +2,19 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
 use clap::Parser;
 
-use super::signature::{Bound, Signature, text};
+use super::signature::{Bound, Signature, text, truthy};
 use super::state_event::{self, empty_map};
 use super::stdin_events::StdinEvents;
 use super::{CommonArgs, Exit, OutputArgs, execute, generate, logging};
+use crate::bench::{self as halite_bench, BenchOptions, relay::Relay};
 use crate::client::Publisher;
-use crate::config::Role;
+use crate::config::{Config, Role};
 use crate::event::{Event, Value, jid};
 use crate::salt_yaml::{CliArgs, parse_cli_args};
 
@@ -46,6 +50,26 @@ const EVENT_SEND: Signature = Signature {
     usage: "salt-run event.send TAG [DATA] [key=value ...]   (TAG - reads events from stdin)",
 };
 
+/// `event.bench`'s parameters: halite's own runner, a load generator for any Salt bus.
+const EVENT_BENCH: Signature = Signature {
+    name: "event.bench",
+    params: &[
+        "publishers",
+        "subscribers",
+        "stalled",
+        "size",
+        "count",
+        "rate",
+        "idle",
+        "relay",
+        "sock_dir",
+        "node",
+    ],
+    required: 0,
+    kwargs: false,
+    usage: "salt-run event.bench [publishers=1] [subscribers=1] [stalled=0] [size=100] [count=100000] [rate=EVENTS_PER_S] [idle=SECONDS] [relay=True] [sock_dir=DIR] [node=master|minion]",
+};
+
 /// Entry point of `salt-run`.
 pub fn main() -> ExitCode {
     let args = Args::parse();
@@ -66,9 +90,18 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let signature = match function.as_str() {
         "state.event" => state_event::SIGNATURE,
         "event.send" => EVENT_SEND,
-        other => bail!("'{other}' is not available; salt-run knows state.event and event.send"),
+        "event.bench" => EVENT_BENCH,
+        other => bail!(
+            "'{other}' is not available; salt-run knows state.event, event.send and event.bench"
+        ),
     };
     let bound = signature.bind(&cli_args)?;
+    if signature.name == EVENT_BENCH.name {
+        // No runner events: the bus under test carries the load and nothing else.
+        let report = bench(&config, &bound).await?;
+        print!("{}", outputter.render(&report, color));
+        return Ok(Exit::Success);
+    }
     let bus = config.bus()?;
     let connected = Publisher::connect(&bus, config.framing()?).await;
     if signature.name == state_event::SIGNATURE.name {
@@ -112,6 +145,58 @@ async fn send(publisher: &mut Publisher, bound: &Bound) -> anyhow::Result<Value>
     }
     publisher.fire(Event::new(tag, data)?).await?;
     Ok(Value::Boolean(true))
+}
+
+/// `event.bench`: runs the load against the configured bus, another `sock_dir`, or the reference
+/// relay, and returns the report.
+async fn bench(config: &Config, bound: &Bound) -> anyhow::Result<Value> {
+    let number = |name: &str, default: u64| -> anyhow::Result<u64> {
+        match bound.get(name) {
+            None => Ok(default),
+            Some(value) => value.as_u64().with_context(|| {
+                format!("event.bench: {name} must be a non-negative integer, not {value}")
+            }),
+        }
+    };
+    let options = BenchOptions {
+        publishers: number("publishers", 1)?.max(1) as usize,
+        subscribers: number("subscribers", 1)? as usize,
+        stalled: number("stalled", 0)? as usize,
+        size: number("size", 100)? as usize,
+        count: number("count", 100_000)?,
+        rate: bound
+            .get("rate")
+            .and_then(Value::as_f64)
+            .filter(|rate| *rate > 0.0),
+        idle: Duration::from_secs_f64(bound.get("idle").and_then(Value::as_f64).unwrap_or(3.0)),
+        framing: config.framing()?,
+    };
+    if bound.get("relay").is_some_and(truthy) {
+        let dir = std::env::temp_dir().join(format!("halite-relay-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let relay = Relay::start(&dir)
+            .await
+            .context("cannot start the reference relay")?;
+        let report = halite_bench::run(relay.address(), &options).await;
+        relay.stop().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(report?.to_value());
+    }
+    let node = match bound.get("node").map(text).as_deref() {
+        None | Some("master") => Role::Master,
+        Some(_) => Role::Minion,
+    };
+    let node_config = if node == Role::Master {
+        config.clone()
+    } else {
+        config.sibling(node)?
+    };
+    let address = match bound.get("sock_dir") {
+        Some(dir) if !dir.is_nil() => node_config.bus_in(node, &PathBuf::from(text(dir)))?,
+        _ => node_config.bus_for(node)?,
+    };
+    Ok(halite_bench::run(&address, &options).await?.to_value())
 }
 
 /// Sets a string key in a map's entries: replaced in place, or appended (Python dict update).

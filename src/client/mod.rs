@@ -135,7 +135,8 @@ pub enum ClientError {
     Config(#[from] ConfigError),
 }
 
-pub(crate) async fn connect(endpoint: &Endpoint) -> Result<Stream, ClientError> {
+/// Connects to a bus socket, with errors that say what to do.
+pub async fn connect(endpoint: &Endpoint) -> Result<Stream, ClientError> {
     endpoint
         .connect(CONNECT_TIMEOUT)
         .await
