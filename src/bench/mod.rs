@@ -150,7 +150,7 @@ pub enum BenchError {
 const P_AT: usize = 4;
 const N_AT: usize = 11;
 const T_AT: usize = 22;
-const FIXED_DATA: usize = 35;
+const FIXED_DATA: usize = 37;
 
 /// The body of event `n` of publisher `p`, sent `t` ns into the run.
 fn template(tag: &str, size: usize) -> (Vec<u8>, usize) {
