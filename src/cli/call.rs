@@ -13,7 +13,7 @@ use super::run::set_entry;
 use super::signature::{Bound, Signature, text, truthy};
 use super::state_event::{self, empty_map};
 use super::stdin_events::StdinEvents;
-use super::{CommonArgs, Exit, NotAvailable, OutputArgs, execute, generate, logging};
+use super::{CommonArgs, Exit, NotAvailable, OutputArgs, Runtime, execute, generate, logging};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value, jid};
@@ -89,7 +89,7 @@ pub fn main() -> ExitCode {
     if let Some(what) = args.common.generate {
         return generate::<Args>(what);
     }
-    execute(|| run(args))
+    execute(Runtime::Client, || run(args))
 }
 
 /// Where events for the master go.

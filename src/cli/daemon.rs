@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 
-use super::{CommonArgs, DaemonArgs, Exit, execute, logging, report};
+use super::{CommonArgs, DaemonArgs, Exit, Runtime, execute, logging, report};
 use crate::config::{Config, Role};
 use crate::master::Master;
 use crate::minion::Minion;
@@ -51,7 +51,7 @@ pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCo
         Ok(ready) => ready,
         Err(err) => return report(err),
     };
-    execute(|| async move {
+    execute(Runtime::Daemon, || async move {
         let shutdown = CancellationToken::new();
         let stopped = {
             let shutdown = shutdown.clone();

@@ -47,17 +47,27 @@ impl From<Exit> for ExitCode {
     }
 }
 
+/// Which tokio runtime a command runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Runtime {
+    /// One thread: a client starts fast and stays small.
+    Client,
+    /// A worker per core: the daemons.
+    Daemon,
+}
+
 /// Runs a command body on a fresh tokio runtime and turns its outcome into an exit status. This
 /// is the one place errors reach the user: `error: ` and the whole cause chain on one line.
-pub(crate) fn execute<F, Fut>(body: F) -> ExitCode
+pub(crate) fn execute<F, Fut>(runtime: Runtime, body: F) -> ExitCode
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Exit>>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = match runtime {
+        Runtime::Client => tokio::runtime::Builder::new_current_thread(),
+        Runtime::Daemon => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             return report(anyhow::Error::new(err).context("cannot start the async runtime"));

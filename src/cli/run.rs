@@ -11,7 +11,7 @@ use clap::Parser;
 use super::signature::{Bound, Signature, text, truthy};
 use super::state_event::{self, empty_map};
 use super::stdin_events::StdinEvents;
-use super::{CommonArgs, Exit, OutputArgs, execute, generate, logging};
+use super::{CommonArgs, Exit, OutputArgs, Runtime, execute, generate, logging};
 use crate::bench::{self as halite_bench, BenchOptions, relay::Relay};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
@@ -76,7 +76,7 @@ pub fn main() -> ExitCode {
     if let Some(what) = args.common.generate {
         return generate::<Args>(what);
     }
-    execute(|| run(args))
+    execute(Runtime::Client, || run(args))
 }
 
 async fn run(args: Args) -> anyhow::Result<Exit> {

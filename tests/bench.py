@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Benchmark halite's bus against real Salt 3007.8 and the reference relay, side by side.
+
+    python3 tests/bench.py [--reps 3] [--no-build]
+
+Builds the release binaries, starts a halite salt-master and a real Salt 3007.8 master and
+minion (from tests/salt-env.sh), then runs every scenario against all three targets, interleaved,
+--reps times, and prints medians and ratios. Every load goes through `salt-run event.bench`, the
+same client for every target; `relay=True` runs it through halite's reference relay. Throughput
+scenarios give halite's bus a subscriber buffer as large as the relay's ring, so both hold the
+same bursts; the stalled-subscriber scenario runs with the defaults. Not a test: figures only.
+"""
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RELEASE = os.path.join(ROOT, "target", "release")
+SALT_VERSION = "3007.8"
+
+# (name, event.bench arguments, count for halite and the relay, count for Salt, target text)
+SCENARIOS = [
+    ("1 pub, 1 sub, 100 B", "size=100", 500_000, 30_000, ">= 200x Salt, >= 0.5x relay"),
+    ("1 pub, 1 sub, 10 KB", "size=10000", 50_000, 10_000, ">= 0.5x relay"),
+    ("1 pub, 1 sub, 1 MB", "size=1000000", 500, 200, ">= 0.5x relay"),
+    ("1 pub, 100 subs, 100 B", "size=100 subscribers=100", 20_000, 2_000, ">= 25x Salt, >= 0.5x relay"),
+    ("10 pubs, 1 sub, 100 B", "size=100 publishers=10", 500_000, 30_000, ">= 0.5x relay"),
+]
+PACED = ("latency, 1,000 events/s paced", "size=100 rate=1000", 3_000)
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def bench(conf, args, count, target, idle):
+    extra = {"halite": [], "relay": ["relay=True"], "salt": [f"sock_dir={target}"]}
+    kind = "salt" if target not in ("halite", "relay") else target
+    cmd = [f"{RELEASE}/salt-run", "-c", conf, "event.bench", *args.split(), f"count={count}",
+           f"idle={idle}", *extra[kind], "--out=json"]
+    return json.loads(run(cmd, timeout=600).stdout)
+
+
+def rss_kb(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total += next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+        except (FileNotFoundError, StopIteration, ProcessLookupError):
+            pass
+    return total
+
+
+def group_pids(pgid):
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getpgid(int(entry)) == pgid:
+                    pids.append(int(entry))
+            except ProcessLookupError:
+                pass
+    return pids
+
+
+def timed(cmd):
+    """Wall seconds and peak RSS (KB) of one whole process. The RSS comes from GNU time, since a
+    child's own rusage also counts the Python parent it was forked from."""
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    out = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], check=True, capture_output=True, text=True)
+    return wall, int(out.stderr.strip().splitlines()[-1])
+
+
+def frame(tag):
+    body = tag.encode() + b"\n\n\x80"
+    return b"\x82\xa4head\x80\xa4body\xc4" + bytes([len(body)]) + body
+
+
+def first_event_latency(watch_cmd, pull, samples=10):
+    """Seconds from writing an event to the pull socket to the watcher printing it."""
+    proc = subprocess.Popen(watch_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+
+    def fire(tag):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(pull)
+            start = time.perf_counter()
+            s.sendall(frame(tag))
+        return start
+
+    out = []
+    try:
+        # Attached once a sync event comes back; later syncs still in flight are skipped below.
+        os.set_blocking(proc.stdout.fileno(), False)
+        deadline = time.time() + 30
+        while not (proc.stdout.readline() or b"").startswith(b"bench/first/sync"):
+            assert time.time() < deadline, "the watcher never attached"
+            fire("bench/first/sync")
+            time.sleep(0.2)
+        os.set_blocking(proc.stdout.fileno(), True)
+        for n in range(samples):
+            time.sleep(0.2)
+            start = fire(f"bench/first/{n}")
+            line = proc.stdout.readline()
+            while line.startswith(b"bench/first/sync"):
+                line = proc.stdout.readline()
+            out.append(time.perf_counter() - start)
+            assert line.startswith(f"bench/first/{n}".encode()), line
+    finally:
+        proc.kill()
+        proc.wait()
+    return statistics.median(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "--locked"], cwd=ROOT, check=True)
+    venv = run(["bash", f"{ROOT}/tests/salt-env.sh", SALT_VERSION]).stdout.split()[-1]
+    venv = os.path.dirname(venv)
+    work = tempfile.mkdtemp(prefix="hb", dir="/tmp")
+    procs = []
+    try:
+        # halite: one master tuned for bursts, one with the defaults for the stalled reader.
+        confs = {}
+        for name, extra in (("big", "subscriber_buffer_size: 1073741824\n"), ("default", "")):
+            conf = f"{work}/{name}/etc"
+            os.makedirs(conf)
+            with open(f"{conf}/master", "w") as f:
+                f.write(f"sock_dir: {work}/{name}/run\nlog_file: {work}/{name}/master.log\n{extra}")
+            procs.append(subprocess.Popen([f"{RELEASE}/salt-master", "-c", conf], stderr=subprocess.DEVNULL))
+            confs[name] = conf
+        time.sleep(1)
+        halite_pid = procs[0].pid
+        idle_halite = rss_kb([halite_pid])
+        salt_base = f"{work}/salt"
+        up = json.loads(run(["python3", f"{ROOT}/tests/salt_lab.py", "up", salt_base, "--venv", venv]).stdout)
+        salt_sock = up["master_sock_dir"]
+        salt_pids = group_pids(up["master_pid"]) if "master_pid" in up else []
+        time.sleep(3)
+        idle_salt = rss_kb(salt_pids)
+
+        results = {}
+        targets = ["halite", "salt", "relay"]
+        for rep in range(args.reps):
+            order = targets[rep % 3:] + targets[:rep % 3]
+            for name, bargs, count, salt_count, _ in SCENARIOS + [PACED + (PACED[2], "")]:
+                for target in order:
+                    sock = salt_sock if target == "salt" else target
+                    n = salt_count if target == "salt" else count
+                    report = bench(confs["big"], bargs, n, sock, 5 if target == "salt" else 3)
+                    results.setdefault((name, target), []).append(report)
+                    lost = sum(s["dropped"] for s in report["subscribers"])
+                    reordered = sum(s["reordered"] for s in report["subscribers"])
+                    print(f"rep {rep + 1} {name:32} {target:6} {report['events_per_second']:>12,.0f} ev/s"
+                          f"  p50 {report['latency_us']['p50']:>9,.1f} us  p99 {report['latency_us']['p99']:>9,.1f} us"
+                          f"  lost {lost} reordered {reordered}", file=sys.stderr)
+
+        # One subscriber stalled while 1,000,000 events pass (halite defaults), and 100,000 for Salt.
+        default_pid = procs[1].pid
+        before = rss_kb([default_pid])
+        stalled = bench(confs["default"], "size=100 stalled=1", 1_000_000, "halite", 3)
+        grown_halite = rss_kb([default_pid]) - before
+        before = rss_kb(salt_pids)
+        salt_stalled = bench(confs["big"], "size=100 stalled=1", 100_000, salt_sock, 5)
+        grown_salt = rss_kb(salt_pids) - before
+
+        # Whole processes: salt-call event.send through the real minion, and watchers' first event.
+        salt_conf = up["conf_dir"]
+        ours_call = [timed([f"{RELEASE}/salt-call", "-c", salt_conf, "event.send", "bench/call", "a=1"]) for _ in range(20)]
+        salt_call = [timed([f"{venv}/bin/salt-call", "-c", salt_conf, "event.send", "bench/call", "a=1"]) for _ in range(10)]
+        halite_pull = f"{work}/big/run/master_event_pull.ipc"
+        ours_first = first_event_latency([f"{RELEASE}/salt-run", "-c", confs["big"], "state.event", "bench/first/*"], halite_pull)
+        salt_first = first_event_latency([f"{venv}/bin/salt-run", "-c", salt_conf, "state.event", "bench/first/*"],
+                                         f"{salt_sock}/master_event_pull.ipc")
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait()
+        subprocess.run(["python3", f"{ROOT}/tests/salt_lab.py", "down", f"{work}/salt", "--kill"], capture_output=True)
+
+    def med(name, target, key=lambda r: r["events_per_second"]):
+        return statistics.median(key(r) for r in results[(name, target)])
+
+    print(f"\nhalite vs Salt {SALT_VERSION} vs reference relay; {args.reps} reps, medians; "
+          f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores\n")
+    print("| scenario | halite | Salt | relay | halite/Salt | halite/relay | target |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for name, _, _, _, target in SCENARIOS:
+        h, s, r = (med(name, t) for t in ("halite", "salt", "relay"))
+        lost = sum(s2["dropped"] + s2["reordered"] for rep in results[(name, "halite")] for s2 in rep["subscribers"])
+        print(f"| {name} (events/s) | {h:,.0f} | {s:,.0f} | {r:,.0f} | {h / s:,.0f}x | {h / r:.2f}x | {target}; halite lost+reordered: {lost} |")
+    name = PACED[0]
+    for q in ("p50", "p99"):
+        h, s, r = (med(name, t, key=lambda rep, q=q: rep["latency_us"][q]) for t in ("halite", "salt", "relay"))
+        print(f"| {name}, {q} (us) | {h:,.1f} | {s:,.1f} | {r:,.1f} | {s / h:,.1f}x faster | {h / r:.2f}x | p50 <= 100 us, p99 <= 500 us |")
+    delivered = stalled["subscribers"][0]
+    print(f"| one stalled subscriber, 1,000,000 events (Salt: 100,000) | RSS +{grown_halite / 1024:.1f} MB, reader got "
+          f"{delivered['delivered']:,} lost {delivered['dropped']} | RSS +{grown_salt / 1024:.1f} MB, reader got "
+          f"{salt_stalled['subscribers'][0]['delivered']:,} | | | | <= 64 MB, no loss for the reader |")
+    oc, sc = statistics.median(w for w, _ in ours_call), statistics.median(w for w, _ in salt_call)
+    om, sm = statistics.median(m for _, m in ours_call), statistics.median(m for _, m in salt_call)
+    print(f"| salt-call event.send, whole process | {oc * 1000:.1f} ms, {om / 1024:.1f} MB | {sc * 1000:.0f} ms, {sm / 1024:.0f} MB "
+          f"| | {sc / oc:,.0f}x | | <= 5 ms, <= 10 MB |")
+    print(f"| state.event: fired to printed | {ours_first * 1000:.2f} ms | {salt_first * 1000:.1f} ms | | {salt_first / ours_first:,.0f}x | | <= 5 ms |")
+    print(f"| salt-master idle RSS | {idle_halite / 1024:.1f} MB | {idle_salt / 1024:.0f} MB (all processes) | | | | <= 10 MB |")
+
+
+if __name__ == "__main__":
+    main()
