@@ -89,7 +89,7 @@ pub fn main() -> ExitCode {
     if let Some(what) = args.common.generate {
         return generate::<Args>(what);
     }
-    execute(Runtime::Client, || run(args))
+    execute(Runtime::SingleThread, || run(args))
 }
 
 /// Where events for the master go.

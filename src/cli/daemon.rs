@@ -51,7 +51,7 @@ pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCo
         Ok(ready) => ready,
         Err(err) => return report(err),
     };
-    execute(Runtime::Daemon, || async move {
+    execute(Runtime::MultiThread, || async move {
         let shutdown = CancellationToken::new();
         let stopped = {
             let shutdown = shutdown.clone();

@@ -51,9 +51,9 @@ impl From<Exit> for ExitCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Runtime {
     /// One thread: a client starts fast and stays small.
-    Client,
-    /// A worker per core: the daemons.
-    Daemon,
+    SingleThread,
+    /// A worker per core: the daemons, and load generation.
+    MultiThread,
 }
 
 /// Runs a command body on a fresh tokio runtime and turns its outcome into an exit status. This
@@ -64,8 +64,8 @@ where
     Fut: std::future::Future<Output = anyhow::Result<Exit>>,
 {
     let mut builder = match runtime {
-        Runtime::Client => tokio::runtime::Builder::new_current_thread(),
-        Runtime::Daemon => tokio::runtime::Builder::new_multi_thread(),
+        Runtime::SingleThread => tokio::runtime::Builder::new_current_thread(),
+        Runtime::MultiThread => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,

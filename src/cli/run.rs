@@ -76,7 +76,12 @@ pub fn main() -> ExitCode {
     if let Some(what) = args.common.generate {
         return generate::<Args>(what);
     }
-    execute(Runtime::Client, || run(args))
+    // The load generator wants every core; everything else starts faster on one thread.
+    let runtime = match args.function.as_deref() {
+        Some("event.bench") => Runtime::MultiThread,
+        _ => Runtime::SingleThread,
+    };
+    execute(runtime, || run(args))
 }
 
 async fn run(args: Args) -> anyhow::Result<Exit> {
