@@ -13,11 +13,13 @@ same bursts; the stalled-subscriber scenario runs with the defaults. Not a test:
 import argparse
 import json
 import os
+import queue
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,6 +90,8 @@ def frame(tag):
 def first_event_latency(watch_cmd, pull, samples=10):
     """Seconds from writing an event to the pull socket to the watcher printing it."""
     proc = subprocess.Popen(watch_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put((time.perf_counter(), l)) for l in proc.stdout], daemon=True).start()
 
     def fire(tag):
         with socket.socket(socket.AF_UNIX) as s:
@@ -98,22 +102,25 @@ def first_event_latency(watch_cmd, pull, samples=10):
 
     out = []
     try:
-        # Attached once a sync event comes back; later syncs still in flight are skipped below.
-        os.set_blocking(proc.stdout.fileno(), False)
+        # Attached once a sync event comes back.
         deadline = time.time() + 30
-        while not (proc.stdout.readline() or b"").startswith(b"bench/first/sync"):
+        while True:
             assert time.time() < deadline, "the watcher never attached"
             fire("bench/first/sync")
-            time.sleep(0.2)
-        os.set_blocking(proc.stdout.fileno(), True)
+            try:
+                lines.get(timeout=0.3)
+                break
+            except queue.Empty:
+                pass
+        time.sleep(0.5)
+        while not lines.empty():
+            lines.get()
         for n in range(samples):
             time.sleep(0.2)
             start = fire(f"bench/first/{n}")
-            line = proc.stdout.readline()
-            while line.startswith(b"bench/first/sync"):
-                line = proc.stdout.readline()
-            out.append(time.perf_counter() - start)
+            printed, line = lines.get(timeout=30)
             assert line.startswith(f"bench/first/{n}".encode()), line
+            out.append(printed - start)
     finally:
         proc.kill()
         proc.wait()

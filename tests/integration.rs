@@ -2,6 +2,7 @@
 
 mod support;
 
+mod bench;
 mod bus;
 mod cli;
 mod conformance;
