@@ -19,7 +19,10 @@ fn assert_complete(report: &serde_json::Value, subscribers: usize, count: u64) {
         assert_eq!(sub["reordered"], 0, "{report}");
     }
     assert!(report["events_per_second"].as_f64().unwrap() > 0.0);
-    assert!(report["latency_us"]["p50"].as_f64().unwrap() <= report["latency_us"]["max"].as_f64().unwrap());
+    assert!(
+        report["latency_us"]["p50"].as_f64().unwrap()
+            <= report["latency_us"]["max"].as_f64().unwrap()
+    );
 }
 
 #[test]
@@ -29,7 +32,10 @@ fn subscribers_that_keep_up_get_every_event_in_order_from_every_publisher() {
     let report = bench(&lab, &["publishers=4", "subscribers=3", "count=20000"]);
     assert_complete(&report, 3, 20_000);
     assert_eq!(report["events"], 20_000);
-    assert_eq!(report["frame_bytes"], 116, "100-byte bodies in a bare frame");
+    assert_eq!(
+        report["frame_bytes"], 116,
+        "100-byte bodies in a bare frame"
+    );
 }
 
 #[test]
@@ -39,18 +45,32 @@ fn big_events_and_pacing_arrive_whole() {
     assert_complete(&bench(&lab, &["size=1000000", "count=20"]), 1, 20);
     let paced = bench(&lab, &["rate=500", "count=200"]);
     assert_complete(&paced, 1, 200);
-    assert!(paced["seconds"].as_f64().unwrap() >= 0.35, "paced at 500 events/s: {paced}");
+    assert!(
+        paced["seconds"].as_f64().unwrap() >= 0.35,
+        "paced at 500 events/s: {paced}"
+    );
 }
 
 #[test]
 fn the_reference_relay_carries_the_same_load() {
     let lab = Lab::new();
-    assert_complete(&bench(&lab, &["relay=True", "publishers=2", "subscribers=2", "count=10000"]), 2, 10_000);
+    assert_complete(
+        &bench(
+            &lab,
+            &["relay=True", "publishers=2", "subscribers=2", "count=10000"],
+        ),
+        2,
+        10_000,
+    );
 }
 
 #[test]
 fn a_stalled_subscriber_costs_the_readers_nothing() {
     let mut lab = Lab::new();
     lab.start_master();
-    assert_complete(&bench(&lab, &["stalled=2", "subscribers=2", "count=50000"]), 2, 50_000);
+    assert_complete(
+        &bench(&lab, &["stalled=2", "subscribers=2", "count=50000"]),
+        2,
+        50_000,
+    );
 }
