@@ -158,6 +158,27 @@ impl BusHandle {
         self.publish_body(&body);
     }
 
+    /// Stamps and queues an event only for subscribers with room for it: for the bus's reports
+    /// about slow subscribers, which must not make anyone lose an event.
+    fn offer(&self, mut event: Event) {
+        event.stamp();
+        let mut body = Vec::new();
+        wire::encode_body(&event.tag, &event.data, &mut body);
+        let mut frame = Vec::with_capacity(body.len() + 20);
+        wire::encode_frame(&body, Framing::Bare, &mut frame);
+        let frame = Bytes::from(frame);
+        self.shared.published.fetch_add(1, Ordering::Relaxed);
+        for outbox in self
+            .shared
+            .subscribers
+            .read()
+            .expect("subscriber list lock")
+            .iter()
+        {
+            outbox.offer(&frame);
+        }
+    }
+
     fn register(&self) -> Arc<Outbox> {
         let outbox = Arc::new(Outbox::new(
             self.shared.subscriber_buffer,
@@ -302,7 +323,8 @@ impl Bus {
         } = self;
         let pullers = TaskTracker::new();
         let subscribers = TaskTracker::new();
-        let drained = CancellationToken::new();
+        // Cancelled once every sender is done: subscribers then write out what they hold and stop.
+        let drained = handle.shared.closed.clone();
         // One accept loop per socket: an accept future that loses a `select!` race may have
         // taken a connection off the queue already, so accepts are never raced against each
         // other, only against shutdown.
@@ -330,7 +352,6 @@ impl Bus {
         pullers.wait().await;
         // Everything accepted is now queued; the subscribers write out what they hold and stop.
         drained.cancel();
-        handle.shared.closed.cancel();
         subscribers.close();
         subscribers.wait().await;
     }
@@ -604,7 +625,7 @@ impl<'a> SlowReport<'a> {
             ),
             (Value::from("disconnected"), Value::from(disconnected)),
         ]);
-        self.handle.fire(Event {
+        self.handle.offer(Event {
             tag: SLOW_SUBSCRIBER_TAG.to_owned(),
             data,
         });

@@ -108,6 +108,21 @@ impl Outbox {
         self.ready.notify_one();
     }
 
+    /// Queues a frame only if it fits without dropping anything, and wakes the writer. The bus's
+    /// own reports go this way: a report that evicted an event would itself be a loss to report.
+    pub fn offer(&self, frame: &Bytes) {
+        {
+            let mut state = self.state.lock().expect("outbox lock");
+            let cost = frame.len() + FRAME_OVERHEAD;
+            if state.overflowed || state.charged + cost > self.budget {
+                return;
+            }
+            state.charged += cost;
+            state.frames.push_back(frame.clone());
+        }
+        self.ready.notify_one();
+    }
+
     /// Waits for frames (or a reason to disconnect) and takes all of them.
     pub async fn take(&self) -> Batch {
         loop {
@@ -187,6 +202,18 @@ mod tests {
         let batch = outbox.take_now();
         assert!(batch.disconnect);
         assert!(batch.frames.is_empty());
+    }
+
+    #[test]
+    fn an_offer_never_evicts() {
+        let outbox = Outbox::new(2 * (100 + FRAME_OVERHEAD), SlowPolicy::DropOldest);
+        outbox.push(&frames(2, 100));
+        outbox.offer(&Bytes::from(vec![9; 100]));
+        let batch = outbox.take_now();
+        assert_eq!((batch.frames.len(), batch.lost), (2, 0));
+        assert_ne!(batch.frames[1][0], 9);
+        outbox.offer(&Bytes::from(vec![9; 100]));
+        assert_eq!(outbox.take_now().frames.len(), 1);
     }
 
     #[test]

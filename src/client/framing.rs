@@ -32,8 +32,12 @@ const SUBSCRIBE_SETTLE: Duration = Duration::from_millis(30);
 
 /// The framing last found for this pull socket, if the socket has not changed since.
 pub(super) fn cached(pull: &Endpoint) -> Option<Framing> {
-    let text = std::fs::read_to_string(cache_file(pull)?).ok()?;
-    match text.trim() {
+    let text = std::fs::read_to_string(cache_file(pull)).ok()?;
+    let (framing, identity) = text.split_once(' ')?;
+    if identity != socket_identity(pull)? {
+        return None;
+    }
+    match framing {
         "bare" => Some(Framing::Bare),
         "length_prefixed" => Some(Framing::LengthPrefixed),
         _ => None,
@@ -41,36 +45,44 @@ pub(super) fn cached(pull: &Endpoint) -> Option<Framing> {
 }
 
 fn store(pull: &Endpoint, framing: Framing) {
-    let Some(file) = cache_file(pull) else { return };
+    let (file, Some(identity)) = (cache_file(pull), socket_identity(pull)) else {
+        return;
+    };
     let Some(dir) = file.parent() else { return };
     if std::fs::create_dir_all(dir).is_err() {
         return;
     }
     let temporary = file.with_extension(format!("tmp{}", std::process::id()));
-    if std::fs::write(&temporary, framing.name()).is_ok() {
+    if std::fs::write(&temporary, format!("{} {identity}", framing.name())).is_ok() {
         // A cache that cannot be written only costs a probe next time.
         let _ = std::fs::rename(&temporary, &file);
     }
 }
 
-fn cache_file(pull: &Endpoint) -> Option<PathBuf> {
+/// One cache file per socket path, so the cache never grows past the sockets in use.
+fn cache_file(pull: &Endpoint) -> PathBuf {
+    let digest = sha2::Sha256::digest(pull.to_string().as_bytes());
+    let name: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    user_runtime_dir().join("framing").join(name)
+}
+
+/// What changes when a daemon re-creates its socket: device, inode and modification time.
+fn socket_identity(pull: &Endpoint) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
-    let identity = match pull {
+    match pull {
         Endpoint::Unix(path) => {
             let meta = std::fs::metadata(path).ok()?;
-            format!(
-                "{}|{}|{}|{}",
-                path.display(),
+            Some(format!(
+                "{}:{}:{}.{}",
                 meta.dev(),
                 meta.ino(),
-                meta.mtime_nsec() + meta.mtime() * 1_000_000_000
-            )
+                meta.mtime(),
+                meta.mtime_nsec()
+            ))
         }
-        Endpoint::Tcp(port) => format!("tcp|{port}"),
-    };
-    let digest = sha2::Sha256::digest(identity.as_bytes());
-    let name: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    Some(user_runtime_dir().join("framing").join(name))
+        // A TCP port has no identity to compare; a restarted daemon on it is simply trusted.
+        Endpoint::Tcp(_) => Some("tcp".to_owned()),
+    }
 }
 
 /// Sends `body` in each framing in turn until it appears on the publish socket; returns the
