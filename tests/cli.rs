@@ -209,13 +209,7 @@ fn salt_run_event_send_fires_yaml_data_with_kwargs_between_runner_events() {
         new.tag
     );
     let event = subscriber.expect_tag("myco/build");
-    let keys: Vec<_> = event
-        .data
-        .as_map()
-        .unwrap()
-        .iter()
-        .map(|(k, _)| k.as_str().unwrap().to_owned())
-        .collect();
+    let keys = crate::support::keys(&event.data);
     assert_eq!(keys, ["id", "ok", "extra", "_stamp"]);
     assert_eq!(event.get("extra").and_then(Value::as_bool), Some(true));
     let ret = subscriber.next_event(WAIT).unwrap();
@@ -302,13 +296,7 @@ fn salt_call_event_send_reaches_the_master_in_salts_envelope() {
     );
     assert_eq!(stdout(&output), "local:\n    True\n", "{}", stderr(&output));
     let event = subscriber.expect_tag("golden/send/kv");
-    let keys: Vec<_> = event
-        .data
-        .as_map()
-        .unwrap()
-        .iter()
-        .map(|(k, _)| k.as_str().unwrap().to_owned())
-        .collect();
+    let keys = crate::support::keys(&event.data);
     assert_eq!(keys, ["id", "cmd", "pretag", "data", "tag", "ts", "_stamp"]);
     assert_eq!(event.get("id").and_then(Value::as_str), Some("minion1"));
     assert_eq!(
@@ -316,12 +304,7 @@ fn salt_call_event_send_reaches_the_master_in_salts_envelope() {
         Some("_minion_event")
     );
     let data = event.get("data").unwrap();
-    let data_keys: Vec<_> = data
-        .as_map()
-        .unwrap()
-        .iter()
-        .map(|(k, _)| k.as_str().unwrap().to_owned())
-        .collect();
+    let data_keys: Vec<_> = crate::support::keys(data);
     assert_eq!(
         data_keys,
         [
@@ -358,12 +341,7 @@ fn salt_call_positional_yaml_data_overrides_kwargs_like_salt() {
     assert!(output.status.success(), "{}", stderr(&output));
     let event = subscriber.expect_tag("sc/override");
     let data = event.get("data").unwrap();
-    let keys: Vec<_> = data
-        .as_map()
-        .unwrap()
-        .iter()
-        .map(|(k, _)| k.as_str().unwrap().to_owned())
-        .collect();
+    let keys: Vec<_> = crate::support::keys(data);
     assert_eq!(
         keys,
         [

@@ -538,12 +538,7 @@ fn halite_clients_on_real_salt(version: &'static str) {
     );
     let ours = subscriber.expect_tag("conf/ours");
     let keys = |value: &Value| -> Vec<String> {
-        let mut keys: Vec<String> = value
-            .as_map()
-            .unwrap()
-            .iter()
-            .map(|(k, _)| k.as_str().unwrap().to_owned())
-            .collect();
+        let mut keys: Vec<String> = crate::support::keys(value);
         keys.sort();
         keys
     };
@@ -559,17 +554,9 @@ fn halite_clients_on_real_salt(version: &'static str) {
         assert_eq!(ours.get(field), theirs.get(field), "{field}");
     }
     let (our_data, their_data) = (ours.get("data").unwrap(), theirs.get("data").unwrap());
-    let ordered = |value: &Value| -> Vec<String> {
-        value
-            .as_map()
-            .unwrap()
-            .iter()
-            .map(|(k, _)| k.as_str().unwrap().to_owned())
-            .collect()
-    };
     assert_eq!(
-        ordered(our_data),
-        ordered(their_data),
+        crate::support::keys(our_data),
+        crate::support::keys(their_data),
         "same data keys in the same order"
     );
     assert_eq!(

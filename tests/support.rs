@@ -279,6 +279,16 @@ pub fn map(entries: &[(&str, Value)]) -> Value {
     )
 }
 
+/// The keys of a map value, in order, as strings.
+pub fn keys(value: &Value) -> Vec<String> {
+    value
+        .as_map()
+        .expect("a map")
+        .iter()
+        .map(|(k, _)| k.as_str().expect("a string key").to_owned())
+        .collect()
+}
+
 /// A raw writer to a pull socket.
 pub struct RawSender(pub UnixStream);
 

@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -192,15 +191,7 @@ async fn bench(config: &Config, bound: &Bound) -> anyhow::Result<Value> {
         None | Some("master") => Role::Master,
         Some(_) => Role::Minion,
     };
-    let node_config = if node == Role::Master {
-        config.clone()
-    } else {
-        config.sibling(node)?
-    };
-    let address = match bound.get("sock_dir") {
-        Some(dir) if !dir.is_nil() => node_config.bus_in(node, &PathBuf::from(text(dir)))?,
-        _ => node_config.bus_for(node)?,
-    };
+    let address = state_event::bus_for_args(config, node, bound)?;
     Ok(halite_bench::run(&address, &options).await?.to_value())
 }
 

@@ -13,7 +13,7 @@ use anyhow::bail;
 use super::Exit;
 use super::signature::{Bound, Signature, text, truthy};
 use crate::client::{ListenNotice, Listener};
-use crate::config::{Config, Role};
+use crate::config::{BusAddress, Config, Role};
 use crate::event::Value;
 use crate::event::matching::ExprMatcher;
 use crate::output::state_event::{write_event_line, write_json_line};
@@ -79,15 +79,7 @@ pub(crate) async fn run(
             bail!("state.event: match={other} is not known; use match=whole or match=salt")
         }
     };
-    let node_config = if node == config.role() {
-        config.clone()
-    } else {
-        config.sibling(node)?
-    };
-    let address = match bound.get("sock_dir") {
-        Some(dir) if !dir.is_nil() => node_config.bus_in(node, &PathBuf::from(text(dir)))?,
-        _ => node_config.bus_for(node)?,
-    };
+    let address = bus_for_args(config, node, bound)?;
     let mut listener = Listener::new(address.publish).on_notice(report_notice);
     let watch = async {
         let stdout = std::io::stdout();
@@ -122,6 +114,24 @@ pub(crate) async fn run(
         watched = watch => watched,
         signal = super::stop_signal() => Ok(signal),
     }
+}
+
+/// The bus a runner's `node=` and `sock_dir=` arguments name: the node's own configuration
+/// comes from the same config dir, so its id (and socket hash) is right.
+pub(crate) fn bus_for_args(
+    config: &Config,
+    node: Role,
+    bound: &Bound,
+) -> anyhow::Result<BusAddress> {
+    let node_config = if node == config.role() {
+        config.clone()
+    } else {
+        config.sibling(node)?
+    };
+    Ok(match bound.get("sock_dir") {
+        Some(dir) if !dir.is_nil() => node_config.bus_in(node, &PathBuf::from(text(dir)))?,
+        _ => node_config.bus_for(node)?,
+    })
 }
 
 fn report_notice(notice: ListenNotice) {
