@@ -403,3 +403,27 @@ fn the_disconnect_policy_closes_a_stalled_subscriber_and_says_so() {
         "the stalled connection was closed by the daemon"
     );
 }
+
+/// Regression: shutdown waited forever for a subscriber that had stopped reading.
+#[test]
+fn shutdown_does_not_wait_forever_for_a_stalled_subscriber() {
+    let mut lab = Lab::new();
+    lab.start_master();
+    let stalled = std::os::unix::net::UnixStream::connect(lab.master_pub()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    flood(&lab.master_pull(), "flood/s", 50_000);
+    let started = std::time::Instant::now();
+    let (status, _) = lab.take_daemon().stop();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "stopped in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        lab.log("master").contains("gave up on 1 subscribers"),
+        "{}",
+        lab.log("master")
+    );
+    drop(stalled);
+}

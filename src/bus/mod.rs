@@ -50,6 +50,9 @@ pub const LOST_TAG: &str = "halite/bus/lost";
 /// `{"peer", "lost", "total", "policy", "disconnected"}`.
 pub const SLOW_SUBSCRIBER_TAG: &str = "halite/bus/slow_subscriber";
 
+/// How long shutdown waits for subscribers to take the events already accepted.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How often a slow subscriber is reported, at most.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
@@ -234,8 +237,7 @@ impl BusSubscription {
     pub async fn next_body(&mut self) -> Option<Bytes> {
         loop {
             if let Some(frame) = self.pending.pop_front() {
-                let body_len = frame.len() - wire::canonical_body_offset(frame.len());
-                return Some(frame.slice(frame.len() - body_len..));
+                return Some(wire::canonical_body(&frame));
             }
             let batch = tokio::select! {
                 batch = self.outbox.take() => batch,
@@ -353,7 +355,16 @@ impl Bus {
         // Everything accepted is now queued; the subscribers write out what they hold and stop.
         drained.cancel();
         subscribers.close();
-        subscribers.wait().await;
+        // A subscriber that stopped reading would hold shutdown forever; the others get this long.
+        if tokio::time::timeout(DRAIN_TIMEOUT, subscribers.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "gave up on {} subscribers that did not read their last events within {DRAIN_TIMEOUT:?}",
+                subscribers.len()
+            );
+        }
     }
 }
 
@@ -404,21 +415,23 @@ async fn serve_sender(
     loop {
         let first = tokio::select! {
             frame = frames.next() => frame,
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => {
+                // Frames already read off the socket were accepted: publish them, then stop.
+                while let Some(Some(Ok(Ok(frame)))) = frames.next().now_or_never() {
+                    accept_frame(frame, peer, options, &mut batch);
+                    if batch.len() >= PUBLISH_BATCH {
+                        break;
+                    }
+                }
+                handle.publish_frames(&batch);
+                return;
+            }
         };
         let mut next = first;
         let ended = loop {
             match next {
                 None => break true,
-                Some(Ok(Ok(frame))) => {
-                    if options.node == Node::Master
-                        && let Err(err) = wire::validate_body(&frame.body())
-                    {
-                        tracing::warn!("dropped an event from {peer} on the pull socket: {err}");
-                    } else {
-                        batch.push(frame.into_canonical());
-                    }
-                }
+                Some(Ok(Ok(frame))) => accept_frame(frame, peer, options, &mut batch),
                 Some(Ok(Err(ignored))) => {
                     tracing::warn!("ignored a frame from {peer} on the pull socket: {ignored}");
                 }
@@ -443,6 +456,17 @@ async fn serve_sender(
             return;
         }
     }
+}
+
+/// Queues a sender's frame for publishing, unless a master must drop it as Salt's does.
+fn accept_frame(frame: wire::Frame, peer: &Peer, options: &BusOptions, batch: &mut Vec<Bytes>) {
+    if options.node == Node::Master
+        && let Err(err) = wire::validate_body(&frame.body())
+    {
+        tracing::warn!("dropped an event from {peer} on the pull socket: {err}");
+        return;
+    }
+    batch.push(frame.into_canonical());
 }
 
 /// Writes a subscriber's outbox to it until it disconnects or the bus has drained, applying

@@ -85,11 +85,13 @@ fn socket_identity(pull: &Endpoint) -> Option<String> {
     }
 }
 
-/// Sends `body` in each framing in turn until it appears on the publish socket; returns the
-/// connection that worked and its framing.
+/// Sends the event bare, then (if it did not come back) length-prefixed as `second()`, each on a
+/// fresh connection, and returns a connection in the framing that worked. A late echo of the
+/// bare attempt still counts as bare.
 pub(super) async fn probe(
     address: &BusAddress,
-    body: &[u8],
+    first: &[u8],
+    second: impl FnOnce() -> Vec<u8>,
 ) -> Result<(Stream, Framing), ClientError> {
     let mut watch = match connect(&address.publish).await {
         Ok(stream) => FramedRead::new(stream, FrameCodec::new(crate::bus::DEFAULT_MAX_FRAME)),
@@ -99,35 +101,58 @@ pub(super) async fn probe(
                 "cannot watch {} to detect framing ({err}); sending bare",
                 address.publish
             );
-            return send(&address.pull, body, Framing::Bare).await;
+            return send(&address.pull, first, Framing::Bare).await;
         }
     };
     tokio::time::sleep(SUBSCRIBE_SETTLE).await;
-    for framing in [Framing::Bare, Framing::LengthPrefixed] {
-        let (stream, _) = send(&address.pull, body, framing).await?;
-        let seen = tokio::time::timeout(PROBE_TIMEOUT, async {
-            while let Some(frame) = watch.next().await {
-                if let Ok(Ok(published)) = frame
-                    && published.body() == body
-                {
-                    return true;
-                }
-            }
-            false
-        })
-        .await
-        .unwrap_or(false);
-        if seen {
-            tracing::debug!("{} accepts {} frames", address.pull, framing.name());
-            store(&address.pull, framing);
-            return Ok((stream, framing));
+    let (bare, _) = send(&address.pull, first, Framing::Bare).await?;
+    let framing = match echo(&mut watch, first, None).await {
+        Some(framing) => Some(framing),
+        None => {
+            // A bare frame the daemon did not take is discarded when its connection closes.
+            drop(bare);
+            let second = second();
+            let (prefixed, _) = send(&address.pull, &second, Framing::LengthPrefixed).await?;
+            let seen = echo(&mut watch, first, Some(&second)).await;
+            drop(prefixed);
+            seen
         }
-    }
-    Err(ClientError::NotDelivered(format!(
-        "{} accepted the connection but the event did not appear on {} in either framing; \
-         set ipc_framing to bare or length_prefixed in the config",
-        address.pull, address.publish
-    )))
+    };
+    let Some(framing) = framing else {
+        return Err(ClientError::NotDelivered(format!(
+            "{} accepted the connection but the event did not appear on {} in either framing; \
+             set ipc_framing to bare or length_prefixed in the config",
+            address.pull, address.publish
+        )));
+    };
+    tracing::debug!("{} accepts {} frames", address.pull, framing.name());
+    store(&address.pull, framing);
+    Ok((connect(&address.pull).await?, framing))
+}
+
+/// Waits for one of the probe bodies on the publish socket: `bare` proves bare framing,
+/// `prefixed` length-prefixed.
+async fn echo(
+    watch: &mut FramedRead<Stream, FrameCodec>,
+    bare: &[u8],
+    prefixed: Option<&[u8]>,
+) -> Option<Framing> {
+    tokio::time::timeout(PROBE_TIMEOUT, async {
+        while let Some(frame) = watch.next().await {
+            let Ok(Ok(published)) = frame else { continue };
+            let body = published.body();
+            if body == bare {
+                return Some(Framing::Bare);
+            }
+            if prefixed.is_some_and(|prefixed| body == prefixed) {
+                return Some(Framing::LengthPrefixed);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 async fn send(

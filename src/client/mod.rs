@@ -201,11 +201,15 @@ impl Publisher {
     /// Stamps `event` with `_stamp` and fires it.
     pub async fn fire(&mut self, mut event: Event) -> Result<(), ClientError> {
         event.stamp();
-        self.fire_stamped(&event).await
+        self.send(&event, true).await
     }
 
     /// Fires `event` exactly as given (a relayed event keeps its `_stamp`).
     pub async fn fire_stamped(&mut self, event: &Event) -> Result<(), ClientError> {
+        self.send(event, false).await
+    }
+
+    async fn send(&mut self, event: &Event, restamp: bool) -> Result<(), ClientError> {
         let mut body = std::mem::take(&mut self.buffer);
         body.clear();
         wire::encode_body(&event.tag, &event.data, &mut body);
@@ -218,28 +222,38 @@ impl Publisher {
                 limit,
             });
         }
-        let result = self.send_body(&body).await;
+        let result = match self.link.as_mut() {
+            Some((writer, framing)) => {
+                // One write per frame, unbuffered: an event is on its way when `fire` returns.
+                let mut frame = Vec::with_capacity(body.len() + 16);
+                wire::encode_frame(&body, *framing, &mut frame);
+                writer
+                    .write_all(&frame)
+                    .await
+                    .map_err(|source| ClientError::Io {
+                        endpoint: self.address.pull.clone(),
+                        source,
+                    })
+            }
+            None => {
+                // The second attempt carries a fresh `_stamp`, so a late echo of the first
+                // cannot be taken for it.
+                let again = || {
+                    let mut event = event.clone();
+                    if restamp {
+                        event.stamp();
+                    }
+                    let mut body = Vec::new();
+                    wire::encode_body(&event.tag, &event.data, &mut body);
+                    body
+                };
+                framing::probe(&self.address, &body, again)
+                    .await
+                    .map(|link| self.link = Some(link))
+            }
+        };
         self.buffer = body;
         result
-    }
-
-    async fn send_body(&mut self, body: &[u8]) -> Result<(), ClientError> {
-        if self.link.is_none() {
-            let (stream, framing) = framing::probe(&self.address, body).await?;
-            self.link = Some((stream, framing));
-            return Ok(());
-        }
-        let (writer, framing) = self.link.as_mut().expect("link is set above");
-        // One write per frame, unbuffered: an event is on its way as soon as `fire` returns.
-        let mut frame = Vec::with_capacity(body.len() + 16);
-        wire::encode_frame(body, *framing, &mut frame);
-        writer
-            .write_all(&frame)
-            .await
-            .map_err(|source| ClientError::Io {
-                endpoint: self.address.pull.clone(),
-                source,
-            })
     }
 
     /// Flushes everything fired and closes the connection.

@@ -124,7 +124,9 @@ impl Decoder for FrameCodec {
                     });
                 }
                 if buf.len() < PREFIX_LEN + size {
-                    buf.reserve(PREFIX_LEN + size - buf.len());
+                    // Grow with the data, not with the announcement: four bytes must not be able
+                    // to make the daemon allocate the whole frame limit.
+                    buf.reserve((PREFIX_LEN + size - buf.len()).min(64 * 1024));
                     return Ok(None);
                 }
                 buf.advance(PREFIX_LEN);
@@ -214,11 +216,18 @@ impl Frame {
     }
 }
 
-/// Where the body starts in a canonical bare frame with a body of `body_len` bytes.
-pub fn canonical_body_offset(body_len: usize) -> usize {
-    let mut header = Vec::with_capacity(20);
-    encode_header(body_len, &mut header);
-    header.len()
+/// The body of a canonical bare frame (as [`Frame::into_canonical`] makes them), sharing its
+/// bytes.
+pub fn canonical_body(frame: &Bytes) -> Bytes {
+    // `\x82 \xa4head \x80 \xa4body` is 12 bytes; the bin marker after it says how long the
+    // length is.
+    const HEAD: usize = 12;
+    let start = match frame.get(HEAD) {
+        Some(0xc4) => HEAD + 2,
+        Some(0xc5) => HEAD + 3,
+        _ => HEAD + 5,
+    };
+    frame.slice(start.min(frame.len())..)
 }
 
 /// Finds the `body` value in one complete frame object.

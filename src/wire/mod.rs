@@ -16,7 +16,7 @@ mod msgpack;
 
 pub use body::{BodyError, decode_body, encode_body, validate_body};
 pub use frame::{
-    Frame, FrameCodec, FrameError, Framing, IgnoredFrame, canonical_body_offset, encode_frame,
+    Frame, FrameCodec, FrameError, Framing, IgnoredFrame, canonical_body, encode_frame,
 };
 
 #[cfg(test)]

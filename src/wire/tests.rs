@@ -174,3 +174,19 @@ fn canonical_frames_relay_as_received_and_others_are_rewritten() {
         &encoded("t/y", &Value::Map(vec![]), Framing::Bare)[..]
     );
 }
+
+/// Regression: the body of a canonical frame was located from the frame's length, which cut one
+/// or two bytes off bodies of 242-255 and 65521-65535 bytes.
+#[test]
+fn canonical_body_is_exact_for_every_bin_header_size() {
+    for len in (0..300).chain(65_400..65_600).chain([70_000, 1 << 20]) {
+        let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut frame = Vec::new();
+        encode_frame(&body, Framing::Bare, &mut frame);
+        assert_eq!(
+            canonical_body(&bytes::Bytes::from(frame)).as_ref(),
+            body.as_slice(),
+            "body of {len} bytes"
+        );
+    }
+}
