@@ -8,6 +8,7 @@
 //! per subscriber, logged, told to the subscriber itself as a [`LOST_TAG`] event, and announced
 //! on the bus as a [`SLOW_SUBSCRIBER_TAG`] event, at most once a second per subscriber.
 
+mod configured;
 mod outbox;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +28,7 @@ use crate::event::{Event, Value};
 use crate::ipc::{Listener, Peer, Stream};
 use crate::wire::{self, FrameCodec, Framing};
 
+pub use configured::DaemonError;
 use outbox::Outbox;
 pub use outbox::SlowPolicy;
 
@@ -131,13 +133,6 @@ pub struct BusHandle {
 }
 
 impl BusHandle {
-    /// Publishes an already-encoded body to every subscriber.
-    pub fn publish_body(&self, body: &[u8]) {
-        let mut frame = Vec::with_capacity(body.len() + 20);
-        wire::encode_frame(body, Framing::Bare, &mut frame);
-        self.publish_frames(&[Bytes::from(frame)]);
-    }
-
     /// Queues canonical bare frames, in order, for every subscriber.
     fn publish_frames(&self, frames: &[Bytes]) {
         self.shared
@@ -154,22 +149,14 @@ impl BusHandle {
     }
 
     /// Stamps and publishes an event the daemon itself fires.
-    pub fn fire(&self, mut event: Event) {
-        event.stamp();
-        let mut body = Vec::new();
-        wire::encode_body(&event.tag, &event.data, &mut body);
-        self.publish_body(&body);
+    pub fn fire(&self, event: Event) {
+        self.publish_frames(&[event_frame(event)]);
     }
 
     /// Stamps and queues an event only for subscribers with room for it: for the bus's reports
     /// about slow subscribers, which must not make anyone lose an event.
-    fn offer(&self, mut event: Event) {
-        event.stamp();
-        let mut body = Vec::new();
-        wire::encode_body(&event.tag, &event.data, &mut body);
-        let mut frame = Vec::with_capacity(body.len() + 20);
-        wire::encode_frame(&body, Framing::Bare, &mut frame);
-        let frame = Bytes::from(frame);
+    fn offer(&self, event: Event) {
+        let frame = event_frame(event);
         self.shared.published.fetch_add(1, Ordering::Relaxed);
         for outbox in self
             .shared
@@ -563,14 +550,19 @@ fn lost_notice(lost: u64, total: u64) -> Bytes {
     let data = Value::Map(vec![
         (Value::from("lost"), Value::from(lost)),
         (Value::from("total"), Value::from(total)),
-        (
-            Value::from(crate::event::STAMP_KEY),
-            Value::from(crate::event::jid::stamp_now()),
-        ),
     ]);
+    event_frame(Event {
+        tag: LOST_TAG.to_owned(),
+        data,
+    })
+}
+
+/// An event the bus itself fires, stamped and framed as Salt frames it.
+fn event_frame(mut event: Event) -> Bytes {
+    event.stamp();
     let mut body = Vec::new();
-    wire::encode_body(LOST_TAG, &data, &mut body);
-    let mut frame = Vec::new();
+    wire::encode_body(&event.tag, &event.data, &mut body);
+    let mut frame = Vec::with_capacity(body.len() + 20);
     wire::encode_frame(&body, Framing::Bare, &mut frame);
     Bytes::from(frame)
 }

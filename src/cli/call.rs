@@ -9,14 +9,13 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use super::run::set_entry;
 use super::signature::{Bound, Signature, text, truthy};
 use super::state_event::{self, empty_map};
 use super::stdin_events::StdinEvents;
 use super::{CommonArgs, Exit, NotAvailable, OutputArgs, Runtime, execute, generate, logging};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
-use crate::event::{Event, Value, jid};
+use crate::event::{Event, Value, jid, map_set};
 use crate::minion::{FIRE_MASTER, grains::grains};
 use crate::salt_yaml::parse_cli_args;
 
@@ -291,22 +290,35 @@ async fn send(config: &Config, bound: &Bound, route: Route) -> anyhow::Result<Va
         }
     }
     for (key, value) in &bound.extra {
-        set_entry(&mut data, key, value.clone());
+        map_set(&mut data, Value::from(key.as_str()), value.clone());
     }
     // Salt's loader passes these to every function called through salt-call, and event.send
     // puts all keyword arguments into the event.
-    set_entry(&mut data, "__pub_fun", Value::from("event.send"));
-    set_entry(&mut data, "__pub_pid", Value::from(std::process::id()));
-    set_entry(&mut data, "__pub_jid", Value::from(jid::gen_jid()));
-    set_entry(&mut data, "__pub_tgt", Value::from("salt-call"));
+    map_set(
+        &mut data,
+        Value::from("__pub_fun"),
+        Value::from("event.send"),
+    );
+    map_set(
+        &mut data,
+        Value::from("__pub_pid"),
+        Value::from(std::process::id()),
+    );
+    map_set(
+        &mut data,
+        Value::from("__pub_jid"),
+        Value::from(jid::gen_jid()),
+    );
+    map_set(
+        &mut data,
+        Value::from("__pub_tgt"),
+        Value::from("salt-call"),
+    );
     match bound.get("data") {
         None | Some(Value::Nil) => {}
         Some(Value::Map(entries)) => {
             for (key, value) in entries {
-                match data.iter_mut().find(|(k, _)| k == key) {
-                    Some((_, slot)) => *slot = value.clone(),
-                    None => data.push((key.clone(), value.clone())),
-                }
+                map_set(&mut data, key.clone(), value.clone());
             }
         }
         Some(other) => bail!(

@@ -14,7 +14,7 @@ use super::{CommonArgs, Exit, OutputArgs, Runtime, execute, generate, logging};
 use crate::bench::{self as halite_bench, BenchOptions, relay::Relay};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
-use crate::event::{Event, Value, jid};
+use crate::event::{Event, Value, jid, map_set};
 use crate::salt_yaml::{CliArgs, parse_cli_args};
 
 /// Run a Salt runner function on the master: `state.event` to watch the master's event bus,
@@ -144,7 +144,7 @@ async fn send(publisher: &mut Publisher, bound: &Bound) -> anyhow::Result<Value>
     };
     if let Value::Map(entries) = &mut data {
         for (key, value) in &bound.extra {
-            set_entry(entries, key, value.clone());
+            map_set(entries, Value::from(key.as_str()), value.clone());
         }
     }
     publisher.fire(Event::new(tag, data)?).await?;
@@ -193,14 +193,6 @@ async fn bench(config: &Config, bound: &Bound) -> anyhow::Result<Value> {
     };
     let address = state_event::bus_for_args(config, node, bound)?;
     Ok(halite_bench::run(&address, &options).await?.to_value())
-}
-
-/// Sets a string key in a map's entries: replaced in place, or appended (Python dict update).
-pub(crate) fn set_entry(entries: &mut Vec<(Value, Value)>, key: &str, value: Value) {
-    match entries.iter_mut().find(|(k, _)| k.as_str() == Some(key)) {
-        Some((_, slot)) => *slot = value,
-        None => entries.push((Value::from(key), value)),
-    }
 }
 
 /// The `salt/run/<jid>/new` and `…/ret` events Salt fires around every runner call, so that

@@ -9,7 +9,7 @@ mod paths;
 use std::path::{Path, PathBuf};
 
 use crate::bus::SlowPolicy;
-use crate::event::{Value, map_get};
+use crate::event::{Value, map_get, map_set};
 use crate::ipc::Endpoint;
 use crate::salt_yaml;
 use crate::wire::Framing;
@@ -154,7 +154,7 @@ impl Config {
             Value::Nil => Ok(()),
             Value::Map(entries) => {
                 for (key, value) in entries {
-                    self.set_value(key, value);
+                    map_set(&mut self.opts, key, value);
                 }
                 Ok(())
             }
@@ -162,16 +162,9 @@ impl Config {
         }
     }
 
-    fn set_value(&mut self, key: Value, value: Value) {
-        match self.opts.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, slot)) => *slot = value,
-            None => self.opts.push((key, value)),
-        }
-    }
-
     /// Sets an option, as a command-line flag overriding the file does.
     pub fn set(&mut self, key: &str, value: impl Into<Value>) {
-        self.set_value(Value::from(key), value.into());
+        map_set(&mut self.opts, Value::from(key), value.into());
     }
 
     /// The raw value of an option, if set in a file or by [`Config::set`].

@@ -51,21 +51,27 @@ impl Event {
     /// Sets `_stamp` to now, as Salt does on every fire: an existing `_stamp` keeps its place,
     /// a new one goes last.
     pub fn stamp(&mut self) {
-        let stamp = Value::from(jid::stamp_now());
         if let Value::Map(entries) = &mut self.data {
-            match entries
-                .iter_mut()
-                .find(|(key, _)| key.as_str() == Some(STAMP_KEY))
-            {
-                Some((_, value)) => *value = stamp,
-                None => entries.push((Value::from(STAMP_KEY), stamp)),
-            }
+            map_set(
+                entries,
+                Value::from(STAMP_KEY),
+                Value::from(jid::stamp_now()),
+            );
         }
     }
 
     /// A string-keyed entry of the data, if the data is a map.
     pub fn get(&self, key: &str) -> Option<&Value> {
         map_get(&self.data, key)
+    }
+}
+
+/// Sets `key` in a map's entries as a Python dict update does: an existing key keeps its place
+/// and takes the new value, a new key goes last.
+pub fn map_set(entries: &mut Vec<(Value, Value)>, key: Value, value: Value) {
+    match entries.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, slot)) => *slot = value,
+        None => entries.push((key, value)),
     }
 }
 

@@ -6,10 +6,9 @@ mod link;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Bus, BusHandle, Node};
+use crate::bus::{Bus, BusHandle, DaemonError, Node};
 use crate::config::{Config, Role};
 use crate::event::{Value, map_get};
-use crate::master::DaemonError;
 use crate::wire;
 
 pub use link::{LocalMasterLink, MasterLink};
@@ -40,7 +39,7 @@ impl<L: MasterLink> Minion<L> {
     /// Binds the minion's bus; events for the master go through `link`.
     pub async fn bind(config: &Config, link: L) -> Result<Self, DaemonError> {
         let id = config.id()?;
-        let bus = crate::master::bind_bus(config, Node::Minion).await?;
+        let bus = Bus::bind_configured(config, Node::Minion).await?;
         Ok(Self { id, bus, link })
     }
 

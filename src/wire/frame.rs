@@ -198,11 +198,9 @@ impl Frame {
     /// The frame as Salt writes it (fixmap, `head` `{}` first, `body` as bin), ready to relay
     /// bare: the received bytes themselves when they already are exactly that.
     pub fn into_canonical(self) -> Bytes {
-        let header = self.body.start;
-        let mut expected = Vec::with_capacity(header);
-        encode_header(self.body.len(), &mut expected);
-        if expected.len() == header
-            && self.object[..header] == expected[..]
+        let (expected, len) = header(self.body.len());
+        if self.body.start == len
+            && self.object[..len] == expected[..len]
             && self.body.end == self.object.len()
         {
             if self.object.len() >= SHARE_AT_LEAST {
@@ -267,14 +265,27 @@ pub fn encode_frame(body: &[u8], framing: Framing, out: &mut Vec<u8>) {
 
 /// The canonical frame's bytes before a body of `body_len` bytes.
 fn encode_header(body_len: usize, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"\x82\xa4head\x80\xa4body");
-    if body_len <= 0xff {
-        out.extend_from_slice(&[0xc4, body_len as u8]);
+    let (bytes, len) = header(body_len);
+    out.extend_from_slice(&bytes[..len]);
+}
+
+/// The canonical header for a body of `body_len` bytes, built on the stack: the fixmap with
+/// `head` `{}` and the `body` key, then the bin marker and length.
+fn header(body_len: usize) -> ([u8; 17], usize) {
+    const FIXED: &[u8; 12] = b"\x82\xa4head\x80\xa4body";
+    let mut bytes = [0u8; 17];
+    bytes[..12].copy_from_slice(FIXED);
+    let len = if body_len <= 0xff {
+        bytes[12..14].copy_from_slice(&[0xc4, body_len as u8]);
+        14
     } else if body_len <= 0xffff {
-        out.push(0xc5);
-        out.extend_from_slice(&(body_len as u16).to_be_bytes());
+        bytes[12] = 0xc5;
+        bytes[13..15].copy_from_slice(&(body_len as u16).to_be_bytes());
+        15
     } else {
-        out.push(0xc6);
-        out.extend_from_slice(&(body_len as u32).to_be_bytes());
-    }
+        bytes[12] = 0xc6;
+        bytes[13..17].copy_from_slice(&(body_len as u32).to_be_bytes());
+        17
+    };
+    (bytes, len)
 }
