@@ -30,6 +30,8 @@ pub mod client;
 pub mod config;
 pub mod event;
 pub mod ipc;
+pub mod keys;
+pub mod link;
 pub mod master;
 pub mod minion;
 pub mod output;

@@ -62,20 +62,26 @@ pub(super) fn fqdn() -> String {
 
 /// `hashlib.<hash_type>(id).hexdigest()[:10]`.
 pub(super) fn id_hash(id: &str, hash_type: &str) -> Option<String> {
-    fn hex<D: Digest>(id: &str) -> String {
-        D::digest(id.as_bytes())
+    let mut digest = hexdigest(id.as_bytes(), hash_type)?;
+    digest.truncate(10);
+    Some(digest)
+}
+
+/// `hashlib.<hash_type>(bytes).hexdigest()` for the hash types Salt's `hash_type` accepts.
+pub fn hexdigest(bytes: &[u8], hash_type: &str) -> Option<String> {
+    fn hex<D: Digest>(bytes: &[u8]) -> String {
+        D::digest(bytes)
             .iter()
-            .take(5)
             .map(|b| format!("{b:02x}"))
             .collect()
     }
     Some(match hash_type {
-        "md5" => hex::<Md5>(id),
-        "sha1" => hex::<sha1::Sha1>(id),
-        "sha224" => hex::<sha2::Sha224>(id),
-        "sha256" => hex::<sha2::Sha256>(id),
-        "sha384" => hex::<sha2::Sha384>(id),
-        "sha512" => hex::<sha2::Sha512>(id),
+        "md5" => hex::<Md5>(bytes),
+        "sha1" => hex::<sha1::Sha1>(bytes),
+        "sha224" => hex::<sha2::Sha224>(bytes),
+        "sha256" => hex::<sha2::Sha256>(bytes),
+        "sha384" => hex::<sha2::Sha384>(bytes),
+        "sha512" => hex::<sha2::Sha512>(bytes),
         _ => return None,
     })
 }

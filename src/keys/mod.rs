@@ -1,0 +1,211 @@
+//! Key pairs and the master's key store, in Salt's layout.
+//!
+//! Every master and minion has a key pair in its `pki_dir` (`master.pem`/`master.pub`,
+//! `minion.pem`/`minion.pub`), created on first start. halite's keys are Ed25519 (Salt's are
+//! RSA); public keys are written as PEM `PUBLIC KEY` blocks, as Salt writes its own, so events and
+//! fingerprints have Salt's shape. The master files each minion's public key under the state of
+//! that key: `minions` (accepted), `minions_pre` (pending), `minions_rejected`,
+//! `minions_denied`.
+
+mod store;
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rcgen::PublicKeyData;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::sign::CertifiedKey;
+
+pub use store::{
+    Admission, AdmissionPolicy, KeyState, KeyStore, Selection, read_autosign, valid_id,
+};
+
+/// What went wrong with a key file.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// A key file or directory could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// A key file holds something that is not a usable key.
+    #[error("{path} is not a valid key file ({reason}); move it away to have a new key created")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KeyError {
+    let path = path.to_path_buf();
+    move |source| KeyError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// A node's own key pair, loaded from `<dir>/<name>.pem` and `<name>.pub`.
+#[derive(Clone)]
+pub struct KeyPair {
+    certified: Arc<CertifiedKey>,
+    public_pem: String,
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("public_pem", &self.public_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyPair {
+    /// Loads the pair, creating it (private key mode 0400, public 0644, directory 0700) when
+    /// `<name>.pem` does not exist yet.
+    pub fn load_or_create(dir: &Path, name: &str) -> Result<Self, KeyError> {
+        let private_path = dir.join(format!("{name}.pem"));
+        let public_path = dir.join(format!("{name}.pub"));
+        if !private_path.exists() {
+            create_dir(dir, 0o700)?;
+            let generated = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(|err| {
+                KeyError::Invalid {
+                    path: private_path.clone(),
+                    reason: err.to_string(),
+                }
+            })?;
+            write_new(&private_path, generated.serialize_pem().as_bytes(), 0o400)?;
+            std::fs::write(
+                &public_path,
+                public_pem(&generated.subject_public_key_info()) + "\n",
+            )
+            .map_err(io("cannot write", &public_path))?;
+            std::fs::set_permissions(&public_path, std::fs::Permissions::from_mode(0o644))
+                .map_err(io("cannot set the mode of", &public_path))?;
+        }
+        let text =
+            std::fs::read_to_string(&private_path).map_err(io("cannot read", &private_path))?;
+        let invalid = |reason: String| KeyError::Invalid {
+            path: private_path.clone(),
+            reason,
+        };
+        let pair = rcgen::KeyPair::from_pem(&text).map_err(|err| invalid(err.to_string()))?;
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pair.serialize_der()));
+        let signing = rustls::crypto::ring::sign::any_supported_type(&der)
+            .map_err(|err| invalid(err.to_string()))?;
+        let spki = pair.subject_public_key_info();
+        let certified = CertifiedKey::new(vec![CertificateDer::from(spki.clone())], signing);
+        Ok(Self {
+            certified: Arc::new(certified),
+            public_pem: public_pem(&spki),
+        })
+    }
+
+    /// The public key as a PEM block, without a trailing newline (as in `salt/auth` events).
+    pub fn public_pem(&self) -> &str {
+        &self.public_pem
+    }
+
+    /// The pair as TLS presents it: the raw public key and its signer.
+    pub fn certified(&self) -> Arc<CertifiedKey> {
+        Arc::clone(&self.certified)
+    }
+}
+
+/// Creates `dir` and its parents; a directory created here gets `mode`.
+pub fn create_dir(dir: &Path, mode: u32) -> Result<(), KeyError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(io("cannot create directory", dir))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+        .map_err(io("cannot set the mode of", dir))
+}
+
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io("cannot create", path))?;
+    file.write_all(contents).map_err(io("cannot write", path))
+}
+
+/// A DER `SubjectPublicKeyInfo` as a PEM `PUBLIC KEY` block with LF line ends and no final
+/// newline.
+pub fn public_pem(spki: &[u8]) -> String {
+    let block = pem::Pem::new("PUBLIC KEY", spki.to_vec());
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&block, config).trim_end().to_owned()
+}
+
+/// The DER inside a PEM `PUBLIC KEY` block, if `text` holds one.
+pub fn public_der(text: &str) -> Option<Vec<u8>> {
+    pem::parse(text)
+        .ok()
+        .filter(|block| block.tag() == "PUBLIC KEY")
+        .map(|block| block.into_contents())
+}
+
+/// Salt's key fingerprint: the hash (`hash_type`, default sha256) of the key's DER bytes, in
+/// hex pairs joined by `:`.
+pub fn fingerprint(pem_text: &str, hash_type: &str) -> Option<String> {
+    let der = pem::parse(pem_text).ok()?.into_contents();
+    let hex = crate::config::hexdigest(&der, hash_type)?;
+    let pairs: Vec<&str> = hex
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| std::str::from_utf8(pair).unwrap_or_default())
+        .collect();
+    Some(pairs.join(":"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_pair_is_created_once_with_salts_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = dir.path().join("pki/minion");
+        let first = KeyPair::load_or_create(&pki, "minion").unwrap();
+        let again = KeyPair::load_or_create(&pki, "minion").unwrap();
+        assert_eq!(first.public_pem(), again.public_pem());
+        assert!(
+            first
+                .public_pem()
+                .starts_with("-----BEGIN PUBLIC KEY-----\n")
+        );
+        assert!(first.public_pem().ends_with("\n-----END PUBLIC KEY-----"));
+        let mode = |p: &str| std::fs::metadata(pki.join(p)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("minion.pem"), 0o400);
+        assert_eq!(mode("minion.pub"), 0o644);
+        let on_disk = std::fs::read_to_string(pki.join("minion.pub")).unwrap();
+        assert_eq!(on_disk.trim_end(), first.public_pem());
+        assert_eq!(
+            public_der(&on_disk).map(|der| public_pem(&der)),
+            Some(first.public_pem().to_owned())
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_hex_pairs_of_the_der_hash() {
+        let pem_text = public_pem(b"abc");
+        // sha256("abc")
+        assert_eq!(
+            fingerprint(&pem_text, "sha256").unwrap(),
+            "ba:78:16:bf:8f:01:cf:ea:41:41:40:de:5d:ae:22:23:b0:03:61:a3:96:17:7a:9c:b4:10:ff:61:f2:00:15:ad"
+        );
+        assert!(fingerprint("not a key", "sha256").is_none());
+    }
+}

@@ -1,0 +1,326 @@
+//! The master's store of minion public keys: one file per minion id in the directory of its
+//! key's state.
+
+use std::path::{Path, PathBuf};
+
+use super::{KeyError, create_dir, io};
+use crate::event::matching::fnmatch;
+
+/// The state of a minion's key: the directory its file lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyState {
+    /// `minions`: the minion may connect.
+    Accepted,
+    /// `minions_denied`: a key that arrived for an id that already has a different one.
+    Denied,
+    /// `minions_pre`: waiting for an operator.
+    Pending,
+    /// `minions_rejected`: refused by an operator.
+    Rejected,
+}
+
+impl KeyState {
+    /// Every state, in the order Salt lists them.
+    pub const ALL: [KeyState; 4] = [
+        KeyState::Accepted,
+        KeyState::Denied,
+        KeyState::Pending,
+        KeyState::Rejected,
+    ];
+
+    /// The directory under `pki_dir`, also the key of `salt-key --out json`.
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            KeyState::Accepted => "minions",
+            KeyState::Denied => "minions_denied",
+            KeyState::Pending => "minions_pre",
+            KeyState::Rejected => "minions_rejected",
+        }
+    }
+
+    /// The heading `salt-key` prints above the keys in this state.
+    pub fn heading(self) -> &'static str {
+        match self {
+            KeyState::Accepted => "Accepted Keys:",
+            KeyState::Denied => "Denied Keys:",
+            KeyState::Pending => "Unaccepted Keys:",
+            KeyState::Rejected => "Rejected Keys:",
+        }
+    }
+}
+
+/// Which keys an operation applies to: ids matching a glob, in the states it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// A shell glob on the minion id (`*` for all).
+    pub glob: String,
+    /// The states searched.
+    pub states: Vec<KeyState>,
+}
+
+/// What the master decides when a minion presents its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The key is accepted (it was, or `auto_accept`/the autosign list accepted it now).
+    Accept,
+    /// The key waits in `minions_pre`.
+    Pend,
+    /// The id's key was rejected by an operator.
+    Reject,
+    /// A different key is already known for this id; the new one is filed as denied.
+    Deny,
+}
+
+impl Admission {
+    /// The `act` field of the `salt/auth` event.
+    pub fn act(self) -> &'static str {
+        match self {
+            Admission::Accept => "accept",
+            Admission::Pend => "pend",
+            Admission::Reject => "reject",
+            Admission::Deny => "denied",
+        }
+    }
+
+    /// The `result` field of the `salt/auth` event.
+    pub fn result(self) -> bool {
+        matches!(self, Admission::Accept | Admission::Pend)
+    }
+}
+
+/// How the master admits keys it has not seen.
+#[derive(Debug, Clone, Default)]
+pub struct AdmissionPolicy {
+    /// `auto_accept`: accept every new key.
+    pub auto_accept: bool,
+    /// Globs from `autosign_file`: ids accepted on sight.
+    pub autosign: Vec<String>,
+}
+
+/// The keys under a master's `pki_dir`.
+#[derive(Debug, Clone)]
+pub struct KeyStore {
+    pki_dir: PathBuf,
+}
+
+impl KeyStore {
+    /// The store in `pki_dir`; its directories are created (mode 0700) if missing.
+    pub fn open(pki_dir: &Path) -> Result<Self, KeyError> {
+        create_dir(pki_dir, 0o700)?;
+        for state in KeyState::ALL {
+            create_dir(&pki_dir.join(state.dir_name()), 0o700)?;
+        }
+        Ok(Self {
+            pki_dir: pki_dir.to_path_buf(),
+        })
+    }
+
+    /// The master's `pki_dir`.
+    pub fn pki_dir(&self) -> &Path {
+        &self.pki_dir
+    }
+
+    fn path(&self, state: KeyState, id: &str) -> PathBuf {
+        self.pki_dir.join(state.dir_name()).join(id)
+    }
+
+    /// The ids with a key in `state`, sorted.
+    pub fn ids(&self, state: KeyState) -> Result<Vec<String>, KeyError> {
+        let dir = self.pki_dir.join(state.dir_name());
+        let entries = std::fs::read_dir(&dir).map_err(io("cannot list", &dir))?;
+        let mut ids: Vec<String> = entries
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| !name.starts_with('.'))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The public key filed for `id` in `state`.
+    pub fn key(&self, state: KeyState, id: &str) -> Option<String> {
+        if !valid_id(id) {
+            return None;
+        }
+        std::fs::read_to_string(self.path(state, id)).ok()
+    }
+
+    /// The keys matching `selection`, state by state, ids sorted.
+    pub fn select(&self, selection: &Selection) -> Result<Vec<(KeyState, String)>, KeyError> {
+        let mut found = Vec::new();
+        for state in KeyState::ALL {
+            if !selection.states.contains(&state) {
+                continue;
+            }
+            for id in self.ids(state)? {
+                if fnmatch(&id, &selection.glob) {
+                    found.push((state, id));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Moves `id`'s key from `from` to `to`.
+    pub fn change(&self, id: &str, from: KeyState, to: KeyState) -> Result<(), KeyError> {
+        let source = self.path(from, id);
+        let target = self.path(to, id);
+        std::fs::rename(&source, &target).map_err(io("cannot move", &source))
+    }
+
+    /// Deletes `id`'s key in `state`.
+    pub fn delete(&self, id: &str, state: KeyState) -> Result<(), KeyError> {
+        let path = self.path(state, id);
+        std::fs::remove_file(&path).map_err(io("cannot delete", &path))
+    }
+
+    fn file(&self, state: KeyState, id: &str, pem_text: &str) -> Result<(), KeyError> {
+        let path = self.path(state, id);
+        std::fs::write(&path, format!("{}\n", pem_text.trim_end()))
+            .map_err(io("cannot write", &path))
+    }
+
+    /// Decides what happens to a minion presenting `pem_text` as `id`, filing the key as Salt's
+    /// master does: a known key passes as it is; a different key for a known id is filed under
+    /// `minions_denied`; a new key is accepted by policy or left pending.
+    pub fn admit(
+        &self,
+        id: &str,
+        pem_text: &str,
+        policy: &AdmissionPolicy,
+    ) -> Result<Admission, KeyError> {
+        let same = |state| {
+            self.key(state, id)
+                .map(|filed| super::public_der(&filed) == super::public_der(pem_text))
+        };
+        if same(KeyState::Rejected).is_some() {
+            return Ok(Admission::Reject);
+        }
+        match same(KeyState::Accepted) {
+            Some(true) => return Ok(Admission::Accept),
+            Some(false) => {
+                self.file(KeyState::Denied, id, pem_text)?;
+                return Ok(Admission::Deny);
+            }
+            None => {}
+        }
+        let autosigned = policy.auto_accept || policy.autosign.iter().any(|glob| fnmatch(id, glob));
+        match same(KeyState::Pending) {
+            Some(false) => {
+                self.file(KeyState::Denied, id, pem_text)?;
+                Ok(Admission::Deny)
+            }
+            Some(true) if autosigned => {
+                self.change(id, KeyState::Pending, KeyState::Accepted)?;
+                Ok(Admission::Accept)
+            }
+            Some(true) => Ok(Admission::Pend),
+            None if autosigned => {
+                self.file(KeyState::Accepted, id, pem_text)?;
+                Ok(Admission::Accept)
+            }
+            None => {
+                self.file(KeyState::Pending, id, pem_text)?;
+                Ok(Admission::Pend)
+            }
+        }
+    }
+}
+
+/// Whether `id` can name a key file: not empty, no path separators, not `.` or `..`, no
+/// control characters.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id != "."
+        && id != ".."
+        && !id.contains(['/', '\\'])
+        && !id.chars().any(char::is_control)
+}
+
+/// Reads an `autosign_file`: one glob per line; blank lines and `#` comments are skipped.
+pub fn read_autosign(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|text| {
+            text.lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> String {
+        super::super::public_pem(&[n; 44])
+    }
+
+    #[test]
+    fn admission_follows_salts_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::open(dir.path()).unwrap();
+        let manual = AdmissionPolicy::default();
+        assert_eq!(
+            store.admit("web1", &key(1), &manual).unwrap(),
+            Admission::Pend
+        );
+        assert_eq!(store.ids(KeyState::Pending).unwrap(), ["web1"]);
+        assert_eq!(
+            store.admit("web1", &key(1), &manual).unwrap(),
+            Admission::Pend
+        );
+        assert_eq!(
+            store.admit("web1", &key(2), &manual).unwrap(),
+            Admission::Deny
+        );
+        store
+            .change("web1", KeyState::Pending, KeyState::Accepted)
+            .unwrap();
+        assert_eq!(
+            store.admit("web1", &key(1), &manual).unwrap(),
+            Admission::Accept
+        );
+        assert_eq!(
+            store.admit("web1", &key(3), &manual).unwrap(),
+            Admission::Deny
+        );
+        store
+            .change("web1", KeyState::Accepted, KeyState::Rejected)
+            .unwrap();
+        assert_eq!(
+            store.admit("web1", &key(1), &manual).unwrap(),
+            Admission::Reject
+        );
+        let autosign = AdmissionPolicy {
+            auto_accept: false,
+            autosign: vec!["db*".into()],
+        };
+        assert_eq!(
+            store.admit("db7", &key(4), &autosign).unwrap(),
+            Admission::Accept
+        );
+        assert_eq!(
+            store.admit("app1", &key(5), &autosign).unwrap(),
+            Admission::Pend
+        );
+        let selection = Selection {
+            glob: "*".into(),
+            states: KeyState::ALL.to_vec(),
+        };
+        assert_eq!(
+            store.select(&selection).unwrap(),
+            [
+                (KeyState::Accepted, "db7".to_owned()),
+                (KeyState::Denied, "web1".to_owned()),
+                (KeyState::Pending, "app1".to_owned()),
+                (KeyState::Rejected, "web1".to_owned()),
+            ]
+        );
+        assert!(!valid_id("../etc"));
+        assert!(store.key(KeyState::Accepted, "../x").is_none());
+    }
+}
