@@ -9,14 +9,15 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use super::signature::{Bound, Signature, text, truthy};
 use super::state_event::{self, empty_map};
 use super::stdin_events::StdinEvents;
 use super::{CommonArgs, Exit, NotAvailable, OutputArgs, Runtime, execute, generate, logging};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value, jid, map_set};
-use crate::minion::{FIRE_MASTER, grains::grains};
+use crate::functions::event::FIRE_MASTER;
+use crate::functions::signature::{Bound, Signature, text, truthy};
+use crate::minion::grains::grains;
 use crate::salt_yaml::parse_cli_args;
 
 /// Run a Salt function on this minion: fire events to the master or on the minion's own bus,

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::{CommonArgs, DaemonArgs, Exit, Runtime, execute, logging, report};
 use crate::config::{Config, Role};
 use crate::master::Master;
-use crate::minion::Minion;
+use crate::minion::{LinkOutcome, Minion};
 
 /// Starts the daemon of `role` and serves until stopped.
 pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCode {
@@ -61,6 +61,7 @@ pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCo
                 shutdown.cancel();
             })
         };
+        let mut outcome = Exit::Success;
         match role {
             Role::Master => {
                 let master = Master::bind(&config).await?;
@@ -68,16 +69,20 @@ pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCo
                 master.run(shutdown).await;
             }
             Role::Minion => {
-                let minion = Minion::bind_colocated(&config).await?;
+                let minion = Minion::bind(&config).await?;
                 finish_setup(&config, pid_file.as_deref())?;
-                minion.run(shutdown).await;
+                outcome = match minion.run(shutdown).await {
+                    LinkOutcome::Stopped => Exit::Success,
+                    LinkOutcome::Refused => Exit::Code(77),
+                    LinkOutcome::WrongMaster => Exit::Code(42),
+                };
             }
         }
         stopped.abort();
         if let Some(pid_file) = pid_file {
             let _ = std::fs::remove_file(pid_file);
         }
-        Ok(Exit::Success)
+        Ok(outcome)
     })
 }
 

@@ -9,7 +9,6 @@ pub mod run;
 mod args;
 mod daemon;
 mod logging;
-mod signature;
 mod state_event;
 mod stdin_events;
 
@@ -33,6 +32,9 @@ pub enum Exit {
     Interrupted,
     /// Stopped by SIGTERM.
     Terminated,
+    /// Another status Salt uses for this outcome (2: no minion matched; 77: key rejected;
+    /// 42: the master's key is not the configured one).
+    Code(u8),
 }
 
 impl From<Exit> for ExitCode {
@@ -43,6 +45,7 @@ impl From<Exit> for ExitCode {
             Exit::NotAvailable => 255,
             Exit::Interrupted => 130,
             Exit::Terminated => 143,
+            Exit::Code(code) => code,
         })
     }
 }

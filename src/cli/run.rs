@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use super::signature::{Bound, Signature, text, truthy};
 use super::state_event::{self, empty_map};
 use super::stdin_events::StdinEvents;
 use super::{CommonArgs, Exit, OutputArgs, Runtime, execute, generate, logging};
@@ -15,6 +14,7 @@ use crate::bench::{self as halite_bench, BenchOptions, relay::Relay};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value, jid, map_set};
+use crate::functions::signature::{Bound, Signature, text, truthy};
 use crate::salt_yaml::{CliArgs, parse_cli_args};
 
 /// Run a Salt runner function on the master: `state.event` to watch the master's event bus,

@@ -11,11 +11,11 @@ use std::path::PathBuf;
 use anyhow::bail;
 
 use super::Exit;
-use super::signature::{Bound, Signature, text, truthy};
 use crate::client::{ListenNotice, Listener};
 use crate::config::{BusAddress, Config, Role};
 use crate::event::Value;
 use crate::event::matching::ExprMatcher;
+use crate::functions::signature::{Bound, Signature, text, truthy};
 use crate::output::state_event::{write_event_line, write_json_line};
 
 /// `state.event`'s parameters, Salt's plus `format` (`salt` lines or one `json` object per line)

@@ -63,6 +63,7 @@
 
 mod framing;
 mod listen;
+pub mod local;
 
 use std::time::Duration;
 

@@ -236,12 +236,71 @@ impl Config {
     /// rule, so daemons and clients agree.
     pub fn sock_dir(&self) -> Result<PathBuf, ConfigError> {
         let default = format!("/var/run/salt/{}", self.role.name());
-        let configured = self.get_str("sock_dir")?.is_some() || self.get_str("root_dir")?.is_some();
-        let dir = self.path("sock_dir", &default)?;
-        if configured || paths::usable_dir(&dir) || dir.join(self.publish_file_name()?).exists() {
+        let publish = self.publish_file_name()?;
+        self.dir_or_user_fallback("sock_dir", &default, Some(&publish), || {
+            user_runtime_dir().join(self.role.name())
+        })
+    }
+
+    /// `pki_dir` (Salt's `/etc/salt/pki/<role>`), with the same per-user fallback as
+    /// [`Config::sock_dir`]: `$XDG_DATA_HOME/halite/<role>/pki` (or `~/.local/share/…`).
+    pub fn pki_dir(&self) -> Result<PathBuf, ConfigError> {
+        let default = format!("/etc/salt/pki/{}", self.role.name());
+        self.dir_or_user_fallback("pki_dir", &default, None, || {
+            paths::user_data_dir().join(self.role.name()).join("pki")
+        })
+    }
+
+    /// `cachedir` (Salt's `/var/cache/salt/<role>`), with the same per-user fallback as
+    /// [`Config::sock_dir`]: `$XDG_CACHE_HOME/halite/<role>` (or `~/.cache/…`).
+    pub fn cachedir(&self) -> Result<PathBuf, ConfigError> {
+        let default = format!("/var/cache/salt/{}", self.role.name());
+        self.dir_or_user_fallback("cachedir", &default, None, || {
+            paths::user_cache_dir().join(self.role.name())
+        })
+    }
+
+    /// A directory option: as configured (under `root_dir`), else Salt's default when this user
+    /// can use it (or `marker` already exists there), else `fallback()`.
+    fn dir_or_user_fallback(
+        &self,
+        key: &str,
+        default: &str,
+        marker: Option<&str>,
+        fallback: impl FnOnce() -> PathBuf,
+    ) -> Result<PathBuf, ConfigError> {
+        let configured = self.get_str(key)?.is_some() || self.get_str("root_dir")?.is_some();
+        let dir = self.path(key, default)?;
+        if configured
+            || paths::usable_dir(&dir)
+            || marker.is_some_and(|marker| dir.join(marker).exists())
+        {
             return Ok(dir);
         }
-        Ok(user_runtime_dir().join(self.role.name()))
+        Ok(fallback())
+    }
+
+    /// `hash_type`, default sha256.
+    pub fn hash_type(&self) -> Result<&str, ConfigError> {
+        Ok(self.get_str("hash_type")?.unwrap_or("sha256"))
+    }
+
+    /// A duration option given in seconds (integer or float), with a default.
+    pub fn get_seconds(&self, key: &str, default: f64) -> Result<std::time::Duration, ConfigError> {
+        let seconds = match self.get(key) {
+            None | Some(Value::Nil) => default,
+            Some(value) => value
+                .as_f64()
+                .or_else(|| value.as_u64().map(|n| n as f64))
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .ok_or_else(|| bad_value(key, value, "expected a number of seconds"))?,
+        };
+        Ok(std::time::Duration::from_secs_f64(seconds))
+    }
+
+    /// A port option with a default.
+    pub fn get_port(&self, key: &str, default: u16) -> Result<u16, ConfigError> {
+        port(self.get_u64(key, u64::from(default))?)
     }
 
     fn publish_file_name(&self) -> Result<String, ConfigError> {

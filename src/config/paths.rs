@@ -44,6 +44,28 @@ pub fn user_runtime_dir() -> PathBuf {
     }
 }
 
+/// Where a user's halite keeps data when Salt's system directories need root:
+/// `$XDG_DATA_HOME/halite`, else `~/.local/share/halite`.
+pub(super) fn user_data_dir() -> PathBuf {
+    xdg_dir("XDG_DATA_HOME", ".local/share")
+}
+
+/// Where a user's halite keeps caches: `$XDG_CACHE_HOME/halite`, else `~/.cache/halite`.
+pub(super) fn user_cache_dir() -> PathBuf {
+    xdg_dir("XDG_CACHE_HOME", ".cache")
+}
+
+fn xdg_dir(variable: &str, under_home: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os(variable).filter(|dir| !dir.is_empty()) {
+        return PathBuf::from(dir).join("halite");
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| user_runtime_dir());
+    home.join(under_home).join("halite")
+}
+
 /// The host's fully qualified name, as Salt derives a default minion id.
 pub(super) fn fqdn() -> String {
     let host = nix::unistd::gethostname()

@@ -157,11 +157,22 @@ pub fn public_der(text: &str) -> Option<Vec<u8>> {
         .map(|block| block.into_contents())
 }
 
-/// Salt's key fingerprint: the hash (`hash_type`, default sha256) of the key's DER bytes, in
-/// hex pairs joined by `:`.
+/// Salt's key fingerprint (`pem_finger`): the hash (`hash_type`, default sha256) of the PEM
+/// text between its armor lines, line ends included, in hex pairs joined by `:`.
 pub fn fingerprint(pem_text: &str, hash_type: &str) -> Option<String> {
-    let der = pem::parse(pem_text).ok()?.into_contents();
-    let hex = crate::config::hexdigest(&der, hash_type)?;
+    let lines: Vec<&str> = pem_text
+        .split_inclusive('\n')
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    if lines.len() < 3 {
+        return None;
+    }
+    let mut body = String::new();
+    for line in &lines[1..lines.len() - 1] {
+        body.push_str(line);
+    }
+    let body = body.replace("\r\n", "\n");
+    let hex = crate::config::hexdigest(body.as_bytes(), hash_type)?;
     let pairs: Vec<&str> = hex
         .as_bytes()
         .chunks(2)
@@ -199,12 +210,17 @@ mod tests {
     }
 
     #[test]
-    fn fingerprints_are_hex_pairs_of_the_der_hash() {
+    fn fingerprints_hash_the_base64_lines_as_salt_does() {
+        // The body line "YWJj\n" (base64 of "abc"): sha256("YWJj\n").
         let pem_text = public_pem(b"abc");
-        // sha256("abc")
+        assert_eq!(pem_text.lines().nth(1), Some("YWJj"));
+        let expected = crate::config::hexdigest(b"YWJj\n", "sha256").unwrap();
+        let finger = fingerprint(&pem_text, "sha256").unwrap();
+        assert_eq!(finger.replace(':', ""), expected);
+        assert_eq!(finger.len(), 95);
         assert_eq!(
-            fingerprint(&pem_text, "sha256").unwrap(),
-            "ba:78:16:bf:8f:01:cf:ea:41:41:40:de:5d:ae:22:23:b0:03:61:a3:96:17:7a:9c:b4:10:ff:61:f2:00:15:ad"
+            fingerprint(&format!("{pem_text}\n"), "sha256").unwrap(),
+            finger
         );
         assert!(fingerprint("not a key", "sha256").is_none());
     }

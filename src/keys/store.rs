@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{KeyError, create_dir, io};
+use crate::event::Value;
 use crate::event::matching::fnmatch;
 
 /// The state of a minion's key: the directory its file lives in.
@@ -69,22 +70,45 @@ pub enum Admission {
     Reject,
     /// A different key is already known for this id; the new one is filed as denied.
     Deny,
+    /// A different key arrived for a pending id that autosigning would have accepted; it is
+    /// filed as denied (Salt's event for this case has no `act`).
+    DenyAutosigned,
 }
 
 impl Admission {
-    /// The `act` field of the `salt/auth` event.
+    /// Whether the minion may connect.
+    pub fn accepted(self) -> bool {
+        self == Admission::Accept
+    }
+
+    /// A short word for logs and the minion: accept, pend, reject or denied.
     pub fn act(self) -> &'static str {
         match self {
             Admission::Accept => "accept",
             Admission::Pend => "pend",
             Admission::Reject => "reject",
-            Admission::Deny => "denied",
+            Admission::Deny | Admission::DenyAutosigned => "denied",
         }
     }
 
-    /// The `result` field of the `salt/auth` event.
-    pub fn result(self) -> bool {
-        matches!(self, Admission::Accept | Admission::Pend)
+    /// The data of the `salt/auth` event, with Salt's keys in Salt's order for each case.
+    pub fn auth_event(self, id: &str, public_key: &str) -> Value {
+        let entry = |k: &str, v: Value| (Value::from(k), v);
+        let (result, id, key) = (
+            entry(
+                "result",
+                Value::Boolean(matches!(self, Admission::Accept | Admission::Pend)),
+            ),
+            entry("id", Value::from(id)),
+            entry("pub", Value::from(public_key)),
+        );
+        Value::Map(match self {
+            Admission::Accept | Admission::Pend => {
+                vec![result, entry("act", Value::from(self.act())), id, key]
+            }
+            Admission::Deny => vec![result, id, entry("act", Value::from("denied")), key],
+            Admission::Reject | Admission::DenyAutosigned => vec![result, id, key],
+        })
     }
 }
 
@@ -93,8 +117,8 @@ impl Admission {
 pub struct AdmissionPolicy {
     /// `auto_accept`: accept every new key.
     pub auto_accept: bool,
-    /// Globs from `autosign_file`: ids accepted on sight.
-    pub autosign: Vec<String>,
+    /// Entries of `autosign_file`: ids accepted on sight.
+    pub autosign: Vec<AutosignEntry>,
 }
 
 /// The keys under a master's `pki_dir`.
@@ -104,11 +128,12 @@ pub struct KeyStore {
 }
 
 impl KeyStore {
-    /// The store in `pki_dir`; its directories are created (mode 0700) if missing.
+    /// The store in `pki_dir`; missing directories are created (`pki_dir` 0700, the state
+    /// directories 0755, as Salt's).
     pub fn open(pki_dir: &Path) -> Result<Self, KeyError> {
         create_dir(pki_dir, 0o700)?;
         for state in KeyState::ALL {
-            create_dir(&pki_dir.join(state.dir_name()), 0o700)?;
+            create_dir(&pki_dir.join(state.dir_name()), 0o755)?;
         }
         Ok(Self {
             pki_dir: pki_dir.to_path_buf(),
@@ -177,8 +202,8 @@ impl KeyStore {
 
     fn file(&self, state: KeyState, id: &str, pem_text: &str) -> Result<(), KeyError> {
         let path = self.path(state, id);
-        std::fs::write(&path, format!("{}\n", pem_text.trim_end()))
-            .map_err(io("cannot write", &path))
+        // Salt files the key exactly as the minion sent it, without a final newline.
+        std::fs::write(&path, pem_text.trim_end()).map_err(io("cannot write", &path))
     }
 
     /// Decides what happens to a minion presenting `pem_text` as `id`, filing the key as Salt's
@@ -205,8 +230,13 @@ impl KeyStore {
             }
             None => {}
         }
-        let autosigned = policy.auto_accept || policy.autosign.iter().any(|glob| fnmatch(id, glob));
+        let autosigned =
+            policy.auto_accept || policy.autosign.iter().any(|entry| entry.matches(id));
         match same(KeyState::Pending) {
+            Some(false) if autosigned => {
+                self.file(KeyState::Denied, id, pem_text)?;
+                Ok(Admission::DenyAutosigned)
+            }
             Some(false) => {
                 self.file(KeyState::Denied, id, pem_text)?;
                 Ok(Admission::Deny)
@@ -238,14 +268,46 @@ pub fn valid_id(id: &str) -> bool {
         && !id.chars().any(char::is_control)
 }
 
-/// Reads an `autosign_file`: one glob per line; blank lines and `#` comments are skipped.
-pub fn read_autosign(path: &Path) -> Vec<String> {
+/// One line of an `autosign_file`: it matches an id as a shell glob or as a whole-id regular
+/// expression, as Salt tries both.
+#[derive(Debug, Clone)]
+pub struct AutosignEntry {
+    glob: String,
+    regex: Option<regex::Regex>,
+}
+
+impl AutosignEntry {
+    /// An entry for `line`.
+    pub fn new(line: &str) -> Self {
+        Self {
+            glob: line.to_owned(),
+            regex: regex::Regex::new(&format!(r"\A(?:{line})\z")).ok(),
+        }
+    }
+
+    /// Whether `id` is allowed by this entry.
+    pub fn matches(&self, id: &str) -> bool {
+        fnmatch(id, &self.glob) || self.regex.as_ref().is_some_and(|re| re.is_match(id))
+    }
+}
+
+/// Reads an `autosign_file`: one entry per line; blank lines and `#` comments are skipped. A
+/// file anyone may write is ignored with a warning, as Salt ignores it.
+pub fn read_autosign(path: &Path) -> Vec<AutosignEntry> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return Vec::new();
+    };
+    if metadata.permissions().mode() & 0o002 != 0 {
+        tracing::warn!("Wrong permissions for {}, ignoring content", path.display());
+        return Vec::new();
+    }
     std::fs::read_to_string(path)
         .map(|text| {
             text.lines()
                 .map(str::trim)
                 .filter(|line| !line.is_empty() && !line.starts_with('#'))
-                .map(str::to_owned)
+                .map(AutosignEntry::new)
                 .collect()
         })
         .unwrap_or_default()
@@ -297,7 +359,7 @@ mod tests {
         );
         let autosign = AdmissionPolicy {
             auto_accept: false,
-            autosign: vec!["db*".into()],
+            autosign: vec![AutosignEntry::new("db*"), AutosignEntry::new("cache[0-9]+")],
         };
         assert_eq!(
             store.admit("db7", &key(4), &autosign).unwrap(),
@@ -314,6 +376,7 @@ mod tests {
         assert_eq!(
             store.select(&selection).unwrap(),
             [
+                (KeyState::Accepted, "cache12".to_owned()),
                 (KeyState::Accepted, "db7".to_owned()),
                 (KeyState::Denied, "web1".to_owned()),
                 (KeyState::Pending, "app1".to_owned()),

@@ -1,23 +1,134 @@
-//! The master daemon: its event bus, and what it does with events minions send it.
+//! The master daemon: its event bus, the link minions connect to, the keys that decide who may,
+//! the jobs it publishes and the returns and events minions send back.
 
+pub mod job_cache;
 pub mod minion_event;
+mod publish;
+mod request;
+mod sessions;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, BusHandle, DaemonError, Node};
 use crate::config::Config;
+use crate::keys::{KeyError, KeyPair, KeyStore};
+use crate::link::tls::TlsListener;
+use job_cache::JobCache;
+pub use publish::PublishRequest;
+pub use request::{REQUEST_SOCKET, codec as request_codec, endpoint as request_endpoint};
+use sessions::Sessions;
+
+/// Failure to start a master.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterError {
+    /// The bus could not start.
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+    /// The master's key pair or key store is unusable.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// The minion port cannot be bound.
+    #[error(
+        "cannot listen for minions on {address}: {source}; free the port or set ret_port/interface"
+    )]
+    Listen {
+        /// `interface:ret_port`.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The local request socket cannot be bound.
+    #[error("cannot bind the request socket {endpoint}: {source}")]
+    Request {
+        /// Where.
+        endpoint: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl From<crate::config::ConfigError> for MasterError {
+    fn from(err: crate::config::ConfigError) -> Self {
+        MasterError::Daemon(err.into())
+    }
+}
+
+/// What every part of a running master shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: Config,
+    pub id: String,
+    pub bus: BusHandle,
+    pub keys: KeyStore,
+    pub jobs: JobCache,
+    pub sessions: Sessions,
+}
 
 /// A master whose sockets are bound, ready to run.
 #[derive(Debug)]
 pub struct Master {
     bus: Bus,
+    link: TlsListener,
+    link_address: std::net::SocketAddr,
+    requests: crate::ipc::Listener,
+    shared: Arc<Shared>,
 }
 
 impl Master {
-    /// Binds the master's event bus as configured.
-    pub async fn bind(config: &Config) -> Result<Self, DaemonError> {
+    /// Binds the master's event bus, its minion port (`interface`:`ret_port`) and its local
+    /// request socket, and loads (or creates) its key pair.
+    pub async fn bind(config: &Config) -> Result<Self, MasterError> {
+        let bus = Bus::bind_configured(config, Node::Master).await?;
+        let pki_dir = config.pki_dir()?;
+        let key = KeyPair::load_or_create(&pki_dir, "master")?;
+        let keys = KeyStore::open(&pki_dir)?;
+        let interface = config.get_str("interface")?.unwrap_or("0.0.0.0").to_owned();
+        let port = config.get_port("ret_port", 4506)?;
+        let address = if interface.contains(':') {
+            format!("[{interface}]:{port}")
+        } else {
+            format!("{interface}:{port}")
+        };
+        let listener = TcpListener::bind(&address)
+            .await
+            .map_err(|source| MasterError::Listen {
+                address: address.clone(),
+                source,
+            })?;
+        let link_address = listener
+            .local_addr()
+            .map_err(|source| MasterError::Listen {
+                address: address.clone(),
+                source,
+            })?;
+        let keepalive = config.get_seconds("link_keepalive", 10.0)?;
+        let link = TlsListener::new(listener, &key, keepalive);
+        let endpoint = request::endpoint(config)?;
+        let requests = endpoint
+            .bind(0o600)
+            .await
+            .map_err(|source| MasterError::Request {
+                endpoint: endpoint.to_string(),
+                source,
+            })?;
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            id: config.id()?,
+            bus: bus.handle(),
+            keys,
+            jobs: JobCache::configured(config)?,
+            sessions: Sessions::default(),
+        });
         Ok(Self {
-            bus: Bus::bind_configured(config, Node::Master).await?,
+            bus,
+            link,
+            link_address,
+            requests,
+            shared,
         })
     }
 
@@ -26,9 +137,57 @@ impl Master {
         self.bus.handle()
     }
 
+    /// The address minions connect to.
+    pub fn link_address(&self) -> std::net::SocketAddr {
+        self.link_address
+    }
+
     /// Serves until `shutdown`, then delivers what was accepted and returns.
     pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!("master event bus is up");
-        self.bus.run(shutdown).await;
+        let Master {
+            bus,
+            link,
+            link_address,
+            requests,
+            shared,
+        } = self;
+        tracing::info!(
+            "master {} is up: event bus, minions on {link_address}",
+            shared.id
+        );
+        let stop = shutdown.clone();
+        let tasks = tokio_util::task::TaskTracker::new();
+        tasks.spawn(sessions::serve(shared.clone(), link, stop.clone()));
+        tasks.spawn(sessions::watch_keys(shared.clone(), stop.clone()));
+        tasks.spawn(request::serve(shared.clone(), requests, stop.clone()));
+        tasks.spawn(maintenance(shared.clone(), stop.clone()));
+        tasks.close();
+        bus.run(shutdown).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await;
+    }
+}
+
+/// Salt's maintenance loop: every `loop_interval` (60 s), presence when `presence_events` is
+/// set, and old jobs removed from the cache.
+async fn maintenance(shared: Arc<Shared>, stop: CancellationToken) {
+    let interval = shared
+        .config
+        .get_seconds("loop_interval", 60.0)
+        .unwrap_or(Duration::from_secs(60))
+        .max(Duration::from_millis(100));
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        shared.sessions.present(&shared);
+        let jobs = shared.jobs.clone();
+        let removed = tokio::task::spawn_blocking(move || jobs.clean())
+            .await
+            .unwrap_or_default();
+        if removed > 0 {
+            tracing::info!("removed {removed} expired jobs from the job cache");
+        }
     }
 }

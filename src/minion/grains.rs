@@ -42,6 +42,9 @@ pub fn grains(config: &Config) -> Vec<(Value, Value)> {
         ),
         ("os".into(), os.into()),
         ("os_family".into(), os_family.into()),
+        ("mem_total".into(), mem_total_mib().into()),
+        ("ipv4".into(), addresses(false)),
+        ("ipv6".into(), addresses(true)),
         (
             "osrelease".into(),
             release
@@ -68,6 +71,45 @@ pub fn grains(config: &Config) -> Vec<(Value, Value)> {
         }
     }
     grains
+}
+
+/// `MemTotal` in MiB, as Salt's `mem_total`.
+fn mem_total_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("MemTotal:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        })
+        .map_or(0, |kib| kib / 1024)
+}
+
+/// The host's addresses of one family, loopback included, sorted and without duplicates.
+fn addresses(v6: bool) -> Value {
+    let mut found: Vec<String> = nix::ifaddrs::getifaddrs()
+        .map(|interfaces| {
+            interfaces
+                .filter_map(|interface| interface.address)
+                .filter_map(|address| {
+                    if v6 {
+                        address.as_sockaddr_in6().map(|a| a.ip().to_string())
+                    } else {
+                        address.as_sockaddr_in().map(|a| a.ip().to_string())
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found.dedup();
+    Value::Array(found.into_iter().map(Value::from).collect())
 }
 
 fn os_release() -> Vec<(String, String)> {

@@ -1,46 +1,66 @@
-//! The minion daemon: its own event bus, and the relay that carries `fire_master` events from
-//! that bus to the master.
+//! The minion daemon: its own event bus, its session with the master, the jobs it runs, and the
+//! relay that carries `fire_master` events from its bus to the master.
 
 pub mod grains;
 mod link;
 
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, BusHandle, DaemonError, Node};
-use crate::config::{Config, Role};
+use crate::config::Config;
 use crate::event::{Value, map_get};
+use crate::functions::event::FIRE_MASTER;
+use crate::functions::{Call, Context, Job, RunningJobs};
+use crate::keys::{KeyError, KeyPair};
+use crate::target::Target;
 use crate::wire;
 
-pub use link::{LocalMasterLink, MasterLink};
+pub use link::{LinkOutcome, MasterAddress};
 
-/// Tag prefix of events that ask the minion to forward them to its master (Salt dispatches
-/// minion-bus tags by prefix, so `fire_master…` anything counts).
-pub const FIRE_MASTER: &str = "fire_master";
+/// Loads waiting to go to the master while the link is down.
+const TO_MASTER_QUEUE: usize = 4096;
 
-/// A minion whose bus is bound, ready to run.
-#[derive(Debug)]
-pub struct Minion<L> {
-    id: String,
-    bus: Bus,
-    link: L,
+/// Failure to start a minion.
+#[derive(Debug, thiserror::Error)]
+pub enum MinionError {
+    /// The bus could not start.
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+    /// The minion's key pair is unusable.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
 }
 
-impl Minion<LocalMasterLink> {
-    /// Binds the minion's bus and links it to the master whose configuration shares this
-    /// minion's config dir (the co-located mode).
-    pub async fn bind_colocated(config: &Config) -> Result<Self, DaemonError> {
-        let master = config.sibling(Role::Master)?;
-        let link = LocalMasterLink::new(master.bus()?, master.framing()?);
-        Self::bind(config, link).await
+impl From<crate::config::ConfigError> for MinionError {
+    fn from(err: crate::config::ConfigError) -> Self {
+        MinionError::Daemon(err.into())
     }
 }
 
-impl<L: MasterLink> Minion<L> {
-    /// Binds the minion's bus; events for the master go through `link`.
-    pub async fn bind(config: &Config, link: L) -> Result<Self, DaemonError> {
+/// A minion whose bus is bound, ready to run.
+#[derive(Debug)]
+pub struct Minion {
+    id: String,
+    config: Config,
+    bus: Bus,
+    key: KeyPair,
+}
+
+impl Minion {
+    /// Binds the minion's bus and loads (or creates) its key pair.
+    pub async fn bind(config: &Config) -> Result<Self, MinionError> {
         let id = config.id()?;
         let bus = Bus::bind_configured(config, Node::Minion).await?;
-        Ok(Self { id, bus, link })
+        let key = KeyPair::load_or_create(&config.pki_dir()?, "minion")?;
+        Ok(Self {
+            id,
+            config: config.clone(),
+            bus,
+            key,
+        })
     }
 
     /// The minion's id.
@@ -53,33 +73,161 @@ impl<L: MasterLink> Minion<L> {
         self.bus.handle()
     }
 
-    /// Serves the bus and relays `fire_master` events until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let Minion { id, bus, mut link } = self;
-        let mut subscription = bus.handle().subscribe();
+    /// Serves the bus, keeps the session with the master, runs jobs and relays `fire_master`
+    /// events until `shutdown`, or until the master refuses this minion's key for good.
+    pub async fn run(self, shutdown: CancellationToken) -> LinkOutcome {
+        let Minion {
+            id,
+            config,
+            bus,
+            key,
+        } = self;
+        let handle = bus.handle();
         tracing::info!("minion {id} event bus is up");
-        let relay = async move {
-            while let Some(body) = subscription.next_body().await {
-                if !body.starts_with(FIRE_MASTER.as_bytes()) {
-                    continue;
-                }
-                match wire::decode_body(&body) {
-                    Ok(event) => match minion_event_load(&id, &event.data) {
-                        Some(load) => {
-                            tracing::debug!("forwarding event {} to the master", event.tag);
-                            link.minion_event(load).await;
-                        }
-                        None => tracing::warn!(
-                            "ignored {} event without tag and data: {}",
-                            event.tag,
-                            event.data
-                        ),
-                    },
-                    Err(err) => tracing::warn!("Error dispatching event. {err}"),
+        let (to_master, queued) = mpsc::channel(TO_MASTER_QUEUE);
+        let (jobs_tx, mut jobs_rx) = mpsc::channel::<Value>(256);
+        let context = Arc::new(Context {
+            grains: Value::Map(grains::grains(&config)),
+            config: config.clone(),
+            job: None,
+            bus: Some(handle.clone()),
+            running: RunningJobs::default(),
+        });
+        let relay = relay(id.clone(), handle.clone(), to_master.clone());
+        let runner = {
+            let (context, to_master, id) = (context.clone(), to_master.clone(), id.clone());
+            async move {
+                while let Some(load) = jobs_rx.recv().await {
+                    tokio::spawn(run_job(
+                        id.clone(),
+                        context.clone(),
+                        load,
+                        to_master.clone(),
+                    ));
                 }
             }
         };
-        tokio::join!(bus.run(shutdown), relay);
+        let link = link::run(
+            link::LinkParts {
+                id: id.clone(),
+                config: config.clone(),
+                key,
+                bus: handle,
+                grains: context.grains.clone(),
+            },
+            queued,
+            jobs_tx,
+            shutdown.clone(),
+        );
+        let bus_done = shutdown.clone();
+        let (outcome, (), (), ()) = tokio::join!(
+            async {
+                let outcome = link.await;
+                // A minion refused for good stops serving too.
+                shutdown.cancel();
+                outcome
+            },
+            bus.run(bus_done),
+            async {
+                tokio::select! {
+                    _ = relay => {},
+                    _ = shutdown.cancelled() => {},
+                }
+            },
+            async {
+                tokio::select! {
+                    _ = runner => {},
+                    _ = shutdown.cancelled() => {},
+                }
+            },
+        );
+        outcome
+    }
+}
+
+/// Forwards `fire_master` events from the minion's bus to the master.
+async fn relay(id: String, bus: BusHandle, to_master: mpsc::Sender<Value>) {
+    let mut subscription = bus.subscribe();
+    while let Some(body) = subscription.next_body().await {
+        if !body.starts_with(FIRE_MASTER.as_bytes()) {
+            continue;
+        }
+        match wire::decode_body(&body) {
+            Ok(event) => match minion_event_load(&id, &event.data) {
+                Some(load) => {
+                    tracing::debug!("forwarding event {} to the master", event.tag);
+                    if to_master.try_send(load).is_err() {
+                        tracing::warn!(
+                            "dropped event {} for the master: {TO_MASTER_QUEUE} loads are already waiting for the link",
+                            event.tag
+                        );
+                    }
+                }
+                None => tracing::warn!(
+                    "ignored {} event without tag and data: {}",
+                    event.tag,
+                    event.data
+                ),
+            },
+            Err(err) => tracing::warn!("Error dispatching event. {err}"),
+        }
+    }
+}
+
+/// Runs one published job if it targets this minion, and sends the return.
+async fn run_job(id: String, context: Arc<Context>, load: Value, to_master: mpsc::Sender<Value>) {
+    let field = |key| map_get(&load, key).cloned().unwrap_or(Value::Nil);
+    let text = |key| field(key).as_str().unwrap_or_default().to_owned();
+    let (jid, fun) = (text("jid"), text("fun"));
+    let tgt_type = map_get(&load, "tgt_type")
+        .and_then(Value::as_str)
+        .unwrap_or("glob")
+        .to_owned();
+    match Target::new(&field("tgt"), &tgt_type) {
+        Ok(target) if target.matches(&id, Some(&context.grains)) => {}
+        Ok(_) => return,
+        Err(err) => {
+            tracing::warn!("ignored job {jid}: {err}");
+            return;
+        }
+    }
+    tracing::info!(
+        "User {} Executing command {fun} with jid {jid}",
+        text("user")
+    );
+    let job = Job {
+        jid: jid.clone(),
+        load: load.clone(),
+    };
+    let _running = context.running.enter(job.clone());
+    let call = Call::from_load(&fun, &field("arg"));
+    let job_context = Context {
+        job: Some(job),
+        ..(*context).clone()
+    };
+    let outcome = crate::functions::run(&call, &job_context).await;
+    let retcode = outcome.job_retcode();
+    let mut ret = vec![
+        (Value::from("cmd"), Value::from("_return")),
+        (Value::from("id"), Value::from(id.as_str())),
+        (Value::from("success"), Value::Boolean(retcode == 0)),
+        (Value::from("return"), outcome.ret),
+    ];
+    if outcome.error {
+        ret.push((Value::from("out"), Value::from("nested")));
+    }
+    ret.extend([
+        (Value::from("retcode"), Value::from(retcode)),
+        (Value::from("jid"), Value::from(jid.as_str())),
+        (Value::from("fun"), Value::from(fun.as_str())),
+        (Value::from("fun_args"), field("arg")),
+    ]);
+    if map_get(&load, "user").is_some() {
+        ret.push((Value::from("user"), field("user")));
+    }
+    let ret = Value::Map(ret);
+    if to_master.send(ret).await.is_err() {
+        tracing::warn!("the return of job {jid} was lost: the minion is stopping");
     }
 }
 

@@ -11,7 +11,7 @@
 
 pub mod outputter;
 pub mod pyjson;
-mod pyvalue;
+pub(crate) mod pyvalue;
 pub mod state_event;
 #[cfg(test)]
 mod testutil;

@@ -1,0 +1,245 @@
+//! The local client of a master: publish jobs through the master's request socket and follow
+//! their returns on the master's bus, as Salt's `LocalClient` does.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::time::Instant;
+use tokio_util::codec::Framed;
+
+use super::{ClientError, Listener, connect};
+use crate::config::{Config, ConfigError};
+use crate::event::{Event, Value, map_get};
+use crate::ipc::Endpoint;
+use crate::master::{PublishRequest, request_codec, request_endpoint};
+
+/// The master's answer to a publish.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    /// The job id; empty when no minion matched.
+    pub jid: String,
+    /// The minions expected to return.
+    pub minions: Vec<String>,
+    /// Listed minions the master has no key for.
+    pub missing: Vec<String>,
+    /// Which of `minions` were connected when the job went out.
+    pub connected: Vec<String>,
+}
+
+/// One minion's return.
+#[derive(Debug, Clone)]
+pub struct Return {
+    /// The minion.
+    pub id: String,
+    /// The whole `salt/job/<jid>/ret/<id>` event data.
+    pub data: Value,
+}
+
+impl Return {
+    /// The return value.
+    pub fn value(&self) -> Value {
+        map_get(&self.data, "return").cloned().unwrap_or(Value::Nil)
+    }
+
+    /// The return code (0 when the minion sent none).
+    pub fn retcode(&self) -> i64 {
+        map_get(&self.data, "retcode")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    }
+}
+
+/// How a job's wait ended for one minion.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// It returned.
+    Returned(Return),
+    /// It did not, and was not connected when the job went out.
+    NotConnected(String),
+    /// It did not answer in time.
+    NoResponse(String),
+}
+
+/// A client of the master on this host.
+#[derive(Debug, Clone)]
+pub struct LocalClient {
+    requests: Endpoint,
+    bus: Endpoint,
+    timeout: Duration,
+    gather_job_timeout: Duration,
+}
+
+fn strings(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl LocalClient {
+    /// The client for the master configured in `config` (a master configuration), with its
+    /// `timeout` (5 s) and `gather_job_timeout` (10 s).
+    pub fn new(config: &Config) -> Result<Self, ConfigError> {
+        Ok(Self {
+            requests: request_endpoint(config)?,
+            bus: config.bus()?.publish,
+            timeout: config.get_seconds("timeout", 5.0)?,
+            gather_job_timeout: config.get_seconds("gather_job_timeout", 10.0)?,
+        })
+    }
+
+    /// Overrides how long to wait for returns before asking minions whether they still run
+    /// the job.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sends one request and reads its reply.
+    pub async fn request(&self, request: &Value) -> Result<Value, ClientError> {
+        let io = |source| ClientError::Io {
+            endpoint: self.requests.clone(),
+            source,
+        };
+        let stream = connect(&self.requests).await?;
+        let mut framed = Framed::new(stream, request_codec());
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, request).map_err(|err| io(err.into()))?;
+        framed.send(bytes::Bytes::from(bytes)).await.map_err(io)?;
+        let reply = framed
+            .next()
+            .await
+            .ok_or_else(|| io(std::io::ErrorKind::UnexpectedEof.into()))?
+            .map_err(io)?;
+        let reply = rmpv::decode::read_value(&mut &reply[..])
+            .map_err(|err| io(std::io::Error::other(err.to_string())))?;
+        if let Some(error) = map_get(&reply, "error") {
+            return Err(ClientError::NotDelivered(format!(
+                "the master refused the request: {}",
+                crate::output::pyvalue::py_str(error)
+            )));
+        }
+        Ok(reply)
+    }
+
+    /// Publishes a job.
+    pub async fn publish(&self, request: &PublishRequest) -> Result<Published, ClientError> {
+        let reply = self.request(&request.to_value()).await?;
+        Ok(Published {
+            jid: map_get(&reply, "jid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            minions: strings(map_get(&reply, "minions")),
+            missing: strings(map_get(&reply, "missing")),
+            connected: strings(map_get(&reply, "connected")),
+        })
+    }
+
+    /// A listener on the master's bus, connected now: subscribe before publishing so no
+    /// return is missed.
+    pub async fn listen(&self) -> Result<Listener, ClientError> {
+        let mut listener = Listener::new(self.bus.clone());
+        listener.connect().await?;
+        Ok(listener)
+    }
+
+    /// Follows `published` until every minion returned, calling `each` as outcomes arrive.
+    /// Minions still silent after the timeout are asked (`saltutil.find_job`) whether they
+    /// still run the job; those that do get more time, the others are reported.
+    pub async fn gather(
+        &self,
+        listener: &mut Listener,
+        published: &Published,
+        user: &str,
+        mut each: impl FnMut(Outcome),
+    ) -> Result<(), ClientError> {
+        let jid = &published.jid;
+        let prefix = format!("salt/job/{jid}/ret/");
+        let mut waiting: BTreeMap<String, ()> = published
+            .minions
+            .iter()
+            .map(|id| (id.clone(), ()))
+            .collect();
+        let mut deadline = Instant::now() + self.timeout;
+        let mut probe: Option<(String, Instant, Vec<String>)> = None;
+        while !waiting.is_empty() {
+            let until = match &probe {
+                Some((_, probe_deadline, _)) => *probe_deadline,
+                None => deadline,
+            };
+            let event = tokio::select! {
+                event = listener.next_event() => Some(event?),
+                _ = tokio::time::sleep_until(until) => None,
+            };
+            match event {
+                Some(Event { tag, data }) => {
+                    if let Some(id) = tag.strip_prefix(&prefix) {
+                        if waiting.remove(id).is_some() {
+                            each(Outcome::Returned(Return {
+                                id: id.to_owned(),
+                                data,
+                            }));
+                        }
+                    } else if let Some((probe_jid, _, running)) = &mut probe
+                        && let Some(id) = tag
+                            .strip_prefix(&format!("salt/job/{probe_jid}/ret/"))
+                            .map(str::to_owned)
+                        && map_get(&data, "return")
+                            .and_then(Value::as_map)
+                            .is_some_and(|found| !found.is_empty())
+                    {
+                        running.push(id);
+                    }
+                }
+                None => match probe.take() {
+                    // The timeout passed: ask the silent minions whether they still run it.
+                    None => {
+                        let ids: Vec<String> = waiting.keys().cloned().collect();
+                        let find_job = PublishRequest {
+                            tgt: Value::Array(
+                                ids.iter().map(|id| Value::from(id.as_str())).collect(),
+                            ),
+                            tgt_type: "list".to_owned(),
+                            fun: "saltutil.find_job".to_owned(),
+                            arg: Value::Array(vec![Value::from(jid.as_str())]),
+                            ret: String::new(),
+                            user: user.to_owned(),
+                            jid: None,
+                        };
+                        let asked = self.publish(&find_job).await?;
+                        probe = Some((
+                            asked.jid,
+                            Instant::now() + self.gather_job_timeout,
+                            Vec::new(),
+                        ));
+                    }
+                    // Minions still running the job get another round; the rest are done.
+                    Some((_, _, running)) => {
+                        let silent: Vec<String> = waiting
+                            .keys()
+                            .filter(|id| !running.contains(id))
+                            .cloned()
+                            .collect();
+                        for id in silent {
+                            waiting.remove(&id);
+                            each(if published.connected.contains(&id) {
+                                Outcome::NoResponse(id)
+                            } else {
+                                Outcome::NotConnected(id)
+                            });
+                        }
+                        deadline = Instant::now() + self.timeout;
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,350 @@
+//! The `cmd` module: run a command, through a shell (`python_shell`) or split into words and
+//! executed directly, with Salt's parameters and defaults.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use super::signature::{Bound, Signature, truthy};
+use super::{Call, Context, Outcome, bind};
+use crate::event::Value;
+use crate::output::pyvalue::py_str;
+
+/// What the caller wants back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `cmd.run`: the output (stderr merged into stdout).
+    Output,
+    /// `cmd.run_all`: `pid`, `retcode`, `stdout`, `stderr`.
+    All,
+    /// `cmd.retcode`: the exit status.
+    Retcode,
+}
+
+const PARAMS: &[&str] = &[
+    "cmd",
+    "cwd",
+    "stdin",
+    "runas",
+    "shell",
+    "python_shell",
+    "env",
+    "clean_env",
+    "rstrip",
+    "timeout",
+    "ignore_retcode",
+    "hide_output",
+    "success_retcodes",
+    "redirect_stderr",
+];
+
+fn signature(shape: Shape) -> Signature {
+    Signature {
+        name: match shape {
+            Shape::Output => "cmd.run",
+            Shape::All => "cmd.run_all",
+            Shape::Retcode => "cmd.retcode",
+        },
+        params: PARAMS,
+        required: 1,
+        // Salt's cmd functions take **kwargs and ignore what they do not know.
+        kwargs: true,
+        usage: "cmd.run CMD [cwd=DIR] [env={K: V}] [timeout=SECONDS] [runas=USER] [python_shell=True|False] [shell=PATH]",
+    }
+}
+
+/// The exit status Salt reports when a command cannot run at all or times out.
+const FAILED_TO_RUN: i64 = 1;
+
+/// Runs `cmd.run`, `cmd.run_all` or `cmd.retcode`.
+pub(super) async fn run(call: &Call, ctx: &Context, shape: Shape) -> anyhow::Result<Outcome> {
+    let bound = bind(call, &signature(shape))?;
+    let command = bound
+        .get("cmd")
+        .map(|c| py_str(c).into_owned())
+        .unwrap_or_default();
+    // Salt 3007's rule: no shell unless asked for (python_shell=True), implied by naming a
+    // shell, or allowed for everything by `cmd_safe: False`.
+    let python_shell = match bound.get("python_shell") {
+        Some(Value::Nil) | None => {
+            bound.get("shell").is_some_and(|v| !v.is_nil())
+                || !ctx.config.get_bool("cmd_safe", true)?
+        }
+        Some(value) => truthy(value),
+    };
+    let redirect_stderr = match (shape, bound.get("redirect_stderr")) {
+        (Shape::Output, None) => true,
+        (_, Some(value)) => truthy(value),
+        (_, None) => false,
+    };
+    let spec = Spec {
+        words: words(&command, python_shell, &bound)?,
+        cwd: bound
+            .get("cwd")
+            .filter(|v| !v.is_nil())
+            .map(|v| PathBuf::from(py_str(v).as_ref())),
+        runas: bound
+            .get("runas")
+            .filter(|v| !v.is_nil())
+            .map(|v| py_str(v).into_owned()),
+        env: env_pairs(bound.get("env"))?,
+        clean_env: bound.get("clean_env").is_some_and(truthy),
+        stdin: bound
+            .get("stdin")
+            .filter(|v| !v.is_nil())
+            .map(|v| py_str(v).into_owned()),
+        timeout: match bound.get("timeout").filter(|v| !v.is_nil()) {
+            None => None,
+            Some(value) => Some(seconds(value)?),
+        },
+        redirect_stderr,
+    };
+    if let Some(cwd) = &spec.cwd
+        && (!cwd.is_absolute() || !cwd.is_dir())
+    {
+        bail!(
+            "ERROR: Specified cwd '{}' either not absolute or does not exist",
+            cwd.display()
+        );
+    }
+    let argv = crate::output::pyvalue::repr(&Value::Array(
+        spec.words.iter().map(|w| Value::from(w.as_str())).collect(),
+    ));
+    let shown_command = if python_shell {
+        command.clone()
+    } else {
+        argv.clone()
+    };
+    let ran = execute(spec, &shown_command)
+        .await
+        .map_err(|err| anyhow::anyhow!("ERROR: Unable to run command '{argv}', reason: {err:#}"))?;
+    let rstrip = bound.get("rstrip").is_none_or(truthy);
+    let clean = |text: String| {
+        if rstrip {
+            text.trim_end().to_owned()
+        } else {
+            text
+        }
+    };
+    let stdout = clean(ran.stdout);
+    let stderr = clean(ran.stderr);
+    let success_codes: Vec<i64> = bound
+        .get("success_retcodes")
+        .and_then(Value::as_array)
+        .map(|codes| codes.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default();
+    let retcode = if success_codes.contains(&ran.retcode) {
+        0
+    } else {
+        ran.retcode
+    };
+    let job_retcode = if bound.get("ignore_retcode").is_some_and(truthy) {
+        0
+    } else {
+        retcode
+    };
+    let hide = bound.get("hide_output").is_some_and(truthy);
+    let shown = |text: String| if hide { String::new() } else { text };
+    Ok(match shape {
+        Shape::Output => Outcome::with_retcode(shown(stdout), job_retcode),
+        Shape::All => Outcome::with_retcode(
+            Value::Map(vec![
+                (Value::from("pid"), Value::from(ran.pid)),
+                (Value::from("retcode"), Value::from(retcode)),
+                (Value::from("stdout"), Value::from(shown(stdout))),
+                (Value::from("stderr"), Value::from(shown(stderr))),
+            ]),
+            job_retcode,
+        ),
+        Shape::Retcode => Outcome::with_retcode(retcode, job_retcode),
+    })
+}
+
+/// The argv: `[shell, "-c", cmd]` with `python_shell`, else the command split as a POSIX shell
+/// would split words (no expansion, no redirection).
+fn words(command: &str, python_shell: bool, bound: &Bound) -> anyhow::Result<Vec<String>> {
+    if command.trim().is_empty() {
+        bail!("cmd must be a non-empty command");
+    }
+    if python_shell {
+        let shell = bound
+            .get("shell")
+            .filter(|v| !v.is_nil())
+            .map(|v| py_str(v).into_owned())
+            .unwrap_or_else(default_shell);
+        return Ok(vec![shell, "-c".to_owned(), command.to_owned()]);
+    }
+    shlex::split(command)
+        .filter(|w| !w.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("cannot split {command:?} into words: unbalanced quotes"))
+}
+
+/// Salt's default shell: `$SHELL`, else `/bin/sh`.
+fn default_shell() -> String {
+    std::env::var("SHELL")
+        .ok()
+        .filter(|shell| !shell.is_empty())
+        .unwrap_or_else(|| "/bin/sh".to_owned())
+}
+
+fn env_pairs(env: Option<&Value>) -> anyhow::Result<Vec<(String, String)>> {
+    match env {
+        None | Some(Value::Nil) => Ok(Vec::new()),
+        Some(Value::Map(entries)) => Ok(entries
+            .iter()
+            .map(|(k, v)| (py_str(k).into_owned(), py_str(v).into_owned()))
+            .collect()),
+        Some(other) => bail!("env must be a dict such as '{{LANG: C}}', not {other}"),
+    }
+}
+
+fn seconds(value: &Value) -> anyhow::Result<Duration> {
+    value
+        .as_f64()
+        .or_else(|| value.as_i64().map(|n| n as f64))
+        .or_else(|| py_str(value).trim().parse().ok())
+        .filter(|s: &f64| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| anyhow::anyhow!("timeout must be a positive number of seconds, not {value}"))
+}
+
+struct Spec {
+    words: Vec<String>,
+    cwd: Option<PathBuf>,
+    runas: Option<String>,
+    env: Vec<(String, String)>,
+    clean_env: bool,
+    stdin: Option<String>,
+    timeout: Option<Duration>,
+    redirect_stderr: bool,
+}
+
+struct Ran {
+    pid: u32,
+    retcode: i64,
+    stdout: String,
+    stderr: String,
+}
+
+fn read_all(mut reader: std::io::PipeReader) -> tokio::task::JoinHandle<String> {
+    tokio::task::spawn_blocking(move || {
+        let mut bytes = Vec::new();
+        let _ = reader.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+async fn execute(spec: Spec, shown_command: &str) -> anyhow::Result<Ran> {
+    let mut command = std::process::Command::new(&spec.words[0]);
+    command.args(&spec.words[1..]);
+    if spec.clean_env {
+        command.env_clear();
+    }
+    let mut home = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map(|user| user.dir);
+    if let Some(name) = &spec.runas {
+        let user = nix::unistd::User::from_name(name)
+            .ok()
+            .flatten()
+            .with_context(|| format!("ERROR: User '{name}' is not available"))?;
+        if !nix::unistd::geteuid().is_root() && user.uid != nix::unistd::geteuid() {
+            bail!("runas={name} needs the minion to run as root");
+        }
+        command.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+        command
+            .env("HOME", &user.dir)
+            .env("USER", &user.name)
+            .env("LOGNAME", &user.name);
+        home = Some(user.dir);
+    }
+    command.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    match spec.cwd.or(home) {
+        Some(dir) => {
+            command.current_dir(dir);
+        }
+        None => {
+            command.current_dir("/");
+        }
+    }
+    // A process group of its own, so a timeout stops the command's children too.
+    command.process_group(0);
+    command.stdin(if spec.stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let (out_reader, out_writer) = std::io::pipe().context("cannot create a pipe")?;
+    let err_pipe = if spec.redirect_stderr {
+        command.stderr(out_writer.try_clone().context("cannot create a pipe")?);
+        None
+    } else {
+        let (reader, writer) = std::io::pipe().context("cannot create a pipe")?;
+        command.stderr(writer);
+        Some(reader)
+    };
+    command.stdout(out_writer);
+    let mut command = tokio::process::Command::from(command);
+    command.kill_on_drop(true);
+    let mut child = command.spawn().map_err(|err| {
+        let errno = err.raw_os_error().unwrap_or_default();
+        let text = nix::errno::Errno::from_raw(errno).desc();
+        anyhow::anyhow!("[Errno {errno}] {text}: '{}'", spec.words[0])
+    })?;
+    // The parent's copies of the write ends must go, or the readers never see end of file.
+    drop(command);
+    let pid = child.id().unwrap_or_default();
+    if let (Some(text), Some(mut stdin)) = (spec.stdin, child.stdin.take()) {
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = stdin.write_all(text.as_bytes()).await;
+        });
+    }
+    let stdout = read_all(out_reader);
+    let stderr = err_pipe.map(read_all);
+    let status = match spec.timeout {
+        None => child.wait().await?,
+        Some(limit) => match tokio::time::timeout(limit, child.wait()).await {
+            Ok(status) => status?,
+            Err(_) => {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                let _ = child.wait().await;
+                return Ok(Ran {
+                    pid,
+                    retcode: FAILED_TO_RUN,
+                    stdout: format!(
+                        "{shown_command} : Timed out after {} seconds",
+                        crate::output::pyvalue::float_repr(limit.as_secs_f64())
+                            .trim_end_matches(".0")
+                    ),
+                    stderr: String::new(),
+                });
+            }
+        },
+    };
+    let stdout = stdout.await.unwrap_or_default();
+    let stderr = match stderr {
+        Some(handle) => handle.await.unwrap_or_default(),
+        None => String::new(),
+    };
+    use std::os::unix::process::ExitStatusExt;
+    let retcode = status
+        .code()
+        .map(i64::from)
+        .or_else(|| status.signal().map(|signal| -i64::from(signal)))
+        .unwrap_or(FAILED_TO_RUN);
+    Ok(Ran {
+        pid,
+        retcode,
+        stdout,
+        stderr,
+    })
+}

@@ -1,0 +1,170 @@
+//! The `event` module: `event.send` and `event.fire_master` ask the minion to forward an event
+//! to the master (a `fire_master` request on the minion bus); `event.fire` fires on the
+//! minion's own bus.
+
+use anyhow::bail;
+
+use super::signature::{Bound, Signature, text, truthy};
+use super::{Call, Context, Outcome, bind};
+use crate::config::Config;
+use crate::event::{Event, Value, map_set};
+
+/// Tag prefix of events that ask the minion to forward them to its master (Salt dispatches
+/// minion-bus tags by prefix, so `fire_master…` anything counts).
+pub const FIRE_MASTER: &str = "fire_master";
+
+/// `event.send`'s parameters.
+pub(crate) const SEND: Signature = Signature {
+    name: "event.send",
+    params: &[
+        "tag",
+        "data",
+        "preload",
+        "with_env",
+        "with_grains",
+        "with_pillar",
+        "with_env_opts",
+    ],
+    required: 1,
+    kwargs: true,
+    usage: "event.send TAG [DATA] [with_env=…] [with_grains=…] [with_env_opts=…] [key=value ...]",
+};
+
+/// `event.fire`'s parameters.
+pub(crate) const FIRE: Signature = Signature {
+    name: "event.fire",
+    params: &["data", "tag"],
+    required: 2,
+    kwargs: false,
+    usage: "event.fire DATA TAG",
+};
+
+/// `event.fire_master`'s parameters.
+pub(crate) const FIRE_MASTER_SIGNATURE: Signature = Signature {
+    name: "event.fire_master",
+    params: &["data", "tag", "preload"],
+    required: 2,
+    kwargs: false,
+    usage: "event.fire_master DATA TAG",
+};
+
+/// The `fire_master` request that makes the minion forward `event` to its master.
+pub fn fire_master_request(event: Event, preload: Option<&Value>) -> anyhow::Result<Event> {
+    let mut request = vec![
+        (Value::from("data"), event.data),
+        (Value::from("tag"), Value::from(event.tag)),
+        (Value::from("events"), Value::Nil),
+        (Value::from("pretag"), Value::Nil),
+    ];
+    if let Some(preload) = preload.filter(|p| p.is_map()) {
+        request.push((Value::from("preload"), preload.clone()));
+    }
+    Ok(Event::new(FIRE_MASTER, Value::Map(request))?)
+}
+
+/// The data `event.send` fires, assembled as Salt's execution module does: `environ`, `grains`,
+/// `pillar`, env opts, the extra keyword arguments, the loader's `__pub_*` keys (`pub_keys`),
+/// then `data` on top.
+pub(crate) fn send_data(
+    config: &Config,
+    grains: &Value,
+    bound: &Bound,
+    pub_keys: Vec<(Value, Value)>,
+) -> anyhow::Result<Value> {
+    let mut data: Vec<(Value, Value)> = Vec::new();
+    if let Some(with_env) = bound.get("with_env").filter(|v| truthy(v)) {
+        let environ: Vec<(Value, Value)> = match with_env.as_array() {
+            Some(names) => names
+                .iter()
+                .filter_map(|name| {
+                    let name = text(name);
+                    std::env::var(&name)
+                        .ok()
+                        .map(|value| (Value::from(name), Value::from(value)))
+                })
+                .collect(),
+            None => std::env::vars()
+                .map(|(k, v)| (Value::from(k), Value::from(v)))
+                .collect(),
+        };
+        data.push((Value::from("environ"), Value::Map(environ)));
+    }
+    if let Some(with_grains) = bound.get("with_grains").filter(|v| truthy(v)) {
+        let all = grains.as_map().cloned().unwrap_or_default();
+        let selected = match with_grains.as_array() {
+            Some(names) => all
+                .into_iter()
+                .filter(|(k, _)| names.iter().any(|n| n.as_str() == k.as_str()))
+                .collect(),
+            None => all,
+        };
+        data.push((Value::from("grains"), Value::Map(selected)));
+    }
+    if bound.get("with_pillar").is_some_and(truthy) {
+        // halite has no pillar: the key is there, empty, so consumers see what they expect.
+        data.push((Value::from("pillar"), Value::Map(Vec::new())));
+    }
+    if bound.get("with_env_opts").is_some_and(truthy) {
+        for key in ["saltenv", "pillarenv"] {
+            data.push((
+                Value::from(key),
+                config.get(key).cloned().unwrap_or(Value::Nil),
+            ));
+        }
+    }
+    for (key, value) in &bound.extra {
+        map_set(&mut data, Value::from(key.as_str()), value.clone());
+    }
+    for (key, value) in pub_keys {
+        map_set(&mut data, key, value);
+    }
+    match bound.get("data") {
+        None | Some(Value::Nil) => {}
+        Some(Value::Map(entries)) => {
+            for (key, value) in entries {
+                map_set(&mut data, key.clone(), value.clone());
+            }
+        }
+        Some(other) => bail!(
+            "event.send: data must be a dict (a YAML or JSON map such as '{{foo: Foo}}'), not {other}"
+        ),
+    }
+    Ok(Value::Map(data))
+}
+
+/// The `event` functions inside the minion daemon: they fire on the daemon's own bus.
+pub(super) async fn run(call: &Call, ctx: &Context) -> anyhow::Result<Outcome> {
+    let Some(bus) = &ctx.bus else {
+        bail!("{} needs the minion daemon's bus", call.fun);
+    };
+    let event = match call.fun.as_str() {
+        "event.send" => {
+            let bound = bind(call, &SEND)?;
+            let tag = bound.get("tag").map(text).unwrap_or_default();
+            let data = send_data(
+                &ctx.config,
+                &ctx.grains,
+                &bound,
+                super::test::pub_kwargs(ctx, &call.fun),
+            )?;
+            fire_master_request(Event::new(tag, data)?, bound.get("preload"))?
+        }
+        "event.fire_master" => {
+            let bound = bind(call, &FIRE_MASTER_SIGNATURE)?;
+            fire_master_request(data_event(&bound)?, bound.get("preload"))?
+        }
+        _ => data_event(&bind(call, &FIRE)?)?,
+    };
+    bus.fire(event);
+    Ok(Outcome::ok(true))
+}
+
+/// The event of `event.fire`/`event.fire_master`: `data` (a map) under `tag`.
+fn data_event(bound: &Bound) -> anyhow::Result<Event> {
+    let data = bound.get("data").cloned().unwrap_or(Value::Nil);
+    if !data.is_map() {
+        bail!("data must be a dict (a YAML or JSON map such as '{{x: 1}}'), not {data}");
+    }
+    let tag = bound.get("tag").map(text).unwrap_or_default();
+    Ok(Event::new(tag, data)?)
+}

@@ -1,0 +1,78 @@
+//! The `grains` module: the minion's facts.
+
+use super::signature::Signature;
+use super::{Call, Context, Outcome, bind};
+use crate::event::{Value, map_get};
+use crate::output::pyvalue::py_str;
+
+const GET: Signature = Signature {
+    name: "grains.get",
+    params: &["key", "default", "delimiter", "ordered"],
+    required: 1,
+    kwargs: false,
+    usage: "grains.get KEY [DEFAULT] [delimiter=:]",
+};
+
+/// `grains.get key default='' delimiter=':'`: a grain, nested keys joined by the delimiter;
+/// list elements are reached by index.
+pub(super) fn get(call: &Call, ctx: &Context) -> anyhow::Result<Outcome> {
+    let bound = bind(call, &GET)?;
+    let key = bound
+        .get("key")
+        .map(|k| py_str(k).into_owned())
+        .unwrap_or_default();
+    let delimiter = bound
+        .get("delimiter")
+        .map(|d| py_str(d).into_owned())
+        .unwrap_or_else(|| ":".to_owned());
+    let default = bound
+        .get("default")
+        .cloned()
+        .unwrap_or_else(|| Value::from(""));
+    Ok(Outcome::ok(
+        traverse(&ctx.grains, &key, &delimiter).unwrap_or(default),
+    ))
+}
+
+/// Salt's `traverse_dict_and_list`: map steps by key, list steps by index (or into the first
+/// map element that has the key).
+fn traverse(grains: &Value, key: &str, delimiter: &str) -> Option<Value> {
+    let mut value = grains;
+    for part in key.split(delimiter) {
+        value = match value {
+            Value::Array(items) => match part.parse::<usize>() {
+                Ok(index) => items.get(index)?,
+                Err(_) => items.iter().find_map(|item| map_get(item, part))?,
+            },
+            other => map_get(other, part)?,
+        };
+    }
+    Some(value.clone())
+}
+
+/// `grains.item *keys [default=''] [delimiter=':']`: `{key: value}` in the order asked, the
+/// default for keys the minion does not have.
+pub(super) fn item(call: &Call, ctx: &Context) -> Outcome {
+    let kwarg = |name: &str| {
+        call.args
+            .kwargs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    };
+    let default = kwarg("default").cloned().unwrap_or_else(|| Value::from(""));
+    let delimiter = kwarg("delimiter")
+        .map(|d| py_str(d).into_owned())
+        .unwrap_or_else(|| ":".to_owned());
+    let entries = call
+        .args
+        .args
+        .iter()
+        .map(|key| {
+            let key = py_str(key).into_owned();
+            let value = traverse(&ctx.grains, &key, &delimiter).unwrap_or_else(|| default.clone());
+            (Value::from(key), value)
+        })
+        .collect();
+    Outcome::ok(Value::Map(entries))
+}

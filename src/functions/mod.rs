@@ -1,0 +1,346 @@
+//! Execution functions: what a minion runs for a job and `salt-call` runs locally, with Salt's
+//! names, arguments, returns and return codes.
+
+pub mod cmd;
+pub mod event;
+pub mod grains;
+pub(crate) mod signature;
+mod test;
+
+use std::sync::{Arc, Mutex};
+
+use crate::bus::BusHandle;
+use crate::config::Config;
+use crate::event::{Value, map_get};
+use crate::salt_yaml::CliArgs;
+use signature::{Bound, Signature};
+
+/// Every function halite has, sorted, as `sys.list_functions` reports them.
+pub const FUNCTIONS: &[&str] = &[
+    "cmd.retcode",
+    "cmd.run",
+    "cmd.run_all",
+    "event.fire",
+    "event.fire_master",
+    "event.send",
+    "grains.get",
+    "grains.item",
+    "grains.items",
+    "saltutil.find_job",
+    "saltutil.running",
+    "sys.list_functions",
+    "test.arg",
+    "test.echo",
+    "test.false",
+    "test.ping",
+    "test.retcode",
+    "test.sleep",
+    "test.true",
+    "test.version",
+];
+
+/// The return code Salt gives a job whose function is missing or got bad arguments.
+pub const EX_GENERIC: i64 = 1;
+
+/// One function call: the name and its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// `module.function`.
+    pub fun: String,
+    /// Positional and keyword arguments.
+    pub args: CliArgs,
+}
+
+impl Call {
+    /// A call from a job's `arg` list, where a map with `__kwarg__: True` holds keyword
+    /// arguments, as Salt publishes them.
+    pub fn from_load(fun: &str, arg: &Value) -> Self {
+        let mut args = CliArgs::default();
+        for item in arg.as_array().map(Vec::as_slice).unwrap_or_default() {
+            match item {
+                Value::Map(entries)
+                    if map_get(item, "__kwarg__").and_then(Value::as_bool) == Some(true) =>
+                {
+                    for (key, value) in entries {
+                        let key = crate::output::pyvalue::py_str(key).into_owned();
+                        if key != "__kwarg__" {
+                            args.kwargs.push((key, value.clone()));
+                        }
+                    }
+                }
+                other => args.args.push(other.clone()),
+            }
+        }
+        Self {
+            fun: fun.to_owned(),
+            args,
+        }
+    }
+
+    /// The `arg` list a job carries for this call: positionals, then one `__kwarg__` map.
+    pub fn load_arg(&self) -> Value {
+        let mut arg = self.args.args.clone();
+        if !self.args.kwargs.is_empty() {
+            let mut kwargs: Vec<(Value, Value)> = self
+                .args
+                .kwargs
+                .iter()
+                .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
+                .collect();
+            kwargs.push((Value::from("__kwarg__"), Value::Boolean(true)));
+            arg.push(Value::Map(kwargs));
+        }
+        Value::Array(arg)
+    }
+}
+
+/// The job a call runs for, when it came from the master.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The job id.
+    pub jid: String,
+    /// The publish load (`fun`, `arg`, `tgt`, `tgt_type`, `user`, `ret`, …).
+    pub load: Value,
+}
+
+/// Jobs a minion is running now, for `saltutil.find_job` and `saltutil.running`.
+#[derive(Debug, Clone, Default)]
+pub struct RunningJobs(Arc<Mutex<Vec<Job>>>);
+
+impl RunningJobs {
+    /// Records a job as running until the guard is dropped.
+    pub fn enter(&self, job: Job) -> RunningGuard {
+        let jid = job.jid.clone();
+        self.0.lock().expect("not poisoned").push(job);
+        RunningGuard {
+            jobs: self.clone(),
+            jid,
+        }
+    }
+
+    fn snapshot(&self) -> Vec<Job> {
+        self.0.lock().expect("not poisoned").clone()
+    }
+}
+
+/// Keeps a job in [`RunningJobs`] while alive.
+#[derive(Debug)]
+pub struct RunningGuard {
+    jobs: RunningJobs,
+    jid: String,
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        let mut jobs = self.jobs.0.lock().expect("not poisoned");
+        if let Some(index) = jobs.iter().position(|job| job.jid == self.jid) {
+            jobs.remove(index);
+        }
+    }
+}
+
+/// What a function can see: the minion's configuration and grains, the job, the minion's bus.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The minion configuration.
+    pub config: Config,
+    /// The minion's grains, a map.
+    pub grains: Value,
+    /// The job being run, absent for `salt-call`.
+    pub job: Option<Job>,
+    /// The minion daemon's own bus, for the `event` functions.
+    pub bus: Option<BusHandle>,
+    /// The jobs running on this minion.
+    pub running: RunningJobs,
+}
+
+/// What a call produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The return value.
+    pub ret: Value,
+    /// The return code: 0 for success.
+    pub retcode: i64,
+    /// The call failed (unknown function, bad arguments, an error): Salt marks such returns
+    /// with `out: nested`.
+    pub error: bool,
+}
+
+impl Outcome {
+    fn ok(ret: impl Into<Value>) -> Self {
+        Self {
+            ret: ret.into(),
+            retcode: 0,
+            error: false,
+        }
+    }
+
+    fn with_retcode(ret: impl Into<Value>, retcode: i64) -> Self {
+        Self {
+            ret: ret.into(),
+            retcode,
+            error: false,
+        }
+    }
+
+    fn failed(message: String) -> Self {
+        Self {
+            ret: Value::from(message),
+            retcode: EX_GENERIC,
+            error: true,
+        }
+    }
+
+    /// The job's return code as Salt's minion computes it: the function's, else 1 when the
+    /// return is a map whose `result` or `success` is false.
+    pub fn job_retcode(&self) -> i64 {
+        if self.retcode != 0 {
+            return self.retcode;
+        }
+        let falsy =
+            |key| map_get(&self.ret, key).is_some_and(|v| !crate::output::pyvalue::truthy(v));
+        if self.ret.is_map() && (falsy("result") || falsy("success")) {
+            EX_GENERIC
+        } else {
+            0
+        }
+    }
+}
+
+/// The message for a function halite does not have.
+pub fn not_available(fun: &str) -> String {
+    format!("'{fun}' is not available.")
+}
+
+/// Whether halite has `fun`.
+pub fn exists(fun: &str) -> bool {
+    FUNCTIONS.contains(&fun)
+}
+
+/// Runs `call`. Unknown functions and bad arguments come back as Salt's messages with a non-zero
+/// return code, never as a panic or an error.
+pub async fn run(call: &Call, ctx: &Context) -> Outcome {
+    let result = match call.fun.as_str() {
+        "test.ping" | "test.true" => Ok(Outcome::ok(true)),
+        "test.false" => Ok(Outcome::ok(false)),
+        "test.echo" => test::echo(call, ctx),
+        "test.arg" => Ok(test::arg(call, ctx)),
+        "test.sleep" => test::sleep(call).await,
+        "test.version" => Ok(Outcome::ok(env!("CARGO_PKG_VERSION"))),
+        "test.retcode" => test::retcode(call),
+        "cmd.run" => cmd::run(call, ctx, cmd::Shape::Output).await,
+        "cmd.run_all" => cmd::run(call, ctx, cmd::Shape::All).await,
+        "cmd.retcode" => cmd::run(call, ctx, cmd::Shape::Retcode).await,
+        "grains.items" => Ok(Outcome::ok(ctx.grains.clone())),
+        "grains.get" => grains::get(call, ctx),
+        "grains.item" => Ok(grains::item(call, ctx)),
+        "event.send" | "event.fire" | "event.fire_master" => event::run(call, ctx).await,
+        "sys.list_functions" => Ok(list_functions(call)),
+        "saltutil.find_job" => saltutil_find_job(call, ctx),
+        "saltutil.running" => Ok(saltutil_running(ctx)),
+        other => return Outcome::failed(not_available(other)),
+    };
+    result.unwrap_or_else(|err| Outcome::failed(format!("{err:#}")))
+}
+
+/// Binds a call's arguments, with Salt's wording when they do not fit.
+fn bind(call: &Call, signature: &Signature) -> anyhow::Result<Bound> {
+    signature.bind(&call.args).map_err(|err| {
+        let detail = err.to_string();
+        let problem = detail
+            .strip_prefix("Passed invalid arguments: ")
+            .and_then(|rest| rest.split('\n').next())
+            .unwrap_or(&detail)
+            .trim_end_matches('.')
+            .to_owned();
+        anyhow::anyhow!("Passed invalid arguments to {}: {problem}", call.fun)
+    })
+}
+
+fn list_functions(call: &Call) -> Outcome {
+    let patterns: Vec<String> = call
+        .args
+        .args
+        .iter()
+        .map(|arg| crate::output::pyvalue::py_str(arg).into_owned())
+        .collect();
+    // A pattern with `*` or `.` is a glob on the name; anything else names a module.
+    let listed = FUNCTIONS
+        .iter()
+        .filter(|fun| {
+            patterns.is_empty()
+                || patterns.iter().any(|pattern| {
+                    if pattern.contains(['*', '.']) {
+                        crate::event::matching::fnmatch(fun, pattern)
+                    } else {
+                        fun.starts_with(&format!("{pattern}."))
+                    }
+                })
+        })
+        .map(|fun| Value::from(*fun))
+        .collect();
+    Outcome::ok(Value::Array(listed))
+}
+
+const FIND_JOB: Signature = Signature {
+    name: "saltutil.find_job",
+    params: &["jid"],
+    required: 1,
+    kwargs: false,
+    usage: "saltutil.find_job JID",
+};
+
+/// A running job as `saltutil.find_job` and `saltutil.running` show it: the publish load with
+/// the pid of the minion running it first.
+fn job_info(job: &Job) -> Value {
+    let mut entries = vec![(Value::from("pid"), Value::from(std::process::id()))];
+    if let Value::Map(load) = &job.load {
+        entries.extend(load.iter().cloned());
+    }
+    Value::Map(entries)
+}
+
+fn saltutil_find_job(call: &Call, ctx: &Context) -> anyhow::Result<Outcome> {
+    let bound = bind(call, &FIND_JOB)?;
+    let jid = bound
+        .get("jid")
+        .map(|jid| crate::output::pyvalue::py_str(jid).into_owned())
+        .unwrap_or_default();
+    let found = ctx
+        .running
+        .snapshot()
+        .iter()
+        .find(|job| job.jid == jid)
+        .map(job_info)
+        .unwrap_or_else(|| Value::Map(Vec::new()));
+    Ok(Outcome::ok(found))
+}
+
+fn saltutil_running(ctx: &Context) -> Outcome {
+    let own = ctx.job.as_ref().map(|job| job.jid.as_str());
+    let jobs = ctx
+        .running
+        .snapshot()
+        .iter()
+        .filter(|job| Some(job.jid.as_str()) != own)
+        .map(job_info)
+        .collect();
+    Outcome::ok(Value::Array(jobs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kwargs_travel_in_a_kwarg_map() {
+        let call = Call::from_load(
+            "cmd.run",
+            &crate::salt_yaml::load("[ls, {cwd: /tmp, __kwarg__: true}, {plain: map}]").unwrap(),
+        );
+        assert_eq!(call.args.args.len(), 2);
+        assert_eq!(call.args.kwargs, [("cwd".to_owned(), Value::from("/tmp"))]);
+        let again = Call::from_load("cmd.run", &call.load_arg());
+        assert_eq!(again, call);
+    }
+}

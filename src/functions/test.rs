@@ -1,0 +1,108 @@
+//! The `test` module: functions for checking that jobs reach minions and come back.
+
+use std::time::Duration;
+
+use super::signature::Signature;
+use super::{Call, Context, Outcome, bind};
+use crate::event::Value;
+use crate::output::pyvalue::py_str;
+
+const ECHO: Signature = Signature {
+    name: "test.echo",
+    params: &["text"],
+    required: 1,
+    kwargs: false,
+    usage: "test.echo TEXT",
+};
+
+const SLEEP: Signature = Signature {
+    name: "test.sleep",
+    params: &["length"],
+    required: 1,
+    kwargs: false,
+    usage: "test.sleep LENGTH",
+};
+
+const RETCODE: Signature = Signature {
+    name: "test.retcode",
+    params: &["code"],
+    required: 0,
+    kwargs: false,
+    usage: "test.retcode [CODE]",
+};
+
+/// `test.echo text`: the text back.
+pub(super) fn echo(call: &Call, _ctx: &Context) -> anyhow::Result<Outcome> {
+    let bound = bind(call, &ECHO)?;
+    Ok(Outcome::ok(
+        bound.get("text").cloned().unwrap_or(Value::Nil),
+    ))
+}
+
+/// `test.arg *args **kwargs`: what arrived, with the job's `__pub_*` keys among the kwargs.
+pub(super) fn arg(call: &Call, ctx: &Context) -> Outcome {
+    let mut kwargs: Vec<(Value, Value)> = call
+        .args
+        .kwargs
+        .iter()
+        .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
+        .collect();
+    kwargs.extend(pub_kwargs(ctx, &call.fun));
+    Outcome::ok(Value::Map(vec![
+        (Value::from("args"), Value::Array(call.args.args.clone())),
+        (Value::from("kwargs"), Value::Map(kwargs)),
+    ]))
+}
+
+/// The `__pub_*` keyword arguments Salt's loader gives functions with `**kwargs`: the job's
+/// fields for a job; `fun`, `pid`, `jid` and `tgt: salt-call` for `salt-call`.
+pub(super) fn pub_kwargs(ctx: &Context, fun: &str) -> Vec<(Value, Value)> {
+    let key = |name: &str| Value::from(format!("__pub_{name}"));
+    let Some(job) = &ctx.job else {
+        return vec![
+            (key("fun"), Value::from(fun)),
+            (key("pid"), Value::from(std::process::id())),
+            (key("jid"), Value::from(crate::event::jid::gen_jid())),
+            (key("tgt"), Value::from("salt-call")),
+        ];
+    };
+    ["fun", "arg", "tgt", "jid", "ret", "tgt_type", "user"]
+        .into_iter()
+        .filter_map(|name| {
+            let value = match name {
+                "jid" => Some(Value::from(job.jid.as_str())),
+                _ => crate::event::map_get(&job.load, name).cloned(),
+            };
+            value.map(|value| (key(name), value))
+        })
+        .collect()
+}
+
+/// `test.sleep length`: waits, then `True`.
+pub(super) async fn sleep(call: &Call) -> anyhow::Result<Outcome> {
+    let bound = bind(call, &SLEEP)?;
+    let length = bound.get("length").cloned().unwrap_or(Value::Nil);
+    let seconds = length
+        .as_f64()
+        .or_else(|| length.as_i64().map(|n| n as f64))
+        .or_else(|| py_str(&length).trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .ok_or_else(|| {
+            anyhow::anyhow!("test.sleep: length must be a number of seconds, not {length}")
+        })?;
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    Ok(Outcome::ok(true))
+}
+
+/// `test.retcode code=0`: `True`, with `code` as the job's return code.
+pub(super) fn retcode(call: &Call) -> anyhow::Result<Outcome> {
+    let bound = bind(call, &RETCODE)?;
+    let code = match bound.get("code") {
+        None => 0,
+        Some(code) => code
+            .as_i64()
+            .or_else(|| py_str(code).trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("test.retcode: code must be an integer, not {code}"))?,
+    };
+    Ok(Outcome::with_retcode(true, code))
+}

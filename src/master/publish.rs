@@ -1,0 +1,181 @@
+//! Publishing a job: resolve the target against accepted keys, allocate the jid, store the
+//! load, fire Salt's publish events and send the job to the targeted minions.
+
+use super::Shared;
+use crate::event::{Event, Value, jid, map_get};
+use crate::keys::KeyState;
+use crate::link::message;
+use crate::output::pyvalue::py_str;
+use crate::target::Target;
+
+/// What a client asks the master to publish: Salt's clear `publish` load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishRequest {
+    /// The target expression (a string, or a list for `list`).
+    pub tgt: Value,
+    /// `glob`, `pcre`, `list` or `grain`.
+    pub tgt_type: String,
+    /// The function.
+    pub fun: String,
+    /// Its arguments, keyword arguments in a trailing `__kwarg__` map.
+    pub arg: Value,
+    /// Returners (`""` for none).
+    pub ret: String,
+    /// Who publishes.
+    pub user: String,
+    /// A jid chosen by the caller, else the master allocates one.
+    pub jid: Option<String>,
+}
+
+impl PublishRequest {
+    /// The request as sent over the request socket.
+    pub fn to_value(&self) -> Value {
+        let mut entries = vec![
+            (Value::from("cmd"), Value::from("publish")),
+            (Value::from("tgt"), self.tgt.clone()),
+            (Value::from("fun"), Value::from(self.fun.as_str())),
+            (Value::from("arg"), self.arg.clone()),
+            (Value::from("tgt_type"), Value::from(self.tgt_type.as_str())),
+            (Value::from("ret"), Value::from(self.ret.as_str())),
+            (Value::from("user"), Value::from(self.user.as_str())),
+        ];
+        if let Some(jid) = &self.jid {
+            entries.push((Value::from("jid"), Value::from(jid.as_str())));
+        }
+        Value::Map(entries)
+    }
+
+    /// Reads a request; `None` when a required field is missing.
+    pub fn from_value(value: &Value) -> Option<Self> {
+        let text = |key| map_get(value, key).map(|v| py_str(v).into_owned());
+        Some(Self {
+            tgt: map_get(value, "tgt")?.clone(),
+            tgt_type: text("tgt_type").unwrap_or_else(|| "glob".to_owned()),
+            fun: text("fun")?,
+            arg: map_get(value, "arg")
+                .cloned()
+                .unwrap_or_else(|| Value::Array(Vec::new())),
+            ret: text("ret").unwrap_or_default(),
+            user: text("user").unwrap_or_else(|| "root".to_owned()),
+            jid: text("jid").filter(|jid| !jid.is_empty()),
+        })
+    }
+}
+
+fn list(ids: &[String]) -> Value {
+    Value::Array(ids.iter().map(|id| Value::from(id.as_str())).collect())
+}
+
+fn fire(shared: &Shared, tag: String, data: Vec<(&str, Value)>) {
+    let data = Value::Map(data.into_iter().map(|(k, v)| (Value::from(k), v)).collect());
+    match Event::new(tag, data) {
+        Ok(event) => shared.bus.fire(event),
+        Err(err) => tracing::warn!("cannot fire a job event: {err}"),
+    }
+}
+
+/// Publishes `request`; the reply is `{"jid", "minions", "missing", "connected"}` (`jid` empty
+/// when no minion matched, and then nothing is sent and no event fired, as with Salt).
+pub(super) async fn publish(shared: &Shared, request: PublishRequest) -> Result<Value, String> {
+    let target = Target::new(&request.tgt, &request.tgt_type).map_err(|err| err.to_string())?;
+    let accepted = shared
+        .keys
+        .ids(KeyState::Accepted)
+        .map_err(|err| err.to_string())?;
+    let minions: Vec<String> = accepted
+        .iter()
+        .filter(|id| target.matches(id, shared.sessions.grains(shared, id).as_ref()))
+        .cloned()
+        .collect();
+    let missing: Vec<String> = match &target {
+        Target::List(ids) => ids
+            .iter()
+            .filter(|id| !accepted.contains(id))
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
+    let connected: Vec<String> = shared
+        .sessions
+        .connected()
+        .into_iter()
+        .filter(|id| minions.contains(id))
+        .collect();
+    let reply = |jid: &str, minions: &[String], connected: &[String]| {
+        Value::Map(vec![
+            (Value::from("jid"), Value::from(jid)),
+            (Value::from("minions"), list(minions)),
+            (Value::from("missing"), list(&missing)),
+            (Value::from("connected"), list(connected)),
+        ])
+    };
+    if minions.is_empty() {
+        return Ok(reply("", &[], &[]));
+    }
+    let (jid, load) = store(shared, &request, &minions).await?;
+    fire(shared, jid.clone(), vec![("minions", list(&minions))]);
+    fire(
+        shared,
+        format!("salt/job/{jid}/new"),
+        vec![
+            ("jid", Value::from(jid.as_str())),
+            ("tgt_type", Value::from(request.tgt_type.as_str())),
+            ("tgt", request.tgt.clone()),
+            ("user", Value::from(request.user.as_str())),
+            ("fun", Value::from(request.fun.as_str())),
+            ("arg", request.arg.clone()),
+            ("minions", list(&minions)),
+            ("missing", list(&missing)),
+        ],
+    );
+    if let (Ok(event), Value::Map(_)) = (
+        Event::new(format!("salt/job/{jid}/publish"), load.clone()),
+        &load,
+    ) {
+        shared.bus.fire(event);
+    }
+    let job = message("publish", vec![(Value::from("load"), load)]);
+    for id in &connected {
+        shared.sessions.send(id, job.clone());
+    }
+    Ok(reply(&jid, &minions, &connected))
+}
+
+/// Allocates the jid (or takes the caller's) and stores the load; a jid already in the cache
+/// is replaced by a fresh one, as Salt's `prep_jid` does.
+async fn store(
+    shared: &Shared,
+    request: &PublishRequest,
+    minions: &[String],
+) -> Result<(String, Value), String> {
+    let mut jid = request.jid.clone().unwrap_or_else(jid::gen_jid);
+    for _ in 0..100 {
+        let load = Value::Map(vec![
+            (Value::from("fun"), Value::from(request.fun.as_str())),
+            (Value::from("arg"), request.arg.clone()),
+            (Value::from("tgt"), request.tgt.clone()),
+            (Value::from("jid"), Value::from(jid.as_str())),
+            (Value::from("ret"), Value::from(request.ret.as_str())),
+            (
+                Value::from("tgt_type"),
+                Value::from(request.tgt_type.as_str()),
+            ),
+            (Value::from("user"), Value::from(request.user.as_str())),
+        ]);
+        let jobs = shared.jobs.clone();
+        let (stored_jid, stored_load, ids) = (jid.clone(), load.clone(), minions.to_vec());
+        let saved =
+            tokio::task::spawn_blocking(move || jobs.save_load(&stored_jid, &stored_load, &ids))
+                .await
+                .map_err(|err| err.to_string())?;
+        match saved {
+            Ok(()) => return Ok((jid, load)),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                tokio::time::sleep(std::time::Duration::from_micros(1)).await;
+                jid = jid::gen_jid();
+            }
+            Err(err) => return Err(format!("cannot store the job in the job cache: {err}")),
+        }
+    }
+    Err("cannot allocate a new jid".to_owned())
+}

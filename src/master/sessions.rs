@@ -1,0 +1,476 @@
+//! Minions' sessions on the master: admission by key, the minions connected now, presence, and
+//! what minions send (events and job returns).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use super::minion_event::events_from_load;
+use crate::event::{Event, Value, jid, map_get, map_set};
+use crate::keys::{Admission, AdmissionPolicy, KeyState, read_autosign, valid_id};
+use crate::link::{Acceptor, Session, command, message};
+
+/// How long a new session may take to say who it is.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The minions connected now, and the grains they reported.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    connected: BTreeMap<String, Connected>,
+    grains: HashMap<String, Value>,
+    serial: u64,
+}
+
+#[derive(Debug)]
+struct Connected {
+    tx: mpsc::Sender<Value>,
+    serial: u64,
+    close: CancellationToken,
+}
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("sessions lock")
+    }
+
+    /// The ids of the minions connected now, sorted.
+    pub fn connected(&self) -> Vec<String> {
+        self.lock().connected.keys().cloned().collect()
+    }
+
+    /// The grains `id` reported when it last connected (from the cache after a restart).
+    pub fn grains(&self, shared: &Shared, id: &str) -> Option<Value> {
+        if let Some(grains) = self.lock().grains.get(id) {
+            return Some(grains.clone());
+        }
+        let bytes = std::fs::read(grains_path(shared, id)?).ok()?;
+        let data = rmpv::decode::read_value(&mut bytes.as_slice()).ok()?;
+        let grains = map_get(&data, "grains")?.clone();
+        self.lock().grains.insert(id.to_owned(), grains.clone());
+        Some(grains)
+    }
+
+    /// Queues `message` for `id`; false when it is not connected or its queue is full.
+    pub fn send(&self, id: &str, message: Value) -> bool {
+        let inner = self.lock();
+        match inner.connected.get(id) {
+            Some(connected) => match connected.tx.try_send(message) {
+                Ok(()) => true,
+                Err(err) => {
+                    tracing::warn!("cannot send a job to minion {id}: {err}");
+                    false
+                }
+            },
+            None => false,
+        }
+    }
+
+    /// Ends `id`'s session, if it has one.
+    pub fn close(&self, id: &str) {
+        if let Some(connected) = self.lock().connected.get(id) {
+            connected.close.cancel();
+        }
+    }
+
+    fn register(
+        &self,
+        shared: &Shared,
+        id: &str,
+        tx: mpsc::Sender<Value>,
+        grains: Value,
+    ) -> (u64, CancellationToken) {
+        let close = CancellationToken::new();
+        let (serial, replaced) = {
+            let mut inner = self.lock();
+            inner.serial += 1;
+            let serial = inner.serial;
+            inner.grains.insert(id.to_owned(), grains.clone());
+            let replaced = inner.connected.insert(
+                id.to_owned(),
+                Connected {
+                    tx,
+                    serial,
+                    close: close.clone(),
+                },
+            );
+            (serial, replaced)
+        };
+        match replaced {
+            Some(old) => {
+                tracing::warn!("minion {id} connected again; its previous session is closed");
+                old.close.cancel();
+            }
+            None => self.changed(shared, vec![id.to_owned()], Vec::new()),
+        }
+        if let Some(path) = grains_path(shared, id) {
+            let data = Value::Map(vec![(Value::from("grains"), grains)]);
+            let mut bytes = Vec::new();
+            if rmpv::encode::write_value(&mut bytes, &data).is_ok()
+                && let Some(dir) = path.parent()
+                && std::fs::create_dir_all(dir).is_ok()
+                && let Err(err) = std::fs::write(&path, bytes)
+            {
+                tracing::warn!(
+                    "cannot cache the grains of {id} in {}: {err}",
+                    path.display()
+                );
+            }
+        }
+        (serial, close)
+    }
+
+    fn unregister(&self, shared: &Shared, id: &str, serial: u64) {
+        let removed = {
+            let mut inner = self.lock();
+            match inner.connected.get(id) {
+                Some(connected) if connected.serial == serial => {
+                    inner.connected.remove(id);
+                    true
+                }
+                _ => false,
+            }
+        };
+        if removed {
+            self.changed(shared, Vec::new(), vec![id.to_owned()]);
+        }
+    }
+
+    /// With `presence_events`, a minion arriving or leaving is told at once.
+    fn changed(&self, shared: &Shared, new: Vec<String>, lost: Vec<String>) {
+        if !presence_events(shared) {
+            return;
+        }
+        let list = |ids: Vec<String>| Value::Array(ids.into_iter().map(Value::from).collect());
+        fire(
+            shared,
+            "salt/presence/change",
+            vec![("new", list(new)), ("lost", list(lost))],
+        );
+        self.present(shared);
+    }
+
+    /// `salt/presence/present` with the ids connected now, when `presence_events` is set.
+    pub fn present(&self, shared: &Shared) {
+        if !presence_events(shared) {
+            return;
+        }
+        let present = self.connected().into_iter().map(Value::from).collect();
+        fire(
+            shared,
+            "salt/presence/present",
+            vec![("present", Value::Array(present))],
+        );
+    }
+}
+
+fn presence_events(shared: &Shared) -> bool {
+    shared
+        .config
+        .get_bool("presence_events", false)
+        .unwrap_or(false)
+}
+
+/// Where a minion's grains are cached: `<cachedir>/minions/<id>/data.p`, as Salt's.
+fn grains_path(shared: &Shared, id: &str) -> Option<PathBuf> {
+    if !valid_id(id) {
+        return None;
+    }
+    let cachedir = shared.config.cachedir().ok()?;
+    Some(cachedir.join("minions").join(id).join("data.p"))
+}
+
+fn fire(shared: &Shared, tag: &str, fields: Vec<(&str, Value)>) {
+    let data = Value::Map(
+        fields
+            .into_iter()
+            .map(|(k, v)| (Value::from(k), v))
+            .collect(),
+    );
+    match Event::new(tag, data) {
+        Ok(event) => shared.bus.fire(event),
+        Err(err) => tracing::warn!("cannot fire {tag}: {err}"),
+    }
+}
+
+/// Accepts sessions until `stop`.
+pub(super) async fn serve(shared: Arc<Shared>, mut link: impl Acceptor, stop: CancellationToken) {
+    loop {
+        let session = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = link.accept() => match accepted {
+                Ok(session) => session,
+                Err(err) => {
+                    tracing::error!("the minion link stopped: {err}");
+                    return;
+                }
+            },
+        };
+        tokio::spawn(handle(shared.clone(), session, stop.clone()));
+    }
+}
+
+/// Closes the sessions of minions whose keys an operator deletes or rejects (`salt/key`).
+pub(super) async fn watch_keys(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut subscription = shared.bus.subscribe();
+    loop {
+        let body = tokio::select! {
+            _ = stop.cancelled() => return,
+            body = subscription.next_body() => match body {
+                Some(body) => body,
+                None => return,
+            },
+        };
+        if !body.starts_with(b"salt/key\n\n") {
+            continue;
+        }
+        let Ok(event) = crate::wire::decode_body(&body) else {
+            continue;
+        };
+        let act = event.get("act").and_then(Value::as_str);
+        if let (Some("delete" | "reject"), Some(id)) =
+            (act, event.get("id").and_then(Value::as_str))
+        {
+            tracing::info!(
+                "key of minion {id} was {act:?}d; closing its session",
+                act = act.unwrap_or_default()
+            );
+            shared.sessions.close(id);
+        }
+    }
+}
+
+/// Who a session says it is.
+struct Hello {
+    id: String,
+    /// `minion` (a daemon, which receives jobs) or `call` (`salt-call`, which only returns).
+    role: String,
+    grains: Value,
+}
+
+async fn hello(session: &mut Session) -> Result<Hello, String> {
+    let first = tokio::time::timeout(HELLO_TIMEOUT, session.rx.recv())
+        .await
+        .map_err(|_| format!("no hello within {HELLO_TIMEOUT:?}"))?
+        .ok_or("closed before saying hello")?;
+    if command(&first) != Some("hello") {
+        return Err(format!("sent {:?} before hello", command(&first)));
+    }
+    let field = |key| {
+        map_get(&first, key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let id = field("id").ok_or("hello without an id")?;
+    if !valid_id(&id) {
+        return Err(format!("invalid minion id {id:?}"));
+    }
+    Ok(Hello {
+        id,
+        role: field("role").unwrap_or_else(|| "minion".to_owned()),
+        grains: map_get(&first, "grains")
+            .cloned()
+            .unwrap_or_else(|| Value::Map(Vec::new())),
+    })
+}
+
+fn admission_policy(shared: &Shared) -> AdmissionPolicy {
+    let config = &shared.config;
+    let autosign = match config.get_str("autosign_file") {
+        Ok(Some(_)) => config
+            .path("autosign_file", "")
+            .map(|path| read_autosign(&path))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    AdmissionPolicy {
+        auto_accept: config.get_bool("auto_accept", false).unwrap_or(false),
+        autosign,
+    }
+}
+
+async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationToken) {
+    let peer = session.peer.clone();
+    let Hello { id, role, grains } = match hello(&mut session).await {
+        Ok(hello) => hello,
+        Err(reason) => {
+            tracing::warn!("refused a session from {peer}: {reason}");
+            return;
+        }
+    };
+    let admission = {
+        let keys = shared.keys.clone();
+        let policy = admission_policy(&shared);
+        let (id, key) = (id.clone(), session.peer_key.clone());
+        tokio::task::spawn_blocking(move || keys.admit(&id, &key, &policy)).await
+    };
+    let admission = match admission {
+        Ok(Ok(admission)) => admission,
+        Ok(Err(err)) => {
+            tracing::error!("cannot file the key of minion {id}: {err}");
+            return;
+        }
+        Err(_) => return,
+    };
+    if shared.config.get_bool("auth_events", true).unwrap_or(true)
+        && let Ok(event) = Event::new("salt/auth", admission.auth_event(&id, &session.peer_key))
+    {
+        shared.bus.fire(event);
+    }
+    let welcome = message(
+        "welcome",
+        vec![
+            (Value::from("act"), Value::from(admission.act())),
+            (Value::from("master"), Value::from(shared.id.as_str())),
+        ],
+    );
+    if session.tx.send(welcome).await.is_err() {
+        return;
+    }
+    match admission {
+        Admission::Accept => {}
+        Admission::Pend => {
+            tracing::info!("minion {id} ({peer}) is waiting for its key to be accepted");
+            return;
+        }
+        Admission::Reject => {
+            tracing::warn!("refused minion {id} ({peer}): its key is rejected");
+            return;
+        }
+        Admission::Deny | Admission::DenyAutosigned => {
+            tracing::warn!(
+                "refused minion {id} ({peer}): it presented a key that differs from the one on file; the new key is in minions_denied"
+            );
+            return;
+        }
+    }
+    let registered = (role == "minion").then(|| {
+        shared
+            .sessions
+            .register(&shared, &id, session.tx.clone(), grains)
+    });
+    let close = registered
+        .as_ref()
+        .map(|(_, close)| close.clone())
+        .unwrap_or_default();
+    tracing::info!("minion {id} connected from {peer} ({role})");
+    loop {
+        let message = tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = close.cancelled() => break,
+            message = session.rx.recv() => match message {
+                Some(message) => message,
+                None => break,
+            },
+        };
+        if !still_accepted(&shared, &id, &session.peer_key) {
+            tracing::warn!(
+                "refused a message from minion {id} ({peer}): its key is no longer accepted; closing the session"
+            );
+            break;
+        }
+        if map_get(&message, "id")
+            .and_then(Value::as_str)
+            .is_some_and(|claimed| claimed != id)
+        {
+            tracing::warn!("refused a message from minion {id} ({peer}) claiming another id");
+            continue;
+        }
+        match command(&message) {
+            Some("_minion_event") => {
+                for event in events_from_load(with_ts(message)) {
+                    shared.bus.fire(event);
+                }
+            }
+            Some("_return") => job_return(&shared, &id, message).await,
+            other => tracing::warn!("ignored a message from minion {id} with cmd {other:?}"),
+        }
+    }
+    if let Some((serial, _)) = registered {
+        shared.sessions.unregister(&shared, &id, serial);
+    }
+    tracing::info!("minion {id} ({peer}) disconnected");
+}
+
+fn still_accepted(shared: &Shared, id: &str, key: &str) -> bool {
+    shared
+        .keys
+        .key(KeyState::Accepted, id)
+        .is_some_and(|filed| crate::keys::public_der(&filed) == crate::keys::public_der(key))
+}
+
+/// The request channel stamps every load with the time it arrived, in whole seconds.
+fn with_ts(load: Value) -> Value {
+    match load {
+        Value::Map(mut entries) => {
+            if !entries.iter().any(|(k, _)| k.as_str() == Some("ts")) {
+                entries.push((
+                    Value::from("ts"),
+                    Value::from(jiff::Timestamp::now().as_second()),
+                ));
+            }
+            Value::Map(entries)
+        }
+        other => other,
+    }
+}
+
+/// A job return: `salt/job/<jid>/ret/<id>` on the bus and the return in the job cache. A
+/// return with jid `req` (from `salt-call`) gets a new jid first, as Salt's master gives it.
+async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) {
+    let Value::Map(mut entries) = load else {
+        return;
+    };
+    let mut jid = entries
+        .iter()
+        .find(|(k, _)| k.as_str() == Some("jid"))
+        .and_then(|(_, v)| v.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    if jid == "req" {
+        jid = jid::gen_jid();
+        map_set(&mut entries, Value::from("jid"), Value::from(jid.as_str()));
+    }
+    if !jid::is_jid(&jid) {
+        tracing::warn!("refused a return from minion {id} with jid {jid:?}");
+        return;
+    }
+    // The job cache keeps what Salt's does per minion: the return, its code, success.
+    let stored = Value::Map(
+        ["return", "retcode", "success"]
+            .into_iter()
+            .filter_map(|key| {
+                entries
+                    .iter()
+                    .find(|(k, _)| k.as_str() == Some(key))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+            })
+            .collect(),
+    );
+    let mut event = match Event::new(format!("salt/job/{jid}/ret/{id}"), Value::Map(entries)) {
+        Ok(event) => event,
+        Err(_) => return,
+    };
+    // Salt's master stamps the return before it adds the arrival time.
+    event.stamp();
+    let event = Event {
+        data: with_ts(event.data),
+        ..event
+    };
+    shared.bus.fire(event);
+    let jobs = shared.jobs.clone();
+    let id = id.to_owned();
+    let saved = tokio::task::spawn_blocking(move || jobs.save_return(&jid, &id, &stored)).await;
+    if let Ok(Err(err)) = saved {
+        tracing::warn!("cannot store a return in the job cache: {err}");
+    }
+}
