@@ -67,15 +67,21 @@ impl Lab {
         };
         std::fs::create_dir_all(lab.etc()).unwrap();
         let root = lab.path().display().to_string();
+        let port = free_port();
+        let auto_accept = if master_extra.contains("auto_accept:") {
+            ""
+        } else {
+            "auto_accept: True\n"
+        };
         std::fs::write(
             lab.etc().join("master"),
-            format!("sock_dir: {root}/run/master\nlog_file: {root}/log/master\nlog_level_logfile: debug\n{master_extra}"),
+            format!("sock_dir: {root}/run/master\npki_dir: {root}/pki/master\ncachedir: {root}/cache/master\nret_port: {port}\ninterface: 127.0.0.1\nlog_file: {root}/log/master\nlog_level_logfile: debug\n{auto_accept}{master_extra}"),
         )
         .unwrap();
         std::fs::write(
             lab.etc().join("minion"),
             format!(
-                "id: {MINION_ID}\nsock_dir: {root}/run/minion\nlog_file: {root}/log/minion\nlog_level_logfile: debug\n{minion_extra}"
+                "id: {MINION_ID}\nsock_dir: {root}/run/minion\npki_dir: {root}/pki/minion\ncachedir: {root}/cache/minion\nmaster: 127.0.0.1\nmaster_port: {port}\nacceptance_wait_time: 0.2\nrecon_default: 100\nrecon_max: 500\nlog_file: {root}/log/minion\nlog_level_logfile: debug\n{minion_extra}"
             ),
         )
         .unwrap();
@@ -192,6 +198,14 @@ impl Default for Lab {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
 }
 
 /// Whether something accepts connections on a Unix socket.

@@ -2,9 +2,11 @@
 //! logging in Salt's format, signal handling, exit codes, and the one place errors are reported.
 
 pub mod call;
+pub mod key;
 pub mod master;
 pub mod minion;
 pub mod run;
+pub mod salt;
 
 mod args;
 mod daemon;

@@ -59,11 +59,12 @@ fn xdg_dir(variable: &str, under_home: &str) -> PathBuf {
     if let Some(dir) = std::env::var_os(variable).filter(|dir| !dir.is_empty()) {
         return PathBuf::from(dir).join("halite");
     }
-    let home = std::env::var_os("HOME")
+    // A HOME this user cannot write (kept across a user switch) is no place for state.
+    std::env::var_os("HOME")
         .filter(|home| !home.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| user_runtime_dir());
-    home.join(under_home).join("halite")
+        .map(|home| PathBuf::from(home).join(under_home).join("halite"))
+        .filter(|dir| usable_dir(dir))
+        .unwrap_or_else(|| user_runtime_dir().join(under_home.trim_start_matches('.')))
 }
 
 /// The host's fully qualified name, as Salt derives a default minion id.

@@ -81,13 +81,13 @@ impl Call {
     pub fn load_arg(&self) -> Value {
         let mut arg = self.args.args.clone();
         if !self.args.kwargs.is_empty() {
-            let mut kwargs: Vec<(Value, Value)> = self
-                .args
-                .kwargs
-                .iter()
-                .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
-                .collect();
-            kwargs.push((Value::from("__kwarg__"), Value::Boolean(true)));
+            let mut kwargs = vec![(Value::from("__kwarg__"), Value::Boolean(true))];
+            kwargs.extend(
+                self.args
+                    .kwargs
+                    .iter()
+                    .map(|(k, v)| (Value::from(k.as_str()), v.clone())),
+            );
             arg.push(Value::Map(kwargs));
         }
         Value::Array(arg)

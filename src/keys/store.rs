@@ -369,6 +369,10 @@ mod tests {
             store.admit("app1", &key(5), &autosign).unwrap(),
             Admission::Pend
         );
+        assert_eq!(
+            store.admit("cache12", &key(6), &autosign).unwrap(),
+            Admission::Accept
+        );
         let selection = Selection {
             glob: "*".into(),
             states: KeyState::ALL.to_vec(),

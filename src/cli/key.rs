@@ -1,0 +1,549 @@
+//! `salt-key`: list, accept, reject and delete minion keys in the master's `pki_dir`, with
+//! Salt's rules, prompts and output, firing `salt/key` on the master's bus for each change.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use super::{Exit, Generate, Runtime, execute, generate, logging};
+use crate::client::Publisher;
+use crate::config::{Config, Role};
+use crate::event::{Event, Value};
+use crate::keys::{KeyState, KeyStore, Selection, fingerprint};
+use crate::output::outputter::Outputter;
+
+/// Manage the master's minion keys.
+#[derive(Debug, Parser)]
+#[command(name = "salt-key", version, about, long_about = None)]
+#[command(
+    after_help = "Examples:\n  salt-key -L\n  salt-key -a 'web*' -y\n  salt-key -r db1 --include-accepted\n  salt-key -d old-minion -y\n  salt-key -F"
+)]
+pub struct Args {
+    /// Directory holding the master config file [default: /etc/salt]
+    #[arg(
+        short = 'c',
+        long = "config-dir",
+        value_name = "DIR",
+        env = "SALT_CONFIG_DIR"
+    )]
+    config_dir: Option<PathBuf>,
+
+    /// Console log level
+    #[arg(long = "log-level", value_name = "LEVEL")]
+    log_level: Option<String>,
+
+    /// Write a man page or shell completion script to stdout and exit
+    #[arg(long, value_name = "WHAT", hide = true)]
+    generate: Option<Generate>,
+
+    /// List the keys in one state: acc, pre (or un), rej, den, or all
+    #[arg(short = 'l', long = "list", value_name = "STATE", group = "action")]
+    list: Option<String>,
+
+    /// List every key (the default action)
+    #[arg(short = 'L', long = "list-all", group = "action")]
+    list_all: bool,
+
+    /// Accept the pending keys matching ID (a glob; commas separate several)
+    #[arg(short = 'a', long = "accept", value_name = "ID", group = "action")]
+    accept: Option<String>,
+
+    /// Accept every pending key
+    #[arg(short = 'A', long = "accept-all", group = "action")]
+    accept_all: bool,
+
+    /// Reject the pending keys matching ID
+    #[arg(short = 'r', long = "reject", value_name = "ID", group = "action")]
+    reject: Option<String>,
+
+    /// Reject every pending key
+    #[arg(short = 'R', long = "reject-all", group = "action")]
+    reject_all: bool,
+
+    /// Delete the keys matching ID, in any state
+    #[arg(short = 'd', long = "delete", value_name = "ID", group = "action")]
+    delete: Option<String>,
+
+    /// Delete every key
+    #[arg(short = 'D', long = "delete-all", group = "action")]
+    delete_all: bool,
+
+    /// Print the fingerprints of the keys matching ID
+    #[arg(short = 'f', long = "finger", value_name = "ID", group = "action")]
+    finger: Option<String>,
+
+    /// Print every fingerprint, the master's own keys included
+    #[arg(short = 'F', long = "finger-all", group = "action")]
+    finger_all: bool,
+
+    /// Print the public keys matching ID
+    #[arg(short = 'p', long = "print", value_name = "ID", group = "action")]
+    print: Option<String>,
+
+    /// Print every public key
+    #[arg(short = 'P', long = "print-all", group = "action")]
+    print_all: bool,
+
+    /// Answer yes to the confirmation prompt
+    #[arg(short = 'y', long = "yes")]
+    yes: bool,
+
+    /// Let -r and -R reject accepted keys too
+    #[arg(long = "include-accepted")]
+    include_accepted: bool,
+
+    /// Let -a and -A accept rejected keys too
+    #[arg(long = "include-rejected")]
+    include_rejected: bool,
+
+    /// Let -a, -A, -r and -R act on denied keys too
+    #[arg(long = "include-denied")]
+    include_denied: bool,
+
+    /// Same as --include-accepted with -r and --include-rejected with -a
+    #[arg(long = "include-all")]
+    include_all: bool,
+
+    /// Outputter: key (default), json, yaml, nested, txt, raw
+    #[arg(long = "out", visible_alias = "output", value_name = "OUTPUTTER")]
+    out: Option<String>,
+
+    /// Never colour the output
+    #[arg(long = "no-color", visible_alias = "no-colour")]
+    no_color: bool,
+
+    /// Colour the output even when it is not a terminal
+    #[arg(long = "force-color", visible_alias = "force-colour")]
+    force_color: bool,
+}
+
+/// Entry point of `salt-key`.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(what) = args.generate {
+        return generate::<Args>(what);
+    }
+    execute(Runtime::SingleThread, || run(args))
+}
+
+/// A change `salt-key` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Accept,
+    Reject,
+    Delete,
+}
+
+impl Change {
+    fn verb(self) -> &'static str {
+        match self {
+            Change::Accept => "accepted",
+            Change::Reject => "rejected",
+            Change::Delete => "deleted",
+        }
+    }
+
+    fn act(self) -> &'static str {
+        match self {
+            Change::Accept => "accept",
+            Change::Reject => "reject",
+            Change::Delete => "delete",
+        }
+    }
+}
+
+/// Keys grouped by state, with a value per key (nothing, a fingerprint, the key text).
+type Grouped = Vec<(Section, Vec<(String, Option<String>)>)>;
+
+/// A section of `salt-key`'s output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Local,
+    State(KeyState),
+}
+
+impl Section {
+    fn heading(self) -> &'static str {
+        match self {
+            Section::Local => "Local Keys:",
+            Section::State(state) => state.heading(),
+        }
+    }
+
+    fn json_key(self) -> &'static str {
+        match self {
+            Section::Local => "local",
+            Section::State(state) => state.dir_name(),
+        }
+    }
+
+    fn color(self) -> u8 {
+        match self {
+            Section::Local | Section::State(KeyState::Denied) => 35,
+            Section::State(KeyState::Accepted) => 32,
+            Section::State(KeyState::Pending) => 31,
+            Section::State(KeyState::Rejected) => 34,
+        }
+    }
+}
+
+/// Salt's order of states in `--out json`: minions, minions_pre, minions_rejected,
+/// minions_denied.
+const JSON_ORDER: [KeyState; 4] = [
+    KeyState::Accepted,
+    KeyState::Pending,
+    KeyState::Rejected,
+    KeyState::Denied,
+];
+
+fn render(grouped: &Grouped, out: Option<&str>, color: bool) -> anyhow::Result<String> {
+    let Some(out) = out.filter(|out| *out != "key") else {
+        return Ok(render_key(grouped, color));
+    };
+    let outputter: Outputter = out.parse()?;
+    let mut ordered: Vec<&(Section, Vec<(String, Option<String>)>)> = grouped.iter().collect();
+    ordered.sort_by_key(|(section, _)| match section {
+        Section::Local => 0,
+        Section::State(state) => 1 + JSON_ORDER.iter().position(|s| s == state).unwrap_or(0),
+    });
+    let map = Value::Map(
+        ordered
+            .into_iter()
+            .map(|(section, keys)| {
+                let value = if keys.iter().all(|(_, v)| v.is_none()) {
+                    Value::Array(
+                        keys.iter()
+                            .map(|(id, _)| Value::from(id.as_str()))
+                            .collect(),
+                    )
+                } else {
+                    Value::Map(
+                        keys.iter()
+                            .map(|(id, v)| {
+                                (
+                                    Value::from(id.as_str()),
+                                    Value::from(v.clone().unwrap_or_default()),
+                                )
+                            })
+                            .collect(),
+                    )
+                };
+                (Value::from(section.json_key()), value)
+            })
+            .collect(),
+    );
+    Ok(outputter.render(&map, color))
+}
+
+/// Salt's `key` outputter: a heading per section, one line per key (`id:  value` when there is
+/// a value), the whole right-trimmed.
+fn render_key(grouped: &Grouped, color: bool) -> String {
+    let mut out = String::new();
+    let paint = |code: u8, bold: bool, text: &str| {
+        if color {
+            let weight = if bold { "1;" } else { "" };
+            format!("\x1b[0;{weight}{code}m{text}\x1b[0;0m\n")
+        } else {
+            format!("{text}\n")
+        }
+    };
+    for (section, keys) in grouped {
+        out.push_str(&paint(section.color(), true, section.heading()));
+        for (id, value) in keys {
+            let line = match value {
+                Some(value) => format!("{id}:  {value}"),
+                None => id.clone(),
+            };
+            out.push_str(&paint(section.color(), false, &line));
+        }
+    }
+    let trimmed = out.trim_end();
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("{trimmed}\n")
+    }
+}
+
+fn states_for_list(arg: &str) -> Option<Vec<KeyState>> {
+    let all = vec![
+        KeyState::Accepted,
+        KeyState::Denied,
+        KeyState::Pending,
+        KeyState::Rejected,
+    ];
+    Some(if arg.starts_with("acc") {
+        vec![KeyState::Accepted]
+    } else if arg.starts_with("pre") || arg.starts_with("un") {
+        vec![KeyState::Pending]
+    } else if arg.starts_with("rej") {
+        vec![KeyState::Rejected]
+    } else if arg.starts_with("den") {
+        vec![KeyState::Denied]
+    } else if arg.starts_with("all") {
+        all
+    } else {
+        return None;
+    })
+}
+
+/// The keys in `states` matching a comma-separated list of globs, grouped by state.
+fn matching(store: &KeyStore, globs: &str, states: &[KeyState]) -> anyhow::Result<Grouped> {
+    let mut grouped: Grouped = Vec::new();
+    for state in KeyState::ALL {
+        if !states.contains(&state) {
+            continue;
+        }
+        let mut ids: Vec<String> = Vec::new();
+        for glob in globs.split(',') {
+            let selection = Selection {
+                glob: glob.to_owned(),
+                states: vec![state],
+            };
+            ids.extend(store.select(&selection)?.into_iter().map(|(_, id)| id));
+        }
+        if !ids.is_empty() {
+            grouped.push((
+                Section::State(state),
+                ids.into_iter().map(|id| (id, None)).collect(),
+            ));
+        }
+    }
+    Ok(grouped)
+}
+
+async fn run(args: Args) -> anyhow::Result<Exit> {
+    let console = logging::level(args.log_level.as_deref().unwrap_or("warning"))?;
+    logging::init(console, None)?;
+    let config = Config::load(Role::Master, args.config_dir.as_deref())?;
+    let pki_dir = config.pki_dir()?;
+    let store = KeyStore::open(&pki_dir)
+        .map_err(|err| anyhow::anyhow!("{err}; run salt-key as the master's user, or check -c"))?;
+    let color = args.force_color || (!args.no_color && std::io::stdout().is_terminal());
+    let out = args.out.as_deref();
+    let all = "*".to_owned();
+    let change = if let Some(glob) = args.accept.as_ref().or(args.accept_all.then_some(&all)) {
+        Some((Change::Accept, glob))
+    } else if let Some(glob) = args.reject.as_ref().or(args.reject_all.then_some(&all)) {
+        Some((Change::Reject, glob))
+    } else {
+        args.delete
+            .as_ref()
+            .or(args.delete_all.then_some(&all))
+            .map(|glob| (Change::Delete, glob))
+    };
+    if let Some((change, glob)) = change {
+        return apply(&args, &config, &store, change, glob, color).await;
+    }
+    let hash_type = config.hash_type()?.to_owned();
+    let finger = args.finger.as_ref().or(args.finger_all.then_some(&all));
+    let print = args.print.as_ref().or(args.print_all.then_some(&all));
+    let grouped = if let Some(glob) = finger.or(print) {
+        let mut grouped = matching(&store, glob, &KeyState::ALL)?;
+        let value = |text: &str| {
+            if finger.is_some() {
+                fingerprint(text, &hash_type).unwrap_or_default()
+            } else {
+                text.trim_end().to_owned()
+            }
+        };
+        for (section, keys) in &mut grouped {
+            if let Section::State(state) = section {
+                for (id, slot) in keys.iter_mut() {
+                    *slot = store.key(*state, id).map(|text| value(&text));
+                }
+            }
+        }
+        if finger.is_some() {
+            let local: Vec<(String, Option<String>)> = ["master.pem", "master.pub"]
+                .into_iter()
+                .filter(|name| {
+                    glob.split(',')
+                        .any(|g| crate::event::matching::fnmatch(name, g))
+                })
+                .filter_map(|name| {
+                    let text = std::fs::read_to_string(pki_dir.join(name)).ok()?;
+                    Some((name.to_owned(), Some(value(&text))))
+                })
+                .collect();
+            if !local.is_empty() {
+                grouped.insert(0, (Section::Local, local));
+            }
+        }
+        grouped
+    } else {
+        let states = match &args.list {
+            Some(arg) => states_for_list(arg).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "'{arg}' is not a valid argument to '--list': use acc, pre, un, rej, den or all"
+                )
+            })?,
+            None => KeyState::ALL.to_vec(),
+        };
+        states
+            .into_iter()
+            .map(|state| {
+                let ids = store.ids(state).unwrap_or_default();
+                (
+                    Section::State(state),
+                    ids.into_iter().map(|id| (id, None)).collect(),
+                )
+            })
+            .collect()
+    };
+    print!("{}", render(&grouped, out, color)?);
+    Ok(Exit::Success)
+}
+
+async fn apply(
+    args: &Args,
+    config: &Config,
+    store: &KeyStore,
+    change: Change,
+    glob: &str,
+    color: bool,
+) -> anyhow::Result<Exit> {
+    let include_rejected = change == Change::Accept && (args.include_all || args.include_rejected);
+    let include_accepted = change == Change::Reject && (args.include_all || args.include_accepted);
+    let states: Vec<KeyState> = match change {
+        Change::Delete => KeyState::ALL.to_vec(),
+        _ => {
+            let mut states = vec![KeyState::Pending];
+            if include_accepted {
+                states.push(KeyState::Accepted);
+            }
+            if include_rejected {
+                states.push(KeyState::Rejected);
+            }
+            if args.include_denied {
+                states.push(KeyState::Denied);
+            }
+            states
+        }
+    };
+    let grouped = matching(store, glob, &states)?;
+    if grouped.is_empty() {
+        let mut kinds = vec!["unaccepted"];
+        let wording_accepted =
+            include_accepted || (change == Change::Delete && args.include_accepted);
+        let wording_rejected =
+            include_rejected || (change == Change::Delete && args.include_rejected);
+        if wording_accepted {
+            kinds.push("accepted");
+        }
+        if wording_rejected {
+            kinds.push("rejected");
+        }
+        if args.include_denied {
+            kinds.push("denied");
+        }
+        let kinds = match kinds.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => kinds.join(""),
+        };
+        println!("The key glob '{glob}' does not match any {kinds} keys.");
+        return Ok(Exit::Success);
+    }
+    println!("The following keys are going to be {}:", change.verb());
+    print!("{}", render(&grouped, args.out.as_deref(), color)?);
+    if !args.yes && !confirm(change)? {
+        return Ok(Exit::Success);
+    }
+    let mut events = Vec::new();
+    // Accept and reject work through the states in the order they were asked for.
+    let mut ordered: Vec<&(Section, Vec<(String, Option<String>)>)> = grouped.iter().collect();
+    if change != Change::Delete {
+        ordered.sort_by_key(|(section, _)| match section {
+            Section::State(state) => states.iter().position(|s| s == state).unwrap_or(0),
+            Section::Local => 0,
+        });
+    }
+    for (section, keys) in ordered {
+        let Section::State(state) = section else {
+            continue;
+        };
+        for (id, _) in keys {
+            let done = match change {
+                Change::Accept => store.change(id, *state, KeyState::Accepted),
+                Change::Reject => store.change(id, *state, KeyState::Rejected),
+                Change::Delete => store.delete(id, *state),
+            };
+            if let Err(err) = done {
+                eprintln!("Error: {err}");
+                continue;
+            }
+            if change != Change::Accept {
+                forget_minion_cache(config, store, id);
+            }
+            println!("Key for minion {id} {}.", change.verb());
+            events.push(Event::new(
+                "salt/key",
+                Value::Map(vec![
+                    (Value::from("result"), Value::Boolean(true)),
+                    (Value::from("act"), Value::from(change.act())),
+                    (Value::from("id"), Value::from(id.as_str())),
+                ]),
+            )?);
+        }
+    }
+    announce(config, events).await;
+    Ok(Exit::Success)
+}
+
+/// Asks Salt's question; accept and reject default to yes, delete to no.
+fn confirm(change: Change) -> anyhow::Result<bool> {
+    let (prompt, default) = match change {
+        Change::Delete => ("Proceed? [N/y] ", false),
+        _ => ("Proceed? [n/Y] ", true),
+    };
+    print!("{prompt}");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer)? == 0 {
+        eprintln!("Error: EOF when reading a line");
+        return Ok(false);
+    }
+    let answer = answer.trim().to_lowercase();
+    Ok(if answer.is_empty() {
+        default
+    } else {
+        answer.starts_with('y')
+    })
+}
+
+/// Removes the cached data of a minion that has no key left in any state.
+fn forget_minion_cache(config: &Config, store: &KeyStore, id: &str) {
+    if KeyState::ALL
+        .iter()
+        .any(|state| store.key(*state, id).is_some())
+    {
+        return;
+    }
+    if let Ok(cachedir) = config.cachedir() {
+        let _ = std::fs::remove_dir_all(cachedir.join("minions").join(id));
+    }
+}
+
+/// Fires the `salt/key` events on the master's bus; without a running master they are dropped,
+/// as Salt's are.
+async fn announce(config: &Config, events: Vec<Event>) {
+    if events.is_empty() {
+        return;
+    }
+    let (Ok(bus), Ok(framing)) = (config.bus(), config.framing()) else {
+        return;
+    };
+    let Ok(mut publisher) = Publisher::connect(&bus, framing).await else {
+        tracing::debug!("the master is not running; salt/key events are not sent");
+        return;
+    };
+    for event in events {
+        if let Err(err) = publisher.fire(event).await {
+            tracing::warn!("cannot send salt/key to the master: {err}");
+            return;
+        }
+    }
+    let _ = publisher.close().await;
+}

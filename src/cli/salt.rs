@@ -1,0 +1,217 @@
+//! `salt`: publish a job to the minions a target matches and print their returns as they
+//! arrive, with Salt's output and exit codes.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+use super::{CommonArgs, Exit, OutputArgs, Runtime, execute, generate, logging};
+use crate::client::local::{LocalClient, Outcome, Published};
+use crate::config::Role;
+use crate::event::Value;
+use crate::functions::Call;
+use crate::master::PublishRequest;
+use crate::salt_yaml::parse_cli_args;
+
+/// Run a function on the minions a target matches, through the master on this host.
+#[derive(Debug, Parser)]
+#[command(name = "salt", version, about, long_about = None)]
+#[command(
+    after_help = "Examples:\n  salt '*' test.ping\n  salt -L web1,web2 cmd.run 'uptime'\n  salt -G os:Debian grains.item osrelease\n  salt -E 'web[0-9]+' test.echo hello --out=json\n  salt --async '*' test.sleep 30"
+)]
+pub struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    #[command(flatten)]
+    output: OutputArgs,
+
+    /// The target is a regular expression matched from the start of the id
+    #[arg(short = 'E', long = "pcre", group = "target_type")]
+    pcre: bool,
+
+    /// The target is a comma-separated list of ids
+    #[arg(short = 'L', long = "list", group = "target_type")]
+    list: bool,
+
+    /// The target is grain:glob (nested keys joined with ':')
+    #[arg(short = 'G', long = "grain", group = "target_type")]
+    grain: bool,
+
+    /// Seconds to wait for returns before asking minions whether they still run the job
+    /// [default: the master's timeout, 5]
+    #[arg(short = 't', long = "timeout", value_name = "SECONDS")]
+    timeout: Option<f64>,
+
+    /// Publish and print the job id without waiting for returns
+    #[arg(long = "async")]
+    run_async: bool,
+
+    /// Print the job id before the returns
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+
+    /// Print `jid: <jid>` before the returns
+    #[arg(long = "show-jid")]
+    show_jid: bool,
+
+    /// Leave minions that did not return out of the output
+    #[arg(long = "hide-timeout")]
+    hide_timeout: bool,
+
+    /// The minions to run on (a glob unless -E, -L or -G)
+    #[arg(value_name = "TARGET", required_unless_present = "generate")]
+    target: Option<String>,
+
+    /// The function, e.g. test.ping or cmd.run
+    #[arg(value_name = "FUNCTION", required_unless_present = "generate")]
+    function: Option<String>,
+
+    /// Arguments: values and key=value pairs, read as YAML as Salt reads them
+    #[arg(value_name = "ARGS", allow_negative_numbers = true)]
+    args: Vec<String>,
+}
+
+/// Entry point of `salt`.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(what) = args.common.generate {
+        return generate::<Args>(what);
+    }
+    execute(Runtime::SingleThread, || run(args))
+}
+
+fn target(args: &Args) -> (Value, &'static str) {
+    let text = args.target.clone().unwrap_or_default();
+    if args.list {
+        let ids = text
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(Value::from)
+            .collect();
+        return (Value::Array(ids), "list");
+    }
+    let kind = if args.pcre {
+        "pcre"
+    } else if args.grain {
+        "grain"
+    } else {
+        "glob"
+    };
+    (Value::from(text), kind)
+}
+
+/// The text Salt shows for a minion that did not return.
+fn no_return(reason: &str, jid: &str) -> Value {
+    Value::from(format!(
+        "Minion did not return. [{reason}]\nThe minions may not have all finished running and any remaining minions will return upon completion. To look up the return data for this job later, run the following command:\n\nsalt-run jobs.lookup_jid {jid}"
+    ))
+}
+
+async fn run(args: Args) -> anyhow::Result<Exit> {
+    let console = logging::level(args.common.log_level.as_deref().unwrap_or("warning"))?;
+    logging::init(console, None)?;
+    let config = args.common.load(Role::Master)?;
+    let outputter = args.output.outputter()?;
+    let color = args.output.color();
+    let mut client = LocalClient::new(&config)?;
+    if let Some(seconds) = args.timeout {
+        client = client.with_timeout(Duration::from_secs_f64(seconds.max(0.0)));
+    }
+    let (tgt, tgt_type) = target(&args);
+    let fun = args.function.clone().unwrap_or_default();
+    let call = Call {
+        fun: fun.clone(),
+        args: parse_cli_args(&args.args),
+    };
+    let user = std::env::var("SUDO_USER")
+        .ok()
+        .filter(|user| !user.is_empty())
+        .unwrap_or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .ok()
+                .flatten()
+                .map_or_else(|| "root".to_owned(), |user| user.name)
+        });
+    let request = PublishRequest {
+        tgt,
+        tgt_type: tgt_type.to_owned(),
+        fun,
+        arg: call.load_arg(),
+        ret: String::new(),
+        user: user.clone(),
+        jid: None,
+    };
+    let context = "the master is not reachable: start salt-master with this config, or check -c";
+    let mut listener = client.listen().await.context(context)?;
+    let published: Published = client.publish(&request).await.context(context)?;
+    let mut stdout = std::io::stdout().lock();
+    if published.jid.is_empty() {
+        writeln!(
+            stdout,
+            "No minions matched the target. No command was sent, no jid was assigned."
+        )?;
+        stdout.flush()?;
+        eprintln!("ERROR: No return received");
+        return Ok(Exit::Code(2));
+    }
+    let jid = published.jid.clone();
+    if args.run_async {
+        writeln!(stdout, "Executed command with job ID: {jid}")?;
+        return Ok(Exit::Success);
+    }
+    if args.verbose {
+        let line = format!("Executing job with jid {jid}");
+        writeln!(stdout, "{line}\n{}\n", "-".repeat(line.len()))?;
+    }
+    if args.show_jid {
+        writeln!(stdout, "jid: {jid}")?;
+    }
+    stdout.flush()?;
+    let mut failed = false;
+    let mut print = |id: &str, value: Value| -> std::io::Result<()> {
+        let doc = Value::Map(vec![(Value::from(id), value)]);
+        stdout.write_all(outputter.render(&doc, color).as_bytes())?;
+        stdout.flush()
+    };
+    let mut written: std::io::Result<()> = Ok(());
+    client
+        .gather(&mut listener, &published, &user, |outcome| {
+            let (id, value) = match outcome {
+                Outcome::Returned(ret) => {
+                    failed |= ret.retcode() != 0;
+                    (ret.id.clone(), ret.value())
+                }
+                Outcome::NoResponse(id) => {
+                    failed = true;
+                    if args.hide_timeout {
+                        return;
+                    }
+                    let text = no_return("No response", &jid);
+                    (id, text)
+                }
+                Outcome::NotConnected(id) => {
+                    failed = true;
+                    if args.hide_timeout {
+                        return;
+                    }
+                    let text = no_return("Not connected", &jid);
+                    (id, text)
+                }
+            };
+            if written.is_ok() {
+                written = print(&id, value);
+            }
+        })
+        .await?;
+    written?;
+    if failed {
+        eprintln!("ERROR: Minions returned with non-zero exit code");
+        return Ok(Exit::Failure);
+    }
+    Ok(Exit::Success)
+}
