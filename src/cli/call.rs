@@ -17,6 +17,7 @@ use crate::config::{Config, Role};
 use crate::event::{Event, Value, jid, map_set};
 use crate::functions::event::FIRE_MASTER;
 use crate::functions::signature::{Bound, Signature, text, truthy};
+use crate::functions::{self, Call, RunningJobs};
 use crate::minion::grains::grains;
 use crate::salt_yaml::parse_cli_args;
 
@@ -143,10 +144,98 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             let preload = bound.get("preload").cloned();
             fire(&config, &bound, Route::Master, preload).await?
         }
+        other if functions::exists(other) => {
+            return call_function(
+                &config,
+                other,
+                cli_args,
+                local,
+                &args.output,
+                args.retcode_passthrough,
+            )
+            .await;
+        }
         other => return Err(NotAvailable(other.to_owned()).into()),
     };
     print!("{}", outputter.render(&wrap(returned), color));
     Ok(Exit::Success)
+}
+
+/// Runs an execution function here and, unless local, sends its return to the master as
+/// Salt's salt-call does (jid `req`: the master gives it a jid and fires
+/// `salt/job/<jid>/ret/<id>`).
+async fn call_function(
+    config: &Config,
+    fun: &str,
+    cli_args: crate::salt_yaml::CliArgs,
+    local: bool,
+    output: &super::OutputArgs,
+    retcode_passthrough: bool,
+) -> anyhow::Result<Exit> {
+    let id = config.id()?;
+    // Like Salt's, a salt-call that returns to the master authenticates before it runs.
+    let session = if local {
+        None
+    } else {
+        Some(crate::minion::call_session(config, &id).await?)
+    };
+    let raw_args: Vec<Value> = std::env::args()
+        .skip_while(|arg| arg != fun)
+        .skip(1)
+        .map(Value::from)
+        .collect();
+    let call = Call {
+        fun: fun.to_owned(),
+        args: cli_args,
+    };
+    let context = functions::Context {
+        config: config.clone(),
+        grains: Value::Map(grains(config)),
+        job: None,
+        bus: None,
+        running: RunningJobs::default(),
+    };
+    let outcome = functions::run(&call, &context).await;
+    if outcome.error {
+        bail!("{}", text(&outcome.ret));
+    }
+    let retcode = outcome.job_retcode();
+    print!(
+        "{}",
+        output
+            .outputter()?
+            .render(&wrap(outcome.ret.clone()), output.color())
+    );
+    if let Some(session) = session {
+        let load = Value::Map(vec![
+            (Value::from("cmd"), Value::from("_return")),
+            (Value::from("id"), Value::from(id.as_str())),
+            (Value::from("jid"), Value::from("req")),
+            (Value::from("return"), outcome.ret),
+            (Value::from("retcode"), Value::from(retcode)),
+            (Value::from("fun"), Value::from(fun)),
+            (Value::from("fun_args"), Value::Array(raw_args)),
+            (
+                Value::from("ts"),
+                Value::from(jiff::Timestamp::now().as_second()),
+            ),
+            (Value::from("arg"), call.load_arg()),
+            (Value::from("tgt_type"), Value::from("glob")),
+            (Value::from("tgt"), Value::from(id.as_str())),
+        ]);
+        let crate::link::Session { tx, mut rx, .. } = session;
+        if tx.send(load).await.is_err() {
+            bail!("lost the connection to the master before the return was sent");
+        }
+        drop(tx);
+        // The session ends once the return is written.
+        while rx.recv().await.is_some() {}
+    }
+    Ok(match retcode {
+        0 => Exit::Success,
+        code if retcode_passthrough => Exit::Code(u8::try_from(code).unwrap_or(1)),
+        _ => Exit::Failure,
+    })
 }
 
 /// salt-call's return shape: `{"local": <return>}`.

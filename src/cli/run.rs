@@ -92,11 +92,14 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let function = args.function.unwrap_or_default();
     let cli_args = parse_cli_args(&args.args);
     let signature = match function.as_str() {
+        "jobs.lookup_jid" | "jobs.list_jobs" | "jobs.active" => {
+            return jobs(&config, &function, &cli_args, &outputter, color).await;
+        }
         "state.event" => state_event::SIGNATURE,
         "event.send" => EVENT_SEND,
         "event.bench" => EVENT_BENCH,
         other => bail!(
-            "'{other}' is not available; salt-run knows state.event, event.send and event.bench"
+            "'{other}' is not available; salt-run knows state.event, event.send, event.bench, jobs.lookup_jid, jobs.list_jobs and jobs.active"
         ),
     };
     let bound = signature.bind(&cli_args)?;
@@ -123,6 +126,64 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let returned = send(&mut job.publisher, &bound).await?;
     job.finish(&returned).await?;
     print!("{}", outputter.render(&returned, color));
+    Ok(Exit::Success)
+}
+
+const LOOKUP_JID: Signature = Signature {
+    name: "jobs.lookup_jid",
+    params: &["jid"],
+    required: 1,
+    kwargs: false,
+    usage: "salt-run jobs.lookup_jid JID",
+};
+
+const NO_ARGS: Signature = Signature {
+    name: "jobs",
+    params: &[],
+    required: 0,
+    kwargs: false,
+    usage: "salt-run jobs.list_jobs | jobs.active",
+};
+
+/// The `jobs` runners, read from the master's job cache (and, for `jobs.active`, the minions).
+async fn jobs(
+    config: &Config,
+    function: &str,
+    cli_args: &CliArgs,
+    outputter: &crate::output::outputter::Outputter,
+    color: bool,
+) -> anyhow::Result<Exit> {
+    let cache = crate::master::job_cache::JobCache::configured(config)?;
+    let returned = match function {
+        "jobs.lookup_jid" => {
+            let bound = LOOKUP_JID.bind(cli_args)?;
+            let jid = bound.get("jid").map(text).unwrap_or_default();
+            crate::master::runners::lookup_jid(&cache, &jid)
+        }
+        "jobs.list_jobs" => {
+            NO_ARGS.bind(cli_args)?;
+            crate::master::runners::list_jobs(&cache)
+        }
+        _ => {
+            NO_ARGS.bind(cli_args)?;
+            let client = crate::client::local::LocalClient::new(config)?;
+            crate::master::runners::active(&client, &cache)
+                .await
+                .context(
+                    "the master is not reachable: start salt-master with this config, or check -c",
+                )?
+        }
+    };
+    // The runner events are best effort: the job cache can be read without a master.
+    if let Ok(publisher) = Publisher::connect(&config.bus()?, config.framing()?).await
+        && let Ok(job) = RunnerJob::start(publisher, function, cli_args).await
+    {
+        let _ = job.finish(&returned).await;
+    }
+    // An empty result prints nothing, as Salt's nested outputter does for `{}`.
+    if returned.as_map().is_some_and(|m| !m.is_empty()) || outputter.name() != "nested" {
+        print!("{}", outputter.render(&returned, color));
+    }
     Ok(Exit::Success)
 }
 

@@ -5,6 +5,7 @@ pub mod job_cache;
 pub mod minion_event;
 mod publish;
 mod request;
+pub mod runners;
 mod sessions;
 
 use std::sync::Arc;

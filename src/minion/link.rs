@@ -74,7 +74,7 @@ pub(super) struct LinkParts {
     pub id: String,
     pub config: Config,
     pub key: KeyPair,
-    pub bus: BusHandle,
+    pub bus: Option<BusHandle>,
     pub grains: Value,
 }
 
@@ -145,7 +145,7 @@ pub(super) async fn run(
         let dialer = TlsDialer::new(address.socket_address(), &parts.key, pin.clone(), keepalive);
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => return LinkOutcome::Stopped,
-            attempt = authenticate(&dialer, &parts) => attempt,
+            attempt = authenticate(&dialer, &parts, "minion") => attempt,
         };
         let wait = match attempt {
             Ok(Welcome::Accepted(session)) => {
@@ -254,14 +254,48 @@ pub(super) async fn run(
     }
 }
 
+/// One session with the master for `salt-call`, which returns its result the way a minion
+/// returns a job's: authenticated with the minion's key, not counted as a connected minion.
+pub async fn call_session(config: &Config, id: &str) -> anyhow::Result<Session> {
+    let key = KeyPair::load_or_create(&config.pki_dir()?, "minion")?;
+    let address = MasterAddress::configured(config)?;
+    let keepalive = seconds(config, "link_keepalive", 10.0);
+    let pin = pin(config);
+    let dialer = TlsDialer::new(address.socket_address(), &key, pin.clone(), keepalive);
+    let parts = LinkParts {
+        id: id.to_owned(),
+        config: config.clone(),
+        key,
+        bus: None,
+        grains: Value::Map(Vec::new()),
+    };
+    match authenticate(&dialer, &parts, "call").await? {
+        Welcome::Accepted(session) => {
+            if let (MasterPin::FirstUse, Some(path), Some(key)) =
+                (&pin, master_pub_path(config), dialer.presented_key())
+            {
+                let _ = std::fs::write(path, key);
+            }
+            Ok(session)
+        }
+        Welcome::Pending | Welcome::Refused(_) => anyhow::bail!(
+            "Minion failed to authenticate with the master, has the minion key been accepted? (salt-key -a {id} on the master, or use --local)"
+        ),
+    }
+}
+
 /// Connects, says hello and reads the master's answer.
-async fn authenticate(dialer: &TlsDialer, parts: &LinkParts) -> Result<Welcome, LinkError> {
+async fn authenticate(
+    dialer: &TlsDialer,
+    parts: &LinkParts,
+    role: &str,
+) -> Result<Welcome, LinkError> {
     let mut session = dialer.connect().await?;
     let hello = message(
         "hello",
         vec![
             (Value::from("id"), Value::from(parts.id.as_str())),
-            (Value::from("role"), Value::from("minion")),
+            (Value::from("role"), Value::from(role)),
             (Value::from("grains"), parts.grains.clone()),
             (
                 Value::from("version"),
@@ -336,11 +370,13 @@ async fn serve(
     }
 }
 
-fn fire(bus: &BusHandle, tag: &str, master: &str) {
-    if let Ok(event) = Event::new(
-        tag,
-        Value::Map(vec![(Value::from("master"), Value::from(master))]),
-    ) {
+fn fire(bus: &Option<BusHandle>, tag: &str, master: &str) {
+    if let Some(bus) = bus
+        && let Ok(event) = Event::new(
+            tag,
+            Value::Map(vec![(Value::from("master"), Value::from(master))]),
+        )
+    {
         bus.fire(event);
     }
 }

@@ -18,7 +18,7 @@ use crate::keys::{KeyError, KeyPair};
 use crate::target::Target;
 use crate::wire;
 
-pub use link::{LinkOutcome, MasterAddress};
+pub use link::{LinkOutcome, MasterAddress, call_session};
 
 /// Loads waiting to go to the master while the link is down.
 const TO_MASTER_QUEUE: usize = 4096;
@@ -112,7 +112,7 @@ impl Minion {
                 id: id.clone(),
                 config: config.clone(),
                 key,
-                bus: handle,
+                bus: Some(handle),
                 grains: context.grains.clone(),
             },
             queued,

@@ -1,0 +1,151 @@
+//! The `jobs` runners: what the job cache knows about jobs, and which jobs minions run now.
+
+use crate::client::ClientError;
+use crate::client::local::{LocalClient, Outcome, Published};
+use crate::event::{Value, map_get};
+use crate::master::PublishRequest;
+use crate::master::job_cache::{CachedJob, JobCache};
+
+/// `jobs.lookup_jid JID`: `{minion: return}` for every return stored, `{}` for an unknown jid.
+pub fn lookup_jid(cache: &JobCache, jid: &str) -> Value {
+    Value::Map(
+        cache
+            .returns(jid)
+            .into_iter()
+            .map(|(id, stored)| {
+                let ret = map_get(&stored, "return").cloned().unwrap_or(Value::Nil);
+                (Value::from(id), ret)
+            })
+            .collect(),
+    )
+}
+
+/// Salt's `jid_to_time`: `YYYY, Mon DD HH:MM:SS.ffffff`, or `""` for a jid that is not one.
+pub fn jid_to_time(jid: &str) -> String {
+    if jid.len() != 20 || !jid.bytes().all(|b| b.is_ascii_digit()) {
+        return String::new();
+    }
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = jid[4..6].parse::<usize>().unwrap_or(0);
+    let Some(name) = month.checked_sub(1).and_then(|m| MONTHS.get(m)) else {
+        return String::new();
+    };
+    format!(
+        "{}, {name} {} {}:{}:{}.{}",
+        &jid[0..4],
+        &jid[6..8],
+        &jid[8..10],
+        &jid[10..12],
+        &jid[12..14],
+        &jid[14..20]
+    )
+}
+
+fn summary(job: &CachedJob) -> Vec<(Value, Value)> {
+    let field = |key: &str, default: &str| {
+        map_get(&job.load, key)
+            .cloned()
+            .unwrap_or_else(|| Value::from(default))
+    };
+    vec![
+        (Value::from("Function"), field("fun", "unknown-function")),
+        (Value::from("Arguments"), field("arg", "")),
+        (Value::from("Target"), field("tgt", "unknown-target")),
+        (Value::from("Target-type"), field("tgt_type", "list")),
+        (Value::from("User"), field("user", "root")),
+        (Value::from("StartTime"), Value::from(jid_to_time(&job.jid))),
+    ]
+}
+
+/// `jobs.list_jobs`: `{jid: {Function, Arguments, Target, Target-type, User, StartTime}}`.
+pub fn list_jobs(cache: &JobCache) -> Value {
+    Value::Map(
+        cache
+            .jobs()
+            .iter()
+            .map(|job| (Value::from(job.jid.as_str()), Value::Map(summary(job))))
+            .collect(),
+    )
+}
+
+/// `jobs.active`: asks every minion what it runs (`saltutil.running`) and returns
+/// `{jid: {…, Running: [{minion: pid}], Returned: [minions]}}`.
+pub async fn active(client: &LocalClient, cache: &JobCache) -> Result<Value, ClientError> {
+    let mut listener = client.listen().await?;
+    let request = PublishRequest {
+        tgt: Value::from("*"),
+        tgt_type: "glob".to_owned(),
+        fun: "saltutil.running".to_owned(),
+        arg: Value::Array(Vec::new()),
+        ret: String::new(),
+        user: "root".to_owned(),
+        jid: None,
+    };
+    let published: Published = client.publish(&request).await?;
+    let mut running: Vec<(String, Value)> = Vec::new();
+    if !published.jid.is_empty() {
+        client
+            .gather(&mut listener, &published, "root", |outcome| {
+                if let Outcome::Returned(ret) = outcome
+                    && let Some(jobs) = ret.value().as_array()
+                {
+                    running.extend(jobs.iter().map(|job| (ret.id.clone(), job.clone())));
+                }
+            })
+            .await?;
+    }
+    let mut active: Vec<(Value, Value)> = Vec::new();
+    for (id, job) in running {
+        let Some(jid) = map_get(&job, "jid")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let pid = map_get(&job, "pid").cloned().unwrap_or(Value::Nil);
+        let entry = Value::Map(vec![(Value::from(id.as_str()), pid)]);
+        if let Some((_, Value::Map(fields))) =
+            active.iter_mut().find(|(k, _)| k.as_str() == Some(&jid))
+        {
+            if let Some((_, Value::Array(list))) = fields
+                .iter_mut()
+                .find(|(k, _)| k.as_str() == Some("Running"))
+            {
+                list.push(entry);
+            }
+            continue;
+        }
+        let cached = cache.job(&jid).unwrap_or(CachedJob {
+            jid: jid.clone(),
+            load: job.clone(),
+            minions: Vec::new(),
+            stored: std::time::SystemTime::now(),
+        });
+        let mut fields = summary(&cached);
+        fields.push((Value::from("Running"), Value::Array(vec![entry])));
+        let returned = cache
+            .returns(&jid)
+            .into_iter()
+            .map(|(id, _)| Value::from(id))
+            .collect();
+        fields.push((Value::from("Returned"), Value::Array(returned)));
+        active.push((Value::from(jid), Value::Map(fields)));
+    }
+    Ok(Value::Map(active))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_times_read_the_jid_as_salt_does() {
+        assert_eq!(
+            jid_to_time("20261124123301298185"),
+            "2026, Nov 24 12:33:01.298185"
+        );
+        assert_eq!(jid_to_time("req"), "");
+    }
+}
