@@ -7,21 +7,15 @@ use std::time::Duration;
 use halite::event::Value;
 use halite::wire::Framing;
 
-use crate::support::{Lab, RawSubscriber, Watcher, map, stderr, wait_until};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::support::{Lab, RawSubscriber, Watcher, free_port, map, stderr, wait_until};
 
 #[test]
 fn ipc_mode_tcp_serves_the_bus_on_loopback_ports() {
     let (publish, pull) = (free_port(), free_port());
-    let config =
-        format!("ipc_mode: tcp\ntcp_master_pub_port: {publish}\ntcp_master_pull_port: {pull}\n");
+    let config = format!(
+        "ipc_mode: tcp\ntcp_master_pub_port: {publish}\ntcp_master_pull_port: {pull}\ntcp_master_workers: {}\n",
+        free_port()
+    );
     let lab = Lab::with_config(&config, "");
     let _master = lab.spawn_daemon("salt-master", &[]);
     assert!(wait_until(Duration::from_secs(10), || {

@@ -5,6 +5,7 @@ mod support;
 mod bench;
 mod bus;
 mod cli;
+mod cluster;
 mod conformance;
 mod daemon;
 mod generated;

@@ -21,6 +21,8 @@ pub fn bin(name: &str) -> PathBuf {
         "salt-minion" => env!("CARGO_BIN_EXE_salt-minion"),
         "salt-call" => env!("CARGO_BIN_EXE_salt-call"),
         "salt-run" => env!("CARGO_BIN_EXE_salt-run"),
+        "salt" => env!("CARGO_BIN_EXE_salt"),
+        "salt-key" => env!("CARGO_BIN_EXE_salt-key"),
         other => panic!("no binary {other}"),
     })
 }
@@ -233,6 +235,18 @@ impl Daemon {
     /// The process, for tests that wait on it themselves.
     pub fn into_child(mut self) -> Child {
         self.child.take().unwrap()
+    }
+
+    /// Waits for it to exit by itself (killing it after `timeout`) and returns its status.
+    pub fn wait_exit(mut self, timeout: Duration) -> std::process::ExitStatus {
+        wait_output(self.child.take().unwrap(), timeout).status
+    }
+
+    /// Kills it (SIGKILL) and reaps it.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// Stops it with SIGTERM and returns its exit status and stderr.
@@ -535,4 +549,255 @@ pub fn stdout(output: &Output) -> String {
 /// stderr of a finished command as text.
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A master and any number of minions, each with its own config, keys, cache and sockets in
+/// one temporary directory, linked over a loopback port.
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    port: u16,
+    master: Option<Daemon>,
+    minions: Vec<(String, Daemon)>,
+}
+
+impl Cluster {
+    /// A cluster whose master config gets `master_extra` (YAML lines). Jobs time out fast:
+    /// `timeout: 2`, `gather_job_timeout: 1`.
+    pub fn new(master_extra: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("hc")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let cluster = Self {
+            dir,
+            port: free_port(),
+            master: None,
+            minions: Vec::new(),
+        };
+        let root = cluster.path().display().to_string();
+        std::fs::create_dir_all(cluster.etc()).unwrap();
+        std::fs::write(
+            cluster.etc().join("master"),
+            format!(
+                "root_dir: {root}/master\nsock_dir: {root}/master/run\ninterface: 127.0.0.1\nret_port: {}\ntimeout: 2\ngather_job_timeout: 1\nlog_file: {root}/master/log\nlog_level_logfile: debug\n{master_extra}",
+                cluster.port
+            ),
+        )
+        .unwrap();
+        cluster
+    }
+
+    /// The cluster's directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The master's config directory.
+    pub fn etc(&self) -> PathBuf {
+        self.path().join("etc")
+    }
+
+    /// The master's port for minions.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The master's bus publish socket.
+    pub fn master_pub(&self) -> PathBuf {
+        self.path().join("master/run/master_event_pub.ipc")
+    }
+
+    /// The master's bus pull socket.
+    pub fn master_pull(&self) -> PathBuf {
+        self.path().join("master/run/master_event_pull.ipc")
+    }
+
+    /// The master's pki_dir.
+    pub fn master_pki(&self) -> PathBuf {
+        self.path().join("master/etc/salt/pki/master")
+    }
+
+    /// Starts the master and waits until it takes requests.
+    pub fn start_master(&mut self) {
+        let child = Command::new(bin("salt-master"))
+            .arg("-c")
+            .arg(self.etc())
+            .args(["-l", "info"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start salt-master");
+        let requests = self.path().join("master/run/master_request.ipc");
+        let publish = self.master_pub();
+        assert!(
+            wait_until(Duration::from_secs(10), || connectable(&requests)
+                && connectable(&publish)),
+            "salt-master did not start; log:\n{}",
+            self.master_log()
+        );
+        self.master = Some(Daemon {
+            child: Some(child),
+            name: "salt-master".into(),
+        });
+    }
+
+    /// Stops the master (SIGTERM) and waits for it.
+    pub fn stop_master(&mut self) {
+        if let Some(master) = self.master.take() {
+            master.stop();
+        }
+    }
+
+    /// The master's log so far.
+    pub fn master_log(&self) -> String {
+        std::fs::read_to_string(self.path().join("master/log")).unwrap_or_default()
+    }
+
+    /// A minion's directory.
+    pub fn minion_dir(&self, id: &str) -> PathBuf {
+        self.path().join("m").join(id)
+    }
+
+    /// Writes a minion's config (with `extra` YAML lines) pointing at this master.
+    pub fn configure_minion(&self, id: &str, extra: &str) {
+        let root = self.minion_dir(id);
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        let root = root.display();
+        std::fs::write(
+            self.minion_dir(id).join("etc/minion"),
+            format!(
+                "id: {id}\nroot_dir: {root}\nsock_dir: {root}/run\nmaster: 127.0.0.1\nmaster_port: {}\nacceptance_wait_time: 0.3\nrecon_default: 100\nrecon_max: 500\nlog_file: {root}/log\nlog_level_logfile: debug\n{extra}",
+                self.port
+            ),
+        )
+        .unwrap();
+    }
+
+    /// Configures and starts a minion.
+    pub fn start_minion(&mut self, id: &str, extra: &str) {
+        self.configure_minion(id, extra);
+        let daemon = self.spawn_minion(id);
+        self.minions.push((id.to_owned(), daemon));
+    }
+
+    /// Starts a configured minion, handing the daemon to the caller.
+    pub fn spawn_minion(&self, id: &str) -> Daemon {
+        let child = Command::new(bin("salt-minion"))
+            .arg("-c")
+            .arg(self.minion_dir(id).join("etc"))
+            .args(["-l", "info"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start salt-minion");
+        Daemon {
+            child: Some(child),
+            name: format!("salt-minion {id}"),
+        }
+    }
+
+    /// Takes a started minion's daemon out of the cluster.
+    pub fn take_minion(&mut self, id: &str) -> Daemon {
+        let index = self
+            .minions
+            .iter()
+            .position(|(name, _)| name == id)
+            .expect("a started minion");
+        self.minions.remove(index).1
+    }
+
+    /// A minion's log so far.
+    pub fn minion_log(&self, id: &str) -> String {
+        std::fs::read_to_string(self.minion_dir(id).join("log")).unwrap_or_default()
+    }
+
+    /// One of the master-side commands (`salt`, `salt-key`, `salt-run`) on this cluster.
+    pub fn cmd(&self, name: &str) -> Command {
+        let mut command = Command::new(bin(name));
+        command.arg("-c").arg(self.etc()).stdin(Stdio::null());
+        command
+    }
+
+    /// Runs a master-side command.
+    pub fn run(&self, name: &str, args: &[&str]) -> Output {
+        self.cmd(name).args(args).output().expect("run command")
+    }
+
+    /// `salt-call` on a minion.
+    pub fn call(&self, id: &str, args: &[&str]) -> Output {
+        Command::new(bin("salt-call"))
+            .arg("-c")
+            .arg(self.minion_dir(id).join("etc"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run salt-call")
+    }
+
+    /// A `salt-run state.event` watcher on the master bus, attached.
+    pub fn watch(&self) -> Watcher {
+        let mut command = self.cmd("salt-run");
+        command.args(["state.event"]);
+        let watcher = Watcher::spawn(command);
+        watcher.sync(&self.master_pull());
+        watcher
+    }
+
+    /// Waits until every id in `ids` is connected (each has answered a ping).
+    pub fn wait_connected(&self, ids: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let target = ids.join(",");
+        loop {
+            let output = self.run(
+                "salt",
+                &["-L", &target, "test.ping", "-t", "1", "--out=json"],
+            );
+            let text = stdout(&output);
+            if ids
+                .iter()
+                .all(|id| text.contains(&format!("\"{id}\": true")))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "minions {ids:?} did not connect: {text}\nmaster log:\n{}",
+                self.master_log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Watcher {
+    /// Lines until one whose tag is `tag` (the line itself), or a panic after `timeout`.
+    pub fn expect(&self, tag: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.line(left) {
+                Some(line) if line.split('\t').next() == Some(tag) => return line,
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        panic!(
+            "no event {tag} within {timeout:?}; stderr: {}",
+            self.stderr()
+        );
+    }
+
+    /// Every line printed within `window`.
+    pub fn drain(&self, window: Duration) -> Vec<String> {
+        let deadline = Instant::now() + window;
+        let mut lines = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.line(left) {
+                Some(line) => lines.push(line),
+                None => break,
+            }
+        }
+        lines
+    }
 }

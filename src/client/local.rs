@@ -152,7 +152,7 @@ impl LocalClient {
 
     /// Follows `published` until every minion returned, calling `each` as outcomes arrive.
     /// Minions still silent after the timeout are asked (`saltutil.find_job`) whether they
-    /// still run the job; those that do get more time, the others are reported.
+    /// still run the job; while any does, all get more time; then the silent ones are reported.
     pub async fn gather(
         &self,
         listener: &mut Listener,
@@ -220,23 +220,18 @@ impl LocalClient {
                             Vec::new(),
                         ));
                     }
-                    // Minions still running the job get another round; the rest are done.
-                    Some((_, _, running)) => {
-                        let silent: Vec<String> = waiting
-                            .keys()
-                            .filter(|id| !running.contains(id))
-                            .cloned()
-                            .collect();
-                        for id in silent {
-                            waiting.remove(&id);
+                    // While any minion still runs the job, everyone gets another round; once
+                    // none does, the silent ones are reported, last, as Salt reports them.
+                    Some((_, _, running)) if running.is_empty() => {
+                        for id in std::mem::take(&mut waiting).into_keys() {
                             each(if published.connected.contains(&id) {
                                 Outcome::NoResponse(id)
                             } else {
                                 Outcome::NotConnected(id)
                             });
                         }
-                        deadline = Instant::now() + self.timeout;
                     }
+                    Some(_) => deadline = Instant::now() + self.timeout,
                 },
             }
         }
