@@ -389,3 +389,143 @@ fn salt_call_returns_to_the_master_with_a_new_jid() {
     assert_eq!(local.status.code(), Some(1));
     assert!(watcher.drain(Duration::from_millis(500)).is_empty());
 }
+
+/// A TCP proxy in front of the master that records what the first client sends and can
+/// corrupt the next chunk a client sends.
+struct Proxy {
+    address: String,
+    corrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    recorded: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Proxy {
+    fn start(master_port: u16) -> Self {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let corrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let recorded = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (flag, record) = (corrupt.clone(), recorded.clone());
+        std::thread::spawn(move || {
+            for (n, client) in listener.incoming().enumerate() {
+                let Ok(mut client) = client else { return };
+                let mut server = std::net::TcpStream::connect(("127.0.0.1", master_port)).unwrap();
+                let (mut client_read, mut server_read) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (flag, record) = (flag.clone(), record.clone());
+                std::thread::spawn(move || {
+                    let mut buffer = [0u8; 65536];
+                    while let Ok(read) = client_read.read(&mut buffer) {
+                        if read == 0 {
+                            break;
+                        }
+                        let chunk = &mut buffer[..read];
+                        if n == 0 {
+                            record.lock().unwrap().extend_from_slice(chunk);
+                        }
+                        if flag.swap(false, Ordering::SeqCst) {
+                            // The last byte of a record is part of its authentication tag.
+                            chunk[read - 1] ^= 0x01;
+                        }
+                        if server.write_all(chunk).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = server.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut server_read, &mut client);
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Self {
+            address,
+            corrupt,
+            recorded,
+        }
+    }
+}
+
+#[test]
+fn tampered_and_replayed_link_traffic_is_refused() {
+    use halite::event::Value;
+    use halite::keys::KeyPair;
+    use halite::link::tls::{MasterPin, TlsDialer};
+    use halite::link::{Connector, command, message};
+
+    let mut cluster = Cluster::new("auto_accept: True\n");
+    cluster.start_master();
+    let watcher = cluster.watch();
+    let proxy = Proxy::start(cluster.port());
+    let keys = tempfile::tempdir().unwrap();
+    let key = KeyPair::load_or_create(keys.path(), "minion").unwrap();
+    let event = |tag: &str| {
+        message(
+            "_minion_event",
+            vec![
+                ("id".into(), "probe".into()),
+                ("pretag".into(), Value::Nil),
+                ("data".into(), Value::Map(vec![("n".into(), 1.into())])),
+                ("tag".into(), tag.into()),
+            ],
+        )
+    };
+    // Sessions run on a worker thread while this thread blocks on the watcher.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dialer = TlsDialer::new(
+            proxy.address.clone(),
+            &key,
+            MasterPin::FirstUse,
+            Duration::from_secs(10),
+        );
+        let mut session = dialer.connect().await.unwrap();
+        let hello = message(
+            "hello",
+            vec![
+                ("id".into(), "probe".into()),
+                ("role".into(), "minion".into()),
+            ],
+        );
+        session.tx.send(hello).await.unwrap();
+        let welcome = session.rx.recv().await.unwrap();
+        assert_eq!(command(&welcome), Some("welcome"));
+        session.tx.send(event("probe/clean")).await.unwrap();
+        watcher.expect("probe/clean", WAIT);
+        // One flipped bit in the next record: the master refuses it and ends the session.
+        proxy
+            .corrupt
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        session.tx.send(event("probe/tampered")).await.unwrap();
+        let ended = tokio::time::timeout(WAIT, session.rx.recv()).await;
+        assert!(
+            matches!(ended, Ok(None)),
+            "the session is closed: {ended:?}"
+        );
+    });
+    // The first session's bytes, replayed on a new connection: the handshake cannot complete.
+    let recorded = proxy.recorded.lock().unwrap().clone();
+    assert!(recorded.len() > 500);
+    let mut replay = std::net::TcpStream::connect(("127.0.0.1", cluster.port())).unwrap();
+    use std::io::{Read, Write};
+    replay.write_all(&recorded).unwrap();
+    replay
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut sink = Vec::new();
+    let _ = replay.read_to_end(&mut sink);
+    let seen = watcher.drain(Duration::from_secs(1));
+    assert!(
+        seen.iter().all(|line| !line.starts_with("probe/")),
+        "nothing tampered or replayed reached the bus: {seen:?}"
+    );
+    let log = cluster.master_log();
+    assert!(log.contains("refused a message and closed"), "{log}");
+    assert!(log.contains("handshake failed"), "{log}");
+}

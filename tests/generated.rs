@@ -10,6 +10,8 @@ const BINARIES: &[(&str, &str)] = &[
     ("salt-minion", "8"),
     ("salt-call", "1"),
     ("salt-run", "1"),
+    ("salt", "1"),
+    ("salt-key", "1"),
 ];
 
 fn committed_files(name: &str, section: &str) -> Vec<(&'static str, PathBuf)> {

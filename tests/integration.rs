@@ -9,4 +9,5 @@ mod cluster;
 mod conformance;
 mod daemon;
 mod generated;
+mod netns;
 mod setup;

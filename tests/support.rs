@@ -551,6 +551,18 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// `wrapper… <binary>`, or the binary itself.
+fn wrapped(wrapper: &[&str], name: &str) -> Command {
+    match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut command = Command::new(first);
+            command.args(rest).arg(bin(name));
+            command
+        }
+        None => Command::new(bin(name)),
+    }
+}
+
 /// A master and any number of minions, each with its own config, keys, cache and sockets in
 /// one temporary directory, linked over a loopback port.
 pub struct Cluster {
@@ -619,7 +631,12 @@ impl Cluster {
 
     /// Starts the master and waits until it takes requests.
     pub fn start_master(&mut self) {
-        let child = Command::new(bin("salt-master"))
+        self.start_master_under(&[]);
+    }
+
+    /// Starts the master through a wrapper command (`ip netns exec NS`, say).
+    pub fn start_master_under(&mut self, wrapper: &[&str]) {
+        let child = wrapped(wrapper, "salt-master")
             .arg("-c")
             .arg(self.etc())
             .args(["-l", "info"])
@@ -683,7 +700,12 @@ impl Cluster {
 
     /// Starts a configured minion, handing the daemon to the caller.
     pub fn spawn_minion(&self, id: &str) -> Daemon {
-        let child = Command::new(bin("salt-minion"))
+        self.spawn_minion_under(id, &[])
+    }
+
+    /// Starts a configured minion through a wrapper command.
+    pub fn spawn_minion_under(&self, id: &str, wrapper: &[&str]) -> Daemon {
+        let child = wrapped(wrapper, "salt-minion")
             .arg("-c")
             .arg(self.minion_dir(id).join("etc"))
             .args(["-l", "info"])
@@ -696,6 +718,13 @@ impl Cluster {
             child: Some(child),
             name: format!("salt-minion {id}"),
         }
+    }
+
+    /// Replaces `from` with `to` in the master's config file.
+    pub fn edit_master_config(&self, from: &str, to: &str) {
+        let path = self.etc().join("master");
+        let text = std::fs::read_to_string(&path).unwrap().replace(from, to);
+        std::fs::write(path, text).unwrap();
     }
 
     /// Takes a started minion's daemon out of the cluster.

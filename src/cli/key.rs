@@ -154,8 +154,11 @@ impl Change {
     }
 }
 
-/// Keys grouped by state, with a value per key (nothing, a fingerprint, the key text).
-type Grouped = Vec<(Section, Vec<(String, Option<String>)>)>;
+/// One section's keys, each with a value (nothing, a fingerprint, the key text).
+type SectionKeys = (Section, Vec<(String, Option<String>)>);
+
+/// Keys grouped by section.
+type Grouped = Vec<SectionKeys>;
 
 /// A section of `salt-key`'s output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,7 +206,7 @@ fn render(grouped: &Grouped, out: Option<&str>, color: bool) -> anyhow::Result<S
         return Ok(render_key(grouped, color));
     };
     let outputter: Outputter = out.parse()?;
-    let mut ordered: Vec<&(Section, Vec<(String, Option<String>)>)> = grouped.iter().collect();
+    let mut ordered: Vec<&SectionKeys> = grouped.iter().collect();
     ordered.sort_by_key(|(section, _)| match section {
         Section::Local => 0,
         Section::State(state) => 1 + JSON_ORDER.iter().position(|s| s == state).unwrap_or(0),
@@ -453,7 +456,7 @@ async fn apply(
     }
     let mut events = Vec::new();
     // Accept and reject work through the states in the order they were asked for.
-    let mut ordered: Vec<&(Section, Vec<(String, Option<String>)>)> = grouped.iter().collect();
+    let mut ordered: Vec<&SectionKeys> = grouped.iter().collect();
     if change != Change::Delete {
         ordered.sort_by_key(|(section, _)| match section {
             Section::State(state) => states.iter().position(|s| s == state).unwrap_or(0),

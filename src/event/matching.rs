@@ -374,12 +374,12 @@ impl FnmatchPattern {
                     continue;
                 }
                 Some(tok) => {
-                    if let Some(c) = name[n..].chars().next() {
-                        if tok.matches(c) {
-                            t += 1;
-                            n += c.len_utf8();
-                            continue;
-                        }
+                    if let Some(c) = name[n..].chars().next()
+                        && tok.matches(c)
+                    {
+                        t += 1;
+                        n += c.len_utf8();
+                        continue;
                     }
                 }
                 None => {
@@ -425,12 +425,12 @@ fn bracket(stuff: &[char]) -> GlobToken {
             _ => chunks.push(chunk),
         }
         for k in (1..chunks.len()).rev() {
-            if let (Some(a), Some(b)) = (chunks[k - 1].last(), chunks[k].first()) {
-                if a > b {
-                    let tail = chunks.remove(k);
-                    chunks[k - 1].pop();
-                    chunks[k - 1].extend_from_slice(&tail[1..]);
-                }
+            if let (Some(a), Some(b)) = (chunks[k - 1].last(), chunks[k].first())
+                && a > b
+            {
+                let tail = chunks.remove(k);
+                chunks[k - 1].pop();
+                chunks[k - 1].extend_from_slice(&tail[1..]);
             }
         }
         for (idx, chunk) in chunks.iter().enumerate() {
@@ -1511,17 +1511,19 @@ impl Parser {
             }
             '1'..='9' => {
                 let mut digits = c.to_string();
-                if let Some(Tok::Char(d)) = self.src.next {
-                    if d.is_ascii_digit() {
+                if let Some(Tok::Char(d)) = self.src.next
+                    && d.is_ascii_digit()
+                {
+                    self.src.get()?;
+                    digits.push(d);
+                    if let Some(Tok::Char(e)) = self.src.next
+                        && is_octal(c)
+                        && is_octal(d)
+                        && is_octal(e)
+                    {
                         self.src.get()?;
-                        digits.push(d);
-                        if let Some(Tok::Char(e)) = self.src.next {
-                            if is_octal(c) && is_octal(d) && is_octal(e) {
-                                self.src.get()?;
-                                digits.push(e);
-                                return Ok(literal(octal_escape(&digits)?, flags));
-                            }
-                        }
+                        digits.push(e);
+                        return Ok(literal(octal_escape(&digits)?, flags));
                     }
                 }
                 let group: usize = digits.parse().unwrap_or(usize::MAX);

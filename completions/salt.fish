@@ -1,0 +1,19 @@
+complete -c salt -s c -l config-dir -d 'Directory holding the `master` / `minion` config files [default: /etc/salt]' -r -F
+complete -c salt -s l -l log-level -d 'Console log level: quiet, critical, error, warning, info, debug, trace, garbage, all' -r
+complete -c salt -l generate -d 'Write a man page or shell completion script to stdout and exit' -r -f -a "man\t'A roff man page'
+bash\t'Bash completion'
+zsh\t'Zsh completion'
+fish\t'Fish completion'"
+complete -c salt -l out -l output -d 'Outputter for the return: nested, json, yaml, txt, raw, quiet' -r
+complete -c salt -s t -l timeout -d 'Seconds to wait for returns before asking minions whether they still run the job [default: the master\'s timeout, 5]' -r
+complete -c salt -l no-color -l no-colour -d 'Never colour the output'
+complete -c salt -l force-color -l force-colour -d 'Colour the output even when it is not a terminal'
+complete -c salt -s E -l pcre -d 'The target is a regular expression matched from the start of the id'
+complete -c salt -s L -l list -d 'The target is a comma-separated list of ids'
+complete -c salt -s G -l grain -d 'The target is grain:glob (nested keys joined with \':\')'
+complete -c salt -l async -d 'Publish and print the job id without waiting for returns'
+complete -c salt -s v -l verbose -d 'Print the job id before the returns'
+complete -c salt -l show-jid -d 'Print `jid: <jid>` before the returns'
+complete -c salt -l hide-timeout -d 'Leave minions that did not return out of the output'
+complete -c salt -s h -l help -d 'Print help'
+complete -c salt -s V -l version -d 'Print version'
