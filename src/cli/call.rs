@@ -9,14 +9,14 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use super::state_event::{self, empty_map};
+use super::state_event;
 use super::stdin_events::StdinEvents;
 use super::{CommonArgs, Exit, NotAvailable, OutputArgs, Runtime, execute, generate, logging};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
-use crate::event::{Event, Value, jid, map_set};
-use crate::functions::event::FIRE_MASTER;
-use crate::functions::signature::{Bound, Signature, text, truthy};
+use crate::event::{Event, Value};
+use crate::functions::event::{self as event_functions, fire_master_request, send_data};
+use crate::functions::signature::{Bound, text};
 use crate::functions::{self, Call, RunningJobs};
 use crate::minion::grains::grains;
 use crate::salt_yaml::parse_cli_args;
@@ -51,38 +51,6 @@ pub struct Args {
     #[arg(value_name = "ARGS", allow_negative_numbers = true)]
     args: Vec<String>,
 }
-
-const EVENT_SEND: Signature = Signature {
-    name: "event.send",
-    params: &[
-        "tag",
-        "data",
-        "preload",
-        "with_env",
-        "with_grains",
-        "with_pillar",
-        "with_env_opts",
-    ],
-    required: 1,
-    kwargs: true,
-    usage: "salt-call event.send TAG [DATA] [with_env=…] [with_grains=…] [with_env_opts=…] [key=value ...]   (TAG - reads events from stdin)",
-};
-
-const EVENT_FIRE: Signature = Signature {
-    name: "event.fire",
-    params: &["data", "tag"],
-    required: 2,
-    kwargs: false,
-    usage: "salt-call event.fire DATA TAG   (DATA - reads events from stdin)",
-};
-
-const EVENT_FIRE_MASTER: Signature = Signature {
-    name: "event.fire_master",
-    params: &["data", "tag", "preload"],
-    required: 2,
-    kwargs: false,
-    usage: "salt-call event.fire_master DATA TAG",
-};
 
 /// Entry point of `salt-call`.
 pub fn main() -> ExitCode {
@@ -121,7 +89,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             return state_event::run(&config, Role::Minion, &bound, color).await;
         }
         "event.send" => {
-            let bound = EVENT_SEND.bind(&cli_args)?;
+            let bound = event_functions::SEND.bind(&cli_args)?;
             send(
                 &config,
                 &bound,
@@ -130,11 +98,11 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             .await?
         }
         "event.fire" => {
-            let bound = EVENT_FIRE.bind(&cli_args)?;
+            let bound = event_functions::FIRE.bind(&cli_args)?;
             fire(&config, &bound, Route::Local, None).await?
         }
         "event.fire_master" => {
-            let bound = EVENT_FIRE_MASTER.bind(&cli_args)?;
+            let bound = event_functions::FIRE_MASTER_SIGNATURE.bind(&cli_args)?;
             let tag = bound.get("tag").map(text).unwrap_or_default();
             if local {
                 tracing::warn!("Local mode detected. Event with tag {tag} will NOT be sent.");
@@ -272,18 +240,7 @@ impl Sender {
     async fn send(&mut self, event: Event) -> anyhow::Result<()> {
         let event = match self.route {
             Route::Local => event,
-            Route::Master => {
-                let mut request = vec![
-                    (Value::from("data"), event.data),
-                    (Value::from("tag"), Value::from(event.tag)),
-                    (Value::from("events"), Value::Nil),
-                    (Value::from("pretag"), Value::Nil),
-                ];
-                if let Some(preload) = &self.preload {
-                    request.push((Value::from("preload"), preload.clone()));
-                }
-                Event::new(FIRE_MASTER, Value::Map(request))?
-            }
+            Route::Master => fire_master_request(event, self.preload.as_ref())?,
         };
         Ok(self.publisher.fire(event).await?)
     }
@@ -338,84 +295,13 @@ async fn send(config: &Config, bound: &Bound, route: Route) -> anyhow::Result<Va
     if tag == "-" {
         return pipe(sender).await;
     }
-    let mut data: Vec<(Value, Value)> = Vec::new();
-    if let Some(with_env) = bound.get("with_env").filter(|v| truthy(v)) {
-        let environ: Vec<(Value, Value)> = match with_env.as_array() {
-            Some(names) => names
-                .iter()
-                .filter_map(|name| {
-                    let name = text(name);
-                    std::env::var(&name)
-                        .ok()
-                        .map(|value| (Value::from(name), Value::from(value)))
-                })
-                .collect(),
-            None => std::env::vars()
-                .map(|(k, v)| (Value::from(k), Value::from(v)))
-                .collect(),
-        };
-        data.push((Value::from("environ"), Value::Map(environ)));
-    }
-    if let Some(with_grains) = bound.get("with_grains").filter(|v| truthy(v)) {
-        let all = grains(config);
-        let selected = match with_grains.as_array() {
-            Some(names) => all
-                .into_iter()
-                .filter(|(k, _)| names.iter().any(|n| n.as_str() == k.as_str()))
-                .collect(),
-            None => all,
-        };
-        data.push((Value::from("grains"), Value::Map(selected)));
-    }
-    if bound.get("with_pillar").is_some_and(truthy) {
-        // halite has no pillar yet: the key is there, empty, so consumers see what they expect.
-        data.push((Value::from("pillar"), empty_map()));
-    }
-    if bound.get("with_env_opts").is_some_and(truthy) {
-        for key in ["saltenv", "pillarenv"] {
-            data.push((
-                Value::from(key),
-                config.get(key).cloned().unwrap_or(Value::Nil),
-            ));
-        }
-    }
-    for (key, value) in &bound.extra {
-        map_set(&mut data, Value::from(key.as_str()), value.clone());
-    }
-    // Salt's loader passes these to every function called through salt-call, and event.send
-    // puts all keyword arguments into the event.
-    map_set(
-        &mut data,
-        Value::from("__pub_fun"),
-        Value::from("event.send"),
-    );
-    map_set(
-        &mut data,
-        Value::from("__pub_pid"),
-        Value::from(std::process::id()),
-    );
-    map_set(
-        &mut data,
-        Value::from("__pub_jid"),
-        Value::from(jid::gen_jid()),
-    );
-    map_set(
-        &mut data,
-        Value::from("__pub_tgt"),
-        Value::from("salt-call"),
-    );
-    match bound.get("data") {
-        None | Some(Value::Nil) => {}
-        Some(Value::Map(entries)) => {
-            for (key, value) in entries {
-                map_set(&mut data, key.clone(), value.clone());
-            }
-        }
-        Some(other) => bail!(
-            "event.send: data must be a dict (a YAML or JSON map such as '{{foo: Foo}}'), not {other}"
-        ),
-    }
-    sender.send(Event::new(tag, Value::Map(data))?).await?;
+    let data = send_data(
+        config,
+        &Value::Map(grains(config)),
+        bound,
+        functions::pub_kwargs(None, "event.send"),
+    )?;
+    sender.send(Event::new(tag, data)?).await?;
     sender.close().await?;
     Ok(Value::Boolean(true))
 }

@@ -27,7 +27,7 @@ pub(crate) const SEND: Signature = Signature {
     ],
     required: 1,
     kwargs: true,
-    usage: "event.send TAG [DATA] [with_env=…] [with_grains=…] [with_env_opts=…] [key=value ...]",
+    usage: "event.send TAG [DATA] [with_env=…] [with_grains=…] [with_env_opts=…] [key=value ...]   (salt-call: TAG - reads events from stdin)",
 };
 
 /// `event.fire`'s parameters.
@@ -36,7 +36,7 @@ pub(crate) const FIRE: Signature = Signature {
     params: &["data", "tag"],
     required: 2,
     kwargs: false,
-    usage: "event.fire DATA TAG",
+    usage: "event.fire DATA TAG   (salt-call: DATA - reads events from stdin)",
 };
 
 /// `event.fire_master`'s parameters.
@@ -145,7 +145,7 @@ pub(super) async fn run(call: &Call, ctx: &Context) -> anyhow::Result<Outcome> {
                 &ctx.config,
                 &ctx.grains,
                 &bound,
-                super::test::pub_kwargs(ctx, &call.fun),
+                super::pub_kwargs(ctx.job.as_ref(), &call.fun),
             )?;
             fire_master_request(Event::new(tag, data)?, bound.get("preload"))?
         }

@@ -207,6 +207,30 @@ impl Outcome {
     }
 }
 
+/// The `__pub_*` keyword arguments Salt's loader gives functions with `**kwargs`: the job's
+/// fields for a job; `fun`, `pid`, `jid` and `tgt: salt-call` for `salt-call`.
+pub fn pub_kwargs(job: Option<&Job>, fun: &str) -> Vec<(Value, Value)> {
+    let key = |name: &str| Value::from(format!("__pub_{name}"));
+    let Some(job) = job else {
+        return vec![
+            (key("fun"), Value::from(fun)),
+            (key("pid"), Value::from(std::process::id())),
+            (key("jid"), Value::from(crate::event::jid::gen_jid())),
+            (key("tgt"), Value::from("salt-call")),
+        ];
+    };
+    ["fun", "arg", "tgt", "jid", "ret", "tgt_type", "user"]
+        .into_iter()
+        .filter_map(|name| {
+            let value = match name {
+                "jid" => Some(Value::from(job.jid.as_str())),
+                _ => crate::event::map_get(&job.load, name).cloned(),
+            };
+            value.map(|value| (key(name), value))
+        })
+        .collect()
+}
+
 /// The message for a function halite does not have.
 pub fn not_available(fun: &str) -> String {
     format!("'{fun}' is not available.")

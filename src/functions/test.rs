@@ -47,35 +47,11 @@ pub(super) fn arg(call: &Call, ctx: &Context) -> Outcome {
         .iter()
         .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
         .collect();
-    kwargs.extend(pub_kwargs(ctx, &call.fun));
+    kwargs.extend(super::pub_kwargs(ctx.job.as_ref(), &call.fun));
     Outcome::ok(Value::Map(vec![
         (Value::from("args"), Value::Array(call.args.args.clone())),
         (Value::from("kwargs"), Value::Map(kwargs)),
     ]))
-}
-
-/// The `__pub_*` keyword arguments Salt's loader gives functions with `**kwargs`: the job's
-/// fields for a job; `fun`, `pid`, `jid` and `tgt: salt-call` for `salt-call`.
-pub(super) fn pub_kwargs(ctx: &Context, fun: &str) -> Vec<(Value, Value)> {
-    let key = |name: &str| Value::from(format!("__pub_{name}"));
-    let Some(job) = &ctx.job else {
-        return vec![
-            (key("fun"), Value::from(fun)),
-            (key("pid"), Value::from(std::process::id())),
-            (key("jid"), Value::from(crate::event::jid::gen_jid())),
-            (key("tgt"), Value::from("salt-call")),
-        ];
-    };
-    ["fun", "arg", "tgt", "jid", "ret", "tgt_type", "user"]
-        .into_iter()
-        .filter_map(|name| {
-            let value = match name {
-                "jid" => Some(Value::from(job.jid.as_str())),
-                _ => crate::event::map_get(&job.load, name).cloned(),
-            };
-            value.map(|value| (key(name), value))
-        })
-        .collect()
 }
 
 /// `test.sleep length`: waits, then `True`.
