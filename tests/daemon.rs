@@ -53,8 +53,9 @@ fn daemon_flag_backgrounds_writes_the_pid_file_and_stops_on_sigterm() {
         "the foreground process returns at once: {}",
         stderr(&output)
     );
+    // The pid file is written once everything is bound, a moment after the bus answers.
     assert!(wait_until(Duration::from_secs(10), || {
-        crate::support::connectable(&lab.master_pull())
+        crate::support::connectable(&lab.master_pull()) && pid_file.exists()
     }));
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()

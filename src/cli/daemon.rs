@@ -132,8 +132,27 @@ fn switch_user(config: &Config) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot hand {} to user {name}", path.display()))?;
         }
     }
+    // Keys and caches are written after the switch (pending keys, job returns).
+    for dir in [config.pki_dir()?, config.cachedir()?] {
+        chown_tree(&dir, user.uid, user.gid)
+            .with_context(|| format!("cannot hand {} to user {name}", dir.display()))?;
+    }
     setgid(Gid::from_raw(user.gid.as_raw()))
         .with_context(|| format!("cannot switch to the group of {name}"))?;
     setuid(user.uid).with_context(|| format!("cannot switch to user {name}"))?;
+    Ok(())
+}
+
+/// Hands a directory tree to `uid`:`gid`; a tree that does not exist yet is left alone.
+fn chown_tree(path: &Path, uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> std::io::Result<()> {
+    let Ok(metadata) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    nix::unistd::chown(path, Some(uid), Some(gid))?;
+    if metadata.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            chown_tree(&entry?.path(), uid, gid)?;
+        }
+    }
     Ok(())
 }
