@@ -55,7 +55,8 @@ fn daemon_flag_backgrounds_writes_the_pid_file_and_stops_on_sigterm() {
     );
     // The pid file is written once everything is bound, a moment after the bus answers.
     assert!(wait_until(Duration::from_secs(10), || {
-        crate::support::connectable(&lab.master_pull()) && pid_file.exists()
+        crate::support::connectable(&lab.master_pull())
+            && std::fs::read_to_string(&pid_file).is_ok_and(|text| text.ends_with('\n'))
     }));
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()
