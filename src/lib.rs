@@ -1,8 +1,9 @@
 //! halite: SaltStack's local event bus and the command-line tools around it, in Rust.
 //!
 //! halite speaks Salt's IPC event protocol byte for byte, so its binaries (`salt-master`,
-//! `salt-minion`, `salt-call`, `salt-run`) work against real Salt daemons and real Salt's Python
-//! event library works against halite's daemons.
+//! `salt-minion`, `salt-call`, `salt-run`, `salt`, `salt-key`) work against real Salt daemons'
+//! buses and real Salt's Python event library works against halite's daemons. Its masters and
+//! minions talk over their own authenticated, encrypted link.
 //!
 //! # Layout
 //!
@@ -19,8 +20,16 @@
 //! - [`config`]: Salt-compatible master and minion configuration files, defaults and paths.
 //! - [`salt_yaml`]: YAML with Salt's scalar rules, for command-line arguments and config files.
 //! - [`output`]: Salt's outputters and `state.event`'s line format.
-//! - [`master`]: the master daemon and what it does with events minions send it.
-//! - [`minion`]: the minion daemon: its own bus and the `fire_master` relay to the master.
+//! - [`keys`]: key pairs and the master's key store, in Salt's layout, with Salt's admission
+//!   rules.
+//! - [`link`]: the master–minion link: sessions of msgpack messages behind an interface, over
+//!   TLS 1.3 with pinned raw public keys.
+//! - [`target`]: Salt's glob, pcre, list and grain targets.
+//! - [`functions`]: the execution functions minions run (`test.*`, `cmd.*`, `grains.*`, …).
+//! - [`master`]: the master daemon: sessions, publishing, returns, the job cache, the local
+//!   request socket, the `jobs` runners.
+//! - [`minion`]: the minion daemon: its own bus, its session with the master, jobs, and the
+//!   `fire_master` relay.
 //! - [`cli`]: one module per binary: arguments, `run()`, and the one place errors are reported.
 
 pub mod bench;

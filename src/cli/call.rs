@@ -1,5 +1,5 @@
-//! `salt-call`: run a function on this minion. halite has `event.send`, `event.fire`,
-//! `event.fire_master` and `state.event`.
+//! `salt-call`: run a function on this minion: the execution functions (returned to the master
+//! unless `--local`), the `event` functions through the minion's bus, and `state.event`.
 //!
 //! Differences from Salt, on purpose: an event that cannot be delivered is an error (Salt prints
 //! `False` and exits 0), and so is `data` that is not a map (Salt ignores it silently).
@@ -21,12 +21,12 @@ use crate::functions::{self, Call, RunningJobs};
 use crate::minion::grains::grains;
 use crate::salt_yaml::parse_cli_args;
 
-/// Run a Salt function on this minion: fire events to the master or on the minion's own bus,
-/// or watch a bus.
+/// Run a Salt function on this minion and return the result to the master, fire events, or
+/// watch a bus.
 #[derive(Debug, Parser)]
 #[command(name = "salt-call", version, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  salt-call event.send myco/build/done id=42 ok=true\n  salt-call event.send myco/mytag '{foo: Foo, bar: [1, 2]}'\n  salt-call event.fire '{x: 1}' local/tag\n  salt-call state.event pretty=True"
+    after_help = "Examples:\n  salt-call test.ping\n  salt-call --local cmd.run 'uname -a'\n  salt-call event.send myco/build/done id=42 ok=true\n  salt-call event.send myco/mytag '{foo: Foo, bar: [1, 2]}'\n  salt-call event.fire '{x: 1}' local/tag\n  salt-call state.event pretty=True"
 )]
 pub struct Args {
     #[command(flatten)]
@@ -43,7 +43,8 @@ pub struct Args {
     #[arg(long = "retcode-passthrough")]
     retcode_passthrough: bool,
 
-    /// The function: event.send, event.fire, event.fire_master or state.event
+    /// The function: an execution function (test.ping, cmd.run, grains.items, …), event.send,
+    /// event.fire, event.fire_master or state.event
     #[arg(value_name = "FUNCTION", required_unless_present = "generate")]
     function: Option<String>,
 

@@ -7,7 +7,8 @@ use clap::Parser;
 use super::{CommonArgs, DaemonArgs, generate};
 use crate::config::Role;
 
-/// The Salt master daemon: runs the master event bus.
+/// The Salt master daemon: runs the master event bus, admits minions by key, publishes jobs and
+/// collects their returns.
 #[derive(Debug, Parser)]
 #[command(name = "salt-master", version, about, long_about = None)]
 pub struct Args {

@@ -7,7 +7,8 @@ use clap::Parser;
 use super::{CommonArgs, DaemonArgs, generate};
 use crate::config::Role;
 
-/// The Salt minion daemon: runs the minion event bus and forwards fire_master events to the master.
+/// The Salt minion daemon: runs the minion event bus, keeps a session with the master, runs the
+/// jobs it sends and forwards fire_master events to it.
 #[derive(Debug, Parser)]
 #[command(name = "salt-minion", version, about, long_about = None)]
 pub struct Args {

@@ -1,4 +1,5 @@
-//! `salt-run`: runner functions on the master. halite has `state.event` and `event.send`.
+//! `salt-run`: runner functions on the master: `state.event`, `event.send`, `event.bench` and
+//! the `jobs` runners.
 
 use std::process::ExitCode;
 
@@ -31,7 +32,8 @@ pub struct Args {
     #[command(flatten)]
     output: OutputArgs,
 
-    /// The runner function: state.event or event.send
+    /// The runner function: state.event, event.send, event.bench, jobs.lookup_jid,
+    /// jobs.list_jobs or jobs.active
     #[arg(value_name = "FUNCTION", required_unless_present = "generate")]
     function: Option<String>,
 
