@@ -12,9 +12,40 @@ fn normalized(line: &str) -> String {
     let jid = regex::Regex::new(r"\b\d{20}\b").unwrap();
     let stamp = regex::Regex::new(r#""_stamp": "[^"]+""#).unwrap();
     let ts = regex::Regex::new(r#""ts": \d+"#).unwrap();
+    let started =
+        regex::Regex::new(r"started at \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}").unwrap();
+    let key =
+        regex::Regex::new(r#""pub": "-----BEGIN PUBLIC KEY-----\\n[^"]+-----END PUBLIC KEY-----""#)
+            .unwrap();
     let line = jid.replace_all(line, "JID");
     let line = stamp.replace_all(&line, r#""_stamp": "STAMP""#);
+    let line = started.replace_all(&line, "started at DATE");
+    let line = key.replace_all(&line, r#""pub": "KEY""#);
     ts.replace_all(&line, r#""ts": TS"#).into_owned()
+}
+
+/// A minion's first connection on the master bus, captured from Salt 3007.8
+/// (`20_salt_key.txt`, minion3).
+const GOLDEN_START: [&str; 3] = [
+    r#"salt/auth	{"result": true, "act": "accept", "id": "minion3", "pub": "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAwaMhgN4K+ECsWeHiQ+c+\n-----END PUBLIC KEY-----", "_stamp": "2026-11-24T08:45:53.731830"}"#,
+    r#"minion_start	{"id": "minion3", "cmd": "_minion_event", "pretag": null, "data": "Minion minion3 started at Tue Nov 24 08:45:53 2026", "tag": "minion_start", "ts": 1795509953, "_stamp": "2026-11-24T08:45:53.974185"}"#,
+    r#"salt/minion/minion3/start	{"id": "minion3", "cmd": "_minion_event", "pretag": null, "data": "Minion minion3 started at Tue Nov 24 08:45:53 2026", "tag": "salt/minion/minion3/start", "ts": 1795509953, "_stamp": "2026-11-24T08:45:53.979197"}"#,
+];
+
+#[test]
+fn a_minions_start_events_match_salts_byte_for_byte() {
+    let mut cluster = Cluster::new("auto_accept: True\n");
+    cluster.start_master();
+    let watcher = cluster.watch();
+    cluster.start_minion("minion3", "");
+    let lines = [
+        watcher.expect("salt/auth", WAIT),
+        watcher.expect("minion_start", WAIT),
+        watcher.expect("salt/minion/minion3/start", WAIT),
+    ];
+    let ours: Vec<String> = lines.iter().map(|l| normalized(l)).collect();
+    let salts: Vec<String> = GOLDEN_START.iter().map(|l| normalized(l)).collect();
+    assert_eq!(ours, salts);
 }
 
 /// `salt minion1 test.ping` on the master bus, captured from Salt 3007.8 (`07_salt_cli.txt`).
