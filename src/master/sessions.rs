@@ -15,6 +15,9 @@ use crate::event::{Event, Value, jid, map_get, map_set};
 use crate::keys::{Admission, AdmissionPolicy, KeyState, read_autosign, valid_id};
 use crate::link::{Acceptor, Session, command, message};
 
+/// How often a session's key file is checked again while messages arrive.
+const KEY_RECHECK: Duration = Duration::from_secs(1);
+
 /// How long a new session may take to say who it is.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -363,6 +366,8 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
         .map(|(_, close)| close.clone())
         .unwrap_or_default();
     tracing::info!("minion {id} connected from {peer} ({role})");
+    let mut checked = std::time::Instant::now();
+    let mut accepted = true;
     loop {
         let message = tokio::select! {
             _ = stop.cancelled() => break,
@@ -372,7 +377,13 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                 None => break,
             },
         };
-        if !still_accepted(&shared, &id, &session.peer_key) {
+        // The key file is read again at most once a second: `salt-key` changes end the
+        // session at once through `salt/key`; this catches a key file removed by hand.
+        if checked.elapsed() >= KEY_RECHECK {
+            checked = std::time::Instant::now();
+            accepted = still_accepted(&shared, &id, &session.peer_key);
+        }
+        if !accepted {
             tracing::warn!(
                 "refused a message from minion {id} ({peer}): its key is no longer accepted; closing the session"
             );
