@@ -560,3 +560,85 @@ fn tampered_and_replayed_link_traffic_is_refused() {
     assert!(log.contains("refused a message and closed"), "{log}");
     assert!(log.contains("handshake failed"), "{log}");
 }
+
+#[test]
+fn local_requests_need_the_root_key_and_big_returns_are_trimmed_on_the_bus_only() {
+    use futures_util::{SinkExt, StreamExt};
+    use halite::event::Value;
+
+    let mut cluster = Cluster::new("auto_accept: True\n");
+    cluster.start_master();
+    cluster.start_minion("m1", "");
+    cluster.wait_connected(&["m1"]);
+    // A publish without the secret from <cachedir>/.root_key is refused.
+    let socket = cluster.path().join("master/run/master_request.ipc");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let reply = runtime.block_on(async {
+        let stream = tokio::net::UnixStream::connect(&socket).await.unwrap();
+        let mut framed = tokio_util::codec::Framed::new(stream, halite::master::request_codec());
+        let request = Value::Map(vec![
+            ("cmd".into(), "publish".into()),
+            ("tgt".into(), "*".into()),
+            ("fun".into(), "cmd.run".into()),
+            ("arg".into(), Value::Array(vec!["id".into()])),
+        ]);
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, &request).unwrap();
+        framed.send(bytes::Bytes::from(bytes)).await.unwrap();
+        let reply = framed.next().await.unwrap().unwrap();
+        rmpv::decode::read_value(&mut &reply[..]).unwrap()
+    });
+    assert!(reply.to_string().contains("root key"), "{reply}");
+    let mode = std::fs::metadata(
+        cluster
+            .path()
+            .join("master/var/cache/salt/master/.root_key"),
+    )
+    .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+    .unwrap();
+    assert_eq!(mode, 0o400);
+    // Over max_event_size, the return event carries VALUE_TRIMMED; the job cache has it all.
+    let big = cluster.run(
+        "salt",
+        &[
+            "m1",
+            "cmd.run",
+            "head -c 2000000 /dev/zero | tr '\\0' a",
+            "python_shell=True",
+            "-v",
+        ],
+    );
+    let text = stdout(&big);
+    assert!(
+        text.ends_with("m1:\n    VALUE_TRIMMED\n"),
+        "{}",
+        &text[..text.len().min(300)]
+    );
+    let jid = text
+        .strip_prefix("Executing job with jid ")
+        .and_then(|rest| rest.split('\n').next())
+        .unwrap()
+        .to_owned();
+    let whole = cluster.run("salt-run", &["jobs.lookup_jid", &jid, "--out=json"]);
+    assert!(stdout(&whole).len() > 2_000_000);
+    // A timeout covers the output: a background child holding it open does not hold the job.
+    let started = std::time::Instant::now();
+    let timed = cluster.call(
+        "m1",
+        &[
+            "--local",
+            "cmd.run",
+            "sleep 30 & echo hi",
+            "python_shell=True",
+            "timeout=1",
+        ],
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        stdout(&timed),
+        "local:\n    sleep 30 & echo hi : Timed out after 1 seconds\n"
+    );
+}

@@ -65,6 +65,7 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct LocalClient {
     requests: Endpoint,
+    root_key: std::path::PathBuf,
     bus: Endpoint,
     timeout: Duration,
     gather_job_timeout: Duration,
@@ -88,6 +89,7 @@ impl LocalClient {
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
         Ok(Self {
             requests: request_endpoint(config)?,
+            root_key: crate::master::root_key_path(config)?,
             bus: config.bus()?.publish,
             timeout: config.get_seconds("timeout", 5.0)?,
             gather_job_timeout: config.get_seconds("gather_job_timeout", 10.0)?,
@@ -107,6 +109,17 @@ impl LocalClient {
             endpoint: self.requests.clone(),
             source,
         };
+        let key = std::fs::read_to_string(&self.root_key).map_err(|err| {
+            ClientError::NotDelivered(format!(
+                "cannot read the master's root key {}: {err}; run as the master's user, and start salt-master with this config",
+                self.root_key.display()
+            ))
+        })?;
+        let mut request = request.clone();
+        if let Value::Map(entries) = &mut request {
+            entries.push((Value::from("key"), Value::from(key.trim())));
+        }
+        let request = &request;
         let stream = connect(&self.requests).await?;
         let mut framed = Framed::new(stream, request_codec());
         let mut bytes = Vec::new();

@@ -1,7 +1,6 @@
 //! The `cmd` module: run a command, through a shell (`python_shell`) or split into words and
 //! executed directly, with Salt's parameters and defaults.
 
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -230,12 +229,19 @@ struct Ran {
     stderr: String,
 }
 
-fn read_all(mut reader: std::io::PipeReader) -> tokio::task::JoinHandle<String> {
-    tokio::task::spawn_blocking(move || {
-        let mut bytes = Vec::new();
-        let _ = reader.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
+/// Reads a pipe to its end without holding a thread: dropped with a timeout, it stops.
+async fn read_all(reader: Option<std::io::PipeReader>) -> String {
+    use tokio::io::AsyncReadExt;
+    let Some(reader) = reader else {
+        return String::new();
+    };
+    let mut bytes = Vec::new();
+    if let Ok(mut pipe) =
+        tokio::net::unix::pipe::Receiver::from_owned_fd(std::os::fd::OwnedFd::from(reader))
+    {
+        let _ = pipe.read_to_end(&mut bytes).await;
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 async fn execute(spec: Spec, shown_command: &str) -> anyhow::Result<Ran> {
@@ -305,12 +311,17 @@ async fn execute(spec: Spec, shown_command: &str) -> anyhow::Result<Ran> {
             let _ = stdin.write_all(text.as_bytes()).await;
         });
     }
-    let stdout = read_all(out_reader);
-    let stderr = err_pipe.map(read_all);
-    let status = match spec.timeout {
-        None => child.wait().await?,
-        Some(limit) => match tokio::time::timeout(limit, child.wait()).await {
-            Ok(status) => status?,
+    // The timeout covers the output too: a command that leaves a child holding its output
+    // open must not hold the job.
+    let finished = async {
+        let (status, stdout, stderr) =
+            tokio::join!(child.wait(), read_all(Some(out_reader)), read_all(err_pipe));
+        status.map(|status| (status, stdout, stderr))
+    };
+    let (status, stdout, stderr) = match spec.timeout {
+        None => finished.await?,
+        Some(limit) => match tokio::time::timeout(limit, finished).await {
+            Ok(finished) => finished?,
             Err(_) => {
                 let _ = nix::sys::signal::killpg(
                     nix::unistd::Pid::from_raw(pid as i32),
@@ -329,11 +340,6 @@ async fn execute(spec: Spec, shown_command: &str) -> anyhow::Result<Ran> {
                 });
             }
         },
-    };
-    let stdout = stdout.await.unwrap_or_default();
-    let stderr = match stderr {
-        Some(handle) => handle.await.unwrap_or_default(),
-        None => String::new(),
     };
     use std::os::unix::process::ExitStatusExt;
     let retcode = status

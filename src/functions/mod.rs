@@ -183,7 +183,8 @@ impl Outcome {
         }
     }
 
-    fn failed(message: String) -> Self {
+    /// A failed call with Salt's error shape: the message as the return, return code 1.
+    pub fn failed(message: String) -> Self {
         Self {
             ret: Value::from(message),
             retcode: EX_GENERIC,

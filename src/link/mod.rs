@@ -7,17 +7,23 @@
 //! [`Acceptor`] and [`Connector`].
 //!
 //! Liveness is the transport's job: an idle session sends a `ping` every keepalive interval, the
-//! peer answers `pong`, and a session silent for three intervals is closed. Neither surfaces.
+//! peer answers `pong`, and a session silent for three intervals, or whose peer takes nothing for
+//! that long, is closed. Neither surfaces.
 
 pub mod tls;
 
 use std::time::Duration;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::sync::CancellationToken;
 
 use crate::event::{Value, map_get};
 
@@ -66,6 +72,14 @@ pub enum LinkError {
         /// Why.
         source: std::io::Error,
     },
+    /// The peer closed the session.
+    #[error("the master at {peer} closed the connection {what}")]
+    Closed {
+        /// The peer's address.
+        peer: String,
+        /// When.
+        what: &'static str,
+    },
     /// Nothing answered in time.
     #[error("{what} timed out after {after:?}")]
     Timeout {
@@ -87,6 +101,7 @@ pub struct Session {
     pub tx: mpsc::Sender<Value>,
     /// Messages from the peer; `None` once the session has ended.
     pub rx: mpsc::Receiver<Value>,
+    limit: Arc<AtomicUsize>,
 }
 
 /// The master's side of a transport: authenticated sessions as minions connect.
@@ -101,33 +116,125 @@ pub trait Connector: Send + Sync + 'static {
     fn connect(&self) -> impl Future<Output = Result<Session, LinkError>> + Send;
 }
 
+/// The largest message a peer may send before its key is accepted: a hello with grains, not
+/// a memory bomb from anyone who can reach the port.
+pub const MAX_UNTRUSTED_MESSAGE: usize = 256 * 1024;
+
+/// How much a session trusts its peer, which decides how big its messages may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// Not yet authorized: messages up to [`MAX_UNTRUSTED_MESSAGE`].
+    Untrusted,
+    /// Authorized: messages up to [`MAX_MESSAGE`].
+    Trusted,
+}
+
 impl Session {
     /// Runs a session over any byte stream that already authenticated the peer: messages are
-    /// length-prefixed msgpack maps.
-    pub fn over<S>(stream: S, peer: String, peer_key: String, keepalive: Duration) -> Self
+    /// length-prefixed msgpack maps. A reader and a writer run apart, so a peer that stops
+    /// reading cannot stop the keepalive from noticing, and a slow consumer cannot stall writes.
+    pub fn over<S>(
+        stream: S,
+        peer: String,
+        peer_key: String,
+        keepalive: Duration,
+        trust: Trust,
+    ) -> Self
     where
-        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let (tx, outgoing) = mpsc::channel(SESSION_QUEUE);
         let (incoming, rx) = mpsc::channel(SESSION_QUEUE);
-        let codec = LengthDelimitedCodec::builder()
-            .max_frame_length(MAX_MESSAGE)
-            .new_codec();
-        let framed = Framed::new(stream, codec);
-        tokio::spawn(pump(framed, outgoing, incoming, peer.clone(), keepalive));
+        let limit = Arc::new(AtomicUsize::new(match trust {
+            Trust::Untrusted => MAX_UNTRUSTED_MESSAGE,
+            Trust::Trusted => MAX_MESSAGE,
+        }));
+        let (read_half, write_half) = tokio::io::split(stream);
+        let shared = Arc::new(Liveness {
+            last_heard: std::sync::Mutex::new(Instant::now()),
+            delivering: AtomicBool::new(false),
+            closed: CancellationToken::new(),
+        });
+        let (pong_tx, pong_rx) = mpsc::channel(4);
+        tokio::spawn(read(
+            FramedRead::new(read_half, codec(MAX_MESSAGE)),
+            incoming,
+            pong_tx,
+            shared.clone(),
+            limit.clone(),
+            peer.clone(),
+        ));
+        tokio::spawn(write(
+            FramedWrite::new(write_half, codec(MAX_MESSAGE)),
+            outgoing,
+            pong_rx,
+            shared,
+            peer.clone(),
+            keepalive,
+        ));
         Self {
             peer,
             peer_key,
             tx,
             rx,
+            limit,
         }
+    }
+
+    /// Lets the peer send messages up to [`MAX_MESSAGE`], once it is authorized.
+    pub fn trust(&self) {
+        self.limit.store(MAX_MESSAGE, Ordering::Relaxed);
     }
 }
 
-fn encode(message: &Value) -> Bytes {
+fn codec(max: usize) -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(max)
+        .new_codec()
+}
+
+/// What the reader and writer of one session share.
+#[derive(Debug)]
+struct Liveness {
+    last_heard: std::sync::Mutex<Instant>,
+    /// The reader waits for the logic to take a message: the peer is not silent, we are busy.
+    delivering: AtomicBool,
+    closed: CancellationToken,
+}
+
+impl Liveness {
+    fn heard(&self) {
+        *self.last_heard.lock().expect("not poisoned") = Instant::now();
+    }
+
+    fn silent_for(&self) -> Duration {
+        if self.delivering.load(Ordering::Relaxed) {
+            return Duration::ZERO;
+        }
+        self.last_heard.lock().expect("not poisoned").elapsed()
+    }
+}
+
+/// Encodes a message; `None` (logged) when it is larger than the link carries.
+fn encode(message: &Value, peer: &str) -> Option<Bytes> {
     let mut out = Vec::new();
     rmpv::encode::write_value(&mut out, message).expect("writing to a Vec cannot fail");
-    Bytes::from(out)
+    if out.len() > MAX_MESSAGE {
+        tracing::warn!(
+            "dropped a {:?} message of {} bytes for {peer}: over the link's {MAX_MESSAGE}-byte limit",
+            command(message),
+            out.len()
+        );
+        return None;
+    }
+    Some(Bytes::from(out))
+}
+
+/// The packed size of a message, to check it against [`MAX_MESSAGE`] before queueing it.
+pub fn packed_size(message: &Value) -> usize {
+    let mut out = Vec::new();
+    rmpv::encode::write_value(&mut out, message).expect("writing to a Vec cannot fail");
+    out.len()
 }
 
 fn decode(frame: &BytesMut) -> Option<Value> {
@@ -136,73 +243,110 @@ fn decode(frame: &BytesMut) -> Option<Value> {
     (slice.is_empty() && value.is_map()).then_some(value)
 }
 
-async fn pump<S>(
-    mut framed: Framed<S, LengthDelimitedCodec>,
-    mut outgoing: mpsc::Receiver<Value>,
+async fn read<R>(
+    mut frames: FramedRead<R, LengthDelimitedCodec>,
     incoming: mpsc::Sender<Value>,
+    pongs: mpsc::Sender<()>,
+    liveness: Arc<Liveness>,
+    limit: Arc<AtomicUsize>,
     peer: String,
-    keepalive: Duration,
 ) where
-    S: AsyncRead + AsyncWrite + Send + Unpin,
+    R: AsyncRead + Send + Unpin,
 {
-    let mut ticker = tokio::time::interval(keepalive);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    let mut silent_ticks = 0u32;
     loop {
-        tokio::select! {
-            next = outgoing.recv() => match next {
-                Some(message) => {
-                    if let Err(err) = framed.send(encode(&message)).await {
-                        tracing::info!("link to {peer} closed while sending: {err}");
-                        return;
-                    }
-                }
-                None => {
-                    let _ = SinkExt::<Bytes>::close(&mut framed).await;
-                    return;
-                }
-            },
-            frame = framed.next() => {
-                silent_ticks = 0;
-                let frame = match frame {
-                    Some(Ok(frame)) => frame,
-                    Some(Err(err)) => {
-                        tracing::warn!("link to {peer} refused a message and closed: {err}");
-                        return;
-                    }
-                    None => return,
-                };
-                let Some(message) = decode(&frame) else {
-                    tracing::warn!("link to {peer} closed: a message is not a msgpack map");
-                    return;
-                };
-                match command(&message) {
-                    Some("ping") => {
-                        if framed.send(encode(&self::message("pong", Vec::new()))).await.is_err() {
-                            return;
-                        }
-                    }
-                    Some("pong") => {}
-                    _ => {
-                        if incoming.send(message).await.is_err() {
-                            // The logic is gone; flush what it queued and close.
-                            let _ = SinkExt::<Bytes>::close(&mut framed).await;
-                            return;
-                        }
-                    }
-                }
+        frames
+            .decoder_mut()
+            .set_max_frame_length(limit.load(Ordering::Relaxed));
+        let frame = tokio::select! {
+            _ = liveness.closed.cancelled() => return,
+            frame = frames.next() => frame,
+        };
+        liveness.heard();
+        let frame = match frame {
+            Some(Ok(frame)) => frame,
+            Some(Err(err)) => {
+                tracing::warn!("link to {peer} refused a message and closed: {err}");
+                liveness.closed.cancel();
+                return;
             }
-            _ = ticker.tick() => {
-                silent_ticks += 1;
-                if silent_ticks >= 3 {
-                    tracing::warn!("link to {peer} is silent for {:?}, closing it", keepalive * 3);
-                    return;
-                }
-                if framed.send(encode(&message("ping", Vec::new()))).await.is_err() {
+            None => {
+                liveness.closed.cancel();
+                return;
+            }
+        };
+        let Some(message) = decode(&frame) else {
+            tracing::warn!("link to {peer} closed: a message is not a msgpack map");
+            liveness.closed.cancel();
+            return;
+        };
+        match command(&message) {
+            Some("ping") => {
+                let _ = pongs.try_send(());
+            }
+            Some("pong") => {}
+            _ => {
+                liveness.delivering.store(true, Ordering::Relaxed);
+                let delivered = tokio::select! {
+                    _ = liveness.closed.cancelled() => false,
+                    sent = incoming.send(message) => sent.is_ok(),
+                };
+                liveness.delivering.store(false, Ordering::Relaxed);
+                liveness.heard();
+                if !delivered {
+                    // The logic is gone: the writer flushes what it queued and closes.
                     return;
                 }
             }
         }
     }
+}
+
+async fn write<W>(
+    mut frames: FramedWrite<W, LengthDelimitedCodec>,
+    mut outgoing: mpsc::Receiver<Value>,
+    mut pongs: mpsc::Receiver<()>,
+    liveness: Arc<Liveness>,
+    peer: String,
+    keepalive: Duration,
+) where
+    W: AsyncWrite + Send + Unpin,
+{
+    let mut ticker = tokio::time::interval(keepalive);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    // A write that takes longer than the silence limit means the peer stopped reading.
+    let limit = keepalive * 3;
+    loop {
+        let frame = tokio::select! {
+            _ = liveness.closed.cancelled() => break,
+            next = outgoing.recv() => match next {
+                Some(message) => match encode(&message, &peer) {
+                    Some(frame) => frame,
+                    None => continue,
+                },
+                None => break,
+            },
+            Some(()) = pongs.recv() => encode(&message("pong", Vec::new()), &peer).expect("small"),
+            _ = ticker.tick() => {
+                if liveness.silent_for() >= limit {
+                    tracing::warn!("link to {peer} is silent for {limit:?}, closing it");
+                    break;
+                }
+                encode(&message("ping", Vec::new()), &peer).expect("small")
+            }
+        };
+        match tokio::time::timeout(limit, frames.send(frame)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::info!("link to {peer} closed while sending: {err}");
+                break;
+            }
+            Err(_) => {
+                tracing::warn!("link to {peer} takes nothing for {limit:?}, closing it");
+                break;
+            }
+        }
+    }
+    let _ = tokio::time::timeout(limit, SinkExt::<Bytes>::close(&mut frames)).await;
+    liveness.closed.cancel();
 }

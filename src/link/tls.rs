@@ -19,11 +19,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use super::{Acceptor, Connector, LinkError, Session};
+use super::{Acceptor, Connector, LinkError, Session, Trust};
 use crate::keys::{KeyPair, fingerprint, public_pem};
 
 /// How long a peer may take to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Handshakes the master runs at once; more connections wait in the listen backlog.
+const HANDSHAKES_IN_FLIGHT: usize = 128;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -213,8 +216,12 @@ impl TlsListener {
             ));
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let (ready, sessions) = mpsc::channel(64);
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_IN_FLIGHT));
         tokio::spawn(async move {
             loop {
+                let Ok(permit) = handshakes.clone().acquire_owned().await else {
+                    return;
+                };
                 let (tcp, address) = match listener.accept().await {
                     Ok(accepted) => accepted,
                     Err(err) => {
@@ -229,6 +236,7 @@ impl TlsListener {
                 let acceptor = acceptor.clone();
                 let ready = ready.clone();
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let _ = tcp.set_nodelay(true);
                     let peer = address.to_string();
                     let handshake =
@@ -237,7 +245,13 @@ impl TlsListener {
                         Ok(Ok(stream)) => {
                             let key = peer_key(stream.get_ref().1.peer_certificates());
                             let _ = ready
-                                .send(Session::over(stream, peer, key, keepalive))
+                                .send(Session::over(
+                                    stream,
+                                    peer,
+                                    key,
+                                    keepalive,
+                                    Trust::Untrusted,
+                                ))
                                 .await;
                         }
                         Ok(Err(err)) => {
@@ -356,7 +370,14 @@ impl Connector for TlsDialer {
                 source,
             })?;
         let key = peer_key(stream.get_ref().1.peer_certificates());
-        Ok(Session::over(stream, peer, key, self.keepalive))
+        // The master's key is pinned: what it sends is trusted.
+        Ok(Session::over(
+            stream,
+            peer,
+            key,
+            self.keepalive,
+            Trust::Trusted,
+        ))
     }
 }
 

@@ -20,7 +20,9 @@ use crate::keys::{KeyError, KeyPair, KeyStore};
 use crate::link::tls::TlsListener;
 use job_cache::JobCache;
 pub use publish::PublishRequest;
-pub use request::{REQUEST_SOCKET, codec as request_codec, endpoint as request_endpoint};
+pub use request::{
+    REQUEST_SOCKET, codec as request_codec, endpoint as request_endpoint, root_key_path,
+};
 use sessions::Sessions;
 
 /// Failure to start a master.
@@ -39,6 +41,14 @@ pub enum MasterError {
     Listen {
         /// `interface:ret_port`.
         address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The root key file cannot be written.
+    #[error("cannot write the master's root key file {path}: {source}; check cachedir")]
+    RootKey {
+        /// The file.
+        path: std::path::PathBuf,
         /// Why.
         source: std::io::Error,
     },
@@ -67,6 +77,8 @@ pub(crate) struct Shared {
     pub keys: KeyStore,
     pub jobs: JobCache,
     pub sessions: Sessions,
+    pub unadmitted: Arc<tokio::sync::Semaphore>,
+    pub root_key: String,
 }
 
 /// A master whose sockets are bound, ready to run.
@@ -123,6 +135,8 @@ impl Master {
             keys,
             jobs: JobCache::configured(config)?,
             sessions: Sessions::default(),
+            unadmitted: Arc::new(tokio::sync::Semaphore::new(sessions::UNADMITTED_SESSIONS)),
+            root_key: request::create_root_key(config)?,
         });
         Ok(Self {
             bus,

@@ -1,7 +1,8 @@
 //! The master's local request socket: how `salt`, `salt-run` and other local clients ask the
-//! master to publish jobs. It is a socket file only its owner can use (mode 0600), the way
-//! Salt's local clients prove themselves with the master's root key file. Requests and replies
-//! are length-prefixed msgpack maps.
+//! master to publish jobs. Like Salt's local clients, a client proves it may by sending the
+//! secret in the master's root key file (`<cachedir>/.root_key`, mode 0400, new at every
+//! start), which only the master's user can read; the socket file itself is mode 0600 too.
+//! Requests and replies are length-prefixed msgpack maps.
 
 use std::sync::Arc;
 
@@ -26,6 +27,40 @@ pub fn endpoint(config: &Config) -> Result<Endpoint, ConfigError> {
         return Ok(Endpoint::Tcp(config.get_port("tcp_master_workers", 4515)?));
     }
     Ok(Endpoint::Unix(config.sock_dir()?.join(REQUEST_SOCKET)))
+}
+
+/// The file holding the secret local clients send with each request.
+pub fn root_key_path(config: &Config) -> Result<std::path::PathBuf, ConfigError> {
+    Ok(config.cachedir()?.join(".root_key"))
+}
+
+/// Writes a fresh root key (0400) and returns it.
+pub(super) fn create_root_key(config: &Config) -> Result<String, super::MasterError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = root_key_path(config)?;
+    let failed = |source: std::io::Error| super::MasterError::RootKey {
+        path: path.clone(),
+        source,
+    };
+    let mut bytes = [0u8; 32];
+    rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut bytes)
+        .map_err(|_| failed(std::io::Error::other("no secure random numbers")))?;
+    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(failed)?;
+    }
+    let _ = std::fs::remove_file(&path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o400)
+        .open(&path)
+        .map_err(failed)?;
+    file.write_all(key.as_bytes()).map_err(failed)?;
+    Ok(key)
 }
 
 /// The framing of the request socket.
@@ -72,6 +107,13 @@ async fn connection(shared: Arc<Shared>, stream: Stream) {
 }
 
 async fn answer(shared: &Shared, request: &Value) -> Result<Value, String> {
+    let key = crate::event::map_get(request, "key").and_then(Value::as_str);
+    if key != Some(shared.root_key.as_str()) {
+        tracing::warn!("refused a local request without the master's root key");
+        return Err(
+            "the request does not carry the master's root key: run as the master's user".to_owned(),
+        );
+    }
     match command(request) {
         Some("publish") => {
             let publish_request =

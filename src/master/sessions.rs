@@ -18,6 +18,9 @@ use crate::link::{Acceptor, Session, command, message};
 /// How often a session's key file is checked again while messages arrive.
 const KEY_RECHECK: Duration = Duration::from_secs(1);
 
+/// Sessions that may be between handshake and admission at once.
+pub(super) const UNADMITTED_SESSIONS: usize = 256;
+
 /// How long a new session may take to say who it is.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -39,6 +42,7 @@ struct Connected {
     tx: mpsc::Sender<Value>,
     serial: u64,
     close: CancellationToken,
+    key: String,
 }
 
 impl Sessions {
@@ -85,11 +89,25 @@ impl Sessions {
         }
     }
 
+    /// Ends `id`'s session unless it authenticated with `accepted` (PEM), the key on file now.
+    pub fn close_unless_key(&self, id: &str, accepted: Option<&str>) {
+        if let Some(connected) = self.lock().connected.get(id) {
+            let same = accepted.is_some_and(|accepted| {
+                crate::keys::public_der(accepted) == crate::keys::public_der(&connected.key)
+            });
+            if !same {
+                tracing::info!("minion {id}'s accepted key changed; closing its session");
+                connected.close.cancel();
+            }
+        }
+    }
+
     fn register(
         &self,
         shared: &Shared,
         id: &str,
         tx: mpsc::Sender<Value>,
+        key: String,
         grains: Value,
     ) -> (u64, CancellationToken) {
         let close = CancellationToken::new();
@@ -104,6 +122,7 @@ impl Sessions {
                     tx,
                     serial,
                     close: close.clone(),
+                    key,
                 },
             );
             (serial, replaced)
@@ -240,14 +259,25 @@ pub(super) async fn watch_keys(shared: Arc<Shared>, stop: CancellationToken) {
             continue;
         };
         let act = event.get("act").and_then(Value::as_str);
-        if let (Some("delete" | "reject"), Some(id)) =
-            (act, event.get("id").and_then(Value::as_str))
-        {
-            tracing::info!(
-                "key of minion {id} was {act:?}d; closing its session",
-                act = act.unwrap_or_default()
-            );
-            shared.sessions.close(id);
+        let Some(id) = event.get("id").and_then(Value::as_str) else {
+            continue;
+        };
+        match act {
+            Some("delete" | "reject") => {
+                let done = if act == Some("delete") {
+                    "deleted"
+                } else {
+                    "rejected"
+                };
+                tracing::info!("the key of minion {id} was {done}; closing its session");
+                shared.sessions.close(id);
+            }
+            // An accepted key may replace the one a connected minion authenticated with.
+            Some(_) => {
+                let filed = shared.keys.key(KeyState::Accepted, id);
+                shared.sessions.close_unless_key(id, filed.as_deref());
+            }
+            None => {}
         }
     }
 }
@@ -303,10 +333,25 @@ fn admission_policy(shared: &Shared) -> AdmissionPolicy {
 
 async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationToken) {
     let peer = session.peer.clone();
+    // Sessions not yet admitted are few and small, whoever connects.
+    let Ok(unadmitted) = shared.unadmitted.clone().try_acquire_owned() else {
+        tracing::warn!(
+            "refused a session from {peer}: {UNADMITTED_SESSIONS} others are still being admitted"
+        );
+        return;
+    };
     let Hello { id, role, grains } = match hello(&mut session).await {
         Ok(hello) => hello,
         Err(reason) => {
             tracing::warn!("refused a session from {peer}: {reason}");
+            let refusal = message(
+                "welcome",
+                vec![
+                    (Value::from("act"), Value::from("refused")),
+                    (Value::from("reason"), Value::from(reason)),
+                ],
+            );
+            let _ = session.tx.send(refusal).await;
             return;
         }
     };
@@ -339,8 +384,9 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
     if session.tx.send(welcome).await.is_err() {
         return;
     }
+    drop(unadmitted);
     match admission {
-        Admission::Accept => {}
+        Admission::Accept => session.trust(),
         Admission::Pend => {
             tracing::info!("minion {id} ({peer}) is waiting for its key to be accepted");
             return;
@@ -357,9 +403,10 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
         }
     }
     let registered = (role == "minion").then(|| {
+        let key = session.peer_key.clone();
         shared
             .sessions
-            .register(&shared, &id, session.tx.clone(), grains)
+            .register(&shared, &id, session.tx.clone(), key, grains)
     });
     let close = registered
         .as_ref()
@@ -398,8 +445,21 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
         }
         match command(&message) {
             Some("_minion_event") => {
+                let limit = shared.config.max_event_size().unwrap_or(u64::MAX);
                 for event in events_from_load(with_ts(message)) {
-                    shared.bus.fire(event);
+                    if is_job_return(&event.tag) {
+                        tracing::warn!(
+                            "refused event {} from minion {id}: job returns come as returns, not events",
+                            event.tag
+                        );
+                    } else if crate::link::packed_size(&event.data) as u64 > limit {
+                        tracing::warn!(
+                            "refused event {} from minion {id}: over max_event_size ({limit} bytes)",
+                            event.tag
+                        );
+                    } else {
+                        shared.bus.fire(event);
+                    }
                 }
             }
             Some("_return") => job_return(&shared, &id, message).await,
@@ -410,6 +470,15 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
         shared.sessions.unregister(&shared, &id, serial);
     }
     tracing::info!("minion {id} ({peer}) disconnected");
+}
+
+/// `salt/job/<jid>/ret/<id>`: a tag only the master fires, for returns it received.
+fn is_job_return(tag: &str) -> bool {
+    let mut parts = tag.split('/');
+    parts.next() == Some("salt")
+        && parts.next() == Some("job")
+        && parts.next().is_some()
+        && parts.next() == Some("ret")
 }
 
 fn still_accepted(shared: &Shared, id: &str, key: &str) -> bool {
@@ -447,7 +516,8 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) {
         .and_then(|(_, v)| v.as_str())
         .unwrap_or_default()
         .to_owned();
-    if jid == "req" {
+    let from_salt_call = jid == "req";
+    if from_salt_call {
         jid = jid::gen_jid();
         map_set(&mut entries, Value::from("jid"), Value::from(jid.as_str()));
     }
@@ -467,6 +537,44 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) {
             })
             .collect(),
     );
+    if from_salt_call {
+        // As Salt's master does for `req` returns, the job gets a load of its own.
+        let field = |key: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v.clone())
+                .unwrap_or(Value::Nil)
+        };
+        let load = Value::Map(vec![
+            (Value::from("fun"), field("fun")),
+            (Value::from("arg"), field("arg")),
+            (Value::from("tgt"), field("tgt")),
+            (Value::from("jid"), Value::from(jid.as_str())),
+            (Value::from("tgt_type"), field("tgt_type")),
+            (Value::from("user"), Value::from("root")),
+        ]);
+        let (jobs, jid, minions) = (shared.jobs.clone(), jid.clone(), vec![id.to_owned()]);
+        let saved =
+            tokio::task::spawn_blocking(move || jobs.save_load(&jid, &load, &minions)).await;
+        if let Ok(Err(err)) = saved {
+            tracing::warn!("cannot store a salt-call job in the job cache: {err}");
+        }
+    }
+    // Over max_event_size the return is trimmed on the bus, as Salt trims it (the job cache
+    // keeps it whole).
+    if let Ok(limit) = shared.config.max_event_size()
+        && crate::link::packed_size(&Value::Map(entries.clone())) as u64 > limit
+    {
+        tracing::warn!(
+            "the return of minion {id} for job {jid} is over max_event_size; trimmed on the bus"
+        );
+        map_set(
+            &mut entries,
+            Value::from("return"),
+            Value::from("VALUE_TRIMMED"),
+        );
+    }
     let mut event = match Event::new(format!("salt/job/{jid}/ret/{id}"), Value::Map(entries)) {
         Ok(event) => event,
         Err(_) => return,

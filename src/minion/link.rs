@@ -304,16 +304,20 @@ async fn authenticate(
         ],
     );
     let timeout = crate::link::tls::HANDSHAKE_TIMEOUT;
-    let closed = || LinkError::Timeout {
-        what: format!("the master's answer at {}", session_peer(dialer)),
-        after: timeout,
+    let peer = session.peer.clone();
+    let closed = || LinkError::Closed {
+        peer: peer.clone(),
+        what: "before answering the hello",
     };
     if session.tx.send(hello).await.is_err() {
         return Err(closed());
     }
     let welcome = tokio::time::timeout(timeout, session.rx.recv())
         .await
-        .map_err(|_| closed())?
+        .map_err(|_| LinkError::Timeout {
+            what: format!("the master's answer at {peer}"),
+            after: timeout,
+        })?
         .ok_or_else(closed)?;
     if command(&welcome) != Some("welcome") {
         return Err(closed());
@@ -321,12 +325,14 @@ async fn authenticate(
     Ok(match map_get(&welcome, "act").and_then(Value::as_str) {
         Some("accept") => Welcome::Accepted(session),
         Some("pend") => Welcome::Pending,
+        Some("refused") => Welcome::Refused(format!(
+            "refused: {}",
+            map_get(&welcome, "reason")
+                .and_then(Value::as_str)
+                .unwrap_or("no reason given")
+        )),
         other => Welcome::Refused(other.unwrap_or("refused").to_owned()),
     })
-}
-
-fn session_peer(dialer: &TlsDialer) -> String {
-    format!("{dialer:?}")
 }
 
 /// Carries loads to the master and jobs from it until the session ends.

@@ -32,6 +32,11 @@ pub enum MinionError {
     /// The minion's key pair is unusable.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// The id cannot name a key file on the master.
+    #[error(
+        "invalid minion id {0:?}: an id may not be empty, '.' or '..', or contain '/', '\\' or control characters; set id: in the minion config"
+    )]
+    InvalidId(String),
 }
 
 impl From<crate::config::ConfigError> for MinionError {
@@ -53,6 +58,9 @@ impl Minion {
     /// Binds the minion's bus and loads (or creates) its key pair.
     pub async fn bind(config: &Config) -> Result<Self, MinionError> {
         let id = config.id()?;
+        if !crate::keys::valid_id(&id) {
+            return Err(MinionError::InvalidId(id));
+        }
         let bus = Bus::bind_configured(config, Node::Minion).await?;
         let key = KeyPair::load_or_create(&config.pki_dir()?, "minion")?;
         Ok(Self {
@@ -205,7 +213,15 @@ async fn run_job(id: String, context: Arc<Context>, load: Value, to_master: mpsc
         job: Some(job),
         ..(*context).clone()
     };
-    let outcome = crate::functions::run(&call, &job_context).await;
+    let mut outcome = crate::functions::run(&call, &job_context).await;
+    let size = crate::link::packed_size(&outcome.ret);
+    if size > crate::link::MAX_MESSAGE - 64 * 1024 {
+        // Sent as it is, it would not fit on the link; the job still gets an answer.
+        outcome = crate::functions::Outcome::failed(format!(
+            "ERROR: the return of {fun} is {size} bytes, over the {} bytes a return may have",
+            crate::link::MAX_MESSAGE - 64 * 1024
+        ));
+    }
     let retcode = outcome.job_retcode();
     let mut ret = vec![
         (Value::from("cmd"), Value::from("_return")),
