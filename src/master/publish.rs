@@ -66,14 +66,6 @@ fn list(ids: &[String]) -> Value {
     Value::Array(ids.iter().map(|id| Value::from(id.as_str())).collect())
 }
 
-fn fire(shared: &Shared, tag: String, data: Vec<(&str, Value)>) {
-    let data = Value::Map(data.into_iter().map(|(k, v)| (Value::from(k), v)).collect());
-    match Event::new(tag, data) {
-        Ok(event) => shared.bus.fire(event),
-        Err(err) => tracing::warn!("cannot fire a job event: {err}"),
-    }
-}
-
 /// Publishes `request`; the reply is `{"jid", "minions", "missing", "connected"}` (`jid` empty
 /// when no minion matched, and then nothing is sent and no event fired, as with Salt).
 pub(super) async fn publish(shared: &Shared, request: PublishRequest) -> Result<Value, String> {
@@ -113,10 +105,9 @@ pub(super) async fn publish(shared: &Shared, request: PublishRequest) -> Result<
         return Ok(reply("", &[], &[]));
     }
     let (jid, load) = store(shared, &request, &minions).await?;
-    fire(shared, jid.clone(), vec![("minions", list(&minions))]);
-    fire(
-        shared,
-        format!("salt/job/{jid}/new"),
+    shared.fire(&jid, vec![("minions", list(&minions))]);
+    shared.fire(
+        &format!("salt/job/{jid}/new"),
         vec![
             ("jid", Value::from(jid.as_str())),
             ("tgt_type", Value::from(request.tgt_type.as_str())),

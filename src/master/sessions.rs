@@ -173,8 +173,7 @@ impl Sessions {
             return;
         }
         let list = |ids: Vec<String>| Value::Array(ids.into_iter().map(Value::from).collect());
-        fire(
-            shared,
+        shared.fire(
             "salt/presence/change",
             vec![("new", list(new)), ("lost", list(lost))],
         );
@@ -187,8 +186,7 @@ impl Sessions {
             return;
         }
         let present = self.connected().into_iter().map(Value::from).collect();
-        fire(
-            shared,
+        shared.fire(
             "salt/presence/present",
             vec![("present", Value::Array(present))],
         );
@@ -209,19 +207,6 @@ fn grains_path(shared: &Shared, id: &str) -> Option<PathBuf> {
     }
     let cachedir = shared.config.cachedir().ok()?;
     Some(cachedir.join("minions").join(id).join("data.p"))
-}
-
-fn fire(shared: &Shared, tag: &str, fields: Vec<(&str, Value)>) {
-    let data = Value::Map(
-        fields
-            .into_iter()
-            .map(|(k, v)| (Value::from(k), v))
-            .collect(),
-    );
-    match Event::new(tag, data) {
-        Ok(event) => shared.bus.fire(event),
-        Err(err) => tracing::warn!("cannot fire {tag}: {err}"),
-    }
 }
 
 /// Accepts sessions until `stop`.
