@@ -153,6 +153,18 @@ impl BusHandle {
         self.publish_frames(&[event_frame(event)]);
     }
 
+    /// Stamps and publishes an event whose body (tag and packed data) is at most `limit`
+    /// bytes; a larger one comes back, with its size, unpublished.
+    pub fn fire_within(&self, mut event: Event, limit: u64) -> Result<(), (Event, usize)> {
+        event.stamp();
+        let body = event_body(&event);
+        if body.len() as u64 > limit {
+            return Err((event, body.len()));
+        }
+        self.publish_frames(&[bare_frame(&body)]);
+        Ok(())
+    }
+
     /// Stamps and queues an event only for subscribers with room for it: for the bus's reports
     /// about slow subscribers, which must not make anyone lose an event.
     fn offer(&self, event: Event) {
@@ -560,10 +572,18 @@ fn lost_notice(lost: u64, total: u64) -> Bytes {
 /// An event the bus itself fires, stamped and framed as Salt frames it.
 fn event_frame(mut event: Event) -> Bytes {
     event.stamp();
+    bare_frame(&event_body(&event))
+}
+
+fn event_body(event: &Event) -> Vec<u8> {
     let mut body = Vec::new();
     wire::encode_body(&event.tag, &event.data, &mut body);
+    body
+}
+
+fn bare_frame(body: &[u8]) -> Bytes {
     let mut frame = Vec::with_capacity(body.len() + 20);
-    wire::encode_frame(&body, Framing::Bare, &mut frame);
+    wire::encode_frame(body, Framing::Bare, &mut frame);
     Bytes::from(frame)
 }
 

@@ -35,6 +35,14 @@ impl CommonArgs {
     pub fn load(&self, role: Role) -> anyhow::Result<Config> {
         Ok(Config::load(role, self.config_dir.as_deref())?)
     }
+
+    /// What a client command does first: console logging at `-l` (default warning), then the
+    /// configuration.
+    pub fn client_setup(&self, role: Role) -> anyhow::Result<Config> {
+        let console = super::logging::level(self.log_level.as_deref().unwrap_or("warning"))?;
+        super::logging::init(console, None)?;
+        self.load(role)
+    }
 }
 
 /// Flags of the commands that print a return value.

@@ -11,7 +11,7 @@ use clap::Parser;
 
 use super::state_event;
 use super::stdin_events::StdinEvents;
-use super::{CommonArgs, Exit, NotAvailable, OutputArgs, Runtime, execute, generate, logging};
+use super::{CommonArgs, Exit, NotAvailable, OutputArgs, Runtime, execute, generate};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value};
@@ -72,9 +72,7 @@ enum Route {
 }
 
 async fn run(args: Args) -> anyhow::Result<Exit> {
-    let console = logging::level(args.common.log_level.as_deref().unwrap_or("warning"))?;
-    logging::init(console, None)?;
-    let config = args.common.load(Role::Minion)?;
+    let config = args.common.client_setup(Role::Minion)?;
     let outputter = args.output.outputter()?;
     let color = args.output.color();
     let local = args.local

@@ -10,7 +10,7 @@ use clap::Parser;
 
 use super::state_event::{self, empty_map};
 use super::stdin_events::StdinEvents;
-use super::{CommonArgs, Exit, OutputArgs, Runtime, execute, generate, logging};
+use super::{CommonArgs, Exit, OutputArgs, Runtime, execute, generate};
 use crate::bench::{self as halite_bench, BenchOptions, relay::Relay};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
@@ -86,9 +86,7 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<Exit> {
-    let console = logging::level(args.common.log_level.as_deref().unwrap_or("warning"))?;
-    logging::init(console, None)?;
-    let config = args.common.load(Role::Master)?;
+    let config = args.common.client_setup(Role::Master)?;
     let outputter = args.output.outputter()?;
     let color = args.output.color();
     let function = args.function.unwrap_or_default();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
-use super::{CommonArgs, Exit, OutputArgs, Runtime, execute, generate, logging};
+use super::{CommonArgs, Exit, OutputArgs, Runtime, execute, generate};
 use crate::client::local::{LocalClient, Outcome, Published};
 use crate::config::Role;
 use crate::event::Value;
@@ -113,9 +113,7 @@ fn no_return(reason: &str, jid: &str) -> Value {
 }
 
 async fn run(args: Args) -> anyhow::Result<Exit> {
-    let console = logging::level(args.common.log_level.as_deref().unwrap_or("warning"))?;
-    logging::init(console, None)?;
-    let config = args.common.load(Role::Master)?;
+    let config = args.common.client_setup(Role::Master)?;
     let outputter = args.output.outputter()?;
     let color = args.output.color();
     let mut client = LocalClient::new(&config)?;
@@ -186,21 +184,17 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
                     failed |= ret.retcode() != 0;
                     (ret.id.clone(), ret.value())
                 }
+                Outcome::NoResponse(_) | Outcome::NotConnected(_) if args.hide_timeout => {
+                    failed = true;
+                    return;
+                }
                 Outcome::NoResponse(id) => {
                     failed = true;
-                    if args.hide_timeout {
-                        return;
-                    }
-                    let text = no_return("No response", &jid);
-                    (id, text)
+                    (id, no_return("No response", &jid))
                 }
                 Outcome::NotConnected(id) => {
                     failed = true;
-                    if args.hide_timeout {
-                        return;
-                    }
-                    let text = no_return("Not connected", &jid);
-                    (id, text)
+                    (id, no_return("Not connected", &jid))
                 }
             };
             if written.is_ok() {

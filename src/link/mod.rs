@@ -217,8 +217,7 @@ impl Liveness {
 
 /// Encodes a message; `None` (logged) when it is larger than the link carries.
 fn encode(message: &Value, peer: &str) -> Option<Bytes> {
-    let mut out = Vec::new();
-    rmpv::encode::write_value(&mut out, message).expect("writing to a Vec cannot fail");
+    let out = to_msgpack(message);
     if out.len() > MAX_MESSAGE {
         tracing::warn!(
             "dropped a {:?} message of {} bytes for {peer}: over the link's {MAX_MESSAGE}-byte limit",
@@ -232,9 +231,13 @@ fn encode(message: &Value, peer: &str) -> Option<Bytes> {
 
 /// The packed size of a message, to check it against [`MAX_MESSAGE`] before queueing it.
 pub fn packed_size(message: &Value) -> usize {
+    to_msgpack(message).len()
+}
+
+fn to_msgpack(message: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     rmpv::encode::write_value(&mut out, message).expect("writing to a Vec cannot fail");
-    out.len()
+    out
 }
 
 fn decode(frame: &BytesMut) -> Option<Value> {

@@ -437,13 +437,11 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                             "refused event {} from minion {id}: job returns come as returns, not events",
                             event.tag
                         );
-                    } else if crate::link::packed_size(&event.data) as u64 > limit {
+                    } else if let Err((event, size)) = shared.bus.fire_within(event, limit) {
                         tracing::warn!(
-                            "refused event {} from minion {id}: over max_event_size ({limit} bytes)",
+                            "refused event {} from minion {id}: {size} bytes, over max_event_size ({limit})",
                             event.tag
                         );
-                    } else {
-                        shared.bus.fire(event);
                     }
                 }
             }
@@ -546,20 +544,6 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) {
             tracing::warn!("cannot store a salt-call job in the job cache: {err}");
         }
     }
-    // Over max_event_size the return is trimmed on the bus, as Salt trims it (the job cache
-    // keeps it whole).
-    if let Ok(limit) = shared.config.max_event_size()
-        && crate::link::packed_size(&Value::Map(entries.clone())) as u64 > limit
-    {
-        tracing::warn!(
-            "the return of minion {id} for job {jid} is over max_event_size; trimmed on the bus"
-        );
-        map_set(
-            &mut entries,
-            Value::from("return"),
-            Value::from("VALUE_TRIMMED"),
-        );
-    }
     let mut event = match Event::new(format!("salt/job/{jid}/ret/{id}"), Value::Map(entries)) {
         Ok(event) => event,
         Err(_) => return,
@@ -570,7 +554,18 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) {
         data: with_ts(event.data),
         ..event
     };
-    shared.bus.fire(event);
+    // Over max_event_size the return is trimmed on the bus, as Salt trims it (the job cache
+    // keeps it whole).
+    let limit = shared.config.max_event_size().unwrap_or(u64::MAX);
+    if let Err((mut event, size)) = shared.bus.fire_within(event, limit) {
+        tracing::warn!(
+            "the return of minion {id} for job {jid} is {size} bytes, over max_event_size; trimmed on the bus"
+        );
+        if let Value::Map(entries) = &mut event.data {
+            map_set(entries, Value::from("return"), Value::from("VALUE_TRIMMED"));
+        }
+        shared.bus.fire(event);
+    }
     let jobs = shared.jobs.clone();
     let id = id.to_owned();
     let saved = tokio::task::spawn_blocking(move || jobs.save_return(&jid, &id, &stored)).await;
