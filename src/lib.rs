@@ -30,6 +30,10 @@
 //!   request socket, the `jobs` runners.
 //! - [`minion`]: the minion daemon: its own bus, its session with the master, jobs, and the
 //!   `fire_master` relay.
+//! - [`runners`]: runner functions (`event.send`, `jobs.*`, `http.query`, …) for `salt-run` and
+//!   reactions, announced with Salt's `salt/run/…` events.
+//! - [`wheel`]: the `key` wheel functions reactions call.
+//! - [`reactor`]: tag globs to Jinja+YAML SLS files to actions, in a bounded worker pool.
 //! - [`cli`]: one module per binary: arguments, `run()`, and the one place errors are reported.
 
 pub mod bench;
@@ -45,6 +49,9 @@ pub mod link;
 pub mod master;
 pub mod minion;
 pub mod output;
+pub mod reactor;
+pub mod runners;
 pub mod salt_yaml;
 pub mod target;
+pub mod wheel;
 pub mod wire;

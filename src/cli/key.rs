@@ -11,7 +11,7 @@ use super::{Exit, Generate, Runtime, execute, generate, logging};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value};
-use crate::keys::{KeyState, KeyStore, Selection, fingerprint};
+use crate::keys::{KeyChange, KeyState, KeyStore, Selection, fingerprint};
 use crate::output::outputter::Outputter;
 
 /// Manage the master's minion keys.
@@ -128,32 +128,6 @@ pub fn main() -> ExitCode {
     execute(Runtime::SingleThread, || run(args))
 }
 
-/// A change `salt-key` makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Change {
-    Accept,
-    Reject,
-    Delete,
-}
-
-impl Change {
-    fn verb(self) -> &'static str {
-        match self {
-            Change::Accept => "accepted",
-            Change::Reject => "rejected",
-            Change::Delete => "deleted",
-        }
-    }
-
-    fn act(self) -> &'static str {
-        match self {
-            Change::Accept => "accept",
-            Change::Reject => "reject",
-            Change::Delete => "delete",
-        }
-    }
-}
-
 /// One section's keys, each with a value (nothing, a fingerprint, the key text).
 type SectionKeys = (Section, Vec<(String, Option<String>)>);
 
@@ -192,15 +166,6 @@ impl Section {
     }
 }
 
-/// Salt's order of states in `--out json`: minions, minions_pre, minions_rejected,
-/// minions_denied.
-const JSON_ORDER: [KeyState; 4] = [
-    KeyState::Accepted,
-    KeyState::Pending,
-    KeyState::Rejected,
-    KeyState::Denied,
-];
-
 fn render(grouped: &Grouped, out: Option<&str>, color: bool) -> anyhow::Result<String> {
     let Some(out) = out.filter(|out| *out != "key") else {
         return Ok(render_key(grouped, color));
@@ -209,7 +174,12 @@ fn render(grouped: &Grouped, out: Option<&str>, color: bool) -> anyhow::Result<S
     let mut ordered: Vec<&SectionKeys> = grouped.iter().collect();
     ordered.sort_by_key(|(section, _)| match section {
         Section::Local => 0,
-        Section::State(state) => 1 + JSON_ORDER.iter().position(|s| s == state).unwrap_or(0),
+        Section::State(state) => {
+            1 + KeyState::SALT_ORDER
+                .iter()
+                .position(|s| s == state)
+                .unwrap_or(0)
+        }
     });
     let map = Value::Map(
         ordered
@@ -270,28 +240,6 @@ fn render_key(grouped: &Grouped, color: bool) -> String {
     }
 }
 
-fn states_for_list(arg: &str) -> Option<Vec<KeyState>> {
-    let all = vec![
-        KeyState::Accepted,
-        KeyState::Denied,
-        KeyState::Pending,
-        KeyState::Rejected,
-    ];
-    Some(if arg.starts_with("acc") {
-        vec![KeyState::Accepted]
-    } else if arg.starts_with("pre") || arg.starts_with("un") {
-        vec![KeyState::Pending]
-    } else if arg.starts_with("rej") {
-        vec![KeyState::Rejected]
-    } else if arg.starts_with("den") {
-        vec![KeyState::Denied]
-    } else if arg.starts_with("all") {
-        all
-    } else {
-        return None;
-    })
-}
-
 /// The keys in `states` matching a comma-separated list of globs, grouped by state.
 fn matching(store: &KeyStore, globs: &str, states: &[KeyState]) -> anyhow::Result<Grouped> {
     let mut grouped: Grouped = Vec::new();
@@ -328,14 +276,14 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let out = args.out.as_deref();
     let all = "*".to_owned();
     let change = if let Some(glob) = args.accept.as_ref().or(args.accept_all.then_some(&all)) {
-        Some((Change::Accept, glob))
+        Some((KeyChange::Accept, glob))
     } else if let Some(glob) = args.reject.as_ref().or(args.reject_all.then_some(&all)) {
-        Some((Change::Reject, glob))
+        Some((KeyChange::Reject, glob))
     } else {
         args.delete
             .as_ref()
             .or(args.delete_all.then_some(&all))
-            .map(|glob| (Change::Delete, glob))
+            .map(|glob| (KeyChange::Delete, glob))
     };
     if let Some((change, glob)) = change {
         return apply(&args, &config, &store, change, glob, color).await;
@@ -378,7 +326,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         grouped
     } else {
         let states = match &args.list {
-            Some(arg) => states_for_list(arg).ok_or_else(|| {
+            Some(arg) => KeyState::for_list(arg).ok_or_else(|| {
                 anyhow::anyhow!(
                     "'{arg}' is not a valid argument to '--list': use acc, pre, un, rej, den or all"
                 )
@@ -404,14 +352,16 @@ async fn apply(
     args: &Args,
     config: &Config,
     store: &KeyStore,
-    change: Change,
+    change: KeyChange,
     glob: &str,
     color: bool,
 ) -> anyhow::Result<Exit> {
-    let include_rejected = change == Change::Accept && (args.include_all || args.include_rejected);
-    let include_accepted = change == Change::Reject && (args.include_all || args.include_accepted);
+    let include_rejected =
+        change == KeyChange::Accept && (args.include_all || args.include_rejected);
+    let include_accepted =
+        change == KeyChange::Reject && (args.include_all || args.include_accepted);
     let states: Vec<KeyState> = match change {
-        Change::Delete => KeyState::ALL.to_vec(),
+        KeyChange::Delete => KeyState::ALL.to_vec(),
         _ => {
             let mut states = vec![KeyState::Pending];
             if include_accepted {
@@ -430,9 +380,9 @@ async fn apply(
     if grouped.is_empty() {
         let mut kinds = vec!["unaccepted"];
         let wording_accepted =
-            include_accepted || (change == Change::Delete && args.include_accepted);
+            include_accepted || (change == KeyChange::Delete && args.include_accepted);
         let wording_rejected =
-            include_rejected || (change == Change::Delete && args.include_rejected);
+            include_rejected || (change == KeyChange::Delete && args.include_rejected);
         if wording_accepted {
             kinds.push("accepted");
         }
@@ -457,7 +407,7 @@ async fn apply(
     let mut events = Vec::new();
     // Accept and reject work through the states in the order they were asked for.
     let mut ordered: Vec<&SectionKeys> = grouped.iter().collect();
-    if change != Change::Delete {
+    if change != KeyChange::Delete {
         ordered.sort_by_key(|(section, _)| match section {
             Section::State(state) => states.iter().position(|s| s == state).unwrap_or(0),
             Section::Local => 0,
@@ -468,27 +418,15 @@ async fn apply(
             continue;
         };
         for (id, _) in keys {
-            let done = match change {
-                Change::Accept => store.change(id, *state, KeyState::Accepted),
-                Change::Reject => store.change(id, *state, KeyState::Rejected),
-                Change::Delete => store.delete(id, *state),
-            };
-            if let Err(err) = done {
-                eprintln!("Error: {err}");
-                continue;
-            }
-            if change != Change::Accept {
-                forget_minion_cache(config, store, id);
+            let cachedir = config.cachedir().ok();
+            match change.apply(store, cachedir.as_deref(), id, *state) {
+                Ok(event) => events.push(event),
+                Err(err) => {
+                    eprintln!("Error: {err}");
+                    continue;
+                }
             }
             println!("Key for minion {id} {}.", change.verb());
-            events.push(Event::new(
-                "salt/key",
-                Value::Map(vec![
-                    (Value::from("result"), Value::Boolean(true)),
-                    (Value::from("act"), Value::from(change.act())),
-                    (Value::from("id"), Value::from(id.as_str())),
-                ]),
-            )?);
         }
     }
     announce(config, events).await;
@@ -496,9 +434,9 @@ async fn apply(
 }
 
 /// Asks Salt's question; accept and reject default to yes, delete to no.
-fn confirm(change: Change) -> anyhow::Result<bool> {
+fn confirm(change: KeyChange) -> anyhow::Result<bool> {
     let (prompt, default) = match change {
-        Change::Delete => ("Proceed? [N/y] ", false),
+        KeyChange::Delete => ("Proceed? [N/y] ", false),
         _ => ("Proceed? [n/Y] ", true),
     };
     print!("{prompt}");
@@ -514,19 +452,6 @@ fn confirm(change: Change) -> anyhow::Result<bool> {
     } else {
         answer.starts_with('y')
     })
-}
-
-/// Removes the cached data of a minion that has no key left in any state.
-fn forget_minion_cache(config: &Config, store: &KeyStore, id: &str) {
-    if KeyState::ALL
-        .iter()
-        .any(|state| store.key(*state, id).is_some())
-    {
-        return;
-    }
-    if let Ok(cachedir) = config.cachedir() {
-        let _ = std::fs::remove_dir_all(cachedir.join("minions").join(id));
-    }
 }
 
 /// Fires the `salt/key` events on the master's bus; without a running master they are dropped,

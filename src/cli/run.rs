@@ -1,5 +1,5 @@
-//! `salt-run`: runner functions on the master: `state.event`, `event.send`, `event.bench` and
-//! the `jobs` runners.
+//! `salt-run`: runner functions on the master (see [`crate::runners`]), plus the commands that
+//! stream or measure rather than return: `state.event`, `event.bench` and `reactor.dry_run`.
 
 use std::process::ExitCode;
 
@@ -8,14 +8,15 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use super::state_event::{self, empty_map};
+use super::state_event::{self};
 use super::stdin_events::StdinEvents;
 use super::{CommonArgs, Exit, OutputArgs, Runtime, execute, generate};
 use crate::bench::{self as halite_bench, BenchOptions, relay::Relay};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
-use crate::event::{Event, Value, jid, map_set};
+use crate::event::{Event, Value};
 use crate::functions::signature::{Bound, Signature, text, truthy};
+use crate::runners::{Announcement, EventSink, RUNNERS, RunnerError, salt_user};
 use crate::salt_yaml::{CliArgs, parse_cli_args};
 
 /// Run a Salt runner function on the master: `state.event` to watch the master's event bus,
@@ -32,8 +33,9 @@ pub struct Args {
     #[command(flatten)]
     output: OutputArgs,
 
-    /// The runner function: state.event, event.send, event.bench, jobs.lookup_jid,
-    /// jobs.list_jobs or jobs.active
+    /// The runner function: state.event, event.send, event.bench, reactor.dry_run,
+    /// reactor.list, jobs.lookup_jid, jobs.list_jobs, jobs.active, http.query, test.arg or
+    /// test.sleep
     #[arg(value_name = "FUNCTION", required_unless_present = "generate")]
     function: Option<String>,
 
@@ -41,15 +43,6 @@ pub struct Args {
     #[arg(value_name = "ARGS", allow_negative_numbers = true)]
     args: Vec<String>,
 }
-
-/// `event.send`'s parameters; `key=value` pairs join the data (Salt's runner refuses them).
-const EVENT_SEND: Signature = Signature {
-    name: "event.send",
-    params: &["tag", "data"],
-    required: 1,
-    kwargs: true,
-    usage: "salt-run event.send TAG [DATA] [key=value ...]   (TAG - reads events from stdin)",
-};
 
 /// `event.bench`'s parameters: halite's own runner, a load generator for any Salt bus.
 const EVENT_BENCH: Signature = Signature {
@@ -91,125 +84,131 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let color = args.output.color();
     let function = args.function.unwrap_or_default();
     let cli_args = parse_cli_args(&args.args);
-    let signature = match function.as_str() {
-        "jobs.lookup_jid" | "jobs.list_jobs" | "jobs.active" => {
-            return jobs(&config, &function, &cli_args, &outputter, color).await;
+    match function.as_str() {
+        "event.bench" => {
+            // No runner events: the bus under test carries the load and nothing else.
+            let bound = EVENT_BENCH.bind(&cli_args)?;
+            let report = bench(&config, &bound).await?;
+            print!("{}", outputter.render(&report, color));
+            return Ok(Exit::Success);
         }
-        "state.event" => state_event::SIGNATURE,
-        "event.send" => EVENT_SEND,
-        "event.bench" => EVENT_BENCH,
+        "reactor.dry_run" => return dry_run(&config, &cli_args, &outputter, color).await,
+        "state.event" => {
+            let bound = state_event::SIGNATURE.bind(&cli_args)?;
+            // The watcher works without a master (it waits for one), so its runner event is
+            // best effort. Salt prints the runner's `None` return after the last event; that
+            // line only gets in the way of pipelines, so nothing is printed.
+            if let Ok(publisher) = Publisher::connect(&config.bus()?, config.framing()?).await {
+                let mut sink = EventSink::Publisher(publisher);
+                let _ = sink
+                    .fire(Announcement::runner(&function, &cli_args, &salt_user()).started())
+                    .await;
+            }
+            return state_event::run(&config, Role::Master, &bound, color).await;
+        }
+        known if crate::runners::exists(known) => {}
         other => bail!(
-            "'{other}' is not available; salt-run knows state.event, event.send, event.bench, jobs.lookup_jid, jobs.list_jobs and jobs.active"
+            "'{other}' is not available; salt-run knows state.event, event.bench, reactor.dry_run, {}",
+            RUNNERS.join(", ")
         ),
-    };
-    let bound = signature.bind(&cli_args)?;
-    if signature.name == EVENT_BENCH.name {
-        // No runner events: the bus under test carries the load and nothing else.
-        let report = bench(&config, &bound).await?;
-        print!("{}", outputter.render(&report, color));
-        return Ok(Exit::Success);
     }
-    let bus = config.bus()?;
-    let connected = Publisher::connect(&bus, config.framing()?).await;
-    if signature.name == state_event::SIGNATURE.name {
-        // The watcher works without a master (it waits for one), so its runner event is best
-        // effort. Salt prints the runner's `None` return after the last event; that line only
-        // gets in the way of pipelines, so nothing is printed.
-        if let Ok(publisher) = connected {
-            let _ = RunnerJob::start(publisher, &function, &cli_args).await;
+    // event.send and reactor.list need the master's bus; the others announce themselves on it
+    // when it is there.
+    let needs_bus = matches!(function.as_str(), "event.send" | "reactor.list");
+    let mut sink = match Publisher::connect(&config.bus()?, config.framing()?).await {
+        Ok(publisher) => {
+            EventSink::Publisher(publisher.with_max_event_size(config.max_event_size()?))
         }
-        return state_event::run(&config, Role::Master, &bound, color).await;
-    }
-    let publisher = connected?.with_max_event_size(config.max_event_size()?);
+        Err(err) if needs_bus => return Err(err.into()),
+        Err(_) => EventSink::Discard,
+    };
+    let announcement = Announcement::runner(&function, &cli_args, &salt_user());
     // One connection carries the runner events and the payload, so they arrive in order.
-    let mut job = RunnerJob::start(publisher, &function, &cli_args).await?;
-    let returned = send(&mut job.publisher, &bound).await?;
-    job.finish(&returned).await?;
-    print!("{}", outputter.render(&returned, color));
-    Ok(Exit::Success)
-}
-
-const LOOKUP_JID: Signature = Signature {
-    name: "jobs.lookup_jid",
-    params: &["jid"],
-    required: 1,
-    kwargs: false,
-    usage: "salt-run jobs.lookup_jid JID",
-};
-
-const NO_ARGS: Signature = Signature {
-    name: "jobs",
-    params: &[],
-    required: 0,
-    kwargs: false,
-    usage: "salt-run jobs.list_jobs | jobs.active",
-};
-
-/// The `jobs` runners, read from the master's job cache (and, for `jobs.active`, the minions).
-async fn jobs(
-    config: &Config,
-    function: &str,
-    cli_args: &CliArgs,
-    outputter: &crate::output::outputter::Outputter,
-    color: bool,
-) -> anyhow::Result<Exit> {
-    let cache = crate::master::job_cache::JobCache::configured(config)?;
-    let returned = match function {
-        "jobs.lookup_jid" => {
-            let bound = LOOKUP_JID.bind(cli_args)?;
-            let jid = bound.get("jid").map(text).unwrap_or_default();
-            crate::master::runners::lookup_jid(&cache, &jid)
-        }
-        "jobs.list_jobs" => {
-            NO_ARGS.bind(cli_args)?;
-            crate::master::runners::list_jobs(&cache)
-        }
-        _ => {
-            NO_ARGS.bind(cli_args)?;
-            let client = crate::client::local::LocalClient::new(config)?;
-            crate::master::runners::active(&client, &cache)
-                .await
-                .context(
-                    "the master is not reachable: start salt-master with this config, or check -c",
-                )?
-        }
+    sink.fire(announcement.started()).await?;
+    let returned = if function == "event.send" && first_is_dash(&cli_args) {
+        send_stdin(&mut sink).await?
+    } else {
+        crate::runners::call(&config, &mut sink, &function, &cli_args).await?
     };
-    // The runner events are best effort: the job cache can be read without a master.
-    if let Ok(publisher) = Publisher::connect(&config.bus()?, config.framing()?).await
-        && let Ok(job) = RunnerJob::start(publisher, function, cli_args).await
-    {
-        let _ = job.finish(&returned).await;
+    sink.fire(announcement.finished(&returned, true)).await?;
+    if let EventSink::Publisher(publisher) = sink {
+        publisher.close().await?;
     }
     // An empty result prints nothing, as Salt's nested outputter does for `{}`.
-    if returned.as_map().is_some_and(|m| !m.is_empty()) || outputter.name() != "nested" {
+    if returned.as_map().is_none_or(|m| !m.is_empty()) || outputter.name() != "nested" {
         print!("{}", outputter.render(&returned, color));
     }
     Ok(Exit::Success)
 }
 
-async fn send(publisher: &mut Publisher, bound: &Bound) -> anyhow::Result<Value> {
+fn first_is_dash(args: &CliArgs) -> bool {
+    args.args.first().map(text).as_deref() == Some("-")
+        || args
+            .kwargs
+            .iter()
+            .any(|(k, v)| k == "tag" && text(v) == "-")
+}
+
+/// `event.send -`: every line of standard input is an event.
+async fn send_stdin(sink: &mut EventSink) -> Result<Value, RunnerError> {
+    let mut events = StdinEvents::new();
+    while let Some(event) = events
+        .next()
+        .await
+        .map_err(|err| RunnerError::Failed(format!("{err:#}")))?
+    {
+        sink.fire(event).await?;
+    }
+    Ok(Value::Boolean(true))
+}
+
+const DRY_RUN: Signature = Signature {
+    name: "reactor.dry_run",
+    params: &["tag", "data"],
+    required: 1,
+    kwargs: false,
+    usage: "salt-run reactor.dry_run TAG [DATA] | reactor.dry_run 'TAG<TAB>{json}' | reactor.dry_run -   (lines of state.event from stdin)",
+};
+
+/// `reactor.dry_run`: what the reactor would do for an event, without doing it. The event is
+/// a tag and data, a line recorded from `state.event`, or every such line of standard input.
+async fn dry_run(
+    config: &Config,
+    cli_args: &CliArgs,
+    outputter: &crate::output::outputter::Outputter,
+    color: bool,
+) -> anyhow::Result<Exit> {
+    let bound = DRY_RUN.bind(cli_args)?;
     let tag = bound.get("tag").map(text).unwrap_or_default();
+    let show = |event: &Event| {
+        print!(
+            "{}",
+            outputter.render(&crate::reactor::dry_run(config, event), color)
+        )
+    };
     if tag == "-" {
         let mut events = StdinEvents::new();
         while let Some(event) = events.next().await? {
-            publisher.fire(event).await?;
+            show(&event);
         }
-        return Ok(Value::Boolean(true));
+        return Ok(Exit::Success);
     }
-    let mut data = match bound.get("data") {
-        None | Some(Value::Nil) => empty_map(),
-        Some(map @ Value::Map(_)) => map.clone(),
-        Some(other) => bail!(
-            "event.send: data must be a dict (a YAML or JSON map such as '{{a: 1}}'), not {other}"
+    let event = match (tag.split_once('\t'), bound.get("data")) {
+        // A recorded `state.event` line: the tag, a tab, the data as JSON.
+        (Some((tag, json)), None) => Event::new(
+            tag,
+            serde_json::from_str::<Value>(json).with_context(|| {
+                format!("reactor.dry_run: the data after the tab is not JSON: {json}")
+            })?,
+        )?,
+        (_, None | Some(Value::Nil)) => Event::new(tag, Value::Map(Vec::new()))?,
+        (_, Some(data @ Value::Map(_))) => Event::new(tag, data.clone())?,
+        (_, Some(other)) => bail!(
+            "reactor.dry_run: data must be a dict (a YAML or JSON map such as '{{id: web1}}'), not {other}"
         ),
     };
-    if let Value::Map(entries) = &mut data {
-        for (key, value) in &bound.extra {
-            map_set(entries, Value::from(key.as_str()), value.clone());
-        }
-    }
-    publisher.fire(Event::new(tag, data)?).await?;
-    Ok(Value::Boolean(true))
+    show(&event);
+    Ok(Exit::Success)
 }
 
 /// `event.bench`: runs the load against the configured bus, another `sock_dir`, or the reference
@@ -254,72 +253,4 @@ async fn bench(config: &Config, bound: &Bound) -> anyhow::Result<Value> {
     };
     let address = state_event::bus_for_args(config, node, bound)?;
     Ok(halite_bench::run(&address, &options).await?.to_value())
-}
-
-/// The `salt/run/<jid>/new` and `…/ret` events Salt fires around every runner call, so that
-/// reactors and watchers see runner activity as they do with Salt.
-struct RunnerJob {
-    publisher: Publisher,
-    base: Vec<(Value, Value)>,
-    jid: String,
-}
-
-impl RunnerJob {
-    async fn start(publisher: Publisher, function: &str, args: &CliArgs) -> anyhow::Result<Self> {
-        let jid = jid::gen_jid();
-        let mut fun_args: Vec<Value> = args.args.clone();
-        if !args.kwargs.is_empty() {
-            fun_args.push(Value::Map(
-                args.kwargs
-                    .iter()
-                    .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
-                    .collect(),
-            ));
-        }
-        let base = vec![
-            (
-                Value::from("fun"),
-                Value::from(format!("runner.{function}")),
-            ),
-            (Value::from("jid"), Value::from(jid.as_str())),
-            (Value::from("user"), Value::from(salt_user())),
-            (Value::from("fun_args"), Value::Array(fun_args)),
-        ];
-        let mut job = Self {
-            publisher,
-            base,
-            jid,
-        };
-        let new = Event::new(
-            format!("salt/run/{}/new", job.jid),
-            Value::Map(job.base.clone()),
-        )?;
-        job.publisher.fire(new).await?;
-        Ok(job)
-    }
-
-    async fn finish(mut self, returned: &Value) -> anyhow::Result<()> {
-        let mut data = self.base;
-        data.push((Value::from("return"), returned.clone()));
-        data.push((Value::from("success"), Value::Boolean(true)));
-        self.publisher
-            .fire(Event::new(
-                format!("salt/run/{}/ret", self.jid),
-                Value::Map(data),
-            )?)
-            .await?;
-        Ok(self.publisher.close().await?)
-    }
-}
-
-/// The user Salt records for a job: `sudo_<name>` under sudo, else the process's user.
-pub(crate) fn salt_user() -> String {
-    if let Ok(sudo_user) = std::env::var("SUDO_USER") {
-        return format!("sudo_{sudo_user}");
-    }
-    nix::unistd::User::from_uid(nix::unistd::Uid::effective())
-        .ok()
-        .flatten()
-        .map(|user| user.name)
-        .unwrap_or_else(|| "root".to_owned())
 }

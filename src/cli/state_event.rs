@@ -13,7 +13,6 @@ use anyhow::bail;
 use super::Exit;
 use crate::client::{ListenNotice, Listener};
 use crate::config::{BusAddress, Config, Role};
-use crate::event::Value;
 use crate::event::matching::ExprMatcher;
 use crate::functions::signature::{Bound, Signature, text, truthy};
 use crate::output::state_event::{write_event_line, write_json_line};
@@ -147,9 +146,4 @@ fn report_notice(notice: ListenNotice) {
         }
     };
     eprintln!("{line}");
-}
-
-/// Data for events that carry none.
-pub(crate) fn empty_map() -> Value {
-    Value::Map(Vec::new())
 }

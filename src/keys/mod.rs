@@ -7,6 +7,7 @@
 //! that key: `minions` (accepted), `minions_pre` (pending), `minions_rejected`,
 //! `minions_denied`.
 
+mod change;
 mod store;
 
 use std::io::Write;
@@ -18,6 +19,7 @@ use rcgen::PublicKeyData;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::sign::CertifiedKey;
 
+pub use change::KeyChange;
 pub use store::{
     Admission, AdmissionPolicy, KeyState, KeyStore, Selection, read_autosign, valid_id,
 };

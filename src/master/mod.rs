@@ -5,7 +5,7 @@ pub mod job_cache;
 pub mod minion_event;
 mod publish;
 mod request;
-pub mod runners;
+
 mod sessions;
 
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use crate::bus::{Bus, BusHandle, DaemonError, Node};
 use crate::config::Config;
 use crate::keys::{KeyError, KeyPair, KeyStore};
 use crate::link::tls::TlsListener;
+use crate::reactor::Reactor;
 use job_cache::JobCache;
 pub use publish::PublishRequest;
 pub use request::{
@@ -192,9 +193,29 @@ impl Master {
         tasks.spawn(sessions::watch_keys(shared.clone(), stop.clone()));
         tasks.spawn(request::serve(shared.clone(), requests, stop.clone()));
         tasks.spawn(maintenance(shared.clone(), stop.clone()));
+        let reactor = Reactor::new(
+            &shared.config,
+            shared.bus.clone(),
+            Reactions(shared.clone()),
+            Some(shared.root_key.clone()),
+        );
+        tasks.spawn(reactor.run(stop.clone()));
         tasks.close();
         bus.run(shutdown).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await;
+    }
+}
+
+/// What the master's reactor acts through: jobs are published as `salt` publishes them.
+struct Reactions(Arc<Shared>);
+
+impl crate::reactor::Backend for Reactions {
+    async fn local(&self, request: PublishRequest) -> Result<crate::event::Value, String> {
+        publish::publish(&self.0, request).await
+    }
+
+    async fn caller(&self, _call: crate::functions::Call) -> Result<crate::event::Value, String> {
+        Err("caller reactions run in a minion's reactor".to_owned())
     }
 }
 

@@ -42,6 +42,11 @@ pub fn validate_body(body: &[u8]) -> Result<(), BodyError> {
     }
 }
 
+/// The tag of a body, without decoding its data.
+pub fn body_tag(body: &[u8]) -> Result<&str, BodyError> {
+    split(body).map(|(tag, _)| tag)
+}
+
 /// Decodes a body into an event.
 pub fn decode_body(body: &[u8]) -> Result<Event, BodyError> {
     let (tag, mut data) = split(body)?;

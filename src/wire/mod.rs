@@ -14,7 +14,7 @@ pub mod body;
 mod frame;
 mod msgpack;
 
-pub use body::{BodyError, decode_body, encode_body, validate_body};
+pub use body::{BodyError, body_tag, decode_body, encode_body, validate_body};
 pub use frame::{
     Frame, FrameCodec, FrameError, Framing, IgnoredFrame, canonical_body, encode_frame,
 };

@@ -1,10 +1,61 @@
 //! The `jobs` runners: what the job cache knows about jobs, and which jobs minions run now.
 
+use super::RunnerError;
 use crate::client::ClientError;
 use crate::client::local::{LocalClient, Outcome, Published};
+use crate::config::Config;
 use crate::event::{Value, map_get};
+use crate::functions::signature::{Signature, text};
 use crate::master::PublishRequest;
 use crate::master::job_cache::{CachedJob, JobCache};
+use crate::salt_yaml::CliArgs;
+
+const LOOKUP_JID: Signature = Signature {
+    name: "jobs.lookup_jid",
+    params: &["jid"],
+    required: 1,
+    kwargs: false,
+    usage: "salt-run jobs.lookup_jid JID",
+};
+
+const NO_ARGS: Signature = Signature {
+    name: "jobs",
+    params: &[],
+    required: 0,
+    kwargs: false,
+    usage: "salt-run jobs.list_jobs | jobs.active",
+};
+
+/// Runs `jobs.lookup_jid`, `jobs.list_jobs` or `jobs.active` against the master's job cache
+/// (and, for `jobs.active`, its minions).
+pub(super) async fn call(
+    config: &Config,
+    function: &str,
+    args: &CliArgs,
+) -> Result<Value, RunnerError> {
+    let failed = |err: &dyn std::fmt::Display| RunnerError::Failed(err.to_string());
+    let cache = JobCache::configured(config).map_err(|err| failed(&err))?;
+    match function {
+        "jobs.lookup_jid" => {
+            let bound = LOOKUP_JID.bind(args)?;
+            let jid = bound.get("jid").map(text).unwrap_or_default();
+            Ok(lookup_jid(&cache, &jid))
+        }
+        "jobs.list_jobs" => {
+            NO_ARGS.bind(args)?;
+            Ok(list_jobs(&cache))
+        }
+        _ => {
+            NO_ARGS.bind(args)?;
+            let client = LocalClient::new(config).map_err(|err| failed(&err))?;
+            active(&client, &cache).await.map_err(|err| {
+                RunnerError::Failed(format!(
+                    "the master is not reachable ({err}): start salt-master with this config, or check -c"
+                ))
+            })
+        }
+    }
+}
 
 /// `jobs.lookup_jid JID`: `{minion: return}` for every return stored, `{}` for an unknown jid.
 pub fn lookup_jid(cache: &JobCache, jid: &str) -> Value {

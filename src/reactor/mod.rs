@@ -1,0 +1,726 @@
+//! The reactor: events in, actions out.
+//!
+//! It watches its daemon's bus; for every event whose tag matches an entry of the `reactor`
+//! option it renders the entry's SLS files (Jinja, then YAML, with `tag` and `data`) and runs
+//! the reactions they declare: `local.*` jobs, `runner.*` and `wheel.*` calls on a master,
+//! `caller.*` functions on a minion.
+//!
+//! Unlike Salt's it never goes quiet or stalls: work waits in a bounded queue
+//! (`reactor_worker_hwm`, 10000) served by `reactor_worker_threads` (10) workers, events with
+//! the same tag are handled in arrival order, each reaction is stopped after `reactor_timeout`
+//! (60 s), and every problem — a render error with its file, line and column, a missing file,
+//! an invalid reaction, a failed or timed-out one, events dropped because the queue was full — is
+//! logged and fired on the bus as `salt/reactor/error/<kind>` or `salt/reactor/dropped`.
+//! The configuration is read again on SIGHUP and every `reactor_refresh_interval` (60 s);
+//! queued work is kept.
+//!
+//! Loop guard, as Salt's: events whose data has `user: Reactor` — the runner and wheel events
+//! of reactions, and the reactor's own reports — never trigger reactions.
+
+pub mod pool;
+pub mod reaction;
+pub mod render;
+pub mod rules;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::BusHandle;
+use crate::config::{Config, Role};
+use crate::event::{Event, Value, map_get};
+use crate::functions::Call;
+use crate::master::PublishRequest;
+use crate::output::pyvalue::py_str;
+use crate::runners::{Announcement, EventSink};
+use pool::Pool;
+use reaction::{Kind, Reaction};
+use render::{RenderError, Renderer};
+use rules::Rules;
+
+/// The `user` of events the reactor causes; events carrying it are ignored by reactors.
+pub const EVENT_USER: &str = "Reactor";
+
+/// Salt's request for the reactor's configuration (`salt-run reactor.list`); the tag may carry a
+/// prefix, and the data must hold the master's root key.
+pub const LIST_REQUEST: &str = "salt/reactors/manage/list";
+
+/// The answer to [`LIST_REQUEST`]: `{"reactors": [{glob: [paths]}]}`.
+pub const LIST_RESULTS: &str = "salt/reactors/manage/list-results";
+
+/// Prefix of the reactor's problem reports; the kind follows (`render`, `missing`, `invalid`,
+/// `failed`, `timeout`).
+pub const ERROR_TAG: &str = "salt/reactor/error";
+
+/// Fired when the queue was full and events were dropped: `{"dropped", "total", "hwm",
+/// "last_tag"}`.
+pub const DROPPED_TAG: &str = "salt/reactor/dropped";
+
+/// How often drops are announced at most, so that a flood of drops is not a flood of events.
+const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a stopping reactor keeps working through what it accepted.
+const DRAIN: Duration = Duration::from_secs(4);
+
+/// What a reactor runs jobs and local functions with: a master publishes `local.*` jobs, a
+/// minion runs `caller.*` functions itself.
+pub trait Backend: Send + Sync + 'static {
+    /// Publishes a job; the reply is the master's `{"jid", "minions", …}`.
+    fn local(&self, request: PublishRequest) -> impl Future<Output = Result<Value, String>> + Send;
+    /// Runs an execution function here; the return, or the failure's message.
+    fn caller(&self, call: Call) -> impl Future<Output = Result<Value, String>> + Send;
+}
+
+/// The reactor's limits, from the configuration.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    workers: usize,
+    hwm: usize,
+    timeout: Duration,
+    refresh: Duration,
+}
+
+impl Limits {
+    fn from_config(config: &Config) -> Self {
+        let seconds = |key, default| {
+            config
+                .get_seconds(key, default)
+                .unwrap_or(Duration::from_secs_f64(default))
+        };
+        Self {
+            workers: config
+                .get_u64("reactor_worker_threads", 10)
+                .unwrap_or(10)
+                .max(1) as usize,
+            hwm: config
+                .get_u64("reactor_worker_hwm", 10_000)
+                .unwrap_or(10_000)
+                .max(1) as usize,
+            timeout: seconds("reactor_timeout", 60.0),
+            refresh: seconds("reactor_refresh_interval", 60.0).max(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// A problem met while working out an event's reactions.
+#[derive(Debug, Clone)]
+pub enum Problem {
+    /// A configured path names no file.
+    Missing {
+        /// The path as configured.
+        path: String,
+    },
+    /// A file did not render.
+    Render(RenderError),
+    /// A rendered declaration is not a reaction.
+    Invalid {
+        /// The file.
+        sls: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl Problem {
+    fn kind(&self) -> &'static str {
+        match self {
+            Problem::Missing { .. } => "missing",
+            Problem::Render(_) => "render",
+            Problem::Invalid { .. } => "invalid",
+        }
+    }
+
+    fn describe(&self, tag: &str) -> String {
+        match self {
+            Problem::Missing { path } => format!(
+                "reactor: cannot render SLS {path} for tag {tag}: file missing or not found; create it or fix the reactor option"
+            ),
+            Problem::Render(err) => format!("reactor: failed to render {err} for tag {tag}"),
+            Problem::Invalid { sls, message } => {
+                format!("reactor: {sls}: {message} (tag {tag}); the reaction is skipped")
+            }
+        }
+    }
+
+    fn fields(&self) -> Vec<(&'static str, Value)> {
+        match self {
+            Problem::Missing { path } => vec![("sls", Value::from(path.as_str()))],
+            Problem::Render(err) => vec![
+                ("sls", Value::from(err.file.as_str())),
+                ("line", Value::from(err.line)),
+                ("column", Value::from(err.column)),
+                ("expression", Value::from(err.expression.as_str())),
+            ],
+            Problem::Invalid { sls, .. } => vec![("sls", Value::from(sls.as_str()))],
+        }
+    }
+}
+
+/// Works out the reactions of an event: renders every file of `paths` (in order, files of a
+/// glob sorted), merges their declarations by id (a later file's wins, in the earlier's
+/// place, as Salt's `dict.update`), and compiles each one; problems go to `problem` and
+/// the rest still run.
+pub fn plan(
+    rules: &Rules,
+    renderer: &Renderer,
+    config: &Config,
+    paths: &[String],
+    event: &Event,
+    mut problem: impl FnMut(Problem),
+) -> Vec<Reaction> {
+    let mut high: Vec<(Value, (Value, String))> = Vec::new();
+    for path in paths {
+        let files = rules.resolve(path);
+        if files.is_empty() {
+            problem(Problem::Missing { path: path.clone() });
+        }
+        for file in files {
+            match renderer.render(&file, &event.tag, &event.data, config) {
+                Ok(Value::Map(entries)) => {
+                    let sls = file.to_string_lossy().into_owned();
+                    for (id, body) in entries {
+                        let declared = (body, sls.clone());
+                        match high.iter_mut().find(|(known, _)| *known == id) {
+                            Some(slot) => slot.1 = declared,
+                            None => high.push((id, declared)),
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(err) => problem(Problem::Render(err)),
+            }
+        }
+    }
+    high.into_iter()
+        .filter_map(|(id, (body, sls))| {
+            Reaction::compile(&py_str(&id), &body, &sls)
+                .map_err(|message| problem(Problem::Invalid { sls, message }))
+                .ok()
+        })
+        .collect()
+}
+
+/// What `salt-run reactor.dry_run` shows for an event: the entries that match, the files
+/// they name, the reactions rendered and the problems met, without running anything.
+pub fn dry_run(config: &Config, event: &Event) -> Value {
+    let rules = Rules::from_config(config);
+    let matched: Vec<Value> = rules
+        .rules
+        .iter()
+        .filter(|rule| rule.matches(&event.tag))
+        .map(|rule| {
+            Value::Map(vec![(
+                Value::from(rule.glob.as_str()),
+                Value::Array(rule.paths.iter().map(|p| Value::from(p.as_str())).collect()),
+            )])
+        })
+        .collect();
+    let paths = rules.paths_for(&event.tag);
+    let files: Vec<Value> = paths
+        .iter()
+        .flat_map(|path| rules.resolve(path))
+        .map(|file| Value::from(file.to_string_lossy().into_owned()))
+        .collect();
+    let mut problems = Vec::new();
+    let reactions = plan(&rules, &Renderer::default(), config, &paths, event, |p| {
+        problems.push(Value::from(p.describe(&event.tag)))
+    });
+    let ignored = is_own(&event.data);
+    let mut report = vec![
+        (Value::from("tag"), Value::from(event.tag.as_str())),
+        (Value::from("matched"), Value::Array(matched)),
+        (Value::from("files"), Value::Array(files)),
+        (
+            Value::from("reactions"),
+            Value::Array(reactions.iter().map(Reaction::to_value).collect()),
+        ),
+        (Value::from("problems"), Value::Array(problems)),
+    ];
+    if ignored {
+        report.push((
+            Value::from("ignored"),
+            Value::from("the data has user: Reactor, so a running reactor ignores this event"),
+        ));
+    }
+    Value::Map(report)
+}
+
+/// Whether an event was caused by a reactor (the loop guard).
+fn is_own(data: &Value) -> bool {
+    map_get(data, "user").and_then(Value::as_str) == Some(EVENT_USER)
+}
+
+/// One event waiting for its reactions.
+#[derive(Debug)]
+struct Work {
+    event: Event,
+    paths: Vec<String>,
+}
+
+struct Shared<B> {
+    config: Config,
+    rules: RwLock<Arc<Rules>>,
+    renderer: Renderer,
+    bus: BusHandle,
+    backend: B,
+    limits: Limits,
+    /// Paths reported missing and not found since, so each is reported once.
+    missing: Mutex<HashSet<String>>,
+    root_key: Option<String>,
+}
+
+/// A reactor, ready to run against its daemon's bus.
+pub struct Reactor<B> {
+    shared: Arc<Shared<B>>,
+}
+
+impl<B: Backend> Reactor<B> {
+    /// A reactor for the daemon configured by `config`, whose bus is `bus`; `root_key` is the
+    /// master's key that `reactor.list` requests must carry (none on a minion).
+    pub fn new(config: &Config, bus: BusHandle, backend: B, root_key: Option<String>) -> Self {
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            rules: RwLock::new(Arc::new(Rules::empty())),
+            renderer: Renderer::default(),
+            bus,
+            backend,
+            limits: Limits::from_config(config),
+            missing: Mutex::new(HashSet::new()),
+            root_key,
+        });
+        shared.install(Rules::from_config(config));
+        Self { shared }
+    }
+
+    /// Reacts to events until `stop`, then works through what was queued (for a few seconds
+    /// at most).
+    pub async fn run(self, stop: CancellationToken) {
+        let shared = self.shared;
+        let mut subscription = shared.bus.subscribe();
+        let pool = Arc::new(Pool::new(shared.limits.hwm));
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..shared.limits.workers {
+            let (shared, pool) = (shared.clone(), pool.clone());
+            workers.spawn(async move {
+                while let Some(taken) = pool.take().await {
+                    shared.react(taken.item).await;
+                    pool.done(&taken.tag);
+                }
+            });
+        }
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut refresh = tokio::time::interval(shared.limits.refresh);
+        refresh.tick().await;
+        let mut drop_report = tokio::time::interval(DROP_REPORT_INTERVAL);
+        let mut drops = Drops::default();
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                body = subscription.next_body() => match body {
+                    Some(body) => shared.dispatch(&body, &pool, &mut drops),
+                    None => break,
+                },
+                Some(()) = async {
+                    match hangup.as_mut() {
+                        Some(signal) => signal.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => shared.reload("SIGHUP"),
+                _ = refresh.tick() => shared.reload("reactor_refresh_interval"),
+                _ = drop_report.tick() => drops.announce(&shared),
+            }
+        }
+        drops.announce(&shared);
+        let deadline = Instant::now() + DRAIN;
+        while pool.load() != (0, 0) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (waiting, running) = pool.load();
+        if waiting + running > 0 {
+            tracing::warn!(
+                "reactor: stopping with {waiting} events waiting and {running} reactions running"
+            );
+        }
+        pool.close();
+        workers.abort_all();
+        while workers.join_next().await.is_some() {}
+    }
+}
+
+/// Events dropped since the last announcement.
+#[derive(Debug)]
+struct Drops {
+    pending: u64,
+    total: u64,
+    last_tag: String,
+    last_report: Instant,
+}
+
+impl Default for Drops {
+    fn default() -> Self {
+        Self {
+            pending: 0,
+            total: 0,
+            last_tag: String::new(),
+            last_report: Instant::now() - DROP_REPORT_INTERVAL,
+        }
+    }
+}
+
+impl Drops {
+    fn count<B: Backend>(&mut self, tag: &str, shared: &Shared<B>) {
+        self.pending += 1;
+        self.total += 1;
+        self.last_tag = tag.to_owned();
+        if self.last_report.elapsed() >= DROP_REPORT_INTERVAL {
+            self.announce(shared);
+        }
+    }
+
+    fn announce<B: Backend>(&mut self, shared: &Shared<B>) {
+        if self.pending == 0 {
+            return;
+        }
+        let hwm = shared.limits.hwm;
+        tracing::error!(
+            "reactor: queue full (reactor_worker_hwm={hwm}): dropped {} events ({} in all), the last tagged {}; raise reactor_worker_hwm or reactor_worker_threads, or make reactions faster",
+            self.pending,
+            self.total,
+            self.last_tag
+        );
+        shared.fire(
+            DROPPED_TAG,
+            vec![
+                ("dropped", Value::from(self.pending)),
+                ("total", Value::from(self.total)),
+                ("hwm", Value::from(hwm)),
+                ("last_tag", Value::from(self.last_tag.as_str())),
+            ],
+        );
+        self.pending = 0;
+        self.last_report = Instant::now();
+    }
+}
+
+impl<B: Backend> Shared<B> {
+    fn rules(&self) -> Arc<Rules> {
+        self.rules.read().expect("rules lock").clone()
+    }
+
+    /// Takes `rules` as the configuration, reporting its problems once.
+    fn install(&self, rules: Rules) {
+        for problem in &rules.problems {
+            tracing::error!("{problem}");
+            self.fire(
+                &format!("{ERROR_TAG}/invalid"),
+                vec![("message", Value::from(problem.as_str()))],
+            );
+        }
+        for path in rules.rules.iter().flat_map(|rule| &rule.paths) {
+            if rules.resolve(path).is_empty() {
+                self.report_missing(path, None);
+            }
+        }
+        *self.rules.write().expect("rules lock") = Arc::new(rules);
+    }
+
+    /// Reads the configuration files again; an unchanged `reactor` option changes nothing.
+    fn reload(&self, why: &str) {
+        let config = match Config::load(self.config.role(), Some(self.config.config_dir())) {
+            Ok(config) => config,
+            Err(err) => {
+                tracing::error!(
+                    "reactor: cannot reload the configuration ({why}): {err}; keeping the current one"
+                );
+                return;
+            }
+        };
+        let rules = Rules::from_config(&config);
+        if rules.source == self.rules().source {
+            return;
+        }
+        tracing::info!(
+            "reactor: configuration reloaded ({why}): {} entries",
+            rules.rules.len()
+        );
+        self.install(rules);
+    }
+
+    fn dispatch(&self, body: &[u8], pool: &Pool<Work>, drops: &mut Drops) {
+        let Ok(tag) = crate::wire::body_tag(body) else {
+            return;
+        };
+        if tag.ends_with(LIST_REQUEST) {
+            self.answer_list(body);
+            return;
+        }
+        let rules = self.rules();
+        let paths = rules.paths_for(tag);
+        if paths.is_empty() {
+            return;
+        }
+        let Ok(event) = crate::wire::decode_body(body) else {
+            return;
+        };
+        if is_own(&event.data) {
+            return;
+        }
+        let tag = event.tag.clone();
+        if pool.submit(&tag, Work { event, paths }).is_err() {
+            drops.count(&tag, self);
+        }
+    }
+
+    fn answer_list(&self, body: &[u8]) {
+        let Ok(event) = crate::wire::decode_body(body) else {
+            return;
+        };
+        let key = map_get(&event.data, "key").and_then(Value::as_str);
+        if self.root_key.is_none() || key != self.root_key.as_deref() {
+            tracing::error!("reactor: {} without the master's key; ignored", event.tag);
+            return;
+        }
+        self.fire_plain(LIST_RESULTS, vec![("reactors", self.rules().to_value())]);
+    }
+
+    async fn react(&self, work: Work) {
+        let rules = self.rules();
+        let Work { event, paths } = work;
+        let reactions = plan(
+            &rules,
+            &self.renderer,
+            &self.config,
+            &paths,
+            &event,
+            |problem| {
+                if let Problem::Missing { path } = &problem {
+                    self.report_missing(path, Some(&event.tag));
+                } else {
+                    self.report(
+                        problem.kind(),
+                        &event.tag,
+                        problem.fields(),
+                        problem.describe(&event.tag),
+                    );
+                }
+            },
+        );
+        for path in &paths {
+            if !rules.resolve(path).is_empty() {
+                self.missing.lock().expect("missing lock").remove(path);
+            }
+        }
+        for reaction in reactions {
+            self.run_reaction(&reaction, &event.tag).await;
+        }
+    }
+
+    fn report_missing(&self, path: &str, tag: Option<&str>) {
+        if !self
+            .missing
+            .lock()
+            .expect("missing lock")
+            .insert(path.to_owned())
+        {
+            return;
+        }
+        let problem = Problem::Missing {
+            path: path.to_owned(),
+        };
+        let tag = tag.unwrap_or("(any)");
+        self.report("missing", tag, problem.fields(), problem.describe(tag));
+    }
+
+    /// Logs a problem and fires it as `salt/reactor/error/<kind>`.
+    fn report(
+        &self,
+        kind: &str,
+        tag: &str,
+        mut fields: Vec<(&'static str, Value)>,
+        message: String,
+    ) {
+        tracing::error!("{message}");
+        fields.insert(0, ("tag", Value::from(tag)));
+        fields.push(("message", Value::from(message)));
+        self.fire(&format!("{ERROR_TAG}/{kind}"), fields);
+    }
+
+    /// Fires one of the reactor's own events, marked as the reactor's.
+    fn fire(&self, tag: &str, mut fields: Vec<(&'static str, Value)>) {
+        fields.push(("user", Value::from(EVENT_USER)));
+        self.fire_plain(tag, fields);
+    }
+
+    fn fire_plain(&self, tag: &str, fields: Vec<(&'static str, Value)>) {
+        let data = Value::Map(
+            fields
+                .into_iter()
+                .map(|(k, v)| (Value::from(k), v))
+                .collect(),
+        );
+        match Event::new(tag, data) {
+            Ok(event) => self.bus.fire(event),
+            Err(err) => tracing::warn!("reactor: cannot fire {tag}: {err}"),
+        }
+    }
+
+    async fn run_reaction(&self, reaction: &Reaction, tag: &str) {
+        let limit = self.limits.timeout;
+        let outcome = match tokio::time::timeout(limit, self.execute(reaction)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Failure::TimedOut(limit)),
+        };
+        let fields = |reaction: &Reaction| {
+            vec![
+                ("sls", Value::from(reaction.sls.as_str())),
+                ("id", Value::from(reaction.id.as_str())),
+                ("fun", Value::from(reaction.action())),
+            ]
+        };
+        match outcome {
+            Ok(()) => {}
+            Err(Failure::TimedOut(limit)) => self.report(
+                "timeout",
+                tag,
+                fields(reaction),
+                format!(
+                    "reactor: reaction '{}' ({}) for tag {tag} did not finish within {:?} and was stopped; raise reactor_timeout if it needs longer",
+                    reaction.id,
+                    reaction.action(),
+                    limit
+                ),
+            ),
+            Err(Failure::Failed(why)) => self.report(
+                "failed",
+                tag,
+                fields(reaction),
+                format!(
+                    "reactor: reaction '{}' ({}) for tag {tag} failed: {why}",
+                    reaction.id,
+                    reaction.action()
+                ),
+            ),
+        }
+    }
+
+    async fn execute(&self, reaction: &Reaction) -> Result<(), Failure> {
+        let on_master = self.config.role() == Role::Master;
+        match reaction.kind {
+            Kind::Caller if on_master => Err(Failure::Failed(
+                "caller reactions run in a minion's reactor (reactor in the minion config); on a master use local with a tgt".to_owned(),
+            )),
+            Kind::Local | Kind::Runner | Kind::Wheel if !on_master => Err(Failure::Failed(format!(
+                "{} reactions run on a master; a minion's reactor runs caller.<function>",
+                reaction.kind.name()
+            ))),
+            Kind::Caller => {
+                let (args, warning) = reaction.arguments(&[]);
+                warn(warning);
+                let call = Call {
+                    fun: reaction.fun.clone(),
+                    args,
+                };
+                self.backend.caller(call).await.map(drop).map_err(Failure::Failed)
+            }
+            Kind::Local => {
+                let (tgt, tgt_type) = reaction.target().map_err(Failure::Failed)?;
+                let (args, warning) = reaction.arguments(&[]);
+                warn(warning);
+                let call = Call {
+                    fun: reaction.fun.clone(),
+                    args,
+                };
+                let request = PublishRequest {
+                    tgt: tgt.clone(),
+                    tgt_type,
+                    fun: call.fun.clone(),
+                    arg: call.load_arg(),
+                    ret: reaction.param("ret").map(|r| py_str(r).into_owned()).unwrap_or_default(),
+                    user: crate::runners::salt_user(),
+                    jid: None,
+                };
+                let reply = self.backend.local(request).await.map_err(Failure::Failed)?;
+                let matched = map_get(&reply, "minions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|minions| !minions.is_empty());
+                if matched {
+                    Ok(())
+                } else {
+                    Err(Failure::Failed(format!("no minion matched the target {tgt}")))
+                }
+            }
+            Kind::Runner | Kind::Wheel => self.call_master_function(reaction).await,
+        }
+    }
+
+    /// A runner or wheel reaction, announced by `salt/run/…` or `salt/wheel/…` events with
+    /// `user: Reactor`, as Salt's are.
+    async fn call_master_function(&self, reaction: &Reaction) -> Result<(), Failure> {
+        let fun = reaction.fun.as_str();
+        let runner = reaction.kind == Kind::Runner;
+        let known = if runner {
+            crate::runners::exists(fun)
+        } else {
+            crate::wheel::exists(fun)
+        };
+        if !known {
+            let list = if runner {
+                crate::runners::RUNNERS.join(", ")
+            } else {
+                crate::wheel::WHEELS.join(", ")
+            };
+            return Err(Failure::Failed(format!(
+                "{} is not available; there are {list}",
+                reaction.action()
+            )));
+        }
+        let positional = if runner {
+            crate::runners::positional(fun)
+        } else {
+            crate::wheel::positional(fun)
+        };
+        let (args, warning) = reaction.arguments(positional);
+        warn(warning);
+        let announcement = if runner {
+            Announcement::runner(fun, &args, EVENT_USER)
+        } else {
+            Announcement::wheel(fun, &args, EVENT_USER)
+        };
+        let mut sink = EventSink::Bus(self.bus.clone());
+        sink.fire(announcement.started()).await.ok();
+        let result = if runner {
+            crate::runners::call(&self.config, &mut sink, fun, &args).await
+        } else {
+            crate::wheel::call(&self.config, &mut sink, fun, &args).await
+        };
+        let (returned, failure) = match result {
+            Ok(value) => {
+                // A returned `error` (as http.query's) is a failed reaction.
+                let error = map_get(&value, "error").map(|e| py_str(e).into_owned());
+                (value, error)
+            }
+            Err(err) => (Value::from(err.to_string()), Some(err.to_string())),
+        };
+        sink.fire(announcement.finished(&returned, failure.is_none()))
+            .await
+            .ok();
+        failure.map_or(Ok(()), |why| Err(Failure::Failed(why)))
+    }
+}
+
+fn warn(warning: Option<String>) {
+    if let Some(warning) = warning {
+        tracing::warn!("reactor: {warning}");
+    }
+}
+
+/// Why a reaction did not succeed.
+#[derive(Debug)]
+enum Failure {
+    TimedOut(Duration),
+    Failed(String),
+}

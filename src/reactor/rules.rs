@@ -1,0 +1,244 @@
+//! The `reactor` option: which SLS files react to which tags, read as Salt reads it, and where
+//! those files are.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::event::Value;
+use crate::event::matching::FnmatchPattern;
+use crate::output::pyvalue::py_str;
+
+/// One entry of the `reactor` list: a tag glob and the SLS paths it runs.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// The glob, as written.
+    pub glob: String,
+    pattern: FnmatchPattern,
+    /// The paths, as written: absolute, globbed, or `salt://` under `file_roots`.
+    pub paths: Vec<String>,
+}
+
+impl Rule {
+    /// Whether this entry's glob matches `tag`.
+    pub fn matches(&self, tag: &str) -> bool {
+        self.pattern.matches(tag)
+    }
+}
+
+/// The reactor's configuration: its rules in order, and what was wrong with the option.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// The usable entries.
+    pub rules: Vec<Rule>,
+    /// One line per entry that was skipped, saying why.
+    pub problems: Vec<String>,
+    /// The option as read, to tell whether a reload changed anything.
+    pub source: Value,
+    file_roots: Vec<PathBuf>,
+}
+
+impl Rules {
+    /// No rules.
+    pub fn empty() -> Self {
+        Rules {
+            rules: Vec::new(),
+            problems: Vec::new(),
+            source: Value::Nil,
+            file_roots: Vec::new(),
+        }
+    }
+
+    /// Reads the `reactor` option of `config`: a list of `{glob: path or [paths]}`, or the path
+    /// of a YAML file holding that list. Entries that are not single-key maps of strings are
+    /// skipped and described in [`Rules::problems`].
+    pub fn from_config(config: &Config) -> Self {
+        let mut rules = Rules {
+            file_roots: file_roots(config),
+            source: config.get("reactor").cloned().unwrap_or(Value::Nil),
+            ..Rules::empty()
+        };
+        let list = match &rules.source {
+            Value::Nil => return rules,
+            Value::String(path) => {
+                let path = path.as_str().unwrap_or_default().to_owned();
+                match std::fs::read_to_string(&path)
+                    .map_err(|err| err.to_string())
+                    .and_then(|text| crate::salt_yaml::load(&text).map_err(|err| err.to_string()))
+                {
+                    Ok(list) => list,
+                    Err(err) => {
+                        rules.problems.push(format!(
+                            "reactor: cannot read the reactor list {path}: {err}"
+                        ));
+                        return rules;
+                    }
+                }
+            }
+            other => other.clone(),
+        };
+        let Some(entries) = list.as_array() else {
+            rules.problems.push(format!(
+                "reactor: the option must be a list of {{tag glob: [sls paths]}}, not {list}"
+            ));
+            return rules;
+        };
+        for (index, entry) in entries.iter().enumerate() {
+            match rule(entry) {
+                Ok(rule) => rules.rules.push(rule),
+                Err(why) => rules.problems.push(format!(
+                    "reactor: entry {} ({entry}) skipped: {why}",
+                    index + 1
+                )),
+            }
+        }
+        rules
+    }
+
+    /// Whether no rule can ever match.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The paths of every rule whose glob matches `tag`, rule by rule, in order.
+    pub fn paths_for(&self, tag: &str) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter(|rule| rule.matches(tag))
+            .flat_map(|rule| rule.paths.iter().cloned())
+            .collect()
+    }
+
+    /// The configuration as Salt's `reactor.list` returns it: `[{glob: [paths]}]`.
+    pub fn to_value(&self) -> Value {
+        Value::Array(
+            self.rules
+                .iter()
+                .map(|rule| {
+                    Value::Map(vec![(
+                        Value::from(rule.glob.as_str()),
+                        Value::Array(rule.paths.iter().map(|p| Value::from(p.as_str())).collect()),
+                    )])
+                })
+                .collect(),
+        )
+    }
+
+    /// The files a configured path names, sorted: a `salt://` path is looked up under each
+    /// of `file_roots` in turn, and every path is expanded as a glob. Empty when none exists.
+    pub fn resolve(&self, path: &str) -> Vec<PathBuf> {
+        if let Some(relative) = path.strip_prefix("salt://") {
+            // `?saltenv=` selects an environment in Salt; halite serves `base` only.
+            let relative = relative.split('?').next().unwrap_or_default();
+            return self
+                .file_roots
+                .iter()
+                .map(|root| expand(&root.join(relative)))
+                .find(|found| !found.is_empty())
+                .unwrap_or_default();
+        }
+        expand(Path::new(path))
+    }
+}
+
+fn expand(path: &Path) -> Vec<PathBuf> {
+    let pattern = path.to_string_lossy();
+    let mut found: Vec<PathBuf> = match glob::glob(&pattern) {
+        Ok(paths) => paths
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect(),
+        // Not a valid glob: the path itself, if it exists.
+        Err(_) => [path.to_path_buf()]
+            .into_iter()
+            .filter(|p| p.is_file())
+            .collect(),
+    };
+    found.sort();
+    found
+}
+
+fn rule(entry: &Value) -> Result<Rule, String> {
+    let Some([(glob, paths)]) = entry.as_map().map(Vec::as_slice) else {
+        return Err("each entry must be a map of one tag glob to its SLS files".to_owned());
+    };
+    let Some(glob) = glob.as_str() else {
+        return Err("the tag glob must be a string".to_owned());
+    };
+    let paths: Vec<String> = match paths {
+        Value::String(_) => vec![py_str(paths).into_owned()],
+        Value::Array(items) if items.iter().all(Value::is_str) => {
+            items.iter().map(|p| py_str(p).into_owned()).collect()
+        }
+        _ => return Err("the SLS files must be a path or a list of paths".to_owned()),
+    };
+    if paths.is_empty() {
+        return Err("no SLS files listed".to_owned());
+    }
+    Ok(Rule {
+        glob: glob.to_owned(),
+        pattern: FnmatchPattern::new(glob),
+        paths,
+    })
+}
+
+/// `file_roots`' `base` directories (Salt's default `/srv/salt`).
+fn file_roots(config: &Config) -> Vec<PathBuf> {
+    let roots = config
+        .get("file_roots")
+        .and_then(|roots| crate::event::map_get(roots, "base"))
+        .and_then(Value::as_array)
+        .map(|dirs| {
+            dirs.iter()
+                .map(|d| PathBuf::from(py_str(d).as_ref()))
+                .collect()
+        });
+    roots.unwrap_or_else(|| vec![PathBuf::from("/srv/salt")])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(yaml: &str) -> Rules {
+        let mut config = Config::load(
+            crate::config::Role::Master,
+            Some(Path::new("/nonexistent/halite")),
+        )
+        .unwrap();
+        config.set("reactor", crate::salt_yaml::load(yaml).unwrap());
+        Rules::from_config(&config)
+    }
+
+    #[test]
+    fn every_matching_entry_contributes_in_order() {
+        let rules = rules(
+            "- 'salt/minion/*/start': [/a.sls, /b.sls]\n- 'salt/*': /c.sls\n- 'other': [/d.sls]\n",
+        );
+        assert_eq!(
+            rules.paths_for("salt/minion/m1/start"),
+            ["/a.sls", "/b.sls", "/c.sls"]
+        );
+        assert!(rules.paths_for("nothing").is_empty());
+        assert!(rules.problems.is_empty());
+    }
+
+    #[test]
+    fn invalid_entries_are_skipped_and_described() {
+        let rules =
+            rules("- 'a': /a.sls\n- just a string\n- {b: /b.sls, c: /c.sls}\n- 'd': {x: 1}\n");
+        assert_eq!(rules.rules.len(), 1);
+        assert_eq!(rules.problems.len(), 3, "{:?}", rules.problems);
+        assert!(
+            rules.problems[0].contains("entry 2"),
+            "{:?}",
+            rules.problems
+        );
+    }
+
+    #[test]
+    fn tags_match_with_pythons_fnmatch() {
+        let rules = rules("- 'build/[0-9]*/fail?d': /x.sls\n");
+        assert_eq!(rules.paths_for("build/42/failed"), ["/x.sls"]);
+        assert!(rules.paths_for("build/x/failed").is_empty());
+    }
+}

@@ -1,0 +1,51 @@
+//! The `test` runners: see what arguments arrive, and take a while doing nothing.
+
+use std::time::Duration;
+
+use super::RunnerError;
+use crate::event::Value;
+use crate::functions::signature::Signature;
+use crate::salt_yaml::CliArgs;
+
+/// `test.arg`: `{"args": [...], "kwargs": {...}}`, what the runner was given.
+pub(super) fn arg(args: &CliArgs) -> Value {
+    Value::Map(vec![
+        (Value::from("args"), Value::Array(args.args.clone())),
+        (
+            Value::from("kwargs"),
+            Value::Map(
+                args.kwargs
+                    .iter()
+                    .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
+                    .collect(),
+            ),
+        ),
+    ])
+}
+
+const SLEEP: Signature = Signature {
+    name: "test.sleep",
+    params: &["s_time"],
+    required: 0,
+    kwargs: false,
+    usage: "salt-run test.sleep [s_time=10]",
+};
+
+/// `test.sleep`: sleeps `s_time` seconds (10 by default), then returns True.
+pub(super) async fn sleep(args: &CliArgs) -> Result<Value, RunnerError> {
+    let bound = SLEEP.bind(args)?;
+    let seconds = match bound.get("s_time") {
+        None => 10.0,
+        Some(value) => value
+            .as_f64()
+            .or_else(|| value.as_i64().map(|i| i as f64))
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .ok_or_else(|| {
+                RunnerError::Arguments(format!(
+                    "test.sleep: s_time must be a non-negative number of seconds, not {value}"
+                ))
+            })?,
+    };
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    Ok(Value::Boolean(true))
+}

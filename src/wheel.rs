@@ -1,0 +1,256 @@
+//! Wheel functions: the master managing itself. halite has Salt's `key` wheel (`key.accept`,
+//! `key.reject`, `key.delete`, `key.list`, `key.list_all`, `key.finger`), with Salt's
+//! arguments and returns, for `wheel.*` reactions.
+
+use crate::config::Config;
+use crate::event::Value;
+use crate::functions::signature::{Signature, text, truthy};
+use crate::keys::{KeyChange, KeyState, KeyStore, fingerprint};
+use crate::runners::{EventSink, RunnerError};
+use crate::salt_yaml::CliArgs;
+
+/// Every wheel function halite has, sorted.
+pub const WHEELS: &[&str] = &[
+    "key.accept",
+    "key.delete",
+    "key.finger",
+    "key.list",
+    "key.list_all",
+    "key.reject",
+];
+
+/// The master's own key files, which `key.list_all` and `key.finger` report as `local`.
+const LOCAL_KEYS: [&str; 2] = ["master.pem", "master.pub"];
+
+const ACCEPT: Signature = Signature {
+    name: "key.accept",
+    params: &["match", "include_rejected", "include_denied"],
+    required: 1,
+    kwargs: false,
+    usage: "wheel.key.accept: [{match: GLOB}, {include_rejected: False}, {include_denied: False}]",
+};
+
+const REJECT: Signature = Signature {
+    name: "key.reject",
+    params: &["match", "include_accepted", "include_denied"],
+    required: 1,
+    kwargs: false,
+    usage: "wheel.key.reject: [{match: GLOB}, {include_accepted: False}, {include_denied: False}]",
+};
+
+const DELETE: Signature = Signature {
+    name: "key.delete",
+    params: &["match"],
+    required: 1,
+    kwargs: false,
+    usage: "wheel.key.delete: [{match: GLOB}]",
+};
+
+const LIST: Signature = Signature {
+    name: "key.list",
+    params: &["match"],
+    required: 1,
+    kwargs: false,
+    usage: "wheel.key.list: [{match: acc|pre|rej|den|all}]",
+};
+
+const LIST_ALL: Signature = Signature {
+    name: "key.list_all",
+    params: &[],
+    required: 0,
+    kwargs: false,
+    usage: "wheel.key.list_all",
+};
+
+const FINGER: Signature = Signature {
+    name: "key.finger",
+    params: &["match", "hash_type"],
+    required: 1,
+    kwargs: false,
+    usage: "wheel.key.finger: [{match: GLOB}, {hash_type: sha256}]",
+};
+
+/// The required parameters of a wheel function, which a legacy reaction passes positionally.
+pub fn positional(function: &str) -> &'static [&'static str] {
+    match function {
+        "key.list_all" => &[],
+        _ => &["match"],
+    }
+}
+
+/// Whether `function` is a wheel function halite has.
+pub fn exists(function: &str) -> bool {
+    WHEELS.contains(&function)
+}
+
+/// Calls wheel `function`; the `salt/key` events of the keys it changes go to `sink`.
+pub async fn call(
+    config: &Config,
+    sink: &mut EventSink,
+    function: &str,
+    args: &CliArgs,
+) -> Result<Value, RunnerError> {
+    let failed = |err: &dyn std::fmt::Display| RunnerError::Failed(err.to_string());
+    let store = KeyStore::open(&config.pki_dir().map_err(|err| failed(&err))?)
+        .map_err(|err| failed(&err))?;
+    match function {
+        "key.accept" | "key.reject" | "key.delete" => {
+            let (signature, change, extra) = match function {
+                "key.accept" => (ACCEPT, KeyChange::Accept, "include_rejected"),
+                "key.reject" => (REJECT, KeyChange::Reject, "include_accepted"),
+                _ => (DELETE, KeyChange::Delete, ""),
+            };
+            let bound = signature.bind(args)?;
+            let globs = globs(bound.get("match"));
+            let flag = |name: &str| bound.get(name).is_some_and(truthy);
+            let states = match change {
+                KeyChange::Delete => KeyState::ALL.to_vec(),
+                _ => {
+                    let mut states = vec![KeyState::Pending];
+                    if flag(extra) {
+                        states.push(match change {
+                            KeyChange::Accept => KeyState::Rejected,
+                            _ => KeyState::Accepted,
+                        });
+                    }
+                    if flag("include_denied") {
+                        states.push(KeyState::Denied);
+                    }
+                    states
+                }
+            };
+            let cachedir = config.cachedir().ok();
+            for (state, ids) in matching(&store, &globs, &states) {
+                for id in ids {
+                    let event = change
+                        .apply(&store, cachedir.as_deref(), &id, state)
+                        .map_err(|err| failed(&err))?;
+                    sink.fire(event).await?;
+                }
+            }
+            Ok(grouped(matching(&store, &globs, &KeyState::ALL)))
+        }
+        "key.list" => {
+            let bound = LIST.bind(args)?;
+            let which = bound.get("match").map(text).unwrap_or_default();
+            if which.starts_with("all") {
+                return Ok(list_all(&store));
+            }
+            let states = KeyState::for_list(&which).ok_or_else(|| {
+                RunnerError::Arguments(format!(
+                    "key.list: '{which}' is not a key status; use acc, pre, rej, den or all"
+                ))
+            })?;
+            Ok(grouped(matching(&store, &["*".to_owned()], &states)))
+        }
+        "key.list_all" => {
+            LIST_ALL.bind(args)?;
+            Ok(list_all(&store))
+        }
+        "key.finger" => {
+            let bound = FINGER.bind(args)?;
+            let globs = globs(bound.get("match"));
+            let hash_type = match bound.get("hash_type") {
+                Some(value) => text(value),
+                None => config.hash_type().map_err(|err| failed(&err))?.to_owned(),
+            };
+            let mut fingers: Vec<(Value, Value)> = Vec::new();
+            let local: Vec<(Value, Value)> = LOCAL_KEYS
+                .into_iter()
+                .filter(|name| {
+                    globs
+                        .iter()
+                        .any(|g| crate::event::matching::fnmatch(name, g))
+                })
+                .filter_map(|name| {
+                    let text = std::fs::read_to_string(store.pki_dir().join(name)).ok()?;
+                    Some((
+                        Value::from(name),
+                        Value::from(fingerprint(&text, &hash_type)?),
+                    ))
+                })
+                .collect();
+            if !local.is_empty() {
+                fingers.push((Value::from("local"), Value::Map(local)));
+            }
+            for (state, ids) in matching(&store, &globs, &KeyState::ALL) {
+                let keys = ids
+                    .into_iter()
+                    .filter_map(|id| {
+                        let finger = fingerprint(&store.key(state, &id)?, &hash_type)?;
+                        Some((Value::from(id), Value::from(finger)))
+                    })
+                    .collect();
+                fingers.push((Value::from(state.dir_name()), Value::Map(keys)));
+            }
+            Ok(Value::Map(fingers))
+        }
+        other => Err(RunnerError::Unavailable(format!("wheel.{other}"))),
+    }
+}
+
+/// `match` as Salt reads it: a list of globs, or one string of comma-separated globs.
+fn globs(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(items)) => items.iter().map(text).collect(),
+        Some(value) => text(value).split(',').map(str::to_owned).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The ids in `states` matching any of `globs`, per state in Salt's order, empty states left
+/// out.
+fn matching(
+    store: &KeyStore,
+    globs: &[String],
+    states: &[KeyState],
+) -> Vec<(KeyState, Vec<String>)> {
+    KeyState::SALT_ORDER
+        .into_iter()
+        .filter(|state| states.contains(state))
+        .filter_map(|state| {
+            let ids: Vec<String> = store
+                .ids(state)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|id| globs.iter().any(|g| crate::event::matching::fnmatch(id, g)))
+                .collect();
+            (!ids.is_empty()).then_some((state, ids))
+        })
+        .collect()
+}
+
+fn grouped(states: Vec<(KeyState, Vec<String>)>) -> Value {
+    Value::Map(
+        states
+            .into_iter()
+            .map(|(state, ids)| {
+                (
+                    Value::from(state.dir_name()),
+                    Value::Array(ids.into_iter().map(Value::from).collect()),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// `key.list_all`: every state (empty ones too) and the master's own key files.
+fn list_all(store: &KeyStore) -> Value {
+    let mut all: Vec<(Value, Value)> = KeyState::SALT_ORDER
+        .into_iter()
+        .map(|state| {
+            let ids = store.ids(state).unwrap_or_default();
+            (
+                Value::from(state.dir_name()),
+                Value::Array(ids.into_iter().map(Value::from).collect()),
+            )
+        })
+        .collect();
+    let local = LOCAL_KEYS
+        .into_iter()
+        .filter(|name| store.pki_dir().join(name).exists())
+        .map(Value::from)
+        .collect();
+    all.push((Value::from("local"), Value::Array(local)));
+    Value::Map(all)
+}
