@@ -10,4 +10,5 @@ mod conformance;
 mod daemon;
 mod generated;
 mod netns;
+mod reactor;
 mod setup;

@@ -666,6 +666,14 @@ impl Cluster {
         }
     }
 
+    /// Sends a signal to the master.
+    pub fn signal_master(&self, signal: nix::sys::signal::Signal) {
+        self.master
+            .as_ref()
+            .expect("a started master")
+            .signal(signal);
+    }
+
     /// The master's log so far.
     pub fn master_log(&self) -> String {
         std::fs::read_to_string(self.path().join("master/log")).unwrap_or_default()

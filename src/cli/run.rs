@@ -130,7 +130,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     } else {
         crate::runners::call(&config, &mut sink, &function, &cli_args).await?
     };
-    sink.fire(announcement.finished(&returned, true)).await?;
+    sink.finish(&announcement, &returned, true).await?;
     if let EventSink::Publisher(publisher) = sink {
         publisher.close().await?;
     }

@@ -135,6 +135,9 @@ impl Problem {
 
     fn describe(&self, tag: &str) -> String {
         match self {
+            Problem::Missing { path } if tag.is_empty() => format!(
+                "reactor: SLS {path} is missing or not found; create it or fix the reactor option"
+            ),
             Problem::Missing { path } => format!(
                 "reactor: cannot render SLS {path} for tag {tag}: file missing or not found; create it or fix the reactor option"
             ),
@@ -275,6 +278,7 @@ struct Shared<B> {
 /// A reactor, ready to run against its daemon's bus.
 pub struct Reactor<B> {
     shared: Arc<Shared<B>>,
+    subscription: crate::bus::BusSubscription,
 }
 
 impl<B: Backend> Reactor<B> {
@@ -292,14 +296,21 @@ impl<B: Backend> Reactor<B> {
             root_key,
         });
         shared.install(Rules::from_config(config));
-        Self { shared }
+        // Subscribed now, not when the task first runs, so no event after start is missed.
+        let subscription = shared.bus.subscribe();
+        Self {
+            shared,
+            subscription,
+        }
     }
 
     /// Reacts to events until `stop`, then works through what was queued (for a few seconds
     /// at most).
     pub async fn run(self, stop: CancellationToken) {
-        let shared = self.shared;
-        let mut subscription = shared.bus.subscribe();
+        let Reactor {
+            shared,
+            mut subscription,
+        } = self;
         let pool = Arc::new(Pool::new(shared.limits.hwm));
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..shared.limits.workers {
@@ -531,7 +542,7 @@ impl<B: Backend> Shared<B> {
         let problem = Problem::Missing {
             path: path.to_owned(),
         };
-        let tag = tag.unwrap_or("(any)");
+        let tag = tag.unwrap_or_default();
         self.report("missing", tag, problem.fields(), problem.describe(tag));
     }
 
@@ -705,7 +716,7 @@ impl<B: Backend> Shared<B> {
             }
             Err(err) => (Value::from(err.to_string()), Some(err.to_string())),
         };
-        sink.fire(announcement.finished(&returned, failure.is_none()))
+        sink.finish(&announcement, &returned, failure.is_none())
             .await
             .ok();
         failure.map_or(Ok(()), |why| Err(Failure::Failed(why)))

@@ -80,6 +80,32 @@ impl EventSink {
             EventSink::Discard => Ok(()),
         }
     }
+
+    /// Fires a call's `…/ret` event; a return too big for `max_event_size` goes as
+    /// `VALUE_TRIMMED`, as Salt trims it.
+    pub async fn finish(
+        &mut self,
+        announcement: &Announcement,
+        returned: &Value,
+        success: bool,
+    ) -> Result<(), RunnerError> {
+        if let EventSink::Publisher(publisher) = self {
+            match publisher
+                .fire(announcement.finished(returned, success))
+                .await
+            {
+                Err(crate::client::ClientError::TooLarge { .. }) => {}
+                other => {
+                    return other.map_err(|err| {
+                        RunnerError::Failed(format!("cannot fire the runner's return: {err}"))
+                    });
+                }
+            }
+            let trimmed = announcement.finished(&Value::from("VALUE_TRIMMED"), success);
+            return self.fire(trimmed).await;
+        }
+        self.fire(announcement.finished(returned, success)).await
+    }
 }
 
 /// The `salt/run/<jid>/…` or `salt/wheel/<jid>/…` events around one runner or wheel call.
@@ -120,6 +146,9 @@ impl Announcement {
     /// `…/ret`, fired after it with its return.
     pub fn finished(&self, returned: &Value, success: bool) -> Event {
         let mut data = self.base.clone();
+        // Salt stamps the data it fired as `new` and adds to it, so `_stamp` comes before
+        // `return` (the stamp itself is set when this event is fired).
+        data.push((Value::from(crate::event::STAMP_KEY), Value::from("")));
         data.push((Value::from("return"), returned.clone()));
         data.push((Value::from("success"), Value::Boolean(success)));
         self.event("ret", Value::Map(data))
