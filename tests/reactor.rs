@@ -235,6 +235,60 @@ fn seed_scenarios_accept_configure_react_and_call_a_webhook() {
 }
 
 #[test]
+fn a_minions_reactor_runs_caller_reactions_and_a_masters_refuses_them_without_wedging() {
+    let mut cluster = master_with(
+        "auto_accept: True\nreactor:\n  - 'test/caller': {root}/r/caller.sls\n  - 'test/after': {root}/r/after.sls\n",
+        &[
+            (
+                "r/caller.sls",
+                "local_echo:\n  caller.cmd.run:\n    - args:\n      - cmd: echo {{ data['x'] }} > {root}/out/caller\n      - python_shell: True\n",
+            ),
+            (
+                "r/after.sls",
+                "next:\n  runner.event.send:\n    - tag: test/after/ok\n",
+            ),
+        ],
+    );
+    let root = cluster.path().display().to_string();
+    std::fs::create_dir_all(cluster.path().join("out")).unwrap();
+    cluster.start_minion(
+        "m1",
+        &format!("reactor:\n  - 'test/caller': [{root}/r/caller.sls]\n"),
+    );
+    cluster.wait_connected(&["m1"]);
+    let watcher = cluster.watch();
+    // On the minion's own bus: the minion's reactor runs the function there.
+    let fired = cluster.call("m1", &["event.fire", "{x: from-minion}", "test/caller"]);
+    assert!(fired.status.success(), "{fired:?}");
+    let out = cluster.path().join("out/caller");
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::read_to_string(&out)
+            .is_ok_and(|text| text == "from-minion\n")),
+        "minion log:\n{}",
+        cluster.minion_log("m1")
+    );
+    // On the master, where Salt's reactor would wedge for good: reported, and the next
+    // reaction runs.
+    fire_lines(
+        &cluster,
+        &[
+            "test/caller\t{\"x\": 1}".to_owned(),
+            "test/after\t{}".to_owned(),
+        ],
+    );
+    let lines = watcher.drain(Duration::from_secs(3));
+    let failed = lines
+        .iter()
+        .find(|line| line.starts_with("salt/reactor/error/failed\t"))
+        .unwrap_or_else(|| panic!("no failure reported: {lines:#?}"));
+    assert!(failed.contains("minion's reactor"), "{failed}");
+    assert!(
+        lines.iter().any(|line| line.starts_with("test/after/ok\t")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
 fn render_errors_name_file_line_and_expression_and_other_files_still_run() {
     let cluster = master_with(
         "reactor:\n  - 'test/bad': [{root}/r/bad.sls, {root}/r/good.sls, {root}/r/nothere.sls]\n",

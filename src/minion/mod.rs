@@ -102,6 +102,8 @@ impl Minion {
             running: RunningJobs::default(),
         });
         let relay = relay(id.clone(), handle.clone(), to_master.clone());
+        let reactor =
+            crate::reactor::Reactor::new(&config, handle.clone(), Reactions(context.clone()), None);
         let runner = {
             let (context, to_master, id) = (context.clone(), to_master.clone(), id.clone());
             async move {
@@ -128,7 +130,7 @@ impl Minion {
             shutdown.clone(),
         );
         let bus_done = shutdown.clone();
-        let (outcome, (), (), ()) = tokio::join!(
+        let (outcome, (), (), (), ()) = tokio::join!(
             async {
                 let outcome = link.await;
                 // A minion refused for good stops serving too.
@@ -148,8 +150,31 @@ impl Minion {
                     _ = shutdown.cancelled() => {},
                 }
             },
+            reactor.run(shutdown.clone()),
         );
         outcome
+    }
+}
+
+/// What a minion's reactor acts through: `caller.*` reactions run here, as `salt-call` would.
+struct Reactions(Arc<Context>);
+
+impl crate::reactor::Backend for Reactions {
+    async fn local(&self, _request: crate::master::PublishRequest) -> Result<Value, String> {
+        Err("local reactions run on a master".to_owned())
+    }
+
+    async fn caller(&self, call: Call) -> Result<Value, String> {
+        let outcome = crate::functions::run(&call, &self.0).await;
+        if outcome.error || outcome.job_retcode() != 0 {
+            Err(format!(
+                "retcode {}: {}",
+                outcome.job_retcode(),
+                crate::output::pyvalue::py_str(&outcome.ret)
+            ))
+        } else {
+            Ok(outcome.ret)
+        }
     }
 }
 
