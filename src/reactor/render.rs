@@ -113,9 +113,11 @@ fn jinja_error(name: &str, source: &str, err: &minijinja::Error) -> RenderError 
         Some(detail) => format!("{}: {detail}", err.kind()),
         None => err.kind().to_string(),
     };
-    let (line, column, expression) = match err.range().filter(|r| r.start <= source.len()) {
-        Some(range) => {
-            let before = &source[..range.start];
+    let located = err
+        .range()
+        .and_then(|range| Some((source.get(..range.start)?, range)));
+    let (line, column, expression) = match located {
+        Some((before, range)) => {
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
             let end = range.end.min(source.len());
