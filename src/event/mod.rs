@@ -75,6 +75,14 @@ pub fn map_set(entries: &mut Vec<(Value, Value)>, key: Value, value: Value) {
     }
 }
 
+/// Map entries from string-keyed pairs (keyword arguments, parameters), in order.
+pub fn map_entries(pairs: &[(String, Value)]) -> Vec<(Value, Value)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
+        .collect()
+}
+
 /// Looks up a string key in a map value.
 pub fn map_get<'a>(map: &'a Value, key: &str) -> Option<&'a Value> {
     map.as_map()?

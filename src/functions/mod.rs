@@ -82,12 +82,7 @@ impl Call {
         let mut arg = self.args.args.clone();
         if !self.args.kwargs.is_empty() {
             let mut kwargs = vec![(Value::from("__kwarg__"), Value::Boolean(true))];
-            kwargs.extend(
-                self.args
-                    .kwargs
-                    .iter()
-                    .map(|(k, v)| (Value::from(k.as_str()), v.clone())),
-            );
+            kwargs.extend(crate::event::map_entries(&self.args.kwargs));
             arg.push(Value::Map(kwargs));
         }
         Value::Array(arg)

@@ -41,12 +41,7 @@ pub(super) fn echo(call: &Call, _ctx: &Context) -> anyhow::Result<Outcome> {
 
 /// `test.arg *args **kwargs`: what arrived, with the job's `__pub_*` keys among the kwargs.
 pub(super) fn arg(call: &Call, ctx: &Context) -> Outcome {
-    let mut kwargs: Vec<(Value, Value)> = call
-        .args
-        .kwargs
-        .iter()
-        .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
-        .collect();
+    let mut kwargs = crate::event::map_entries(&call.args.kwargs);
     kwargs.extend(super::pub_kwargs(ctx.job.as_ref(), &call.fun));
     Outcome::ok(Value::Map(vec![
         (Value::from("args"), Value::Array(call.args.args.clone())),

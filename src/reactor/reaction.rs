@@ -239,12 +239,7 @@ impl Reaction {
             (Value::from("action"), Value::from(self.action())),
             (
                 Value::from("params"),
-                Value::Map(
-                    self.params
-                        .iter()
-                        .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
-                        .collect(),
-                ),
+                Value::Map(crate::event::map_entries(&self.params)),
             ),
         ])
     }

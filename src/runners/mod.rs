@@ -165,12 +165,7 @@ impl Announcement {
 fn fun_args(args: &CliArgs) -> Vec<Value> {
     let mut fun_args = args.args.clone();
     if !args.kwargs.is_empty() {
-        fun_args.push(Value::Map(
-            args.kwargs
-                .iter()
-                .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
-                .collect(),
-        ));
+        fun_args.push(Value::Map(crate::event::map_entries(&args.kwargs)));
     }
     fun_args
 }

@@ -13,12 +13,7 @@ pub(super) fn arg(args: &CliArgs) -> Value {
         (Value::from("args"), Value::Array(args.args.clone())),
         (
             Value::from("kwargs"),
-            Value::Map(
-                args.kwargs
-                    .iter()
-                    .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
-                    .collect(),
-            ),
+            Value::Map(crate::event::map_entries(&args.kwargs)),
         ),
     ])
 }
