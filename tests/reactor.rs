@@ -342,11 +342,15 @@ fn render_errors_name_file_line_and_expression_and_other_files_still_run() {
 #[test]
 fn a_hung_reaction_times_out_and_the_pool_keeps_working() {
     let cluster = master_with(
-        "reactor_timeout: 1\nreactor_worker_threads: 1\nreactor:\n  - 'test/hang': {root}/r/hang.sls\n  - 'test/after': {root}/r/after.sls\n",
+        "reactor_timeout: 1\nreactor_worker_threads: 1\nreactor:\n  - 'test/hang': {root}/r/hang.sls\n  - 'test/after': {root}/r/after.sls\n  - 'test/huge': {root}/r/huge.sls\n",
         &[
             (
                 "r/hang.sls",
                 "stuck:\n  runner.test.sleep:\n    - s_time: 600\n",
+            ),
+            (
+                "r/huge.sls",
+                "huge:\n  runner.test.sleep:\n    - s_time: 1.0e+20\n",
             ),
             (
                 "r/after.sls",
@@ -357,8 +361,15 @@ fn a_hung_reaction_times_out_and_the_pool_keeps_working() {
     let watcher = cluster.watch();
     fire_lines(
         &cluster,
-        &["test/hang\t{}".to_owned(), "test/after\t{}".to_owned()],
+        &[
+            "test/huge\t{}".to_owned(),
+            "test/hang\t{}".to_owned(),
+            "test/after\t{}".to_owned(),
+        ],
     );
+    // A value no duration can hold is a failed reaction, not a dead worker.
+    let failed = watcher.expect("salt/reactor/error/failed", Duration::from_secs(10));
+    assert!(failed.contains("s_time"), "{failed}");
     let timeout = watcher.expect("salt/reactor/error/timeout", Duration::from_secs(10));
     assert_eq!(data(&timeout)["fun"], "runner.test.sleep", "{timeout}");
     assert_eq!(data(&timeout)["id"], "stuck");

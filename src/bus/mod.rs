@@ -259,6 +259,18 @@ impl BusSubscription {
     }
 }
 
+impl BusSubscription {
+    /// The next event body already queued for this subscriber, without waiting.
+    pub fn try_next_body(&mut self) -> Option<Bytes> {
+        if self.pending.is_empty() {
+            self.pending = self.outbox.take_now().frames;
+        }
+        self.pending
+            .pop_front()
+            .map(|frame| wire::canonical_body(&frame))
+    }
+}
+
 impl Drop for BusSubscription {
     fn drop(&mut self) {
         self.handle.unregister(&self.outbox);

@@ -93,6 +93,17 @@ pub struct BusAddress {
     pub pull: Endpoint,
 }
 
+/// A number of seconds (integer or float, not negative, not absurdly large) as a duration.
+pub fn seconds(value: &Value) -> Option<std::time::Duration> {
+    let seconds = value
+        .as_f64()
+        .or_else(|| value.as_i64().map(|n| n as f64))
+        .or_else(|| value.as_u64().map(|n| n as f64))?;
+    (seconds >= 0.0)
+        .then(|| std::time::Duration::try_from_secs_f64(seconds).ok())
+        .flatten()
+}
+
 /// A loaded configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -287,15 +298,12 @@ impl Config {
 
     /// A duration option given in seconds (integer or float), with a default.
     pub fn get_seconds(&self, key: &str, default: f64) -> Result<std::time::Duration, ConfigError> {
-        let seconds = match self.get(key) {
-            None | Some(Value::Nil) => default,
-            Some(value) => value
-                .as_f64()
-                .or_else(|| value.as_u64().map(|n| n as f64))
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .ok_or_else(|| bad_value(key, value, "expected a number of seconds"))?,
-        };
-        Ok(std::time::Duration::from_secs_f64(seconds))
+        match self.get(key) {
+            None | Some(Value::Nil) => Ok(std::time::Duration::from_secs_f64(default)),
+            Some(value) => {
+                seconds(value).ok_or_else(|| bad_value(key, value, "expected a number of seconds"))
+            }
+        }
     }
 
     /// A port option with a default.

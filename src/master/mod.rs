@@ -199,9 +199,16 @@ impl Master {
             Reactions(shared.clone()),
             Some(shared.root_key.clone()),
         );
-        tasks.spawn(reactor.run(stop.clone()));
+        // The reactor works through what it accepted before the bus goes down, so that its
+        // reactions can still fire their events.
+        let reactor = tokio::spawn(reactor.run(stop.clone()));
         tasks.close();
-        bus.run(shutdown).await;
+        let bus_stop = CancellationToken::new();
+        let serving = tokio::spawn(bus.run(bus_stop.clone()));
+        shutdown.cancelled().await;
+        let _ = reactor.await;
+        bus_stop.cancel();
+        let _ = serving.await;
         let _ = tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await;
     }
 }

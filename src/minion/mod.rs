@@ -129,7 +129,8 @@ impl Minion {
             jobs_tx,
             shutdown.clone(),
         );
-        let bus_done = shutdown.clone();
+        // The bus outlives the reactor, which works through what it accepted before stopping.
+        let bus_done = CancellationToken::new();
         let (outcome, (), (), (), ()) = tokio::join!(
             async {
                 let outcome = link.await;
@@ -137,7 +138,7 @@ impl Minion {
                 shutdown.cancel();
                 outcome
             },
-            bus.run(bus_done),
+            bus.run(bus_done.clone()),
             async {
                 tokio::select! {
                     _ = relay => {},
@@ -150,7 +151,10 @@ impl Minion {
                     _ = shutdown.cancelled() => {},
                 }
             },
-            reactor.run(shutdown.clone()),
+            async {
+                reactor.run(shutdown.clone()).await;
+                bus_done.cancel();
+            },
         );
         outcome
     }

@@ -62,8 +62,9 @@ pub const DROPPED_TAG: &str = "salt/reactor/dropped";
 /// How often drops are announced at most, so that a flood of drops is not a flood of events.
 const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How long a stopping reactor keeps working through what it accepted.
-const DRAIN: Duration = Duration::from_secs(4);
+/// Instructions a template may run before its rendering is stopped (a few tenths of a second;
+/// reactor SLS files need thousands).
+const RENDER_FUEL: u64 = 10_000_000;
 
 /// What a reactor runs jobs and local functions with: a master publishes `local.*` jobs, a
 /// minion runs `caller.*` functions itself.
@@ -197,13 +198,16 @@ pub fn plan(
             }
         }
     }
-    high.into_iter()
+    let mut reactions: Vec<Reaction> = high
+        .into_iter()
         .filter_map(|(id, (body, sls))| {
             Reaction::compile(&py_str(&id), &body, &sls)
                 .map_err(|message| problem(Problem::Invalid { sls, message }))
                 .ok()
         })
-        .collect()
+        .collect();
+    reaction::order(&mut reactions);
+    reactions
 }
 
 /// What `salt-run reactor.dry_run` shows for an event: the entries that match, the files
@@ -304,8 +308,8 @@ impl<B: Backend> Reactor<B> {
         }
     }
 
-    /// Reacts to events until `stop`, then works through what was queued (for a few seconds
-    /// at most).
+    /// Reacts to events until `stop`, then works through what was queued (for `reactor_timeout`
+    /// at most); the daemon keeps its bus up until this returns.
     pub async fn run(self, stop: CancellationToken) {
         let Reactor {
             shared,
@@ -317,7 +321,25 @@ impl<B: Backend> Reactor<B> {
             let (shared, pool) = (shared.clone(), pool.clone());
             workers.spawn(async move {
                 while let Some(taken) = pool.take().await {
-                    shared.react(taken.item).await;
+                    // Its own task: a panic in one event's reactions must not take the worker,
+                    // or leave the tag marked running, with it.
+                    let reacting = tokio::spawn({
+                        let shared = shared.clone();
+                        async move { shared.react(taken.item).await }
+                    });
+                    if let Err(err) = reacting.await
+                        && err.is_panic()
+                    {
+                        shared.report(
+                            "failed",
+                            &taken.tag,
+                            Vec::new(),
+                            format!(
+                                "reactor: the reactions for tag {} panicked; please report this as a bug",
+                                taken.tag
+                            ),
+                        );
+                    }
                     pool.done(&taken.tag);
                 }
             });
@@ -345,8 +367,12 @@ impl<B: Backend> Reactor<B> {
                 _ = drop_report.tick() => drops.announce(&shared),
             }
         }
+        // What the bus already handed over is accepted work too.
+        while let Some(body) = subscription.try_next_body() {
+            shared.dispatch(&body, &pool, &mut drops);
+        }
         drops.announce(&shared);
-        let deadline = Instant::now() + DRAIN;
+        let deadline = Instant::now() + shared.limits.timeout.max(Duration::from_secs(1));
         while pool.load() != (0, 0) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -451,7 +477,7 @@ impl<B: Backend> Shared<B> {
             }
         };
         let rules = Rules::from_config(&config);
-        if rules.source == self.rules().source {
+        if rules.same_as(&self.rules()) {
             return;
         }
         tracing::info!(
@@ -498,35 +524,70 @@ impl<B: Backend> Shared<B> {
         self.fire_plain(LIST_RESULTS, vec![("reactors", self.rules().to_value())]);
     }
 
-    async fn react(&self, work: Work) {
+    async fn react(self: Arc<Self>, work: Work) {
         let rules = self.rules();
         let Work { event, paths } = work;
-        let reactions = plan(
-            &rules,
-            &self.renderer,
-            &self.config,
-            &paths,
-            &event,
-            |problem| {
-                if let Problem::Missing { path } = &problem {
-                    self.report_missing(path, Some(&event.tag));
-                } else {
-                    self.report(
-                        problem.kind(),
-                        &event.tag,
-                        problem.fields(),
-                        problem.describe(&event.tag),
-                    );
-                }
-            },
-        );
+        let tag = event.tag.clone();
+        let limit = self.limits.timeout;
+        // Templates run on a blocking thread, with fuel and within the reaction time limit, so
+        // a runaway template stalls neither the bus nor the other workers.
+        let planning = tokio::task::spawn_blocking({
+            let (shared, rules) = (self.clone(), rules.clone());
+            move || {
+                let mut problems = Vec::new();
+                let reactions = plan(
+                    &rules,
+                    &shared.renderer,
+                    &shared.config,
+                    &paths,
+                    &event,
+                    |p| problems.push(p),
+                );
+                (reactions, problems, paths)
+            }
+        });
+        let (reactions, problems, paths) = match tokio::time::timeout(limit, planning).await {
+            Ok(Ok(planned)) => planned,
+            Ok(Err(_)) => {
+                self.report(
+                    "failed",
+                    &tag,
+                    Vec::new(),
+                    format!("reactor: rendering the reactions for tag {tag} panicked; please report this as a bug"),
+                );
+                return;
+            }
+            Err(_) => {
+                self.report(
+                    "timeout",
+                    &tag,
+                    Vec::new(),
+                    format!(
+                        "reactor: rendering the reactions for tag {tag} took over {limit:?}; simplify the SLS or raise reactor_timeout"
+                    ),
+                );
+                return;
+            }
+        };
+        for problem in problems {
+            if let Problem::Missing { path } = &problem {
+                self.report_missing(path, Some(&tag));
+            } else {
+                self.report(
+                    problem.kind(),
+                    &tag,
+                    problem.fields(),
+                    problem.describe(&tag),
+                );
+            }
+        }
         for path in &paths {
             if !rules.resolve(path).is_empty() {
                 self.missing.lock().expect("missing lock").remove(path);
             }
         }
         for reaction in reactions {
-            self.run_reaction(&reaction, &event.tag).await;
+            self.run_reaction(&reaction, &tag).await;
         }
     }
 
@@ -580,11 +641,7 @@ impl<B: Backend> Shared<B> {
     }
 
     async fn run_reaction(&self, reaction: &Reaction, tag: &str) {
-        let limit = self.limits.timeout;
-        let outcome = match tokio::time::timeout(limit, self.execute(reaction)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(Failure::TimedOut(limit)),
-        };
+        let outcome = self.execute(reaction).await;
         let fields = |reaction: &Reaction| {
             vec![
                 ("sls", Value::from(reaction.sls.as_str())),
@@ -599,7 +656,7 @@ impl<B: Backend> Shared<B> {
                 tag,
                 fields(reaction),
                 format!(
-                    "reactor: reaction '{}' ({}) for tag {tag} did not finish within {:?} and was stopped; raise reactor_timeout if it needs longer",
+                    "reactor: reaction '{}' ({}) for tag {tag} did not finish within {:?} and was cancelled; raise reactor_timeout if it needs longer",
                     reaction.id,
                     reaction.action(),
                     limit
@@ -635,7 +692,10 @@ impl<B: Backend> Shared<B> {
                     fun: reaction.fun.clone(),
                     args,
                 };
-                self.backend.caller(call).await.map(drop).map_err(Failure::Failed)
+                self.bounded(async {
+                    self.backend.caller(call).await.map(drop).map_err(Failure::Failed)
+                })
+                .await
             }
             Kind::Local => {
                 let (tgt, tgt_type) = reaction.target().map_err(Failure::Failed)?;
@@ -654,7 +714,9 @@ impl<B: Backend> Shared<B> {
                     user: crate::runners::salt_user(),
                     jid: None,
                 };
-                let reply = self.backend.local(request).await.map_err(Failure::Failed)?;
+                let reply = self
+                    .bounded(async { self.backend.local(request).await.map_err(Failure::Failed) })
+                    .await?;
                 let matched = map_get(&reply, "minions")
                     .and_then(Value::as_array)
                     .is_some_and(|minions| !minions.is_empty());
@@ -666,6 +728,17 @@ impl<B: Backend> Shared<B> {
             }
             Kind::Runner | Kind::Wheel => self.call_master_function(reaction).await,
         }
+    }
+
+    /// `work`, cancelled after `reactor_timeout`.
+    async fn bounded<T>(
+        &self,
+        work: impl Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
+        let limit = self.limits.timeout;
+        tokio::time::timeout(limit, work)
+            .await
+            .unwrap_or(Err(Failure::TimedOut(limit)))
     }
 
     /// A runner or wheel reaction, announced by `salt/run/…` or `salt/wheel/…` events with
@@ -701,25 +774,36 @@ impl<B: Backend> Shared<B> {
         } else {
             Announcement::wheel(fun, &args, EVENT_USER)
         };
-        let mut sink = EventSink::Bus(self.bus.clone());
+        let limit = self.config.max_event_size().unwrap_or(u64::MAX);
+        let mut sink = EventSink::Bus(self.bus.clone(), limit);
         sink.fire(announcement.started()).await.ok();
-        let result = if runner {
-            crate::runners::call(&self.config, &mut sink, fun, &args).await
-        } else {
-            crate::wheel::call(&self.config, &mut sink, fun, &args).await
-        };
+        let result = self
+            .bounded(async {
+                let called = if runner {
+                    crate::runners::call(&self.config, &mut sink, fun, &args).await
+                } else {
+                    crate::wheel::call(&self.config, &mut sink, fun, &args).await
+                };
+                Ok(called)
+            })
+            .await;
         let (returned, failure) = match result {
-            Ok(value) => {
+            Ok(Ok(value)) => {
                 // A returned `error` (as http.query's) is a failed reaction.
-                let error = map_get(&value, "error").map(|e| py_str(e).into_owned());
+                let error =
+                    map_get(&value, "error").map(|e| Failure::Failed(py_str(e).into_owned()));
                 (value, error)
             }
-            Err(err) => (Value::from(err.to_string()), Some(err.to_string())),
+            Ok(Err(err)) => (
+                Value::from(err.to_string()),
+                Some(Failure::Failed(err.to_string())),
+            ),
+            Err(timed_out) => (Value::from(format!("{timed_out}")), Some(timed_out)),
         };
         sink.finish(&announcement, &returned, failure.is_none())
             .await
             .ok();
-        failure.map_or(Ok(()), |why| Err(Failure::Failed(why)))
+        failure.map_or(Ok(()), Err)
     }
 }
 
@@ -730,8 +814,10 @@ fn warn(warning: Option<String>) {
 }
 
 /// Why a reaction did not succeed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 enum Failure {
+    #[error("timed out after {0:?} (reactor_timeout)")]
     TimedOut(Duration),
+    #[error("{0}")]
     Failed(String),
 }

@@ -56,9 +56,10 @@ pub struct Reaction {
     pub params: Vec<(String, Value)>,
 }
 
-/// Keys that configure a reaction rather than pass an argument to a runner or wheel function.
+/// Keys that configure a reaction rather than pass an argument to a runner or wheel function
+/// (Salt's `REACTOR_INTERNAL_KEYWORDS`, and the keys of a state declaration).
 const RESERVED: &[&str] = &[
-    "name", "order", "fun", "state", "__id__", "__sls__", "__env__", "__user__",
+    "name", "order", "fun", "key", "state", "__id__", "__sls__", "__env__", "__user__",
 ];
 
 impl Reaction {
@@ -201,7 +202,9 @@ impl Reaction {
             }
             let taken = args.args.len();
             for (key, value) in &self.params {
-                if !positional[..taken.min(positional.len())].contains(&key.as_str()) {
+                if !positional[..taken.min(positional.len())].contains(&key.as_str())
+                    && !RESERVED.contains(&key.as_str())
+                {
                     args.kwargs.push((key.clone(), value.clone()));
                 }
             }
@@ -243,6 +246,29 @@ impl Reaction {
             ),
         ])
     }
+}
+
+/// Sorts an event's reactions as Salt orders state chunks: by `order` (an integer, `first` or
+/// `last`; a negative counts from the end), the others after the highest integer, ties by
+/// type, id and function.
+pub fn order(reactions: &mut [Reaction]) {
+    let cap = reactions
+        .iter()
+        .filter_map(|r| r.param("order").and_then(Value::as_i64))
+        .filter(|order| *order > 0)
+        .map(|order| order + 100)
+        .fold(1, i64::max);
+    let rank = |reaction: &Reaction| match reaction.param("order") {
+        Some(Value::Integer(i)) => match i.as_i64() {
+            Some(order) if order < 0 => cap + 1_000_000 + order,
+            Some(order) => order,
+            None => cap,
+        },
+        Some(value) if value.as_str() == Some("first") => 0,
+        Some(value) if value.as_str() == Some("last") => cap + 1_000_000,
+        _ => cap,
+    };
+    reactions.sort_by_cached_key(|r| (rank(r), format!("{}{}{}", r.kind.name(), r.id, r.fun)));
 }
 
 fn push_kwargs(args: &mut CliArgs, entries: &[(Value, Value)]) {
@@ -306,6 +332,25 @@ mod tests {
         assert_eq!(args.args, [Value::from("a/b")]);
         assert_eq!(args.kwargs.len(), 1);
         assert_eq!(args.kwargs[0].0, "data");
+    }
+
+    #[test]
+    fn reserved_keys_are_not_arguments_and_order_sorts_as_salt() {
+        let r = reaction("x:\n  wheel.key.list_all:\n    - order: 2\n");
+        assert!(r.arguments(&[]).0.kwargs.is_empty());
+        let high = crate::salt_yaml::load(
+            "b: {runner.test.arg: []}\na: {runner.test.arg: []}\nz: {local.test.ping: [{tgt: m}]}\nlast: {runner.test.arg: [{order: last}]}\nfirst: {wheel.key.list_all: [{order: 1}]}\n",
+        )
+        .unwrap();
+        let mut reactions: Vec<Reaction> = high
+            .as_map()
+            .unwrap()
+            .iter()
+            .map(|(id, body)| Reaction::compile(id.as_str().unwrap(), body, "/r.sls").unwrap())
+            .collect();
+        order(&mut reactions);
+        let ids: Vec<&str> = reactions.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["first", "z", "a", "b", "last"]);
     }
 
     #[test]

@@ -38,6 +38,7 @@ impl Default for Renderer {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_filter("json", minijinja::filters::tojson);
+        env.set_fuel(Some(super::RENDER_FUEL));
         Self { env }
     }
 }
@@ -113,6 +114,13 @@ fn jinja_error(name: &str, source: &str, err: &minijinja::Error) -> RenderError 
         Some(detail) => format!("{}: {detail}", err.kind()),
         None => err.kind().to_string(),
     };
+    let line_text = |line: usize| {
+        let text = source
+            .lines()
+            .nth(line.saturating_sub(1))
+            .unwrap_or_default();
+        shorten(text.trim())
+    };
     let located = err
         .range()
         .and_then(|range| Some((source.get(..range.start)?, range)));
@@ -120,17 +128,18 @@ fn jinja_error(name: &str, source: &str, err: &minijinja::Error) -> RenderError 
         Some((before, range)) => {
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-            let end = range.end.min(source.len());
-            let expression = source.get(range.start..end).unwrap_or_default();
-            (line, column, shorten(expression))
+            // Some errors (in the lexer, at the end of the input) span nothing usable: show
+            // their line instead.
+            let expression = source
+                .get(range.start..range.end.min(source.len()))
+                .map(shorten)
+                .filter(|text| !text.trim().is_empty())
+                .unwrap_or_else(|| line_text(line));
+            (line, column, expression)
         }
         None => {
-            let line = err.line().unwrap_or(1);
-            let text = source
-                .lines()
-                .nth(line.saturating_sub(1))
-                .unwrap_or_default();
-            (line, 1, shorten(text.trim()))
+            let line = err.line().unwrap_or(1).max(1);
+            (line, 1, line_text(line))
         }
     };
     RenderError {
@@ -246,6 +255,19 @@ mod tests {
         let err = render("a: [unclosed\nb: 1\n", "{}").unwrap_err();
         assert!(err.message.contains("invalid YAML"), "{err}");
         assert!(err.line >= 1, "{err}");
+    }
+
+    #[test]
+    fn runaway_templates_run_out_of_fuel_and_lexer_errors_show_their_line() {
+        let err = render(
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+            "{}",
+        )
+        .unwrap_err();
+        assert!(err.message.contains("fuel"), "{err}");
+        let err = render("ok: 1\nbad: {{ é }}\n", "{}").unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        assert!(err.expression.contains("é"), "{err}");
     }
 
     #[test]

@@ -32,8 +32,6 @@ pub struct Rules {
     pub rules: Vec<Rule>,
     /// One line per entry that was skipped, saying why.
     pub problems: Vec<String>,
-    /// The option as read, to tell whether a reload changed anything.
-    pub source: Value,
     file_roots: Vec<PathBuf>,
 }
 
@@ -43,7 +41,6 @@ impl Rules {
         Rules {
             rules: Vec::new(),
             problems: Vec::new(),
-            source: Value::Nil,
             file_roots: Vec::new(),
         }
     }
@@ -54,10 +51,9 @@ impl Rules {
     pub fn from_config(config: &Config) -> Self {
         let mut rules = Rules {
             file_roots: file_roots(config),
-            source: config.get("reactor").cloned().unwrap_or(Value::Nil),
             ..Rules::empty()
         };
-        let list = match &rules.source {
+        let list = match config.get("reactor").unwrap_or(&Value::Nil) {
             Value::Nil => return rules,
             Value::String(path) => {
                 let path = path.as_str().unwrap_or_default().to_owned();
@@ -92,6 +88,21 @@ impl Rules {
             }
         }
         rules
+    }
+
+    /// Whether `other` has the same entries, problems and `file_roots`: a reload that reads
+    /// these changes nothing.
+    pub fn same_as(&self, other: &Rules) -> bool {
+        let entries = |rules: &Rules| {
+            rules
+                .rules
+                .iter()
+                .map(|rule| (rule.glob.clone(), rule.paths.clone()))
+                .collect::<Vec<_>>()
+        };
+        entries(self) == entries(other)
+            && self.problems == other.problems
+            && self.file_roots == other.file_roots
     }
 
     /// Whether no rule can ever match.
@@ -233,6 +244,19 @@ mod tests {
             "{:?}",
             rules.problems
         );
+    }
+
+    #[test]
+    fn a_reload_sees_a_changed_list_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("list.yaml");
+        std::fs::write(&list, "- 'a/*': /a.sls\n").unwrap();
+        let before = rules(&format!("{}", list.display()));
+        std::fs::write(&list, "- 'b/*': /a.sls\n").unwrap();
+        let after = rules(&format!("{}", list.display()));
+        assert_eq!(after.paths_for("b/1"), ["/a.sls"]);
+        assert!(!before.same_as(&after));
+        assert!(after.same_as(&rules(&format!("{}", list.display()))));
     }
 
     #[test]

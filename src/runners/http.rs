@@ -63,11 +63,7 @@ fn client(connect_timeout: Duration) -> Result<&'static reqwest::Client, RunnerE
 }
 
 fn seconds(value: &Value) -> Option<Duration> {
-    value
-        .as_f64()
-        .or_else(|| value.as_i64().map(|i| i as f64))
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
+    crate::config::seconds(value).filter(|d| !d.is_zero())
 }
 
 fn pairs(value: &Value) -> Vec<(String, String)> {
@@ -169,10 +165,10 @@ pub(super) async fn query(config: &Config, args: &CliArgs) -> Result<Value, Runn
             )
         })
         .collect();
-    let body = match response.text().await {
+    let body = match read_body(response, &url).await {
         Ok(body) => body,
-        Err(err) => {
-            ret.push((Value::from("error"), Value::from(describe(&err, &url))));
+        Err(error) => {
+            ret.push((Value::from("error"), Value::from(error)));
             return Ok(Value::Map(ret));
         }
     };
@@ -205,6 +201,28 @@ pub(super) async fn query(config: &Config, args: &CliArgs) -> Result<Value, Runn
         ret.push((Value::from("dict"), decoded));
     }
     Ok(Value::Map(ret))
+}
+
+/// The largest response body kept: a return goes on the bus, which is no place for downloads.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// The response body as text (invalid UTF-8 replaced), or why it cannot be had.
+async fn read_body(mut response: reqwest::Response, url: &str) -> Result<String, String> {
+    let too_big = || format!("{url}: the response body is over {} MiB", MAX_BODY >> 20);
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_BODY as u64)
+    {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|err| describe(&err, url))? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The error with its causes, on one line (reqwest's own message omits them).

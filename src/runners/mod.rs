@@ -54,8 +54,8 @@ impl From<anyhow::Error> for RunnerError {
 /// from a command.
 #[derive(Debug)]
 pub enum EventSink {
-    /// The bus of the daemon the runner runs in.
-    Bus(BusHandle),
+    /// The bus of the daemon the runner runs in, and its `max_event_size`.
+    Bus(BusHandle, u64),
     /// A connection to a bus's pull socket.
     Publisher(Publisher),
     /// Nowhere: the bus is not running, and the runner works without it.
@@ -66,7 +66,7 @@ impl EventSink {
     /// Fires `event` (stamped on the way).
     pub async fn fire(&mut self, event: Event) -> Result<(), RunnerError> {
         match self {
-            EventSink::Bus(bus) => {
+            EventSink::Bus(bus, _) => {
                 bus.fire(event);
                 Ok(())
             }
@@ -89,22 +89,24 @@ impl EventSink {
         returned: &Value,
         success: bool,
     ) -> Result<(), RunnerError> {
-        if let EventSink::Publisher(publisher) = self {
-            match publisher
-                .fire(announcement.finished(returned, success))
-                .await
-            {
-                Err(crate::client::ClientError::TooLarge { .. }) => {}
+        let event = announcement.finished(returned, success);
+        let fits = match self {
+            EventSink::Publisher(publisher) => match publisher.fire(event).await {
+                Err(crate::client::ClientError::TooLarge { .. }) => false,
                 other => {
                     return other.map_err(|err| {
                         RunnerError::Failed(format!("cannot fire the runner's return: {err}"))
                     });
                 }
-            }
-            let trimmed = announcement.finished(&Value::from("VALUE_TRIMMED"), success);
-            return self.fire(trimmed).await;
+            },
+            EventSink::Bus(bus, limit) => bus.fire_within(event, *limit).is_ok(),
+            EventSink::Discard => true,
+        };
+        if fits {
+            return Ok(());
         }
-        self.fire(announcement.finished(returned, success)).await
+        self.fire(announcement.finished(&Value::from("VALUE_TRIMMED"), success))
+            .await
     }
 }
 
@@ -252,6 +254,9 @@ async fn event_send(sink: &mut EventSink, args: &CliArgs) -> Result<Value, Runne
 /// How long `reactor.list` waits for the reactor's answer, as Salt's runner does.
 const REACTOR_ANSWER: Duration = Duration::from_secs(30);
 
+/// How long `reactor.list` waits before asking again.
+const REACTOR_RETRY: Duration = Duration::from_millis(500);
+
 const NO_ARGS: Signature = Signature {
     name: "reactor.list",
     params: &["saltenv", "test"],
@@ -285,20 +290,25 @@ async fn reactor_list(
         .await
         .map_err(|err| RunnerError::Failed(format!("the master's bus is not reachable: {err}")))?;
     let request = Value::Map(vec![(Value::from("key"), Value::from(key.trim()))]);
-    sink.fire(Event::new(crate::reactor::LIST_REQUEST, request).expect("tag is not empty"))
-        .await?;
-    let answer = listener
-        .wait_for(
-            |event| event.tag == crate::reactor::LIST_RESULTS,
-            REACTOR_ANSWER,
-        )
-        .await
-        .map_err(|_| {
-            RunnerError::Failed(
-                "the reactor did not answer: is salt-master running with this config?".to_owned(),
+    // The bus takes a moment to register a new subscriber: ask again until answered.
+    let deadline = tokio::time::Instant::now() + REACTOR_ANSWER;
+    while tokio::time::Instant::now() < deadline {
+        let asking = Event::new(crate::reactor::LIST_REQUEST, request.clone())
+            .expect("the tag is not empty");
+        sink.fire(asking).await?;
+        if let Ok(answer) = listener
+            .wait_for(
+                |event| event.tag == crate::reactor::LIST_RESULTS,
+                REACTOR_RETRY,
             )
-        })?;
-    Ok(map_get(&answer.data, "reactors")
-        .cloned()
-        .unwrap_or(Value::Array(Vec::new())))
+            .await
+        {
+            return Ok(map_get(&answer.data, "reactors")
+                .cloned()
+                .unwrap_or(Value::Array(Vec::new())));
+        }
+    }
+    Err(RunnerError::Failed(format!(
+        "no answer from the master's reactor within {REACTOR_ANSWER:?}: is salt-master running with this config (-c)?"
+    )))
 }

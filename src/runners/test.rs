@@ -30,17 +30,13 @@ const SLEEP: Signature = Signature {
 pub(super) async fn sleep(args: &CliArgs) -> Result<Value, RunnerError> {
     let bound = SLEEP.bind(args)?;
     let seconds = match bound.get("s_time") {
-        None => 10.0,
-        Some(value) => value
-            .as_f64()
-            .or_else(|| value.as_i64().map(|i| i as f64))
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .ok_or_else(|| {
-                RunnerError::Arguments(format!(
-                    "test.sleep: s_time must be a non-negative number of seconds, not {value}"
-                ))
-            })?,
+        None => Duration::from_secs(10),
+        Some(value) => crate::config::seconds(value).ok_or_else(|| {
+            RunnerError::Arguments(format!(
+                "test.sleep: s_time must be a non-negative number of seconds, not {value}"
+            ))
+        })?,
     };
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    tokio::time::sleep(seconds).await;
     Ok(Value::Boolean(true))
 }
