@@ -610,3 +610,34 @@ impl Watcher {
         panic!("no {prefix}…{suffix} event with {needle} within {timeout:?}");
     }
 }
+
+#[test]
+fn stopping_the_master_finishes_the_reactions_it_accepted() {
+    let mut cluster = master_with(
+        "reactor:\n  - 'test/drain': {root}/r/drain.sls\n",
+        &[(
+            "r/drain.sls",
+            "a_wait:\n  runner.test.sleep:\n    - s_time: 1\nb_tell:\n  runner.event.send:\n    - tag: test/drained\n",
+        )],
+    );
+    let watcher = cluster.watch();
+    fire_lines(&cluster, &["test/drain\t{}".to_owned()]);
+    watcher.expect_matching(
+        "salt/run/",
+        "/new",
+        Duration::from_secs(5),
+        "runner.test.sleep",
+    );
+    cluster.stop_master();
+    let lines = watcher.drain(Duration::from_secs(3));
+    assert!(
+        lines.iter().any(|line| line.starts_with("test/drained\t")),
+        "{lines:#?}\n{}",
+        cluster.master_log()
+    );
+    assert!(
+        cluster
+            .master_log()
+            .contains("reactor: finishing 0 waiting events and 1 running")
+    );
+}

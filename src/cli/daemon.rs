@@ -54,11 +54,18 @@ pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCo
     execute(Runtime::MultiThread, || async move {
         let shutdown = CancellationToken::new();
         let stopped = {
-            let shutdown = shutdown.clone();
+            let (shutdown, pid_file) = (shutdown.clone(), pid_file.clone());
             tokio::spawn(async move {
                 let signal = super::stop_signal().await;
                 tracing::info!("received {signal:?}, shutting down");
                 shutdown.cancel();
+                // A second signal means now: work still draining is given up.
+                let again = super::stop_signal().await;
+                tracing::warn!("received {again:?} again, stopping at once");
+                if let Some(pid_file) = pid_file {
+                    let _ = std::fs::remove_file(pid_file);
+                }
+                std::process::exit(i32::from(again.code()));
             })
         };
         let mut outcome = Exit::Success;

@@ -206,8 +206,8 @@ fn seconds(value: &Value) -> anyhow::Result<Duration> {
         .as_f64()
         .or_else(|| value.as_i64().map(|n| n as f64))
         .or_else(|| py_str(value).trim().parse().ok())
-        .filter(|s: &f64| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
+        .filter(|s: &f64| *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .ok_or_else(|| anyhow::anyhow!("timeout must be a positive number of seconds, not {value}"))
 }
 

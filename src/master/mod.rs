@@ -187,7 +187,9 @@ impl Master {
             "master {} is up: event bus, minions on {link_address}",
             shared.id
         );
-        let stop = shutdown.clone();
+        // Sessions and requests stop after the reactor has worked through what it accepted, so
+        // that its jobs still reach connected minions.
+        let stop = CancellationToken::new();
         let tasks = tokio_util::task::TaskTracker::new();
         tasks.spawn(sessions::serve(shared.clone(), link, stop.clone()));
         tasks.spawn(sessions::watch_keys(shared.clone(), stop.clone()));
@@ -201,15 +203,16 @@ impl Master {
         );
         // The reactor works through what it accepted before the bus goes down, so that its
         // reactions can still fire their events.
-        let reactor = tokio::spawn(reactor.run(stop.clone()));
+        let reactor = tokio::spawn(reactor.run(shutdown.clone()));
         tasks.close();
         let bus_stop = CancellationToken::new();
         let serving = tokio::spawn(bus.run(bus_stop.clone()));
         shutdown.cancelled().await;
         let _ = reactor.await;
+        stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await;
         bus_stop.cancel();
         let _ = serving.await;
-        let _ = tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await;
     }
 }
 

@@ -101,6 +101,10 @@ impl Minion {
             bus: Some(handle.clone()),
             running: RunningJobs::default(),
         });
+        // The reactor works through what it accepted first; the link, the relay and the jobs
+        // stop after it (`stopping`), and the bus last (`bus_done`).
+        let stopping = CancellationToken::new();
+        let bus_done = CancellationToken::new();
         let relay = relay(id.clone(), handle.clone(), to_master.clone());
         let reactor =
             crate::reactor::Reactor::new(&config, handle.clone(), Reactions(context.clone()), None);
@@ -127,10 +131,8 @@ impl Minion {
             },
             queued,
             jobs_tx,
-            shutdown.clone(),
+            stopping.clone(),
         );
-        // The bus outlives the reactor, which works through what it accepted before stopping.
-        let bus_done = CancellationToken::new();
         let (outcome, (), (), (), ()) = tokio::join!(
             async {
                 let outcome = link.await;
@@ -142,17 +144,18 @@ impl Minion {
             async {
                 tokio::select! {
                     _ = relay => {},
-                    _ = shutdown.cancelled() => {},
+                    _ = stopping.cancelled() => {},
                 }
             },
             async {
                 tokio::select! {
                     _ = runner => {},
-                    _ = shutdown.cancelled() => {},
+                    _ = stopping.cancelled() => {},
                 }
             },
             async {
                 reactor.run(shutdown.clone()).await;
+                stopping.cancel();
                 bus_done.cancel();
             },
         );

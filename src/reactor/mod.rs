@@ -62,6 +62,9 @@ pub const DROPPED_TAG: &str = "salt/reactor/dropped";
 /// How often drops are announced at most, so that a flood of drops is not a flood of events.
 const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The longest a stopping reactor works through what it accepted.
+const MAX_DRAIN: Duration = Duration::from_secs(60);
+
 /// Instructions a template may run before its rendering is stopped (a few tenths of a second;
 /// reactor SLS files need thousands).
 const RENDER_FUEL: u64 = 10_000_000;
@@ -323,10 +326,11 @@ impl<B: Backend> Reactor<B> {
                 while let Some(taken) = pool.take().await {
                     // Its own task: a panic in one event's reactions must not take the worker,
                     // or leave the tag marked running, with it.
-                    let reacting = tokio::spawn({
+                    // Aborted with the worker when the reactor stops.
+                    let reacting = tokio_util::task::AbortOnDropHandle::new(tokio::spawn({
                         let shared = shared.clone();
                         async move { shared.react(taken.item).await }
-                    });
+                    }));
                     if let Err(err) = reacting.await
                         && err.is_panic()
                     {
@@ -372,7 +376,17 @@ impl<B: Backend> Reactor<B> {
             shared.dispatch(&body, &pool, &mut drops);
         }
         drops.announce(&shared);
-        let deadline = Instant::now() + shared.limits.timeout.max(Duration::from_secs(1));
+        let drain = shared
+            .limits
+            .timeout
+            .clamp(Duration::from_secs(1), MAX_DRAIN);
+        let (waiting, running) = pool.load();
+        if waiting + running > 0 {
+            tracing::info!(
+                "reactor: finishing {waiting} waiting events and {running} running before stopping (up to {drain:?}; signal again to stop at once)"
+            );
+        }
+        let deadline = Instant::now() + drain;
         while pool.load() != (0, 0) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -252,23 +252,41 @@ impl Reaction {
 /// `last`; a negative counts from the end), the others after the highest integer, ties by
 /// type, id and function.
 pub fn order(reactions: &mut [Reaction]) {
+    let number = |value: &Value| match value {
+        Value::Boolean(b) => Some(f64::from(u8::from(*b))),
+        other => other.as_f64().or_else(|| other.as_i64().map(|i| i as f64)),
+    };
     let cap = reactions
         .iter()
-        .filter_map(|r| r.param("order").and_then(Value::as_i64))
-        .filter(|order| *order > 0)
-        .map(|order| order + 100)
-        .fold(1, i64::max);
+        .filter_map(|r| r.param("order"))
+        .filter(|order| matches!(order, Value::Integer(_)))
+        .filter_map(number)
+        .filter(|order| *order > 0.0)
+        .map(|order| order + 100.0)
+        .fold(1.0, f64::max);
     let rank = |reaction: &Reaction| match reaction.param("order") {
-        Some(Value::Integer(i)) => match i.as_i64() {
-            Some(order) if order < 0 => cap + 1_000_000 + order,
+        Some(value) if value.as_str() == Some("first") => 0.0,
+        Some(value) if value.as_str() == Some("last") => cap + 1_000_000.0,
+        Some(value) => match number(value) {
+            Some(order) if order < 0.0 => cap + 1_000_000.0 + order,
             Some(order) => order,
             None => cap,
         },
-        Some(value) if value.as_str() == Some("first") => 0,
-        Some(value) if value.as_str() == Some("last") => cap + 1_000_000,
-        _ => cap,
+        None => cap,
     };
-    reactions.sort_by_cached_key(|r| (rank(r), format!("{}{}{}", r.kind.name(), r.id, r.fun)));
+    // Ties go by type, name (the `name` parameter, else the id) and function, as in Salt.
+    let tie = |r: &Reaction| {
+        let name = r
+            .param("name")
+            .map(|n| py_str(n).into_owned())
+            .unwrap_or_else(|| r.id.clone());
+        format!("{}{name}{}", r.kind.name(), r.fun)
+    };
+    reactions.sort_by(|a, b| {
+        rank(a)
+            .total_cmp(&rank(b))
+            .then_with(|| tie(a).cmp(&tie(b)))
+    });
 }
 
 fn push_kwargs(args: &mut CliArgs, entries: &[(Value, Value)]) {
@@ -334,14 +352,9 @@ mod tests {
         assert_eq!(args.kwargs[0].0, "data");
     }
 
-    #[test]
-    fn reserved_keys_are_not_arguments_and_order_sorts_as_salt() {
-        let r = reaction("x:\n  wheel.key.list_all:\n    - order: 2\n");
-        assert!(r.arguments(&[]).0.kwargs.is_empty());
-        let high = crate::salt_yaml::load(
-            "b: {runner.test.arg: []}\na: {runner.test.arg: []}\nz: {local.test.ping: [{tgt: m}]}\nlast: {runner.test.arg: [{order: last}]}\nfirst: {wheel.key.list_all: [{order: 1}]}\n",
-        )
-        .unwrap();
+    /// The ids of a rendered SLS's reactions in the order they run.
+    fn ordered(yaml: &str) -> Vec<String> {
+        let high = crate::salt_yaml::load(yaml).unwrap();
         let mut reactions: Vec<Reaction> = high
             .as_map()
             .unwrap()
@@ -349,8 +362,25 @@ mod tests {
             .map(|(id, body)| Reaction::compile(id.as_str().unwrap(), body, "/r.sls").unwrap())
             .collect();
         order(&mut reactions);
-        let ids: Vec<&str> = reactions.iter().map(|r| r.id.as_str()).collect();
+        reactions.into_iter().map(|r| r.id).collect()
+    }
+
+    #[test]
+    fn reserved_keys_are_not_arguments_and_order_sorts_as_salt() {
+        let r = reaction("x:\n  wheel.key.list_all:\n    - order: 2\n");
+        assert!(r.arguments(&[]).0.kwargs.is_empty());
+        let ids = ordered(
+            "b: {runner.test.arg: []}\na: {runner.test.arg: []}\nz: {local.test.ping: [{tgt: m}]}\nlast: {runner.test.arg: [{order: last}]}\nfirst: {wheel.key.list_all: [{order: 1}]}\n",
+        );
         assert_eq!(ids, ["first", "z", "a", "b", "last"]);
+        let ids = ordered(
+            "a: {runner.test.arg: [{order: 2.5}]}\nb: {runner.test.arg: [{order: 2}]}\nc: {runner.test.arg: [{name: '0'}]}\nd: {runner.test.arg: []}\n",
+        );
+        assert_eq!(
+            ids,
+            ["b", "a", "c", "d"],
+            "floats sort as numbers, names break ties"
+        );
     }
 
     #[test]
