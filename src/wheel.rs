@@ -78,11 +78,6 @@ pub fn positional(function: &str) -> &'static [&'static str] {
     }
 }
 
-/// Whether `function` is a wheel function halite has.
-pub fn exists(function: &str) -> bool {
-    WHEELS.contains(&function)
-}
-
 /// Calls wheel `function`; the `salt/key` events of the keys it changes go to `sink`.
 pub async fn call(
     config: &Config,

@@ -583,9 +583,11 @@ impl<B: Backend> Shared<B> {
                 return;
             }
         };
+        let mut missing = Vec::new();
         for problem in problems {
             if let Problem::Missing { path } = &problem {
                 self.report_missing(path, Some(&tag));
+                missing.push(path.clone());
             } else {
                 self.report(
                     problem.kind(),
@@ -595,9 +597,11 @@ impl<B: Backend> Shared<B> {
                 );
             }
         }
-        for path in &paths {
-            if !rules.resolve(path).is_empty() {
-                self.missing.lock().expect("missing lock").remove(path);
+        // A path found again may be reported again should it go missing later.
+        {
+            let mut reported = self.missing.lock().expect("missing lock");
+            for path in paths.iter().filter(|path| !missing.contains(path)) {
+                reported.remove(path);
             }
         }
         for reaction in reactions {
@@ -759,44 +763,32 @@ impl<B: Backend> Shared<B> {
     /// `user: Reactor`, as Salt's are.
     async fn call_master_function(&self, reaction: &Reaction) -> Result<(), Failure> {
         let fun = reaction.fun.as_str();
-        let runner = reaction.kind == Kind::Runner;
-        let known = if runner {
-            crate::runners::exists(fun)
-        } else {
-            crate::wheel::exists(fun)
-        };
-        if !known {
-            let list = if runner {
-                crate::runners::RUNNERS.join(", ")
-            } else {
-                crate::wheel::WHEELS.join(", ")
-            };
+        let client = MasterClient::of(reaction.kind);
+        if !client.names().contains(&fun) {
             return Err(Failure::Failed(format!(
-                "{} is not available; there are {list}",
-                reaction.action()
+                "{} is not available; there are {}",
+                reaction.action(),
+                client.names().join(", ")
             )));
         }
-        let positional = if runner {
-            crate::runners::positional(fun)
-        } else {
-            crate::wheel::positional(fun)
-        };
-        let (args, warning) = reaction.arguments(positional);
+        let (args, warning) = reaction.arguments(client.positional(fun));
         warn(warning);
-        let announcement = if runner {
-            Announcement::runner(fun, &args, EVENT_USER)
-        } else {
-            Announcement::wheel(fun, &args, EVENT_USER)
+        let announcement = match client {
+            MasterClient::Runner => Announcement::runner(fun, &args, EVENT_USER),
+            MasterClient::Wheel => Announcement::wheel(fun, &args, EVENT_USER),
         };
         let limit = self.config.max_event_size().unwrap_or(u64::MAX);
         let mut sink = EventSink::Bus(self.bus.clone(), limit);
         sink.fire(announcement.started()).await.ok();
         let result = self
             .bounded(async {
-                let called = if runner {
-                    crate::runners::call(&self.config, &mut sink, fun, &args).await
-                } else {
-                    crate::wheel::call(&self.config, &mut sink, fun, &args).await
+                let called = match client {
+                    MasterClient::Runner => {
+                        crate::runners::call(&self.config, &mut sink, fun, &args).await
+                    }
+                    MasterClient::Wheel => {
+                        crate::wheel::call(&self.config, &mut sink, fun, &args).await
+                    }
                 };
                 Ok(called)
             })
@@ -818,6 +810,38 @@ impl<B: Backend> Shared<B> {
             .await
             .ok();
         failure.map_or(Ok(()), Err)
+    }
+}
+
+/// The master's own clients a reaction can call.
+#[derive(Debug, Clone, Copy)]
+enum MasterClient {
+    Runner,
+    Wheel,
+}
+
+impl MasterClient {
+    fn of(kind: Kind) -> Self {
+        match kind {
+            Kind::Wheel => MasterClient::Wheel,
+            _ => MasterClient::Runner,
+        }
+    }
+
+    /// The functions it has.
+    fn names(self) -> &'static [&'static str] {
+        match self {
+            MasterClient::Runner => crate::runners::RUNNERS,
+            MasterClient::Wheel => crate::wheel::WHEELS,
+        }
+    }
+
+    /// A function's required parameters, passed positionally by legacy reactions.
+    fn positional(self, fun: &str) -> &'static [&'static str] {
+        match self {
+            MasterClient::Runner => crate::runners::positional(fun),
+            MasterClient::Wheel => crate::wheel::positional(fun),
+        }
     }
 }
 
