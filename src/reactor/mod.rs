@@ -324,9 +324,8 @@ impl<B: Backend> Reactor<B> {
             let (shared, pool) = (shared.clone(), pool.clone());
             workers.spawn(async move {
                 while let Some(taken) = pool.take().await {
-                    // Its own task: a panic in one event's reactions must not take the worker,
-                    // or leave the tag marked running, with it.
-                    // Aborted with the worker when the reactor stops.
+                    // Its own task, aborted with the worker: a panic in one event's reactions
+                    // must not take the worker, or leave the tag marked running, with it.
                     let reacting = tokio_util::task::AbortOnDropHandle::new(tokio::spawn({
                         let shared = shared.clone();
                         async move { shared.react(taken.item).await }
@@ -403,23 +402,12 @@ impl<B: Backend> Reactor<B> {
 }
 
 /// Events dropped since the last announcement.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Drops {
     pending: u64,
     total: u64,
     last_tag: String,
-    last_report: Instant,
-}
-
-impl Default for Drops {
-    fn default() -> Self {
-        Self {
-            pending: 0,
-            total: 0,
-            last_tag: String::new(),
-            last_report: Instant::now() - DROP_REPORT_INTERVAL,
-        }
-    }
+    last_report: Option<Instant>,
 }
 
 impl Drops {
@@ -427,7 +415,10 @@ impl Drops {
         self.pending += 1;
         self.total += 1;
         self.last_tag = tag.to_owned();
-        if self.last_report.elapsed() >= DROP_REPORT_INTERVAL {
+        if self
+            .last_report
+            .is_none_or(|last| last.elapsed() >= DROP_REPORT_INTERVAL)
+        {
             self.announce(shared);
         }
     }
@@ -453,7 +444,7 @@ impl Drops {
             ],
         );
         self.pending = 0;
-        self.last_report = Instant::now();
+        self.last_report = Some(Instant::now());
     }
 }
 
