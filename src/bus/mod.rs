@@ -153,6 +153,20 @@ impl BusHandle {
         self.publish_frames(&[event_frame(event)]);
     }
 
+    /// Fires an event the daemon itself raises, its data the given fields in order.
+    pub fn fire_fields(&self, tag: &str, fields: Vec<(&str, Value)>) {
+        let data = Value::Map(
+            fields
+                .into_iter()
+                .map(|(key, value)| (key.into(), value))
+                .collect(),
+        );
+        match Event::new(tag, data) {
+            Ok(event) => self.fire(event),
+            Err(err) => tracing::warn!("cannot fire {tag}: {err}"),
+        }
+    }
+
     /// Stamps and publishes an event whose body (tag and packed data) is at most `limit`
     /// bytes; a larger one comes back, with its size, unpublished.
     pub fn fire_within(&self, mut event: Event, limit: u64) -> Result<(), (Event, usize)> {

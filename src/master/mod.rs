@@ -85,16 +85,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Fires an event the master itself raises, its data the given fields in order.
     pub fn fire(&self, tag: &str, fields: Vec<(&str, crate::event::Value)>) {
-        let data = crate::event::Value::Map(
-            fields
-                .into_iter()
-                .map(|(key, value)| (key.into(), value))
-                .collect(),
-        );
-        match crate::event::Event::new(tag, data) {
-            Ok(event) => self.bus.fire(event),
-            Err(err) => tracing::warn!("cannot fire {tag}: {err}"),
-        }
+        self.bus.fire_fields(tag, fields);
     }
 }
 

@@ -173,7 +173,6 @@ impl Problem {
 pub fn plan(
     rules: &Rules,
     renderer: &Renderer,
-    config: &Config,
     paths: &[String],
     event: &Event,
     mut problem: impl FnMut(Problem),
@@ -185,7 +184,7 @@ pub fn plan(
             problem(Problem::Missing { path: path.clone() });
         }
         for file in files {
-            match renderer.render(&file, &event.tag, &event.data, config) {
+            match renderer.render(&file, &event.tag, &event.data) {
                 Ok(Value::Map(entries)) => {
                     let sls = file.to_string_lossy().into_owned();
                     for (id, body) in entries {
@@ -235,7 +234,7 @@ pub fn dry_run(config: &Config, event: &Event) -> Value {
         .map(|file| Value::from(file.to_string_lossy().into_owned()))
         .collect();
     let mut problems = Vec::new();
-    let reactions = plan(&rules, &Renderer::default(), config, &paths, event, |p| {
+    let reactions = plan(&rules, &Renderer::new(config), &paths, event, |p| {
         problems.push(Value::from(p.describe(&event.tag)))
     });
     let ignored = is_own(&event.data);
@@ -295,7 +294,7 @@ impl<B: Backend> Reactor<B> {
         let shared = Arc::new(Shared {
             config: config.clone(),
             rules: RwLock::new(Arc::new(Rules::empty())),
-            renderer: Renderer::default(),
+            renderer: Renderer::new(config),
             bus,
             backend,
             limits: Limits::from_config(config),
@@ -526,7 +525,8 @@ impl<B: Backend> Shared<B> {
             tracing::error!("reactor: {} without the master's key; ignored", event.tag);
             return;
         }
-        self.fire_plain(LIST_RESULTS, vec![("reactors", self.rules().to_value())]);
+        self.bus
+            .fire_fields(LIST_RESULTS, vec![("reactors", self.rules().to_value())]);
     }
 
     async fn react(self: Arc<Self>, work: Work) {
@@ -540,14 +540,9 @@ impl<B: Backend> Shared<B> {
             let (shared, rules) = (self.clone(), rules.clone());
             move || {
                 let mut problems = Vec::new();
-                let reactions = plan(
-                    &rules,
-                    &shared.renderer,
-                    &shared.config,
-                    &paths,
-                    &event,
-                    |p| problems.push(p),
-                );
+                let reactions = plan(&rules, &shared.renderer, &paths, &event, |p| {
+                    problems.push(p)
+                });
                 (reactions, problems, paths)
             }
         });
@@ -633,20 +628,7 @@ impl<B: Backend> Shared<B> {
     /// Fires one of the reactor's own events, marked as the reactor's.
     fn fire(&self, tag: &str, mut fields: Vec<(&'static str, Value)>) {
         fields.push(("user", Value::from(EVENT_USER)));
-        self.fire_plain(tag, fields);
-    }
-
-    fn fire_plain(&self, tag: &str, fields: Vec<(&'static str, Value)>) {
-        let data = Value::Map(
-            fields
-                .into_iter()
-                .map(|(k, v)| (Value::from(k), v))
-                .collect(),
-        );
-        match Event::new(tag, data) {
-            Ok(event) => self.bus.fire(event),
-            Err(err) => tracing::warn!("reactor: cannot fire {tag}: {err}"),
-        }
+        self.bus.fire_fields(tag, fields);
     }
 
     async fn run_reaction(&self, reaction: &Reaction, tag: &str) {

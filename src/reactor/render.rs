@@ -30,29 +30,27 @@ pub struct RenderError {
 #[derive(Debug)]
 pub struct Renderer {
     env: Environment<'static>,
+    /// The daemon's configuration as templates see it (`opts`), converted once.
+    opts: minijinja::Value,
 }
 
-impl Default for Renderer {
-    fn default() -> Self {
+impl Renderer {
+    /// A renderer for the daemon configured by `config`.
+    pub fn new(config: &Config) -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_filter("json", minijinja::filters::tojson);
         env.set_fuel(Some(super::RENDER_FUEL));
-        Self { env }
+        Self {
+            env,
+            opts: to_jinja(&config.as_value()),
+        }
     }
-}
 
-impl Renderer {
     /// Renders `file` for an event, returning its high data: a map of reaction ids to their
     /// declarations (empty when the file renders to nothing, as when an `if` is false).
-    pub fn render(
-        &self,
-        file: &Path,
-        tag: &str,
-        data: &Value,
-        config: &Config,
-    ) -> Result<Value, RenderError> {
+    pub fn render(&self, file: &Path, tag: &str, data: &Value) -> Result<Value, RenderError> {
         let name = file.to_string_lossy().into_owned();
         let source = std::fs::read_to_string(file).map_err(|err| RenderError {
             file: name.clone(),
@@ -61,7 +59,7 @@ impl Renderer {
             expression: String::new(),
             message: format!("cannot read it: {err}"),
         })?;
-        self.render_source(&name, &source, tag, data, config)
+        self.render_source(&name, &source, tag, data)
     }
 
     /// Renders `source` as the file `name`.
@@ -71,12 +69,11 @@ impl Renderer {
         source: &str,
         tag: &str,
         data: &Value,
-        config: &Config,
     ) -> Result<Value, RenderError> {
         let context = minijinja::context! {
             tag => tag,
             data => to_jinja(data),
-            opts => to_jinja(&config.as_value()),
+            opts => self.opts.clone(),
             sls => name,
         };
         let text = self
@@ -206,13 +203,7 @@ mod tests {
 
     fn render(source: &str, data: &str) -> Result<Value, RenderError> {
         let data = crate::salt_yaml::load(data).unwrap();
-        Renderer::default().render_source(
-            "/srv/reactor/x.sls",
-            source,
-            "salt/auth",
-            &data,
-            &config(),
-        )
+        Renderer::new(&config()).render_source("/srv/reactor/x.sls", source, "salt/auth", &data)
     }
 
     #[test]

@@ -199,8 +199,8 @@ pub fn exists(function: &str) -> bool {
     RUNNERS.contains(&function)
 }
 
-/// Calls runner `function` with `args`, firing what it fires into `sink`; `user` is who the
-/// runner events name.
+/// Calls runner `function` with `args`, firing the events it fires into `sink` (the caller
+/// announces the call itself with an [`Announcement`]).
 pub async fn call(
     config: &Config,
     sink: &mut EventSink,
