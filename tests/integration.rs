@@ -11,4 +11,7 @@ mod daemon;
 mod generated;
 mod netns;
 mod reactor;
+mod security_bus;
+mod security_files;
+mod security_link;
 mod setup;

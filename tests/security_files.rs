@@ -1,0 +1,1 @@
+//! Attacks from the security sweep, each refused: files, directories and privileges.
