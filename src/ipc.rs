@@ -4,7 +4,6 @@
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -87,8 +86,15 @@ impl Endpoint {
                     .mode(mode as libc::mode_t)
                     .reclaim_name(true)
                     .create_tokio()?;
-                // The mode set before binding is narrowed by the umask; set it exactly, as Salt does.
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+                // The mode set before binding is narrowed by the umask; set it exactly, as Salt
+                // does, without following a link someone may have put in the socket's place.
+                nix::sys::stat::fchmodat(
+                    nix::fcntl::AT_FDCWD,
+                    path.as_path(),
+                    nix::sys::stat::Mode::from_bits_truncate(mode as libc::mode_t),
+                    nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+                )
+                .map_err(io::Error::from)?;
                 Ok(Listener::Unix(listener, path.clone()))
             }
             Endpoint::Tcp(port) => {
@@ -138,13 +144,42 @@ impl Listener {
                 };
                 Ok((Stream::Unix(stream), Peer(peer)))
             }
-            Listener::Tcp(listener) => {
+            Listener::Tcp(listener) => loop {
                 let (stream, addr): (TcpStream, SocketAddr) = listener.accept().await?;
-                stream.set_nodelay(true)?;
-                Ok((Stream::Tcp(stream), Peer(addr.to_string())))
-            }
+                let local = stream.local_addr()?;
+                // A loopback port is open to every local user, where a Unix socket has a mode:
+                // only root and the daemon's own user may use it, as with the socket files.
+                match tcp_peer_uid(addr, local) {
+                    Some(uid) if uid == 0 || uid == nix::unistd::geteuid().as_raw() => {
+                        stream.set_nodelay(true)?;
+                        return Ok((Stream::Tcp(stream), Peer(format!("{addr} (uid {uid})"))));
+                    }
+                    owner => {
+                        let who =
+                            owner.map_or("an unknown user".to_owned(), |uid| format!("uid {uid}"));
+                        tracing::warn!(
+                            "refused a connection to tcp://{local} from {addr} ({who}): with ipc_mode: tcp only root and the daemon's user may use its sockets"
+                        );
+                    }
+                }
+            },
         }
     }
+}
+
+/// The user owning the other end of a loopback TCP connection, from the kernel's socket table:
+/// its entry is the one whose local address is our peer and whose remote address is us.
+fn tcp_peer_uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+    let canonical = |addr: SocketAddr| SocketAddr::new(addr.ip().to_canonical(), addr.port());
+    let (peer, local) = (canonical(peer), canonical(local));
+    [procfs::net::tcp(), procfs::net::tcp6()]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find(|entry| {
+            canonical(entry.local_address) == peer && canonical(entry.remote_address) == local
+        })
+        .map(|entry| entry.uid)
 }
 
 impl AsyncRead for Stream {

@@ -5,20 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{Lab, Watcher, bin, stderr, wait_until};
-
-/// `nobody`, for running a binary without root's privileges.
-fn as_nobody(name: &str) -> Command {
-    let mut command = Command::new("setpriv");
-    command
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(bin(name));
-    command
-}
-
-fn running_as_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
+use crate::support::{Lab, Watcher, as_nobody, bin, running_as_root, stderr, wait_until};
 
 #[test]
 fn without_config_or_root_the_bus_lives_in_the_users_runtime_dir() {
@@ -40,18 +27,18 @@ fn without_config_or_root_the_bus_lives_in_the_users_runtime_dir() {
             .env_remove("SALT_CONFIG_DIR");
         command
     };
-    let master = with_env(as_nobody("salt-master")).spawn().unwrap();
+    let master = with_env(as_nobody(bin("salt-master"))).spawn().unwrap();
     let _master = scopeguard(master);
     let publish = runtime.join("halite/master/master_event_pub.ipc");
     assert!(
         wait_until(Duration::from_secs(10), || publish.exists()),
         "the master binds in $XDG_RUNTIME_DIR/halite/master"
     );
-    let mut watch = with_env(as_nobody("salt-run"));
+    let mut watch = with_env(as_nobody(bin("salt-run")));
     watch.args(["state.event", "hello/*", "count=1"]);
     let watcher = Watcher::spawn(watch);
     std::thread::sleep(Duration::from_millis(500));
-    let mut send = with_env(as_nobody("salt-run"));
+    let mut send = with_env(as_nobody(bin("salt-run")));
     let output = send
         .args(["event.send", "hello/halite", "{msg: it works}"])
         .output()
@@ -75,7 +62,7 @@ fn a_socket_this_user_may_not_use_is_a_clear_error() {
     let mut lab = Lab::new();
     std::fs::set_permissions(lab.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     lab.start_master();
-    let output = as_nobody("salt-run")
+    let output = as_nobody(bin("salt-run"))
         .arg("-c")
         .arg(lab.etc())
         .args(["event.send", "t/x"])
@@ -87,7 +74,7 @@ fn a_socket_this_user_may_not_use_is_a_clear_error() {
         err.contains("permission denied on") && err.contains("master_event_pull.ipc"),
         "{err}"
     );
-    let output = as_nobody("salt-run")
+    let output = as_nobody(bin("salt-run"))
         .arg("-c")
         .arg(lab.etc())
         .args(["state.event"])

@@ -27,6 +27,21 @@ pub fn bin(name: &str) -> PathBuf {
     })
 }
 
+/// `program` run as `nobody` (uid and gid 65534, no other groups): another local user, for
+/// attacks and for running without root's privileges. Needs root.
+pub fn as_nobody(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(program);
+    command
+}
+
+/// Whether the tests run as root, and so can act as other users.
+pub fn running_as_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
 /// Polls `ready` every 10 ms until it holds or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -86,7 +86,10 @@ pub(crate) async fn run(
         loop {
             let event = listener.next_event().await?;
             if !matcher.matches(&event.tag) {
-                tracing::debug!("Skipping event tag: {}", event.tag);
+                tracing::debug!(
+                    "Skipping event tag: {}",
+                    crate::event::tag::printable(&event.tag)
+                );
                 continue;
             }
             if !quiet {

@@ -31,6 +31,37 @@ pub fn tagify(suffix: &[&str], prefix: &str, base: &str) -> String {
         .join(TAGPARTER)
 }
 
+/// Whether a tag holds a control character (a line break, an escape sequence, ...): no event
+/// built from another machine's input may carry one, since subscribers split bodies at the
+/// first [`TAGEND`] and terminals obey escapes.
+pub fn has_control(tag: &str) -> bool {
+    tag.chars().any(char::is_control)
+}
+
+/// The tag as it may be printed or logged: control characters escaped (`\n`, `\u{1b}`), so a tag
+/// can neither forge a log line nor drive a terminal. Other tags are returned as they are.
+///
+/// ```
+/// # use halite::event::tag::printable;
+/// assert_eq!(printable("salt/auth"), "salt/auth");
+/// assert_eq!(printable("a\n\nb\u{1b}[2J"), "a\\n\\nb\\u{1b}[2J");
+/// ```
+pub fn printable(tag: &str) -> std::borrow::Cow<'_, str> {
+    if !has_control(tag) {
+        return tag.into();
+    }
+    tag.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

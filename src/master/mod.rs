@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     pub sessions: Sessions,
     pub unadmitted: Arc<tokio::sync::Semaphore>,
     pub root_key: String,
+    /// The reactor's configuration, for `reactor.list` requests; set once the reactor exists.
+    pub reactor: std::sync::OnceLock<crate::reactor::Listing>,
 }
 
 impl Shared {
@@ -145,6 +147,7 @@ impl Master {
             sessions: Sessions::default(),
             unadmitted: Arc::new(tokio::sync::Semaphore::new(sessions::UNADMITTED_SESSIONS)),
             root_key: request::create_root_key(config)?,
+            reactor: std::sync::OnceLock::new(),
         });
         Ok(Self {
             bus,
@@ -190,8 +193,8 @@ impl Master {
             &shared.config,
             shared.bus.clone(),
             Reactions(shared.clone()),
-            Some(shared.root_key.clone()),
         );
+        let _ = shared.reactor.set(reactor.listing());
         // The reactor works through what it accepted before the bus goes down, so that its
         // reactions can still fire their events.
         let reactor = tokio::spawn(reactor.run(shutdown.clone()));

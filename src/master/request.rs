@@ -70,15 +70,30 @@ pub fn codec() -> LengthDelimitedCodec {
         .new_codec()
 }
 
+/// Local clients served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 256;
+
 pub(super) async fn serve(shared: Arc<Shared>, listener: Listener, stop: CancellationToken) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let clients = tokio_util::task::TaskTracker::new();
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
         let accepted = tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         match accepted {
             Ok((stream, _peer)) => {
-                tokio::spawn(connection(shared.clone(), stream));
+                let (shared, stop) = (shared.clone(), stop.clone());
+                clients.spawn(async move {
+                    tokio::select! {
+                        () = connection(shared, stream) => {}
+                        () = stop.cancelled() => {}
+                    }
+                    drop(slot);
+                });
             }
             Err(err) => {
                 tracing::warn!("cannot accept a request connection: {err}");
@@ -86,6 +101,8 @@ pub(super) async fn serve(shared: Arc<Shared>, listener: Listener, stop: Cancell
             }
         }
     }
+    clients.close();
+    clients.wait().await;
 }
 
 async fn connection(shared: Arc<Shared>, stream: Stream) {
@@ -120,6 +137,15 @@ async fn answer(shared: &Shared, request: &Value) -> Result<Value, String> {
                 PublishRequest::from_value(request).ok_or("a publish request needs tgt and fun")?;
             publish(shared, publish_request).await
         }
+        // Salt asks for this over the bus with the root key in the event, where every
+        // subscriber reads it; here it stays on the request socket.
+        Some("reactors") => Ok(Value::Map(vec![(
+            Value::from("reactors"),
+            shared
+                .reactor
+                .get()
+                .map_or(Value::Array(Vec::new()), crate::reactor::Listing::to_value),
+        )])),
         Some("connected") => Ok(Value::Map(vec![(
             Value::from("connected"),
             Value::Array(

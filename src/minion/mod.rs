@@ -107,7 +107,7 @@ impl Minion {
         let bus_done = CancellationToken::new();
         let relay = relay(id.clone(), handle.clone(), to_master.clone());
         let reactor =
-            crate::reactor::Reactor::new(&config, handle.clone(), Reactions(context.clone()), None);
+            crate::reactor::Reactor::new(&config, handle.clone(), Reactions(context.clone()));
         let runner = {
             let (context, to_master, id) = (context.clone(), to_master.clone(), id.clone());
             async move {
@@ -195,7 +195,10 @@ async fn relay(id: String, bus: BusHandle, to_master: mpsc::Sender<Value>) {
         match wire::decode_body(&body) {
             Ok(event) => match minion_event_load(&id, &event.data) {
                 Some(load) => {
-                    tracing::debug!("forwarding event {} to the master", event.tag);
+                    tracing::debug!(
+                        "forwarding event {} to the master",
+                        crate::event::tag::printable(&event.tag)
+                    );
                     if to_master.try_send(load).is_err() {
                         tracing::warn!(
                             "dropped event {} for the master: {TO_MASTER_QUEUE} loads are already waiting for the link",

@@ -15,3 +15,18 @@ pub(crate) mod pyvalue;
 pub mod state_event;
 #[cfg(test)]
 mod testutil;
+
+/// `text` cut to its first `max_chars` characters, saying how much was left out: for log
+/// lines and reports that quote values from elsewhere, which may be megabytes long.
+///
+/// ```
+/// # use halite::output::clip;
+/// assert_eq!(clip("short", 10), "short");
+/// assert_eq!(clip("abcdefghij", 4), "abcd… (6 more bytes)");
+/// ```
+pub fn clip(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max_chars) {
+        None => text.into(),
+        Some((end, _)) => format!("{}… ({} more bytes)", &text[..end], text.len() - end).into(),
+    }
+}

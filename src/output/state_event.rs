@@ -7,12 +7,13 @@ use crate::output::pyjson::{self, Format};
 /// `json.dumps(data, ensure_ascii=False)` (with `pretty`: `indent=4, sort_keys=True`, so the
 /// JSON spans several lines), and `\n`.
 ///
-/// The tag is written as is, even when it contains a newline, as Salt does. `color` (for a
-/// terminal only) colours the JSON, never the tag; without it the bytes are exactly Salt's.
+/// A tag with control characters is written with them escaped (`\n`, `\u{1b}`), so that it
+/// can neither forge lines for a reader nor drive a terminal; Salt writes them raw. `color` (for
+/// a terminal only) colours the JSON, never the tag; without it the bytes are exactly Salt's.
 /// See [`pyjson`] for how values Salt cannot print (undecodable bytes, unsortable keys) are
 /// rendered instead of crashing.
 pub fn write_event_line(out: &mut Vec<u8>, tag: &str, data: &Value, pretty: bool, color: bool) {
-    out.extend_from_slice(tag.as_bytes());
+    out.extend_from_slice(crate::event::tag::printable(tag).as_bytes());
     out.push(b'\t');
     pyjson::write_with(
         out,
@@ -90,11 +91,12 @@ mod tests {
             Value::Ext(78, b"20261124T08:00:00.000000".to_vec()),
         )]);
         write_event_line(&mut out, "mal/ext78", &when, false, false);
+        // Salt writes the tag's newline raw (the golden file has it); halite escapes it.
         assert_eq!(
             into_string(out),
             "mix/floats\t{\"n\": NaN, \"i\": Infinity, \"f\": 0.1, \"_stamp\": \"2026-11-24T09:02:45.358459\"}\n\
              mix/intkeys\t{\"1\": \"a\", \"2\": \"b\", \"_stamp\": \"2026-11-24T09:02:43.429242\"}\n\
-             nl/single\nnewline\t{\"x\": 2}\n\
+             nl/single\\nnewline\t{\"x\": 2}\n\
              mal/ext78\t{\"when\": \"2026-11-24T08:00:00\"}\n"
         );
     }
@@ -112,6 +114,17 @@ mod tests {
         assert_eq!(
             into_string(out),
             "{\"tag\": \"a/\\\"b\\\"\", \"data\": {\"k\": [1, 2.0], \"é\": null}}\n{\"tag\": \"empty\", \"data\": {}}\n"
+        );
+    }
+
+    #[test]
+    fn control_characters_in_tags_are_escaped() {
+        let mut out = Vec::new();
+        let data = Value::Map(vec![]);
+        write_event_line(&mut out, "a\n\nsalt/key\u{1b}[2J", &data, false, false);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a\\n\\nsalt/key\\u{1b}[2J\t{}\n"
         );
     }
 

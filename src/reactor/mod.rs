@@ -44,12 +44,8 @@ use rules::Rules;
 /// The `user` of events the reactor causes; events carrying it are ignored by reactors.
 pub const EVENT_USER: &str = "Reactor";
 
-/// Salt's request for the reactor's configuration (`salt-run reactor.list`); the tag may carry a
-/// prefix, and the data must hold the master's root key.
-pub const LIST_REQUEST: &str = "salt/reactors/manage/list";
-
-/// The answer to [`LIST_REQUEST`]: `{"reactors": [{glob: [paths]}]}`.
-pub const LIST_RESULTS: &str = "salt/reactors/manage/list-results";
+/// How much of a problem's message is logged and reported.
+const MAX_REPORT_CHARS: usize = 2000;
 
 /// Prefix of the reactor's problem reports; the kind follows (`render`, `missing`, `invalid`,
 /// `failed`, `timeout`).
@@ -271,14 +267,24 @@ struct Work {
 
 struct Shared<B> {
     config: Config,
-    rules: RwLock<Arc<Rules>>,
+    rules: Arc<RwLock<Arc<Rules>>>,
     renderer: Renderer,
     bus: BusHandle,
     backend: B,
     limits: Limits,
     /// Paths reported missing and not found since, so each is reported once.
     missing: Mutex<HashSet<String>>,
-    root_key: Option<String>,
+}
+
+/// A reactor's configuration, read at the moment it is asked for (`salt-run reactor.list`).
+#[derive(Debug, Clone)]
+pub struct Listing(Arc<RwLock<Arc<Rules>>>);
+
+impl Listing {
+    /// `[{glob: [paths]}]`, as Salt lists its reactor.
+    pub fn to_value(&self) -> Value {
+        self.0.read().expect("rules lock").to_value()
+    }
 }
 
 /// A reactor, ready to run against its daemon's bus.
@@ -288,18 +294,16 @@ pub struct Reactor<B> {
 }
 
 impl<B: Backend> Reactor<B> {
-    /// A reactor for the daemon configured by `config`, whose bus is `bus`; `root_key` is the
-    /// master's key that `reactor.list` requests must carry (none on a minion).
-    pub fn new(config: &Config, bus: BusHandle, backend: B, root_key: Option<String>) -> Self {
+    /// A reactor for the daemon configured by `config`, whose bus is `bus`.
+    pub fn new(config: &Config, bus: BusHandle, backend: B) -> Self {
         let shared = Arc::new(Shared {
             config: config.clone(),
-            rules: RwLock::new(Arc::new(Rules::empty())),
+            rules: Arc::new(RwLock::new(Arc::new(Rules::empty()))),
             renderer: Renderer::new(config),
             bus,
             backend,
             limits: Limits::from_config(config),
             missing: Mutex::new(HashSet::new()),
-            root_key,
         });
         shared.install(Rules::from_config(config));
         // Subscribed now, not when the task first runs, so no event after start is missed.
@@ -308,6 +312,11 @@ impl<B: Backend> Reactor<B> {
             shared,
             subscription,
         }
+    }
+
+    /// The configuration as it stands, for `reactor.list`; it follows reloads.
+    pub fn listing(&self) -> Listing {
+        Listing(self.shared.rules.clone())
     }
 
     /// Reacts to events until `stop`, then works through what was queued (for `reactor_timeout`
@@ -495,10 +504,6 @@ impl<B: Backend> Shared<B> {
         let Ok(tag) = crate::wire::body_tag(body) else {
             return;
         };
-        if tag.ends_with(LIST_REQUEST) {
-            self.answer_list(body);
-            return;
-        }
         let rules = self.rules();
         let paths = rules.paths_for(tag);
         if paths.is_empty() {
@@ -514,19 +519,6 @@ impl<B: Backend> Shared<B> {
         if pool.submit(&tag, Work { event, paths }).is_err() {
             drops.count(&tag, self);
         }
-    }
-
-    fn answer_list(&self, body: &[u8]) {
-        let Ok(event) = crate::wire::decode_body(body) else {
-            return;
-        };
-        let key = map_get(&event.data, "key").and_then(Value::as_str);
-        if self.root_key.is_none() || key != self.root_key.as_deref() {
-            tracing::error!("reactor: {} without the master's key; ignored", event.tag);
-            return;
-        }
-        self.bus
-            .fire_fields(LIST_RESULTS, vec![("reactors", self.rules().to_value())]);
     }
 
     async fn react(self: Arc<Self>, work: Work) {
@@ -619,6 +611,8 @@ impl<B: Backend> Shared<B> {
         mut fields: Vec<(&'static str, Value)>,
         message: String,
     ) {
+        // Messages quote rendered values, which event data can make megabytes long.
+        let message = crate::output::clip(&message, MAX_REPORT_CHARS).into_owned();
         tracing::error!("{message}");
         fields.insert(0, ("tag", Value::from(tag)));
         fields.push(("message", Value::from(message)));

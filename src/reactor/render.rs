@@ -26,7 +26,16 @@ pub struct RenderError {
 
 /// A Jinja environment set up as Salt's for SLS files: undefined values are errors
 /// (`StrictUndefined`), Python's string, list and dict methods work (`startswith`, `get`,
-/// `items`, …), and Salt's `json` filter is there.
+/// `items`, …), and Salt's `json`, `yaml_encode`, `yaml_dquote` and `yaml_squote` filters are
+/// there.
+///
+/// Unlike Salt's, it pastes no value that could change the YAML around it: event data comes from
+/// whoever fired the event, and a minion id holding a line break and a `local.cmd.run` block
+/// would otherwise add a reaction. A `{{ … }}` whose text (or any text inside a list or map) holds
+/// a control character, a quote, a backslash, a bracket, a comma, `: `, ` #` or a final `:`, or
+/// starts with `- `, `? `, `: ` or one of ``!&*|>%@#` ``, is a render error; the template quotes
+/// it with a filter (`|yaml_dquote`, `|yaml_encode`, `|json`) or, knowing it is safe, pastes it
+/// with `|safe`.
 #[derive(Debug)]
 pub struct Renderer {
     env: Environment<'static>,
@@ -41,6 +50,10 @@ impl Renderer {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_filter("json", minijinja::filters::tojson);
+        env.add_filter("yaml_encode", minijinja::filters::tojson);
+        env.add_filter("yaml_dquote", yaml_dquote);
+        env.add_filter("yaml_squote", yaml_squote);
+        env.set_formatter(yaml_safe_formatter);
         env.set_fuel(Some(super::RENDER_FUEL));
         Self {
             env,
@@ -104,6 +117,103 @@ impl Renderer {
             }),
         }
     }
+}
+
+/// Writes what a `{{ … }}` produces, refusing text that could change the YAML structure (see
+/// [`Renderer`]).
+fn yaml_safe_formatter(
+    out: &mut minijinja::Output,
+    state: &mut minijinja::State,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    if !value.is_safe()
+        && let Some((text, why)) = structural_text(value)
+    {
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!(
+                "the value {:?} holds {why}, which would change the YAML around it; quote it with |yaml_dquote (or |json for lists and maps), or paste it with |safe if it is trusted",
+                shorten(&text)
+            ),
+        ));
+    }
+    minijinja::escape_formatter(out, state, value)
+}
+
+/// The first text in `value` (itself, or inside a list or map) that could change the YAML it is
+/// pasted into, and why.
+fn structural_text(value: &minijinja::Value) -> Option<(String, &'static str)> {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::String => {
+            let text = value.as_str().unwrap_or_default();
+            yaml_hazard(text).map(|why| (text.to_owned(), why))
+        }
+        ValueKind::Bytes => {
+            let text = String::from_utf8_lossy(value.as_bytes().unwrap_or_default()).into_owned();
+            yaml_hazard(&text).map(|why| (text, why))
+        }
+        ValueKind::Seq | ValueKind::Iterable => value
+            .try_iter()
+            .ok()?
+            .find_map(|item| structural_text(&item)),
+        ValueKind::Map => value.try_iter().ok()?.find_map(|key| {
+            structural_text(&key).or_else(|| structural_text(&value.get_item(&key).ok()?))
+        }),
+        _ => None,
+    }
+}
+
+/// Why `text`, pasted into YAML plain, quoted or flow text, could end the scalar it stands in
+/// or start a structure, if it could.
+fn yaml_hazard(text: &str) -> Option<&'static str> {
+    if text.chars().any(char::is_control) {
+        return Some("a line break or another control character");
+    }
+    if text.contains(|c| "'\"\\{}[],".contains(c)) {
+        return Some("a quote, a backslash, a bracket or a comma");
+    }
+    if text.contains(": ") || text.contains(" #") || text.ends_with(':') {
+        return Some("': ', ' #' or a final ':'");
+    }
+    let start = text.trim_start();
+    let spaced = |indicator: char| {
+        start
+            .strip_prefix(indicator)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+    };
+    if spaced('-') || spaced('?') || spaced(':') || start.starts_with(|c| "!&*|>%@#`".contains(c)) {
+        return Some("a YAML indicator at its start");
+    }
+    None
+}
+
+/// Salt's `yaml_dquote`: the value's text as one double-quoted YAML scalar (JSON's string
+/// escapes are YAML's).
+fn yaml_dquote(value: &minijinja::Value) -> Result<minijinja::Value, minijinja::Error> {
+    let text = value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned);
+    serde_json::to_string(&text)
+        .map(minijinja::Value::from_safe_string)
+        .map_err(|err| {
+            minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, err.to_string())
+        })
+}
+
+/// Salt's `yaml_squote`: the value's text as one single-quoted YAML scalar, or double-quoted
+/// when it holds control characters, which a single-quoted scalar on one line cannot.
+fn yaml_squote(value: &minijinja::Value) -> Result<minijinja::Value, minijinja::Error> {
+    let text = value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned);
+    if text.chars().any(char::is_control) {
+        return yaml_dquote(value);
+    }
+    Ok(minijinja::Value::from_safe_string(format!(
+        "'{}'",
+        text.replace('\'', "''")
+    )))
 }
 
 fn jinja_error(name: &str, source: &str, err: &minijinja::Error) -> RenderError {
@@ -217,6 +327,71 @@ mod tests {
         assert_eq!(
             render(source, "{act: accept, id: Minion7}").unwrap(),
             Value::Map(vec![])
+        );
+    }
+
+    /// The README's accept.sls with the id a forged `salt/auth` carried in the security sweep:
+    /// pasted as Salt pastes it, it adds a `local.cmd.run` on every minion.
+    #[test]
+    fn event_data_cannot_change_the_yaml_it_is_pasted_into() {
+        let source = "accept:\n  wheel.key.accept:\n    - match: {{ data['id'] }}\n";
+        let forged = [
+            r#"{id: "web1\nrun:\n  local.cmd.run:\n    - tgt: '*'\n    - arg: [id]"}"#,
+            r#"{id: "x, tgt: '*'"}"#,
+            r#"{id: "'*'"}"#,
+            r#"{id: "a: b"}"#,
+            r#"{id: "*anchor"}"#,
+            r#"{id: "|"}"#,
+            r#"{id: "- x"}"#,
+            r#"{id: "x #comment"}"#,
+            r#"{id: "x\u001b[2J"}"#,
+        ];
+        for data in forged {
+            let err = render(source, data).unwrap_err();
+            assert!(
+                err.message.contains("would change the YAML"),
+                "{data}: {err}"
+            );
+            assert_eq!(err.line, 3, "{err}");
+        }
+        // Inside lists and maps too, in any quoting context.
+        let quoted = "r:\n  runner.test.arg:\n    - a: '{{ data['data'] }}'\n";
+        let err = render(quoted, r#"{data: {k: "it's"}}"#).unwrap_err();
+        assert!(err.message.contains("would change the YAML"), "{err}");
+        // Ordinary ids, URLs, times, e-mail addresses, paths and numbers paste as they are.
+        for id in [
+            "web1",
+            "db-01.example.com",
+            "http://h:8080/x?a=b%20c",
+            "x:y",
+            "a@b.c",
+            "/srv/x y",
+            "-x",
+            "Hello!",
+        ] {
+            let high = render(
+                source,
+                &format!("{{id: {}}}", serde_json::to_string(id).unwrap()),
+            )
+            .unwrap();
+            assert_eq!(
+                high.to_string(),
+                format!(
+                    r#"{{"accept": {{"wheel.key.accept": [{{"match": {}}}]}}}}"#,
+                    serde_json::to_string(id).unwrap()
+                ),
+            );
+        }
+    }
+
+    #[test]
+    fn quoting_filters_paste_any_value_as_one_scalar() {
+        let data = r#"{id: "web1\nrun:\n  local.cmd.run: [x]", n: 5, m: {a: "it's, \"q\""}}"#;
+        let source = "a:\n  runner.test.arg:\n    - d: {{ data['id']|yaml_dquote }}\n    - s: {{ data['id']|yaml_squote }}\n    - e: {{ data['m']|yaml_encode }}\n    - j: {{ data['m']|json }}\n    - n: {{ data['n'] }}\n";
+        let high = render(source, data).unwrap();
+        assert_eq!(
+            high.to_string(),
+            r#"{"a": {"runner.test.arg": [{"d": "web1\nrun:\n  local.cmd.run: [x]"}, {"s": "web1\nrun:\n  local.cmd.run: [x]"}, {"e": {"a": "it's, \"q\""}}, {"j": {"a": "it's, \"q\""}}, {"n": 5}]}}"#
         );
     }
 

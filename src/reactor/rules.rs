@@ -185,10 +185,26 @@ fn rule(entry: &Value) -> Result<Rule, String> {
     if paths.is_empty() {
         return Err("no SLS files listed".to_owned());
     }
+    if let Some(escaping) = paths.iter().find(|path| escapes_file_roots(path)) {
+        return Err(format!(
+            "{escaping} leaves file_roots: a salt:// path is relative to file_roots and may not hold '..' or start with '/'"
+        ));
+    }
     Ok(Rule {
         glob: glob.to_owned(),
         pattern: FnmatchPattern::new(glob),
         paths,
+    })
+}
+
+/// Whether a `salt://` path would name a file outside `file_roots`.
+fn escapes_file_roots(path: &str) -> bool {
+    path.strip_prefix("salt://").is_some_and(|relative| {
+        let relative = Path::new(relative.split('?').next().unwrap_or_default());
+        relative.has_root()
+            || relative
+                .components()
+                .any(|part| part == std::path::Component::ParentDir)
     })
 }
 
@@ -218,6 +234,24 @@ mod tests {
         .unwrap();
         config.set("reactor", crate::salt_yaml::load(yaml).unwrap());
         Rules::from_config(&config)
+    }
+
+    #[test]
+    fn salt_paths_stay_inside_file_roots() {
+        let rules = rules(
+            "- 'a/*': ['salt://../../etc/shadow', salt://ok.sls]\n- 'b/*': 'salt:///etc/shadow'\n- 'c/*': salt://x/../../y.sls?saltenv=base\n- 'd/*': [salt://reactor/ok..sls, /srv/abs/../x.sls]\n",
+        );
+        assert_eq!(rules.rules.len(), 1, "{:?}", rules.problems);
+        assert_eq!(rules.rules[0].glob, "d/*");
+        assert_eq!(rules.problems.len(), 3, "{:?}", rules.problems);
+        assert!(
+            rules
+                .problems
+                .iter()
+                .all(|p| p.contains("leaves file_roots")),
+            "{:?}",
+            rules.problems
+        );
     }
 
     #[test]

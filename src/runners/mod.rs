@@ -9,10 +9,8 @@ pub mod http;
 pub mod jobs;
 mod test;
 
-use std::time::Duration;
-
 use crate::bus::BusHandle;
-use crate::client::{Listener, Publisher};
+use crate::client::Publisher;
 use crate::config::Config;
 use crate::event::{Event, Value, jid, map_get, map_set};
 use crate::functions::signature::{Signature, text};
@@ -213,7 +211,7 @@ pub async fn call(
         "jobs.lookup_jid" | "jobs.list_jobs" | "jobs.active" => {
             jobs::call(config, function, args).await
         }
-        "reactor.list" => reactor_list(config, sink, args).await,
+        "reactor.list" => reactor_list(config, args).await,
         "test.arg" => Ok(test::arg(args)),
         "test.sleep" => test::sleep(args).await,
         other => Err(RunnerError::Unavailable(other.to_owned())),
@@ -251,12 +249,6 @@ async fn event_send(sink: &mut EventSink, args: &CliArgs) -> Result<Value, Runne
     Ok(Value::Boolean(true))
 }
 
-/// How long `reactor.list` waits for the reactor's answer, as Salt's runner does.
-const REACTOR_ANSWER: Duration = Duration::from_secs(30);
-
-/// How long `reactor.list` waits before asking again.
-const REACTOR_RETRY: Duration = Duration::from_millis(500);
-
 const NO_ARGS: Signature = Signature {
     name: "reactor.list",
     params: &["saltenv", "test"],
@@ -265,50 +257,17 @@ const NO_ARGS: Signature = Signature {
     usage: "salt-run reactor.list",
 };
 
-/// `reactor.list`: asks the running master's reactor for its configuration, with Salt's
-/// `salt/reactors/manage/list` request (which carries the master's root key).
-async fn reactor_list(
-    config: &Config,
-    sink: &mut EventSink,
-    args: &CliArgs,
-) -> Result<Value, RunnerError> {
+/// `reactor.list`: asks the running master for its reactor's configuration over the local
+/// request socket (Salt asks over the bus, where the root key it sends is read by everyone).
+async fn reactor_list(config: &Config, args: &CliArgs) -> Result<Value, RunnerError> {
     NO_ARGS.bind(args)?;
-    let key_path =
-        crate::master::root_key_path(config).map_err(|err| RunnerError::Failed(err.to_string()))?;
-    let key = std::fs::read_to_string(&key_path).map_err(|err| {
-        RunnerError::Failed(format!(
-            "cannot read the master's root key {}: {err}; run salt-run as the master's user",
-            key_path.display()
-        ))
-    })?;
-    let address = config
-        .bus()
-        .map_err(|err| RunnerError::Failed(err.to_string()))?;
-    let mut listener = Listener::new(address.publish);
-    listener
-        .connect()
+    let failed = |err: &dyn std::fmt::Display| RunnerError::Failed(err.to_string());
+    let client = crate::client::local::LocalClient::new(config).map_err(|err| failed(&err))?;
+    let reply = client
+        .request(&crate::link::message("reactors", Vec::new()))
         .await
-        .map_err(|err| RunnerError::Failed(format!("the master's bus is not reachable: {err}")))?;
-    let request = Value::Map(vec![(Value::from("key"), Value::from(key.trim()))]);
-    // The bus takes a moment to register a new subscriber: ask again until answered.
-    let deadline = tokio::time::Instant::now() + REACTOR_ANSWER;
-    while tokio::time::Instant::now() < deadline {
-        let asking = Event::new(crate::reactor::LIST_REQUEST, request.clone())
-            .expect("the tag is not empty");
-        sink.fire(asking).await?;
-        if let Ok(answer) = listener
-            .wait_for(
-                |event| event.tag == crate::reactor::LIST_RESULTS,
-                REACTOR_RETRY,
-            )
-            .await
-        {
-            return Ok(map_get(&answer.data, "reactors")
-                .cloned()
-                .unwrap_or(Value::Array(Vec::new())));
-        }
-    }
-    Err(RunnerError::Failed(format!(
-        "no answer from the master's reactor within {REACTOR_ANSWER:?}: is salt-master running with this config (-c)?"
-    )))
+        .map_err(|err| failed(&err))?;
+    Ok(map_get(&reply, "reactors")
+        .cloned()
+        .unwrap_or(Value::Array(Vec::new())))
 }

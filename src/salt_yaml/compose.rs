@@ -20,9 +20,14 @@ use super::resolve::{MAP, SEQ, STR, resolve_scalar};
 /// (tokio's default). Salt has no limit of its own; no config or CLI argument comes near.
 pub(super) const MAX_DEPTH: usize = 128;
 
-/// Most nodes a document may expand to once aliases are followed; refuses "billion laughs"
-/// documents that are small as text but huge as a value.
-pub(super) const MAX_NODES: u64 = 4_000_000;
+/// Most bytes a document may expand to once aliases are followed: its scalars' text plus
+/// [`NODE_COST`] per node. Refuses "billion laughs" documents that are small as text but huge
+/// as a value, whether through many nodes or through a few long scalars repeated (64 MiB, the
+/// largest frame a bus or link carries).
+pub(super) const MAX_EXPANDED_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What one node counts for in [`MAX_EXPANDED_BYTES`] besides its text: at most 4 Mi nodes.
+const NODE_COST: u64 = 16;
 
 /// A composed node: its kind, its resolved tag and where it starts.
 #[derive(Debug)]
@@ -31,7 +36,7 @@ pub(super) struct Node {
     pub tag: String,
     pub line: usize,
     pub column: usize,
-    /// Nodes in this subtree with aliases expanded, for [`MAX_NODES`].
+    /// Bytes of this subtree with aliases expanded, for [`MAX_EXPANDED_BYTES`].
     weight: u64,
     /// Nesting levels in this subtree with aliases expanded, for [`MAX_DEPTH`].
     height: usize,
@@ -283,10 +288,11 @@ impl<'a> Composer<'a> {
         }
         let (event, span) = self.next()?;
         let root = self.node(event, span, 0, false)?;
-        if root.weight > MAX_NODES {
+        if root.weight > MAX_EXPANDED_BYTES {
             return Err(root
                 .error(format!(
-                    "the document expands to more than {MAX_NODES} nodes through its aliases"
+                    "the document expands to more than {} MiB through its aliases",
+                    MAX_EXPANDED_BYTES >> 20
                 ))
                 .into());
         }
@@ -407,7 +413,7 @@ impl<'a> Composer<'a> {
             // libyaml keeps no final line break that the text does not have.
             value.pop();
         }
-        Ok(leaf(Kind::Scalar(value), tag, span))
+        Ok(leaf(value, tag, span))
     }
 
     fn sequence(
@@ -667,20 +673,20 @@ fn too_deep(span: Span) -> YamlError {
     )
 }
 
-fn leaf(kind: Kind, tag: String, span: Span) -> Node {
+fn leaf(value: String, tag: String, span: Span) -> Node {
     Node {
-        kind,
+        weight: NODE_COST + value.len() as u64,
+        kind: Kind::Scalar(value),
         tag,
         line: span.start.line(),
         column: span.start.col() + 1,
-        weight: 1,
         height: 1,
     }
 }
 
 /// Expanded size and depth of a collection with these children.
 fn measure<'n>(children: impl Iterator<Item = &'n Rc<Node>>) -> (u64, usize) {
-    children.fold((1, 1), |(weight, height), child| {
+    children.fold((NODE_COST, 1), |(weight, height), child| {
         (
             weight.saturating_add(child.weight),
             height.max(child.height + 1),

@@ -291,6 +291,16 @@ fn alias_bombs_and_deep_nesting_are_refused() {
     }
     let e = load(&bomb).unwrap_err();
     assert!(e.problem.contains("aliases"), "{e}");
+    // Few nodes, long scalars: 200 KB of text repeated 4,096 times is 800 MB as a value.
+    let mut long = format!("a0: &a0 {}\n", "x".repeat(200_000));
+    for i in 1..=12 {
+        long.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}]\n", p = i - 1));
+    }
+    let e = load(&long).unwrap_err();
+    assert!(e.problem.contains("MiB through its aliases"), "{e}");
+    // The same shape that stays small is fine.
+    let small = long.replace(&"x".repeat(200_000), "x");
+    assert!(load(&small).is_ok());
 
     // Nesting is bounded by MAX_DEPTH (saphyr-parser itself stops flow nesting at 255).
     let block = |n: usize| format!("{}x", "- ".repeat(n));
