@@ -54,6 +54,9 @@ impl Endpoint {
                     LocalStream::connect(name).await.map(Stream::Unix)
                 }
                 Endpoint::Tcp(port) => {
+                    if !may_use_tcp_port(*port) {
+                        return Err(io::ErrorKind::PermissionDenied.into());
+                    }
                     let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, *port)).await?;
                     stream.set_nodelay(true)?;
                     Ok(Stream::Tcp(stream))
@@ -154,32 +157,79 @@ impl Listener {
                         stream.set_nodelay(true)?;
                         return Ok((Stream::Tcp(stream), Peer(format!("{addr} (uid {uid})"))));
                     }
-                    owner => {
-                        let who =
-                            owner.map_or("an unknown user".to_owned(), |uid| format!("uid {uid}"));
+                    owner => REFUSALS.note(|refused| {
+                        let who = owner.map_or("an unknown user".to_owned(), |uid| format!("uid {uid}"));
                         tracing::warn!(
-                            "refused a connection to tcp://{local} from {addr} ({who}): with ipc_mode: tcp only root and the daemon's user may use its sockets"
+                            "refused a connection to tcp://{local} from {addr} ({who}), {refused} in all: with ipc_mode: tcp only root and the daemon's user may use its sockets"
                         );
-                    }
+                    }),
                 }
             },
         }
     }
 }
 
-/// The user owning the other end of a loopback TCP connection, from the kernel's socket table:
-/// its entry is the one whose local address is our peer and whose remote address is us.
+/// Refused connections, logged at most once a second so that a local user cannot flood the log.
+static REFUSALS: Refusals = Refusals {
+    count: std::sync::atomic::AtomicU64::new(0),
+    last_logged: std::sync::Mutex::new(None),
+};
+
+struct Refusals {
+    count: std::sync::atomic::AtomicU64,
+    last_logged: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Refusals {
+    /// Counts a refusal and calls `log` with the count so far, unless it logged within a second.
+    fn note(&self, log: impl FnOnce(u64)) {
+        let refused = self
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let mut last = self.last_logged.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            *last = Some(std::time::Instant::now());
+            log(refused);
+        }
+    }
+}
+
+/// Whether this process may use a daemon's loopback port: as root, or as the user who opened
+/// it. A port opened by root may belong to a daemon that switched users since, so that is
+/// left to the daemon to decide.
+fn may_use_tcp_port(port: u16) -> bool {
+    let me = nix::unistd::geteuid().as_raw();
+    let listening = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port);
+    let owner = tcp_socket_owner(|entry| {
+        entry.state == procfs::net::TcpState::Listen && canonical(entry.local_address) == listening
+    });
+    me == 0 || owner.is_none_or(|owner| owner == 0 || owner == me)
+}
+
+/// The user owning the other end of a loopback TCP connection: the socket whose local address
+/// is our peer and whose remote address is us.
 fn tcp_peer_uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
-    let canonical = |addr: SocketAddr| SocketAddr::new(addr.ip().to_canonical(), addr.port());
     let (peer, local) = (canonical(peer), canonical(local));
+    tcp_socket_owner(|entry| {
+        canonical(entry.local_address) == peer && canonical(entry.remote_address) == local
+    })
+}
+
+/// The owner of the first TCP socket in the kernel's tables (IPv4, then IPv6) that `wanted`
+/// picks.
+fn tcp_socket_owner(wanted: impl Fn(&procfs::net::TcpNetEntry) -> bool) -> Option<u32> {
     [procfs::net::tcp(), procfs::net::tcp6()]
         .into_iter()
         .flatten()
         .flatten()
-        .find(|entry| {
-            canonical(entry.local_address) == peer && canonical(entry.remote_address) == local
-        })
+        .find(|entry| wanted(entry))
         .map(|entry| entry.uid)
+}
+
+/// An address with IPv4-mapped IPv6 addresses (from the tcp6 table) as IPv4.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 impl AsyncRead for Stream {

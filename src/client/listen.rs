@@ -44,6 +44,9 @@ pub struct Listener {
     frames: Option<FramedRead<Stream, FrameCodec>>,
     notify: Box<dyn FnMut(ListenNotice) + Send>,
     ever_connected: bool,
+    /// Connections lost in a row without an event on them: a daemon that closes every
+    /// connection at once (one refusing this user) is retried with backoff and one notice.
+    quiet_losses: u32,
 }
 
 impl std::fmt::Debug for Listener {
@@ -62,6 +65,7 @@ impl Listener {
             frames: None,
             notify: Box::new(|_| {}),
             ever_connected: false,
+            quiet_losses: 0,
         }
     }
 
@@ -127,7 +131,10 @@ impl Listener {
             };
             let reason = match frames.next().await {
                 Some(Ok(Ok(frame))) => match wire::decode_body(&frame.body()) {
-                    Ok(event) => return Ok(event),
+                    Ok(event) => {
+                        self.quiet_losses = 0;
+                        return Ok(event);
+                    }
                     Err(err) => {
                         tracing::warn!("skipped an undecodable event on {}: {err}", self.endpoint);
                         continue;
@@ -138,13 +145,20 @@ impl Listener {
                     continue;
                 }
                 Some(Err(err)) => err.to_string(),
+                None if matches!(self.endpoint, Endpoint::Tcp(_)) => "the daemon closed the connection; with ipc_mode: tcp it refuses users other than root and its own".to_owned(),
                 None => "the daemon closed the connection".to_owned(),
             };
             self.frames = None;
-            (self.notify)(ListenNotice::Lost {
-                endpoint: self.endpoint.clone(),
-                reason,
-            });
+            if self.quiet_losses == 0 {
+                (self.notify)(ListenNotice::Lost {
+                    endpoint: self.endpoint.clone(),
+                    reason,
+                });
+            } else {
+                let pause = MIN_BACKOFF.saturating_mul(1 << self.quiet_losses.min(10));
+                tokio::time::sleep(pause.min(MAX_BACKOFF)).await;
+            }
+            self.quiet_losses = self.quiet_losses.saturating_add(1);
         }
     }
 

@@ -38,8 +38,9 @@ pub fn has_control(tag: &str) -> bool {
     tag.chars().any(char::is_control)
 }
 
-/// The tag as it may be printed or logged: control characters escaped (`\n`, `\u{1b}`), so a tag
-/// can neither forge a log line nor drive a terminal. Other tags are returned as they are.
+/// A tag (or a message quoting one) as it may be printed or logged: control characters escaped
+/// (`\n`, `\u{1b}`), so that it can neither forge a log line nor drive a terminal. Other text is
+/// returned as it is.
 ///
 /// ```
 /// # use halite::event::tag::printable;

@@ -611,8 +611,11 @@ impl<B: Backend> Shared<B> {
         mut fields: Vec<(&'static str, Value)>,
         message: String,
     ) {
-        // Messages quote rendered values, which event data can make megabytes long.
-        let message = crate::output::clip(&message, MAX_REPORT_CHARS).into_owned();
+        // Messages quote tags and rendered values, which event data can make megabytes long
+        // or fill with line breaks and terminal escapes.
+        let message =
+            crate::event::tag::printable(&crate::output::clip(&message, MAX_REPORT_CHARS))
+                .into_owned();
         tracing::error!("{message}");
         fields.insert(0, ("tag", Value::from(tag)));
         fields.push(("message", Value::from(message)));
