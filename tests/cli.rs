@@ -610,3 +610,37 @@ fn salt_call_event_send_adds_grains_and_env_opts_on_request() {
     assert_eq!(event.get("saltenv"), Some(&Value::Nil));
     assert_eq!(event.get("pillarenv"), Some(&Value::Nil));
 }
+
+/// `salt-run reactor.dry_run - < events | head -2` panicked with exit 101 when `head` closed
+/// the pipe; a closed pipe ends the command quietly with 0.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    use std::io::BufRead;
+    let lab = Lab::with_config("reactor:\n  - 'pipe/*': [/srv/nowhere/x.sls]\n", "");
+    let mut child = lab
+        .cmd("salt-run")
+        .args(["reactor.dry_run", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        for n in 0..20_000 {
+            if writeln!(stdin, "pipe/{n}\t{{\"n\": {n}}}").is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..2 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+    }
+    drop(stdout);
+    let output = crate::support::wait_output(child, Duration::from_secs(30));
+    feeder.join().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+}

@@ -1,7 +1,7 @@
 //! `salt-key`: list, accept, reject and delete minion keys in the master's `pki_dir`, with
 //! Salt's rules, prompts and output, firing `salt/key` on the master's bus for each change.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -344,7 +344,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             })
             .collect()
     };
-    print!("{}", render(&grouped, out, color)?);
+    super::print(render(&grouped, out, color)?)?;
     Ok(Exit::Success)
 }
 
@@ -396,11 +396,16 @@ async fn apply(
             Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
             _ => kinds.join(""),
         };
-        println!("The key glob '{glob}' does not match any {kinds} keys.");
+        super::print(format!(
+            "The key glob '{glob}' does not match any {kinds} keys.\n"
+        ))?;
         return Ok(Exit::Success);
     }
-    println!("The following keys are going to be {}:", change.verb());
-    print!("{}", render(&grouped, args.out.as_deref(), color)?);
+    super::print(format!(
+        "The following keys are going to be {}:\n{}",
+        change.verb(),
+        render(&grouped, args.out.as_deref(), color)?
+    ))?;
     if !args.yes && !confirm(change)? {
         return Ok(Exit::Success);
     }
@@ -426,7 +431,7 @@ async fn apply(
                     continue;
                 }
             }
-            println!("Key for minion {id} {}.", change.verb());
+            super::print(format!("Key for minion {id} {}.\n", change.verb()))?;
         }
     }
     announce(config, events).await;
@@ -439,8 +444,7 @@ fn confirm(change: KeyChange) -> anyhow::Result<bool> {
         KeyChange::Delete => ("Proceed? [N/y] ", false),
         _ => ("Proceed? [n/Y] ", true),
     };
-    print!("{prompt}");
-    std::io::stdout().flush()?;
+    super::print(prompt)?;
     let mut answer = String::new();
     if std::io::stdin().lock().read_line(&mut answer)? == 0 {
         eprintln!("Error: EOF when reading a line");

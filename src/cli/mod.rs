@@ -94,6 +94,14 @@ where
     }
 }
 
+/// Writes `text` to stdout. Errors go up to the one place they are reported, where a closed
+/// pipe (`| head`) ends the command quietly instead of panicking as `print!` does.
+pub(crate) fn print(text: impl AsRef<[u8]>) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_ref())?;
+    stdout.flush()
+}
+
 /// A function this binary does not have; Salt exits 255 for it.
 #[derive(Debug, thiserror::Error)]
 #[error("'{0}' is not available.")]

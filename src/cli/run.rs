@@ -89,7 +89,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             // No runner events: the bus under test carries the load and nothing else.
             let bound = EVENT_BENCH.bind(&cli_args)?;
             let report = bench(&config, &bound).await?;
-            print!("{}", outputter.render(&report, color));
+            super::print(outputter.render(&report, color))?;
             return Ok(Exit::Success);
         }
         "reactor.dry_run" => return dry_run(&config, &cli_args, &outputter, color).await,
@@ -136,7 +136,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     }
     // An empty result prints nothing, as Salt's nested outputter does for `{}`.
     if returned.as_map().is_none_or(|m| !m.is_empty()) || outputter.name() != "nested" {
-        print!("{}", outputter.render(&returned, color));
+        super::print(outputter.render(&returned, color))?;
     }
     Ok(Exit::Success)
 }
@@ -181,15 +181,12 @@ async fn dry_run(
     let bound = DRY_RUN.bind(cli_args)?;
     let tag = bound.get("tag").map(text).unwrap_or_default();
     let show = |event: &Event| {
-        print!(
-            "{}",
-            outputter.render(&crate::reactor::dry_run(config, event), color)
-        )
+        super::print(outputter.render(&crate::reactor::dry_run(config, event), color))
     };
     if tag == "-" {
         let mut events = StdinEvents::new();
         while let Some(event) = events.next().await? {
-            show(&event);
+            show(&event)?;
         }
         return Ok(Exit::Success);
     }
@@ -207,7 +204,7 @@ async fn dry_run(
             "reactor.dry_run: data must be a dict (a YAML or JSON map such as '{{id: web1}}'), not {other}"
         ),
     };
-    show(&event);
+    show(&event)?;
     Ok(Exit::Success)
 }
 
