@@ -229,7 +229,12 @@ async fn bench(config: &Config, bound: &Bound) -> anyhow::Result<Value> {
             .get("rate")
             .and_then(Value::as_f64)
             .filter(|rate| *rate > 0.0),
-        idle: Duration::from_secs_f64(bound.get("idle").and_then(Value::as_f64).unwrap_or(3.0)),
+        idle: match bound.get("idle") {
+            Some(idle) => crate::config::seconds(idle).with_context(|| {
+                format!("event.bench: idle={idle} is not a number of seconds, such as 3 or 0.5")
+            })?,
+            None => Duration::from_secs(3),
+        },
         framing: config.framing()?,
     };
     if bound.get("relay").is_some_and(truthy) {

@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -118,7 +117,10 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let color = args.output.color();
     let mut client = LocalClient::new(&config)?;
     if let Some(seconds) = args.timeout {
-        client = client.with_timeout(Duration::from_secs_f64(seconds.max(0.0)));
+        let timeout = crate::config::seconds(&Value::F64(seconds)).with_context(|| {
+            format!("-t/--timeout {seconds:?}: give a number of seconds, such as 5 or 0.5")
+        })?;
+        client = client.with_timeout(timeout);
     }
     let (tgt, tgt_type) = target(&args);
     let fun = args.function.clone().unwrap_or_default();

@@ -1,7 +1,5 @@
 //! The `test` module: functions for checking that jobs reach minions and come back.
 
-use std::time::Duration;
-
 use super::signature::Signature;
 use super::{Call, Context, Outcome, bind};
 use crate::event::Value;
@@ -53,15 +51,15 @@ pub(super) fn arg(call: &Call, ctx: &Context) -> Outcome {
 pub(super) async fn sleep(call: &Call) -> anyhow::Result<Outcome> {
     let bound = bind(call, &SLEEP)?;
     let length = bound.get("length").cloned().unwrap_or(Value::Nil);
-    let seconds = length
-        .as_f64()
-        .or_else(|| length.as_i64().map(|n| n as f64))
-        .or_else(|| py_str(&length).trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .ok_or_else(|| {
-            anyhow::anyhow!("test.sleep: length must be a number of seconds, not {length}")
-        })?;
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    let seconds = py_str(&length)
+        .trim()
+        .parse::<f64>()
+        .map(Value::F64)
+        .unwrap_or(length.clone());
+    let duration = crate::config::seconds(&seconds).ok_or_else(|| {
+        anyhow::anyhow!("test.sleep: length must be a number of seconds, not {length}")
+    })?;
+    tokio::time::sleep(duration).await;
     Ok(Outcome::ok(true))
 }
 
