@@ -651,15 +651,40 @@ fn a_closed_pipe_ends_a_command_quietly() {
 fn impossible_durations_are_errors_not_panics() {
     let lab = Lab::new();
     let cases: &[(&str, &[&str], &str)] = &[
-        ("salt", &["-t", "1e300", "*", "test.ping"], "-t/--timeout 1e300"),
-        ("salt", &["--timeout=-5", "*", "test.ping"], "-t/--timeout -5"),
+        (
+            "salt",
+            &["-t", "1e300", "*", "test.ping"],
+            "-t/--timeout 1e300",
+        ),
+        (
+            "salt",
+            &["--timeout=-5", "*", "test.ping"],
+            "-t/--timeout -5",
+        ),
         ("salt-run", &["event.bench", "idle=-1"], "idle=-1"),
-        ("salt-call", &["--local", "test.sleep", "1e300"], "test.sleep: length"),
-        ("salt-call", &["--local", "test.sleep", "-1"], "test.sleep: length"),
+        (
+            "salt-call",
+            &["--local", "test.sleep", "1e300"],
+            "test.sleep: length",
+        ),
+        (
+            "salt-call",
+            &["--local", "test.sleep", "-1"],
+            "test.sleep: length",
+        ),
     ];
     for (bin, args, says) in cases {
         let output = lab.run(bin, args);
-        assert_eq!(output.status.code(), Some(1), "{bin} {args:?}: {}", stderr(&output));
-        assert!(stderr(&output).contains(says), "{bin} {args:?}: {}", stderr(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{bin} {args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(says),
+            "{bin} {args:?}: {}",
+            stderr(&output)
+        );
     }
 }

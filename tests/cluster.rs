@@ -642,3 +642,44 @@ fn local_requests_need_the_root_key_and_big_returns_are_trimmed_on_the_bus_only(
         "local:\n    sleep 30 & echo hi : Timed out after 1 seconds\n"
     );
 }
+
+/// Salt records a job published by root under sudo as `sudo_<name>`; `salt` recorded the bare
+/// name while the runners added the prefix.
+#[test]
+fn jobs_published_under_sudo_record_salts_user() {
+    if !crate::support::running_as_root() {
+        eprintln!("skipped: Salt adds sudo_ only for root");
+        return;
+    }
+    let mut cluster = Cluster::new("auto_accept: True\n");
+    cluster.start_master();
+    cluster.start_minion("m1", "");
+    cluster.wait_connected(&["m1"]);
+    let watcher = cluster.watch();
+    let output = cluster
+        .cmd("salt")
+        .env("SUDO_USER", "alice")
+        .args(["m1", "test.ping"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = cluster
+        .cmd("salt-run")
+        .env("SUDO_USER", "alice")
+        .args(["test.arg", "x"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let users: Vec<String> = watcher
+        .drain(Duration::from_secs(2))
+        .iter()
+        .filter_map(|line| {
+            let (tag, data) = line.split_once('\t')?;
+            let new = (tag.starts_with("salt/job/") || tag.starts_with("salt/run/"))
+                && tag.ends_with("/new");
+            let data: serde_json::Value = serde_json::from_str(data).ok()?;
+            new.then(|| data["user"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    assert_eq!(users, ["sudo_alice", "sudo_alice"]);
+}

@@ -128,15 +128,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         fun: fun.clone(),
         args: parse_cli_args(&args.args),
     };
-    let user = std::env::var("SUDO_USER")
-        .ok()
-        .filter(|user| !user.is_empty())
-        .unwrap_or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::geteuid())
-                .ok()
-                .flatten()
-                .map_or_else(|| "root".to_owned(), |user| user.name)
-        });
+    let user = crate::runners::salt_user();
     let request = PublishRequest {
         tgt,
         tgt_type: tgt_type.to_owned(),

@@ -180,16 +180,17 @@ pub fn positional(function: &str) -> &'static [&'static str] {
     }
 }
 
-/// The user Salt records for a job: `sudo_<name>` under sudo, else the process's user.
+/// The user Salt records for a job (`get_specific_user`): the process's user, or `sudo_<name>`
+/// when root runs it under sudo.
 pub fn salt_user() -> String {
-    if let Ok(sudo_user) = std::env::var("SUDO_USER") {
-        return format!("sudo_{sudo_user}");
-    }
-    nix::unistd::User::from_uid(nix::unistd::Uid::effective())
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::effective())
         .ok()
         .flatten()
-        .map(|user| user.name)
-        .unwrap_or_else(|| "root".to_owned())
+        .map_or_else(|| "root".to_owned(), |user| user.name);
+    match std::env::var("SUDO_USER") {
+        Ok(sudo_user) if user == "root" => format!("sudo_{sudo_user}"),
+        _ => user,
+    }
 }
 
 /// Whether `function` is a runner halite has.
