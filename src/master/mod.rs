@@ -78,7 +78,6 @@ pub(crate) struct Shared {
     pub keys: KeyStore,
     pub jobs: JobCache,
     pub sessions: Sessions,
-    pub unadmitted: Arc<tokio::sync::Semaphore>,
     pub root_key: String,
 }
 
@@ -143,7 +142,6 @@ impl Master {
             keys,
             jobs: JobCache::configured(config)?,
             sessions: Sessions::default(),
-            unadmitted: Arc::new(tokio::sync::Semaphore::new(sessions::UNADMITTED_SESSIONS)),
             root_key: request::create_root_key(config)?,
         });
         Ok(Self {
