@@ -2,9 +2,10 @@
 //! per address and in total.
 //!
 //! Nothing is held before a connection is accepted, so a silent peer cannot stop the accept loop.
-//! An address with [`Gate::per_address`] connections waiting gets no more; when [`Gate::total`]
-//! wait, the oldest is evicted to let the new one in. A real minion says who it is within
-//! milliseconds, so under a flood from many addresses the ones evicted are the idle ones.
+//! An address with `link_unadmitted_per_address` connections waiting gets no more; when
+//! `link_unadmitted_max` wait, the oldest is evicted to let the new one in. A real minion says who
+//! it is within milliseconds, so under a flood from many addresses the ones evicted are the idle
+//! ones.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -13,11 +14,15 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-/// Connections that may wait for admission at once, from all addresses.
-pub const UNADMITTED_TOTAL: usize = 512;
+use crate::config::ConfigError;
 
-/// Connections one address may have waiting for admission at once; more are closed at once.
-pub const UNADMITTED_PER_ADDRESS: usize = 32;
+/// `link_unadmitted_max`: connections that may wait for admission at once, from all addresses;
+/// when full, the oldest is evicted.
+const UNADMITTED_TOTAL: u64 = 512;
+
+/// `link_unadmitted_per_address`: connections one address may have waiting for admission at
+/// once; more are closed at once (raise it for many minions behind one NAT address).
+const UNADMITTED_PER_ADDRESS: u64 = 32;
 
 /// How often a full gate is reported in the log, at most.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -70,6 +75,19 @@ impl Inner {
 }
 
 impl Gate {
+    /// The master's gate: `link_unadmitted_max` and `link_unadmitted_per_address`.
+    pub fn configured(config: &crate::config::Config) -> Result<Arc<Self>, ConfigError> {
+        let count = |key, default| {
+            config
+                .get_u64(key, default)
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        };
+        Ok(Self::new(
+            count("link_unadmitted_max", UNADMITTED_TOTAL)?,
+            count("link_unadmitted_per_address", UNADMITTED_PER_ADDRESS)?,
+        ))
+    }
+
     /// A gate letting `total` connections wait, `per_address` of them from one address.
     pub fn new(total: usize, per_address: usize) -> Arc<Self> {
         Arc::new(Self {
@@ -119,11 +137,19 @@ impl Gate {
 }
 
 /// A connection's place at the gate, given back when dropped.
-#[derive(Debug)]
 pub struct Ticket {
     gate: Arc<Gate>,
     serial: u64,
     evicted: CancellationToken,
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the gate: it lists every waiting connection.
+        f.debug_struct("Ticket")
+            .field("serial", &self.serial)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Ticket {

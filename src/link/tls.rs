@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use super::gate::{Gate, UNADMITTED_PER_ADDRESS, UNADMITTED_TOTAL};
+use super::gate::Gate;
 use super::{Acceptor, Connector, LinkError, Session, Trust};
 use crate::keys::{KeyPair, fingerprint, public_pem};
 
@@ -211,8 +211,8 @@ pub struct TlsListener {
 impl TlsListener {
     /// Accepts on `listener`, completing handshakes in the background; a peer that fails its
     /// handshake is logged and dropped. Until the master trusts a session, it holds a place at
-    /// the gate, which bounds how many wait (see [`Gate`]).
-    pub fn new(listener: TcpListener, key: &KeyPair, keepalive: Duration) -> Self {
+    /// `gate`, which bounds how many wait.
+    pub fn new(listener: TcpListener, key: &KeyPair, keepalive: Duration, gate: Arc<Gate>) -> Self {
         let config = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .expect("ring supports TLS 1.3")
@@ -222,7 +222,6 @@ impl TlsListener {
             ));
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let (ready, sessions) = mpsc::channel(READY_QUEUE);
-        let gate = Gate::new(UNADMITTED_TOTAL, UNADMITTED_PER_ADDRESS);
         tokio::spawn(async move {
             loop {
                 let (tcp, address) = tokio::select! {
@@ -446,7 +445,8 @@ mod tests {
     async fn sessions_carry_messages_and_each_side_sees_the_others_key() {
         let (_dir, master, minion, listener) = pair().await;
         let address = listener.local_addr().unwrap().to_string();
-        let mut listener = TlsListener::new(listener, &master, Duration::from_secs(5));
+        let mut listener =
+            TlsListener::new(listener, &master, Duration::from_secs(5), Gate::new(8, 8));
         let dialer = TlsDialer::new(
             address,
             &minion,
@@ -473,7 +473,8 @@ mod tests {
         let (dir, master, minion, listener) = pair().await;
         let other = KeyPair::load_or_create(&dir.path().join("o"), "master").unwrap();
         let address = listener.local_addr().unwrap().to_string();
-        let _listener = TlsListener::new(listener, &master, Duration::from_secs(5));
+        let _listener =
+            TlsListener::new(listener, &master, Duration::from_secs(5), Gate::new(8, 8));
         let pinned = TlsDialer::new(
             address.clone(),
             &minion,

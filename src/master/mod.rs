@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::{Bus, BusHandle, DaemonError, Node};
 use crate::config::Config;
 use crate::keys::{KeyError, KeyPair, KeyStore};
+use crate::link::Gate;
 use crate::link::tls::TlsListener;
 use crate::reactor::Reactor;
 use job_cache::JobCache;
@@ -126,7 +127,7 @@ impl Master {
                 source,
             })?;
         let keepalive = config.get_seconds("link_keepalive", 10.0)?;
-        let link = TlsListener::new(listener, &key, keepalive);
+        let link = TlsListener::new(listener, &key, keepalive, Gate::configured(config)?);
         let endpoint = request::endpoint(config)?;
         let requests = endpoint
             .bind(0o600)

@@ -259,22 +259,34 @@ struct Hello {
     grains: Value,
 }
 
-async fn hello(session: &mut Session) -> Result<Hello, String> {
+/// Why a session was not admitted before its key was looked at.
+enum NoHello {
+    /// Silent, hung up, or evicted from the link's gate: anyone can cause it, so it is not worth
+    /// a line per peer (the gate reports floods).
+    Silent(String),
+    /// Said something that is not a usable hello.
+    Bad(String),
+}
+
+async fn hello(session: &mut Session) -> Result<Hello, NoHello> {
     let first = tokio::time::timeout(HELLO_TIMEOUT, session.rx.recv())
         .await
-        .map_err(|_| format!("no hello within {HELLO_TIMEOUT:?}"))?
-        .ok_or("closed before saying hello")?;
+        .map_err(|_| NoHello::Silent(format!("no hello within {HELLO_TIMEOUT:?}")))?
+        .ok_or_else(|| NoHello::Silent("closed before saying hello".to_owned()))?;
     if command(&first) != Some("hello") {
-        return Err(format!("sent {:?} before hello", command(&first)));
+        return Err(NoHello::Bad(format!(
+            "sent {:?} before hello",
+            command(&first)
+        )));
     }
     let field = |key| {
         map_get(&first, key)
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let id = field("id").ok_or("hello without an id")?;
+    let id = field("id").ok_or_else(|| NoHello::Bad("hello without an id".to_owned()))?;
     if let Some(problem) = id_problem(&id) {
-        return Err(format!("invalid minion id {id:?}: {problem}"));
+        return Err(NoHello::Bad(format!("invalid minion id {id:?}: {problem}")));
     }
     Ok(Hello {
         id,
@@ -308,7 +320,11 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
     let peer = session.peer.clone();
     let Hello { id, role, grains } = match hello(&mut session).await {
         Ok(hello) => hello,
-        Err(reason) => {
+        Err(NoHello::Silent(reason)) => {
+            tracing::debug!("dropped a session from {peer}: {reason}");
+            return;
+        }
+        Err(NoHello::Bad(reason)) => {
             tracing::warn!("refused a session from {peer}: {reason}");
             let refusal = message(
                 "welcome",

@@ -392,6 +392,13 @@ pub async fn call_session(config: &Config, id: &str) -> anyhow::Result<Session> 
 /// Sends `salt-call`'s return on `session` and waits for the master to store it: the jid it got,
 /// or why the master refused it.
 pub async fn send_return(session: Session, load: Value) -> anyhow::Result<String> {
+    let size = crate::link::packed_size(&load);
+    if size > crate::link::MAX_MESSAGE {
+        anyhow::bail!(
+            "the return is {size} bytes, over the {} bytes the link to the master carries; it was not sent",
+            crate::link::MAX_MESSAGE
+        );
+    }
     let Session {
         tx, mut rx, peer, ..
     } = session;
