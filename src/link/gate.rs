@@ -129,11 +129,6 @@ impl Gate {
             evicted,
         })
     }
-
-    /// How many connections wait now.
-    pub fn waiting(&self) -> usize {
-        self.lock().waiting.len()
-    }
 }
 
 /// A connection's place at the gate, given back when dropped.
@@ -187,10 +182,10 @@ mod tests {
         assert!(!first.evicted().is_cancelled());
         let _fourth = gate.enter(c).unwrap();
         assert!(first.evicted().is_cancelled(), "the oldest gave way");
-        assert_eq!(gate.waiting(), 3);
+        assert_eq!(gate.lock().waiting.len(), 3);
         drop(first);
         assert_eq!(
-            gate.waiting(),
+            gate.lock().waiting.len(),
             3,
             "an evicted ticket was already counted out"
         );
