@@ -279,7 +279,7 @@ fn pending_keys_stop_at_max_pending_keys() {
 }
 
 #[test]
-fn rejecting_an_impostors_key_does_not_lock_out_the_real_minion() {
+fn an_impostors_key_accepted_or_rejected_does_not_lock_out_the_real_minion() {
     let mut cluster = Cluster::new("");
     cluster.start_master();
     cluster.start_minion("db1", "");
@@ -298,6 +298,14 @@ fn rejecting_an_impostors_key_does_not_lock_out_the_real_minion() {
     std::fs::write(&config, text).unwrap();
     let impostor = cluster.spawn_minion("impostor");
     assert_eq!(impostor.wait_exit(Duration::from_secs(15)).code(), Some(77));
+    // Accepting the impostor's key too does not replace the real one.
+    let accept_denied = cluster.run("salt-key", &["-a", "db1", "--include-denied", "-y"]);
+    assert!(
+        stderr(&accept_denied).contains("already has another accepted key"),
+        "{}",
+        stderr(&accept_denied)
+    );
+    cluster.wait_connected(&["db1"]);
     // The operator rejects the impostor's key; the real db1 stays in.
     let rejected = cluster.run("salt-key", &["-r", "db1", "--include-denied", "-y"]);
     assert!(rejected.status.success(), "{}", stderr(&rejected));

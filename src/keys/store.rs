@@ -193,11 +193,28 @@ impl KeyStore {
         Ok(found)
     }
 
-    /// Moves `id`'s key from `from` to `to`.
+    /// Moves `id`'s key from `from` to `to`. Accepting never replaces another accepted key: the
+    /// minion holding it would be locked out by whoever presented this one (an impostor's key
+    /// waits as denied); the operator deletes the accepted key first.
     pub fn change(&self, id: &str, from: KeyState, to: KeyState) -> Result<(), KeyError> {
         let source = self.path(from, id);
         let target = self.path(to, id);
-        std::fs::rename(&source, &target).map_err(io("cannot move", &source))
+        if to != KeyState::Accepted || from == KeyState::Accepted {
+            return std::fs::rename(&source, &target).map_err(io("cannot move", &source));
+        }
+        // A hard link is made only where no file is: no window for replacing one.
+        match std::fs::hard_link(&source, &target) {
+            Ok(()) => std::fs::remove_file(&source).map_err(io("cannot move", &source)),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(io("cannot accept", &source)(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!(
+                        "minion {id} already has another accepted key; delete that one first (salt-key -d {id}) if this key is the right one"
+                    ),
+                )))
+            }
+            Err(err) => Err(io("cannot move", &source)(err)),
+        }
     }
 
     /// Deletes `id`'s key in `state`.
@@ -466,6 +483,15 @@ mod tests {
             store.admit("db1", &key(2), &manual).unwrap(),
             Admission::Deny
         );
+        // Accepting the impostor's key does not replace the accepted one.
+        let err = store
+            .change("db1", KeyState::Denied, KeyState::Accepted)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("already has another accepted key"),
+            "{err}"
+        );
+        assert_eq!(store.key(KeyState::Accepted, "db1"), Some(key(1)));
         // The operator rejects the impostor's (denied) key: the real minion still gets in.
         store
             .change("db1", KeyState::Denied, KeyState::Rejected)
