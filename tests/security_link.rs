@@ -96,7 +96,7 @@ fn assert_minion_gets_in(cluster: &mut Cluster, id: &str) {
     cluster.start_minion(id, "");
     cluster.wait_connected(&[id]);
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(8),
         "the minion took {:?} to get in",
         started.elapsed()
     );
