@@ -674,6 +674,11 @@ impl Cluster {
         });
     }
 
+    /// The master's process id.
+    pub fn master_pid(&self) -> u32 {
+        self.master.as_ref().expect("a started master").pid()
+    }
+
     /// Stops the master (SIGTERM) and waits for it.
     pub fn stop_master(&mut self) {
         if let Some(master) = self.master.take() {

@@ -190,13 +190,9 @@ async fn call_function(
             (Value::from("tgt_type"), Value::from("glob")),
             (Value::from("tgt"), Value::from(id.as_str())),
         ]);
-        let crate::link::Session { tx, mut rx, .. } = session;
-        if tx.send(load).await.is_err() {
-            bail!("lost the connection to the master before the return was sent");
-        }
-        drop(tx);
-        // The session ends once the return is written.
-        while rx.recv().await.is_some() {}
+        // A return the master did not store is an error: the result would be lost silently.
+        let jid = crate::minion::send_return(session, load).await?;
+        tracing::debug!("the master stored the return as job {jid}");
     }
     Ok(match retcode {
         0 => Exit::Success,

@@ -73,6 +73,8 @@ pub enum Admission {
     /// A different key arrived for a pending id that autosigning would have accepted; it is
     /// filed as denied (Salt's event for this case has no `act`).
     DenyAutosigned,
+    /// A new key, but `max_pending_keys` keys already wait: not filed (Salt's `full`).
+    Full,
 }
 
 impl Admission {
@@ -88,6 +90,7 @@ impl Admission {
             Admission::Pend => "pend",
             Admission::Reject => "reject",
             Admission::Deny | Admission::DenyAutosigned => "denied",
+            Admission::Full => "full",
         }
     }
 
@@ -107,6 +110,7 @@ impl Admission {
                 vec![result, entry("act", Value::from(self.act())), id, key]
             }
             Admission::Deny => vec![result, id, entry("act", Value::from("denied")), key],
+            Admission::Full => vec![result, entry("act", Value::from("full")), id, key],
             Admission::Reject | Admission::DenyAutosigned => vec![result, id, key],
         })
     }
@@ -119,6 +123,8 @@ pub struct AdmissionPolicy {
     pub auto_accept: bool,
     /// Entries of `autosign_file`: ids accepted on sight.
     pub autosign: Vec<AutosignEntry>,
+    /// `max_pending_keys`: new keys beyond this many pending are not filed (0: no limit).
+    pub max_pending: usize,
 }
 
 /// The keys under a master's `pki_dir`.
@@ -187,11 +193,28 @@ impl KeyStore {
         Ok(found)
     }
 
-    /// Moves `id`'s key from `from` to `to`.
+    /// Moves `id`'s key from `from` to `to`. Accepting never replaces another accepted key: the
+    /// minion holding it would be locked out by whoever presented this one (an impostor's key
+    /// waits as denied); the operator deletes the accepted key first.
     pub fn change(&self, id: &str, from: KeyState, to: KeyState) -> Result<(), KeyError> {
         let source = self.path(from, id);
         let target = self.path(to, id);
-        std::fs::rename(&source, &target).map_err(io("cannot move", &source))
+        if to != KeyState::Accepted || from == KeyState::Accepted {
+            return std::fs::rename(&source, &target).map_err(io("cannot move", &source));
+        }
+        // A hard link is made only where no file is: no window for replacing one.
+        match std::fs::hard_link(&source, &target) {
+            Ok(()) => std::fs::remove_file(&source).map_err(io("cannot move", &source)),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(io("cannot accept", &source)(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!(
+                        "minion {id} already has another accepted key; delete that one first (salt-key -d {id}) if this key is the right one"
+                    ),
+                )))
+            }
+            Err(err) => Err(io("cannot move", &source)(err)),
+        }
     }
 
     /// Deletes `id`'s key in `state`.
@@ -206,9 +229,34 @@ impl KeyStore {
         std::fs::write(&path, pem_text.trim_end()).map_err(io("cannot write", &path))
     }
 
+    /// Files a key for an id that has none in `state`; false when one appeared meanwhile (two
+    /// peers presenting the same id at once: the first one's key stays).
+    fn file_new(&self, state: KeyState, id: &str, pem_text: &str) -> Result<bool, KeyError> {
+        use std::io::Write;
+        let path = self.path(state, id);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path);
+        match file {
+            Ok(mut file) => {
+                file.write_all(pem_text.trim_end().as_bytes())
+                    .map_err(io("cannot write", &path))?;
+                Ok(true)
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(err) => Err(io("cannot write", &path)(err)),
+        }
+    }
+
     /// Decides what happens to a minion presenting `pem_text` as `id`, filing the key as Salt's
     /// master does: a known key passes as it is; a different key for a known id is filed under
     /// `minions_denied`; a new key is accepted by policy or left pending.
+    ///
+    /// Unlike Salt, a key presented for an id never displaces the key already filed for it: the
+    /// accepted key is checked before the rejected one, so rejecting an impostor's key (filed as
+    /// denied) does not lock out the minion whose key is accepted, and of two peers presenting a
+    /// new id at once, the second is denied instead of overwriting the first one's key.
     pub fn admit(
         &self,
         id: &str,
@@ -219,16 +267,16 @@ impl KeyStore {
             self.key(state, id)
                 .map(|filed| super::public_der(&filed) == super::public_der(pem_text))
         };
+        let accepted = same(KeyState::Accepted);
+        if accepted == Some(true) {
+            return Ok(Admission::Accept);
+        }
         if same(KeyState::Rejected).is_some() {
             return Ok(Admission::Reject);
         }
-        match same(KeyState::Accepted) {
-            Some(true) => return Ok(Admission::Accept),
-            Some(false) => {
-                self.file(KeyState::Denied, id, pem_text)?;
-                return Ok(Admission::Deny);
-            }
-            None => {}
+        if accepted == Some(false) {
+            self.file(KeyState::Denied, id, pem_text)?;
+            return Ok(Admission::Deny);
         }
         let autosigned =
             policy.auto_accept || policy.autosign.iter().any(|entry| entry.matches(id));
@@ -247,15 +295,42 @@ impl KeyStore {
             }
             Some(true) => Ok(Admission::Pend),
             None if autosigned => {
-                self.file(KeyState::Accepted, id, pem_text)?;
-                Ok(Admission::Accept)
+                if self.file_new(KeyState::Accepted, id, pem_text)? {
+                    Ok(Admission::Accept)
+                } else {
+                    self.admit(id, pem_text, policy)
+                }
             }
             None => {
-                self.file(KeyState::Pending, id, pem_text)?;
-                Ok(Admission::Pend)
+                if policy.max_pending > 0
+                    && self.ids(KeyState::Pending)?.len() >= policy.max_pending
+                {
+                    return Ok(Admission::Full);
+                }
+                if self.file_new(KeyState::Pending, id, pem_text)? {
+                    Ok(Admission::Pend)
+                } else {
+                    self.admit(id, pem_text, policy)
+                }
             }
         }
     }
+}
+
+/// Why `id` cannot be a minion id, if it cannot: it must name a key file, and must not read as a
+/// pattern where `salt-key`, `wheel.key.*` and targets take globs.
+pub fn id_problem(id: &str) -> Option<&'static str> {
+    if !valid_id(id) {
+        return Some(
+            "an id may not be empty, '.' or '..', or contain '/', '\\' or control characters",
+        );
+    }
+    if id.contains(['*', '?', '[', ']']) {
+        return Some(
+            "an id may not contain '*', '?', '[' or ']', which salt-key and targets read as a pattern matching other minions",
+        );
+    }
+    None
 }
 
 /// Whether `id` can name a key file: not empty, no path separators, not `.` or `..`, no
@@ -360,6 +435,7 @@ mod tests {
         let autosign = AdmissionPolicy {
             auto_accept: false,
             autosign: vec![AutosignEntry::new("db*"), AutosignEntry::new("cache[0-9]+")],
+            max_pending: 0,
         };
         assert_eq!(
             store.admit("db7", &key(4), &autosign).unwrap(),
@@ -389,5 +465,61 @@ mod tests {
         );
         assert!(!valid_id("../etc"));
         assert!(store.key(KeyState::Accepted, "../x").is_none());
+        assert!(id_problem("web*").is_some_and(|why| why.contains("'*'")));
+        assert!(id_problem("web[1]").is_some());
+        assert_eq!(id_problem("web-1.example.com"), None);
+    }
+
+    #[test]
+    fn an_impostors_key_never_displaces_the_filed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::open(dir.path()).unwrap();
+        let manual = AdmissionPolicy::default();
+        store.admit("db1", &key(1), &manual).unwrap();
+        store
+            .change("db1", KeyState::Pending, KeyState::Accepted)
+            .unwrap();
+        assert_eq!(
+            store.admit("db1", &key(2), &manual).unwrap(),
+            Admission::Deny
+        );
+        // Accepting the impostor's key does not replace the accepted one.
+        let err = store
+            .change("db1", KeyState::Denied, KeyState::Accepted)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("already has another accepted key"),
+            "{err}"
+        );
+        assert_eq!(store.key(KeyState::Accepted, "db1"), Some(key(1)));
+        // The operator rejects the impostor's (denied) key: the real minion still gets in.
+        store
+            .change("db1", KeyState::Denied, KeyState::Rejected)
+            .unwrap();
+        assert_eq!(
+            store.admit("db1", &key(1), &manual).unwrap(),
+            Admission::Accept
+        );
+        assert_eq!(
+            store.admit("db1", &key(2), &manual).unwrap(),
+            Admission::Reject
+        );
+        assert!(!store.file_new(KeyState::Accepted, "db1", &key(3)).unwrap());
+        assert_eq!(store.key(KeyState::Accepted, "db1"), Some(key(1)));
+    }
+
+    #[test]
+    fn new_keys_beyond_max_pending_keys_are_not_filed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::open(dir.path()).unwrap();
+        let policy = AdmissionPolicy {
+            max_pending: 2,
+            ..AdmissionPolicy::default()
+        };
+        assert_eq!(store.admit("a", &key(1), &policy).unwrap(), Admission::Pend);
+        assert_eq!(store.admit("b", &key(2), &policy).unwrap(), Admission::Pend);
+        assert_eq!(store.admit("c", &key(3), &policy).unwrap(), Admission::Full);
+        assert_eq!(store.admit("a", &key(1), &policy).unwrap(), Admission::Pend);
+        assert_eq!(store.ids(KeyState::Pending).unwrap(), ["a", "b"]);
     }
 }

@@ -9,23 +9,27 @@
 //! Liveness is the transport's job: an idle session sends a `ping` every keepalive interval, the
 //! peer answers `pong`, and a session silent for three intervals, or whose peer takes nothing for
 //! that long, is closed. Neither surfaces.
+//!
+//! Whoever reaches the master's port gets a connection before anyone knows who it is: those
+//! connections wait at a [`Gate`], bounded per address and in total, the oldest giving way to a
+//! new one, so that idle peers cannot keep a real minion out.
 
+mod gate;
 pub mod tls;
-
-use std::time::Duration;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{Value, map_get};
+pub use gate::{Gate, Ticket};
 
 /// Messages queued per direction of a session.
 pub const SESSION_QUEUE: usize = 1024;
@@ -102,6 +106,8 @@ pub struct Session {
     /// Messages from the peer; `None` once the session has ended.
     pub rx: mpsc::Receiver<Value>,
     limit: Arc<AtomicUsize>,
+    /// The place this session holds at the gate until it is trusted.
+    ticket: Option<Ticket>,
 }
 
 /// The master's side of a transport: authenticated sessions as minions connect.
@@ -121,10 +127,11 @@ pub trait Connector: Send + Sync + 'static {
 pub const MAX_UNTRUSTED_MESSAGE: usize = 256 * 1024;
 
 /// How much a session trusts its peer, which decides how big its messages may be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Trust {
-    /// Not yet authorized: messages up to [`MAX_UNTRUSTED_MESSAGE`].
-    Untrusted,
+    /// Not yet authorized: messages up to [`MAX_UNTRUSTED_MESSAGE`], and the session closes
+    /// when the gate evicts its ticket.
+    Untrusted(Ticket),
     /// Authorized: messages up to [`MAX_MESSAGE`].
     Trusted,
 }
@@ -145,23 +152,30 @@ impl Session {
     {
         let (tx, outgoing) = mpsc::channel(SESSION_QUEUE);
         let (incoming, rx) = mpsc::channel(SESSION_QUEUE);
-        let limit = Arc::new(AtomicUsize::new(match trust {
-            Trust::Untrusted => MAX_UNTRUSTED_MESSAGE,
-            Trust::Trusted => MAX_MESSAGE,
-        }));
+        let (limit, closed, ticket) = match trust {
+            // An evicted ticket closes the session.
+            Trust::Untrusted(ticket) => (MAX_UNTRUSTED_MESSAGE, ticket.evicted(), Some(ticket)),
+            Trust::Trusted => (MAX_MESSAGE, CancellationToken::new(), None),
+        };
+        let limit = Arc::new(AtomicUsize::new(limit));
         let (read_half, write_half) = tokio::io::split(stream);
         let shared = Arc::new(Liveness {
             last_heard: std::sync::Mutex::new(Instant::now()),
             delivering: AtomicBool::new(false),
-            closed: CancellationToken::new(),
+            closed,
         });
         let (pong_tx, pong_rx) = mpsc::channel(4);
         tokio::spawn(read(
-            FramedRead::new(read_half, codec(MAX_MESSAGE)),
+            FramedRead::new(
+                read_half,
+                Limited {
+                    codec: codec(MAX_MESSAGE),
+                    limit: limit.clone(),
+                },
+            ),
             incoming,
             pong_tx,
             shared.clone(),
-            limit.clone(),
             peer.clone(),
         ));
         tokio::spawn(write(
@@ -178,12 +192,15 @@ impl Session {
             tx,
             rx,
             limit,
+            ticket,
         }
     }
 
-    /// Lets the peer send messages up to [`MAX_MESSAGE`], once it is authorized.
-    pub fn trust(&self) {
+    /// Lets the peer send messages up to [`MAX_MESSAGE`] and leaves the gate, once it is
+    /// authorized. Call it before telling the peer: its next message may be a big one.
+    pub fn trust(&mut self) {
         self.limit.store(MAX_MESSAGE, Ordering::Relaxed);
+        self.ticket = None;
     }
 }
 
@@ -191,6 +208,25 @@ fn codec(max: usize) -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
         .max_frame_length(max)
         .new_codec()
+}
+
+/// Length-prefixed frames whose size limit is the session's trust when a frame's length is read,
+/// not when the reader last looked: the message right after [`Session::trust`] may be big.
+struct Limited {
+    codec: LengthDelimitedCodec,
+    limit: Arc<AtomicUsize>,
+}
+
+impl Decoder for Limited {
+    type Item = BytesMut;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, std::io::Error> {
+        // The codec checks the limit once, as it reads a frame's length.
+        self.codec
+            .set_max_frame_length(self.limit.load(Ordering::Relaxed));
+        self.codec.decode(src)
+    }
 }
 
 /// What the reader and writer of one session share.
@@ -247,19 +283,15 @@ fn decode(frame: &BytesMut) -> Option<Value> {
 }
 
 async fn read<R>(
-    mut frames: FramedRead<R, LengthDelimitedCodec>,
+    mut frames: FramedRead<R, Limited>,
     incoming: mpsc::Sender<Value>,
     pongs: mpsc::Sender<()>,
     liveness: Arc<Liveness>,
-    limit: Arc<AtomicUsize>,
     peer: String,
 ) where
     R: AsyncRead + Send + Unpin,
 {
     loop {
-        frames
-            .decoder_mut()
-            .set_max_frame_length(limit.load(Ordering::Relaxed));
         let frame = tokio::select! {
             _ = liveness.closed.cancelled() => return,
             frame = frames.next() => frame,

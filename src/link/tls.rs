@@ -19,14 +19,19 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use super::gate::Gate;
 use super::{Acceptor, Connector, LinkError, Session, Trust};
 use crate::keys::{KeyPair, fingerprint, public_pem};
 
-/// How long a peer may take to complete the handshake.
+/// How long a minion waits for the master to connect and complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Handshakes the master runs at once; more connections wait in the listen backlog.
-const HANDSHAKES_IN_FLIGHT: usize = 128;
+/// How long the master lets a peer take to complete the handshake: a few round trips, so a
+/// silent peer does not hold its place at the gate for long.
+const ACCEPT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sessions handed over by the listener and not yet taken by the master.
+const READY_QUEUE: usize = 64;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -205,8 +210,9 @@ pub struct TlsListener {
 
 impl TlsListener {
     /// Accepts on `listener`, completing handshakes in the background; a peer that fails its
-    /// handshake is logged and dropped.
-    pub fn new(listener: TcpListener, key: &KeyPair, keepalive: Duration) -> Self {
+    /// handshake is logged and dropped. Until the master trusts a session, it holds a place at
+    /// `gate`, which bounds how many wait.
+    pub fn new(listener: TcpListener, key: &KeyPair, keepalive: Duration, gate: Arc<Gate>) -> Self {
         let config = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .expect("ring supports TLS 1.3")
@@ -215,58 +221,69 @@ impl TlsListener {
                 rustls::server::AlwaysResolvesServerRawPublicKeys::new(key.certified()),
             ));
         let acceptor = TlsAcceptor::from(Arc::new(config));
-        let (ready, sessions) = mpsc::channel(64);
-        let handshakes = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_IN_FLIGHT));
+        let (ready, sessions) = mpsc::channel(READY_QUEUE);
         tokio::spawn(async move {
             loop {
-                let Ok(permit) = handshakes.clone().acquire_owned().await else {
-                    return;
-                };
-                let (tcp, address) = match listener.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        tracing::warn!("cannot accept a minion connection: {err}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                if ready.is_closed() {
-                    return;
-                }
-                let acceptor = acceptor.clone();
-                let ready = ready.clone();
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    let _ = tcp.set_nodelay(true);
-                    let peer = address.to_string();
-                    let handshake =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
-                    match handshake {
-                        Ok(Ok(stream)) => {
-                            let key = peer_key(stream.get_ref().1.peer_certificates());
-                            let _ = ready
-                                .send(Session::over(
-                                    stream,
-                                    peer,
-                                    key,
-                                    keepalive,
-                                    Trust::Untrusted,
-                                ))
-                                .await;
+                let (tcp, address) = tokio::select! {
+                    _ = ready.closed() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok(accepted) => accepted,
+                        Err(err) => {
+                            tracing::warn!("cannot accept a minion connection: {err}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
                         }
-                        Ok(Err(err)) => {
-                            tracing::warn!(
-                                "refused a connection from {peer}: handshake failed: {err}"
-                            )
-                        }
-                        Err(_) => tracing::warn!(
-                            "refused a connection from {peer}: no handshake within {HANDSHAKE_TIMEOUT:?}"
-                        ),
-                    }
-                });
+                    },
+                };
+                // Closed at once: this address already has its share waiting.
+                let Some(ticket) = gate.enter(address.ip()) else {
+                    continue;
+                };
+                tokio::spawn(handshake(
+                    acceptor.clone(),
+                    tcp,
+                    address,
+                    ticket,
+                    ready.clone(),
+                    keepalive,
+                ));
             }
         });
         Self { sessions }
+    }
+}
+
+/// Completes one peer's handshake and hands its session over, unless the peer is too slow or the
+/// gate evicts it first.
+async fn handshake(
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+    address: SocketAddr,
+    ticket: super::Ticket,
+    ready: mpsc::Sender<Session>,
+    keepalive: Duration,
+) {
+    let _ = tcp.set_nodelay(true);
+    let peer = address.to_string();
+    let evicted = ticket.evicted();
+    let handshake = tokio::select! {
+        _ = evicted.cancelled() => {
+            tracing::debug!("closed a connection from {peer}: evicted before its handshake");
+            return;
+        }
+        handshake = tokio::time::timeout(ACCEPT_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => handshake,
+    };
+    match handshake {
+        Ok(Ok(stream)) => {
+            let key = peer_key(stream.get_ref().1.peer_certificates());
+            let session = Session::over(stream, peer, key, keepalive, Trust::Untrusted(ticket));
+            let _ = ready.send(session).await;
+        }
+        // Per peer and cheap to cause: the gate reports floods, these are details.
+        Ok(Err(err)) => tracing::info!("refused a connection from {peer}: handshake failed: {err}"),
+        Err(_) => tracing::debug!(
+            "refused a connection from {peer}: no handshake within {ACCEPT_HANDSHAKE_TIMEOUT:?}"
+        ),
     }
 }
 
@@ -285,6 +302,7 @@ pub struct TlsDialer {
     connector: TlsConnector,
     verifier: Arc<PinnedMaster>,
     keepalive: Duration,
+    source: Option<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for TlsDialer {
@@ -315,7 +333,37 @@ impl TlsDialer {
             connector: TlsConnector::from(Arc::new(config)),
             verifier,
             keepalive,
+            source: None,
         }
+    }
+
+    /// Connects from `source` (Salt's `source_address`) instead of the address the system picks.
+    pub fn with_source(mut self, source: Option<std::net::IpAddr>) -> Self {
+        self.source = source;
+        self
+    }
+
+    async fn connect_tcp(&self, addresses: &[SocketAddr]) -> std::io::Result<TcpStream> {
+        let Some(source) = self.source else {
+            return TcpStream::connect(addresses).await;
+        };
+        let mut last = std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("no address of the master's family as source_address {source}"),
+        );
+        for address in addresses.iter().filter(|a| a.is_ipv4() == source.is_ipv4()) {
+            let socket = if source.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            socket.bind(SocketAddr::new(source, 0))?;
+            match socket.connect(*address).await {
+                Ok(tcp) => return Ok(tcp),
+                Err(err) => last = err,
+            }
+        }
+        Err(last)
     }
 
     /// The key the master presented in the last handshake, trusted or not.
@@ -341,8 +389,7 @@ impl Connector for TlsDialer {
             address: self.address.clone(),
             source,
         };
-        let tcp = match tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(&addresses[..]))
-            .await
+        let tcp = match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connect_tcp(&addresses)).await
         {
             Ok(Ok(tcp)) => tcp,
             Ok(Err(err)) => return Err(connect_err(err)),
@@ -398,7 +445,8 @@ mod tests {
     async fn sessions_carry_messages_and_each_side_sees_the_others_key() {
         let (_dir, master, minion, listener) = pair().await;
         let address = listener.local_addr().unwrap().to_string();
-        let mut listener = TlsListener::new(listener, &master, Duration::from_secs(5));
+        let mut listener =
+            TlsListener::new(listener, &master, Duration::from_secs(5), Gate::new(8, 8));
         let dialer = TlsDialer::new(
             address,
             &minion,
@@ -425,7 +473,8 @@ mod tests {
         let (dir, master, minion, listener) = pair().await;
         let other = KeyPair::load_or_create(&dir.path().join("o"), "master").unwrap();
         let address = listener.local_addr().unwrap().to_string();
-        let _listener = TlsListener::new(listener, &master, Duration::from_secs(5));
+        let _listener =
+            TlsListener::new(listener, &master, Duration::from_secs(5), Gate::new(8, 8));
         let pinned = TlsDialer::new(
             address.clone(),
             &minion,

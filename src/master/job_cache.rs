@@ -2,12 +2,27 @@
 //! where `h` is the `hash_type` digest of the jid, holding `jid` (the jid), `.load.p` (msgpack
 //! of the publish load), `.minions.p` (msgpack list of targeted ids) and `<id>/return.p`
 //! (msgpack of each minion's return value). Jobs older than `keep_jobs_seconds` are removed.
+//!
+//! What minions may store is bounded (an accepted minion could fill the disk otherwise): each
+//! minion may store `return_quota_bytes` per `return_quota_window`, and the whole cache holds at
+//! most `job_cache_max_bytes`; a return over either is refused, not stored.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Config, ConfigError, hexdigest};
 use crate::event::Value;
+
+/// `return_quota_bytes`: what one minion may store per window (256 MiB).
+const DEFAULT_RETURN_QUOTA: u64 = 256 * 1024 * 1024;
+/// `return_quota_window`, in seconds.
+const DEFAULT_QUOTA_WINDOW: f64 = 3600.0;
+/// `job_cache_max_bytes`: the whole job cache (4 GiB).
+const DEFAULT_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// What a stored return costs at least: its directory and file take blocks however small it is.
+const MIN_CHARGE: u64 = 4096;
 
 /// The job cache under a master's `cachedir`.
 #[derive(Debug, Clone)]
@@ -15,6 +30,89 @@ pub struct JobCache {
     jobs: PathBuf,
     hash_type: String,
     keep: Duration,
+    quota: Arc<Quota>,
+}
+
+/// Why a return is not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaError {
+    /// The minion stored its share for now.
+    #[error(
+        "minion {id} already stored {used} bytes of returns in the last {window:?}; this one ({size} bytes) would pass return_quota_bytes ({limit})"
+    )]
+    Minion {
+        /// The minion.
+        id: String,
+        /// Bytes it stored in this window.
+        used: u64,
+        /// The return's size.
+        size: u64,
+        /// `return_quota_bytes`.
+        limit: u64,
+        /// `return_quota_window`.
+        window: Duration,
+    },
+    /// The cache is full.
+    #[error(
+        "the job cache holds {used} bytes; this return ({size} bytes) would pass job_cache_max_bytes ({limit}) until old jobs expire (keep_jobs_seconds)"
+    )]
+    Full {
+        /// Bytes in the cache.
+        used: u64,
+        /// The return's size.
+        size: u64,
+        /// `job_cache_max_bytes`.
+        limit: u64,
+    },
+}
+
+/// The bounds on what minions store, and what they stored.
+#[derive(Debug)]
+struct Quota {
+    per_minion: u64,
+    window: Duration,
+    max_bytes: u64,
+    usage: Mutex<Usage>,
+}
+
+#[derive(Debug)]
+struct Usage {
+    /// The cache's size as last measured, plus what was stored since.
+    stored: u64,
+    window_start: Instant,
+    by_minion: HashMap<String, u64>,
+}
+
+impl Quota {
+    /// Counts `size` bytes from minion `id` against the quotas, or refuses them.
+    fn charge(&self, id: &str, size: u64) -> Result<(), QuotaError> {
+        let size = size.max(MIN_CHARGE);
+        let mut usage = self.usage.lock().expect("quota lock");
+        if usage.window_start.elapsed() >= self.window {
+            usage.window_start = Instant::now();
+            usage.by_minion.clear();
+        }
+        let used = usage.by_minion.get(id).copied().unwrap_or(0);
+        if self.per_minion > 0 && used + size > self.per_minion {
+            return Err(QuotaError::Minion {
+                id: id.to_owned(),
+                used,
+                size,
+                limit: self.per_minion,
+                window: self.window,
+            });
+        }
+        if self.max_bytes > 0 && usage.stored + size > self.max_bytes {
+            return Err(QuotaError::Full {
+                used: usage.stored,
+                size,
+                limit: self.max_bytes,
+            });
+        }
+        usage.stored += size;
+        *usage.by_minion.entry(id.to_owned()).or_default() += size;
+        Ok(())
+    }
 }
 
 /// One cached job.
@@ -43,11 +141,28 @@ impl JobCache {
         } else {
             Duration::from_secs(seconds)
         };
+        let quota = Quota {
+            per_minion: config.get_u64("return_quota_bytes", DEFAULT_RETURN_QUOTA)?,
+            window: config.get_seconds("return_quota_window", DEFAULT_QUOTA_WINDOW)?,
+            max_bytes: config.get_u64("job_cache_max_bytes", DEFAULT_MAX_BYTES)?,
+            usage: Mutex::new(Usage {
+                stored: 0,
+                window_start: Instant::now(),
+                by_minion: HashMap::new(),
+            }),
+        };
         Ok(Self {
             jobs: config.cachedir()?.join("jobs"),
             hash_type: config.hash_type()?.to_owned(),
             keep,
+            quota: Arc::new(quota),
         })
+    }
+
+    /// Counts `size` bytes of what minion `id` wants stored against the quotas, or says why they
+    /// may not be stored.
+    pub fn charge(&self, id: &str, size: u64) -> Result<(), QuotaError> {
+        self.quota.charge(id, size)
     }
 
     fn dir(&self, jid: &str) -> PathBuf {
@@ -116,17 +231,16 @@ impl JobCache {
         jobs
     }
 
-    /// Removes jobs stored longer ago than the retention (0 keeps them forever); returns how
-    /// many.
+    /// Removes jobs stored longer ago than the retention (0 keeps them forever) and measures
+    /// what the others take, for `job_cache_max_bytes`; returns how many were removed.
     pub fn clean(&self) -> usize {
-        if self.keep.is_zero() {
-            return 0;
-        }
         let now = SystemTime::now();
         let mut removed = 0;
+        let mut size = 0;
         for dir in job_dirs(&self.jobs) {
             let stored = std::fs::metadata(dir.join("jid")).and_then(|m| m.modified());
             let expired = match stored {
+                _ if self.keep.is_zero() => false,
                 Ok(stored) => now.duration_since(stored).unwrap_or_default() > self.keep,
                 // A directory without its jid file is a leftover of an interrupted write.
                 Err(_) => true,
@@ -136,10 +250,30 @@ impl JobCache {
                 if let Some(parent) = dir.parent() {
                     let _ = std::fs::remove_dir(parent);
                 }
+            } else {
+                size += dir_size(&dir);
             }
         }
+        self.quota.usage.lock().expect("quota lock").stored = size;
         removed
     }
+}
+
+/// The bytes of the files in `dir` and its subdirectories (a job: its files and one directory
+/// per minion), each counted as at least [`MIN_CHARGE`] as [`Quota::charge`] counts them.
+fn dir_size(dir: &Path) -> u64 {
+    let mut size = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            size += dir_size(&entry.path());
+        } else if let Ok(metadata) = entry.metadata() {
+            size += metadata.len().max(MIN_CHARGE);
+        }
+    }
+    size
 }
 
 fn job_dirs(jobs: &Path) -> Vec<PathBuf> {
@@ -199,11 +333,16 @@ mod tests {
     #[test]
     fn jobs_and_returns_round_trip_in_salts_layout() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = JobCache {
-            jobs: dir.path().join("jobs"),
-            hash_type: "sha256".into(),
-            keep: Duration::from_secs(3600),
-        };
+        std::fs::write(
+            dir.path().join("master"),
+            format!(
+                "cachedir: {}\nkeep_jobs_seconds: 3600\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let config = Config::load(crate::config::Role::Master, Some(dir.path())).unwrap();
+        let cache = JobCache::configured(&config).unwrap();
         let load = crate::salt_yaml::load("{fun: test.ping, arg: []}").unwrap();
         cache
             .save_load("20261124084432504393", &load, &["web1".into()])
@@ -237,5 +376,36 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(expired.clean(), 1);
         assert!(cache.jobs().is_empty());
+    }
+
+    #[test]
+    fn returns_over_a_minions_share_or_the_caches_size_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("master"),
+            format!(
+                "cachedir: {}\nreturn_quota_bytes: 10000\njob_cache_max_bytes: 20000\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let config = Config::load(crate::config::Role::Master, Some(dir.path())).unwrap();
+        let cache = JobCache::configured(&config).unwrap();
+        cache.charge("web1", 6000).unwrap();
+        let err = cache.charge("web1", 6000).unwrap_err();
+        assert!(
+            err.to_string().contains("return_quota_bytes (10000)"),
+            "{err}"
+        );
+        cache.charge("web2", 100).unwrap();
+        cache.charge("web3", 5000).unwrap();
+        let err = cache.charge("web4", 5000).unwrap_err();
+        assert!(
+            err.to_string().contains("job_cache_max_bytes (20000)"),
+            "{err}"
+        );
+        // Measuring the (empty) cache gives the room back.
+        assert_eq!(cache.clean(), 0);
+        cache.charge("web4", 5000).unwrap();
     }
 }

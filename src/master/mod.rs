@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::{Bus, BusHandle, DaemonError, Node};
 use crate::config::Config;
 use crate::keys::{KeyError, KeyPair, KeyStore};
+use crate::link::Gate;
 use crate::link::tls::TlsListener;
 use crate::reactor::Reactor;
 use job_cache::JobCache;
@@ -78,7 +79,6 @@ pub(crate) struct Shared {
     pub keys: KeyStore,
     pub jobs: JobCache,
     pub sessions: Sessions,
-    pub unadmitted: Arc<tokio::sync::Semaphore>,
     pub root_key: String,
     /// The reactor's configuration, for `reactor.list` requests; set once the reactor exists.
     pub reactor: std::sync::OnceLock<crate::reactor::Listing>,
@@ -129,7 +129,7 @@ impl Master {
                 source,
             })?;
         let keepalive = config.get_seconds("link_keepalive", 10.0)?;
-        let link = TlsListener::new(listener, &key, keepalive);
+        let link = TlsListener::new(listener, &key, keepalive, Gate::configured(config)?);
         let endpoint = request::endpoint(config)?;
         let requests = endpoint
             .bind(0o600)
@@ -145,7 +145,6 @@ impl Master {
             keys,
             jobs: JobCache::configured(config)?,
             sessions: Sessions::default(),
-            unadmitted: Arc::new(tokio::sync::Semaphore::new(sessions::UNADMITTED_SESSIONS)),
             root_key: request::create_root_key(config)?,
             reactor: std::sync::OnceLock::new(),
         });

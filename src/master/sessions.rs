@@ -12,17 +12,18 @@ use tokio_util::sync::CancellationToken;
 use super::Shared;
 use super::minion_event::events_from_load;
 use crate::event::{Event, Value, jid, map_get, map_set};
-use crate::keys::{Admission, AdmissionPolicy, KeyState, read_autosign, valid_id};
+use crate::keys::{Admission, AdmissionPolicy, KeyState, id_problem, read_autosign, valid_id};
 use crate::link::{Acceptor, Session, command, message};
 
 /// How often a session's key file is checked again while messages arrive.
 const KEY_RECHECK: Duration = Duration::from_secs(1);
 
-/// Sessions that may be between handshake and admission at once.
-pub(super) const UNADMITTED_SESSIONS: usize = 256;
+/// How long a new session may take to say who it is: a minion says hello as soon as its
+/// handshake is done, and until then the session holds a place at the link's gate.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long a new session may take to say who it is.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// `max_pending_keys`: how many keys may wait for an operator before new ones are turned away.
+const DEFAULT_MAX_PENDING_KEYS: u64 = 1000;
 
 /// The minions connected now, and the grains they reported.
 #[derive(Debug, Default)]
@@ -82,13 +83,6 @@ impl Sessions {
         }
     }
 
-    /// Ends `id`'s session, if it has one.
-    pub fn close(&self, id: &str) {
-        if let Some(connected) = self.lock().connected.get(id) {
-            connected.close.cancel();
-        }
-    }
-
     /// Ends `id`'s session unless it authenticated with `accepted` (PEM), the key on file now.
     pub fn close_unless_key(&self, id: &str, accepted: Option<&str>) {
         if let Some(connected) = self.lock().connected.get(id) {
@@ -96,7 +90,7 @@ impl Sessions {
                 crate::keys::public_der(accepted) == crate::keys::public_der(&connected.key)
             });
             if !same {
-                tracing::info!("minion {id}'s accepted key changed; closing its session");
+                tracing::info!("minion {id}'s key is no longer accepted; closing its session");
                 connected.close.cancel();
             }
         }
@@ -226,7 +220,8 @@ pub(super) async fn serve(shared: Arc<Shared>, mut link: impl Acceptor, stop: Ca
     }
 }
 
-/// Closes the sessions of minions whose keys an operator deletes or rejects (`salt/key`).
+/// Closes the sessions of minions whose keys an operator deletes, rejects or replaces
+/// (`salt/key`).
 pub(super) async fn watch_keys(shared: Arc<Shared>, stop: CancellationToken) {
     let mut subscription = shared.bus.subscribe();
     loop {
@@ -243,27 +238,16 @@ pub(super) async fn watch_keys(shared: Arc<Shared>, stop: CancellationToken) {
         let Ok(event) = crate::wire::decode_body(&body) else {
             continue;
         };
-        let act = event.get("act").and_then(Value::as_str);
+        if event.get("act").and_then(Value::as_str).is_none() {
+            continue;
+        }
         let Some(id) = event.get("id").and_then(Value::as_str) else {
             continue;
         };
-        match act {
-            Some("delete" | "reject") => {
-                let done = if act == Some("delete") {
-                    "deleted"
-                } else {
-                    "rejected"
-                };
-                tracing::info!("the key of minion {id} was {done}; closing its session");
-                shared.sessions.close(id);
-            }
-            // An accepted key may replace the one a connected minion authenticated with.
-            Some(_) => {
-                let filed = shared.keys.key(KeyState::Accepted, id);
-                shared.sessions.close_unless_key(id, filed.as_deref());
-            }
-            None => {}
-        }
+        // Whatever changed (the minion's key deleted, rejected or replaced, or only an
+        // impostor's denied key), the session ends unless its key is still the accepted one.
+        let filed = shared.keys.key(KeyState::Accepted, id);
+        shared.sessions.close_unless_key(id, filed.as_deref());
     }
 }
 
@@ -275,22 +259,34 @@ struct Hello {
     grains: Value,
 }
 
-async fn hello(session: &mut Session) -> Result<Hello, String> {
+/// Why a session was not admitted before its key was looked at.
+enum NoHello {
+    /// Silent, hung up, or evicted from the link's gate: anyone can cause it, so it is not worth
+    /// a line per peer (the gate reports floods).
+    Silent(String),
+    /// Said something that is not a usable hello.
+    Bad(String),
+}
+
+async fn hello(session: &mut Session) -> Result<Hello, NoHello> {
     let first = tokio::time::timeout(HELLO_TIMEOUT, session.rx.recv())
         .await
-        .map_err(|_| format!("no hello within {HELLO_TIMEOUT:?}"))?
-        .ok_or("closed before saying hello")?;
+        .map_err(|_| NoHello::Silent(format!("no hello within {HELLO_TIMEOUT:?}")))?
+        .ok_or_else(|| NoHello::Silent("closed before saying hello".to_owned()))?;
     if command(&first) != Some("hello") {
-        return Err(format!("sent {:?} before hello", command(&first)));
+        return Err(NoHello::Bad(format!(
+            "sent {:?} before hello",
+            command(&first)
+        )));
     }
     let field = |key| {
         map_get(&first, key)
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let id = field("id").ok_or("hello without an id")?;
-    if !valid_id(&id) {
-        return Err(format!("invalid minion id {id:?}"));
+    let id = field("id").ok_or_else(|| NoHello::Bad("hello without an id".to_owned()))?;
+    if let Some(problem) = id_problem(&id) {
+        return Err(NoHello::Bad(format!("invalid minion id {id:?}: {problem}")));
     }
     Ok(Hello {
         id,
@@ -310,24 +306,25 @@ fn admission_policy(shared: &Shared) -> AdmissionPolicy {
             .unwrap_or_default(),
         _ => Vec::new(),
     };
+    let max_pending = config
+        .get_u64("max_pending_keys", DEFAULT_MAX_PENDING_KEYS)
+        .unwrap_or(DEFAULT_MAX_PENDING_KEYS);
     AdmissionPolicy {
         auto_accept: config.get_bool("auto_accept", false).unwrap_or(false),
         autosign,
+        max_pending: usize::try_from(max_pending).unwrap_or(usize::MAX),
     }
 }
 
 async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationToken) {
     let peer = session.peer.clone();
-    // Sessions not yet admitted are few and small, whoever connects.
-    let Ok(unadmitted) = shared.unadmitted.clone().try_acquire_owned() else {
-        tracing::warn!(
-            "refused a session from {peer}: {UNADMITTED_SESSIONS} others are still being admitted"
-        );
-        return;
-    };
     let Hello { id, role, grains } = match hello(&mut session).await {
         Ok(hello) => hello,
-        Err(reason) => {
+        Err(NoHello::Silent(reason)) => {
+            tracing::debug!("dropped a session from {peer}: {reason}");
+            return;
+        }
+        Err(NoHello::Bad(reason)) => {
             tracing::warn!("refused a session from {peer}: {reason}");
             let refusal = message(
                 "welcome",
@@ -359,6 +356,10 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
     {
         shared.bus.fire(event);
     }
+    if admission == Admission::Accept {
+        // Before the welcome: what the minion sends once welcomed may be bigger than a hello.
+        session.trust();
+    }
     let welcome = message(
         "welcome",
         vec![
@@ -369,9 +370,14 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
     if session.tx.send(welcome).await.is_err() {
         return;
     }
-    drop(unadmitted);
     match admission {
-        Admission::Accept => session.trust(),
+        Admission::Accept => {}
+        Admission::Full => {
+            tracing::warn!(
+                "refused minion {id} ({peer}): max_pending_keys keys already wait for an operator; its key is not filed"
+            );
+            return;
+        }
         Admission::Pend => {
             tracing::info!("minion {id} ({peer}) is waiting for its key to be accepted");
             return;
@@ -445,7 +451,14 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                     }
                 }
             }
-            Some("_return") => job_return(&shared, &id, message).await,
+            Some("_return") => {
+                let outcome = job_return(&shared, &id, message).await;
+                if let Some(reply) = return_reply(outcome, &role)
+                    && session.tx.try_send(reply).is_err()
+                {
+                    tracing::warn!("cannot tell minion {id} ({peer}) what became of its return");
+                }
+            }
             other => tracing::warn!("ignored a message from minion {id} with cmd {other:?}"),
         }
     }
@@ -487,11 +500,32 @@ fn with_ts(load: Value) -> Value {
     }
 }
 
-/// A job return: `salt/job/<jid>/ret/<id>` on the bus and the return in the job cache. A
-/// return with jid `req` (from `salt-call`) gets a new jid first, as Salt's master gives it.
-async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) {
+/// What the master tells the sender of a return: `salt-call` waits for `_return_ok` (with the
+/// jid it got) or `_return_refused`; a minion daemon hears only of refusals, which it logs.
+fn return_reply(outcome: Result<String, String>, role: &str) -> Option<Value> {
+    match outcome {
+        Ok(jid) if role == "call" => Some(message(
+            "_return_ok",
+            vec![(Value::from("jid"), Value::from(jid))],
+        )),
+        Ok(_) => None,
+        Err(reason) => Some(message(
+            "_return_refused",
+            vec![(Value::from("reason"), Value::from(reason))],
+        )),
+    }
+}
+
+/// A job return: `salt/job/<jid>/ret/<id>` on the bus and the return in the job cache, within
+/// the job cache's quotas. A return with jid `req` (from `salt-call`) gets a new jid first, as
+/// Salt's master gives it. Returns the jid, or why the return was refused (logged).
+async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<String, String> {
+    let refuse = |reason: String| {
+        tracing::warn!("refused a return from minion {id}: {reason}");
+        Err(reason)
+    };
     let Value::Map(mut entries) = load else {
-        return;
+        return refuse("the return is not a map".to_owned());
     };
     let mut jid = entries
         .iter()
@@ -505,8 +539,7 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) {
         map_set(&mut entries, Value::from("jid"), Value::from(jid.as_str()));
     }
     if !jid::is_jid(&jid) {
-        tracing::warn!("refused a return from minion {id} with jid {jid:?}");
-        return;
+        return refuse(format!("{jid:?} is not a jid"));
     }
     // The job cache keeps what Salt's does per minion: the return, its code, success.
     let stored = Value::Map(
@@ -520,6 +553,10 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) {
             })
             .collect(),
     );
+    let size = crate::link::packed_size(&stored) as u64;
+    if let Err(err) = shared.jobs.charge(id, size) {
+        return refuse(err.to_string());
+    }
     if from_salt_call {
         // As Salt's master does for `req` returns, the job gets a load of its own.
         let field = |key: &str| {
@@ -541,12 +578,14 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) {
         let saved =
             tokio::task::spawn_blocking(move || jobs.save_load(&jid, &load, &minions)).await;
         if let Ok(Err(err)) = saved {
-            tracing::warn!("cannot store a salt-call job in the job cache: {err}");
+            return refuse(format!(
+                "cannot store the salt-call job in the job cache: {err}"
+            ));
         }
     }
     let mut event = match Event::new(format!("salt/job/{jid}/ret/{id}"), Value::Map(entries)) {
         Ok(event) => event,
-        Err(_) => return,
+        Err(err) => return refuse(err.to_string()),
     };
     // Salt's master stamps the return before it adds the arrival time.
     event.stamp();
@@ -566,10 +605,12 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) {
         }
         shared.bus.fire(event);
     }
-    let jobs = shared.jobs.clone();
-    let id = id.to_owned();
-    let saved = tokio::task::spawn_blocking(move || jobs.save_return(&jid, &id, &stored)).await;
-    if let Ok(Err(err)) = saved {
-        tracing::warn!("cannot store a return in the job cache: {err}");
+    let (jobs, owned_id, owned_jid) = (shared.jobs.clone(), id.to_owned(), jid.clone());
+    let saved =
+        tokio::task::spawn_blocking(move || jobs.save_return(&owned_jid, &owned_id, &stored)).await;
+    match saved {
+        Ok(Ok(())) => Ok(jid),
+        Ok(Err(err)) => refuse(format!("cannot store the return in the job cache: {err}")),
+        Err(err) => refuse(format!("cannot store the return in the job cache: {err}")),
     }
 }

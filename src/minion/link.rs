@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::BusHandle;
-use crate::config::Config;
+use crate::config::{Config, Role};
 use crate::event::{Event, Value, map_get};
 use crate::keys::{KeyPair, fingerprint};
 use crate::link::tls::{MasterPin, TlsDialer};
@@ -82,6 +82,8 @@ pub(super) struct LinkParts {
 enum Welcome {
     Accepted(Session),
     Pending,
+    /// `max_pending_keys` keys already wait on the master: try again later, as Salt's `full`.
+    Full,
     Refused(String),
 }
 
@@ -92,7 +94,10 @@ fn master_pub_path(config: &Config) -> Option<PathBuf> {
         .map(|dir| dir.join("minion_master.pub"))
 }
 
-fn pin(config: &Config) -> MasterPin {
+/// What the minion trusts as its master: the key saved from the first connection, else
+/// `master_finger`, else `local` (this host's master key, when falling back to this host), else
+/// the first key it sees.
+fn pin(config: &Config, local: Option<&str>) -> MasterPin {
     if let Some(saved) = master_pub_path(config).and_then(|p| std::fs::read_to_string(p).ok()) {
         return MasterPin::Key(saved);
     }
@@ -101,8 +106,59 @@ fn pin(config: &Config) -> MasterPin {
             finger: finger.to_owned(),
             hash_type: config.hash_type().unwrap_or("sha256").to_owned(),
         },
-        _ => MasterPin::FirstUse,
+        _ => match local {
+            Some(key) => MasterPin::Key(key.to_owned()),
+            None => MasterPin::FirstUse,
+        },
     }
+}
+
+/// Saves the master's key after the first accepted session, unless one is pinned already.
+fn save_master_key(config: &Config, dialer: &TlsDialer) {
+    let Some(path) = master_pub_path(config) else {
+        return;
+    };
+    if path.exists() {
+        return;
+    }
+    if let Some(key) = dialer.presented_key()
+        && let Err(err) = std::fs::write(&path, key)
+    {
+        tracing::warn!("cannot save the master's key to {}: {err}", path.display());
+    }
+}
+
+/// This host's master key (`master.pub` in the `pki_dir` of the master config beside this
+/// minion's), if a master of this host's administrator is set up here: the only master a minion
+/// without `master:` may fall back to, pinned to that key, so that whoever else listens on this
+/// host's port gets nothing.
+fn local_master_key(config: &Config) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = config
+        .sibling(Role::Master)
+        .ok()?
+        .pki_dir()
+        .ok()?
+        .join("master.pub");
+    let metadata = std::fs::metadata(&path).ok()?;
+    let owner_trusted = metadata.uid() == 0 || metadata.uid() == nix::unistd::geteuid().as_raw();
+    if !owner_trusted || metadata.mode() & 0o022 != 0 {
+        tracing::warn!(
+            "ignored {}: owned by another user or writable by others",
+            path.display()
+        );
+        return None;
+    }
+    let key = std::fs::read_to_string(&path).ok()?;
+    crate::keys::public_der(&key).is_some().then_some(key)
+}
+
+/// The error for a minion without `master:` whose default name does not resolve.
+fn unresolved_default(config: &Config, err: &LinkError) -> String {
+    format!(
+        "{err}; set master: in {} to the master's address (this host is tried only when its own master's key is in the master config's pki_dir)",
+        config.config_dir().join("minion").display()
+    )
 }
 
 fn seconds(config: &Config, key: &str, default: f64) -> Duration {
@@ -137,12 +193,16 @@ pub(super) async fn run(
     let mut started = false;
     let mut unsent: Option<Value> = None;
     let mut last_error = String::new();
+    let source = source_address(config);
+    // This host's master key, once the default name did not resolve and the minion fell back.
+    let mut local_key: Option<String> = None;
     loop {
         if shutdown.is_cancelled() {
             return LinkOutcome::Stopped;
         }
-        let pin = pin(config);
-        let dialer = TlsDialer::new(address.socket_address(), &parts.key, pin.clone(), keepalive);
+        let pin = pin(config, local_key.as_deref());
+        let dialer = TlsDialer::new(address.socket_address(), &parts.key, pin.clone(), keepalive)
+            .with_source(source);
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => return LinkOutcome::Stopped,
             attempt = authenticate(&dialer, &parts, "minion") => attempt,
@@ -152,11 +212,8 @@ pub(super) async fn run(
                 last_error.clear();
                 backoff = recon_default;
                 pending_wait = acceptance_wait;
-                if let (MasterPin::FirstUse, Some(path), Some(key)) =
-                    (&pin, master_pub_path(config), dialer.presented_key())
-                    && let Err(err) = std::fs::write(&path, &key)
-                {
-                    tracing::warn!("cannot save the master's key to {}: {err}", path.display());
+                if matches!(pin, MasterPin::FirstUse) || local_key.is_some() {
+                    save_master_key(config, &dialer);
                 }
                 fire(&parts.bus, "__master_connected", &address.host);
                 tracing::info!("connected to the master at {}", address.socket_address());
@@ -187,6 +244,13 @@ pub(super) async fn run(
                     pending_wait = (pending_wait * 2).min(acceptance_max);
                 }
                 wait
+            }
+            Ok(Welcome::Full) => {
+                tracing::error!(
+                    "The Salt Master has too many keys waiting for acceptance (max_pending_keys); this minion will try again in {} seconds",
+                    acceptance_wait.as_secs_f64()
+                );
+                acceptance_wait
             }
             Ok(Welcome::Refused(act)) => {
                 if config.get_bool("rejected_retry", false).unwrap_or(false) {
@@ -227,15 +291,22 @@ pub(super) async fn run(
                         }
                     }
                     _ => {
-                        if let (LinkError::Resolve { .. }, true) = (&err, address.default) {
+                        let unresolved =
+                            matches!(err, LinkError::Resolve { .. }) && address.default;
+                        if unresolved && let Some(key) = local_master_key(config) {
                             tracing::info!(
-                                "the default master name 'salt' does not resolve; trying this host (127.0.0.1); set master: in the minion config"
+                                "the default master name 'salt' does not resolve; trying this host's master (127.0.0.1), pinned to its key; set master: in the minion config"
                             );
                             address.host = "127.0.0.1".to_owned();
                             address.default = false;
+                            local_key = Some(key);
                             continue;
                         }
-                        let message = err.to_string();
+                        let message = if unresolved {
+                            unresolved_default(config, &err)
+                        } else {
+                            err.to_string()
+                        };
                         if message != last_error {
                             tracing::warn!("{message}; retrying");
                             last_error = message;
@@ -254,14 +325,27 @@ pub(super) async fn run(
     }
 }
 
+/// `source_address`: the local address to connect from (unset: the system's choice).
+fn source_address(config: &Config) -> Option<std::net::IpAddr> {
+    let text = config.get_str("source_address").ok().flatten()?;
+    match text.parse() {
+        Ok(address) => Some(address),
+        Err(_) => {
+            tracing::warn!("ignored source_address {text:?}: not an IP address");
+            None
+        }
+    }
+}
+
 /// One session with the master for `salt-call`, which returns its result the way a minion
 /// returns a job's: authenticated with the minion's key, not counted as a connected minion.
 pub async fn call_session(config: &Config, id: &str) -> anyhow::Result<Session> {
+    if let Some(reason) = crate::keys::id_problem(id) {
+        anyhow::bail!("invalid minion id {id:?}: {reason}; set id: in the minion config");
+    }
     let key = KeyPair::load_or_create(&config.pki_dir()?, "minion")?;
-    let address = MasterAddress::configured(config)?;
+    let mut address = MasterAddress::configured(config)?;
     let keepalive = seconds(config, "link_keepalive", 10.0);
-    let pin = pin(config);
-    let dialer = TlsDialer::new(address.socket_address(), &key, pin.clone(), keepalive);
     let parts = LinkParts {
         id: id.to_owned(),
         config: config.clone(),
@@ -269,19 +353,75 @@ pub async fn call_session(config: &Config, id: &str) -> anyhow::Result<Session> 
         bus: None,
         grains: Value::Map(Vec::new()),
     };
-    match authenticate(&dialer, &parts, "call").await? {
+    let mut local_key = None;
+    let (dialer, pin, welcome) = loop {
+        let pin = pin(config, local_key.as_deref());
+        let dialer = TlsDialer::new(address.socket_address(), &parts.key, pin.clone(), keepalive)
+            .with_source(source_address(config));
+        match authenticate(&dialer, &parts, "call").await {
+            Ok(welcome) => break (dialer, pin, welcome),
+            Err(err @ LinkError::Resolve { .. }) if address.default => {
+                match local_master_key(config) {
+                    Some(key) => {
+                        address.host = "127.0.0.1".to_owned();
+                        address.default = false;
+                        local_key = Some(key);
+                    }
+                    None => anyhow::bail!("{}", unresolved_default(config, &err)),
+                }
+            }
+            Err(err) => return Err(err.into()),
+        }
+    };
+    match welcome {
         Welcome::Accepted(session) => {
-            if let (MasterPin::FirstUse, Some(path), Some(key)) =
-                (&pin, master_pub_path(config), dialer.presented_key())
-            {
-                let _ = std::fs::write(path, key);
+            if matches!(pin, MasterPin::FirstUse) || local_key.is_some() {
+                save_master_key(config, &dialer);
             }
             Ok(session)
         }
+        Welcome::Full => anyhow::bail!(
+            "the master has too many keys waiting for acceptance (max_pending_keys); ask its operator to accept or delete pending keys"
+        ),
         Welcome::Pending | Welcome::Refused(_) => anyhow::bail!(
             "Minion failed to authenticate with the master, has the minion key been accepted? (salt-key -a {id} on the master, or use --local)"
         ),
     }
+}
+
+/// Sends `salt-call`'s return on `session` and waits for the master to store it: the jid it got,
+/// or why the master refused it.
+pub async fn send_return(session: Session, load: Value) -> anyhow::Result<String> {
+    let size = crate::link::packed_size(&load);
+    if size > crate::link::MAX_MESSAGE {
+        anyhow::bail!(
+            "the return is {size} bytes, over the {} bytes the link to the master carries; it was not sent",
+            crate::link::MAX_MESSAGE
+        );
+    }
+    let Session {
+        tx, mut rx, peer, ..
+    } = session;
+    if tx.send(load).await.is_err() {
+        anyhow::bail!("lost the connection to the master at {peer} before the return was sent");
+    }
+    while let Some(reply) = rx.recv().await {
+        let field = |key| {
+            map_get(&reply, key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
+        match command(&reply) {
+            Some("_return_ok") => return Ok(field("jid").to_owned()),
+            Some("_return_refused") => {
+                anyhow::bail!("the master refused the return: {}", field("reason"))
+            }
+            _ => {}
+        }
+    }
+    anyhow::bail!(
+        "the master at {peer} closed the connection without storing the return; its log says why"
+    )
 }
 
 /// Connects, says hello and reads the master's answer.
@@ -325,6 +465,7 @@ async fn authenticate(
     Ok(match map_get(&welcome, "act").and_then(Value::as_str) {
         Some("accept") => Welcome::Accepted(session),
         Some("pend") => Welcome::Pending,
+        Some("full") => Welcome::Full,
         Some("refused") => Welcome::Refused(format!(
             "refused: {}",
             map_get(&welcome, "reason")
@@ -368,6 +509,13 @@ async fn serve(
                         {
                             return;
                         }
+                    }
+                    Some("_return_refused") => {
+                        let reason = map_get(&message, "reason").and_then(Value::as_str);
+                        tracing::error!(
+                            "the master refused a return: {}",
+                            reason.unwrap_or_default()
+                        );
                     }
                     other => tracing::warn!("ignored a message from the master with cmd {other:?}"),
                 }

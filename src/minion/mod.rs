@@ -18,7 +18,7 @@ use crate::keys::{KeyError, KeyPair};
 use crate::target::Target;
 use crate::wire;
 
-pub use link::{LinkOutcome, MasterAddress, call_session};
+pub use link::{LinkOutcome, MasterAddress, call_session, send_return};
 
 /// Loads waiting to go to the master while the link is down.
 const TO_MASTER_QUEUE: usize = 4096;
@@ -32,11 +32,14 @@ pub enum MinionError {
     /// The minion's key pair is unusable.
     #[error(transparent)]
     Keys(#[from] KeyError),
-    /// The id cannot name a key file on the master.
-    #[error(
-        "invalid minion id {0:?}: an id may not be empty, '.' or '..', or contain '/', '\\' or control characters; set id: in the minion config"
-    )]
-    InvalidId(String),
+    /// The id cannot name a key file on the master, or reads as a pattern.
+    #[error("invalid minion id {id:?}: {reason}; set id: in the minion config")]
+    InvalidId {
+        /// The id.
+        id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl From<crate::config::ConfigError> for MinionError {
@@ -58,8 +61,8 @@ impl Minion {
     /// Binds the minion's bus and loads (or creates) its key pair.
     pub async fn bind(config: &Config) -> Result<Self, MinionError> {
         let id = config.id()?;
-        if !crate::keys::valid_id(&id) {
-            return Err(MinionError::InvalidId(id));
+        if let Some(reason) = crate::keys::id_problem(&id) {
+            return Err(MinionError::InvalidId { id, reason });
         }
         let bus = Bus::bind_configured(config, Node::Minion).await?;
         let key = KeyPair::load_or_create(&config.pki_dir()?, "minion")?;
