@@ -438,15 +438,10 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
             Some("_minion_event") => {
                 let limit = shared.config.max_event_size().unwrap_or(u64::MAX);
                 for event in events_from_load(with_ts(message)) {
-                    if is_job_return(&event.tag) {
-                        tracing::warn!(
-                            "refused event {} from minion {id}: job returns come as returns, not events",
-                            event.tag
-                        );
-                    } else if let Err((event, size)) = shared.bus.fire_within(event, limit) {
+                    if let Err((event, size)) = shared.bus.fire_within(event, limit) {
                         tracing::warn!(
                             "refused event {} from minion {id}: {size} bytes, over max_event_size ({limit})",
-                            event.tag
+                            crate::output::clip(&event.tag, 200)
                         );
                     }
                 }
@@ -466,15 +461,6 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
         shared.sessions.unregister(&shared, &id, serial);
     }
     tracing::info!("minion {id} ({peer}) disconnected");
-}
-
-/// `salt/job/<jid>/ret/<id>`: a tag only the master fires, for returns it received.
-fn is_job_return(tag: &str) -> bool {
-    let mut parts = tag.split('/');
-    parts.next() == Some("salt")
-        && parts.next() == Some("job")
-        && parts.next().is_some()
-        && parts.next() == Some("ret")
 }
 
 fn still_accepted(shared: &Shared, id: &str, key: &str) -> bool {
