@@ -49,6 +49,7 @@ pub mod link;
 pub mod master;
 pub mod minion;
 pub mod output;
+pub mod py;
 pub mod reactor;
 pub mod runners;
 pub mod salt_yaml;

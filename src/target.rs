@@ -4,8 +4,8 @@
 //! whom to expect; every minion matches again against itself before running a job, as Salt's do.
 
 use crate::event::Value;
-use crate::event::matching::fnmatch;
-use crate::output::pyvalue::py_str;
+use crate::py::fnmatch::fnmatch;
+use crate::py::value::py_str;
 
 /// A job's target.
 #[derive(Debug, Clone)]

@@ -152,11 +152,7 @@ pub async fn call(
             let mut fingers: Vec<(Value, Value)> = Vec::new();
             let local: Vec<(Value, Value)> = LOCAL_KEYS
                 .into_iter()
-                .filter(|name| {
-                    globs
-                        .iter()
-                        .any(|g| crate::event::matching::fnmatch(name, g))
-                })
+                .filter(|name| globs.iter().any(|g| crate::py::fnmatch::fnmatch(name, g)))
                 .filter_map(|name| {
                     let text = std::fs::read_to_string(store.pki_dir().join(name)).ok()?;
                     Some((
@@ -208,7 +204,7 @@ fn matching(
                 .ids(state)
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|id| globs.iter().any(|g| crate::event::matching::fnmatch(id, g)))
+                .filter(|id| globs.iter().any(|g| crate::py::fnmatch::fnmatch(id, g)))
                 .collect();
             (!ids.is_empty()).then_some((state, ids))
         })

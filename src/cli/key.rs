@@ -312,7 +312,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
                 .into_iter()
                 .filter(|name| {
                     glob.split(',')
-                        .any(|g| crate::event::matching::fnmatch(name, g))
+                        .any(|g| crate::py::fnmatch::fnmatch(name, g))
                 })
                 .filter_map(|name| {
                     let text = std::fs::read_to_string(pki_dir.join(name)).ok()?;

@@ -135,7 +135,7 @@ impl LocalClient {
         if let Some(error) = map_get(&reply, "error") {
             return Err(ClientError::NotDelivered(format!(
                 "the master refused the request: {}",
-                crate::output::pyvalue::py_str(error)
+                crate::py::value::py_str(error)
             )));
         }
         Ok(reply)

@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use super::signature::{Bound, Signature, truthy};
 use super::{Call, Context, Outcome, bind};
 use crate::event::Value;
-use crate::output::pyvalue::py_str;
+use crate::py::value::py_str;
 
 /// What the caller wants back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +110,7 @@ pub(super) async fn run(call: &Call, ctx: &Context, shape: Shape) -> anyhow::Res
             cwd.display()
         );
     }
-    let argv = crate::output::pyvalue::repr(&Value::Array(
+    let argv = crate::py::value::repr(&Value::Array(
         spec.words.iter().map(|w| Value::from(w.as_str())).collect(),
     ));
     let shown_command = if python_shell {
@@ -333,8 +333,7 @@ async fn execute(spec: Spec, shown_command: &str) -> anyhow::Result<Ran> {
                     retcode: FAILED_TO_RUN,
                     stdout: format!(
                         "{shown_command} : Timed out after {} seconds",
-                        crate::output::pyvalue::float_repr(limit.as_secs_f64())
-                            .trim_end_matches(".0")
+                        crate::py::value::float_repr(limit.as_secs_f64()).trim_end_matches(".0")
                     ),
                     stderr: String::new(),
                 });

@@ -62,7 +62,7 @@ impl Call {
                     if map_get(item, "__kwarg__").and_then(Value::as_bool) == Some(true) =>
                 {
                     for (key, value) in entries {
-                        let key = crate::output::pyvalue::py_str(key).into_owned();
+                        let key = crate::py::value::py_str(key).into_owned();
                         if key != "__kwarg__" {
                             args.kwargs.push((key, value.clone()));
                         }
@@ -193,8 +193,7 @@ impl Outcome {
         if self.retcode != 0 {
             return self.retcode;
         }
-        let falsy =
-            |key| map_get(&self.ret, key).is_some_and(|v| !crate::output::pyvalue::truthy(v));
+        let falsy = |key| map_get(&self.ret, key).is_some_and(|v| !crate::py::value::truthy(v));
         if self.ret.is_map() && (falsy("result") || falsy("success")) {
             EX_GENERIC
         } else {
@@ -282,7 +281,7 @@ fn list_functions(call: &Call) -> Outcome {
         .args
         .args
         .iter()
-        .map(|arg| crate::output::pyvalue::py_str(arg).into_owned())
+        .map(|arg| crate::py::value::py_str(arg).into_owned())
         .collect();
     // A pattern with `*` or `.` is a glob on the name; anything else names a module.
     let listed = FUNCTIONS
@@ -291,7 +290,7 @@ fn list_functions(call: &Call) -> Outcome {
             patterns.is_empty()
                 || patterns.iter().any(|pattern| {
                     if pattern.contains(['*', '.']) {
-                        crate::event::matching::fnmatch(fun, pattern)
+                        crate::py::fnmatch::fnmatch(fun, pattern)
                     } else {
                         fun.starts_with(&format!("{pattern}."))
                     }
@@ -324,7 +323,7 @@ fn saltutil_find_job(call: &Call, ctx: &Context) -> anyhow::Result<Outcome> {
     let bound = bind(call, &FIND_JOB)?;
     let jid = bound
         .get("jid")
-        .map(|jid| crate::output::pyvalue::py_str(jid).into_owned())
+        .map(|jid| crate::py::value::py_str(jid).into_owned())
         .unwrap_or_default();
     let found = ctx
         .running

@@ -3,7 +3,7 @@
 use super::signature::Signature;
 use super::{Call, Context, Outcome, bind};
 use crate::event::Value;
-use crate::output::pyvalue::py_str;
+use crate::py::value::py_str;
 
 const ECHO: Signature = Signature {
     name: "test.echo",

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{KeyError, create_dir, io};
 use crate::event::Value;
-use crate::event::matching::fnmatch;
+use crate::py::fnmatch::fnmatch;
 
 /// The state of a minion's key: the directory its file lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -5,7 +5,7 @@ use super::Shared;
 use crate::event::{Event, Value, jid, map_get};
 use crate::keys::KeyState;
 use crate::link::message;
-use crate::output::pyvalue::py_str;
+use crate::py::value::py_str;
 use crate::target::Target;
 
 /// What a client asks the master to publish: Salt's clear `publish` load.

@@ -180,7 +180,7 @@ impl crate::reactor::Backend for Reactions {
             Err(format!(
                 "retcode {}: {}",
                 outcome.job_retcode(),
-                crate::output::pyvalue::py_str(&outcome.ret)
+                crate::py::value::py_str(&outcome.ret)
             ))
         } else {
             Ok(outcome.ret)

@@ -1,6 +1,6 @@
 //! How halite prints: `state.event`'s lines and Salt's outputters, byte for byte as Salt 3007.8.
 //!
-//! - [`pyjson`]: Python's `json.dumps(..., ensure_ascii=False)`, the JSON Salt prints.
+//! - JSON is Python's (`crate::py::json`), as Salt prints it.
 //! - [`state_event`]: `tag\tjson` lines of `state.event`, and halite's `{"tag", "data"}` lines.
 //! - [`outputter`]: `--out=nested|json|yaml|txt|raw|quiet` for a command's return value.
 //!
@@ -10,11 +10,9 @@
 //! cannot sort), each renderer documents what it prints instead.
 
 pub mod outputter;
-pub mod pyjson;
-pub(crate) mod pyvalue;
 pub mod state_event;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 /// `text` cut to its first `max_chars` characters, saying how much was left out: for log
 /// lines and reports that quote values from elsewhere, which may be megabytes long.

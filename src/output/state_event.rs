@@ -1,7 +1,7 @@
 //! The lines `salt-run state.event` / `salt-call state.event` print, and halite's JSON-lines mode.
 
 use crate::event::Value;
-use crate::output::pyjson::{self, Format};
+use crate::py::json::{self as pyjson, Format};
 
 /// Appends one `state.event` line: `tag`, a tab, the data as Python's
 /// `json.dumps(data, ensure_ascii=False)` (with `pretty`: `indent=4, sort_keys=True`, so the
@@ -37,8 +37,8 @@ pub fn write_json_line(out: &mut Vec<u8>, tag: &str, data: &Value, color: bool) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::pyjson::into_string;
     use crate::output::testutil::{parse_json, strip_ansi};
+    use crate::py::json::into_string;
 
     #[test]
     fn event_line_plain_and_pretty() {

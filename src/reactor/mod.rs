@@ -34,7 +34,7 @@ use crate::config::{Config, Role};
 use crate::event::{Event, Value, map_get};
 use crate::functions::Call;
 use crate::master::PublishRequest;
-use crate::output::pyvalue::py_str;
+use crate::py::value::py_str;
 use crate::runners::{Announcement, EventSink};
 use pool::Pool;
 use reaction::{Kind, Reaction};

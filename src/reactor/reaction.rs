@@ -3,7 +3,7 @@
 //! value in a new-style `args` list is a positional argument.
 
 use crate::event::Value;
-use crate::output::pyvalue::py_str;
+use crate::py::value::py_str;
 use crate::salt_yaml::CliArgs;
 
 /// Which client runs a reaction.

@@ -295,7 +295,7 @@ fn to_jinja(value: &Value) -> minijinja::Value {
                 .map(|(k, v)| (to_jinja(k), to_jinja(v)))
                 .collect::<indexmap::IndexMap<J, J>>(),
         ),
-        Value::Ext(..) => J::from(crate::output::pyvalue::py_str(value).into_owned()),
+        Value::Ext(..) => J::from(crate::py::value::py_str(value).into_owned()),
     }
 }
 

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::event::Value;
-use crate::event::matching::FnmatchPattern;
-use crate::output::pyvalue::py_str;
+use crate::py::fnmatch::FnmatchPattern;
+use crate::py::value::py_str;
 
 /// One entry of the `reactor` list: a tag glob and the SLS paths it runs.
 #[derive(Debug, Clone)]

@@ -13,8 +13,8 @@ use super::RunnerError;
 use crate::config::Config;
 use crate::event::Value;
 use crate::functions::signature::{Signature, text, truthy};
-use crate::output::pyjson::{self, Format};
-use crate::output::pyvalue::py_str;
+use crate::py::json::{self as pyjson, Format};
+use crate::py::value::py_str;
 use crate::salt_yaml::CliArgs;
 
 const QUERY: Signature = Signature {

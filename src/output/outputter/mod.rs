@@ -23,8 +23,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::event::Value;
-use crate::output::pyjson::{self, Format, Undecodable};
-use crate::output::pyvalue::{self, Py};
+use crate::py::json::{self as pyjson, Format, Undecodable};
+use crate::py::value::{self as pyvalue, Py};
 
 /// One of Salt's outputters, by its `--out` name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

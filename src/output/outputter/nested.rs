@@ -17,7 +17,7 @@
 //! With a non-zero return code, Salt draws map and list structure in red instead of cyan/green.
 
 use crate::event::Value;
-use crate::output::pyvalue::{self, Py};
+use crate::py::value::{self as pyvalue, Py};
 
 /// ANSI codes of `salt.utils.color.get_colors()` (each starts with a reset, as Salt's do).
 struct Palette {

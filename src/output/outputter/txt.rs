@@ -5,7 +5,7 @@
 //! For text: the text. For anything else: Python's `pprint.pformat` (width 80, dicts sorted).
 
 use crate::event::Value;
-use crate::output::pyvalue::{self, Py};
+use crate::py::value::{self as pyvalue, Py};
 
 /// The txt outputter's text, before Salt strips trailing whitespace.
 pub(crate) fn render(value: &Value) -> String {

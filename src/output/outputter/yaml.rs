@@ -19,7 +19,7 @@
 //!   has no representer for.
 
 use crate::event::Value;
-use crate::output::pyvalue::{self, Py};
+use crate::py::value::{self as pyvalue, Py};
 
 const BEST_INDENT: usize = 2;
 const BEST_WIDTH: usize = 80;

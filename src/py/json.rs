@@ -37,8 +37,8 @@ use std::io;
 use colored_json::{Color, ColoredFormatter, Styler};
 use serde_json::ser::Formatter;
 
-use crate::event::Value;
-use crate::output::pyvalue::{self, Py};
+use crate::py::value::{self as pyvalue, Py};
+use rmpv::Value;
 
 /// How `json.dumps` is called: `indent` and `sort_keys`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
-use crate::event::Value;
+use rmpv::Value;
 
 /// One value as the Python object Salt holds after decoding (see the module docs).
 pub(crate) enum Py<'a> {

@@ -15,7 +15,7 @@ fn pretty(v: &Value) -> String {
 
 #[test]
 fn salt_cases_match_python_byte_for_byte() {
-    let cases = include_str!("../testdata/pyjson_cases.jsonl");
+    let cases = include_str!("../../output/testdata/pyjson_cases.jsonl");
     let mut checked = 0;
     for line in cases.lines() {
         let case: serde_json::Value = serde_json::from_str(line).expect("fixture line");
@@ -34,7 +34,7 @@ fn salt_cases_match_python_byte_for_byte() {
 
 #[test]
 fn floats_match_python_repr() {
-    let table = include_str!("../testdata/float_repr.txt");
+    let table = include_str!("../../output/testdata/float_repr.txt");
     let mut n = 0;
     for line in table.lines() {
         let (bits, want) = line.split_once(' ').expect("fixture line");
@@ -59,7 +59,7 @@ fn non_finite_floats_are_bare() {
 #[test]
 fn golden_state_event_lines_plain() {
     check_golden(
-        include_str!("../testdata/03_state_event_master_plain.txt"),
+        include_str!("../../output/testdata/03_state_event_master_plain.txt"),
         false,
     );
 }
@@ -67,7 +67,7 @@ fn golden_state_event_lines_plain() {
 #[test]
 fn golden_state_event_lines_pretty() {
     check_golden(
-        include_str!("../testdata/04_state_event_master_pretty.txt"),
+        include_str!("../../output/testdata/04_state_event_master_pretty.txt"),
         true,
     );
 }

@@ -1,0 +1,14 @@
+//! Python semantics in one place, the only part of halite that imitates Python: Salt is Python,
+//! and where it shows Python's behaviour, so does halite.
+//!
+//! - [`value`]: event data seen as Python sees it after msgpack: `repr`, `str`, truthiness,
+//!   ordering.
+//! - [`json`]: Python's `json.dumps(..., ensure_ascii=False)`, the JSON Salt prints.
+//! - [`fnmatch`]: Python's `fnmatch`, for tag globs, targets, autosign and reactor entries.
+//! - [`re`]: Python's `re` syntax and semantics on a linear-time engine, for `regex` match types,
+//!   `state.event` expressions, `-E` targets and autosign lines.
+
+pub mod fnmatch;
+pub mod json;
+pub mod re;
+pub(crate) mod value;
