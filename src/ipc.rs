@@ -152,7 +152,11 @@ impl Listener {
                 let local = stream.local_addr()?;
                 // A loopback port is open to every local user, where a Unix socket has a mode:
                 // only root and the daemon's own user may use it, as with the socket files.
-                match tcp_peer_uid(addr, local) {
+                let owner = tokio::task::spawn_blocking(move || tcp_peer_uid(addr, local))
+                    .await
+                    .ok()
+                    .flatten();
+                match owner {
                     Some(uid) if uid == 0 || uid == nix::unistd::geteuid().as_raw() => {
                         stream.set_nodelay(true)?;
                         return Ok((Stream::Tcp(stream), Peer(format!("{addr} (uid {uid})"))));
@@ -208,22 +212,26 @@ fn may_use_tcp_port(port: u16) -> bool {
 }
 
 /// The user owning the other end of a loopback TCP connection: the socket whose local address
-/// is our peer and whose remote address is us.
+/// is our peer and whose remote address is us. Only a socket a process still holds counts: the
+/// kernel lists one its owner closed (or one in TIME_WAIT from an earlier connection) as root's,
+/// so a sender that closes before it is accepted cannot be told and is refused.
 fn tcp_peer_uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
     let (peer, local) = (canonical(peer), canonical(local));
     tcp_socket_owner(|entry| {
-        canonical(entry.local_address) == peer && canonical(entry.remote_address) == local
+        entry.inode != 0
+            && canonical(entry.local_address) == peer
+            && canonical(entry.remote_address) == local
     })
 }
 
 /// The owner of the first TCP socket in the kernel's tables (IPv4, then IPv6) that `wanted`
 /// picks.
 fn tcp_socket_owner(wanted: impl Fn(&procfs::net::TcpNetEntry) -> bool) -> Option<u32> {
-    [procfs::net::tcp(), procfs::net::tcp6()]
+    let tables: [fn() -> procfs::ProcResult<Vec<procfs::net::TcpNetEntry>>; 2] =
+        [procfs::net::tcp, procfs::net::tcp6];
+    tables
         .into_iter()
-        .flatten()
-        .flatten()
-        .find(|entry| wanted(entry))
+        .find_map(|table| table().ok()?.into_iter().find(|entry| wanted(entry)))
         .map(|entry| entry.uid)
 }
 

@@ -98,11 +98,10 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             // The watcher works without a master (it waits for one), so its runner event is
             // best effort. Salt prints the runner's `None` return after the last event; that
             // line only gets in the way of pipelines, so nothing is printed.
-            if let Ok(publisher) = Publisher::connect(&config.bus()?, config.framing()?).await {
-                let mut sink = EventSink::Publisher(publisher);
-                let _ = sink
-                    .fire(Announcement::runner(&function, &cli_args, &salt_user()).started())
-                    .await;
+            if let Ok(mut publisher) = Publisher::connect(&config.bus()?, config.framing()?).await {
+                let announcement = Announcement::runner(&function, &cli_args, &salt_user());
+                let _ = publisher.fire(announcement.started()).await;
+                let _ = publisher.close().await;
             }
             return state_event::run(&config, Role::Master, &bound, color).await;
         }

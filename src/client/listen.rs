@@ -44,9 +44,11 @@ pub struct Listener {
     frames: Option<FramedRead<Stream, FrameCodec>>,
     notify: Box<dyn FnMut(ListenNotice) + Send>,
     ever_connected: bool,
-    /// Connections lost in a row without an event on them: a daemon that closes every
-    /// connection at once (one refusing this user) is retried with backoff and one notice.
+    /// Connections lost in a row within a second of attaching and without an event on them: a
+    /// daemon that closes every connection at once (one refusing this user) is retried with
+    /// backoff and one notice.
     quiet_losses: u32,
+    attached_at: std::time::Instant,
 }
 
 impl std::fmt::Debug for Listener {
@@ -66,6 +68,7 @@ impl Listener {
             notify: Box::new(|_| {}),
             ever_connected: false,
             quiet_losses: 0,
+            attached_at: std::time::Instant::now(),
         }
     }
 
@@ -85,6 +88,7 @@ impl Listener {
         let stream = connect(&self.endpoint).await?;
         self.frames = Some(FramedRead::new(stream, FrameCodec::new(DEFAULT_MAX_FRAME)));
         self.ever_connected = true;
+        self.attached_at = std::time::Instant::now();
         Ok(())
     }
 
@@ -149,6 +153,9 @@ impl Listener {
                 None => "the daemon closed the connection".to_owned(),
             };
             self.frames = None;
+            if self.attached_at.elapsed() >= MAX_BACKOFF {
+                self.quiet_losses = 0;
+            }
             if self.quiet_losses == 0 {
                 (self.notify)(ListenNotice::Lost {
                     endpoint: self.endpoint.clone(),

@@ -67,7 +67,7 @@ pub mod local;
 
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::{BusAddress, ConfigError, FramingChoice};
 use crate::event::{Event, EventError};
@@ -267,10 +267,22 @@ impl Publisher {
             };
             writer.flush().await.map_err(io)?;
             writer.shutdown().await.map_err(io)?;
+            // A daemon in tcp mode tells who sent the events by the sender's live socket: stay
+            // connected until it has read everything and closed its side.
+            if let Stream::Tcp(_) = writer {
+                let mut rest = [0u8; 64];
+                let _ = tokio::time::timeout(LINGER, async {
+                    while matches!(writer.read(&mut rest).await, Ok(n) if n > 0) {}
+                })
+                .await;
+            }
         }
         Ok(())
     }
 }
+
+/// How long closing waits for the daemon to finish reading.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// Fires one event on a bus and closes the connection: the whole of `event.fire`.
 pub async fn fire_once(

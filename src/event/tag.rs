@@ -31,29 +31,39 @@ pub fn tagify(suffix: &[&str], prefix: &str, base: &str) -> String {
         .join(TAGPARTER)
 }
 
-/// Whether a tag holds a control character (a line break, an escape sequence, ...): no event
-/// built from another machine's input may carry one, since subscribers split bodies at the
-/// first [`TAGEND`] and terminals obey escapes.
-pub fn has_control(tag: &str) -> bool {
-    tag.chars().any(char::is_control)
+/// Whether a tag holds a character that is not printed as itself: a control character (a line
+/// break, an escape sequence, ...), a format character (zero-width, bidirectional overrides) or
+/// a line or paragraph separator. No event built from another machine's input may carry one:
+/// subscribers split bodies at the first [`TAGEND`], terminals obey escapes, and invisible
+/// characters make one tag look like another.
+pub fn has_unprintable(tag: &str) -> bool {
+    tag.chars().any(unprintable)
 }
 
-/// A tag (or a message quoting one) as it may be printed or logged: control characters escaped
-/// (`\n`, `\u{1b}`), so that it can neither forge a log line nor drive a terminal. Other text is
-/// returned as it is.
+fn unprintable(c: char) -> bool {
+    static UNPRINTABLE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\A[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]\z").expect("static regex is valid")
+    });
+    c.is_control() || (!c.is_ascii() && UNPRINTABLE.is_match(c.encode_utf8(&mut [0; 4])))
+}
+
+/// A tag (or a message quoting one) as it may be printed or logged: the characters of
+/// [`has_unprintable`] escaped (`\n`, `\u{1b}`, `\u{200b}`), so that it can neither forge a
+/// log line, drive a terminal nor pass for another tag. Other text is returned as it is.
 ///
 /// ```
 /// # use halite::event::tag::printable;
 /// assert_eq!(printable("salt/auth"), "salt/auth");
 /// assert_eq!(printable("a\n\nb\u{1b}[2J"), "a\\n\\nb\\u{1b}[2J");
+/// assert_eq!(printable("salt\u{200b}/auth"), "salt\\u{200b}/auth");
 /// ```
 pub fn printable(tag: &str) -> std::borrow::Cow<'_, str> {
-    if !has_control(tag) {
+    if !has_unprintable(tag) {
         return tag.into();
     }
     tag.chars()
         .map(|c| {
-            if c.is_control() {
+            if unprintable(c) {
                 c.escape_debug().to_string()
             } else {
                 c.to_string()

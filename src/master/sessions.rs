@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::minion_event::events_from_load;
+use super::minion_event::{RefusalLog, events_from_load};
 use crate::event::{Event, Value, jid, map_get, map_set};
 use crate::keys::{Admission, AdmissionPolicy, KeyState, id_problem, read_autosign, valid_id};
 use crate::link::{Acceptor, Session, command, message};
@@ -406,6 +406,7 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
     tracing::info!("minion {id} connected from {peer} ({role})");
     let mut checked = std::time::Instant::now();
     let mut accepted = true;
+    let mut refusals = RefusalLog::default();
     loop {
         let message = tokio::select! {
             _ = stop.cancelled() => break,
@@ -437,14 +438,16 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
         match command(&message) {
             Some("_minion_event") => {
                 let limit = shared.config.max_event_size().unwrap_or(u64::MAX);
-                for event in events_from_load(with_ts(message)) {
+                let (events, mut refused) = events_from_load(with_ts(message), &id);
+                for event in events {
                     if let Err((event, size)) = shared.bus.fire_within(event, limit) {
-                        tracing::warn!(
-                            "refused event {} from minion {id}: {size} bytes, over max_event_size ({limit})",
+                        refused.note(format!(
+                            "{}: {size} bytes, over max_event_size ({limit})",
                             crate::output::clip(&event.tag, 200)
-                        );
+                        ));
                     }
                 }
+                refusals.add(&id, refused);
             }
             Some("_return") => {
                 let outcome = job_return(&shared, &id, message).await;

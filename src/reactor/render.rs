@@ -49,10 +49,11 @@ impl Renderer {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_filter("json", minijinja::filters::tojson);
-        env.add_filter("yaml_encode", minijinja::filters::tojson);
+        env.add_filter("json", json);
+        env.add_filter("yaml_encode", json);
         env.add_filter("yaml_dquote", yaml_dquote);
         env.add_filter("yaml_squote", yaml_squote);
+        env.add_filter("safe", |text: String| Pasteable::value(text));
         env.set_formatter(yaml_safe_formatter);
         env.set_fuel(Some(super::RENDER_FUEL));
         Self {
@@ -126,9 +127,14 @@ fn yaml_safe_formatter(
     state: &mut minijinja::State,
     value: &minijinja::Value,
 ) -> Result<(), minijinja::Error> {
-    if !value.is_safe()
-        && let Some((text, why)) = structural_text(value)
-    {
+    // Only what the quoting filters and `|safe` made is pasted unchecked: minijinja's own notion
+    // of safe text (HTML escaping, `|e`) says nothing about YAML.
+    if let Some(pasteable) = value.downcast_object_ref::<Pasteable>() {
+        return out.write_str(&pasteable.0).map_err(|err| {
+            minijinja::Error::new(minijinja::ErrorKind::WriteFailure, err.to_string())
+        });
+    }
+    if let Some((text, why)) = structural_text(value) {
         return Err(minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
             format!(
@@ -138,6 +144,36 @@ fn yaml_safe_formatter(
         ));
     }
     minijinja::escape_formatter(out, state, value)
+}
+
+/// Text made to be pasted into YAML as it is: a quoted scalar, JSON, or what `|safe` vouches for.
+/// Any other operation on it (`|lower`, `~`) gives plain text again, which is checked.
+#[derive(Debug)]
+struct Pasteable(String);
+
+impl Pasteable {
+    fn value(text: String) -> minijinja::Value {
+        minijinja::Value::from_object(Pasteable(text))
+    }
+}
+
+impl minijinja::value::Object for Pasteable {
+    fn repr(self: &std::sync::Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Plain
+    }
+
+    fn render(self: &std::sync::Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Salt's `json` (and `yaml_encode`): the value as JSON, which YAML reads as one flow node.
+fn json(
+    value: &minijinja::Value,
+    indent: Option<minijinja::Value>,
+    args: minijinja::value::Kwargs,
+) -> Result<minijinja::Value, minijinja::Error> {
+    minijinja::filters::tojson(value, indent, args).map(|text| Pasteable::value(text.to_string()))
 }
 
 /// The first text in `value` (itself, or inside a list or map) that could change the YAML it is
@@ -195,7 +231,7 @@ fn yaml_dquote(value: &minijinja::Value) -> Result<minijinja::Value, minijinja::
         .as_str()
         .map_or_else(|| value.to_string(), str::to_owned);
     serde_json::to_string(&text)
-        .map(minijinja::Value::from_safe_string)
+        .map(Pasteable::value)
         .map_err(|err| {
             minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, err.to_string())
         })
@@ -210,10 +246,7 @@ fn yaml_squote(value: &minijinja::Value) -> Result<minijinja::Value, minijinja::
     if text.chars().any(char::is_control) {
         return yaml_dquote(value);
     }
-    Ok(minijinja::Value::from_safe_string(format!(
-        "'{}'",
-        text.replace('\'', "''")
-    )))
+    Ok(Pasteable::value(format!("'{}'", text.replace('\'', "''"))))
 }
 
 fn jinja_error(name: &str, source: &str, err: &minijinja::Error) -> RenderError {
@@ -354,6 +387,30 @@ mod tests {
             );
             assert_eq!(err.line, 3, "{err}");
         }
+        // minijinja's own safe text (HTML escaping) is no YAML quoting.
+        for filters in ["|e", "|escape", "|escape|lower", "|e ~ 'x'"] {
+            let escaped =
+                format!("r:\n  runner.test.arg:\n    - v: {{{{ data['x']{filters} }}}}\n");
+            let err = render(
+                &escaped,
+                r#"{x: "a\nr2:\n  runner.test.arg:\n    - pwned: 1"}"#,
+            )
+            .unwrap_err();
+            assert!(
+                err.message.contains("would change the YAML"),
+                "{filters}: {err}"
+            );
+        }
+        // |safe pastes what the template vouches for.
+        let trusted = render(
+            "r:\n  runner.test.arg:\n    - v: {{ data['x']|safe }}\n",
+            "{x: '{a: b}'}",
+        )
+        .unwrap();
+        assert_eq!(
+            trusted.to_string(),
+            r#"{"r": {"runner.test.arg": [{"v": {"a": "b"}}]}}"#
+        );
         // Inside lists and maps too, in any quoting context.
         let quoted = "r:\n  runner.test.arg:\n    - a: '{{ data['data'] }}'\n";
         let err = render(quoted, r#"{data: {k: "it's"}}"#).unwrap_err();
