@@ -180,11 +180,13 @@ fn open_configured_dir(path: &Path, option: &str) -> anyhow::Result<Option<Owned
     match nix::fcntl::open(path, flags, Mode::empty()) {
         Ok(fd) => Ok(Some(fd)),
         Err(Errno::ENOENT) => Ok(None),
-        Err(Errno::ELOOP) => bail!(
+        // O_NOFOLLOW with O_DIRECTORY reports a link as either.
+        Err(Errno::ELOOP | Errno::ENOTDIR) if path.is_symlink() => bail!(
             "{option} {} is a symbolic link, which is not handed to the service user; \
              set {option} to the directory it points to",
             path.display()
         ),
+        Err(Errno::ENOTDIR) => bail!("{option} {} is not a directory", path.display()),
         Err(errno) => Err(errno).with_context(|| format!("cannot open {}", path.display())),
     }
 }
