@@ -136,11 +136,16 @@ fn switch_user(config: &Config) -> anyhow::Result<()> {
     };
     if !config.tcp_mode()? {
         let sock_dir = config.sock_dir()?;
-        hand_over_dir(&sock_dir, owner, "sock_dir")?;
-        let bus = config.bus()?;
-        for path in [bus.publish.path(), bus.pull.path()].into_iter().flatten() {
-            hand_over_file(path, owner)
-                .with_context(|| format!("cannot hand {} to user {name}", path.display()))?;
+        if let Some(dir) = open_configured_dir(&sock_dir, "sock_dir")? {
+            chown_fd(&dir, owner)
+                .with_context(|| format!("cannot hand {} to user {name}", sock_dir.display()))?;
+            let bus = config.bus()?;
+            let sockets = [bus.publish.path(), bus.pull.path()];
+            for socket in sockets.into_iter().flatten().filter_map(Path::file_name) {
+                hand_over_entry(&dir, Path::new(socket), owner, None).with_context(|| {
+                    format!("cannot hand {} to user {name}", sock_dir.display())
+                })?;
+            }
         }
     }
     // Keys and caches are written after the switch (pending keys, job returns).
@@ -191,26 +196,6 @@ fn open_configured_dir(path: &Path, option: &str) -> anyhow::Result<Option<Owned
     }
 }
 
-/// Hands one directory (not its contents) to `owner`.
-fn hand_over_dir(path: &Path, owner: Owner, option: &str) -> anyhow::Result<()> {
-    if let Some(fd) = open_configured_dir(path, option)? {
-        chown_fd(&fd, owner).with_context(|| format!("cannot hand over {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// Hands one file to `owner` by name inside its directory, never through a link.
-fn hand_over_file(path: &Path, owner: Owner) -> anyhow::Result<()> {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        bail!("{} names no file", path.display());
-    };
-    let Some(dir) = open_configured_dir(dir, "sock_dir")? else {
-        return Ok(());
-    };
-    hand_over_entry(&dir, Path::new(name), owner, None)?;
-    Ok(())
-}
-
 /// Hands a directory tree to `owner`; a tree that does not exist yet is left alone. The walk
 /// goes by directory descriptors and never follows a link, so neither a link planted in the tree
 /// nor a directory swapped for one mid-walk can lead it to a file outside.
@@ -249,10 +234,10 @@ fn hand_over_contents(dir: OwnedFd, owner: Owner, path: &Path, depth: usize) -> 
     Ok(())
 }
 
-/// Hands the entry `name` of `dir` to `owner` as it is now: a link is left alone, a regular file
-/// with other names (a hard link, maybe to a file of root's) is left alone with a warning. A
-/// directory is returned open (not yet handed over) when `tree` names its path, so the caller
-/// can walk it; without `tree`, a directory is refused.
+/// Hands the entry `name` of `dir` to `owner` as it is now: a link is left alone, and so is a
+/// regular file with other names (a hard link, maybe to a file of root's), with a warning. A
+/// directory is returned open, not yet handed over, for the walk of the tree at path `tree`;
+/// outside a walk (a socket file) a directory is refused.
 fn hand_over_entry(
     dir: &impl AsFd,
     name: &Path,

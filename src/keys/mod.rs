@@ -83,8 +83,9 @@ impl std::fmt::Debug for KeyPair {
 
 impl KeyPair {
     /// Loads the pair, creating it (private key mode 0400, public 0644, directory 0700) when
-    /// `<name>.pem` does not exist yet. The directory and the private key are checked first:
-    /// see [`check_key_dir`] and [`read_private`].
+    /// `<name>.pem` does not exist yet. A directory others can write, or a private key others
+    /// can read or write, is refused; a directory others can only read is made 0700, as Salt
+    /// does.
     pub fn load_or_create(dir: &Path, name: &str) -> Result<Self, KeyError> {
         let private_path = dir.join(format!("{name}.pem"));
         let public_path = dir.join(format!("{name}.pub"));
@@ -170,7 +171,7 @@ fn write_public(dir: &Path, path: &Path, text: &str) -> Result<(), KeyError> {
 /// Salt's rule for a `pki_dir` (`verify_env`): 0700, or 0750 for software that reads public
 /// keys. One that others can only read is set to 0700, as Salt does; one that others can write
 /// is refused, since keys may have been put in it.
-pub fn check_key_dir(dir: &Path) -> Result<(), KeyError> {
+fn check_key_dir(dir: &Path) -> Result<(), KeyError> {
     let mode = std::fs::metadata(dir)
         .map_err(io("cannot read", dir))?
         .permissions()
