@@ -83,9 +83,9 @@ pub enum ConfigError {
         /// What to do.
         fix: &'static str,
     },
-    /// The per-user runtime directory cannot be created or inspected.
-    #[error("cannot create runtime directory {path}: {source}")]
-    CreateDir {
+    /// The per-user runtime directory cannot be created, inspected or made private.
+    #[error("cannot set up runtime directory {path}: {source}")]
+    RuntimeDirIo {
         /// The directory.
         path: PathBuf,
         /// Why.

@@ -79,7 +79,7 @@ fn private_dir(dir: &Path) -> Result<(), ConfigError> {
     {
         Ok(()) => {}
         Err(source) if source.kind() != std::io::ErrorKind::AlreadyExists => {
-            return Err(ConfigError::CreateDir {
+            return Err(ConfigError::RuntimeDirIo {
                 path: dir.to_owned(),
                 source,
             });
@@ -97,13 +97,13 @@ fn private_dir(dir: &Path) -> Result<(), ConfigError> {
             return Err(refuse(what.to_owned(), NOT_MINE));
         }
         Err(errno) => {
-            return Err(ConfigError::CreateDir {
+            return Err(ConfigError::RuntimeDirIo {
                 path: dir.to_owned(),
                 source: errno.into(),
             });
         }
     };
-    let stat = nix::sys::stat::fstat(&fd).map_err(|errno| ConfigError::CreateDir {
+    let stat = nix::sys::stat::fstat(&fd).map_err(|errno| ConfigError::RuntimeDirIo {
         path: dir.to_owned(),
         source: errno.into(),
     })?;
@@ -126,7 +126,7 @@ fn private_dir(dir: &Path) -> Result<(), ConfigError> {
     }
     if mode & 0o077 != 0 {
         nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(0o700)).map_err(|errno| {
-            ConfigError::CreateDir {
+            ConfigError::RuntimeDirIo {
                 path: dir.to_owned(),
                 source: errno.into(),
             }
