@@ -1,10 +1,15 @@
 //! What `salt-master` and `salt-minion` share: logging, backgrounding, the pid file, dropping
 //! privileges, and running until SIGINT or SIGTERM.
 
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{Mode, SFlag};
 use tokio_util::sync::CancellationToken;
 
 use super::{CommonArgs, DaemonArgs, Exit, Runtime, execute, logging, report};
@@ -107,9 +112,10 @@ fn finish_setup(config: &Config, pid_file: Option<&Path>) -> anyhow::Result<()> 
 }
 
 /// Runs as the configured `user`, as Salt does: only when it names someone else, and only
-/// possible when started as root. Socket files are handed to that user first.
+/// possible when started as root. Socket files, `pki_dir` and `cachedir` are handed to that user
+/// first, and the user's own groups replace root's.
 fn switch_user(config: &Config) -> anyhow::Result<()> {
-    use nix::unistd::{Gid, Uid, User, chown, setgid, setuid};
+    use nix::unistd::{Uid, User, initgroups, setgid, setuid};
     let Some(name) = config.get_str("user")? else {
         return Ok(());
     };
@@ -124,42 +130,173 @@ fn switch_user(config: &Config) -> anyhow::Result<()> {
             "cannot switch to user {name}: only root can; start as {name} or remove the user option"
         );
     }
+    let owner = Owner {
+        uid: user.uid,
+        gid: user.gid,
+    };
     if !config.tcp_mode()? {
         let sock_dir = config.sock_dir()?;
-        let bus = config.bus()?;
-        for path in [
-            Some(sock_dir.as_path()),
-            bus.publish.path(),
-            bus.pull.path(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            chown(path, Some(user.uid), Some(user.gid))
-                .with_context(|| format!("cannot hand {} to user {name}", path.display()))?;
+        if let Some(dir) = open_configured_dir(&sock_dir, "sock_dir")? {
+            chown_fd(&dir, owner)
+                .with_context(|| format!("cannot hand {} to user {name}", sock_dir.display()))?;
+            let bus = config.bus()?;
+            let sockets = [bus.publish.path(), bus.pull.path()];
+            for socket in sockets.into_iter().flatten().filter_map(Path::file_name) {
+                hand_over_entry(&dir, Path::new(socket), owner, None).with_context(|| {
+                    format!("cannot hand {} to user {name}", sock_dir.display())
+                })?;
+            }
         }
     }
     // Keys and caches are written after the switch (pending keys, job returns).
-    for dir in [config.pki_dir()?, config.cachedir()?] {
-        chown_tree(&dir, user.uid, user.gid)
+    for (option, dir) in [
+        ("pki_dir", config.pki_dir()?),
+        ("cachedir", config.cachedir()?),
+    ] {
+        hand_over_tree(&dir, owner, option)
             .with_context(|| format!("cannot hand {} to user {name}", dir.display()))?;
     }
-    setgid(Gid::from_raw(user.gid.as_raw()))
-        .with_context(|| format!("cannot switch to the group of {name}"))?;
+    let c_name = std::ffi::CString::new(name)
+        .with_context(|| format!("user {name} (config option user) is not a valid name"))?;
+    // Without this the daemon would keep root's supplementary groups (0, shadow, …).
+    initgroups(&c_name, user.gid)
+        .with_context(|| format!("cannot switch to the groups of {name}"))?;
+    setgid(user.gid).with_context(|| format!("cannot switch to the group of {name}"))?;
     setuid(user.uid).with_context(|| format!("cannot switch to user {name}"))?;
     Ok(())
 }
 
-/// Hands a directory tree to `uid`:`gid`; a tree that does not exist yet is left alone.
-fn chown_tree(path: &Path, uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> std::io::Result<()> {
-    let Ok(metadata) = std::fs::symlink_metadata(path) else {
+/// Who a daemon's files are handed to.
+#[derive(Clone, Copy)]
+struct Owner {
+    uid: nix::unistd::Uid,
+    gid: nix::unistd::Gid,
+}
+
+/// The deepest nesting handed over: halite's own trees are a few levels deep, and each level
+/// holds a descriptor open.
+const MAX_TREE_DEPTH: usize = 32;
+
+/// Opens a directory the daemon is configured with, without following a link in its last
+/// component: the service user may own the directory's contents from an earlier run, never
+/// where it leads. `None` when it does not exist yet.
+fn open_configured_dir(path: &Path, option: &str) -> anyhow::Result<Option<OwnedFd>> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    match nix::fcntl::open(path, flags, Mode::empty()) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::ENOENT) => Ok(None),
+        // O_NOFOLLOW with O_DIRECTORY reports a link as either.
+        Err(Errno::ELOOP | Errno::ENOTDIR) if path.is_symlink() => bail!(
+            "{option} {} is a symbolic link, which is not handed to the service user; \
+             set {option} to the directory it points to",
+            path.display()
+        ),
+        Err(Errno::ENOTDIR) => bail!("{option} {} is not a directory", path.display()),
+        Err(errno) => Err(errno).with_context(|| format!("cannot open {}", path.display())),
+    }
+}
+
+/// Hands a directory tree to `owner`; a tree that does not exist yet is left alone. The walk
+/// goes by directory descriptors and never follows a link, so neither a link planted in the tree
+/// nor a directory swapped for one mid-walk can lead it to a file outside.
+fn hand_over_tree(path: &Path, owner: Owner, option: &str) -> anyhow::Result<()> {
+    let Some(fd) = open_configured_dir(path, option)? else {
         return Ok(());
     };
-    nix::unistd::chown(path, Some(uid), Some(gid))?;
-    if metadata.is_dir() {
-        for entry in std::fs::read_dir(path)? {
-            chown_tree(&entry?.path(), uid, gid)?;
+    hand_over_contents(fd, owner, path, 0)
+}
+
+fn hand_over_contents(dir: OwnedFd, owner: Owner, path: &Path, depth: usize) -> anyhow::Result<()> {
+    chown_fd(&dir, owner).with_context(|| format!("cannot hand over {}", path.display()))?;
+    let mut listing =
+        nix::dir::Dir::from_fd(dir).with_context(|| format!("cannot list {}", path.display()))?;
+    let mut names = Vec::new();
+    for entry in listing.iter() {
+        let entry = entry.with_context(|| format!("cannot list {}", path.display()))?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            names.push(std::ffi::OsStr::from_bytes(name).to_owned());
+        }
+    }
+    for name in names {
+        let child = path.join(&name);
+        if let Some(subdir) = hand_over_entry(&listing, Path::new(&name), owner, Some(&child))? {
+            if depth + 1 >= MAX_TREE_DEPTH {
+                bail!(
+                    "{} is nested more than {MAX_TREE_DEPTH} directories deep; \
+                     halite makes nothing that deep: remove it",
+                    child.display()
+                );
+            }
+            hand_over_contents(subdir, owner, &child, depth + 1)?;
         }
     }
     Ok(())
+}
+
+/// Hands the entry `name` of `dir` to `owner` as it is now: a link is left alone, and so is a
+/// regular file with other names (a hard link, maybe to a file of root's), with a warning. A
+/// directory is returned open, not yet handed over, for the walk of the tree at path `tree`;
+/// outside a walk (a socket file) a directory is refused.
+fn hand_over_entry(
+    dir: &impl AsFd,
+    name: &Path,
+    owner: Owner,
+    tree: Option<&Path>,
+) -> anyhow::Result<Option<OwnedFd>> {
+    let shown = || tree.map_or_else(|| name.display().to_string(), |p| p.display().to_string());
+    // O_PATH opens the entry itself, whatever it is, without reading it or following a link.
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = match nix::fcntl::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(errno) => return Err(errno).with_context(|| format!("cannot open {}", shown())),
+    };
+    let stat = nix::sys::stat::fstat(&fd).with_context(|| format!("cannot inspect {}", shown()))?;
+    match SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits()) {
+        SFlag::S_IFLNK => Ok(None),
+        SFlag::S_IFDIR => {
+            if tree.is_none() {
+                bail!("{} is a directory, not the file this daemon made", shown());
+            }
+            let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+            let opened = nix::fcntl::openat(&fd, ".", flags, Mode::empty())
+                .with_context(|| format!("cannot open {}", shown()))?;
+            Ok(Some(opened))
+        }
+        kind => {
+            if owned_by(&stat, owner) {
+                return Ok(None);
+            }
+            if kind == SFlag::S_IFREG && stat.st_nlink > 1 {
+                tracing::warn!(
+                    "not handing {} to the service user: it has {} names, and another may be \
+                     outside this directory",
+                    shown(),
+                    stat.st_nlink
+                );
+                return Ok(None);
+            }
+            nix::unistd::fchownat(
+                &fd,
+                "",
+                Some(owner.uid),
+                Some(owner.gid),
+                AtFlags::AT_EMPTY_PATH,
+            )
+            .with_context(|| format!("cannot hand over {}", shown()))?;
+            Ok(None)
+        }
+    }
+}
+
+fn owned_by(stat: &nix::sys::stat::FileStat, owner: Owner) -> bool {
+    stat.st_uid == owner.uid.as_raw() && stat.st_gid == owner.gid.as_raw()
+}
+
+fn chown_fd(fd: &impl AsFd, owner: Owner) -> nix::Result<()> {
+    if owned_by(&nix::sys::stat::fstat(fd)?, owner) {
+        return Ok(());
+    }
+    nix::unistd::fchown(fd, Some(owner.uid), Some(owner.gid))
 }

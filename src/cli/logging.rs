@@ -99,13 +99,16 @@ pub(crate) fn init(console: LevelFilter, file: Option<(&Path, LevelFilter)>) -> 
     let mut file_note = None;
     let file_layer = match file {
         Some((path, level)) if level != LevelFilter::OFF => match open_log(path) {
-            Ok(handle) => Some(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(std::sync::Mutex::new(handle))
-                    .with_ansi(false)
-                    .event_format(LogFile)
-                    .with_filter(level),
-            ),
+            Ok((handle, note)) => {
+                file_note = note;
+                Some(
+                    tracing_subscriber::fmt::layer()
+                        .with_writer(std::sync::Mutex::new(handle))
+                        .with_ansi(false)
+                        .event_format(LogFile)
+                        .with_filter(level),
+                )
+            }
             Err(err) => {
                 file_note = Some(format!("{err:#}; logging to the console only"));
                 None
@@ -121,14 +124,37 @@ pub(crate) fn init(console: LevelFilter, file: Option<(&Path, LevelFilter)>) -> 
     Ok(())
 }
 
-fn open_log(path: &Path) -> anyhow::Result<std::fs::File> {
+/// Opens the log file for appending. As Salt (umask 027): a new file is 0640 and a new
+/// directory 0750, since logs hold job arguments and output; a file of this user that others
+/// could read or group members write (as earlier releases made it) is tightened to that.
+fn open_log(path: &Path) -> anyhow::Result<(std::fs::File, Option<String>)> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(dir)
             .with_context(|| format!("cannot create log directory {}", dir.display()))?;
     }
-    std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o640)
         .open(path)
-        .with_context(|| format!("cannot open log file {}", path.display()))
+        .with_context(|| format!("cannot open log file {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot inspect log file {}", path.display()))?;
+    let mode = meta.mode() & 0o7777;
+    let mut note = None;
+    if meta.is_file() && meta.uid() == nix::unistd::geteuid().as_raw() && mode & 0o027 != 0 {
+        let tightened = mode & !0o027;
+        file.set_permissions(std::fs::Permissions::from_mode(tightened))
+            .with_context(|| format!("cannot set the mode of log file {}", path.display()))?;
+        note = Some(format!(
+            "log file {} had mode {mode:04o}; set it to {tightened:04o}",
+            path.display()
+        ));
+    }
+    Ok((file, note))
 }

@@ -8,9 +8,12 @@
 //! length-prefixed reader (it reads as a length of gigabytes and waits, and closing the
 //! connection discards it), whereas a short length prefix reads as harmless integers to a bare
 //! reader. The answer is cached per socket file (device, inode and mtime, so a restarted daemon
-//! is probed again) in the per-user runtime directory.
+//! is probed again) in the per-user runtime directory, and not at all when that directory
+//! is not this user's alone.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -32,7 +35,32 @@ const SUBSCRIBE_SETTLE: Duration = Duration::from_millis(30);
 
 /// The framing last found for this pull socket, if the socket has not changed since.
 pub(super) fn cached(pull: &Endpoint) -> Option<Framing> {
-    let text = std::fs::read_to_string(cache_file(pull)).ok()?;
+    read_cache(cache_dir()?, pull)
+}
+
+fn store(pull: &Endpoint, framing: Framing) {
+    if let Some(dir) = cache_dir() {
+        write_cache(dir, pull, framing);
+    }
+}
+
+/// The cache's directory in the per-user runtime directory, or `None` (said once) when that
+/// directory cannot be trusted: a probe per command costs less than a cache someone else
+/// controls.
+fn cache_dir() -> Option<&'static Path> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| match user_runtime_dir() {
+        Ok(dir) => Some(dir.join("framing")),
+        Err(err) => {
+            tracing::warn!("not remembering which framing sockets accept: {err}");
+            None
+        }
+    })
+    .as_deref()
+}
+
+fn read_cache(dir: &Path, pull: &Endpoint) -> Option<Framing> {
+    let text = std::fs::read_to_string(cache_file(dir, pull)).ok()?;
     let (framing, identity) = text.split_once(' ')?;
     if identity != socket_identity(pull)? {
         return None;
@@ -44,26 +72,34 @@ pub(super) fn cached(pull: &Endpoint) -> Option<Framing> {
     }
 }
 
-fn store(pull: &Endpoint, framing: Framing) {
-    let (file, Some(identity)) = (cache_file(pull), socket_identity(pull)) else {
+/// Writes the entry through a fresh temporary file (created exclusively, so never through a
+/// link someone left there) renamed over the old one. A cache that cannot be written only costs
+/// a probe next time.
+fn write_cache(dir: &Path, pull: &Endpoint, framing: Framing) {
+    use std::os::unix::fs::DirBuilderExt;
+    let Some(identity) = socket_identity(pull) else {
         return;
     };
-    let Some(dir) = file.parent() else { return };
-    if std::fs::create_dir_all(dir).is_err() {
-        return;
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => return,
+        _ => {}
     }
-    let temporary = file.with_extension(format!("tmp{}", std::process::id()));
-    if std::fs::write(&temporary, format!("{} {identity}", framing.name())).is_ok() {
-        // A cache that cannot be written only costs a probe next time.
-        let _ = std::fs::rename(&temporary, &file);
+    let Ok(mut temporary) = tempfile::NamedTempFile::new_in(dir) else {
+        return;
+    };
+    if temporary
+        .write_all(format!("{} {identity}", framing.name()).as_bytes())
+        .is_ok()
+    {
+        let _ = temporary.persist(cache_file(dir, pull));
     }
 }
 
 /// One cache file per socket path, so the cache never grows past the sockets in use.
-fn cache_file(pull: &Endpoint) -> PathBuf {
+fn cache_file(dir: &Path, pull: &Endpoint) -> PathBuf {
     let digest = sha2::Sha256::digest(pull.to_string().as_bytes());
     let name: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    user_runtime_dir().join("framing").join(name)
+    dir.join(name)
 }
 
 /// What changes when a daemon re-creates its socket: device, inode and modification time.
@@ -175,4 +211,27 @@ async fn send(
         source,
     })?;
     Ok((stream, framing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_planted_at_the_old_temporary_name_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let pull = Endpoint::Tcp(4513);
+        // Earlier releases wrote `<cache file>.tmp<pid>`, a name anyone could predict.
+        let cache = cache_file(dir.path(), &pull);
+        let predicted = cache.with_extension(format!("tmp{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &predicted).unwrap();
+        write_cache(dir.path(), &pull, Framing::LengthPrefixed);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(read_cache(dir.path(), &pull), Some(Framing::LengthPrefixed));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the cache file is private");
+    }
 }

@@ -73,6 +73,38 @@ pub enum ConfigError {
         /// What it should be.
         expected: &'static str,
     },
+    /// The per-user runtime directory is not this user's alone.
+    #[error("runtime directory {path} {problem}; {fix}")]
+    RuntimeDir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+        /// What to do.
+        fix: &'static str,
+    },
+    /// The per-user runtime directory cannot be created, inspected or made private.
+    #[error("cannot set up runtime directory {path}: {source}")]
+    RuntimeDirIo {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A directory option is unset, Salt's default needs root and this user has no private
+    /// place for it.
+    #[error(
+        "{key} is not set and this user has no private place for it (HOME {home} is not \
+         writable, neither {variable} nor XDG_RUNTIME_DIR is set); set {key} in the config"
+    )]
+    NoUserDir {
+        /// The option.
+        key: &'static str,
+        /// HOME, or `unset`.
+        home: String,
+        /// The XDG variable that would have named a place.
+        variable: &'static str,
+    },
 }
 
 /// `ipc_framing`: which framing to write to bus sockets.
@@ -249,25 +281,29 @@ impl Config {
         let default = format!("/var/run/salt/{}", self.role.name());
         let publish = self.publish_file_name()?;
         self.dir_or_user_fallback("sock_dir", &default, Some(&publish), || {
-            user_runtime_dir().join(self.role.name())
+            Ok(user_runtime_dir()?.join(self.role.name()))
         })
     }
 
     /// `pki_dir` (Salt's `/etc/salt/pki/<role>`), with the same per-user fallback as
-    /// [`Config::sock_dir`]: `$XDG_DATA_HOME/halite/<role>/pki` (or `~/.local/share/…`).
+    /// [`Config::sock_dir`]: `$XDG_DATA_HOME/halite/<role>/pki` (or `~/.local/share/…`, or the
+    /// runtime directory when it is `$XDG_RUNTIME_DIR`'s; never `/tmp`).
     pub fn pki_dir(&self) -> Result<PathBuf, ConfigError> {
         let default = format!("/etc/salt/pki/{}", self.role.name());
         self.dir_or_user_fallback("pki_dir", &default, None, || {
-            paths::user_data_dir().join(self.role.name()).join("pki")
+            Ok(paths::user_data_dir("pki_dir")?
+                .join(self.role.name())
+                .join("pki"))
         })
     }
 
     /// `cachedir` (Salt's `/var/cache/salt/<role>`), with the same per-user fallback as
-    /// [`Config::sock_dir`]: `$XDG_CACHE_HOME/halite/<role>` (or `~/.cache/…`).
+    /// [`Config::sock_dir`]: `$XDG_CACHE_HOME/halite/<role>` (or `~/.cache/…`, or the runtime
+    /// directory when it is `$XDG_RUNTIME_DIR`'s; never `/tmp`).
     pub fn cachedir(&self) -> Result<PathBuf, ConfigError> {
         let default = format!("/var/cache/salt/{}", self.role.name());
         self.dir_or_user_fallback("cachedir", &default, None, || {
-            paths::user_cache_dir().join(self.role.name())
+            Ok(paths::user_cache_dir("cachedir")?.join(self.role.name()))
         })
     }
 
@@ -278,7 +314,7 @@ impl Config {
         key: &str,
         default: &str,
         marker: Option<&str>,
-        fallback: impl FnOnce() -> PathBuf,
+        fallback: impl FnOnce() -> Result<PathBuf, ConfigError>,
     ) -> Result<PathBuf, ConfigError> {
         let configured = self.get_str(key)?.is_some() || self.get_str("root_dir")?.is_some();
         let dir = self.path(key, default)?;
@@ -288,7 +324,7 @@ impl Config {
         {
             return Ok(dir);
         }
-        Ok(fallback())
+        fallback()
     }
 
     /// `hash_type`, default sha256.

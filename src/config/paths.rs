@@ -5,6 +5,8 @@ use std::path::{Component, Path, PathBuf};
 use md5::Md5;
 use sha2::Digest;
 
+use super::ConfigError;
+
 /// Salt's `prepend_root_dir`: an absolute path already under `root_dir` stays; any other path
 /// is moved under `root_dir`.
 pub(super) fn prepend_root_dir(root_dir: &Path, path: &Path) -> PathBuf {
@@ -35,36 +37,146 @@ pub(super) fn usable_dir(dir: &Path) -> bool {
     false
 }
 
-/// The per-user directory used when Salt's default socket directory needs root:
-/// `$XDG_RUNTIME_DIR/halite`, else `/tmp/halite-<uid>`.
-pub fn user_runtime_dir() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|dir| !dir.is_empty()) {
-        Some(dir) => PathBuf::from(dir).join("halite"),
+/// The per-user directory used when Salt's default socket directory needs root, and for the
+/// clients' framing cache: `$XDG_RUNTIME_DIR/halite`, else `/tmp/halite-<uid>`. It is created
+/// 0700 and refused when anyone else could have put something in it first: a predictable
+/// `/tmp` name can be created by any user before this one.
+pub fn user_runtime_dir() -> Result<PathBuf, ConfigError> {
+    let dir = match xdg_runtime_dir() {
+        Some(dir) => dir.join("halite"),
         None => PathBuf::from(format!("/tmp/halite-{}", nix::unistd::getuid())),
+    };
+    private_dir(&dir)?;
+    Ok(dir)
+}
+
+fn xdg_runtime_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Creates `dir` 0700 if missing, then checks what is there without following a link: a
+/// directory of this user that no one else can write. A directory of this user that others can
+/// only read (as earlier releases made it) is tightened to 0700, as nothing can have been
+/// planted in it.
+fn private_dir(dir: &Path) -> Result<(), ConfigError> {
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    use std::os::unix::fs::DirBuilderExt;
+
+    let refuse = |problem: String, fix: &'static str| ConfigError::RuntimeDir {
+        path: dir.to_owned(),
+        problem,
+        fix,
+    };
+    const NOT_MINE: &str = "remove it (it is re-created private) or set XDG_RUNTIME_DIR to a \
+                            directory of this user";
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => {}
+        Err(source) if source.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(ConfigError::RuntimeDirIo {
+                path: dir.to_owned(),
+                source,
+            });
+        }
+        Err(_) => {}
     }
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = match nix::fcntl::open(dir, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::ELOOP | nix::errno::Errno::ENOTDIR) => {
+            let what = match std::fs::symlink_metadata(dir) {
+                Ok(meta) if meta.file_type().is_symlink() => "is a symbolic link",
+                _ => "is not a directory",
+            };
+            return Err(refuse(what.to_owned(), NOT_MINE));
+        }
+        Err(errno) => {
+            return Err(ConfigError::RuntimeDirIo {
+                path: dir.to_owned(),
+                source: errno.into(),
+            });
+        }
+    };
+    let stat = nix::sys::stat::fstat(&fd).map_err(|errno| ConfigError::RuntimeDirIo {
+        path: dir.to_owned(),
+        source: errno.into(),
+    })?;
+    let me = nix::unistd::geteuid();
+    if stat.st_uid != me.as_raw() {
+        return Err(refuse(
+            format!(
+                "belongs to uid {}, not to this user (uid {me})",
+                stat.st_uid
+            ),
+            NOT_MINE,
+        ));
+    }
+    let mode = stat.st_mode & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(refuse(
+            format!("is writable by other users (mode {mode:04o})"),
+            "check what is in it, then chmod 700 it",
+        ));
+    }
+    if mode & 0o077 != 0 {
+        nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(0o700)).map_err(|errno| {
+            ConfigError::RuntimeDirIo {
+                path: dir.to_owned(),
+                source: errno.into(),
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// Where a user's halite keeps data when Salt's system directories need root:
 /// `$XDG_DATA_HOME/halite`, else `~/.local/share/halite`.
-pub(super) fn user_data_dir() -> PathBuf {
-    xdg_dir("XDG_DATA_HOME", ".local/share")
+pub(super) fn user_data_dir(key: &'static str) -> Result<PathBuf, ConfigError> {
+    xdg_dir("XDG_DATA_HOME", ".local/share", key)
 }
 
 /// Where a user's halite keeps caches: `$XDG_CACHE_HOME/halite`, else `~/.cache/halite`.
-pub(super) fn user_cache_dir() -> PathBuf {
-    xdg_dir("XDG_CACHE_HOME", ".cache")
+pub(super) fn user_cache_dir(key: &'static str) -> Result<PathBuf, ConfigError> {
+    xdg_dir("XDG_CACHE_HOME", ".cache", key)
 }
 
-fn xdg_dir(variable: &str, under_home: &str) -> PathBuf {
+/// The directory for option `key` under `$<variable>`, else under HOME, else under
+/// `$XDG_RUNTIME_DIR/halite`. Never under `/tmp`: keys or a job cache there would be at the mercy
+/// of whoever created the directory first.
+fn xdg_dir(
+    variable: &'static str,
+    under_home: &str,
+    key: &'static str,
+) -> Result<PathBuf, ConfigError> {
     if let Some(dir) = std::env::var_os(variable).filter(|dir| !dir.is_empty()) {
-        return PathBuf::from(dir).join("halite");
+        return Ok(PathBuf::from(dir).join("halite"));
     }
     // A HOME this user cannot write (kept across a user switch) is no place for state.
-    std::env::var_os("HOME")
-        .filter(|home| !home.is_empty())
+    let home = std::env::var_os("HOME").filter(|home| !home.is_empty());
+    if let Some(dir) = home
+        .as_ref()
         .map(|home| PathBuf::from(home).join(under_home).join("halite"))
         .filter(|dir| usable_dir(dir))
-        .unwrap_or_else(|| user_runtime_dir().join(under_home.trim_start_matches('.')))
+    {
+        return Ok(dir);
+    }
+    if xdg_runtime_dir().is_some() {
+        return Ok(user_runtime_dir()?.join(under_home.trim_start_matches('.')));
+    }
+    Err(ConfigError::NoUserDir {
+        key,
+        home: home.map_or_else(
+            || "unset".to_owned(),
+            |home| PathBuf::from(home).display().to_string(),
+        ),
+        variable,
+    })
 }
 
 /// The host's fully qualified name, as Salt derives a default minion id.

@@ -10,7 +10,7 @@
 mod change;
 mod store;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,6 +36,16 @@ pub enum KeyError {
         path: PathBuf,
         /// Why it failed.
         source: std::io::Error,
+    },
+    /// A key file or the directory holding it is open to other users.
+    #[error("{path} {problem}; {fix}")]
+    Exposed {
+        /// The file or directory.
+        path: PathBuf,
+        /// Who can do what to it.
+        problem: String,
+        /// What to do.
+        fix: &'static str,
     },
     /// A key file holds something that is not a usable key.
     #[error("{path} is not a valid key file ({reason}); move it away to have a new key created")]
@@ -73,12 +83,15 @@ impl std::fmt::Debug for KeyPair {
 
 impl KeyPair {
     /// Loads the pair, creating it (private key mode 0400, public 0644, directory 0700) when
-    /// `<name>.pem` does not exist yet.
+    /// `<name>.pem` does not exist yet. A directory others can write, or a private key others
+    /// can read or write, is refused; a directory others can only read is made 0700, as Salt
+    /// does.
     pub fn load_or_create(dir: &Path, name: &str) -> Result<Self, KeyError> {
         let private_path = dir.join(format!("{name}.pem"));
         let public_path = dir.join(format!("{name}.pub"));
+        create_dir(dir, 0o700)?;
+        check_key_dir(dir)?;
         if !private_path.exists() {
-            create_dir(dir, 0o700)?;
             let generated = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(|err| {
                 KeyError::Invalid {
                     path: private_path.clone(),
@@ -86,16 +99,13 @@ impl KeyPair {
                 }
             })?;
             write_new(&private_path, generated.serialize_pem().as_bytes(), 0o400)?;
-            std::fs::write(
+            write_public(
+                dir,
                 &public_path,
-                public_pem(&generated.subject_public_key_info()) + "\n",
-            )
-            .map_err(io("cannot write", &public_path))?;
-            std::fs::set_permissions(&public_path, std::fs::Permissions::from_mode(0o644))
-                .map_err(io("cannot set the mode of", &public_path))?;
+                &(public_pem(&generated.subject_public_key_info()) + "\n"),
+            )?;
         }
-        let text =
-            std::fs::read_to_string(&private_path).map_err(io("cannot read", &private_path))?;
+        let text = read_private(&private_path)?;
         let invalid = |reason: String| KeyError::Invalid {
             path: private_path.clone(),
             reason,
@@ -141,6 +151,74 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
         .open(path)
         .map_err(io("cannot create", path))?;
     file.write_all(contents).map_err(io("cannot write", path))
+}
+
+/// Writes a public key through a fresh temporary file renamed over `path`, so a link left at
+/// `path` is replaced, never written through.
+fn write_public(dir: &Path, path: &Path, text: &str) -> Result<(), KeyError> {
+    let mut file =
+        tempfile::NamedTempFile::new_in(dir).map_err(io("cannot create a file in", dir))?;
+    file.write_all(text.as_bytes())
+        .map_err(io("cannot write", path))?;
+    file.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(io("cannot set the mode of", path))?;
+    file.persist(path)
+        .map_err(|err| io("cannot write", path)(err.error))?;
+    Ok(())
+}
+
+/// Salt's rule for a `pki_dir` (`verify_env`): 0700, or 0750 for software that reads public
+/// keys. One that others can only read is set to 0700, as Salt does; one that others can write
+/// is refused, since keys may have been put in it.
+fn check_key_dir(dir: &Path) -> Result<(), KeyError> {
+    let mode = std::fs::metadata(dir)
+        .map_err(io("cannot read", dir))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(KeyError::Exposed {
+            path: dir.to_owned(),
+            problem: format!(
+                "is writable by other users (mode {mode:04o}), who may have put keys in it"
+            ),
+            fix: "check the keys in it, then chmod 700 it",
+        });
+    }
+    if mode & 0o007 != 0 {
+        match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            Ok(()) => tracing::warn!("{} had mode {mode:04o}; set it to 0700", dir.display()),
+            Err(err) => tracing::error!(
+                "{} has mode {mode:04o} and cannot be set to 0700: {err}",
+                dir.display()
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Reads a private key, refusing one that others can read or write: it may have been copied
+/// or replaced, and using it as if nothing happened would hide that.
+fn read_private(path: &Path) -> Result<String, KeyError> {
+    let mut file = std::fs::File::open(path).map_err(io("cannot read", path))?;
+    let mode = file
+        .metadata()
+        .map_err(io("cannot read", path))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Exposed {
+            path: path.to_owned(),
+            problem: format!("is open to other users (mode {mode:04o}) and may have been copied"),
+            fix: "if it is still secret, chmod 400 it; otherwise move it away to have a new key created",
+        });
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(io("cannot read", path))?;
+    Ok(text)
 }
 
 /// A DER `SubjectPublicKeyInfo` as a PEM `PUBLIC KEY` block with LF line ends and no final
