@@ -155,9 +155,14 @@ pub(super) async fn probe(
         }
     };
     let Some(framing) = framing else {
+        let fix = match address.pull {
+            Endpoint::Tcp(_) => {
+                "with ipc_mode: tcp the daemon takes events only from root and its own user; run as one of them"
+            }
+            Endpoint::Unix(_) => "set ipc_framing to bare or length_prefixed in the config",
+        };
         return Err(ClientError::NotDelivered(format!(
-            "{} accepted the connection but the event did not appear on {} in either framing; \
-             set ipc_framing to bare or length_prefixed in the config",
+            "{} accepted the connection but the event did not appear on {} in either framing; {fix}",
             address.pull, address.publish
         )));
     };
