@@ -26,8 +26,9 @@ pub(super) const MAX_DEPTH: usize = 128;
 /// largest frame a bus or link carries).
 pub(super) const MAX_EXPANDED_BYTES: u64 = 64 * 1024 * 1024;
 
-/// What one node counts for in [`MAX_EXPANDED_BYTES`] besides its text: at most 4 Mi nodes.
-const NODE_COST: u64 = 16;
+/// What one node counts for in [`MAX_EXPANDED_BYTES`] besides its text, near what a node
+/// costs once built: at most 1 Mi nodes.
+const NODE_COST: u64 = 64;
 
 /// A composed node: its kind, its resolved tag and where it starts.
 #[derive(Debug)]
