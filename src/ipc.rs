@@ -35,6 +35,15 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// The two sockets of one bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusAddress {
+    /// Where subscribers read events.
+    pub publish: Endpoint,
+    /// Where senders write events.
+    pub pull: Endpoint,
+}
+
 /// A connected bus socket.
 #[derive(Debug)]
 pub enum Stream {

@@ -5,36 +5,34 @@
 //! buses and real Salt's Python event library works against halite's daemons. Its masters and
 //! minions talk over their own authenticated, encrypted link.
 //!
-//! # Layout
+//! # Layers
 //!
-//! - [`event`]: the domain: an [`event::Event`] is a tag plus msgpack-shaped data; tag matching
-//!   with Salt's match types; `_stamp`, tags and jids as Salt writes them.
-//! - [`wire`]: Salt's IPC framing (bare msgpack maps and length-prefixed), msgpack bytes to and
-//!   from events; nothing else in the crate knows bytes.
-//! - [`ipc`]: the sockets a bus lives on: Unix sockets or loopback TCP.
-//! - [`bench`]: a load generator and reference relay for any bus speaking Salt's protocol.
-//! - [`bus`]: the event-bus server: publish and pull endpoints, fan-out to bounded
-//!   per-subscriber queues.
-//! - [`client`]: what every command uses: connect to a bus, fire, listen, reconnect, and find out
-//!   which framing a pull socket accepts.
-//! - [`config`]: Salt-compatible master and minion configuration files, defaults and paths.
-//! - [`salt_yaml`]: YAML with Salt's scalar rules, for command-line arguments and config files.
-//! - [`output`]: Salt's outputters and `state.event`'s line format.
-//! - [`keys`]: key pairs and the master's key store, in Salt's layout, with Salt's admission
-//!   rules.
-//! - [`link`]: the master–minion link: sessions of msgpack messages behind an interface, over
-//!   TLS 1.3 with pinned raw public keys.
-//! - [`target`]: Salt's glob, pcre, list and grain targets.
-//! - [`functions`]: the execution functions minions run (`test.*`, `cmd.*`, `grains.*`, …).
-//! - [`master`]: the master daemon: sessions, publishing, returns, the job cache, the local
-//!   request socket, the `jobs` runners.
-//! - [`minion`]: the minion daemon: its own bus, its session with the master, jobs, and the
-//!   `fire_master` relay.
-//! - [`runners`]: runner functions (`event.send`, `jobs.*`, `http.query`, …) for `salt-run` and
-//!   reactions, announced with Salt's `salt/run/…` events.
-//! - [`wheel`]: the `key` wheel functions reactions call.
-//! - [`reactor`]: tag globs to Jinja+YAML SLS files to actions, in a bounded worker pool.
-//! - [`cli`]: one module per binary: arguments, `run()`, and the one place errors are reported.
+//! From the bottom up. A module uses only modules of the layers below its own, never one of its
+//! own layer or above (a test reads this list and every `crate::` path to check it), so a path
+//! tells where a behaviour lives and the client library never depends on a daemon.
+//!
+//! 1. [`py`]: Python semantics, the one place halite imitates Python: `repr`/`str`/truthiness/
+//!    ordering of msgpack values, Python-exact JSON, `fnmatch`, `re` on a linear-time engine.
+//!    At the bottom because Salt's own rules (tag matching, targets, autosign) are built on it.
+//! 2. [`event`]: the domain: an [`event::Event`] is a tag plus msgpack-shaped data; Salt's match
+//!    types; `_stamp`, tags and jids as Salt writes them.
+//! 3. [`salt_yaml`], [`wire`], [`ipc`]: YAML with Salt's scalar rules; Salt's IPC framing and
+//!    frame limit (nothing else knows bytes); the sockets a bus lives on and a bus's address.
+//! 4. [`config`]: Salt-compatible master and minion configuration, defaults and paths; knows no
+//!    bus.
+//! 5. [`proto`]: Salt's payloads as types: what local clients send the master, link messages.
+//! 6. [`keys`], [`target`], [`output`]: key pairs and the key store with Salt's admission rules;
+//!    Salt's targets; Salt's outputters and `state.event`'s lines.
+//! 7. [`link`], [`bus`], [`client`]: the master–minion link (sessions behind an interface, TLS
+//!    1.3 with pinned raw public keys); the event-bus server with bounded per-subscriber queues;
+//!    what every command uses to fire, listen, reconnect and ask the master.
+//! 8. [`render`], [`returners`], [`functions`], [`bench`]: Jinja+YAML SLS rendering; job stores
+//!    (Salt's local job cache); the execution functions minions run; the bus load generator.
+//! 9. [`runners`]: runner functions for `salt-run` and reactions, announced with Salt's events.
+//! 10. [`wheel`]: the `key` wheel functions.
+//! 11. [`reactor`]: tag globs to SLS files to actions, in a bounded worker pool.
+//! 12. [`master`], [`minion`]: the daemons.
+//! 13. [`cli`]: one module per binary: arguments, `run()`, and the one place errors are reported.
 
 pub mod bench;
 pub mod bus;
@@ -49,8 +47,11 @@ pub mod link;
 pub mod master;
 pub mod minion;
 pub mod output;
+pub mod proto;
 pub mod py;
 pub mod reactor;
+pub mod render;
+pub mod returners;
 pub mod runners;
 pub mod salt_yaml;
 pub mod target;

@@ -483,8 +483,9 @@ impl Proxy {
 fn tampered_and_replayed_link_traffic_is_refused() {
     use halite::event::Value;
     use halite::keys::KeyPair;
+    use halite::link::Connector;
     use halite::link::tls::{MasterPin, TlsDialer};
-    use halite::link::{Connector, command, message};
+    use halite::proto::{command, message};
 
     let mut cluster = Cluster::new("auto_accept: True\n");
     cluster.start_master();
@@ -578,7 +579,7 @@ fn local_requests_need_the_root_key_and_big_returns_are_trimmed_on_the_bus_only(
         .unwrap();
     let reply = runtime.block_on(async {
         let stream = tokio::net::UnixStream::connect(&socket).await.unwrap();
-        let mut framed = tokio_util::codec::Framed::new(stream, halite::master::request_codec());
+        let mut framed = tokio_util::codec::Framed::new(stream, halite::proto::request::codec());
         let request = Value::Map(vec![
             ("cmd".into(), "publish".into()),
             ("tgt".into(), "*".into()),

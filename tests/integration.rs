@@ -9,6 +9,7 @@ mod cluster;
 mod conformance;
 mod daemon;
 mod generated;
+mod layers;
 mod netns;
 mod reactor;
 mod security_bus;

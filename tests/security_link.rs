@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use halite::event::{Value, map_get};
 use halite::keys::KeyPair;
 use halite::link::tls::{MasterPin, TlsDialer};
-use halite::link::{Connector, Session, command, message};
+use halite::link::{Connector, Session};
+use halite::proto::{command, message};
 
 use crate::support::{Cluster, bin, free_port, stderr, stdout, wait_until};
 

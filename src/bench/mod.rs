@@ -19,8 +19,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::Decoder;
 
 use crate::client::{ClientError, Publisher, connect};
-use crate::config::{BusAddress, FramingChoice};
+use crate::config::FramingChoice;
 use crate::event::{Event, Value};
+use crate::ipc::BusAddress;
 use crate::wire::{self, FrameCodec, Framing};
 
 /// What load to generate.
@@ -311,7 +312,7 @@ async fn subscribe(
     origin: Instant,
     ready: Arc<AtomicUsize>,
 ) -> Result<(SubscriberReport, Histogram<u64>, Duration), BenchError> {
-    let mut codec = FrameCodec::new(crate::bus::DEFAULT_MAX_FRAME);
+    let mut codec = FrameCodec::new(crate::wire::DEFAULT_MAX_FRAME);
     let mut buffer = BytesMut::with_capacity(256 * 1024);
     let mut histogram = Histogram::<u64>::new(3).expect("histogram");
     let mut highest: Vec<Option<u64>> = vec![None; options.publishers];

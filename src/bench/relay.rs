@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::BusAddress;
+use crate::ipc::BusAddress;
 use crate::ipc::Endpoint;
 use crate::wire::FrameCodec;
 
@@ -48,7 +48,7 @@ impl Relay {
                     Ok((stream, _)) = pull.accept() => {
                         let ring = ring.clone();
                         tokio::spawn(async move {
-                            let mut frames = FramedRead::new(stream, FrameCodec::new(crate::bus::DEFAULT_MAX_FRAME));
+                            let mut frames = FramedRead::new(stream, FrameCodec::new(crate::wire::DEFAULT_MAX_FRAME));
                             while let Some(Ok(Ok(frame))) = frames.next().await {
                                 let _ = ring.send(frame.into_canonical());
                             }

@@ -1,7 +1,7 @@
 //! Setting a daemon's bus up from Salt's configuration: `sock_dir`, `ipc_mode`, framing and the
 //! slow-subscriber options.
 
-use super::{Bus, BusError, BusOptions, Node};
+use super::{Bus, BusError, BusOptions, Node, SlowPolicy};
 use crate::config::{Config, ConfigError, FramingChoice};
 use crate::wire::Framing;
 
@@ -37,13 +37,30 @@ impl Bus {
             FramingChoice::Auto => Framing::Bare,
             FramingChoice::Fixed(framing) => framing,
         };
+        let subscriber_buffer = config.get_u64(
+            "subscriber_buffer_size",
+            super::DEFAULT_SUBSCRIBER_BUFFER as u64,
+        )?;
         let options = BusOptions {
             publish_framing,
-            subscriber_buffer: config.subscriber_buffer()?,
-            slow_policy: config.slow_policy()?,
+            subscriber_buffer: usize::try_from(subscriber_buffer).unwrap_or(usize::MAX),
+            slow_policy: slow_policy(config)?,
             ..BusOptions::new(config.bus()?, node)
         };
         Ok(Bus::bind(options).await?)
+    }
+}
+
+/// `slow_subscriber_policy`: `drop_oldest` (default) or `disconnect`.
+fn slow_policy(config: &Config) -> Result<SlowPolicy, ConfigError> {
+    match config.get_str("slow_subscriber_policy")? {
+        None | Some("drop_oldest") => Ok(SlowPolicy::DropOldest),
+        Some("disconnect") => Ok(SlowPolicy::Disconnect),
+        Some(other) => Err(ConfigError::BadValue {
+            key: "slow_subscriber_policy".into(),
+            value: other.into(),
+            expected: "expected drop_oldest or disconnect",
+        }),
     }
 }
 

@@ -23,8 +23,8 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::BusAddress;
 use crate::event::{Event, Value};
+use crate::ipc::BusAddress;
 use crate::ipc::{Listener, Peer, Stream};
 use crate::wire::{self, FrameCodec, Framing};
 
@@ -37,9 +37,6 @@ pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 32 * 1024 * 1024;
 
 /// Connections accepted at once per socket; further clients wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 4096;
-
-/// The largest frame a pull connection may send; larger ones close that connection.
-pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
 
 /// Frames published together when a sender's connection already holds several.
 const PUBLISH_BATCH: usize = 256;
@@ -91,7 +88,7 @@ impl BusOptions {
             address,
             node,
             publish_framing: Framing::Bare,
-            max_frame: DEFAULT_MAX_FRAME,
+            max_frame: crate::wire::DEFAULT_MAX_FRAME,
             subscriber_buffer: DEFAULT_SUBSCRIBER_BUFFER,
             slow_policy: SlowPolicy::DropOldest,
         }

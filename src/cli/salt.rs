@@ -12,7 +12,7 @@ use crate::client::local::{LocalClient, Outcome, Published};
 use crate::config::Role;
 use crate::event::Value;
 use crate::functions::Call;
-use crate::master::PublishRequest;
+use crate::proto::PublishRequest;
 use crate::salt_yaml::parse_cli_args;
 
 /// Run a function on the minions a target matches, through the master on this host.

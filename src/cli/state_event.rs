@@ -12,9 +12,10 @@ use anyhow::bail;
 
 use super::Exit;
 use crate::client::{ListenNotice, Listener};
-use crate::config::{BusAddress, Config, Role};
+use crate::config::{Config, Role};
 use crate::event::matching::ExprMatcher;
 use crate::functions::signature::{Bound, Signature, text, truthy};
+use crate::ipc::BusAddress;
 use crate::output::state_event::{write_event_line, write_json_line};
 
 /// `state.event`'s parameters, Salt's plus `format` (`salt` lines or one `json` object per line)

@@ -22,8 +22,8 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::codec::FramedRead;
 
 use super::{ClientError, connect};
-use crate::config::{BusAddress, user_runtime_dir};
-use crate::ipc::{Endpoint, Stream};
+use crate::config::user_runtime_dir;
+use crate::ipc::{BusAddress, Endpoint, Stream};
 use crate::wire::{self, FrameCodec, Framing};
 
 /// How long a probe event may take to come back on the publish socket.
@@ -130,7 +130,7 @@ pub(super) async fn probe(
     second: impl FnOnce() -> Vec<u8>,
 ) -> Result<(Stream, Framing), ClientError> {
     let mut watch = match connect(&address.publish).await {
-        Ok(stream) => FramedRead::new(stream, FrameCodec::new(crate::bus::DEFAULT_MAX_FRAME)),
+        Ok(stream) => FramedRead::new(stream, FrameCodec::new(crate::wire::DEFAULT_MAX_FRAME)),
         Err(err) => {
             // Without the publish socket nothing can be verified; bare is what most releases read.
             tracing::debug!(

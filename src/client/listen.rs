@@ -6,9 +6,9 @@ use futures_util::StreamExt;
 use tokio_util::codec::FramedRead;
 
 use super::{ClientError, connect};
-use crate::bus::DEFAULT_MAX_FRAME;
 use crate::event::Event;
 use crate::ipc::{Endpoint, Stream};
+use crate::wire::DEFAULT_MAX_FRAME;
 use crate::wire::{self, FrameCodec};
 
 /// First pause before reconnecting; doubled after each failure up to [`MAX_BACKOFF`].

@@ -12,7 +12,8 @@ use super::{ClientError, Listener, connect};
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, Value, map_get};
 use crate::ipc::Endpoint;
-use crate::master::{PublishRequest, request_codec, request_endpoint};
+use crate::proto::PublishRequest;
+use crate::proto::request::{codec as request_codec, endpoint as request_endpoint, root_key_path};
 
 /// The master's answer to a publish.
 #[derive(Debug, Clone, Default)]
@@ -89,7 +90,7 @@ impl LocalClient {
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
         Ok(Self {
             requests: request_endpoint(config)?,
-            root_key: crate::master::root_key_path(config)?,
+            root_key: root_key_path(config)?,
             bus: config.bus()?.publish,
             timeout: config.get_seconds("timeout", 5.0)?,
             gather_job_timeout: config.get_seconds("gather_job_timeout", 10.0)?,

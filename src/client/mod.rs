@@ -27,7 +27,8 @@
 //!
 //! use halite::bus::{Bus, BusOptions, Node};
 //! use halite::client::{Listener, Publisher};
-//! use halite::config::{BusAddress, FramingChoice};
+//! use halite::config::FramingChoice;
+//! use halite::ipc::BusAddress;
 //! use halite::event::matching::{MatchType, TagMatcher};
 //! use halite::event::{Event, Value};
 //! use halite::ipc::Endpoint;
@@ -69,9 +70,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::{BusAddress, ConfigError, FramingChoice};
+use crate::config::{ConfigError, FramingChoice};
 use crate::event::{Event, EventError};
-use crate::ipc::{Endpoint, Stream};
+use crate::ipc::{BusAddress, Endpoint, Stream};
 use crate::wire::{self, Framing};
 
 pub use listen::{ListenNotice, Listener};

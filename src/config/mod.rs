@@ -8,9 +8,8 @@ mod paths;
 
 use std::path::{Path, PathBuf};
 
-use crate::bus::SlowPolicy;
 use crate::event::{Value, map_get, map_set};
-use crate::ipc::Endpoint;
+use crate::ipc::{BusAddress, Endpoint};
 use crate::salt_yaml;
 use crate::wire::Framing;
 
@@ -114,15 +113,6 @@ pub enum FramingChoice {
     Auto,
     /// Always this framing.
     Fixed(Framing),
-}
-
-/// The two sockets of one bus.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BusAddress {
-    /// Where subscribers read events.
-    pub publish: Endpoint,
-    /// Where senders write events.
-    pub pull: Endpoint,
 }
 
 /// A number of seconds (integer or float, not negative, not absurdly large) as a duration.
@@ -374,25 +364,6 @@ impl Config {
                 key: "ipc_framing".into(),
                 value: other.into(),
                 expected: "expected auto, bare or length_prefixed",
-            }),
-        }
-    }
-
-    /// `subscriber_buffer_size`: bytes of events that may wait for one bus subscriber.
-    pub fn subscriber_buffer(&self) -> Result<usize, ConfigError> {
-        let default = crate::bus::DEFAULT_SUBSCRIBER_BUFFER as u64;
-        Ok(usize::try_from(self.get_u64("subscriber_buffer_size", default)?).unwrap_or(usize::MAX))
-    }
-
-    /// `slow_subscriber_policy`: `drop_oldest` (default) or `disconnect`.
-    pub fn slow_policy(&self) -> Result<SlowPolicy, ConfigError> {
-        match self.get_str("slow_subscriber_policy")? {
-            None | Some("drop_oldest") => Ok(SlowPolicy::DropOldest),
-            Some("disconnect") => Ok(SlowPolicy::Disconnect),
-            Some(other) => Err(ConfigError::BadValue {
-                key: "slow_subscriber_policy".into(),
-                value: other.into(),
-                expected: "expected drop_oldest or disconnect",
             }),
         }
     }

@@ -28,26 +28,12 @@ use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder, FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{Value, map_get};
+use crate::event::Value;
+use crate::proto::{MAX_MESSAGE, command, message};
 pub use gate::{Gate, Ticket};
 
 /// Messages queued per direction of a session.
 pub const SESSION_QUEUE: usize = 1024;
-
-/// The largest message a link carries (a job return can be big).
-pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
-
-/// The `cmd` of a message.
-pub fn command(message: &Value) -> Option<&str> {
-    map_get(message, "cmd").and_then(Value::as_str)
-}
-
-/// A message `{"cmd": cmd, ...fields}`.
-pub fn message(cmd: &str, fields: Vec<(Value, Value)>) -> Value {
-    let mut entries = vec![(Value::from("cmd"), Value::from(cmd))];
-    entries.extend(fields);
-    Value::Map(entries)
-}
 
 /// What went wrong on a link.
 #[derive(Debug, thiserror::Error)]

@@ -431,7 +431,7 @@ impl Connector for TlsDialer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::link::{command, message};
+    use crate::proto::{command, message};
 
     async fn pair() -> (tempfile::TempDir, KeyPair, KeyPair, TcpListener) {
         let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,6 @@
 //! The master daemon: its event bus, the link minions connect to, the keys that decide who may,
 //! the jobs it publishes and the returns and events minions send back.
 
-pub mod job_cache;
 pub mod minion_event;
 mod publish;
 mod request;
@@ -20,11 +19,7 @@ use crate::keys::{KeyError, KeyPair, KeyStore};
 use crate::link::Gate;
 use crate::link::tls::TlsListener;
 use crate::reactor::Reactor;
-use job_cache::JobCache;
-pub use publish::PublishRequest;
-pub use request::{
-    REQUEST_SOCKET, codec as request_codec, endpoint as request_endpoint, root_key_path,
-};
+use crate::returners::local_cache::JobCache;
 use sessions::Sessions;
 
 /// Failure to start a master.
@@ -130,7 +125,7 @@ impl Master {
             })?;
         let keepalive = config.get_seconds("link_keepalive", 10.0)?;
         let link = TlsListener::new(listener, &key, keepalive, Gate::configured(config)?);
-        let endpoint = request::endpoint(config)?;
+        let endpoint = crate::proto::request::endpoint(config)?;
         let requests = endpoint
             .bind(0o600)
             .await
@@ -213,7 +208,10 @@ impl Master {
 struct Reactions(Arc<Shared>);
 
 impl crate::reactor::Backend for Reactions {
-    async fn local(&self, request: PublishRequest) -> Result<crate::event::Value, String> {
+    async fn local(
+        &self,
+        request: crate::proto::PublishRequest,
+    ) -> Result<crate::event::Value, String> {
         publish::publish(&self.0, request).await
     }
 

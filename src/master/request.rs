@@ -1,5 +1,5 @@
-//! The master's local request socket: how `salt`, `salt-run` and other local clients ask the
-//! master to publish jobs. Like Salt's local clients, a client proves it may by sending the
+//! The master's side of the local request socket ([`crate::proto::request`]): how `salt`,
+//! `salt-run` and other local clients ask the master to publish jobs. Like Salt's local clients, a client proves it may by sending the
 //! secret in the master's root key file (`<cachedir>/.root_key`, mode 0400, new at every
 //! start), which only the master's user can read; the socket file itself is mode 0600 too.
 //! Requests and replies are length-prefixed msgpack maps.
@@ -7,32 +7,16 @@
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::publish::{PublishRequest, publish};
-use crate::config::{Config, ConfigError};
+use super::publish::publish;
+use crate::config::Config;
 use crate::event::Value;
-use crate::ipc::{Endpoint, Listener, Stream};
-use crate::link::{MAX_MESSAGE, command};
-
-/// The request socket's file name in the master's `sock_dir`.
-pub const REQUEST_SOCKET: &str = "master_request.ipc";
-
-/// Where the master takes requests: `<sock_dir>/master_request.ipc`, or with `ipc_mode: tcp`
-/// the loopback port `tcp_master_workers` (4515).
-pub fn endpoint(config: &Config) -> Result<Endpoint, ConfigError> {
-    if config.tcp_mode()? {
-        return Ok(Endpoint::Tcp(config.get_port("tcp_master_workers", 4515)?));
-    }
-    Ok(Endpoint::Unix(config.sock_dir()?.join(REQUEST_SOCKET)))
-}
-
-/// The file holding the secret local clients send with each request.
-pub fn root_key_path(config: &Config) -> Result<std::path::PathBuf, ConfigError> {
-    Ok(config.cachedir()?.join(".root_key"))
-}
+use crate::ipc::{Listener, Stream};
+use crate::proto::request::{codec, root_key_path};
+use crate::proto::{PublishRequest, command};
 
 /// Writes a fresh root key (0400) and returns it.
 pub(super) fn create_root_key(config: &Config) -> Result<String, super::MasterError> {
@@ -61,13 +45,6 @@ pub(super) fn create_root_key(config: &Config) -> Result<String, super::MasterEr
         .map_err(failed)?;
     file.write_all(key.as_bytes()).map_err(failed)?;
     Ok(key)
-}
-
-/// The framing of the request socket.
-pub fn codec() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_MESSAGE)
-        .new_codec()
 }
 
 /// Local clients served at once; more wait to be accepted.

@@ -13,7 +13,8 @@ use super::Shared;
 use super::minion_event::{RefusalLog, events_from_load};
 use crate::event::{Event, Value, jid, map_get, map_set};
 use crate::keys::{Admission, AdmissionPolicy, KeyState, id_problem, read_autosign, valid_id};
-use crate::link::{Acceptor, Session, command, message};
+use crate::link::{Acceptor, Session};
+use crate::proto::{command, message};
 
 /// How often a session's key file is checked again while messages arrive.
 const KEY_RECHECK: Duration = Duration::from_secs(1);

@@ -12,7 +12,8 @@ use crate::config::{Config, Role};
 use crate::event::{Event, Value, map_get};
 use crate::keys::{KeyPair, fingerprint};
 use crate::link::tls::{MasterPin, TlsDialer};
-use crate::link::{Connector, LinkError, Session, command, message};
+use crate::link::{Connector, LinkError, Session};
+use crate::proto::{command, message};
 
 /// How the link ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -393,10 +394,10 @@ pub async fn call_session(config: &Config, id: &str) -> anyhow::Result<Session> 
 /// or why the master refused it.
 pub async fn send_return(session: Session, load: Value) -> anyhow::Result<String> {
     let size = crate::link::packed_size(&load);
-    if size > crate::link::MAX_MESSAGE {
+    if size > crate::proto::MAX_MESSAGE {
         anyhow::bail!(
             "the return is {size} bytes, over the {} bytes the link to the master carries; it was not sent",
-            crate::link::MAX_MESSAGE
+            crate::proto::MAX_MESSAGE
         );
     }
     let Session {

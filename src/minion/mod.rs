@@ -170,7 +170,7 @@ impl Minion {
 struct Reactions(Arc<Context>);
 
 impl crate::reactor::Backend for Reactions {
-    async fn local(&self, _request: crate::master::PublishRequest) -> Result<Value, String> {
+    async fn local(&self, _request: crate::proto::PublishRequest) -> Result<Value, String> {
         Err("local reactions run on a master".to_owned())
     }
 
@@ -253,11 +253,11 @@ async fn run_job(id: String, context: Arc<Context>, load: Value, to_master: mpsc
     };
     let mut outcome = crate::functions::run(&call, &job_context).await;
     let size = crate::link::packed_size(&outcome.ret);
-    if size > crate::link::MAX_MESSAGE - 64 * 1024 {
+    if size > crate::proto::MAX_MESSAGE - 64 * 1024 {
         // Sent as it is, it would not fit on the link; the job still gets an answer.
         outcome = crate::functions::Outcome::failed(format!(
             "ERROR: the return of {fun} is {size} bytes, over the {} bytes a return may have",
-            crate::link::MAX_MESSAGE - 64 * 1024
+            crate::proto::MAX_MESSAGE - 64 * 1024
         ));
     }
     let retcode = outcome.job_retcode();

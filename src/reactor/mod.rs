@@ -19,7 +19,6 @@
 
 pub mod pool;
 pub mod reaction;
-pub mod render;
 pub mod rules;
 
 use std::collections::HashSet;
@@ -33,12 +32,12 @@ use crate::bus::BusHandle;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value, map_get};
 use crate::functions::Call;
-use crate::master::PublishRequest;
+use crate::proto::PublishRequest;
 use crate::py::value::py_str;
+use crate::render::{RenderError, Renderer};
 use crate::runners::{Announcement, EventSink};
 use pool::Pool;
 use reaction::{Kind, Reaction};
-use render::{RenderError, Renderer};
 use rules::Rules;
 
 /// The `user` of events the reactor causes; events carrying it are ignored by reactors.
@@ -60,10 +59,6 @@ const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The longest a stopping reactor works through what it accepted.
 const MAX_DRAIN: Duration = Duration::from_secs(60);
-
-/// Instructions a template may run before its rendering is stopped (a few tenths of a second;
-/// reactor SLS files need thousands).
-const RENDER_FUEL: u64 = 10_000_000;
 
 /// What a reactor runs jobs and local functions with: a master publishes `local.*` jobs, a
 /// minion runs `caller.*` functions itself.

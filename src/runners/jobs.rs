@@ -6,8 +6,8 @@ use crate::client::local::{LocalClient, Outcome, Published};
 use crate::config::Config;
 use crate::event::{Value, map_get};
 use crate::functions::signature::{Signature, text};
-use crate::master::PublishRequest;
-use crate::master::job_cache::{CachedJob, JobCache};
+use crate::proto::PublishRequest;
+use crate::returners::local_cache::{CachedJob, JobCache};
 use crate::salt_yaml::CliArgs;
 
 const LOOKUP_JID: Signature = Signature {

@@ -265,7 +265,7 @@ async fn reactor_list(config: &Config, args: &CliArgs) -> Result<Value, RunnerEr
     let failed = |err: &dyn std::fmt::Display| RunnerError::Failed(err.to_string());
     let client = crate::client::local::LocalClient::new(config).map_err(|err| failed(&err))?;
     let reply = client
-        .request(&crate::link::message("reactors", Vec::new()))
+        .request(&crate::proto::message("reactors", Vec::new()))
         .await
         .map_err(|err| failed(&err))?;
     Ok(map_get(&reply, "reactors")

@@ -10,6 +10,10 @@
 //! the one it is told to; [`body`] turns bodies into [`Event`](crate::event::Event)s and back.
 //! Nothing outside this module knows the byte layout.
 
+/// The largest frame a bus carries by default: a pull connection that sends a larger one is
+/// closed.
+pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
+
 pub mod body;
 mod frame;
 mod msgpack;

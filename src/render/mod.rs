@@ -1,5 +1,6 @@
-//! Rendering a reactor SLS file as Salt does: Jinja (with `tag` and `data`), then YAML with
-//! Salt's rules. Errors say where: file, line, column and the text there.
+//! Rendering an SLS file as Salt does: Jinja (with `tag` and `data` for reactions), then YAML
+//! with Salt's rules; shared by the reactor and, next, states and pillar. Errors say where: file,
+//! line, column and the text there.
 
 use std::path::Path;
 
@@ -7,6 +8,10 @@ use minijinja::{Environment, UndefinedBehavior};
 
 use crate::config::Config;
 use crate::event::Value;
+
+/// Instructions a template may run before its rendering is stopped (a few tenths of a second;
+/// SLS files need thousands).
+const RENDER_FUEL: u64 = 10_000_000;
 
 /// Why a file did not render.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -55,7 +60,7 @@ impl Renderer {
         env.add_filter("yaml_squote", yaml_squote);
         env.add_filter("safe", |text: String| Pasteable::value(text));
         env.set_formatter(yaml_safe_formatter);
-        env.set_fuel(Some(super::RENDER_FUEL));
+        env.set_fuel(Some(RENDER_FUEL));
         Self {
             env,
             opts: to_jinja(&config.as_value()),

@@ -1,0 +1,32 @@
+//! The master's local request socket as its clients see it: where it is, the secret a client
+//! proves itself with, and the framing (length-prefixed msgpack maps, each with a `cmd`).
+
+use tokio_util::codec::LengthDelimitedCodec;
+
+use super::MAX_MESSAGE;
+use crate::config::{Config, ConfigError};
+use crate::ipc::Endpoint;
+
+/// The request socket's file name in the master's `sock_dir`.
+pub const REQUEST_SOCKET: &str = "master_request.ipc";
+
+/// Where the master takes requests: `<sock_dir>/master_request.ipc`, or with `ipc_mode: tcp`
+/// the loopback port `tcp_master_workers` (4515).
+pub fn endpoint(config: &Config) -> Result<Endpoint, ConfigError> {
+    if config.tcp_mode()? {
+        return Ok(Endpoint::Tcp(config.get_port("tcp_master_workers", 4515)?));
+    }
+    Ok(Endpoint::Unix(config.sock_dir()?.join(REQUEST_SOCKET)))
+}
+
+/// The file holding the secret local clients send with each request.
+pub fn root_key_path(config: &Config) -> Result<std::path::PathBuf, ConfigError> {
+    Ok(config.cachedir()?.join(".root_key"))
+}
+
+/// The framing of the request socket.
+pub fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_MESSAGE)
+        .new_codec()
+}
