@@ -5,6 +5,7 @@
 
 use crate::event::Value;
 use crate::py::fnmatch::fnmatch;
+use crate::py::re::{Anchoring, Regex};
 use crate::py::value::py_str;
 
 /// A job's target.
@@ -12,8 +13,8 @@ use crate::py::value::py_str;
 pub enum Target {
     /// A shell glob on the id.
     Glob(String),
-    /// A regular expression searched from the start of the id (Python's `re.match`).
-    Pcre(regex::Regex),
+    /// A Python regular expression matched at the start of the id (`re.match`).
+    Pcre(Regex),
     /// Exact ids.
     List(Vec<String>),
     /// `key:glob` on the grains; nested keys are separated by `:`.
@@ -47,7 +48,7 @@ impl Target {
             "glob" => Ok(Target::Glob(text())),
             "pcre" => {
                 let pattern = text();
-                regex::Regex::new(&format!("^(?:{pattern})"))
+                Regex::new(&pattern, Anchoring::Match, &pattern)
                     .map(Target::Pcre)
                     .map_err(|err| TargetError::BadRegex {
                         pattern,
@@ -73,6 +74,11 @@ impl Target {
             }
             other => Err(TargetError::UnknownType(other.to_owned())),
         }
+    }
+
+    /// Whether matching needs the minions' grains.
+    pub fn needs_grains(&self) -> bool {
+        matches!(self, Target::Grain(_))
     }
 
     /// Whether the minion `id` with `grains` is targeted. Without grains (`None`, a minion the

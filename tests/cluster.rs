@@ -217,6 +217,8 @@ fn targets_select_minions_by_glob_regex_list_and_grain() {
     assert_eq!(ids(&["*", "test.ping"]), ["db1", "web1", "web2"]);
     assert_eq!(ids(&["web*", "test.ping"]), ["web1", "web2"]);
     assert_eq!(ids(&["-E", "web[2-9]", "test.ping"]), ["web2"]);
+    // Python's syntax, matched as Salt's `re.match` does (Rust's regex has no `\Z`).
+    assert_eq!(ids(&["-E", r"(?i)WEB1\Z|db", "test.ping"]), ["db1", "web1"]);
     assert_eq!(ids(&["-L", "web1,db1", "test.ping"]), ["db1", "web1"]);
     assert_eq!(ids(&["-G", "roles:db", "test.ping"]), ["db1"]);
     assert_eq!(ids(&["-G", "tier:name:GOLD", "test.ping"]), ["db1"]);

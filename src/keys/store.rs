@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{KeyError, create_dir, io};
 use crate::event::Value;
+use crate::event::matching::ExprMatcher;
 use crate::py::fnmatch::fnmatch;
 
 /// The state of a minion's key: the directory its file lives in.
@@ -343,26 +344,21 @@ pub fn valid_id(id: &str) -> bool {
         && !id.chars().any(char::is_control)
 }
 
-/// One line of an `autosign_file`: it matches an id as a shell glob or as a whole-id regular
-/// expression, as Salt tries both.
+/// One line of an `autosign_file`: it matches an id as a shell glob or as a Python regular
+/// expression spanning the whole id, as Salt tries both (Salt anchors only the last of `|`
+/// alternatives at the end; here every one must span the id).
 #[derive(Debug, Clone)]
-pub struct AutosignEntry {
-    glob: String,
-    regex: Option<regex::Regex>,
-}
+pub struct AutosignEntry(ExprMatcher);
 
 impl AutosignEntry {
     /// An entry for `line`.
     pub fn new(line: &str) -> Self {
-        Self {
-            glob: line.to_owned(),
-            regex: regex::Regex::new(&format!(r"\A(?:{line})\z")).ok(),
-        }
+        Self(ExprMatcher::whole(line))
     }
 
     /// Whether `id` is allowed by this entry.
     pub fn matches(&self, id: &str) -> bool {
-        fnmatch(id, &self.glob) || self.regex.as_ref().is_some_and(|re| re.is_match(id))
+        self.0.matches(id)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Publishing a job: resolve the target against accepted keys, allocate the jid, store the
 //! load, fire Salt's publish events and send the job to the targeted minions.
 
+use std::sync::Arc;
+
 use super::Shared;
 use crate::event::{Event, Value, jid};
 use crate::keys::KeyState;
@@ -14,17 +16,33 @@ fn list(ids: &[String]) -> Value {
 
 /// Publishes `request`; the reply is `{"jid", "minions", "missing", "connected"}` (`jid` empty
 /// when no minion matched, and then nothing is sent and no event fired, as with Salt).
-pub(super) async fn publish(shared: &Shared, request: PublishRequest) -> Result<Value, String> {
+pub(super) async fn publish(
+    shared: &Arc<Shared>,
+    request: PublishRequest,
+) -> Result<Value, String> {
     let target = Target::new(&request.tgt, &request.tgt_type).map_err(|err| err.to_string())?;
     let accepted = shared
         .keys
         .ids(KeyState::Accepted)
         .map_err(|err| err.to_string())?;
-    let minions: Vec<String> = accepted
-        .iter()
-        .filter(|id| target.matches(id, shared.sessions.grains(shared, id).as_ref()))
-        .cloned()
-        .collect();
+    let minions: Vec<String> = if target.needs_grains() {
+        // Grains of minions not seen since the master started are read from the cache.
+        let (shared, target, accepted) = (Arc::clone(shared), target.clone(), accepted.clone());
+        tokio::task::spawn_blocking(move || {
+            accepted
+                .into_iter()
+                .filter(|id| target.matches(id, shared.sessions.grains(&shared, id).as_deref()))
+                .collect()
+        })
+        .await
+        .map_err(|err| format!("matching grains failed: {err}"))?
+    } else {
+        accepted
+            .iter()
+            .filter(|id| target.matches(id, None))
+            .cloned()
+            .collect()
+    };
     let missing: Vec<String> = match &target {
         Target::List(ids) => ids
             .iter()

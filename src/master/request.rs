@@ -100,7 +100,7 @@ async fn connection(shared: Arc<Shared>, stream: Stream) {
     }
 }
 
-async fn answer(shared: &Shared, request: &Value) -> Result<Value, String> {
+async fn answer(shared: &Arc<Shared>, request: &Value) -> Result<Value, String> {
     let key = crate::event::map_get(request, "key").and_then(Value::as_str);
     if key != Some(shared.root_key.as_str()) {
         tracing::warn!("refused a local request without the master's root key");

@@ -35,7 +35,7 @@ pub(crate) struct Sessions {
 #[derive(Debug, Default)]
 struct Inner {
     connected: BTreeMap<String, Connected>,
-    grains: HashMap<String, Value>,
+    grains: HashMap<String, Arc<Value>>,
     serial: u64,
 }
 
@@ -58,14 +58,17 @@ impl Sessions {
     }
 
     /// The grains `id` reported when it last connected (from the cache after a restart).
-    pub fn grains(&self, shared: &Shared, id: &str) -> Option<Value> {
+    /// It may read the cache file: call it off the async runtime.
+    pub fn grains(&self, shared: &Shared, id: &str) -> Option<Arc<Value>> {
         if let Some(grains) = self.lock().grains.get(id) {
-            return Some(grains.clone());
+            return Some(Arc::clone(grains));
         }
         let bytes = std::fs::read(grains_path(shared, id)?).ok()?;
         let data = rmpv::decode::read_value(&mut bytes.as_slice()).ok()?;
-        let grains = map_get(&data, "grains")?.clone();
-        self.lock().grains.insert(id.to_owned(), grains.clone());
+        let grains = Arc::new(map_get(&data, "grains")?.clone());
+        self.lock()
+            .grains
+            .insert(id.to_owned(), Arc::clone(&grains));
         Some(grains)
     }
 
@@ -110,7 +113,7 @@ impl Sessions {
             let mut inner = self.lock();
             inner.serial += 1;
             let serial = inner.serial;
-            inner.grains.insert(id.to_owned(), grains.clone());
+            inner.grains.insert(id.to_owned(), Arc::new(grains.clone()));
             let replaced = inner.connected.insert(
                 id.to_owned(),
                 Connected {

@@ -266,3 +266,32 @@ const CONDITIONAL: &str = "conditional groups (?(id)yes|no)";
 const ATOMIC: &str = "atomic groups (?>...)";
 const POSSESSIVE: &str = "possessive quantifiers (*+, ++, ?+, {m,n}+)";
 const NAMED_CHAR: &str = r"named characters (\N{...})";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Expected values from Python 3.11's `re.match(pattern, text)`.
+    #[test]
+    fn global_flags_at_the_very_start_apply_to_the_whole_pattern() {
+        let matches = |pattern: &str, text: &str| {
+            Regex::new(pattern, Anchoring::Match, pattern)
+                .unwrap()
+                .is_match(text)
+        };
+        assert!(matches(r"(?i)WEB1\Z|db", "web1"));
+        assert!(matches(r"(?i)WEB1\Z|db", "DB2"));
+        assert!(!matches(r"(?i)WEB1\Z|db", "web10"));
+        assert!(matches(r"(?i)(?s)a.b", "A\nB"));
+        assert!(matches(r"(?x) w e b \d  # a comment", "web7"));
+        for refused in [r"a(?i)b", r"(?i:a)(?i)b", r"(?au)x"] {
+            assert!(
+                matches!(
+                    Regex::new(refused, Anchoring::Match, refused),
+                    Err(ReError::InvalidRegex { .. })
+                ),
+                "{refused}"
+            );
+        }
+    }
+}

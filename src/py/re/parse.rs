@@ -243,10 +243,10 @@ struct Parser {
     conditional_refs: Vec<u64>,
 }
 
-/// Parses a Python pattern. Global inline flags such as `(?i)` are always refused, as Python 3.11
-/// refuses them anywhere but at the very start: every pattern compiled here starts with Salt's
-/// `^`, `\A` or our `(?:`.
+/// Parses a Python pattern. Global inline flags (`(?i)`, `(?ms)`) are taken at the very start of
+/// the pattern, as Python 3.11 takes them, and refused anywhere else.
 pub(super) fn parse(pattern: &str) -> ParseResult<Node> {
+    let (flags, pattern) = leading_flags(pattern)?;
     let mut parser = Parser {
         src: Source::new(pattern)?,
         group_names: HashMap::new(),
@@ -254,7 +254,7 @@ pub(super) fn parse(pattern: &str) -> ParseResult<Node> {
         lookbehind_groups: None,
         conditional_refs: Vec::new(),
     };
-    let node = parser.parse_sub(0, 0)?;
+    let node = parser.parse_sub(flags, 0)?;
     if parser.src.next.is_some() {
         return Err("unbalanced parenthesis".into());
     }
@@ -263,6 +263,32 @@ pub(super) fn parse(pattern: &str) -> ParseResult<Node> {
         return Err(format!("invalid group reference {g}").into());
     }
     Ok(node)
+}
+
+/// The global flag groups a pattern starts with (`(?i)(?m)...`), and the rest of it. Groups with
+/// other letters are left to the parser, which says what is wrong with them as Python does.
+fn leading_flags(pattern: &str) -> ParseResult<(u8, &str)> {
+    let mut flags = 0;
+    let mut rest = pattern;
+    while let Some(inner) = rest.strip_prefix("(?") {
+        let Some(end) = inner.find(')') else {
+            break;
+        };
+        let letters = &inner[..end];
+        if letters.is_empty() || !letters.chars().all(|c| "aimsux".contains(c)) {
+            break;
+        }
+        let add = letters
+            .chars()
+            .filter_map(|c| flag_of(Tok::Char(c)))
+            .fold(0, |all, flag| all | flag);
+        if (add & TYPE_FLAGS).count_ones() > 1 {
+            return Err("bad inline flags: flags 'a', 'u' and 'L' are incompatible".into());
+        }
+        flags = combine_flags(flags, add, 0);
+        rest = &inner[end + 1..];
+    }
+    Ok((flags, rest))
 }
 
 impl Parser {
