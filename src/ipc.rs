@@ -214,37 +214,85 @@ impl Refusals {
 fn may_use_tcp_port(port: u16) -> bool {
     let me = nix::unistd::geteuid().as_raw();
     let listening = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port);
-    let owner = tcp_socket_owner(|entry| {
-        entry.state == procfs::net::TcpState::Listen && canonical(entry.local_address) == listening
-    });
+    let owner = socket_owner(listening, None).map(|(uid, _)| uid);
     me == 0 || owner.is_none_or(|owner| owner == 0 || owner == me)
 }
 
-/// The user owning the other end of a loopback TCP connection: the socket whose local address
-/// is our peer and whose remote address is us. Only a socket a process still holds counts: the
-/// kernel lists one its owner closed (or one in TIME_WAIT from an earlier connection) as root's,
-/// so a sender that closes before it is accepted cannot be told and is refused.
+/// The user owning the other end of a loopback TCP connection: the socket whose address is our
+/// peer's and whose remote address is ours. Only a socket a process still holds counts: the
+/// kernel reports one its owner has closed as root's, so a sender that closes before it is
+/// looked up cannot be told and is refused.
 fn tcp_peer_uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
-    let (peer, local) = (canonical(peer), canonical(local));
-    tcp_socket_owner(|entry| {
-        entry.inode != 0
-            && canonical(entry.local_address) == peer
-            && canonical(entry.remote_address) == local
+    socket_owner(peer, Some(local))
+        .filter(|(_, inode)| *inode != 0)
+        .map(|(uid, _)| uid)
+}
+
+/// The owner and inode of the TCP socket at `address` connected to `remote` (or listening, when
+/// `remote` is `None`), asked of the kernel by its exact addresses (`sock_diag`), as IPv4 and
+/// then as IPv4-mapped IPv6.
+fn socket_owner(address: SocketAddr, remote: Option<SocketAddr>) -> Option<(u32, u32)> {
+    use netlink_packet_core::{NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
+    use netlink_packet_sock_diag::SockDiagMessage;
+    use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
+    use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+    use netlink_sys::protocols::NETLINK_SOCK_DIAG;
+
+    let remote = remote.unwrap_or_else(|| SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0));
+    let mapped = |addr: SocketAddr| match addr.ip() {
+        std::net::IpAddr::V4(v4) => SocketAddr::new(v4.to_ipv6_mapped().into(), addr.port()),
+        std::net::IpAddr::V6(_) => addr,
+    };
+    let socket = netlink_sys::Socket::new(NETLINK_SOCK_DIAG).ok()?;
+    socket.connect(&netlink_sys::SocketAddr::new(0, 0)).ok()?;
+    let shapes = [
+        (AF_INET, canonical(address), canonical(remote)),
+        (
+            AF_INET6,
+            mapped(canonical(address)),
+            mapped(canonical(remote)),
+        ),
+    ];
+    shapes.into_iter().find_map(|(family, address, remote)| {
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST;
+        let mut request = NetlinkMessage::new(
+            header,
+            SockDiagMessage::InetRequest(InetRequest {
+                family,
+                protocol: IPPROTO_TCP,
+                extensions: ExtensionFlags::empty(),
+                states: StateFlags::all(),
+                socket_id: SocketId {
+                    source_port: address.port(),
+                    destination_port: remote.port(),
+                    source_address: address.ip(),
+                    destination_address: remote.ip(),
+                    interface_id: 0,
+                    cookie: [0xff; 8],
+                },
+            })
+            .into(),
+        );
+        request.finalize();
+        let mut bytes = vec![0; request.buffer_len()];
+        request.serialize(&mut bytes);
+        socket.send(&bytes, 0).ok()?;
+        let mut answer = Vec::with_capacity(4096);
+        socket.recv(&mut answer, 0).ok()?;
+        match NetlinkMessage::<SockDiagMessage>::deserialize(&answer)
+            .ok()?
+            .payload
+        {
+            NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
+                Some((response.header.uid, response.header.inode))
+            }
+            _ => None,
+        }
     })
 }
 
-/// The owner of the first TCP socket in the kernel's tables (IPv4, then IPv6) that `wanted`
-/// picks.
-fn tcp_socket_owner(wanted: impl Fn(&procfs::net::TcpNetEntry) -> bool) -> Option<u32> {
-    let tables: [fn() -> procfs::ProcResult<Vec<procfs::net::TcpNetEntry>>; 2] =
-        [procfs::net::tcp, procfs::net::tcp6];
-    tables
-        .into_iter()
-        .find_map(|table| table().ok()?.into_iter().find(|entry| wanted(entry)))
-        .map(|entry| entry.uid)
-}
-
-/// An address with IPv4-mapped IPv6 addresses (from the tcp6 table) as IPv4.
+/// An address with IPv4-mapped IPv6 addresses as IPv4.
 fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }

@@ -575,3 +575,94 @@ fn log_files_are_created_0640_and_loose_ones_are_tightened() {
     lab.start_master();
     assert_eq!(mode(&log), 0o640);
 }
+
+/// Root's own commands and daemon opened files the service user can replace by links: `salt`
+/// read `<cachedir>/.root_key` through a link to a root-only file and sent its contents to the
+/// request socket; the daemon opened its log and pid files through links (chmodding and
+/// truncating root files) and read its private key through one.
+#[test]
+fn roots_commands_and_daemons_open_no_planted_links() {
+    if !running_as_root() {
+        eprintln!("skipped: needs root to start a daemon that switches to nobody");
+        return;
+    }
+    let mut lab = lab_for_nobody();
+    let secret = lab.path().join("secret");
+    std::fs::write(&secret, "root-only-secret\n").unwrap();
+    chmod(&secret, 0o600);
+    lab.start_master();
+    // The request socket belongs to the service user too, so that it can publish.
+    let requests = lab.master_sock_dir().join("master_request.ipc");
+    assert_eq!(uid_of(&requests), NOBODY);
+    // The service user swaps the root key for a link to root's secret; root runs `salt`.
+    let root_key = lab.path().join("cache/master/.root_key");
+    std::fs::remove_file(&root_key).unwrap();
+    std::os::unix::fs::symlink(&secret, &root_key).unwrap();
+    let output = lab.run("salt", &["*", "test.ping"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("symbolic link"),
+        "{}",
+        stderr(&output)
+    );
+    lab.take_daemon().stop();
+
+    // Log and pid files planted as links to root's files: the daemon refuses to start and
+    // leaves them alone.
+    let log = lab.path().join("log/master");
+    std::fs::remove_file(&log).unwrap();
+    std::os::unix::fs::symlink(&secret, &log).unwrap();
+    let output = wait_output(
+        lab.cmd("salt-master")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(10),
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("symbolic link"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::remove_file(&log).unwrap();
+    let pid_file = lab.path().join("master.pid");
+    std::os::unix::fs::symlink(&secret, &pid_file).unwrap();
+    let output = wait_output(
+        lab.cmd("salt-master")
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(10),
+    );
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("pid file"), "{}", stderr(&output));
+    std::fs::remove_file(&pid_file).unwrap();
+    // The private key replaced by a link to another root-only key file.
+    let pem = lab.path().join("pki/master/master.pem");
+    let copy = lab.path().join("other.pem");
+    std::fs::copy(&pem, &copy).unwrap();
+    chmod(&copy, 0o400);
+    std::fs::remove_file(&pem).unwrap();
+    std::os::unix::fs::symlink(&copy, &pem).unwrap();
+    let output = wait_output(
+        lab.cmd("salt-master")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(10),
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("symbolic link"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&secret).unwrap(),
+        "root-only-secret\n"
+    );
+    assert_eq!(mode(&secret), 0o600);
+}

@@ -105,8 +105,17 @@ fn finish_setup(config: &Config, pid_file: Option<&Path>) -> anyhow::Result<()> 
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        std::fs::write(path, format!("{}\n", std::process::id()))
-            .with_context(|| format!("cannot write pid file {}", path.display()))?;
+        use std::io::Write;
+        crate::config::open_plain_file(
+            path,
+            // Emptied only once known to be a plain file of its own.
+            std::fs::OpenOptions::new().create(true).write(true),
+        )
+        .and_then(|mut file| {
+            file.set_len(0)?;
+            writeln!(file, "{}", std::process::id())
+        })
+        .with_context(|| format!("cannot write pid file {}", path.display()))?;
     }
     switch_user(config)
 }
@@ -140,7 +149,16 @@ fn switch_user(config: &Config) -> anyhow::Result<()> {
             chown_fd(&dir, owner)
                 .with_context(|| format!("cannot hand {} to user {name}", sock_dir.display()))?;
             let bus = config.bus()?;
-            let sockets = [bus.publish.path(), bus.pull.path()];
+            // The master's request socket too, so that its user can publish jobs.
+            let requests = match config.role() {
+                Role::Master => Some(crate::proto::request::endpoint(config)?),
+                Role::Minion => None,
+            };
+            let sockets = [
+                bus.publish.path(),
+                bus.pull.path(),
+                requests.as_ref().and_then(|endpoint| endpoint.path()),
+            ];
             for socket in sockets.into_iter().flatten().filter_map(Path::file_name) {
                 hand_over_entry(&dir, Path::new(socket), owner, None).with_context(|| {
                     format!("cannot hand {} to user {name}", sock_dir.display())
@@ -264,11 +282,11 @@ fn hand_over_entry(
                 .with_context(|| format!("cannot open {}", shown()))?;
             Ok(Some(opened))
         }
-        kind => {
+        _ => {
             if owned_by(&stat, owner) {
                 return Ok(None);
             }
-            if kind == SFlag::S_IFREG && stat.st_nlink > 1 {
+            if stat.st_nlink > 1 {
                 tracing::warn!(
                     "not handing {} to the service user: it has {} names, and another may be \
                      outside this directory",

@@ -136,12 +136,14 @@ fn open_log(path: &Path) -> anyhow::Result<(std::fs::File, Option<String>)> {
             .create(dir)
             .with_context(|| format!("cannot create log directory {}", dir.display()))?;
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .open(path)
-        .with_context(|| format!("cannot open log file {}", path.display()))?;
+    let file = crate::config::open_plain_file(
+        path,
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o640),
+    )
+    .with_context(|| format!("cannot open log file {}", path.display()))?;
     let meta = file
         .metadata()
         .with_context(|| format!("cannot inspect log file {}", path.display()))?;

@@ -110,7 +110,17 @@ impl LocalClient {
             endpoint: self.requests.clone(),
             source,
         };
-        let key = std::fs::read_to_string(&self.root_key).map_err(|err| {
+        // Read without following a link: root runs `salt` where the master's user writes.
+        let key = crate::config::open_plain_file(
+            &self.root_key,
+            std::fs::OpenOptions::new().read(true),
+        )
+        .and_then(|file| {
+            let mut key = String::new();
+            std::io::Read::read_to_string(&mut std::io::Read::take(file, 256), &mut key)
+                .map(|_| key)
+        })
+        .map_err(|err| {
             ClientError::NotDelivered(format!(
                 "cannot read the master's root key {}: {err}; run as the master's user, and start salt-master with this config",
                 self.root_key.display()

@@ -272,10 +272,15 @@ impl Publisher {
             // connected until it has read everything and closed its side.
             if let Stream::Tcp(_) = writer {
                 let mut rest = [0u8; 64];
-                let _ = tokio::time::timeout(LINGER, async {
+                tokio::time::timeout(LINGER, async {
                     while matches!(writer.read(&mut rest).await, Ok(n) if n > 0) {}
                 })
-                .await;
+                .await
+                .map_err(|_| {
+                    ClientError::NotDelivered(format!(
+                        "{endpoint} did not finish reading the events within {LINGER:?}; they may be lost"
+                    ))
+                })?;
             }
         }
         Ok(())
@@ -283,7 +288,7 @@ impl Publisher {
 }
 
 /// How long closing waits for the daemon to finish reading.
-const LINGER: Duration = Duration::from_secs(1);
+const LINGER: Duration = Duration::from_secs(5);
 
 /// Fires one event on a bus and closes the connection: the whole of `event.fire`.
 pub async fn fire_once(

@@ -50,10 +50,47 @@ pub fn user_runtime_dir() -> Result<PathBuf, ConfigError> {
     Ok(dir)
 }
 
+/// `$XDG_RUNTIME_DIR`, when it is a directory of this user that no one else can write (a value
+/// kept across `su` may name another user's).
 fn xdg_runtime_dir() -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
     std::env::var_os("XDG_RUNTIME_DIR")
         .filter(|dir| !dir.is_empty())
         .map(PathBuf::from)
+        .filter(|dir| {
+            std::fs::symlink_metadata(dir).is_ok_and(|meta| {
+                meta.is_dir()
+                    && meta.uid() == nix::unistd::geteuid().as_raw()
+                    && meta.mode() & 0o022 == 0
+            })
+        })
+}
+
+/// Opens an existing or new file as `options` say, without following a link, and refuses what is
+/// not a regular file with a single name: where another user can write the directory, a link,
+/// a hard link or a FIFO would otherwise point a privileged process at a file of their choosing.
+pub fn open_plain_file(
+    path: &Path,
+    options: &mut std::fs::OpenOptions,
+) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = options
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|err| match err.raw_os_error() {
+            Some(libc::ELOOP) => std::io::Error::other("it is a symbolic link"),
+            _ => err,
+        })?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    if meta.nlink() > 1 {
+        return Err(std::io::Error::other(
+            "it has other names (hard links) and may be someone else's file",
+        ));
+    }
+    Ok(file)
 }
 
 /// Creates `dir` 0700 if missing, then checks what is there without following a link: a

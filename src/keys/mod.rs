@@ -201,7 +201,8 @@ fn check_key_dir(dir: &Path) -> Result<(), KeyError> {
 /// Reads a private key, refusing one that others can read or write: it may have been copied
 /// or replaced, and using it as if nothing happened would hide that.
 fn read_private(path: &Path) -> Result<String, KeyError> {
-    let mut file = std::fs::File::open(path).map_err(io("cannot read", path))?;
+    let mut file = crate::config::open_plain_file(path, std::fs::OpenOptions::new().read(true))
+        .map_err(io("cannot read", path))?;
     let mode = file
         .metadata()
         .map_err(io("cannot read", path))?

@@ -55,6 +55,7 @@ impl Renderer {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_filter("json", json);
+        env.add_filter("tojson", json);
         env.add_filter("yaml_encode", json);
         env.add_filter("yaml_dquote", yaml_dquote);
         env.add_filter("yaml_squote", yaml_squote);
@@ -143,8 +144,8 @@ fn yaml_safe_formatter(
         return Err(minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
             format!(
-                "the value {:?} holds {why}, which would change the YAML around it; quote it with |yaml_dquote (or |json for lists and maps), or paste it with |safe if it is trusted",
-                shorten(&text)
+                "the value \"{}\" holds {why}, which would change the YAML around it; quote it with |yaml_dquote (or |json for lists and maps), or paste it with |safe if it is trusted",
+                crate::event::tag::printable(&crate::output::clip(&text, 120))
             ),
         ));
     }
