@@ -115,7 +115,7 @@ pub async fn call(
                 }
             };
             let cachedir = config.cachedir().ok();
-            for (state, ids) in matching(&store, &globs, &states) {
+            for (state, ids) in matching(&store, &globs, &states)? {
                 for id in ids {
                     let event = change
                         .apply(&store, cachedir.as_deref(), &id, state)
@@ -123,24 +123,24 @@ pub async fn call(
                     sink.fire(event).await?;
                 }
             }
-            Ok(grouped(matching(&store, &globs, &KeyState::ALL)))
+            Ok(grouped(matching(&store, &globs, &KeyState::ALL)?))
         }
         "key.list" => {
             let bound = LIST.bind(args)?;
             let which = bound.get("match").map(text).unwrap_or_default();
             if which.starts_with("all") {
-                return Ok(list_all(&store));
+                return list_all(&store);
             }
             let states = KeyState::for_list(&which).ok_or_else(|| {
                 RunnerError::Arguments(format!(
                     "key.list: '{which}' is not a key status; use acc, pre, rej, den or all"
                 ))
             })?;
-            Ok(grouped(matching(&store, &["*".to_owned()], &states)))
+            Ok(grouped(matching(&store, &["*".to_owned()], &states)?))
         }
         "key.list_all" => {
             LIST_ALL.bind(args)?;
-            Ok(list_all(&store))
+            list_all(&store)
         }
         "key.finger" => {
             let bound = FINGER.bind(args)?;
@@ -164,7 +164,7 @@ pub async fn call(
             if !local.is_empty() {
                 fingers.push((Value::from("local"), Value::Map(local)));
             }
-            for (state, ids) in matching(&store, &globs, &KeyState::ALL) {
+            for (state, ids) in matching(&store, &globs, &KeyState::ALL)? {
                 let keys = ids
                     .into_iter()
                     .filter_map(|id| {
@@ -195,20 +195,15 @@ fn matching(
     store: &KeyStore,
     globs: &[String],
     states: &[KeyState],
-) -> Vec<(KeyState, Vec<String>)> {
-    KeyState::SALT_ORDER
+) -> Result<Vec<(KeyState, Vec<String>)>, RunnerError> {
+    let globs: Vec<&str> = globs.iter().map(String::as_str).collect();
+    let states: Vec<KeyState> = KeyState::SALT_ORDER
         .into_iter()
         .filter(|state| states.contains(state))
-        .filter_map(|state| {
-            let ids: Vec<String> = store
-                .ids(state)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|id| globs.iter().any(|g| crate::py::fnmatch::fnmatch(id, g)))
-                .collect();
-            (!ids.is_empty()).then_some((state, ids))
-        })
-        .collect()
+        .collect();
+    store
+        .matching(&globs, &states)
+        .map_err(|err| RunnerError::Failed(err.to_string()))
 }
 
 fn grouped(states: Vec<(KeyState, Vec<String>)>) -> Value {
@@ -226,22 +221,24 @@ fn grouped(states: Vec<(KeyState, Vec<String>)>) -> Value {
 }
 
 /// `key.list_all`: every state (empty ones too) and the master's own key files.
-fn list_all(store: &KeyStore) -> Value {
+fn list_all(store: &KeyStore) -> Result<Value, RunnerError> {
     let mut all: Vec<(Value, Value)> = KeyState::SALT_ORDER
         .into_iter()
         .map(|state| {
-            let ids = store.ids(state).unwrap_or_default();
-            (
+            let ids = store
+                .ids(state)
+                .map_err(|err| RunnerError::Failed(err.to_string()))?;
+            Ok((
                 Value::from(state.dir_name()),
                 Value::Array(ids.into_iter().map(Value::from).collect()),
-            )
+            ))
         })
-        .collect();
+        .collect::<Result<_, RunnerError>>()?;
     let local = LOCAL_KEYS
         .into_iter()
         .filter(|name| store.pki_dir().join(name).exists())
         .map(Value::from)
         .collect();
     all.push((Value::from("local"), Value::Array(local)));
-    Value::Map(all)
+    Ok(Value::Map(all))
 }

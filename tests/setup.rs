@@ -123,3 +123,30 @@ impl Drop for KillOnDrop {
 fn scopeguard(child: std::process::Child) -> KillOnDrop {
     KillOnDrop(child)
 }
+
+/// A user who may not read the master's keys got an empty `salt-key -L` and exit 0; it is an
+/// error naming the directory.
+#[test]
+fn salt_key_without_access_to_the_keys_says_so() {
+    if !running_as_root() {
+        eprintln!("skipped: needs root to run salt-key as nobody");
+        return;
+    }
+    let mut lab = Lab::new();
+    std::fs::set_permissions(lab.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(lab.etc(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    lab.start_master();
+    let output = as_nobody(bin("salt-key"))
+        .arg("-c")
+        .arg(lab.etc())
+        .arg("-L")
+        .env("XDG_RUNTIME_DIR", lab.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&lab.path().join("pki/master").display().to_string()),
+        "{message}"
+    );
+}

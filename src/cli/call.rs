@@ -105,7 +105,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             let tag = bound.get("tag").map(text).unwrap_or_default();
             if local {
                 tracing::warn!("Local mode detected. Event with tag {tag} will NOT be sent.");
-                print!("{}", outputter.render(&wrap(Value::Boolean(false)), color));
+                super::print(outputter.render(&wrap(Value::Boolean(false)), color))?;
                 return Ok(Exit::Failure);
             }
             let preload = bound.get("preload").cloned();
@@ -124,7 +124,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         }
         other => return Err(NotAvailable(other.to_owned()).into()),
     };
-    print!("{}", outputter.render(&wrap(returned), color));
+    super::print(outputter.render(&wrap(returned), color))?;
     Ok(Exit::Success)
 }
 
@@ -167,12 +167,11 @@ async fn call_function(
         bail!("{}", text(&outcome.ret));
     }
     let retcode = outcome.job_retcode();
-    print!(
-        "{}",
+    super::print(
         output
             .outputter()?
-            .render(&wrap(outcome.ret.clone()), output.color())
-    );
+            .render(&wrap(outcome.ret.clone()), output.color()),
+    )?;
     if let Some(session) = session {
         let load = Value::Map(vec![
             (Value::from("cmd"), Value::from("_return")),

@@ -5,13 +5,14 @@ use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 
 use super::{Exit, Generate, Runtime, execute, generate, logging};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value};
-use crate::keys::{KeyChange, KeyState, KeyStore, Selection, fingerprint};
+use crate::keys::{KeyChange, KeyState, KeyStore, fingerprint};
 use crate::output::outputter::Outputter;
 
 /// Manage the master's minion keys.
@@ -242,27 +243,21 @@ fn render_key(grouped: &Grouped, color: bool) -> String {
 
 /// The keys in `states` matching a comma-separated list of globs, grouped by state.
 fn matching(store: &KeyStore, globs: &str, states: &[KeyState]) -> anyhow::Result<Grouped> {
-    let mut grouped: Grouped = Vec::new();
-    for state in KeyState::ALL {
-        if !states.contains(&state) {
-            continue;
-        }
-        let mut ids: Vec<String> = Vec::new();
-        for glob in globs.split(',') {
-            let selection = Selection {
-                glob: glob.to_owned(),
-                states: vec![state],
-            };
-            ids.extend(store.select(&selection)?.into_iter().map(|(_, id)| id));
-        }
-        if !ids.is_empty() {
-            grouped.push((
+    let globs: Vec<&str> = globs.split(',').collect();
+    let states: Vec<KeyState> = KeyState::ALL
+        .into_iter()
+        .filter(|state| states.contains(state))
+        .collect();
+    Ok(store
+        .matching(&globs, &states)?
+        .into_iter()
+        .map(|(state, ids)| {
+            (
                 Section::State(state),
                 ids.into_iter().map(|id| (id, None)).collect(),
-            ));
-        }
-    }
-    Ok(grouped)
+            )
+        })
+        .collect())
 }
 
 async fn run(args: Args) -> anyhow::Result<Exit> {
@@ -333,16 +328,19 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             })?,
             None => KeyState::ALL.to_vec(),
         };
+        // Every listed state, empty ones too.
         states
             .into_iter()
             .map(|state| {
-                let ids = store.ids(state).unwrap_or_default();
-                (
+                let ids = store.ids(state).with_context(|| {
+                    "run salt-key as root or as the master's user, with the master's config (-c)"
+                })?;
+                Ok((
                     Section::State(state),
                     ids.into_iter().map(|id| (id, None)).collect(),
-                )
+                ))
             })
-            .collect()
+            .collect::<anyhow::Result<_>>()?
     };
     super::print(render(&grouped, out, color)?)?;
     Ok(Exit::Success)

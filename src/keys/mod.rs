@@ -21,7 +21,7 @@ use rustls::sign::CertifiedKey;
 
 pub use change::KeyChange;
 pub use store::{
-    Admission, AdmissionPolicy, KeyState, KeyStore, Selection, id_problem, read_autosign, valid_id,
+    Admission, AdmissionPolicy, KeyState, KeyStore, id_problem, read_autosign, valid_id,
 };
 
 /// What went wrong with a key file.

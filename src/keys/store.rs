@@ -51,15 +51,6 @@ impl KeyState {
     }
 }
 
-/// Which keys an operation applies to: ids matching a glob, in the states it names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Selection {
-    /// A shell glob on the minion id (`*` for all).
-    pub glob: String,
-    /// The states searched.
-    pub states: Vec<KeyState>,
-}
-
 /// What the master decides when a minion presents its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
@@ -178,17 +169,23 @@ impl KeyStore {
         std::fs::read_to_string(self.path(state, id)).ok()
     }
 
-    /// The keys matching `selection`, state by state, ids sorted.
-    pub fn select(&self, selection: &Selection) -> Result<Vec<(KeyState, String)>, KeyError> {
+    /// The ids matching any of `globs` (shell globs, `*` for all), state by state in the order
+    /// of `states`, each state's ids sorted; states without a match are left out. A state
+    /// directory that cannot be read is an error naming it, not an empty list.
+    pub fn matching(
+        &self,
+        globs: &[&str],
+        states: &[KeyState],
+    ) -> Result<Vec<(KeyState, Vec<String>)>, KeyError> {
         let mut found = Vec::new();
-        for state in KeyState::ALL {
-            if !selection.states.contains(&state) {
-                continue;
-            }
-            for id in self.ids(state)? {
-                if fnmatch(&id, &selection.glob) {
-                    found.push((state, id));
-                }
+        for &state in states {
+            let ids: Vec<String> = self
+                .ids(state)?
+                .into_iter()
+                .filter(|id| globs.iter().any(|glob| fnmatch(id, glob)))
+                .collect();
+            if !ids.is_empty() {
+                found.push((state, ids));
             }
         }
         Ok(found)
@@ -445,19 +442,21 @@ mod tests {
             store.admit("cache12", &key(6), &autosign).unwrap(),
             Admission::Accept
         );
-        let selection = Selection {
-            glob: "*".into(),
-            states: KeyState::ALL.to_vec(),
-        };
+        let ids = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            store.select(&selection).unwrap(),
+            store.matching(&["*"], &KeyState::ALL).unwrap(),
             [
-                (KeyState::Accepted, "cache12".to_owned()),
-                (KeyState::Accepted, "db7".to_owned()),
-                (KeyState::Denied, "web1".to_owned()),
-                (KeyState::Pending, "app1".to_owned()),
-                (KeyState::Rejected, "web1".to_owned()),
+                (KeyState::Accepted, ids(&["cache12", "db7"])),
+                (KeyState::Denied, ids(&["web1"])),
+                (KeyState::Pending, ids(&["app1"])),
+                (KeyState::Rejected, ids(&["web1"])),
             ]
+        );
+        assert_eq!(
+            store
+                .matching(&["db*", "c*", "*7"], &[KeyState::Accepted])
+                .unwrap(),
+            [(KeyState::Accepted, ids(&["cache12", "db7"]))]
         );
         assert!(!valid_id("../etc"));
         assert!(store.key(KeyState::Accepted, "../x").is_none());
