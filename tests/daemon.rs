@@ -140,3 +140,34 @@ fn an_unprivileged_daemon_refuses_a_different_user() {
         stderr(&output)
     );
 }
+
+/// `reactor_worker_threads: ten` became 10 inside the daemon without a word; an invalid option
+/// stops the start with the option's name.
+#[test]
+fn invalid_options_stop_the_daemons_with_their_names() {
+    for (config, daemon, option) in [
+        (
+            "reactor_worker_threads: ten\n",
+            "salt-master",
+            "reactor_worker_threads",
+        ),
+        ("presence_events: maybe\n", "salt-master", "presence_events"),
+        ("recon_max: soon\n", "salt-minion", "recon_max"),
+        ("reactor_timeout: -1\n", "salt-minion", "reactor_timeout"),
+    ] {
+        let lab = match daemon {
+            "salt-master" => Lab::with_config(config, ""),
+            _ => Lab::with_config("", config),
+        };
+        let output = crate::support::wait_output(
+            lab.cmd(daemon)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+            Duration::from_secs(10),
+        );
+        assert_eq!(output.status.code(), Some(1), "{daemon} with {config}");
+        assert!(stderr(&output).contains(option), "{}", stderr(&output));
+    }
+}

@@ -93,6 +93,7 @@ pub struct Master {
     link: TlsListener,
     link_address: std::net::SocketAddr,
     requests: crate::ipc::Listener,
+    reactor_limits: crate::reactor::Limits,
     shared: Arc<Shared>,
 }
 
@@ -148,8 +149,10 @@ impl Master {
             link,
             link_address,
             requests,
+            reactor_limits: crate::reactor::Limits::from_config(config)?,
             shared,
         })
+        .and_then(|master| check_options(config).map(|()| master).map_err(Into::into))
     }
 
     /// A handle on the master's bus.
@@ -169,6 +172,7 @@ impl Master {
             link,
             link_address,
             requests,
+            reactor_limits,
             shared,
         } = self;
         tracing::info!(
@@ -185,6 +189,7 @@ impl Master {
         tasks.spawn(maintenance(shared.clone(), stop.clone()));
         let reactor = Reactor::new(
             &shared.config,
+            reactor_limits,
             shared.bus.clone(),
             Reactions(shared.clone()),
         );
@@ -218,6 +223,17 @@ impl crate::reactor::Backend for Reactions {
     async fn caller(&self, _call: crate::functions::Call) -> Result<crate::event::Value, String> {
         Err("caller reactions run in a minion's reactor".to_owned())
     }
+}
+
+/// Options the sessions and the maintenance loop read as they go, checked once at start so
+/// that an invalid value stops the master with the option's name instead of becoming a default.
+fn check_options(config: &Config) -> Result<(), crate::config::ConfigError> {
+    for flag in ["auto_accept", "auth_events", "presence_events"] {
+        config.get_bool(flag, false)?;
+    }
+    config.get_u64("max_pending_keys", 0)?;
+    config.get_seconds("loop_interval", 60.0)?;
+    Ok(())
 }
 
 /// Salt's maintenance loop: every `loop_interval` (60 s), presence when `presence_events` is

@@ -162,6 +162,21 @@ fn unresolved_default(config: &Config, err: &LinkError) -> String {
     )
 }
 
+/// Options the link reads as it goes, checked once at start so that an invalid value stops the
+/// minion with the option's name instead of becoming a default.
+pub(super) fn check_options(config: &Config) -> Result<(), crate::config::ConfigError> {
+    for flag in ["rejected_retry", "enable_legacy_startup_events"] {
+        config.get_bool(flag, false)?;
+    }
+    for millis in ["recon_default", "recon_max"] {
+        config.get_u64(millis, 0)?;
+    }
+    for wait in ["acceptance_wait_time", "acceptance_wait_time_max"] {
+        config.get_seconds(wait, 0.0)?;
+    }
+    Ok(())
+}
+
 fn seconds(config: &Config, key: &str, default: f64) -> Duration {
     config
         .get_seconds(key, default)

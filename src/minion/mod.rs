@@ -55,6 +55,7 @@ pub struct Minion {
     config: Config,
     bus: Bus,
     key: KeyPair,
+    reactor_limits: crate::reactor::Limits,
 }
 
 impl Minion {
@@ -66,8 +67,10 @@ impl Minion {
         }
         let bus = Bus::bind_configured(config, Node::Minion).await?;
         let key = KeyPair::load_or_create(&config.pki_dir()?, "minion")?;
+        link::check_options(config)?;
         Ok(Self {
             id,
+            reactor_limits: crate::reactor::Limits::from_config(config)?,
             config: config.clone(),
             bus,
             key,
@@ -92,6 +95,7 @@ impl Minion {
             config,
             bus,
             key,
+            reactor_limits,
         } = self;
         let handle = bus.handle();
         tracing::info!("minion {id} event bus is up");
@@ -109,8 +113,12 @@ impl Minion {
         let stopping = CancellationToken::new();
         let bus_done = CancellationToken::new();
         let relay = relay(id.clone(), handle.clone(), to_master.clone());
-        let reactor =
-            crate::reactor::Reactor::new(&config, handle.clone(), Reactions(context.clone()));
+        let reactor = crate::reactor::Reactor::new(
+            &config,
+            reactor_limits,
+            handle.clone(),
+            Reactions(context.clone()),
+        );
         let runner = {
             let (context, to_master, id) = (context.clone(), to_master.clone(), id.clone());
             async move {

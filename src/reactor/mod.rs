@@ -69,9 +69,10 @@ pub trait Backend: Send + Sync + 'static {
     fn caller(&self, call: Call) -> impl Future<Output = Result<Value, String>> + Send;
 }
 
-/// The reactor's limits, from the configuration.
+/// The reactor's limits, read once when the daemon starts: an invalid value is an error naming
+/// the option, not a default taken without a word.
 #[derive(Debug, Clone, Copy)]
-struct Limits {
+pub struct Limits {
     workers: usize,
     hwm: usize,
     timeout: Duration,
@@ -79,24 +80,17 @@ struct Limits {
 }
 
 impl Limits {
-    fn from_config(config: &Config) -> Self {
-        let seconds = |key, default| {
-            config
-                .get_seconds(key, default)
-                .unwrap_or(Duration::from_secs_f64(default))
-        };
-        Self {
-            workers: config
-                .get_u64("reactor_worker_threads", 10)
-                .unwrap_or(10)
-                .max(1) as usize,
-            hwm: config
-                .get_u64("reactor_worker_hwm", 10_000)
-                .unwrap_or(10_000)
-                .max(1) as usize,
-            timeout: seconds("reactor_timeout", 60.0),
-            refresh: seconds("reactor_refresh_interval", 60.0).max(Duration::from_millis(100)),
-        }
+    /// `reactor_worker_threads` (10), `reactor_worker_hwm` (10000), `reactor_timeout` (60 s) and
+    /// `reactor_refresh_interval` (60 s).
+    pub fn from_config(config: &Config) -> Result<Self, crate::config::ConfigError> {
+        Ok(Self {
+            workers: config.get_u64("reactor_worker_threads", 10)?.max(1) as usize,
+            hwm: config.get_u64("reactor_worker_hwm", 10_000)?.max(1) as usize,
+            timeout: config.get_seconds("reactor_timeout", 60.0)?,
+            refresh: config
+                .get_seconds("reactor_refresh_interval", 60.0)?
+                .max(Duration::from_millis(100)),
+        })
     }
 }
 
@@ -290,14 +284,14 @@ pub struct Reactor<B> {
 
 impl<B: Backend> Reactor<B> {
     /// A reactor for the daemon configured by `config`, whose bus is `bus`.
-    pub fn new(config: &Config, bus: BusHandle, backend: B) -> Self {
+    pub fn new(config: &Config, limits: Limits, bus: BusHandle, backend: B) -> Self {
         let shared = Arc::new(Shared {
             config: config.clone(),
             rules: Arc::new(RwLock::new(Arc::new(Rules::empty()))),
             renderer: Renderer::new(config),
             bus,
             backend,
-            limits: Limits::from_config(config),
+            limits,
             missing: Mutex::new(HashSet::new()),
         });
         shared.install(Rules::from_config(config));
