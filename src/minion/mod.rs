@@ -48,6 +48,10 @@ impl From<crate::config::ConfigError> for MinionError {
     }
 }
 
+/// Jobs a minion runs at once; further jobs wait in the bounded queue from the master, which
+/// then waits in turn, instead of each starting a task without limit.
+const MAX_RUNNING_JOBS: usize = 64;
+
 /// A minion whose bus is bound, ready to run.
 #[derive(Debug)]
 pub struct Minion {
@@ -122,8 +126,14 @@ impl Minion {
         let runner = {
             let (context, to_master, id) = (context.clone(), to_master.clone(), id.clone());
             async move {
+                // Owned here: jobs still running when the minion stops are stopped with it.
+                let mut running = tokio::task::JoinSet::new();
                 while let Some(load) = jobs_rx.recv().await {
-                    tokio::spawn(run_job(
+                    while running.try_join_next().is_some() {}
+                    if running.len() >= MAX_RUNNING_JOBS {
+                        running.join_next().await;
+                    }
+                    running.spawn(run_job(
                         id.clone(),
                         context.clone(),
                         load,
