@@ -54,7 +54,13 @@ pub enum LinkError {
         /// Why.
         source: std::io::Error,
     },
-    /// The TLS handshake failed: a key mismatch, a tampered stream, not a halite peer.
+    /// The master presented a key other than the pinned one.
+    #[error("the master at {peer} presented a key that is not the pinned one")]
+    UnpinnedMaster {
+        /// The peer's address.
+        peer: String,
+    },
+    /// The TLS handshake failed: a tampered stream, not a halite peer.
     #[error("handshake with {peer} failed: {source}")]
     Handshake {
         /// The peer's address.

@@ -136,6 +136,8 @@ struct PinnedMaster {
     pin: MasterPin,
     /// The key the master presented in the last handshake.
     seen: Mutex<Option<String>>,
+    /// Whether the last handshake failed because that key was not the pinned one.
+    mismatched: std::sync::atomic::AtomicBool,
 }
 
 impl ServerCertVerifier for PinnedMaster {
@@ -159,6 +161,8 @@ impl ServerCertVerifier for PinnedMaster {
             MasterPin::FirstUse => true,
         };
         *self.seen.lock().expect("not poisoned") = Some(presented);
+        self.mismatched
+            .store(!trusted, std::sync::atomic::Ordering::Relaxed);
         if trusted {
             Ok(ServerCertVerified::assertion())
         } else {
@@ -319,6 +323,7 @@ impl TlsDialer {
         let verifier = Arc::new(PinnedMaster {
             pin,
             seen: Mutex::new(None),
+            mismatched: std::sync::atomic::AtomicBool::new(false),
         });
         let config = rustls::ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
@@ -412,9 +417,19 @@ impl Connector for TlsDialer {
                 what: format!("the handshake with the master at {peer}"),
                 after: HANDSHAKE_TIMEOUT,
             })?
-            .map_err(|source| LinkError::Handshake {
-                peer: peer.clone(),
-                source,
+            .map_err(|source| {
+                if self
+                    .verifier
+                    .mismatched
+                    .swap(false, std::sync::atomic::Ordering::Relaxed)
+                {
+                    LinkError::UnpinnedMaster { peer: peer.clone() }
+                } else {
+                    LinkError::Handshake {
+                        peer: peer.clone(),
+                        source,
+                    }
+                }
             })?;
         let key = peer_key(stream.get_ref().1.peer_certificates());
         // The master's key is pinned: what it sends is trusted.

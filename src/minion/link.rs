@@ -283,8 +283,7 @@ pub(super) async fn run(
                 }
             }
             Err(err) => {
-                let mismatch = matches!(err, LinkError::Handshake { .. })
-                    && err.to_string().contains("not the pinned one");
+                let mismatch = matches!(err, LinkError::UnpinnedMaster { .. });
                 match (&pin, mismatch) {
                     (MasterPin::Finger { finger, hash_type }, true) => {
                         let actual = dialer
