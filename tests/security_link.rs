@@ -235,7 +235,7 @@ fn one_minion_cannot_fill_the_job_cache() {
     assert!(
         cluster
             .master_log()
-            .contains("refused a return from minion m1"),
+            .contains("from minion m1 since the last report; the latest: a return: "),
         "{}",
         cluster.master_log()
     );
@@ -360,6 +360,19 @@ fn ids_with_glob_characters_are_refused_at_admission_and_at_start() {
         .and_then(Value::as_str)
         .unwrap_or_default();
     assert!(reason.contains("'*', '?', '[' or ']'"), "{reason}");
+    // Hidden key files, overlong names and look-alikes too.
+    let long = "x".repeat(300);
+    for (id, says) in [
+        (".hidden", "start with '.'"),
+        (long.as_str(), "at most 255 bytes"),
+        ("db1\u{200b}", "look like another"),
+    ] {
+        let welcome = runtime().block_on(welcome_for(cluster.port(), keys.path(), id));
+        let reason = map_get(&welcome, "reason")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        assert!(reason.contains(says), "{id:?}: {reason}");
+    }
     let listed = cluster.run("salt-key", &["-L", "--out", "json"]);
     assert!(!stdout(&listed).contains("db["), "{}", stdout(&listed));
 }
@@ -552,5 +565,103 @@ fn a_minion_without_master_trusts_only_this_hosts_own_master() {
         std::fs::read_to_string(pki.join("master.pub"))
             .unwrap()
             .trim()
+    );
+}
+
+/// An accepted minion's session, for sending what a real minion would not.
+async fn accepted_session(port: u16, keys: &Path, id: &str) -> Session {
+    let key = KeyPair::load_or_create(keys, "minion").unwrap();
+    let dialer = TlsDialer::new(
+        format!("127.0.0.1:{port}"),
+        &key,
+        MasterPin::FirstUse,
+        Duration::from_secs(10),
+    );
+    let mut session = dialer.connect().await.unwrap();
+    let hello = message(
+        "hello",
+        vec![
+            (Value::from("id"), Value::from(id)),
+            (Value::from("role"), Value::from("call")),
+        ],
+    );
+    session.tx.send(hello).await.unwrap();
+    let welcome = session.rx.recv().await.expect("an answer");
+    assert_eq!(
+        map_get(&welcome, "act").and_then(Value::as_str),
+        Some("accept"),
+        "{welcome}"
+    );
+    session
+}
+
+/// What the master answers to a `_return` load.
+async fn answer_to(session: &mut Session, fields: Vec<(Value, Value)>) -> Value {
+    session.tx.send(message("_return", fields)).await.unwrap();
+    loop {
+        let reply = session.rx.recv().await.expect("an answer");
+        if command(&reply).is_some_and(|cmd| cmd.starts_with("_return_")) {
+            return reply;
+        }
+    }
+}
+
+/// A minion returned for jobs never published to it, with jids holding line breaks, and filled
+/// the job cache through salt-call job records (`arg`) that no quota counted.
+#[test]
+fn returns_are_taken_only_for_published_jobs_and_charged_whole() {
+    let mut cluster = Cluster::new("auto_accept: True\nreturn_quota_bytes: 3000000\n");
+    cluster.start_master();
+    let keys = tempfile::tempdir().unwrap();
+    let watcher = cluster.watch();
+    runtime().block_on(async {
+        let mut session = accepted_session(cluster.port(), keys.path(), "raw1").await;
+        let field = |k: &str, v: Value| (Value::from(k), v);
+        for jid in [
+            "20261202000000000001",
+            "20261202000000000001\n\nsalt/key",
+            "req ",
+        ] {
+            let reply = answer_to(
+                &mut session,
+                vec![
+                    field("id", Value::from("raw1")),
+                    field("jid", Value::from(jid)),
+                    field("return", Value::Boolean(true)),
+                ],
+            )
+            .await;
+            assert_eq!(command(&reply), Some("_return_refused"), "{jid:?}: {reply}");
+        }
+        // A salt-call return whose job record is big: charged with the return.
+        let big = Value::Array(vec![Value::from("x".repeat(2_000_000))]);
+        let mut refused = 0;
+        for _ in 0..3 {
+            let reply = answer_to(
+                &mut session,
+                vec![
+                    field("id", Value::from("raw1")),
+                    field("jid", Value::from("req")),
+                    field("fun", Value::from("test.arg")),
+                    field("arg", big.clone()),
+                    field("return", Value::Boolean(true)),
+                ],
+            )
+            .await;
+            if command(&reply) == Some("_return_refused") {
+                refused += 1;
+            }
+        }
+        assert_eq!(
+            refused, 2,
+            "the second 2 MB job record is over the 3 MB quota"
+        );
+    });
+    let lines = watcher.drain(Duration::from_secs(1));
+    assert!(
+        lines
+            .iter()
+            .all(|line| !line.contains("20261202000000000001")),
+        "{lines:?}"
     );
 }

@@ -123,6 +123,8 @@ pub struct AdmissionPolicy {
 #[derive(Debug, Clone)]
 pub struct KeyStore {
     pki_dir: PathBuf,
+    /// One admission at a time: counting the pending keys and filing a new one is one step.
+    admitting: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl KeyStore {
@@ -135,6 +137,7 @@ impl KeyStore {
         }
         Ok(Self {
             pki_dir: pki_dir.to_path_buf(),
+            admitting: std::sync::Arc::default(),
         })
     }
 
@@ -261,6 +264,7 @@ impl KeyStore {
         pem_text: &str,
         policy: &AdmissionPolicy,
     ) -> Result<Admission, KeyError> {
+        let _one_at_a_time = self.admitting.lock().unwrap_or_else(|e| e.into_inner());
         let same = |state| {
             self.key(state, id)
                 .map(|filed| super::public_der(&filed) == super::public_der(pem_text))
@@ -323,6 +327,17 @@ pub fn id_problem(id: &str) -> Option<&'static str> {
             "an id may not be empty, '.' or '..', or contain '/', '\\' or control characters",
         );
     }
+    if id.len() > MAX_ID_BYTES {
+        return Some("an id may be at most 255 bytes long");
+    }
+    if id.starts_with('.') {
+        return Some("an id may not start with '.', which hides its key file from salt-key");
+    }
+    if crate::event::tag::has_unprintable(id) {
+        return Some(
+            "an id may not contain format or separator characters (zero-width, bidirectional), which make one id look like another",
+        );
+    }
     if id.contains(['*', '?', '[', ']']) {
         return Some(
             "an id may not contain '*', '?', '[' or ']', which salt-key and targets read as a pattern matching other minions",
@@ -330,6 +345,9 @@ pub fn id_problem(id: &str) -> Option<&'static str> {
     }
     None
 }
+
+/// The longest id: a key file's name.
+const MAX_ID_BYTES: usize = 255;
 
 /// Whether `id` can name a key file: not empty, no path separators, not `.` or `..`, no
 /// control characters.

@@ -3,11 +3,12 @@
 //!
 //! Nothing is held before a connection is accepted, so a silent peer cannot stop the accept loop.
 //! An address with `link_unadmitted_per_address` connections waiting gets no more; when
-//! `link_unadmitted_max` wait, the oldest is evicted to let the new one in. A real minion says who
-//! it is within milliseconds, so under a flood from many addresses the ones evicted are the idle
-//! ones.
+//! `link_unadmitted_max` wait, one is evicted to let the new one in: a connection still in its
+//! TLS handshake (a real minion finishes it within milliseconds), the oldest of the network
+//! (IPv4 /24, IPv6 /64) with the most of them waiting, so that a flood from many addresses of
+//! one network gives way first.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,9 +42,26 @@ struct Inner {
     /// By arrival: the first is the oldest.
     waiting: BTreeMap<u64, (IpAddr, CancellationToken)>,
     by_address: HashMap<IpAddr, usize>,
+    /// The connections still in their TLS handshake, by network, oldest first.
+    handshaking: HashMap<Network, BTreeSet<u64>>,
     evicted: u64,
     refused: u64,
     reported: Option<Instant>,
+}
+
+/// The network an address belongs to, for eviction: its IPv4 /24 or IPv6 /64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Network([u8; 8]);
+
+impl Network {
+    fn of(address: IpAddr) -> Self {
+        let mut prefix = [0u8; 8];
+        match address.to_canonical() {
+            IpAddr::V4(v4) => prefix[..3].copy_from_slice(&v4.octets()[..3]),
+            IpAddr::V6(v6) => prefix.copy_from_slice(&v6.octets()[..8]),
+        }
+        Self(prefix)
+    }
 }
 
 impl Inner {
@@ -55,7 +73,28 @@ impl Inner {
                 self.by_address.remove(&address);
             }
         }
+        self.finish_handshake(address, serial);
         Some(evicted)
+    }
+
+    fn finish_handshake(&mut self, address: IpAddr, serial: u64) {
+        let network = Network::of(address);
+        if let Some(serials) = self.handshaking.get_mut(&network) {
+            serials.remove(&serial);
+            if serials.is_empty() {
+                self.handshaking.remove(&network);
+            }
+        }
+    }
+
+    /// Who gives way when the gate is full: the oldest connection still in its handshake from
+    /// the network with the most of them, else the oldest of all.
+    fn victim(&self) -> Option<u64> {
+        self.handshaking
+            .values()
+            .max_by_key(|serials| serials.len())
+            .and_then(|serials| serials.first().copied())
+            .or_else(|| self.waiting.keys().next().copied())
     }
 
     /// Logs what the gate turned away, at most every [`REPORT_EVERY`].
@@ -111,8 +150,8 @@ impl Gate {
             return None;
         }
         if inner.waiting.len() >= self.total
-            && let Some(oldest) = inner.waiting.keys().next().copied()
-            && let Some(evicted) = inner.remove(oldest)
+            && let Some(victim) = inner.victim()
+            && let Some(evicted) = inner.remove(victim)
         {
             evicted.cancel();
             inner.evicted += 1;
@@ -123,6 +162,11 @@ impl Gate {
         let evicted = CancellationToken::new();
         inner.waiting.insert(serial, (address, evicted.clone()));
         *inner.by_address.entry(address).or_default() += 1;
+        inner
+            .handshaking
+            .entry(Network::of(address))
+            .or_default()
+            .insert(serial);
         Some(Ticket {
             gate: self.clone(),
             serial,
@@ -151,6 +195,14 @@ impl Ticket {
     /// Cancelled when the gate evicts this connection to make room for a newer one.
     pub fn evicted(&self) -> CancellationToken {
         self.evicted.clone()
+    }
+
+    /// The connection finished its TLS handshake: it gives way only after those still in theirs.
+    pub fn handshake_done(&self) {
+        let mut inner = self.gate.lock();
+        if let Some(&(address, _)) = inner.waiting.get(&self.serial) {
+            inner.finish_handshake(address, self.serial);
+        }
     }
 }
 
@@ -190,5 +242,26 @@ mod tests {
             "an evicted ticket was already counted out"
         );
         assert!(gate.enter(a).is_some(), "a's evicted place is free again");
+    }
+
+    #[test]
+    fn a_full_gate_evicts_handshakes_of_the_busiest_network_first() {
+        let gate = Gate::new(4, 4);
+        let minion = gate.enter(IpAddr::from([192, 168, 1, 10])).unwrap();
+        minion.handshake_done();
+        let lone = gate.enter(IpAddr::from([172, 16, 0, 1])).unwrap();
+        let flood: Vec<_> = (1..=2)
+            .map(|n| gate.enter(IpAddr::from([10, 0, 0, n])).unwrap())
+            .collect();
+        let _next = gate.enter(IpAddr::from([10, 0, 0, 3])).unwrap();
+        assert!(
+            flood[0].evicted().is_cancelled(),
+            "the busiest network's oldest gave way"
+        );
+        assert!(
+            !minion.evicted().is_cancelled(),
+            "a finished handshake stays"
+        );
+        assert!(!lone.evicted().is_cancelled());
     }
 }

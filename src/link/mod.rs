@@ -292,7 +292,15 @@ async fn read<R>(
         let frame = match frame {
             Some(Ok(frame)) => frame,
             Some(Err(err)) => {
-                tracing::warn!("link to {peer} refused a message and closed: {err}");
+                // A peer hanging up without TLS's goodbye is ordinary (and anyone can do it).
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ) {
+                    tracing::debug!("link to {peer} closed: {err}");
+                } else {
+                    tracing::warn!("link to {peer} refused a message and closed: {err}");
+                }
                 liveness.closed.cancel();
                 return;
             }

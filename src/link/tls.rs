@@ -279,12 +279,15 @@ async fn handshake(
     };
     match handshake {
         Ok(Ok(stream)) => {
+            ticket.handshake_done();
             let key = peer_key(stream.get_ref().1.peer_certificates());
             let session = Session::over(stream, peer, key, keepalive, Trust::Untrusted(ticket));
             let _ = ready.send(session).await;
         }
         // Per peer and cheap to cause: the gate reports floods, these are details.
-        Ok(Err(err)) => tracing::info!("refused a connection from {peer}: handshake failed: {err}"),
+        Ok(Err(err)) => {
+            tracing::debug!("refused a connection from {peer}: handshake failed: {err}")
+        }
         Err(_) => tracing::debug!(
             "refused a connection from {peer}: no handshake within {ACCEPT_HANDSHAKE_TIMEOUT:?}"
         ),

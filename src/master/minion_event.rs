@@ -66,7 +66,7 @@ impl RefusalLog {
         }
         let pending = std::mem::take(&mut self.pending);
         tracing::warn!(
-            "refused {} event(s) from minion {} since the last report; the latest: {}",
+            "refused {} event(s) or message(s) from minion {} since the last report; the latest: {}",
             pending.count,
             printable(sender),
             pending.last.unwrap_or_default()

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::minion_event::{RefusalLog, events_from_load};
+use super::minion_event::{RefusalLog, Refused, events_from_load};
 use crate::event::{Event, Value, jid, map_get, map_set};
 use crate::keys::{Admission, AdmissionPolicy, KeyState, id_problem, read_autosign, valid_id};
 use crate::link::{Acceptor, Session};
@@ -290,7 +290,10 @@ async fn hello(session: &mut Session) -> Result<Hello, NoHello> {
     };
     let id = field("id").ok_or_else(|| NoHello::Bad("hello without an id".to_owned()))?;
     if let Some(problem) = id_problem(&id) {
-        return Err(NoHello::Bad(format!("invalid minion id {id:?}: {problem}")));
+        return Err(NoHello::Bad(format!(
+            "invalid minion id \"{}\": {problem}",
+            crate::event::tag::printable(&crate::output::clip(&id, 64))
+        )));
     }
     Ok(Hello {
         id,
@@ -455,19 +458,49 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
             }
             Some("_return") => {
                 let outcome = job_return(&shared, &id, message).await;
+                if let Err(reason) = &outcome {
+                    let mut refused = Refused::default();
+                    refused.note(format!("a return: {reason}"));
+                    refusals.add(&id, refused);
+                }
                 if let Some(reply) = return_reply(outcome, &role)
                     && session.tx.try_send(reply).is_err()
                 {
                     tracing::warn!("cannot tell minion {id} ({peer}) what became of its return");
                 }
             }
-            other => tracing::warn!("ignored a message from minion {id} with cmd {other:?}"),
+            other => {
+                let mut refused = Refused::default();
+                refused.note(format!(
+                    "a message with cmd {:?}",
+                    other.map(|cmd| crate::output::clip(cmd, 64))
+                ));
+                refusals.add(&id, refused);
+            }
         }
     }
     if let Some((serial, _)) = registered {
         shared.sessions.unregister(&shared, &id, serial);
     }
     tracing::info!("minion {id} ({peer}) disconnected");
+}
+
+/// A jid as a minion may send it back: Salt's 20 digits, maybe with a `_suffix` of ASCII word
+/// characters (Python's `int()` reading that Salt uses elsewhere takes far more).
+fn is_plain_jid(jid: &str) -> bool {
+    let digits = jid.as_bytes().get(..20);
+    if !digits.is_some_and(|digits| digits.iter().all(u8::is_ascii_digit)) {
+        return false;
+    }
+    // The first 20 bytes are ASCII: 20 is a character boundary.
+    let suffix = &jid[20..];
+    suffix.is_empty()
+        || suffix.strip_prefix('_').is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        })
 }
 
 fn still_accepted(shared: &Shared, id: &str, key: &str) -> bool {
@@ -513,10 +546,8 @@ fn return_reply(outcome: Result<String, String>, role: &str) -> Option<Value> {
 /// the job cache's quotas. A return with jid `req` (from `salt-call`) gets a new jid first, as
 /// Salt's master gives it. Returns the jid, or why the return was refused (logged).
 async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<String, String> {
-    let refuse = |reason: String| {
-        tracing::warn!("refused a return from minion {id}: {reason}");
-        Err(reason)
-    };
+    // Logged by the caller, at most once a second per minion.
+    let refuse = |reason: String| Err(reason);
     let Value::Map(mut entries) = load else {
         return refuse("the return is not a map".to_owned());
     };
@@ -531,8 +562,22 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
         jid = jid::gen_jid();
         map_set(&mut entries, Value::from("jid"), Value::from(jid.as_str()));
     }
-    if !jid::is_jid(&jid) {
-        return refuse(format!("{jid:?} is not a jid"));
+    if !is_plain_jid(&jid) {
+        return refuse(format!(
+            "\"{}\" is not a jid",
+            crate::event::tag::printable(&crate::output::clip(&jid, 64))
+        ));
+    }
+    if !from_salt_call {
+        // Only a job published to this minion takes its return.
+        let (jobs, owned_jid) = (shared.jobs.clone(), jid.clone());
+        let job = tokio::task::spawn_blocking(move || jobs.job(&owned_jid))
+            .await
+            .ok()
+            .flatten();
+        if !job.is_some_and(|job| job.minions.iter().any(|minion| minion == id)) {
+            return refuse(format!("job {jid} was not published to it"));
+        }
     }
     // The job cache keeps what Salt's does per minion: the return, its code, success.
     let stored = Value::Map(
@@ -546,12 +591,9 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
             })
             .collect(),
     );
-    let size = crate::link::packed_size(&stored) as u64;
-    if let Err(err) = shared.jobs.charge(id, size) {
-        return refuse(err.to_string());
-    }
-    if from_salt_call {
-        // As Salt's master does for `req` returns, the job gets a load of its own.
+    // As Salt's master does for `req` returns, a salt-call job gets a load of its own; it is
+    // charged with the return.
+    let salt_call_load = from_salt_call.then(|| {
         let field = |key: &str| {
             entries
                 .iter()
@@ -559,14 +601,21 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
                 .map(|(_, v)| v.clone())
                 .unwrap_or(Value::Nil)
         };
-        let load = Value::Map(vec![
+        Value::Map(vec![
             (Value::from("fun"), field("fun")),
             (Value::from("arg"), field("arg")),
             (Value::from("tgt"), field("tgt")),
             (Value::from("jid"), Value::from(jid.as_str())),
             (Value::from("tgt_type"), field("tgt_type")),
             (Value::from("user"), Value::from("root")),
-        ]);
+        ])
+    });
+    let size = crate::link::packed_size(&stored)
+        + salt_call_load.as_ref().map_or(0, crate::link::packed_size);
+    if let Err(err) = shared.jobs.charge(id, size as u64) {
+        return refuse(err.to_string());
+    }
+    if let Some(load) = salt_call_load {
         let (jobs, jid, minions) = (shared.jobs.clone(), jid.clone(), vec![id.to_owned()]);
         let saved =
             tokio::task::spawn_blocking(move || jobs.save_load(&jid, &load, &minions)).await;

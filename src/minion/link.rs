@@ -420,24 +420,34 @@ pub async fn send_return(session: Session, load: Value) -> anyhow::Result<String
     if tx.send(load).await.is_err() {
         anyhow::bail!("lost the connection to the master at {peer} before the return was sent");
     }
-    while let Some(reply) = rx.recv().await {
-        let field = |key| {
-            map_get(&reply, key)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-        };
-        match command(&reply) {
-            Some("_return_ok") => return Ok(field("jid").to_owned()),
-            Some("_return_refused") => {
-                anyhow::bail!("the master refused the return: {}", field("reason"))
+    let answered = tokio::time::timeout(RETURN_CONFIRMATION, async {
+        while let Some(reply) = rx.recv().await {
+            let field = |key| {
+                map_get(&reply, key)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            };
+            match command(&reply) {
+                Some("_return_ok") => return Ok(field("jid").to_owned()),
+                Some("_return_refused") => {
+                    anyhow::bail!("the master refused the return: {}", field("reason"))
+                }
+                _ => {}
             }
-            _ => {}
         }
-    }
-    anyhow::bail!(
-        "the master at {peer} closed the connection without storing the return; its log says why"
-    )
+        anyhow::bail!(
+            "the master at {peer} closed the connection without storing the return; its log says why"
+        )
+    });
+    answered.await.unwrap_or_else(|_| {
+        anyhow::bail!(
+            "the master did not confirm the return within {RETURN_CONFIRMATION:?}; it may not have stored it"
+        )
+    })
 }
+
+/// How long `salt-call` waits for the master to say it stored a return.
+const RETURN_CONFIRMATION: Duration = Duration::from_secs(60);
 
 /// Connects, says hello and reads the master's answer.
 async fn authenticate(
