@@ -21,8 +21,9 @@ const DEFAULT_RETURN_QUOTA: u64 = 256 * 1024 * 1024;
 const DEFAULT_QUOTA_WINDOW: f64 = 3600.0;
 /// `job_cache_max_bytes`: the whole job cache (4 GiB).
 const DEFAULT_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
-/// What a stored return costs at least: its directory and file take blocks however small it is.
-const MIN_CHARGE: u64 = 4096;
+/// What a stored return costs at least: however small, a return to a new job takes a job
+/// directory, a minion directory and their files, five inodes and their blocks.
+const MIN_CHARGE: u64 = 16 * 1024;
 
 /// The job cache under a master's `cachedir`.
 #[derive(Debug, Clone)]
@@ -384,28 +385,29 @@ mod tests {
         std::fs::write(
             dir.path().join("master"),
             format!(
-                "cachedir: {}\nreturn_quota_bytes: 10000\njob_cache_max_bytes: 20000\n",
+                "cachedir: {}\nreturn_quota_bytes: 40000\njob_cache_max_bytes: 80000\n",
                 dir.path().display()
             ),
         )
         .unwrap();
         let config = Config::load(crate::config::Role::Master, Some(dir.path())).unwrap();
         let cache = JobCache::configured(&config).unwrap();
-        cache.charge("web1", 6000).unwrap();
-        let err = cache.charge("web1", 6000).unwrap_err();
+        cache.charge("web1", 24000).unwrap();
+        let err = cache.charge("web1", 24000).unwrap_err();
         assert!(
-            err.to_string().contains("return_quota_bytes (10000)"),
+            err.to_string().contains("return_quota_bytes (40000)"),
             "{err}"
         );
+        // A tiny return counts as 16 KiB.
         cache.charge("web2", 100).unwrap();
-        cache.charge("web3", 5000).unwrap();
-        let err = cache.charge("web4", 5000).unwrap_err();
+        cache.charge("web3", 20000).unwrap();
+        let err = cache.charge("web4", 20000).unwrap_err();
         assert!(
-            err.to_string().contains("job_cache_max_bytes (20000)"),
+            err.to_string().contains("job_cache_max_bytes (80000)"),
             "{err}"
         );
         // Measuring the (empty) cache gives the room back.
         assert_eq!(cache.clean(), 0);
-        cache.charge("web4", 5000).unwrap();
+        cache.charge("web4", 20000).unwrap();
     }
 }
