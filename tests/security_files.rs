@@ -9,13 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::support::{Lab, bin, connectable, stderr, wait_output, wait_until};
+use crate::support::{Lab, bin, connectable, running_as_root, stderr, wait_output, wait_until};
 
 const NOBODY: u32 = 65534;
-
-fn running_as_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
 
 /// One of our binaries run as `uid` (and its group), with no supplementary groups, no
 /// `XDG_*` variables and `home` as HOME.

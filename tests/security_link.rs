@@ -58,8 +58,8 @@ async fn silent_sessions(source: IpAddr, port: u16, keys: &Path, count: usize) -
     attempts.join_all().await.into_iter().flatten().collect()
 }
 
-/// The master's answer to a hello claiming `id`, with a new key from `keys`.
-async fn welcome_for(port: u16, keys: &Path, id: &str) -> Value {
+/// A session that said hello as `id` in `role`, with the key in `keys`, and the master's answer.
+async fn hello_as(port: u16, keys: &Path, id: &str, role: &str) -> (Session, Value) {
     let key = KeyPair::load_or_create(keys, "minion").unwrap();
     let dialer = TlsDialer::new(
         format!("127.0.0.1:{port}"),
@@ -72,13 +72,18 @@ async fn welcome_for(port: u16, keys: &Path, id: &str) -> Value {
         "hello",
         vec![
             (Value::from("id"), Value::from(id)),
-            (Value::from("role"), Value::from("minion")),
+            (Value::from("role"), Value::from(role)),
         ],
     );
     session.tx.send(hello).await.unwrap();
     let welcome = session.rx.recv().await.expect("an answer");
     assert_eq!(command(&welcome), Some("welcome"), "{welcome}");
-    welcome
+    (session, welcome)
+}
+
+/// The master's answer to a hello claiming `id`, with a new key from `keys`.
+async fn welcome_for(port: u16, keys: &Path, id: &str) -> Value {
+    hello_as(port, keys, id, "minion").await.1
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -570,23 +575,7 @@ fn a_minion_without_master_trusts_only_this_hosts_own_master() {
 
 /// An accepted minion's session, for sending what a real minion would not.
 async fn accepted_session(port: u16, keys: &Path, id: &str) -> Session {
-    let key = KeyPair::load_or_create(keys, "minion").unwrap();
-    let dialer = TlsDialer::new(
-        format!("127.0.0.1:{port}"),
-        &key,
-        MasterPin::FirstUse,
-        Duration::from_secs(10),
-    );
-    let mut session = dialer.connect().await.unwrap();
-    let hello = message(
-        "hello",
-        vec![
-            (Value::from("id"), Value::from(id)),
-            (Value::from("role"), Value::from("call")),
-        ],
-    );
-    session.tx.send(hello).await.unwrap();
-    let welcome = session.rx.recv().await.expect("an answer");
+    let (session, welcome) = hello_as(port, keys, id, "call").await;
     assert_eq!(
         map_get(&welcome, "act").and_then(Value::as_str),
         Some("accept"),
