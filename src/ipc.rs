@@ -208,14 +208,31 @@ impl Refusals {
     }
 }
 
-/// Whether this process may use a daemon's loopback port: as root, or as the user who opened
-/// it. A port opened by root may belong to a daemon that switched users since, so that is
-/// left to the daemon to decide.
+/// The user a daemon of this configuration runs as (`user:`), whose loopback ports clients may
+/// trust besides root's and their own; set once by the command from its configuration.
+static DAEMON_USER: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// Tells the tcp-mode client side which user the daemons run as (the `user` option).
+pub fn trust_daemon_user(uid: u32) {
+    let _ = DAEMON_USER.set(uid);
+}
+
+/// Whether this process may use a daemon's loopback port: one opened by root, by this user or by
+/// the configured daemon user. Any other local user could have taken the port while the daemon
+/// was down, to collect what clients send (a root client sends the master's root key). When the
+/// kernel cannot be asked, the port is not used.
 fn may_use_tcp_port(port: u16) -> bool {
     let me = nix::unistd::geteuid().as_raw();
     let listening = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port);
-    let owner = socket_owner(listening, None).map(|(uid, _)| uid);
-    me == 0 || owner.is_none_or(|owner| owner == 0 || owner == me)
+    match socket_owner(listening, None) {
+        // Nothing listens: connecting fails by itself, with its own message.
+        Ok(None) => true,
+        Ok(Some((owner, _))) => owner == 0 || owner == me || DAEMON_USER.get() == Some(&owner),
+        Err(err) => {
+            tracing::warn!("cannot tell who owns tcp://{listening}: {err}; not using it");
+            false
+        }
+    }
 }
 
 /// The user owning the other end of a loopback TCP connection: the socket whose address is our
@@ -224,6 +241,8 @@ fn may_use_tcp_port(port: u16) -> bool {
 /// looked up cannot be told and is refused.
 fn tcp_peer_uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
     socket_owner(peer, Some(local))
+        .ok()
+        .flatten()
         .filter(|(_, inode)| *inode != 0)
         .map(|(uid, _)| uid)
 }
@@ -231,7 +250,7 @@ fn tcp_peer_uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
 /// The owner and inode of the TCP socket at `address` connected to `remote` (or listening, when
 /// `remote` is `None`), asked of the kernel by its exact addresses (`sock_diag`), as IPv4 and
 /// then as IPv4-mapped IPv6.
-fn socket_owner(address: SocketAddr, remote: Option<SocketAddr>) -> Option<(u32, u32)> {
+fn socket_owner(address: SocketAddr, remote: Option<SocketAddr>) -> io::Result<Option<(u32, u32)>> {
     use netlink_packet_core::{NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
     use netlink_packet_sock_diag::SockDiagMessage;
     use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
@@ -243,8 +262,8 @@ fn socket_owner(address: SocketAddr, remote: Option<SocketAddr>) -> Option<(u32,
         std::net::IpAddr::V4(v4) => SocketAddr::new(v4.to_ipv6_mapped().into(), addr.port()),
         std::net::IpAddr::V6(_) => addr,
     };
-    let socket = netlink_sys::Socket::new(NETLINK_SOCK_DIAG).ok()?;
-    socket.connect(&netlink_sys::SocketAddr::new(0, 0)).ok()?;
+    let socket = netlink_sys::Socket::new(NETLINK_SOCK_DIAG)?;
+    socket.connect(&netlink_sys::SocketAddr::new(0, 0))?;
     let shapes = [
         (AF_INET, canonical(address), canonical(remote)),
         (
@@ -253,7 +272,7 @@ fn socket_owner(address: SocketAddr, remote: Option<SocketAddr>) -> Option<(u32,
             mapped(canonical(remote)),
         ),
     ];
-    shapes.into_iter().find_map(|(family, address, remote)| {
+    for (family, address, remote) in shapes {
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST;
         let mut request = NetlinkMessage::new(
@@ -277,19 +296,19 @@ fn socket_owner(address: SocketAddr, remote: Option<SocketAddr>) -> Option<(u32,
         request.finalize();
         let mut bytes = vec![0; request.buffer_len()];
         request.serialize(&mut bytes);
-        socket.send(&bytes, 0).ok()?;
+        socket.send(&bytes, 0)?;
         let mut answer = Vec::with_capacity(4096);
-        socket.recv(&mut answer, 0).ok()?;
-        match NetlinkMessage::<SockDiagMessage>::deserialize(&answer)
-            .ok()?
-            .payload
+        socket.recv(&mut answer, 0)?;
+        let answer = NetlinkMessage::<SockDiagMessage>::deserialize(&answer)
+            .map_err(|err| io::Error::other(format!("an unreadable sock_diag answer: {err}")))?;
+        // The kernel answers a socket it does not know with an error message.
+        if let NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) =
+            answer.payload
         {
-            NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
-                Some((response.header.uid, response.header.inode))
-            }
-            _ => None,
+            return Ok(Some((response.header.uid, response.header.inode)));
         }
-    })
+    }
+    Ok(None)
 }
 
 /// An address with IPv4-mapped IPv6 addresses as IPv4.

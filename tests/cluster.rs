@@ -686,3 +686,23 @@ fn jobs_published_under_sudo_record_salts_user() {
         .collect();
     assert_eq!(users, ["sudo_alice", "sudo_alice"]);
 }
+
+/// A minion running as many jobs as `process_count_max` allows still answers `saltutil.*`,
+/// which finds and stops jobs.
+#[test]
+fn saltutil_answers_while_the_minion_is_at_its_job_limit() {
+    let mut cluster = Cluster::new("auto_accept: True\n");
+    cluster.start_master();
+    cluster.start_minion("m1", "process_count_max: 1\n");
+    cluster.wait_connected(&["m1"]);
+    let busy = cluster.run("salt", &["--async", "m1", "test.sleep", "20"]);
+    assert!(busy.status.success(), "{}", stderr(&busy));
+    std::thread::sleep(Duration::from_millis(300));
+    let running = cluster.run("salt", &["m1", "saltutil.running", "--out=json", "-t", "5"]);
+    assert!(
+        stdout(&running).contains("test.sleep"),
+        "{}{}",
+        stdout(&running),
+        stderr(&running)
+    );
+}

@@ -319,3 +319,73 @@ fn event_data_cannot_add_reactions() {
     );
     assert!(!cluster.path().join("out/pwned").exists());
 }
+
+/// With `ipc_mode: tcp` and the master down, another local user took its request port, and a
+/// root `salt` sent it the master's root key. Root's commands use only ports held by root, by
+/// themselves or by the configured daemon user.
+#[test]
+fn root_commands_do_not_talk_to_another_users_port() {
+    if !running_as_root() || !std::path::Path::new(SYSTEM_PYTHON).exists() {
+        eprintln!("skipped: needs root and {SYSTEM_PYTHON} to act as another local user");
+        return;
+    }
+    let (publish, pull, requests) = (free_port(), free_port(), free_port());
+    let lab = Lab::with_config(
+        &format!(
+            "ipc_mode: tcp\ntcp_master_pub_port: {publish}\ntcp_master_pull_port: {pull}\ntcp_master_workers: {requests}\n"
+        ),
+        "",
+    );
+    // The master ran once (so a root key exists) and is down.
+    let master = lab.spawn_daemon("salt-master", &[]);
+    let root_key = lab.path().join("cache/master/.root_key");
+    assert!(wait_until(Duration::from_secs(10), || root_key.exists()));
+    master.stop();
+    let listen = |port: u16| {
+        as_nobody(SYSTEM_PYTHON)
+            .args([
+                "-c",
+                &format!(
+                    r#"
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", {port}))
+s.listen(8)
+s.settimeout(8)
+got = 0
+try:
+    while True:
+        c, _ = s.accept()
+        c.settimeout(1)
+        try:
+            got += len(c.recv(65536))
+        except OSError:
+            pass
+except OSError:
+    pass
+print(got)
+"#
+                ),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let listeners = [listen(requests), listen(publish), listen(pull)];
+    std::thread::sleep(Duration::from_millis(500));
+    let output = lab.run("salt", &["*", "test.ping"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("permission denied"),
+        "{}",
+        stderr(&output)
+    );
+    let output = lab.run("salt-run", &["event.send", "sweep/x", "{}"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    for listener in listeners {
+        let output = wait_output(listener, Duration::from_secs(20));
+        assert_eq!(stdout(&output).trim(), "0", "nobody received root's bytes");
+    }
+}

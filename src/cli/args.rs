@@ -41,7 +41,15 @@ impl CommonArgs {
     pub fn client_setup(&self, role: Role) -> anyhow::Result<Config> {
         let console = super::logging::level(self.log_level.as_deref().unwrap_or("warning"))?;
         super::logging::init(console, None)?;
-        self.load(role)
+        let config = self.load(role)?;
+        // A daemon that switches to `user` listens as that user in tcp mode: its ports are
+        // trusted too.
+        if let Some(name) = config.get_str("user")?
+            && let Ok(Some(user)) = nix::unistd::User::from_name(name)
+        {
+            crate::ipc::trust_daemon_user(user.uid.as_raw());
+        }
+        Ok(config)
     }
 }
 

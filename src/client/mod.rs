@@ -176,8 +176,11 @@ impl Publisher {
         let link = match framing {
             Some(framing) => Some((connect(&address.pull).await?, framing)),
             None => {
-                // Fail early and clearly when nothing listens, before any probing.
-                drop(connect(&address.pull).await?);
+                // Fail early and clearly when nothing listens, before any probing (a loopback
+                // port in tcp mode says so at the probe's own connection).
+                if let Endpoint::Unix(_) = address.pull {
+                    drop(connect(&address.pull).await?);
+                }
                 None
             }
         };

@@ -47,6 +47,24 @@ pub fn is_jid(s: &str) -> bool {
     shape && python_int(&s[..end])
 }
 
+/// A jid as halite takes it from a client or a minion: Salt's 20 digits, maybe with a `_suffix` of ASCII word
+/// characters (Python's `int()` reading that Salt uses elsewhere takes far more).
+pub fn is_plain_jid(jid: &str) -> bool {
+    let digits = jid.as_bytes().get(..20);
+    if !digits.is_some_and(|digits| digits.iter().all(u8::is_ascii_digit)) {
+        return false;
+    }
+    // The first 20 bytes are ASCII: 20 is a character boundary.
+    let suffix = &jid[20..];
+    suffix.is_empty()
+        || suffix.strip_prefix('_').is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        })
+}
+
 /// Whether Python's `int(text)` succeeds. Its whitespace is ASCII whitespace plus the non-ASCII
 /// `str.isspace()` characters, which together are Rust's `\s` (Unicode `White_Space`); its
 /// digits are any `Nd` character.
@@ -180,6 +198,29 @@ mod tests {
         ("2026112408350240138é_1", false),
         ("20261124083502401381__", true),
     ];
+
+    #[test]
+    fn plain_jids_are_salts_twenty_digits_with_an_optional_suffix() {
+        for jid in [
+            "20261202000000000001",
+            "20261202000000000001_1",
+            "20261202000000000001_a.b-c",
+        ] {
+            assert!(is_plain_jid(jid), "{jid}");
+        }
+        for jid in [
+            "2026120200000000001",
+            "20261202000000000001_",
+            "20261202000000000001\n\nsalt/key",
+            "20261202000000000001_../x",
+            "myjob1",
+            " 20261202000000000001",
+            "２０２６１２０２０００００００００００１",
+            "é",
+        ] {
+            assert!(!is_plain_jid(jid), "{jid:?}");
+        }
+    }
 
     #[test]
     fn jid_and_stamp_format_like_python() {

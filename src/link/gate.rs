@@ -3,10 +3,11 @@
 //!
 //! Nothing is held before a connection is accepted, so a silent peer cannot stop the accept loop.
 //! An address with `link_unadmitted_per_address` connections waiting gets no more; when
-//! `link_unadmitted_max` wait, one is evicted to let the new one in: a connection still in its
-//! TLS handshake (a real minion finishes it within milliseconds), the oldest of the network
-//! (IPv4 /24, IPv6 /64) with the most of them waiting, so that a flood from many addresses of
-//! one network gives way first.
+//! `link_unadmitted_max` wait, one is evicted to let the new one in: from the network (IPv4 /24,
+//! IPv6 /64) with the most connections waiting, its oldest still in a TLS handshake begun over
+//! [`HANDSHAKE_GRACE`] ago (a real minion finishes within milliseconds); failing that, the
+//! oldest connection of all. A flood from one network gives way first, and a minion in the
+//! middle of its handshake is not pushed out by whatever arrives next.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -25,6 +26,9 @@ const UNADMITTED_TOTAL: u64 = 512;
 /// once; more are closed at once (raise it for many minions behind one NAT address).
 const UNADMITTED_PER_ADDRESS: u64 = 32;
 
+/// How long a handshake is left alone before it may give way to a new connection.
+const HANDSHAKE_GRACE: Duration = Duration::from_millis(100);
+
 /// How often a full gate is reported in the log, at most.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
 
@@ -40,8 +44,9 @@ pub struct Gate {
 struct Inner {
     serial: u64,
     /// By arrival: the first is the oldest.
-    waiting: BTreeMap<u64, (IpAddr, CancellationToken)>,
+    waiting: BTreeMap<u64, (IpAddr, CancellationToken, Instant)>,
     by_address: HashMap<IpAddr, usize>,
+    by_network: HashMap<Network, usize>,
     /// The connections still in their TLS handshake, by network, oldest first.
     handshaking: HashMap<Network, BTreeSet<u64>>,
     evicted: u64,
@@ -66,11 +71,18 @@ impl Network {
 
 impl Inner {
     fn remove(&mut self, serial: u64) -> Option<CancellationToken> {
-        let (address, evicted) = self.waiting.remove(&serial)?;
+        let (address, evicted, _) = self.waiting.remove(&serial)?;
         if let Some(count) = self.by_address.get_mut(&address) {
             *count -= 1;
             if *count == 0 {
                 self.by_address.remove(&address);
+            }
+        }
+        let network = Network::of(address);
+        if let Some(count) = self.by_network.get_mut(&network) {
+            *count -= 1;
+            if *count == 0 {
+                self.by_network.remove(&network);
             }
         }
         self.finish_handshake(address, serial);
@@ -87,13 +99,18 @@ impl Inner {
         }
     }
 
-    /// Who gives way when the gate is full: the oldest connection still in its handshake from
-    /// the network with the most of them, else the oldest of all.
+    /// Who gives way when the gate is full: from the network with the most waiting, its oldest
+    /// handshake begun over [`HANDSHAKE_GRACE`] ago; else the oldest connection of all.
     fn victim(&self) -> Option<u64> {
         self.handshaking
-            .values()
-            .max_by_key(|serials| serials.len())
-            .and_then(|serials| serials.first().copied())
+            .iter()
+            .filter_map(|(network, serials)| {
+                let oldest = *serials.first()?;
+                let (_, _, since) = self.waiting.get(&oldest)?;
+                (since.elapsed() >= HANDSHAKE_GRACE).then_some((network, oldest))
+            })
+            .max_by_key(|(network, _)| self.by_network.get(network).copied().unwrap_or(0))
+            .map(|(_, oldest)| oldest)
             .or_else(|| self.waiting.keys().next().copied())
     }
 
@@ -160,8 +177,11 @@ impl Gate {
         inner.serial += 1;
         let serial = inner.serial;
         let evicted = CancellationToken::new();
-        inner.waiting.insert(serial, (address, evicted.clone()));
+        inner
+            .waiting
+            .insert(serial, (address, evicted.clone(), Instant::now()));
         *inner.by_address.entry(address).or_default() += 1;
+        *inner.by_network.entry(Network::of(address)).or_default() += 1;
         inner
             .handshaking
             .entry(Network::of(address))
@@ -200,7 +220,7 @@ impl Ticket {
     /// The connection finished its TLS handshake: it gives way only after those still in theirs.
     pub fn handshake_done(&self) {
         let mut inner = self.gate.lock();
-        if let Some(&(address, _)) = inner.waiting.get(&self.serial) {
+        if let Some(&(address, _, _)) = inner.waiting.get(&self.serial) {
             inner.finish_handshake(address, self.serial);
         }
     }
@@ -253,6 +273,7 @@ mod tests {
         let flood: Vec<_> = (1..=2)
             .map(|n| gate.enter(IpAddr::from([10, 0, 0, n])).unwrap())
             .collect();
+        std::thread::sleep(HANDSHAKE_GRACE);
         let _next = gate.enter(IpAddr::from([10, 0, 0, 3])).unwrap();
         assert!(
             flood[0].evicted().is_cancelled(),
@@ -263,5 +284,27 @@ mod tests {
             "a finished handshake stays"
         );
         assert!(!lone.evicted().is_cancelled());
+    }
+
+    #[test]
+    fn a_handshake_just_begun_is_not_pushed_out_by_the_next_arrival() {
+        let gate = Gate::new(3, 3);
+        let idle: Vec<_> = (1..=2)
+            .map(|n| {
+                let ticket = gate.enter(IpAddr::from([10, 0, 0, n])).unwrap();
+                ticket.handshake_done();
+                ticket
+            })
+            .collect();
+        let minion = gate.enter(IpAddr::from([192, 168, 1, 10])).unwrap();
+        let _next = gate.enter(IpAddr::from([10, 0, 0, 3])).unwrap();
+        assert!(
+            !minion.evicted().is_cancelled(),
+            "its handshake is under way"
+        );
+        assert!(
+            idle[0].evicted().is_cancelled(),
+            "the oldest gave way instead"
+        );
     }
 }

@@ -21,6 +21,13 @@ pub(super) async fn publish(
     request: PublishRequest,
 ) -> Result<Value, String> {
     let target = Target::new(&request.tgt, &request.tgt_type).map_err(|err| err.to_string())?;
+    if let Some(asked) = request.jid.as_deref()
+        && !jid::is_plain_jid(asked)
+    {
+        return Err(format!(
+            "{asked:?} is not a jid: a jid is 20 digits, maybe with a _suffix of letters, digits, '_', '.' or '-'"
+        ));
+    }
     let accepted = shared
         .keys
         .ids(KeyState::Accepted)

@@ -485,24 +485,6 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
     tracing::info!("minion {id} ({peer}) disconnected");
 }
 
-/// A jid as a minion may send it back: Salt's 20 digits, maybe with a `_suffix` of ASCII word
-/// characters (Python's `int()` reading that Salt uses elsewhere takes far more).
-fn is_plain_jid(jid: &str) -> bool {
-    let digits = jid.as_bytes().get(..20);
-    if !digits.is_some_and(|digits| digits.iter().all(u8::is_ascii_digit)) {
-        return false;
-    }
-    // The first 20 bytes are ASCII: 20 is a character boundary.
-    let suffix = &jid[20..];
-    suffix.is_empty()
-        || suffix.strip_prefix('_').is_some_and(|rest| {
-            !rest.is_empty()
-                && rest
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        })
-}
-
 fn still_accepted(shared: &Shared, id: &str, key: &str) -> bool {
     shared
         .keys
@@ -562,7 +544,7 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
         jid = jid::gen_jid();
         map_set(&mut entries, Value::from("jid"), Value::from(jid.as_str()));
     }
-    if !is_plain_jid(&jid) {
+    if !jid::is_plain_jid(&jid) {
         return refuse(format!(
             "\"{}\" is not a jid",
             crate::event::tag::printable(&crate::output::clip(&jid, 64))

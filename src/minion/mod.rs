@@ -33,7 +33,10 @@ pub enum MinionError {
     #[error(transparent)]
     Keys(#[from] KeyError),
     /// The id cannot name a key file on the master, or reads as a pattern.
-    #[error("invalid minion id {id:?}: {reason}; set id: in the minion config")]
+    #[error(
+        "invalid minion id \"{}\": {reason}; set id: in the minion config",
+        crate::event::tag::printable(&crate::output::clip(id, 64))
+    )]
     InvalidId {
         /// The id.
         id: String,
@@ -48,9 +51,25 @@ impl From<crate::config::ConfigError> for MinionError {
     }
 }
 
-/// Jobs a minion runs at once; further jobs wait in the bounded queue from the master, which
-/// then waits in turn, instead of each starting a task without limit.
-const MAX_RUNNING_JOBS: usize = 64;
+/// `process_count_max`, where Salt's `-1` (no limit) means halite's default bound.
+fn process_count_max(config: &Config) -> Result<usize, crate::config::ConfigError> {
+    if config.get("process_count_max").and_then(Value::as_i64) == Some(-1) {
+        return Ok(DEFAULT_PROCESS_COUNT_MAX as usize);
+    }
+    match config.get_u64("process_count_max", DEFAULT_PROCESS_COUNT_MAX)? {
+        0 => Err(crate::config::ConfigError::BadValue {
+            key: "process_count_max".into(),
+            value: "0".into(),
+            expected: "expected 1 or more jobs at once (or -1)",
+        }),
+        max => Ok(usize::try_from(max).unwrap_or(usize::MAX)),
+    }
+}
+
+/// `process_count_max`: jobs a minion runs at once (`saltutil.*` aside); further jobs wait in the
+/// bounded queue from the master instead of each starting a task without limit. Salt's default
+/// is no limit.
+const DEFAULT_PROCESS_COUNT_MAX: u64 = 64;
 
 /// A minion whose bus is bound, ready to run.
 #[derive(Debug)]
@@ -60,6 +79,7 @@ pub struct Minion {
     bus: Bus,
     key: KeyPair,
     reactor_limits: crate::reactor::Limits,
+    process_count_max: usize,
 }
 
 impl Minion {
@@ -75,6 +95,7 @@ impl Minion {
         Ok(Self {
             id,
             reactor_limits: crate::reactor::Limits::from_config(config)?,
+            process_count_max: process_count_max(config)?,
             config: config.clone(),
             bus,
             key,
@@ -100,6 +121,7 @@ impl Minion {
             bus,
             key,
             reactor_limits,
+            process_count_max,
         } = self;
         let handle = bus.handle();
         tracing::info!("minion {id} event bus is up");
@@ -128,9 +150,24 @@ impl Minion {
             async move {
                 // Owned here: jobs still running when the minion stops are stopped with it.
                 let mut running = tokio::task::JoinSet::new();
+                let mut control = tokio::task::JoinSet::new();
                 while let Some(load) = jobs_rx.recv().await {
                     while running.try_join_next().is_some() {}
-                    if running.len() >= MAX_RUNNING_JOBS {
+                    while control.try_join_next().is_some() {}
+                    // saltutil.* asks after and stops jobs: it never waits behind them.
+                    let fun = map_get(&load, "fun")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    if fun.starts_with("saltutil.") {
+                        control.spawn(run_job(
+                            id.clone(),
+                            context.clone(),
+                            load,
+                            to_master.clone(),
+                        ));
+                        continue;
+                    }
+                    if running.len() >= process_count_max {
                         running.join_next().await;
                     }
                     running.spawn(run_job(

@@ -69,6 +69,9 @@ pub trait Backend: Send + Sync + 'static {
     fn caller(&self, call: Call) -> impl Future<Output = Result<Value, String>> + Send;
 }
 
+/// The most reactor workers: each is a task, and more than cores do not react faster.
+const MAX_WORKERS: u64 = 1024;
+
 /// The reactor's limits, read once when the daemon starts: an invalid value is an error naming
 /// the option, not a default taken without a word.
 #[derive(Debug, Clone, Copy)]
@@ -84,7 +87,16 @@ impl Limits {
     /// `reactor_refresh_interval` (60 s).
     pub fn from_config(config: &Config) -> Result<Self, crate::config::ConfigError> {
         Ok(Self {
-            workers: config.get_u64("reactor_worker_threads", 10)?.max(1) as usize,
+            workers: match config.get_u64("reactor_worker_threads", 10)? {
+                workers @ 1..=MAX_WORKERS => workers as usize,
+                other => {
+                    return Err(crate::config::ConfigError::BadValue {
+                        key: "reactor_worker_threads".into(),
+                        value: other.to_string(),
+                        expected: "expected 1 to 1024 workers",
+                    });
+                }
+            },
             hwm: config.get_u64("reactor_worker_hwm", 10_000)?.max(1) as usize,
             timeout: config.get_seconds("reactor_timeout", 60.0)?,
             refresh: config

@@ -284,7 +284,7 @@ mod tests {
         assert!(!matches(r"(?i)WEB1\Z|db", "web10"));
         assert!(matches(r"(?i)(?s)a.b", "A\nB"));
         assert!(matches(r"(?x) w e b \d  # a comment", "web7"));
-        for refused in [r"a(?i)b", r"(?i:a)(?i)b", r"(?au)x"] {
+        for refused in [r"a(?i)b", r"(?i:a)(?i)b", r"(?au)x", r"(?u)(?a)x"] {
             assert!(
                 matches!(
                     Regex::new(refused, Anchoring::Match, refused),

@@ -282,7 +282,11 @@ fn leading_flags(pattern: &str) -> ParseResult<(u8, &str)> {
             .chars()
             .filter_map(|c| flag_of(Tok::Char(c)))
             .fold(0, |all, flag| all | flag);
-        if (add & TYPE_FLAGS).count_ones() > 1 {
+        if (add & TYPE_FLAGS).count_ones() > 1
+            || (add & TYPE_FLAGS != 0
+                && flags & TYPE_FLAGS != 0
+                && add & TYPE_FLAGS != flags & TYPE_FLAGS)
+        {
             return Err("bad inline flags: flags 'a', 'u' and 'L' are incompatible".into());
         }
         flags = combine_flags(flags, add, 0);
