@@ -217,12 +217,19 @@ impl Default for Lab {
     }
 }
 
-/// A loopback port nothing listens on now.
+/// A loopback port nothing listens on now, for a daemon to bind a moment later. It is drawn at
+/// random below the kernel's ephemeral range (32768 and up on Linux), where the source ports of
+/// other tests' connections never land, so it stays free until the daemon takes it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        let port = 20_000 + (hasher.finish() % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Whether something accepts connections on a Unix socket.
