@@ -85,8 +85,8 @@ pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCo
                 finish_setup(&config, pid_file.as_deref())?;
                 outcome = match minion.run(shutdown).await {
                     LinkOutcome::Stopped => Exit::Success,
-                    LinkOutcome::Refused => Exit::Code(77),
-                    LinkOutcome::WrongMaster => Exit::Code(42),
+                    LinkOutcome::Refused => Exit::KeyRefused,
+                    LinkOutcome::WrongMaster => Exit::WrongMaster,
                 };
             }
         }

@@ -34,8 +34,13 @@ pub enum Exit {
     Interrupted,
     /// Stopped by SIGTERM.
     Terminated,
-    /// Another status Salt uses for this outcome (2: no minion matched; 77: key rejected;
-    /// 42: the master's key is not the configured one).
+    /// `salt`: no minion matched the target (Salt's 2).
+    NoMinionMatched,
+    /// A minion whose key the master rejected or denied (Salt's 77, `EX_NOPERM`).
+    KeyRefused,
+    /// A minion whose master's key is not the configured `master_finger` (Salt's 42).
+    WrongMaster,
+    /// A return code passed through (`salt-call --retcode-passthrough`).
     Code(u8),
 }
 
@@ -48,6 +53,9 @@ impl Exit {
             Exit::NotAvailable => 255,
             Exit::Interrupted => 130,
             Exit::Terminated => 143,
+            Exit::NoMinionMatched => 2,
+            Exit::KeyRefused => 77,
+            Exit::WrongMaster => 42,
             Exit::Code(code) => code,
         }
     }

@@ -149,7 +149,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         )?;
         stdout.flush()?;
         eprintln!("ERROR: No return received");
-        return Ok(Exit::Code(2));
+        return Ok(Exit::NoMinionMatched);
     }
     let jid = published.jid.clone();
     if args.run_async {
