@@ -264,16 +264,9 @@ pub async fn run(call: &Call, ctx: &Context) -> Outcome {
 
 /// Binds a call's arguments, with Salt's wording when they do not fit.
 fn bind(call: &Call, signature: &Signature) -> anyhow::Result<Bound> {
-    signature.bind(&call.args).map_err(|err| {
-        let detail = err.to_string();
-        let problem = detail
-            .strip_prefix("Passed invalid arguments: ")
-            .and_then(|rest| rest.split('\n').next())
-            .unwrap_or(&detail)
-            .trim_end_matches('.')
-            .to_owned();
-        anyhow::anyhow!("Passed invalid arguments to {}: {problem}", call.fun)
-    })
+    signature
+        .bind(&call.args)
+        .map_err(|err| anyhow::anyhow!("Passed invalid arguments to {}: {}", call.fun, err.problem))
 }
 
 fn list_functions(call: &Call) -> Outcome {

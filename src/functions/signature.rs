@@ -4,6 +4,16 @@
 use crate::event::Value;
 use crate::salt_yaml::CliArgs;
 
+/// Arguments that do not fit a function, in Salt's words.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("Passed invalid arguments: {problem}.\nUsage: {usage}")]
+pub struct ArgumentsError {
+    /// What is wrong, as Python says it (`f() missing 1 required positional argument: 'x'`).
+    pub problem: String,
+    /// How the function is called.
+    pub usage: &'static str,
+}
+
 /// A function's parameters, in order; the first `required` have no default.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Signature {
@@ -43,12 +53,10 @@ impl Signature {
     }
 
     /// Binds `args`, or explains in Python's words why they do not fit.
-    pub fn bind(&self, args: &CliArgs) -> anyhow::Result<Bound> {
-        let fail = |problem: String| {
-            anyhow::anyhow!(
-                "Passed invalid arguments: {problem}.\nUsage: {}",
-                self.usage
-            )
+    pub fn bind(&self, args: &CliArgs) -> Result<Bound, ArgumentsError> {
+        let fail = |problem: String| ArgumentsError {
+            problem,
+            usage: self.usage,
         };
         if args.args.len() > self.params.len() {
             let expected = if self.required == self.params.len() {

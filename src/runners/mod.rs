@@ -42,6 +42,12 @@ pub enum RunnerError {
     Failed(String),
 }
 
+impl From<crate::functions::signature::ArgumentsError> for RunnerError {
+    fn from(err: crate::functions::signature::ArgumentsError) -> Self {
+        RunnerError::Arguments(err.to_string())
+    }
+}
+
 impl From<anyhow::Error> for RunnerError {
     fn from(err: anyhow::Error) -> Self {
         RunnerError::Arguments(format!("{err:#}"))
