@@ -63,10 +63,11 @@ impl Endpoint {
                     LocalStream::connect(name).await.map(Stream::Unix)
                 }
                 Endpoint::Tcp(port) => {
+                    let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, *port)).await?;
+                    // Asked once connected, so that the listener checked is the one reached.
                     if !may_use_tcp_port(*port) {
                         return Err(io::ErrorKind::PermissionDenied.into());
                     }
-                    let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, *port)).await?;
                     stream.set_nodelay(true)?;
                     Ok(Stream::Tcp(stream))
                 }
@@ -219,14 +220,17 @@ pub fn trust_daemon_user(uid: u32) {
 
 /// Whether this process may use a daemon's loopback port: one opened by root, by this user or by
 /// the configured daemon user. Any other local user could have taken the port while the daemon
-/// was down, to collect what clients send (a root client sends the master's root key). When the
-/// kernel cannot be asked, the port is not used.
+/// was down, to collect what clients send (a root client sends the master's root key). Asked
+/// once connected: a listener the kernel does not report (gone again, or hidden), or a kernel
+/// that cannot be asked, means the port is not used.
 fn may_use_tcp_port(port: u16) -> bool {
     let me = nix::unistd::geteuid().as_raw();
     let listening = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port);
     match socket_owner(listening, None) {
-        // Nothing listens: connecting fails by itself, with its own message.
-        Ok(None) => true,
+        Ok(None) => {
+            tracing::warn!("no listener on tcp://{listening} is known to the kernel; not using it");
+            false
+        }
         Ok(Some((owner, _))) => owner == 0 || owner == me || DAEMON_USER.get() == Some(&owner),
         Err(err) => {
             tracing::warn!("cannot tell who owns tcp://{listening}: {err}; not using it");
@@ -272,7 +276,12 @@ fn socket_owner(address: SocketAddr, remote: Option<SocketAddr>) -> io::Result<O
             mapped(canonical(remote)),
         ),
     ];
-    for (family, address, remote) in shapes {
+    // A socket bound to a device (`SO_BINDTODEVICE`) is found only by that device's index.
+    let loopback = nix::net::if_::if_nametoindex("lo").unwrap_or(0);
+    let lookups = shapes
+        .into_iter()
+        .flat_map(|shape| [(shape, 0), (shape, loopback)]);
+    for ((family, address, remote), interface_id) in lookups {
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST;
         let mut request = NetlinkMessage::new(
@@ -287,7 +296,7 @@ fn socket_owner(address: SocketAddr, remote: Option<SocketAddr>) -> io::Result<O
                     destination_port: remote.port(),
                     source_address: address.ip(),
                     destination_address: remote.ip(),
-                    interface_id: 0,
+                    interface_id,
                     cookie: [0xff; 8],
                 },
             })

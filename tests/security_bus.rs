@@ -350,6 +350,11 @@ fn root_commands_do_not_talk_to_another_users_port() {
 import socket
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+# Bound to the loopback device, which hides it from a lookup that names no device.
+try:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"lo")
+except OSError:
+    pass
 s.bind(("127.0.0.1", {port}))
 s.listen(8)
 s.settimeout(8)

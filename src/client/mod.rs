@@ -95,7 +95,7 @@ pub enum ClientError {
     },
     /// The socket exists but this user may not use it.
     #[error(
-        "permission denied on {0}: run as the daemon's user (or a member of its group for the master's publish socket)"
+        "permission denied on {0}: run as the daemon's user (or a member of its group for the master's publish socket); a tcp port is used only when root, this user or the configured user holds it"
     )]
     PermissionDenied(Endpoint),
     /// Writing or reading failed after connecting.

@@ -71,6 +71,9 @@ fn process_count_max(config: &Config) -> Result<usize, crate::config::ConfigErro
 /// is no limit.
 const DEFAULT_PROCESS_COUNT_MAX: u64 = 64;
 
+/// Jobs that may wait for a slot beyond those in the queue from the master.
+const JOBS_WAITING: usize = 256;
+
 /// A minion whose bus is bound, ready to run.
 #[derive(Debug)]
 pub struct Minion {
@@ -151,31 +154,36 @@ impl Minion {
                 // Owned here: jobs still running when the minion stops are stopped with it.
                 let mut running = tokio::task::JoinSet::new();
                 let mut control = tokio::task::JoinSet::new();
-                while let Some(load) = jobs_rx.recv().await {
-                    while running.try_join_next().is_some() {}
-                    while control.try_join_next().is_some() {}
-                    // saltutil.* asks after and stops jobs: it never waits behind them.
-                    let fun = map_get(&load, "fun")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    if fun.starts_with("saltutil.") {
-                        control.spawn(run_job(
+                // Jobs that cannot start yet; the queue from the master is read on while they
+                // wait, so that saltutil.* (which finds and stops jobs) is never behind them.
+                let mut waiting = std::collections::VecDeque::new();
+                loop {
+                    tokio::select! {
+                        load = jobs_rx.recv(), if waiting.len() < JOBS_WAITING => {
+                            let Some(load) = load else { break };
+                            let fun = map_get(&load, "fun").and_then(Value::as_str).unwrap_or_default();
+                            if fun.starts_with("saltutil.") {
+                                if control.len() >= process_count_max {
+                                    control.join_next().await;
+                                }
+                                control.spawn(run_job(id.clone(), context.clone(), load, to_master.clone()));
+                            } else {
+                                waiting.push_back(load);
+                            }
+                        }
+                        Some(_) = running.join_next(), if !running.is_empty() => {}
+                        Some(_) = control.join_next(), if !control.is_empty() => {}
+                    }
+                    while running.len() < process_count_max
+                        && let Some(load) = waiting.pop_front()
+                    {
+                        running.spawn(run_job(
                             id.clone(),
                             context.clone(),
                             load,
                             to_master.clone(),
                         ));
-                        continue;
                     }
-                    if running.len() >= process_count_max {
-                        running.join_next().await;
-                    }
-                    running.spawn(run_job(
-                        id.clone(),
-                        context.clone(),
-                        load,
-                        to_master.clone(),
-                    ));
                 }
             }
         };
