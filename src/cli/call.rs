@@ -173,22 +173,19 @@ async fn call_function(
             .render(&wrap(outcome.ret.clone()), output.color()),
     )?;
     if let Some(session) = session {
-        let load = Value::Map(vec![
-            (Value::from("cmd"), Value::from("_return")),
-            (Value::from("id"), Value::from(id.as_str())),
-            (Value::from("jid"), Value::from("req")),
-            (Value::from("return"), outcome.ret),
-            (Value::from("retcode"), Value::from(retcode)),
-            (Value::from("fun"), Value::from(fun)),
-            (Value::from("fun_args"), Value::Array(raw_args)),
-            (
-                Value::from("ts"),
-                Value::from(jiff::Timestamp::now().as_second()),
-            ),
-            (Value::from("arg"), call.load_arg()),
-            (Value::from("tgt_type"), Value::from("glob")),
-            (Value::from("tgt"), Value::from(id.as_str())),
-        ]);
+        let load = crate::proto::ReturnLoad {
+            id: id.clone(),
+            jid: "req".to_owned(),
+            ret: outcome.ret,
+            retcode,
+            fun: fun.to_owned(),
+            fun_args: Value::Array(raw_args),
+            origin: crate::proto::Origin::Call {
+                ts: jiff::Timestamp::now().as_second(),
+                arg: call.load_arg(),
+            },
+        }
+        .to_value();
         // A return the master did not store is an error: the result would be lost silently.
         let jid = crate::minion::send_return(session, load).await?;
         tracing::debug!("the master stored the return as job {jid}");

@@ -324,25 +324,20 @@ async fn run_job(id: String, context: Arc<Context>, load: Value, to_master: mpsc
         ));
     }
     let retcode = outcome.job_retcode();
-    let mut ret = vec![
-        (Value::from("cmd"), Value::from("_return")),
-        (Value::from("id"), Value::from(id.as_str())),
-        (Value::from("success"), Value::Boolean(retcode == 0)),
-        (Value::from("return"), outcome.ret),
-    ];
-    if outcome.error {
-        ret.push((Value::from("out"), Value::from("nested")));
+    let ret = crate::proto::ReturnLoad {
+        id: id.clone(),
+        jid: jid.clone(),
+        ret: outcome.ret,
+        retcode,
+        fun: fun.clone(),
+        fun_args: field("arg"),
+        origin: crate::proto::Origin::Job {
+            success: retcode == 0,
+            out: outcome.error.then_some("nested"),
+            user: map_get(&load, "user").cloned(),
+        },
     }
-    ret.extend([
-        (Value::from("retcode"), Value::from(retcode)),
-        (Value::from("jid"), Value::from(jid.as_str())),
-        (Value::from("fun"), Value::from(fun.as_str())),
-        (Value::from("fun_args"), field("arg")),
-    ]);
-    if map_get(&load, "user").is_some() {
-        ret.push((Value::from("user"), field("user")));
-    }
-    let ret = Value::Map(ret);
+    .to_value();
     if to_master.send(ret).await.is_err() {
         tracing::warn!("the return of job {jid} was lost: the minion is stopping");
     }

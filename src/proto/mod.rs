@@ -3,10 +3,12 @@
 
 pub mod publish;
 pub mod request;
+pub mod returns;
 
 use crate::event::{Value, map_get};
 
 pub use publish::PublishRequest;
+pub use returns::{Origin, ReturnLoad};
 
 /// The largest message a link or the request socket carries (a job return can be big).
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
