@@ -663,6 +663,16 @@ fn impossible_durations_are_errors_not_panics() {
         ),
         ("salt-run", &["event.bench", "idle=-1"], "idle=-1"),
         (
+            "salt-run",
+            &["event.bench", "count=10", "rate=0.0000000000000000001"],
+            "rate=",
+        ),
+        (
+            "salt-run",
+            &["http.query", "http://127.0.0.1:9/", "timeout=-3"],
+            "timeout -3 is not a number of seconds",
+        ),
+        (
             "salt-call",
             &["--local", "test.sleep", "1e300"],
             "test.sleep: length",

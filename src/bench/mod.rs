@@ -285,7 +285,9 @@ async fn publish(
     let started = Instant::now();
     for n in 0..count {
         if let Some(rate) = rate {
-            let due = started + Duration::from_secs_f64(n as f64 / rate);
+            // The whole run's length was checked with the options.
+            let due = crate::config::seconds(&Value::F64(n as f64 / rate))
+                .map_or(started, |after| started + after);
             tokio::time::sleep_until(due.into()).await;
         }
         let at = buffer.len();

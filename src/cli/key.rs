@@ -425,7 +425,7 @@ async fn apply(
             match change.apply(store, cachedir.as_deref(), id, *state) {
                 Ok(event) => events.push(event),
                 Err(err) => {
-                    eprintln!("Error: {err}");
+                    super::print_err(&format!("Error: {err}"))?;
                     continue;
                 }
             }
@@ -445,7 +445,7 @@ fn confirm(change: KeyChange) -> anyhow::Result<bool> {
     super::print(prompt)?;
     let mut answer = String::new();
     if std::io::stdin().lock().read_line(&mut answer)? == 0 {
-        eprintln!("Error: EOF when reading a line");
+        super::print_err("Error: EOF when reading a line")?;
         return Ok(false);
     }
     let answer = answer.trim().to_lowercase();

@@ -110,6 +110,11 @@ pub(crate) fn print(text: impl AsRef<[u8]>) -> std::io::Result<()> {
     stdout.flush()
 }
 
+/// Writes a line to stderr. `eprintln!` panics when stderr is closed; this returns the error.
+pub(crate) fn print_err(line: &str) -> std::io::Result<()> {
+    writeln!(std::io::stderr().lock(), "{line}")
+}
+
 /// A function this binary does not have; Salt exits 255 for it.
 #[derive(Debug, thiserror::Error)]
 #[error("'{0}' is not available.")]
@@ -124,7 +129,7 @@ fn report(err: anyhow::Error) -> ExitCode {
     }) {
         return ExitCode::SUCCESS;
     }
-    let _ = writeln!(std::io::stderr(), "error: {err:#}");
+    let _ = print_err(&format!("error: {err:#}"));
     if err.is::<NotAvailable>() {
         Exit::NotAvailable.into()
     } else {

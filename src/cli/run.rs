@@ -218,16 +218,29 @@ async fn bench(config: &Config, bound: &Bound) -> anyhow::Result<Value> {
             }),
         }
     };
+    let count = number("count", 100_000)?;
     let options = BenchOptions {
         publishers: number("publishers", 1)?.max(1) as usize,
         subscribers: number("subscribers", 1)? as usize,
         stalled: number("stalled", 0)? as usize,
         size: number("size", 100)? as usize,
-        count: number("count", 100_000)?,
-        rate: bound
-            .get("rate")
-            .and_then(Value::as_f64)
-            .filter(|rate| *rate > 0.0),
+        count,
+        rate: match bound.get("rate") {
+            // The paced run must last a time the clock can hold.
+            Some(rate) => Some(
+                rate.as_f64()
+                    .filter(|rate| *rate > 0.0)
+                    .filter(|rate| {
+                        crate::config::seconds(&Value::F64(count as f64 / rate)).is_some()
+                    })
+                    .with_context(|| {
+                        format!(
+                            "event.bench: rate={rate} is not a positive number of events per second"
+                        )
+                    })?,
+            ),
+            None => None,
+        },
         idle: match bound.get("idle") {
             Some(idle) => crate::config::seconds(idle).with_context(|| {
                 format!("event.bench: idle={idle} is not a number of seconds, such as 3 or 0.5")

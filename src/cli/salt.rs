@@ -148,7 +148,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             "No minions matched the target. No command was sent, no jid was assigned."
         )?;
         stdout.flush()?;
-        eprintln!("ERROR: No return received");
+        super::print_err("ERROR: No return received")?;
         return Ok(Exit::NoMinionMatched);
     }
     let jid = published.jid.clone();
@@ -198,7 +198,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         .await?;
     written?;
     if failed {
-        eprintln!("ERROR: Minions returned with non-zero exit code");
+        super::print_err("ERROR: Minions returned with non-zero exit code")?;
         return Ok(Exit::Failure);
     }
     Ok(Exit::Success)

@@ -149,5 +149,6 @@ fn report_notice(notice: ListenNotice) {
             format!("lost the event bus at {endpoint} ({reason}); re-attaching")
         }
     };
-    eprintln!("{line}");
+    // A notice nobody can read (stderr closed) is no reason to stop watching.
+    let _ = super::print_err(&line);
 }

@@ -322,14 +322,15 @@ impl Config {
         Ok(self.get_str("hash_type")?.unwrap_or("sha256"))
     }
 
-    /// A duration option given in seconds (integer or float), with a default.
+    /// A duration option given in seconds (integer or float), with a default; both go through
+    /// the one checked conversion, [`seconds`].
     pub fn get_seconds(&self, key: &str, default: f64) -> Result<std::time::Duration, ConfigError> {
-        match self.get(key) {
-            None | Some(Value::Nil) => Ok(std::time::Duration::from_secs_f64(default)),
-            Some(value) => {
-                seconds(value).ok_or_else(|| bad_value(key, value, "expected a number of seconds"))
-            }
-        }
+        let default = Value::F64(default);
+        let value = match self.get(key) {
+            None | Some(Value::Nil) => &default,
+            Some(value) => value,
+        };
+        seconds(value).ok_or_else(|| bad_value(key, value, "expected a number of seconds"))
     }
 
     /// A port option with a default.

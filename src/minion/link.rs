@@ -74,9 +74,43 @@ impl MasterAddress {
 pub(super) struct LinkParts {
     pub id: String,
     pub config: Config,
+    pub options: LinkOptions,
     pub key: KeyPair,
     pub bus: Option<BusHandle>,
     pub grains: Value,
+}
+
+/// The link's options, read once when the minion starts: an invalid value stops it with the
+/// option's name instead of becoming a default.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LinkOptions {
+    recon_default: Duration,
+    recon_max: Duration,
+    acceptance_wait: Duration,
+    acceptance_max: Duration,
+    keepalive: Duration,
+    rejected_retry: bool,
+    legacy_start: bool,
+}
+
+impl LinkOptions {
+    /// `recon_default` and `recon_max` (milliseconds), `acceptance_wait_time`,
+    /// `acceptance_wait_time_max` and `link_keepalive` (seconds), `rejected_retry` and
+    /// `enable_legacy_startup_events`.
+    pub(super) fn from_config(config: &Config) -> Result<Self, crate::config::ConfigError> {
+        let acceptance_wait = config.get_seconds("acceptance_wait_time", 10.0)?;
+        Ok(Self {
+            recon_default: Duration::from_millis(config.get_u64("recon_default", 1000)?),
+            recon_max: Duration::from_millis(config.get_u64("recon_max", 10_000)?),
+            acceptance_wait,
+            acceptance_max: config
+                .get_seconds("acceptance_wait_time_max", 0.0)?
+                .max(acceptance_wait),
+            keepalive: config.get_seconds("link_keepalive", 10.0)?,
+            rejected_retry: config.get_bool("rejected_retry", false)?,
+            legacy_start: config.get_bool("enable_legacy_startup_events", true)?,
+        })
+    }
 }
 
 /// The master's answer to this minion's hello.
@@ -162,27 +196,6 @@ fn unresolved_default(config: &Config, err: &LinkError) -> String {
     )
 }
 
-/// Options the link reads as it goes, checked once at start so that an invalid value stops the
-/// minion with the option's name instead of becoming a default.
-pub(super) fn check_options(config: &Config) -> Result<(), crate::config::ConfigError> {
-    for flag in ["rejected_retry", "enable_legacy_startup_events"] {
-        config.get_bool(flag, false)?;
-    }
-    for millis in ["recon_default", "recon_max"] {
-        config.get_u64(millis, 0)?;
-    }
-    for wait in ["acceptance_wait_time", "acceptance_wait_time_max"] {
-        config.get_seconds(wait, 0.0)?;
-    }
-    Ok(())
-}
-
-fn seconds(config: &Config, key: &str, default: f64) -> Duration {
-    config
-        .get_seconds(key, default)
-        .unwrap_or(Duration::from_secs_f64(default))
-}
-
 /// Runs the link until shutdown or a final refusal.
 pub(super) async fn run(
     parts: LinkParts,
@@ -198,12 +211,15 @@ pub(super) async fn run(
             return LinkOutcome::Refused;
         }
     };
-    let recon_default =
-        Duration::from_millis(config.get_u64("recon_default", 1000).unwrap_or(1000));
-    let recon_max = Duration::from_millis(config.get_u64("recon_max", 10_000).unwrap_or(10_000));
-    let acceptance_wait = seconds(config, "acceptance_wait_time", 10.0);
-    let acceptance_max = seconds(config, "acceptance_wait_time_max", 0.0).max(acceptance_wait);
-    let keepalive = seconds(config, "link_keepalive", 10.0);
+    let LinkOptions {
+        recon_default,
+        recon_max,
+        acceptance_wait,
+        acceptance_max,
+        keepalive,
+        rejected_retry,
+        ..
+    } = parts.options;
     let mut backoff = recon_default;
     let mut pending_wait = acceptance_wait;
     let mut started = false;
@@ -269,7 +285,7 @@ pub(super) async fn run(
                 acceptance_wait
             }
             Ok(Welcome::Refused(act)) => {
-                if config.get_bool("rejected_retry", false).unwrap_or(false) {
+                if rejected_retry {
                     tracing::error!(
                         "The Salt Master has rejected this minion's public key ({act}). To repair this issue, delete the public key for this minion on the Salt Master. The minion will attempt to re-authenticate."
                     );
@@ -360,10 +376,12 @@ pub async fn call_session(config: &Config, id: &str) -> anyhow::Result<Session> 
     }
     let key = KeyPair::load_or_create(&config.pki_dir()?, "minion")?;
     let mut address = MasterAddress::configured(config)?;
-    let keepalive = seconds(config, "link_keepalive", 10.0);
+    let options = LinkOptions::from_config(config)?;
+    let keepalive = options.keepalive;
     let parts = LinkParts {
         id: id.to_owned(),
         config: config.clone(),
+        options,
         key,
         bus: None,
         grains: Value::Map(Vec::new()),
@@ -563,11 +581,7 @@ fn fire(bus: &Option<BusHandle>, tag: &str, master: &str) {
 /// `minion_start` (unless `enable_legacy_startup_events` is off) and `salt/minion/<id>/start`.
 fn start_tags(parts: &LinkParts) -> Vec<String> {
     let mut tags = Vec::new();
-    if parts
-        .config
-        .get_bool("enable_legacy_startup_events", true)
-        .unwrap_or(true)
-    {
+    if parts.options.legacy_start {
         tags.push("minion_start".to_owned());
     }
     tags.push(format!("salt/minion/{}/start", parts.id));

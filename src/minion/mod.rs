@@ -82,6 +82,7 @@ pub struct Minion {
     bus: Bus,
     key: KeyPair,
     reactor_limits: crate::reactor::Limits,
+    link_options: link::LinkOptions,
     process_count_max: usize,
 }
 
@@ -94,11 +95,11 @@ impl Minion {
         }
         let bus = Bus::bind_configured(config, Node::Minion).await?;
         let key = KeyPair::load_or_create(&config.pki_dir()?, "minion")?;
-        link::check_options(config)?;
         Ok(Self {
             id,
             reactor_limits: crate::reactor::Limits::from_config(config)?,
             process_count_max: process_count_max(config)?,
+            link_options: link::LinkOptions::from_config(config)?,
             config: config.clone(),
             bus,
             key,
@@ -124,6 +125,7 @@ impl Minion {
             bus,
             key,
             reactor_limits,
+            link_options,
             process_count_max,
         } = self;
         let handle = bus.handle();
@@ -191,6 +193,7 @@ impl Minion {
             link::LinkParts {
                 id: id.clone(),
                 config: config.clone(),
+                options: link_options,
                 key,
                 bus: Some(handle),
                 grains: context.grains.clone(),

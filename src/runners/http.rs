@@ -41,10 +41,10 @@ const QUERY: Signature = Signature {
 };
 
 /// Salt's `http_request_timeout` default: an hour (reactions have their own, shorter, limit).
-const DEFAULT_REQUEST_TIMEOUT: f64 = 3600.0;
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Salt's `http_connect_timeout` default.
-const DEFAULT_CONNECT_TIMEOUT: f64 = 20.0;
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One client for the process: it keeps connections and TLS sessions across reactions.
 fn client(connect_timeout: Duration) -> Result<&'static reqwest::Client, RunnerError> {
@@ -62,8 +62,23 @@ fn client(connect_timeout: Duration) -> Result<&'static reqwest::Client, RunnerE
     Ok(CLIENT.get_or_init(|| client))
 }
 
-fn seconds(value: &Value) -> Option<Duration> {
-    crate::config::seconds(value).filter(|d| !d.is_zero())
+/// A timeout given as `what` (an argument or option), its default when unset or 0; anything
+/// else that is not a number of seconds is an error naming it.
+fn timeout_of(
+    value: Option<&Value>,
+    what: &str,
+    default: Duration,
+) -> Result<Duration, RunnerError> {
+    match value {
+        None | Some(Value::Nil) => Ok(default),
+        Some(value) => crate::config::seconds(value)
+            .map(|d| if d.is_zero() { default } else { d })
+            .ok_or_else(|| {
+                RunnerError::Arguments(format!(
+                    "http.query: {what} {value} is not a number of seconds"
+                ))
+            }),
+    }
 }
 
 fn pairs(value: &Value) -> Vec<(String, String)> {
@@ -90,15 +105,17 @@ pub(super) async fn query(config: &Config, args: &CliArgs) -> Result<Value, Runn
     let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| {
         RunnerError::Arguments(format!("http.query: '{method}' is not an HTTP method"))
     })?;
-    let timeout = bound
-        .get("timeout")
-        .and_then(seconds)
-        .or_else(|| config.get("http_request_timeout").and_then(seconds))
-        .unwrap_or(Duration::from_secs_f64(DEFAULT_REQUEST_TIMEOUT));
-    let connect_timeout = config
-        .get("http_connect_timeout")
-        .and_then(seconds)
-        .unwrap_or(Duration::from_secs_f64(DEFAULT_CONNECT_TIMEOUT));
+    let default = timeout_of(
+        config.get("http_request_timeout"),
+        "the option http_request_timeout",
+        DEFAULT_REQUEST_TIMEOUT,
+    )?;
+    let timeout = timeout_of(bound.get("timeout"), "timeout", default)?;
+    let connect_timeout = timeout_of(
+        config.get("http_connect_timeout"),
+        "the option http_connect_timeout",
+        DEFAULT_CONNECT_TIMEOUT,
+    )?;
     // A string of parameters is appended as given, a map is encoded.
     let url = match bound.get("params") {
         Some(Value::Map(_)) | Some(Value::Nil) | None => url,
