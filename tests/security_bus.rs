@@ -50,23 +50,34 @@ print(got)
     stdout(&output).trim().parse().expect("a byte count")
 }
 
-/// With `ipc_mode: tcp` the bus and request ports are loopback ports any local user can reach;
-/// the sweep read every event, fired `salt/key {act: delete}` and held 1.2 GB of unfinished
-/// frames on the request port as an unprivileged user. Only root and the master's user may
-/// use them now, as with the socket files' modes.
-#[test]
-fn tcp_mode_ports_refuse_other_local_users() {
+/// A lab whose master uses `ipc_mode: tcp` on the publish, pull and request ports returned,
+/// when this test can act as another user (root, and the system's Python); else `None`, after
+/// saying why.
+fn tcp_lab_with_another_user() -> Option<(Lab, [u16; 3])> {
     if !running_as_root() || !std::path::Path::new(SYSTEM_PYTHON).exists() {
         eprintln!("skipped: needs root and {SYSTEM_PYTHON} to act as another local user");
-        return;
+        return None;
     }
-    let (publish, pull, requests) = (free_port(), free_port(), free_port());
+    let ports = [free_port(), free_port(), free_port()];
+    let [publish, pull, requests] = ports;
     let lab = Lab::with_config(
         &format!(
             "ipc_mode: tcp\ntcp_master_pub_port: {publish}\ntcp_master_pull_port: {pull}\ntcp_master_workers: {requests}\n"
         ),
         "",
     );
+    Some((lab, ports))
+}
+
+/// With `ipc_mode: tcp` the bus and request ports are loopback ports any local user can reach;
+/// the sweep read every event, fired `salt/key {act: delete}` and held 1.2 GB of unfinished
+/// frames on the request port as an unprivileged user. Only root and the master's user may
+/// use them now, as with the socket files' modes.
+#[test]
+fn tcp_mode_ports_refuse_other_local_users() {
+    let Some((lab, [publish, pull, requests])) = tcp_lab_with_another_user() else {
+        return;
+    };
     let master = lab.spawn_daemon("salt-master", &[]);
     assert!(wait_until(Duration::from_secs(10), || {
         std::net::TcpStream::connect(("127.0.0.1", requests)).is_ok()
@@ -325,17 +336,9 @@ fn event_data_cannot_add_reactions() {
 /// themselves or by the configured daemon user.
 #[test]
 fn root_commands_do_not_talk_to_another_users_port() {
-    if !running_as_root() || !std::path::Path::new(SYSTEM_PYTHON).exists() {
-        eprintln!("skipped: needs root and {SYSTEM_PYTHON} to act as another local user");
+    let Some((lab, [publish, pull, requests])) = tcp_lab_with_another_user() else {
         return;
-    }
-    let (publish, pull, requests) = (free_port(), free_port(), free_port());
-    let lab = Lab::with_config(
-        &format!(
-            "ipc_mode: tcp\ntcp_master_pub_port: {publish}\ntcp_master_pull_port: {pull}\ntcp_master_workers: {requests}\n"
-        ),
-        "",
-    );
+    };
     // The master ran once (so a root key exists) and is down.
     let master = lab.spawn_daemon("salt-master", &[]);
     let root_key = lab.path().join("cache/master/.root_key");

@@ -385,6 +385,22 @@ fn ids_with_glob_characters_are_refused_at_admission_and_at_start() {
 /// A daemon started by hand, killed when dropped.
 struct Running(Child);
 
+impl Running {
+    /// One of our daemons on the config in `etc`, quiet.
+    fn daemon(name: &str, etc: &Path) -> Self {
+        Running(
+            Command::new(bin(name))
+                .arg("-c")
+                .arg(etc)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -507,16 +523,7 @@ fn a_minion_without_master_trusts_only_this_hosts_own_master() {
     )
     .unwrap();
     let minion_log = || std::fs::read_to_string(dir.path().join("minion/log")).unwrap_or_default();
-    let _victim = Running(
-        Command::new(bin("salt-minion"))
-            .arg("-c")
-            .arg(&etc)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _victim = Running::daemon("salt-minion", &etc);
     assert!(
         wait_until(Duration::from_secs(10), || minion_log()
             .contains("set master: in")),
@@ -544,16 +551,7 @@ fn a_minion_without_master_trusts_only_this_hosts_own_master() {
     assert!(!pinned.exists());
     // The real master of this host takes the port: the minion gets in and pins its key.
     drop(_attackers_master);
-    let _master = Running(
-        Command::new(bin("salt-master"))
-            .arg("-c")
-            .arg(&etc)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _master = Running::daemon("salt-master", &etc);
     let answered = wait_until(Duration::from_secs(20), || {
         let output = Command::new(bin("salt"))
             .arg("-c")

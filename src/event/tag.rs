@@ -61,16 +61,15 @@ pub fn printable(tag: &str) -> std::borrow::Cow<'_, str> {
     if !has_unprintable(tag) {
         return tag.into();
     }
-    tag.chars()
-        .map(|c| {
-            if unprintable(c) {
-                c.escape_debug().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
+    let mut escaped = String::with_capacity(tag.len() + 8);
+    for c in tag.chars() {
+        if unprintable(c) {
+            escaped.extend(c.escape_debug());
+        } else {
+            escaped.push(c);
+        }
+    }
+    escaped.into()
 }
 
 #[cfg(test)]

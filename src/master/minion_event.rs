@@ -128,14 +128,15 @@ fn admit(tag: &str, data: Value, sender: &str) -> Result<Value, &'static str> {
     let Value::Map(mut entries) = data else {
         return Err("event data must be a map");
     };
-    let mut ids = entries
+    let ids: Vec<Option<&str>> = entries
         .iter()
         .filter(|(key, _)| key.as_str() == Some("id"))
-        .map(|(_, value)| value.as_str());
-    if ids.any(|id| id != Some(sender)) {
+        .map(|(_, value)| value.as_str())
+        .collect();
+    if ids.iter().any(|id| *id != Some(sender)) {
         return Err("its data names another minion as its id");
     }
-    if tag.starts_with("salt/") && map_get(&Value::Map(entries.clone()), "id").is_none() {
+    if tag.starts_with("salt/") && ids.is_empty() {
         entries.push((Value::from("id"), Value::from(sender)));
     }
     Ok(Value::Map(entries))
