@@ -145,7 +145,13 @@ def main():
             conf = f"{work}/{name}/etc"
             os.makedirs(conf)
             with open(f"{conf}/master", "w") as f:
-                f.write(f"sock_dir: {work}/{name}/run\nlog_file: {work}/{name}/master.log\n{extra}")
+                # Each master keeps its own keys, cache and minion port, or the second cannot start.
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", 0))
+                    port = probe.getsockname()[1]
+                f.write(f"sock_dir: {work}/{name}/run\nlog_file: {work}/{name}/master.log\n"
+                        f"pki_dir: {work}/{name}/pki\ncachedir: {work}/{name}/cache\n"
+                        f"interface: 127.0.0.1\nret_port: {port}\n{extra}")
             procs.append(subprocess.Popen([f"{RELEASE}/salt-master", "-c", conf], stderr=subprocess.DEVNULL))
             confs[name] = conf
         time.sleep(1)
