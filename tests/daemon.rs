@@ -154,6 +154,17 @@ fn invalid_options_stop_the_daemons_with_their_names() {
         ("presence_events: maybe\n", "salt-master", "presence_events"),
         ("recon_max: soon\n", "salt-minion", "recon_max"),
         ("reactor_timeout: -1\n", "salt-minion", "reactor_timeout"),
+        ("link_keepalive: 0\n", "salt-master", "link_keepalive"),
+        (
+            "link_keepalive: 10000000000000000000.0\n",
+            "salt-minion",
+            "link_keepalive",
+        ),
+        (
+            "acceptance_wait_time: 10000000000000000000.0\n",
+            "salt-minion",
+            "acceptance_wait_time",
+        ),
     ] {
         let lab = match daemon {
             "salt-master" => Lab::with_config(config, ""),

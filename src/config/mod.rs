@@ -121,10 +121,15 @@ pub fn seconds(value: &Value) -> Option<std::time::Duration> {
         .as_f64()
         .or_else(|| value.as_i64().map(|n| n as f64))
         .or_else(|| value.as_u64().map(|n| n as f64))?;
-    (seconds >= 0.0)
+    // Callers double and triple these (backoffs, keepalives): past a century is no duration.
+    (0.0..=MAX_SECONDS)
+        .contains(&seconds)
         .then(|| std::time::Duration::try_from_secs_f64(seconds).ok())
         .flatten()
 }
+
+/// The longest duration [`seconds`] takes: a hundred years.
+const MAX_SECONDS: f64 = 100.0 * 365.25 * 86_400.0;
 
 /// A loaded configuration.
 #[derive(Debug, Clone)]

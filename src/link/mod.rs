@@ -32,6 +32,20 @@ use crate::event::Value;
 use crate::proto::{MAX_MESSAGE, command, message};
 pub use gate::{Gate, Ticket};
 
+/// `link_keepalive`: how often an idle session is pinged (10 s); three silent intervals close
+/// it. Zero would ping without pause, so it is refused.
+pub fn keepalive(config: &crate::config::Config) -> Result<Duration, crate::config::ConfigError> {
+    let keepalive = config.get_seconds("link_keepalive", 10.0)?;
+    if keepalive.is_zero() {
+        return Err(crate::config::ConfigError::BadValue {
+            key: "link_keepalive".into(),
+            value: "0".into(),
+            expected: "expected a positive number of seconds",
+        });
+    }
+    Ok(keepalive)
+}
+
 /// Messages queued per direction of a session.
 pub const SESSION_QUEUE: usize = 1024;
 

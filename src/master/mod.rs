@@ -124,7 +124,7 @@ impl Master {
                 address: address.clone(),
                 source,
             })?;
-        let keepalive = config.get_seconds("link_keepalive", 10.0)?;
+        let keepalive = crate::link::keepalive(config)?;
         let link = TlsListener::new(listener, &key, keepalive, Gate::configured(config)?);
         let endpoint = crate::proto::request::endpoint(config)?;
         let requests = endpoint

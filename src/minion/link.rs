@@ -106,7 +106,7 @@ impl LinkOptions {
             acceptance_max: config
                 .get_seconds("acceptance_wait_time_max", 0.0)?
                 .max(acceptance_wait),
-            keepalive: config.get_seconds("link_keepalive", 10.0)?,
+            keepalive: crate::link::keepalive(config)?,
             rejected_retry: config.get_bool("rejected_retry", false)?,
             legacy_start: config.get_bool("enable_legacy_startup_events", true)?,
         })
