@@ -87,16 +87,17 @@ fn a_stalled_subscriber_costs_the_readers_nothing() {
 
 /// Regression: each slow-subscriber report used to evict an event from the stalled subscribers'
 /// full outboxes, which caused the next report, forever; readers never went idle and the run
-/// never ended.
+/// never ended. (The bus's own tests time the reports exactly; this is the whole run.)
 #[test]
 fn reports_about_stalled_subscribers_die_down_once_the_load_stops() {
     let mut lab = Lab::with_config("subscriber_buffer_size: 4194304\n", "");
     lab.start_master();
+    // 50,000 events count as about 9 MB in an outbox: twice what a stalled subscriber may hold.
     let report = bench(
         &lab,
-        &["stalled=2", "subscribers=1", "count=100000", "rate=50000"],
+        &["stalled=2", "subscribers=1", "count=50000", "rate=50000"],
     );
-    assert_complete(&report, 1, 100_000);
+    assert_complete(&report, 1, 50_000);
     assert!(
         lab.log("master").contains("is too slow"),
         "the stalled subscribers overflowed"

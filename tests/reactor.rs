@@ -1,5 +1,6 @@
 //! The reactor with real daemons: the seed documents' scenarios end to end, and the ways Salt's
-//! reactor goes silent or wedges (render errors, hung reactions, a full queue) made loud.
+//! reactor goes silent or wedges (render errors, hung reactions, a full queue) made loud; its
+//! refresh timer in-process, on a paused clock.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -640,4 +641,81 @@ fn stopping_the_master_finishes_the_reactions_it_accepted() {
             .master_log()
             .contains("reactor: finishing 0 waiting events and 1 running")
     );
+}
+
+/// What an in-process reactor acts through when nothing should run.
+struct NoBackend;
+
+impl halite::reactor::Backend for NoBackend {
+    async fn local(
+        &self,
+        _request: halite::proto::PublishRequest,
+    ) -> Result<halite::event::Value, String> {
+        Err("no master here".into())
+    }
+
+    async fn caller(&self, _call: halite::functions::Call) -> Result<halite::event::Value, String> {
+        Err("no minion here".into())
+    }
+}
+
+/// The reactor re-reads its configuration every `reactor_refresh_interval`: at exactly that
+/// interval, not before.
+#[tokio::test(start_paused = true)]
+async fn the_reactor_rereads_its_configuration_every_refresh_interval() {
+    use halite::config::{Config, Role};
+    use tokio::time::Instant;
+    const REFRESH: Duration = Duration::from_secs(30);
+    let dir = tempfile::Builder::new()
+        .prefix("hr")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let root = dir.path().display().to_string();
+    for name in ["a", "b"] {
+        write(
+            &dir.path().join(format!("r/{name}.sls")),
+            &format!("{name}:\n  runner.event.send:\n    - tag: test/{name}\n"),
+        );
+    }
+    let etc = dir.path().join("etc");
+    let config_file = etc.join("master");
+    write(
+        &config_file,
+        &format!(
+            "root_dir: {root}\nsock_dir: {root}/run\nreactor_refresh_interval: {}\nreactor:\n  - 'test/a': [{root}/r/a.sls]\n",
+            REFRESH.as_secs()
+        ),
+    );
+    let config = Config::load(Role::Master, Some(&etc)).unwrap();
+    // Bound, never served: the reactor only needs a handle on a bus.
+    let bus = halite::bus::Bus::bind_configured(&config, halite::bus::Node::Master)
+        .await
+        .unwrap();
+    let limits = halite::reactor::Limits::from_config(&config).unwrap();
+    let reactor = halite::reactor::Reactor::new(&config, limits, bus.handle(), NoBackend);
+    let listing = reactor.listing();
+    let entries = || listing.to_value().as_array().map(Vec::len);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let start = Instant::now();
+    let running = tokio::spawn(reactor.run(stop.clone()));
+    let text = std::fs::read_to_string(&config_file).unwrap();
+    write(
+        &config_file,
+        &format!("{text}  - 'test/b': [{root}/r/b.sls]\n"),
+    );
+    // The reactor's turn comes within a few yields; the clock stands still meanwhile.
+    let settle = || async {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::sleep_until(start + REFRESH - Duration::from_millis(1)).await;
+    settle().await;
+    assert_eq!(entries(), Some(1), "not re-read before the interval");
+    tokio::time::sleep_until(start + REFRESH).await;
+    settle().await;
+    assert_eq!(entries(), Some(2), "re-read at the interval");
+    assert_eq!(Instant::now(), start + REFRESH);
+    stop.cancel();
+    running.await.unwrap();
 }

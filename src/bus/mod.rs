@@ -11,14 +11,17 @@
 mod configured;
 mod outbox;
 
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+// tokio's clock, which tests of the slow-subscriber reports can pause.
+use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -130,6 +133,19 @@ pub struct BusHandle {
 }
 
 impl BusHandle {
+    fn new(subscriber_buffer: usize, slow_policy: SlowPolicy) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                subscribers: RwLock::default(),
+                subscriber_buffer,
+                slow_policy,
+                published: AtomicU64::default(),
+                lost: AtomicU64::default(),
+                closed: CancellationToken::new(),
+            }),
+        }
+    }
+
     /// Queues canonical bare frames, in order, for every subscriber.
     fn publish_frames(&self, frames: &[Bytes]) {
         self.shared
@@ -313,16 +329,7 @@ impl Bus {
         };
         let publish = bind(&options.address.publish, publish_mode).await?;
         let pull = bind(&options.address.pull, pull_mode).await?;
-        let handle = BusHandle {
-            shared: Arc::new(Shared {
-                subscribers: RwLock::default(),
-                subscriber_buffer: options.subscriber_buffer,
-                slow_policy: options.slow_policy,
-                published: AtomicU64::default(),
-                lost: AtomicU64::default(),
-                closed: CancellationToken::new(),
-            }),
-        };
+        let handle = BusHandle::new(options.subscriber_buffer, options.slow_policy);
         Ok(Self {
             options,
             publish,
@@ -492,10 +499,11 @@ fn accept_frame(frame: wire::Frame, peer: &Peer, options: &BusOptions, batch: &m
 }
 
 /// Writes a subscriber's outbox to it until it disconnects or the bus has drained, applying
-/// and reporting the slow-subscriber policy.
-async fn serve_subscriber(
-    stream: Stream,
-    peer: &Peer,
+/// and reporting the slow-subscriber policy. Any stream will do, so that tests can stall an
+/// in-memory subscriber.
+async fn serve_subscriber<S: AsyncRead + AsyncWrite>(
+    stream: S,
+    peer: &(dyn fmt::Display + Sync),
     outbox: &Outbox,
     framing: Framing,
     handle: &BusHandle,
@@ -612,7 +620,7 @@ fn bare_frame(body: &[u8]) -> Bytes {
 
 /// Logs and announces a slow subscriber's losses, at most once per [`REPORT_EVERY`].
 struct SlowReport<'a> {
-    peer: &'a Peer,
+    peer: &'a (dyn fmt::Display + Sync),
     handle: &'a BusHandle,
     /// Losses counted so far, and how many of them were reported.
     total: u64,
@@ -621,7 +629,7 @@ struct SlowReport<'a> {
 }
 
 impl<'a> SlowReport<'a> {
-    fn new(peer: &'a Peer, handle: &'a BusHandle) -> Self {
+    fn new(peer: &'a (dyn fmt::Display + Sync), handle: &'a BusHandle) -> Self {
         Self {
             peer,
             handle,
@@ -688,5 +696,190 @@ impl<'a> SlowReport<'a> {
             tag: SLOW_SUBSCRIBER_TAG.to_owned(),
             data,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// The slow-subscriber reports queued for `watcher` so far: `(lost, total, disconnected)`.
+    fn reports(watcher: &mut BusSubscription) -> Vec<(u64, u64, bool)> {
+        std::iter::from_fn(|| watcher.try_next_body())
+            .filter_map(|body| slow_report(&body))
+            .collect()
+    }
+
+    fn slow_report(body: &[u8]) -> Option<(u64, u64, bool)> {
+        let event = wire::decode_body(body).expect("an event");
+        let count = |key| event.get(key).and_then(Value::as_u64).expect("a count");
+        (event.tag == SLOW_SUBSCRIBER_TAG).then(|| {
+            (
+                count("lost"),
+                count("total"),
+                event.get("disconnected") == Some(&Value::Boolean(true)),
+            )
+        })
+    }
+
+    /// The next slow-subscriber report `watcher` receives, and when.
+    async fn next_report(watcher: &mut BusSubscription) -> ((u64, u64, bool), Instant) {
+        loop {
+            let body = watcher.next_body().await.expect("the bus is up");
+            if let Some(report) = slow_report(&body) {
+                return (report, Instant::now());
+            }
+        }
+    }
+
+    /// Publishes `count` events of about 200 bytes, in handfuls that `watcher` takes as they go,
+    /// so that only subscribers that do not read lose any.
+    fn load(handle: &BusHandle, watcher: &mut BusSubscription, count: usize) {
+        for n in 0..count {
+            handle.fire_fields(
+                "load/n",
+                vec![("n", Value::from(n)), ("pad", Value::Binary(vec![0; 160]))],
+            );
+            if n % 8 == 0 {
+                while watcher.try_next_body().is_some() {}
+            }
+        }
+        while watcher.try_next_body().is_some() {}
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_reports_go_out_at_once_then_at_most_once_per_interval() {
+        let handle = BusHandle::new(DEFAULT_SUBSCRIBER_BUFFER, SlowPolicy::DropOldest);
+        let mut watcher = handle.subscribe();
+        let mut report = SlowReport::new(&"stalled", &handle);
+        report.lost_so_far(0);
+        assert_eq!(reports(&mut watcher), [], "no loss, no report");
+        report.lost_so_far(3);
+        assert_eq!(reports(&mut watcher), [(3, 3, false)], "the first at once");
+        tokio::time::advance(REPORT_EVERY - MS).await;
+        report.lost_so_far(5);
+        assert_eq!(reports(&mut watcher), [], "not before the interval");
+        tokio::time::advance(MS).await;
+        report.lost_so_far(5);
+        assert_eq!(reports(&mut watcher), [(2, 5, false)], "at the interval");
+        tokio::time::advance(REPORT_EVERY * 10).await;
+        report.lost_so_far(5);
+        assert_eq!(reports(&mut watcher), [], "nothing new, nothing said");
+        report.lost_so_far(6);
+        assert_eq!(
+            reports(&mut watcher),
+            [(1, 6, false)],
+            "after a quiet spell"
+        );
+        report.lost_so_far(7);
+        report.flush();
+        assert_eq!(
+            reports(&mut watcher),
+            [(1, 7, false)],
+            "a flush does not wait"
+        );
+        report.lost_so_far(9);
+        report.disconnected(9);
+        assert_eq!(reports(&mut watcher), [(2, 9, true)], "nor a disconnect");
+        assert_eq!(handle.lost(), 9);
+    }
+
+    /// A subscriber that stops reading leaves its writer inside a write: the writer's ticker
+    /// reports the losses meanwhile, at its first check after them and then once per
+    /// interval; and the reports themselves cost the stalled subscriber nothing, so they stop
+    /// with the load (they once evicted an event each, and so reported themselves forever).
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_subscriber_is_reported_while_its_writer_waits_until_the_load_stops() {
+        let handle = BusHandle::new(16 * 1024, SlowPolicy::DropOldest);
+        let mut watcher = handle.subscribe();
+        let (stalled, ours) = tokio::io::duplex(4096);
+        let outbox = handle.register();
+        let start = Instant::now();
+        load(&handle, &mut watcher, 40);
+        let writer = tokio::spawn({
+            let (handle, outbox) = (handle.clone(), outbox.clone());
+            async move {
+                let drained = CancellationToken::new();
+                serve_subscriber(ours, &"stalled", &outbox, Framing::Bare, &handle, drained).await;
+            }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(outbox.health(), (0, false), "the writer holds a batch");
+        load(&handle, &mut watcher, 200);
+        let (first_lost, _) = outbox.health();
+        assert!(first_lost > 0);
+        assert_eq!(
+            next_report(&mut watcher).await,
+            ((first_lost, first_lost, false), start + CHECK_EVERY),
+            "reported at the writer's next check"
+        );
+        load(&handle, &mut watcher, 200);
+        let (total, _) = outbox.health();
+        assert!(total > first_lost);
+        assert_eq!(
+            next_report(&mut watcher).await,
+            (
+                (total - first_lost, total, false),
+                start + CHECK_EVERY + REPORT_EVERY
+            ),
+            "reported again one interval later, not before"
+        );
+        assert!(
+            tokio::time::timeout(REPORT_EVERY * 30, next_report(&mut watcher))
+                .await
+                .is_err(),
+            "the reports died down with the load"
+        );
+        assert_eq!((outbox.health(), handle.lost()), ((total, false), total));
+
+        // Once it reads again, the subscriber is told what it lost, and has everything else.
+        let mut stalled = FramedRead::new(stalled, FrameCodec::new(1 << 20));
+        let mut received = Vec::new();
+        while received.len() < 440 - total as usize {
+            let frame = stalled.next().await.expect("open").expect("a frame");
+            let event = wire::decode_body(&frame.expect("a frame").body()).expect("an event");
+            if event.tag == LOST_TAG {
+                assert_eq!(event.get("total").and_then(Value::as_u64), Some(total));
+            } else {
+                received.push(event.get("n").and_then(Value::as_u64).expect("n"));
+            }
+        }
+        assert!(
+            received.is_sorted(),
+            "in order, the oldest dropped: {received:?}"
+        );
+        drop(stalled);
+        handle.shared.closed.cancel();
+        writer.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_disconnect_policy_closes_a_stalled_subscriber_at_the_next_check() {
+        let handle = BusHandle::new(16 * 1024, SlowPolicy::Disconnect);
+        let mut watcher = handle.subscribe();
+        let (mut stalled, ours) = tokio::io::duplex(4096);
+        let outbox = handle.register();
+        let start = Instant::now();
+        load(&handle, &mut watcher, 40);
+        let writer = tokio::spawn({
+            let (handle, outbox) = (handle.clone(), outbox.clone());
+            async move {
+                let drained = CancellationToken::new();
+                serve_subscriber(ours, &"stalled", &outbox, Framing::Bare, &handle, drained).await;
+            }
+        });
+        tokio::task::yield_now().await;
+        load(&handle, &mut watcher, 200);
+        assert_eq!(outbox.health(), (0, true));
+        assert_eq!(
+            next_report(&mut watcher).await,
+            ((0, 0, true), start + CHECK_EVERY)
+        );
+        writer.await.unwrap();
+        let mut rest = Vec::new();
+        stalled.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.len() <= 4096, "closed after what it had taken");
     }
 }

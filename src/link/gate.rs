@@ -12,8 +12,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+// tokio's clock, which tests of the grace period can pause.
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ConfigError;
@@ -264,8 +266,8 @@ mod tests {
         assert!(gate.enter(a).is_some(), "a's evicted place is free again");
     }
 
-    #[test]
-    fn a_full_gate_evicts_handshakes_of_the_busiest_network_first() {
+    #[tokio::test(start_paused = true)]
+    async fn a_full_gate_evicts_handshakes_of_the_busiest_network_first() {
         let gate = Gate::new(4, 4);
         let minion = gate.enter(IpAddr::from([192, 168, 1, 10])).unwrap();
         minion.handshake_done();
@@ -273,7 +275,20 @@ mod tests {
         let flood: Vec<_> = (1..=2)
             .map(|n| gate.enter(IpAddr::from([10, 0, 0, n])).unwrap())
             .collect();
-        std::thread::sleep(HANDSHAKE_GRACE);
+        tokio::time::advance(HANDSHAKE_GRACE - Duration::from_millis(1)).await;
+        let victim = gate.lock().victim();
+        assert_eq!(
+            victim,
+            Some(minion.serial),
+            "within the grace period no handshake gives way, the oldest of all does"
+        );
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let victim = gate.lock().victim();
+        assert_eq!(
+            victim,
+            Some(flood[0].serial),
+            "at its end, the flood's oldest"
+        );
         let _next = gate.enter(IpAddr::from([10, 0, 0, 3])).unwrap();
         assert!(
             flood[0].evicted().is_cancelled(),

@@ -19,12 +19,14 @@ pub mod tls;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
+// tokio's clock, which tests of the keepalive can pause.
+use tokio::time::Instant;
 use tokio_util::codec::{Decoder, FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
@@ -398,4 +400,126 @@ async fn write<W>(
     }
     let _ = tokio::time::timeout(limit, SinkExt::<Bytes>::close(&mut frames)).await;
     liveness.closed.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::DuplexStream;
+    use tokio_util::codec::Framed;
+
+    const KEEPALIVE: Duration = Duration::from_secs(10);
+
+    type Peer = Framed<DuplexStream, LengthDelimitedCodec>;
+
+    /// A trusted session over an in-memory stream holding `capacity` bytes, and the peer's end.
+    fn session(capacity: usize) -> (Session, Peer) {
+        let (ours, theirs) = tokio::io::duplex(capacity);
+        let session = Session::over(
+            ours,
+            "peer".into(),
+            String::new(),
+            KEEPALIVE,
+            Trust::Trusted,
+        );
+        (session, Framed::new(theirs, codec(MAX_MESSAGE)))
+    }
+
+    /// The command of the next message the peer receives, `None` once the session closed; and
+    /// when.
+    async fn receive(peer: &mut Peer) -> (Option<String>, Instant) {
+        let cmd = peer.next().await.map(|frame| {
+            let message = decode(&frame.expect("a frame")).expect("a message");
+            command(&message).expect("a command").to_owned()
+        });
+        (cmd, Instant::now())
+    }
+
+    async fn say(peer: &mut Peer, cmd: &str) {
+        let frame = Bytes::from(to_msgpack(&message(cmd, Vec::new())));
+        peer.send(frame).await.expect("the session reads");
+    }
+
+    fn ping_at(at: Instant) -> (Option<String>, Instant) {
+        (Some("ping".into()), at)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_peer_is_pinged_every_interval_and_closed_after_three() {
+        let (mut session, mut peer) = session(64 * 1024);
+        let start = Instant::now();
+        assert_eq!(receive(&mut peer).await, ping_at(start + KEEPALIVE));
+        assert_eq!(receive(&mut peer).await, ping_at(start + KEEPALIVE * 2));
+        assert_eq!(receive(&mut peer).await, (None, start + KEEPALIVE * 3));
+        assert!(session.rx.recv().await.is_none(), "the logic is told");
+        assert_eq!(Instant::now(), start + KEEPALIVE * 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_answers_stays_and_its_pings_are_answered_at_once() {
+        let (mut session, mut peer) = session(64 * 1024);
+        let start = Instant::now();
+        say(&mut peer, "ping").await;
+        assert_eq!(receive(&mut peer).await, (Some("pong".into()), start));
+        for n in 1..=10 {
+            assert_eq!(receive(&mut peer).await, ping_at(start + KEEPALIVE * n));
+            say(&mut peer, "pong").await;
+        }
+        session.tx.send(message("hello", Vec::new())).await.unwrap();
+        assert_eq!(
+            receive(&mut peer).await,
+            (Some("hello".into()), start + KEEPALIVE * 10)
+        );
+        say(&mut peer, "job").await;
+        let first = session.rx.recv().await.expect("a message");
+        assert_eq!(command(&first), Some("job"), "pings and pongs stay inside");
+    }
+
+    /// A peer whose messages wait for the logic is not silent: the logic is busy.
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_logic_is_not_taken_for_a_silent_peer() {
+        let (mut session, mut peer) = session(1 << 20);
+        let start = Instant::now();
+        for _ in 0..=SESSION_QUEUE {
+            say(&mut peer, "job").await;
+        }
+        let watching = tokio::spawn(async move {
+            let mut pings = Vec::new();
+            loop {
+                match receive(&mut peer).await {
+                    (Some(cmd), at) => pings.push((cmd, at)),
+                    (None, at) => return (pings, at),
+                }
+            }
+        });
+        tokio::time::sleep(KEEPALIVE * 10).await;
+        for _ in 0..=SESSION_QUEUE {
+            assert!(session.rx.recv().await.is_some());
+        }
+        let taken = Instant::now();
+        let (pings, closed) = watching.await.unwrap();
+        assert_eq!(
+            closed,
+            taken + KEEPALIVE * 3,
+            "silent from when the logic took the last message"
+        );
+        let expected: Vec<_> = (1..=12)
+            .map(|n| ping_at(start + KEEPALIVE * n))
+            .map(|(cmd, at)| (cmd.unwrap(), at))
+            .collect();
+        assert_eq!(pings, expected);
+    }
+
+    /// A peer that stops reading leaves the writer inside a write, where silence is not
+    /// checked: the write is given up after three intervals, and closing then waits as long for
+    /// the peer to take what is queued before the logic is told.
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_takes_nothing_is_given_up_on() {
+        let (mut session, _peer) = session(1024);
+        let start = Instant::now();
+        let big = message("job", vec![("pad".into(), Value::Binary(vec![0; 4096]))]);
+        session.tx.send(big).await.unwrap();
+        assert!(session.rx.recv().await.is_none());
+        assert_eq!(Instant::now(), start + KEEPALIVE * 6);
+    }
 }
