@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use halite::event::Value;
 use halite::wire::Framing;
 
-use crate::support::{Lab, RawSender, RawSubscriber, Watcher, bin, map, stderr, stdout};
+use crate::support::{Lab, RawSender, RawSubscriber, Watcher, bin, free_port, map, stderr, stdout};
 
 fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -78,7 +78,12 @@ impl SaltLab {
             .arg("up")
             .arg(dir.path())
             .arg("--venv")
-            .arg(venv(version));
+            .arg(venv(version))
+            // Reserved ports: the script's own are picked and released, for anyone to take.
+            .arg("--publish-port")
+            .arg(free_port().to_string())
+            .arg("--ret-port")
+            .arg(free_port().to_string());
         if !minion {
             command.arg("--no-minion");
         }

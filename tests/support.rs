@@ -217,18 +217,88 @@ impl Default for Lab {
     }
 }
 
-/// A loopback port nothing listens on now, for a daemon to bind a moment later. It is drawn at
-/// random below the kernel's ephemeral range (32768 and up on Linux), where the source ports of
-/// other tests' connections never land, so it stays free until the daemon takes it.
+/// A loopback port for a daemon to bind: free now, and this test's alone until its process
+/// exits, so that nothing takes it before the daemon binds it, nor while a daemon restarts.
+///
+/// Two things could take it meanwhile. The kernel hands out ports of its ephemeral range
+/// (`ip_local_port_range`) as connections' source ports and for port 0: ports are drawn below
+/// that range. The other tests, running in parallel: each port is reserved by an exclusive lock
+/// on a file named after it in a directory all tests share, held until the process exits
+/// (nextest runs each test in its own), and a port whose file is locked is never handed out.
+/// Binding port 0 and reading back where would not do: minions, clients and real Salt read
+/// their master's ports from config files written before it starts, `ipc_mode: tcp` bus ports
+/// are not reported, and a restarted master must get its port back.
 pub fn free_port() -> u16 {
     use std::hash::{BuildHasher, Hasher};
-    loop {
+    static RESERVED: std::sync::Mutex<Vec<nix::fcntl::Flock<std::fs::File>>> =
+        std::sync::Mutex::new(Vec::new());
+    let below = ephemeral_ports_start();
+    let lowest = below.saturating_sub(12_000).max(1024);
+    assert!(
+        below > lowest,
+        "no ports below the ephemeral range ({below} and up) to draw from"
+    );
+    let locks = Path::new(PORT_LOCKS);
+    if std::fs::create_dir(locks).is_ok() {
+        // Shared by every user's tests, as /tmp is.
+        let shared = std::os::unix::fs::PermissionsExt::from_mode(0o1777);
+        let _ = std::fs::set_permissions(locks, shared);
+    }
+    for _ in 0..10_000 {
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_u32(std::process::id());
-        let port = 20_000 + (hasher.finish() % 12_000) as u16;
+        let port = lowest + (hasher.finish() % u64::from(below - lowest)) as u16;
+        let Some(lock) = reserve(&locks.join(port.to_string())) else {
+            continue;
+        };
+        // Something outside the tests may hold it.
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            RESERVED.lock().unwrap().push(lock);
             return port;
         }
+    }
+    panic!("no free loopback port between {lowest} and {below}; locks in {PORT_LOCKS}");
+}
+
+/// Where the tests' port locks are: one place for every test process, whatever its `TMPDIR`.
+const PORT_LOCKS: &str = "/tmp/halite-test-ports";
+
+/// The first port of the kernel's ephemeral range.
+fn ephemeral_ports_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768)
+}
+
+/// An exclusive lock on `path`, unless another process holds one.
+fn reserve(path: &Path) -> Option<nix::fcntl::Flock<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o666)
+        .open(path)
+        // Another user's file: a lock needs only reading.
+        .or_else(|_| std::fs::File::open(path))
+        .ok()?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
+}
+
+#[test]
+fn free_ports_are_distinct_below_the_ephemeral_range_and_stay_reserved() {
+    let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+    let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+    assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+    let locks = Path::new(PORT_LOCKS);
+    for port in ports {
+        assert!(port < ephemeral_ports_start());
+        // A lock taken through another open file conflicts as another process's would.
+        assert!(
+            reserve(&locks.join(port.to_string())).is_none(),
+            "{port} is reserved"
+        );
     }
 }
 
