@@ -18,7 +18,7 @@ use crate::keys::{KeyError, KeyPair};
 use crate::target::Target;
 use crate::wire;
 
-pub use link::{LinkOutcome, MasterAddress, call_session, send_return};
+pub use link::{CallError, LinkOutcome, MasterAddress, call_session, send_return};
 
 /// Loads waiting to go to the master while the link is down.
 const TO_MASTER_QUEUE: usize = 4096;
