@@ -16,8 +16,9 @@
 //!    At the bottom because Salt's own rules (tag matching, targets, autosign) are built on it.
 //! 2. [`event`]: the domain: an [`event::Event`] is a tag plus msgpack-shaped data; Salt's match
 //!    types; `_stamp`, tags and jids as Salt writes them.
-//! 3. [`salt_yaml`], [`wire`], [`ipc`]: YAML with Salt's scalar rules; Salt's IPC framing and
-//!    frame limit (nothing else knows bytes); the sockets a bus lives on and a bus's address.
+//! 3. [`salt_yaml`], [`wire`], [`ipc`], [`services`]: YAML with Salt's scalar rules; Salt's IPC
+//!    framing and frame limit (nothing else knows bytes); the sockets a bus lives on and a bus's
+//!    address; the tracked services a daemon runs and the order they stop in.
 //! 4. [`config`]: Salt-compatible master and minion configuration, defaults and paths; knows no
 //!    bus.
 //! 5. [`proto`]: Salt's payloads as types: what local clients send the master, link messages.
@@ -31,7 +32,7 @@
 //! 9. [`runners`]: runner functions for `salt-run` and reactions, announced with Salt's events.
 //! 10. [`wheel`]: the `key` wheel functions.
 //! 11. [`reactor`]: tag globs to SLS files to actions, in a bounded worker pool.
-//! 12. [`master`], [`minion`]: the daemons.
+//! 12. [`master`], [`minion`]: the daemons, each a list of [`services`] that stop in order.
 //! 13. [`cli`]: one module per binary: arguments, `run()`, and the one place errors are reported.
 
 pub mod bench;
@@ -54,6 +55,7 @@ pub mod render;
 pub mod returners;
 pub mod runners;
 pub mod salt_yaml;
+pub mod services;
 pub mod target;
 pub mod wheel;
 pub mod wire;

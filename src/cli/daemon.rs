@@ -73,28 +73,33 @@ pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCo
                 std::process::exit(i32::from(again.code()));
             })
         };
-        let mut outcome = Exit::Success;
-        match role {
+        // A daemon stopped by a failed service still removes its pid file.
+        let outcome: anyhow::Result<Exit> = match role {
             Role::Master => {
                 let master = Master::bind(&config).await?;
                 finish_setup(&config, pid_file.as_deref())?;
-                master.run(shutdown).await;
+                master
+                    .run(shutdown)
+                    .await
+                    .map(|()| Exit::Success)
+                    .map_err(Into::into)
             }
             Role::Minion => {
                 let minion = Minion::bind(&config).await?;
                 finish_setup(&config, pid_file.as_deref())?;
-                outcome = match minion.run(shutdown).await {
+                let outcome = minion.run(shutdown).await.map_err(Into::into);
+                outcome.map(|outcome| match outcome {
                     LinkOutcome::Stopped => Exit::Success,
                     LinkOutcome::Refused => Exit::KeyRefused,
                     LinkOutcome::WrongMaster => Exit::WrongMaster,
-                };
+                })
             }
-        }
+        };
         stopped.abort();
         if let Some(pid_file) = pid_file {
             let _ = std::fs::remove_file(pid_file);
         }
-        Ok(outcome)
+        outcome
     })
 }
 

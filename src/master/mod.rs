@@ -20,9 +20,10 @@ use crate::link::Gate;
 use crate::link::tls::TlsListener;
 use crate::reactor::Reactor;
 use crate::returners::local_cache::JobCache;
+use crate::services::{ServiceFailed, Services, Stage};
 use sessions::Sessions;
 
-/// Failure to start a master.
+/// Failure to start a master, or to keep it running.
 #[derive(Debug, thiserror::Error)]
 pub enum MasterError {
     /// The bus could not start.
@@ -57,6 +58,9 @@ pub enum MasterError {
         /// Why.
         source: std::io::Error,
     },
+    /// A service the master cannot run without ended, and the master stopped.
+    #[error(transparent)]
+    Service(#[from] ServiceFailed),
 }
 
 impl From<crate::config::ConfigError> for MasterError {
@@ -165,8 +169,9 @@ impl Master {
         self.link_address
     }
 
-    /// Serves until `shutdown`, then delivers what was accepted and returns.
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// Serves until `shutdown`, then delivers what was accepted and returns; fails when a service
+    /// it cannot run without (the bus) ended, which stopped it.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), MasterError> {
         let Master {
             bus,
             link,
@@ -179,14 +184,6 @@ impl Master {
             "master {} is up: event bus, minions on {link_address}",
             shared.id
         );
-        // Sessions and requests stop after the reactor has worked through what it accepted, so
-        // that its jobs still reach connected minions.
-        let stop = CancellationToken::new();
-        let tasks = tokio_util::task::TaskTracker::new();
-        tasks.spawn(sessions::serve(shared.clone(), link, stop.clone()));
-        tasks.spawn(sessions::watch_keys(shared.clone(), stop.clone()));
-        tasks.spawn(request::serve(shared.clone(), requests, stop.clone()));
-        tasks.spawn(maintenance(shared.clone(), stop.clone()));
         let reactor = Reactor::new(
             &shared.config,
             reactor_limits,
@@ -194,18 +191,25 @@ impl Master {
             Reactions(shared.clone()),
         );
         let _ = shared.reactor.set(reactor.listing());
-        // The reactor works through what it accepted before the bus goes down, so that its
-        // reactions can still fire their events.
-        let reactor = tokio::spawn(reactor.run(shutdown.clone()));
-        tasks.close();
-        let bus_stop = CancellationToken::new();
-        let serving = tokio::spawn(bus.run(bus_stop.clone()));
-        shutdown.cancelled().await;
-        let _ = reactor.await;
-        stop.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await;
-        bus_stop.cancel();
-        let _ = serving.await;
+        let mut services = Services::new();
+        // The reactor works through what it accepted while the sessions and the bus are up, so
+        // that its jobs still reach connected minions and its reactions can still fire events.
+        services.spawn("reactor", Stage::Reactions, |stop| reactor.run(stop));
+        services.spawn("sessions", Stage::Sessions, |stop| {
+            sessions::serve(shared.clone(), link, stop)
+        });
+        services.spawn("key watcher", Stage::Sessions, |stop| {
+            sessions::watch_keys(shared.clone(), stop)
+        });
+        services.spawn("requests", Stage::Sessions, |stop| {
+            request::serve(shared.clone(), requests, stop)
+        });
+        services.spawn("maintenance", Stage::Sessions, |stop| {
+            maintenance(shared.clone(), stop)
+        });
+        services.spawn_essential("bus", Stage::Bus, |stop| bus.run(stop));
+        services.run(&shutdown).await?;
+        Ok(())
     }
 }
 

@@ -26,6 +26,89 @@ pub enum LinkOutcome {
     WrongMaster,
 }
 
+/// Why `salt-call` could not hand its return to the master.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The id cannot name a key file on the master, or reads as a pattern.
+    #[error("invalid minion id {id:?}: {reason}; set id: in the minion config")]
+    InvalidId {
+        /// The id.
+        id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The minion configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The minion's key pair is unusable.
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    /// No session with the master.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// `master:` is unset, `salt` does not resolve, and this host has no master to fall back to.
+    #[error(
+        "{error}; set master: in {} to the master's address (this host is tried only when its own master's key is in the master config's pki_dir)",
+        config_file.display()
+    )]
+    UnresolvedDefault {
+        /// The resolution failure, part of the message rather than its cause so that the
+        /// advice comes last.
+        error: LinkError,
+        /// The minion config file to set `master:` in.
+        config_file: PathBuf,
+    },
+    /// `max_pending_keys` keys already wait on the master.
+    #[error(
+        "the master has too many keys waiting for acceptance (max_pending_keys); ask its operator to accept or delete pending keys"
+    )]
+    TooManyPending,
+    /// The master has not accepted this minion's key, or refused it.
+    #[error(
+        "Minion failed to authenticate with the master, has the minion key been accepted? (salt-key -a {id} on the master, or use --local)"
+    )]
+    NotAccepted {
+        /// The minion's id.
+        id: String,
+    },
+    /// The return is larger than the link carries.
+    #[error(
+        "the return is {size} bytes, over the {max} bytes the link to the master carries; it was not sent"
+    )]
+    ReturnTooLarge {
+        /// Its packed size.
+        size: usize,
+        /// What the link carries.
+        max: usize,
+    },
+    /// The session ended before the return went out.
+    #[error("lost the connection to the master at {peer} before the return was sent")]
+    LostBeforeSending {
+        /// The master's address.
+        peer: String,
+    },
+    /// The master answered that it did not store the return.
+    #[error("the master refused the return: {reason}")]
+    ReturnRefused {
+        /// The master's reason.
+        reason: String,
+    },
+    /// The session ended before the master confirmed the return.
+    #[error(
+        "the master at {peer} closed the connection without storing the return; its log says why"
+    )]
+    ClosedBeforeStoring {
+        /// The master's address.
+        peer: String,
+    },
+    /// The master did not confirm the return in time.
+    #[error("the master did not confirm the return within {after:?}; it may not have stored it")]
+    Unconfirmed {
+        /// How long it was waited for.
+        after: Duration,
+    },
+}
+
 /// Where the master is: `master` (default `salt`) and `master_port` (default 4506).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MasterAddress {
@@ -189,11 +272,11 @@ fn local_master_key(config: &Config) -> Option<String> {
 }
 
 /// The error for a minion without `master:` whose default name does not resolve.
-fn unresolved_default(config: &Config, err: &LinkError) -> String {
-    format!(
-        "{err}; set master: in {} to the master's address (this host is tried only when its own master's key is in the master config's pki_dir)",
-        config.config_dir().join("minion").display()
-    )
+fn unresolved_default(config: &Config, error: LinkError) -> CallError {
+    CallError::UnresolvedDefault {
+        error,
+        config_file: config.config_dir().join("minion"),
+    }
 }
 
 /// Runs the link until shutdown or a final refusal.
@@ -334,7 +417,7 @@ pub(super) async fn run(
                             continue;
                         }
                         let message = if unresolved {
-                            unresolved_default(config, &err)
+                            unresolved_default(config, err).to_string()
                         } else {
                             err.to_string()
                         };
@@ -370,9 +453,12 @@ fn source_address(config: &Config) -> Option<std::net::IpAddr> {
 
 /// One session with the master for `salt-call`, which returns its result the way a minion
 /// returns a job's: authenticated with the minion's key, not counted as a connected minion.
-pub async fn call_session(config: &Config, id: &str) -> anyhow::Result<Session> {
+pub async fn call_session(config: &Config, id: &str) -> Result<Session, CallError> {
     if let Some(reason) = crate::keys::id_problem(id) {
-        anyhow::bail!("invalid minion id {id:?}: {reason}; set id: in the minion config");
+        return Err(CallError::InvalidId {
+            id: id.to_owned(),
+            reason,
+        });
     }
     let key = KeyPair::load_or_create(&config.pki_dir()?, "minion")?;
     let mut address = MasterAddress::configured(config)?;
@@ -400,7 +486,7 @@ pub async fn call_session(config: &Config, id: &str) -> anyhow::Result<Session> 
                         address.default = false;
                         local_key = Some(key);
                     }
-                    None => anyhow::bail!("{}", unresolved_default(config, &err)),
+                    None => return Err(unresolved_default(config, err)),
                 }
             }
             Err(err) => return Err(err.into()),
@@ -413,30 +499,26 @@ pub async fn call_session(config: &Config, id: &str) -> anyhow::Result<Session> 
             }
             Ok(session)
         }
-        Welcome::Full => anyhow::bail!(
-            "the master has too many keys waiting for acceptance (max_pending_keys); ask its operator to accept or delete pending keys"
-        ),
-        Welcome::Pending | Welcome::Refused(_) => anyhow::bail!(
-            "Minion failed to authenticate with the master, has the minion key been accepted? (salt-key -a {id} on the master, or use --local)"
-        ),
+        Welcome::Full => Err(CallError::TooManyPending),
+        Welcome::Pending | Welcome::Refused(_) => Err(CallError::NotAccepted { id: id.to_owned() }),
     }
 }
 
 /// Sends `salt-call`'s return on `session` and waits for the master to store it: the jid it got,
 /// or why the master refused it.
-pub async fn send_return(session: Session, load: Value) -> anyhow::Result<String> {
+pub async fn send_return(session: Session, load: Value) -> Result<String, CallError> {
     let size = crate::link::packed_size(&load);
     if size > crate::proto::MAX_MESSAGE {
-        anyhow::bail!(
-            "the return is {size} bytes, over the {} bytes the link to the master carries; it was not sent",
-            crate::proto::MAX_MESSAGE
-        );
+        return Err(CallError::ReturnTooLarge {
+            size,
+            max: crate::proto::MAX_MESSAGE,
+        });
     }
     let Session {
         tx, mut rx, peer, ..
     } = session;
     if tx.send(load).await.is_err() {
-        anyhow::bail!("lost the connection to the master at {peer} before the return was sent");
+        return Err(CallError::LostBeforeSending { peer });
     }
     let answered = tokio::time::timeout(RETURN_CONFIRMATION, async {
         while let Some(reply) = rx.recv().await {
@@ -448,20 +530,18 @@ pub async fn send_return(session: Session, load: Value) -> anyhow::Result<String
             match command(&reply) {
                 Some("_return_ok") => return Ok(field("jid").to_owned()),
                 Some("_return_refused") => {
-                    anyhow::bail!("the master refused the return: {}", field("reason"))
+                    return Err(CallError::ReturnRefused {
+                        reason: field("reason").to_owned(),
+                    });
                 }
                 _ => {}
             }
         }
-        anyhow::bail!(
-            "the master at {peer} closed the connection without storing the return; its log says why"
-        )
+        Err(CallError::ClosedBeforeStoring { peer })
     });
-    answered.await.unwrap_or_else(|_| {
-        anyhow::bail!(
-            "the master did not confirm the return within {RETURN_CONFIRMATION:?}; it may not have stored it"
-        )
-    })
+    answered.await.unwrap_or(Err(CallError::Unconfirmed {
+        after: RETURN_CONFIRMATION,
+    }))
 }
 
 /// How long `salt-call` waits for the master to say it stored a return.

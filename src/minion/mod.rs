@@ -6,7 +6,7 @@ mod link;
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, BusHandle, DaemonError, Node};
@@ -15,15 +15,16 @@ use crate::event::{Value, map_get};
 use crate::functions::event::FIRE_MASTER;
 use crate::functions::{Call, Context, Job, RunningJobs};
 use crate::keys::{KeyError, KeyPair};
+use crate::services::{ServiceFailed, Services, Stage};
 use crate::target::Target;
 use crate::wire;
 
-pub use link::{LinkOutcome, MasterAddress, call_session, send_return};
+pub use link::{CallError, LinkOutcome, MasterAddress, call_session, send_return};
 
 /// Loads waiting to go to the master while the link is down.
 const TO_MASTER_QUEUE: usize = 4096;
 
-/// Failure to start a minion.
+/// Failure to start a minion, or to keep it running.
 #[derive(Debug, thiserror::Error)]
 pub enum MinionError {
     /// The bus could not start.
@@ -43,6 +44,9 @@ pub enum MinionError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A service the minion cannot run without ended, and the minion stopped.
+    #[error(transparent)]
+    Service(#[from] ServiceFailed),
 }
 
 impl From<crate::config::ConfigError> for MinionError {
@@ -117,8 +121,9 @@ impl Minion {
     }
 
     /// Serves the bus, keeps the session with the master, runs jobs and relays `fire_master`
-    /// events until `shutdown`, or until the master refuses this minion's key for good.
-    pub async fn run(self, shutdown: CancellationToken) -> LinkOutcome {
+    /// events until `shutdown`, or until the master refuses this minion's key for good; fails
+    /// when a service it cannot run without (the bus, the link) ended, which stopped it.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<LinkOutcome, MinionError> {
         let Minion {
             id,
             config,
@@ -139,10 +144,6 @@ impl Minion {
             bus: Some(handle.clone()),
             running: RunningJobs::default(),
         });
-        // The reactor works through what it accepted first; the link, the relay and the jobs
-        // stop after it (`stopping`), and the bus last (`bus_done`).
-        let stopping = CancellationToken::new();
-        let bus_done = CancellationToken::new();
         let relay = relay(id.clone(), handle.clone(), to_master.clone());
         let reactor = crate::reactor::Reactor::new(
             &config,
@@ -189,46 +190,38 @@ impl Minion {
                 }
             }
         };
-        let link = link::run(
-            link::LinkParts {
-                id: id.clone(),
-                config: config.clone(),
-                options: link_options,
-                key,
-                bus: Some(handle),
-                grains: context.grains.clone(),
-            },
-            queued,
-            jobs_tx,
-            stopping.clone(),
-        );
-        let (outcome, (), (), (), ()) = tokio::join!(
-            async {
-                let outcome = link.await;
+        let parts = link::LinkParts {
+            id: id.clone(),
+            config: config.clone(),
+            options: link_options,
+            key,
+            bus: Some(handle),
+            grains: context.grains.clone(),
+        };
+        let (reported, mut outcome) = oneshot::channel();
+        let mut services = Services::new();
+        // The reactor works through what it accepted first, while the link carries its jobs;
+        // the link, the relay and the jobs stop after it, and the bus last.
+        services.spawn("reactor", Stage::Reactions, |stop| reactor.run(stop));
+        services.spawn_essential("link", Stage::Sessions, |stop| {
+            let link = link::run(parts, queued, jobs_tx, stop);
+            let shutdown = shutdown.clone();
+            async move {
+                let _ = reported.send(link.await);
                 // A minion refused for good stops serving too.
                 shutdown.cancel();
-                outcome
-            },
-            bus.run(bus_done.clone()),
-            async {
-                tokio::select! {
-                    _ = relay => {},
-                    _ = stopping.cancelled() => {},
-                }
-            },
-            async {
-                tokio::select! {
-                    _ = runner => {},
-                    _ = stopping.cancelled() => {},
-                }
-            },
-            async {
-                reactor.run(shutdown.clone()).await;
-                stopping.cancel();
-                bus_done.cancel();
-            },
-        );
-        outcome
+            }
+        });
+        services.spawn("relay", Stage::Sessions, |stop| async move {
+            stop.run_until_cancelled(relay).await;
+        });
+        services.spawn("jobs", Stage::Sessions, |stop| async move {
+            stop.run_until_cancelled(runner).await;
+        });
+        services.spawn_essential("bus", Stage::Bus, |stop| bus.run(stop));
+        services.run(&shutdown).await?;
+        // Without an outcome, the link was given up on as the minion stopped.
+        Ok(outcome.try_recv().unwrap_or(LinkOutcome::Stopped))
     }
 }
 
