@@ -1,22 +1,41 @@
-//! Wheel functions: the master managing itself. halite has Salt's `key` wheel (`key.accept`,
-//! `key.reject`, `key.delete`, `key.list`, `key.list_all`, `key.finger`), with Salt's
+//! Wheel functions: the master managing itself. halite has Salt's `key` wheel, with Salt's
 //! arguments and returns, for `wheel.*` reactions.
+//!
+//! [`WHEELS`] is the one list of them, entries of the same shape as the runners'.
 
 use crate::config::Config;
 use crate::event::Value;
 use crate::functions::signature::{Signature, text, truthy};
 use crate::keys::{KeyChange, KeyState, KeyStore, fingerprint};
-use crate::runners::{EventSink, RunnerError};
+use crate::runners::{EventSink, MasterFunction, RunnerError, done};
 use crate::salt_yaml::CliArgs;
 
 /// Every wheel function halite has, sorted.
-pub const WHEELS: &[&str] = &[
-    "key.accept",
-    "key.delete",
-    "key.finger",
-    "key.list",
-    "key.list_all",
-    "key.reject",
+pub static WHEELS: &[MasterFunction] = &[
+    MasterFunction {
+        signature: ACCEPT,
+        run: |config, sink, args| Box::pin(change(config, sink, args, KeyChange::Accept)),
+    },
+    MasterFunction {
+        signature: DELETE,
+        run: |config, sink, args| Box::pin(change(config, sink, args, KeyChange::Delete)),
+    },
+    MasterFunction {
+        signature: FINGER,
+        run: |config, _, args| done(finger(config, args)),
+    },
+    MasterFunction {
+        signature: LIST,
+        run: |config, _, args| done(list(config, args)),
+    },
+    MasterFunction {
+        signature: LIST_ALL,
+        run: |config, _, args| done(list_all(config, args)),
+    },
+    MasterFunction {
+        signature: REJECT,
+        run: |config, sink, args| Box::pin(change(config, sink, args, KeyChange::Reject)),
+    },
 ];
 
 /// The master's own key files, which `key.list_all` and `key.finger` report as `local`.
@@ -24,6 +43,7 @@ const LOCAL_KEYS: [&str; 2] = ["master.pem", "master.pub"];
 
 const ACCEPT: Signature = Signature {
     name: "key.accept",
+    summary: "Accepts the pending keys matching the globs",
     params: &["match", "include_rejected", "include_denied"],
     required: 1,
     kwargs: false,
@@ -32,6 +52,7 @@ const ACCEPT: Signature = Signature {
 
 const REJECT: Signature = Signature {
     name: "key.reject",
+    summary: "Rejects the pending keys matching the globs",
     params: &["match", "include_accepted", "include_denied"],
     required: 1,
     kwargs: false,
@@ -40,6 +61,7 @@ const REJECT: Signature = Signature {
 
 const DELETE: Signature = Signature {
     name: "key.delete",
+    summary: "Deletes the keys matching the globs, in any state",
     params: &["match"],
     required: 1,
     kwargs: false,
@@ -48,6 +70,7 @@ const DELETE: Signature = Signature {
 
 const LIST: Signature = Signature {
     name: "key.list",
+    summary: "The keys in one state (acc, pre, rej, den) or all",
     params: &["match"],
     required: 1,
     kwargs: false,
@@ -56,6 +79,7 @@ const LIST: Signature = Signature {
 
 const LIST_ALL: Signature = Signature {
     name: "key.list_all",
+    summary: "Every key, by state, and the master's own key files",
     params: &[],
     required: 0,
     kwargs: false,
@@ -64,19 +88,12 @@ const LIST_ALL: Signature = Signature {
 
 const FINGER: Signature = Signature {
     name: "key.finger",
+    summary: "The fingerprints of the keys matching the globs",
     params: &["match", "hash_type"],
     required: 1,
     kwargs: false,
     usage: "wheel.key.finger: [{match: GLOB}, {hash_type: sha256}]",
 };
-
-/// The required parameters of a wheel function, which a legacy reaction passes positionally.
-pub fn positional(function: &str) -> &'static [&'static str] {
-    match function {
-        "key.list_all" => &[],
-        _ => &["match"],
-    }
-}
 
 /// Calls wheel `function`; the `salt/key` events of the keys it changes go to `sink`.
 pub async fn call(
@@ -85,99 +102,123 @@ pub async fn call(
     function: &str,
     args: &CliArgs,
 ) -> Result<Value, RunnerError> {
-    let failed = |err: &dyn std::fmt::Display| RunnerError::Failed(err.to_string());
-    let store = KeyStore::open(&config.pki_dir().map_err(|err| failed(&err))?)
-        .map_err(|err| failed(&err))?;
-    match function {
-        "key.accept" | "key.reject" | "key.delete" => {
-            let (signature, change, extra) = match function {
-                "key.accept" => (ACCEPT, KeyChange::Accept, "include_rejected"),
-                "key.reject" => (REJECT, KeyChange::Reject, "include_accepted"),
-                _ => (DELETE, KeyChange::Delete, ""),
-            };
-            let bound = signature.bind(args)?;
-            let globs = globs(bound.get("match"));
-            let flag = |name: &str| bound.get(name).is_some_and(truthy);
-            let states = match change {
-                KeyChange::Delete => KeyState::ALL.to_vec(),
-                _ => {
-                    let mut states = vec![KeyState::Pending];
-                    if flag(extra) {
-                        states.push(match change {
-                            KeyChange::Accept => KeyState::Rejected,
-                            _ => KeyState::Accepted,
-                        });
-                    }
-                    if flag("include_denied") {
-                        states.push(KeyState::Denied);
-                    }
-                    states
-                }
-            };
-            let cachedir = config.cachedir().ok();
-            for (state, ids) in matching(&store, &globs, &states)? {
-                for id in ids {
-                    let event = change
-                        .apply(&store, cachedir.as_deref(), &id, state)
-                        .map_err(|err| failed(&err))?;
-                    sink.fire(event).await?;
-                }
+    let wheel = crate::runners::find(WHEELS, function)
+        .ok_or_else(|| RunnerError::unavailable(function, "wheel functions", WHEELS))?;
+    (wheel.run)(config, sink, args).await
+}
+
+fn failed(err: &dyn std::fmt::Display) -> RunnerError {
+    RunnerError::Failed(err.to_string())
+}
+
+/// The master's key store.
+fn store(config: &Config) -> Result<KeyStore, RunnerError> {
+    KeyStore::open(&config.pki_dir().map_err(|err| failed(&err))?).map_err(|err| failed(&err))
+}
+
+/// `key.accept`, `key.reject` and `key.delete`: changes the matching keys, firing `salt/key`
+/// for each, and returns the matching keys as they are now.
+async fn change(
+    config: &Config,
+    sink: &mut EventSink,
+    args: &CliArgs,
+    change: KeyChange,
+) -> Result<Value, RunnerError> {
+    let store = store(config)?;
+    let (signature, extra) = match change {
+        KeyChange::Accept => (ACCEPT, "include_rejected"),
+        KeyChange::Reject => (REJECT, "include_accepted"),
+        KeyChange::Delete => (DELETE, ""),
+    };
+    let bound = signature.bind(args)?;
+    let globs = globs(bound.get("match"));
+    let flag = |name: &str| bound.get(name).is_some_and(truthy);
+    let states = match change {
+        KeyChange::Delete => KeyState::ALL.to_vec(),
+        _ => {
+            let mut states = vec![KeyState::Pending];
+            if flag(extra) {
+                states.push(match change {
+                    KeyChange::Accept => KeyState::Rejected,
+                    _ => KeyState::Accepted,
+                });
             }
-            Ok(grouped(matching(&store, &globs, &KeyState::ALL)?))
-        }
-        "key.list" => {
-            let bound = LIST.bind(args)?;
-            let which = bound.get("match").map(text).unwrap_or_default();
-            if which.starts_with("all") {
-                return list_all(&store);
+            if flag("include_denied") {
+                states.push(KeyState::Denied);
             }
-            let states = KeyState::for_list(&which).ok_or_else(|| {
-                RunnerError::Arguments(format!(
-                    "key.list: '{which}' is not a key status; use acc, pre, rej, den or all"
-                ))
-            })?;
-            Ok(grouped(matching(&store, &["*".to_owned()], &states)?))
+            states
         }
-        "key.list_all" => {
-            LIST_ALL.bind(args)?;
-            list_all(&store)
+    };
+    let cachedir = config.cachedir().ok();
+    for (state, ids) in matching(&store, &globs, &states)? {
+        for id in ids {
+            let event = change
+                .apply(&store, cachedir.as_deref(), &id, state)
+                .map_err(|err| failed(&err))?;
+            sink.fire(event).await?;
         }
-        "key.finger" => {
-            let bound = FINGER.bind(args)?;
-            let globs = globs(bound.get("match"));
-            let hash_type = match bound.get("hash_type") {
-                Some(value) => text(value),
-                None => config.hash_type().map_err(|err| failed(&err))?.to_owned(),
-            };
-            let mut fingers: Vec<(Value, Value)> = Vec::new();
-            let local: Vec<(Value, Value)> = LOCAL_KEYS
-                .into_iter()
-                .filter(|name| globs.iter().any(|g| crate::py::fnmatch::fnmatch(name, g)))
-                .filter_map(|name| {
-                    let text = std::fs::read_to_string(store.pki_dir().join(name)).ok()?;
-                    Some((
-                        Value::from(name),
-                        Value::from(fingerprint(&text, &hash_type)?),
-                    ))
-                })
-                .collect();
-            if !local.is_empty() {
-                fingers.push((Value::from("local"), Value::Map(local)));
-            }
-            for (state, ids) in matching(&store, &globs, &KeyState::ALL)? {
-                let keys = ids
-                    .into_iter()
-                    .filter_map(|id| {
-                        let finger = fingerprint(&store.key(state, &id)?, &hash_type)?;
-                        Some((Value::from(id), Value::from(finger)))
-                    })
-                    .collect();
-                fingers.push((Value::from(state.dir_name()), Value::Map(keys)));
-            }
-            Ok(Value::Map(fingers))
-        }
-        other => Err(RunnerError::Unavailable(format!("wheel.{other}"))),
     }
+    Ok(grouped(matching(&store, &globs, &KeyState::ALL)?))
+}
+
+/// `key.list`: the keys in the states `match` names.
+fn list(config: &Config, args: &CliArgs) -> Result<Value, RunnerError> {
+    let store = store(config)?;
+    let bound = LIST.bind(args)?;
+    let which = bound.get("match").map(text).unwrap_or_default();
+    if which.starts_with("all") {
+        return all_keys(&store);
+    }
+    let states = KeyState::for_list(&which).ok_or_else(|| {
+        RunnerError::Arguments(format!(
+            "key.list: '{which}' is not a key status; use acc, pre, rej, den or all"
+        ))
+    })?;
+    Ok(grouped(matching(&store, &["*".to_owned()], &states)?))
+}
+
+/// `key.list_all`.
+fn list_all(config: &Config, args: &CliArgs) -> Result<Value, RunnerError> {
+    let store = store(config)?;
+    LIST_ALL.bind(args)?;
+    all_keys(&store)
+}
+
+/// `key.finger`: the fingerprints of the matching keys, the master's own as `local`.
+fn finger(config: &Config, args: &CliArgs) -> Result<Value, RunnerError> {
+    let store = store(config)?;
+    let bound = FINGER.bind(args)?;
+    let globs = globs(bound.get("match"));
+    let hash_type = match bound.get("hash_type") {
+        Some(value) => text(value),
+        None => config.hash_type().map_err(|err| failed(&err))?.to_owned(),
+    };
+    let mut fingers: Vec<(Value, Value)> = Vec::new();
+    let local: Vec<(Value, Value)> = LOCAL_KEYS
+        .into_iter()
+        .filter(|name| globs.iter().any(|g| crate::py::fnmatch::fnmatch(name, g)))
+        .filter_map(|name| {
+            let text = std::fs::read_to_string(store.pki_dir().join(name)).ok()?;
+            Some((
+                Value::from(name),
+                Value::from(fingerprint(&text, &hash_type)?),
+            ))
+        })
+        .collect();
+    if !local.is_empty() {
+        fingers.push((Value::from("local"), Value::Map(local)));
+    }
+    for (state, ids) in matching(&store, &globs, &KeyState::ALL)? {
+        let keys = ids
+            .into_iter()
+            .filter_map(|id| {
+                let finger = fingerprint(&store.key(state, &id)?, &hash_type)?;
+                Some((Value::from(id), Value::from(finger)))
+            })
+            .collect();
+        fingers.push((Value::from(state.dir_name()), Value::Map(keys)));
+    }
+    Ok(Value::Map(fingers))
 }
 
 /// `match` as Salt reads it: a list of globs, or one string of comma-separated globs.
@@ -201,9 +242,7 @@ fn matching(
         .into_iter()
         .filter(|state| states.contains(state))
         .collect();
-    store
-        .matching(&globs, &states)
-        .map_err(|err| RunnerError::Failed(err.to_string()))
+    store.matching(&globs, &states).map_err(|err| failed(&err))
 }
 
 fn grouped(states: Vec<(KeyState, Vec<String>)>) -> Value {
@@ -220,14 +259,12 @@ fn grouped(states: Vec<(KeyState, Vec<String>)>) -> Value {
     )
 }
 
-/// `key.list_all`: every state (empty ones too) and the master's own key files.
-fn list_all(store: &KeyStore) -> Result<Value, RunnerError> {
+/// Every state (empty ones too) and the master's own key files, as `key.list_all` shows them.
+fn all_keys(store: &KeyStore) -> Result<Value, RunnerError> {
     let mut all: Vec<(Value, Value)> = KeyState::SALT_ORDER
         .into_iter()
         .map(|state| {
-            let ids = store
-                .ids(state)
-                .map_err(|err| RunnerError::Failed(err.to_string()))?;
+            let ids = store.ids(state).map_err(|err| failed(&err))?;
             Ok((
                 Value::from(state.dir_name()),
                 Value::Array(ids.into_iter().map(Value::from).collect()),

@@ -12,6 +12,7 @@ mod generated;
 mod layers;
 mod netns;
 mod reactor;
+mod registries;
 mod security_bus;
 mod security_files;
 mod security_link;

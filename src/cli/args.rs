@@ -4,9 +4,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
+use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 
 use super::Generate;
 use crate::config::{Config, Role};
+use crate::functions::signature::Signature;
 use crate::output::outputter::Outputter;
 
 /// Flags of every command.
@@ -99,4 +101,47 @@ pub struct DaemonArgs {
     /// Write the process id to this file [default: the config's pidfile]
     #[arg(long = "pid-file", value_name = "PATH")]
     pub pid_file: Option<PathBuf>,
+}
+
+/// The FUNCTION argument of `salt-run` and `salt-call`, over the functions the command knows
+/// (its registry's and its own). Any name parses, so an unknown one gets the command's own
+/// "is not available" and Salt's exit status rather than clap's error; the names known are its
+/// possible values, for the shell completions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FunctionName(pub fn() -> Vec<&'static Signature>);
+
+impl FunctionName {
+    /// The names known, in order.
+    pub fn names(self) -> Vec<&'static str> {
+        (self.0)().iter().map(|signature| signature.name).collect()
+    }
+
+    /// The argument's help: `lead`, then every name ("a, b or c").
+    pub fn help(self, lead: &str) -> String {
+        let names = self.names();
+        match names.split_last() {
+            Some((last, [])) => format!("{lead}: {last}"),
+            Some((last, rest)) => format!("{lead}: {} or {last}", rest.join(", ")),
+            None => lead.to_owned(),
+        }
+    }
+}
+
+impl TypedValueParser for FunctionName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        StringValueParser::new().parse_ref(command, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new((self.0)().into_iter().map(|signature| {
+            PossibleValue::new(signature.name).help(signature.summary)
+        })))
+    }
 }

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Parser;
 
+use super::args::FunctionName;
 use super::state_event;
 use super::stdin_events::StdinEvents;
 use super::{CommonArgs, Exit, NotAvailable, OutputArgs, Runtime, execute, generate};
@@ -17,7 +18,7 @@ use crate::config::{Config, Role};
 use crate::event::{Event, Value};
 use crate::functions::event::{self as event_functions, fire_master_request, send_data};
 use crate::functions::signature::{Bound, text};
-use crate::functions::{self, Call, RunningJobs};
+use crate::functions::{self, Call, FUNCTIONS, RunningJobs};
 use crate::minion::grains::grains;
 use crate::salt_yaml::parse_cli_args;
 
@@ -43,15 +44,30 @@ pub struct Args {
     #[arg(long = "retcode-passthrough")]
     retcode_passthrough: bool,
 
-    /// The function: an execution function (test.ping, cmd.run, grains.items, …), event.send,
-    /// event.fire, event.fire_master or state.event
-    #[arg(value_name = "FUNCTION", required_unless_present = "generate")]
+    // The help lists the names, so the possible values (for completions) are not repeated.
+    #[arg(
+        value_name = "FUNCTION",
+        required_unless_present = "generate",
+        help = FUNCTION.help("The function"),
+        value_parser = FUNCTION,
+        hide_possible_values = true
+    )]
     function: Option<String>,
 
     /// Arguments: values and key=value pairs, read as YAML as Salt reads them
     #[arg(value_name = "ARGS", allow_negative_numbers = true)]
     args: Vec<String>,
 }
+
+/// What `salt-call` runs: the execution functions (the `event` ones through the minion's bus),
+/// and `state.event`.
+const FUNCTION: FunctionName = FunctionName(|| {
+    FUNCTIONS
+        .iter()
+        .map(|function| &function.signature)
+        .chain([&state_event::SIGNATURE])
+        .collect()
+});
 
 /// Entry point of `salt-call`.
 pub fn main() -> ExitCode {

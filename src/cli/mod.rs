@@ -166,14 +166,41 @@ pub(crate) fn generate<C: CommandFactory>(what: Generate) -> ExitCode {
             Ok(())
         }
         Generate::Fish => {
-            clap_complete::generate(clap_complete::Shell::Fish, &mut command, name, &mut out);
-            Ok(())
+            clap_complete::generate(clap_complete::Shell::Fish, &mut command, &name, &mut out);
+            fish_first_argument(&command, &name, &mut out)
         }
     };
     match written.and_then(|()| std::io::stdout().write_all(&out)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => report(err.into()),
     }
+}
+
+/// Offers the possible values of the first positional (`salt-run`'s and `salt-call`'s FUNCTION)
+/// as the first argument, with their help: clap's fish script completes no positional's values.
+fn fish_first_argument(
+    command: &clap::Command,
+    name: &str,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let quote = |text: &str| format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"));
+    let values = command
+        .get_positionals()
+        .next()
+        .map(clap::Arg::get_possible_values)
+        .unwrap_or_default();
+    for value in values.iter().filter(|value| !value.is_hide_set()) {
+        write!(
+            out,
+            "complete -c {name} -n __fish_is_first_arg -f -a {}",
+            quote(value.get_name())
+        )?;
+        if let Some(help) = value.get_help() {
+            write!(out, " -d {}", quote(&help.to_string()))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 /// Resolves when SIGINT or SIGTERM arrives, telling which.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 
+use super::args::FunctionName;
 use super::state_event::{self};
 use super::stdin_events::StdinEvents;
 use super::{CommonArgs, Exit, OutputArgs, Runtime, execute, generate};
@@ -16,7 +17,7 @@ use crate::client::Publisher;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value};
 use crate::functions::signature::{Bound, Signature, text, truthy};
-use crate::runners::{Announcement, EventSink, RUNNERS, RunnerError, salt_user};
+use crate::runners::{Announcement, Caller, EventSink, RUNNERS, RunnerError, announced, salt_user};
 use crate::salt_yaml::{CliArgs, parse_cli_args};
 
 /// Run a Salt runner function on the master: `state.event` to watch the master's event bus,
@@ -33,10 +34,14 @@ pub struct Args {
     #[command(flatten)]
     output: OutputArgs,
 
-    /// The runner function: state.event, event.send, event.bench, reactor.dry_run,
-    /// reactor.list, jobs.lookup_jid, jobs.list_jobs, jobs.active, http.query, test.arg or
-    /// test.sleep
-    #[arg(value_name = "FUNCTION", required_unless_present = "generate")]
+    // The help lists the names, so the possible values (for completions) are not repeated.
+    #[arg(
+        value_name = "FUNCTION",
+        required_unless_present = "generate",
+        help = FUNCTION.help("The runner function"),
+        value_parser = FUNCTION,
+        hide_possible_values = true
+    )]
     function: Option<String>,
 
     /// Arguments: values and key=value pairs, read as YAML as Salt reads them
@@ -44,9 +49,19 @@ pub struct Args {
     args: Vec<String>,
 }
 
+/// What `salt-run` runs: its own commands, which stream or measure rather than return, then
+/// the runners.
+const FUNCTION: FunctionName = FunctionName(|| {
+    [&state_event::SIGNATURE, &EVENT_BENCH, &DRY_RUN]
+        .into_iter()
+        .chain(RUNNERS.iter().map(|runner| &runner.signature))
+        .collect()
+});
+
 /// `event.bench`'s parameters: halite's own runner, a load generator for any Salt bus.
 const EVENT_BENCH: Signature = Signature {
     name: "event.bench",
+    summary: "Load-tests a bus speaking Salt's protocol, or the reference relay",
     params: &[
         "publishers",
         "subscribers",
@@ -107,8 +122,8 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         }
         known if crate::runners::exists(known) => {}
         other => bail!(
-            "'{other}' is not available; salt-run knows state.event, event.bench, reactor.dry_run, {}",
-            RUNNERS.join(", ")
+            "'{other}' is not available; salt-run knows {}",
+            FUNCTION.names().join(", ")
         ),
     }
     // event.send and reactor.list need the master's bus; the others announce themselves on it
@@ -123,13 +138,14 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     };
     let announcement = Announcement::runner(&function, &cli_args, &salt_user());
     // One connection carries the runner events and the payload, so they arrive in order.
-    sink.fire(announcement.started()).await?;
-    let returned = if function == "event.send" && first_is_dash(&cli_args) {
-        send_stdin(&mut sink).await?
-    } else {
-        crate::runners::call(&config, &mut sink, &function, &cli_args).await?
-    };
-    sink.finish(&announcement, &returned, true).await?;
+    let returned = announced(&mut sink, &announcement, Caller::Command, async |sink| {
+        if function == "event.send" && first_is_dash(&cli_args) {
+            send_stdin(sink).await
+        } else {
+            crate::runners::call(&config, sink, &function, &cli_args).await
+        }
+    })
+    .await?;
     if let EventSink::Publisher(publisher) = sink {
         publisher.close().await?;
     }
@@ -163,6 +179,7 @@ async fn send_stdin(sink: &mut EventSink) -> Result<Value, RunnerError> {
 
 const DRY_RUN: Signature = Signature {
     name: "reactor.dry_run",
+    summary: "What the reactor would do for an event, without doing it",
     params: &["tag", "data"],
     required: 1,
     kwargs: false,

@@ -22,6 +22,7 @@ use crate::output::state_event::{write_event_line, write_json_line};
 /// and `match` (`whole`, or Salt's own `salt` semantics for regex alternatives).
 pub(crate) const SIGNATURE: Signature = Signature {
     name: "state.event",
+    summary: "Prints a bus's events as they arrive, as Salt's state.event does",
     params: &[
         "tagmatch", "count", "quiet", "sock_dir", "pretty", "node", "format", "match",
     ],

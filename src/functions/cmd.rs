@@ -6,10 +6,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-
 use super::signature::{Bound, Signature, truthy};
-use super::{Call, Context, Outcome, bind};
+use super::{Call, Context, FunctionError, Outcome, bind};
 use crate::event::Value;
 use crate::py::value::py_str;
 
@@ -41,27 +39,75 @@ const PARAMS: &[&str] = &[
     "redirect_stderr",
 ];
 
-fn signature(shape: Shape) -> Signature {
-    Signature {
-        name: match shape {
-            Shape::Output => "cmd.run",
-            Shape::All => "cmd.run_all",
-            Shape::Retcode => "cmd.retcode",
-        },
-        params: PARAMS,
-        required: 1,
-        // Salt's cmd functions take **kwargs and ignore what they do not know.
-        kwargs: true,
-        usage: "cmd.run CMD [cwd=DIR] [env={K: V}] [timeout=SECONDS] [runas=USER] [python_shell=True|False] [shell=PATH]",
-    }
+/// How the `cmd` functions are called: the same parameters, one usage line.
+const USAGE: &str = "cmd.run CMD [cwd=DIR] [env={K: V}] [timeout=SECONDS] [runas=USER] [python_shell=True|False] [shell=PATH]";
+
+/// `cmd.run`'s signature. Salt's cmd functions take **kwargs and ignore what they do not know.
+pub(super) const RUN: Signature = Signature {
+    name: "cmd.run",
+    summary: "Runs a command; its output (stderr merged in)",
+    params: PARAMS,
+    required: 1,
+    kwargs: true,
+    usage: USAGE,
+};
+
+/// `cmd.run_all`'s signature.
+pub(super) const RUN_ALL: Signature = Signature {
+    name: "cmd.run_all",
+    summary: "Runs a command; its pid, retcode, stdout and stderr",
+    ..RUN
+};
+
+/// `cmd.retcode`'s signature.
+pub(super) const RETCODE: Signature = Signature {
+    name: "cmd.retcode",
+    summary: "Runs a command; its exit status",
+    ..RUN
+};
+
+/// Why a command could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// `runas` names no user.
+    #[error("ERROR: User '{0}' is not available")]
+    NoUser(String),
+    /// `runas` another user without root.
+    #[error("runas={0} needs the minion to run as root")]
+    NotRoot(String),
+    /// No pipe for the command's output.
+    #[error("cannot create a pipe: {0}")]
+    Pipe(std::io::Error),
+    /// The program did not start, in Python's words.
+    #[error("[Errno {errno}] {text}: '{program}'")]
+    Spawn {
+        /// The OS error number.
+        errno: i32,
+        /// Its description.
+        text: &'static str,
+        /// The program.
+        program: String,
+    },
+    /// Waiting for the command failed.
+    #[error("{0}")]
+    Wait(std::io::Error),
 }
 
 /// The exit status Salt reports when a command cannot run at all or times out.
 const FAILED_TO_RUN: i64 = 1;
 
 /// Runs `cmd.run`, `cmd.run_all` or `cmd.retcode`.
-pub(super) async fn run(call: &Call, ctx: &Context, shape: Shape) -> anyhow::Result<Outcome> {
-    let bound = bind(call, &signature(shape))?;
+pub(super) async fn run(
+    call: &Call,
+    ctx: &Context,
+    shape: Shape,
+) -> Result<Outcome, FunctionError> {
+    let signature = match shape {
+        Shape::Output => RUN,
+        Shape::All => RUN_ALL,
+        Shape::Retcode => RETCODE,
+    };
+    let bound = bind(call, &signature)?;
     let command = bound
         .get("cmd")
         .map(|c| py_str(c).into_owned())
@@ -105,10 +151,10 @@ pub(super) async fn run(call: &Call, ctx: &Context, shape: Shape) -> anyhow::Res
     if let Some(cwd) = &spec.cwd
         && (!cwd.is_absolute() || !cwd.is_dir())
     {
-        bail!(
+        return Err(FunctionError::Invalid(format!(
             "ERROR: Specified cwd '{}' either not absolute or does not exist",
             cwd.display()
-        );
+        )));
     }
     let argv = crate::py::value::repr(&Value::Array(
         spec.words.iter().map(|w| Value::from(w.as_str())).collect(),
@@ -120,7 +166,7 @@ pub(super) async fn run(call: &Call, ctx: &Context, shape: Shape) -> anyhow::Res
     };
     let ran = execute(spec, &shown_command)
         .await
-        .map_err(|err| anyhow::anyhow!("ERROR: Unable to run command '{argv}', reason: {err:#}"))?;
+        .map_err(|reason| FunctionError::CannotRun { argv, reason })?;
     let rstrip = bound.get("rstrip").is_none_or(truthy);
     let clean = |text: String| {
         if rstrip {
@@ -165,9 +211,11 @@ pub(super) async fn run(call: &Call, ctx: &Context, shape: Shape) -> anyhow::Res
 
 /// The argv: `[shell, "-c", cmd]` with `python_shell`, else the command split as a POSIX shell
 /// would split words (no expansion, no redirection).
-fn words(command: &str, python_shell: bool, bound: &Bound) -> anyhow::Result<Vec<String>> {
+fn words(command: &str, python_shell: bool, bound: &Bound) -> Result<Vec<String>, FunctionError> {
     if command.trim().is_empty() {
-        bail!("cmd must be a non-empty command");
+        return Err(FunctionError::Invalid(
+            "cmd must be a non-empty command".to_owned(),
+        ));
     }
     if python_shell {
         let shell = bound
@@ -179,7 +227,11 @@ fn words(command: &str, python_shell: bool, bound: &Bound) -> anyhow::Result<Vec
     }
     shlex::split(command)
         .filter(|w| !w.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("cannot split {command:?} into words: unbalanced quotes"))
+        .ok_or_else(|| {
+            FunctionError::Invalid(format!(
+                "cannot split {command:?} into words: unbalanced quotes"
+            ))
+        })
 }
 
 /// Salt's default shell: `$SHELL`, else `/bin/sh`.
@@ -190,25 +242,31 @@ fn default_shell() -> String {
         .unwrap_or_else(|| "/bin/sh".to_owned())
 }
 
-fn env_pairs(env: Option<&Value>) -> anyhow::Result<Vec<(String, String)>> {
+fn env_pairs(env: Option<&Value>) -> Result<Vec<(String, String)>, FunctionError> {
     match env {
         None | Some(Value::Nil) => Ok(Vec::new()),
         Some(Value::Map(entries)) => Ok(entries
             .iter()
             .map(|(k, v)| (py_str(k).into_owned(), py_str(v).into_owned()))
             .collect()),
-        Some(other) => bail!("env must be a dict such as '{{LANG: C}}', not {other}"),
+        Some(other) => Err(FunctionError::Invalid(format!(
+            "env must be a dict such as '{{LANG: C}}', not {other}"
+        ))),
     }
 }
 
-fn seconds(value: &Value) -> anyhow::Result<Duration> {
+fn seconds(value: &Value) -> Result<Duration, FunctionError> {
     value
         .as_f64()
         .or_else(|| value.as_i64().map(|n| n as f64))
         .or_else(|| py_str(value).trim().parse().ok())
         .filter(|s: &f64| *s > 0.0)
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .ok_or_else(|| anyhow::anyhow!("timeout must be a positive number of seconds, not {value}"))
+        .ok_or_else(|| {
+            FunctionError::Invalid(format!(
+                "timeout must be a positive number of seconds, not {value}"
+            ))
+        })
 }
 
 struct Spec {
@@ -244,7 +302,7 @@ async fn read_all(reader: Option<std::io::PipeReader>) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-async fn execute(spec: Spec, shown_command: &str) -> anyhow::Result<Ran> {
+async fn execute(spec: Spec, shown_command: &str) -> Result<Ran, CommandError> {
     let mut command = std::process::Command::new(&spec.words[0]);
     command.args(&spec.words[1..]);
     if spec.clean_env {
@@ -258,9 +316,9 @@ async fn execute(spec: Spec, shown_command: &str) -> anyhow::Result<Ran> {
         let user = nix::unistd::User::from_name(name)
             .ok()
             .flatten()
-            .with_context(|| format!("ERROR: User '{name}' is not available"))?;
+            .ok_or_else(|| CommandError::NoUser(name.clone()))?;
         if !nix::unistd::geteuid().is_root() && user.uid != nix::unistd::geteuid() {
-            bail!("runas={name} needs the minion to run as root");
+            return Err(CommandError::NotRoot(name.clone()));
         }
         command.uid(user.uid.as_raw()).gid(user.gid.as_raw());
         command
@@ -285,12 +343,12 @@ async fn execute(spec: Spec, shown_command: &str) -> anyhow::Result<Ran> {
     } else {
         Stdio::null()
     });
-    let (out_reader, out_writer) = std::io::pipe().context("cannot create a pipe")?;
+    let (out_reader, out_writer) = std::io::pipe().map_err(CommandError::Pipe)?;
     let err_pipe = if spec.redirect_stderr {
-        command.stderr(out_writer.try_clone().context("cannot create a pipe")?);
+        command.stderr(out_writer.try_clone().map_err(CommandError::Pipe)?);
         None
     } else {
-        let (reader, writer) = std::io::pipe().context("cannot create a pipe")?;
+        let (reader, writer) = std::io::pipe().map_err(CommandError::Pipe)?;
         command.stderr(writer);
         Some(reader)
     };
@@ -299,8 +357,11 @@ async fn execute(spec: Spec, shown_command: &str) -> anyhow::Result<Ran> {
     command.kill_on_drop(true);
     let mut child = command.spawn().map_err(|err| {
         let errno = err.raw_os_error().unwrap_or_default();
-        let text = nix::errno::Errno::from_raw(errno).desc();
-        anyhow::anyhow!("[Errno {errno}] {text}: '{}'", spec.words[0])
+        CommandError::Spawn {
+            errno,
+            text: nix::errno::Errno::from_raw(errno).desc(),
+            program: spec.words[0].clone(),
+        }
     })?;
     // The parent's copies of the write ends must go, or the readers never see end of file.
     drop(command);
@@ -319,9 +380,9 @@ async fn execute(spec: Spec, shown_command: &str) -> anyhow::Result<Ran> {
         status.map(|status| (status, stdout, stderr))
     };
     let (status, stdout, stderr) = match spec.timeout {
-        None => finished.await?,
+        None => finished.await.map_err(CommandError::Wait)?,
         Some(limit) => match tokio::time::timeout(limit, finished).await {
-            Ok(finished) => finished?,
+            Ok(finished) => finished.map_err(CommandError::Wait)?,
             Err(_) => {
                 let _ = nix::sys::signal::killpg(
                     nix::unistd::Pid::from_raw(pid as i32),

@@ -2,12 +2,11 @@
 //! to the master (a `fire_master` request on the minion bus); `event.fire` fires on the
 //! minion's own bus.
 
-use anyhow::bail;
-
 use super::signature::{Bound, Signature, text, truthy};
-use super::{Call, Context, Outcome, bind};
+use super::{Call, Context, FunctionError, Outcome, bind};
+use crate::bus::BusHandle;
 use crate::config::Config;
-use crate::event::{Event, Value, map_set};
+use crate::event::{Event, EventError, Value, map_set};
 
 /// Tag prefix of events that ask the minion to forward them to its master (Salt dispatches
 /// minion-bus tags by prefix, so `fire_master…` anything counts).
@@ -16,6 +15,7 @@ pub const FIRE_MASTER: &str = "fire_master";
 /// `event.send`'s parameters.
 pub(crate) const SEND: Signature = Signature {
     name: "event.send",
+    summary: "Fires an event to the master, with Salt's envelope and __pub_* fields",
     params: &[
         "tag",
         "data",
@@ -33,6 +33,7 @@ pub(crate) const SEND: Signature = Signature {
 /// `event.fire`'s parameters.
 pub(crate) const FIRE: Signature = Signature {
     name: "event.fire",
+    summary: "Fires an event on the minion's own bus",
     params: &["data", "tag"],
     required: 2,
     kwargs: false,
@@ -42,6 +43,7 @@ pub(crate) const FIRE: Signature = Signature {
 /// `event.fire_master`'s parameters.
 pub(crate) const FIRE_MASTER_SIGNATURE: Signature = Signature {
     name: "event.fire_master",
+    summary: "Fires an event to the master with the data untouched",
     params: &["data", "tag", "preload"],
     required: 2,
     kwargs: false,
@@ -49,7 +51,7 @@ pub(crate) const FIRE_MASTER_SIGNATURE: Signature = Signature {
 };
 
 /// The `fire_master` request that makes the minion forward `event` to its master.
-pub fn fire_master_request(event: Event, preload: Option<&Value>) -> anyhow::Result<Event> {
+pub fn fire_master_request(event: Event, preload: Option<&Value>) -> Result<Event, EventError> {
     let mut request = vec![
         (Value::from("data"), event.data),
         (Value::from("tag"), Value::from(event.tag)),
@@ -59,7 +61,7 @@ pub fn fire_master_request(event: Event, preload: Option<&Value>) -> anyhow::Res
     if let Some(preload) = preload.filter(|p| p.is_map()) {
         request.push((Value::from("preload"), preload.clone()));
     }
-    Ok(Event::new(FIRE_MASTER, Value::Map(request))?)
+    Event::new(FIRE_MASTER, Value::Map(request))
 }
 
 /// The data `event.send` fires, assembled as Salt's execution module does: `environ`, `grains`,
@@ -70,7 +72,7 @@ pub(crate) fn send_data(
     grains: &Value,
     bound: &Bound,
     pub_keys: Vec<(Value, Value)>,
-) -> anyhow::Result<Value> {
+) -> Result<Value, FunctionError> {
     let mut data: Vec<(Value, Value)> = Vec::new();
     if let Some(with_env) = bound.get("with_env").filter(|v| truthy(v)) {
         let environ: Vec<(Value, Value)> = match with_env.as_array() {
@@ -125,45 +127,65 @@ pub(crate) fn send_data(
                 map_set(&mut data, key.clone(), value.clone());
             }
         }
-        Some(other) => bail!(
-            "event.send: data must be a dict (a YAML or JSON map such as '{{foo: Foo}}'), not {other}"
-        ),
+        Some(other) => {
+            return Err(FunctionError::Invalid(format!(
+                "event.send: data must be a dict (a YAML or JSON map such as '{{foo: Foo}}'), not {other}"
+            )));
+        }
     }
     Ok(Value::Map(data))
 }
 
-/// The `event` functions inside the minion daemon: they fire on the daemon's own bus.
-pub(super) async fn run(call: &Call, ctx: &Context) -> anyhow::Result<Outcome> {
-    let Some(bus) = &ctx.bus else {
-        bail!("{} needs the minion daemon's bus", call.fun);
-    };
-    let event = match call.fun.as_str() {
-        "event.send" => {
-            let bound = bind(call, &SEND)?;
-            let tag = bound.get("tag").map(text).unwrap_or_default();
-            let data = send_data(
-                &ctx.config,
-                &ctx.grains,
-                &bound,
-                super::pub_kwargs(ctx.job.as_ref(), &call.fun),
-            )?;
-            fire_master_request(Event::new(tag, data)?, bound.get("preload"))?
-        }
-        "event.fire_master" => {
-            let bound = bind(call, &FIRE_MASTER_SIGNATURE)?;
-            fire_master_request(data_event(&bound)?, bound.get("preload"))?
-        }
-        _ => data_event(&bind(call, &FIRE)?)?,
-    };
-    bus.fire(event);
+/// The minion daemon's own bus, which the `event` functions fire on.
+fn bus<'a>(call: &Call, ctx: &'a Context) -> Result<&'a BusHandle, FunctionError> {
+    ctx.bus
+        .as_ref()
+        .ok_or_else(|| FunctionError::NoBus(call.fun.clone()))
+}
+
+/// `event.send` inside the minion daemon: asks it to forward the event to the master.
+pub(super) fn send(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
+    let bus = bus(call, ctx)?;
+    let bound = bind(call, &SEND)?;
+    let tag = bound.get("tag").map(text).unwrap_or_default();
+    let data = send_data(
+        &ctx.config,
+        &ctx.grains,
+        &bound,
+        super::pub_kwargs(ctx.job.as_ref(), &call.fun),
+    )?;
+    bus.fire(fire_master_request(
+        Event::new(tag, data)?,
+        bound.get("preload"),
+    )?);
+    Ok(Outcome::ok(true))
+}
+
+/// `event.fire_master` inside the minion daemon: the data as given, forwarded to the master.
+pub(super) fn fire_master(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
+    let bus = bus(call, ctx)?;
+    let bound = bind(call, &FIRE_MASTER_SIGNATURE)?;
+    bus.fire(fire_master_request(
+        data_event(&bound)?,
+        bound.get("preload"),
+    )?);
+    Ok(Outcome::ok(true))
+}
+
+/// `event.fire` inside the minion daemon: the data as given, on the daemon's own bus.
+pub(super) fn fire(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
+    let bus = bus(call, ctx)?;
+    bus.fire(data_event(&bind(call, &FIRE)?)?);
     Ok(Outcome::ok(true))
 }
 
 /// The event of `event.fire`/`event.fire_master`: `data` (a map) under `tag`.
-fn data_event(bound: &Bound) -> anyhow::Result<Event> {
+fn data_event(bound: &Bound) -> Result<Event, FunctionError> {
     let data = bound.get("data").cloned().unwrap_or(Value::Nil);
     if !data.is_map() {
-        bail!("data must be a dict (a YAML or JSON map such as '{{x: 1}}'), not {data}");
+        return Err(FunctionError::Invalid(format!(
+            "data must be a dict (a YAML or JSON map such as '{{x: 1}}'), not {data}"
+        )));
     }
     let tag = bound.get("tag").map(text).unwrap_or_default();
     Ok(Event::new(tag, data)?)

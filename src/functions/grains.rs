@@ -1,21 +1,40 @@
 //! The `grains` module: the minion's facts.
 
 use super::signature::Signature;
-use super::{Call, Context, Outcome, bind};
+use super::{Call, Context, FunctionError, Outcome, bind};
 use crate::event::{Value, map_get};
 use crate::py::value::py_str;
 
-const GET: Signature = Signature {
+pub(super) const GET: Signature = Signature {
     name: "grains.get",
+    summary: "One grain, nested keys joined by ':', or the default",
     params: &["key", "default", "delimiter", "ordered"],
     required: 1,
     kwargs: false,
     usage: "grains.get KEY [DEFAULT] [delimiter=:]",
 };
 
+pub(super) const ITEM: Signature = Signature {
+    name: "grains.item",
+    summary: "The grains named, as {key: value}",
+    params: &[],
+    required: 0,
+    kwargs: true,
+    usage: "grains.item KEY ... [default=''] [delimiter=:]",
+};
+
+pub(super) const ITEMS: Signature = Signature {
+    name: "grains.items",
+    summary: "All the minion's grains",
+    params: &[],
+    required: 0,
+    kwargs: false,
+    usage: "grains.items",
+};
+
 /// `grains.get key default='' delimiter=':'`: a grain, nested keys joined by the delimiter;
 /// list elements are reached by index.
-pub(super) fn get(call: &Call, ctx: &Context) -> anyhow::Result<Outcome> {
+pub(super) fn get(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
     let bound = bind(call, &GET)?;
     let key = bound
         .get("key")

@@ -1,43 +1,165 @@
 //! Execution functions: what a minion runs for a job and `salt-call` runs locally, with Salt's
 //! names, arguments, returns and return codes.
+//!
+//! [`FUNCTIONS`] is the one list of them: each entry's name, summary, parameters and behaviour.
+//! Dispatch ([`run`]), [`exists`], `sys.list_functions`, `salt-call`'s help and completions are
+//! read from it.
 
 pub mod cmd;
 pub mod event;
 pub mod grains;
-pub(crate) mod signature;
+pub mod signature;
 mod test;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use crate::bus::BusHandle;
-use crate::config::Config;
-use crate::event::{Value, map_get};
+use crate::config::{Config, ConfigError};
+use crate::event::{EventError, Value, map_get};
 use crate::salt_yaml::CliArgs;
 use signature::{Bound, Signature};
 
+/// What a function's behaviour returns: its outcome, later.
+type Running<'a> = Pin<Box<dyn Future<Output = Result<Outcome, FunctionError>> + Send + 'a>>;
+
+/// One execution function: its signature (name, summary, parameters) and what it does.
+#[derive(Debug)]
+pub struct Function {
+    /// Its name, summary and parameters.
+    pub signature: Signature,
+    run: for<'a> fn(&'a Call, &'a Context) -> Running<'a>,
+}
+
+impl Function {
+    /// `module.function`.
+    pub fn name(&self) -> &'static str {
+        self.signature.name
+    }
+}
+
+/// A behaviour that is done at once.
+fn done<'a>(result: Result<Outcome, FunctionError>) -> Running<'a> {
+    Box::pin(std::future::ready(result))
+}
+
 /// Every function halite has, sorted, as `sys.list_functions` reports them.
-pub const FUNCTIONS: &[&str] = &[
-    "cmd.retcode",
-    "cmd.run",
-    "cmd.run_all",
-    "event.fire",
-    "event.fire_master",
-    "event.send",
-    "grains.get",
-    "grains.item",
-    "grains.items",
-    "saltutil.find_job",
-    "saltutil.running",
-    "sys.list_functions",
-    "test.arg",
-    "test.echo",
-    "test.false",
-    "test.ping",
-    "test.retcode",
-    "test.sleep",
-    "test.true",
-    "test.version",
+pub static FUNCTIONS: &[Function] = &[
+    Function {
+        signature: cmd::RETCODE,
+        run: |call, ctx| Box::pin(cmd::run(call, ctx, cmd::Shape::Retcode)),
+    },
+    Function {
+        signature: cmd::RUN,
+        run: |call, ctx| Box::pin(cmd::run(call, ctx, cmd::Shape::Output)),
+    },
+    Function {
+        signature: cmd::RUN_ALL,
+        run: |call, ctx| Box::pin(cmd::run(call, ctx, cmd::Shape::All)),
+    },
+    Function {
+        signature: event::FIRE,
+        run: |call, ctx| done(event::fire(call, ctx)),
+    },
+    Function {
+        signature: event::FIRE_MASTER_SIGNATURE,
+        run: |call, ctx| done(event::fire_master(call, ctx)),
+    },
+    Function {
+        signature: event::SEND,
+        run: |call, ctx| done(event::send(call, ctx)),
+    },
+    Function {
+        signature: grains::GET,
+        run: |call, ctx| done(grains::get(call, ctx)),
+    },
+    Function {
+        signature: grains::ITEM,
+        run: |call, ctx| done(Ok(grains::item(call, ctx))),
+    },
+    Function {
+        signature: grains::ITEMS,
+        run: |_, ctx| done(Ok(Outcome::ok(ctx.grains.clone()))),
+    },
+    Function {
+        signature: FIND_JOB,
+        run: |call, ctx| done(saltutil_find_job(call, ctx)),
+    },
+    Function {
+        signature: RUNNING,
+        run: |_, ctx| done(Ok(saltutil_running(ctx))),
+    },
+    Function {
+        signature: LIST_FUNCTIONS,
+        run: |call, _| done(Ok(list_functions(call))),
+    },
+    Function {
+        signature: test::ARG,
+        run: |call, ctx| done(Ok(test::arg(call, ctx))),
+    },
+    Function {
+        signature: test::ECHO,
+        run: |call, _| done(test::echo(call)),
+    },
+    Function {
+        signature: test::FALSE,
+        run: |_, _| done(Ok(Outcome::ok(false))),
+    },
+    Function {
+        signature: test::PING,
+        run: |_, _| done(Ok(Outcome::ok(true))),
+    },
+    Function {
+        signature: test::RETCODE,
+        run: |call, _| done(test::retcode(call)),
+    },
+    Function {
+        signature: test::SLEEP,
+        run: |call, _| Box::pin(test::sleep(call)),
+    },
+    Function {
+        signature: test::TRUE,
+        run: |_, _| done(Ok(Outcome::ok(true))),
+    },
+    Function {
+        signature: test::VERSION,
+        run: |_, _| done(Ok(Outcome::ok(env!("CARGO_PKG_VERSION")))),
+    },
 ];
+
+/// Why a function failed; the message is the job's return.
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionError {
+    /// The arguments do not fit the function.
+    #[error("Passed invalid arguments to {fun}: {problem}")]
+    Arguments {
+        /// The function called.
+        fun: String,
+        /// What is wrong, as Python says it.
+        problem: String,
+    },
+    /// An argument has a value the function cannot use.
+    #[error("{0}")]
+    Invalid(String),
+    /// The command of a `cmd` function could not run.
+    #[error("ERROR: Unable to run command '{argv}', reason: {reason}")]
+    CannotRun {
+        /// The command's words, as Python's `repr` of a list.
+        argv: String,
+        /// Why.
+        reason: cmd::CommandError,
+    },
+    /// An `event` function outside the minion daemon.
+    #[error("{0} needs the minion daemon's bus")]
+    NoBus(String),
+    /// A configuration option the function reads is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The event to fire is not one.
+    #[error(transparent)]
+    Event(#[from] EventError),
+}
 
 /// The return code Salt gives a job whose function is missing or got bad arguments.
 pub const EX_GENERIC: i64 = 1;
@@ -231,43 +353,45 @@ pub fn not_available(fun: &str) -> String {
     format!("'{fun}' is not available.")
 }
 
+/// The function named `fun`, if halite has it.
+pub fn find(fun: &str) -> Option<&'static Function> {
+    FUNCTIONS.iter().find(|function| function.name() == fun)
+}
+
 /// Whether halite has `fun`.
 pub fn exists(fun: &str) -> bool {
-    FUNCTIONS.contains(&fun)
+    find(fun).is_some()
 }
 
 /// Runs `call`. Unknown functions and bad arguments come back as Salt's messages with a non-zero
 /// return code, never as a panic or an error.
 pub async fn run(call: &Call, ctx: &Context) -> Outcome {
-    let result = match call.fun.as_str() {
-        "test.ping" | "test.true" => Ok(Outcome::ok(true)),
-        "test.false" => Ok(Outcome::ok(false)),
-        "test.echo" => test::echo(call, ctx),
-        "test.arg" => Ok(test::arg(call, ctx)),
-        "test.sleep" => test::sleep(call).await,
-        "test.version" => Ok(Outcome::ok(env!("CARGO_PKG_VERSION"))),
-        "test.retcode" => test::retcode(call),
-        "cmd.run" => cmd::run(call, ctx, cmd::Shape::Output).await,
-        "cmd.run_all" => cmd::run(call, ctx, cmd::Shape::All).await,
-        "cmd.retcode" => cmd::run(call, ctx, cmd::Shape::Retcode).await,
-        "grains.items" => Ok(Outcome::ok(ctx.grains.clone())),
-        "grains.get" => grains::get(call, ctx),
-        "grains.item" => Ok(grains::item(call, ctx)),
-        "event.send" | "event.fire" | "event.fire_master" => event::run(call, ctx).await,
-        "sys.list_functions" => Ok(list_functions(call)),
-        "saltutil.find_job" => saltutil_find_job(call, ctx),
-        "saltutil.running" => Ok(saltutil_running(ctx)),
-        other => return Outcome::failed(not_available(other)),
+    let Some(function) = find(&call.fun) else {
+        return Outcome::failed(not_available(&call.fun));
     };
-    result.unwrap_or_else(|err| Outcome::failed(format!("{err:#}")))
+    (function.run)(call, ctx)
+        .await
+        .unwrap_or_else(|err| Outcome::failed(err.to_string()))
 }
 
 /// Binds a call's arguments, with Salt's wording when they do not fit.
-fn bind(call: &Call, signature: &Signature) -> anyhow::Result<Bound> {
+fn bind(call: &Call, signature: &Signature) -> Result<Bound, FunctionError> {
     signature
         .bind(&call.args)
-        .map_err(|err| anyhow::anyhow!("Passed invalid arguments to {}: {}", call.fun, err.problem))
+        .map_err(|err| FunctionError::Arguments {
+            fun: call.fun.clone(),
+            problem: err.problem,
+        })
 }
+
+const LIST_FUNCTIONS: Signature = Signature {
+    name: "sys.list_functions",
+    summary: "The functions this minion has, all or those of the modules or globs given",
+    params: &[],
+    required: 0,
+    kwargs: false,
+    usage: "sys.list_functions [MODULE|GLOB ...]",
+};
 
 fn list_functions(call: &Call) -> Outcome {
     let patterns: Vec<String> = call
@@ -279,7 +403,8 @@ fn list_functions(call: &Call) -> Outcome {
     // A pattern with `*` or `.` is a glob on the name; anything else names a module.
     let listed = FUNCTIONS
         .iter()
-        .filter(|fun| {
+        .filter(|function| {
+            let fun = function.name();
             patterns.is_empty()
                 || patterns.iter().any(|pattern| {
                     if pattern.contains(['*', '.']) {
@@ -289,13 +414,14 @@ fn list_functions(call: &Call) -> Outcome {
                     }
                 })
         })
-        .map(|fun| Value::from(*fun))
+        .map(|function| Value::from(function.name()))
         .collect();
     Outcome::ok(Value::Array(listed))
 }
 
 const FIND_JOB: Signature = Signature {
     name: "saltutil.find_job",
+    summary: "The job with this jid if this minion runs it, else {}",
     params: &["jid"],
     required: 1,
     kwargs: false,
@@ -312,7 +438,7 @@ fn job_info(job: &Job) -> Value {
     Value::Map(entries)
 }
 
-fn saltutil_find_job(call: &Call, ctx: &Context) -> anyhow::Result<Outcome> {
+fn saltutil_find_job(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
     let bound = bind(call, &FIND_JOB)?;
     let jid = bound
         .get("jid")
@@ -327,6 +453,15 @@ fn saltutil_find_job(call: &Call, ctx: &Context) -> anyhow::Result<Outcome> {
         .unwrap_or_else(|| Value::Map(Vec::new()));
     Ok(Outcome::ok(found))
 }
+
+const RUNNING: Signature = Signature {
+    name: "saltutil.running",
+    summary: "The jobs this minion runs now, other than this one",
+    params: &[],
+    required: 0,
+    kwargs: false,
+    usage: "saltutil.running",
+};
 
 fn saltutil_running(ctx: &Context) -> Outcome {
     let own = ctx.job.as_ref().map(|job| job.jid.as_str());

@@ -1,5 +1,6 @@
-//! Binding command-line arguments to a Salt function's parameters the way Python binds them,
-//! with Python's wording when they do not fit.
+//! A Salt function's signature (its name, a one-line summary, its parameters), and binding
+//! command-line arguments to it the way Python binds them, with Python's wording when they do
+//! not fit. Every entry of the function, runner and wheel registries has one.
 
 use crate::event::Value;
 use crate::salt_yaml::CliArgs;
@@ -14,11 +15,15 @@ pub struct ArgumentsError {
     pub usage: &'static str,
 }
 
-/// A function's parameters, in order; the first `required` have no default.
+/// A function's name, what it does in a line, and its parameters in order; the first
+/// `required` have no default. A function that takes any positional arguments (Python's
+/// `*args`) has no named ones and reads its call itself.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Signature {
+pub struct Signature {
     /// The function's name, as in `event.send`.
     pub name: &'static str,
+    /// What it does, in one line (help, completions).
+    pub summary: &'static str,
     /// Parameter names in order.
     pub params: &'static [&'static str],
     /// How many leading parameters are required.
@@ -52,8 +57,13 @@ impl Signature {
         self.name.rsplit('.').next().unwrap_or(self.name)
     }
 
+    /// The required parameters, which a legacy reaction passes positionally.
+    pub fn required_params(&self) -> &'static [&'static str] {
+        &self.params[..self.required]
+    }
+
     /// Binds `args`, or explains in Python's words why they do not fit.
-    pub fn bind(&self, args: &CliArgs) -> Result<Bound, ArgumentsError> {
+    pub(crate) fn bind(&self, args: &CliArgs) -> Result<Bound, ArgumentsError> {
         let fail = |problem: String| ArgumentsError {
             problem,
             usage: self.usage,

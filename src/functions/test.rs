@@ -1,36 +1,84 @@
 //! The `test` module: functions for checking that jobs reach minions and come back.
 
 use super::signature::Signature;
-use super::{Call, Context, Outcome, bind};
+use super::{Call, Context, FunctionError, Outcome, bind};
 use crate::event::Value;
 use crate::py::value::py_str;
 
-const ECHO: Signature = Signature {
+pub(super) const ARG: Signature = Signature {
+    name: "test.arg",
+    summary: "What arrived: the positional and keyword arguments, with the job's __pub_* keys",
+    params: &[],
+    required: 0,
+    kwargs: true,
+    usage: "test.arg [ARG ...] [key=value ...]",
+};
+
+pub(super) const ECHO: Signature = Signature {
     name: "test.echo",
+    summary: "The text back",
     params: &["text"],
     required: 1,
     kwargs: false,
     usage: "test.echo TEXT",
 };
 
-const SLEEP: Signature = Signature {
-    name: "test.sleep",
-    params: &["length"],
-    required: 1,
+pub(super) const FALSE: Signature = Signature {
+    name: "test.false",
+    summary: "False",
+    params: &[],
+    required: 0,
     kwargs: false,
-    usage: "test.sleep LENGTH",
+    usage: "test.false",
 };
 
-const RETCODE: Signature = Signature {
+pub(super) const PING: Signature = Signature {
+    name: "test.ping",
+    summary: "True: the minion is there and runs jobs",
+    params: &[],
+    required: 0,
+    kwargs: false,
+    usage: "test.ping",
+};
+
+pub(super) const RETCODE: Signature = Signature {
     name: "test.retcode",
+    summary: "True, with the given return code (0 by default)",
     params: &["code"],
     required: 0,
     kwargs: false,
     usage: "test.retcode [CODE]",
 };
 
+pub(super) const SLEEP: Signature = Signature {
+    name: "test.sleep",
+    summary: "Waits LENGTH seconds, then True",
+    params: &["length"],
+    required: 1,
+    kwargs: false,
+    usage: "test.sleep LENGTH",
+};
+
+pub(super) const TRUE: Signature = Signature {
+    name: "test.true",
+    summary: "True",
+    params: &[],
+    required: 0,
+    kwargs: false,
+    usage: "test.true",
+};
+
+pub(super) const VERSION: Signature = Signature {
+    name: "test.version",
+    summary: "halite's version",
+    params: &[],
+    required: 0,
+    kwargs: false,
+    usage: "test.version",
+};
+
 /// `test.echo text`: the text back.
-pub(super) fn echo(call: &Call, _ctx: &Context) -> anyhow::Result<Outcome> {
+pub(super) fn echo(call: &Call) -> Result<Outcome, FunctionError> {
     let bound = bind(call, &ECHO)?;
     Ok(Outcome::ok(
         bound.get("text").cloned().unwrap_or(Value::Nil),
@@ -48,7 +96,7 @@ pub(super) fn arg(call: &Call, ctx: &Context) -> Outcome {
 }
 
 /// `test.sleep length`: waits, then `True`.
-pub(super) async fn sleep(call: &Call) -> anyhow::Result<Outcome> {
+pub(super) async fn sleep(call: &Call) -> Result<Outcome, FunctionError> {
     let bound = bind(call, &SLEEP)?;
     let length = bound.get("length").cloned().unwrap_or(Value::Nil);
     let seconds = py_str(&length)
@@ -57,21 +105,25 @@ pub(super) async fn sleep(call: &Call) -> anyhow::Result<Outcome> {
         .map(Value::F64)
         .unwrap_or(length.clone());
     let duration = crate::config::seconds(&seconds).ok_or_else(|| {
-        anyhow::anyhow!("test.sleep: length must be a number of seconds, not {length}")
+        FunctionError::Invalid(format!(
+            "test.sleep: length must be a number of seconds, not {length}"
+        ))
     })?;
     tokio::time::sleep(duration).await;
     Ok(Outcome::ok(true))
 }
 
 /// `test.retcode code=0`: `True`, with `code` as the job's return code.
-pub(super) fn retcode(call: &Call) -> anyhow::Result<Outcome> {
+pub(super) fn retcode(call: &Call) -> Result<Outcome, FunctionError> {
     let bound = bind(call, &RETCODE)?;
     let code = match bound.get("code") {
         None => 0,
         Some(code) => code
             .as_i64()
             .or_else(|| py_str(code).trim().parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("test.retcode: code must be an integer, not {code}"))?,
+            .ok_or_else(|| {
+                FunctionError::Invalid(format!("test.retcode: code must be an integer, not {code}"))
+            })?,
     };
     Ok(Outcome::with_retcode(true, code))
 }

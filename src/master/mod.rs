@@ -213,7 +213,8 @@ impl Master {
     }
 }
 
-/// What the master's reactor acts through: jobs are published as `salt` publishes them.
+/// What the master's reactor acts through: jobs are published as `salt` publishes them, runner
+/// and wheel functions called with the master's configuration.
 struct Reactions(Arc<Shared>);
 
 impl crate::reactor::Backend for Reactions {
@@ -226,6 +227,22 @@ impl crate::reactor::Backend for Reactions {
 
     async fn caller(&self, _call: crate::functions::Call) -> Result<crate::event::Value, String> {
         Err("caller reactions run in a minion's reactor".to_owned())
+    }
+
+    async fn runner(
+        &self,
+        call: &crate::functions::Call,
+        sink: &mut crate::runners::EventSink,
+    ) -> Result<crate::event::Value, crate::runners::RunnerError> {
+        crate::runners::call(&self.0.config, sink, &call.fun, &call.args).await
+    }
+
+    async fn wheel(
+        &self,
+        call: &crate::functions::Call,
+        sink: &mut crate::runners::EventSink,
+    ) -> Result<crate::event::Value, crate::runners::RunnerError> {
+        crate::wheel::call(&self.0.config, sink, &call.fun, &call.args).await
     }
 }
 

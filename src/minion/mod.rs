@@ -245,6 +245,26 @@ impl crate::reactor::Backend for Reactions {
             Ok(outcome.ret)
         }
     }
+
+    async fn runner(
+        &self,
+        _call: &Call,
+        _sink: &mut crate::runners::EventSink,
+    ) -> Result<Value, crate::runners::RunnerError> {
+        Err(crate::runners::RunnerError::Failed(
+            "runner reactions run on a master".to_owned(),
+        ))
+    }
+
+    async fn wheel(
+        &self,
+        _call: &Call,
+        _sink: &mut crate::runners::EventSink,
+    ) -> Result<Value, crate::runners::RunnerError> {
+        Err(crate::runners::RunnerError::Failed(
+            "wheel reactions run on a master".to_owned(),
+        ))
+    }
 }
 
 /// Forwards `fire_master` events from the minion's bus to the master.

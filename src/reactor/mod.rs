@@ -35,7 +35,7 @@ use crate::functions::Call;
 use crate::proto::PublishRequest;
 use crate::py::value::py_str;
 use crate::render::{RenderError, Renderer};
-use crate::runners::{Announcement, EventSink};
+use crate::runners::{Announcement, Caller, EventSink, MasterFunction, RunnerError, announced};
 use pool::Pool;
 use reaction::{Kind, Reaction};
 use rules::Rules;
@@ -60,13 +60,26 @@ const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest a stopping reactor works through what it accepted.
 const MAX_DRAIN: Duration = Duration::from_secs(60);
 
-/// What a reactor runs jobs and local functions with: a master publishes `local.*` jobs, a
-/// minion runs `caller.*` functions itself.
+/// What a reactor acts through: a master publishes `local.*` jobs and calls `runner.*` and
+/// `wheel.*` functions, a minion runs `caller.*` functions itself; each refuses the others.
 pub trait Backend: Send + Sync + 'static {
     /// Publishes a job; the reply is the master's `{"jid", "minions", …}`.
     fn local(&self, request: PublishRequest) -> impl Future<Output = Result<Value, String>> + Send;
     /// Runs an execution function here; the return, or the failure's message.
     fn caller(&self, call: Call) -> impl Future<Output = Result<Value, String>> + Send;
+    /// Calls a runner, the events it fires going to `sink` (the reactor announces the call).
+    fn runner(
+        &self,
+        call: &Call,
+        sink: &mut EventSink,
+    ) -> impl Future<Output = Result<Value, RunnerError>> + Send;
+    /// Calls a wheel function, the events it fires going to `sink` (the reactor announces the
+    /// call).
+    fn wheel(
+        &self,
+        call: &Call,
+        sink: &mut EventSink,
+    ) -> impl Future<Output = Result<Value, RunnerError>> + Send;
 }
 
 /// The most reactor workers: each is a task, and more than cores do not react faster.
@@ -735,52 +748,44 @@ impl<B: Backend> Shared<B> {
     async fn call_master_function(&self, reaction: &Reaction) -> Result<(), Failure> {
         let fun = reaction.fun.as_str();
         let client = MasterClient::of(reaction.kind);
-        if !client.names().contains(&fun) {
+        let Some(function) = crate::runners::find(client.registry(), fun) else {
+            let names: Vec<&str> = client.registry().iter().map(MasterFunction::name).collect();
             return Err(Failure::Failed(format!(
                 "{} is not available; there are {}",
                 reaction.action(),
-                client.names().join(", ")
+                names.join(", ")
             )));
-        }
-        let (args, warning) = reaction.arguments(client.positional(fun));
+        };
+        let (args, warning) = reaction.arguments(function.positional());
         warn(warning);
+        let call = Call {
+            fun: reaction.fun.clone(),
+            args,
+        };
         let announcement = match client {
-            MasterClient::Runner => Announcement::runner(fun, &args, EVENT_USER),
-            MasterClient::Wheel => Announcement::wheel(fun, &args, EVENT_USER),
+            MasterClient::Runner => Announcement::runner(fun, &call.args, EVENT_USER),
+            MasterClient::Wheel => Announcement::wheel(fun, &call.args, EVENT_USER),
         };
         let limit = self.config.max_event_size().unwrap_or(u64::MAX);
         let mut sink = EventSink::Bus(self.bus.clone(), limit);
-        sink.fire(announcement.started()).await.ok();
-        let result = self
-            .bounded(async {
-                let called = match client {
-                    MasterClient::Runner => {
-                        crate::runners::call(&self.config, &mut sink, fun, &args).await
-                    }
-                    MasterClient::Wheel => {
-                        crate::wheel::call(&self.config, &mut sink, fun, &args).await
-                    }
-                };
-                Ok(called)
-            })
-            .await;
-        let (returned, failure) = match result {
-            Ok(Ok(value)) => {
-                // A returned `error` (as http.query's) is a failed reaction.
-                let error =
-                    map_get(&value, "error").map(|e| Failure::Failed(py_str(e).into_owned()));
-                (value, error)
-            }
-            Ok(Err(err)) => (
-                Value::from(err.to_string()),
-                Some(Failure::Failed(err.to_string())),
-            ),
-            Err(timed_out) => (Value::from(format!("{timed_out}")), Some(timed_out)),
+        let caller = Caller::Reaction {
+            limit: self.limits.timeout,
         };
-        sink.finish(&announcement, &returned, failure.is_none())
-            .await
-            .ok();
-        failure.map_or(Ok(()), Err)
+        announced(
+            &mut sink,
+            &announcement,
+            caller,
+            async |sink| match client {
+                MasterClient::Runner => self.backend.runner(&call, sink).await,
+                MasterClient::Wheel => self.backend.wheel(&call, sink).await,
+            },
+        )
+        .await
+        .map(drop)
+        .map_err(|err| match err {
+            RunnerError::TimedOut(limit) => Failure::TimedOut(limit),
+            other => Failure::Failed(other.to_string()),
+        })
     }
 }
 
@@ -800,18 +805,10 @@ impl MasterClient {
     }
 
     /// The functions it has.
-    fn names(self) -> &'static [&'static str] {
+    fn registry(self) -> &'static [MasterFunction] {
         match self {
             MasterClient::Runner => crate::runners::RUNNERS,
             MasterClient::Wheel => crate::wheel::WHEELS,
-        }
-    }
-
-    /// A function's required parameters, passed positionally by legacy reactions.
-    fn positional(self, fun: &str) -> &'static [&'static str] {
-        match self {
-            MasterClient::Runner => crate::runners::positional(fun),
-            MasterClient::Wheel => crate::wheel::positional(fun),
         }
     }
 }

@@ -17,8 +17,9 @@ use crate::py::json::{self as pyjson, Format};
 use crate::py::value::py_str;
 use crate::salt_yaml::CliArgs;
 
-const QUERY: Signature = Signature {
+pub(super) const QUERY: Signature = Signature {
     name: "http.query",
+    summary: "One HTTP request (Salt's webhook runner): body, and status, headers or error",
     params: &[
         "url",
         "method",

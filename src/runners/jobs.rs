@@ -10,51 +10,59 @@ use crate::proto::PublishRequest;
 use crate::returners::local_cache::{CachedJob, JobCache};
 use crate::salt_yaml::CliArgs;
 
-const LOOKUP_JID: Signature = Signature {
+pub(super) const LOOKUP_JID: Signature = Signature {
     name: "jobs.lookup_jid",
+    summary: "The returns the job cache holds for a job, per minion",
     params: &["jid"],
     required: 1,
     kwargs: false,
     usage: "salt-run jobs.lookup_jid JID",
 };
 
-const NO_ARGS: Signature = Signature {
-    name: "jobs",
+pub(super) const LIST_JOBS: Signature = Signature {
+    name: "jobs.list_jobs",
+    summary: "The jobs in the job cache: function, arguments, target, user, start time",
     params: &[],
     required: 0,
     kwargs: false,
     usage: "salt-run jobs.list_jobs | jobs.active",
 };
 
-/// Runs `jobs.lookup_jid`, `jobs.list_jobs` or `jobs.active` against the master's job cache
-/// (and, for `jobs.active`, its minions).
-pub(super) async fn call(
-    config: &Config,
-    function: &str,
-    args: &CliArgs,
-) -> Result<Value, RunnerError> {
-    let failed = |err: &dyn std::fmt::Display| RunnerError::Failed(err.to_string());
+pub(super) const ACTIVE: Signature = Signature {
+    name: "jobs.active",
+    summary: "The jobs minions run now, asked of every minion",
+    ..LIST_JOBS
+};
+
+fn failed(err: &dyn std::fmt::Display) -> RunnerError {
+    RunnerError::Failed(err.to_string())
+}
+
+/// `jobs.lookup_jid` against the master's job cache.
+pub(super) fn run_lookup_jid(config: &Config, args: &CliArgs) -> Result<Value, RunnerError> {
     let cache = JobCache::configured(config).map_err(|err| failed(&err))?;
-    match function {
-        "jobs.lookup_jid" => {
-            let bound = LOOKUP_JID.bind(args)?;
-            let jid = bound.get("jid").map(text).unwrap_or_default();
-            Ok(lookup_jid(&cache, &jid))
-        }
-        "jobs.list_jobs" => {
-            NO_ARGS.bind(args)?;
-            Ok(list_jobs(&cache))
-        }
-        _ => {
-            NO_ARGS.bind(args)?;
-            let client = LocalClient::new(config).map_err(|err| failed(&err))?;
-            active(&client, &cache).await.map_err(|err| {
-                RunnerError::Failed(format!(
-                    "the master is not reachable ({err}): start salt-master with this config, or check -c"
-                ))
-            })
-        }
-    }
+    let bound = LOOKUP_JID.bind(args)?;
+    let jid = bound.get("jid").map(text).unwrap_or_default();
+    Ok(lookup_jid(&cache, &jid))
+}
+
+/// `jobs.list_jobs` against the master's job cache.
+pub(super) fn run_list_jobs(config: &Config, args: &CliArgs) -> Result<Value, RunnerError> {
+    let cache = JobCache::configured(config).map_err(|err| failed(&err))?;
+    LIST_JOBS.bind(args)?;
+    Ok(list_jobs(&cache))
+}
+
+/// `jobs.active` against the master's job cache and its minions.
+pub(super) async fn run_active(config: &Config, args: &CliArgs) -> Result<Value, RunnerError> {
+    let cache = JobCache::configured(config).map_err(|err| failed(&err))?;
+    ACTIVE.bind(args)?;
+    let client = LocalClient::new(config).map_err(|err| failed(&err))?;
+    active(&client, &cache).await.map_err(|err| {
+        RunnerError::Failed(format!(
+            "the master is not reachable ({err}): start salt-master with this config, or check -c"
+        ))
+    })
 }
 
 /// `jobs.lookup_jid JID`: `{minion: return}` for every return stored, `{}` for an unknown jid.

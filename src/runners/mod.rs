@@ -2,6 +2,11 @@
 //! with Salt's names, arguments and returns, announced by Salt's `salt/run/<jid>/new` and
 //! `…/ret` events.
 //!
+//! [`RUNNERS`] is the one list of them: each entry's name, summary, parameters and behaviour.
+//! Dispatch ([`call`]), [`exists`], the parameters a legacy reaction passes positionally,
+//! `salt-run`'s help and completions are read from it. [`announced`] is the one sequence of
+//! events around a runner or wheel call, for `salt-run` and for reactions.
+//!
 //! `state.event` and `event.bench` stream or measure rather than return, so they live in
 //! `salt-run` alone and are not runners a reaction can call.
 
@@ -9,48 +14,135 @@ pub mod http;
 pub mod jobs;
 mod test;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
 use crate::bus::BusHandle;
 use crate::client::Publisher;
 use crate::config::Config;
 use crate::event::{Event, Value, jid, map_get, map_set};
-use crate::functions::signature::{Signature, text};
+use crate::functions::signature::{ArgumentsError, Signature, text};
+use crate::py::value::py_str;
 use crate::salt_yaml::CliArgs;
 
+/// What a runner's or wheel function's behaviour returns: its return, later.
+pub type Calling<'a> = Pin<Box<dyn Future<Output = Result<Value, RunnerError>> + Send + 'a>>;
+
+/// What a runner or wheel function does: called with the master's configuration, the sink its
+/// events go to, and its arguments.
+pub type Behaviour = for<'a> fn(&'a Config, &'a mut EventSink, &'a CliArgs) -> Calling<'a>;
+
+/// One runner or wheel function (the master's own functions): its signature (name, summary,
+/// parameters) and what it does.
+#[derive(Debug)]
+pub struct MasterFunction {
+    /// Its name, summary and parameters.
+    pub signature: Signature,
+    /// What it does.
+    pub run: Behaviour,
+}
+
+impl MasterFunction {
+    /// `module.function`.
+    pub fn name(&self) -> &'static str {
+        self.signature.name
+    }
+
+    /// The parameters a legacy reaction passes positionally: the required ones.
+    pub fn positional(&self) -> &'static [&'static str] {
+        self.signature.required_params()
+    }
+}
+
+/// A behaviour that is done at once.
+pub(crate) fn done<'a>(result: Result<Value, RunnerError>) -> Calling<'a> {
+    Box::pin(std::future::ready(result))
+}
+
 /// Every runner halite has, sorted.
-pub const RUNNERS: &[&str] = &[
-    "event.send",
-    "http.query",
-    "jobs.active",
-    "jobs.list_jobs",
-    "jobs.lookup_jid",
-    "reactor.list",
-    "test.arg",
-    "test.sleep",
+pub static RUNNERS: &[MasterFunction] = &[
+    MasterFunction {
+        signature: EVENT_SEND,
+        run: |_, sink, args| Box::pin(event_send(sink, args)),
+    },
+    MasterFunction {
+        signature: http::QUERY,
+        run: |config, _, args| Box::pin(http::query(config, args)),
+    },
+    MasterFunction {
+        signature: jobs::ACTIVE,
+        run: |config, _, args| Box::pin(jobs::run_active(config, args)),
+    },
+    MasterFunction {
+        signature: jobs::LIST_JOBS,
+        run: |config, _, args| done(jobs::run_list_jobs(config, args)),
+    },
+    MasterFunction {
+        signature: jobs::LOOKUP_JID,
+        run: |config, _, args| done(jobs::run_lookup_jid(config, args)),
+    },
+    MasterFunction {
+        signature: REACTOR_LIST,
+        run: |config, _, args| Box::pin(reactor_list(config, args)),
+    },
+    MasterFunction {
+        signature: test::ARG,
+        run: |_, _, args| done(Ok(test::arg(args))),
+    },
+    MasterFunction {
+        signature: test::SLEEP,
+        run: |_, _, args| Box::pin(test::sleep(args)),
+    },
 ];
+
+/// The function named `function` in `registry` ([`RUNNERS`] or the wheel's).
+pub fn find(
+    registry: &'static [MasterFunction],
+    function: &str,
+) -> Option<&'static MasterFunction> {
+    registry.iter().find(|entry| entry.name() == function)
+}
 
 /// Why a runner call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
-    /// No such runner.
-    #[error("'{0}' is not available; runners are {list}", list = RUNNERS.join(", "))]
-    Unavailable(String),
+    /// No such runner (or wheel function).
+    #[error("'{function}' is not available; {kind} are {}", known.join(", "))]
+    Unavailable {
+        /// The name asked for.
+        function: String,
+        /// What the registry holds: `runners`, `wheel functions`.
+        kind: &'static str,
+        /// The names it holds.
+        known: Vec<&'static str>,
+    },
     /// The arguments do not fit the function.
     #[error("{0}")]
     Arguments(String),
     /// The runner ran and failed.
     #[error("{0}")]
     Failed(String),
+    /// A reaction's call did not finish within `reactor_timeout`, and was stopped.
+    #[error("timed out after {0:?} (reactor_timeout)")]
+    TimedOut(Duration),
 }
 
-impl From<crate::functions::signature::ArgumentsError> for RunnerError {
-    fn from(err: crate::functions::signature::ArgumentsError) -> Self {
-        RunnerError::Arguments(err.to_string())
+impl RunnerError {
+    /// Salt's refusal of a function `registry` does not hold, naming the `kind` of functions it
+    /// holds and all of them.
+    pub fn unavailable(function: &str, kind: &'static str, registry: &[MasterFunction]) -> Self {
+        RunnerError::Unavailable {
+            function: function.to_owned(),
+            kind,
+            known: registry.iter().map(MasterFunction::name).collect(),
+        }
     }
 }
 
-impl From<anyhow::Error> for RunnerError {
-    fn from(err: anyhow::Error) -> Self {
-        RunnerError::Arguments(format!("{err:#}"))
+impl From<ArgumentsError> for RunnerError {
+    fn from(err: ArgumentsError) -> Self {
+        RunnerError::Arguments(err.to_string())
     }
 }
 
@@ -176,14 +268,50 @@ fn fun_args(args: &CliArgs) -> Vec<Value> {
     fun_args
 }
 
-/// The required parameters of a runner, which a legacy reaction passes positionally.
-pub fn positional(function: &str) -> &'static [&'static str] {
-    match function {
-        "event.send" => &["tag"],
-        "http.query" => &["url"],
-        "jobs.lookup_jid" => &["jid"],
-        _ => &[],
-    }
+/// Who makes a runner or wheel call, which decides what its `…/ret` says of a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// A command (`salt-run`): a failed call is the command's error and fires no `…/ret`;
+    /// whatever the call returns is a success.
+    Command,
+    /// A reaction, whose call is stopped after `limit`: a failed or stopped call, or a return
+    /// with an `error` key (as `http.query`'s), fires `…/ret` with the message or return and
+    /// `success: false`, and is the reaction's failure.
+    Reaction {
+        /// `reactor_timeout`.
+        limit: Duration,
+    },
+}
+
+/// One announced call: `…/new`, then `call` (its own events go to the same sink, so they come
+/// between), then `…/ret` with the return (`VALUE_TRIMMED` when too big). The one sequence for
+/// `salt-run` and for runner and wheel reactions.
+pub async fn announced(
+    sink: &mut EventSink,
+    announcement: &Announcement,
+    caller: Caller,
+    call: impl AsyncFnOnce(&mut EventSink) -> Result<Value, RunnerError>,
+) -> Result<Value, RunnerError> {
+    sink.fire(announcement.started()).await?;
+    let Caller::Reaction { limit } = caller else {
+        let returned = call(sink).await?;
+        sink.finish(announcement, &returned, true).await?;
+        return Ok(returned);
+    };
+    let result = tokio::time::timeout(limit, call(sink))
+        .await
+        .unwrap_or(Err(RunnerError::TimedOut(limit)));
+    let (returned, failure) = match result {
+        Ok(value) => {
+            let error =
+                map_get(&value, "error").map(|e| RunnerError::Failed(py_str(e).into_owned()));
+            (value, error)
+        }
+        Err(err) => (Value::from(err.to_string()), Some(err)),
+    };
+    sink.finish(announcement, &returned, failure.is_none())
+        .await?;
+    failure.map_or(Ok(returned), Err)
 }
 
 /// The user Salt records for a job (`get_specific_user`): the process's user, or `sudo_<name>`
@@ -201,33 +329,26 @@ pub fn salt_user() -> String {
 
 /// Whether `function` is a runner halite has.
 pub fn exists(function: &str) -> bool {
-    RUNNERS.contains(&function)
+    find(RUNNERS, function).is_some()
 }
 
 /// Calls runner `function` with `args`, firing the events it fires into `sink` (the caller
-/// announces the call itself with an [`Announcement`]).
+/// announces the call itself, with [`announced`]).
 pub async fn call(
     config: &Config,
     sink: &mut EventSink,
     function: &str,
     args: &CliArgs,
 ) -> Result<Value, RunnerError> {
-    match function {
-        "event.send" => event_send(sink, args).await,
-        "http.query" => http::query(config, args).await,
-        "jobs.lookup_jid" | "jobs.list_jobs" | "jobs.active" => {
-            jobs::call(config, function, args).await
-        }
-        "reactor.list" => reactor_list(config, args).await,
-        "test.arg" => Ok(test::arg(args)),
-        "test.sleep" => test::sleep(args).await,
-        other => Err(RunnerError::Unavailable(other.to_owned())),
-    }
+    let runner = find(RUNNERS, function)
+        .ok_or_else(|| RunnerError::unavailable(function, "runners", RUNNERS))?;
+    (runner.run)(config, sink, args).await
 }
 
 /// `event.send`'s parameters; `key=value` pairs join the data (Salt's runner refuses them).
-pub(crate) const EVENT_SEND: Signature = Signature {
+const EVENT_SEND: Signature = Signature {
     name: "event.send",
+    summary: "Fires an event on the master's bus",
     params: &["tag", "data"],
     required: 1,
     kwargs: true,
@@ -256,8 +377,9 @@ async fn event_send(sink: &mut EventSink, args: &CliArgs) -> Result<Value, Runne
     Ok(Value::Boolean(true))
 }
 
-const NO_ARGS: Signature = Signature {
+const REACTOR_LIST: Signature = Signature {
     name: "reactor.list",
+    summary: "The running master's reactor configuration",
     params: &["saltenv", "test"],
     required: 0,
     kwargs: false,
@@ -267,7 +389,7 @@ const NO_ARGS: Signature = Signature {
 /// `reactor.list`: asks the running master for its reactor's configuration over the local
 /// request socket (Salt asks over the bus, where the root key it sends is read by everyone).
 async fn reactor_list(config: &Config, args: &CliArgs) -> Result<Value, RunnerError> {
-    NO_ARGS.bind(args)?;
+    REACTOR_LIST.bind(args)?;
     let failed = |err: &dyn std::fmt::Display| RunnerError::Failed(err.to_string());
     let client = crate::client::local::LocalClient::new(config).map_err(|err| failed(&err))?;
     let reply = client
@@ -277,4 +399,139 @@ async fn reactor_list(config: &Config, args: &CliArgs) -> Result<Value, RunnerEr
     Ok(map_get(&reply, "reactors")
         .cloned()
         .unwrap_or(Value::Array(Vec::new())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::{Bus, BusOptions, BusSubscription, Node};
+    use crate::ipc::{BusAddress, Endpoint};
+
+    /// A bound bus (not serving sockets: in-process subscribers see what is fired) and a
+    /// subscription to it.
+    async fn bus(dir: &std::path::Path) -> (Bus, BusSubscription) {
+        let address = BusAddress {
+            publish: Endpoint::Unix(dir.join("pub.ipc")),
+            pull: Endpoint::Unix(dir.join("pull.ipc")),
+        };
+        let bus = Bus::bind(BusOptions::new(address, Node::Master))
+            .await
+            .unwrap();
+        let subscription = bus.handle().subscribe();
+        (bus, subscription)
+    }
+
+    /// The tags fired so far, and the last event's data.
+    fn fired(subscription: &mut BusSubscription) -> (Vec<String>, Value) {
+        let mut tags = Vec::new();
+        let mut last = Value::Nil;
+        while let Some(body) = subscription.try_next_body() {
+            let event = crate::wire::decode_body(&body).unwrap();
+            // The jid differs per call: only the shape of the tag counts.
+            tags.push(
+                event
+                    .tag
+                    .split('/')
+                    .filter(|p| !p.bytes().all(|b| b.is_ascii_digit()))
+                    .collect::<Vec<_>>()
+                    .join("/"),
+            );
+            last = event.data;
+        }
+        (tags, last)
+    }
+
+    fn announcement() -> Announcement {
+        Announcement::runner("test.arg", &CliArgs::default(), "Reactor")
+    }
+
+    #[tokio::test]
+    async fn a_call_fires_new_then_its_own_events_then_ret() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bus, mut subscription) = bus(dir.path()).await;
+        for caller in [
+            Caller::Command,
+            Caller::Reaction {
+                limit: Duration::from_secs(5),
+            },
+        ] {
+            let mut sink = EventSink::Bus(bus.handle(), u64::MAX);
+            let returned = announced(&mut sink, &announcement(), caller, async |sink| {
+                let event = Event::new("my/own", Value::Map(Vec::new())).unwrap();
+                sink.fire(event).await?;
+                Ok(Value::from(7))
+            })
+            .await
+            .unwrap();
+            assert_eq!(returned, Value::from(7));
+            let (tags, ret) = fired(&mut subscription);
+            assert_eq!(
+                tags,
+                ["salt/run/new", "my/own", "salt/run/ret"],
+                "{caller:?}"
+            );
+            assert_eq!(map_get(&ret, "return"), Some(&Value::from(7)));
+            assert_eq!(map_get(&ret, "success"), Some(&Value::Boolean(true)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_command_fires_no_ret_and_a_failed_reaction_a_ret_without_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bus, mut subscription) = bus(dir.path()).await;
+        let fail = async |_: &mut EventSink| Err(RunnerError::Failed("broken".to_owned()));
+        let mut sink = EventSink::Bus(bus.handle(), u64::MAX);
+        let err = announced(&mut sink, &announcement(), Caller::Command, fail)
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "broken");
+        assert_eq!(fired(&mut subscription).0, ["salt/run/new"]);
+
+        let reaction = Caller::Reaction {
+            limit: Duration::from_secs(5),
+        };
+        let err = announced(&mut sink, &announcement(), reaction, fail)
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "broken");
+        let (tags, ret) = fired(&mut subscription);
+        assert_eq!(tags, ["salt/run/new", "salt/run/ret"]);
+        assert_eq!(map_get(&ret, "return"), Some(&Value::from("broken")));
+        assert_eq!(map_get(&ret, "success"), Some(&Value::Boolean(false)));
+    }
+
+    #[tokio::test]
+    async fn a_reaction_that_returns_an_error_or_runs_too_long_fails_with_its_ret() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bus, mut subscription) = bus(dir.path()).await;
+        let mut sink = EventSink::Bus(bus.handle(), u64::MAX);
+        let error = Value::Map(vec![(Value::from("error"), Value::from("HTTP 500"))]);
+        let reaction = Caller::Reaction {
+            limit: Duration::from_millis(50),
+        };
+        let err = announced(&mut sink, &announcement(), reaction, async |_| {
+            Ok(error.clone())
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.to_string(), "HTTP 500");
+        let (_, ret) = fired(&mut subscription);
+        assert_eq!(map_get(&ret, "return"), Some(&error));
+        assert_eq!(map_get(&ret, "success"), Some(&Value::Boolean(false)));
+
+        let err = announced(&mut sink, &announcement(), reaction, async |_| {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(Value::Nil)
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, RunnerError::TimedOut(_)), "{err:?}");
+        let (tags, ret) = fired(&mut subscription);
+        assert_eq!(tags, ["salt/run/new", "salt/run/ret"]);
+        assert_eq!(
+            map_get(&ret, "return"),
+            Some(&Value::from("timed out after 50ms (reactor_timeout)"))
+        );
+        assert_eq!(map_get(&ret, "success"), Some(&Value::Boolean(false)));
+    }
 }

@@ -7,6 +7,15 @@ use crate::event::Value;
 use crate::functions::signature::Signature;
 use crate::salt_yaml::CliArgs;
 
+pub(super) const ARG: Signature = Signature {
+    name: "test.arg",
+    summary: "What the runner was given: its positional and keyword arguments",
+    params: &[],
+    required: 0,
+    kwargs: true,
+    usage: "salt-run test.arg [ARG ...] [key=value ...]",
+};
+
 /// `test.arg`: `{"args": [...], "kwargs": {...}}`, what the runner was given.
 pub(super) fn arg(args: &CliArgs) -> Value {
     Value::Map(vec![
@@ -18,8 +27,9 @@ pub(super) fn arg(args: &CliArgs) -> Value {
     ])
 }
 
-const SLEEP: Signature = Signature {
+pub(super) const SLEEP: Signature = Signature {
     name: "test.sleep",
+    summary: "Sleeps s_time seconds (10 by default), then True",
     params: &["s_time"],
     required: 0,
     kwargs: false,
