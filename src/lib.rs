@@ -21,7 +21,8 @@
 //!    address; the tracked services a daemon runs and the order they stop in.
 //! 4. [`config`]: Salt-compatible master and minion configuration, defaults and paths; knows no
 //!    bus.
-//! 5. [`proto`]: Salt's payloads as types: what local clients send the master, link messages.
+//! 5. [`proto`]: Salt's payloads as types: what local clients send the master, job loads, link
+//!    messages, returns, and the events halite fires under Salt's tags, each in Salt's field order.
 //! 6. [`keys`], [`target`], [`output`]: key pairs and the key store with Salt's admission rules;
 //!    Salt's targets; Salt's outputters and `state.event`'s lines.
 //! 7. [`link`], [`bus`], [`client`]: the master–minion link (sessions behind an interface, TLS

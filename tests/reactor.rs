@@ -657,6 +657,22 @@ impl halite::reactor::Backend for NoBackend {
     async fn caller(&self, _call: halite::functions::Call) -> Result<halite::event::Value, String> {
         Err("no minion here".into())
     }
+
+    async fn runner(
+        &self,
+        _call: &halite::functions::Call,
+        _sink: &mut halite::runners::EventSink,
+    ) -> Result<halite::event::Value, halite::runners::RunnerError> {
+        Err(halite::runners::RunnerError::Failed("no master here".into()))
+    }
+
+    async fn wheel(
+        &self,
+        _call: &halite::functions::Call,
+        _sink: &mut halite::runners::EventSink,
+    ) -> Result<halite::event::Value, halite::runners::RunnerError> {
+        Err(halite::runners::RunnerError::Failed("no master here".into()))
+    }
 }
 
 /// The reactor re-reads its configuration every `reactor_refresh_interval`: at exactly that

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use super::{KeyError, KeyState, KeyStore};
-use crate::event::{Event, Value};
+use crate::event::Event;
+use crate::proto::SaltEvent;
+use crate::proto::events::KeyEvent;
 
 /// A change to one minion's key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,15 +61,11 @@ impl KeyChange {
         {
             let _ = std::fs::remove_dir_all(cachedir.join("minions").join(id));
         }
-        Ok(Event::new(
-            "salt/key",
-            Value::Map(vec![
-                (Value::from("result"), Value::Boolean(true)),
-                (Value::from("act"), Value::from(self.act())),
-                (Value::from("id"), Value::from(id)),
-            ]),
-        )
-        .expect("salt/key is a tag and the data a map"))
+        Ok(KeyEvent {
+            act: self.act().to_owned(),
+            id: id.to_owned(),
+        }
+        .to_event())
     }
 }
 

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use super::{KeyError, create_dir, io};
-use crate::event::Value;
 use crate::event::matching::ExprMatcher;
 use crate::py::fnmatch::fnmatch;
 
@@ -73,38 +72,6 @@ impl Admission {
     /// Whether the minion may connect.
     pub fn accepted(self) -> bool {
         self == Admission::Accept
-    }
-
-    /// A short word for logs and the minion: accept, pend, reject or denied.
-    pub fn act(self) -> &'static str {
-        match self {
-            Admission::Accept => "accept",
-            Admission::Pend => "pend",
-            Admission::Reject => "reject",
-            Admission::Deny | Admission::DenyAutosigned => "denied",
-            Admission::Full => "full",
-        }
-    }
-
-    /// The data of the `salt/auth` event, with Salt's keys in Salt's order for each case.
-    pub fn auth_event(self, id: &str, public_key: &str) -> Value {
-        let entry = |k: &str, v: Value| (Value::from(k), v);
-        let (result, id, key) = (
-            entry(
-                "result",
-                Value::Boolean(matches!(self, Admission::Accept | Admission::Pend)),
-            ),
-            entry("id", Value::from(id)),
-            entry("pub", Value::from(public_key)),
-        );
-        Value::Map(match self {
-            Admission::Accept | Admission::Pend => {
-                vec![result, entry("act", Value::from(self.act())), id, key]
-            }
-            Admission::Deny => vec![result, id, entry("act", Value::from("denied")), key],
-            Admission::Full => vec![result, entry("act", Value::from("full")), id, key],
-            Admission::Reject | Admission::DenyAutosigned => vec![result, id, key],
-        })
     }
 }
 

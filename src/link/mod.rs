@@ -1,9 +1,9 @@
 //! The master–minion link: authenticated, encrypted sessions that carry msgpack messages.
 //!
 //! The master and minion logic see only [`Session`]s: a peer, the peer's verified public key,
-//! and a pair of bounded channels of messages (msgpack maps with a `cmd`). A transport turns
-//! connections into sessions: [`tls`] is TCP with TLS 1.3 and raw public keys (RFC 7250), each
-//! side pinning the other's key. Another transport (a message broker, say) only has to implement
+//! and a pair of bounded channels of messages (msgpack maps with a `cmd`, read and built as
+//! [`crate::proto::link`]'s types). A transport turns connections into sessions: [`tls`] is TCP
+//! with TLS 1.3 and raw public keys (RFC 7250), each side pinning the other's key. Another transport (a message broker, say) only has to implement
 //! [`Acceptor`] and [`Connector`].
 //!
 //! Liveness is the transport's job: an idle session sends a `ping` every keepalive interval, the
@@ -31,7 +31,8 @@ use tokio_util::codec::{Decoder, FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use crate::event::Value;
-use crate::proto::{MAX_MESSAGE, command, message};
+use crate::proto::link::Keepalive;
+use crate::proto::{MAX_MESSAGE, command};
 pub use gate::{Gate, Ticket};
 
 /// `link_keepalive`: how often an idle session is pinged (10 s); three silent intervals close
@@ -330,12 +331,12 @@ async fn read<R>(
             liveness.closed.cancel();
             return;
         };
-        match command(&message) {
-            Some("ping") => {
+        match Keepalive::of(&message) {
+            Some(Keepalive::Ping) => {
                 let _ = pongs.try_send(());
             }
-            Some("pong") => {}
-            _ => {
+            Some(Keepalive::Pong) => {}
+            None => {
                 liveness.delivering.store(true, Ordering::Relaxed);
                 let delivered = tokio::select! {
                     _ = liveness.closed.cancelled() => false,
@@ -377,13 +378,13 @@ async fn write<W>(
                 },
                 None => break,
             },
-            Some(()) = pongs.recv() => encode(&message("pong", Vec::new()), &peer).expect("small"),
+            Some(()) = pongs.recv() => encode(&Keepalive::Pong.to_value(), &peer).expect("small"),
             _ = ticker.tick() => {
                 if liveness.silent_for() >= limit {
                     tracing::warn!("link to {peer} is silent for {limit:?}, closing it");
                     break;
                 }
-                encode(&message("ping", Vec::new()), &peer).expect("small")
+                encode(&Keepalive::Ping.to_value(), &peer).expect("small")
             }
         };
         match tokio::time::timeout(limit, frames.send(frame)).await {
@@ -407,6 +408,7 @@ mod tests {
     use super::*;
     use tokio::io::DuplexStream;
     use tokio_util::codec::Framed;
+    use crate::proto::message;
 
     const KEEPALIVE: Duration = Duration::from_secs(10);
 

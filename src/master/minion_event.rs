@@ -1,6 +1,7 @@
 //! The master's side of `_minion_event`: how a minion's event load becomes master-bus events.
 //!
-//! A load is `{"id", "cmd": "_minion_event", "pretag", ...}` with either `events` (a list of
+//! A load ([`crate::proto::MinionEventLoad`], read here as the minion sent it) is
+//! `{"id", "cmd": "_minion_event", "pretag", ...}` with either `events` (a list of
 //! `{"tag", "data"}` items) or one `tag` and `data`. One event becomes the whole load fired under
 //! its tag (so the user's data sits under `data`, beside the sender's `id`); listed events are
 //! fired one by one, plus a copy under `<pretag>/<tag>` when `pretag` is set.

@@ -83,13 +83,6 @@ pub(crate) struct Shared {
     pub reactor: std::sync::OnceLock<crate::reactor::Listing>,
 }
 
-impl Shared {
-    /// Fires an event the master itself raises, its data the given fields in order.
-    pub fn fire(&self, tag: &str, fields: Vec<(&str, crate::event::Value)>) {
-        self.bus.fire_fields(tag, fields);
-    }
-}
-
 /// A master whose sockets are bound, ready to run.
 #[derive(Debug)]
 pub struct Master {

@@ -4,15 +4,12 @@
 use std::sync::Arc;
 
 use super::Shared;
-use crate::event::{Event, Value, jid};
+use crate::event::{Value, jid};
 use crate::keys::KeyState;
-use crate::proto::PublishRequest;
-use crate::proto::message;
+use crate::proto::job::{JobMinions, NewJob};
+use crate::proto::publish::PublishReply;
+use crate::proto::{JobLoad, Message, PublishRequest, SaltEvent};
 use crate::target::Target;
-
-fn list(ids: &[String]) -> Value {
-    Value::Array(ids.iter().map(|id| Value::from(id.as_str())).collect())
-}
 
 /// Publishes `request`; the reply is `{"jid", "minions", "missing", "connected"}` (`jid` empty
 /// when no minion matched, and then nothing is sent and no event fired, as with Salt).
@@ -65,76 +62,63 @@ pub(super) async fn publish(
         .filter(|id| minions.contains(id))
         .collect();
     let reply = |jid: &str, minions: &[String], connected: &[String]| {
-        Value::Map(vec![
-            (Value::from("jid"), Value::from(jid)),
-            (Value::from("minions"), list(minions)),
-            (Value::from("missing"), list(&missing)),
-            (Value::from("connected"), list(connected)),
-        ])
+        PublishReply {
+            jid,
+            minions,
+            missing: &missing,
+            connected,
+        }
+        .to_value()
     };
     if minions.is_empty() {
         return Ok(reply("", &[], &[]));
     }
-    let (jid, load) = store(shared, &request, &minions).await?;
-    shared.fire(&jid, vec![("minions", list(&minions))]);
-    shared.fire(
-        &format!("salt/job/{jid}/new"),
-        vec![
-            ("jid", Value::from(jid.as_str())),
-            ("tgt_type", Value::from(request.tgt_type.as_str())),
-            ("tgt", request.tgt.clone()),
-            ("user", Value::from(request.user.as_str())),
-            ("fun", Value::from(request.fun.as_str())),
-            ("arg", request.arg.clone()),
-            ("minions", list(&minions)),
-            ("missing", list(&missing)),
-        ],
+    let load = store(shared, &request, &minions).await?;
+    let jid = load.jid.as_str();
+    shared.bus.fire(
+        JobMinions {
+            jid,
+            minions: &minions,
+        }
+        .to_event(),
     );
-    if let (Ok(event), Value::Map(_)) = (
-        Event::new(format!("salt/job/{jid}/publish"), load.clone()),
-        &load,
-    ) {
-        shared.bus.fire(event);
-    }
-    let job = message("publish", vec![(Value::from("load"), load)]);
+    shared.bus.fire(
+        NewJob {
+            load: &load,
+            minions: &minions,
+            missing: &missing,
+        }
+        .to_event(),
+    );
+    shared.bus.fire(load.publish_event());
+    let answer = reply(jid, &minions, &connected);
+    let job = Message::Publish(load).to_value();
     for id in &connected {
         shared.sessions.send(id, job.clone());
     }
-    Ok(reply(&jid, &minions, &connected))
+    Ok(answer)
 }
 
-/// Allocates the jid (or takes the caller's) and stores the load; a jid already in the cache
-/// is replaced by a fresh one, as Salt's `prep_jid` does.
+/// Allocates the jid (or takes the caller's) and stores the job's load; a jid already in the
+/// cache is replaced by a fresh one, as Salt's `prep_jid` does.
 async fn store(
     shared: &Shared,
     request: &PublishRequest,
     minions: &[String],
-) -> Result<(String, Value), String> {
-    let mut jid = request.jid.clone().unwrap_or_else(jid::gen_jid);
+) -> Result<JobLoad, String> {
+    let jid = request.jid.clone().unwrap_or_else(jid::gen_jid);
+    let mut load = JobLoad::published(request, jid);
     for _ in 0..100 {
-        let load = Value::Map(vec![
-            (Value::from("fun"), Value::from(request.fun.as_str())),
-            (Value::from("arg"), request.arg.clone()),
-            (Value::from("tgt"), request.tgt.clone()),
-            (Value::from("jid"), Value::from(jid.as_str())),
-            (Value::from("ret"), Value::from(request.ret.as_str())),
-            (
-                Value::from("tgt_type"),
-                Value::from(request.tgt_type.as_str()),
-            ),
-            (Value::from("user"), Value::from(request.user.as_str())),
-        ]);
         let jobs = shared.jobs.clone();
-        let (stored_jid, stored_load, ids) = (jid.clone(), load.clone(), minions.to_vec());
-        let saved =
-            tokio::task::spawn_blocking(move || jobs.save_load(&stored_jid, &stored_load, &ids))
-                .await
-                .map_err(|err| err.to_string())?;
+        let (jid, stored, ids) = (load.jid.clone(), load.to_value(), minions.to_vec());
+        let saved = tokio::task::spawn_blocking(move || jobs.save_load(&jid, &stored, &ids))
+            .await
+            .map_err(|err| err.to_string())?;
         match saved {
-            Ok(()) => return Ok((jid, load)),
+            Ok(()) => return Ok(load),
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
                 tokio::time::sleep(std::time::Duration::from_micros(1)).await;
-                jid = jid::gen_jid();
+                load.jid = jid::gen_jid();
             }
             Err(err) => return Err(format!("cannot store the job in the job cache: {err}")),
         }

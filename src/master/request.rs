@@ -15,7 +15,7 @@ use super::publish::publish;
 use crate::config::Config;
 use crate::event::Value;
 use crate::ipc::{Listener, Stream};
-use crate::proto::request::{codec, root_key_path};
+use crate::proto::request::{Reply, codec, root_key_path};
 use crate::proto::{PublishRequest, command};
 
 /// Writes a fresh root key (0400) and returns it.
@@ -89,8 +89,7 @@ async fn connection(shared: Arc<Shared>, stream: Stream) {
             Ok(request) => answer(&shared, &request).await,
             Err(err) => Err(format!("the request is not msgpack: {err}")),
         };
-        let reply = reply
-            .unwrap_or_else(|error| Value::Map(vec![(Value::from("error"), Value::from(error))]));
+        let reply = reply.unwrap_or_else(|error| Reply::Failed(error).to_value());
         let mut bytes = Vec::new();
         if rmpv::encode::write_value(&mut bytes, &reply).is_err()
             || framed.send(bytes::Bytes::from(bytes)).await.is_err()
@@ -111,29 +110,19 @@ async fn answer(shared: &Arc<Shared>, request: &Value) -> Result<Value, String> 
     match command(request) {
         Some("publish") => {
             let publish_request =
-                PublishRequest::from_value(request).ok_or("a publish request needs tgt and fun")?;
+                PublishRequest::from_value(request).map_err(|err| err.to_string())?;
             publish(shared, publish_request).await
         }
         // Salt asks for this over the bus with the root key in the event, where every
         // subscriber reads it; here it stays on the request socket.
-        Some("reactors") => Ok(Value::Map(vec![(
-            Value::from("reactors"),
+        Some("reactors") => Ok(Reply::Reactors(
             shared
                 .reactor
                 .get()
                 .map_or(Value::Array(Vec::new()), crate::reactor::Listing::to_value),
-        )])),
-        Some("connected") => Ok(Value::Map(vec![(
-            Value::from("connected"),
-            Value::Array(
-                shared
-                    .sessions
-                    .connected()
-                    .into_iter()
-                    .map(Value::from)
-                    .collect(),
-            ),
-        )])),
+        )
+        .to_value()),
+        Some("connected") => Ok(Reply::Connected(shared.sessions.connected()).to_value()),
         other => Err(format!("unknown request {other:?}")),
     }
 }

@@ -14,7 +14,10 @@ use super::minion_event::{RefusalLog, Refused, events_from_load};
 use crate::event::{Event, Value, jid, map_get, map_set};
 use crate::keys::{Admission, AdmissionPolicy, KeyState, id_problem, read_autosign, valid_id};
 use crate::link::{Acceptor, Session};
-use crate::proto::{command, message};
+use crate::proto::events::{Auth, KeyEvent, PresenceChange, PresencePresent};
+use crate::proto::link::{Hello, Role, Verdict, Welcome};
+use crate::proto::minion_data::MinionData;
+use crate::proto::{JobLoad, Message, ProtoError, SaltEvent, tags};
 
 /// How often a session's key file is checked again while messages arrive.
 const KEY_RECHECK: Duration = Duration::from_secs(1);
@@ -65,7 +68,7 @@ impl Sessions {
         }
         let bytes = std::fs::read(grains_path(shared, id)?).ok()?;
         let data = rmpv::decode::read_value(&mut bytes.as_slice()).ok()?;
-        let grains = Arc::new(map_get(&data, "grains")?.clone());
+        let grains = Arc::new(MinionData::from_value(&data).ok()?.grains);
         self.lock()
             .grains
             .insert(id.to_owned(), Arc::clone(&grains));
@@ -133,7 +136,7 @@ impl Sessions {
             None => self.changed(shared, vec![id.to_owned()], Vec::new()),
         }
         if let Some(path) = grains_path(shared, id) {
-            let data = Value::Map(vec![(Value::from("grains"), grains)]);
+            let data = MinionData { grains }.to_value();
             let mut bytes = Vec::new();
             if rmpv::encode::write_value(&mut bytes, &data).is_ok()
                 && let Some(dir) = path.parent()
@@ -170,10 +173,12 @@ impl Sessions {
         if !presence_events(shared) {
             return;
         }
-        let list = |ids: Vec<String>| Value::Array(ids.into_iter().map(Value::from).collect());
-        shared.fire(
-            "salt/presence/change",
-            vec![("new", list(new)), ("lost", list(lost))],
+        shared.bus.fire(
+            PresenceChange {
+                new: &new,
+                lost: &lost,
+            }
+            .to_event(),
         );
         self.present(shared);
     }
@@ -183,11 +188,10 @@ impl Sessions {
         if !presence_events(shared) {
             return;
         }
-        let present = self.connected().into_iter().map(Value::from).collect();
-        shared.fire(
-            "salt/presence/present",
-            vec![("present", Value::Array(present))],
-        );
+        let present = self.connected();
+        shared
+            .bus
+            .fire(PresencePresent { present: &present }.to_event());
     }
 }
 
@@ -236,31 +240,23 @@ pub(super) async fn watch_keys(shared: Arc<Shared>, stop: CancellationToken) {
                 None => return,
             },
         };
-        if !body.starts_with(b"salt/key\n\n") {
+        if !body
+            .strip_prefix(tags::KEY.as_bytes())
+            .is_some_and(|rest| rest.starts_with(b"\n\n"))
+        {
             continue;
         }
         let Ok(event) = crate::wire::decode_body(&body) else {
             continue;
         };
-        if event.get("act").and_then(Value::as_str).is_none() {
-            continue;
-        }
-        let Some(id) = event.get("id").and_then(Value::as_str) else {
+        let Ok(KeyEvent { id, .. }) = KeyEvent::from_value(&event.data) else {
             continue;
         };
         // Whatever changed (the minion's key deleted, rejected or replaced, or only an
         // impostor's denied key), the session ends unless its key is still the accepted one.
-        let filed = shared.keys.key(KeyState::Accepted, id);
-        shared.sessions.close_unless_key(id, filed.as_deref());
+        let filed = shared.keys.key(KeyState::Accepted, &id);
+        shared.sessions.close_unless_key(&id, filed.as_deref());
     }
-}
-
-/// Who a session says it is.
-struct Hello {
-    id: String,
-    /// `minion` (a daemon, which receives jobs) or `call` (`salt-call`, which only returns).
-    role: String,
-    grains: Value,
 }
 
 /// Why a session was not admitted before its key was looked at.
@@ -277,31 +273,38 @@ async fn hello(session: &mut Session) -> Result<Hello, NoHello> {
         .await
         .map_err(|_| NoHello::Silent(format!("no hello within {HELLO_TIMEOUT:?}")))?
         .ok_or_else(|| NoHello::Silent("closed before saying hello".to_owned()))?;
-    if command(&first) != Some("hello") {
-        return Err(NoHello::Bad(format!(
-            "sent {:?} before hello",
-            command(&first)
-        )));
-    }
-    let field = |key| {
-        map_get(&first, key)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+    let hello = match Message::from_value(first) {
+        Ok(Message::Hello(hello)) => hello,
+        Ok(other) => {
+            return Err(NoHello::Bad(format!(
+                "sent {:?} before hello",
+                Some(other.cmd())
+            )));
+        }
+        Err(ProtoError::UnknownCommand(cmd)) => {
+            return Err(NoHello::Bad(format!("sent {cmd:?} before hello")));
+        }
+        Err(err) => return Err(NoHello::Bad(err.to_string())),
     };
-    let id = field("id").ok_or_else(|| NoHello::Bad("hello without an id".to_owned()))?;
-    if let Some(problem) = id_problem(&id) {
+    if let Some(problem) = id_problem(&hello.id) {
         return Err(NoHello::Bad(format!(
             "invalid minion id \"{}\": {problem}",
-            crate::event::tag::printable(&crate::output::clip(&id, 64))
+            crate::event::tag::printable(&crate::output::clip(&hello.id, 64))
         )));
     }
-    Ok(Hello {
-        id,
-        role: field("role").unwrap_or_else(|| "minion".to_owned()),
-        grains: map_get(&first, "grains")
-            .cloned()
-            .unwrap_or_else(|| Value::Map(Vec::new())),
-    })
+    Ok(hello)
+}
+
+/// The master's verdict on a key, as the minion and `salt/auth` hear it.
+fn verdict(admission: Admission) -> Verdict {
+    match admission {
+        Admission::Accept => Verdict::Accept,
+        Admission::Pend => Verdict::Pend,
+        Admission::Reject => Verdict::Reject,
+        Admission::Deny => Verdict::Denied,
+        Admission::DenyAutosigned => Verdict::DenyAutosigned,
+        Admission::Full => Verdict::Full,
+    }
 }
 
 fn admission_policy(shared: &Shared) -> AdmissionPolicy {
@@ -325,7 +328,9 @@ fn admission_policy(shared: &Shared) -> AdmissionPolicy {
 
 async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationToken) {
     let peer = session.peer.clone();
-    let Hello { id, role, grains } = match hello(&mut session).await {
+    let Hello {
+        id, role, grains, ..
+    } = match hello(&mut session).await {
         Ok(hello) => hello,
         Err(NoHello::Silent(reason)) => {
             tracing::debug!("dropped a session from {peer}: {reason}");
@@ -333,14 +338,8 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
         }
         Err(NoHello::Bad(reason)) => {
             tracing::warn!("refused a session from {peer}: {reason}");
-            let refusal = message(
-                "welcome",
-                vec![
-                    (Value::from("act"), Value::from("refused")),
-                    (Value::from("reason"), Value::from(reason)),
-                ],
-            );
-            let _ = session.tx.send(refusal).await;
+            let refusal = Message::Welcome(Welcome::Refused { reason });
+            let _ = session.tx.send(refusal.to_value()).await;
             return;
         }
     };
@@ -358,23 +357,23 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
         }
         Err(_) => return,
     };
-    if shared.config.get_bool("auth_events", true).unwrap_or(true)
-        && let Ok(event) = Event::new("salt/auth", admission.auth_event(&id, &session.peer_key))
-    {
-        shared.bus.fire(event);
+    if shared.config.get_bool("auth_events", true).unwrap_or(true) {
+        let auth = Auth {
+            id: &id,
+            public_key: &session.peer_key,
+            verdict: verdict(admission),
+        };
+        shared.bus.fire(auth.to_event());
     }
     if admission == Admission::Accept {
         // Before the welcome: what the minion sends once welcomed may be bigger than a hello.
         session.trust();
     }
-    let welcome = message(
-        "welcome",
-        vec![
-            (Value::from("act"), Value::from(admission.act())),
-            (Value::from("master"), Value::from(shared.id.as_str())),
-        ],
-    );
-    if session.tx.send(welcome).await.is_err() {
+    let welcome = Message::Welcome(Welcome::Verdict {
+        act: verdict(admission),
+        master: shared.id.clone(),
+    });
+    if session.tx.send(welcome.to_value()).await.is_err() {
         return;
     }
     match admission {
@@ -400,7 +399,7 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
             return;
         }
     }
-    let registered = (role == "minion").then(|| {
+    let registered = (role == Role::Minion).then(|| {
         let key = session.peer_key.clone();
         shared
             .sessions
@@ -410,7 +409,7 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
         .as_ref()
         .map(|(_, close)| close.clone())
         .unwrap_or_default();
-    tracing::info!("minion {id} connected from {peer} ({role})");
+    tracing::info!("minion {id} connected from {peer} ({})", role.as_str());
     let mut checked = std::time::Instant::now();
     let mut accepted = true;
     let mut refusals = RefusalLog::default();
@@ -442,10 +441,10 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
             tracing::warn!("refused a message from minion {id} ({peer}) claiming another id");
             continue;
         }
-        match command(&message) {
-            Some("_minion_event") => {
+        match Message::from_value(message) {
+            Ok(Message::MinionEvent(load)) => {
                 let limit = shared.config.max_event_size().unwrap_or(u64::MAX);
-                let (events, mut refused) = events_from_load(with_ts(message), &id);
+                let (events, mut refused) = events_from_load(with_ts(load), &id);
                 for event in events {
                     if let Err((event, size)) = shared.bus.fire_within(event, limit) {
                         refused.note(format!(
@@ -456,14 +455,14 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                 }
                 refusals.add(&id, refused);
             }
-            Some("_return") => {
-                let outcome = job_return(&shared, &id, message).await;
+            Ok(Message::Return(load)) => {
+                let outcome = job_return(&shared, &id, load).await;
                 if let Err(reason) = &outcome {
                     let mut refused = Refused::default();
                     refused.note(format!("a return: {reason}"));
                     refusals.add(&id, refused);
                 }
-                if let Some(reply) = return_reply(outcome, &role)
+                if let Some(reply) = return_reply(outcome, role)
                     && session.tx.try_send(reply).is_err()
                 {
                     tracing::warn!("cannot tell minion {id} ({peer}) what became of its return");
@@ -471,10 +470,10 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
             }
             other => {
                 let mut refused = Refused::default();
-                refused.note(format!(
-                    "a message with cmd {:?}",
-                    other.map(|cmd| crate::output::clip(cmd, 64))
-                ));
+                refused.note(match other {
+                    Ok(message) => format!("a message with cmd {:?}", Some(message.cmd())),
+                    Err(err) => err.to_string(),
+                });
                 refusals.add(&id, refused);
             }
         }
@@ -510,18 +509,13 @@ fn with_ts(load: Value) -> Value {
 
 /// What the master tells the sender of a return: `salt-call` waits for `_return_ok` (with the
 /// jid it got) or `_return_refused`; a minion daemon hears only of refusals, which it logs.
-fn return_reply(outcome: Result<String, String>, role: &str) -> Option<Value> {
-    match outcome {
-        Ok(jid) if role == "call" => Some(message(
-            "_return_ok",
-            vec![(Value::from("jid"), Value::from(jid))],
-        )),
-        Ok(_) => None,
-        Err(reason) => Some(message(
-            "_return_refused",
-            vec![(Value::from("reason"), Value::from(reason))],
-        )),
-    }
+fn return_reply(outcome: Result<String, String>, role: Role) -> Option<Value> {
+    let reply = match outcome {
+        Ok(jid) if role == Role::Call => Message::ReturnOk { jid },
+        Ok(_) => return None,
+        Err(reason) => Message::ReturnRefused { reason },
+    };
+    Some(reply.to_value())
 }
 
 /// A job return: `salt/job/<jid>/ret/<id>` on the bus and the return in the job cache, within
@@ -580,17 +574,19 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
             entries
                 .iter()
                 .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v.clone())
-                .unwrap_or(Value::Nil)
+                .map(|(_, v)| v)
         };
-        Value::Map(vec![
-            (Value::from("fun"), field("fun")),
-            (Value::from("arg"), field("arg")),
-            (Value::from("tgt"), field("tgt")),
-            (Value::from("jid"), Value::from(jid.as_str())),
-            (Value::from("tgt_type"), field("tgt_type")),
-            (Value::from("user"), Value::from("root")),
-        ])
+        let text = |key: &str| field(key).and_then(Value::as_str).map(str::to_owned);
+        JobLoad {
+            fun: text("fun").unwrap_or_default(),
+            arg: field("arg").cloned().unwrap_or(Value::Nil),
+            tgt: field("tgt").cloned().unwrap_or(Value::Nil),
+            jid: jid.clone(),
+            ret: None,
+            tgt_type: text("tgt_type").unwrap_or_else(|| "glob".to_owned()),
+            user: Some("root".to_owned()),
+        }
+        .to_value()
     });
     let size = crate::link::packed_size(&stored)
         + salt_call_load.as_ref().map_or(0, crate::link::packed_size);
@@ -607,7 +603,7 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
             ));
         }
     }
-    let mut event = match Event::new(format!("salt/job/{jid}/ret/{id}"), Value::Map(entries)) {
+    let mut event = match Event::new(tags::job_return(&jid, id), Value::Map(entries)) {
         Ok(event) => event,
         Err(err) => return refuse(err.to_string()),
     };

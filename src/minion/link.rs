@@ -9,11 +9,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::BusHandle;
 use crate::config::{Config, Role};
-use crate::event::{Event, Value, map_get};
+use crate::event::Value;
 use crate::keys::{KeyPair, fingerprint};
 use crate::link::tls::{MasterPin, TlsDialer};
 use crate::link::{Connector, LinkError, Session};
-use crate::proto::{command, message};
+use crate::proto::events::MasterConnection;
+use crate::proto::link::{Hello, Role as SessionRole, Verdict, Welcome as MasterWelcome};
+use crate::proto::minion_event::Fired;
+use crate::proto::{Message, MinionEventLoad, ProtoError, SaltEvent, tags};
 
 /// How the link ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -320,7 +323,7 @@ pub(super) async fn run(
             .with_source(source);
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => return LinkOutcome::Stopped,
-            attempt = authenticate(&dialer, &parts, "minion") => attempt,
+            attempt = authenticate(&dialer, &parts, SessionRole::Minion) => attempt,
         };
         let wait = match attempt {
             Ok(Welcome::Accepted(session)) => {
@@ -330,7 +333,7 @@ pub(super) async fn run(
                 if matches!(pin, MasterPin::FirstUse) || local_key.is_some() {
                     save_master_key(config, &dialer);
                 }
-                fire(&parts.bus, "__master_connected", &address.host);
+                fire(&parts.bus, true, &address.host);
                 tracing::info!("connected to the master at {}", address.socket_address());
                 if !started {
                     started = true;
@@ -342,7 +345,7 @@ pub(super) async fn run(
                     }
                 }
                 serve(session, &mut queued, &mut unsent, &jobs, &shutdown).await;
-                fire(&parts.bus, "__master_disconnected", &address.host);
+                fire(&parts.bus, false, &address.host);
                 if shutdown.is_cancelled() {
                     return LinkOutcome::Stopped;
                 }
@@ -477,7 +480,7 @@ pub async fn call_session(config: &Config, id: &str) -> Result<Session, CallErro
         let pin = pin(config, local_key.as_deref());
         let dialer = TlsDialer::new(address.socket_address(), &parts.key, pin.clone(), keepalive)
             .with_source(source_address(config));
-        match authenticate(&dialer, &parts, "call").await {
+        match authenticate(&dialer, &parts, SessionRole::Call).await {
             Ok(welcome) => break (dialer, pin, welcome),
             Err(err @ LinkError::Resolve { .. }) if address.default => {
                 match local_master_key(config) {
@@ -522,17 +525,10 @@ pub async fn send_return(session: Session, load: Value) -> Result<String, CallEr
     }
     let answered = tokio::time::timeout(RETURN_CONFIRMATION, async {
         while let Some(reply) = rx.recv().await {
-            let field = |key| {
-                map_get(&reply, key)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-            };
-            match command(&reply) {
-                Some("_return_ok") => return Ok(field("jid").to_owned()),
-                Some("_return_refused") => {
-                    return Err(CallError::ReturnRefused {
-                        reason: field("reason").to_owned(),
-                    });
+            match Message::from_value(reply) {
+                Ok(Message::ReturnOk { jid }) => return Ok(jid),
+                Ok(Message::ReturnRefused { reason }) => {
+                    return Err(CallError::ReturnRefused { reason });
                 }
                 _ => {}
             }
@@ -551,28 +547,22 @@ const RETURN_CONFIRMATION: Duration = Duration::from_secs(60);
 async fn authenticate(
     dialer: &TlsDialer,
     parts: &LinkParts,
-    role: &str,
+    role: SessionRole,
 ) -> Result<Welcome, LinkError> {
     let mut session = dialer.connect().await?;
-    let hello = message(
-        "hello",
-        vec![
-            (Value::from("id"), Value::from(parts.id.as_str())),
-            (Value::from("role"), Value::from(role)),
-            (Value::from("grains"), parts.grains.clone()),
-            (
-                Value::from("version"),
-                Value::from(env!("CARGO_PKG_VERSION")),
-            ),
-        ],
-    );
+    let hello = Message::Hello(Hello {
+        id: parts.id.clone(),
+        role,
+        grains: parts.grains.clone(),
+        version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+    });
     let timeout = crate::link::tls::HANDSHAKE_TIMEOUT;
     let peer = session.peer.clone();
     let closed = || LinkError::Closed {
         peer: peer.clone(),
         what: "before answering the hello",
     };
-    if session.tx.send(hello).await.is_err() {
+    if session.tx.send(hello.to_value()).await.is_err() {
         return Err(closed());
     }
     let welcome = tokio::time::timeout(timeout, session.rx.recv())
@@ -582,20 +572,22 @@ async fn authenticate(
             after: timeout,
         })?
         .ok_or_else(closed)?;
-    if command(&welcome) != Some("welcome") {
-        return Err(closed());
-    }
-    Ok(match map_get(&welcome, "act").and_then(Value::as_str) {
-        Some("accept") => Welcome::Accepted(session),
-        Some("pend") => Welcome::Pending,
-        Some("full") => Welcome::Full,
-        Some("refused") => Welcome::Refused(format!(
-            "refused: {}",
-            map_get(&welcome, "reason")
-                .and_then(Value::as_str)
-                .unwrap_or("no reason given")
-        )),
-        other => Welcome::Refused(other.unwrap_or("refused").to_owned()),
+    let welcome = match Message::from_value(welcome) {
+        Ok(Message::Welcome(welcome)) => welcome,
+        Ok(_) | Err(ProtoError::UnknownCommand(_)) => return Err(closed()),
+        // A welcome this minion cannot read refuses it as much as one that says so.
+        Err(err) => return Ok(Welcome::Refused(err.to_string())),
+    };
+    Ok(match welcome {
+        MasterWelcome::Verdict { act, .. } => match act {
+            Verdict::Accept => Welcome::Accepted(session),
+            Verdict::Pend => Welcome::Pending,
+            Verdict::Full => Welcome::Full,
+            Verdict::Reject | Verdict::Denied | Verdict::DenyAutosigned => {
+                Welcome::Refused(act.act().to_owned())
+            }
+        },
+        MasterWelcome::Refused { reason } => Welcome::Refused(format!("refused: {reason}")),
     })
 }
 
@@ -625,47 +617,41 @@ async fn serve(
             }
             message = session.rx.recv() => {
                 let Some(message) = message else { return };
-                match command(&message) {
-                    Some("publish") => {
-                        if let Some(load) = map_get(&message, "load")
-                            && jobs.send(load.clone()).await.is_err()
-                        {
+                match Message::from_value(message) {
+                    Ok(Message::Publish(load)) => {
+                        if jobs.send(load.to_value()).await.is_err() {
                             return;
                         }
                     }
-                    Some("_return_refused") => {
-                        let reason = map_get(&message, "reason").and_then(Value::as_str);
-                        tracing::error!(
-                            "the master refused a return: {}",
-                            reason.unwrap_or_default()
-                        );
+                    Ok(Message::ReturnRefused { reason }) => {
+                        tracing::error!("the master refused a return: {reason}");
                     }
-                    other => tracing::warn!("ignored a message from the master with cmd {other:?}"),
+                    Ok(other) => tracing::warn!(
+                        "ignored a message from the master with cmd {:?}",
+                        Some(other.cmd())
+                    ),
+                    Err(err) => tracing::warn!("ignored a message from the master: {err}"),
                 }
             }
         }
     }
 }
 
-fn fire(bus: &Option<BusHandle>, tag: &str, master: &str) {
-    if let Some(bus) = bus
-        && let Ok(event) = Event::new(
-            tag,
-            Value::Map(vec![(Value::from("master"), Value::from(master))]),
-        )
-    {
-        bus.fire(event);
+/// `__master_connected` or `__master_disconnected` on the minion's bus.
+fn fire(bus: &Option<BusHandle>, connected: bool, master: &str) {
+    if let Some(bus) = bus {
+        bus.fire(MasterConnection { connected, master }.to_event());
     }
 }
 
 /// `minion_start` (unless `enable_legacy_startup_events` is off) and `salt/minion/<id>/start`.
 fn start_tags(parts: &LinkParts) -> Vec<String> {
-    let mut tags = Vec::new();
+    let mut start = Vec::new();
     if parts.options.legacy_start {
-        tags.push("minion_start".to_owned());
+        start.push(tags::LEGACY_MINION_START.to_owned());
     }
-    tags.push(format!("salt/minion/{}/start", parts.id));
-    tags
+    start.push(tags::minion_start(&parts.id));
+    start
 }
 
 /// The `_minion_event` load Salt's minion sends when it starts.
@@ -673,14 +659,14 @@ fn start_load(id: &str, tag: &str) -> Value {
     let now = jiff::ZonedDateTime::now()
         .strftime("%a %b %e %H:%M:%S %Y")
         .to_string();
-    Value::Map(vec![
-        (Value::from("id"), Value::from(id)),
-        (Value::from("cmd"), Value::from("_minion_event")),
-        (Value::from("pretag"), Value::Nil),
-        (
-            Value::from("data"),
-            Value::from(format!("Minion {id} started at {now}")),
-        ),
-        (Value::from("tag"), Value::from(tag)),
-    ])
+    MinionEventLoad {
+        id: id.to_owned(),
+        pretag: None,
+        fired: Fired::One {
+            data: Value::from(format!("Minion {id} started at {now}")),
+            tag: tag.to_owned(),
+        },
+        preload: Vec::new(),
+    }
+    .to_value()
 }

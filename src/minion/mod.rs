@@ -15,6 +15,7 @@ use crate::event::{Value, map_get};
 use crate::functions::event::FIRE_MASTER;
 use crate::functions::{Call, Context, Job, RunningJobs};
 use crate::keys::{KeyError, KeyPair};
+use crate::proto::{JobLoad, MinionEventLoad};
 use crate::services::{ServiceFailed, Services, Stage};
 use crate::target::Target;
 use crate::wire;
@@ -275,24 +276,20 @@ async fn relay(id: String, bus: BusHandle, to_master: mpsc::Sender<Value>) {
             continue;
         }
         match wire::decode_body(&body) {
-            Ok(event) => match minion_event_load(&id, &event.data) {
-                Some(load) => {
+            Ok(event) => match MinionEventLoad::from_fire_master(&id, &event.data) {
+                Ok(load) => {
                     tracing::debug!(
                         "forwarding event {} to the master",
                         crate::event::tag::printable(&event.tag)
                     );
-                    if to_master.try_send(load).is_err() {
+                    if to_master.try_send(load.to_value()).is_err() {
                         tracing::warn!(
                             "dropped event {} for the master: {TO_MASTER_QUEUE} loads are already waiting for the link",
                             event.tag
                         );
                     }
                 }
-                None => tracing::warn!(
-                    "ignored {} event without tag and data: {}",
-                    event.tag,
-                    event.data
-                ),
+                Err(err) => tracing::warn!("ignored {} event ({err}): {}", event.tag, event.data),
             },
             Err(err) => tracing::warn!("Error dispatching event. {err}"),
         }
@@ -301,14 +298,23 @@ async fn relay(id: String, bus: BusHandle, to_master: mpsc::Sender<Value>) {
 
 /// Runs one published job if it targets this minion, and sends the return.
 async fn run_job(id: String, context: Arc<Context>, load: Value, to_master: mpsc::Sender<Value>) {
-    let field = |key| map_get(&load, key).cloned().unwrap_or(Value::Nil);
-    let text = |key| field(key).as_str().unwrap_or_default().to_owned();
-    let (jid, fun) = (text("jid"), text("fun"));
-    let tgt_type = map_get(&load, "tgt_type")
-        .and_then(Value::as_str)
-        .unwrap_or("glob")
-        .to_owned();
-    match Target::new(&field("tgt"), &tgt_type) {
+    let job = match JobLoad::from_value(&load) {
+        Ok(job) => job,
+        Err(err) => {
+            tracing::warn!("ignored a job: {err}");
+            return;
+        }
+    };
+    let JobLoad {
+        fun,
+        arg,
+        tgt,
+        jid,
+        tgt_type,
+        user,
+        ..
+    } = job;
+    match Target::new(&tgt, &tgt_type) {
         Ok(target) if target.matches(&id, Some(&context.grains)) => {}
         Ok(_) => return,
         Err(err) => {
@@ -318,14 +324,14 @@ async fn run_job(id: String, context: Arc<Context>, load: Value, to_master: mpsc
     }
     tracing::info!(
         "User {} Executing command {fun} with jid {jid}",
-        text("user")
+        user.as_deref().unwrap_or_default()
     );
     let job = Job {
         jid: jid.clone(),
-        load: load.clone(),
+        load,
     };
     let _running = context.running.enter(job.clone());
-    let call = Call::from_load(&fun, &field("arg"));
+    let call = Call::from_load(&fun, &arg);
     let job_context = Context {
         job: Some(job),
         ..(*context).clone()
@@ -345,52 +351,16 @@ async fn run_job(id: String, context: Arc<Context>, load: Value, to_master: mpsc
         jid: jid.clone(),
         ret: outcome.ret,
         retcode,
-        fun: fun.clone(),
-        fun_args: field("arg"),
+        fun,
+        fun_args: arg,
         origin: crate::proto::Origin::Job {
             success: retcode == 0,
             out: outcome.error.then_some("nested"),
-            user: map_get(&load, "user").cloned(),
+            user,
         },
     }
     .to_value();
     if to_master.send(ret).await.is_err() {
         tracing::warn!("the return of job {jid} was lost: the minion is stopping");
     }
-}
-
-/// The load a minion sends its master for one `fire_master` event, shaped as Salt's minion
-/// shapes it: `id, cmd, pretag`, then `events`, or `data` and `tag`.
-pub fn minion_event_load(id: &str, request: &Value) -> Option<Value> {
-    let field = |key| {
-        map_get(request, key)
-            .filter(|value| !value.is_nil())
-            .cloned()
-    };
-    let mut load = vec![
-        (Value::from("id"), Value::from(id)),
-        (Value::from("cmd"), Value::from("_minion_event")),
-        (Value::from("pretag"), field("pretag").unwrap_or(Value::Nil)),
-    ];
-    let events =
-        field("events").filter(|events| events.as_array().is_some_and(|list| !list.is_empty()));
-    match (events, field("tag")) {
-        (Some(events), _) => load.push((Value::from("events"), events)),
-        (None, Some(tag)) => {
-            let data = field("data").unwrap_or_else(|| Value::Map(Vec::new()));
-            load.push((Value::from("data"), data));
-            load.push((Value::from("tag"), tag));
-        }
-        (None, None) => return None,
-    }
-    // halite's salt-call passes `preload` this way; its keys join the load but cannot replace
-    // the ones above, as on Salt's request channel.
-    if let Some(Value::Map(preload)) = field("preload") {
-        for (key, value) in preload {
-            if !load.iter().any(|(existing, _)| *existing == key) {
-                load.push((key, value));
-            }
-        }
-    }
-    Some(Value::Map(load))
 }

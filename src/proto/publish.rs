@@ -1,6 +1,8 @@
-//! The request a local client sends to have a job published: Salt's clear `publish` load.
+//! The request a local client sends to have a job published (Salt's clear `publish` load), and
+//! the master's reply.
 
-use crate::event::{Value, map_get};
+use super::{Fields, ProtoError, entry, strings};
+use crate::event::Value;
 use crate::py::value::py_str;
 
 /// What a client asks the master to publish: Salt's clear `publish` load.
@@ -26,33 +28,96 @@ impl PublishRequest {
     /// The request as sent over the request socket.
     pub fn to_value(&self) -> Value {
         let mut entries = vec![
-            (Value::from("cmd"), Value::from("publish")),
-            (Value::from("tgt"), self.tgt.clone()),
-            (Value::from("fun"), Value::from(self.fun.as_str())),
-            (Value::from("arg"), self.arg.clone()),
-            (Value::from("tgt_type"), Value::from(self.tgt_type.as_str())),
-            (Value::from("ret"), Value::from(self.ret.as_str())),
-            (Value::from("user"), Value::from(self.user.as_str())),
+            entry("cmd", "publish"),
+            entry("tgt", self.tgt.clone()),
+            entry("fun", self.fun.as_str()),
+            entry("arg", self.arg.clone()),
+            entry("tgt_type", self.tgt_type.as_str()),
+            entry("ret", self.ret.as_str()),
+            entry("user", self.user.as_str()),
         ];
         if let Some(jid) = &self.jid {
-            entries.push((Value::from("jid"), Value::from(jid.as_str())));
+            entries.push(entry("jid", jid.as_str()));
         }
         Value::Map(entries)
     }
 
-    /// Reads a request; `None` when a required field is missing.
-    pub fn from_value(value: &Value) -> Option<Self> {
-        let text = |key| map_get(value, key).map(|v| py_str(v).into_owned());
-        Some(Self {
-            tgt: map_get(value, "tgt")?.clone(),
+    /// Reads a request: `tgt` and `fun` are required; text fields take any value as Python's
+    /// `str()` shows it.
+    pub fn from_value(value: &Value) -> Result<Self, ProtoError> {
+        let fields = Fields::of("publish request", value)?;
+        let text = |key| fields.get(key).map(|v| py_str(v).into_owned());
+        Ok(Self {
+            tgt: fields.value("tgt")?.clone(),
             tgt_type: text("tgt_type").unwrap_or_else(|| "glob".to_owned()),
-            fun: text("fun")?,
-            arg: map_get(value, "arg")
+            fun: py_str(fields.value("fun")?).into_owned(),
+            arg: fields
+                .get("arg")
                 .cloned()
                 .unwrap_or_else(|| Value::Array(Vec::new())),
             ret: text("ret").unwrap_or_default(),
             user: text("user").unwrap_or_else(|| "root".to_owned()),
             jid: text("jid").filter(|jid| !jid.is_empty()),
         })
+    }
+}
+
+/// The master's reply to a publish request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishReply<'a> {
+    /// The job's id; empty when no minion matched (and nothing was published).
+    pub jid: &'a str,
+    /// The minions targeted.
+    pub minions: &'a [String],
+    /// Listed targets without an accepted key.
+    pub missing: &'a [String],
+    /// The targeted minions connected now, which were sent the job.
+    pub connected: &'a [String],
+}
+
+impl PublishReply<'_> {
+    /// The reply: `{"jid", "minions", "missing", "connected"}`.
+    pub fn to_value(&self) -> Value {
+        Value::Map(vec![
+            entry("jid", self.jid),
+            entry("minions", strings(self.minions)),
+            entry("missing", strings(self.missing)),
+            entry("connected", strings(self.connected)),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_requests_round_trip_and_need_tgt_and_fun() {
+        let request = PublishRequest {
+            tgt: Value::Array(vec![Value::from("m1")]),
+            tgt_type: "list".into(),
+            fun: "test.ping".into(),
+            arg: Value::Array(Vec::new()),
+            ret: String::new(),
+            user: "root".into(),
+            jid: Some("20261124090213841646".into()),
+        };
+        assert_eq!(PublishRequest::from_value(&request.to_value()), Ok(request));
+        let bare = Value::Map(vec![entry("tgt", "*"), entry("fun", "test.ping")]);
+        let read = PublishRequest::from_value(&bare).unwrap();
+        assert_eq!(
+            (read.tgt_type.as_str(), read.user.as_str(), &read.jid),
+            ("glob", "root", &None)
+        );
+        for field in ["tgt", "fun"] {
+            let mut entries = bare.as_map().unwrap().clone();
+            entries.retain(|(key, _)| key.as_str() != Some(field));
+            assert_eq!(
+                PublishRequest::from_value(&Value::Map(entries))
+                    .unwrap_err()
+                    .to_string(),
+                format!("publish request has no {field}")
+            );
+        }
     }
 }

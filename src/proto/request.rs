@@ -1,10 +1,12 @@
 //! The master's local request socket as its clients see it: where it is, the secret a client
-//! proves itself with, and the framing (length-prefixed msgpack maps, each with a `cmd`).
+//! proves itself with, the framing (length-prefixed msgpack maps, each with a `cmd`) and the
+//! master's replies other than a publish's ([`super::publish::PublishReply`]).
 
 use tokio_util::codec::LengthDelimitedCodec;
 
-use super::MAX_MESSAGE;
+use super::{MAX_MESSAGE, entry, strings};
 use crate::config::{Config, ConfigError};
+use crate::event::Value;
 use crate::ipc::Endpoint;
 
 /// The request socket's file name in the master's `sock_dir`.
@@ -29,4 +31,26 @@ pub fn codec() -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
         .max_frame_length(MAX_MESSAGE)
         .new_codec()
+}
+
+/// The master's reply to a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// The request failed: `{"error": why}`.
+    Failed(String),
+    /// `reactors`: the reactor's configuration, `{"reactors": [...]}`.
+    Reactors(Value),
+    /// `connected`: the minions connected now, `{"connected": [...]}`.
+    Connected(Vec<String>),
+}
+
+impl Reply {
+    /// The reply as sent.
+    pub fn to_value(&self) -> Value {
+        Value::Map(vec![match self {
+            Reply::Failed(why) => entry("error", why.as_str()),
+            Reply::Reactors(listing) => entry("reactors", listing.clone()),
+            Reply::Connected(ids) => entry("connected", strings(ids)),
+        }])
+    }
 }

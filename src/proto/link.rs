@@ -1,0 +1,414 @@
+//! The messages of the master–minion link: msgpack maps, each with a `cmd`.
+//!
+//! The link's transport answers and drops its own [`Keepalive`]s; everything else is a
+//! [`Message`]. The loads minions send (`_minion_event`, `_return`) travel as the sender built
+//! them ([`super::MinionEventLoad`], [`super::ReturnLoad`]): Salt's master fires a load under its
+//! tag as it arrived, so the master reads from it only what it checks.
+
+use super::job::JobLoad;
+use super::{Fields, ProtoError, entry, message};
+use crate::event::Value;
+
+/// A message between a master and a minion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// Minion → master, first on every session: who it is.
+    Hello(Hello),
+    /// Master → minion: the answer to the hello.
+    Welcome(Welcome),
+    /// Master → minion: a job to run.
+    Publish(JobLoad),
+    /// Minion → master: events for the master's bus, the load as sent.
+    MinionEvent(Value),
+    /// Minion → master: a job's return, the load as sent.
+    Return(Value),
+    /// Master → `salt-call`: its return is stored, under this jid.
+    ReturnOk {
+        /// The jid the master gave the return.
+        jid: String,
+    },
+    /// Master → minion: a return was not taken.
+    ReturnRefused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Who a session says it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hello {
+    /// The minion's id.
+    pub id: String,
+    /// What the session is for.
+    pub role: Role,
+    /// The minion's grains (`{}` when it sends none).
+    pub grains: Value,
+    /// The halite version of the minion.
+    pub version: Option<String>,
+}
+
+/// What a session is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A minion daemon, which receives jobs (the default).
+    Minion,
+    /// `salt-call`, which only returns.
+    Call,
+}
+
+impl Role {
+    /// The role as the hello names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Minion => "minion",
+            Role::Call => "call",
+        }
+    }
+}
+
+/// The master's answer to a hello.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Welcome {
+    /// The master judged the minion's key.
+    Verdict {
+        /// Its verdict.
+        act: Verdict,
+        /// The master's id.
+        master: String,
+    },
+    /// The hello was unusable; no key was looked at.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What the master decided about the key a minion presented, as the welcome and `salt/auth`
+/// tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Accepted: the session goes on.
+    Accept,
+    /// Waits for an operator.
+    Pend,
+    /// Rejected by an operator.
+    Reject,
+    /// Another key is on file for the id; this one is filed as denied.
+    Denied,
+    /// Another key arrived for a pending id that autosigning would have accepted; filed as
+    /// denied (the minion hears `denied`; `salt/auth` has no `act`).
+    DenyAutosigned,
+    /// `max_pending_keys` keys already wait; the key is not filed.
+    Full,
+}
+
+impl Verdict {
+    /// The verdict's `act`, as the welcome and `salt/auth` spell it.
+    pub fn act(self) -> &'static str {
+        match self {
+            Verdict::Accept => "accept",
+            Verdict::Pend => "pend",
+            Verdict::Reject => "reject",
+            Verdict::Denied | Verdict::DenyAutosigned => "denied",
+            Verdict::Full => "full",
+        }
+    }
+}
+
+/// The transport's liveness messages, which never reach the master's or minion's logic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keepalive {
+    /// Sent on an idle session.
+    Ping,
+    /// The answer to a ping.
+    Pong,
+}
+
+impl Keepalive {
+    /// The keepalive `message` is, if it is one.
+    pub fn of(message: &Value) -> Option<Self> {
+        match super::command(message)? {
+            "ping" => Some(Keepalive::Ping),
+            "pong" => Some(Keepalive::Pong),
+            _ => None,
+        }
+    }
+
+    /// The message.
+    pub fn to_value(self) -> Value {
+        message(
+            match self {
+                Keepalive::Ping => "ping",
+                Keepalive::Pong => "pong",
+            },
+            Vec::new(),
+        )
+    }
+}
+
+const HELLO: &str = "hello";
+const WELCOME: &str = "welcome";
+const PUBLISH: &str = "publish";
+const MINION_EVENT: &str = "_minion_event";
+const RETURN: &str = "_return";
+const RETURN_OK: &str = "_return_ok";
+const RETURN_REFUSED: &str = "_return_refused";
+
+impl Message {
+    /// The message's `cmd`.
+    pub fn cmd(&self) -> &'static str {
+        match self {
+            Message::Hello(_) => HELLO,
+            Message::Welcome(_) => WELCOME,
+            Message::Publish(_) => PUBLISH,
+            Message::MinionEvent(_) => MINION_EVENT,
+            Message::Return(_) => RETURN,
+            Message::ReturnOk { .. } => RETURN_OK,
+            Message::ReturnRefused { .. } => RETURN_REFUSED,
+        }
+    }
+
+    /// The message as the link carries it.
+    pub fn to_value(&self) -> Value {
+        let fields = match self {
+            Message::Hello(hello) => {
+                let mut fields = vec![
+                    entry("id", hello.id.as_str()),
+                    entry("role", hello.role.as_str()),
+                    entry("grains", hello.grains.clone()),
+                ];
+                if let Some(version) = &hello.version {
+                    fields.push(entry("version", version.as_str()));
+                }
+                fields
+            }
+            Message::Welcome(Welcome::Verdict { act, master }) => {
+                vec![entry("act", act.act()), entry("master", master.as_str())]
+            }
+            Message::Welcome(Welcome::Refused { reason }) => {
+                vec![entry("act", "refused"), entry("reason", reason.as_str())]
+            }
+            Message::Publish(load) => vec![entry("load", load.to_value())],
+            Message::MinionEvent(load) | Message::Return(load) => return load.clone(),
+            Message::ReturnOk { jid } => vec![entry("jid", jid.as_str())],
+            Message::ReturnRefused { reason } => vec![entry("reason", reason.as_str())],
+        };
+        message(self.cmd(), fields)
+    }
+
+    /// Reads a message; the loads minions send are taken whole, without a copy.
+    pub fn from_value(value: Value) -> Result<Self, ProtoError> {
+        let cmd = super::command(&value);
+        match cmd {
+            Some(MINION_EVENT) => return Ok(Message::MinionEvent(value)),
+            Some(RETURN) => return Ok(Message::Return(value)),
+            _ => {}
+        }
+        Ok(match cmd {
+            Some(HELLO) => {
+                let fields = Fields::of(HELLO, &value)?;
+                Message::Hello(Hello {
+                    id: fields.str("id")?.to_owned(),
+                    role: match fields.opt_str("role")? {
+                        None | Some("minion") => Role::Minion,
+                        Some("call") => Role::Call,
+                        Some(_) => return Err(fields.mistyped("role", "minion or call")),
+                    },
+                    grains: fields
+                        .optional("grains")
+                        .cloned()
+                        .unwrap_or_else(|| Value::Map(Vec::new())),
+                    version: fields.opt_str("version")?.map(str::to_owned),
+                })
+            }
+            Some(WELCOME) => {
+                let fields = Fields::of(WELCOME, &value)?;
+                let act = match fields.str("act")? {
+                    "refused" => {
+                        return Ok(Message::Welcome(Welcome::Refused {
+                            reason: fields.str("reason")?.to_owned(),
+                        }));
+                    }
+                    "accept" => Verdict::Accept,
+                    "pend" => Verdict::Pend,
+                    "reject" => Verdict::Reject,
+                    "denied" => Verdict::Denied,
+                    "full" => Verdict::Full,
+                    _ => {
+                        return Err(
+                            fields.mistyped("act", "accept, pend, reject, denied, full or refused")
+                        );
+                    }
+                };
+                Message::Welcome(Welcome::Verdict {
+                    act,
+                    master: fields.str("master")?.to_owned(),
+                })
+            }
+            Some(PUBLISH) => Message::Publish(JobLoad::from_value(
+                Fields::of(PUBLISH, &value)?.value("load")?,
+            )?),
+            Some(RETURN_OK) => Message::ReturnOk {
+                jid: Fields::of(RETURN_OK, &value)?.str("jid")?.to_owned(),
+            },
+            Some(RETURN_REFUSED) => Message::ReturnRefused {
+                reason: Fields::of(RETURN_REFUSED, &value)?
+                    .str("reason")?
+                    .to_owned(),
+            },
+            other => {
+                return Err(ProtoError::UnknownCommand(
+                    other.map(|cmd| cmd.chars().take(64).collect()),
+                ));
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load() -> JobLoad {
+        JobLoad {
+            fun: "test.ping".into(),
+            arg: Value::Array(Vec::new()),
+            tgt: Value::from("*"),
+            jid: "20261124090213841646".into(),
+            ret: Some(String::new()),
+            tgt_type: "glob".into(),
+            user: Some("root".into()),
+        }
+    }
+
+    #[test]
+    fn every_message_round_trips_with_its_fields_in_order() {
+        let hello = Message::Hello(Hello {
+            id: "m1".into(),
+            role: Role::Call,
+            grains: Value::Map(vec![entry("os", "Linux")]),
+            version: Some("0.1.0".into()),
+        });
+        assert_eq!(
+            hello.to_value().to_string(),
+            r#"{"cmd": "hello", "id": "m1", "role": "call", "grains": {"os": "Linux"}, "version": "0.1.0"}"#
+        );
+        let welcome = Message::Welcome(Welcome::Verdict {
+            act: Verdict::Pend,
+            master: "salt".into(),
+        });
+        assert_eq!(
+            welcome.to_value().to_string(),
+            r#"{"cmd": "welcome", "act": "pend", "master": "salt"}"#
+        );
+        let refused = Message::Welcome(Welcome::Refused {
+            reason: "no".into(),
+        });
+        assert_eq!(
+            refused.to_value().to_string(),
+            r#"{"cmd": "welcome", "act": "refused", "reason": "no"}"#
+        );
+        let event = Message::MinionEvent(message("_minion_event", vec![entry("tag", "t")]));
+        let ret = Message::Return(message("_return", vec![entry("jid", "req")]));
+        for message in [
+            hello,
+            welcome,
+            refused,
+            Message::Publish(load()),
+            event,
+            ret,
+            Message::ReturnOk { jid: "1".into() },
+            Message::ReturnRefused {
+                reason: "quota".into(),
+            },
+        ] {
+            assert_eq!(Message::from_value(message.to_value()), Ok(message));
+        }
+        for act in [
+            Verdict::Accept,
+            Verdict::Pend,
+            Verdict::Reject,
+            Verdict::Denied,
+            Verdict::Full,
+        ] {
+            let welcome = Message::Welcome(Welcome::Verdict {
+                act,
+                master: "salt".into(),
+            });
+            assert_eq!(Message::from_value(welcome.to_value()), Ok(welcome));
+        }
+    }
+
+    #[test]
+    fn a_bare_hello_is_a_minion_without_grains() {
+        let hello = Message::from_value(message("hello", vec![entry("id", "m1")]));
+        assert_eq!(
+            hello,
+            Ok(Message::Hello(Hello {
+                id: "m1".into(),
+                role: Role::Minion,
+                grains: Value::Map(Vec::new()),
+                version: None,
+            }))
+        );
+    }
+
+    #[test]
+    fn malformed_messages_are_refused_naming_the_field() {
+        let refused = |cmd: &str, fields: Vec<(Value, Value)>| {
+            Message::from_value(message(cmd, fields))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(refused("hello", vec![]), "hello has no id");
+        assert_eq!(
+            refused("hello", vec![entry("id", 7)]),
+            "hello's id is not a string"
+        );
+        assert_eq!(
+            refused("hello", vec![entry("id", "m1"), entry("role", "boss")]),
+            "hello's role is not minion or call"
+        );
+        assert_eq!(
+            refused("welcome", vec![entry("act", "maybe")]),
+            "welcome's act is not accept, pend, reject, denied, full or refused"
+        );
+        assert_eq!(
+            refused("welcome", vec![entry("act", "refused")]),
+            "welcome has no reason"
+        );
+        assert_eq!(
+            refused("welcome", vec![entry("act", "accept")]),
+            "welcome has no master"
+        );
+        assert_eq!(refused("publish", vec![]), "publish has no load");
+        assert_eq!(
+            refused("publish", vec![entry("load", Value::Map(Vec::new()))]),
+            "job load has no fun"
+        );
+        assert_eq!(
+            refused("_return_ok", vec![entry("jid", Value::Nil)]),
+            "_return_ok's jid is not a string"
+        );
+        assert_eq!(
+            refused("_return_refused", vec![]),
+            "_return_refused has no reason"
+        );
+        assert_eq!(
+            refused("shout", vec![]),
+            r#"a message with cmd Some("shout")"#
+        );
+        assert_eq!(
+            Message::from_value(Value::from(1)),
+            Err(ProtoError::UnknownCommand(None))
+        );
+    }
+
+    #[test]
+    fn keepalives_are_told_apart_from_messages() {
+        for keepalive in [Keepalive::Ping, Keepalive::Pong] {
+            assert_eq!(Keepalive::of(&keepalive.to_value()), Some(keepalive));
+        }
+        assert_eq!(Keepalive::of(&Message::Publish(load()).to_value()), None);
+    }
+}

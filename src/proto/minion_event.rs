@@ -1,0 +1,192 @@
+//! A minion's `_minion_event` load: events it forwards to its master's bus, from a `fire_master`
+//! request on its own bus, or its start events. Shaped as Salt's minion shapes it: `id, cmd,
+//! pretag`, then `events`, or `data` and `tag`, then what the request preloaded. The master reads
+//! it where it admits the events (`master::minion_event`).
+
+use super::{Fields, ProtoError, entry};
+use crate::event::Value;
+
+/// Events for the master's bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinionEventLoad {
+    /// The minion.
+    pub id: String,
+    /// A prefix under which the master fires a copy of each listed event.
+    pub pretag: Option<String>,
+    /// What to fire.
+    pub fired: Fired,
+    /// Further fields for the load (`salt-call`'s `preload`); they never replace the fields
+    /// above, nor an earlier one of their own.
+    pub preload: Vec<(Value, Value)>,
+}
+
+/// What a load fires.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fired {
+    /// Several events, each `{"tag", "data"}`.
+    Events(Vec<Value>),
+    /// One event: the master fires the whole load under `tag`.
+    One {
+        /// The event's data.
+        data: Value,
+        /// Its tag.
+        tag: String,
+    },
+}
+
+impl MinionEventLoad {
+    /// The load for a `fire_master` request (`data`, `tag`, `events`, `pretag`, `preload`) on
+    /// minion `id`'s bus: a non-empty `events` list wins over `tag`, and `data` defaults to `{}`.
+    pub fn from_fire_master(id: &str, request: &Value) -> Result<Self, ProtoError> {
+        let fields = Fields::of("fire_master request", request)?;
+        let events = fields
+            .optional("events")
+            .and_then(Value::as_array)
+            .filter(|events| !events.is_empty());
+        let fired = match (events, fields.opt_str("tag")?) {
+            (Some(events), _) => Fired::Events(events.clone()),
+            (None, Some(tag)) => Fired::One {
+                data: fields
+                    .optional("data")
+                    .cloned()
+                    .unwrap_or_else(|| Value::Map(Vec::new())),
+                tag: tag.to_owned(),
+            },
+            (None, None) => {
+                return Err(ProtoError::Missing {
+                    payload: "fire_master request",
+                    field: "tag",
+                });
+            }
+        };
+        Ok(Self {
+            id: id.to_owned(),
+            pretag: fields.opt_str("pretag")?.map(str::to_owned),
+            fired,
+            preload: match fields.optional("preload") {
+                Some(Value::Map(preload)) => preload.clone(),
+                _ => Vec::new(),
+            },
+        })
+    }
+
+    /// The load, in Salt's field order.
+    pub fn to_value(&self) -> Value {
+        let mut load = vec![
+            entry("id", self.id.as_str()),
+            entry("cmd", "_minion_event"),
+            entry(
+                "pretag",
+                self.pretag.as_deref().map_or(Value::Nil, Value::from),
+            ),
+        ];
+        match &self.fired {
+            Fired::Events(events) => load.push(entry("events", Value::Array(events.clone()))),
+            Fired::One { data, tag } => {
+                load.push(entry("data", data.clone()));
+                load.push(entry("tag", tag.as_str()));
+            }
+        }
+        for (key, value) in &self.preload {
+            if !load.iter().any(|(existing, _)| existing == key) {
+                load.push((key.clone(), value.clone()));
+            }
+        }
+        Value::Map(load)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::golden;
+    use super::*;
+
+    fn request(fields: Vec<(Value, Value)>) -> Value {
+        Value::Map(fields)
+    }
+
+    #[test]
+    fn a_forwarded_event_is_the_load_salts_master_received() {
+        // `event.fire_master '{"x": 2}' golden/fire_master/daemon`, as the master fired it
+        // (with the time it arrived).
+        let captured = golden(|tag| tag == "golden/fire_master/daemon").remove(0);
+        let load = MinionEventLoad::from_fire_master(
+            "minion1",
+            &request(vec![
+                entry("data", Value::Map(vec![entry("x", 2)])),
+                entry("tag", "golden/fire_master/daemon"),
+                entry("events", Value::Nil),
+                entry("pretag", Value::Nil),
+            ]),
+        )
+        .unwrap();
+        let Value::Map(mut sent) = load.to_value() else {
+            panic!("a map")
+        };
+        sent.push(entry(
+            "ts",
+            crate::event::map_get(&captured, "ts").unwrap().clone(),
+        ));
+        assert_eq!(Value::Map(sent), captured);
+    }
+
+    #[test]
+    fn listed_events_win_and_preload_never_replaces_a_field() {
+        let events = Value::Array(vec![Value::Map(vec![entry("tag", "a")])]);
+        let load = MinionEventLoad::from_fire_master(
+            "m1",
+            &request(vec![
+                entry("events", events.clone()),
+                entry("tag", "ignored"),
+                entry("pretag", "beacons"),
+                entry(
+                    "preload",
+                    Value::Map(vec![
+                        entry("id", "other"),
+                        entry("extra", 1),
+                        entry("extra", 2),
+                    ]),
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            load.to_value().to_string(),
+            r#"{"id": "m1", "cmd": "_minion_event", "pretag": "beacons", "events": [{"tag": "a"}], "extra": 1}"#
+        );
+        // An empty list is no list: the tag is fired, with empty data.
+        let load = MinionEventLoad::from_fire_master(
+            "m1",
+            &request(vec![
+                entry("events", Value::Array(Vec::new())),
+                entry("tag", "t"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            load.to_value().to_string(),
+            r#"{"id": "m1", "cmd": "_minion_event", "pretag": nil, "data": {}, "tag": "t"}"#
+        );
+    }
+
+    #[test]
+    fn requests_without_a_tag_or_with_a_mistyped_one_are_refused() {
+        let refused = |fields| {
+            MinionEventLoad::from_fire_master("m1", &request(fields))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            refused(vec![entry("data", Value::Map(Vec::new()))]),
+            "fire_master request has no tag"
+        );
+        assert_eq!(
+            refused(vec![entry("tag", 1)]),
+            "fire_master request's tag is not a string"
+        );
+        assert_eq!(
+            refused(vec![entry("tag", "t"), entry("pretag", 1)]),
+            "fire_master request's pretag is not a string"
+        );
+    }
+}
