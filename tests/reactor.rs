@@ -663,7 +663,9 @@ impl halite::reactor::Backend for NoBackend {
         _call: &halite::functions::Call,
         _sink: &mut halite::runners::EventSink,
     ) -> Result<halite::event::Value, halite::runners::RunnerError> {
-        Err(halite::runners::RunnerError::Failed("no master here".into()))
+        Err(halite::runners::RunnerError::Failed(
+            "no master here".into(),
+        ))
     }
 
     async fn wheel(
@@ -671,7 +673,9 @@ impl halite::reactor::Backend for NoBackend {
         _call: &halite::functions::Call,
         _sink: &mut halite::runners::EventSink,
     ) -> Result<halite::event::Value, halite::runners::RunnerError> {
-        Err(halite::runners::RunnerError::Failed("no master here".into()))
+        Err(halite::runners::RunnerError::Failed(
+            "no master here".into(),
+        ))
     }
 }
 

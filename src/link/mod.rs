@@ -406,9 +406,9 @@ async fn write<W>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::message;
     use tokio::io::DuplexStream;
     use tokio_util::codec::Framed;
-    use crate::proto::message;
 
     const KEEPALIVE: Duration = Duration::from_secs(10);
 
