@@ -36,7 +36,7 @@
 //! 12. [`master`], [`minion`]: the daemons, each a list of [`services`] that stop in order.
 //! 13. [`cli`]: one module per binary: arguments, `run()`, and the one place errors are reported.
 
-pub mod bench;
+pub(crate) mod bench;
 pub mod bus;
 pub mod cli;
 pub mod client;
@@ -46,17 +46,17 @@ pub mod functions;
 pub mod ipc;
 pub mod keys;
 pub mod link;
-pub mod master;
-pub mod minion;
+pub(crate) mod master;
+pub(crate) mod minion;
 pub mod output;
 pub mod proto;
-pub mod py;
+pub(crate) mod py;
 pub mod reactor;
-pub mod render;
-pub mod returners;
+pub(crate) mod render;
+pub(crate) mod returners;
 pub mod runners;
-pub mod salt_yaml;
-pub mod services;
-pub mod target;
+pub(crate) mod salt_yaml;
+pub(crate) mod services;
+pub(crate) mod target;
 pub mod wheel;
 pub mod wire;

@@ -18,7 +18,7 @@
 //! ```
 //!
 //! A whole round trip, with a bus of its own in a temporary directory: listen, fire, and wait
-//! for the event with Salt's `fnmatch` matching.
+//! for the event with `state.event`'s tag matching.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -29,7 +29,7 @@
 //! use halite::client::{Listener, Publisher};
 //! use halite::config::FramingChoice;
 //! use halite::ipc::BusAddress;
-//! use halite::event::matching::{MatchType, TagMatcher};
+//! use halite::event::matching::ExprMatcher;
 //! use halite::event::{Event, Value};
 //! use halite::ipc::Endpoint;
 //! use halite::wire::Framing;
@@ -51,7 +51,7 @@
 //! let data = Value::Map(vec![("status".into(), "ok".into())]);
 //! publisher.fire(Event::new("myco/build/42/done", data)?).await?;
 //!
-//! let done = TagMatcher::new("myco/build/*/done", MatchType::Fnmatch)?;
+//! let done = ExprMatcher::whole("myco/build/*/done");
 //! let event = listener.wait_for(|event| done.matches(&event.tag), Duration::from_secs(5)).await?;
 //! assert_eq!(event.get("status").and_then(Value::as_str), Some("ok"));
 //! assert!(event.get("_stamp").is_some(), "fire stamps events as Salt does");

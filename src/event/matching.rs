@@ -1,142 +1,8 @@
-//! Tag matching exactly as Salt does it: the five `match_type`s of the event object's
-//! `get_event` ([`TagMatcher`]) and `state.event`'s `expr_match` ([`ExprMatcher`]), on Python's
-//! own `fnmatch` and `re` ([`crate::py`]).
-
-use std::fmt;
-use std::str::FromStr;
+//! Tag matching exactly as Salt does it: `state.event`'s `expr_match` ([`ExprMatcher`]), on
+//! Python's own `fnmatch` and `re` ([`crate::py`]).
 
 use crate::py::fnmatch::FnmatchPattern;
 use crate::py::re::{Anchoring, ReError, Regex};
-
-/// What went wrong while building a matcher.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum MatchError {
-    /// A `match_type` name that Salt does not know.
-    #[error(
-        "unknown match type {name:?}; expected one of: startswith, endswith, find, regex, fnmatch"
-    )]
-    UnknownMatchType {
-        /// The name that was given.
-        name: String,
-    },
-    /// The `regex` match type's pattern is not one Python and halite can both use.
-    #[error(transparent)]
-    Regex(#[from] ReError),
-}
-
-// ---------------------------------------------------------------------------------------------
-// Match types and the event-object matcher
-// ---------------------------------------------------------------------------------------------
-
-/// How a pattern is compared with event tags: the `match_type` argument of Salt's `get_event`, and
-/// the `event_match_type` option, whose default is [`MatchType::StartsWith`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum MatchType {
-    /// `tag.startswith(pattern)`; an empty pattern matches every tag.
-    #[default]
-    StartsWith,
-    /// `tag.endswith(pattern)`.
-    EndsWith,
-    /// `tag.find(pattern) >= 0`: the pattern occurs anywhere in the tag.
-    Find,
-    /// `re.compile("^" + pattern).search(tag)`; see [`TagMatcher`].
-    Regex,
-    /// `fnmatch.fnmatch(tag, pattern)`; see [`fnmatch`].
-    Fnmatch,
-}
-
-impl MatchType {
-    /// Every match type, in the order Salt documents them.
-    pub const ALL: [MatchType; 5] = [
-        MatchType::StartsWith,
-        MatchType::EndsWith,
-        MatchType::Find,
-        MatchType::Regex,
-        MatchType::Fnmatch,
-    ];
-
-    /// Salt's name for the match type: `startswith`, `endswith`, `find`, `regex` or `fnmatch`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MatchType::StartsWith => "startswith",
-            MatchType::EndsWith => "endswith",
-            MatchType::Find => "find",
-            MatchType::Regex => "regex",
-            MatchType::Fnmatch => "fnmatch",
-        }
-    }
-}
-
-impl fmt::Display for MatchType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for MatchType {
-    type Err = MatchError;
-
-    /// Parses Salt's names, case-sensitively as Salt does (it looks up `_match_tag_<name>`).
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        MatchType::ALL
-            .into_iter()
-            .find(|t| t.as_str() == name)
-            .ok_or_else(|| MatchError::UnknownMatchType {
-                name: name.to_owned(),
-            })
-    }
-}
-
-/// A tag pattern compiled once for one [`MatchType`], matching as Salt's `get_event(tag=pattern,
-/// match_type=…)` does.
-///
-/// [`MatchType::Regex`] is `re.compile("^" + pattern).search(tag)`: the pattern must match at the
-/// start of the tag but may stop anywhere. Because the `^` is not grouped, only the first
-/// alternative is anchored: `salt/job|ret` matches every tag that starts with `salt/job` or merely
-/// contains `ret`. That is the documented behaviour of event listeners, so it is kept.
-#[derive(Debug, Clone)]
-pub struct TagMatcher {
-    kind: TagMatcherKind,
-}
-
-#[derive(Debug, Clone)]
-enum TagMatcherKind {
-    StartsWith(String),
-    EndsWith(String),
-    Find(String),
-    Regex(Regex),
-    Fnmatch(FnmatchPattern),
-}
-
-impl TagMatcher {
-    /// Compiles `pattern` for `match_type`. Only [`MatchType::Regex`] can fail: when Python would
-    /// reject the pattern, or it needs a feature the `regex` crate lacks.
-    pub fn new(pattern: &str, match_type: MatchType) -> Result<Self, MatchError> {
-        let kind = match match_type {
-            MatchType::StartsWith => TagMatcherKind::StartsWith(pattern.to_owned()),
-            MatchType::EndsWith => TagMatcherKind::EndsWith(pattern.to_owned()),
-            MatchType::Find => TagMatcherKind::Find(pattern.to_owned()),
-            MatchType::Regex => TagMatcherKind::Regex(Regex::new(
-                &format!("^{pattern}"),
-                Anchoring::Search,
-                pattern,
-            )?),
-            MatchType::Fnmatch => TagMatcherKind::Fnmatch(FnmatchPattern::new(pattern)),
-        };
-        Ok(TagMatcher { kind })
-    }
-
-    /// Whether `tag` matches.
-    pub fn matches(&self, tag: &str) -> bool {
-        match &self.kind {
-            TagMatcherKind::StartsWith(p) => tag.starts_with(p.as_str()),
-            TagMatcherKind::EndsWith(p) => tag.ends_with(p.as_str()),
-            TagMatcherKind::Find(p) => tag.contains(p.as_str()),
-            TagMatcherKind::Regex(r) => r.is_match(tag),
-            TagMatcherKind::Fnmatch(g) => g.matches(tag),
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // state.event's expr_match
@@ -238,7 +104,7 @@ mod tests {
     }
     use Want::{Invalid, No, Unsupported, Yes};
 
-    /// (pattern, tag, `re.compile("^" + pattern).search(tag)`)
+    /// (pattern, tag, `re.match(pattern, tag)`)
     const REGEX: &[(&str, &str, Want)] = &[
         ("", "", Yes),
         ("", "anything", Yes),
@@ -247,7 +113,8 @@ mod tests {
         ("salt/job/.*/ret", "salt/job/1/ret/m1", Yes),
         ("salt/job/.*/ret", "salt/job/1/new", No),
         ("salt/job|ret", "salt/job/1", Yes),
-        ("salt/job|ret", "xx/ret/yy", Yes),
+        // `re.match` anchors every alternative at the start.
+        ("salt/job|ret", "xx/ret/yy", No),
         ("salt/job|ret", "nothing", No),
         ("(salt/job|ret)", "xx/ret/yy", No),
         ("(salt/job|ret)", "ret/x", Yes),
@@ -370,11 +237,8 @@ mod tests {
         ),
         ("\\1", "x", Invalid("invalid group reference 1")),
         ("(a\\1)", "x", Invalid("cannot refer to an open group")),
-        (
-            "(?i)a",
-            "x",
-            Invalid("global flags not at the start of the expression"),
-        ),
+        // A global flag opens the pattern here, so Python takes it (`-E '(?i)web.*'`).
+        ("(?i)a", "A", Yes),
         (
             "(?L:a)",
             "x",
@@ -553,77 +417,29 @@ mod tests {
     const WATCHER_1: &str = "test/*|salt/run/*|salt/job/*|salt/wheel/*|[0-9]*";
     const WATCHER_2: &str = "test/*|salt/run/*|salt/job/*|salt/wheel/*|[0-9]*|salt/minion/*";
 
-    #[test]
-    fn match_type_parses_and_prints_salts_names() {
-        for t in MatchType::ALL {
-            assert_eq!(t.to_string().parse::<MatchType>(), Ok(t));
-        }
-        assert_eq!("fnmatch".parse(), Ok(MatchType::Fnmatch));
-        assert_eq!(MatchType::default(), MatchType::StartsWith);
+    /// Python's `re.match(pattern, tag)`, the translator's mode that `-E` targets and autosign
+    /// use, pinned here against Python's own answers.
+    fn re_match(pattern: &str) -> Result<Regex, ReError> {
+        Regex::new(pattern, Anchoring::Match, pattern)
     }
 
     #[test]
-    fn unknown_match_type_error_lists_every_name() {
-        let err = "glob".parse::<MatchType>().unwrap_err();
-        assert_eq!(
-            err,
-            MatchError::UnknownMatchType {
-                name: "glob".into()
-            }
-        );
-        let message = err.to_string();
-        assert!(message.contains("\"glob\""), "{message}");
-        for t in MatchType::ALL {
-            assert!(message.contains(t.as_str()), "{message}");
-        }
-        // Salt looks up `_match_tag_<name>`, so names are case-sensitive.
-        assert!("Regex".parse::<MatchType>().is_err());
-    }
-
-    #[test]
-    fn string_match_types_follow_python_str_methods() {
-        let m = |p: &str, t| TagMatcher::new(p, t).unwrap();
-        assert!(m("salt/job", MatchType::StartsWith).matches("salt/job/1/new"));
-        assert!(!m("salt/job", MatchType::StartsWith).matches("x/salt/job"));
-        assert!(m("/new", MatchType::EndsWith).matches("salt/job/1/new"));
-        assert!(!m("/new", MatchType::EndsWith).matches("salt/job/1/ret"));
-        assert!(m("job/1", MatchType::Find).matches("salt/job/1/new"));
-        assert!(!m("job/2", MatchType::Find).matches("salt/job/1/new"));
-        for t in [
-            MatchType::StartsWith,
-            MatchType::EndsWith,
-            MatchType::Find,
-            MatchType::Regex,
-        ] {
-            assert!(
-                m("", t).matches("anything"),
-                "{t}: empty pattern matches all"
-            );
-            assert!(m("", t).matches(""), "{t}");
-        }
-        assert!(!m("", MatchType::Fnmatch).matches("anything"));
-    }
-
-    #[test]
-    fn regex_match_type_agrees_with_python() {
+    fn regex_match_agrees_with_python() {
         for (pattern, tag, want) in REGEX {
-            let got = TagMatcher::new(pattern, MatchType::Regex);
+            let got = re_match(pattern);
             match (want, got) {
-                (Yes, Ok(m)) => assert!(m.matches(tag), "{pattern:?} should match {tag:?}"),
-                (No, Ok(m)) => assert!(!m.matches(tag), "{pattern:?} should not match {tag:?}"),
+                (Yes, Ok(m)) => assert!(m.is_match(tag), "{pattern:?} should match {tag:?}"),
+                (No, Ok(m)) => assert!(!m.is_match(tag), "{pattern:?} should not match {tag:?}"),
                 (
                     Invalid(message),
-                    Err(MatchError::Regex(ReError::InvalidRegex {
+                    Err(ReError::InvalidRegex {
                         pattern: p,
                         message: m,
-                    })),
+                    }),
                 ) => {
                     assert_eq!((p.as_str(), m.as_str()), (*pattern, *message));
                 }
-                (
-                    Unsupported,
-                    Err(MatchError::Regex(ReError::UnsupportedRegex { pattern: p, .. })),
-                ) => {
+                (Unsupported, Err(ReError::UnsupportedRegex { pattern: p, .. })) => {
                     assert_eq!(p, *pattern);
                 }
                 (want, got) => panic!("{pattern:?} on {tag:?}: want {want:?}, got {got:?}"),
@@ -632,29 +448,16 @@ mod tests {
     }
 
     #[test]
-    fn regex_match_type_anchors_only_the_first_alternative() {
-        let m = TagMatcher::new("salt/job|ret", MatchType::Regex).unwrap();
-        assert!(m.matches("salt/job/1/new"));
-        assert!(
-            m.matches("salt/run/1/ret"),
-            "the second alternative is unanchored"
-        );
-        assert!(!m.matches("x/salt/job"));
-    }
-
-    #[test]
     fn regex_errors_name_the_pattern() {
-        let err = TagMatcher::new("a(?=b)", MatchType::Regex).unwrap_err();
+        let err = re_match("a(?=b)").unwrap_err();
         let message = err.to_string();
         assert!(
             message.contains("\"a(?=b)\"") && message.contains("look-ahead"),
             "{message}"
         );
-        let err = TagMatcher::new("a{", MatchType::Regex).map(|_| ());
+        let err = re_match("a{").map(|_| ());
         assert!(err.is_ok(), "a lone brace is a literal in Python");
-        let message = TagMatcher::new("*", MatchType::Regex)
-            .unwrap_err()
-            .to_string();
+        let message = re_match("*").unwrap_err().to_string();
         assert_eq!(
             message,
             "invalid regular expression \"*\": nothing to repeat"
@@ -663,26 +466,16 @@ mod tests {
 
     #[test]
     fn regex_beyond_the_regex_crate_size_limit_is_a_compile_error() {
-        let err = TagMatcher::new("a{4294967294}", MatchType::Regex).unwrap_err();
-        assert!(
-            matches!(err, MatchError::Regex(ReError::RegexCompile { .. })),
-            "{err:?}"
-        );
+        let err = re_match("a{4294967294}").unwrap_err();
+        assert!(matches!(err, ReError::RegexCompile { .. }), "{err:?}");
     }
 
     #[test]
     fn regex_nesting_is_limited_to_100_levels() {
         let nested = |n| format!("{}a{}", "(".repeat(n), ")".repeat(n));
-        assert!(
-            TagMatcher::new(&nested(NEST_LIMIT), MatchType::Regex)
-                .unwrap()
-                .matches("a")
-        );
-        let err = TagMatcher::new(&nested(NEST_LIMIT + 1), MatchType::Regex).unwrap_err();
-        assert!(
-            matches!(err, MatchError::Regex(ReError::UnsupportedRegex { .. })),
-            "{err:?}"
-        );
+        assert!(re_match(&nested(NEST_LIMIT)).unwrap().is_match("a"));
+        let err = re_match(&nested(NEST_LIMIT + 1)).unwrap_err();
+        assert!(matches!(err, ReError::UnsupportedRegex { .. }), "{err:?}");
     }
 
     #[test]
@@ -750,30 +543,26 @@ mod tests {
 
     #[test]
     fn python_dollar_also_matches_before_a_final_newline() {
-        let m = TagMatcher::new("salt/job$", MatchType::Regex).unwrap();
-        assert!(m.matches("salt/job"));
-        assert!(m.matches("salt/job\n"));
-        assert!(!m.matches("salt/job\nx"));
-        assert!(!m.matches("salt/jobs"));
+        let m = re_match("salt/job$").unwrap();
+        assert!(m.is_match("salt/job"));
+        assert!(m.is_match("salt/job\n"));
+        assert!(!m.is_match("salt/job\nx"));
+        assert!(!m.is_match("salt/jobs"));
     }
 
     #[test]
     fn python_dollar_with_newlines_inside_and_at_the_end() {
-        let m = |p| TagMatcher::new(p, MatchType::Regex).unwrap();
-        assert!(!m("a$").matches("a\nb\n"), "not before an inner newline");
-        assert!(m("[^x]*b$").matches("b\nb\n"));
-        assert!(!m("[^x]*b$").matches("b\nbc\n"));
-        assert!(m("a\\nb$").matches("a\nb\n"));
+        let m = |p| re_match(p).unwrap();
+        assert!(!m("a$").is_match("a\nb\n"), "not before an inner newline");
+        assert!(m("[^x]*b$").is_match("b\nb\n"));
+        assert!(!m("[^x]*b$").is_match("b\nbc\n"));
+        assert!(m("a\\nb$").is_match("a\nb\n"));
     }
 
     /// The one known divergence of `$` (see the module docs): Python's
-    /// `re.compile("^a\\nb$\\n").search("a\nb\n")` matches; we do not.
+    /// `re.compile("^a\\nb$\\n").re_match("a\nb\n")` matches; we do not.
     #[test]
     fn python_dollar_known_gap_dollar_then_final_newline() {
-        assert!(
-            !TagMatcher::new("a\\nb$\\n", MatchType::Regex)
-                .unwrap()
-                .matches("a\nb\n")
-        );
+        assert!(!re_match("a\\nb$\\n").unwrap().is_match("a\nb\n"));
     }
 }

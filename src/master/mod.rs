@@ -152,16 +152,6 @@ impl Master {
         .and_then(|master| check_options(config).map(|()| master).map_err(Into::into))
     }
 
-    /// A handle on the master's bus.
-    pub fn bus(&self) -> BusHandle {
-        self.bus.handle()
-    }
-
-    /// The address minions connect to.
-    pub fn link_address(&self) -> std::net::SocketAddr {
-        self.link_address
-    }
-
     /// Serves until `shutdown`, then delivers what was accepted and returns; fails when a service
     /// it cannot run without (the bus) ended, which stopped it.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), MasterError> {

@@ -20,7 +20,7 @@ use crate::services::{ServiceFailed, Services, Stage};
 use crate::target::Target;
 use crate::wire;
 
-pub use link::{CallError, LinkOutcome, MasterAddress, call_session, send_return};
+pub use link::{LinkOutcome, call_session, send_return};
 
 /// Loads waiting to go to the master while the link is down.
 const TO_MASTER_QUEUE: usize = 4096;
@@ -109,16 +109,6 @@ impl Minion {
             bus,
             key,
         })
-    }
-
-    /// The minion's id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// A handle on the minion's bus.
-    pub fn bus(&self) -> BusHandle {
-        self.bus.handle()
     }
 
     /// Serves the bus, keeps the session with the master, runs jobs and relays `fire_master`

@@ -87,12 +87,6 @@ pub fn write(out: &mut Vec<u8>, value: &Value, format: Format) {
     write_with(out, value, format, Undecodable::Lossy, false);
 }
 
-/// Like [`write()`], coloured with ANSI escapes for a terminal: keys, strings, numbers, booleans
-/// and null each in their own colour (via `colored_json`).
-pub fn write_colored(out: &mut Vec<u8>, value: &Value, format: Format) {
-    write_with(out, value, format, Undecodable::Lossy, true);
-}
-
 /// `json.dumps(value, ensure_ascii=False, ...)` in `format` as a `String`.
 pub fn to_string(value: &Value, format: Format) -> String {
     let mut out = Vec::new();

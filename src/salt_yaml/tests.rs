@@ -6,6 +6,7 @@
 //! `null`, `true`, integers in decimal, `f:` + the float's bits in hex, JSON strings, `b:` + hex
 //! for binary, `[…]` and `{k: v, …}` in order; `ERR` where Salt's loader raised.
 
+use super::args::{parse_cli_args_no_parse, yamlify_arg};
 use super::*;
 
 /// The compact text form of a value used by the fixture tables.

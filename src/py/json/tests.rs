@@ -212,7 +212,7 @@ fn colored_output_has_the_same_text_under_the_escapes() {
     );
     for format in [Format::COMPACT, Format::PRETTY] {
         let mut out = Vec::new();
-        write_colored(&mut out, &v, format);
+        write_with(&mut out, &v, format, Undecodable::Lossy, true);
         let colored = into_string(out);
         assert!(colored.contains('\u{1b}'), "no colour in {colored:?}");
         assert_eq!(strip_ansi(&colored), to_string(&v, format));

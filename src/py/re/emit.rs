@@ -17,7 +17,6 @@ pub(super) fn emit_top(
     // `regex` searches anywhere, which is `re.search`; the other two need explicit anchors around
     // the whole pattern, because Python's anchoring applies to every alternative.
     let (open, close) = match anchoring {
-        Anchoring::Search => ("", ""),
         Anchoring::Match => (r"\A(?:", ")"),
         Anchoring::FullMatch => (r"\A(?:", r")\z"),
     };

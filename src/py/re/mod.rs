@@ -65,8 +65,6 @@ pub enum ReError {
 /// Which Python call the compiled regex stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Anchoring {
-    /// `re.search`: anywhere.
-    Search,
     /// `re.match`: at the start.
     Match,
     /// `re.fullmatch`: the whole haystack.
@@ -135,7 +133,7 @@ impl Regex {
         // match must consume that newline anyway.
         let before_final_newline = match (&trailing_newline, anchoring) {
             (None, _) | (_, Anchoring::FullMatch) => None,
-            (Some(_), Anchoring::Search | Anchoring::Match) => {
+            (Some(_), Anchoring::Match) => {
                 Some(variant(Haystack::BeforeFinalNewline)?.unwrap_or_else(|| plain.clone()))
             }
         };
