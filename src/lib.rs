@@ -14,8 +14,8 @@
 //! 1. [`py`]: Python semantics, the one place halite imitates Python: `repr`/`str`/truthiness/
 //!    ordering of msgpack values, Python-exact JSON, `fnmatch`, `re` on a linear-time engine.
 //!    At the bottom because Salt's own rules (tag matching, targets, autosign) are built on it.
-//! 2. [`event`]: the domain: an [`event::Event`] is a tag plus msgpack-shaped data; Salt's match
-//!    types; `_stamp`, tags and jids as Salt writes them.
+//! 2. [`event`]: the domain: an [`event::Event`] is a tag plus msgpack-shaped data; `state.event`'s
+//!    tag matching; `_stamp`, tags and jids as Salt writes them.
 //! 3. [`salt_yaml`], [`wire`], [`ipc`], [`services`]: YAML with Salt's scalar rules; Salt's IPC
 //!    framing and frame limit (nothing else knows bytes); the sockets a bus lives on and a bus's
 //!    address; the tracked services a daemon runs and the order they stop in.
@@ -35,6 +35,9 @@
 //! 11. [`reactor`]: tag globs to SLS files to actions, in a bounded worker pool.
 //! 12. [`master`], [`minion`]: the daemons, each a list of [`services`] that stop in order.
 //! 13. [`cli`]: one module per binary: arguments, `run()`, and the one place errors are reported.
+//!
+//! Public are the modules the binaries, the client library's users and the integration tests
+//! need; the daemons, Python semantics, YAML, rendering and the job store are the crate's own.
 
 pub(crate) mod bench;
 pub mod bus;
