@@ -178,13 +178,13 @@ impl Master {
         // The reactor works through what it accepted while the sessions and the bus are up, so
         // that its jobs still reach connected minions and its reactions can still fire events.
         services.spawn("reactor", Stage::Reactions, |stop| reactor.run(stop));
-        services.spawn("sessions", Stage::Sessions, |stop| {
+        services.spawn_essential("sessions", Stage::Sessions, |stop| {
             sessions::serve(shared.clone(), link, stop)
         });
         services.spawn("key watcher", Stage::Sessions, |stop| {
             sessions::watch_keys(shared.clone(), stop)
         });
-        services.spawn("requests", Stage::Sessions, |stop| {
+        services.spawn_essential("requests", Stage::Sessions, |stop| {
             request::serve(shared.clone(), requests, stop)
         });
         services.spawn("maintenance", Stage::Sessions, |stop| {

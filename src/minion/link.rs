@@ -286,7 +286,7 @@ fn unresolved_default(config: &Config, error: LinkError) -> CallError {
 pub(super) async fn run(
     parts: LinkParts,
     mut queued: mpsc::Receiver<Value>,
-    jobs: mpsc::Sender<Value>,
+    jobs: mpsc::Sender<crate::proto::JobLoad>,
     shutdown: CancellationToken,
 ) -> LinkOutcome {
     let config = &parts.config;
@@ -596,7 +596,7 @@ async fn serve(
     mut session: Session,
     queued: &mut mpsc::Receiver<Value>,
     unsent: &mut Option<Value>,
-    jobs: &mpsc::Sender<Value>,
+    jobs: &mpsc::Sender<crate::proto::JobLoad>,
     shutdown: &CancellationToken,
 ) {
     if let Some(load) = unsent.take()
@@ -619,7 +619,7 @@ async fn serve(
                 let Some(message) = message else { return };
                 match Message::from_value(message) {
                     Ok(Message::Publish(load)) => {
-                        if jobs.send(load.to_value()).await.is_err() {
+                        if jobs.send(load).await.is_err() {
                             return;
                         }
                     }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, BusHandle, DaemonError, Node};
 use crate::config::Config;
-use crate::event::{Value, map_get};
+use crate::event::Value;
 use crate::functions::event::FIRE_MASTER;
 use crate::functions::{Call, Context, Job, RunningJobs};
 use crate::keys::{KeyError, KeyPair};
@@ -127,7 +127,7 @@ impl Minion {
         let handle = bus.handle();
         tracing::info!("minion {id} event bus is up");
         let (to_master, queued) = mpsc::channel(TO_MASTER_QUEUE);
-        let (jobs_tx, mut jobs_rx) = mpsc::channel::<Value>(256);
+        let (jobs_tx, mut jobs_rx) = mpsc::channel::<JobLoad>(256);
         let context = Arc::new(Context {
             grains: Value::Map(grains::grains(&config)),
             config: config.clone(),
@@ -155,8 +155,7 @@ impl Minion {
                     tokio::select! {
                         load = jobs_rx.recv(), if waiting.len() < JOBS_WAITING => {
                             let Some(load) = load else { break };
-                            let fun = map_get(&load, "fun").and_then(Value::as_str).unwrap_or_default();
-                            if fun.starts_with("saltutil.") {
+                            if load.fun.starts_with("saltutil.") {
                                 if control.len() >= process_count_max {
                                     control.join_next().await;
                                 }
@@ -287,14 +286,9 @@ async fn relay(id: String, bus: BusHandle, to_master: mpsc::Sender<Value>) {
 }
 
 /// Runs one published job if it targets this minion, and sends the return.
-async fn run_job(id: String, context: Arc<Context>, load: Value, to_master: mpsc::Sender<Value>) {
-    let job = match JobLoad::from_value(&load) {
-        Ok(job) => job,
-        Err(err) => {
-            tracing::warn!("ignored a job: {err}");
-            return;
-        }
-    };
+async fn run_job(id: String, context: Arc<Context>, job: JobLoad, to_master: mpsc::Sender<Value>) {
+    // Salt's `__pub_*` arguments and `saltutil.find_job` show the load as published.
+    let load = job.to_value();
     let JobLoad {
         fun,
         arg,

@@ -43,7 +43,12 @@ impl MinionEventLoad {
             .optional("events")
             .and_then(Value::as_array)
             .filter(|events| !events.is_empty());
-        let fired = match (events, fields.opt_str("tag")?) {
+        let tag = match events {
+            // The list wins: the tag is not read at all.
+            Some(_) => None,
+            None => fields.opt_str("tag")?,
+        };
+        let fired = match (events, tag) {
             (Some(events), _) => Fired::Events(events.clone()),
             (None, Some(tag)) => Fired::One {
                 data: fields
@@ -154,6 +159,12 @@ mod tests {
             load.to_value().to_string(),
             r#"{"id": "m1", "cmd": "_minion_event", "pretag": "beacons", "events": [{"tag": "a"}], "extra": 1}"#
         );
+        // With a list, the tag is not read: a mistyped one does not refuse the events.
+        let load = MinionEventLoad::from_fire_master(
+            "m1",
+            &request(vec![entry("events", events.clone()), entry("tag", 1)]),
+        );
+        assert!(load.is_ok(), "{load:?}");
         // An empty list is no list: the tag is fired, with empty data.
         let load = MinionEventLoad::from_fire_master(
             "m1",
