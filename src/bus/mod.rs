@@ -734,6 +734,41 @@ mod tests {
         }
     }
 
+    /// A bus under `policy` whose one socket subscriber reads nothing (its writer task already
+    /// holding a first batch of 40 events), and a watcher of the bus's own reports.
+    struct Stalled {
+        handle: BusHandle,
+        watcher: BusSubscription,
+        stalled: tokio::io::DuplexStream,
+        outbox: Arc<Outbox>,
+        start: Instant,
+        writer: tokio::task::JoinHandle<()>,
+    }
+
+    fn stalled(policy: SlowPolicy) -> Stalled {
+        let handle = BusHandle::new(16 * 1024, policy);
+        let mut watcher = handle.subscribe();
+        let (stalled, ours) = tokio::io::duplex(4096);
+        let outbox = handle.register();
+        let start = Instant::now();
+        load(&handle, &mut watcher, 40);
+        let writer = tokio::spawn({
+            let (handle, outbox) = (handle.clone(), outbox.clone());
+            async move {
+                let drained = CancellationToken::new();
+                serve_subscriber(ours, &"stalled", &outbox, Framing::Bare, &handle, drained).await;
+            }
+        });
+        Stalled {
+            handle,
+            watcher,
+            stalled,
+            outbox,
+            start,
+            writer,
+        }
+    }
+
     /// Publishes `count` events of about 200 bytes, in handfuls that `watcher` takes as they go,
     /// so that only subscribers that do not read lose any.
     fn load(handle: &BusHandle, watcher: &mut BusSubscription, count: usize) {
@@ -792,19 +827,14 @@ mod tests {
     /// with the load (they once evicted an event each, and so reported themselves forever).
     #[tokio::test(start_paused = true)]
     async fn a_stalled_subscriber_is_reported_while_its_writer_waits_until_the_load_stops() {
-        let handle = BusHandle::new(16 * 1024, SlowPolicy::DropOldest);
-        let mut watcher = handle.subscribe();
-        let (stalled, ours) = tokio::io::duplex(4096);
-        let outbox = handle.register();
-        let start = Instant::now();
-        load(&handle, &mut watcher, 40);
-        let writer = tokio::spawn({
-            let (handle, outbox) = (handle.clone(), outbox.clone());
-            async move {
-                let drained = CancellationToken::new();
-                serve_subscriber(ours, &"stalled", &outbox, Framing::Bare, &handle, drained).await;
-            }
-        });
+        let Stalled {
+            handle,
+            mut watcher,
+            stalled,
+            outbox,
+            start,
+            writer,
+        } = stalled(SlowPolicy::DropOldest);
         tokio::task::yield_now().await;
         assert_eq!(outbox.health(), (0, false), "the writer holds a batch");
         load(&handle, &mut watcher, 200);
@@ -857,19 +887,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_disconnect_policy_closes_a_stalled_subscriber_at_the_next_check() {
-        let handle = BusHandle::new(16 * 1024, SlowPolicy::Disconnect);
-        let mut watcher = handle.subscribe();
-        let (mut stalled, ours) = tokio::io::duplex(4096);
-        let outbox = handle.register();
-        let start = Instant::now();
-        load(&handle, &mut watcher, 40);
-        let writer = tokio::spawn({
-            let (handle, outbox) = (handle.clone(), outbox.clone());
-            async move {
-                let drained = CancellationToken::new();
-                serve_subscriber(ours, &"stalled", &outbox, Framing::Bare, &handle, drained).await;
-            }
-        });
+        let Stalled {
+            handle,
+            mut watcher,
+            mut stalled,
+            outbox,
+            start,
+            writer,
+        } = stalled(SlowPolicy::Disconnect);
         tokio::task::yield_now().await;
         load(&handle, &mut watcher, 200);
         assert_eq!(outbox.health(), (0, true));
