@@ -129,12 +129,28 @@ fn report(err: anyhow::Error) -> ExitCode {
     }) {
         return ExitCode::SUCCESS;
     }
-    let _ = print_err(&format!("error: {err:#}"));
+    let _ = print_err(&format!("error: {}", describe(&err)));
     if err.is::<NotAvailable>() {
         Exit::NotAvailable.into()
     } else {
         Exit::Failure.into()
     }
+}
+
+/// The error and its causes, joined as `{:#}` joins them, leaving out a cause whose text the
+/// message before it already holds (library errors often name their cause in their own message).
+fn describe(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 /// What `--generate` writes: a man page or a shell completion script.
@@ -216,5 +232,25 @@ pub(crate) async fn stop_signal() -> Exit {
     tokio::select! {
         _ = interrupt.recv() => Exit::Interrupted,
         _ = terminate.recv() => Exit::Terminated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `cannot connect to the master at …: Connection refused: Connection refused` printed its
+    /// cause twice, once from the library's message and once from the chain.
+    #[test]
+    fn a_cause_the_message_already_names_is_printed_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let err = anyhow::Error::new(crate::link::LinkError::Connect {
+            address: "m:4506".into(),
+            source: io,
+        });
+        let line = describe(&err);
+        assert_eq!(line.matches("refused").count(), 1, "{line}");
+        let err = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(describe(&err), "outer: inner");
     }
 }

@@ -69,15 +69,19 @@ impl Signature {
             usage: self.usage,
         };
         if args.args.len() > self.params.len() {
-            let expected = if self.required == self.params.len() {
-                self.params.len().to_string()
-            } else {
-                format!("from {} to {}", self.required, self.params.len())
+            // Python's wording, singular and plural included.
+            let expected = match (self.required == self.params.len(), self.params.len()) {
+                (true, 1) => "1 positional argument".to_owned(),
+                (true, count) => format!("{count} positional arguments"),
+                (false, count) => format!("from {} to {count} positional arguments", self.required),
+            };
+            let given = match args.args.len() {
+                1 => "1 was".to_owned(),
+                count => format!("{count} were"),
             };
             return Err(fail(format!(
-                "{}() takes {expected} positional arguments but {} were given",
-                self.short(),
-                args.args.len()
+                "{}() takes {expected} but {given} given",
+                self.short()
             )));
         }
         let mut values: Vec<Option<Value>> = vec![None; self.params.len()];
@@ -157,5 +161,43 @@ pub(crate) fn truthy(value: &Value) -> bool {
         Value::Array(a) => !a.is_empty(),
         Value::Map(m) => !m.is_empty(),
         Value::Ext(..) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Python's own messages for `def f()`, `def g(a)` and `def h(a=1)` called with too many
+    /// positionals: "argument" and "was" in the singular where Python has them.
+    #[test]
+    fn too_many_positionals_are_worded_as_python_words_them() {
+        let signature = |params, required| Signature {
+            name: "m.f",
+            summary: "",
+            params,
+            required,
+            kwargs: false,
+            usage: "",
+        };
+        let problem = |signature: Signature, count: usize| {
+            let args = CliArgs {
+                args: vec![Value::from(1); count],
+                ..CliArgs::default()
+            };
+            signature.bind(&args).unwrap_err().problem
+        };
+        assert_eq!(
+            problem(signature(&[], 0), 1),
+            "f() takes 0 positional arguments but 1 was given"
+        );
+        assert_eq!(
+            problem(signature(&["a"], 1), 2),
+            "f() takes 1 positional argument but 2 were given"
+        );
+        assert_eq!(
+            problem(signature(&["a"], 0), 2),
+            "f() takes from 0 to 1 positional arguments but 2 were given"
+        );
     }
 }

@@ -25,12 +25,13 @@ pub(super) const LIST_JOBS: Signature = Signature {
     params: &[],
     required: 0,
     kwargs: false,
-    usage: "salt-run jobs.list_jobs | jobs.active",
+    usage: "salt-run jobs.list_jobs",
 };
 
 pub(super) const ACTIVE: Signature = Signature {
     name: "jobs.active",
     summary: "The jobs minions run now, asked of every minion",
+    usage: "salt-run jobs.active",
     ..LIST_JOBS
 };
 
