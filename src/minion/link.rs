@@ -104,6 +104,9 @@ pub enum CallError {
         /// The master's address.
         peer: String,
     },
+    /// The master answered the return with a message halite cannot read.
+    #[error("the master's answer to the return is malformed: {0}")]
+    BadAnswer(crate::proto::ProtoError),
     /// The master did not confirm the return in time.
     #[error("the master did not confirm the return within {after:?}; it may not have stored it")]
     Unconfirmed {
@@ -525,11 +528,18 @@ pub async fn send_return(session: Session, load: Value) -> Result<String, CallEr
     }
     let answered = tokio::time::timeout(RETURN_CONFIRMATION, async {
         while let Some(reply) = rx.recv().await {
+            // An answer to the return that cannot be read fails at once rather than after the
+            // whole wait; other messages (a job published meanwhile) are not for salt-call.
+            let answer = matches!(
+                crate::proto::command(&reply),
+                Some("_return_ok" | "_return_refused")
+            );
             match Message::from_value(reply) {
                 Ok(Message::ReturnOk { jid }) => return Ok(jid),
                 Ok(Message::ReturnRefused { reason }) => {
                     return Err(CallError::ReturnRefused { reason });
                 }
+                Err(err) if answer => return Err(CallError::BadAnswer(err)),
                 _ => {}
             }
         }
@@ -669,4 +679,43 @@ fn start_load(id: &str, tag: &str) -> Value {
         preload: Vec::new(),
     }
     .to_value()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::Trust;
+
+    /// A `_return_ok` without its jid made salt-call wait the whole confirmation time.
+    #[tokio::test]
+    async fn an_unreadable_answer_to_a_return_fails_at_once() {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let keepalive = Duration::from_secs(10);
+        let minion = Session::over(
+            ours,
+            "master".into(),
+            String::new(),
+            keepalive,
+            Trust::Trusted,
+        );
+        let mut master = Session::over(
+            theirs,
+            "minion".into(),
+            String::new(),
+            keepalive,
+            Trust::Trusted,
+        );
+        let answering = tokio::spawn(async move {
+            master.rx.recv().await.expect("the return");
+            let answer = crate::proto::message("_return_ok", Vec::new());
+            master.tx.send(answer).await.expect("sent");
+            master
+        });
+        let load = crate::proto::message("_return", Vec::new());
+        let result = tokio::time::timeout(Duration::from_secs(5), send_return(minion, load))
+            .await
+            .expect("answered at once, not after the confirmation time");
+        assert!(matches!(result, Err(CallError::BadAnswer(_))), "{result:?}");
+        drop(answering.await);
+    }
 }
