@@ -22,6 +22,7 @@ complete -c salt-call -n __fish_is_first_arg -f -a 'grains.item' -d 'The grains 
 complete -c salt-call -n __fish_is_first_arg -f -a 'grains.items' -d 'All the minion\'s grains'
 complete -c salt-call -n __fish_is_first_arg -f -a 'saltutil.find_job' -d 'The job with this jid if this minion runs it, else {}'
 complete -c salt-call -n __fish_is_first_arg -f -a 'saltutil.running' -d 'The jobs this minion runs now, other than this one'
+complete -c salt-call -n __fish_is_first_arg -f -a 'sys.doc' -d 'Each function\'s summary and usage, all or those of the modules or globs given'
 complete -c salt-call -n __fish_is_first_arg -f -a 'sys.list_functions' -d 'The functions this minion has, all or those of the modules or globs given'
 complete -c salt-call -n __fish_is_first_arg -f -a 'test.arg' -d 'What arrived: the positional and keyword arguments, with the job\'s __pub_* keys'
 complete -c salt-call -n __fish_is_first_arg -f -a 'test.echo' -d 'The text back'

@@ -91,6 +91,10 @@ pub static FUNCTIONS: &[Function] = &[
         run: |_, ctx| done(Ok(saltutil_running(ctx))),
     },
     Function {
+        signature: DOC,
+        run: |call, _| done(Ok(doc(call))),
+    },
+    Function {
         signature: LIST_FUNCTIONS,
         run: |call, _| done(Ok(list_functions(call))),
     },
@@ -419,6 +423,52 @@ fn list_functions(call: &Call) -> Outcome {
     Outcome::ok(Value::Array(listed))
 }
 
+const DOC: Signature = Signature {
+    name: "sys.doc",
+    summary: "Each function's summary and usage, all or those of the modules or globs given",
+    params: &[],
+    required: 0,
+    kwargs: false,
+    usage: "sys.doc [MODULE|FUNCTION|GLOB ...]",
+};
+
+/// `sys.doc`: Salt's selection (a pattern with `*` is a glob; otherwise the function itself or
+/// every function of the module), each function's summary and usage as its documentation.
+fn doc(call: &Call) -> Outcome {
+    let patterns: Vec<String> = call
+        .args
+        .args
+        .iter()
+        .map(|arg| crate::py::value::py_str(arg).into_owned())
+        .collect();
+    let selected = |fun: &str| {
+        patterns.is_empty()
+            || patterns.iter().any(|pattern| {
+                if pattern.contains('*') {
+                    crate::py::fnmatch::fnmatch(fun, pattern)
+                } else {
+                    let module = pattern.strip_suffix('.').unwrap_or(pattern);
+                    fun == pattern || fun.starts_with(&format!("{module}."))
+                }
+            })
+    };
+    let docs = FUNCTIONS
+        .iter()
+        .filter(|function| selected(function.name()))
+        .map(|function| {
+            let signature = &function.signature;
+            (
+                Value::from(function.name()),
+                Value::from(format!(
+                    "{}\n\nUsage: {}",
+                    signature.summary, signature.usage
+                )),
+            )
+        })
+        .collect();
+    Outcome::ok(Value::Map(docs))
+}
+
 const FIND_JOB: Signature = Signature {
     name: "saltutil.find_job",
     summary: "The job with this jid if this minion runs it, else {}",
@@ -489,5 +539,46 @@ mod tests {
         assert_eq!(call.args.kwargs, [("cwd".to_owned(), Value::from("/tmp"))]);
         let again = Call::from_load("cmd.run", &call.load_arg());
         assert_eq!(again, call);
+    }
+
+    /// Salt's `sys.doc` selection: a module name matches its functions only (`sys`, `sys.`), a
+    /// full name itself, a pattern with `*` as a glob; each entry holds the summary and usage.
+    #[test]
+    fn sys_doc_selects_as_salt_and_documents_from_the_registry() {
+        let names = |args: &[&str]| {
+            let call = Call {
+                fun: "sys.doc".into(),
+                args: CliArgs {
+                    args: args.iter().map(|arg| Value::from(*arg)).collect(),
+                    ..CliArgs::default()
+                },
+            };
+            let Value::Map(docs) = doc(&call).ret else {
+                panic!("a map")
+            };
+            docs.into_iter()
+                .map(|(name, _)| name.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&["sys"]), ["sys.doc", "sys.list_functions"]);
+        assert_eq!(names(&["sys."]), names(&["sys"]));
+        assert_eq!(names(&["test.ping"]), ["test.ping"]);
+        assert_eq!(
+            names(&["test.p*", "grains.items"]),
+            ["grains.items", "test.ping"]
+        );
+        assert!(names(&["sy"]).is_empty(), "a module name is not a prefix");
+        assert_eq!(names(&[]).len(), FUNCTIONS.len());
+        let call = Call {
+            fun: "sys.doc".into(),
+            args: CliArgs {
+                args: vec![Value::from("test.ping")],
+                ..CliArgs::default()
+            },
+        };
+        assert_eq!(
+            map_get(&doc(&call).ret, "test.ping").and_then(Value::as_str),
+            Some("True: the minion is there and runs jobs\n\nUsage: test.ping")
+        );
     }
 }
