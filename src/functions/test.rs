@@ -106,7 +106,8 @@ pub(super) async fn sleep(call: &Call) -> Result<Outcome, FunctionError> {
         .unwrap_or(length.clone());
     let duration = crate::config::seconds(&seconds).ok_or_else(|| {
         FunctionError::Invalid(format!(
-            "test.sleep: length must be a number of seconds, not {length}"
+            "test.sleep: length must be a number of seconds up to 100 years, not {}",
+            crate::output::clip(&crate::py::value::repr(&length), 64)
         ))
     })?;
     tokio::time::sleep(duration).await;
@@ -126,4 +127,27 @@ pub(super) fn retcode(call: &Call) -> Result<Outcome, FunctionError> {
             })?,
     };
     Ok(Outcome::with_retcode(true, code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::salt_yaml::CliArgs;
+
+    /// `test.sleep 1.0e+300` printed the length as a 300-digit number.
+    #[tokio::test]
+    async fn a_length_past_a_century_is_refused_in_pythons_words() {
+        let call = Call {
+            fun: "test.sleep".into(),
+            args: CliArgs {
+                args: vec![Value::F64(1e300)],
+                ..CliArgs::default()
+            },
+        };
+        let message = sleep(&call).await.unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "test.sleep: length must be a number of seconds up to 100 years, not 1e+300"
+        );
+    }
 }
