@@ -138,14 +138,14 @@ fn report(err: anyhow::Error) -> ExitCode {
 }
 
 /// The error and its causes, joined as `{:#}` joins them, leaving out a cause whose text the
-/// message before it already holds (library errors often name their cause in their own message).
+/// message before it ends with (library errors often name their cause last in their message).
 fn describe(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {
         let text = cause.to_string();
         if line.is_empty() {
             line = text;
-        } else if !line.contains(&text) {
+        } else if !line.ends_with(&text) {
             line.push_str(": ");
             line.push_str(&text);
         }

@@ -560,7 +560,7 @@ mod tests {
     }
 
     /// The one known divergence of `$` (see the module docs): Python's
-    /// `re.compile("^a\\nb$\\n").re_match("a\nb\n")` matches; we do not.
+    /// `re.match(r"a\nb$\n", "a\nb\n")` matches; we do not.
     #[test]
     fn python_dollar_known_gap_dollar_then_final_newline() {
         assert!(!re_match("a\\nb$\\n").unwrap().is_match("a\nb\n"));

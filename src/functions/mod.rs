@@ -444,7 +444,10 @@ fn doc(call: &Call) -> Outcome {
     let selected = |fun: &str| {
         patterns.is_empty()
             || patterns.iter().any(|pattern| {
-                if pattern.contains('*') {
+                if pattern.is_empty() {
+                    // Salt's empty prefix: every function.
+                    true
+                } else if pattern.contains('*') {
                     crate::py::fnmatch::fnmatch(fun, pattern)
                 } else {
                     let module = pattern.strip_suffix('.').unwrap_or(pattern);
@@ -568,6 +571,11 @@ mod tests {
             ["grains.items", "test.ping"]
         );
         assert!(names(&["sy"]).is_empty(), "a module name is not a prefix");
+        assert_eq!(
+            names(&[""]).len(),
+            FUNCTIONS.len(),
+            "an empty name selects all"
+        );
         assert_eq!(names(&[]).len(), FUNCTIONS.len());
         let call = Call {
             fun: "sys.doc".into(),

@@ -14,8 +14,8 @@ pub(super) fn emit_top(
     hay: Haystack,
     out: &mut String,
 ) -> Result<(), &'static str> {
-    // `regex` searches anywhere, which is `re.search`; the other two need explicit anchors around
-    // the whole pattern, because Python's anchoring applies to every alternative.
+    // `regex` searches anywhere; `re.match` and `re.fullmatch` need explicit anchors around the
+    // whole pattern, because Python's anchoring applies to every alternative.
     let (open, close) = match anchoring {
         Anchoring::Match => (r"\A(?:", ")"),
         Anchoring::FullMatch => (r"\A(?:", r")\z"),
