@@ -108,11 +108,11 @@ pub static FUNCTIONS: &[Function] = &[
     },
     Function {
         signature: test::FALSE,
-        run: |_, _| done(Ok(Outcome::ok(false))),
+        run: |call, _| done(no_arguments(call, &test::FALSE, false)),
     },
     Function {
         signature: test::PING,
-        run: |_, _| done(Ok(Outcome::ok(true))),
+        run: |call, _| done(no_arguments(call, &test::PING, true)),
     },
     Function {
         signature: test::RETCODE,
@@ -124,11 +124,17 @@ pub static FUNCTIONS: &[Function] = &[
     },
     Function {
         signature: test::TRUE,
-        run: |_, _| done(Ok(Outcome::ok(true))),
+        run: |call, _| done(no_arguments(call, &test::TRUE, true)),
     },
     Function {
         signature: test::VERSION,
-        run: |_, _| done(Ok(Outcome::ok(env!("CARGO_PKG_VERSION")))),
+        run: |call, _| {
+            done(no_arguments(
+                call,
+                &test::VERSION,
+                env!("CARGO_PKG_VERSION"),
+            ))
+        },
     },
 ];
 
@@ -423,6 +429,16 @@ fn list_functions(call: &Call) -> Outcome {
     Outcome::ok(Value::Array(listed))
 }
 
+/// A function without parameters (`def ping():`): any argument is refused as Python refuses it.
+fn no_arguments(
+    call: &Call,
+    signature: &Signature,
+    ret: impl Into<Value>,
+) -> Result<Outcome, FunctionError> {
+    bind(call, signature)?;
+    Ok(Outcome::ok(ret))
+}
+
 const DOC: Signature = Signature {
     name: "sys.doc",
     summary: "Each function's summary and usage, all or those of the modules or globs given",
@@ -588,5 +604,30 @@ mod tests {
             map_get(&doc(&call).ret, "test.ping").and_then(Value::as_str),
             Some("True: the minion is there and runs jobs\n\nUsage: test.ping")
         );
+    }
+
+    /// `test.ping 1` answered True; Salt's `def ping():` refuses any argument.
+    #[test]
+    fn functions_without_parameters_refuse_arguments() {
+        let call = |args: CliArgs| Call {
+            fun: "test.ping".into(),
+            args,
+        };
+        let refused = no_arguments(
+            &call(CliArgs {
+                args: vec![Value::from(1)],
+                ..CliArgs::default()
+            }),
+            &test::PING,
+            true,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            refused,
+            "Passed invalid arguments to test.ping: ping() takes 0 positional arguments but 1 was given"
+        );
+        let ok = no_arguments(&call(CliArgs::default()), &test::PING, true).unwrap();
+        assert_eq!(ok.ret, Value::Boolean(true));
     }
 }
