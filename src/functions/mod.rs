@@ -404,29 +404,37 @@ const LIST_FUNCTIONS: Signature = Signature {
 };
 
 fn list_functions(call: &Call) -> Outcome {
+    // A pattern with `*` or `.` is a glob on the name; anything else names a module.
+    let listed = selected(call, |fun, pattern| {
+        if pattern.contains(['*', '.']) {
+            crate::py::fnmatch::fnmatch(fun, pattern)
+        } else {
+            fun.starts_with(&format!("{pattern}."))
+        }
+    })
+    .map(|function| Value::from(function.name()))
+    .collect();
+    Outcome::ok(Value::Array(listed))
+}
+
+/// The registry's functions that some argument of `call` picks by `picks(name, argument)`; all
+/// of them when there is no argument.
+fn selected<'a>(
+    call: &'a Call,
+    picks: impl Fn(&str, &str) -> bool + 'a,
+) -> impl Iterator<Item = &'static Function> + 'a {
     let patterns: Vec<String> = call
         .args
         .args
         .iter()
         .map(|arg| crate::py::value::py_str(arg).into_owned())
         .collect();
-    // A pattern with `*` or `.` is a glob on the name; anything else names a module.
-    let listed = FUNCTIONS
-        .iter()
-        .filter(|function| {
-            let fun = function.name();
-            patterns.is_empty()
-                || patterns.iter().any(|pattern| {
-                    if pattern.contains(['*', '.']) {
-                        crate::py::fnmatch::fnmatch(fun, pattern)
-                    } else {
-                        fun.starts_with(&format!("{pattern}."))
-                    }
-                })
-        })
-        .map(|function| Value::from(function.name()))
-        .collect();
-    Outcome::ok(Value::Array(listed))
+    FUNCTIONS.iter().filter(move |function| {
+        patterns.is_empty()
+            || patterns
+                .iter()
+                .any(|pattern| picks(function.name(), pattern))
+    })
 }
 
 /// A function without parameters (`def ping():`): any argument is refused as Python refuses it.
@@ -451,40 +459,28 @@ const DOC: Signature = Signature {
 /// `sys.doc`: Salt's selection (a pattern with `*` is a glob; otherwise the function itself or
 /// every function of the module), each function's summary and usage as its documentation.
 fn doc(call: &Call) -> Outcome {
-    let patterns: Vec<String> = call
-        .args
-        .args
-        .iter()
-        .map(|arg| crate::py::value::py_str(arg).into_owned())
-        .collect();
-    let selected = |fun: &str| {
-        patterns.is_empty()
-            || patterns.iter().any(|pattern| {
-                if pattern.is_empty() {
-                    // Salt's empty prefix: every function.
-                    true
-                } else if pattern.contains('*') {
-                    crate::py::fnmatch::fnmatch(fun, pattern)
-                } else {
-                    let module = pattern.strip_suffix('.').unwrap_or(pattern);
-                    fun == pattern || fun.starts_with(&format!("{module}."))
-                }
-            })
-    };
-    let docs = FUNCTIONS
-        .iter()
-        .filter(|function| selected(function.name()))
-        .map(|function| {
-            let signature = &function.signature;
-            (
-                Value::from(function.name()),
-                Value::from(format!(
-                    "{}\n\nUsage: {}",
-                    signature.summary, signature.usage
-                )),
-            )
-        })
-        .collect();
+    let docs = selected(call, |fun, pattern| {
+        if pattern.is_empty() {
+            // Salt's empty prefix: every function.
+            true
+        } else if pattern.contains('*') {
+            crate::py::fnmatch::fnmatch(fun, pattern)
+        } else {
+            let module = pattern.strip_suffix('.').unwrap_or(pattern);
+            fun == pattern || fun.starts_with(&format!("{module}."))
+        }
+    })
+    .map(|function| {
+        let signature = &function.signature;
+        (
+            Value::from(function.name()),
+            Value::from(format!(
+                "{}\n\nUsage: {}",
+                signature.summary, signature.usage
+            )),
+        )
+    })
+    .collect();
     Outcome::ok(Value::Map(docs))
 }
 
