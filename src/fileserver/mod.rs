@@ -1,0 +1,380 @@
+//! The file server: the files under `file_roots` (and `pillar_roots`), per environment, named by
+//! `salt://` URLs, and the seam through which a minion reads them.
+//!
+//! [`Roots`] looks files up as Salt's `roots` backend does: each directory of the environment in
+//! turn, the first that holds the path wins. A [`FileSource`] is where a minion's file cache
+//! reads from: the roots themselves (`salt-call --local`) or the master over the link. Every
+//! path is checked by [`clean_path`] before it touches a disk, and a found file must lie inside
+//! its root once symlinks are resolved: Salt shipped path traversal in its file server more than
+//! once (CVE-2020-11652, CVE-2024-22232).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::config::hexdigest;
+
+/// What a [`FileSource`] call returns, later.
+pub type Fetching<'a, T> = Pin<Box<dyn Future<Output = Result<T, FileError>> + Send + 'a>>;
+
+/// Why a file could not be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    /// A path that would leave its root: `..`, absolute, a NUL byte, or a symlink pointing out.
+    #[error(
+        "{path} leaves the file roots: a salt:// path is relative to its environment's roots and may not hold '..', start with '/' or lead through a symlink outside them"
+    )]
+    Traversal {
+        /// The path as asked for.
+        path: String,
+    },
+    /// No root of the environment holds the path.
+    #[error("file {path} not found in saltenv {saltenv}")]
+    NotFound {
+        /// The path as asked for.
+        path: String,
+        /// The environment searched.
+        saltenv: String,
+    },
+    /// The environment is not configured.
+    #[error("saltenv {0} is not configured in file_roots")]
+    UnknownEnv(String),
+    /// A URL that is not `salt://path[?saltenv=env]`.
+    #[error("{url} is not a salt:// URL: use salt://path or salt://path?saltenv=env")]
+    BadUrl {
+        /// The URL.
+        url: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {reason}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The system's complaint.
+        reason: String,
+    },
+    /// The master could not be asked (no link, or it did not answer).
+    #[error("the master did not serve {what}: {reason}")]
+    Unreachable {
+        /// What was asked for.
+        what: String,
+        /// Why not.
+        reason: String,
+    },
+}
+
+/// A file's hash as Salt's file server reports it (`hsum`, `hash_type`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileHash {
+    /// Hex digest.
+    pub hsum: String,
+    /// `hash_type` it was made with (`sha256` by default).
+    pub hash_type: String,
+}
+
+/// One piece of a served file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The bytes from the asked offset, at most the asked length; empty at the end.
+    pub data: Vec<u8>,
+    /// The file's hash, so the reader can verify what it put together.
+    pub hash: FileHash,
+    /// The file's permission bits, which `file.managed` keeps with `mode: keep`.
+    pub mode: u32,
+}
+
+/// Where a minion's file cache reads master files from.
+pub trait FileSource: Send + Sync {
+    /// `len` bytes of `path` in `saltenv` from `offset`.
+    fn read<'a>(
+        &'a self,
+        saltenv: &'a str,
+        path: &'a str,
+        offset: u64,
+        len: u64,
+    ) -> Fetching<'a, Chunk>;
+    /// The hash of `path` in `saltenv`.
+    fn hash<'a>(&'a self, saltenv: &'a str, path: &'a str) -> Fetching<'a, FileHash>;
+    /// Every file of `saltenv`, relative, sorted (`cp.list_master`).
+    fn list_files<'a>(&'a self, saltenv: &'a str) -> Fetching<'a, Vec<String>>;
+    /// Every directory of `saltenv`, relative, sorted (`cp.list_master_dirs`).
+    fn list_dirs<'a>(&'a self, saltenv: &'a str) -> Fetching<'a, Vec<String>>;
+    /// The environments, `base` first.
+    fn envs(&self) -> Fetching<'_, Vec<String>>;
+}
+
+/// A `salt://` URL taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaltUrl {
+    /// The path, cleaned by [`clean_path`].
+    pub path: String,
+    /// `?saltenv=` when given.
+    pub saltenv: Option<String>,
+}
+
+impl SaltUrl {
+    /// Parses `salt://path[?saltenv=env]`, refusing a path that leaves its root.
+    pub fn parse(url: &str) -> Result<Self, FileError> {
+        let bad = || FileError::BadUrl {
+            url: url.to_owned(),
+        };
+        let rest = url.strip_prefix("salt://").ok_or_else(bad)?;
+        let (path, query) = match rest.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (rest, None),
+        };
+        let saltenv = match query {
+            None => None,
+            Some(query) => Some(
+                query
+                    .split('&')
+                    .find_map(|pair| pair.strip_prefix("saltenv="))
+                    .filter(|env| !env.is_empty())
+                    .ok_or_else(bad)?
+                    .to_owned(),
+            ),
+        };
+        Ok(Self {
+            path: clean_path(path)?,
+            saltenv,
+        })
+    }
+}
+
+/// `path` made relative and normal (`a//b/./c` → `a/b/c`), or [`FileError::Traversal`] when
+/// it is absolute, holds `..` or a NUL byte: such a path is refused, not repaired.
+pub fn clean_path(path: &str) -> Result<String, FileError> {
+    let refused = || FileError::Traversal {
+        path: path.to_owned(),
+    };
+    if path.starts_with('/') || path.contains('\0') || path.contains('\\') {
+        return Err(refused());
+    }
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(refused()),
+            part => parts.push(part),
+        }
+    }
+    if parts.is_empty() {
+        return Err(refused());
+    }
+    Ok(parts.join("/"))
+}
+
+/// The directories of each environment, `base` first, then as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roots {
+    envs: Vec<(String, Vec<PathBuf>)>,
+}
+
+impl Roots {
+    /// Roots from `(environment, directories)` pairs; `base` is moved first.
+    pub fn new(mut envs: Vec<(String, Vec<PathBuf>)>) -> Self {
+        envs.sort_by_key(|(env, _)| env != "base");
+        Self { envs }
+    }
+
+    /// The directories of `saltenv`.
+    pub fn dirs(&self, saltenv: &str) -> Result<&[PathBuf], FileError> {
+        self.envs
+            .iter()
+            .find(|(env, _)| env == saltenv)
+            .map(|(_, dirs)| dirs.as_slice())
+            .ok_or_else(|| FileError::UnknownEnv(saltenv.to_owned()))
+    }
+
+    /// The environments, `base` first.
+    pub fn envs(&self) -> impl Iterator<Item = &str> {
+        self.envs.iter().map(|(env, _)| env.as_str())
+    }
+
+    /// The file `path` names in `saltenv`: under the first root that has it as a regular file
+    /// (after symlinks), which must still be inside that root once resolved.
+    pub fn find(&self, saltenv: &str, path: &str) -> Result<PathBuf, FileError> {
+        let relative = clean_path(path)?;
+        for root in self.dirs(saltenv)? {
+            let candidate = root.join(&relative);
+            if !candidate.is_file() {
+                continue;
+            }
+            let inside = match (candidate.canonicalize(), root.canonicalize()) {
+                (Ok(file), Ok(root)) => file.starts_with(root),
+                _ => false,
+            };
+            if !inside {
+                return Err(FileError::Traversal {
+                    path: path.to_owned(),
+                });
+            }
+            return Ok(candidate);
+        }
+        Err(FileError::NotFound {
+            path: relative,
+            saltenv: saltenv.to_owned(),
+        })
+    }
+}
+
+/// Bytes asked of a [`FileSource`] at a time (Salt's `file_buffer_size`).
+pub const CHUNK: u64 = 256 * 1024;
+
+/// A minion's copies of master files, under `cachedir/files/<saltenv>/<path>`, fetched from a
+/// [`FileSource`] and fetched again only when the master's hash differs.
+#[derive(Clone)]
+pub struct Cache {
+    source: Arc<dyn FileSource>,
+    /// `cachedir/files`.
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").field("dir", &self.dir).finish()
+    }
+}
+
+impl Cache {
+    /// A cache under `cachedir/files` reading from `source`.
+    pub fn new(source: Arc<dyn FileSource>, cachedir: &Path) -> Self {
+        Self {
+            source,
+            dir: cachedir.join("files"),
+        }
+    }
+
+    /// Where the files come from.
+    pub fn source(&self) -> &dyn FileSource {
+        self.source.as_ref()
+    }
+
+    /// The environment a URL names (`?saltenv=` wins over `saltenv`) and its path.
+    pub fn locate(url: &str, saltenv: &str) -> Result<(String, String), FileError> {
+        let url = SaltUrl::parse(url)?;
+        Ok((url.saltenv.unwrap_or_else(|| saltenv.to_owned()), url.path))
+    }
+
+    /// The local copy of the file `url` names, fetched when missing or changed on the master.
+    pub async fn cache_file(&self, url: &str, saltenv: &str) -> Result<PathBuf, FileError> {
+        let (saltenv, path) = Self::locate(url, saltenv)?;
+        let hash = self.source.hash(&saltenv, &path).await?;
+        let dest = self.dir.join(clean_path(&saltenv)?).join(&path);
+        if local_hash(&dest, &hash.hash_type).as_ref() == Some(&hash.hsum) {
+            return Ok(dest);
+        }
+        let mut data = Vec::new();
+        loop {
+            let chunk = self
+                .source
+                .read(&saltenv, &path, data.len() as u64, CHUNK)
+                .await?;
+            if chunk.data.is_empty() {
+                break;
+            }
+            data.extend_from_slice(&chunk.data);
+        }
+        if hexdigest(&data, &hash.hash_type).as_ref() != Some(&hash.hsum) {
+            return Err(FileError::Unreachable {
+                what: url.to_owned(),
+                reason: "the file changed while it was fetched; try again".to_owned(),
+            });
+        }
+        write_atomically(&dest, &data)?;
+        Ok(dest)
+    }
+}
+
+/// The hash of a local file, `None` when it cannot be read.
+fn local_hash(path: &Path, hash_type: &str) -> Option<String> {
+    hexdigest(&std::fs::read(path).ok()?, hash_type)
+}
+
+/// Writes `data` to `dest` through a temporary file beside it, so a reader never sees half.
+fn write_atomically(dest: &Path, data: &[u8]) -> Result<(), FileError> {
+    let io = |err: std::io::Error| FileError::Io {
+        path: dest.display().to_string(),
+        reason: err.to_string(),
+    };
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io)?;
+    let mut temp = tempfile::NamedTempFile::new_in(parent).map_err(io)?;
+    std::io::Write::write_all(&mut temp, data).map_err(io)?;
+    temp.persist(dest).map_err(|err| io(err.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_taken_apart_and_cleaned() {
+        let url = SaltUrl::parse("salt://a//b/./c.sls?saltenv=dev").unwrap();
+        assert_eq!(url.path, "a/b/c.sls");
+        assert_eq!(url.saltenv.as_deref(), Some("dev"));
+        assert_eq!(SaltUrl::parse("salt://x").unwrap().saltenv, None);
+        assert!(matches!(
+            SaltUrl::parse("/etc/passwd"),
+            Err(FileError::BadUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn traversal_is_refused_in_every_form() {
+        for path in [
+            "../../etc/shadow",
+            "a/../../etc/shadow",
+            "a/..",
+            "/etc/shadow",
+            "a\0b",
+            "..\\etc",
+            "",
+            ".",
+        ] {
+            assert!(
+                matches!(clean_path(path), Err(FileError::Traversal { .. })),
+                "{path:?} was let through"
+            );
+        }
+    }
+
+    #[test]
+    fn the_first_root_holding_a_file_wins_and_symlinks_out_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two, outside) = (
+            dir.path().join("one"),
+            dir.path().join("two"),
+            dir.path().join("outside"),
+        );
+        for d in [&one, &two, &outside] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(two.join("f"), "two").unwrap();
+        std::fs::write(one.join("g"), "one").unwrap();
+        std::fs::write(two.join("g"), "two").unwrap();
+        std::fs::write(outside.join("secret"), "x").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret"), one.join("link")).unwrap();
+        let roots = Roots::new(vec![
+            ("dev".to_owned(), vec![]),
+            ("base".to_owned(), vec![one.clone(), two.clone()]),
+        ]);
+        assert_eq!(roots.envs().collect::<Vec<_>>(), ["base", "dev"]);
+        assert_eq!(roots.find("base", "f").unwrap(), two.join("f"));
+        assert_eq!(roots.find("base", "g").unwrap(), one.join("g"));
+        assert!(matches!(
+            roots.find("base", "link"),
+            Err(FileError::Traversal { .. })
+        ));
+        assert!(matches!(
+            roots.find("dev", "f"),
+            Err(FileError::NotFound { .. })
+        ));
+        assert!(matches!(
+            roots.find("prod", "f"),
+            Err(FileError::UnknownEnv(_))
+        ));
+    }
+}
