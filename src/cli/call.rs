@@ -177,6 +177,7 @@ async fn call_function(
         job: None,
         bus: None,
         running: RunningJobs::default(),
+        files: local.then(|| local_files(config)).transpose()?,
     };
     let outcome = functions::run(&call, &context).await;
     if outcome.error {
@@ -211,6 +212,18 @@ async fn call_function(
         code if retcode_passthrough => Exit::Code(u8::try_from(code).unwrap_or(1)),
         _ => Exit::Failure,
     })
+}
+
+/// `salt-call --local`'s file server: the minion's own `file_roots`, cached as a master's are.
+fn local_files(config: &Config) -> anyhow::Result<crate::fileserver::Cache> {
+    let source = crate::fileserver::LocalFiles::new(
+        crate::fileserver::Roots::file_roots(config),
+        config.hash_type()?,
+    );
+    Ok(crate::fileserver::Cache::new(
+        std::sync::Arc::new(source),
+        &config.cachedir()?,
+    ))
 }
 
 /// salt-call's return shape: `{"local": <return>}`.

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::config::hexdigest;
+use crate::config::{Config, hexdigest};
+use crate::event::Value;
+use crate::py::value::py_str;
 
 /// What a [`FileSource`] call returns, later.
 pub type Fetching<'a, T> = Pin<Box<dyn Future<Output = Result<T, FileError>> + Send + 'a>>;
@@ -178,6 +180,40 @@ impl Roots {
         Self { envs }
     }
 
+    /// The roots configured under `key` (`file_roots`, `pillar_roots`), or `default` as the
+    /// `base` environment when the option is absent or not a map of lists.
+    pub fn from_config(config: &Config, key: &str, default: &[&str]) -> Self {
+        let envs = config
+            .get(key)
+            .and_then(Value::as_map)
+            .map(|envs| {
+                envs.iter()
+                    .map(|(env, dirs)| {
+                        let dirs = match dirs {
+                            Value::Array(dirs) => dirs
+                                .iter()
+                                .map(|d| PathBuf::from(py_str(d).as_ref()))
+                                .collect(),
+                            one => vec![PathBuf::from(py_str(one).as_ref())],
+                        };
+                        (py_str(env).into_owned(), dirs)
+                    })
+                    .collect()
+            })
+            .unwrap_or_else(|| {
+                vec![(
+                    "base".to_owned(),
+                    default.iter().map(PathBuf::from).collect(),
+                )]
+            });
+        Self::new(envs)
+    }
+
+    /// `file_roots`, Salt's default `base: [/srv/salt, /srv/spm/salt]`.
+    pub fn file_roots(config: &Config) -> Self {
+        Self::from_config(config, "file_roots", &["/srv/salt", "/srv/spm/salt"])
+    }
+
     /// The directories of `saltenv`.
     pub fn dirs(&self, saltenv: &str) -> Result<&[PathBuf], FileError> {
         self.envs
@@ -216,6 +252,122 @@ impl Roots {
             path: relative,
             saltenv: saltenv.to_owned(),
         })
+    }
+}
+
+/// Every file (or directory, `dirs`) under the roots of `saltenv`, relative, sorted, without
+/// duplicates; symlinks are followed only while they stay inside their root.
+fn walk(roots: &Roots, saltenv: &str, dirs: bool) -> Result<Vec<String>, FileError> {
+    let mut found = std::collections::BTreeSet::new();
+    for root in roots.dirs(saltenv)? {
+        let Ok(real_root) = root.canonicalize() else {
+            continue;
+        };
+        let mut pending = vec![PathBuf::new()];
+        while let Some(relative) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(root.join(&relative)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = relative.join(entry.file_name());
+                let full = root.join(&path);
+                if !full
+                    .canonicalize()
+                    .is_ok_and(|real| real.starts_with(&real_root))
+                {
+                    continue;
+                }
+                let name = path.to_string_lossy().into_owned();
+                if full.is_dir() {
+                    if dirs {
+                        found.insert(name);
+                    }
+                    pending.push(path);
+                } else if !dirs && full.is_file() {
+                    found.insert(name);
+                }
+            }
+        }
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// The roots on this host: what `salt-call --local` reads and what a master serves.
+#[derive(Debug, Clone)]
+pub struct LocalFiles {
+    roots: Roots,
+    hash_type: String,
+}
+
+impl LocalFiles {
+    /// `roots`, hashed with `hash_type`.
+    pub fn new(roots: Roots, hash_type: &str) -> Self {
+        Self {
+            roots,
+            hash_type: hash_type.to_owned(),
+        }
+    }
+
+    fn contents(&self, saltenv: &str, path: &str) -> Result<Vec<u8>, FileError> {
+        let found = self.roots.find(saltenv, path)?;
+        std::fs::read(&found).map_err(|err| FileError::Io {
+            path: path.to_owned(),
+            reason: err.to_string(),
+        })
+    }
+
+    fn hash_of(&self, data: &[u8]) -> Result<FileHash, FileError> {
+        Ok(FileHash {
+            hsum: hexdigest(data, &self.hash_type).ok_or_else(|| FileError::Io {
+                path: String::new(),
+                reason: format!("unknown hash_type {}", self.hash_type),
+            })?,
+            hash_type: self.hash_type.clone(),
+        })
+    }
+}
+
+impl FileSource for LocalFiles {
+    fn read<'a>(
+        &'a self,
+        saltenv: &'a str,
+        path: &'a str,
+        offset: u64,
+        len: u64,
+    ) -> Fetching<'a, Chunk> {
+        Box::pin(async move {
+            let data = self.contents(saltenv, path)?;
+            let mode = std::fs::metadata(self.roots.find(saltenv, path)?)
+                .map(|meta| std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777)
+                .unwrap_or(0o644);
+            let start = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            let end = start
+                .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+                .min(data.len());
+            Ok(Chunk {
+                hash: self.hash_of(&data)?,
+                data: data[start..end].to_vec(),
+                mode,
+            })
+        })
+    }
+
+    fn hash<'a>(&'a self, saltenv: &'a str, path: &'a str) -> Fetching<'a, FileHash> {
+        Box::pin(async move { self.hash_of(&self.contents(saltenv, path)?) })
+    }
+
+    fn list_files<'a>(&'a self, saltenv: &'a str) -> Fetching<'a, Vec<String>> {
+        Box::pin(async move { walk(&self.roots, saltenv, false) })
+    }
+
+    fn list_dirs<'a>(&'a self, saltenv: &'a str) -> Fetching<'a, Vec<String>> {
+        Box::pin(async move { walk(&self.roots, saltenv, true) })
+    }
+
+    fn envs(&self) -> Fetching<'_, Vec<String>> {
+        Box::pin(async move { Ok(self.roots.envs().map(str::to_owned).collect()) })
     }
 }
 

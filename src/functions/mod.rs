@@ -279,6 +279,9 @@ pub struct Context {
     pub bus: Option<BusHandle>,
     /// The jobs running on this minion.
     pub running: RunningJobs,
+    /// The minion's copies of the master's files (`salt://`); `None` where there is no file
+    /// server to ask.
+    pub files: Option<crate::fileserver::Cache>,
 }
 
 /// What a call produced.

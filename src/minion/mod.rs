@@ -134,6 +134,7 @@ impl Minion {
             job: None,
             bus: Some(handle.clone()),
             running: RunningJobs::default(),
+            files: None,
         });
         let relay = relay(id.clone(), handle.clone(), to_master.clone());
         let reactor = crate::reactor::Reactor::new(
