@@ -597,7 +597,8 @@ impl Render<'_> {
             "{cyan}{rule}\nTotal states run: {total:>room$}{endc}"
         ));
         if self.options.profile {
-            let mut total: f64 = states.durations.iter().sum();
+            // Python's sum starts at 0 (Rust's f64 sum at -0.0, which would print as -0.000).
+            let mut total = states.durations.iter().fold(0.0, |sum, d| sum + d);
             if let Some(longest) = states.parallel_durations.iter().copied().reduce(f64::max) {
                 total += longest;
             }
