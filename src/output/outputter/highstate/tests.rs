@@ -37,3 +37,30 @@ fn highstate_matches_salts_printed_state_run() {
         printed
     );
 }
+
+/// Salt 3007.8's bytes for other shapes a host's data takes: text (`saltmod.function`), a
+/// number, compile errors (ESC made harmless), and no return at all.
+#[test]
+fn text_numbers_and_compile_errors_print_as_salt_prints_them() {
+    let out = highstate(HighstateOptions::DEFAULT);
+    let host = |data: Value| Value::Map(vec![(Value::from("m"), data)]);
+    assert_eq!(
+        out.render(&host(Value::from("one\ntwo")), true),
+        "\x1b[0;36mm:\x1b[0;0m\n\x1b[0;32m    one\x1b[0;0m\n\x1b[0;32m    two\x1b[0;0m\n"
+    );
+    assert_eq!(out.render(&host(Value::from(7)), false), "m:\n    7\n");
+    let errors = Value::Array(vec![Value::from("bad \x1b[31m"), Value::from("worse")]);
+    assert_eq!(
+        out.render(&host(errors), true),
+        "\x1b[0;1;31mm:\x1b[0;0m\n    \x1b[0;1;31mData failed to compile:\x1b[0;0m\n\
+         \x1b[0;1;31m----------\n    bad ?[31m\x1b[0;0m\n\
+         \x1b[0;1;31m----------\n    worse\x1b[0;0m\n"
+    );
+    assert_eq!(out.render(&host(Value::Nil), false), "m:\n");
+    assert_eq!(out.render(&Value::Nil, false), "None\n");
+    // A list is not a highstate return: Salt falls back to nested.
+    assert_eq!(
+        out.render(&Value::Array(vec![Value::from(1)]), false),
+        "- 1\n"
+    );
+}
