@@ -23,7 +23,7 @@ _salt__run() {
 
     case "${cmd}" in
         salt__run)
-            opts="-c -l -h -V --config-dir --log-level --generate --output --out --no-colour --no-color --force-colour --force-color --help --version state.event event.bench reactor.dry_run event.send http.query jobs.active jobs.list_jobs jobs.lookup_jid reactor.list test.arg test.sleep"
+            opts="-c -l -h -V --config-dir --log-level --generate --output --out --no-colour --no-color --force-colour --force-color --state_output --state-output --state_verbose --state-verbose --help --version state.event event.bench reactor.dry_run event.send http.query jobs.active jobs.list_jobs jobs.lookup_jid reactor.list test.arg test.sleep"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -55,6 +55,22 @@ _salt__run() {
                     ;;
                 --output)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state_output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-verbose)
+                    COMPREPLY=($(compgen -W "True true False false" -- "${cur}"))
+                    return 0
+                    ;;
+                --state_verbose)
+                    COMPREPLY=($(compgen -W "True true False false" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -4,7 +4,12 @@ complete -c salt-run -l generate -d 'Write a man page or shell completion script
 bash\t'Bash completion'
 zsh\t'Zsh completion'
 fish\t'Fish completion'"
-complete -c salt-run -l out -l output -d 'Outputter for the return: nested, json, yaml, txt, raw, quiet' -r
+complete -c salt-run -l out -l output -d 'Outputter for the return: nested, json, yaml, txt, raw, quiet, highstate [default: the one the return names, else nested]' -r
+complete -c salt-run -l state-output -l state_output -d 'How the highstate outputter shows each state: full, terse, mixed or changes (each optionally with _id) [default: the config\'s state_output, full]' -r
+complete -c salt-run -l state-verbose -l state_verbose -d 'Whether the highstate outputter shows states that succeeded without changes [default: the config\'s state_verbose, True]' -r -f -a "True\t''
+true\t''
+False\t''
+false\t''"
 complete -c salt-run -l no-color -l no-colour -d 'Never colour the output'
 complete -c salt-run -l force-color -l force-colour -d 'Colour the output even when it is not a terminal'
 complete -c salt-run -s h -l help -d 'Print help'

@@ -9,7 +9,7 @@ use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 use super::Generate;
 use crate::config::{Config, Role};
 use crate::functions::signature::Signature;
-use crate::output::outputter::Outputter;
+use crate::output::outputter::{HighstateOptions, Outputter};
 
 /// Flags of every command.
 #[derive(Debug, Clone, Args)]
@@ -58,7 +58,8 @@ impl CommonArgs {
 /// Flags of the commands that print a return value.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
-    /// Outputter for the return: nested, json, yaml, txt, raw, quiet
+    /// Outputter for the return: nested, json, yaml, txt, raw, quiet, highstate [default: the
+    /// one the return names, else nested]
     #[arg(long = "out", visible_alias = "output", value_name = "OUTPUTTER")]
     pub out: Option<String>,
 
@@ -69,17 +70,58 @@ pub struct OutputArgs {
     /// Colour the output even when it is not a terminal
     #[arg(long = "force-color", visible_alias = "force-colour")]
     pub force_color: bool,
+
+    /// How the highstate outputter shows each state: full, terse, mixed or changes (each
+    /// optionally with _id) [default: the config's state_output, full]
+    #[arg(
+        long = "state-output",
+        visible_alias = "state_output",
+        value_name = "MODE"
+    )]
+    pub state_output: Option<String>,
+
+    /// Whether the highstate outputter shows states that succeeded without changes [default:
+    /// the config's state_verbose, True]
+    #[arg(
+        long = "state-verbose",
+        visible_alias = "state_verbose",
+        value_name = "BOOL",
+        value_parser = ["True", "true", "False", "false"]
+    )]
+    pub state_verbose: Option<String>,
 }
 
 impl OutputArgs {
-    /// The chosen outputter (Salt's default: nested).
-    pub fn outputter(&self) -> anyhow::Result<Outputter> {
-        Ok(self.out.as_deref().unwrap_or("nested").parse()?)
+    /// The outputter choice these flags and `config` make, checked once.
+    pub fn choice(&self, config: &Config) -> anyhow::Result<OutputChoice> {
+        let cli = self.out.as_deref().map(str::parse).transpose()?;
+        let mut highstate = HighstateOptions::from_config(config)?;
+        if let Some(state_output) = &self.state_output {
+            highstate.set_state_output(state_output);
+        }
+        if let Some(verbose) = &self.state_verbose {
+            highstate.verbose = verbose.eq_ignore_ascii_case("true");
+        }
+        Ok(OutputChoice { cli, highstate })
     }
 
     /// Whether to colour: only on a terminal, unless forced either way.
     pub fn color(&self) -> bool {
         self.force_color || (!self.no_color && std::io::stdout().is_terminal())
+    }
+}
+
+/// `--out` and the highstate outputter's options, to pick the outputter of each return.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputChoice {
+    cli: Option<Outputter>,
+    highstate: HighstateOptions,
+}
+
+impl OutputChoice {
+    /// The outputter for a return that names `named` (its `out`) or none, as Salt picks it.
+    pub fn outputter(&self, named: Option<&str>) -> Outputter {
+        Outputter::for_return(self.cli, named, self.highstate)
     }
 }
 

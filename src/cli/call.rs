@@ -89,7 +89,8 @@ enum Route {
 
 async fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.client_setup(Role::Minion)?;
-    let outputter = args.output.outputter()?;
+    // halite's functions name no outputter of their own: each prints with --out or nested.
+    let outputter = args.output.choice(&config)?.outputter(None);
     let color = args.output.color();
     let local = args.local
         || (!config.get_bool("use_master_when_local", false)?
@@ -186,7 +187,8 @@ async fn call_function(
     let retcode = outcome.job_retcode();
     super::print(
         output
-            .outputter()?
+            .choice(config)?
+            .outputter(None)
             .render(&wrap(outcome.ret.clone()), output.color()),
     )?;
     if let Some(session) = session {

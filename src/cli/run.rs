@@ -95,7 +95,7 @@ pub fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.client_setup(Role::Master)?;
-    let outputter = args.output.outputter()?;
+    let outputter = args.output.choice(&config)?.outputter(None);
     let color = args.output.color();
     let function = args.function.unwrap_or_default();
     let cli_args = parse_cli_args(&args.args);

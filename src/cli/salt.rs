@@ -113,7 +113,7 @@ fn no_return(reason: &str, jid: &str) -> Value {
 
 async fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.client_setup(Role::Master)?;
-    let outputter = args.output.outputter()?;
+    let choice = args.output.choice(&config)?;
     let color = args.output.color();
     let mut client = LocalClient::new(&config)?;
     if let Some(seconds) = args.timeout {
@@ -165,18 +165,22 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     }
     stdout.flush()?;
     let mut failed = false;
-    let mut print = |id: &str, value: Value| -> std::io::Result<()> {
+    // Each return prints with the outputter it names (`out`, e.g. highstate for state runs)
+    // unless --out says otherwise.
+    let mut print = |id: &str, value: Value, named: Option<&str>| -> std::io::Result<()> {
         let doc = Value::Map(vec![(Value::from(id), value)]);
+        let outputter = choice.outputter(named);
         stdout.write_all(outputter.render(&doc, color).as_bytes())?;
         stdout.flush()
     };
     let mut written: std::io::Result<()> = Ok(());
     client
         .gather(&mut listener, &published, &user, |outcome| {
-            let (id, value) = match outcome {
+            let (id, value, named) = match outcome {
                 Outcome::Returned(ret) => {
                     failed |= ret.retcode() != 0;
-                    (ret.id.clone(), ret.value())
+                    let named = ret.outputter().map(str::to_owned);
+                    (ret.id.clone(), ret.value(), named)
                 }
                 Outcome::NoResponse(_) | Outcome::NotConnected(_) if args.hide_timeout => {
                     failed = true;
@@ -184,15 +188,15 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
                 }
                 Outcome::NoResponse(id) => {
                     failed = true;
-                    (id, no_return("No response", &jid))
+                    (id, no_return("No response", &jid), None)
                 }
                 Outcome::NotConnected(id) => {
                     failed = true;
-                    (id, no_return("Not connected", &jid))
+                    (id, no_return("Not connected", &jid), None)
                 }
             };
             if written.is_ok() {
-                written = print(&id, value);
+                written = print(&id, value, named.as_deref());
             }
         })
         .await?;

@@ -43,6 +43,11 @@ impl Return {
         map_get(&self.data, "return").cloned().unwrap_or(Value::Nil)
     }
 
+    /// The outputter the return names (`out`), if any.
+    pub fn outputter(&self) -> Option<&str> {
+        map_get(&self.data, "out").and_then(Value::as_str)
+    }
+
     /// The return code (0 when the minion sent none).
     pub fn retcode(&self) -> i64 {
         map_get(&self.data, "retcode")

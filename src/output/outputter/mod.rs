@@ -4,7 +4,8 @@
 //! `salt-call` prints `{"local": <return>}`; `salt-run` prints the return itself. Either way
 //! Salt renders the data with the outputter, strips trailing whitespace, and prints the result
 //! with a newline, or prints nothing at all when nothing is left. [`Outputter::render`] returns
-//! exactly those bytes. Colour only affects `nested`, the one outputter here Salt colours.
+//! exactly those bytes. Colour only affects `nested` and `highstate`, the outputters here Salt
+//! colours.
 //!
 //! | `--out` | `{"local": True}` |
 //! |---|---|
@@ -14,10 +15,18 @@
 //! | `txt` | `local: True\n` |
 //! | `raw` | `{'local': True}\n` |
 //! | `quiet` | (nothing) |
+//! | `highstate` | `local:\n    True\n` |
+//!
+//! A return may name the outputter its function wants (`out`, e.g. `highstate` for state
+//! runs); [`Outputter::for_return`] makes Salt's choice between that and `--out`.
 
+mod color;
+mod highstate;
 mod nested;
 mod txt;
 mod yaml;
+
+pub use highstate::{HighstateOptions, StateOutputMode};
 
 use std::fmt;
 use std::str::FromStr;
@@ -45,21 +54,25 @@ pub enum Outputter {
     Raw,
     /// `quiet`: nothing.
     Quiet,
+    /// `highstate`: state runs, state by state, then a summary; other data as `nested`.
+    Highstate(HighstateOptions),
 }
 
-const ALL: [Outputter; 6] = [
+const ALL: [Outputter; 7] = [
     Outputter::Nested,
     Outputter::Json,
     Outputter::Yaml,
     Outputter::Txt,
     Outputter::Raw,
     Outputter::Quiet,
+    Outputter::Highstate(HighstateOptions::DEFAULT),
 ];
 
 /// A `--out` value that names no outputter halite has.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown outputter {name:?}: expected one of nested, json, yaml, txt (or text), raw, quiet"
+    "unknown outputter {name:?}: expected one of nested, json, yaml, txt (or text), raw, quiet, \
+     highstate"
 )]
 pub struct UnknownOutputter {
     /// The name that was given.
@@ -97,7 +110,34 @@ impl Outputter {
             Outputter::Txt => "txt",
             Outputter::Raw => "raw",
             Outputter::Quiet => "quiet",
+            Outputter::Highstate(_) => "highstate",
         }
+    }
+
+    /// This outputter with `options` for `highstate` (the others have none).
+    pub fn with_highstate_options(self, options: HighstateOptions) -> Self {
+        match self {
+            Outputter::Highstate(_) => Outputter::Highstate(options),
+            other => other,
+        }
+    }
+
+    /// The outputter for a return, as Salt chooses it: `--out` when given, else the one the
+    /// return names (`out`, e.g. `highstate` for state runs; names halite lacks fall back to
+    /// `nested`, as unknown ones do in Salt), else `nested`. `--out=highstate` is the
+    /// exception: Salt then uses the return's choice too, so a return that names none prints
+    /// `nested`. `highstate` gets `options`.
+    pub fn for_return(
+        cli: Option<Outputter>,
+        named: Option<&str>,
+        options: HighstateOptions,
+    ) -> Self {
+        let chosen = match (cli, named) {
+            (Some(out), _) if out.name() != "highstate" => out,
+            (_, Some(name)) if !name.is_empty() => name.parse().unwrap_or_default(),
+            _ => Outputter::Nested,
+        };
+        chosen.with_highstate_options(options)
     }
 
     /// What Salt prints for `value` with this outputter: the rendering with trailing
@@ -111,7 +151,8 @@ impl Outputter {
     /// and list structure in red when it is not 0 (`salt-call` passes the function's retcode).
     pub fn render_with_retcode(&self, value: &Value, color: bool, retcode: i64) -> String {
         let text = match self {
-            Outputter::Nested => nested::render(value, color, retcode),
+            Outputter::Nested => nested::render(value, color, retcode, 0),
+            Outputter::Highstate(options) => highstate::render(value, color, retcode, options),
             Outputter::Json => {
                 let mut out = Vec::new();
                 let format = Format {

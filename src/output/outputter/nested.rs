@@ -16,33 +16,9 @@
 //!
 //! With a non-zero return code, Salt draws map and list structure in red instead of cyan/green.
 
+use super::color::{Palette, palette};
 use crate::event::Value;
 use crate::py::value::{self as pyvalue, Py};
-
-/// ANSI codes of `salt.utils.color.get_colors()` (each starts with a reset, as Salt's do).
-struct Palette {
-    cyan: &'static str,
-    green: &'static str,
-    red: &'static str,
-    light_yellow: &'static str,
-    endc: &'static str,
-}
-
-const COLORS: Palette = Palette {
-    cyan: "\x1b[0;36m",
-    green: "\x1b[0;32m",
-    red: "\x1b[0;31m",
-    light_yellow: "\x1b[0;1;33m",
-    endc: "\x1b[0;0m",
-};
-
-const NO_COLORS: Palette = Palette {
-    cyan: "",
-    green: "",
-    red: "",
-    light_yellow: "",
-    endc: "",
-};
 
 struct Nested {
     colors: &'static Palette,
@@ -50,14 +26,15 @@ struct Nested {
     lines: Vec<String>,
 }
 
-/// The nested text for `value` (lines joined by `\n`, no final newline).
-pub(crate) fn render(value: &Value, color: bool, retcode: i64) -> String {
+/// The nested text for `value` (lines joined by `\n`, no final newline), starting `indent`
+/// columns in (Salt's `nested_indent`, which the highstate outputter sets for changes).
+pub(crate) fn render(value: &Value, color: bool, retcode: i64, indent: usize) -> String {
     let mut n = Nested {
-        colors: if color { &COLORS } else { &NO_COLORS },
+        colors: palette(color),
         failed: retcode != 0,
         lines: Vec::new(),
     };
-    n.display(value, 0, "");
+    n.display(value, indent, "");
     n.lines.join("\n")
 }
 

@@ -83,19 +83,44 @@ fn salt_outputter_fixtures() {
 
 #[test]
 fn names_parse_and_display() {
-    for name in ["nested", "json", "yaml", "txt", "raw", "quiet"] {
+    for name in ["nested", "json", "yaml", "txt", "raw", "quiet", "highstate"] {
         let out: Outputter = name.parse().expect("known outputter");
         assert_eq!(out.to_string(), name);
     }
     assert_eq!("text".parse::<Outputter>(), Ok(Outputter::Txt));
-    let err = "highstate"
+    let err = "pprint"
         .parse::<Outputter>()
         .expect_err("unknown outputter");
     assert_eq!(
         err.to_string(),
-        "unknown outputter \"highstate\": expected one of nested, json, yaml, txt (or text), raw, quiet"
+        "unknown outputter \"pprint\": expected one of nested, json, yaml, txt (or text), raw, \
+         quiet, highstate"
     );
     assert_eq!(Outputter::default(), Outputter::Nested);
+}
+
+/// Salt 3007.8: `salt-call --out=highstate test.ping` prints nested (the function names no
+/// outputter), `state.apply` with `--out=json` prints JSON, and a return naming an outputter
+/// Salt lacks prints nested.
+#[test]
+fn a_returns_outputter_yields_to_out_except_out_highstate() {
+    let options = HighstateOptions {
+        verbose: false,
+        ..HighstateOptions::DEFAULT
+    };
+    let highstate = Outputter::Highstate(options);
+    let pick = |cli, named| Outputter::for_return(cli, named, options);
+    assert_eq!(pick(None, None), Outputter::Nested);
+    assert_eq!(pick(None, Some("highstate")), highstate);
+    assert_eq!(pick(None, Some("")), Outputter::Nested);
+    assert_eq!(pick(None, Some("no_such")), Outputter::Nested);
+    assert_eq!(
+        pick(Some(Outputter::Json), Some("highstate")),
+        Outputter::Json
+    );
+    assert_eq!(pick(Some(highstate), None), Outputter::Nested);
+    assert_eq!(pick(Some(highstate), Some("highstate")), highstate);
+    assert_eq!(pick(Some(highstate), Some("yaml")), Outputter::Yaml);
 }
 
 #[test]

@@ -63,7 +63,8 @@ fn split_bytes_lines(b: &[u8]) -> Vec<&[u8]> {
 
 const WIDTH: usize = 80;
 
-fn pformat(value: &Value) -> String {
+/// `pprint.pformat(value)`.
+pub(super) fn pformat(value: &Value) -> String {
     let mut out = String::new();
     format_value(&mut out, value, 0, 0, 0);
     out

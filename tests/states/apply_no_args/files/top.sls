@@ -1,0 +1,6 @@
+base:
+  '*':
+    - one
+    - two
+  'someone-else':
+    - never

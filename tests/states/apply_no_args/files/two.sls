@@ -1,0 +1,4 @@
+from two:
+  file.managed:
+    - name: @TARGET@/two.txt
+    - contents: two

@@ -1,0 +1,5 @@
+run script:
+  cmd.script:
+    - source: salt://script.sh
+    - args: one two
+    - cwd: @TARGET@

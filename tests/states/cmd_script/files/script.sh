@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "args: $*"
+echo written > script-output.txt

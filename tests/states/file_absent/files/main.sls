@@ -1,0 +1,6 @@
+@TARGET@/gone.txt:
+  file.absent
+@TARGET@/gone_dir:
+  file.absent
+@TARGET@/never_was:
+  file.absent

@@ -1,0 +1,2 @@
+from one:
+  test.succeed_with_changes

@@ -1,0 +1,3 @@
+from base:
+  test.succeed_without_changes:
+    - name: original name

@@ -1,0 +1,2 @@
+from extra:
+  test.nop

@@ -1,0 +1,3 @@
+{% set x = undefined_function() %}
+never:
+  test.nop

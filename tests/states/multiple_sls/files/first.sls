@@ -1,0 +1,2 @@
+first:
+  test.succeed_with_changes

@@ -1,0 +1,2 @@
+second:
+  test.fail_without_changes

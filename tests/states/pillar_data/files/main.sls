@@ -1,0 +1,4 @@
+greet:
+  file.managed:
+    - name: @TARGET@/greeting.txt
+    - contents: {{ pillar['greeting'] }} / {{ pillar.get('extra', 'none') }}

@@ -1,0 +1,4 @@
+hello:
+  pkg.installed
+sl:
+  pkg.removed

@@ -1,0 +1,5 @@
+cron:
+  service.running:
+    - enable: True
+atd:
+  service.dead

@@ -1,0 +1,6 @@
+shown:
+  test.succeed_with_changes:
+    - require:
+      - test: other
+other:
+  test.nop

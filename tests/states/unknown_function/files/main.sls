@@ -1,0 +1,4 @@
+bad function:
+  test.no_such_function
+bad module:
+  nosuchmodule.present

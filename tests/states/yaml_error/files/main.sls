@@ -1,0 +1,4 @@
+broken:
+  test.nop:
+    - name: [unclosed
+  - bad indent
