@@ -217,6 +217,42 @@ impl Roots {
             saltenv: saltenv.to_owned(),
         })
     }
+
+    /// The roots configured under `key` (`file_roots`, `pillar_roots`): a map of environments
+    /// to lists of directories; `default` when unset.
+    pub fn from_config(
+        config: &crate::config::Config,
+        key: &str,
+        default: &[(&str, &[&str])],
+    ) -> Result<Self, crate::config::ConfigError> {
+        let bad = |value: &crate::event::Value| crate::config::ConfigError::BadValue {
+            key: key.to_owned(),
+            value: value.to_string(),
+            expected: "expected a map of environments to lists of directories",
+        };
+        let envs = match config.get(key) {
+            None | Some(crate::event::Value::Nil) => default
+                .iter()
+                .map(|(env, dirs)| ((*env).to_owned(), dirs.iter().map(PathBuf::from).collect()))
+                .collect(),
+            Some(crate::event::Value::Map(entries)) => entries
+                .iter()
+                .map(|(env, dirs)| {
+                    let env = env.as_str().ok_or_else(|| bad(env))?.to_owned();
+                    let dirs = match dirs {
+                        crate::event::Value::Array(dirs) => dirs
+                            .iter()
+                            .map(|dir| dir.as_str().map(PathBuf::from).ok_or_else(|| bad(dir)))
+                            .collect::<Result<Vec<_>, _>>()?,
+                        other => return Err(bad(other)),
+                    };
+                    Ok((env, dirs))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(other) => return Err(bad(other)),
+        };
+        Ok(Self::new(envs))
+    }
 }
 
 /// Bytes asked of a [`FileSource`] at a time (Salt's `file_buffer_size`).
