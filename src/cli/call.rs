@@ -174,6 +174,13 @@ async fn call_function(
     let context = functions::Context {
         config: config.clone(),
         grains: Value::Map(grains(config)),
+        // Compiled here from the minion's pillar_roots when local, as Salt's salt-call does;
+        // otherwise the master's, which the link does not carry yet (empty until it does).
+        pillar: if local {
+            crate::pillar::PillarSource::local()
+        } else {
+            crate::pillar::PillarSource::from_master()
+        },
         job: None,
         bus: None,
         running: RunningJobs::default(),

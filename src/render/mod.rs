@@ -141,12 +141,14 @@ impl Renderer {
         source: &str,
         vars: &[(&str, &Value)],
     ) -> Result<Value, RenderError> {
-        let mut context: indexmap::IndexMap<&str, minijinja::Value> = vars
+        let mut context: indexmap::IndexMap<minijinja::Value, minijinja::Value> = vars
             .iter()
-            .map(|(key, value)| (*key, to_jinja(value)))
+            .map(|(key, value)| (minijinja::Value::from(*key), to_jinja(value)))
             .collect();
-        context.entry("opts").or_insert_with(|| self.opts.clone());
-        self.render_context(name, source, minijinja::Value::from_iter(context))
+        context
+            .entry(minijinja::Value::from("opts"))
+            .or_insert_with(|| self.opts.clone());
+        self.render_context(name, source, minijinja::Value::from_object(context))
     }
 
     /// Jinja with `context`, then YAML.
