@@ -269,7 +269,20 @@ mod tests {
         assert!(!t("os:RedHat", "grain").matches(id, Some(&g)));
         assert!(t("os:RedHat", "grain").matches(id, None));
         assert!(Target::new(&Value::from("os"), "grain").is_err());
-        assert!(Target::new(&Value::from("x"), "compound").is_err());
+        assert!(Target::new(&Value::from("x"), "nodegroup").is_err());
+        assert!(t("web* and G@os:debian", "compound").matches(id, Some(&g)));
+        assert!(t("web* and not G@os:debian", "compound").needs_grains());
+        assert!(t("tier:p.*", "grain_pcre").matches(
+            id,
+            Some(&Value::Map(vec![(
+                Value::from("tier"),
+                Value::from("Prod")
+            )]))
+        ));
+        // Salt's subdict matching: a map value matches by key, not by a glob on its keys.
+        assert!(t("ip:eth0", "grain").matches(id, Some(&g)));
+        assert!(!t("ip:eth*", "grain").matches(id, Some(&g)));
+        assert!(t("ip:*:10.0.0.1", "grain").matches(id, Some(&g)));
         let listed = Value::Array(vec![Value::from("web1.example.com")]);
         assert!(Target::new(&listed, "list").unwrap().matches(id, None));
     }

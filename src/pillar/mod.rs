@@ -148,13 +148,11 @@ pub fn compile(config: &Config, request: &Request) -> Result<Compiled, PillarErr
     );
     let (mut pillar, mut errors) = compiler.render_pillar(&matched);
     errors.append(&mut top_errors);
-    if !errors.is_empty() {
-        if let Value::Map(entries) = &mut pillar {
-            entries.push((
-                Value::from("_errors"),
-                Value::Array(errors.iter().map(|e| Value::from(e.as_str())).collect()),
-            ));
-        }
+    if let (false, Value::Map(entries)) = (errors.is_empty(), &mut pillar) {
+        entries.push((
+            Value::from("_errors"),
+            Value::Array(errors.iter().map(|e| Value::from(e.as_str())).collect()),
+        ));
     }
     if let Some(overrides) = &request.overrides {
         pillar = merge(&pillar, overrides, compiler.strategy, compiler.merge_lists);
@@ -577,5 +575,193 @@ impl PillarSource {
         let pillar = compile(config, &request)?.pillar;
         held.pillar = Some(pillar.clone());
         Ok(pillar)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Role;
+
+    /// A minion config in a temp dir whose `pillar_roots` hold `files` (path, text) in `base`
+    /// (and `dev/…` paths in `dev`).
+    fn setup(files: &[(&str, &str)], extra: &str) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (path, text) in files {
+            let (env, path) = path.split_once('/').unwrap();
+            let file = root.join(env).join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        std::fs::write(
+            root.join("minion"),
+            format!(
+                "id: web1\npillar_roots:\n  base: [{0}/base]\n  dev: [{0}/dev]\n{extra}",
+                root.display()
+            ),
+        )
+        .unwrap();
+        let config = Config::load(Role::Minion, Some(root)).unwrap();
+        (dir, config)
+    }
+
+    fn grains() -> Value {
+        crate::salt_yaml::load("{id: web1, os: Debian, roles: [web]}").unwrap()
+    }
+
+    fn pillar(files: &[(&str, &str)], extra: &str) -> Compiled {
+        let (_dir, config) = setup(files, extra);
+        compile(&config, &Request::new("web1".into(), grains())).unwrap()
+    }
+
+    #[test]
+    fn includes_merge_under_the_file_and_templates_see_grains_and_saltenv() {
+        let compiled = pillar(
+            &[
+                (
+                    "base/top.sls",
+                    "base:\n  '*': [app]\n  'G@os:Debian': [deb]\ndev:\n  '*': [d]\n",
+                ),
+                (
+                    "base/app/init.sls",
+                    "include:\n  - .common\n  - {other: {key: 'x:y', defaults: {n: 5}}}\napp: {a: 1, l: [1]}\nwho: {{ grains['id'] }} {{ saltenv }} {{ sls }}\n",
+                ),
+                ("base/app/common.sls", "app: {a: 0, b: 2, l: [2]}\n"),
+                ("base/other.sls", "n: {{ n }}\n"),
+                (
+                    "base/deb.sls",
+                    "app: {c: 3}\nflags: {{ grains['roles'] }}\n",
+                ),
+                ("dev/d.sls", "env: {{ saltenv }}\n"),
+            ],
+            "",
+        );
+        assert_eq!(compiled.errors, Vec::<String>::new());
+        assert_eq!(
+            compiled.pillar.to_string(),
+            r#"{"app": {"a": 1, "b": 2, "l": [1], "c": 3}, "x": {"y": {"n": 5}}, "who": "web1 base app", "flags": ["web"], "env": "dev"}"#
+        );
+    }
+
+    #[test]
+    fn merge_lists_and_overwrite_follow_the_options() {
+        let files = [
+            ("base/top.sls", "base:\n  '*': [one, two]\n"),
+            ("base/one.sls", "m: {l: [1, 2], k: {a: 1}}\n"),
+            ("base/two.sls", "m: {l: [2, 3], k: {b: 2}}\n"),
+        ];
+        assert_eq!(
+            pillar(&files, "pillar_merge_lists: True\n")
+                .pillar
+                .to_string(),
+            r#"{"m": {"l": [1, 2, 3], "k": {"a": 1, "b": 2}}}"#
+        );
+        assert_eq!(
+            pillar(&files, "pillar_source_merging_strategy: overwrite\n")
+                .pillar
+                .to_string(),
+            r#"{"m": {"l": [2, 3], "k": {"b": 2}}}"#
+        );
+    }
+
+    /// Salt 3007.8's messages, in its order, for the same tree.
+    #[test]
+    fn problems_are_collected_under_errors_in_salts_words() {
+        let compiled = pillar(
+            &[
+                (
+                    "base/top.sls",
+                    "base:\n  '*': [missing, bad, notdict, listy, ok, '../../etc/passwd']\n  'web*': [quiet, {ignore_missing: true}]\nnosuchenv:\n  '*': [x]\n",
+                ),
+                ("base/bad.sls", "a: {{ nope.x }}\n"),
+                ("base/notdict.sls", "- 1\n"),
+                ("base/listy.sls", "include: notalist\nk: 1\n"),
+                ("base/ok.sls", "ok: 1\n"),
+            ],
+            "",
+        );
+        assert_eq!(
+            compiled.errors,
+            [
+                "Specified SLS 'missing' in environment 'base' is not available on the salt master",
+                "Rendering SLS 'bad' failed. Please see master log for details.",
+                "SLS 'notdict' does not render to a dictionary",
+                "Include Declaration in SLS 'listy' is not formed as a list",
+                "Specified SLS '../../etc/passwd' in environment 'base' is not available on the salt master",
+                "No matching pillar environment for environment 'nosuchenv' found",
+            ]
+        );
+        assert_eq!(
+            crate::event::map_get(&compiled.pillar, "_errors")
+                .and_then(Value::as_array)
+                .map(Vec::len),
+            Some(6)
+        );
+        assert_eq!(
+            crate::event::map_get(&compiled.pillar, "include").and_then(Value::as_str),
+            Some("notalist")
+        );
+    }
+
+    #[test]
+    fn a_top_file_that_fails_is_reported_and_nothing_matches() {
+        let compiled = pillar(&[("base/top.sls", "base: {{ nope }}\n")], "");
+        assert_eq!(compiled.errors.len(), 1);
+        assert!(
+            compiled.errors[0].starts_with("Rendering Primary Top file failed, render error:\n"),
+            "{:?}",
+            compiled.errors
+        );
+    }
+
+    #[test]
+    fn pillarenv_limits_tops_and_matches_to_one_environment() {
+        let (_dir, config) = setup(
+            &[
+                ("base/top.sls", "base: {'*': [b]}\ndev: {'*': [d]}\n"),
+                ("base/b.sls", "b: 1\n"),
+                ("dev/top.sls", "dev: {'*': [d]}\n"),
+                ("dev/d.sls", "d: {{ pillar['before'] }}\n"),
+            ],
+            "",
+        );
+        let mut request = Request::new("web1".into(), grains());
+        request.pillarenv = Some("dev".into());
+        request.current = crate::salt_yaml::load("{before: 7}").unwrap();
+        request.overrides = Some(crate::salt_yaml::load("{o: 1}").unwrap());
+        let compiled = compile(&config, &request).unwrap();
+        assert_eq!(compiled.pillar.to_string(), r#"{"d": 7, "o": 1}"#);
+    }
+
+    #[test]
+    fn a_local_source_compiles_once_until_refreshed() {
+        let (dir, config) = setup(
+            &[
+                ("base/top.sls", "base: {'*': [a]}\n"),
+                ("base/a.sls", "a: 1\n"),
+            ],
+            "",
+        );
+        let source = PillarSource::local();
+        assert!(source.is_stale());
+        assert_eq!(
+            source.get(&config, &grains()).unwrap().to_string(),
+            r#"{"a": 1}"#
+        );
+        std::fs::write(dir.path().join("base/a.sls"), "a: 2\n").unwrap();
+        assert_eq!(
+            source.get(&config, &grains()).unwrap().to_string(),
+            r#"{"a": 1}"#
+        );
+        source.refresh();
+        assert_eq!(
+            source.get(&config, &grains()).unwrap().to_string(),
+            r#"{"a": 2}"#
+        );
+        let remote = PillarSource::from_master();
+        assert_eq!(remote.get(&config, &grains()).unwrap(), Value::Map(vec![]));
+        remote.set(Value::from("x"));
+        assert!(!remote.is_stale());
     }
 }

@@ -85,7 +85,7 @@ impl Compound {
                 (Some(token), _) => tokens.push(token),
                 (None, _) => {
                     tokens.push(Token::Term(terms.len()));
-                    terms.push(Term::parse(word).map_err(|reason| bad(reason))?);
+                    terms.push(Term::parse(word).map_err(&bad)?);
                 }
             }
         }

@@ -59,8 +59,11 @@ impl Top {
     }
 }
 
+/// One environment's section of a top file: its name and its targets.
+type Section<'a> = (String, &'a [(Value, Value)]);
+
 /// The `{saltenv: targets}` sections of a rendered top file, `include` left out.
-fn sections(top: &Value) -> Result<Vec<(String, &[(Value, Value)])>, TopError> {
+fn sections(top: &Value) -> Result<Vec<Section<'_>>, TopError> {
     let entries = match top {
         Value::Nil => return Ok(Vec::new()),
         Value::Map(entries) => entries,
@@ -542,11 +545,11 @@ base:
             let top = merge_states(&tops, strategy, "base").unwrap();
             matches(&top, "web1", &grains(), Purpose::States, None, &envs)
         };
-        let merged = run(Strategy::Merge);
+        let merged = run(Strategy::named("merge"));
         assert_eq!(names(&merged, "base"), ["core"]);
         assert_eq!(names(&merged, "dev"), ["from_base"]);
         assert_eq!(names(&merged, "qa"), ["qa1"]);
-        let same = run(Strategy::Same);
+        let same = run(Strategy::named("same"));
         assert_eq!(names(&same, "dev"), ["ignored"]);
         assert_eq!(names(&same, "qa"), ["qa1"]);
         let all = run(Strategy::MergeAll);
