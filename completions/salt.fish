@@ -16,6 +16,8 @@ complete -c salt -l force-color -l force-colour -d 'Colour the output even when 
 complete -c salt -s E -l pcre -d 'The target is a regular expression matched from the start of the id'
 complete -c salt -s L -l list -d 'The target is a comma-separated list of ids'
 complete -c salt -s G -l grain -d 'The target is grain:glob (nested keys joined with \':\')'
+complete -c salt -s P -l grain-pcre -d 'The target is grain:regex (nested keys joined with \':\')'
+complete -c salt -s C -l compound -d 'The target is a compound expression: globs, G@, P@, L@ and E@ words joined by and, or, not and parentheses'
 complete -c salt -l async -d 'Publish and print the job id without waiting for returns'
 complete -c salt -s v -l verbose -d 'Print the job id before the returns'
 complete -c salt -l show-jid -d 'Print `jid: <jid>` before the returns'

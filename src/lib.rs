@@ -58,6 +58,7 @@ pub mod link;
 pub(crate) mod master;
 pub(crate) mod minion;
 pub mod output;
+pub mod pillar;
 pub mod proto;
 pub(crate) mod py;
 pub mod reactor;

@@ -1,7 +1,13 @@
-//! Which minions a job is for: Salt's `glob` (default), `pcre`, `list` and `grain` targets.
+//! Which minions a job is for: Salt's `glob` (default), `pcre`, `list`, `grain`, `grain_pcre` and
+//! `compound` targets, and the top file's matching ([`top`]).
 //!
 //! The master matches targets against accepted ids (and the grains minions reported) to know
 //! whom to expect; every minion matches again against itself before running a job, as Salt's do.
+
+mod compound;
+pub(crate) mod top;
+
+pub use compound::Compound;
 
 use crate::event::Value;
 use crate::py::fnmatch::fnmatch;
@@ -19,13 +25,17 @@ pub enum Target {
     List(Vec<String>),
     /// `key:glob` on the grains; nested keys are separated by `:`.
     Grain(String),
+    /// `key:regex` on the grains, the regex matched at the start of the lowercased value.
+    GrainPcre(String),
+    /// Words joined by `and`, `or`, `not` and parentheses (`G@os:Debian and web*`).
+    Compound(Compound),
 }
 
 /// A target that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     /// The `tgt_type` is not one halite has.
-    #[error("unknown target type {0}: use glob, pcre, list or grain")]
+    #[error("unknown target type {0}: use glob, pcre, list, grain, grain_pcre or compound")]
     UnknownType(String),
     /// A `pcre` target that is not a valid regular expression.
     #[error("invalid regular expression {pattern}: {reason}")]
@@ -38,47 +48,50 @@ pub enum TargetError {
     /// A `grain` target without `key:value`.
     #[error("grain target {0} must be key:value")]
     BadGrain(String),
+    /// A compound target that is not a well-formed expression.
+    #[error("invalid compound target {target}: {reason}")]
+    BadCompound {
+        /// The target.
+        target: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl Target {
-    /// Parses `tgt` for `tgt_type` (Salt's names; `-E`/`-L`/`-G` map to pcre/list/grain).
+    /// Parses `tgt` for `tgt_type` (Salt's names; `-E`/`-L`/`-G`/`-C` map to
+    /// pcre/list/grain/compound).
     pub fn new(tgt: &Value, tgt_type: &str) -> Result<Self, TargetError> {
         let text = || py_str(tgt).into_owned();
         match tgt_type {
             "glob" => Ok(Target::Glob(text())),
-            "pcre" => {
-                let pattern = text();
-                Regex::new(&pattern, Anchoring::Match, &pattern)
-                    .map(Target::Pcre)
-                    .map_err(|err| TargetError::BadRegex {
-                        pattern,
-                        reason: err.to_string(),
-                    })
-            }
+            "pcre" => pcre(&text()).map(Target::Pcre),
             "list" => Ok(Target::List(match tgt {
                 Value::Array(items) => items.iter().map(|i| py_str(i).into_owned()).collect(),
-                other => py_str(other)
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|id| !id.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                other => list(&py_str(other)),
             })),
-            "grain" => {
+            "grain" | "grain_pcre" => {
                 let expr = text();
-                if expr.contains(':') {
+                if !expr.contains(':') {
+                    Err(TargetError::BadGrain(expr))
+                } else if tgt_type == "grain" {
                     Ok(Target::Grain(expr))
                 } else {
-                    Err(TargetError::BadGrain(expr))
+                    Ok(Target::GrainPcre(expr))
                 }
             }
+            "compound" => Compound::parse(&text()).map(Target::Compound),
             other => Err(TargetError::UnknownType(other.to_owned())),
         }
     }
 
     /// Whether matching needs the minions' grains.
     pub fn needs_grains(&self) -> bool {
-        matches!(self, Target::Grain(_))
+        match self {
+            Target::Grain(_) | Target::GrainPcre(_) => true,
+            Target::Compound(compound) => compound.needs_grains(),
+            Target::Glob(_) | Target::Pcre(_) | Target::List(_) => false,
+        }
     }
 
     /// Whether the minion `id` with `grains` is targeted. Without grains (`None`, a minion the
@@ -89,32 +102,141 @@ impl Target {
             Target::Glob(glob) => fnmatch(id, glob),
             Target::Pcre(regex) => regex.is_match(id),
             Target::List(ids) => ids.iter().any(|listed| listed == id),
-            Target::Grain(expr) => grains.is_none_or(|grains| grain_match(grains, expr)),
+            Target::Grain(expr) => {
+                grains.is_none_or(|grains| subdict_match(grains, expr, ":", Pattern::Glob))
+            }
+            Target::GrainPcre(expr) => {
+                grains.is_none_or(|grains| subdict_match(grains, expr, ":", Pattern::Regex))
+            }
+            Target::Compound(compound) => compound.matches(id, grains),
         }
     }
 }
 
-/// Salt's grain match: every split of `expr` at a `:` into a key path and a glob is tried; a
-/// list value matches when one element does, a map when one of its keys does. Case-insensitive.
-fn grain_match(grains: &Value, expr: &str) -> bool {
-    let parts: Vec<&str> = expr.split(':').collect();
-    (1..parts.len()).any(|split| {
-        let pattern = parts[split..].join(":").to_lowercase();
-        let mut value = Some(grains);
-        for key in &parts[..split] {
-            value = value.and_then(|v| crate::event::map_get(v, key));
-        }
-        value.is_some_and(|value| value_matches(value, &pattern))
+/// A Python regex matched at the start (`re.match`).
+fn pcre(pattern: &str) -> Result<Regex, TargetError> {
+    Regex::new(pattern, Anchoring::Match, pattern).map_err(|err| TargetError::BadRegex {
+        pattern: pattern.to_owned(),
+        reason: err.to_string(),
     })
 }
 
-fn value_matches(value: &Value, pattern: &str) -> bool {
-    match value {
-        Value::Array(items) => items.iter().any(|item| value_matches(item, pattern)),
-        Value::Map(entries) => entries
-            .iter()
-            .any(|(key, _)| fnmatch(&py_str(key).to_lowercase(), pattern)),
-        other => fnmatch(&py_str(other).to_lowercase(), pattern),
+/// A comma-separated list of ids.
+fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Salt's `traverse_dict_and_list`: the value `key` names in `data`, its parts separated by
+/// `delimiter`. A map is stepped into by key (a key that reads as an integer also finds an
+/// integer key); a list by index (negative from the end) or, for other parts, into the first
+/// map element that has the key.
+pub(crate) fn traverse<'a>(data: &'a Value, key: &str, delimiter: &str) -> Option<&'a Value> {
+    let mut value = data;
+    for part in key.split(delimiter) {
+        let index = part.trim().parse::<i64>().ok();
+        value = match value {
+            Value::Array(items) => match index {
+                None => items
+                    .iter()
+                    .find_map(|item| crate::event::map_get(item, part))?,
+                Some(index) => match items.iter().find_map(|item| int_key(item, index)) {
+                    Some(found) => found,
+                    None => {
+                        let len = i64::try_from(items.len()).ok()?;
+                        let at = if index < 0 { len + index } else { index };
+                        items.get(usize::try_from(at).ok()?)?
+                    }
+                },
+            },
+            map @ Value::Map(_) => crate::event::map_get(map, part)
+                .or_else(|| index.and_then(|index| int_key(map, index)))?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+/// The value under the integer key `index` of a map.
+fn int_key(map: &Value, index: i64) -> Option<&Value> {
+    map.as_map()?
+        .iter()
+        .find(|(key, _)| key.as_i64() == Some(index))
+        .map(|(_, value)| value)
+}
+
+/// How the last part of a grain expression is compared with a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pattern {
+    /// `fnmatch`, case-insensitive.
+    Glob,
+    /// `re.match` on the lowercased value with the lowercased pattern.
+    Regex,
+}
+
+/// Salt's `subdict_match`: `expr` split at each `delimiter` into a key path and a pattern, the
+/// deepest key path first; a list value matches when one element does, a map when the
+/// pattern names one of its keys (or matches deeper, `*` for any).
+fn subdict_match(data: &Value, expr: &str, delimiter: &str, how: Pattern) -> bool {
+    let parts: Vec<&str> = expr.split(delimiter).collect();
+    (1..parts.len()).rev().any(|split| {
+        let key = parts[..split].join(delimiter);
+        let (value, pattern) = if key == "*" {
+            (Some(data), expr.to_owned())
+        } else {
+            (
+                traverse(data, &key, delimiter),
+                parts[split..].join(delimiter),
+            )
+        };
+        match value {
+            // Salt's traversal default is `{}`, so an empty map is as good as missing.
+            None => false,
+            Some(Value::Map(entries)) if entries.is_empty() => false,
+            Some(map @ Value::Map(_)) => dict_match(map, &pattern, how),
+            Some(Value::Array(items)) => items.iter().any(|item| {
+                (item.is_map() && dict_match(item, &pattern, how))
+                    || scalar_match(item, &pattern, how)
+            }),
+            Some(other) => scalar_match(other, &pattern, how),
+        }
+    })
+}
+
+/// Salt's `_dict_match`: `*` or a key of the map, a deeper `key:pattern`, or with a leading
+/// `*:` any value of the map.
+fn dict_match(map: &Value, pattern: &str, how: Pattern) -> bool {
+    let (wildcard, pattern) = match pattern.strip_prefix("*:") {
+        Some(rest) => (true, rest),
+        None => (false, pattern),
+    };
+    if pattern == "*"
+        || crate::event::map_get(map, pattern).is_some()
+        || subdict_match(map, pattern, ":", how)
+    {
+        return true;
+    }
+    wildcard
+        && map.as_map().is_some_and(|entries| {
+            entries.iter().any(|(_, value)| match value {
+                Value::Map(_) => dict_match(value, pattern, how),
+                Value::Array(items) => items.iter().any(|item| scalar_match(item, pattern, how)),
+                other => scalar_match(other, pattern, how),
+            })
+        })
+}
+
+/// Salt's `_match`: the value's text against the pattern, both lowercased.
+fn scalar_match(value: &Value, pattern: &str, how: Pattern) -> bool {
+    let text = py_str(value).to_lowercase();
+    let pattern = pattern.to_lowercase();
+    match how {
+        Pattern::Glob => fnmatch(&text, &pattern),
+        // An invalid regex matches nothing, as Salt logs and returns False.
+        Pattern::Regex => pcre(&pattern).is_ok_and(|regex| regex.is_match(&text)),
     }
 }
 
@@ -147,7 +269,20 @@ mod tests {
         assert!(!t("os:RedHat", "grain").matches(id, Some(&g)));
         assert!(t("os:RedHat", "grain").matches(id, None));
         assert!(Target::new(&Value::from("os"), "grain").is_err());
-        assert!(Target::new(&Value::from("x"), "compound").is_err());
+        assert!(Target::new(&Value::from("x"), "nodegroup").is_err());
+        assert!(t("web* and G@os:debian", "compound").matches(id, Some(&g)));
+        assert!(t("web* and not G@os:debian", "compound").needs_grains());
+        assert!(t("tier:p.*", "grain_pcre").matches(
+            id,
+            Some(&Value::Map(vec![(
+                Value::from("tier"),
+                Value::from("Prod")
+            )]))
+        ));
+        // Salt's subdict matching: a map value matches by key, not by a glob on its keys.
+        assert!(t("ip:eth0", "grain").matches(id, Some(&g)));
+        assert!(!t("ip:eth*", "grain").matches(id, Some(&g)));
+        assert!(t("ip:*:10.0.0.1", "grain").matches(id, Some(&g)));
         let listed = Value::Array(vec![Value::from("web1.example.com")]);
         assert!(Target::new(&listed, "list").unwrap().matches(id, None));
     }

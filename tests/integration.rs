@@ -11,6 +11,7 @@ mod daemon;
 mod generated;
 mod layers;
 mod netns;
+mod pillar;
 mod reactor;
 mod registries;
 mod security_bus;

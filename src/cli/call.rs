@@ -175,6 +175,13 @@ async fn call_function(
     let context = functions::Context {
         config: config.clone(),
         grains: Value::Map(grains(config)),
+        // Compiled here from the minion's pillar_roots when local, as Salt's salt-call does;
+        // otherwise the master's, which the link does not carry yet (empty until it does).
+        pillar: if local {
+            crate::pillar::PillarSource::local()
+        } else {
+            crate::pillar::PillarSource::from_master()
+        },
         job: None,
         bus: None,
         running: RunningJobs::default(),
@@ -219,7 +226,7 @@ async fn call_function(
 /// `salt-call --local`'s file server: the minion's own `file_roots`, cached as a master's are.
 fn local_files(config: &Config) -> anyhow::Result<crate::fileserver::Cache> {
     let source = crate::fileserver::LocalFiles::new(
-        crate::fileserver::Roots::file_roots(config),
+        crate::fileserver::Roots::file_roots(config)?,
         config.hash_type()?,
     );
     Ok(crate::fileserver::Cache::new(

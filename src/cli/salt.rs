@@ -19,7 +19,7 @@ use crate::salt_yaml::parse_cli_args;
 #[derive(Debug, Parser)]
 #[command(name = "salt", version, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  salt '*' test.ping\n  salt -L web1,web2 cmd.run 'uptime'\n  salt -G os:Debian grains.item osrelease\n  salt -E 'web[0-9]+' test.echo hello --out=json\n  salt --async '*' test.sleep 30"
+    after_help = "Examples:\n  salt '*' test.ping\n  salt -L web1,web2 cmd.run 'uptime'\n  salt -G os:Debian grains.item osrelease\n  salt -E 'web[0-9]+' test.echo hello --out=json\n  salt -C 'G@os:Debian and web*' test.ping\n  salt --async '*' test.sleep 30"
 )]
 pub struct Args {
     #[command(flatten)]
@@ -39,6 +39,15 @@ pub struct Args {
     /// The target is grain:glob (nested keys joined with ':')
     #[arg(short = 'G', long = "grain", group = "target_type")]
     grain: bool,
+
+    /// The target is grain:regex (nested keys joined with ':')
+    #[arg(short = 'P', long = "grain-pcre", group = "target_type")]
+    grain_pcre: bool,
+
+    /// The target is a compound expression: globs, G@, P@, L@ and E@ words joined by and, or,
+    /// not and parentheses
+    #[arg(short = 'C', long = "compound", group = "target_type")]
+    compound: bool,
 
     /// Seconds to wait for returns before asking minions whether they still run the job
     /// [default: the master's timeout, 5]
@@ -61,7 +70,7 @@ pub struct Args {
     #[arg(long = "hide-timeout")]
     hide_timeout: bool,
 
-    /// The minions to run on (a glob unless -E, -L or -G)
+    /// The minions to run on (a glob unless -E, -L, -G, -P or -C)
     #[arg(value_name = "TARGET", required_unless_present = "generate")]
     target: Option<String>,
 
@@ -98,6 +107,10 @@ fn target(args: &Args) -> (Value, &'static str) {
         "pcre"
     } else if args.grain {
         "grain"
+    } else if args.grain_pcre {
+        "grain_pcre"
+    } else if args.compound {
+        "compound"
     } else {
         "glob"
     };

@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::config::{Config, hexdigest};
+use crate::config::{Config, ConfigError, hexdigest};
 use crate::event::Value;
-use crate::py::value::py_str;
 
 /// What a [`FileSource`] call returns, later.
 pub type Fetching<'a, T> = Pin<Box<dyn Future<Output = Result<T, FileError>> + Send + 'a>>;
@@ -180,38 +179,13 @@ impl Roots {
         Self { envs }
     }
 
-    /// The roots configured under `key` (`file_roots`, `pillar_roots`), or `default` as the
-    /// `base` environment when the option is absent or not a map of lists.
-    pub fn from_config(config: &Config, key: &str, default: &[&str]) -> Self {
-        let envs = config
-            .get(key)
-            .and_then(Value::as_map)
-            .map(|envs| {
-                envs.iter()
-                    .map(|(env, dirs)| {
-                        let dirs = match dirs {
-                            Value::Array(dirs) => dirs
-                                .iter()
-                                .map(|d| PathBuf::from(py_str(d).as_ref()))
-                                .collect(),
-                            one => vec![PathBuf::from(py_str(one).as_ref())],
-                        };
-                        (py_str(env).into_owned(), dirs)
-                    })
-                    .collect()
-            })
-            .unwrap_or_else(|| {
-                vec![(
-                    "base".to_owned(),
-                    default.iter().map(PathBuf::from).collect(),
-                )]
-            });
-        Self::new(envs)
-    }
-
     /// `file_roots`, Salt's default `base: [/srv/salt, /srv/spm/salt]`.
-    pub fn file_roots(config: &Config) -> Self {
-        Self::from_config(config, "file_roots", &["/srv/salt", "/srv/spm/salt"])
+    pub fn file_roots(config: &Config) -> Result<Self, ConfigError> {
+        Self::from_config(
+            config,
+            "file_roots",
+            &[("base", &["/srv/salt", "/srv/spm/salt"])],
+        )
     }
 
     /// The directories of `saltenv`.
@@ -252,6 +226,42 @@ impl Roots {
             path: relative,
             saltenv: saltenv.to_owned(),
         })
+    }
+
+    /// The roots configured under `key` (`file_roots`, `pillar_roots`): a map of environments
+    /// to lists of directories; `default` when unset.
+    pub fn from_config(
+        config: &Config,
+        key: &str,
+        default: &[(&str, &[&str])],
+    ) -> Result<Self, ConfigError> {
+        let bad = |value: &Value| ConfigError::BadValue {
+            key: key.to_owned(),
+            value: value.to_string(),
+            expected: "expected a map of environments to lists of directories",
+        };
+        let envs = match config.get(key) {
+            None | Some(Value::Nil) => default
+                .iter()
+                .map(|(env, dirs)| ((*env).to_owned(), dirs.iter().map(PathBuf::from).collect()))
+                .collect(),
+            Some(Value::Map(entries)) => entries
+                .iter()
+                .map(|(env, dirs)| {
+                    let env = env.as_str().ok_or_else(|| bad(env))?.to_owned();
+                    let dirs = match dirs {
+                        Value::Array(dirs) => dirs
+                            .iter()
+                            .map(|dir| dir.as_str().map(PathBuf::from).ok_or_else(|| bad(dir)))
+                            .collect::<Result<Vec<_>, _>>()?,
+                        other => return Err(bad(other)),
+                    };
+                    Ok((env, dirs))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(other) => return Err(bad(other)),
+        };
+        Ok(Self::new(envs))
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod cmd;
 pub mod event;
 pub mod grains;
+mod pillar;
 pub mod signature;
 mod test;
 
@@ -83,8 +84,36 @@ pub static FUNCTIONS: &[Function] = &[
         run: |_, ctx| done(Ok(Outcome::ok(ctx.grains.clone()))),
     },
     Function {
+        signature: pillar::GET,
+        run: |call, ctx| done(pillar::get(call, ctx)),
+    },
+    Function {
+        signature: pillar::ITEM,
+        run: |call, ctx| done(pillar::item(call, ctx)),
+    },
+    Function {
+        signature: pillar::ITEMS,
+        run: |call, ctx| done(pillar::items(call, ctx)),
+    },
+    Function {
+        signature: pillar::KEYS,
+        run: |call, ctx| done(pillar::keys(call, ctx)),
+    },
+    Function {
+        signature: pillar::LS,
+        run: |call, ctx| done(pillar::ls(call, ctx)),
+    },
+    Function {
+        signature: pillar::RAW,
+        run: |call, ctx| done(pillar::raw(call, ctx)),
+    },
+    Function {
         signature: FIND_JOB,
         run: |call, ctx| done(saltutil_find_job(call, ctx)),
+    },
+    Function {
+        signature: pillar::REFRESH_PILLAR,
+        run: |call, ctx| done(pillar::refresh_pillar(call, ctx)),
     },
     Function {
         signature: RUNNING,
@@ -169,6 +198,9 @@ pub enum FunctionError {
     /// The event to fire is not one.
     #[error(transparent)]
     Event(#[from] EventError),
+    /// The pillar could not be compiled.
+    #[error(transparent)]
+    Pillar(#[from] crate::pillar::PillarError),
 }
 
 /// The return code Salt gives a job whose function is missing or got bad arguments.
@@ -266,13 +298,16 @@ impl Drop for RunningGuard {
     }
 }
 
-/// What a function can see: the minion's configuration and grains, the job, the minion's bus.
+/// What a function can see: the minion's configuration, grains and pillar, the job, the
+/// minion's bus.
 #[derive(Debug, Clone)]
 pub struct Context {
     /// The minion configuration.
     pub config: Config,
     /// The minion's grains, a map.
     pub grains: Value,
+    /// The minion's in-memory pillar (shared by every call of the minion).
+    pub pillar: crate::pillar::PillarSource,
     /// The job being run, absent for `salt-call`.
     pub job: Option<Job>,
     /// The minion daemon's own bus, for the `event` functions.

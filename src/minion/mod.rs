@@ -130,6 +130,8 @@ impl Minion {
         let (jobs_tx, mut jobs_rx) = mpsc::channel::<JobLoad>(256);
         let context = Arc::new(Context {
             grains: Value::Map(grains::grains(&config)),
+            // Filled by the master over the link (empty until then).
+            pillar: crate::pillar::PillarSource::from_master(),
             config: config.clone(),
             job: None,
             bus: Some(handle.clone()),

@@ -1,6 +1,6 @@
-//! Rendering an SLS file as Salt does: Jinja (with `tag` and `data` for reactions), then YAML
-//! with Salt's rules; shared by the reactor and, next, states and pillar. Errors say where: file,
-//! line, column and the text there.
+//! Rendering an SLS file as Salt does: Jinja (with `tag` and `data` for reactions, `grains`,
+//! `pillar`, `saltenv` and `sls` for pillar), then YAML with Salt's rules; shared by the reactor,
+//! pillar and, next, states. Errors say where: file, line, column and the text there.
 
 use std::path::Path;
 
@@ -41,6 +41,12 @@ pub struct RenderError {
 /// starts with `- `, `? `, `: ` or one of ``!&*|>%@#` ``, is a render error; the template quotes
 /// it with a filter (`|yaml_dquote`, `|yaml_encode`, `|json`) or, knowing it is safe, pastes it
 /// with `|safe`.
+///
+/// A [`Renderer::trusted`] one pastes as Salt does, Python's `str()` of the value, unchecked: it
+/// renders the admin's own files (pillar) with the minion's own data, where Salt's templates
+/// paste `{{ grains['id'] }}` or a list everywhere. The minion's grains can reshape only the
+/// minion's own pillar (and a minion's id is authenticated), data it could forge anyway; what
+/// other minions get never passes through it.
 #[derive(Debug)]
 pub struct Renderer {
     env: Environment<'static>,
@@ -49,8 +55,26 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// A renderer for the daemon configured by `config`.
+    /// A renderer for the daemon configured by `config` that refuses to paste text that
+    /// would change the YAML around it (for event data).
     pub fn new(config: &Config) -> Self {
+        Self::build(config, yaml_safe_formatter)
+    }
+
+    /// A renderer that pastes values as Salt does, for files whose author is trusted with the
+    /// data they paste (pillar).
+    pub fn trusted(config: &Config) -> Self {
+        Self::build(config, python_str_formatter)
+    }
+
+    fn build(
+        config: &Config,
+        formatter: fn(
+            &mut minijinja::Output,
+            &mut minijinja::State,
+            &minijinja::Value,
+        ) -> Result<(), minijinja::Error>,
+    ) -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -60,7 +84,7 @@ impl Renderer {
         env.add_filter("yaml_dquote", yaml_dquote);
         env.add_filter("yaml_squote", yaml_squote);
         env.add_filter("safe", |text: String| Pasteable::value(text));
-        env.set_formatter(yaml_safe_formatter);
+        env.set_formatter(formatter);
         env.set_fuel(Some(RENDER_FUEL));
         Self {
             env,
@@ -96,23 +120,7 @@ impl Renderer {
             opts => self.opts.clone(),
             sls => name,
         };
-        let text = self
-            .env
-            .render_named_str(name, source, context)
-            .map_err(|err| jinja_error(name, source, &err))?;
-        let high = crate::salt_yaml::load(&text).map_err(|err| RenderError {
-            file: name.to_owned(),
-            line: err.line,
-            column: err.column,
-            expression: text
-                .lines()
-                .nth(err.line.saturating_sub(1))
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-            message: format!("invalid YAML after Jinja: {}", err.problem),
-        })?;
-        match high {
+        match self.render_context(name, source, context)? {
             Value::Nil => Ok(Value::Map(Vec::new())),
             map @ Value::Map(_) => Ok(map),
             other => Err(RenderError {
@@ -123,6 +131,49 @@ impl Renderer {
                 message: "a reactor SLS must render to a map of reaction ids".to_owned(),
             }),
         }
+    }
+
+    /// Renders `source` as the file `name` with the template variables `vars` (and `opts`,
+    /// unless given), returning whatever the YAML holds (`Nil` for nothing).
+    pub fn render_vars(
+        &self,
+        name: &str,
+        source: &str,
+        vars: &[(&str, &Value)],
+    ) -> Result<Value, RenderError> {
+        let mut context: indexmap::IndexMap<minijinja::Value, minijinja::Value> = vars
+            .iter()
+            .map(|(key, value)| (minijinja::Value::from(*key), to_jinja(value)))
+            .collect();
+        context
+            .entry(minijinja::Value::from("opts"))
+            .or_insert_with(|| self.opts.clone());
+        self.render_context(name, source, minijinja::Value::from_object(context))
+    }
+
+    /// Jinja with `context`, then YAML.
+    fn render_context(
+        &self,
+        name: &str,
+        source: &str,
+        context: minijinja::Value,
+    ) -> Result<Value, RenderError> {
+        let text = self
+            .env
+            .render_named_str(name, source, context)
+            .map_err(|err| jinja_error(name, source, &err))?;
+        crate::salt_yaml::load(&text).map_err(|err| RenderError {
+            file: name.to_owned(),
+            line: err.line,
+            column: err.column,
+            expression: text
+                .lines()
+                .nth(err.line.saturating_sub(1))
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            message: format!("invalid YAML after Jinja: {}", err.problem),
+        })
     }
 }
 
@@ -150,6 +201,55 @@ fn yaml_safe_formatter(
         ));
     }
     minijinja::escape_formatter(out, state, value)
+}
+
+/// Writes what a `{{ … }}` produces as Salt's Jinja does: Python's `str()` of the value
+/// (`True`, `None`, `['a', 'b']`, `{'k': 1}`), which YAML reads back as the same value.
+fn python_str_formatter(
+    out: &mut minijinja::Output,
+    _state: &mut minijinja::State,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    let text = match value.downcast_object_ref::<Pasteable>() {
+        Some(pasteable) => pasteable.0.clone(),
+        None => crate::py::value::py_str(&from_jinja(value)).into_owned(),
+    };
+    out.write_str(&text)
+        .map_err(|err| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, err.to_string()))
+}
+
+/// A template value as msgpack data, for Python's `str()` of it.
+fn from_jinja(value: &minijinja::Value) -> Value {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => Value::Nil,
+        ValueKind::Bool => Value::Boolean(value.is_true()),
+        ValueKind::Number => match i64::try_from(value.clone()) {
+            Ok(int) => Value::from(int),
+            Err(_) => f64::try_from(value.clone()).map_or(Value::Nil, Value::F64),
+        },
+        ValueKind::String => Value::from(value.as_str().unwrap_or_default()),
+        ValueKind::Bytes => Value::Binary(value.as_bytes().unwrap_or_default().to_vec()),
+        ValueKind::Seq | ValueKind::Iterable => Value::Array(
+            value
+                .try_iter()
+                .map(|items| items.map(|item| from_jinja(&item)).collect())
+                .unwrap_or_default(),
+        ),
+        ValueKind::Map => Value::Map(
+            value
+                .try_iter()
+                .map(|keys| {
+                    keys.map(|key| {
+                        let item = value.get_item(&key).unwrap_or_default();
+                        (from_jinja(&key), from_jinja(&item))
+                    })
+                    .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        _ => Value::from(value.to_string()),
+    }
 }
 
 /// Text made to be pasted into YAML as it is: a quoted scalar, JSON, or what `|safe` vouches for.

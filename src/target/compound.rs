@@ -1,0 +1,238 @@
+//! Salt's compound targets: words joined by `and`, `or`, `not` and parentheses, each word a
+//! glob on the id or an engine-prefixed pattern (`G@` grain, `P@` grain regex, `L@` list,
+//! `E@` id regex).
+//!
+//! Salt turns each word into `True` or `False`, puts an `and` before a `not` that follows a
+//! term, and hands the text to Python's `eval`: so `not` binds tighter than `and`, `and`
+//! tighter than `or`, and anything Python would not parse (`web1 db1`, `web1 and`) matches
+//! nothing. The expression is parsed once here with the same grammar, and refused when Python
+//! would refuse it.
+
+use super::{Pattern, TargetError, list, pcre, subdict_match};
+use crate::event::Value;
+use crate::py::fnmatch::fnmatch;
+use crate::py::re::Regex;
+
+/// A parsed compound target.
+#[derive(Debug, Clone)]
+pub struct Compound {
+    terms: Vec<Term>,
+    expr: Expr,
+}
+
+/// One word of a compound target.
+#[derive(Debug, Clone)]
+enum Term {
+    Glob(String),
+    Pcre(Regex),
+    List(Vec<String>),
+    Grain {
+        expr: String,
+        delimiter: String,
+        how: Pattern,
+    },
+}
+
+/// The expression over the terms, by index.
+#[derive(Debug, Clone)]
+enum Expr {
+    Term(usize),
+    Not(Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    Term(usize),
+    And,
+    Or,
+    Not,
+    Open,
+    Close,
+}
+
+impl Compound {
+    /// Parses `text`, refusing what Salt's minions would evaluate to nothing: an operator where
+    /// none may stand, two terms without one, unbalanced parentheses, an engine halite lacks.
+    pub fn parse(text: &str) -> Result<Self, TargetError> {
+        let bad = |reason: String| TargetError::BadCompound {
+            target: text.to_owned(),
+            reason,
+        };
+        let mut terms = Vec::new();
+        let mut tokens = Vec::new();
+        for word in text.split_whitespace() {
+            let operator = match word {
+                "and" => Some(Token::And),
+                "or" => Some(Token::Or),
+                "not" => Some(Token::Not),
+                "(" => Some(Token::Open),
+                ")" => Some(Token::Close),
+                _ => None,
+            };
+            match (operator, tokens.last()) {
+                (Some(Token::And | Token::Or), Some(Token::Open)) => {
+                    return Err(bad(format!("'{word}' right after '('")));
+                }
+                (Some(Token::And | Token::Or | Token::Close), None) => {
+                    return Err(bad(format!("it starts with '{word}'")));
+                }
+                (Some(Token::Not), Some(Token::Term(_) | Token::Close | Token::Not)) => {
+                    // Salt's own rule: `a not b` reads `a and not b`.
+                    tokens.extend([Token::And, Token::Not]);
+                }
+                (Some(token), _) => tokens.push(token),
+                (None, _) => {
+                    tokens.push(Token::Term(terms.len()));
+                    terms.push(Term::parse(word).map_err(&bad)?);
+                }
+            }
+        }
+        let mut parser = Parser {
+            tokens: &tokens,
+            at: 0,
+        };
+        let expr = parser
+            .or_test()
+            .filter(|_| parser.at == tokens.len())
+            .ok_or_else(|| {
+                bad("not a well-formed expression of terms, and, or, not and ( )".to_owned())
+            })?;
+        Ok(Self { terms, expr })
+    }
+
+    /// Whether a term looks at grains.
+    pub fn needs_grains(&self) -> bool {
+        self.terms
+            .iter()
+            .any(|term| matches!(term, Term::Grain { .. }))
+    }
+
+    /// Whether the minion `id` with `grains` is targeted; without grains, grain terms hold.
+    pub fn matches(&self, id: &str, grains: Option<&Value>) -> bool {
+        let truth: Vec<bool> = self
+            .terms
+            .iter()
+            .map(|term| term.matches(id, grains))
+            .collect();
+        self.expr.eval(&truth)
+    }
+}
+
+impl Term {
+    /// Salt's `parse_target`: `E@`, `L@`, `G@`, `P@` (the last two with an optional one-letter
+    /// delimiter before the `@`, as `G;@os;Debian`), else a glob.
+    fn parse(word: &str) -> Result<Self, String> {
+        let mut chars = word.chars();
+        let (engine, second, third) = (chars.next(), chars.next(), chars.next());
+        let after = |skip: usize| word.chars().skip(skip).collect::<String>();
+        let (engine, delimiter, pattern) = match (engine, second, third) {
+            (Some(e @ ('G' | 'P' | 'I' | 'J')), Some(d), Some('@')) if !after(3).is_empty() => {
+                (e, d.to_string(), after(3))
+            }
+            (Some(e @ ('G' | 'P' | 'I' | 'J' | 'L' | 'N' | 'S' | 'E' | 'R')), Some('@'), _)
+                if !after(2).is_empty() =>
+            {
+                (e, ":".to_owned(), after(2))
+            }
+            _ => return Ok(Term::Glob(word.to_owned())),
+        };
+        let grain = |how| {
+            if pattern.contains(delimiter.as_str()) {
+                Ok(Term::Grain {
+                    expr: pattern.clone(),
+                    delimiter: delimiter.clone(),
+                    how,
+                })
+            } else {
+                Err(format!("{word} must be key{delimiter}value"))
+            }
+        };
+        match engine {
+            'G' => grain(Pattern::Glob),
+            'P' => grain(Pattern::Regex),
+            'E' => pcre(&pattern)
+                .map(Term::Pcre)
+                .map_err(|err| err.to_string()),
+            'L' => Ok(Term::List(list(&pattern))),
+            _ => Err(format!(
+                "{word}: halite has no {engine}@ targets (pillar, node group, subnet or range)"
+            )),
+        }
+    }
+
+    fn matches(&self, id: &str, grains: Option<&Value>) -> bool {
+        match self {
+            Term::Glob(glob) => fnmatch(id, glob),
+            Term::Pcre(regex) => regex.is_match(id),
+            Term::List(ids) => ids.iter().any(|listed| listed == id),
+            Term::Grain {
+                expr,
+                delimiter,
+                how,
+            } => grains.is_none_or(|grains| subdict_match(grains, expr, delimiter, *how)),
+        }
+    }
+}
+
+impl Expr {
+    fn eval(&self, truth: &[bool]) -> bool {
+        match self {
+            Expr::Term(index) => truth[*index],
+            Expr::Not(inner) => !inner.eval(truth),
+            Expr::And(left, right) => left.eval(truth) && right.eval(truth),
+            Expr::Or(left, right) => left.eval(truth) || right.eval(truth),
+        }
+    }
+}
+
+/// Python's grammar for `or`, `and`, `not` and parentheses over terms.
+struct Parser<'a> {
+    tokens: &'a [Token],
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn eat(&mut self, token: Token) -> bool {
+        let found = self.tokens.get(self.at) == Some(&token);
+        if found {
+            self.at += 1;
+        }
+        found
+    }
+
+    fn or_test(&mut self) -> Option<Expr> {
+        let mut expr = self.and_test()?;
+        while self.eat(Token::Or) {
+            expr = Expr::Or(Box::new(expr), Box::new(self.and_test()?));
+        }
+        Some(expr)
+    }
+
+    fn and_test(&mut self) -> Option<Expr> {
+        let mut expr = self.not_test()?;
+        while self.eat(Token::And) {
+            expr = Expr::And(Box::new(expr), Box::new(self.not_test()?));
+        }
+        Some(expr)
+    }
+
+    fn not_test(&mut self) -> Option<Expr> {
+        if self.eat(Token::Not) {
+            return Some(Expr::Not(Box::new(self.not_test()?)));
+        }
+        match *self.tokens.get(self.at)? {
+            Token::Term(index) => {
+                self.at += 1;
+                Some(Expr::Term(index))
+            }
+            Token::Open => {
+                self.at += 1;
+                let inner = self.or_test()?;
+                self.eat(Token::Close).then_some(inner)
+            }
+            _ => None,
+        }
+    }
+}

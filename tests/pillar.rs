@@ -1,0 +1,175 @@
+//! Pillar against real Salt: halite's `salt-call --local pillar.*` and Salt 3007.8's on the same
+//! `pillar_roots`, compared as JSON, byte for byte.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::conformance::venv;
+use crate::support::{bin, stderr, stdout};
+
+/// A pillar tree exercising every top match type, compound precedence, globbed SLS names,
+/// relative and keyed includes, merging, both environments, templates reading grains, saltenv,
+/// sls and the pillar from before, and Salt's `_errors`.
+const TREE: &[(&str, &str)] = &[
+    (
+        "base/top.sls",
+        r"base:
+  'web1':
+    - a
+  'G@roles:web and not G@tier:dev':
+    - b
+  'not web1 or G@tier:prod':
+    - c
+  '( web* or db* ) and not ( G@tier:dev )':
+    - d
+  'E@web\d':
+    - e
+  'L@db1,web1':
+    - f
+  'P@tier:pr.*':
+    - g
+  'web.*':
+    - match: pcre
+    - h
+  'roles:we*':
+    - match: grain
+    - i
+  'site:rack:7':
+    - match: grain
+    - j
+  'tier:p.*':
+    - match: grain_pcre
+    - k
+  'web1 db1':
+    - l
+  'web1 and':
+    - m
+  'G@site:name':
+    - n
+  'db*':
+    - o
+  'web1,db1':
+    - match: list
+    - app
+  '*':
+    - users.*
+    - missing
+    - bad
+    - notdict
+    - a
+dev:
+  '*':
+    - sub
+nosuchenv:
+  '*':
+    - x
+",
+    ),
+    ("base/a.sls", "a: 1\n"),
+    ("base/b.sls", "b: 1\n"),
+    ("base/c.sls", "c: 1\n"),
+    ("base/d.sls", "d: 1\n"),
+    ("base/e.sls", "e: 1\n"),
+    ("base/f.sls", "f: 1\n"),
+    ("base/g.sls", "g: 1\n"),
+    ("base/h.sls", "h: 1\n"),
+    ("base/i.sls", "i: 1\n"),
+    ("base/j.sls", "j: 1\n"),
+    ("base/k.sls", "k: 1\n"),
+    ("base/l.sls", "l: 1\n"),
+    ("base/m.sls", "m: 1\n"),
+    ("base/n.sls", "n: 1\n"),
+    ("base/o.sls", "o: 1\n"),
+    ("base/users/init.sls", "users: {}\n"),
+    (
+        "base/users/alice.sls",
+        "users: {alice: {uid: 1001, groups: [web]}}\n",
+    ),
+    ("base/users/bob.sls", "users: {bob: {uid: 1002}}\n"),
+    ("base/bad.sls", "bad: {{ nope.x }}\n"),
+    ("base/notdict.sls", "- 1\n- 2\n"),
+    (
+        "base/app/init.sls",
+        "include:\n  - .common\n  - extra: {key: 'deep:er', defaults: {port: 8080}}\napp:\n  name: {{ grains['id'] }}\n  env: {{ saltenv }}\n  sls: {{ sls }}\n  list: [1, 2]\n  before: {{ pillar.get('a', 'none') }}\n  on: {{ grains['roles'] }}\n",
+    ),
+    (
+        "base/app/common.sls",
+        "app: {name: ignored, list: [3], common: true, nested: {x: 1}}\n",
+    ),
+    ("base/extra.sls", "port: {{ port }}\n"),
+    (
+        "dev/sub/init.sls",
+        "dev: {{ sls }}\napp: {nested: {y: 2}}\n",
+    ),
+];
+
+fn lab() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("hp")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let root = dir.path();
+    for (path, text) in TREE {
+        let file = root.join("pillar").join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+    std::fs::create_dir_all(root.join("conf")).unwrap();
+    let r = root.display();
+    std::fs::write(
+        root.join("conf/minion"),
+        format!(
+            "id: web1\nroot_dir: {r}/root\ncachedir: {r}/root/cache\npki_dir: {r}/root/pki\nsock_dir: {r}/root/sock\nlog_file: {r}/root/log\nfile_client: local\npillar_roots:\n  base: [{r}/pillar/base]\n  dev: [{r}/pillar/dev]\nfile_roots:\n  base: [{r}/files]\ngrains:\n  roles: [web, db]\n  tier: prod\n  site: {{name: par1, rack: 7}}\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+fn salt_call(program: &Path, conf: &Path, args: &[&str]) -> (String, bool) {
+    let output = Command::new(program)
+        .arg("--local")
+        .arg("-c")
+        .arg(conf)
+        .args(["--out", "json"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{} {args:?}: {}",
+        program.display(),
+        stderr(&output)
+    );
+    (stdout(&output), output.status.success())
+}
+
+#[test]
+fn salt_call_local_pillar_functions_return_what_salt_3007_8_returns() {
+    let lab = lab();
+    let conf = lab.path().join("conf");
+    let salt = venv("3007.8").join("bin/salt-call");
+    for args in [
+        &["pillar.items"][..],
+        &["pillar.get", "app:nested"],
+        &["pillar.get", "users:alice:groups:0"],
+        &["pillar.get", "nope", "default=5"],
+        &[
+            "pillar.get",
+            "app",
+            "merge=True",
+            "default={z: 1, nested: {q: 1}}",
+        ],
+        &["pillar.item", "deep:er:port", "dev", "nope", "default=x"],
+        &["pillar.items", "pillar={a: over, new: 1}"],
+        &["pillar.ls"],
+        &["pillar.raw", "key=users"],
+        &["pillar.keys", "app"],
+        &["saltutil.refresh_pillar"],
+    ] {
+        let theirs = salt_call(&salt, &conf, args);
+        let ours = salt_call(&bin("salt-call"), &conf, args);
+        assert_eq!(ours, theirs, "salt-call --local {args:?}");
+    }
+}
