@@ -68,14 +68,18 @@ def fleet_tree(roots, target):
 
 
 def timed(cmd, **kw):
-    """(seconds, peak RSS in MiB, completed process) of `cmd`."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    out, err = proc.stdout.read(), proc.stderr.read()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, usage.ru_maxrss / 1024, (proc.returncode, out, err)
+    """(seconds, peak RSS in MiB, (exit code, stdout, stderr)) of `cmd`."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        # Files, not pipes: wait4 must reap the process itself to read its rusage, and a
+        # full pipe would stop it first.
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, **kw)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return elapsed, usage.ru_maxrss / 1024, (proc.returncode, out.read(), err.read())
 
 
 def local_config(base, roots):
