@@ -8,10 +8,11 @@
 //! its root once symlinks are resolved: Salt shipped path traversal in its file server more than
 //! once (CVE-2020-11652, CVE-2024-22232).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, hexdigest};
 use crate::event::Value;
@@ -292,37 +293,124 @@ fn walk(roots: &Roots, saltenv: &str, dirs: bool) -> Result<Vec<String>, FileErr
     Ok(found.into_iter().collect())
 }
 
-/// The roots on this host: what `salt-call --local` reads and what a master serves.
+/// The roots on this host: what `salt-call --local` reads and what a master serves. Disk work
+/// runs on tokio's blocking pool, so a master serving files never stalls its sessions.
 #[derive(Debug, Clone)]
 pub struct LocalFiles {
+    inner: Arc<Local>,
+}
+
+#[derive(Debug)]
+struct Local {
     roots: Roots,
     hash_type: String,
+    /// Hashes of files read lately, by path, valid while the file's size, mtime and inode stay:
+    /// a file read in chunks is hashed once, not once per chunk.
+    hashes: Mutex<HashMap<PathBuf, (Stamp, FileHash)>>,
 }
+
+/// What says a file is unchanged since it was hashed.
+type Stamp = (u64, Option<std::time::SystemTime>, u64);
+
+/// Hashes kept; when full the memo starts over (only a cost, never a wrong hash).
+const HASHES_KEPT: usize = 4096;
 
 impl LocalFiles {
     /// `roots`, hashed with `hash_type`.
     pub fn new(roots: Roots, hash_type: &str) -> Self {
         Self {
-            roots,
-            hash_type: hash_type.to_owned(),
+            inner: Arc::new(Local {
+                roots,
+                hash_type: hash_type.to_owned(),
+                hashes: Mutex::new(HashMap::new()),
+            }),
         }
     }
 
-    fn contents(&self, saltenv: &str, path: &str) -> Result<Vec<u8>, FileError> {
-        let found = self.roots.find(saltenv, path)?;
-        std::fs::read(&found).map_err(|err| FileError::Io {
+    /// Runs `work` on the blocking pool with a handle on these roots.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        what: &str,
+        work: impl FnOnce(&Local) -> Result<T, FileError> + Send + 'static,
+    ) -> Result<T, FileError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || work(&inner))
+            .await
+            .unwrap_or_else(|err| {
+                Err(FileError::Io {
+                    path: what.to_owned(),
+                    reason: err.to_string(),
+                })
+            })
+    }
+}
+
+impl Local {
+    fn io(path: &str) -> impl FnOnce(std::io::Error) -> FileError + '_ {
+        move |err| FileError::Io {
             path: path.to_owned(),
             reason: err.to_string(),
-        })
+        }
     }
 
-    fn hash_of(&self, data: &[u8]) -> Result<FileHash, FileError> {
-        Ok(FileHash {
-            hsum: hexdigest(data, &self.hash_type).ok_or_else(|| FileError::Io {
-                path: String::new(),
+    /// The hash of the file at `found` (`path` as asked), from the memo while it is unchanged.
+    fn hash_of(
+        &self,
+        path: &str,
+        found: &Path,
+        meta: &std::fs::Metadata,
+    ) -> Result<FileHash, FileError> {
+        let stamp = (
+            meta.len(),
+            meta.modified().ok(),
+            std::os::unix::fs::MetadataExt::ino(meta),
+        );
+        let mut hashes = self.hashes.lock().expect("not poisoned");
+        if let Some((known, hash)) = hashes.get(found)
+            && *known == stamp
+        {
+            return Ok(hash.clone());
+        }
+        drop(hashes);
+        let data = std::fs::read(found).map_err(Self::io(path))?;
+        let hash = FileHash {
+            hsum: hexdigest(&data, &self.hash_type).ok_or_else(|| FileError::Io {
+                path: path.to_owned(),
                 reason: format!("unknown hash_type {}", self.hash_type),
             })?,
             hash_type: self.hash_type.clone(),
+        };
+        hashes = self.hashes.lock().expect("not poisoned");
+        if hashes.len() >= HASHES_KEPT {
+            hashes.clear();
+        }
+        hashes.insert(found.to_path_buf(), (stamp, hash.clone()));
+        Ok(hash)
+    }
+
+    fn hash(&self, saltenv: &str, path: &str) -> Result<FileHash, FileError> {
+        let found = self.roots.find(saltenv, path)?;
+        let meta = std::fs::metadata(&found).map_err(Self::io(path))?;
+        self.hash_of(path, &found, &meta)
+    }
+
+    /// The bytes of the range only: the file is opened, sought and read, never read whole.
+    fn read(&self, saltenv: &str, path: &str, offset: u64, len: u64) -> Result<Chunk, FileError> {
+        use std::io::{Read, Seek};
+        let found = self.roots.find(saltenv, path)?;
+        let mut file = std::fs::File::open(&found).map_err(Self::io(path))?;
+        let meta = file.metadata().map_err(Self::io(path))?;
+        let hash = self.hash_of(path, &found, &meta)?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .map_err(Self::io(path))?;
+        let mut data = Vec::new();
+        file.take(len)
+            .read_to_end(&mut data)
+            .map_err(Self::io(path))?;
+        Ok(Chunk {
+            data,
+            hash,
+            mode: std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777,
         })
     }
 }
@@ -335,39 +423,28 @@ impl FileSource for LocalFiles {
         offset: u64,
         len: u64,
     ) -> Fetching<'a, Chunk> {
-        Box::pin(async move {
-            let data = self.contents(saltenv, path)?;
-            let mode = std::fs::metadata(self.roots.find(saltenv, path)?)
-                .map(|meta| std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777)
-                .unwrap_or(0o644);
-            let start = usize::try_from(offset)
-                .unwrap_or(usize::MAX)
-                .min(data.len());
-            let end = start
-                .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
-                .min(data.len());
-            Ok(Chunk {
-                hash: self.hash_of(&data)?,
-                data: data[start..end].to_vec(),
-                mode,
-            })
-        })
+        let (env, file) = (saltenv.to_owned(), path.to_owned());
+        Box::pin(self.blocking(path, move |local| local.read(&env, &file, offset, len)))
     }
 
     fn hash<'a>(&'a self, saltenv: &'a str, path: &'a str) -> Fetching<'a, FileHash> {
-        Box::pin(async move { self.hash_of(&self.contents(saltenv, path)?) })
+        let (env, file) = (saltenv.to_owned(), path.to_owned());
+        Box::pin(self.blocking(path, move |local| local.hash(&env, &file)))
     }
 
     fn list_files<'a>(&'a self, saltenv: &'a str) -> Fetching<'a, Vec<String>> {
-        Box::pin(async move { walk(&self.roots, saltenv, false) })
+        let env = saltenv.to_owned();
+        Box::pin(self.blocking(saltenv, move |local| walk(&local.roots, &env, false)))
     }
 
     fn list_dirs<'a>(&'a self, saltenv: &'a str) -> Fetching<'a, Vec<String>> {
-        Box::pin(async move { walk(&self.roots, saltenv, true) })
+        let env = saltenv.to_owned();
+        Box::pin(self.blocking(saltenv, move |local| walk(&local.roots, &env, true)))
     }
 
     fn envs(&self) -> Fetching<'_, Vec<String>> {
-        Box::pin(async move { Ok(self.roots.envs().map(str::to_owned).collect()) })
+        let envs = self.inner.roots.envs().map(str::to_owned).collect();
+        Box::pin(std::future::ready(Ok(envs)))
     }
 }
 
@@ -409,53 +486,63 @@ impl Cache {
         Ok((url.saltenv.unwrap_or_else(|| saltenv.to_owned()), url.path))
     }
 
+    /// Where the copy of `path` in `saltenv` is kept: `cachedir/files/<saltenv>/<path>`.
+    pub fn cached_path(&self, saltenv: &str, path: &str) -> Result<PathBuf, FileError> {
+        Ok(self.dir.join(clean_path(saltenv)?).join(clean_path(path)?))
+    }
+
     /// The local copy of the file `url` names, fetched when missing or changed on the master.
     pub async fn cache_file(&self, url: &str, saltenv: &str) -> Result<PathBuf, FileError> {
         let (saltenv, path) = Self::locate(url, saltenv)?;
         let hash = self.source.hash(&saltenv, &path).await?;
-        let dest = self.dir.join(clean_path(&saltenv)?).join(&path);
-        if local_hash(&dest, &hash.hash_type).as_ref() == Some(&hash.hsum) {
-            return Ok(dest);
+        let dest = self.cached_path(&saltenv, &path)?;
+        self.fetch_to(&saltenv, &path, &hash, &dest).await?;
+        Ok(dest)
+    }
+
+    /// Puts `path` of `saltenv`, whose hash on the master is `hash`, at `dest` (whose directory
+    /// is made), unless `dest` has that hash already. The chunks go to a temporary file beside
+    /// `dest`, which replaces it only once the whole file has the master's hash.
+    pub async fn fetch_to(
+        &self,
+        saltenv: &str,
+        path: &str,
+        hash: &FileHash,
+        dest: &Path,
+    ) -> Result<(), FileError> {
+        if local_hash(dest, &hash.hash_type).as_ref() == Some(&hash.hsum) {
+            return Ok(());
         }
-        let mut data = Vec::new();
+        let io = |err: std::io::Error| FileError::Io {
+            path: dest.display().to_string(),
+            reason: err.to_string(),
+        };
+        let parent = dest.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(io)?;
+        let mut temp = tempfile::NamedTempFile::new_in(parent).map_err(io)?;
+        let mut offset = 0;
         loop {
-            let chunk = self
-                .source
-                .read(&saltenv, &path, data.len() as u64, CHUNK)
-                .await?;
+            let chunk = self.source.read(saltenv, path, offset, CHUNK).await?;
             if chunk.data.is_empty() {
                 break;
             }
-            data.extend_from_slice(&chunk.data);
+            offset += chunk.data.len() as u64;
+            std::io::Write::write_all(&mut temp, &chunk.data).map_err(io)?;
         }
-        if hexdigest(&data, &hash.hash_type).as_ref() != Some(&hash.hsum) {
+        if local_hash(temp.path(), &hash.hash_type).as_ref() != Some(&hash.hsum) {
             return Err(FileError::Unreachable {
-                what: url.to_owned(),
+                what: format!("salt://{path}?saltenv={saltenv}"),
                 reason: "the file changed while it was fetched; try again".to_owned(),
             });
         }
-        write_atomically(&dest, &data)?;
-        Ok(dest)
+        temp.persist(dest).map_err(|err| io(err.error))?;
+        Ok(())
     }
 }
 
 /// The hash of a local file, `None` when it cannot be read.
-fn local_hash(path: &Path, hash_type: &str) -> Option<String> {
+pub fn local_hash(path: &Path, hash_type: &str) -> Option<String> {
     hexdigest(&std::fs::read(path).ok()?, hash_type)
-}
-
-/// Writes `data` to `dest` through a temporary file beside it, so a reader never sees half.
-fn write_atomically(dest: &Path, data: &[u8]) -> Result<(), FileError> {
-    let io = |err: std::io::Error| FileError::Io {
-        path: dest.display().to_string(),
-        reason: err.to_string(),
-    };
-    let parent = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io)?;
-    let mut temp = tempfile::NamedTempFile::new_in(parent).map_err(io)?;
-    std::io::Write::write_all(&mut temp, data).map_err(io)?;
-    temp.persist(dest).map_err(|err| io(err.error))?;
-    Ok(())
 }
 
 #[cfg(test)]
