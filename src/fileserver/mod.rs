@@ -616,4 +616,132 @@ mod tests {
             Err(FileError::UnknownEnv(_))
         ));
     }
+
+    /// A master holding one file in memory that counts the reads it serves.
+    struct Counted {
+        data: Mutex<Vec<u8>>,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Counted {
+        fn hash(&self) -> FileHash {
+            FileHash {
+                hsum: hexdigest(&self.data.lock().unwrap(), "sha256").unwrap(),
+                hash_type: "sha256".into(),
+            }
+        }
+    }
+
+    impl FileSource for Counted {
+        fn read<'a>(
+            &'a self,
+            _: &'a str,
+            path: &'a str,
+            offset: u64,
+            len: u64,
+        ) -> Fetching<'a, Chunk> {
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let hash = self.hash();
+            let data = self.data.lock().unwrap();
+            let start = (offset as usize).min(data.len());
+            let end = (start + len as usize).min(data.len());
+            let chunk = Chunk {
+                data: data[start..end].to_vec(),
+                hash,
+                mode: 0o644,
+            };
+            let found = if path == "f" {
+                Ok(chunk)
+            } else {
+                Err(FileError::NotFound {
+                    path: path.into(),
+                    saltenv: "base".into(),
+                })
+            };
+            Box::pin(std::future::ready(found))
+        }
+        fn hash<'a>(&'a self, _: &'a str, path: &'a str) -> Fetching<'a, FileHash> {
+            let found = if path == "f" {
+                Ok(self.hash())
+            } else {
+                Err(FileError::NotFound {
+                    path: path.into(),
+                    saltenv: "base".into(),
+                })
+            };
+            Box::pin(std::future::ready(found))
+        }
+        fn list_files<'a>(&'a self, _: &'a str) -> Fetching<'a, Vec<String>> {
+            Box::pin(std::future::ready(Ok(vec!["f".into()])))
+        }
+        fn list_dirs<'a>(&'a self, _: &'a str) -> Fetching<'a, Vec<String>> {
+            Box::pin(std::future::ready(Ok(Vec::new())))
+        }
+        fn envs(&self) -> Fetching<'_, Vec<String>> {
+            Box::pin(std::future::ready(Ok(vec!["base".into()])))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_cache_fetches_again_only_when_the_masters_hash_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..CHUNK * 2 + 10).map(|n| (n % 251) as u8).collect();
+        let master = Arc::new(Counted {
+            data: Mutex::new(big.clone()),
+            reads: Default::default(),
+        });
+        let cache = Cache::new(master.clone(), dir.path());
+        let reads = || master.reads.load(std::sync::atomic::Ordering::Relaxed);
+        let path = cache.cache_file("salt://f", "base").await.unwrap();
+        assert_eq!(path, dir.path().join("files/base/f"));
+        assert_eq!(std::fs::read(&path).unwrap(), big);
+        assert_eq!(reads(), 4, "three chunks and the empty end");
+        cache
+            .cache_file("salt://f?saltenv=base", "dev")
+            .await
+            .unwrap();
+        assert_eq!(reads(), 4, "unchanged on the master: not read again");
+        *master.data.lock().unwrap() = b"changed".to_vec();
+        cache.cache_file("salt://f", "base").await.unwrap();
+        assert_eq!(reads(), 6);
+        assert_eq!(std::fs::read(&path).unwrap(), b"changed");
+        assert!(matches!(
+            cache.cache_file("salt://missing", "base").await,
+            Err(FileError::NotFound { .. })
+        ));
+        assert!(matches!(
+            cache.cache_file("salt://../f", "base").await,
+            Err(FileError::Traversal { .. })
+        ));
+        assert_eq!(reads(), 6, "nothing asked for a missing or refused path");
+    }
+
+    #[tokio::test]
+    async fn local_reads_serve_the_asked_range_with_the_whole_files_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..1000u32).map(|n| (n % 256) as u8).collect();
+        std::fs::write(dir.path().join("f"), &data).unwrap();
+        let files = LocalFiles::new(
+            Roots::new(vec![("base".into(), vec![dir.path().to_path_buf()])]),
+            "sha256",
+        );
+        let chunk = files.read("base", "f", 990, 100).await.unwrap();
+        assert_eq!(chunk.data, &data[990..]);
+        assert_eq!(chunk.hash.hsum, hexdigest(&data, "sha256").unwrap());
+        assert!(
+            files
+                .read("base", "f", 5000, 100)
+                .await
+                .unwrap()
+                .data
+                .is_empty()
+        );
+        // A rewritten file is hashed again.
+        std::fs::write(dir.path().join("f"), b"new").unwrap();
+        assert_eq!(
+            files.hash("base", "f").await.unwrap().hsum,
+            hexdigest(b"new", "sha256").unwrap()
+        );
+    }
 }

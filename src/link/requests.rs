@@ -97,7 +97,10 @@ impl Requests {
             (answer, rid, tx)
         };
         // A caller that gives up (timeout, cancelled job) leaves no entry behind.
-        let _forget = Forget { requests: self, rid };
+        let _forget = Forget {
+            requests: self,
+            rid,
+        };
         if tx
             .send(Message::Request { rid, request }.to_value())
             .await
@@ -227,8 +230,20 @@ mod tests {
     fn pair() -> (Session, Session) {
         let (ours, theirs) = tokio::io::duplex(1 << 20);
         let keepalive = Duration::from_secs(10);
-        let minion = Session::over(ours, "master".into(), String::new(), keepalive, Trust::Trusted);
-        let master = Session::over(theirs, "minion".into(), String::new(), keepalive, Trust::Trusted);
+        let minion = Session::over(
+            ours,
+            "master".into(),
+            String::new(),
+            keepalive,
+            Trust::Trusted,
+        );
+        let master = Session::over(
+            theirs,
+            "minion".into(),
+            String::new(),
+            keepalive,
+            Trust::Trusted,
+        );
         (minion, master)
     }
 
@@ -273,10 +288,8 @@ mod tests {
             }
             master
         });
-        let (first, second) = tokio::join!(
-            requests.ask(hash_request()),
-            requests.ask(Request::Envs)
-        );
+        let (first, second) =
+            tokio::join!(requests.ask(hash_request()), requests.ask(Request::Envs));
         assert_eq!(
             first,
             Ok(Answer::Hash(FileHash {

@@ -1,10 +1,10 @@
 //! The master daemon: its event bus, the link minions connect to, the keys that decide who may,
 //! the jobs it publishes and the returns and events minions send back.
 
+mod files;
 pub mod minion_event;
 mod publish;
 mod request;
-mod files;
 
 mod sessions;
 

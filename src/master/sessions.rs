@@ -12,11 +12,11 @@ use tokio_util::sync::CancellationToken;
 use super::Shared;
 use super::minion_event::{RefusalLog, Refused, events_from_load};
 use crate::event::{Event, Value, jid, map_get, map_set};
+use crate::fileserver::FileError;
 use crate::keys::{Admission, AdmissionPolicy, KeyState, id_problem, read_autosign, valid_id};
+use crate::link::requests::IN_FLIGHT;
 use crate::link::{Acceptor, Session};
 use crate::proto::events::{Auth, KeyEvent, PresenceChange, PresencePresent};
-use crate::fileserver::FileError;
-use crate::link::requests::IN_FLIGHT;
 use crate::proto::link::{Failure, Hello, Role, Verdict, Welcome, request_id};
 use crate::proto::minion_data::MinionData;
 use crate::proto::{JobLoad, Message, ProtoError, SaltEvent, tags};
@@ -454,12 +454,8 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                         limit: IN_FLIGHT as u64,
                     }))
                 } else {
-                    let (shared, tx, id, peer) = (
-                        shared.clone(),
-                        session.tx.clone(),
-                        id.clone(),
-                        peer.clone(),
-                    );
+                    let (shared, tx, id, peer) =
+                        (shared.clone(), session.tx.clone(), id.clone(), peer.clone());
                     answering.spawn(async move {
                         let reply = super::files::answer(&shared.files, request).await;
                         if let Err(Failure::File(FileError::Traversal { path })) = &reply {
@@ -472,7 +468,9 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                     None
                 };
                 if let Some(reply) = reply {
-                    let _ = session.tx.try_send(Message::Reply { rid, reply }.to_value());
+                    let _ = session
+                        .tx
+                        .try_send(Message::Reply { rid, reply }.to_value());
                 }
             }
             Err(err) if rid.is_some() => {
@@ -480,7 +478,9 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                     reason: err.to_string(),
                 });
                 let rid = rid.unwrap_or_default();
-                let _ = session.tx.try_send(Message::Reply { rid, reply }.to_value());
+                let _ = session
+                    .tx
+                    .try_send(Message::Reply { rid, reply }.to_value());
             }
             Ok(Message::MinionEvent(load)) => {
                 let limit = shared.config.max_event_size().unwrap_or(u64::MAX);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::{Config, ConfigError};
-use crate::fileserver::{Cache, Chunk, FileError, FileHash, FileSource, Fetching};
+use crate::fileserver::{Cache, Chunk, Fetching, FileError, FileHash, FileSource};
 use crate::link::requests::{AskError, Requests};
 use crate::proto::link::{Answer, Failure, Request};
 

@@ -275,10 +275,16 @@ impl Request {
             }
             Request::FileHash { saltenv, path } => place("file_hash", saltenv, path),
             Request::FileList { saltenv } => {
-                vec![entry("kind", "file_list"), entry("saltenv", saltenv.as_str())]
+                vec![
+                    entry("kind", "file_list"),
+                    entry("saltenv", saltenv.as_str()),
+                ]
             }
             Request::DirList { saltenv } => {
-                vec![entry("kind", "dir_list"), entry("saltenv", saltenv.as_str())]
+                vec![
+                    entry("kind", "dir_list"),
+                    entry("saltenv", saltenv.as_str()),
+                ]
             }
             Request::Envs => vec![entry("kind", "envs")],
         }
@@ -305,10 +311,9 @@ impl Request {
             },
             "envs" => Request::Envs,
             _ => {
-                return Err(fields.mistyped(
-                    "kind",
-                    "file_read, file_hash, file_list, dir_list or envs",
-                ));
+                return Err(
+                    fields.mistyped("kind", "file_read, file_hash, file_list, dir_list or envs")
+                );
             }
         })
     }
@@ -336,7 +341,10 @@ fn reply_fields(reply: &Result<Answer, Failure>) -> Vec<(Value, Value)> {
             fields.extend(hash(found));
         }
         Ok(Answer::Names(names)) => {
-            fields.extend([entry("kind", "names"), entry("names", super::strings(names))]);
+            fields.extend([
+                entry("kind", "names"),
+                entry("names", super::strings(names)),
+            ]);
         }
         Err(failure) => {
             fields.push(entry("kind", "error"));
@@ -705,6 +713,199 @@ mod tests {
         assert_eq!(
             Message::from_value(Value::from(1)),
             Err(ProtoError::UnknownCommand(None))
+        );
+    }
+
+    fn file_messages() -> Vec<Message> {
+        let place = || ("base".to_owned(), "dir/f.conf".to_owned());
+        let (saltenv, path) = place();
+        let hash = FileHash {
+            hsum: "ab12".into(),
+            hash_type: "sha256".into(),
+        };
+        let mut messages = vec![
+            Message::Request {
+                rid: 1,
+                request: Request::FileRead {
+                    saltenv: saltenv.clone(),
+                    path: path.clone(),
+                    offset: 262_144,
+                    len: 262_144,
+                },
+            },
+            Message::Request {
+                rid: 2,
+                request: Request::FileHash {
+                    saltenv: saltenv.clone(),
+                    path: path.clone(),
+                },
+            },
+            Message::Request {
+                rid: 3,
+                request: Request::FileList {
+                    saltenv: saltenv.clone(),
+                },
+            },
+            Message::Request {
+                rid: 4,
+                request: Request::DirList {
+                    saltenv: saltenv.clone(),
+                },
+            },
+            Message::Request {
+                rid: u64::MAX,
+                request: Request::Envs,
+            },
+            Message::Reply {
+                rid: 1,
+                reply: Ok(Answer::Chunk(Chunk {
+                    data: vec![0, 159, 255],
+                    hash: hash.clone(),
+                    mode: 0o640,
+                })),
+            },
+            Message::Reply {
+                rid: 2,
+                reply: Ok(Answer::Hash(hash)),
+            },
+            Message::Reply {
+                rid: 3,
+                reply: Ok(Answer::Names(vec!["a".into(), "b/c".into()])),
+            },
+        ];
+        let failures = [
+            Failure::File(FileError::Traversal {
+                path: "../x".into(),
+            }),
+            Failure::File(FileError::NotFound {
+                path: path.clone(),
+                saltenv: saltenv.clone(),
+            }),
+            Failure::File(FileError::UnknownEnv("dev".into())),
+            Failure::File(FileError::BadUrl { url: "x".into() }),
+            Failure::File(FileError::Io {
+                path: path.clone(),
+                reason: "denied".into(),
+            }),
+            Failure::File(FileError::Unreachable {
+                what: path,
+                reason: "gone".into(),
+            }),
+            Failure::Busy { limit: 16 },
+            Failure::Malformed {
+                reason: "odd".into(),
+            },
+        ];
+        messages.extend(failures.into_iter().map(|failure| Message::Reply {
+            rid: 9,
+            reply: Err(failure),
+        }));
+        messages
+    }
+
+    #[test]
+    fn requests_and_replies_round_trip_with_their_ids() {
+        for message in file_messages() {
+            let value = message.to_value();
+            assert_eq!(
+                request_id(&value),
+                Some(match &message {
+                    Message::Request { rid, .. } | Message::Reply { rid, .. } => *rid,
+                    _ => unreachable!(),
+                })
+            );
+            assert_eq!(Message::from_value(value), Ok(message));
+        }
+        assert_eq!(
+            file_messages()[0].to_value().to_string(),
+            r#"{"cmd": "_request", "rid": 1, "kind": "file_read", "saltenv": "base", "path": "dir/f.conf", "offset": 262144, "len": 262144}"#
+        );
+        assert_eq!(
+            file_messages()[8].to_value().to_string(),
+            r#"{"cmd": "_reply", "rid": 9, "kind": "error", "error": "traversal", "path": "../x"}"#
+        );
+        assert_eq!(
+            request_id(&Message::ReturnOk { jid: "1".into() }.to_value()),
+            None
+        );
+    }
+
+    #[test]
+    fn malformed_requests_and_replies_are_refused_naming_the_field() {
+        let refused = |cmd: &str, fields: Vec<(Value, Value)>| {
+            Message::from_value(message(cmd, fields))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(refused("_request", vec![]), "_request has no rid");
+        assert_eq!(
+            refused("_request", vec![entry("rid", -1)]),
+            "_request's rid is not a non-negative integer"
+        );
+        assert_eq!(
+            refused("_request", vec![entry("rid", 1), entry("kind", "pillar")]),
+            "_request's kind is not file_read, file_hash, file_list, dir_list or envs"
+        );
+        assert_eq!(
+            refused(
+                "_request",
+                vec![
+                    entry("rid", 1),
+                    entry("kind", "file_read"),
+                    entry("saltenv", "base"),
+                    entry("path", "x"),
+                    entry("offset", "0")
+                ]
+            ),
+            "_request's offset is not a non-negative integer"
+        );
+        assert_eq!(
+            refused(
+                "_request",
+                vec![
+                    entry("rid", 1),
+                    entry("kind", "file_hash"),
+                    entry("saltenv", "base")
+                ]
+            ),
+            "_request has no path"
+        );
+        assert_eq!(
+            refused(
+                "_reply",
+                vec![
+                    entry("rid", 1),
+                    entry("kind", "names"),
+                    entry("names", Value::Array(vec![Value::from(1)]))
+                ]
+            ),
+            "_reply's names is not a list of strings"
+        );
+        assert_eq!(
+            refused(
+                "_reply",
+                vec![entry("rid", 1), entry("kind", "chunk"), entry("data", 5)]
+            ),
+            "_reply's data is not bytes"
+        );
+        assert_eq!(
+            refused(
+                "_reply",
+                vec![
+                    entry("rid", 1),
+                    entry("kind", "error"),
+                    entry("error", "oops")
+                ]
+            ),
+            "_reply's error is not traversal, not_found, unknown_env, bad_url, io, unreachable, busy or malformed"
+        );
+        // The id of a request that cannot be read is still found, to answer it.
+        assert_eq!(
+            request_id(&message(
+                "_request",
+                vec![entry("rid", 7), entry("kind", 1)]
+            )),
+            Some(7)
         );
     }
 
