@@ -34,7 +34,7 @@
 //! 9. [`render`], [`returners`], [`bench`]: Jinja+YAML SLS rendering; job stores (Salt's local
 //!    job cache); the bus load generator.
 //! 10. [`states`], [`pillar`]: the state compiler and runtime with the state modules; pillar
-//!    compiled from `pillar_roots` for one minion.
+//!     compiled from `pillar_roots` for one minion.
 //! 11. [`functions`]: the execution functions minions run, `state.*` and `pillar.*` among them.
 //! 12. [`runners`]: runner functions for `salt-run` and reactions, announced with Salt's events.
 //! 13. [`wheel`]: the `key` wheel functions.
