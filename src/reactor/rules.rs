@@ -241,6 +241,33 @@ mod tests {
         );
     }
 
+    /// `?saltenv=` was cut off and `base` searched; a symlink out of the roots was followed.
+    #[test]
+    fn salt_paths_are_found_in_their_environment_and_never_through_a_link_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, dev) = (dir.path().join("base"), dir.path().join("dev"));
+        for root in [&base, &dev] {
+            std::fs::create_dir(root).unwrap();
+        }
+        std::fs::write(dev.join("r.sls"), "{}").unwrap();
+        std::fs::write(dir.path().join("outside.sls"), "{}").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside.sls"), base.join("out.sls")).unwrap();
+        let mut config = Config::load(
+            crate::config::Role::Master,
+            Some(Path::new("/nonexistent/halite")),
+        )
+        .unwrap();
+        let roots = format!("{{base: [{}], dev: [{}]}}", base.display(), dev.display());
+        config.set("file_roots", crate::salt_yaml::load(&roots).unwrap());
+        let rules = Rules::from_config(&config);
+        assert_eq!(
+            rules.resolve("salt://r.sls?saltenv=dev"),
+            [dev.join("r.sls")]
+        );
+        assert!(rules.resolve("salt://r.sls").is_empty());
+        assert!(rules.resolve("salt://out.sls").is_empty());
+    }
+
     #[test]
     fn every_matching_entry_contributes_in_order() {
         let rules = rules(
