@@ -23,7 +23,7 @@ _salt__call() {
 
     case "${cmd}" in
         salt__call)
-            opts="-c -l -h -V --config-dir --log-level --generate --local --output --out --no-colour --no-color --force-colour --force-color --state_output --state-output --state_verbose --state-verbose --retcode-passthrough --help --version cmd.retcode cmd.run cmd.run_all event.fire event.fire_master event.send grains.get grains.item grains.items pillar.get pillar.item pillar.items pillar.keys pillar.ls pillar.raw saltutil.find_job saltutil.refresh_pillar saltutil.running sys.doc sys.list_functions test.arg test.echo test.false test.ping test.retcode test.sleep test.true test.version state.event"
+            opts="-c -l -h -V --config-dir --log-level --generate --local --output --out --no-colour --no-color --force-colour --force-color --state_output --state-output --state_verbose --state-verbose --retcode-passthrough --help --version cmd.retcode cmd.run cmd.run_all cp.cache_file cp.cache_files cp.envs cp.get_dir cp.get_file cp.get_file_str cp.hash_file cp.list_master cp.list_master_dirs event.fire event.fire_master event.send grains.get grains.item grains.items pillar.get pillar.item pillar.items pillar.keys pillar.ls pillar.raw saltutil.find_job saltutil.refresh_pillar saltutil.running sys.doc sys.list_functions test.arg test.echo test.false test.ping test.retcode test.sleep test.true test.version state.event"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

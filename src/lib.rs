@@ -21,25 +21,26 @@
 //!    address; the tracked services a daemon runs and the order they stop in.
 //! 4. [`config`]: Salt-compatible master and minion configuration, defaults and paths; knows no
 //!    bus.
-//! 5. [`proto`], [`fileserver`]: Salt's payloads as types: what local clients send the master,
-//!    job loads, link messages, returns, and the events halite fires under Salt's tags, each in
-//!    Salt's field order; the files under `file_roots`, `salt://` URLs and the seam a minion's
-//!    file cache reads through, refusing every path that leaves its root.
-//! 6. [`keys`], [`target`], [`output`]: key pairs and the key store with Salt's admission rules;
+//! 5. [`fileserver`]: the files under `file_roots`, `salt://` URLs and the seam a minion's file
+//!    cache reads through, refusing every path that leaves its root.
+//! 6. [`proto`]: Salt's payloads as types: what local clients send the master, job loads, link
+//!    messages (the file server's requests and replies among them), returns, and the events
+//!    halite fires under Salt's tags, each in Salt's field order.
+//! 7. [`keys`], [`target`], [`output`]: key pairs and the key store with Salt's admission rules;
 //!    Salt's targets; Salt's outputters and `state.event`'s lines.
-//! 7. [`link`], [`bus`], [`client`]: the master–minion link (sessions behind an interface, TLS
+//! 8. [`link`], [`bus`], [`client`]: the master–minion link (sessions behind an interface, TLS
 //!    1.3 with pinned raw public keys); the event-bus server with bounded per-subscriber queues;
 //!    what every command uses to fire, listen, reconnect and ask the master.
-//! 8. [`render`], [`returners`], [`bench`]: Jinja+YAML SLS rendering; job stores (Salt's local
+//! 9. [`render`], [`returners`], [`bench`]: Jinja+YAML SLS rendering; job stores (Salt's local
 //!    job cache); the bus load generator.
-//! 9. [`states`], [`pillar`]: the state compiler and runtime with the state modules; pillar
-//!    compiled from `pillar_roots` for one minion.
-//! 10. [`functions`]: the execution functions minions run, `state.*` and `pillar.*` among them.
-//! 11. [`runners`]: runner functions for `salt-run` and reactions, announced with Salt's events.
-//! 12. [`wheel`]: the `key` wheel functions.
-//! 13. [`reactor`]: tag globs to SLS files to actions, in a bounded worker pool.
-//! 14. [`master`], [`minion`]: the daemons, each a list of [`services`] that stop in order.
-//! 15. [`cli`]: one module per binary: arguments, `run()`, and the one place errors are reported.
+//! 10. [`states`], [`pillar`]: the state compiler and runtime with the state modules; pillar
+//!     compiled from `pillar_roots` for one minion.
+//! 11. [`functions`]: the execution functions minions run, `state.*` and `pillar.*` among them.
+//! 12. [`runners`]: runner functions for `salt-run` and reactions, announced with Salt's events.
+//! 13. [`wheel`]: the `key` wheel functions.
+//! 14. [`reactor`]: tag globs to SLS files to actions, in a bounded worker pool.
+//! 15. [`master`], [`minion`]: the daemons, each a list of [`services`] that stop in order.
+//! 16. [`cli`]: one module per binary: arguments, `run()`, and the one place errors are reported.
 //!
 //! Public are the modules the binaries, the client library's users and the integration tests
 //! need; the daemons, Python semantics, YAML, rendering and the job store are the crate's own.

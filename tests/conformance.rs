@@ -588,3 +588,74 @@ fn halite_clients_on_real_salt_3007_8() {
 fn halite_clients_on_real_salt_3007_17() {
     halite_clients_on_real_salt("3007.17");
 }
+
+/// `salt-call --local cp.*` prints what Salt 3007.8's prints for the same roots and cache: the
+/// listings, hashes (missing included), cached paths and `False` for a missing file.
+#[test]
+fn cp_functions_print_what_salt_call_prints() {
+    let dir = tempfile::Builder::new()
+        .prefix("hcp")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("roots/sub/deep")).unwrap();
+    std::fs::create_dir_all(root.join("roots/empty")).unwrap();
+    std::fs::write(root.join("roots/a.txt"), "hello\n").unwrap();
+    std::fs::write(root.join("roots/sub/b.txt"), "b\n").unwrap();
+    std::fs::write(root.join("roots/sub/deep/c.txt"), vec![7u8; 600_000]).unwrap();
+    let config = |name: &str| {
+        let etc = root.join(name);
+        std::fs::create_dir_all(&etc).unwrap();
+        let r = root.display();
+        std::fs::write(
+            etc.join("minion"),
+            format!(
+                "id: m1\nroot_dir: {r}/{name}-root\ncachedir: {r}/cache\nfile_client: local\nlog_level: error\nfile_roots:\n  base: [{r}/roots]\n  dev: [{r}/roots/sub]\n"
+            ),
+        )
+        .unwrap();
+        etc
+    };
+    let (salts, ours) = (config("salt"), config("halite"));
+    let salt_call = venv("3007.8").join("bin/salt-call");
+    for call in [
+        &["cp.list_master"][..],
+        &["cp.list_master", "saltenv=dev"],
+        &["cp.list_master", "prefix=sub/"],
+        &["cp.list_master_dirs"],
+        &["cp.hash_file", "salt://sub/deep/c.txt"],
+        &["cp.hash_file", "salt://b.txt?saltenv=dev"],
+        &["cp.hash_file", "salt://nope"],
+        &["cp.cache_file", "salt://a.txt"],
+        &["cp.cache_file", "salt://deep/c.txt", "saltenv=dev"],
+        &["cp.cache_file", "salt://nope"],
+        &["cp.get_file_str", "salt://a.txt"],
+    ] {
+        let run = |program: &Path, etc: &Path| {
+            let output = Command::new(program)
+                .arg("--local")
+                .arg("-c")
+                .arg(etc)
+                .args(call)
+                .arg("--out=json")
+                .output()
+                .unwrap();
+            // Each puts its root_dir before cachedir, as Salt does; the rest must be equal.
+            let name = etc.file_name().unwrap().to_string_lossy().into_owned();
+            let text = stdout(&output).replace(&format!("/{name}-root/"), "/ROOT/");
+            (text, output.status.code())
+        };
+        let expected = run(&salt_call, &salts);
+        let got = run(&bin("salt-call"), &ours);
+        assert_eq!(got, expected, "salt-call --local {call:?}");
+    }
+    assert_eq!(
+        std::fs::read(
+            root.join("halite-root")
+                .join(root.strip_prefix("/").unwrap())
+                .join("cache/files/dev/deep/c.txt")
+        )
+        .unwrap(),
+        vec![7u8; 600_000]
+    );
+}

@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod conformance;
 mod daemon;
+mod files;
 mod generated;
 mod layers;
 mod netns;

@@ -157,11 +157,14 @@ async fn call_function(
     retcode_passthrough: bool,
 ) -> anyhow::Result<Exit> {
     let id = config.id()?;
-    // Like Salt's, a salt-call that returns to the master authenticates before it runs.
-    let session = if local {
-        None
+    // Like Salt's, a salt-call that returns to the master authenticates before it runs, and
+    // reads the master's files over the same session.
+    let (session, files) = if local {
+        (None, local_files(config)?)
     } else {
-        Some(crate::minion::call_session(config, &id).await?)
+        let requests = std::sync::Arc::new(crate::link::requests::Requests::default());
+        let session = requests.attach(crate::minion::call_session(config, &id).await?);
+        (Some(session), crate::minion::file_cache(requests, config)?)
     };
     let raw_args: Vec<Value> = std::env::args()
         .skip_while(|arg| arg != fun)
@@ -185,7 +188,7 @@ async fn call_function(
         job: None,
         bus: None,
         running: RunningJobs::default(),
-        files: local.then(|| local_files(config)).transpose()?,
+        files: Some(files),
     };
     let outcome = functions::run(&call, &context).await;
     if outcome.error {

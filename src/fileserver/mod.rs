@@ -8,10 +8,11 @@
 //! its root once symlinks are resolved: Salt shipped path traversal in its file server more than
 //! once (CVE-2020-11652, CVE-2024-22232).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, ConfigError, hexdigest};
 use crate::event::Value;
@@ -302,37 +303,124 @@ fn walk(roots: &Roots, saltenv: &str, dirs: bool) -> Result<Vec<String>, FileErr
     Ok(found.into_iter().collect())
 }
 
-/// The roots on this host: what `salt-call --local` reads and what a master serves.
+/// The roots on this host: what `salt-call --local` reads and what a master serves. Disk work
+/// runs on tokio's blocking pool, so a master serving files never stalls its sessions.
 #[derive(Debug, Clone)]
 pub struct LocalFiles {
+    inner: Arc<Local>,
+}
+
+#[derive(Debug)]
+struct Local {
     roots: Roots,
     hash_type: String,
+    /// Hashes of files read lately, by path, valid while the file's size, mtime and inode stay:
+    /// a file read in chunks is hashed once, not once per chunk.
+    hashes: Mutex<HashMap<PathBuf, (Stamp, FileHash)>>,
 }
+
+/// What says a file is unchanged since it was hashed.
+type Stamp = (u64, Option<std::time::SystemTime>, u64);
+
+/// Hashes kept; when full the memo starts over (only a cost, never a wrong hash).
+const HASHES_KEPT: usize = 4096;
 
 impl LocalFiles {
     /// `roots`, hashed with `hash_type`.
     pub fn new(roots: Roots, hash_type: &str) -> Self {
         Self {
-            roots,
-            hash_type: hash_type.to_owned(),
+            inner: Arc::new(Local {
+                roots,
+                hash_type: hash_type.to_owned(),
+                hashes: Mutex::new(HashMap::new()),
+            }),
         }
     }
 
-    fn contents(&self, saltenv: &str, path: &str) -> Result<Vec<u8>, FileError> {
-        let found = self.roots.find(saltenv, path)?;
-        std::fs::read(&found).map_err(|err| FileError::Io {
+    /// Runs `work` on the blocking pool with a handle on these roots.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        what: &str,
+        work: impl FnOnce(&Local) -> Result<T, FileError> + Send + 'static,
+    ) -> Result<T, FileError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || work(&inner))
+            .await
+            .unwrap_or_else(|err| {
+                Err(FileError::Io {
+                    path: what.to_owned(),
+                    reason: err.to_string(),
+                })
+            })
+    }
+}
+
+impl Local {
+    fn io(path: &str) -> impl FnOnce(std::io::Error) -> FileError + '_ {
+        move |err| FileError::Io {
             path: path.to_owned(),
             reason: err.to_string(),
-        })
+        }
     }
 
-    fn hash_of(&self, data: &[u8]) -> Result<FileHash, FileError> {
-        Ok(FileHash {
-            hsum: hexdigest(data, &self.hash_type).ok_or_else(|| FileError::Io {
-                path: String::new(),
+    /// The hash of the file at `found` (`path` as asked), from the memo while it is unchanged.
+    fn hash_of(
+        &self,
+        path: &str,
+        found: &Path,
+        meta: &std::fs::Metadata,
+    ) -> Result<FileHash, FileError> {
+        let stamp = (
+            meta.len(),
+            meta.modified().ok(),
+            std::os::unix::fs::MetadataExt::ino(meta),
+        );
+        let mut hashes = self.hashes.lock().expect("not poisoned");
+        if let Some((known, hash)) = hashes.get(found)
+            && *known == stamp
+        {
+            return Ok(hash.clone());
+        }
+        drop(hashes);
+        let data = std::fs::read(found).map_err(Self::io(path))?;
+        let hash = FileHash {
+            hsum: hexdigest(&data, &self.hash_type).ok_or_else(|| FileError::Io {
+                path: path.to_owned(),
                 reason: format!("unknown hash_type {}", self.hash_type),
             })?,
             hash_type: self.hash_type.clone(),
+        };
+        hashes = self.hashes.lock().expect("not poisoned");
+        if hashes.len() >= HASHES_KEPT {
+            hashes.clear();
+        }
+        hashes.insert(found.to_path_buf(), (stamp, hash.clone()));
+        Ok(hash)
+    }
+
+    fn hash(&self, saltenv: &str, path: &str) -> Result<FileHash, FileError> {
+        let found = self.roots.find(saltenv, path)?;
+        let meta = std::fs::metadata(&found).map_err(Self::io(path))?;
+        self.hash_of(path, &found, &meta)
+    }
+
+    /// The bytes of the range only: the file is opened, sought and read, never read whole.
+    fn read(&self, saltenv: &str, path: &str, offset: u64, len: u64) -> Result<Chunk, FileError> {
+        use std::io::{Read, Seek};
+        let found = self.roots.find(saltenv, path)?;
+        let mut file = std::fs::File::open(&found).map_err(Self::io(path))?;
+        let meta = file.metadata().map_err(Self::io(path))?;
+        let hash = self.hash_of(path, &found, &meta)?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .map_err(Self::io(path))?;
+        let mut data = Vec::new();
+        file.take(len)
+            .read_to_end(&mut data)
+            .map_err(Self::io(path))?;
+        Ok(Chunk {
+            data,
+            hash,
+            mode: std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777,
         })
     }
 }
@@ -345,39 +433,28 @@ impl FileSource for LocalFiles {
         offset: u64,
         len: u64,
     ) -> Fetching<'a, Chunk> {
-        Box::pin(async move {
-            let data = self.contents(saltenv, path)?;
-            let mode = std::fs::metadata(self.roots.find(saltenv, path)?)
-                .map(|meta| std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777)
-                .unwrap_or(0o644);
-            let start = usize::try_from(offset)
-                .unwrap_or(usize::MAX)
-                .min(data.len());
-            let end = start
-                .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
-                .min(data.len());
-            Ok(Chunk {
-                hash: self.hash_of(&data)?,
-                data: data[start..end].to_vec(),
-                mode,
-            })
-        })
+        let (env, file) = (saltenv.to_owned(), path.to_owned());
+        Box::pin(self.blocking(path, move |local| local.read(&env, &file, offset, len)))
     }
 
     fn hash<'a>(&'a self, saltenv: &'a str, path: &'a str) -> Fetching<'a, FileHash> {
-        Box::pin(async move { self.hash_of(&self.contents(saltenv, path)?) })
+        let (env, file) = (saltenv.to_owned(), path.to_owned());
+        Box::pin(self.blocking(path, move |local| local.hash(&env, &file)))
     }
 
     fn list_files<'a>(&'a self, saltenv: &'a str) -> Fetching<'a, Vec<String>> {
-        Box::pin(async move { walk(&self.roots, saltenv, false) })
+        let env = saltenv.to_owned();
+        Box::pin(self.blocking(saltenv, move |local| walk(&local.roots, &env, false)))
     }
 
     fn list_dirs<'a>(&'a self, saltenv: &'a str) -> Fetching<'a, Vec<String>> {
-        Box::pin(async move { walk(&self.roots, saltenv, true) })
+        let env = saltenv.to_owned();
+        Box::pin(self.blocking(saltenv, move |local| walk(&local.roots, &env, true)))
     }
 
     fn envs(&self) -> Fetching<'_, Vec<String>> {
-        Box::pin(async move { Ok(self.roots.envs().map(str::to_owned).collect()) })
+        let envs = self.inner.roots.envs().map(str::to_owned).collect();
+        Box::pin(std::future::ready(Ok(envs)))
     }
 }
 
@@ -419,53 +496,63 @@ impl Cache {
         Ok((url.saltenv.unwrap_or_else(|| saltenv.to_owned()), url.path))
     }
 
+    /// Where the copy of `path` in `saltenv` is kept: `cachedir/files/<saltenv>/<path>`.
+    pub fn cached_path(&self, saltenv: &str, path: &str) -> Result<PathBuf, FileError> {
+        Ok(self.dir.join(clean_path(saltenv)?).join(clean_path(path)?))
+    }
+
     /// The local copy of the file `url` names, fetched when missing or changed on the master.
     pub async fn cache_file(&self, url: &str, saltenv: &str) -> Result<PathBuf, FileError> {
         let (saltenv, path) = Self::locate(url, saltenv)?;
         let hash = self.source.hash(&saltenv, &path).await?;
-        let dest = self.dir.join(clean_path(&saltenv)?).join(&path);
-        if local_hash(&dest, &hash.hash_type).as_ref() == Some(&hash.hsum) {
-            return Ok(dest);
+        let dest = self.cached_path(&saltenv, &path)?;
+        self.fetch_to(&saltenv, &path, &hash, &dest).await?;
+        Ok(dest)
+    }
+
+    /// Puts `path` of `saltenv`, whose hash on the master is `hash`, at `dest` (whose directory
+    /// is made), unless `dest` has that hash already. The chunks go to a temporary file beside
+    /// `dest`, which replaces it only once the whole file has the master's hash.
+    pub async fn fetch_to(
+        &self,
+        saltenv: &str,
+        path: &str,
+        hash: &FileHash,
+        dest: &Path,
+    ) -> Result<(), FileError> {
+        if local_hash(dest, &hash.hash_type).as_ref() == Some(&hash.hsum) {
+            return Ok(());
         }
-        let mut data = Vec::new();
+        let io = |err: std::io::Error| FileError::Io {
+            path: dest.display().to_string(),
+            reason: err.to_string(),
+        };
+        let parent = dest.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(io)?;
+        let mut temp = tempfile::NamedTempFile::new_in(parent).map_err(io)?;
+        let mut offset = 0;
         loop {
-            let chunk = self
-                .source
-                .read(&saltenv, &path, data.len() as u64, CHUNK)
-                .await?;
+            let chunk = self.source.read(saltenv, path, offset, CHUNK).await?;
             if chunk.data.is_empty() {
                 break;
             }
-            data.extend_from_slice(&chunk.data);
+            offset += chunk.data.len() as u64;
+            std::io::Write::write_all(&mut temp, &chunk.data).map_err(io)?;
         }
-        if hexdigest(&data, &hash.hash_type).as_ref() != Some(&hash.hsum) {
+        if local_hash(temp.path(), &hash.hash_type).as_ref() != Some(&hash.hsum) {
             return Err(FileError::Unreachable {
-                what: url.to_owned(),
+                what: format!("salt://{path}?saltenv={saltenv}"),
                 reason: "the file changed while it was fetched; try again".to_owned(),
             });
         }
-        write_atomically(&dest, &data)?;
-        Ok(dest)
+        temp.persist(dest).map_err(|err| io(err.error))?;
+        Ok(())
     }
 }
 
 /// The hash of a local file, `None` when it cannot be read.
-fn local_hash(path: &Path, hash_type: &str) -> Option<String> {
+pub fn local_hash(path: &Path, hash_type: &str) -> Option<String> {
     hexdigest(&std::fs::read(path).ok()?, hash_type)
-}
-
-/// Writes `data` to `dest` through a temporary file beside it, so a reader never sees half.
-fn write_atomically(dest: &Path, data: &[u8]) -> Result<(), FileError> {
-    let io = |err: std::io::Error| FileError::Io {
-        path: dest.display().to_string(),
-        reason: err.to_string(),
-    };
-    let parent = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io)?;
-    let mut temp = tempfile::NamedTempFile::new_in(parent).map_err(io)?;
-    std::io::Write::write_all(&mut temp, data).map_err(io)?;
-    temp.persist(dest).map_err(|err| io(err.error))?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -538,5 +625,133 @@ mod tests {
             roots.find("prod", "f"),
             Err(FileError::UnknownEnv(_))
         ));
+    }
+
+    /// A master holding one file in memory that counts the reads it serves.
+    struct Counted {
+        data: Mutex<Vec<u8>>,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Counted {
+        fn hash(&self) -> FileHash {
+            FileHash {
+                hsum: hexdigest(&self.data.lock().unwrap(), "sha256").unwrap(),
+                hash_type: "sha256".into(),
+            }
+        }
+    }
+
+    impl FileSource for Counted {
+        fn read<'a>(
+            &'a self,
+            _: &'a str,
+            path: &'a str,
+            offset: u64,
+            len: u64,
+        ) -> Fetching<'a, Chunk> {
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let hash = self.hash();
+            let data = self.data.lock().unwrap();
+            let start = (offset as usize).min(data.len());
+            let end = (start + len as usize).min(data.len());
+            let chunk = Chunk {
+                data: data[start..end].to_vec(),
+                hash,
+                mode: 0o644,
+            };
+            let found = if path == "f" {
+                Ok(chunk)
+            } else {
+                Err(FileError::NotFound {
+                    path: path.into(),
+                    saltenv: "base".into(),
+                })
+            };
+            Box::pin(std::future::ready(found))
+        }
+        fn hash<'a>(&'a self, _: &'a str, path: &'a str) -> Fetching<'a, FileHash> {
+            let found = if path == "f" {
+                Ok(self.hash())
+            } else {
+                Err(FileError::NotFound {
+                    path: path.into(),
+                    saltenv: "base".into(),
+                })
+            };
+            Box::pin(std::future::ready(found))
+        }
+        fn list_files<'a>(&'a self, _: &'a str) -> Fetching<'a, Vec<String>> {
+            Box::pin(std::future::ready(Ok(vec!["f".into()])))
+        }
+        fn list_dirs<'a>(&'a self, _: &'a str) -> Fetching<'a, Vec<String>> {
+            Box::pin(std::future::ready(Ok(Vec::new())))
+        }
+        fn envs(&self) -> Fetching<'_, Vec<String>> {
+            Box::pin(std::future::ready(Ok(vec!["base".into()])))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_cache_fetches_again_only_when_the_masters_hash_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..CHUNK * 2 + 10).map(|n| (n % 251) as u8).collect();
+        let master = Arc::new(Counted {
+            data: Mutex::new(big.clone()),
+            reads: Default::default(),
+        });
+        let cache = Cache::new(master.clone(), dir.path());
+        let reads = || master.reads.load(std::sync::atomic::Ordering::Relaxed);
+        let path = cache.cache_file("salt://f", "base").await.unwrap();
+        assert_eq!(path, dir.path().join("files/base/f"));
+        assert_eq!(std::fs::read(&path).unwrap(), big);
+        assert_eq!(reads(), 4, "three chunks and the empty end");
+        cache
+            .cache_file("salt://f?saltenv=base", "dev")
+            .await
+            .unwrap();
+        assert_eq!(reads(), 4, "unchanged on the master: not read again");
+        *master.data.lock().unwrap() = b"changed".to_vec();
+        cache.cache_file("salt://f", "base").await.unwrap();
+        assert_eq!(reads(), 6);
+        assert_eq!(std::fs::read(&path).unwrap(), b"changed");
+        assert!(matches!(
+            cache.cache_file("salt://missing", "base").await,
+            Err(FileError::NotFound { .. })
+        ));
+        assert!(matches!(
+            cache.cache_file("salt://../f", "base").await,
+            Err(FileError::Traversal { .. })
+        ));
+        assert_eq!(reads(), 6, "nothing asked for a missing or refused path");
+    }
+
+    #[tokio::test]
+    async fn local_reads_serve_the_asked_range_with_the_whole_files_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..1000u32).map(|n| (n % 256) as u8).collect();
+        std::fs::write(dir.path().join("f"), &data).unwrap();
+        let files = LocalFiles::new(
+            Roots::new(vec![("base".into(), vec![dir.path().to_path_buf()])]),
+            "sha256",
+        );
+        let chunk = files.read("base", "f", 990, 100).await.unwrap();
+        assert_eq!(chunk.data, &data[990..]);
+        assert_eq!(chunk.hash.hsum, hexdigest(&data, "sha256").unwrap());
+        assert!(
+            files
+                .read("base", "f", 5000, 100)
+                .await
+                .unwrap()
+                .data
+                .is_empty()
+        );
+        // A rewritten file is hashed again.
+        std::fs::write(dir.path().join("f"), b"new").unwrap();
+        assert_eq!(
+            files.hash("base", "f").await.unwrap().hsum,
+            hexdigest(b"new", "sha256").unwrap()
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! read from it.
 
 pub mod cmd;
+pub mod cp;
 pub mod event;
 pub mod grains;
 mod pillar;
@@ -58,6 +59,42 @@ pub static FUNCTIONS: &[Function] = &[
     Function {
         signature: cmd::RUN_ALL,
         run: |call, ctx| Box::pin(cmd::run(call, ctx, cmd::Shape::All)),
+    },
+    Function {
+        signature: cp::CACHE_FILE,
+        run: |call, ctx| Box::pin(cp::cache_file(call, ctx)),
+    },
+    Function {
+        signature: cp::CACHE_FILES,
+        run: |call, ctx| Box::pin(cp::cache_files(call, ctx)),
+    },
+    Function {
+        signature: cp::ENVS,
+        run: |call, ctx| Box::pin(cp::envs(call, ctx)),
+    },
+    Function {
+        signature: cp::GET_DIR,
+        run: |call, ctx| Box::pin(cp::get_dir(call, ctx)),
+    },
+    Function {
+        signature: cp::GET_FILE,
+        run: |call, ctx| Box::pin(cp::get_file(call, ctx)),
+    },
+    Function {
+        signature: cp::GET_FILE_STR,
+        run: |call, ctx| Box::pin(cp::get_file_str(call, ctx)),
+    },
+    Function {
+        signature: cp::HASH_FILE,
+        run: |call, ctx| Box::pin(cp::hash_file(call, ctx)),
+    },
+    Function {
+        signature: cp::LIST_MASTER,
+        run: |call, ctx| Box::pin(cp::list_master(call, ctx)),
+    },
+    Function {
+        signature: cp::LIST_MASTER_DIRS,
+        run: |call, ctx| Box::pin(cp::list_master_dirs(call, ctx)),
     },
     Function {
         signature: event::FIRE,
@@ -201,6 +238,9 @@ pub enum FunctionError {
     /// The pillar could not be compiled.
     #[error(transparent)]
     Pillar(#[from] crate::pillar::PillarError),
+    /// The file server refused or could not serve a file.
+    #[error(transparent)]
+    Files(#[from] crate::fileserver::FileError),
 }
 
 /// The return code Salt gives a job whose function is missing or got bad arguments.

@@ -15,6 +15,7 @@
 //! new one, so that idle peers cannot keep a real minion out.
 
 mod gate;
+pub mod requests;
 pub mod tls;
 
 use std::sync::Arc;

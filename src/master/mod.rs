@@ -1,6 +1,7 @@
 //! The master daemon: its event bus, the link minions connect to, the keys that decide who may,
 //! the jobs it publishes and the returns and events minions send back.
 
+mod files;
 pub mod minion_event;
 mod publish;
 mod request;
@@ -81,6 +82,8 @@ pub(crate) struct Shared {
     pub root_key: String,
     /// The reactor's configuration, for `reactor.list` requests; set once the reactor exists.
     pub reactor: std::sync::OnceLock<crate::reactor::Listing>,
+    /// The master's `file_roots`, served to minions over the link.
+    pub files: crate::fileserver::LocalFiles,
 }
 
 /// A master whose sockets are bound, ready to run.
@@ -140,6 +143,10 @@ impl Master {
             sessions: Sessions::default(),
             root_key: request::create_root_key(config)?,
             reactor: std::sync::OnceLock::new(),
+            files: crate::fileserver::LocalFiles::new(
+                crate::fileserver::Roots::file_roots(config)?,
+                config.hash_type()?,
+            ),
         });
         Ok(Self {
             bus,

@@ -12,10 +12,12 @@ use tokio_util::sync::CancellationToken;
 use super::Shared;
 use super::minion_event::{RefusalLog, Refused, events_from_load};
 use crate::event::{Event, Value, jid, map_get, map_set};
+use crate::fileserver::FileError;
 use crate::keys::{Admission, AdmissionPolicy, KeyState, id_problem, read_autosign, valid_id};
+use crate::link::requests::IN_FLIGHT;
 use crate::link::{Acceptor, Session};
 use crate::proto::events::{Auth, KeyEvent, PresenceChange, PresencePresent};
-use crate::proto::link::{Hello, Role, Verdict, Welcome};
+use crate::proto::link::{Failure, Hello, Role, Verdict, Welcome, request_id};
 use crate::proto::minion_data::MinionData;
 use crate::proto::{JobLoad, Message, ProtoError, SaltEvent, tags};
 
@@ -413,10 +415,13 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
     let mut checked = std::time::Instant::now();
     let mut accepted = true;
     let mut refusals = RefusalLog::default();
+    // Requests being answered; they end with the session.
+    let mut answering = tokio::task::JoinSet::new();
     loop {
         let message = tokio::select! {
             _ = stop.cancelled() => break,
             _ = close.cancelled() => break,
+            Some(_) = answering.join_next(), if !answering.is_empty() => continue,
             message = session.rx.recv() => match message {
                 Some(message) => message,
                 None => break,
@@ -441,7 +446,42 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
             tracing::warn!("refused a message from minion {id} ({peer}) claiming another id");
             continue;
         }
+        let rid = request_id(&message);
         match Message::from_value(message) {
+            Ok(Message::Request { rid, request }) => {
+                let reply = if answering.len() >= IN_FLIGHT {
+                    Some(Err(Failure::Busy {
+                        limit: IN_FLIGHT as u64,
+                    }))
+                } else {
+                    let (shared, tx, id, peer) =
+                        (shared.clone(), session.tx.clone(), id.clone(), peer.clone());
+                    answering.spawn(async move {
+                        let reply = super::files::answer(&shared.files, request).await;
+                        if let Err(Failure::File(FileError::Traversal { path })) = &reply {
+                            tracing::warn!(
+                                "refused minion {id} ({peer}) the file {path:?}: it leaves the file roots"
+                            );
+                        }
+                        let _ = tx.send(Message::Reply { rid, reply }.to_value()).await;
+                    });
+                    None
+                };
+                if let Some(reply) = reply {
+                    let _ = session
+                        .tx
+                        .try_send(Message::Reply { rid, reply }.to_value());
+                }
+            }
+            Err(err) if rid.is_some() => {
+                let reply = Err(Failure::Malformed {
+                    reason: err.to_string(),
+                });
+                let rid = rid.unwrap_or_default();
+                let _ = session
+                    .tx
+                    .try_send(Message::Reply { rid, reply }.to_value());
+            }
             Ok(Message::MinionEvent(load)) => {
                 let limit = shared.config.max_event_size().unwrap_or(u64::MAX);
                 let (events, mut refused) = events_from_load(with_ts(load), &id);

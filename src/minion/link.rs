@@ -167,6 +167,8 @@ pub(super) struct LinkParts {
     pub key: KeyPair,
     pub bus: Option<BusHandle>,
     pub grains: Value,
+    /// The minion's requests to the master, carried by each session in turn.
+    pub requests: std::sync::Arc<crate::link::requests::Requests>,
 }
 
 /// The link's options, read once when the minion starts: an invalid value stops it with the
@@ -330,6 +332,7 @@ pub(super) async fn run(
         };
         let wait = match attempt {
             Ok(Welcome::Accepted(session)) => {
+                let session = parts.requests.attach(session);
                 last_error.clear();
                 backoff = recon_default;
                 pending_wait = acceptance_wait;
@@ -477,6 +480,7 @@ pub async fn call_session(config: &Config, id: &str) -> Result<Session, CallErro
         key,
         bus: None,
         grains: Value::Map(Vec::new()),
+        requests: Default::default(),
     };
     let mut local_key = None;
     let (dialer, pin, welcome) = loop {

@@ -1,6 +1,7 @@
 //! The minion daemon: its own event bus, its session with the master, the jobs it runs, and the
 //! relay that carries `fire_master` events from its bus to the master.
 
+mod files;
 pub mod grains;
 mod link;
 
@@ -20,6 +21,7 @@ use crate::services::{ServiceFailed, Services, Stage};
 use crate::target::Target;
 use crate::wire;
 
+pub use files::cache as file_cache;
 pub use link::{LinkOutcome, call_session, send_return};
 
 /// Loads waiting to go to the master while the link is down.
@@ -128,6 +130,7 @@ impl Minion {
         tracing::info!("minion {id} event bus is up");
         let (to_master, queued) = mpsc::channel(TO_MASTER_QUEUE);
         let (jobs_tx, mut jobs_rx) = mpsc::channel::<JobLoad>(256);
+        let requests = Arc::new(crate::link::requests::Requests::default());
         let context = Arc::new(Context {
             grains: Value::Map(grains::grains(&config)),
             // Filled by the master over the link (empty until then).
@@ -136,7 +139,7 @@ impl Minion {
             job: None,
             bus: Some(handle.clone()),
             running: RunningJobs::default(),
-            files: None,
+            files: Some(files::cache(requests.clone(), &config)?),
         });
         let relay = relay(id.clone(), handle.clone(), to_master.clone());
         let reactor = crate::reactor::Reactor::new(
@@ -190,6 +193,7 @@ impl Minion {
             key,
             bus: Some(handle),
             grains: context.grains.clone(),
+            requests,
         };
         let (reported, mut outcome) = oneshot::channel();
         let mut services = Services::new();

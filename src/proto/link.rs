@@ -4,10 +4,16 @@
 //! [`Message`]. The loads minions send (`_minion_event`, `_return`) travel as the sender built
 //! them ([`super::MinionEventLoad`], [`super::ReturnLoad`]): Salt's master fires a load under its
 //! tag as it arrived, so the master reads from it only what it checks.
+//!
+//! A minion asks the master things with a [`Message::Request`] and hears back a
+//! [`Message::Reply`] carrying the same request id (`rid`): today the file server's questions
+//! ([`Request`]). The reply holds an [`Answer`] or a [`Failure`]; a new kind of question is one
+//! more variant of each.
 
 use super::job::JobLoad;
 use super::{Fields, ProtoError, entry, message};
 use crate::event::Value;
+use crate::fileserver::{Chunk, FileError, FileHash};
 
 /// A message between a master and a minion.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +35,89 @@ pub enum Message {
     },
     /// Master → minion: a return was not taken.
     ReturnRefused {
+        /// Why.
+        reason: String,
+    },
+    /// Minion → master: a question, answered by a [`Message::Reply`] with the same `rid`.
+    Request {
+        /// The request id, unique among the sender's requests waiting on this session.
+        rid: u64,
+        /// The question.
+        request: Request,
+    },
+    /// Master → minion: the answer to request `rid`.
+    Reply {
+        /// The request answered.
+        rid: u64,
+        /// The answer, or why there is none.
+        reply: Result<Answer, Failure>,
+    },
+}
+
+/// What a minion asks its master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `len` bytes of a file from `offset` (the master serves at most
+    /// [`crate::fileserver::CHUNK`] per reply).
+    FileRead {
+        /// The environment.
+        saltenv: String,
+        /// The path under its roots.
+        path: String,
+        /// Where to start.
+        offset: u64,
+        /// How many bytes at most.
+        len: u64,
+    },
+    /// A file's hash.
+    FileHash {
+        /// The environment.
+        saltenv: String,
+        /// The path under its roots.
+        path: String,
+    },
+    /// Every file of an environment.
+    FileList {
+        /// The environment.
+        saltenv: String,
+    },
+    /// Every directory of an environment.
+    DirList {
+        /// The environment.
+        saltenv: String,
+    },
+    /// The environments.
+    Envs,
+}
+
+/// What the master answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// A piece of a file.
+    Chunk(Chunk),
+    /// A file's hash.
+    Hash(FileHash),
+    /// Names: files, directories or environments.
+    Names(Vec<String>),
+}
+
+/// Why the master gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// The file server refused or could not serve the request.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The session has as many requests in progress as the master takes.
+    #[error(
+        "the master is answering {limit} requests of this minion already; ask again when one is answered"
+    )]
+    Busy {
+        /// Requests in progress a session may have.
+        limit: u64,
+    },
+    /// The master could not read the request.
+    #[error("the master could not read the request: {reason}")]
+    Malformed {
         /// Why.
         reason: String,
     },
@@ -153,6 +242,203 @@ const MINION_EVENT: &str = "_minion_event";
 const RETURN: &str = "_return";
 const RETURN_OK: &str = "_return_ok";
 const RETURN_REFUSED: &str = "_return_refused";
+const REQUEST: &str = "_request";
+const REPLY: &str = "_reply";
+
+/// The request id of a `_request` or `_reply`, readable even when the rest is not, so that a
+/// malformed request can still be answered.
+pub fn request_id(message: &Value) -> Option<u64> {
+    matches!(super::command(message), Some(REQUEST | REPLY))
+        .then(|| crate::event::map_get(message, "rid")?.as_u64())
+        .flatten()
+}
+
+impl Request {
+    fn fields(&self) -> Vec<(Value, Value)> {
+        let place = |kind: &str, saltenv: &str, path: &str| {
+            vec![
+                entry("kind", kind),
+                entry("saltenv", saltenv),
+                entry("path", path),
+            ]
+        };
+        match self {
+            Request::FileRead {
+                saltenv,
+                path,
+                offset,
+                len,
+            } => {
+                let mut fields = place("file_read", saltenv, path);
+                fields.extend([entry("offset", *offset), entry("len", *len)]);
+                fields
+            }
+            Request::FileHash { saltenv, path } => place("file_hash", saltenv, path),
+            Request::FileList { saltenv } => {
+                vec![
+                    entry("kind", "file_list"),
+                    entry("saltenv", saltenv.as_str()),
+                ]
+            }
+            Request::DirList { saltenv } => {
+                vec![
+                    entry("kind", "dir_list"),
+                    entry("saltenv", saltenv.as_str()),
+                ]
+            }
+            Request::Envs => vec![entry("kind", "envs")],
+        }
+    }
+
+    fn from_fields(fields: &Fields<'_>) -> Result<Self, ProtoError> {
+        let text = |field| fields.str(field).map(str::to_owned);
+        Ok(match fields.str("kind")? {
+            "file_read" => Request::FileRead {
+                saltenv: text("saltenv")?,
+                path: text("path")?,
+                offset: fields.u64("offset")?,
+                len: fields.u64("len")?,
+            },
+            "file_hash" => Request::FileHash {
+                saltenv: text("saltenv")?,
+                path: text("path")?,
+            },
+            "file_list" => Request::FileList {
+                saltenv: text("saltenv")?,
+            },
+            "dir_list" => Request::DirList {
+                saltenv: text("saltenv")?,
+            },
+            "envs" => Request::Envs,
+            _ => {
+                return Err(
+                    fields.mistyped("kind", "file_read, file_hash, file_list, dir_list or envs")
+                );
+            }
+        })
+    }
+}
+
+fn reply_fields(reply: &Result<Answer, Failure>) -> Vec<(Value, Value)> {
+    let hash = |hash: &FileHash| {
+        [
+            entry("hsum", hash.hsum.as_str()),
+            entry("hash_type", hash.hash_type.as_str()),
+        ]
+    };
+    let mut fields = Vec::new();
+    match reply {
+        Ok(Answer::Chunk(chunk)) => {
+            fields.extend([
+                entry("kind", "chunk"),
+                entry("data", Value::Binary(chunk.data.clone())),
+            ]);
+            fields.extend(hash(&chunk.hash));
+            fields.push(entry("mode", chunk.mode));
+        }
+        Ok(Answer::Hash(found)) => {
+            fields.push(entry("kind", "hash"));
+            fields.extend(hash(found));
+        }
+        Ok(Answer::Names(names)) => {
+            fields.extend([
+                entry("kind", "names"),
+                entry("names", super::strings(names)),
+            ]);
+        }
+        Err(failure) => {
+            fields.push(entry("kind", "error"));
+            let text = |key: &str, value: &str| entry(key, value);
+            fields.extend(match failure {
+                Failure::File(FileError::Traversal { path }) => {
+                    vec![text("error", "traversal"), text("path", path)]
+                }
+                Failure::File(FileError::NotFound { path, saltenv }) => vec![
+                    text("error", "not_found"),
+                    text("path", path),
+                    text("saltenv", saltenv),
+                ],
+                Failure::File(FileError::UnknownEnv(saltenv)) => {
+                    vec![text("error", "unknown_env"), text("saltenv", saltenv)]
+                }
+                Failure::File(FileError::BadUrl { url }) => {
+                    vec![text("error", "bad_url"), text("url", url)]
+                }
+                Failure::File(FileError::Io { path, reason }) => vec![
+                    text("error", "io"),
+                    text("path", path),
+                    text("reason", reason),
+                ],
+                Failure::File(FileError::Unreachable { what, reason }) => vec![
+                    text("error", "unreachable"),
+                    text("what", what),
+                    text("reason", reason),
+                ],
+                Failure::Busy { limit } => vec![text("error", "busy"), entry("limit", *limit)],
+                Failure::Malformed { reason } => {
+                    vec![text("error", "malformed"), text("reason", reason)]
+                }
+            });
+        }
+    }
+    fields
+}
+
+fn reply_from_fields(fields: &Fields<'_>) -> Result<Result<Answer, Failure>, ProtoError> {
+    let text = |field| fields.str(field).map(str::to_owned);
+    let hash = || -> Result<FileHash, ProtoError> {
+        Ok(FileHash {
+            hsum: text("hsum")?,
+            hash_type: text("hash_type")?,
+        })
+    };
+    Ok(match fields.str("kind")? {
+        "chunk" => Ok(Answer::Chunk(Chunk {
+            data: fields.bytes("data")?.to_vec(),
+            hash: hash()?,
+            mode: u32::try_from(fields.u64("mode")?)
+                .map_err(|_| fields.mistyped("mode", "a file mode"))?,
+        })),
+        "hash" => Ok(Answer::Hash(hash()?)),
+        "names" => Ok(Answer::Names(fields.strings("names")?)),
+        "error" => Err(match fields.str("error")? {
+            "traversal" => FileError::Traversal {
+                path: text("path")?,
+            }
+            .into(),
+            "not_found" => FileError::NotFound {
+                path: text("path")?,
+                saltenv: text("saltenv")?,
+            }
+            .into(),
+            "unknown_env" => FileError::UnknownEnv(text("saltenv")?).into(),
+            "bad_url" => FileError::BadUrl { url: text("url")? }.into(),
+            "io" => FileError::Io {
+                path: text("path")?,
+                reason: text("reason")?,
+            }
+            .into(),
+            "unreachable" => FileError::Unreachable {
+                what: text("what")?,
+                reason: text("reason")?,
+            }
+            .into(),
+            "busy" => Failure::Busy {
+                limit: fields.u64("limit")?,
+            },
+            "malformed" => Failure::Malformed {
+                reason: text("reason")?,
+            },
+            _ => {
+                return Err(fields.mistyped(
+                    "error",
+                    "traversal, not_found, unknown_env, bad_url, io, unreachable, busy or malformed",
+                ));
+            }
+        }),
+        _ => return Err(fields.mistyped("kind", "chunk, hash, names or error")),
+    })
+}
 
 impl Message {
     /// The message's `cmd`.
@@ -165,6 +451,8 @@ impl Message {
             Message::Return(_) => RETURN,
             Message::ReturnOk { .. } => RETURN_OK,
             Message::ReturnRefused { .. } => RETURN_REFUSED,
+            Message::Request { .. } => REQUEST,
+            Message::Reply { .. } => REPLY,
         }
     }
 
@@ -192,6 +480,16 @@ impl Message {
             Message::MinionEvent(load) | Message::Return(load) => return load.clone(),
             Message::ReturnOk { jid } => vec![entry("jid", jid.as_str())],
             Message::ReturnRefused { reason } => vec![entry("reason", reason.as_str())],
+            Message::Request { rid, request } => {
+                let mut fields = vec![entry("rid", *rid)];
+                fields.extend(request.fields());
+                fields
+            }
+            Message::Reply { rid, reply } => {
+                let mut fields = vec![entry("rid", *rid)];
+                fields.extend(reply_fields(reply));
+                fields
+            }
         };
         message(self.cmd(), fields)
     }
@@ -256,6 +554,20 @@ impl Message {
                     .str("reason")?
                     .to_owned(),
             },
+            Some(REQUEST) => {
+                let fields = Fields::of(REQUEST, &value)?;
+                Message::Request {
+                    rid: fields.u64("rid")?,
+                    request: Request::from_fields(&fields)?,
+                }
+            }
+            Some(REPLY) => {
+                let fields = Fields::of(REPLY, &value)?;
+                Message::Reply {
+                    rid: fields.u64("rid")?,
+                    reply: reply_from_fields(&fields)?,
+                }
+            }
             other => {
                 return Err(ProtoError::UnknownCommand(
                     other.map(|cmd| cmd.chars().take(64).collect()),
@@ -401,6 +713,199 @@ mod tests {
         assert_eq!(
             Message::from_value(Value::from(1)),
             Err(ProtoError::UnknownCommand(None))
+        );
+    }
+
+    fn file_messages() -> Vec<Message> {
+        let place = || ("base".to_owned(), "dir/f.conf".to_owned());
+        let (saltenv, path) = place();
+        let hash = FileHash {
+            hsum: "ab12".into(),
+            hash_type: "sha256".into(),
+        };
+        let mut messages = vec![
+            Message::Request {
+                rid: 1,
+                request: Request::FileRead {
+                    saltenv: saltenv.clone(),
+                    path: path.clone(),
+                    offset: 262_144,
+                    len: 262_144,
+                },
+            },
+            Message::Request {
+                rid: 2,
+                request: Request::FileHash {
+                    saltenv: saltenv.clone(),
+                    path: path.clone(),
+                },
+            },
+            Message::Request {
+                rid: 3,
+                request: Request::FileList {
+                    saltenv: saltenv.clone(),
+                },
+            },
+            Message::Request {
+                rid: 4,
+                request: Request::DirList {
+                    saltenv: saltenv.clone(),
+                },
+            },
+            Message::Request {
+                rid: u64::MAX,
+                request: Request::Envs,
+            },
+            Message::Reply {
+                rid: 1,
+                reply: Ok(Answer::Chunk(Chunk {
+                    data: vec![0, 159, 255],
+                    hash: hash.clone(),
+                    mode: 0o640,
+                })),
+            },
+            Message::Reply {
+                rid: 2,
+                reply: Ok(Answer::Hash(hash)),
+            },
+            Message::Reply {
+                rid: 3,
+                reply: Ok(Answer::Names(vec!["a".into(), "b/c".into()])),
+            },
+        ];
+        let failures = [
+            Failure::File(FileError::Traversal {
+                path: "../x".into(),
+            }),
+            Failure::File(FileError::NotFound {
+                path: path.clone(),
+                saltenv: saltenv.clone(),
+            }),
+            Failure::File(FileError::UnknownEnv("dev".into())),
+            Failure::File(FileError::BadUrl { url: "x".into() }),
+            Failure::File(FileError::Io {
+                path: path.clone(),
+                reason: "denied".into(),
+            }),
+            Failure::File(FileError::Unreachable {
+                what: path,
+                reason: "gone".into(),
+            }),
+            Failure::Busy { limit: 16 },
+            Failure::Malformed {
+                reason: "odd".into(),
+            },
+        ];
+        messages.extend(failures.into_iter().map(|failure| Message::Reply {
+            rid: 9,
+            reply: Err(failure),
+        }));
+        messages
+    }
+
+    #[test]
+    fn requests_and_replies_round_trip_with_their_ids() {
+        for message in file_messages() {
+            let value = message.to_value();
+            assert_eq!(
+                request_id(&value),
+                Some(match &message {
+                    Message::Request { rid, .. } | Message::Reply { rid, .. } => *rid,
+                    _ => unreachable!(),
+                })
+            );
+            assert_eq!(Message::from_value(value), Ok(message));
+        }
+        assert_eq!(
+            file_messages()[0].to_value().to_string(),
+            r#"{"cmd": "_request", "rid": 1, "kind": "file_read", "saltenv": "base", "path": "dir/f.conf", "offset": 262144, "len": 262144}"#
+        );
+        assert_eq!(
+            file_messages()[8].to_value().to_string(),
+            r#"{"cmd": "_reply", "rid": 9, "kind": "error", "error": "traversal", "path": "../x"}"#
+        );
+        assert_eq!(
+            request_id(&Message::ReturnOk { jid: "1".into() }.to_value()),
+            None
+        );
+    }
+
+    #[test]
+    fn malformed_requests_and_replies_are_refused_naming_the_field() {
+        let refused = |cmd: &str, fields: Vec<(Value, Value)>| {
+            Message::from_value(message(cmd, fields))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(refused("_request", vec![]), "_request has no rid");
+        assert_eq!(
+            refused("_request", vec![entry("rid", -1)]),
+            "_request's rid is not a non-negative integer"
+        );
+        assert_eq!(
+            refused("_request", vec![entry("rid", 1), entry("kind", "pillar")]),
+            "_request's kind is not file_read, file_hash, file_list, dir_list or envs"
+        );
+        assert_eq!(
+            refused(
+                "_request",
+                vec![
+                    entry("rid", 1),
+                    entry("kind", "file_read"),
+                    entry("saltenv", "base"),
+                    entry("path", "x"),
+                    entry("offset", "0")
+                ]
+            ),
+            "_request's offset is not a non-negative integer"
+        );
+        assert_eq!(
+            refused(
+                "_request",
+                vec![
+                    entry("rid", 1),
+                    entry("kind", "file_hash"),
+                    entry("saltenv", "base")
+                ]
+            ),
+            "_request has no path"
+        );
+        assert_eq!(
+            refused(
+                "_reply",
+                vec![
+                    entry("rid", 1),
+                    entry("kind", "names"),
+                    entry("names", Value::Array(vec![Value::from(1)]))
+                ]
+            ),
+            "_reply's names is not a list of strings"
+        );
+        assert_eq!(
+            refused(
+                "_reply",
+                vec![entry("rid", 1), entry("kind", "chunk"), entry("data", 5)]
+            ),
+            "_reply's data is not bytes"
+        );
+        assert_eq!(
+            refused(
+                "_reply",
+                vec![
+                    entry("rid", 1),
+                    entry("kind", "error"),
+                    entry("error", "oops")
+                ]
+            ),
+            "_reply's error is not traversal, not_found, unknown_env, bad_url, io, unreachable, busy or malformed"
+        );
+        // The id of a request that cannot be read is still found, to answer it.
+        assert_eq!(
+            request_id(&message(
+                "_request",
+                vec![entry("rid", 7), entry("kind", 1)]
+            )),
+            Some(7)
         );
     }
 

@@ -136,6 +136,38 @@ impl<'a> Fields<'a> {
             .transpose()
     }
 
+    /// A non-negative integer field that must be there.
+    fn u64(&self, field: &'static str) -> Result<u64, ProtoError> {
+        self.value(field)?
+            .as_u64()
+            .ok_or_else(|| self.mistyped(field, "a non-negative integer"))
+    }
+
+    /// A bytes field that must be there (msgpack bin, or str as Salt's older peers send it).
+    fn bytes(&self, field: &'static str) -> Result<&'a [u8], ProtoError> {
+        match self.value(field)? {
+            Value::Binary(bytes) => Ok(bytes),
+            Value::String(text) => Ok(text.as_bytes()),
+            _ => Err(self.mistyped(field, "bytes")),
+        }
+    }
+
+    /// A list of strings that must be there.
+    fn strings(&self, field: &'static str) -> Result<Vec<String>, ProtoError> {
+        let items = self
+            .value(field)?
+            .as_array()
+            .ok_or_else(|| self.mistyped(field, "a list of strings"))?;
+        items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| self.mistyped(field, "a list of strings"))
+            })
+            .collect()
+    }
+
     fn mistyped(&self, field: &'static str, expected: &'static str) -> ProtoError {
         ProtoError::Mistyped {
             payload: self.payload,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::event::Value;
+use crate::fileserver::{FileError, Roots, SaltUrl};
 use crate::py::fnmatch::FnmatchPattern;
 use crate::py::value::py_str;
 
@@ -14,7 +15,7 @@ pub struct Rule {
     /// The glob, as written.
     pub glob: String,
     pattern: FnmatchPattern,
-    /// The paths, as written: absolute, globbed, or `salt://` under `file_roots`.
+    /// The paths, as written: absolute, globbed, or `salt://` in `file_roots`.
     pub paths: Vec<String>,
 }
 
@@ -32,7 +33,7 @@ pub struct Rules {
     pub rules: Vec<Rule>,
     /// One line per entry that was skipped, saying why.
     pub problems: Vec<String>,
-    file_roots: Vec<PathBuf>,
+    file_roots: Roots,
 }
 
 impl Rules {
@@ -41,7 +42,7 @@ impl Rules {
         Rules {
             rules: Vec::new(),
             problems: Vec::new(),
-            file_roots: Vec::new(),
+            file_roots: Roots::new(Vec::new()),
         }
     }
 
@@ -49,10 +50,11 @@ impl Rules {
     /// of a YAML file holding that list. Entries that are not single-key maps of strings are
     /// skipped and described in [`Rules::problems`].
     pub fn from_config(config: &Config) -> Self {
-        let mut rules = Rules {
-            file_roots: file_roots(config),
-            ..Rules::empty()
-        };
+        let mut rules = Rules::empty();
+        match Roots::file_roots(config) {
+            Ok(roots) => rules.file_roots = roots,
+            Err(err) => rules.problems.push(format!("reactor: {err}")),
+        }
         let list = match config.get("reactor").unwrap_or(&Value::Nil) {
             Value::Nil => return rules,
             Value::String(path) => {
@@ -134,18 +136,23 @@ impl Rules {
         )
     }
 
-    /// The files a configured path names, sorted: a `salt://` path is looked up under each
-    /// of `file_roots` in turn, and every path is expanded as a glob. Empty when none exists.
+    /// The files a configured path names, sorted: a `salt://` path is the file server's file
+    /// of its environment (`?saltenv=`, else `base`), as Salt caches it; any other path is
+    /// expanded as a glob. Empty when none exists.
     pub fn resolve(&self, path: &str) -> Vec<PathBuf> {
-        if let Some(relative) = path.strip_prefix("salt://") {
-            // `?saltenv=` selects an environment in Salt; halite serves `base` only.
-            let relative = relative.split('?').next().unwrap_or_default();
-            return self
-                .file_roots
-                .iter()
-                .map(|root| expand(&root.join(relative)))
-                .find(|found| !found.is_empty())
-                .unwrap_or_default();
+        if path.starts_with("salt://") {
+            let found = SaltUrl::parse(path).and_then(|url| {
+                let saltenv = url.saltenv.as_deref().unwrap_or("base");
+                self.file_roots.find(saltenv, &url.path)
+            });
+            return match found {
+                Ok(found) => vec![found],
+                Err(err @ FileError::Traversal { .. }) => {
+                    tracing::warn!("reactor: {err}");
+                    Vec::new()
+                }
+                Err(_) => Vec::new(),
+            };
         }
         expand(Path::new(path))
     }
@@ -185,41 +192,22 @@ fn rule(entry: &Value) -> Result<Rule, String> {
     if paths.is_empty() {
         return Err("no SLS files listed".to_owned());
     }
-    if let Some(escaping) = paths.iter().find(|path| escapes_file_roots(path)) {
-        return Err(format!(
-            "{escaping} leaves file_roots: a salt:// path is relative to file_roots and may not hold '..' or start with '/'"
-        ));
+    for path in paths.iter().filter(|path| path.starts_with("salt://")) {
+        match SaltUrl::parse(path) {
+            Ok(_) => {}
+            Err(FileError::Traversal { .. }) => {
+                return Err(format!(
+                    "{path} leaves file_roots: a salt:// path is relative to file_roots and may not hold '..' or start with '/'"
+                ));
+            }
+            Err(err) => return Err(err.to_string()),
+        }
     }
     Ok(Rule {
         glob: glob.to_owned(),
         pattern: FnmatchPattern::new(glob),
         paths,
     })
-}
-
-/// Whether a `salt://` path would name a file outside `file_roots`.
-fn escapes_file_roots(path: &str) -> bool {
-    path.strip_prefix("salt://").is_some_and(|relative| {
-        let relative = Path::new(relative.split('?').next().unwrap_or_default());
-        relative.has_root()
-            || relative
-                .components()
-                .any(|part| part == std::path::Component::ParentDir)
-    })
-}
-
-/// `file_roots`' `base` directories (Salt's default `/srv/salt`).
-fn file_roots(config: &Config) -> Vec<PathBuf> {
-    let roots = config
-        .get("file_roots")
-        .and_then(|roots| crate::event::map_get(roots, "base"))
-        .and_then(Value::as_array)
-        .map(|dirs| {
-            dirs.iter()
-                .map(|d| PathBuf::from(py_str(d).as_ref()))
-                .collect()
-        });
-    roots.unwrap_or_else(|| vec![PathBuf::from("/srv/salt")])
 }
 
 #[cfg(test)]
@@ -252,6 +240,33 @@ mod tests {
             "{:?}",
             rules.problems
         );
+    }
+
+    /// `?saltenv=` was cut off and `base` searched; a symlink out of the roots was followed.
+    #[test]
+    fn salt_paths_are_found_in_their_environment_and_never_through_a_link_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, dev) = (dir.path().join("base"), dir.path().join("dev"));
+        for root in [&base, &dev] {
+            std::fs::create_dir(root).unwrap();
+        }
+        std::fs::write(dev.join("r.sls"), "{}").unwrap();
+        std::fs::write(dir.path().join("outside.sls"), "{}").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside.sls"), base.join("out.sls")).unwrap();
+        let mut config = Config::load(
+            crate::config::Role::Master,
+            Some(Path::new("/nonexistent/halite")),
+        )
+        .unwrap();
+        let roots = format!("{{base: [{}], dev: [{}]}}", base.display(), dev.display());
+        config.set("file_roots", crate::salt_yaml::load(&roots).unwrap());
+        let rules = Rules::from_config(&config);
+        assert_eq!(
+            rules.resolve("salt://r.sls?saltenv=dev"),
+            [dev.join("r.sls")]
+        );
+        assert!(rules.resolve("salt://r.sls").is_empty());
+        assert!(rules.resolve("salt://out.sls").is_empty());
     }
 
     #[test]
