@@ -173,3 +173,62 @@ fn salt_call_local_pillar_functions_return_what_salt_3007_8_returns() {
         assert_eq!(ours, theirs, "salt-call --local {args:?}");
     }
 }
+
+/// A minion's pillar comes from its master, compiled for the session's own id: two minions
+/// matched by different top entries each get only their own, a change on the master is seen by
+/// the next call, and `salt-call` gets its minion's pillar over its own session.
+#[test]
+fn masters_compile_each_minions_own_pillar_and_send_it_over_the_link() {
+    let mut cluster = crate::support::Cluster::new("auto_accept: True\n");
+    let roots = cluster.path().join("pillar");
+    std::fs::create_dir_all(&roots).unwrap();
+    std::fs::write(
+        roots.join("top.sls"),
+        "base:\n  m1:\n    - one\n  m2:\n    - two\n",
+    )
+    .unwrap();
+    std::fs::write(
+        roots.join("one.sls"),
+        "secret: for m1 only\nwho: {{ grains['id'] }}\n",
+    )
+    .unwrap();
+    std::fs::write(roots.join("two.sls"), "other: for m2\n").unwrap();
+    std::fs::write(
+        cluster.etc().join("master"),
+        std::fs::read_to_string(cluster.etc().join("master")).unwrap()
+            + &format!("pillar_roots:\n  base:\n    - {}\n", roots.display()),
+    )
+    .unwrap();
+    cluster.start_master();
+    cluster.start_minion("m1", "");
+    cluster.start_minion("m2", "");
+    cluster.wait_connected(&["m1", "m2"]);
+    let items = |target: &str| -> serde_json::Value {
+        let output = cluster.run("salt", &[target, "pillar.items", "--out=json", "-t", "30"]);
+        serde_json::from_str(&stdout(&output))
+            .unwrap_or_else(|_| panic!("{}\n{}", stdout(&output), stderr(&output)))
+    };
+    assert_eq!(
+        items("m1")["m1"],
+        serde_json::json!({"secret": "for m1 only", "who": "m1"})
+    );
+    assert_eq!(items("m2")["m2"], serde_json::json!({"other": "for m2"}));
+    std::fs::write(roots.join("two.sls"), "other: changed\n").unwrap();
+    let output = cluster.run(
+        "salt",
+        &["m2", "pillar.get", "other", "--out=json", "-t", "30"],
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout(&output)).unwrap()["m2"],
+        serde_json::json!("changed")
+    );
+    let output = cluster.call("m1", &["pillar.get", "who", "--out=json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout(&output)).unwrap_or_else(|_| panic!(
+            "{}\n{}",
+            stdout(&output),
+            stderr(&output)
+        ))["local"],
+        serde_json::json!("m1")
+    );
+}

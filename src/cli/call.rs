@@ -159,12 +159,26 @@ async fn call_function(
     let id = config.id()?;
     // Like Salt's, a salt-call that returns to the master authenticates before it runs, and
     // reads the master's files over the same session.
-    let (session, files) = if local {
-        (None, local_files(config)?)
+    let minion_grains = Value::Map(grains(config));
+    let (session, files, pillar) = if local {
+        // Compiled here from the minion's pillar_roots, as Salt's salt-call --local does.
+        (
+            None,
+            local_files(config)?,
+            crate::pillar::PillarSource::local(),
+        )
     } else {
         let requests = std::sync::Arc::new(crate::link::requests::Requests::default());
-        let session = requests.attach(crate::minion::call_session(config, &id).await?);
-        (Some(session), crate::minion::file_cache(requests, config)?)
+        let session =
+            requests.attach(crate::minion::call_session(config, &id, minion_grains.clone()).await?);
+        let pillar = crate::pillar::PillarSource::from_master(std::sync::Arc::new(
+            crate::minion::LinkPillar::new(requests.clone()),
+        ));
+        (
+            Some(session),
+            crate::minion::file_cache(requests, config)?,
+            pillar,
+        )
     };
     let raw_args: Vec<Value> = std::env::args()
         .skip_while(|arg| arg != fun)
@@ -178,13 +192,7 @@ async fn call_function(
     let context = functions::Context {
         config: config.clone(),
         grains: Value::Map(grains(config)),
-        // Compiled here from the minion's pillar_roots when local, as Salt's salt-call does;
-        // otherwise the master's, which the link does not carry yet (empty until it does).
-        pillar: if local {
-            crate::pillar::PillarSource::local()
-        } else {
-            crate::pillar::PillarSource::from_master()
-        },
+        pillar,
         job: None,
         bus: None,
         running: RunningJobs::default(),

@@ -457,6 +457,13 @@ pub async fn run(call: &Call, ctx: &Context) -> Outcome {
     let Some(function) = find(&call.fun) else {
         return Outcome::failed(not_available(&call.fun));
     };
+    // Salt's minion asks its master for the pillar afresh for every state run and pillar
+    // call, so what was changed on the master is seen without a refresh.
+    if (call.fun.starts_with("state.") || call.fun.starts_with("pillar."))
+        && let Err(err) = ctx.pillar.fetch().await
+    {
+        return Outcome::failed(err.to_string());
+    }
     (function.run)(call, ctx)
         .await
         .unwrap_or_else(|err| Outcome::failed(err.to_string()))

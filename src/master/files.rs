@@ -18,6 +18,11 @@ pub(super) async fn answer(files: &LocalFiles, request: Request) -> Result<Answe
         Request::FileList { saltenv } => Answer::Names(files.list_files(&saltenv).await?),
         Request::DirList { saltenv } => Answer::Names(files.list_dirs(&saltenv).await?),
         Request::Envs => Answer::Names(files.envs().await?),
+        Request::Pillar { .. } => {
+            return Err(Failure::Malformed {
+                reason: "a pillar request is not a file request".to_owned(),
+            });
+        }
     };
     if let Answer::Names(names) = &answer {
         let size: usize = names.iter().map(|name| name.len() + 5).sum();

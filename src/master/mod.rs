@@ -3,6 +3,7 @@
 
 mod files;
 pub mod minion_event;
+mod pillar;
 mod publish;
 mod request;
 

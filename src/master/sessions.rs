@@ -17,7 +17,7 @@ use crate::keys::{Admission, AdmissionPolicy, KeyState, id_problem, read_autosig
 use crate::link::requests::IN_FLIGHT;
 use crate::link::{Acceptor, Session};
 use crate::proto::events::{Auth, KeyEvent, PresenceChange, PresencePresent};
-use crate::proto::link::{Failure, Hello, Role, Verdict, Welcome, request_id};
+use crate::proto::link::{Failure, Hello, Request, Role, Verdict, Welcome, request_id};
 use crate::proto::minion_data::MinionData;
 use crate::proto::{JobLoad, Message, ProtoError, SaltEvent, tags};
 
@@ -401,6 +401,8 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
             return;
         }
     }
+    // What the session's pillar requests are compiled with.
+    let hello_grains = grains.clone();
     let registered = (role == Role::Minion).then(|| {
         let key = session.peer_key.clone();
         shared
@@ -454,10 +456,21 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                         limit: IN_FLIGHT as u64,
                     }))
                 } else {
-                    let (shared, tx, id, peer) =
-                        (shared.clone(), session.tx.clone(), id.clone(), peer.clone());
+                    let (shared, tx, id, peer, grains) = (
+                        shared.clone(),
+                        session.tx.clone(),
+                        id.clone(),
+                        peer.clone(),
+                        hello_grains.clone(),
+                    );
                     answering.spawn(async move {
-                        let reply = super::files::answer(&shared.files, request).await;
+                        let reply = match request {
+                            Request::Pillar { pillarenv } => {
+                                super::pillar::answer(&shared.config, &id, &grains, pillarenv)
+                                    .await
+                            }
+                            request => super::files::answer(&shared.files, request).await,
+                        };
                         if let Err(Failure::File(FileError::Traversal { path })) = &reply {
                             tracing::warn!(
                                 "refused minion {id} ({peer}) the file {path:?}: it leaves the file roots"

@@ -1,11 +1,13 @@
-//! The master's file server as a minion sees it: a [`FileSource`] whose every call is a request
-//! over the link, answered by the master from its own `file_roots`.
+//! The master's file server and pillar as a minion sees them: a [`FileSource`] and a
+//! [`PillarFetch`] whose every call is a request over the link, answered by the master from its
+//! own `file_roots` and `pillar_roots`.
 
 use std::sync::Arc;
 
 use crate::config::{Config, ConfigError};
 use crate::fileserver::{Cache, Chunk, Fetching, FileError, FileHash, FileSource};
 use crate::link::requests::{AskError, Requests};
+use crate::pillar::{Fetching as PillarFetching, PillarFetch};
 use crate::proto::link::{Answer, Failure, Request};
 
 /// Files from the master, over whichever session [`Requests`] has now.
@@ -27,6 +29,33 @@ impl LinkFiles {
                 what,
                 reason: other.to_string(),
             },
+        })
+    }
+}
+
+/// The minion's pillar, compiled by the master for the session's minion.
+#[derive(Debug, Clone)]
+pub struct LinkPillar {
+    requests: Arc<Requests>,
+}
+
+impl LinkPillar {
+    /// The pillar asked for through `requests`.
+    pub fn new(requests: Arc<Requests>) -> Self {
+        Self { requests }
+    }
+}
+
+impl PillarFetch for LinkPillar {
+    fn fetch(&self) -> PillarFetching<'_> {
+        Box::pin(async move {
+            match self.requests.ask(Request::Pillar { pillarenv: None }).await {
+                Ok(Answer::Pillar(pillar)) => Ok(pillar),
+                Ok(other) => Err(format!(
+                    "the master answered with something else: {other:?}"
+                )),
+                Err(err) => Err(err.to_string()),
+            }
         })
     }
 }

@@ -462,7 +462,8 @@ fn source_address(config: &Config) -> Option<std::net::IpAddr> {
 
 /// One session with the master for `salt-call`, which returns its result the way a minion
 /// returns a job's: authenticated with the minion's key, not counted as a connected minion.
-pub async fn call_session(config: &Config, id: &str) -> Result<Session, CallError> {
+/// Its hello carries `grains`, which the master compiles the pillar with.
+pub async fn call_session(config: &Config, id: &str, grains: Value) -> Result<Session, CallError> {
     if let Some(reason) = crate::keys::id_problem(id) {
         return Err(CallError::InvalidId {
             id: id.to_owned(),
@@ -479,7 +480,7 @@ pub async fn call_session(config: &Config, id: &str) -> Result<Session, CallErro
         options,
         key,
         bus: None,
-        grains: Value::Map(Vec::new()),
+        grains,
         requests: Default::default(),
     };
     let mut local_key = None;

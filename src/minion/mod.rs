@@ -21,7 +21,7 @@ use crate::services::{ServiceFailed, Services, Stage};
 use crate::target::Target;
 use crate::wire;
 
-pub use files::cache as file_cache;
+pub use files::{LinkPillar, cache as file_cache};
 pub use link::{LinkOutcome, call_session, send_return};
 
 /// Loads waiting to go to the master while the link is down.
@@ -133,8 +133,9 @@ impl Minion {
         let requests = Arc::new(crate::link::requests::Requests::default());
         let context = Arc::new(Context {
             grains: Value::Map(grains::grains(&config)),
-            // Filled by the master over the link (empty until then).
-            pillar: crate::pillar::PillarSource::from_master(),
+            pillar: crate::pillar::PillarSource::from_master(Arc::new(files::LinkPillar::new(
+                requests.clone(),
+            ))),
             config: config.clone(),
             job: None,
             bus: Some(handle.clone()),

@@ -40,6 +40,9 @@ pub enum PillarError {
     /// An option pillar reads is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The master did not send the pillar.
+    #[error("the master did not send the pillar: {0}")]
+    Master(String),
 }
 
 /// What [`compile`] is asked for beyond the configuration.
@@ -513,11 +516,29 @@ fn list_states(roots: &Roots, env: &str) -> Vec<String> {
     states.into_iter().collect()
 }
 
+/// What [`PillarFetch::fetch`] returns, later.
+pub type Fetching<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, String>> + Send + 'a>>;
+
+/// Asks the master for this minion's pillar (the daemons implement it over the link).
+pub trait PillarFetch: Send + Sync {
+    /// The pillar the master compiled for this minion.
+    fn fetch(&self) -> Fetching<'_>;
+}
+
 /// A minion's in-memory pillar: compiled from the minion's own `pillar_roots` when first
-/// needed (`salt-call --local`), or set by whoever fetched it from the master; a refresh
-/// forgets it, so it is compiled (or fetched) again.
-#[derive(Debug, Clone)]
-pub struct PillarSource(Arc<Mutex<Held>>);
+/// needed (`salt-call --local`), or fetched from the master; a refresh forgets it, so it is
+/// compiled (or fetched) again.
+#[derive(Clone)]
+pub struct PillarSource(Arc<Mutex<Held>>, Option<Arc<dyn PillarFetch>>);
+
+impl std::fmt::Debug for PillarSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PillarSource")
+            .field("held", &self.0)
+            .finish_non_exhaustive()
+    }
+}
 
 #[derive(Debug)]
 struct Held {
@@ -528,18 +549,35 @@ struct Held {
 impl PillarSource {
     /// A pillar compiled here from the minion configuration's `pillar_roots`.
     pub fn local() -> Self {
-        Self(Arc::new(Mutex::new(Held {
-            pillar: None,
-            local: true,
-        })))
+        Self(
+            Arc::new(Mutex::new(Held {
+                pillar: None,
+                local: true,
+            })),
+            None,
+        )
     }
 
-    /// A pillar the master delivers through [`PillarSource::set`]; empty until then.
-    pub fn from_master() -> Self {
-        Self(Arc::new(Mutex::new(Held {
-            pillar: None,
-            local: false,
-        })))
+    /// A pillar the master compiles, asked for through `fetch`; empty until then.
+    pub fn from_master(fetch: Arc<dyn PillarFetch>) -> Self {
+        Self(
+            Arc::new(Mutex::new(Held {
+                pillar: None,
+                local: false,
+            })),
+            Some(fetch),
+        )
+    }
+
+    /// Asks the master for the pillar again, as Salt's minion does for every state run and
+    /// `pillar.*` call; a local pillar is left to be compiled when used.
+    pub async fn fetch(&self) -> Result<(), PillarError> {
+        let Some(fetch) = &self.1 else {
+            return Ok(());
+        };
+        let pillar = fetch.fetch().await.map_err(PillarError::Master)?;
+        self.set(pillar);
+        Ok(())
     }
 
     /// Whether the pillar is compiled here.
@@ -759,9 +797,19 @@ mod tests {
             source.get(&config, &grains()).unwrap().to_string(),
             r#"{"a": 2}"#
         );
-        let remote = PillarSource::from_master();
+        struct Master;
+        impl PillarFetch for Master {
+            fn fetch(&self) -> Fetching<'_> {
+                Box::pin(async { Ok(Value::from("x")) })
+            }
+        }
+        let remote = PillarSource::from_master(Arc::new(Master));
         assert_eq!(remote.get(&config, &grains()).unwrap(), Value::Map(vec![]));
-        remote.set(Value::from("x"));
-        assert!(!remote.is_stale());
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(remote.fetch())
+            .unwrap();
+        assert_eq!(remote.get(&config, &grains()).unwrap(), Value::from("x"));
     }
 }

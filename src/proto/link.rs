@@ -81,6 +81,12 @@ pub enum Request {
         /// The environment.
         saltenv: String,
     },
+    /// The asking minion's pillar, compiled by the master (for the session's own minion id,
+    /// never one the request names).
+    Pillar {
+        /// Only this environment (`pillarenv`), instead of every one.
+        pillarenv: Option<String>,
+    },
     /// Every directory of an environment.
     DirList {
         /// The environment.
@@ -91,7 +97,7 @@ pub enum Request {
 }
 
 /// What the master answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
     /// A piece of a file.
     Chunk(Chunk),
@@ -99,6 +105,8 @@ pub enum Answer {
     Hash(FileHash),
     /// Names: files, directories or environments.
     Names(Vec<String>),
+    /// A compiled pillar (its `_errors` included).
+    Pillar(Value),
 }
 
 /// Why the master gave no answer.
@@ -118,6 +126,12 @@ pub enum Failure {
     /// The master could not read the request.
     #[error("the master could not read the request: {reason}")]
     Malformed {
+        /// Why.
+        reason: String,
+    },
+    /// The master could not compile the pillar at all.
+    #[error("the master could not compile the pillar: {reason}")]
+    Pillar {
         /// Why.
         reason: String,
     },
@@ -287,6 +301,13 @@ impl Request {
                 ]
             }
             Request::Envs => vec![entry("kind", "envs")],
+            Request::Pillar { pillarenv } => vec![
+                entry("kind", "pillar"),
+                entry(
+                    "pillarenv",
+                    pillarenv.as_deref().map_or(Value::Nil, Value::from),
+                ),
+            ],
         }
     }
 
@@ -310,10 +331,14 @@ impl Request {
                 saltenv: text("saltenv")?,
             },
             "envs" => Request::Envs,
+            "pillar" => Request::Pillar {
+                pillarenv: fields.opt_str("pillarenv")?.map(str::to_owned),
+            },
             _ => {
-                return Err(
-                    fields.mistyped("kind", "file_read, file_hash, file_list, dir_list or envs")
-                );
+                return Err(fields.mistyped(
+                    "kind",
+                    "file_read, file_hash, file_list, dir_list, envs or pillar",
+                ));
             }
         })
     }
@@ -346,6 +371,9 @@ fn reply_fields(reply: &Result<Answer, Failure>) -> Vec<(Value, Value)> {
                 entry("names", super::strings(names)),
             ]);
         }
+        Ok(Answer::Pillar(pillar)) => {
+            fields.extend([entry("kind", "pillar"), entry("pillar", pillar.clone())]);
+        }
         Err(failure) => {
             fields.push(entry("kind", "error"));
             let text = |key: &str, value: &str| entry(key, value);
@@ -377,6 +405,9 @@ fn reply_fields(reply: &Result<Answer, Failure>) -> Vec<(Value, Value)> {
                 Failure::Busy { limit } => vec![text("error", "busy"), entry("limit", *limit)],
                 Failure::Malformed { reason } => {
                     vec![text("error", "malformed"), text("reason", reason)]
+                }
+                Failure::Pillar { reason } => {
+                    vec![text("error", "pillar"), text("reason", reason)]
                 }
             });
         }
@@ -429,14 +460,18 @@ fn reply_from_fields(fields: &Fields<'_>) -> Result<Result<Answer, Failure>, Pro
             "malformed" => Failure::Malformed {
                 reason: text("reason")?,
             },
+            "pillar" => Failure::Pillar {
+                reason: text("reason")?,
+            },
             _ => {
                 return Err(fields.mistyped(
                     "error",
-                    "traversal, not_found, unknown_env, bad_url, io, unreachable, busy or malformed",
+                    "traversal, not_found, unknown_env, bad_url, io, unreachable, busy, malformed or pillar",
                 ));
             }
         }),
-        _ => return Err(fields.mistyped("kind", "chunk, hash, names or error")),
+        "pillar" => Ok(Answer::Pillar(fields.value("pillar")?.clone())),
+        _ => return Err(fields.mistyped("kind", "chunk, hash, names, pillar or error")),
     })
 }
 
@@ -756,6 +791,16 @@ mod tests {
                 rid: u64::MAX,
                 request: Request::Envs,
             },
+            Message::Request {
+                rid: 5,
+                request: Request::Pillar { pillarenv: None },
+            },
+            Message::Request {
+                rid: 6,
+                request: Request::Pillar {
+                    pillarenv: Some("dev".into()),
+                },
+            },
             Message::Reply {
                 rid: 1,
                 reply: Ok(Answer::Chunk(Chunk {
@@ -771,6 +816,13 @@ mod tests {
             Message::Reply {
                 rid: 3,
                 reply: Ok(Answer::Names(vec!["a".into(), "b/c".into()])),
+            },
+            Message::Reply {
+                rid: 5,
+                reply: Ok(Answer::Pillar(Value::Map(vec![(
+                    Value::from("k"),
+                    Value::from("v"),
+                )]))),
             },
         ];
         let failures = [
@@ -794,6 +846,9 @@ mod tests {
             Failure::Busy { limit: 16 },
             Failure::Malformed {
                 reason: "odd".into(),
+            },
+            Failure::Pillar {
+                reason: "bad pillar_roots".into(),
             },
         ];
         messages.extend(failures.into_iter().map(|failure| Message::Reply {
