@@ -1,10 +1,20 @@
-//! Rendering an SLS file as Salt does: Jinja (with `tag` and `data` for reactions), then YAML
-//! with Salt's rules; shared by the reactor and, next, states and pillar. Errors say where: file,
-//! line, column and the text there.
+//! Rendering an SLS file as Salt does: Jinja (with `tag` and `data` for reactions, or any
+//! variables for states and templates), then YAML with Salt's rules; shared by the reactor,
+//! states and pillar. Errors say where: file, line, column and the text there.
+//!
+//! Two environments, one rule each. Reactions paste event data, which whoever fired the event
+//! chose, so their `{{ … }}` may not change the YAML around it (see [`Renderer`]). SLS files of
+//! states and pillar, and `file.managed` templates, are the administrator's own files and paste
+//! the minion's own grains, its pillar and what execution functions return, as Salt does:
+//! `{{ grains['id'] }}` and `{{ pillar['motd'] }}` are everywhere in real states, and the
+//! minion that renders them is the one they describe, so no one gains by changing their
+//! structure. Those are rendered with [`Renderer::render_sls`] and [`Renderer::render_text`],
+//! which paste text as it is.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 use crate::config::Config;
 use crate::event::Value;
@@ -44,28 +54,105 @@ pub struct RenderError {
 #[derive(Debug)]
 pub struct Renderer {
     env: Environment<'static>,
+    /// The environment for the administrator's own files: pastes text as it is.
+    trusted: Environment<'static>,
     /// The daemon's configuration as templates see it (`opts`), converted once.
     opts: minijinja::Value,
+}
+
+/// Execution functions as a template calls them: `salt['mod.fun'](…)` or `salt.mod.fun(…)`.
+/// Synchronous, as Jinja is: the caller renders off the async runtime.
+pub trait TemplateCalls: Send + Sync {
+    /// Runs `fun` with positional `args` and keyword `kwargs`; the error is its message.
+    fn call(
+        &self,
+        fun: &str,
+        args: Vec<Value>,
+        kwargs: Vec<(String, Value)>,
+    ) -> Result<Value, String>;
+}
+
+/// The variables of a state or template rendering, besides `opts`, which the renderer has.
+#[derive(Clone, Default)]
+pub struct Vars {
+    /// Named values (`grains`, `pillar`, `sls`, `saltenv`, `tpldir`, …).
+    pub values: Vec<(String, Value)>,
+    /// What `salt` calls, when templates may call execution functions.
+    pub salt: Option<Arc<dyn TemplateCalls>>,
+}
+
+impl std::fmt::Debug for Vars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vars")
+            .field("values", &self.values)
+            .field("salt", &self.salt.is_some())
+            .finish()
+    }
 }
 
 impl Renderer {
     /// A renderer for the daemon configured by `config`.
     pub fn new(config: &Config) -> Self {
+        let setup = |env: &mut Environment<'static>| {
+            env.set_undefined_behavior(UndefinedBehavior::Strict);
+            env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+            env.add_filter("json", json);
+            env.add_filter("tojson", json);
+            env.add_filter("yaml_encode", json);
+            env.add_filter("yaml_dquote", yaml_dquote);
+            env.add_filter("yaml_squote", yaml_squote);
+            env.add_filter("safe", |text: String| Pasteable::value(text));
+            env.set_fuel(Some(RENDER_FUEL));
+        };
         let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_filter("json", json);
-        env.add_filter("tojson", json);
-        env.add_filter("yaml_encode", json);
-        env.add_filter("yaml_dquote", yaml_dquote);
-        env.add_filter("yaml_squote", yaml_squote);
-        env.add_filter("safe", |text: String| Pasteable::value(text));
+        setup(&mut env);
         env.set_formatter(yaml_safe_formatter);
-        env.set_fuel(Some(RENDER_FUEL));
+        let mut trusted = Environment::new();
+        setup(&mut trusted);
+        // Salt's Jinja escapes nothing, whatever the file is called (`index.html` included).
+        trusted.set_auto_escape_callback(|_| AutoEscape::None);
         Self {
             env,
+            trusted,
             opts: to_jinja(&config.as_value()),
         }
+    }
+
+    /// Renders the text of one of the administrator's files (`file.managed`'s templates) with
+    /// `vars`, pasting values as they are.
+    pub fn render_text(
+        &self,
+        name: &str,
+        source: &str,
+        vars: &Vars,
+    ) -> Result<String, RenderError> {
+        let mut context: indexmap::IndexMap<minijinja::Value, minijinja::Value> = vars
+            .values
+            .iter()
+            .map(|(key, value)| (minijinja::Value::from(key.as_str()), to_jinja(value)))
+            .collect();
+        context
+            .entry(minijinja::Value::from("opts"))
+            .or_insert_with(|| self.opts.clone());
+        if let Some(salt) = &vars.salt {
+            context.insert(
+                minijinja::Value::from("salt"),
+                minijinja::Value::from_object(SaltObject {
+                    calls: salt.clone(),
+                    prefix: String::new(),
+                }),
+            );
+        }
+        self.trusted
+            .render_named_str(name, source, minijinja::Value::from_object(context))
+            .map_err(|err| jinja_error(name, source, &err))
+    }
+
+    /// Renders a state or pillar SLS file: Jinja with `vars`, then YAML. The result is
+    /// whatever the YAML holds (null for an empty file); the caller judges its shape.
+    pub fn render_sls(&self, name: &str, source: &str, vars: &Vars) -> Result<Value, RenderError> {
+        let text = self.render_text(name, source, vars)?;
+        load_yaml(name, &text)
     }
 
     /// Renders `file` for an event, returning its high data: a map of reaction ids to their
@@ -100,19 +187,7 @@ impl Renderer {
             .env
             .render_named_str(name, source, context)
             .map_err(|err| jinja_error(name, source, &err))?;
-        let high = crate::salt_yaml::load(&text).map_err(|err| RenderError {
-            file: name.to_owned(),
-            line: err.line,
-            column: err.column,
-            expression: text
-                .lines()
-                .nth(err.line.saturating_sub(1))
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-            message: format!("invalid YAML after Jinja: {}", err.problem),
-        })?;
-        match high {
+        match load_yaml(name, &text)? {
             Value::Nil => Ok(Value::Map(Vec::new())),
             map @ Value::Map(_) => Ok(map),
             other => Err(RenderError {
@@ -123,6 +198,108 @@ impl Renderer {
                 message: "a reactor SLS must render to a map of reaction ids".to_owned(),
             }),
         }
+    }
+}
+
+/// `text`, the output of Jinja, read as YAML with Salt's rules.
+fn load_yaml(name: &str, text: &str) -> Result<Value, RenderError> {
+    crate::salt_yaml::load(text).map_err(|err| RenderError {
+        file: name.to_owned(),
+        line: err.line,
+        column: err.column,
+        expression: text
+            .lines()
+            .nth(err.line.saturating_sub(1))
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        message: format!("invalid YAML after Jinja: {}", err.problem),
+    })
+}
+
+/// Salt's `salt` in templates: `salt['mod.fun'](…)`, or `salt.mod.fun(…)` one attribute at a
+/// time (`prefix` holds the module so far).
+#[derive(Clone)]
+struct SaltObject {
+    calls: Arc<dyn TemplateCalls>,
+    prefix: String,
+}
+
+impl std::fmt::Debug for SaltObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<salt {}>", self.prefix)
+    }
+}
+
+impl minijinja::value::Object for SaltObject {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let key = key.as_str()?;
+        let prefix = if self.prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.prefix)
+        };
+        Some(minijinja::Value::from_object(SaltObject {
+            calls: self.calls.clone(),
+            prefix,
+        }))
+    }
+
+    fn call(
+        self: &Arc<Self>,
+        _state: &mut minijinja::State<'_, '_>,
+        args: &[minijinja::Value],
+    ) -> Result<minijinja::Value, minijinja::Error> {
+        let (positional, kwargs): (&[minijinja::Value], Option<minijinja::value::Kwargs>) =
+            minijinja::value::from_args(args)?;
+        let mut keywords = Vec::new();
+        if let Some(kwargs) = kwargs {
+            for key in kwargs.args() {
+                let value: minijinja::Value = kwargs.get(key)?;
+                keywords.push((key.to_owned(), from_jinja(&value)));
+            }
+        }
+        let positional = positional.iter().map(from_jinja).collect();
+        self.calls
+            .call(&self.prefix, positional, keywords)
+            .map(|ret| to_jinja(&ret))
+            .map_err(|message| {
+                minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, message)
+            })
+    }
+}
+
+/// A Jinja value as msgpack-shaped data, for the arguments of `salt[…]` calls.
+fn from_jinja(value: &minijinja::Value) -> Value {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => Value::Nil,
+        ValueKind::Bool => Value::Boolean(value.is_true()),
+        ValueKind::Number => match value.as_i64() {
+            Some(i) if value.to_string().parse::<i64>().is_ok() => Value::from(i),
+            _ => f64::try_from(value.clone()).map_or(Value::Nil, Value::F64),
+        },
+        ValueKind::String => Value::from(value.as_str().unwrap_or_default()),
+        ValueKind::Bytes => Value::Binary(value.as_bytes().unwrap_or_default().to_vec()),
+        ValueKind::Seq | ValueKind::Iterable => Value::Array(
+            value
+                .try_iter()
+                .map(|items| items.map(|item| from_jinja(&item)).collect())
+                .unwrap_or_default(),
+        ),
+        ValueKind::Map => Value::Map(
+            value
+                .try_iter()
+                .map(|keys| {
+                    keys.map(|key| {
+                        let item = value.get_item(&key).unwrap_or_default();
+                        (from_jinja(&key), from_jinja(&item))
+                    })
+                    .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        _ => Value::from(value.to_string()),
     }
 }
 
