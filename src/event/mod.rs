@@ -90,3 +90,19 @@ pub fn map_get<'a>(map: &'a Value, key: &str) -> Option<&'a Value> {
         .find(|(k, _)| k.as_str() == Some(key))
         .map(|(_, v)| v)
 }
+
+/// Salt's `traverse_dict_and_list`: `key`'s parts, split on `delimiter`, step into maps by key
+/// and into lists by index (or into the first map element that has the key).
+pub fn traverse<'a>(value: &'a Value, key: &str, delimiter: &str) -> Option<&'a Value> {
+    let mut value = value;
+    for part in key.split(delimiter) {
+        value = match value {
+            Value::Array(items) => match part.parse::<usize>() {
+                Ok(index) => items.get(index)?,
+                Err(_) => items.iter().find_map(|item| map_get(item, part))?,
+            },
+            other => map_get(other, part)?,
+        };
+    }
+    Some(value)
+}

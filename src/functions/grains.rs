@@ -2,7 +2,7 @@
 
 use super::signature::Signature;
 use super::{Call, Context, FunctionError, Outcome, bind};
-use crate::event::{Value, map_get};
+use crate::event::{Value, traverse};
 use crate::py::value::py_str;
 
 pub(super) const GET: Signature = Signature {
@@ -49,24 +49,8 @@ pub(super) fn get(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> 
         .cloned()
         .unwrap_or_else(|| Value::from(""));
     Ok(Outcome::ok(
-        traverse(&ctx.grains, &key, &delimiter).unwrap_or(default),
+        traverse(&ctx.grains, &key, &delimiter).cloned().unwrap_or(default),
     ))
-}
-
-/// Salt's `traverse_dict_and_list`: map steps by key, list steps by index (or into the first
-/// map element that has the key).
-fn traverse(grains: &Value, key: &str, delimiter: &str) -> Option<Value> {
-    let mut value = grains;
-    for part in key.split(delimiter) {
-        value = match value {
-            Value::Array(items) => match part.parse::<usize>() {
-                Ok(index) => items.get(index)?,
-                Err(_) => items.iter().find_map(|item| map_get(item, part))?,
-            },
-            other => map_get(other, part)?,
-        };
-    }
-    Some(value.clone())
 }
 
 /// `grains.item *keys [default=''] [delimiter=':']`: `{key: value}` in the order asked, the
@@ -89,7 +73,9 @@ pub(super) fn item(call: &Call, ctx: &Context) -> Outcome {
         .iter()
         .map(|key| {
             let key = py_str(key).into_owned();
-            let value = traverse(&ctx.grains, &key, &delimiter).unwrap_or_else(|| default.clone());
+            let value = traverse(&ctx.grains, &key, &delimiter)
+                .cloned()
+                .unwrap_or_else(|| default.clone());
             (Value::from(key), value)
         })
         .collect();

@@ -8,6 +8,7 @@
 //! `salt['mod.fun']` in templates) goes through the [`Salt`] trait, which the functions layer
 //! implements: Salt's `__salt__`, injected.
 
+mod file;
 mod test;
 
 use std::future::Future;
@@ -44,6 +45,11 @@ pub struct StateFunction {
 
 /// Every state function halite has, sorted by name.
 pub static STATES: &[StateFunction] = &[
+    file::ABSENT,
+    file::APPEND,
+    file::DIRECTORY,
+    file::MANAGED,
+    file::SYMLINK,
     test::CONFIGURABLE_TEST_STATE,
     test::FAIL_WITH_CHANGES,
     test::FAIL_WITHOUT_CHANGES,
