@@ -49,7 +49,9 @@ pub(super) fn get(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> 
         .cloned()
         .unwrap_or_else(|| Value::from(""));
     Ok(Outcome::ok(
-        traverse(&ctx.grains, &key, &delimiter).cloned().unwrap_or(default),
+        traverse(&ctx.grains, &key, &delimiter)
+            .cloned()
+            .unwrap_or(default),
     ))
 }
 

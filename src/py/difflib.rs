@@ -156,7 +156,13 @@ impl<'a, T: std::hash::Hash + Eq> Matcher<'a, T> {
             && first.0 == Tag::Equal
         {
             let (tag, i1, i2, j1, j2) = *first;
-            *first = (tag, i1.max(i2.saturating_sub(n)), i2, j1.max(j2.saturating_sub(n)), j2);
+            *first = (
+                tag,
+                i1.max(i2.saturating_sub(n)),
+                i2,
+                j1.max(j2.saturating_sub(n)),
+                j2,
+            );
         }
         if let Some(last) = codes.last_mut()
             && last.0 == Tag::Equal
@@ -273,7 +279,13 @@ mod tests {
     #[test]
     fn popular_lines_are_left_out_of_the_index_as_cpython_does() {
         let a: Vec<String> = (0..240)
-            .map(|i| if i % 3 == 0 { "x\n".to_owned() } else { format!("{i}\n") })
+            .map(|i| {
+                if i % 3 == 0 {
+                    "x\n".to_owned()
+                } else {
+                    format!("{i}\n")
+                }
+            })
             .collect();
         let mut b = a.clone();
         b[5] = "five\n".to_owned();

@@ -9,8 +9,8 @@
 //! - [`re`]: Python's `re` syntax and semantics on a linear-time engine, for `regex` match types,
 //!   `state.event` expressions, `-E` targets and autosign lines.
 
+pub(crate) mod difflib;
 pub mod fnmatch;
 pub mod json;
 pub mod re;
-pub(crate) mod difflib;
 pub(crate) mod value;

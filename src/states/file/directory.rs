@@ -55,7 +55,10 @@ fn remove(call: &StateCall) -> Ret {
             ret
         }
         Err(_) if what == "Directory" => ret.error(format!("Failed to remove directory {name}")),
-        Err(err) => ret.error(format!("Could not remove '{name}': {}", super::os_error(&err, path))),
+        Err(err) => ret.error(format!(
+            "Could not remove '{name}': {}",
+            super::os_error(&err, path)
+        )),
     }
 }
 
@@ -94,7 +97,11 @@ fn ensure(call: &StateCall) -> Ret {
     let allow_symlink = call.arg_bool("allow_symlink", true);
     if path.is_file() || (!allow_symlink && is_link) || (force && is_link) {
         if !force {
-            let what = if path.is_file() { "a file" } else { "a symlink" };
+            let what = if path.is_file() {
+                "a file"
+            } else {
+                "a symlink"
+            };
             return ret.error(format!("Specified location {name} exists and is {what}"));
         }
         let what = if path.is_file() {
@@ -111,10 +118,19 @@ fn ensure(call: &StateCall) -> Ret {
             ret.change("forced", format!("{what} was forcibly replaced"));
         }
     }
-    let pending = pending(path, &name, user.as_ref(), group.as_ref(), dir_mode.as_deref());
+    let pending = pending(
+        path,
+        &name,
+        user.as_ref(),
+        group.as_ref(),
+        dir_mode.as_deref(),
+    );
     ret.changes.extend(pending.iter().cloned());
     let (tresult, tcomment) = if pending.is_empty() {
-        (Some(true), format!("The directory {name} is in the correct state"))
+        (
+            Some(true),
+            format!("The directory {name} is in the correct state"),
+        )
     } else {
         let mut comment = "The following files will be changed:\n".to_owned();
         for (file, changes) in &pending {
@@ -134,7 +150,8 @@ fn ensure(call: &StateCall) -> Ret {
             if !call.arg_bool("makedirs", false) {
                 return ret.error(format!("No directory to create {name} in"));
             }
-            if let Err(err) = make_parents(path, user.as_ref(), group.as_ref(), dir_mode.as_deref()) {
+            if let Err(err) = make_parents(path, user.as_ref(), group.as_ref(), dir_mode.as_deref())
+            {
                 return ret.error(err);
             }
         }

@@ -15,7 +15,8 @@ use crate::py::value::{py_str, truthy};
 use crate::states::{StateCall, StateContext, StateError, StateResult};
 
 /// What the test-mode comment adds when changes are pending.
-const TEST_NOTE: &str = "\nNote: No changes made, actual changes may\nbe different due to other states.";
+const TEST_NOTE: &str =
+    "\nNote: No changes made, actual changes may\nbe different due to other states.";
 
 pub(super) async fn managed(
     call: &StateCall,
@@ -45,13 +46,18 @@ async fn run(call: &StateCall, ctx: &StateContext) -> Result<Ret, StateError> {
         return Ok(ret.error("Destination file name is required"));
     }
     let mode_arg = call.arg("mode");
-    let keep_mode = mode_arg.is_some_and(|m| m.as_str().is_some_and(|m| m.eq_ignore_ascii_case("keep")));
+    let keep_mode =
+        mode_arg.is_some_and(|m| m.as_str().is_some_and(|m| m.eq_ignore_ascii_case("keep")));
     let declared = Declared {
         source: call.arg("source").filter(|s| truthy(s)),
         source_hash: call.arg_str("source_hash").filter(|h| !h.is_empty()),
         user: Owner::from_arg(call, "user"),
         group: Owner::from_arg(call, "group"),
-        mode: if keep_mode { None } else { normalize_mode(mode_arg) },
+        mode: if keep_mode {
+            None
+        } else {
+            normalize_mode(mode_arg)
+        },
         template: call.arg_str("template").filter(|t| !t.is_empty()),
         skip_verify: call.arg_bool("skip_verify", false),
         follow_symlinks: call.arg_bool("follow_symlinks", true),
@@ -111,7 +117,11 @@ async fn run(call: &StateCall, ctx: &StateContext) -> Result<Ret, StateError> {
     }
     for key in ["context", "defaults"] {
         if call.arg(key).is_some_and(|v| truthy(v) && !v.is_map()) {
-            let what = if key == "context" { "Context" } else { "Defaults" };
+            let what = if key == "context" {
+                "Context"
+            } else {
+                "Defaults"
+            };
             return Ok(ret.error(format!("{what} must be formed as a dict")));
         }
     }
@@ -181,7 +191,9 @@ async fn run(call: &StateCall, ctx: &StateContext) -> Result<Ret, StateError> {
         }
         return Ok(ret);
     }
-    Ok(manage_file(call, ctx, &declared, ret, source, fetched, contents))
+    Ok(manage_file(
+        call, ctx, &declared, ret, source, fetched, contents,
+    ))
 }
 
 /// The bytes `contents`, `contents_pillar` or `contents_grains` declare, one line ending added
@@ -193,7 +205,9 @@ async fn contents(
     key: &str,
     declared: &Declared<'_>,
 ) -> Result<Result<Vec<u8>, String>, StateError> {
-    let delimiter = call.arg_str("contents_delimiter").unwrap_or_else(|| ":".to_owned());
+    let delimiter = call
+        .arg_str("contents_delimiter")
+        .unwrap_or_else(|| ":".to_owned());
     let lookup = |what: &str, data: &Value| -> Result<Value, String> {
         let keys: Vec<String> = match call.arg(key) {
             Some(Value::Array(items)) => items.iter().map(|k| py_str(k).into_owned()).collect(),
@@ -251,14 +265,19 @@ async fn contents(
         }
     }
     if !call.arg_bool("contents_newline", true) {
-        text = text.trim_end_matches('\n').trim_end_matches('\r').to_owned();
+        text = text
+            .trim_end_matches('\n')
+            .trim_end_matches('\r')
+            .to_owned();
     }
     if let Some(template) = &declared.template {
         if template != "jinja" {
-            return Ok(Err(format!("Specified template format {template} is not supported")));
+            return Ok(Err(format!(
+                "Specified template format {template} is not supported"
+            )));
         }
         let vars = template_vars(call, ctx, declared, None);
-        text = ctx.render_text(&declared.name, text, vars).await?;
+        text = render(ctx, &declared.name, text, vars).await?;
     }
     Ok(Ok(text.into_bytes()))
 }
@@ -277,15 +296,40 @@ fn template_vars(
         ("source".to_owned(), source.map_or(Value::Nil, Value::from)),
         ("user".to_owned(), owner(&declared.user)),
         ("group".to_owned(), owner(&declared.group)),
-        ("mode".to_owned(), declared.mode.as_deref().map_or(Value::Nil, Value::from)),
-        ("attrs".to_owned(), call.arg("attrs").cloned().unwrap_or(Value::Nil)),
+        (
+            "mode".to_owned(),
+            declared.mode.as_deref().map_or(Value::Nil, Value::from),
+        ),
+        (
+            "attrs".to_owned(),
+            call.arg("attrs").cloned().unwrap_or(Value::Nil),
+        ),
     ];
     for key in ["defaults", "context"] {
         if let Some(Value::Map(entries)) = call.arg(key) {
-            extra.extend(entries.iter().map(|(k, v)| (py_str(k).into_owned(), v.clone())));
+            extra.extend(
+                entries
+                    .iter()
+                    .map(|(k, v)| (py_str(k).into_owned(), v.clone())),
+            );
         }
     }
     ctx.template_vars(&call.saltenv, &call.sls, extra)
+}
+
+/// A template rendered as Salt's Jinja renders files: a final newline is kept.
+async fn render(
+    ctx: &StateContext,
+    name: &str,
+    text: String,
+    vars: crate::render::Vars,
+) -> Result<String, StateError> {
+    let newline = text.ends_with('\n');
+    let mut rendered = ctx.render_text(name, text, vars).await?;
+    if newline && !rendered.ends_with('\n') {
+        rendered.push('\n');
+    }
+    Ok(rendered)
 }
 
 /// Salt's early check for a remote source with a `source_hash`: the existing file already has
@@ -304,7 +348,8 @@ async fn unchanged_download(
     if matches!(source::scheme(&source), "salt" | "file") || source.starts_with('/') {
         return false;
     }
-    let Ok(sum) = source::source_sum(ctx, &declared.name, &source, &hash, &call.saltenv).await else {
+    let Ok(sum) = source::source_sum(ctx, &declared.name, &source, &hash, &call.saltenv).await
+    else {
         return false;
     };
     source::file_hash(Path::new(&declared.name), &sum.hash_type).as_ref() == Some(&sum.hsum)
@@ -357,14 +402,16 @@ async fn get_managed(
         return Ok(Ok((fetched, sum)));
     };
     if template != "jinja" {
-        return Ok(Err(format!("Specified template format {template} is not supported")));
+        return Ok(Err(format!(
+            "Specified template format {template} is not supported"
+        )));
     }
     let text = match std::fs::read(&fetched.path) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(_) => return Ok(Err(format!("Source file '{source}' not found"))),
     };
     let vars = template_vars(call, ctx, declared, Some(source));
-    let rendered = ctx.render_text(source, text, vars).await?;
+    let rendered = render(ctx, source, text, vars).await?;
     let hsum = crate::config::hexdigest(rendered.as_bytes(), "sha256").unwrap_or_default();
     Ok(source::temporary(rendered.as_bytes()).map(|fetched| {
         (
@@ -439,7 +486,8 @@ fn manage_file(
     let backup = backup_mode(call, ctx);
     let cachedir = cachedir(ctx);
     // A download is checked against its declared hash before it is used.
-    let check_download = source.is_some_and(|s| source::scheme(s) != "salt") && !declared.skip_verify;
+    let check_download =
+        source.is_some_and(|s| source::scheme(s) != "salt") && !declared.skip_verify;
     let mismatch = |fetched: &Fetched, sum: &Option<Sum>| -> Option<(Sum, String)> {
         let sum = sum.as_ref()?;
         let actual = source::file_hash(&fetched.path, &sum.hash_type).unwrap_or_default();
@@ -526,7 +574,12 @@ fn manage_file(
                 format!("{digits:0>4}")
             })
         });
-        match make_parents(path, declared.user.as_ref(), declared.group.as_ref(), dir_mode.as_deref()) {
+        match make_parents(
+            path,
+            declared.user.as_ref(),
+            declared.group.as_ref(),
+            dir_mode.as_deref(),
+        ) {
             Ok(()) => Ok(ret),
             Err(err) => Err(ret.error(format!("Unable to manage file: {err}"))),
         }
@@ -555,7 +608,11 @@ fn manage_file(
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(if declared.mode.is_some() { 0o600 } else { 0o666 })
+            .mode(if declared.mode.is_some() {
+                0o600
+            } else {
+                0o666
+            })
             .open(path);
         if created.is_err() {
             return match &contents {

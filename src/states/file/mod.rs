@@ -154,13 +154,18 @@ fn expand_user(path: &str) -> String {
 fn normalize_mode(mode: Option<&Value>) -> Option<String> {
     let mode = mode.filter(|m| !m.is_nil())?;
     let text = py_str(mode).replace("0o", "0");
-    let text = text.trim_matches('"').trim_matches('\'').trim_start_matches('0');
+    let text = text
+        .trim_matches('"')
+        .trim_matches('\'')
+        .trim_start_matches('0');
     Some(format!("{text:0>4}"))
 }
 
 /// A normalised mode as bits, when it is octal.
 fn mode_bits(mode: &str) -> Option<u32> {
-    u32::from_str_radix(mode, 8).ok().filter(|bits| *bits <= 0o7777)
+    u32::from_str_radix(mode, 8)
+        .ok()
+        .filter(|bits| *bits <= 0o7777)
 }
 
 /// An owner as declared: a name, or a number (which matches the id only, as in Salt).
@@ -175,8 +180,12 @@ impl Owner {
     fn from_arg(call: &StateCall, key: &str) -> Option<Self> {
         match call.arg(key)? {
             Value::Nil => None,
-            Value::Integer(id) => id.as_u64().and_then(|id| u32::try_from(id).ok()).map(Self::Id),
-            other => Some(Self::Name(py_str(other).into_owned())).filter(|o| *o != Self::Name(String::new())),
+            Value::Integer(id) => id
+                .as_u64()
+                .and_then(|id| u32::try_from(id).ok())
+                .map(Self::Id),
+            other => Some(Self::Name(py_str(other).into_owned()))
+                .filter(|o| *o != Self::Name(String::new())),
         }
     }
 
@@ -487,7 +496,8 @@ fn replace_file(dest: &Path, data: &[u8], backup: &str, cachedir: &Path) -> Resu
         .prefix(&prefix)
         .tempfile_in(parent)
         .map_err(|err| os_error(&err, parent))?;
-    temp.write_all(data).map_err(|err| os_error(&err, temp.path()))?;
+    temp.write_all(data)
+        .map_err(|err| os_error(&err, temp.path()))?;
     let existing = std::fs::metadata(dest).ok();
     if existing.is_some() && matches!(backup, "minion" | "both") {
         backup_minion(dest, &cachedir.join("file_backup")).map_err(|err| os_error(&err, dest))?;
@@ -498,7 +508,8 @@ fn replace_file(dest: &Path, data: &[u8], backup: &str, cachedir: &Path) -> Resu
         std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
             .map_err(|err| os_error(&err, dest))?;
     }
-    temp.persist(dest).map_err(|err| os_error(&err.error, dest))?;
+    temp.persist(dest)
+        .map_err(|err| os_error(&err.error, dest))?;
     Ok(())
 }
 
@@ -525,14 +536,21 @@ fn backup_minion(path: &Path, bkroot: &Path) -> std::io::Result<()> {
     std::fs::copy(path, &backup)?;
     let meta = std::fs::metadata(path)?;
     let _ = std::os::unix::fs::chown(&backup, Some(meta.uid()), Some(meta.gid()));
-    std::fs::set_permissions(&backup, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+    std::fs::set_permissions(
+        &backup,
+        std::fs::Permissions::from_mode(meta.mode() & 0o7777),
+    )
 }
 
 /// Salt's `config.backup_mode`: the state's `backup`, else the minion's `backup_mode`.
 fn backup_mode(call: &StateCall, ctx: &StateContext) -> String {
     call.arg_str("backup")
         .filter(|b| !b.is_empty())
-        .or_else(|| ctx.config.get("backup_mode").map(|b| py_str(b).into_owned()))
+        .or_else(|| {
+            ctx.config
+                .get("backup_mode")
+                .map(|b| py_str(b).into_owned())
+        })
         .unwrap_or_default()
 }
 
@@ -595,3 +613,5 @@ fn is_absolute(name: &str) -> bool {
     name.starts_with('/')
 }
 
+#[cfg(test)]
+mod tests;

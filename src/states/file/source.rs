@@ -77,7 +77,10 @@ pub(super) async fn pick(
                 let hash = Some(hash)
                     .filter(|h| crate::py::value::truthy(h))
                     .map(|h| py_str(h).into_owned());
-                (py_str(url).into_owned(), hash.or_else(|| source_hash.clone()))
+                (
+                    py_str(url).into_owned(),
+                    hash.or_else(|| source_hash.clone()),
+                )
             }
             Value::Map(_) => continue,
             other => (py_str(other).into_owned(), source_hash.clone()),
@@ -165,7 +168,11 @@ pub(super) async fn source_sum(
     let Some((_, wanted)) = HASHES.iter().find(|(t, _)| *t == hash_type) else {
         return Err(format!(
             "Invalid hash type '{hash_type}'. Supported hash types are: {}. Either remove the hash type and simply use '{hsum}' as the source_hash, or change the hash type to a supported type.",
-            HASHES.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ")
+            HASHES
+                .iter()
+                .map(|(t, _)| *t)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     };
     match HASHES.iter().find(|(_, len)| *len == hsum.len()) {
@@ -193,7 +200,11 @@ fn extract_hash(text: &str, name: &str, source: &str) -> Option<Sum> {
     let named = [base(name), base(source)];
     let found = text
         .lines()
-        .find(|line| named.iter().any(|n| !n.is_empty() && line.contains(n.as_str())))
+        .find(|line| {
+            named
+                .iter()
+                .any(|n| !n.is_empty() && line.contains(n.as_str()))
+        })
         .and_then(|line| hashes_on(line).into_iter().next())
         .or_else(|| {
             let all: Vec<String> = text.lines().flat_map(hashes_on).collect();
@@ -208,7 +219,11 @@ fn extract_hash(text: &str, name: &str, source: &str) -> Option<Sum> {
 
 /// A local copy of `source`: the cache's for `salt://`, the path itself for a local file, a
 /// download for HTTP(S). The error is the comment Salt fails the state with.
-pub(super) async fn fetch(ctx: &StateContext, source: &str, saltenv: &str) -> Result<Fetched, String> {
+pub(super) async fn fetch(
+    ctx: &StateContext,
+    source: &str,
+    saltenv: &str,
+) -> Result<Fetched, String> {
     match scheme(source) {
         "salt" => {
             let not_found = || format!("Source file {source} not found in saltenv '{saltenv}'");
@@ -240,7 +255,10 @@ fn local(path: &str) -> Result<Fetched, String> {
     if path.exists() {
         Ok(Fetched::local(path))
     } else {
-        Err(format!("Local file source {} does not exist", path.display()))
+        Err(format!(
+            "Local file source {} does not exist",
+            path.display()
+        ))
     }
 }
 

@@ -7,7 +7,10 @@ use super::{Owner, Ret, is_absolute, make_parents, normalize_mode, target_name};
 use crate::py::value::py_str;
 use crate::states::{StateCall, StateContext, StateError, StateResult};
 
-pub(super) async fn symlink(call: &StateCall, ctx: &StateContext) -> Result<StateResult, StateError> {
+pub(super) async fn symlink(
+    call: &StateCall,
+    ctx: &StateContext,
+) -> Result<StateResult, StateError> {
     Ok(ensure(call, ctx).done())
 }
 
@@ -72,26 +75,54 @@ fn ensure(call: &StateCall, ctx: &StateContext) -> Ret {
     let owned = |path: &Path| link_owner(path).is_some_and(|(u, g)| u == user && g == group);
     let force = call.arg_bool("force", false);
     let exists = std::fs::symlink_metadata(path).is_ok();
-    let current = std::fs::read_link(path).ok().map(|t| t.display().to_string());
+    let current = std::fs::read_link(path)
+        .ok()
+        .map(|t| t.display().to_string());
     let (tresult, mut tcomment, tchanges) = if !exists {
-        (None, format!("Symlink {name} to {target} is set for creation"), vec![("new", name.clone())])
+        (
+            None,
+            format!("Symlink {name} to {target} is set for creation"),
+            vec![("new", name.clone())],
+        )
     } else if let Some(current) = &current {
         if *current != target {
-            (None, format!("Link {name} target is set to be changed to {target}"), vec![("change", name.clone())])
+            (
+                None,
+                format!("Link {name} target is set to be changed to {target}"),
+                vec![("change", name.clone())],
+            )
         } else if owned(path) {
-            (Some(true), format!("The symlink {name} is present"), Vec::new())
+            (
+                Some(true),
+                format!("The symlink {name} is present"),
+                Vec::new(),
+            )
         } else {
             let (cu, cg) = link_owner(path).unwrap_or_default();
             (
                 None,
-                format!("The symlink {name} is present, but the ownership of the symlink would be changed from {cu}:{cg} to {user}:{group}"),
+                format!(
+                    "The symlink {name} is present, but the ownership of the symlink would be changed from {cu}:{cg} to {user}:{group}"
+                ),
                 vec![("ownership", format!("{cu}:{cg}"))],
             )
         }
     } else if force {
-        (None, format!("The file or directory {name} is set for removal to make way for a new symlink targeting {target}"), Vec::new())
+        (
+            None,
+            format!(
+                "The file or directory {name} is set for removal to make way for a new symlink targeting {target}"
+            ),
+            Vec::new(),
+        )
     } else {
-        (Some(false), format!("File or directory exists where the symlink {name} should be. Did you mean to use force?"), Vec::new())
+        (
+            Some(false),
+            format!(
+                "File or directory exists where the symlink {name} should be. Did you mean to use force?"
+            ),
+            Vec::new(),
+        )
     };
     let parent = path.parent().unwrap_or(Path::new("/"));
     if !parent.is_dir() {
@@ -100,14 +131,22 @@ fn ensure(call: &StateCall, ctx: &StateContext) -> Ret {
                 tcomment.push_str(&format!("\n{} will be created", parent.display()));
             } else {
                 let mode = normalize_mode(call.arg("mode"));
-                if let Err(err) = make_parents(path, Some(&owner), Some(&owner_group), mode.as_deref()) {
+                if let Err(err) =
+                    make_parents(path, Some(&owner), Some(&owner_group), mode.as_deref())
+                {
                     return ret.error(err);
                 }
             }
         } else if call.test {
-            tcomment.push_str(&format!("\nDirectory {} for symlink is not present", parent.display()));
+            tcomment.push_str(&format!(
+                "\nDirectory {} for symlink is not present",
+                parent.display()
+            ));
         } else {
-            return ret.error(format!("Directory {} for symlink is not present", parent.display()));
+            return ret.error(format!(
+                "Directory {} for symlink is not present",
+                parent.display()
+            ));
         }
     }
     if call.test {
@@ -118,7 +157,8 @@ fn ensure(call: &StateCall, ctx: &StateContext) -> Ret {
         }
         return ret;
     }
-    let lchown = |path: &Path| std::os::unix::fs::lchown(path, Some(uid), Some(gid)).is_ok() && owned(path);
+    let lchown =
+        |path: &Path| std::os::unix::fs::lchown(path, Some(uid), Some(gid)).is_ok() && owned(path);
     if let Some(current) = &current {
         if Path::new(current) != Path::new(&target) {
             let _ = std::fs::remove_file(path);
@@ -130,7 +170,8 @@ fn ensure(call: &StateCall, ctx: &StateContext) -> Ret {
                 ret.change("ownership", format!("{user}:{group}"));
             } else {
                 ret.result = Some(false);
-                ret.comment = format!("Failed to set ownership of symlink {name} to {user}:{group}");
+                ret.comment =
+                    format!("Failed to set ownership of symlink {name} to {user}:{group}");
             }
             return ret;
         }
@@ -151,17 +192,25 @@ fn ensure(call: &StateCall, ctx: &StateContext) -> Ret {
             std::fs::remove_file(path)
         };
         if let Err(err) = removed {
-            return ret.error(format!("Unable to create new symlink {name} -> {target}: {}", super::os_error(&err, path)));
+            return ret.error(format!(
+                "Unable to create new symlink {name} -> {target}: {}",
+                super::os_error(&err, path)
+            ));
         }
     }
     if let Err(err) = std::os::unix::fs::symlink(&target, path) {
-        return ret.error(format!("Unable to create new symlink {name} -> {target}: {}", super::os_error(&err, path)));
+        return ret.error(format!(
+            "Unable to create new symlink {name} -> {target}: {}",
+            super::os_error(&err, path)
+        ));
     }
     ret.comment = format!("Created new symlink {name} -> {target}");
     ret.change("new", name.as_str());
     if !owned(path) && !lchown(path) {
         ret.result = Some(false);
-        ret.comment.push_str(&format!(", but was unable to set ownership to {user}:{group}"));
+        ret.comment.push_str(&format!(
+            ", but was unable to set ownership to {user}:{group}"
+        ));
     }
     ret
 }

@@ -27,7 +27,8 @@ fn holds(data: &str, chunk: &str) -> bool {
 
 /// Salt's `"\n".join(difflib.unified_diff(old, new))` over lines without their endings.
 fn joined_diff(old: &[String], new: &[String]) -> String {
-    let with_end = |lines: &[String]| -> Vec<String> { lines.iter().map(|l| format!("{l}\n")).collect() };
+    let with_end =
+        |lines: &[String]| -> Vec<String> { lines.iter().map(|l| format!("{l}\n")).collect() };
     let diff = crate::py::difflib::unified_diff(&with_end(old), &with_end(new));
     // Each item difflib yields is one line here; Salt joins them with a newline, so the
     // header lines (which end in one) are followed by an empty line and the last loses it.
@@ -75,7 +76,12 @@ fn add(call: &StateCall) -> Ret {
             ret.change("new", name.as_str());
             return ret;
         }
-        if std::fs::OpenOptions::new().append(true).create(true).open(path).is_err() {
+        if std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .is_err()
+        {
             return ret.error(format!("{name}: file not found"));
         }
     }
