@@ -7,6 +7,7 @@
 
 pub mod cmd;
 pub mod event;
+mod file;
 pub mod grains;
 pub mod signature;
 mod test;
@@ -69,6 +70,30 @@ pub static FUNCTIONS: &[Function] = &[
     Function {
         signature: event::SEND,
         run: |call, ctx| done(event::send(call, ctx)),
+    },
+    Function {
+        signature: file::DIRECTORY_EXISTS,
+        run: |call, _| done(file::directory_exists(call)),
+    },
+    Function {
+        signature: file::FILE_EXISTS,
+        run: |call, _| done(file::file_exists(call)),
+    },
+    Function {
+        signature: file::GET_HASH,
+        run: |call, _| done(file::get_hash(call)),
+    },
+    Function {
+        signature: file::READ,
+        run: |call, _| done(file::read(call)),
+    },
+    Function {
+        signature: file::REMOVE,
+        run: |call, _| done(file::remove(call)),
+    },
+    Function {
+        signature: file::WRITE,
+        run: |call, _| done(file::write(call)),
     },
     Function {
         signature: grains::GET,
