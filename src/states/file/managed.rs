@@ -368,17 +368,15 @@ async fn get_managed(
     let scheme = source::scheme(source);
     let remote = matches!(scheme, "http" | "https");
     let mut sum = None;
-    if remote || (source_hash.is_some() && scheme != "salt") {
-        if !declared.skip_verify {
-            let Some(hash) = source_hash else {
-                return Ok(Err(format!(
-                    "Unable to verify upstream hash of source file {source}, please set source_hash or set skip_verify to True"
-                )));
-            };
-            match source::source_sum(ctx, &declared.name, source, hash, saltenv).await {
-                Ok(found) => sum = Some(found),
-                Err(comment) => return Ok(Err(comment)),
-            }
+    if (remote || (source_hash.is_some() && scheme != "salt")) && !declared.skip_verify {
+        let Some(hash) = source_hash else {
+            return Ok(Err(format!(
+                "Unable to verify upstream hash of source file {source}, please set source_hash or set skip_verify to True"
+            )));
+        };
+        match source::source_sum(ctx, &declared.name, source, hash, saltenv).await {
+            Ok(found) => sum = Some(found),
+            Err(comment) => return Ok(Err(comment)),
         }
     }
     let fetched = match source::fetch(ctx, source, saltenv).await {

@@ -99,7 +99,7 @@ async fn exists(ctx: &StateContext, url: &str, saltenv: &str) -> bool {
                 return false;
             };
             let listed = |list: Result<Vec<String>, FileError>| {
-                list.is_ok_and(|names| names.iter().any(|n| *n == path))
+                list.is_ok_and(|names| names.contains(&path))
             };
             listed(files.source().list_files(&env).await)
                 || listed(files.source().list_dirs(&env).await)
