@@ -8,6 +8,14 @@
 //! `salt['mod.fun']` in templates) goes through the [`Salt`] trait, which the functions layer
 //! implements: Salt's `__salt__`, injected.
 
+pub mod apply;
+mod checks;
+mod cmd;
+mod event;
+mod high;
+mod run;
+pub use run::RunOptions;
+mod sls;
 mod test;
 
 use std::future::Future;
@@ -44,6 +52,10 @@ pub struct StateFunction {
 
 /// Every state function halite has, sorted by name.
 pub static STATES: &[StateFunction] = &[
+    cmd::RUN,
+    cmd::SCRIPT,
+    cmd::WAIT,
+    event::SEND,
     test::CONFIGURABLE_TEST_STATE,
     test::FAIL_WITH_CHANGES,
     test::FAIL_WITHOUT_CHANGES,
@@ -55,6 +67,21 @@ pub static STATES: &[StateFunction] = &[
 /// The state function named `name` (`module.function`), if halite has it.
 pub fn find(name: &str) -> Option<&'static StateFunction> {
     STATES.iter().find(|function| function.name == name)
+}
+
+/// What runs when a `module.fun` state watching another sees it change: the function's own
+/// `mod_watch`, else its module's (Salt has one `mod_watch` per module). `None` when the
+/// module has none, and `watch` is then a plain `require`.
+pub fn mod_watch(module: &str, fun: &str) -> Option<StateFn> {
+    let prefix = format!("{module}.");
+    find(&format!("{module}.{fun}"))
+        .and_then(|function| function.mod_watch)
+        .or_else(|| {
+            STATES
+                .iter()
+                .filter(|function| function.name.starts_with(&prefix))
+                .find_map(|function| function.mod_watch)
+        })
 }
 
 /// One chunk as its state function sees it.
