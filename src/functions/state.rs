@@ -366,10 +366,29 @@ pub(super) async fn run(call: &Call, ctx: &Context, kind: Kind) -> Result<Outcom
         Kind::Apply | Kind::Sls => apply::sls(&states, &mods, &env, exclude, &options).await,
         Kind::SlsId => {
             let id = bound.get("id_").map(text).unwrap_or_default();
-            apply::sls_id(&states, &id, &mods, &env, &options).await
+            let ran = apply::sls_id(&states, &id, &mods, &env, &options).await;
+            if ran
+                .as_ref()
+                .is_ok_and(|ret| ret.as_map().is_some_and(Vec::is_empty))
+            {
+                return Err(FunctionError::Arguments {
+                    fun: call.fun.clone(),
+                    problem: format!(
+                        "No matches for ID '{id}' found in SLS '{}' within saltenv '{env}'",
+                        text(bound.get("mods").unwrap_or(&Value::Nil))
+                    ),
+                });
+            }
+            ran
         }
         Kind::Single => {
             let fun = bound.get("fun").map(text).unwrap_or_default();
+            if !fun.contains('.') {
+                return Ok(Outcome::with_retcode(
+                    "Invalid function passed",
+                    super::EX_GENERIC,
+                ));
+            }
             let name = bound.get("name").map(text).unwrap_or_default();
             let args = bound
                 .extra

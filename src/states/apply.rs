@@ -66,11 +66,10 @@ pub async fn sls(
     call_high(ctx, options, high).await
 }
 
-/// `state.show_sls`: the high data of `mods`, `extend` merged.
+/// `state.show_sls`: the high data of `mods`, `extend` blocks still apart.
 pub async fn show_sls(ctx: &StateContext, mods: &[String], saltenv: &str) -> Result<Value, Errors> {
     let matches = IndexMap::from([(saltenv.to_owned(), mods.to_vec())]);
-    let (mut high, mut errors) = Compiler::new(ctx).render_highstate(&matches).await;
-    errors.extend(high::reconcile_extend(&mut high, false));
+    let (high, mut errors) = Compiler::new(ctx).render_highstate(&matches).await;
     errors.extend(high::verify_high(&high));
     if !errors.is_empty() {
         return Err(errors);
@@ -95,7 +94,8 @@ pub async fn show_low_sls(
     ))
 }
 
-/// `state.sls_id`: the chunks of ID `id` in `mods`, with their requisites.
+/// `state.sls_id`: the chunks of ID `id` in `mods`, with their requisites; an empty map when
+/// no chunk has that ID.
 pub async fn sls_id(
     ctx: &StateContext,
     id: &str,
@@ -120,16 +120,11 @@ pub async fn sls_id(
             ret.extend(running);
         }
     }
-    if ret.is_empty() {
-        return Err(vec![format!(
-            "No matches for ID '{id}' found in SLS '{}' within saltenv '{saltenv}'",
-            mods.join(",")
-        )]);
-    }
     Ok(results(ret.into_iter().collect()))
 }
 
-/// `state.single`: one state function on one name, `args` its arguments.
+/// `state.single`: one state function (`module.function`) on one name, `args` its
+/// arguments.
 pub async fn single(
     ctx: &StateContext,
     fun: &str,
@@ -137,9 +132,7 @@ pub async fn single(
     args: Vec<(String, Value)>,
     options: &RunOptions,
 ) -> Result<Value, Errors> {
-    let Some((state, function)) = fun.split_once('.') else {
-        return Err(vec!["Invalid function passed".to_owned()]);
-    };
+    let (state, function) = fun.split_once('.').unwrap_or((fun, ""));
     let chunk = Chunk {
         state: state.to_owned(),
         name: name.to_owned(),

@@ -187,15 +187,10 @@ async fn script(call: &StateCall, ctx: &StateContext) -> Result<StateResult, Sta
     if let Some(failed) = missing_cwd(call) {
         return Ok(failed);
     }
+    // As Salt 3007 does: the whole name is the source when none is given, and the arguments
+    // come from the name (its words after the first); an `args` argument is not passed on.
     let source = call.arg_str("source").unwrap_or_else(|| call.name.clone());
-    let source = source
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let args = call
-        .arg_str("args")
-        .or_else(|| call.name.split_once(' ').map(|(_, rest)| rest.to_owned()));
+    let args = call.name.split_once(' ').map(|(_, rest)| rest.to_owned());
     let cannot_cache = || {
         StateResult::new(
             call,
@@ -205,6 +200,13 @@ async fn script(call: &StateCall, ctx: &StateContext) -> Result<StateResult, Sta
                 call.saltenv
             ),
         )
+        .with_changes(Value::Map(vec![
+            (Value::from("pid"), Value::from(0)),
+            (Value::from("retcode"), Value::from(1)),
+            (Value::from("stdout"), Value::from("")),
+            (Value::from("stderr"), Value::from("")),
+            (Value::from("cache_error"), Value::Boolean(true)),
+        ]))
     };
     let cached = match (&ctx.files, source.starts_with("salt://")) {
         (Some(files), true) => match files.cache_file(&source, &call.saltenv).await {

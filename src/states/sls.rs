@@ -377,11 +377,48 @@ impl<'a> Compiler<'a> {
         let vars = self.ctx.template_vars(saltenv, sls, extra);
         let renderer = self.ctx.renderer.clone();
         let name = found.source.clone();
+        let text = source.clone();
         tokio::task::spawn_blocking(move || renderer.render_sls(&name, &source, &vars))
             .await
             .map_err(|err| err.to_string())?
-            .map_err(|err| err.to_string())
+            .map_err(|err| salt_render_error(&err, &text))
     }
+}
+
+/// A render error as Salt words it: an undefined variable as "Jinja variable 'x' is
+/// undefined", then the line and the lines around it with a marker.
+fn salt_render_error(err: &crate::render::RenderError, source: &str) -> String {
+    if err.message.starts_with("invalid YAML") || err.line == 0 {
+        return err.to_string();
+    }
+    let identifier = !err.expression.is_empty()
+        && err
+            .expression
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_');
+    let what = if err.message.contains("undefined") && identifier {
+        format!("Jinja variable '{}' is undefined", err.expression)
+    } else {
+        format!("Jinja error: {}", err.message)
+    };
+    let lines: Vec<&str> = source.lines().collect();
+    let first = err.line.saturating_sub(3).max(1);
+    let last = (err.line + 3).min(lines.len());
+    let context: Vec<String> = (first..=last)
+        .map(|number| {
+            let line = lines.get(number - 1).copied().unwrap_or_default();
+            if number == err.line {
+                format!("{line}    <======================")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    format!(
+        "{what}; line {}\n\n---\n{}\n---",
+        err.line,
+        context.join("\n")
+    )
 }
 
 /// Takes `extend` out of a rendered SLS into `high.extend` (Salt's `_handle_extend`).
