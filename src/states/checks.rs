@@ -48,10 +48,16 @@ pub(super) async fn run_check(ctx: &StateContext, low: &Chunk) -> Check {
         .iter()
         .filter(|key| !exclude.iter().any(|e| e == *key))
         .map(|key| {
-            (
-                (*key).to_owned(),
-                low.get(key).cloned().unwrap_or(Value::Nil),
-            )
+            let value = low.get(key).cloned().unwrap_or(Value::Nil);
+            // `cmd.retcode` takes the environment as a map; a state may give a list of maps.
+            let value = match *key {
+                "env" => super::cmd::env_map(Some(&value))
+                    .ok()
+                    .flatten()
+                    .unwrap_or(Value::Nil),
+                _ => value,
+            };
+            ((*key).to_owned(), value)
         })
         .collect();
     match low

@@ -56,10 +56,15 @@ fn mod_watch<'a>(call: &'a StateCall, ctx: &'a StateContext) -> Applying<'a> {
     })
 }
 
-/// The state's `env` as `cmd.run_all` takes it: a map (Salt also takes a list of one-key
-/// maps); `Err` with Salt's comment for anything else.
+/// The state's `env` as `cmd.run_all` takes it.
 fn env(call: &StateCall) -> Result<Option<Value>, String> {
-    match call.arg("env") {
+    env_map(call.arg("env"))
+}
+
+/// An `env` argument as a map: Salt also takes a list of one-key maps; `Err` with Salt's
+/// comment for anything else.
+pub(super) fn env_map(env: Option<&Value>) -> Result<Option<Value>, String> {
+    match env {
         None | Some(Value::Nil) => Ok(None),
         Some(map @ Value::Map(_)) => Ok(Some(map.clone())),
         Some(Value::Array(items)) => Ok(Some(Value::Map(
@@ -187,10 +192,10 @@ async fn script(call: &StateCall, ctx: &StateContext) -> Result<StateResult, Sta
     if let Some(failed) = missing_cwd(call) {
         return Ok(failed);
     }
-    // As Salt 3007 does: the whole name is the source when none is given, and the arguments
-    // come from the name (its words after the first); an `args` argument is not passed on.
+    // As Salt 3007.8 does: the whole name is the source when none is given. Its arguments
+    // (the name's words after the first, or `args`) never reach the script: Salt hands
+    // `[script, args]` to `sh -c`, which takes them as its own `$0…`.
     let source = call.arg_str("source").unwrap_or_else(|| call.name.clone());
-    let args = call.name.split_once(' ').map(|(_, rest)| rest.to_owned());
     let cannot_cache = || {
         StateResult::new(
             call,
@@ -226,10 +231,7 @@ async fn script(call: &StateCall, ctx: &StateContext) -> Result<StateResult, Sta
     std::fs::copy(&cached, &path).map_err(|err| StateError::Invalid(err.to_string()))?;
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .map_err(|err| StateError::Invalid(err.to_string()))?;
-    let command = match &args {
-        Some(args) => format!("'{}' {args}", path.display()),
-        None => format!("'{}'", path.display()),
-    };
+    let command = format!("'{}'", path.display().to_string().replace('\'', "'\\''"));
     let mut kwargs = vec![("cmd".to_owned(), Value::from(command))];
     kwargs.extend(command_kwargs(call, ctx, env));
     match ctx.call("cmd.run_all", Vec::new(), kwargs).await {
