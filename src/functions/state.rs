@@ -426,3 +426,51 @@ pub(super) fn running(call: &Call, ctx: &Context) -> Result<Outcome, FunctionErr
         conflicts(ctx).into_iter().map(Value::from).collect(),
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jids_read_as_salts_jid_to_time() {
+        assert_eq!(
+            jid_to_time("20261203052611503387"),
+            "2026, Dec 03 05:26:11.503387"
+        );
+        assert_eq!(jid_to_time("req"), "");
+    }
+
+    /// Salt 3007.8's answer to a second state run, seen with two `salt-call`s.
+    #[test]
+    fn a_state_run_is_refused_while_another_runs() {
+        let config = crate::config::Config::load(
+            crate::config::Role::Minion,
+            Some(std::path::Path::new("/nonexistent/halite")),
+        )
+        .unwrap();
+        let running = super::super::RunningJobs::default();
+        let job = |jid: &str, fun: &str| super::super::Job {
+            jid: jid.to_owned(),
+            load: crate::salt_yaml::load(&format!("{{fun: {fun}, jid: '{jid}'}}")).unwrap(),
+        };
+        let _other = running.enter(job("20261203052611503387", "test.sleep"));
+        let ctx = Context {
+            config,
+            grains: Value::Map(Vec::new()),
+            job: Some(job("20261203052612000000", "state.sls")),
+            bus: None,
+            running: running.clone(),
+            files: None,
+        };
+        assert!(conflicts(&ctx).is_empty(), "only state runs conflict");
+        let _first = running.enter(job("20261203052611503388", "state.apply"));
+        let _own = running.enter(job("20261203052612000000", "state.sls"));
+        assert_eq!(
+            conflicts(&ctx),
+            [format!(
+                "The function \"state.apply\" is running as PID {} and was started at 2026, Dec 03 05:26:11.503388 with jid 20261203052611503388",
+                std::process::id()
+            )]
+        );
+    }
+}

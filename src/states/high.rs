@@ -324,29 +324,30 @@ pub(super) fn reconcile_extend(high: &mut High, strict: bool) -> Vec<String> {
             };
             for arg in run.as_array().into_iter().flatten() {
                 let mut update = false;
-                for index in 0..existing.len() {
-                    match (arg, &existing[index]) {
+                for slot in existing.iter_mut() {
+                    match (arg, &*slot) {
                         (Value::String(_), Value::String(_)) => {
-                            existing[index] = arg.clone();
+                            *slot = arg.clone();
                             update = true;
                         }
                         (Value::Map(_), Value::Map(_)) => {
-                            let (argfirst, value) = single(arg).expect("a map");
-                            let (first, _) = single(&existing[index]).expect("a map");
+                            let (Some((argfirst, value)), Some((first, _))) =
+                                (single(arg), single(slot))
+                            else {
+                                continue;
+                            };
                             if argfirst == first {
                                 if REQUISITES.contains(&argfirst.as_str()) {
-                                    if let Some(Value::Array(list)) =
-                                        get_mut(&mut existing[index], &first)
-                                    {
+                                    if let Some(Value::Array(list)) = get_mut(slot, &first) {
                                         list.extend(value.as_array().cloned().unwrap_or_default());
                                     }
                                 } else {
-                                    existing[index] = arg.clone();
+                                    *slot = arg.clone();
                                 }
                                 update = true;
                             }
                             if argfirst == "name" && first == "names" {
-                                existing[index] = arg.clone();
+                                *slot = arg.clone();
                             }
                         }
                         _ => {}
@@ -429,13 +430,13 @@ pub(super) fn verify_high(high: &High) -> Vec<String> {
                                     entry.0 = state.clone();
                                     entry.1.clear();
                                     for req in list {
-                                        let (req_key, req_val) = match req {
-                                            Value::String(_) => ("id".to_owned(), req),
-                                            Value::Map(_) => single(req).expect("a map"),
-                                            other => {
+                                        let (req_key, req_val) = match (req, single(req)) {
+                                            (Value::String(_), _) => ("id".to_owned(), req),
+                                            (Value::Map(_), Some(pair)) => pair,
+                                            (other, _) => {
                                                 errors.push(format!(
                                                     "Requisite declaration {} in SLS {sls} is not formed as a single key dictionary",
-                                                    crate::py::value::py_str(other)
+                                                    py_str(other)
                                                 ));
                                                 continue;
                                             }
@@ -714,7 +715,7 @@ pub(super) fn apply_exclude(high: &mut High) {
     }
     high.ids.retain(|id, body| {
         let of = text(map_get(body, "__sls__"));
-        !ids.contains(id) && !(!of.is_empty() && sls.iter().any(|pattern| fnmatch(&of, pattern)))
+        !ids.contains(id) && (of.is_empty() || !sls.iter().any(|pattern| fnmatch(&of, pattern)))
     });
 }
 

@@ -17,6 +17,8 @@ mod run;
 pub use run::RunOptions;
 mod sls;
 mod test;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -122,8 +124,7 @@ impl StateCall {
 
     /// The argument `key`'s truthiness, `default` when not declared.
     pub fn arg_bool(&self, key: &str, default: bool) -> bool {
-        self.arg(key)
-            .map_or(default, |value| crate::py::value::truthy(value))
+        self.arg(key).map_or(default, crate::py::value::truthy)
     }
 }
 

@@ -490,15 +490,16 @@ impl<'a> Runner<'a> {
         if self.prereq.contains(&index) {
             let (status, _) = self.check_requisite(index, false);
             let mut ret = self.call(index, None).await;
-            if !map_get(&ret, "changes").is_some_and(truthy) && status == Status::Change {
-                if let Value::Map(entries) = &mut ret {
-                    map_set(
-                        entries,
-                        Value::from("changes"),
-                        Value::Map(vec![(Value::from("watch"), Value::from("watch"))]),
-                    );
-                    map_set(entries, Value::from("result"), Value::Nil);
-                }
+            if !map_get(&ret, "changes").is_some_and(truthy)
+                && status == Status::Change
+                && let Value::Map(entries) = &mut ret
+            {
+                map_set(
+                    entries,
+                    Value::from("changes"),
+                    Value::Map(vec![(Value::from("watch"), Value::from("watch"))]),
+                );
+                map_set(entries, Value::from("result"), Value::Nil);
             }
             self.pre.insert(tag.clone(), ret);
         } else if depth + 1 >= 20 {
