@@ -5,10 +5,11 @@
 use std::path::Path;
 use std::process::Command;
 
+use halite::event::{Value, map_get};
 use serde_json::Value as Json;
 
 use crate::conformance::venv;
-use crate::support::bin;
+use crate::support::{Lab, RawSubscriber, bin, stderr, stdout};
 
 /// The SLS tree: test and cmd states with every requisite, includes, extend, names, orders,
 /// checks and compile errors.
@@ -268,4 +269,40 @@ fn state_runs_return_what_salt_3007_8_returns() {
             "{args:?}: halite's return differs from Salt's"
         );
     }
+}
+
+/// A state job on a minion daemon: its return names the `highstate` outputter, as Salt's
+/// minion names it for the `state` functions that run states.
+#[test]
+fn a_minion_names_the_highstate_outputter_in_state_returns() {
+    let mut lab = Lab::new();
+    lab.start_master();
+    lab.start_minion();
+    let mut subscriber = RawSubscriber::connect(&lab.master_pub());
+    let output = lab.run(
+        "salt",
+        &[
+            "minion1",
+            "state.single",
+            "test.succeed_with_changes",
+            "x",
+            "--out",
+            "json",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let Some(event) = subscriber.next_event(std::time::Duration::from_secs(1)) else {
+            continue;
+        };
+        if event.tag.starts_with("salt/job/") && event.tag.ends_with("/ret/minion1") {
+            assert_eq!(event.get("out").and_then(Value::as_str), Some("highstate"));
+            let ret = event.get("return").unwrap();
+            let state = map_get(ret, "test_|-x_|-x_|-succeed_with_changes").unwrap();
+            assert_eq!(map_get(state, "result"), Some(&Value::Boolean(true)));
+            return;
+        }
+    }
+    panic!("no return: {}", stdout(&output));
 }
