@@ -302,7 +302,12 @@ fn extra<'a>(bound: &'a Bound, key: &str) -> Option<&'a Value> {
 /// Runs a `state` function.
 pub(super) async fn run(call: &Call, ctx: &Context, kind: Kind) -> Result<Outcome, FunctionError> {
     let bound = bind(call, kind.signature())?;
-    let conflict = conflicts(ctx);
+    // `concurrent=True` runs beside other state runs, as Salt allows.
+    let conflict = if extra(&bound, "concurrent").is_some_and(truthy) {
+        Vec::new()
+    } else {
+        conflicts(ctx)
+    };
     if !conflict.is_empty() {
         return Ok(Outcome::with_retcode(
             Value::Array(conflict.into_iter().map(Value::from).collect()),
@@ -329,6 +334,8 @@ pub(super) async fn run(call: &Call, ctx: &Context, kind: Kind) -> Result<Outcom
             Some(events) => truthy(events),
             None => ctx.config.get_bool("state_events", false)?,
         },
+        // Without the minion daemon's bus (salt-call) there is no way to the master: Salt's
+        // salt-call --local fires no state events either.
         local: ctx.bus.is_none(),
         failhard: ctx.config.get_bool("failhard", false)?,
     };

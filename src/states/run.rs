@@ -654,7 +654,7 @@ impl<'a> Runner<'a> {
                 args: low
                     .args
                     .iter()
-                    .filter(|(key, _)| !internal(key) || key == "runas")
+                    .filter(|(key, _)| !internal(key))
                     .cloned()
                     .collect(),
                 test,
