@@ -162,6 +162,10 @@ badcwd:
         "notdict: just a string\nnotlist:\n  test.nop: {a: b}\ntrailing:\n  test.nop:\n",
     ),
     (
+        "event.sls",
+        "my/tag:\n  event.send:\n    - data:\n        a: 1\n",
+    ),
+    (
         "loop.sls",
         "la:\n  test.nop:\n    - require:\n      - test: lb\nlb:\n  test.nop:\n    - require:\n      - test: la\n",
     ),
@@ -251,8 +255,9 @@ fn state_runs_return_what_salt_3007_8_returns() {
     let dir = tempfile::tempdir().unwrap();
     lab(dir.path());
     for args in [
-        &["state.apply", "reqs,cmds,jinja"][..],
-        &["state.apply", "reqs,cmds", "test=True"],
+        &["state.apply", "reqs,cmds,jinja,event"][..],
+        &["state.apply", "reqs,cmds,event", "test=True"],
+        &["state.apply", "other,nope", "saltenv=dev"],
         &["state.apply"],
         &["state.apply", "errors"],
         &["state.apply", "loop"],

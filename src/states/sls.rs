@@ -119,19 +119,28 @@ impl<'a> Compiler<'a> {
     ) -> (High, Vec<String>) {
         let mut high = High::default();
         let mut all_errors = Vec::new();
+        let envs = self.envs().await;
+        // Salt keeps the previous pattern's files for a pattern of an unknown environment.
+        let mut statefiles: Vec<String> = Vec::new();
         for (saltenv, patterns) in matches {
             for pattern in patterns {
-                let mut statefiles: Vec<String> = self
-                    .avail(saltenv)
-                    .await
-                    .iter()
-                    .filter(|sls| fnmatch(sls, pattern))
-                    .cloned()
-                    .collect();
+                if envs.contains(saltenv) {
+                    statefiles = self
+                        .avail(saltenv)
+                        .await
+                        .iter()
+                        .filter(|sls| fnmatch(sls, pattern))
+                        .cloned()
+                        .collect();
+                } else {
+                    all_errors.push(format!(
+                        "No matching salt environment for environment '{saltenv}' found"
+                    ));
+                }
                 if statefiles.is_empty() {
                     statefiles.push(pattern.clone());
                 }
-                for sls in statefiles {
+                for sls in statefiles.clone() {
                     if self.mods.contains(&format!("{saltenv}:{sls}")) {
                         continue;
                     }
