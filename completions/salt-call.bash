@@ -23,7 +23,7 @@ _salt__call() {
 
     case "${cmd}" in
         salt__call)
-            opts="-c -l -h -V --config-dir --log-level --generate --local --output --out --no-colour --no-color --force-colour --force-color --retcode-passthrough --help --version cmd.retcode cmd.run cmd.run_all event.fire event.fire_master event.send file.directory_exists file.file_exists file.get_hash file.read file.remove file.write grains.get grains.item grains.items saltutil.find_job saltutil.running sys.doc sys.list_functions test.arg test.echo test.false test.ping test.retcode test.sleep test.true test.version state.event"
+            opts="-c -l -h -V --config-dir --log-level --generate --local --output --out --no-colour --no-color --force-colour --force-color --retcode-passthrough --help --version cmd.retcode cmd.run cmd.run_all event.fire event.fire_master event.send file.directory_exists file.file_exists file.get_hash file.read file.remove file.write grains.get grains.item grains.items saltutil.find_job saltutil.running state.apply state.highstate state.running state.show_highstate state.show_low_sls state.show_sls state.show_top state.single state.sls state.sls_id state.top sys.doc sys.list_functions test.arg test.echo test.false test.ping test.retcode test.sleep test.true test.version state.event"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -18,7 +18,7 @@ fn manifest() -> PathBuf {
 }
 
 /// The venv holding Salt `version`.
-fn venv(version: &str) -> PathBuf {
+pub(crate) fn venv(version: &str) -> PathBuf {
     let root = std::env::var_os("HALITE_SALT_ENVS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

@@ -17,3 +17,4 @@ mod security_bus;
 mod security_files;
 mod security_link;
 mod setup;
+mod state_runs;

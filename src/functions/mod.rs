@@ -10,6 +10,7 @@ pub mod event;
 mod file;
 pub mod grains;
 pub mod signature;
+mod state;
 mod test;
 
 use std::future::Future;
@@ -114,6 +115,50 @@ pub static FUNCTIONS: &[Function] = &[
     Function {
         signature: RUNNING,
         run: |_, ctx| done(Ok(saltutil_running(ctx))),
+    },
+    Function {
+        signature: state::APPLY,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::Apply)),
+    },
+    Function {
+        signature: state::HIGHSTATE_SIGNATURE,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::Highstate)),
+    },
+    Function {
+        signature: state::RUNNING,
+        run: |call, ctx| done(state::running(call, ctx)),
+    },
+    Function {
+        signature: state::SHOW_HIGHSTATE,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::ShowHighstate)),
+    },
+    Function {
+        signature: state::SHOW_LOW_SLS,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::ShowLowSls)),
+    },
+    Function {
+        signature: state::SHOW_SLS,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::ShowSls)),
+    },
+    Function {
+        signature: state::SHOW_TOP,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::ShowTop)),
+    },
+    Function {
+        signature: state::SINGLE,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::Single)),
+    },
+    Function {
+        signature: state::SLS,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::Sls)),
+    },
+    Function {
+        signature: state::SLS_ID,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::SlsId)),
+    },
+    Function {
+        signature: state::TOP,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::Top)),
     },
     Function {
         signature: DOC,
@@ -319,6 +364,9 @@ pub struct Outcome {
     /// The call failed (unknown function, bad arguments, an error): Salt marks such returns
     /// with `out: nested`.
     pub error: bool,
+    /// The outputter the function names for its returns (`highstate` for state runs), which
+    /// the minion passes on in the job's return as Salt's does.
+    pub outputter: Option<&'static str>,
 }
 
 impl Outcome {
@@ -327,6 +375,7 @@ impl Outcome {
             ret: ret.into(),
             retcode: 0,
             error: false,
+            outputter: None,
         }
     }
 
@@ -335,6 +384,7 @@ impl Outcome {
             ret: ret.into(),
             retcode,
             error: false,
+            outputter: None,
         }
     }
 
@@ -344,6 +394,7 @@ impl Outcome {
             ret: Value::from(message),
             retcode: EX_GENERIC,
             error: true,
+            outputter: None,
         }
     }
 

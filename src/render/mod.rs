@@ -676,6 +676,34 @@ mod tests {
         assert!(err.expression.contains("é"), "{err}");
     }
 
+    /// States and `file.managed` templates are the administrator's: values paste as they are,
+    /// whatever they hold, and nothing is HTML-escaped, whatever the file is called.
+    #[test]
+    fn administrators_files_paste_values_as_they_are() {
+        let renderer = Renderer::new(&config());
+        let vars = Vars {
+            values: vec![("motd".to_owned(), Value::from("a: b\n<c> & 'd'"))],
+            salt: None,
+        };
+        assert_eq!(
+            renderer
+                .render_text("index.html", "{{ motd }}", &vars)
+                .unwrap(),
+            "a: b\n<c> & 'd'"
+        );
+        let high = renderer
+            .render_sls(
+                "x.sls",
+                "{{ motd|yaml_dquote }}: {k: v}\nlist: {{ [1, 2] }}\n",
+                &vars,
+            )
+            .unwrap();
+        assert_eq!(
+            high.to_string(),
+            r#"{"a: b\n<c> & 'd'": {"k": "v"}, "list": [1, 2]}"#
+        );
+    }
+
     #[test]
     fn syntax_errors_point_at_the_tag() {
         let err = render("a:\n  b: {% if %}\n", "{}").unwrap_err();

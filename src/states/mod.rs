@@ -8,8 +8,18 @@
 //! `salt['mod.fun']` in templates) goes through the [`Salt`] trait, which the functions layer
 //! implements: Salt's `__salt__`, injected.
 
+pub mod apply;
+mod checks;
+mod cmd;
+mod event;
 mod file;
+mod high;
+mod run;
+pub use run::RunOptions;
+mod sls;
 mod test;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -45,6 +55,10 @@ pub struct StateFunction {
 
 /// Every state function halite has, sorted by name.
 pub static STATES: &[StateFunction] = &[
+    cmd::RUN,
+    cmd::SCRIPT,
+    cmd::WAIT,
+    event::SEND,
     file::ABSENT,
     file::APPEND,
     file::DIRECTORY,
@@ -61,6 +75,21 @@ pub static STATES: &[StateFunction] = &[
 /// The state function named `name` (`module.function`), if halite has it.
 pub fn find(name: &str) -> Option<&'static StateFunction> {
     STATES.iter().find(|function| function.name == name)
+}
+
+/// What runs when a `module.fun` state watching another sees it change: the function's own
+/// `mod_watch`, else its module's (Salt has one `mod_watch` per module). `None` when the
+/// module has none, and `watch` is then a plain `require`.
+pub fn mod_watch(module: &str, fun: &str) -> Option<StateFn> {
+    let prefix = format!("{module}.");
+    find(&format!("{module}.{fun}"))
+        .and_then(|function| function.mod_watch)
+        .or_else(|| {
+            STATES
+                .iter()
+                .filter(|function| function.name.starts_with(&prefix))
+                .find_map(|function| function.mod_watch)
+        })
 }
 
 /// One chunk as its state function sees it.
@@ -101,8 +130,7 @@ impl StateCall {
 
     /// The argument `key`'s truthiness, `default` when not declared.
     pub fn arg_bool(&self, key: &str, default: bool) -> bool {
-        self.arg(key)
-            .map_or(default, |value| crate::py::value::truthy(value))
+        self.arg(key).map_or(default, crate::py::value::truthy)
     }
 }
 

@@ -134,8 +134,7 @@ fn tri_state(value: Option<&Value>, what: &str) -> Result<bool, StateError> {
             Ok(std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.subsec_nanos())
-                % 2
-                == 0)
+                .is_multiple_of(2))
         }
         Some(_) if what == "changes" => Err(StateError::Invalid(
             "You have specified the state option 'changes' with invalid arguments. It must be either True, False, or 'Random'".to_owned(),
