@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod conformance;
 mod daemon;
+mod file_states;
 mod generated;
 mod layers;
 mod netns;

@@ -190,7 +190,7 @@ fn lab(dir: &Path) {
 }
 
 /// Start times, durations and pids differ from run to run.
-fn normalised(value: Json) -> Json {
+pub(crate) fn normalised(value: Json) -> Json {
     match value {
         Json::Object(entries) => Json::Object(
             entries
@@ -206,7 +206,7 @@ fn normalised(value: Json) -> Json {
     }
 }
 
-fn call(program: &Path, dir: &Path, args: &[&str]) -> (Option<i32>, Json) {
+pub(crate) fn call(program: &Path, dir: &Path, args: &[&str]) -> (Option<i32>, Json) {
     let output = Command::new(program)
         .args(["--local", "-c"])
         .arg(dir)
@@ -225,7 +225,7 @@ fn call(program: &Path, dir: &Path, args: &[&str]) -> (Option<i32>, Json) {
 }
 
 /// Where `ours` differs from `theirs`, one line per state (or the whole returns).
-fn differences(ours: &Json, theirs: &Json) -> Vec<String> {
+pub(crate) fn differences(ours: &Json, theirs: &Json) -> Vec<String> {
     let (Some(ours), Some(theirs)) = (ours["local"].as_object(), theirs["local"].as_object())
     else {
         return if ours == theirs {
