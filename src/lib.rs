@@ -68,6 +68,7 @@ pub(crate) mod returners;
 pub mod runners;
 pub(crate) mod salt_yaml;
 pub(crate) mod services;
+pub mod states;
 pub(crate) mod target;
 pub mod wheel;
 pub mod wire;

@@ -130,44 +130,6 @@ fn list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Salt's `traverse_dict_and_list`: the value `key` names in `data`, its parts separated by
-/// `delimiter`. A map is stepped into by key (a key that reads as an integer also finds an
-/// integer key); a list by index (negative from the end) or, for other parts, into the first
-/// map element that has the key.
-pub(crate) fn traverse<'a>(data: &'a Value, key: &str, delimiter: &str) -> Option<&'a Value> {
-    let mut value = data;
-    for part in key.split(delimiter) {
-        let index = part.trim().parse::<i64>().ok();
-        value = match value {
-            Value::Array(items) => match index {
-                None => items
-                    .iter()
-                    .find_map(|item| crate::event::map_get(item, part))?,
-                Some(index) => match items.iter().find_map(|item| int_key(item, index)) {
-                    Some(found) => found,
-                    None => {
-                        let len = i64::try_from(items.len()).ok()?;
-                        let at = if index < 0 { len + index } else { index };
-                        items.get(usize::try_from(at).ok()?)?
-                    }
-                },
-            },
-            map @ Value::Map(_) => crate::event::map_get(map, part)
-                .or_else(|| index.and_then(|index| int_key(map, index)))?,
-            _ => return None,
-        };
-    }
-    Some(value)
-}
-
-/// The value under the integer key `index` of a map.
-fn int_key(map: &Value, index: i64) -> Option<&Value> {
-    map.as_map()?
-        .iter()
-        .find(|(key, _)| key.as_i64() == Some(index))
-        .map(|(_, value)| value)
-}
-
 /// How the last part of a grain expression is compared with a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pattern {
@@ -188,7 +150,7 @@ fn subdict_match(data: &Value, expr: &str, delimiter: &str, how: Pattern) -> boo
             (Some(data), expr.to_owned())
         } else {
             (
-                traverse(data, &key, delimiter),
+                crate::event::traverse(data, &key, delimiter),
                 parts[split..].join(delimiter),
             )
         };

@@ -90,3 +90,40 @@ pub fn map_get<'a>(map: &'a Value, key: &str) -> Option<&'a Value> {
         .find(|(k, _)| k.as_str() == Some(key))
         .map(|(_, v)| v)
 }
+
+/// Salt's `traverse_dict_and_list`: the value `key` names in `data`, its parts separated by
+/// `delimiter`. A map is stepped into by key (a key that reads as an integer also finds an
+/// integer key); a list by index (negative from the end) or, for other parts, into the first
+/// map element that has the key.
+pub fn traverse<'a>(data: &'a Value, key: &str, delimiter: &str) -> Option<&'a Value> {
+    let mut value = data;
+    for part in key.split(delimiter) {
+        let index = part.trim().parse::<i64>().ok();
+        value = match value {
+            Value::Array(items) => match index {
+                None => items.iter().find_map(|item| map_get(item, part))?,
+                Some(index) => match items.iter().find_map(|item| int_key(item, index)) {
+                    Some(found) => found,
+                    None => {
+                        let len = i64::try_from(items.len()).ok()?;
+                        let at = if index < 0 { len + index } else { index };
+                        items.get(usize::try_from(at).ok()?)?
+                    }
+                },
+            },
+            map @ Value::Map(_) => {
+                map_get(map, part).or_else(|| index.and_then(|index| int_key(map, index)))?
+            }
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+/// The value under the integer key `index` of a map.
+fn int_key(map: &Value, index: i64) -> Option<&Value> {
+    map.as_map()?
+        .iter()
+        .find(|(key, _)| key.as_i64() == Some(index))
+        .map(|(_, value)| value)
+}

@@ -2,9 +2,8 @@
 
 use super::signature::Signature;
 use super::{Call, Context, FunctionError, Outcome, bind};
-use crate::event::Value;
+use crate::event::{Value, traverse};
 use crate::py::value::py_str;
-use crate::target::traverse;
 
 pub(super) const GET: Signature = Signature {
     name: "grains.get",

@@ -8,9 +8,11 @@
 pub mod cmd;
 pub mod cp;
 pub mod event;
+mod file;
 pub mod grains;
 mod pillar;
 pub mod signature;
+mod state;
 mod test;
 
 use std::future::Future;
@@ -109,6 +111,30 @@ pub static FUNCTIONS: &[Function] = &[
         run: |call, ctx| done(event::send(call, ctx)),
     },
     Function {
+        signature: file::DIRECTORY_EXISTS,
+        run: |call, _| done(file::directory_exists(call)),
+    },
+    Function {
+        signature: file::FILE_EXISTS,
+        run: |call, _| done(file::file_exists(call)),
+    },
+    Function {
+        signature: file::GET_HASH,
+        run: |call, _| done(file::get_hash(call)),
+    },
+    Function {
+        signature: file::READ,
+        run: |call, _| done(file::read(call)),
+    },
+    Function {
+        signature: file::REMOVE,
+        run: |call, _| done(file::remove(call)),
+    },
+    Function {
+        signature: file::WRITE,
+        run: |call, _| done(file::write(call)),
+    },
+    Function {
         signature: grains::GET,
         run: |call, ctx| done(grains::get(call, ctx)),
     },
@@ -155,6 +181,50 @@ pub static FUNCTIONS: &[Function] = &[
     Function {
         signature: RUNNING,
         run: |_, ctx| done(Ok(saltutil_running(ctx))),
+    },
+    Function {
+        signature: state::APPLY,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::Apply)),
+    },
+    Function {
+        signature: state::HIGHSTATE_SIGNATURE,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::Highstate)),
+    },
+    Function {
+        signature: state::RUNNING,
+        run: |call, ctx| done(state::running(call, ctx)),
+    },
+    Function {
+        signature: state::SHOW_HIGHSTATE,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::ShowHighstate)),
+    },
+    Function {
+        signature: state::SHOW_LOW_SLS,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::ShowLowSls)),
+    },
+    Function {
+        signature: state::SHOW_SLS,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::ShowSls)),
+    },
+    Function {
+        signature: state::SHOW_TOP,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::ShowTop)),
+    },
+    Function {
+        signature: state::SINGLE,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::Single)),
+    },
+    Function {
+        signature: state::SLS,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::Sls)),
+    },
+    Function {
+        signature: state::SLS_ID,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::SlsId)),
+    },
+    Function {
+        signature: state::TOP,
+        run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::Top)),
     },
     Function {
         signature: DOC,
@@ -369,6 +439,9 @@ pub struct Outcome {
     /// The call failed (unknown function, bad arguments, an error): Salt marks such returns
     /// with `out: nested`.
     pub error: bool,
+    /// The outputter the function names for its returns (`highstate` for state runs), which
+    /// the minion passes on in the job's return as Salt's does.
+    pub outputter: Option<&'static str>,
 }
 
 impl Outcome {
@@ -377,6 +450,7 @@ impl Outcome {
             ret: ret.into(),
             retcode: 0,
             error: false,
+            outputter: None,
         }
     }
 
@@ -385,6 +459,7 @@ impl Outcome {
             ret: ret.into(),
             retcode,
             error: false,
+            outputter: None,
         }
     }
 
@@ -394,6 +469,7 @@ impl Outcome {
             ret: Value::from(message),
             retcode: EX_GENERIC,
             error: true,
+            outputter: None,
         }
     }
 

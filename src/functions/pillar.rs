@@ -7,10 +7,10 @@
 
 use super::signature::{Signature, text, truthy};
 use super::{Call, Context, FunctionError, Outcome, bind};
+use crate::event::traverse;
 use crate::event::{Event, Value, map_get};
 use crate::pillar::merge::update;
 use crate::pillar::{Request, compile};
-use crate::target::traverse;
 
 pub(super) const GET: Signature = Signature {
     name: "pillar.get",

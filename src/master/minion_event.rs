@@ -169,9 +169,20 @@ fn refusal(tag: &str, sender: &str) -> Option<&'static str> {
             .captures(tag)
             .is_some_and(|parts| is_jid(&parts[1]) && &parts[2] == sender)
     };
+    // A state's `fire_event`: salt/state_result/<jid>/<id>/<name or custom tag>.
+    let own_state_result = || {
+        tag.strip_prefix("salt/state_result/")
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(jid, rest)| {
+                is_jid(jid)
+                    && rest
+                        .strip_prefix(sender)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+    };
     if tag.starts_with("salt/") {
-        return (!own_start() && !own("salt/beacon/") && !own_progress())
-            .then_some("salt/ is the master's; a minion may fire only its own salt/minion/<id>/start, salt/beacon/<id>/... and salt/job/<jid>/prog/<id>/<n> there");
+        return (!own_start() && !own("salt/beacon/") && !own_progress() && !own_state_result())
+            .then_some("salt/ is the master's; a minion may fire only its own salt/minion/<id>/start, salt/beacon/<id>/..., salt/job/<jid>/prog/<id>/<n> and salt/state_result/<jid>/<id>/... there");
     }
     if tag.starts_with("halite/") || is_jid(tag) {
         return Some("that tag is the master's own");
@@ -203,6 +214,9 @@ mod tests {
             "salt/job/20261202000000000000/prog/web1/ret/web2",
             "salt/job/20261202000000000000/prog/web1/x",
             "salt/job/notajid/prog/web1/0",
+            "salt/state_result/20261202000000000000/other/x",
+            "salt/state_result/notajid/web1/x",
+            "salt/state_result/20261202000000000000/web10/x",
             "salt\u{200b}/auth",
             "my/tag\u{202e}",
             "my/tag\u{2028}x",
@@ -221,6 +235,8 @@ mod tests {
             "salt/beacon/web1/inotify//etc/hosts",
             "salt/job/20261202000000000000/prog/web1/0",
             "salt/job/20261202000000000000/prog/web1/12",
+            "salt/state_result/20261202000000000000/web1/x",
+            "salt/state_result/20261202000000000000/web1/my/custom",
             "saltless/x",
             "café/événement",
             "build/failed",

@@ -669,6 +669,7 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
     // Over max_event_size the return is trimmed on the bus, as Salt trims it (the job cache
     // keeps it whole).
     let limit = shared.config.max_event_size().unwrap_or(u64::MAX);
+    let failed_states = crate::proto::failed_state_events(&event.data);
     if let Err((mut event, size)) = shared.bus.fire_within(event, limit) {
         tracing::warn!(
             "the return of minion {id} for job {jid} is {size} bytes, over max_event_size; trimmed on the bus"
@@ -676,6 +677,9 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
         if let Value::Map(entries) = &mut event.data {
             map_set(entries, Value::from("return"), Value::from("VALUE_TRIMMED"));
         }
+        shared.bus.fire(event);
+    }
+    for event in failed_states {
         shared.bus.fire(event);
     }
     let (jobs, owned_id, owned_jid) = (shared.jobs.clone(), id.to_owned(), jid.clone());

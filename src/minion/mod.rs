@@ -347,7 +347,7 @@ async fn run_job(id: String, context: Arc<Context>, job: JobLoad, to_master: mps
         fun_args: arg,
         origin: crate::proto::Origin::Job {
             success: retcode == 0,
-            out: outcome.error.then_some("nested"),
+            out: outcome.error.then_some("nested").or(outcome.outputter),
             user,
         },
     }

@@ -9,7 +9,7 @@
 //!
 //! Templates see `grains`, `opts`, `saltenv`, `sls`, `slspath` and `pillar`, which is the
 //! minion's pillar from before (Salt's in-memory pillar: empty at the first compilation). They
-//! paste values as Salt does (see [`crate::render::Renderer::trusted`]). Files are found
+//! paste values as Salt does (see [`crate::render::Renderer::render_sls`]). Files are found
 //! through [`Roots`], so no SLS name leads out of the roots.
 //!
 //! On a minion, [`PillarSource`] holds the in-memory pillar: compiled here from the minion's own
@@ -111,7 +111,7 @@ pub fn compile(config: &Config, request: &Request) -> Result<Compiled, PillarErr
         .unwrap_or("smart")
         .to_owned();
     let mut compiler = Compiler {
-        renderer: Renderer::trusted(config),
+        renderer: Renderer::new(config),
         request,
         strategy: Strategy::named(&strategy_name),
         merge_lists: config.get_bool("pillar_merge_lists", false)?,
@@ -478,8 +478,15 @@ impl Compiler<'_> {
             ("slspath", &slspath),
         ];
         vars.extend_from_slice(extra);
+        let vars = crate::render::Vars {
+            values: vars
+                .into_iter()
+                .map(|(key, value)| (key.to_owned(), value.clone()))
+                .collect(),
+            salt: None,
+        };
         self.renderer
-            .render_vars(&path.display().to_string(), &source, &vars)
+            .render_sls(&path.display().to_string(), &source, &vars)
     }
 }
 

@@ -23,7 +23,7 @@ pub use job::JobLoad;
 pub use link::Message;
 pub use minion_event::MinionEventLoad;
 pub use publish::PublishRequest;
-pub use returns::{Origin, ReturnLoad};
+pub use returns::{Origin, ReturnLoad, failed_state_events};
 
 /// The largest message a link or the request socket carries (a job return can be big).
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;

@@ -3,7 +3,74 @@
 //! `salt/job/<jid>/ret/<id>` event keeps, as Salt's master fires a return as it arrived).
 
 use super::entry;
-use crate::event::Value;
+use crate::event::{Event, Value, map_get, map_set};
+use crate::py::value::py_str;
+
+/// The functions whose failed returns Salt's master announces state by state (`SUB_EVENT`):
+/// `state.apply` is not among them.
+const SUB_EVENT: &[&str] = &["state.highstate", "state.sls"];
+
+/// The events Salt's master fires after the return `load` of a `state.sls` or
+/// `state.highstate` job with a non-zero return code (`fire_ret_load`): for each failed state,
+/// `<module>.<function>` with the state's result and the return code, then
+/// `salt/job/<jid>/sub/<id>/error/<fun>` with the same data (its `_stamp` included, where the
+/// first event put it) and the job's fields.
+pub fn failed_state_events(load: &Value) -> Vec<Event> {
+    let field = |key| map_get(load, key);
+    let retcode = field("retcode").filter(|code| code.as_i64().is_some_and(|c| c != 0));
+    let fun = field("fun").and_then(Value::as_str).unwrap_or_default();
+    let (Some(retcode), true) = (retcode, SUB_EVENT.contains(&fun)) else {
+        return Vec::new();
+    };
+    let (jid, id) = (field("jid").cloned(), field("id").cloned());
+    let mut events = Vec::new();
+    for (tag, result) in field("return")
+        .and_then(Value::as_map)
+        .into_iter()
+        .flatten()
+    {
+        let Value::Map(mut data) = result.clone() else {
+            continue;
+        };
+        if map_get(result, "result") != Some(&Value::Boolean(false)) {
+            continue;
+        }
+        map_set(&mut data, Value::from("retcode"), retcode.clone());
+        let tag = py_str(tag);
+        let parts: Vec<&str> = tag.split("_|-").collect();
+        let short = format!("{}.{}", parts[0], parts[parts.len() - 1]);
+        let Ok(mut first) = Event::new(short.as_str(), Value::Map(data)) else {
+            continue;
+        };
+        first.stamp();
+        let Value::Map(mut data) = first.data.clone() else {
+            continue;
+        };
+        for (key, value) in [
+            ("jid", jid.clone().unwrap_or(Value::Nil)),
+            ("id", id.clone().unwrap_or(Value::Nil)),
+            ("success", Value::Boolean(false)),
+            ("return", Value::from(format!("Error: {short}"))),
+            ("fun", Value::from(fun)),
+        ] {
+            map_set(&mut data, Value::from(key), value);
+        }
+        if let Some(user) = field("user") {
+            map_set(&mut data, Value::from("user"), user.clone());
+        }
+        let sub = format!(
+            "salt/job/{}/sub/{}/error/{fun}",
+            jid.as_ref().map(py_str).unwrap_or_default(),
+            id.as_ref().map(py_str).unwrap_or_default()
+        );
+        events.push(first);
+        if let Ok(mut second) = Event::new(sub, Value::Map(data)) {
+            second.stamp();
+            events.push(second);
+        }
+    }
+    events
+}
 
 /// What a job returned, for the master.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +153,54 @@ impl ReturnLoad {
 mod tests {
     use super::super::testutil::golden;
     use super::*;
-    use crate::event::map_get;
+
+    /// Salt's master announces each failed state of a failed `state.sls` twice; `state.apply`
+    /// and successful states not at all.
+    #[test]
+    fn failed_states_of_state_sls_are_announced_as_salt_announces_them() {
+        let load = crate::salt_yaml::load(
+            "{cmd: _return, id: m1, success: false, return: {'test_|-bad_|-bad_|-fail_without_changes': {name: bad, result: false, comment: Failure!}, 'test_|-ok_|-ok_|-nop': {name: ok, result: true}}, retcode: 2, jid: '20261203051145084494', fun: state.sls, fun_args: [x], user: root}",
+        )
+        .unwrap();
+        let events = failed_state_events(&load);
+        let tags: Vec<&str> = events.iter().map(|e| e.tag.as_str()).collect();
+        assert_eq!(
+            tags,
+            [
+                "test.fail_without_changes",
+                "salt/job/20261203051145084494/sub/m1/error/state.sls"
+            ]
+        );
+        let keys = |event: &Event| -> Vec<String> {
+            event
+                .data
+                .as_map()
+                .unwrap()
+                .iter()
+                .map(|(k, _)| py_str(k).into_owned())
+                .collect()
+        };
+        assert_eq!(
+            keys(&events[0]),
+            ["name", "result", "comment", "retcode", "_stamp"]
+        );
+        assert_eq!(
+            keys(&events[1]),
+            [
+                "name", "result", "comment", "retcode", "_stamp", "jid", "id", "success", "return",
+                "fun", "user"
+            ]
+        );
+        assert_eq!(
+            map_get(&events[1].data, "return").and_then(Value::as_str),
+            Some("Error: test.fail_without_changes")
+        );
+        let mut apply = load.clone();
+        if let Value::Map(entries) = &mut apply {
+            map_set(entries, Value::from("fun"), Value::from("state.apply"));
+        }
+        assert!(failed_state_events(&apply).is_empty());
+    }
 
     /// The returns real Salt's minion (jobs) and `salt-call` sent, as the master fired them: a
     /// job's return gets the time it arrived (`ts`) last, `salt-call`'s brings its own.

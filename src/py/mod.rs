@@ -3,11 +3,13 @@
 //!
 //! - [`value`]: event data seen as Python sees it after msgpack: `repr`, `str`, truthiness,
 //!   ordering.
+//! - [`difflib`]: `difflib.unified_diff`, the diffs Salt shows for changed files.
 //! - [`json`]: Python's `json.dumps(..., ensure_ascii=False)`, the JSON Salt prints.
 //! - [`fnmatch`]: Python's `fnmatch`, for tag globs, targets, autosign and reactor entries.
 //! - [`re`]: Python's `re` syntax and semantics on a linear-time engine, for `regex` match types,
 //!   `state.event` expressions, `-E` targets and autosign lines.
 
+pub(crate) mod difflib;
 pub mod fnmatch;
 pub mod json;
 pub mod re;

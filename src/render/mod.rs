@@ -1,10 +1,20 @@
-//! Rendering an SLS file as Salt does: Jinja (with `tag` and `data` for reactions, `grains`,
-//! `pillar`, `saltenv` and `sls` for pillar), then YAML with Salt's rules; shared by the reactor,
-//! pillar and, next, states. Errors say where: file, line, column and the text there.
+//! Rendering an SLS file as Salt does: Jinja (with `tag` and `data` for reactions, or any
+//! variables for states and templates), then YAML with Salt's rules; shared by the reactor,
+//! states and pillar. Errors say where: file, line, column and the text there.
+//!
+//! Two environments, one rule each. Reactions paste event data, which whoever fired the event
+//! chose, so their `{{ … }}` may not change the YAML around it (see [`Renderer`]). SLS files of
+//! states and pillar, and `file.managed` templates, are the administrator's own files and paste
+//! the minion's own grains, its pillar and what execution functions return, as Salt does:
+//! `{{ grains['id'] }}` and `{{ pillar['motd'] }}` are everywhere in real states, and the
+//! minion that renders them is the one they describe, so no one gains by changing their
+//! structure. Those are rendered with [`Renderer::render_sls`] and [`Renderer::render_text`],
+//! which paste text as it is.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 use crate::config::Config;
 use crate::event::Value;
@@ -42,54 +52,116 @@ pub struct RenderError {
 /// it with a filter (`|yaml_dquote`, `|yaml_encode`, `|json`) or, knowing it is safe, pastes it
 /// with `|safe`.
 ///
-/// A [`Renderer::trusted`] one pastes as Salt does, Python's `str()` of the value, unchecked: it
-/// renders the admin's own files (pillar) with the minion's own data, where Salt's templates
-/// paste `{{ grains['id'] }}` or a list everywhere. The minion's grains can reshape only the
-/// minion's own pillar (and a minion's id is authenticated), data it could forge anyway; what
-/// other minions get never passes through it.
+/// [`Renderer::render_sls`] and [`Renderer::render_text`] paste as Salt does, Python's `str()`
+/// of the value, unchecked: they render the administrator's own files (states, pillar,
+/// templates) with the minion's own data, where Salt's templates paste `{{ grains['id'] }}` or a
+/// list everywhere. The minion's grains can reshape only the minion's own states and pillar (and
+/// a minion's id is authenticated), data it could forge anyway; what other minions get never
+/// passes through them.
 #[derive(Debug)]
 pub struct Renderer {
     env: Environment<'static>,
+    /// The environment for the administrator's own files: pastes text as it is.
+    trusted: Environment<'static>,
     /// The daemon's configuration as templates see it (`opts`), converted once.
     opts: minijinja::Value,
+}
+
+/// Execution functions as a template calls them: `salt['mod.fun'](…)` or `salt.mod.fun(…)`.
+/// Synchronous, as Jinja is: the caller renders off the async runtime.
+pub trait TemplateCalls: Send + Sync {
+    /// Runs `fun` with positional `args` and keyword `kwargs`; the error is its message.
+    fn call(
+        &self,
+        fun: &str,
+        args: Vec<Value>,
+        kwargs: Vec<(String, Value)>,
+    ) -> Result<Value, String>;
+}
+
+/// The variables of a state or template rendering, besides `opts`, which the renderer has.
+#[derive(Clone, Default)]
+pub struct Vars {
+    /// Named values (`grains`, `pillar`, `sls`, `saltenv`, `tpldir`, …).
+    pub values: Vec<(String, Value)>,
+    /// What `salt` calls, when templates may call execution functions.
+    pub salt: Option<Arc<dyn TemplateCalls>>,
+}
+
+impl std::fmt::Debug for Vars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vars")
+            .field("values", &self.values)
+            .field("salt", &self.salt.is_some())
+            .finish()
+    }
 }
 
 impl Renderer {
     /// A renderer for the daemon configured by `config` that refuses to paste text that
     /// would change the YAML around it (for event data).
     pub fn new(config: &Config) -> Self {
-        Self::build(config, yaml_safe_formatter)
-    }
-
-    /// A renderer that pastes values as Salt does, for files whose author is trusted with the
-    /// data they paste (pillar).
-    pub fn trusted(config: &Config) -> Self {
-        Self::build(config, python_str_formatter)
-    }
-
-    fn build(
-        config: &Config,
-        formatter: fn(
-            &mut minijinja::Output,
-            &mut minijinja::State,
-            &minijinja::Value,
-        ) -> Result<(), minijinja::Error>,
-    ) -> Self {
+        let setup = |env: &mut Environment<'static>| {
+            env.set_undefined_behavior(UndefinedBehavior::Strict);
+            env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+            env.add_filter("json", json);
+            env.add_filter("tojson", json);
+            env.add_filter("yaml_encode", json);
+            env.add_filter("yaml_dquote", yaml_dquote);
+            env.add_filter("yaml_squote", yaml_squote);
+            env.add_filter("safe", |text: String| Pasteable::value(text));
+            env.set_fuel(Some(RENDER_FUEL));
+        };
         let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_filter("json", json);
-        env.add_filter("tojson", json);
-        env.add_filter("yaml_encode", json);
-        env.add_filter("yaml_dquote", yaml_dquote);
-        env.add_filter("yaml_squote", yaml_squote);
-        env.add_filter("safe", |text: String| Pasteable::value(text));
-        env.set_formatter(formatter);
-        env.set_fuel(Some(RENDER_FUEL));
+        setup(&mut env);
+        env.set_formatter(yaml_safe_formatter);
+        let mut trusted = Environment::new();
+        setup(&mut trusted);
+        // Salt's Jinja escapes nothing, whatever the file is called (`index.html` included).
+        trusted.set_auto_escape_callback(|_| AutoEscape::None);
+        trusted.set_formatter(python_str_formatter);
         Self {
             env,
+            trusted,
             opts: to_jinja(&config.as_value()),
         }
+    }
+
+    /// Renders the text of one of the administrator's files (`file.managed`'s templates) with
+    /// `vars`, pasting values as they are.
+    pub fn render_text(
+        &self,
+        name: &str,
+        source: &str,
+        vars: &Vars,
+    ) -> Result<String, RenderError> {
+        let mut context: indexmap::IndexMap<minijinja::Value, minijinja::Value> = vars
+            .values
+            .iter()
+            .map(|(key, value)| (minijinja::Value::from(key.as_str()), to_jinja(value)))
+            .collect();
+        context
+            .entry(minijinja::Value::from("opts"))
+            .or_insert_with(|| self.opts.clone());
+        if let Some(salt) = &vars.salt {
+            context.insert(
+                minijinja::Value::from("salt"),
+                minijinja::Value::from_object(SaltObject {
+                    calls: salt.clone(),
+                    prefix: String::new(),
+                }),
+            );
+        }
+        self.trusted
+            .render_named_str(name, source, minijinja::Value::from_object(context))
+            .map_err(|err| jinja_error(name, source, &err))
+    }
+
+    /// Renders a state or pillar SLS file: Jinja with `vars`, then YAML. The result is
+    /// whatever the YAML holds (null for an empty file); the caller judges its shape.
+    pub fn render_sls(&self, name: &str, source: &str, vars: &Vars) -> Result<Value, RenderError> {
+        let text = self.render_text(name, source, vars)?;
+        load_yaml(name, &text)
     }
 
     /// Renders `file` for an event, returning its high data: a map of reaction ids to their
@@ -120,7 +192,11 @@ impl Renderer {
             opts => self.opts.clone(),
             sls => name,
         };
-        match self.render_context(name, source, context)? {
+        let text = self
+            .env
+            .render_named_str(name, source, context)
+            .map_err(|err| jinja_error(name, source, &err))?;
+        match load_yaml(name, &text)? {
             Value::Nil => Ok(Value::Map(Vec::new())),
             map @ Value::Map(_) => Ok(map),
             other => Err(RenderError {
@@ -132,48 +208,108 @@ impl Renderer {
             }),
         }
     }
+}
 
-    /// Renders `source` as the file `name` with the template variables `vars` (and `opts`,
-    /// unless given), returning whatever the YAML holds (`Nil` for nothing).
-    pub fn render_vars(
-        &self,
-        name: &str,
-        source: &str,
-        vars: &[(&str, &Value)],
-    ) -> Result<Value, RenderError> {
-        let mut context: indexmap::IndexMap<minijinja::Value, minijinja::Value> = vars
-            .iter()
-            .map(|(key, value)| (minijinja::Value::from(*key), to_jinja(value)))
-            .collect();
-        context
-            .entry(minijinja::Value::from("opts"))
-            .or_insert_with(|| self.opts.clone());
-        self.render_context(name, source, minijinja::Value::from_object(context))
+/// `text`, the output of Jinja, read as YAML with Salt's rules.
+fn load_yaml(name: &str, text: &str) -> Result<Value, RenderError> {
+    crate::salt_yaml::load(text).map_err(|err| RenderError {
+        file: name.to_owned(),
+        line: err.line,
+        column: err.column,
+        expression: text
+            .lines()
+            .nth(err.line.saturating_sub(1))
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        message: format!("invalid YAML after Jinja: {}", err.problem),
+    })
+}
+
+/// Salt's `salt` in templates: `salt['mod.fun'](…)`, or `salt.mod.fun(…)` one attribute at a
+/// time (`prefix` holds the module so far).
+#[derive(Clone)]
+struct SaltObject {
+    calls: Arc<dyn TemplateCalls>,
+    prefix: String,
+}
+
+impl std::fmt::Debug for SaltObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<salt {}>", self.prefix)
+    }
+}
+
+impl minijinja::value::Object for SaltObject {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let key = key.as_str()?;
+        let prefix = if self.prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.prefix)
+        };
+        Some(minijinja::Value::from_object(SaltObject {
+            calls: self.calls.clone(),
+            prefix,
+        }))
     }
 
-    /// Jinja with `context`, then YAML.
-    fn render_context(
-        &self,
-        name: &str,
-        source: &str,
-        context: minijinja::Value,
-    ) -> Result<Value, RenderError> {
-        let text = self
-            .env
-            .render_named_str(name, source, context)
-            .map_err(|err| jinja_error(name, source, &err))?;
-        crate::salt_yaml::load(&text).map_err(|err| RenderError {
-            file: name.to_owned(),
-            line: err.line,
-            column: err.column,
-            expression: text
-                .lines()
-                .nth(err.line.saturating_sub(1))
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-            message: format!("invalid YAML after Jinja: {}", err.problem),
-        })
+    fn call(
+        self: &Arc<Self>,
+        _state: &mut minijinja::State<'_, '_>,
+        args: &[minijinja::Value],
+    ) -> Result<minijinja::Value, minijinja::Error> {
+        let (positional, kwargs): (&[minijinja::Value], Option<minijinja::value::Kwargs>) =
+            minijinja::value::from_args(args)?;
+        let mut keywords = Vec::new();
+        if let Some(kwargs) = kwargs {
+            for key in kwargs.args() {
+                let value: minijinja::Value = kwargs.get(key)?;
+                keywords.push((key.to_owned(), from_jinja(&value)));
+            }
+        }
+        let positional = positional.iter().map(from_jinja).collect();
+        self.calls
+            .call(&self.prefix, positional, keywords)
+            .map(|ret| to_jinja(&ret))
+            .map_err(|message| {
+                minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, message)
+            })
+    }
+}
+
+/// A Jinja value as msgpack-shaped data: the arguments of `salt[…]` calls, and what Python's
+/// `str()` is taken of when pasted.
+fn from_jinja(value: &minijinja::Value) -> Value {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => Value::Nil,
+        ValueKind::Bool => Value::Boolean(value.is_true()),
+        ValueKind::Number => match value.as_i64() {
+            Some(i) if value.to_string().parse::<i64>().is_ok() => Value::from(i),
+            _ => f64::try_from(value.clone()).map_or(Value::Nil, Value::F64),
+        },
+        ValueKind::String => Value::from(value.as_str().unwrap_or_default()),
+        ValueKind::Bytes => Value::Binary(value.as_bytes().unwrap_or_default().to_vec()),
+        ValueKind::Seq | ValueKind::Iterable => Value::Array(
+            value
+                .try_iter()
+                .map(|items| items.map(|item| from_jinja(&item)).collect())
+                .unwrap_or_default(),
+        ),
+        ValueKind::Map => Value::Map(
+            value
+                .try_iter()
+                .map(|keys| {
+                    keys.map(|key| {
+                        let item = value.get_item(&key).unwrap_or_default();
+                        (from_jinja(&key), from_jinja(&item))
+                    })
+                    .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        _ => Value::from(value.to_string()),
     }
 }
 
@@ -216,40 +352,6 @@ fn python_str_formatter(
     };
     out.write_str(&text)
         .map_err(|err| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, err.to_string()))
-}
-
-/// A template value as msgpack data, for Python's `str()` of it.
-fn from_jinja(value: &minijinja::Value) -> Value {
-    use minijinja::value::ValueKind;
-    match value.kind() {
-        ValueKind::Undefined | ValueKind::None => Value::Nil,
-        ValueKind::Bool => Value::Boolean(value.is_true()),
-        ValueKind::Number => match i64::try_from(value.clone()) {
-            Ok(int) => Value::from(int),
-            Err(_) => f64::try_from(value.clone()).map_or(Value::Nil, Value::F64),
-        },
-        ValueKind::String => Value::from(value.as_str().unwrap_or_default()),
-        ValueKind::Bytes => Value::Binary(value.as_bytes().unwrap_or_default().to_vec()),
-        ValueKind::Seq | ValueKind::Iterable => Value::Array(
-            value
-                .try_iter()
-                .map(|items| items.map(|item| from_jinja(&item)).collect())
-                .unwrap_or_default(),
-        ),
-        ValueKind::Map => Value::Map(
-            value
-                .try_iter()
-                .map(|keys| {
-                    keys.map(|key| {
-                        let item = value.get_item(&key).unwrap_or_default();
-                        (from_jinja(&key), from_jinja(&item))
-                    })
-                    .collect()
-                })
-                .unwrap_or_default(),
-        ),
-        _ => Value::from(value.to_string()),
-    }
 }
 
 /// Text made to be pasted into YAML as it is: a quoted scalar, JSON, or what `|safe` vouches for.
@@ -597,6 +699,34 @@ mod tests {
         let err = render("ok: 1\nbad: {{ é }}\n", "{}").unwrap_err();
         assert_eq!(err.line, 2, "{err}");
         assert!(err.expression.contains("é"), "{err}");
+    }
+
+    /// States and `file.managed` templates are the administrator's: values paste as they are,
+    /// whatever they hold, and nothing is HTML-escaped, whatever the file is called.
+    #[test]
+    fn administrators_files_paste_values_as_they_are() {
+        let renderer = Renderer::new(&config());
+        let vars = Vars {
+            values: vec![("motd".to_owned(), Value::from("a: b\n<c> & 'd'"))],
+            salt: None,
+        };
+        assert_eq!(
+            renderer
+                .render_text("index.html", "{{ motd }}", &vars)
+                .unwrap(),
+            "a: b\n<c> & 'd'"
+        );
+        let high = renderer
+            .render_sls(
+                "x.sls",
+                "{{ motd|yaml_dquote }}: {k: v}\nlist: {{ [1, 2] }}\n",
+                &vars,
+            )
+            .unwrap();
+        assert_eq!(
+            high.to_string(),
+            r#"{"a: b\n<c> & 'd'": {"k": "v"}, "list": [1, 2]}"#
+        );
     }
 
     #[test]
