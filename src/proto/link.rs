@@ -875,8 +875,12 @@ mod tests {
             file_messages()[0].to_value().to_string(),
             r#"{"cmd": "_request", "rid": 1, "kind": "file_read", "saltenv": "base", "path": "dir/f.conf", "offset": 262144, "len": 262144}"#
         );
+        let traversal = file_messages()
+            .into_iter()
+            .find(|message| matches!(message, Message::Reply { rid: 9, .. }))
+            .unwrap();
         assert_eq!(
-            file_messages()[8].to_value().to_string(),
+            traversal.to_value().to_string(),
             r#"{"cmd": "_reply", "rid": 9, "kind": "error", "error": "traversal", "path": "../x"}"#
         );
         assert_eq!(
@@ -898,8 +902,8 @@ mod tests {
             "_request's rid is not a non-negative integer"
         );
         assert_eq!(
-            refused("_request", vec![entry("rid", 1), entry("kind", "pillar")]),
-            "_request's kind is not file_read, file_hash, file_list, dir_list or envs"
+            refused("_request", vec![entry("rid", 1), entry("kind", "cake")]),
+            "_request's kind is not file_read, file_hash, file_list, dir_list, envs or pillar"
         );
         assert_eq!(
             refused(
@@ -952,7 +956,7 @@ mod tests {
                     entry("error", "oops")
                 ]
             ),
-            "_reply's error is not traversal, not_found, unknown_env, bad_url, io, unreachable, busy or malformed"
+            "_reply's error is not traversal, not_found, unknown_env, bad_url, io, unreachable, busy, malformed or pillar"
         );
         // The id of a request that cannot be read is still found, to answer it.
         assert_eq!(
