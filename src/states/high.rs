@@ -60,6 +60,7 @@ const INTERNAL: &[&str] = &[
     "use_in",
     "name",
     "names",
+    "sfun",
 ];
 
 /// Whether `key` is one of Salt's own chunk keys rather than an argument of the function.

@@ -93,6 +93,13 @@ impl<'a> Runner<'a> {
 
     /// Runs every chunk; the results by tag (Salt's `call_chunks`).
     pub(super) async fn run(mut self) -> IndexMap<String, Value> {
+        self.call_chunks().await;
+        self.call_listen().await;
+        self.running
+    }
+
+    /// Runs every chunk not run yet, in order (Salt's `call_chunks`).
+    async fn call_chunks(&mut self) {
         for index in 0..self.chunks.len() {
             if self.failhard {
                 break;
@@ -106,7 +113,130 @@ impl<'a> Runner<'a> {
             }
             self.active.clear();
         }
-        self.running
+    }
+
+    /// After the run, the `mod_watch` of each state that `listen`s to (or is the target of a
+    /// `listen_in` from) a state that changed, under the ID `listener_<id>`; a listen naming no
+    /// state is a failed `Listen_Error` result (Salt's `call_listen`).
+    async fn call_listen(&mut self) {
+        // (module, ID, name or "lookup") of a listener → the states it listens to.
+        let mut listeners: Vec<((String, String, String), Vec<Value>)> = Vec::new();
+        for chunk in &self.chunks {
+            if let Some(Value::Array(listen)) = chunk.get("listen") {
+                let key = (chunk.state.clone(), chunk.id.clone(), chunk.name.clone());
+                listeners.push((key, listen.clone()));
+            }
+            for entry in chunk
+                .get("listen_in")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                for (module, id) in entry.as_map().into_iter().flatten() {
+                    let key = (
+                        py_str(module).into_owned(),
+                        py_str(id).into_owned(),
+                        "lookup".to_owned(),
+                    );
+                    let me = Value::Map(vec![(
+                        Value::from(chunk.state.as_str()),
+                        Value::from(chunk.id.as_str()),
+                    )]);
+                    listeners.push((key, vec![me]));
+                }
+            }
+        }
+        // Salt's `lval in cref`: the value is the chunk's ID or name (or module).
+        let refers = |chunk: &Chunk, module: &str, value: &str| {
+            chunk.state == module
+                && (chunk.state == value || chunk.id == value || chunk.name == value)
+        };
+        let mut watchers: Vec<Chunk> = Vec::new();
+        let mut errors: IndexMap<String, Value> = IndexMap::new();
+        let error = |errors: &mut IndexMap<String, Value>, module: &str, id: &str| {
+            errors.insert(
+                format!("Listen_Error_|-listen_{id}_|-listen_{module}_|-Listen_Error"),
+                Value::Map(vec![
+                    (
+                        Value::from("comment"),
+                        Value::from(format!("Referenced state {module}: {id} does not exist")),
+                    ),
+                    (
+                        Value::from("name"),
+                        Value::from(format!("listen_{module}:{id}")),
+                    ),
+                    (Value::from("result"), Value::Boolean(false)),
+                    (Value::from("changes"), Value::Map(Vec::new())),
+                ]),
+            );
+        };
+        for ((module, id, _), listened) in &listeners {
+            for listen_to in listened {
+                let listen_to = match listen_to {
+                    Value::Map(_) => listen_to.clone(),
+                    other => {
+                        let wanted = py_str(other);
+                        let Some(chunk) = self
+                            .chunks
+                            .iter()
+                            .rev()
+                            .find(|c| c.id == wanted || c.name == wanted)
+                        else {
+                            continue;
+                        };
+                        Value::Map(vec![(
+                            Value::from(chunk.state.as_str()),
+                            Value::from(chunk.id.as_str()),
+                        )])
+                    }
+                };
+                for (lkey, lval) in listen_to.as_map().into_iter().flatten() {
+                    let (lkey, lval) = (py_str(lkey).into_owned(), py_str(lval).into_owned());
+                    if !self.chunks.iter().any(|c| refers(c, &lkey, &lval)) {
+                        error(&mut errors, &lkey, &lval);
+                        continue;
+                    }
+                    let changed = self
+                        .chunks
+                        .iter()
+                        .filter(|c| refers(c, &lkey, &lval))
+                        .any(|c| {
+                            self.running
+                                .get(&c.tag())
+                                .and_then(|ret| map_get(ret, "changes"))
+                                .is_some_and(truthy)
+                        });
+                    if !changed {
+                        continue;
+                    }
+                    if !self.chunks.iter().any(|c| refers(c, module, id)) {
+                        error(&mut errors, module, id);
+                        continue;
+                    }
+                    for chunk in self.chunks.iter().filter(|c| refers(c, module, id)) {
+                        let mut low = chunk.clone();
+                        low.set("sfun", Value::from(chunk.fun.as_str()));
+                        low.fun = "mod_watch".to_owned();
+                        low.id = format!("listener_{}", chunk.id);
+                        low.args
+                            .retain(|(key, _)| !super::high::REQUISITES.contains(&key.as_str()));
+                        watchers.push(low);
+                    }
+                }
+            }
+        }
+        let mut listening = Runner::new(self.ctx, self.options.clone(), watchers);
+        listening.run_num = self.run_num;
+        listening.call_chunks().await;
+        self.run_num = listening.run_num;
+        self.running.extend(listening.running);
+        for (tag, mut ret) in errors {
+            if let Value::Map(entries) = &mut ret {
+                entries.push((Value::from("__run_num__"), Value::from(self.run_num)));
+            }
+            self.run_num += 1;
+            self.running.insert(tag, ret);
+        }
     }
 
     /// Runs chunk `index` with its requisites only (`state.sls_id`); the results by tag.
@@ -561,7 +691,7 @@ impl<'a> Runner<'a> {
         let low = self.chunks[index].clone();
         let under_prereq = self.prereq.contains(&index);
         let full = format!("{}.{}", low.state, low.fun);
-        let Some(function) = super::find(&full) else {
+        let Some((fun, behaviour, required)) = resolve(&low, watch_reqs.is_some()) else {
             let comment = format!(
                 "State '{full}' was not found in SLS '{}'\nReason: '{full}' is not available.\n",
                 low.sls
@@ -576,8 +706,7 @@ impl<'a> Runner<'a> {
             self.run_num += 1;
             return ret;
         };
-        let missing: Vec<String> = function
-            .required
+        let missing: Vec<String> = required
             .iter()
             .filter(|param| low.get(param).is_none())
             .map(|param| format!("Missing parameter {param} for state {full}\n"))
@@ -639,7 +768,7 @@ impl<'a> Runner<'a> {
             let call = StateCall {
                 id: low.id.clone(),
                 name: low.name.clone(),
-                fun: full.clone(),
+                fun,
                 sls: low.sls.clone(),
                 saltenv: low
                     .get("saltenv")
@@ -662,9 +791,6 @@ impl<'a> Runner<'a> {
                     .map(|reqs| self.watch_changes(reqs))
                     .unwrap_or_default(),
             };
-            let behaviour = watch_reqs
-                .and_then(|_| super::mod_watch(&low.state, &low.fun))
-                .unwrap_or(function.run);
             let result = behaviour(&call, self.ctx).await;
             ret = result_map(&call, result);
         }
@@ -753,6 +879,29 @@ impl<'a> Runner<'a> {
             tracing::warn!("the state event {tag} was not fired: {err}");
         }
     }
+}
+
+/// What runs for a chunk: its function's name as the state sees it, the behaviour and the
+/// parameters it requires. A watching chunk runs its module's `mod_watch`; a listener's chunk
+/// (function `mod_watch`) the `mod_watch` for the function it declared (`sfun`).
+fn resolve(
+    low: &Chunk,
+    watching: bool,
+) -> Option<(String, super::StateFn, &'static [&'static str])> {
+    if low.fun == "mod_watch" {
+        let sfun = low
+            .get("sfun")
+            .map(|f| py_str(f).into_owned())
+            .unwrap_or_default();
+        let mod_watch = super::mod_watch(&low.state, &sfun)?;
+        return Some((format!("{}.{sfun}", low.state), mod_watch, &[]));
+    }
+    let function = super::find(&format!("{}.{}", low.state, low.fun))?;
+    let behaviour = watching
+        .then(|| super::mod_watch(&low.state, &low.fun))
+        .flatten()
+        .unwrap_or(function.run);
+    Some((function.name.to_owned(), behaviour, function.required))
 }
 
 /// A chunk's `__sls__` in its result: none for `state.single`'s, which no SLS declared.
