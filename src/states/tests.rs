@@ -423,7 +423,7 @@ fn listeners_run_their_mod_watch_after_the_run() {
             ok("ghost", "Success!"),
             ok("listener_listener/listener", "Watch statement fired."),
             failed(
-                "listen_nothere/listen_test",
+                "listen_test:nothere",
                 "Referenced state test: nothere does not exist"
             ),
         ]
