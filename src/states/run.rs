@@ -683,9 +683,96 @@ impl<'a> Runner<'a> {
         self.run_num += 1;
     }
 
-    /// Salt's `State.call`: checks, then the state function (or its `mod_watch` when
-    /// `watch_reqs` is given), timed and numbered.
+    /// Salt's `State.call`: [`Runner::call_once`], again while a `retry` asks for it.
     async fn call(&mut self, index: usize, watch_reqs: Option<&Reqs>) -> Value {
+        let under_prereq = self.prereq.contains(&index);
+        let mut ret = self.call_once(index, watch_reqs).await;
+        let low = &self.chunks[index];
+        let Some(retry) = low.get("retry").filter(|_| low.get("parallel").is_none()) else {
+            return ret;
+        };
+        if under_prereq {
+            return ret;
+        }
+        let retry = Retry::from(retry);
+        if self.options.test {
+            if let Value::Map(entries) = &mut ret {
+                let comment = map_get(&Value::Map(entries.clone()), "comment")
+                    .filter(|c| truthy(c))
+                    .map(|c| py_str(c).into_owned())
+                    .unwrap_or_default();
+                let note = format!(
+                    "The state would be retried every {} seconds (with a splay of up to {} seconds) a maximum of {} times or until a result of {} is returned",
+                    retry.interval,
+                    retry.splay,
+                    retry.attempts,
+                    if retry.until { "True" } else { "False" }
+                );
+                map_set(
+                    entries,
+                    Value::from("comment"),
+                    Value::from(format!("{comment}  {note}")),
+                );
+            }
+            return ret;
+        }
+        // Every attempt's result, then Salt's nesting of them folded from the last.
+        let mut attempts = vec![ret];
+        let mut pauses = Vec::new();
+        while map_get(&attempts[attempts.len() - 1], "result") != Some(&Value::Boolean(retry.until))
+            && retry.attempts > attempts.len() as i64
+        {
+            let pause = retry.interval + retry.splay_now();
+            tokio::time::sleep(std::time::Duration::from_secs(pause.max(0).unsigned_abs())).await;
+            pauses.push(pause);
+            attempts.push(self.call_once(index, watch_reqs).await);
+        }
+        let mut ret = attempts.pop().expect("one attempt at least");
+        while let Some(previous) = attempts.pop() {
+            let pause = pauses.pop().unwrap_or_default();
+            let field = |r: &Value, key| map_get(r, key).cloned().unwrap_or(Value::Nil);
+            let result = match field(&previous, "result") {
+                Value::Boolean(true) => "True",
+                Value::Boolean(false) => "False",
+                _ => "None",
+            };
+            let comment = |r: &Value| {
+                let c = field(r, "comment");
+                if truthy(&c) {
+                    py_str(&c).into_owned()
+                } else {
+                    String::new()
+                }
+            };
+            let duration = |r: &Value| field(r, "duration").as_f64().unwrap_or_default();
+            let total = duration(&ret) + duration(&previous) + (pause * 1000) as f64;
+            let line = format!(
+                "Attempt {}: Returned a result of \"{result}\", with the following comment: \"{}\"",
+                attempts.len() + 1,
+                comment(&previous)
+            );
+            if let Value::Map(entries) = &mut ret {
+                map_set(
+                    entries,
+                    Value::from("comment"),
+                    Value::from(format!("{line}\n{}", comment(&Value::Map(entries.clone())))),
+                );
+                map_set(entries, Value::from("duration"), Value::F64(total));
+                if attempts.is_empty() {
+                    map_set(
+                        entries,
+                        Value::from("start_time"),
+                        field(&previous, "start_time"),
+                    );
+                }
+            }
+        }
+        ret
+    }
+
+    /// One call of the state: checks, then the state function (or its `mod_watch` when
+    /// `watch_reqs` is given), timed and numbered.
+    async fn call_once(&mut self, index: usize, watch_reqs: Option<&Reqs>) -> Value {
         let started = jiff::ZonedDateTime::now();
         let clock = std::time::Instant::now();
         let low = self.chunks[index].clone();
@@ -878,6 +965,58 @@ impl<'a> Runner<'a> {
         {
             tracing::warn!("the state event {tag} was not fired: {err}");
         }
+    }
+}
+
+/// A state's `retry`, with Salt's defaults for what is missing or of the wrong type.
+struct Retry {
+    until: bool,
+    attempts: i64,
+    interval: i64,
+    splay: i64,
+}
+
+impl Retry {
+    fn from(value: &Value) -> Self {
+        let defaults = Self {
+            until: true,
+            attempts: 2,
+            interval: 30,
+            splay: 0,
+        };
+        match value {
+            Value::Map(_) => {
+                let int = |key, default| match map_get(value, key) {
+                    Some(Value::Integer(i)) => i.as_i64().unwrap_or(default),
+                    _ => default,
+                };
+                Self {
+                    until: match map_get(value, "until") {
+                        Some(Value::Boolean(b)) => *b,
+                        _ => true,
+                    },
+                    attempts: int("attempts", 2),
+                    interval: int("interval", 30),
+                    splay: int("splay", 0),
+                }
+            }
+            Value::Boolean(false) => Self {
+                attempts: 0,
+                ..defaults
+            },
+            _ => defaults,
+        }
+    }
+
+    /// A random extra pause of up to `splay` seconds.
+    fn splay_now(&self) -> i64 {
+        if self.splay <= 0 {
+            return 0;
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        i64::from(nanos) % (self.splay + 1)
     }
 }
 
