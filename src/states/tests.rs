@@ -429,3 +429,21 @@ fn listeners_run_their_mod_watch_after_the_run() {
         ]
     );
 }
+
+#[test]
+fn a_shebang_line_chooses_the_renderers() {
+    let tree = tree(&[
+        (
+            "plain.sls",
+            "#!yaml\nx:\n  test.succeed_without_changes:\n    - comment: \"{{ kept }}\"\n",
+        ),
+        ("py.sls", "#!py\ndef run():\n    return {}\n"),
+    ]);
+    let results = run(&tree, "plain", RunOptions::default()).unwrap();
+    assert_eq!(outline(&results), [ok("x", "{{ kept }}")]);
+    let refused = run(&tree, "py", RunOptions::default()).unwrap_err();
+    assert!(
+        refused[0].contains("the py renderer is not available"),
+        "{refused:?}"
+    );
+}
