@@ -167,7 +167,7 @@ badcwd:
     ),
     (
         "retry.sls",
-        "again:\n  test.fail_without_changes:\n    - retry:\n        attempts: 3\n        interval: 0\nonce:\n  test.succeed_without_changes:\n    - retry: True\nafter:\n  test.nop\n",
+        "checked:\n  test.succeed_with_changes:\n    - check_cmd:\n      - \"true\"\n      - \"false\"\nagain:\n  test.fail_without_changes:\n    - retry:\n        attempts: 3\n        interval: 0\nonce:\n  test.succeed_without_changes:\n    - retry: True\nafter:\n  test.nop\n",
     ),
     (
         "event.sls",

@@ -881,6 +881,28 @@ impl<'a> Runner<'a> {
             let result = behaviour(&call, self.ctx).await;
             ret = result_map(&call, result);
         }
+        if let Some(commands) = low.get("check_cmd") {
+            let (result, comment) = super::checks::check_cmd(self.ctx, commands).await;
+            map_set(&mut ret, Value::from("result"), Value::Boolean(result));
+            map_set(
+                &mut ret,
+                Value::from("__sls__"),
+                Value::from(low.sls.as_str()),
+            );
+            map_set(
+                &mut ret,
+                Value::from("__id__"),
+                Value::from(low.id.as_str()),
+            );
+            map_set(
+                &mut ret,
+                Value::from("name"),
+                Value::from(low.name.as_str()),
+            );
+            if let Some(comment) = comment {
+                map_set(&mut ret, Value::from("comment"), Value::from(comment));
+            }
+        }
         if under_prereq {
             self.prereq.remove(&index);
             return Value::Map(ret);
