@@ -162,6 +162,14 @@ badcwd:
         "notdict: just a string\nnotlist:\n  test.nop: {a: b}\ntrailing:\n  test.nop:\n",
     ),
     (
+        "listen.sls",
+        "changed:\n  test.succeed_with_changes\nlistener:\n  test.succeed_without_changes:\n    - listen:\n      - test: changed\nrunner:\n  cmd.run:\n    - name: echo listened\n    - listen:\n      - changed\ninner:\n  test.succeed_with_changes:\n    - listen_in:\n      - cmd: waiter\n      - test: nobody\nwaiter:\n  cmd.wait:\n    - name: echo two\nghost:\n  test.nop:\n    - listen:\n      - test: nothere\n",
+    ),
+    (
+        "retry.sls",
+        "checked:\n  test.succeed_with_changes:\n    - check_cmd:\n      - \"true\"\n      - \"false\"\nagain:\n  test.fail_without_changes:\n    - retry:\n        attempts: 3\n        interval: 0\nonce:\n  test.succeed_without_changes:\n    - retry: True\nafter:\n  test.nop\n",
+    ),
+    (
         "event.sls",
         "my/tag:\n  event.send:\n    - data:\n        a: 1\n",
     ),
@@ -258,6 +266,8 @@ fn state_runs_return_what_salt_3007_8_returns() {
         &["state.apply", "reqs,cmds,jinja,event"][..],
         &["state.apply", "reqs,cmds,event", "test=True"],
         &["state.apply", "other,nope", "saltenv=dev"],
+        &["state.apply", "listen,retry"],
+        &["state.apply", "retry", "test=True"],
         &["state.apply"],
         &["state.apply", "errors"],
         &["state.apply", "loop"],

@@ -157,6 +157,11 @@ impl Renderer {
             .map_err(|err| jinja_error(name, source, &err))
     }
 
+    /// Reads a state or pillar SLS file that asks for YAML alone (`#!yaml`): no Jinja.
+    pub fn render_yaml(&self, name: &str, source: &str) -> Result<Value, RenderError> {
+        load_yaml(name, source)
+    }
+
     /// Renders a state or pillar SLS file: Jinja with `vars`, then YAML. The result is
     /// whatever the YAML holds (null for an empty file); the caller judges its shape.
     pub fn render_sls(&self, name: &str, source: &str, vars: &Vars) -> Result<Value, RenderError> {

@@ -10,7 +10,7 @@ use super::high::{self, Chunk, High};
 use super::run::{RunOptions, Runner};
 use super::sls::Compiler;
 use crate::event::{Value, map_get};
-use crate::py::value::py_str;
+use crate::target::top::{self, Top};
 
 /// Compile errors (Salt returns them as a list of strings, with return code 1).
 pub type Errors = Vec<String>;
@@ -157,79 +157,37 @@ pub async fn single(
     Ok(Value::Map(vec![(Value::from(tag), ret)]))
 }
 
-/// The top file's data: environment → target → entries, merged over every environment's
-/// `top.sls` as Salt's default `merge` strategy does (the first top file to name an
-/// environment defines it).
-async fn get_top(
-    ctx: &StateContext,
-    top_file: &str,
-) -> Result<IndexMap<String, Vec<(String, Vec<Value>)>>, Errors> {
+/// The top files of every environment rendered and merged as `top_file_merging_strategy`
+/// says (Salt's `get_tops` and `merge_tops`), with the environments there are.
+async fn get_top(ctx: &StateContext, top_file: &str) -> Result<(Top, Vec<String>), Errors> {
     let mut compiler = Compiler::new(ctx);
-    let mut merged: IndexMap<String, Vec<(String, Vec<Value>)>> = IndexMap::new();
+    let envs = compiler.envs().await;
+    let mut tops = Vec::new();
     let mut errors = Vec::new();
-    for env in compiler.envs().await {
-        let top = match compiler.render_top(&env, top_file).await {
-            Ok(Some(top)) => top,
-            Ok(None) => continue,
-            Err(error) => {
-                errors.push(error);
-                continue;
-            }
-        };
-        for (saltenv, targets) in top.as_map().into_iter().flatten() {
-            let saltenv = py_str(saltenv).into_owned();
-            if merged.contains_key(&saltenv) && saltenv != env {
-                continue;
-            }
-            let entry = merged.entry(saltenv).or_default();
-            for (target, items) in targets.as_map().into_iter().flatten() {
-                let items = match items {
-                    Value::Array(items) => items.clone(),
-                    other => vec![other.clone()],
-                };
-                entry.push((py_str(target).into_owned(), items));
-            }
+    for env in &envs {
+        match compiler.render_top(env, top_file).await {
+            Ok(top) => tops.push((env.clone(), top.into_iter().collect())),
+            Err(error) => errors.push(error),
         }
     }
-    if errors.is_empty() {
-        Ok(merged)
-    } else {
-        Err(errors)
+    if !errors.is_empty() {
+        return Err(errors);
     }
-}
-
-/// The SLS files the top data gives this minion, per environment (Salt's `top_matches`).
-///
-/// Targets are matched with the minion-side matcher of `crate::target` (`glob` by default,
-/// or the entry's `match:` type); compound targets are not there yet.
-fn top_matches(
-    ctx: &StateContext,
-    top: &IndexMap<String, Vec<(String, Vec<Value>)>>,
-) -> IndexMap<String, Vec<String>> {
-    let id = ctx.config.id().unwrap_or_default();
-    let mut matches: IndexMap<String, Vec<String>> = IndexMap::new();
-    for (saltenv, targets) in top {
-        for (target, items) in targets {
-            let match_type = items
-                .iter()
-                .find_map(|item| map_get(item, "match"))
-                .map_or_else(|| "glob".to_owned(), |m| py_str(m).into_owned());
-            let matched = crate::target::Target::new(&Value::from(target.as_str()), &match_type)
-                .is_ok_and(|t| t.matches(&id, Some(&ctx.grains)));
-            if !matched {
-                continue;
-            }
-            let list = matches.entry(saltenv.clone()).or_default();
-            for item in items.iter().filter(|item| item.is_str()) {
-                let sls = py_str(item).into_owned();
-                if !list.contains(&sls) {
-                    list.push(sls);
-                }
-            }
-        }
-    }
-    matches.retain(|_, list| !list.is_empty());
-    matches
+    let strategy = ctx
+        .config
+        .get_str("top_file_merging_strategy")
+        .ok()
+        .flatten()
+        .unwrap_or("merge");
+    let default_top = ctx
+        .config
+        .get_str("default_top")
+        .ok()
+        .flatten()
+        .unwrap_or("base");
+    let top = top::merge_states(&tops, top::Strategy::named(strategy), default_top)
+        .map_err(|err| vec![err.to_string()])?;
+    Ok((top, envs))
 }
 
 /// The result Salt returns for a highstate with nothing to do.
@@ -259,8 +217,13 @@ async fn matches(
         .ok()
         .flatten()
         .unwrap_or("top.sls");
-    let top = get_top(ctx, top_file.unwrap_or(configured)).await?;
-    let mut matches = top_matches(ctx, &top);
+    let (top, envs) = get_top(ctx, top_file.unwrap_or(configured)).await?;
+    let id = ctx.config.id().unwrap_or_default();
+    let mut matches: IndexMap<String, Vec<String>> =
+        top::matches(&top, &id, &ctx.grains, top::Purpose::States, None, &envs)
+            .into_iter()
+            .filter(|(_, list)| !list.is_empty())
+            .collect();
     if let Some(saltenv) = saltenv {
         matches.retain(|env, _| env == saltenv);
     }

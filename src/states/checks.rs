@@ -255,3 +255,31 @@ fn creates_check(value: &Value) -> Verdict {
         },
     }
 }
+
+/// `check_cmd`, run after the state: its verdict on the state's result from the exit codes of
+/// its commands, and the comment saying so (none for an empty list). A string is taken one
+/// character at a time, as Salt iterates it.
+pub(super) async fn check_cmd(ctx: &StateContext, commands: &Value) -> (bool, Option<String>) {
+    let commands: Vec<String> = match commands {
+        Value::Array(list) => list.iter().map(|c| py_str(c).into_owned()).collect(),
+        other => py_str(other).chars().map(String::from).collect(),
+    };
+    let opts: Vec<(String, Value)> = map_get(&ctx.grains, "shell")
+        .map(|shell| ("shell".to_owned(), shell.clone()))
+        .into_iter()
+        .collect();
+    let mut verdict = (false, None);
+    for command in commands {
+        if retcode(ctx, &command, &opts, 1).await != 0 {
+            return (
+                false,
+                Some("check_cmd determined the state failed".to_owned()),
+            );
+        }
+        verdict = (
+            true,
+            Some("check_cmd determined the state succeeded".to_owned()),
+        );
+    }
+    verdict
+}

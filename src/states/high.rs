@@ -60,6 +60,7 @@ const INTERNAL: &[&str] = &[
     "use_in",
     "name",
     "names",
+    "sfun",
 ];
 
 /// Whether `key` is one of Salt's own chunk keys rather than an argument of the function.
@@ -506,17 +507,69 @@ pub(super) fn verify_high(high: &High) -> Vec<String> {
 }
 
 /// Turns `require_in`, `watch_in`, `onchanges_in`, `onfail_in` and `prereq_in` (and `prereq`'s
-/// hidden `prerequired`) into requisites on their targets, through `extend` (Salt's
-/// `requisite_in`).
+/// hidden `prerequired`) into requisites on their targets, and `use`/`use_in` into copied
+/// arguments, through `extend` (Salt's `requisite_in`).
 pub(super) fn requisite_in(high: &mut High) -> Vec<String> {
     const IN: &[&str] = &[
         "require_in",
         "watch_in",
         "onfail_in",
         "onchanges_in",
+        "use",
+        "use_in",
         "prereq",
         "prereq_in",
     ];
+    // What `use` never copies, besides `name`, `names` and what the state declares itself.
+    const NOT_USED: &[&str] = &["require", "watch", "onfail", "onfail_stop", "onchanges"];
+    // The single-key arguments of `from` (ID, state) that `use` copies into a state declaring
+    // the arguments `own`.
+    let usable = |from: &str, state: &str, own: &[String]| -> Vec<Value> {
+        high.ids
+            .get(from)
+            .and_then(|body| map_get(body, state))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|arg| arg.as_map().is_some_and(|m| m.len() == 1))
+            .filter(|arg| {
+                single(arg).is_some_and(|(key, _)| {
+                    !IN.contains(&key.as_str())
+                        && !NOT_USED.contains(&key.as_str())
+                        && !own.contains(&key)
+                        && key != "name"
+                        && key != "names"
+                })
+            })
+            .cloned()
+            .collect()
+    };
+    // The argument names a state declares (Salt's `state_args`).
+    let declared = |id: &str, state: &str| -> Vec<String> {
+        high.ids
+            .get(id)
+            .and_then(|body| map_get(body, state))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|arg| arg.as_map().is_some_and(|m| m.len() == 1))
+            .filter_map(|arg| single(arg).map(|(key, _)| key))
+            .collect()
+    };
+    let push =
+        |extend: &mut IndexMap<String, Value>, target: &str, state: &str, args: Vec<Value>| {
+            let body = extend
+                .entry(target.to_owned())
+                .or_insert_with(|| Value::Map(Vec::new()));
+            if let Value::Map(entries) = body
+                && !entries.iter().any(|(k, _)| k.as_str() == Some(state))
+            {
+                entries.push((Value::from(state), Value::Array(Vec::new())));
+            }
+            if let Some(Value::Array(list)) = get_mut(body, state) {
+                list.extend(args);
+            }
+        };
     let mut errors = Vec::new();
     // Target ID → body of requisites to add, in order.
     let mut extend: IndexMap<String, Value> = IndexMap::new();
@@ -681,6 +734,26 @@ pub(super) fn requisite_in(high: &mut High) -> Vec<String> {
                                         me(),
                                         None,
                                     );
+                                }
+                                continue;
+                            }
+                            "use_in" => {
+                                for (ext_id, req_state) in
+                                    find_name(&name, &target_state, &high.ids, true)
+                                {
+                                    let own = declared(&ext_id, &target_state);
+                                    let args = usable(id, &state, &own);
+                                    push(&mut extend, &ext_id, &req_state, args);
+                                }
+                                continue;
+                            }
+                            "use" => {
+                                for (ext_id, req_state) in
+                                    find_name(&name, &target_state, &high.ids, true)
+                                {
+                                    let own = declared(id, &state);
+                                    let args = usable(&ext_id, &req_state, &own);
+                                    push(&mut extend, id, &state, args);
                                 }
                                 continue;
                             }

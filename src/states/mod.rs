@@ -15,11 +15,12 @@ mod event;
 mod file;
 mod high;
 mod run;
-pub use run::RunOptions;
 mod sls;
 mod test;
 #[cfg(test)]
 mod tests;
+
+pub use run::RunOptions;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -253,8 +254,9 @@ impl StateContext {
         self.salt.call(fun, CliArgs { args, kwargs }).await
     }
 
-    /// The variables Salt gives a template rendered for `call`: `salt`, `grains`, `pillar`,
-    /// `saltenv`, `sls`, `id` (and `opts`, which the renderer adds), then `extra` on top.
+    /// The variables Salt gives a template rendered for a state of `sls` in `saltenv`:
+    /// `salt`, `grains`, `pillar`, `saltenv`, `sls` (and `opts`, which the renderer adds), then
+    /// `extra` on top. Called on the async runtime, whose handle drives the `salt[…]` calls.
     pub fn template_vars(&self, saltenv: &str, sls: &str, extra: Vec<(String, Value)>) -> Vars {
         let mut values = vec![
             ("grains".to_owned(), self.grains.clone()),

@@ -93,6 +93,13 @@ impl<'a> Runner<'a> {
 
     /// Runs every chunk; the results by tag (Salt's `call_chunks`).
     pub(super) async fn run(mut self) -> IndexMap<String, Value> {
+        self.call_chunks().await;
+        self.call_listen().await;
+        self.running
+    }
+
+    /// Runs every chunk not run yet, in order (Salt's `call_chunks`).
+    async fn call_chunks(&mut self) {
         for index in 0..self.chunks.len() {
             if self.failhard {
                 break;
@@ -106,7 +113,130 @@ impl<'a> Runner<'a> {
             }
             self.active.clear();
         }
-        self.running
+    }
+
+    /// After the run, the `mod_watch` of each state that `listen`s to (or is the target of a
+    /// `listen_in` from) a state that changed, under the ID `listener_<id>`; a listen naming no
+    /// state is a failed `Listen_Error` result (Salt's `call_listen`).
+    async fn call_listen(&mut self) {
+        // (module, ID, name or "lookup") of a listener → the states it listens to.
+        let mut listeners: Vec<((String, String, String), Vec<Value>)> = Vec::new();
+        for chunk in &self.chunks {
+            if let Some(Value::Array(listen)) = chunk.get("listen") {
+                let key = (chunk.state.clone(), chunk.id.clone(), chunk.name.clone());
+                listeners.push((key, listen.clone()));
+            }
+            for entry in chunk
+                .get("listen_in")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                for (module, id) in entry.as_map().into_iter().flatten() {
+                    let key = (
+                        py_str(module).into_owned(),
+                        py_str(id).into_owned(),
+                        "lookup".to_owned(),
+                    );
+                    let me = Value::Map(vec![(
+                        Value::from(chunk.state.as_str()),
+                        Value::from(chunk.id.as_str()),
+                    )]);
+                    listeners.push((key, vec![me]));
+                }
+            }
+        }
+        // Salt's `lval in cref`: the value is the chunk's ID or name (or module).
+        let refers = |chunk: &Chunk, module: &str, value: &str| {
+            chunk.state == module
+                && (chunk.state == value || chunk.id == value || chunk.name == value)
+        };
+        let mut watchers: Vec<Chunk> = Vec::new();
+        let mut errors: IndexMap<String, Value> = IndexMap::new();
+        let error = |errors: &mut IndexMap<String, Value>, module: &str, id: &str| {
+            errors.insert(
+                format!("Listen_Error_|-listen_{id}_|-listen_{module}_|-Listen_Error"),
+                Value::Map(vec![
+                    (
+                        Value::from("comment"),
+                        Value::from(format!("Referenced state {module}: {id} does not exist")),
+                    ),
+                    (
+                        Value::from("name"),
+                        Value::from(format!("listen_{module}:{id}")),
+                    ),
+                    (Value::from("result"), Value::Boolean(false)),
+                    (Value::from("changes"), Value::Map(Vec::new())),
+                ]),
+            );
+        };
+        for ((module, id, _), listened) in &listeners {
+            for listen_to in listened {
+                let listen_to = match listen_to {
+                    Value::Map(_) => listen_to.clone(),
+                    other => {
+                        let wanted = py_str(other);
+                        let Some(chunk) = self
+                            .chunks
+                            .iter()
+                            .rev()
+                            .find(|c| c.id == wanted || c.name == wanted)
+                        else {
+                            continue;
+                        };
+                        Value::Map(vec![(
+                            Value::from(chunk.state.as_str()),
+                            Value::from(chunk.id.as_str()),
+                        )])
+                    }
+                };
+                for (lkey, lval) in listen_to.as_map().into_iter().flatten() {
+                    let (lkey, lval) = (py_str(lkey).into_owned(), py_str(lval).into_owned());
+                    if !self.chunks.iter().any(|c| refers(c, &lkey, &lval)) {
+                        error(&mut errors, &lkey, &lval);
+                        continue;
+                    }
+                    let changed = self
+                        .chunks
+                        .iter()
+                        .filter(|c| refers(c, &lkey, &lval))
+                        .any(|c| {
+                            self.running
+                                .get(&c.tag())
+                                .and_then(|ret| map_get(ret, "changes"))
+                                .is_some_and(truthy)
+                        });
+                    if !changed {
+                        continue;
+                    }
+                    if !self.chunks.iter().any(|c| refers(c, module, id)) {
+                        error(&mut errors, module, id);
+                        continue;
+                    }
+                    for chunk in self.chunks.iter().filter(|c| refers(c, module, id)) {
+                        let mut low = chunk.clone();
+                        low.set("sfun", Value::from(chunk.fun.as_str()));
+                        low.fun = "mod_watch".to_owned();
+                        low.id = format!("listener_{}", chunk.id);
+                        low.args
+                            .retain(|(key, _)| !super::high::REQUISITES.contains(&key.as_str()));
+                        watchers.push(low);
+                    }
+                }
+            }
+        }
+        let mut listening = Runner::new(self.ctx, self.options.clone(), watchers);
+        listening.run_num = self.run_num;
+        listening.call_chunks().await;
+        self.run_num = listening.run_num;
+        self.running.extend(listening.running);
+        for (tag, mut ret) in errors {
+            if let Value::Map(entries) = &mut ret {
+                entries.push((Value::from("__run_num__"), Value::from(self.run_num)));
+            }
+            self.run_num += 1;
+            self.running.insert(tag, ret);
+        }
     }
 
     /// Runs chunk `index` with its requisites only (`state.sls_id`); the results by tag.
@@ -553,15 +683,102 @@ impl<'a> Runner<'a> {
         self.run_num += 1;
     }
 
-    /// Salt's `State.call`: checks, then the state function (or its `mod_watch` when
-    /// `watch_reqs` is given), timed and numbered.
+    /// Salt's `State.call`: [`Runner::call_once`], again while a `retry` asks for it.
     async fn call(&mut self, index: usize, watch_reqs: Option<&Reqs>) -> Value {
+        let under_prereq = self.prereq.contains(&index);
+        let mut ret = self.call_once(index, watch_reqs).await;
+        let low = &self.chunks[index];
+        let Some(retry) = low.get("retry").filter(|_| low.get("parallel").is_none()) else {
+            return ret;
+        };
+        if under_prereq {
+            return ret;
+        }
+        let retry = Retry::from(retry);
+        if self.options.test {
+            if let Value::Map(entries) = &mut ret {
+                let comment = map_get(&Value::Map(entries.clone()), "comment")
+                    .filter(|c| truthy(c))
+                    .map(|c| py_str(c).into_owned())
+                    .unwrap_or_default();
+                let note = format!(
+                    "The state would be retried every {} seconds (with a splay of up to {} seconds) a maximum of {} times or until a result of {} is returned",
+                    retry.interval,
+                    retry.splay,
+                    retry.attempts,
+                    if retry.until { "True" } else { "False" }
+                );
+                map_set(
+                    entries,
+                    Value::from("comment"),
+                    Value::from(format!("{comment}  {note}")),
+                );
+            }
+            return ret;
+        }
+        // Every attempt's result, then Salt's nesting of them folded from the last.
+        let mut attempts = vec![ret];
+        let mut pauses = Vec::new();
+        while map_get(&attempts[attempts.len() - 1], "result") != Some(&Value::Boolean(retry.until))
+            && retry.attempts > attempts.len() as i64
+        {
+            let pause = retry.interval + retry.splay_now();
+            tokio::time::sleep(std::time::Duration::from_secs(pause.max(0).unsigned_abs())).await;
+            pauses.push(pause);
+            attempts.push(self.call_once(index, watch_reqs).await);
+        }
+        let mut ret = attempts.pop().expect("one attempt at least");
+        while let Some(previous) = attempts.pop() {
+            let pause = pauses.pop().unwrap_or_default();
+            let field = |r: &Value, key| map_get(r, key).cloned().unwrap_or(Value::Nil);
+            let result = match field(&previous, "result") {
+                Value::Boolean(true) => "True",
+                Value::Boolean(false) => "False",
+                _ => "None",
+            };
+            let comment = |r: &Value| {
+                let c = field(r, "comment");
+                if truthy(&c) {
+                    py_str(&c).into_owned()
+                } else {
+                    String::new()
+                }
+            };
+            let duration = |r: &Value| field(r, "duration").as_f64().unwrap_or_default();
+            let total = duration(&ret) + duration(&previous) + (pause * 1000) as f64;
+            let line = format!(
+                "Attempt {}: Returned a result of \"{result}\", with the following comment: \"{}\"",
+                attempts.len() + 1,
+                comment(&previous)
+            );
+            if let Value::Map(entries) = &mut ret {
+                map_set(
+                    entries,
+                    Value::from("comment"),
+                    Value::from(format!("{line}\n{}", comment(&Value::Map(entries.clone())))),
+                );
+                map_set(entries, Value::from("duration"), Value::F64(total));
+                if attempts.is_empty() {
+                    map_set(
+                        entries,
+                        Value::from("start_time"),
+                        field(&previous, "start_time"),
+                    );
+                }
+            }
+        }
+        ret
+    }
+
+    /// One call of the state: checks, then the state function (or its `mod_watch` when
+    /// `watch_reqs` is given), timed and numbered.
+    async fn call_once(&mut self, index: usize, watch_reqs: Option<&Reqs>) -> Value {
         let started = jiff::ZonedDateTime::now();
         let clock = std::time::Instant::now();
         let low = self.chunks[index].clone();
         let under_prereq = self.prereq.contains(&index);
         let full = format!("{}.{}", low.state, low.fun);
-        let Some(function) = super::find(&full) else {
+        let Some((fun, behaviour, required)) = resolve(&low, watch_reqs.is_some()) else {
             let comment = format!(
                 "State '{full}' was not found in SLS '{}'\nReason: '{full}' is not available.\n",
                 low.sls
@@ -576,8 +793,7 @@ impl<'a> Runner<'a> {
             self.run_num += 1;
             return ret;
         };
-        let missing: Vec<String> = function
-            .required
+        let missing: Vec<String> = required
             .iter()
             .filter(|param| low.get(param).is_none())
             .map(|param| format!("Missing parameter {param} for state {full}\n"))
@@ -639,7 +855,7 @@ impl<'a> Runner<'a> {
             let call = StateCall {
                 id: low.id.clone(),
                 name: low.name.clone(),
-                fun: full.clone(),
+                fun,
                 sls: low.sls.clone(),
                 saltenv: low
                     .get("saltenv")
@@ -662,11 +878,30 @@ impl<'a> Runner<'a> {
                     .map(|reqs| self.watch_changes(reqs))
                     .unwrap_or_default(),
             };
-            let behaviour = watch_reqs
-                .and_then(|_| super::mod_watch(&low.state, &low.fun))
-                .unwrap_or(function.run);
             let result = behaviour(&call, self.ctx).await;
             ret = result_map(&call, result);
+        }
+        if let Some(commands) = low.get("check_cmd") {
+            let (result, comment) = super::checks::check_cmd(self.ctx, commands).await;
+            map_set(&mut ret, Value::from("result"), Value::Boolean(result));
+            map_set(
+                &mut ret,
+                Value::from("__sls__"),
+                Value::from(low.sls.as_str()),
+            );
+            map_set(
+                &mut ret,
+                Value::from("__id__"),
+                Value::from(low.id.as_str()),
+            );
+            map_set(
+                &mut ret,
+                Value::from("name"),
+                Value::from(low.name.as_str()),
+            );
+            if let Some(comment) = comment {
+                map_set(&mut ret, Value::from("comment"), Value::from(comment));
+            }
         }
         if under_prereq {
             self.prereq.remove(&index);
@@ -753,6 +988,81 @@ impl<'a> Runner<'a> {
             tracing::warn!("the state event {tag} was not fired: {err}");
         }
     }
+}
+
+/// A state's `retry`, with Salt's defaults for what is missing or of the wrong type.
+struct Retry {
+    until: bool,
+    attempts: i64,
+    interval: i64,
+    splay: i64,
+}
+
+impl Retry {
+    fn from(value: &Value) -> Self {
+        let defaults = Self {
+            until: true,
+            attempts: 2,
+            interval: 30,
+            splay: 0,
+        };
+        match value {
+            Value::Map(_) => {
+                let int = |key, default| match map_get(value, key) {
+                    Some(Value::Integer(i)) => i.as_i64().unwrap_or(default),
+                    _ => default,
+                };
+                Self {
+                    until: match map_get(value, "until") {
+                        Some(Value::Boolean(b)) => *b,
+                        _ => true,
+                    },
+                    attempts: int("attempts", 2),
+                    interval: int("interval", 30),
+                    splay: int("splay", 0),
+                }
+            }
+            Value::Boolean(false) => Self {
+                attempts: 0,
+                ..defaults
+            },
+            _ => defaults,
+        }
+    }
+
+    /// A random extra pause of up to `splay` seconds.
+    fn splay_now(&self) -> i64 {
+        if self.splay <= 0 {
+            return 0;
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        i64::from(nanos) % (self.splay + 1)
+    }
+}
+
+/// What runs for a chunk: its function's name as the state sees it, the behaviour and the
+/// parameters it requires. A watching chunk runs its module's `mod_watch`; a listener's chunk
+/// (function `mod_watch`) the `mod_watch` for the function it declared (`sfun`).
+fn resolve(
+    low: &Chunk,
+    watching: bool,
+) -> Option<(String, super::StateFn, &'static [&'static str])> {
+    if low.fun == "mod_watch" {
+        let sfun = low
+            .get("sfun")
+            .map(|f| py_str(f).into_owned())
+            .unwrap_or_default();
+        let mod_watch = super::mod_watch(&low.state, &sfun)?;
+        return Some((format!("{}.{sfun}", low.state), mod_watch, &[]));
+    }
+    let function = super::find(&format!("{}.{}", low.state, low.fun))?;
+    let behaviour = watching
+        .then(|| super::mod_watch(&low.state, &low.fun))
+        .flatten()
+        .unwrap_or(function.run);
+    Some((function.name.to_owned(), behaviour, function.required))
 }
 
 /// A chunk's `__sls__` in its result: none for `state.single`'s, which no SLS declared.

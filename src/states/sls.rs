@@ -383,14 +383,36 @@ impl<'a> Compiler<'a> {
                 Value::from(tpldir.split('/').next().unwrap_or_default()),
             ),
         ];
+        // A first line `#!jinja|yaml` names the renderers; Jinja runs only when named there.
+        let pipe: Vec<String> = source
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("#!"))
+            .map(|pipe| pipe.split('|').map(|r| r.trim().to_owned()).collect())
+            .unwrap_or_else(|| vec!["jinja".to_owned(), "yaml".to_owned()]);
+        if let Some(unknown) = pipe
+            .iter()
+            .find(|r| !["jinja", "yaml", "json"].contains(&r.as_str()))
+        {
+            return Err(format!(
+                "the {unknown} renderer is not available: halite renders SLS files with jinja, yaml and json"
+            ));
+        }
+        let jinja = pipe.iter().any(|r| r == "jinja");
         let vars = self.ctx.template_vars(saltenv, sls, extra);
         let renderer = self.ctx.renderer.clone();
         let name = found.source.clone();
         let text = source.clone();
-        tokio::task::spawn_blocking(move || renderer.render_sls(&name, &source, &vars))
-            .await
-            .map_err(|err| err.to_string())?
-            .map_err(|err| salt_render_error(&err, &text))
+        tokio::task::spawn_blocking(move || {
+            if jinja {
+                renderer.render_sls(&name, &source, &vars)
+            } else {
+                renderer.render_yaml(&name, &source)
+            }
+        })
+        .await
+        .map_err(|err| err.to_string())?
+        .map_err(|err| salt_render_error(&err, &text))
     }
 }
 

@@ -384,3 +384,66 @@ fn templates_see_salts_variables_and_call_execution_functions() {
     let results = run(&tree, "t", RunOptions::default()).unwrap();
     assert_eq!(outline(&results), [ok("t_m1", "hi dot t base m1")]);
 }
+
+#[test]
+fn use_copies_arguments_other_than_requisites_and_the_states_own() {
+    let tree = tree(&[(
+        "use.sls",
+        "template:\n  test.succeed_without_changes:\n    - comment: from template\n    - require:\n      - test: missing\nuser:\n  test.succeed_without_changes:\n    - use:\n      - test: template\nowner:\n  test.succeed_without_changes:\n    - comment: own\n    - use:\n      - test: template\ngiver:\n  test.fail_without_changes:\n    - comment: given\n    - use_in:\n      - test: receiver\nreceiver:\n  test.fail_without_changes\n",
+    )]);
+    let results = run(&tree, "use", RunOptions::default()).unwrap();
+    assert_eq!(
+        outline(&results),
+        [
+            failed(
+                "template",
+                "The following requisites were not found:\n                   require:\n                       test: missing\n"
+            ),
+            ok("user", "from template"),
+            ok("owner", "own"),
+            failed("giver", "given"),
+            failed("receiver", "given"),
+        ]
+    );
+}
+
+#[test]
+fn listeners_run_their_mod_watch_after_the_run() {
+    let tree = tree(&[(
+        "listen.sls",
+        "changed:\n  test.succeed_with_changes\nlistener:\n  test.succeed_without_changes:\n    - listen:\n      - test: changed\nquiet:\n  test.nop:\n    - listen:\n      - test: listener\nghost:\n  test.nop:\n    - listen:\n      - test: nothere\n",
+    )]);
+    let results = run(&tree, "listen", RunOptions::default()).unwrap();
+    assert_eq!(
+        outline(&results),
+        [
+            ok("changed", "Success!"),
+            ok("listener", "Success!"),
+            ok("quiet", "Success!"),
+            ok("ghost", "Success!"),
+            ok("listener_listener/listener", "Watch statement fired."),
+            failed(
+                "listen_test:nothere",
+                "Referenced state test: nothere does not exist"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_shebang_line_chooses_the_renderers() {
+    let tree = tree(&[
+        (
+            "plain.sls",
+            "#!yaml\nx:\n  test.succeed_without_changes:\n    - comment: \"{{ kept }}\"\n",
+        ),
+        ("py.sls", "#!py\ndef run():\n    return {}\n"),
+    ]);
+    let results = run(&tree, "plain", RunOptions::default()).unwrap();
+    assert_eq!(outline(&results), [ok("x", "{{ kept }}")]);
+    let refused = run(&tree, "py", RunOptions::default()).unwrap_err();
+    assert!(
+        refused[0].contains("the py renderer is not available"),
+        "{refused:?}"
+    );
+}

@@ -156,13 +156,6 @@ pub(crate) enum Strategy {
     MergeAll,
 }
 
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "state.highstate and state.top merge their top files with it next"
-    )
-)]
 impl Strategy {
     /// The strategy named in the configuration; Salt falls back to `merge` for others.
     pub(crate) fn named(name: &str) -> Self {
@@ -176,13 +169,6 @@ impl Strategy {
 
 /// The states' merge of the top files found per environment (in the order of `env_order`,
 /// or `base` then the others; an environment without a top file has an empty list).
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "state.highstate and state.top merge their top files with it next"
-    )
-)]
 pub(crate) fn merge_states(
     tops: &[(String, Vec<Value>)],
     strategy: Strategy,
@@ -297,13 +283,6 @@ pub(crate) enum Purpose {
     /// Pillar: SLS names only, each once per environment.
     Pillar,
     /// States: SLS names, `{saltenv: sls}` items for a known environment, `subfilter`s.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "state.highstate and state.top merge their top files with it next"
-        )
-    )]
     States,
 }
 
