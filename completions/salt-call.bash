@@ -23,7 +23,7 @@ _salt__call() {
 
     case "${cmd}" in
         salt__call)
-            opts="-c -l -h -V --config-dir --log-level --generate --local --output --out --no-colour --no-color --force-colour --force-color --retcode-passthrough --help --version cmd.retcode cmd.run cmd.run_all event.fire event.fire_master event.send grains.get grains.item grains.items saltutil.find_job saltutil.running sys.doc sys.list_functions test.arg test.echo test.false test.ping test.retcode test.sleep test.true test.version state.event"
+            opts="-c -l -h -V --config-dir --log-level --generate --local --output --out --no-colour --no-color --force-colour --force-color --retcode-passthrough --help --version cmd.retcode cmd.run cmd.run_all event.fire event.fire_master event.send grains.get grains.item grains.items group.add group.adduser group.chgid group.delete group.deluser group.info group.members pkg.install pkg.latest_version pkg.list_pkgs pkg.purge pkg.refresh_db pkg.remove pkg.version saltutil.find_job saltutil.running service.available service.disable service.disabled service.enable service.enabled service.reload service.restart service.start service.status service.stop sys.doc sys.list_functions test.arg test.echo test.false test.ping test.retcode test.sleep test.true test.version user.add user.chgid user.chgroups user.chhome user.chshell user.chuid user.delete user.info state.event"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
