@@ -294,10 +294,7 @@ pub(super) struct Ran {
 /// Runs `words` as Salt's modules run their tools (`cmd.run_all` with `python_shell=False`):
 /// no shell, `env` on top of the minion's environment, output and errors apart, trailing
 /// whitespace stripped. A command that cannot start is Salt's "Unable to run command" error.
-pub(super) async fn run_words(
-    words: &[&str],
-    env: &[(&str, &str)],
-) -> Result<Ran, FunctionError> {
+pub(super) async fn run_words(words: &[&str], env: &[(&str, &str)]) -> Result<Ran, FunctionError> {
     let spec = Spec {
         words: words.iter().map(|w| (*w).to_owned()).collect(),
         cwd: None,

@@ -366,7 +366,12 @@ pub(super) async fn remove(call: &Call, purge: bool) -> Result<Outcome, Function
     if chosen.is_empty() {
         return Ok(Outcome::ok(Value::Map(Vec::new())));
     }
-    let mut words = vec!["apt-get", "-q", "-y", if purge { "purge" } else { "remove" }];
+    let mut words = vec![
+        "apt-get",
+        "-q",
+        "-y",
+        if purge { "purge" } else { "remove" },
+    ];
     words.extend(chosen.iter().map(String::as_str));
     let ran = run_words(&words, DPKG_ENV).await?;
     let after = packages().await?;
@@ -544,7 +549,9 @@ async fn refresh(
 ) -> Result<Vec<(String, Option<bool>)>, FunctionError> {
     if cache_valid_time > 0
         && let Ok(modified) = std::fs::metadata(APT_LISTS).and_then(|m| m.modified())
-        && modified.elapsed().is_ok_and(|age| age.as_secs() < cache_valid_time)
+        && modified
+            .elapsed()
+            .is_ok_and(|age| age.as_secs() < cache_valid_time)
     {
         return Ok(Vec::new());
     }
@@ -731,7 +738,10 @@ mod tests {
         assert_eq!(
             sources,
             [
-                ("http://deb.debian.org/debian bookworm InRelease".to_owned(), None),
+                (
+                    "http://deb.debian.org/debian bookworm InRelease".to_owned(),
+                    None
+                ),
                 (
                     "http://deb.debian.org/debian bookworm-updates InRelease".to_owned(),
                     Some(true)

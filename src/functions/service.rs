@@ -162,8 +162,7 @@ async fn systemctl(
     ctx: &Context,
 ) -> Result<super::cmd::Ran, FunctionError> {
     let mut words = Vec::new();
-    if scoped && Path::new(SYSTEMD_BOOTED).is_dir() && ctx.config.get_bool("systemd.scope", true)?
-    {
+    if scoped && Path::new(SYSTEMD_BOOTED).is_dir() && ctx.config.get_bool("systemd.scope", true)? {
         words.extend(["systemd-run", "--scope"]);
     }
     words.push("systemctl");
@@ -193,7 +192,11 @@ async fn enabled(unit: &str, ctx: &Context) -> Result<bool, FunctionError> {
 }
 
 /// Runs one `service` function.
-pub(super) async fn run(call: &Call, ctx: &Context, action: Action) -> Result<Outcome, FunctionError> {
+pub(super) async fn run(
+    call: &Call,
+    ctx: &Context,
+    action: Action,
+) -> Result<Outcome, FunctionError> {
     let bound = bind(call, action.signature())?;
     let unit = unit(&bound.get("name").map(text).unwrap_or_default());
     let no_block = bound.get("no_block").is_some_and(truthy);

@@ -301,13 +301,20 @@ impl Kind {
 
 /// Changes one field of a user with `usermod FLAG VALUE NAME` unless it has the value;
 /// whether it has it afterwards (Salt's `_chattrib`).
-async fn change_user(name: &str, field: &str, flag: &str, value: &str) -> Result<bool, FunctionError> {
+async fn change_user(
+    name: &str,
+    field: &str,
+    flag: &str,
+    value: &str,
+) -> Result<bool, FunctionError> {
     let has = |info: &Value| {
         crate::event::map_get(info, field).is_some_and(|current| text(current) == value)
     };
     let before = user_info(name).await?;
-    if !before.as_map().is_some_and(|m| !m.is_empty()) {
-        return Err(FunctionError::Invalid(format!("User '{name}' does not exist")));
+    if before.as_map().is_none_or(|m| m.is_empty()) {
+        return Err(FunctionError::Invalid(format!(
+            "User '{name}' does not exist"
+        )));
     }
     if has(&before) {
         return Ok(true);
@@ -332,12 +339,24 @@ pub(super) async fn run(call: &Call, kind: Kind) -> Result<Outcome, FunctionErro
         Kind::GroupInfo => group_info(&name).await?,
         Kind::UserAdd => {
             let mut words: Vec<String> = vec!["useradd".into()];
-            for (key, option) in [("shell", "-s"), ("uid", "-u"), ("gid", "-g"), ("home", "-d")] {
+            for (key, option) in [
+                ("shell", "-s"),
+                ("uid", "-u"),
+                ("gid", "-g"),
+                ("home", "-d"),
+            ] {
                 if let Some(given) = given(&bound, key) {
                     words.extend([option.to_owned(), given]);
                 }
             }
-            words.push(if bound.get("createhome").is_none_or(truthy) { "-m" } else { "-M" }.into());
+            words.push(
+                if bound.get("createhome").is_none_or(truthy) {
+                    "-m"
+                } else {
+                    "-M"
+                }
+                .into(),
+            );
             if bound.get("unique").is_some_and(|u| !truthy(u)) {
                 words.push("-o".into());
             }
@@ -367,15 +386,11 @@ pub(super) async fn run(call: &Call, kind: Kind) -> Result<Outcome, FunctionErro
             words.push(&name);
             let ran = run_words(&words, &[]).await?;
             // Debian's userdel exits 12 when the user had no mail spool: deleted all the same.
-            Value::from(
-                ran.retcode == 0 || (ran.retcode == 12 && ran.stderr.contains("mail")),
-            )
+            Value::from(ran.retcode == 0 || (ran.retcode == 12 && ran.stderr.contains("mail")))
         }
         Kind::UserChuid => Value::from(change_user(&name, "uid", "-u", &value("uid")).await?),
         Kind::UserChgid => Value::from(change_user(&name, "gid", "-g", &value("gid")).await?),
-        Kind::UserChshell => {
-            Value::from(change_user(&name, "shell", "-s", &value("shell")).await?)
-        }
+        Kind::UserChshell => Value::from(change_user(&name, "shell", "-s", &value("shell")).await?),
         Kind::UserChhome => {
             let flag = if flag("persist") { "-md" } else { "-d" };
             Value::from(change_user(&name, "home", flag, &value("home")).await?)

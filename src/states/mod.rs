@@ -8,6 +8,8 @@
 //! `salt['mod.fun']` in templates) goes through the [`Salt`] trait, which the functions layer
 //! implements: Salt's `__salt__`, injected.
 
+mod pkg;
+mod service;
 mod test;
 
 use std::future::Future;
@@ -44,6 +46,14 @@ pub struct StateFunction {
 
 /// Every state function halite has, sorted by name.
 pub static STATES: &[StateFunction] = &[
+    pkg::INSTALLED,
+    pkg::LATEST,
+    pkg::PURGED,
+    pkg::REMOVED,
+    service::DEAD,
+    service::DISABLED,
+    service::ENABLED,
+    service::RUNNING,
     test::CONFIGURABLE_TEST_STATE,
     test::FAIL_WITH_CHANGES,
     test::FAIL_WITHOUT_CHANGES,
