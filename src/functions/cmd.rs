@@ -280,11 +280,45 @@ struct Spec {
     redirect_stderr: bool,
 }
 
-struct Ran {
+/// What a finished command left.
+pub(super) struct Ran {
     pid: u32,
-    retcode: i64,
-    stdout: String,
-    stderr: String,
+    /// Its exit status (minus the signal that ended it).
+    pub retcode: i64,
+    /// Its output.
+    pub stdout: String,
+    /// Its error output.
+    pub stderr: String,
+}
+
+/// Runs `words` as Salt's modules run their tools (`cmd.run_all` with `python_shell=False`):
+/// no shell, `env` on top of the minion's environment, output and errors apart, trailing
+/// whitespace stripped. A command that cannot start is Salt's "Unable to run command" error.
+pub(super) async fn run_words(words: &[&str], env: &[(&str, &str)]) -> Result<Ran, FunctionError> {
+    let spec = Spec {
+        words: words.iter().map(|w| (*w).to_owned()).collect(),
+        cwd: None,
+        runas: None,
+        env: env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        clean_env: false,
+        stdin: None,
+        timeout: None,
+        redirect_stderr: false,
+    };
+    let argv = crate::py::value::repr(&Value::Array(
+        words.iter().map(|w| Value::from(*w)).collect(),
+    ));
+    let ran = execute(spec, &argv)
+        .await
+        .map_err(|reason| FunctionError::CannotRun { argv, reason })?;
+    Ok(Ran {
+        stdout: ran.stdout.trim_end().to_owned(),
+        stderr: ran.stderr.trim_end().to_owned(),
+        ..ran
+    })
 }
 
 /// Reads a pipe to its end without holding a thread: dropped with a timeout, it stops.

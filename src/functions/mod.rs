@@ -11,9 +11,12 @@ pub mod event;
 mod file;
 pub mod grains;
 mod pillar;
+mod pkg;
+mod service;
 pub mod signature;
 mod state;
 mod test;
+mod user;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -147,6 +150,34 @@ pub static FUNCTIONS: &[Function] = &[
         run: |_, ctx| done(Ok(Outcome::ok(ctx.grains.clone()))),
     },
     Function {
+        signature: user::GROUP_ADD,
+        run: |call, _| Box::pin(user::run(call, user::Kind::GroupAdd)),
+    },
+    Function {
+        signature: user::GROUP_ADDUSER,
+        run: |call, _| Box::pin(user::run(call, user::Kind::GroupAdduser)),
+    },
+    Function {
+        signature: user::GROUP_CHGID,
+        run: |call, _| Box::pin(user::run(call, user::Kind::GroupChgid)),
+    },
+    Function {
+        signature: user::GROUP_DELETE,
+        run: |call, _| Box::pin(user::run(call, user::Kind::GroupDelete)),
+    },
+    Function {
+        signature: user::GROUP_DELUSER,
+        run: |call, _| Box::pin(user::run(call, user::Kind::GroupDeluser)),
+    },
+    Function {
+        signature: user::GROUP_INFO,
+        run: |call, _| Box::pin(user::run(call, user::Kind::GroupInfo)),
+    },
+    Function {
+        signature: user::GROUP_MEMBERS,
+        run: |call, _| Box::pin(user::run(call, user::Kind::GroupMembers)),
+    },
+    Function {
         signature: pillar::GET,
         run: |call, ctx| done(pillar::get(call, ctx)),
     },
@@ -171,6 +202,34 @@ pub static FUNCTIONS: &[Function] = &[
         run: |call, ctx| done(pillar::raw(call, ctx)),
     },
     Function {
+        signature: pkg::INSTALL,
+        run: |call, ctx| Box::pin(pkg::install(call, ctx)),
+    },
+    Function {
+        signature: pkg::LATEST_VERSION,
+        run: |call, _| Box::pin(pkg::latest_version(call)),
+    },
+    Function {
+        signature: pkg::LIST_PKGS,
+        run: |call, _| Box::pin(pkg::list_pkgs(call)),
+    },
+    Function {
+        signature: pkg::PURGE,
+        run: |call, _| Box::pin(pkg::remove(call, true)),
+    },
+    Function {
+        signature: pkg::REFRESH_DB,
+        run: |call, _| Box::pin(pkg::refresh_db(call)),
+    },
+    Function {
+        signature: pkg::REMOVE,
+        run: |call, _| Box::pin(pkg::remove(call, false)),
+    },
+    Function {
+        signature: pkg::VERSION,
+        run: |call, _| Box::pin(pkg::version(call)),
+    },
+    Function {
         signature: FIND_JOB,
         run: |call, ctx| done(saltutil_find_job(call, ctx)),
     },
@@ -181,6 +240,46 @@ pub static FUNCTIONS: &[Function] = &[
     Function {
         signature: RUNNING,
         run: |_, ctx| done(Ok(saltutil_running(ctx))),
+    },
+    Function {
+        signature: service::AVAILABLE,
+        run: |call, ctx| Box::pin(service::run(call, ctx, service::Action::Available)),
+    },
+    Function {
+        signature: service::DISABLE,
+        run: |call, ctx| Box::pin(service::run(call, ctx, service::Action::Disable)),
+    },
+    Function {
+        signature: service::DISABLED,
+        run: |call, ctx| Box::pin(service::run(call, ctx, service::Action::Disabled)),
+    },
+    Function {
+        signature: service::ENABLE,
+        run: |call, ctx| Box::pin(service::run(call, ctx, service::Action::Enable)),
+    },
+    Function {
+        signature: service::ENABLED,
+        run: |call, ctx| Box::pin(service::run(call, ctx, service::Action::Enabled)),
+    },
+    Function {
+        signature: service::RELOAD,
+        run: |call, ctx| Box::pin(service::run(call, ctx, service::Action::Reload)),
+    },
+    Function {
+        signature: service::RESTART,
+        run: |call, ctx| Box::pin(service::run(call, ctx, service::Action::Restart)),
+    },
+    Function {
+        signature: service::START,
+        run: |call, ctx| Box::pin(service::run(call, ctx, service::Action::Start)),
+    },
+    Function {
+        signature: service::STATUS,
+        run: |call, ctx| Box::pin(service::run(call, ctx, service::Action::Status)),
+    },
+    Function {
+        signature: service::STOP,
+        run: |call, ctx| Box::pin(service::run(call, ctx, service::Action::Stop)),
     },
     Function {
         signature: state::APPLY,
@@ -271,6 +370,38 @@ pub static FUNCTIONS: &[Function] = &[
                 env!("CARGO_PKG_VERSION"),
             ))
         },
+    },
+    Function {
+        signature: user::USER_ADD,
+        run: |call, _| Box::pin(user::run(call, user::Kind::UserAdd)),
+    },
+    Function {
+        signature: user::USER_CHGID,
+        run: |call, _| Box::pin(user::run(call, user::Kind::UserChgid)),
+    },
+    Function {
+        signature: user::USER_CHGROUPS,
+        run: |call, _| Box::pin(user::run(call, user::Kind::UserChgroups)),
+    },
+    Function {
+        signature: user::USER_CHHOME,
+        run: |call, _| Box::pin(user::run(call, user::Kind::UserChhome)),
+    },
+    Function {
+        signature: user::USER_CHSHELL,
+        run: |call, _| Box::pin(user::run(call, user::Kind::UserChshell)),
+    },
+    Function {
+        signature: user::USER_CHUID,
+        run: |call, _| Box::pin(user::run(call, user::Kind::UserChuid)),
+    },
+    Function {
+        signature: user::USER_DELETE,
+        run: |call, _| Box::pin(user::run(call, user::Kind::UserDelete)),
+    },
+    Function {
+        signature: user::USER_INFO,
+        run: |call, _| Box::pin(user::run(call, user::Kind::UserInfo)),
     },
 ];
 

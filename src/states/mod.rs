@@ -14,7 +14,9 @@ mod cmd;
 mod event;
 mod file;
 mod high;
+mod pkg;
 mod run;
+mod service;
 mod sls;
 mod test;
 #[cfg(test)]
@@ -65,6 +67,14 @@ pub static STATES: &[StateFunction] = &[
     file::DIRECTORY,
     file::MANAGED,
     file::SYMLINK,
+    pkg::INSTALLED,
+    pkg::LATEST,
+    pkg::PURGED,
+    pkg::REMOVED,
+    service::DEAD,
+    service::DISABLED,
+    service::ENABLED,
+    service::RUNNING,
     test::CONFIGURABLE_TEST_STATE,
     test::FAIL_WITH_CHANGES,
     test::FAIL_WITHOUT_CHANGES,
