@@ -19,6 +19,7 @@ mod registries;
 mod security_bus;
 mod security_files;
 mod security_link;
+mod seed_states;
 mod setup;
 mod state_cases;
 mod state_runs;

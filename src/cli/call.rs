@@ -195,6 +195,7 @@ async fn call_function(
         pillar,
         job: None,
         bus: None,
+        to_master: None,
         running: RunningJobs::default(),
         files: Some(files),
     };

@@ -95,7 +95,8 @@ pub fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.client_setup(Role::Master)?;
-    let outputter = args.output.choice(&config)?.outputter(None);
+    let choice = args.output.choice(&config)?;
+    let outputter = choice.outputter(None);
     let color = args.output.color();
     let function = args.function.unwrap_or_default();
     let cli_args = parse_cli_args(&args.args);
@@ -149,9 +150,15 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     if let EventSink::Publisher(publisher) = sink {
         publisher.close().await?;
     }
+    // A return naming its outputter prints its data with it unless --out says otherwise, as
+    // Salt's runner client prints it.
+    let (outputter, returned) = match crate::runners::jobs::named_outputter(&returned) {
+        Some((named, data)) => (choice.outputter(Some(named)), data),
+        None => (outputter, &returned),
+    };
     // An empty result prints nothing, as Salt's nested outputter does for `{}`.
     if returned.as_map().is_none_or(|m| !m.is_empty()) || outputter.name() != "nested" {
-        super::print(outputter.render(&returned, color))?;
+        super::print(outputter.render(returned, color))?;
     }
     Ok(Exit::Success)
 }

@@ -7,6 +7,7 @@ use super::{Call, Context, FunctionError, Outcome, bind};
 use crate::bus::BusHandle;
 use crate::config::Config;
 use crate::event::{Event, EventError, Value, map_set};
+use crate::proto::MinionEventLoad;
 
 /// Tag prefix of events that ask the minion to forward them to its master (Salt dispatches
 /// minion-bus tags by prefix, so `fire_master…` anything counts).
@@ -144,8 +145,8 @@ fn bus<'a>(call: &Call, ctx: &'a Context) -> Result<&'a BusHandle, FunctionError
 }
 
 /// `event.send` inside the minion daemon: asks it to forward the event to the master.
-pub(super) fn send(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
-    let bus = bus(call, ctx)?;
+pub(super) async fn send(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
+    bus(call, ctx)?;
     let bound = bind(call, &SEND)?;
     let tag = bound.get("tag").map(text).unwrap_or_default();
     let data = send_data(
@@ -154,22 +155,52 @@ pub(super) fn send(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError>
         &bound,
         super::pub_kwargs(ctx.job.as_ref(), &call.fun),
     )?;
-    bus.fire(fire_master_request(
-        Event::new(tag, data)?,
-        bound.get("preload"),
-    )?);
+    forward(call, ctx, Event::new(tag, data)?, bound.get("preload")).await?;
     Ok(Outcome::ok(true))
 }
 
 /// `event.fire_master` inside the minion daemon: the data as given, forwarded to the master.
-pub(super) fn fire_master(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
-    let bus = bus(call, ctx)?;
+pub(super) async fn fire_master(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
+    bus(call, ctx)?;
     let bound = bind(call, &FIRE_MASTER_SIGNATURE)?;
-    bus.fire(fire_master_request(
-        data_event(&bound)?,
-        bound.get("preload"),
-    )?);
+    forward(call, ctx, data_event(&bound)?, bound.get("preload")).await?;
     Ok(Outcome::ok(true))
+}
+
+/// Forwards `event` to the master: with a `preload`, straight on the minion's queue for its
+/// master (in order with the job's return, as Salt sends it on its own request channel);
+/// otherwise as a `fire_master` request on the minion's bus, which the minion relays.
+async fn forward(
+    call: &Call,
+    ctx: &Context,
+    event: Event,
+    preload: Option<&Value>,
+) -> Result<(), FunctionError> {
+    let request = fire_master_request(event, preload)?;
+    let preloaded = preload.and_then(Value::as_map).is_some_and(|p| !p.is_empty());
+    match &ctx.to_master {
+        Some(queue) if preloaded => {
+            let load = MinionEventLoad::from_fire_master(&ctx.config.id()?, &request.data)
+                .map_err(|err| FunctionError::Invalid(err.to_string()))?;
+            queue.send(load.to_value()).await.map_err(|_| {
+                FunctionError::Invalid(format!(
+                    "the event {} was not sent: the minion is stopping",
+                    load_tag(&request.data)
+                ))
+            })
+        }
+        _ => {
+            bus(call, ctx)?.fire(request);
+            Ok(())
+        }
+    }
+}
+
+/// The tag of a `fire_master` request, for messages.
+fn load_tag(request: &Value) -> String {
+    crate::event::map_get(request, "tag")
+        .map(text)
+        .unwrap_or_default()
 }
 
 /// `event.fire` inside the minion daemon: the data as given, on the daemon's own bus.

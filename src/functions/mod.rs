@@ -107,11 +107,11 @@ pub static FUNCTIONS: &[Function] = &[
     },
     Function {
         signature: event::FIRE_MASTER_SIGNATURE,
-        run: |call, ctx| done(event::fire_master(call, ctx)),
+        run: |call, ctx| Box::pin(event::fire_master(call, ctx)),
     },
     Function {
         signature: event::SEND,
-        run: |call, ctx| done(event::send(call, ctx)),
+        run: |call, ctx| Box::pin(event::send(call, ctx)),
     },
     Function {
         signature: file::DIRECTORY_EXISTS,
@@ -553,6 +553,11 @@ pub struct Context {
     pub job: Option<Job>,
     /// The minion daemon's own bus, for the `event` functions.
     pub bus: Option<BusHandle>,
+    /// The minion daemon's queue of loads for its master, which the link sends in order (job
+    /// returns among them): an event with a `preload` goes straight on it, as Salt sends one on
+    /// its own request channel and waits, so a state's events reach the master before the
+    /// run's return.
+    pub to_master: Option<tokio::sync::mpsc::Sender<Value>>,
     /// The jobs running on this minion.
     pub running: RunningJobs,
     /// The minion's copies of the master's files (`salt://`); `None` where there is no file

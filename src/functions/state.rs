@@ -466,6 +466,7 @@ mod tests {
             grains: Value::Map(Vec::new()),
             job: Some(job("20261203052612000000", "state.sls")),
             bus: None,
+            to_master: None,
             running: running.clone(),
             files: None,
             pillar: crate::pillar::PillarSource::local(),

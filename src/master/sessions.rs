@@ -620,6 +620,11 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
             })
             .collect(),
     );
+    // The outputter the return names (`highstate` for state runs), for jobs.lookup_jid.
+    let out = entries
+        .iter()
+        .find(|(k, _)| k.as_str() == Some("out"))
+        .map(|(_, v)| v.clone());
     // As Salt's master does for `req` returns, a salt-call job gets a load of its own; it is
     // charged with the return.
     let salt_call_load = from_salt_call.then(|| {
@@ -683,8 +688,10 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
         shared.bus.fire(event);
     }
     let (jobs, owned_id, owned_jid) = (shared.jobs.clone(), id.to_owned(), jid.clone());
-    let saved =
-        tokio::task::spawn_blocking(move || jobs.save_return(&owned_jid, &owned_id, &stored)).await;
+    let saved = tokio::task::spawn_blocking(move || {
+        jobs.save_return(&owned_jid, &owned_id, &stored, out.as_ref())
+    })
+    .await;
     match saved {
         Ok(Ok(())) => Ok(jid),
         Ok(Err(err)) => refuse(format!("cannot store the return in the job cache: {err}")),

@@ -139,6 +139,7 @@ impl Minion {
             config: config.clone(),
             job: None,
             bus: Some(handle.clone()),
+            to_master: Some(to_master.clone()),
             running: RunningJobs::default(),
             files: Some(files::cache(requests.clone(), &config)?),
         });
@@ -347,8 +348,9 @@ async fn run_job(id: String, context: Arc<Context>, job: JobLoad, to_master: mps
         fun_args: arg,
         origin: crate::proto::Origin::Job {
             success: retcode == 0,
-            out: outcome.error.then_some("nested").or(outcome.outputter),
+            out: outcome.error.then_some("nested"),
             user,
+            outputter: outcome.outputter,
         },
     }
     .to_value();

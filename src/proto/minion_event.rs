@@ -75,23 +75,38 @@ impl MinionEventLoad {
         })
     }
 
-    /// The load, in Salt's field order.
+    /// The load, in Salt's field order: one event with a `preload` is what Salt sends on its
+    /// own request channel (`id, tag, data, cmd`, then the preloaded fields); otherwise what
+    /// its minion forwards from its bus (`id, cmd, pretag`, then `events` or `data, tag`).
     pub fn to_value(&self) -> Value {
-        let mut load = vec![
-            entry("id", self.id.as_str()),
-            entry("cmd", "_minion_event"),
-            entry(
-                "pretag",
-                self.pretag.as_deref().map_or(Value::Nil, Value::from),
-            ),
-        ];
-        match &self.fired {
-            Fired::Events(events) => load.push(entry("events", Value::Array(events.clone()))),
-            Fired::One { data, tag } => {
-                load.push(entry("data", data.clone()));
-                load.push(entry("tag", tag.as_str()));
+        let mut load = match &self.fired {
+            Fired::One { data, tag } if !self.preload.is_empty() => vec![
+                entry("id", self.id.as_str()),
+                entry("tag", tag.as_str()),
+                entry("data", data.clone()),
+                entry("cmd", "_minion_event"),
+            ],
+            fired => {
+                let mut load = vec![
+                    entry("id", self.id.as_str()),
+                    entry("cmd", "_minion_event"),
+                    entry(
+                        "pretag",
+                        self.pretag.as_deref().map_or(Value::Nil, Value::from),
+                    ),
+                ];
+                match fired {
+                    Fired::Events(events) => {
+                        load.push(entry("events", Value::Array(events.clone())))
+                    }
+                    Fired::One { data, tag } => {
+                        load.push(entry("data", data.clone()));
+                        load.push(entry("tag", tag.as_str()));
+                    }
+                }
+                load
             }
-        }
+        };
         for (key, value) in &self.preload {
             if !load.iter().any(|(existing, _)| existing == key) {
                 load.push((key.clone(), value.clone()));
@@ -177,6 +192,31 @@ mod tests {
         assert_eq!(
             load.to_value().to_string(),
             r#"{"id": "m1", "cmd": "_minion_event", "pretag": nil, "data": {}, "tag": "t"}"#
+        );
+    }
+
+    #[test]
+    fn a_preloaded_event_is_the_load_salt_sends_on_its_request_channel() {
+        // A state's progress event, as Salt's minion sends it (`preload={"jid": …}`); the
+        // golden's, less what the master adds.
+        let data = Value::Map(vec![entry("ret", Value::Map(Vec::new())), entry("len", 3)]);
+        let load = MinionEventLoad::from_fire_master(
+            "minion2",
+            &request(vec![
+                entry("data", data),
+                entry("tag", "salt/job/20261124084003991394/prog/minion2/0"),
+                entry("events", Value::Nil),
+                entry("pretag", Value::Nil),
+                entry(
+                    "preload",
+                    Value::Map(vec![entry("jid", "20261124084003991394"), entry("id", "x")]),
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            load.to_value().to_string(),
+            r#"{"id": "minion2", "tag": "salt/job/20261124084003991394/prog/minion2/0", "data": {"ret": {}, "len": 3}, "cmd": "_minion_event", "jid": "20261124084003991394"}"#
         );
     }
 

@@ -102,6 +102,9 @@ pub enum Origin {
         out: Option<&'static str>,
         /// The publisher, when the job named one.
         user: Option<String>,
+        /// The outputter the function names (`highstate` for state runs), which Salt's minion
+        /// appends last, after the job's fields; an error return's `out` stands instead.
+        outputter: Option<&'static str>,
     },
     /// `salt-call` on the minion.
     Call {
@@ -117,7 +120,12 @@ impl ReturnLoad {
     pub fn to_value(&self) -> Value {
         let mut entries = vec![entry("cmd", "_return"), entry("id", self.id.as_str())];
         match &self.origin {
-            Origin::Job { success, out, user } => {
+            Origin::Job {
+                success,
+                out,
+                user,
+                outputter,
+            } => {
                 entries.push(entry("success", *success));
                 entries.push(entry("return", self.ret.clone()));
                 if let Some(out) = out {
@@ -131,6 +139,9 @@ impl ReturnLoad {
                 ]);
                 if let Some(user) = user {
                     entries.push(entry("user", user.as_str()));
+                }
+                if let Some(outputter) = outputter.filter(|_| out.is_none()) {
+                    entries.push(entry("out", outputter));
                 }
             }
             Origin::Call { ts, arg } => entries.extend([
@@ -223,6 +234,7 @@ mod tests {
                         success: retcode == 0,
                         out: None,
                         user: Some(text("user")),
+                        outputter: None,
                     }
                 } else {
                     Origin::Call {

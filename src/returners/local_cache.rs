@@ -1,7 +1,8 @@
 //! The master's job cache, in Salt's `local_cache` layout: `<cachedir>/jobs/<h[:2]>/<h[2:]>/`
 //! where `h` is the `hash_type` digest of the jid, holding `jid` (the jid), `.load.p` (msgpack
 //! of the publish load), `.minions.p` (msgpack list of targeted ids) and `<id>/return.p`
-//! (msgpack of each minion's return value). Jobs older than `keep_jobs_seconds` are removed.
+//! (msgpack of each minion's return value) with `<id>/out.p` (the outputter the return names,
+//! when it names one). Jobs older than `keep_jobs_seconds` are removed.
 //!
 //! What minions may store is bounded (an accepted minion could fill the disk otherwise): each
 //! minion may store `return_quota_bytes` per `return_quota_window`, and the whole cache holds at
@@ -185,9 +186,16 @@ impl JobCache {
         write_msgpack(&dir.join(".minions.p"), &minions)
     }
 
-    /// Stores one minion's return for `jid`, `{"return", "retcode", "success"}` (creating the
-    /// job for returns that come without a publish, such as `salt-call`'s).
-    pub fn save_return(&self, jid: &str, id: &str, ret: &Value) -> std::io::Result<()> {
+    /// Stores one minion's return for `jid`, `{"return", "retcode", "success"}`, and the
+    /// outputter it names (creating the job for returns that come without a publish, such as
+    /// `salt-call`'s).
+    pub fn save_return(
+        &self,
+        jid: &str,
+        id: &str,
+        ret: &Value,
+        out: Option<&Value>,
+    ) -> std::io::Result<()> {
         let dir = self.dir(jid);
         if !dir.exists() {
             std::fs::create_dir_all(&dir)?;
@@ -195,6 +203,9 @@ impl JobCache {
         }
         let minion_dir = dir.join(id);
         std::fs::create_dir_all(&minion_dir)?;
+        if let Some(out) = out {
+            write_msgpack(&minion_dir.join("out.p"), out)?;
+        }
         write_msgpack(&minion_dir.join("return.p"), ret)
     }
 
@@ -203,8 +214,8 @@ impl JobCache {
         read_job(&self.dir(jid))
     }
 
-    /// The returns stored for `jid`: `(minion id, {"return", "retcode", "success"})`, sorted
-    /// by id.
+    /// The returns stored for `jid`: `(minion id, {"return", "retcode", "success"})` with
+    /// `"out"` when the return named an outputter (as Salt's `get_jid` reads them), sorted by id.
     pub fn returns(&self, jid: &str) -> Vec<(String, Value)> {
         let dir = self.dir(jid);
         let mut found: Vec<(String, Value)> = std::fs::read_dir(&dir)
@@ -214,7 +225,12 @@ impl JobCache {
             .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
             .filter_map(|entry| {
                 let id = entry.file_name().into_string().ok()?;
-                let ret = read_msgpack(&entry.path().join("return.p"))?;
+                let mut ret = read_msgpack(&entry.path().join("return.p"))?;
+                if let (Value::Map(entries), Some(out)) =
+                    (&mut ret, read_msgpack(&entry.path().join("out.p")))
+                {
+                    entries.push((Value::from("out"), out));
+                }
                 Some((id, ret))
             })
             .collect();
@@ -350,7 +366,7 @@ mod tests {
             .unwrap();
         assert!(cache.save_load("20261124084432504393", &load, &[]).is_err());
         cache
-            .save_return("20261124084432504393", "web1", &Value::Boolean(true))
+            .save_return("20261124084432504393", "web1", &Value::Boolean(true), None)
             .unwrap();
         let hash = hexdigest(b"20261124084432504393", "sha256").unwrap();
         assert!(

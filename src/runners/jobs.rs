@@ -66,18 +66,43 @@ pub(super) async fn run_active(config: &Config, args: &CliArgs) -> Result<Value,
     })
 }
 
-/// `jobs.lookup_jid JID`: `{minion: return}` for every return stored, `{}` for an unknown jid.
+/// `jobs.lookup_jid JID`: `{minion: return}` for every return stored, `{}` for an unknown jid;
+/// as Salt's, `{"outputter": out, "data": {minion: return}}` when the first return names an
+/// outputter (`highstate` for state runs), for salt-run to print the returns with it.
 pub fn lookup_jid(cache: &JobCache, jid: &str) -> Value {
-    Value::Map(
-        cache
-            .returns(jid)
+    let returns = cache.returns(jid);
+    let outputter = returns
+        .first()
+        .and_then(|(_, stored)| map_get(stored, "out"))
+        .filter(|out| out.as_str().is_some_and(|name| !name.is_empty()))
+        .cloned();
+    let data = Value::Map(
+        returns
             .into_iter()
             .map(|(id, stored)| {
                 let ret = map_get(&stored, "return").cloned().unwrap_or(Value::Nil);
                 (Value::from(id), ret)
             })
             .collect(),
-    )
+    );
+    match outputter {
+        Some(outputter) => Value::Map(vec![
+            (Value::from("outputter"), outputter),
+            (Value::from("data"), data),
+        ]),
+        None => data,
+    }
+}
+
+/// A runner's return that names its outputter (`{"outputter", "data"}` exactly, as
+/// `jobs.lookup_jid` returns for state runs): the outputter's name and the data to print.
+pub fn named_outputter(returned: &Value) -> Option<(&str, &Value)> {
+    let entries = returned.as_map()?;
+    if entries.len() != 2 {
+        return None;
+    }
+    let outputter = map_get(returned, "outputter")?.as_str()?;
+    Some((outputter, map_get(returned, "data")?))
 }
 
 /// Salt's `jid_to_time`: `YYYY, Mon DD HH:MM:SS.ffffff`, or `""` for a jid that is not one.
