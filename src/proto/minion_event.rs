@@ -1,7 +1,8 @@
 //! A minion's `_minion_event` load: events it forwards to its master's bus, from a `fire_master`
 //! request on its own bus, or its start events. Shaped as Salt's minion shapes it: `id, cmd,
-//! pretag`, then `events`, or `data` and `tag`, then what the request preloaded. The master reads
-//! it where it admits the events (`master::minion_event`).
+//! pretag`, then `events`, or `data` and `tag`, then what the request preloaded; one preloaded
+//! event (a state's progress) as Salt's `fire_master` sends it itself: `id, tag, data, cmd`, then
+//! the preload. The master reads it where it admits the events (`master::minion_event`).
 
 use super::{Fields, ProtoError, entry};
 use crate::event::Value;
