@@ -31,7 +31,8 @@ fn master_with(extra: &str, files: &[(&str, &str)]) -> Cluster {
         write(&cluster.path().join(name), &text.replace("{root}", &root));
     }
     let config = std::fs::read_to_string(cluster.etc().join("master")).unwrap();
-    let roots = "file_roots:\n  base:\n    - {root}/srv\npillar_roots:\n  base:\n    - {root}/pillar\n";
+    let roots =
+        "file_roots:\n  base:\n    - {root}/srv\npillar_roots:\n  base:\n    - {root}/pillar\n";
     write(
         &cluster.etc().join("master"),
         &format!("{config}{roots}{extra}").replace("{root}", &root),
@@ -110,8 +111,7 @@ fn a_new_minion_is_configured_by_the_reaction_to_its_start() {
     // The job cache holds the state run's return, which prints as a highstate.
     let new = loop {
         let line = watcher.expect_prefix("salt/job/", Duration::from_secs(10));
-        if line.split('\t').next().unwrap().ends_with("/new") && data(&line)["fun"] == "state.sls"
-        {
+        if line.split('\t').next().unwrap().ends_with("/new") && data(&line)["fun"] == "state.sls" {
             break data(&line);
         }
     };
@@ -190,7 +190,10 @@ fn a_reaction_runs_a_highstate_that_writes_a_pillar_value() {
     );
     cluster.start_minion("web1", "");
     cluster.wait_connected(&["web1"]);
-    let sent = cluster.run("salt-run", &["event.send", "myco/highstate", "{target: web1}"]);
+    let sent = cluster.run(
+        "salt-run",
+        &["event.send", "myco/highstate", "{target: web1}"],
+    );
     assert!(sent.status.success(), "{}", stderr(&sent));
     let motd = cluster.path().join("motd-web1");
     assert!(
@@ -383,10 +386,7 @@ fn fire_event_states_fire_state_result_events_on_the_master() {
     assert_eq!(data(&custom)["data"]["ret"]["__id__"], "custom", "{custom}");
     // Without state_events, no progress events.
     let rest = watcher.drain(Duration::from_millis(500));
-    assert!(
-        rest.iter().all(|line| !line.contains("/prog/")),
-        "{rest:?}"
-    );
+    assert!(rest.iter().all(|line| !line.contains("/prog/")), "{rest:?}");
 }
 
 #[test]
@@ -395,7 +395,10 @@ fn bad_state_input_gets_salts_errors_and_the_minion_keeps_serving() {
         "",
         &[
             ("srv/unknown.sls", "x:\n  test.nope:\n    - name: y\n"),
-            ("srv/badyaml.sls", "x:\n  test.nop:\n    - name: [unclosed\n"),
+            (
+                "srv/badyaml.sls",
+                "x:\n  test.nop:\n    - name: [unclosed\n",
+            ),
             (
                 "srv/escape.sls",
                 "{root}/stolen:\n  file.managed:\n    - source: salt://../../etc/shadow\n",
@@ -479,5 +482,8 @@ fn a_second_state_run_is_refused_while_one_runs() {
     assert_eq!(output.status.code(), Some(1), "{ret}");
     let slow = slow.wait_with_output().unwrap();
     let slow: Json = serde_json::from_str(&stdout(&slow)).unwrap();
-    assert_eq!(slow["m1"]["cmd_|-wait_|-sleep 2_|-run"]["result"], true, "{slow}");
+    assert_eq!(
+        slow["m1"]["cmd_|-wait_|-sleep 2_|-run"]["result"], true,
+        "{slow}"
+    );
 }

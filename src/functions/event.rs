@@ -177,7 +177,9 @@ async fn forward(
     preload: Option<&Value>,
 ) -> Result<(), FunctionError> {
     let request = fire_master_request(event, preload)?;
-    let preloaded = preload.and_then(Value::as_map).is_some_and(|p| !p.is_empty());
+    let preloaded = preload
+        .and_then(Value::as_map)
+        .is_some_and(|p| !p.is_empty());
     match &ctx.to_master {
         Some(queue) if preloaded => {
             let load = MinionEventLoad::from_fire_master(&ctx.config.id()?, &request.data)
