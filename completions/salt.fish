@@ -22,5 +22,6 @@ complete -c salt -l async -d 'Publish and print the job id without waiting for r
 complete -c salt -s v -l verbose -d 'Print the job id before the returns'
 complete -c salt -l show-jid -d 'Print `jid: <jid>` before the returns'
 complete -c salt -l hide-timeout -d 'Leave minions that did not return out of the output'
+complete -c salt -l static -d 'Print the returns together, once every minion returned or timed out'
 complete -c salt -s h -l help -d 'Print help'
 complete -c salt -s V -l version -d 'Print version'

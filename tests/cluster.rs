@@ -222,6 +222,10 @@ fn targets_select_minions_by_glob_regex_list_and_grain() {
     assert_eq!(ids(&["-L", "web1,db1", "test.ping"]), ["db1", "web1"]);
     assert_eq!(ids(&["-G", "roles:db", "test.ping"]), ["db1"]);
     assert_eq!(ids(&["-G", "tier:name:GOLD", "test.ping"]), ["db1"]);
+    // --static: one document holding every return, printed once all are in.
+    let together = cluster.run("salt", &["web*", "test.ping", "--static", "--out=json"]);
+    let together: serde_json::Value = serde_json::from_str(&stdout(&together)).unwrap();
+    assert_eq!(together, serde_json::json!({"web1": true, "web2": true}));
     let echoed = cluster.run("salt", &["db1", "test.echo", "hello world", "--out=json"]);
     assert_eq!(stdout(&echoed), "{\n    \"db1\": \"hello world\"\n}\n");
     let grain = cluster.run("salt", &["db1", "grains.get", "tier:name"]);

@@ -70,6 +70,10 @@ pub struct Args {
     #[arg(long = "hide-timeout")]
     hide_timeout: bool,
 
+    /// Print the returns together, once every minion returned or timed out
+    #[arg(long = "static")]
+    print_static: bool,
+
     /// The minions to run on (a glob unless -E, -L, -G, -P or -C)
     #[arg(value_name = "TARGET", required_unless_present = "generate")]
     target: Option<String>,
@@ -187,6 +191,9 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         stdout.flush()
     };
     let mut written: std::io::Result<()> = Ok(());
+    // --static: every return, then one document printed with the first return's outputter.
+    let mut gathered: Vec<(Value, Value)> = Vec::new();
+    let mut gathered_outputter: Option<String> = None;
     client
         .gather(&mut listener, &published, &user, |outcome| {
             let (id, value, named) = match outcome {
@@ -208,12 +215,20 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
                     (id, no_return("Not connected", &jid), None)
                 }
             };
-            if written.is_ok() {
+            if args.print_static {
+                gathered_outputter = gathered_outputter.take().or(named);
+                gathered.push((Value::from(id), value));
+            } else if written.is_ok() {
                 written = print(&id, value, named.as_deref());
             }
         })
         .await?;
     written?;
+    if args.print_static && !gathered.is_empty() {
+        let outputter = choice.outputter(gathered_outputter.as_deref());
+        stdout.write_all(outputter.render(&Value::Map(gathered), color).as_bytes())?;
+        stdout.flush()?;
+    }
     if failed {
         super::print_err("ERROR: Minions returned with non-zero exit code")?;
         return Ok(Exit::Failure);
