@@ -211,11 +211,11 @@ impl Case {
 /// as JSON.
 fn yaml(text: &str) -> serde_json::Value {
     use saphyr_parser::{Event, Parser, ScalarStyle};
-    let mut parser = Parser::new_from_str(text);
+    let parser = Parser::new_from_str(text);
     let mut stack: Vec<serde_json::Value> = Vec::new();
     let mut keys: Vec<Option<String>> = Vec::new();
     let mut root = serde_json::Value::Null;
-    while let Some(event) = parser.next() {
+    for event in parser {
         let value = match event.expect("case.yaml").0 {
             Event::MappingStart(..) => {
                 stack.push(serde_json::Value::Object(serde_json::Map::new()));
