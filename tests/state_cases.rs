@@ -562,23 +562,20 @@ fn check_case(case: &Case, rules: &serde_json::Value) -> Vec<String> {
             text_diff(&want_disk, &disk)
         ));
     }
-    // State runs print with their own outputter by default, as Salt's do; the others are held
-    // to the highstate outputter by naming it.
-    let tree = Tree::new(case, rules);
-    let options: &[&str] = if HIGHSTATE_FUNCTIONS.contains(&case.fun.as_str()) {
-        &["--no-color"]
-    } else {
-        &["--out", "highstate", "--no-color"]
-    };
-    let shown = tree.salt_call(case, options);
-    let shown = normalise_text(&tree.unpath(&String::from_utf8_lossy(&shown.stdout)));
-    let want = read(&case.dir.join("salt.highstate"));
-    if shown != want {
-        wrong.push(format!(
-            "highstate text ({}) differs:\n{}",
-            options.join(" "),
-            text_diff(&want, &shown)
-        ));
+    // State runs print with the highstate outputter by default, as Salt's do. The other
+    // functions (`state.show_sls`) print with nested even under `--out highstate`, as Salt's
+    // salt-call does: their `salt.highstate` is held by the outputter test above only.
+    if HIGHSTATE_FUNCTIONS.contains(&case.fun.as_str()) {
+        let tree = Tree::new(case, rules);
+        let shown = tree.salt_call(case, &["--no-color"]);
+        let shown = normalise_text(&tree.unpath(&String::from_utf8_lossy(&shown.stdout)));
+        let want = read(&case.dir.join("salt.highstate"));
+        if shown != want {
+            wrong.push(format!(
+                "highstate text differs:\n{}",
+                text_diff(&want, &shown)
+            ));
+        }
     }
     wrong
 }
