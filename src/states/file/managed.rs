@@ -317,7 +317,9 @@ fn template_vars(
     ctx.template_vars(&call.saltenv, &call.sls, extra)
 }
 
-/// A template rendered as Salt's Jinja renders files: a final newline is kept.
+/// A template rendered as Salt's Jinja renders files: Jinja drops the source's final newline
+/// before it reads the template (so a closing `-%}` strips nothing after it), and Salt then
+/// appends that newline to whatever was rendered.
 async fn render(
     ctx: &StateContext,
     name: &str,
@@ -326,7 +328,7 @@ async fn render(
 ) -> Result<String, StateError> {
     let newline = text.ends_with('\n');
     let mut rendered = ctx.render_text(name, text, vars).await?;
-    if newline && !rendered.ends_with('\n') {
+    if newline {
         rendered.push('\n');
     }
     Ok(rendered)
