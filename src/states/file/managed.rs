@@ -39,7 +39,9 @@ struct Declared<'a> {
     style: DiffStyle,
 }
 
-async fn run(call: &StateCall, ctx: &StateContext) -> Result<Ret, StateError> {
+/// The state's result, before it is handed back (`file.recurse` and `file.line` fold it into
+/// their own).
+pub(super) async fn run(call: &StateCall, ctx: &StateContext) -> Result<Ret, StateError> {
     let name = target_name(call);
     let ret = Ret::new(&name);
     if name.is_empty() {
