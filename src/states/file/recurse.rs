@@ -191,7 +191,9 @@ async fn run(call: &StateCall, ctx: &StateContext) -> Result<Ret, StateError> {
         managed.push((dest, format!("{prefix}{rel}")));
     }
     if call.arg_bool("include_empty", false) {
-        for rel in below(&listed.dirs) {
+        // The source directory itself is among them, as `<name>/.`, as in Salt.
+        let own = listed.dirs.contains(&srcpath).then(|| ".".to_owned());
+        for rel in own.into_iter().chain(below(&listed.dirs)) {
             let dest = format!("{name}/{rel}");
             keep.insert(dest.clone());
             dirs.insert(dest);
