@@ -89,7 +89,7 @@ enum Route {
 
 async fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.client_setup(Role::Minion)?;
-    // halite's functions name no outputter of their own: each prints with --out or nested.
+    // The functions salt-call runs itself name no outputter: each prints with --out or nested.
     let outputter = args.output.choice(&config)?.outputter(None);
     let color = args.output.color();
     let local = args.local
@@ -207,7 +207,7 @@ async fn call_function(
     super::print(
         output
             .choice(config)?
-            .outputter(None)
+            .outputter(outcome.outputter)
             .render(&wrap(outcome.ret.clone()), output.color()),
     )?;
     if let Some(session) = session {

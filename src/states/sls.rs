@@ -427,8 +427,24 @@ fn salt_render_error(err: &crate::render::RenderError, source: &str) -> String {
             .expression
             .chars()
             .all(|c| c.is_alphanumeric() || c == '_');
-    let what = if err.message.contains("undefined") && identifier {
+    // Jinja2 calls an unknown function an undefined variable, as it is one.
+    let unknown_function = err
+        .message
+        .strip_prefix("unknown function: ")
+        .and_then(|detail| detail.strip_suffix(" is unknown"));
+    let what = if let Some(function) = unknown_function {
+        format!("Jinja variable '{function}' is undefined")
+    } else if err.message.contains("undefined") && identifier {
         format!("Jinja variable '{}' is undefined", err.expression)
+    } else if let Some(detail) = err.message.strip_prefix("syntax error: ") {
+        let unclosed = detail
+            .starts_with("unexpected end of input")
+            .then(|| unclosed_block(source))
+            .flatten();
+        format!(
+            "Jinja syntax error: {}",
+            unclosed.as_deref().unwrap_or(detail)
+        )
     } else {
         format!("Jinja error: {}", err.message)
     };
@@ -450,6 +466,50 @@ fn salt_render_error(err: &crate::render::RenderError, source: &str) -> String {
         err.line,
         context.join("\n")
     )
+}
+
+/// Jinja2's words for a template that ends inside a block: the tags it was looking for and
+/// the innermost block left open, found by following the block tags of `source`.
+fn unclosed_block(source: &str) -> Option<String> {
+    let tags = regex::Regex::new(r"\{%[-+]?\s*(\w+)([^%]*)").ok()?;
+    // Each open block with the tags that may end or continue it, as Jinja2's parser lists them.
+    let mut open: Vec<(String, &[&str])> = Vec::new();
+    for tag in tags.captures_iter(source) {
+        let (name, rest) = (&tag[1], &tag[2]);
+        let looking: &[&str] = match name {
+            "if" => &["elif", "else", "endif"],
+            "for" => &["endfor", "else"],
+            "macro" => &["endmacro"],
+            "call" => &["endcall"],
+            "filter" => &["endfilter"],
+            "set" if !rest.contains('=') => &["endset"],
+            "with" => &["endwith"],
+            "autoescape" => &["endautoescape"],
+            "block" => &["endblock"],
+            "else" => {
+                if let Some((block, looking)) = open.last_mut() {
+                    match block.as_str() {
+                        "if" => *looking = &["endif"],
+                        "for" => *looking = &["endfor"],
+                        _ => {}
+                    }
+                }
+                continue;
+            }
+            end if end.starts_with("end") => {
+                open.pop();
+                continue;
+            }
+            _ => continue,
+        };
+        open.push((name.to_owned(), looking));
+    }
+    let (block, looking) = open.last()?;
+    let looking: Vec<String> = looking.iter().map(|tag| format!("'{tag}'")).collect();
+    Some(format!(
+        "Unexpected end of template. Jinja was looking for the following tags: {}. The innermost block that needs to be closed is '{block}'.",
+        looking.join(" or ")
+    ))
 }
 
 /// Takes `extend` out of a rendered SLS into `high.extend` (Salt's `_handle_extend`).

@@ -69,7 +69,8 @@ pub(super) async fn directory(
     Ok(ensure(call).done())
 }
 
-fn ensure(call: &StateCall) -> Ret {
+/// The state's result, before it is handed back (`file.recurse` folds it into its own).
+pub(super) fn ensure(call: &StateCall) -> Ret {
     let mut name = target_name(call);
     let mut ret = Ret::new(&name);
     if name.is_empty() {

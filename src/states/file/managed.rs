@@ -39,7 +39,9 @@ struct Declared<'a> {
     style: DiffStyle,
 }
 
-async fn run(call: &StateCall, ctx: &StateContext) -> Result<Ret, StateError> {
+/// The state's result, before it is handed back (`file.recurse` and `file.line` fold it into
+/// their own).
+pub(super) async fn run(call: &StateCall, ctx: &StateContext) -> Result<Ret, StateError> {
     let name = target_name(call);
     let ret = Ret::new(&name);
     if name.is_empty() {
@@ -317,7 +319,9 @@ fn template_vars(
     ctx.template_vars(&call.saltenv, &call.sls, extra)
 }
 
-/// A template rendered as Salt's Jinja renders files: a final newline is kept.
+/// A template rendered as Salt's Jinja renders files: Jinja drops the source's final newline
+/// before it reads the template (so a closing `-%}` strips nothing after it), and Salt then
+/// appends that newline to whatever was rendered.
 async fn render(
     ctx: &StateContext,
     name: &str,
@@ -326,7 +330,7 @@ async fn render(
 ) -> Result<String, StateError> {
     let newline = text.ends_with('\n');
     let mut rendered = ctx.render_text(name, text, vars).await?;
-    if newline && !rendered.ends_with('\n') {
+    if newline {
         rendered.push('\n');
     }
     Ok(rendered)

@@ -7,7 +7,9 @@
 //! whole, keeping its owner and mode, with Salt's minion-side backups.
 
 mod directory;
+mod line;
 mod managed;
+mod recurse;
 mod source;
 mod symlink;
 mod text;
@@ -41,10 +43,24 @@ pub(super) const DIRECTORY: StateFunction = StateFunction {
     mod_watch: None,
 };
 
+pub(super) const LINE: StateFunction = StateFunction {
+    name: "file.line",
+    required: &[],
+    run: |call, ctx| Box::pin(line::line(call, ctx)),
+    mod_watch: None,
+};
+
 pub(super) const MANAGED: StateFunction = StateFunction {
     name: "file.managed",
     required: &[],
     run: |call, ctx| Box::pin(managed::managed(call, ctx)),
+    mod_watch: None,
+};
+
+pub(super) const RECURSE: StateFunction = StateFunction {
+    name: "file.recurse",
+    required: &["source"],
+    run: |call, ctx| Box::pin(recurse::recurse(call, ctx)),
     mod_watch: None,
 };
 
