@@ -22,3 +22,4 @@ mod security_link;
 mod setup;
 mod state_cases;
 mod state_runs;
+mod system_states;

@@ -61,7 +61,10 @@ impl Change {
     fn lines(&self) -> String {
         match self {
             Change::DelAll(users) => {
-                let shown: Vec<String> = users.iter().map(|u| repr(&Value::from(u.as_str()))).collect();
+                let shown: Vec<String> = users
+                    .iter()
+                    .map(|u| repr(&Value::from(u.as_str())))
+                    .collect();
                 format!("delusers: {{{}}}\n", shown.join(", "))
             }
             other => other
@@ -96,9 +99,7 @@ fn gid_number(gid: &Value) -> Option<i64> {
     match gid {
         Value::Boolean(b) => Some(i64::from(*b)),
         Value::F64(f) if f.is_finite() => Some(f.trunc() as i64),
-        other => other
-            .as_i64()
-            .or_else(|| py_str(other).trim().parse().ok()),
+        other => other.as_i64().or_else(|| py_str(other).trim().parse().ok()),
     }
 }
 
@@ -344,10 +345,6 @@ async fn absent(call: &StateCall, ctx: &StateContext) -> Result<StateResult, Sta
         StateResult::new(call, Some(true), format!("Removed group {name}"))
             .with_changes(Value::Map(vec![(Value::from(name), Value::from(""))]))
     } else {
-        StateResult::new(
-            call,
-            Some(false),
-            format!("Failed to remove group {name}"),
-        )
+        StateResult::new(call, Some(false), format!("Failed to remove group {name}"))
     })
 }

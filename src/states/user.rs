@@ -187,12 +187,24 @@ async fn changes(
     if !wanted_groups.iter().any(|g| g == name) {
         current.retain(|g| g != name);
     }
-    if groups_differ(ctx, &mut gids, &current, &wanted_groups, wanted.remove_groups).await?
+    if groups_differ(
+        ctx,
+        &mut gids,
+        &current,
+        &wanted_groups,
+        wanted.remove_groups,
+    )
+    .await?
         && (!wanted_groups.is_empty() || wanted.remove_groups)
     {
         change.push((
             "groups",
-            Value::Array(wanted_groups.iter().map(|g| Value::from(g.as_str())).collect()),
+            Value::Array(
+                wanted_groups
+                    .iter()
+                    .map(|g| Value::from(g.as_str()))
+                    .collect(),
+            ),
         ));
     }
     let user_text = |key| field(&user, key).map(|v| py_str(v).into_owned());
@@ -404,11 +416,7 @@ async fn update(
     if let Ok(Some(left)) = changes(ctx, name, wanted, true, true).await?
         && !left.is_empty()
     {
-        let left = Value::Map(
-            left.into_iter()
-                .map(|(k, v)| (Value::from(k), v))
-                .collect(),
-        );
+        let left = Value::Map(left.into_iter().map(|(k, v)| (Value::from(k), v)).collect());
         ret.comment = format!("These values could not be changed: {}", repr(&left));
         ret.result = Some(false);
     }
@@ -459,9 +467,8 @@ async fn create(
     }
     let mut groups: Vec<String> = wanted.groups.clone().unwrap_or_default();
     groups.extend(wanted.optional_groups.iter().cloned());
-    let groups = (wanted.groups.is_some() || !wanted.optional_groups.is_empty()).then(|| {
-        Value::Array(groups.iter().map(|g| Value::from(g.as_str())).collect())
-    });
+    let groups = (wanted.groups.is_some() || !wanted.optional_groups.is_empty())
+        .then(|| Value::Array(groups.iter().map(|g| Value::from(g.as_str())).collect()));
     let arg = |key: &str| call.arg(key).cloned().unwrap_or(Value::Nil);
     let kwargs = vec![
         ("uid".to_owned(), arg("uid")),
