@@ -348,3 +348,152 @@ async fn absent(call: &StateCall, ctx: &StateContext) -> Result<StateResult, Sta
         StateResult::new(call, Some(false), format!("Failed to remove group {name}"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::user::fake::{Accounts, Group, User, run};
+    use super::*;
+
+    fn list(names: &[&str]) -> Value {
+        Value::Array(names.iter().map(|n| Value::from(*n)).collect())
+    }
+
+    fn staff() -> std::sync::Arc<Accounts> {
+        Accounts::new(
+            vec![User("ann", 1000, 1000, "/", "/bin/sh")],
+            vec![Group("staff", 50, vec!["ann"])],
+        )
+    }
+
+    #[test]
+    fn a_missing_group_is_created_then_given_its_members() {
+        let accounts = Accounts::new(Vec::new(), Vec::new());
+        let args = [
+            ("gid", Value::from(2000)),
+            ("members", list(&["ann", "bob"])),
+        ];
+        let ret = run(&PRESENT, &accounts, "devs", &args, true);
+        assert_eq!(
+            (ret.result, ret.comment.as_str()),
+            (None, "Group devs set to be added")
+        );
+        let ret = run(&PRESENT, &accounts, "devs", &args, false);
+        assert_eq!(
+            (ret.result, ret.comment.as_str()),
+            (Some(true), "New group devs created")
+        );
+        assert_eq!(
+            repr(&ret.changes),
+            "{'name': 'devs', 'gid': 2000, 'members': ['ann', 'bob']}"
+        );
+        assert_eq!(
+            *accounts.calls.lock().unwrap(),
+            [
+                "group.add devs gid=2000 system=False non_unique=False",
+                "group.members devs ann,bob"
+            ]
+        );
+        let ret = run(&PRESENT, &accounts, "devs", &args, false);
+        assert_eq!(ret.comment, "Group devs is present and up to date");
+    }
+
+    #[test]
+    fn changes_are_listed_then_applied_and_checked() {
+        let accounts = staff();
+        let args = [
+            ("gid", Value::from("50")),
+            ("addusers", list(&["bob", "ann"])),
+        ];
+        let ret = run(&PRESENT, &accounts, "staff", &args, true);
+        assert_eq!(ret.result, None);
+        assert_eq!(
+            ret.comment,
+            "The following group attributes are set to be changed:\naddusers: ['bob']\n"
+        );
+        let ret = run(&PRESENT, &accounts, "staff", &args, false);
+        assert_eq!(ret.result, Some(true));
+        assert_eq!(
+            repr(&ret.changes),
+            "{'Final': 'All changes applied successfully'}"
+        );
+        assert_eq!(*accounts.calls.lock().unwrap(), ["group.adduser staff bob"]);
+        let ret = run(
+            &PRESENT,
+            &accounts,
+            "staff",
+            &[("members", list(&[]))],
+            false,
+        );
+        assert_eq!(
+            ret.comment,
+            "The following group attributes are set to be changed:\ndelusers: {'ann', 'bob'}\n"
+        );
+        assert_eq!(
+            accounts.calls.lock().unwrap()[1..],
+            ["group.deluser staff ann", "group.deluser staff bob"]
+        );
+    }
+
+    #[test]
+    fn bad_arguments_are_reported_as_salt_reports_them() {
+        let accounts = staff();
+        let ret = run(
+            &PRESENT,
+            &accounts,
+            "staff",
+            &[("members", list(&["a"])), ("delusers", list(&["b"]))],
+            false,
+        );
+        assert_eq!(ret.result, None);
+        assert!(ret.comment.starts_with("Error: Conflicting options"));
+        let ret = run(
+            &PRESENT,
+            &accounts,
+            "staff",
+            &[("addusers", list(&["a"])), ("delusers", list(&["a"]))],
+            false,
+        );
+        assert_eq!(
+            ret.comment,
+            "Error. Same user(s) can not be added and deleted simultaneously"
+        );
+        let ret = run(
+            &PRESENT,
+            &accounts,
+            "staff",
+            &[("gid", Value::from("x"))],
+            false,
+        );
+        assert_eq!(ret.result, Some(false));
+        assert_eq!(
+            ret.comment,
+            "The following group attributes are set to be changed:\nresult: False\ncomment: Invalid gid\nSome changes could not be applied"
+        );
+        assert_eq!(
+            repr(&ret.changes),
+            "{'Failed': {'result': False, 'comment': 'Invalid gid'}}"
+        );
+        assert!(accounts.calls.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn absent_removes_a_group_that_is_there() {
+        let accounts = staff();
+        let ret = run(&ABSENT, &accounts, "staff", &[], true);
+        assert_eq!(
+            (ret.result, ret.comment.as_str()),
+            (None, "Group staff is set for removal")
+        );
+        let ret = run(&ABSENT, &accounts, "staff", &[], false);
+        assert_eq!(
+            (ret.result, ret.comment.as_str()),
+            (Some(true), "Removed group staff")
+        );
+        assert_eq!(repr(&ret.changes), "{'staff': ''}");
+        let ret = run(&ABSENT, &accounts, "staff", &[], false);
+        assert_eq!(
+            (ret.result, ret.comment.as_str()),
+            (Some(true), "Group not present")
+        );
+    }
+}

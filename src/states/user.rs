@@ -561,3 +561,421 @@ async fn absent(call: &StateCall, ctx: &StateContext) -> Result<StateResult, Sta
             .with_changes(Value::Map(changes)),
     )
 }
+
+/// Accounts for tests: an in-memory passwd and group database behind the `user.*` and
+/// `group.*` functions, recording every call that changes something.
+#[cfg(test)]
+pub(super) mod fake {
+    use std::sync::{Arc, Mutex};
+
+    use super::super::{Calling, Executed, ExecutionError, Salt, StateCall, StateContext};
+    use super::super::{StateFunction, StateResult};
+    use crate::config::{Config, Role};
+    use crate::event::Value;
+    use crate::py::value::py_str;
+    use crate::salt_yaml::CliArgs;
+
+    /// A user: name, uid, primary gid, home, shell.
+    pub struct User(
+        pub &'static str,
+        pub i64,
+        pub i64,
+        pub &'static str,
+        pub &'static str,
+    );
+
+    /// A group: name, gid, members.
+    pub struct Group(pub &'static str, pub i64, pub Vec<&'static str>);
+
+    #[derive(Default)]
+    pub struct Accounts {
+        db: Mutex<(Vec<User>, Vec<Group>)>,
+        /// `fun arg…` of each call other than `*.info`.
+        pub calls: Mutex<Vec<String>>,
+    }
+
+    fn text(v: &Value) -> String {
+        py_str(v).into_owned()
+    }
+
+    impl Accounts {
+        pub fn new(users: Vec<User>, groups: Vec<Group>) -> Arc<Self> {
+            Arc::new(Self {
+                db: Mutex::new((users, groups)),
+                calls: Mutex::default(),
+            })
+        }
+
+        fn user_info(&self, name: &str) -> Value {
+            let db = self.db.lock().unwrap();
+            let Some(user) = db.0.iter().find(|u| u.0 == name) else {
+                return Value::Map(Vec::new());
+            };
+            let mut groups: Vec<Value> =
+                db.1.iter()
+                    .filter(|g| g.1 == user.2 || g.2.contains(&name))
+                    .map(|g| Value::from(g.0))
+                    .collect();
+            groups.sort_by_key(text);
+            let entries: Vec<(&str, Value)> = vec![
+                ("gid", Value::from(user.2)),
+                ("groups", Value::Array(groups)),
+                ("home", Value::from(user.3)),
+                ("name", Value::from(name)),
+                ("shell", Value::from(user.4)),
+                ("uid", Value::from(user.1)),
+                ("fullname", Value::from("")),
+            ];
+            Value::Map(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (Value::from(k), v))
+                    .collect(),
+            )
+        }
+
+        fn group_info(&self, name: &str) -> Value {
+            let db = self.db.lock().unwrap();
+            db.1.iter()
+                .find(|g| g.0 == name)
+                .map_or(Value::Map(Vec::new()), |g| {
+                    Value::Map(vec![
+                        (Value::from("name"), Value::from(g.0)),
+                        (Value::from("gid"), Value::from(g.1)),
+                        (
+                            Value::from("members"),
+                            Value::Array(g.2.iter().map(|m| Value::from(*m)).collect()),
+                        ),
+                    ])
+                })
+        }
+
+        /// Applies a change; names and values the tests use are leaked to fit the tables.
+        fn change(&self, fun: &str, args: &CliArgs) -> Value {
+            let arg = |i: usize| args.args.get(i).map(text).unwrap_or_default();
+            let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+            let mut db = self.db.lock().unwrap();
+            let (users, groups) = &mut *db;
+            let user = |users: &[User]| users.iter().position(|u| u.0 == arg(0)).unwrap();
+            let group = |groups: &[Group]| groups.iter().position(|g| g.0 == arg(0)).unwrap();
+            match fun {
+                "user.add" => {
+                    let gid = 1000 + i64::try_from(groups.len()).unwrap();
+                    groups.push(Group(leak(arg(0)), gid, Vec::new()));
+                    users.push(User(leak(arg(0)), gid, gid, "/", "/bin/sh"));
+                }
+                "user.delete" => {
+                    users.retain(|u| u.0 != arg(0));
+                    groups.retain(|g| g.0 != arg(0));
+                }
+                "user.chshell" => {
+                    let at = user(users);
+                    users[at].4 = leak(arg(1));
+                }
+                "user.chhome" => {
+                    let at = user(users);
+                    users[at].3 = leak(arg(1));
+                }
+                "user.chgroups" => {
+                    let name = leak(arg(0));
+                    let wanted: Vec<String> =
+                        args.args[1].as_array().unwrap().iter().map(text).collect();
+                    for g in groups.iter_mut() {
+                        g.2.retain(|m| *m != name);
+                        if wanted.contains(&g.0.to_owned()) {
+                            g.2.push(name);
+                        }
+                    }
+                }
+                "group.add" => groups.push(Group(leak(arg(0)), 2000, Vec::new())),
+                "group.delete" => groups.retain(|g| g.0 != arg(0)),
+                "group.adduser" => {
+                    let at = group(groups);
+                    groups[at].2.push(leak(arg(1)));
+                }
+                "group.deluser" => {
+                    let at = group(groups);
+                    groups[at].2.retain(|m| *m != arg(1));
+                }
+                "group.members" => {
+                    let at = group(groups);
+                    groups[at].2 = arg(1).split(',').map(|m| leak(m.to_owned())).collect();
+                }
+                other => panic!("{other} is not faked"),
+            }
+            Value::Boolean(true)
+        }
+    }
+
+    impl Salt for Accounts {
+        fn call<'a>(&'a self, fun: &'a str, args: CliArgs) -> Calling<'a> {
+            Box::pin(async move {
+                let ret = match fun {
+                    "user.info" => self.user_info(&text(&args.args[0])),
+                    "group.info" => self.group_info(&text(&args.args[0])),
+                    _ => {
+                        let shown: Vec<String> = args
+                            .args
+                            .iter()
+                            .map(text)
+                            .chain(args.kwargs.iter().map(|(k, v)| format!("{k}={}", text(v))))
+                            .collect();
+                        self.calls
+                            .lock()
+                            .unwrap()
+                            .push(format!("{fun} {}", shown.join(" ")));
+                        self.change(fun, &args)
+                    }
+                };
+                Ok::<_, ExecutionError>(Executed { ret, retcode: 0 })
+            })
+        }
+    }
+
+    /// Runs `state` on `name` with `args` against `accounts`.
+    pub fn run(
+        state: &StateFunction,
+        accounts: &Arc<Accounts>,
+        name: &str,
+        args: &[(&str, Value)],
+        test: bool,
+    ) -> StateResult {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::load(Role::Minion, Some(dir.path())).unwrap();
+        let ctx = StateContext {
+            renderer: Arc::new(crate::render::Renderer::new(&config)),
+            config,
+            grains: Value::Map(Vec::new()),
+            pillar: Value::Map(Vec::new()),
+            files: None,
+            salt: accounts.clone(),
+            jid: "20261203000000000000".to_owned(),
+        };
+        let call = StateCall {
+            id: name.to_owned(),
+            name: name.to_owned(),
+            fun: state.name.to_owned(),
+            sls: "s".to_owned(),
+            saltenv: "base".to_owned(),
+            args: args
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            test,
+            watch_changes: Vec::new(),
+        };
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on((state.run)(&call, &ctx)).unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::{Accounts, Group, User, run};
+    use super::*;
+
+    fn list(names: &[&str]) -> Value {
+        Value::Array(names.iter().map(|n| Value::from(*n)).collect())
+    }
+
+    /// `ann` (uid 1000, her own group `ann` as primary) also in `staff`.
+    fn ann() -> std::sync::Arc<Accounts> {
+        Accounts::new(
+            vec![User("ann", 1000, 1000, "/", "/bin/sh")],
+            vec![
+                Group("ann", 1000, vec![]),
+                Group("staff", 50, vec!["ann"]),
+                Group("wheel", 10, vec![]),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_missing_user_is_reported_in_test_mode_then_created_with_its_fields() {
+        let accounts = Accounts::new(Vec::new(), vec![Group("wheel", 10, vec![])]);
+        let args = [
+            ("shell", Value::from("/bin/bash")),
+            ("groups", list(&["wheel"])),
+        ];
+        let ret = run(&PRESENT, &accounts, "bob", &args, true);
+        assert_eq!(
+            (ret.result, ret.comment.as_str()),
+            (None, "User bob set to be added")
+        );
+        assert!(accounts.calls.lock().unwrap().is_empty());
+        let ret = run(&PRESENT, &accounts, "bob", &args, false);
+        assert_eq!(
+            (ret.result, ret.comment.as_str()),
+            (Some(true), "New user bob created")
+        );
+        assert_eq!(
+            accounts.calls.lock().unwrap()[0],
+            "user.add bob uid=None gid=None groups=['wheel'] home=None shell=/bin/bash unique=True system=False fullname=None createhome=True"
+        );
+        assert_eq!(
+            crate::event::map_get(&ret.changes, "name"),
+            Some(&Value::from("bob"))
+        );
+    }
+
+    #[test]
+    fn a_user_as_wanted_is_left_alone_its_own_and_primary_groups_aside() {
+        let accounts = ann();
+        for args in [
+            vec![("groups", list(&["staff"])), ("uid", Value::from(1000))],
+            vec![
+                ("shell", Value::from("/bin/sh")),
+                ("gid", Value::from("ann")),
+            ],
+            vec![
+                ("groups", list(&["ann"])),
+                ("remove_groups", Value::Boolean(false)),
+            ],
+        ] {
+            let ret = run(&PRESENT, &accounts, "ann", &args, false);
+            assert_eq!(
+                (ret.result, ret.comment.as_str()),
+                (Some(true), "User ann is present and up to date"),
+                "{args:?}"
+            );
+        }
+        assert!(accounts.calls.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn changes_are_listed_in_test_mode_and_applied_groups_last() {
+        let accounts = ann();
+        let args = [
+            ("groups", list(&["wheel"])),
+            ("shell", Value::from("/bin/bash")),
+        ];
+        let ret = run(&PRESENT, &accounts, "ann", &args, true);
+        assert_eq!(ret.result, None);
+        assert_eq!(
+            ret.comment,
+            "The following user attributes are set to be changed:\ngroups: ['wheel']\nshell: /bin/bash\n"
+        );
+        let ret = run(&PRESENT, &accounts, "ann", &args, false);
+        assert_eq!(
+            (ret.result, ret.comment.as_str()),
+            (Some(true), "Updated user ann")
+        );
+        assert_eq!(
+            *accounts.calls.lock().unwrap(),
+            [
+                "user.chshell ann /bin/bash",
+                "user.chgroups ann ['wheel'] False"
+            ]
+        );
+        assert_eq!(
+            crate::py::value::repr(&ret.changes),
+            "{'groups': ['ann', 'wheel'], 'shell': '/bin/bash'}"
+        );
+    }
+
+    #[test]
+    fn uid_and_gid_changes_need_permission_and_groups_must_exist() {
+        let accounts = ann();
+        let ret = run(
+            &PRESENT,
+            &accounts,
+            "ann",
+            &[("uid", Value::from(7)), ("gid", Value::from("wheel"))],
+            false,
+        );
+        assert_eq!(ret.result, Some(false));
+        assert_eq!(
+            ret.comment,
+            "Encountered error checking for needed changes. Additional info follows:\n\n\
+             - Changing uid (1000 -> 7) not permitted, set allow_uid_change to True to force this change. Note that this will not change file ownership.\n\
+             - Changing gid (1000 -> wheel) not permitted, set allow_gid_change to True to force this change. Note that this will not change file ownership."
+        );
+        let ret = run(
+            &PRESENT,
+            &accounts,
+            "ann",
+            &[("groups", list(&["nope", "staff", "nada"]))],
+            false,
+        );
+        assert_eq!(
+            (ret.result, ret.comment.as_str()),
+            (
+                Some(false),
+                "The following group(s) are not present: nope,nada"
+            )
+        );
+        let ret = run(
+            &PRESENT,
+            &accounts,
+            "ann",
+            &[("fullname", Value::from("A, B"))],
+            false,
+        );
+        assert_eq!(ret.comment, "Unsupported char ',' in A, B");
+        assert!(accounts.calls.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_missing_home_is_listed_as_salt_lists_it() {
+        let accounts = ann();
+        let ret = run(
+            &PRESENT,
+            &accounts,
+            "ann",
+            &[("home", Value::from("/nonexistent/ann"))],
+            true,
+        );
+        assert_eq!(
+            ret.comment,
+            "The following user attributes are set to be changed:\nhome: /nonexistent/ann\nhomeDoesNotExist: /nonexistent/ann\n"
+        );
+        let ret = run(
+            &PRESENT,
+            &accounts,
+            "ann",
+            &[
+                ("home", Value::from("/nonexistent/ann")),
+                ("createhome", Value::Boolean(false)),
+            ],
+            true,
+        );
+        assert_eq!(
+            ret.comment,
+            "The following user attributes are set to be changed:\nhome: /nonexistent/ann\n"
+        );
+    }
+
+    #[test]
+    fn absent_removes_the_user_and_reports_the_groups_that_went_with_it() {
+        let accounts = ann();
+        let ret = run(&ABSENT, &accounts, "ann", &[], true);
+        assert_eq!(
+            (ret.result, ret.comment.as_str()),
+            (None, "User ann set for removal")
+        );
+        let ret = run(
+            &ABSENT,
+            &accounts,
+            "ann",
+            &[("purge", Value::Boolean(true))],
+            false,
+        );
+        assert_eq!(
+            (ret.result, ret.comment.as_str()),
+            (Some(true), "Removed user ann")
+        );
+        assert_eq!(
+            crate::py::value::repr(&ret.changes),
+            "{'ann group': 'removed', 'ann': 'removed'}"
+        );
+        assert_eq!(
+            *accounts.calls.lock().unwrap(),
+            ["user.delete ann True False"]
+        );
+        let ret = run(&ABSENT, &accounts, "ann", &[], false);
+        assert_eq!(
+            (ret.result, ret.comment.as_str()),
+            (Some(true), "User ann is not present")
+        );
+    }
+}
