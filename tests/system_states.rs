@@ -149,6 +149,8 @@ const ACCOUNT_CALLS: &[&[&str]] = &[
     &["user.present", "name=@U", "uid=1"],
     &["user.present", "name=@U", "groups=[nosuch@G]"],
     &["user.present", "name=@U", "fullname=Hal", "test=True"],
+    &["user.present", "name=@U", "fullname=Hal"],
+    &["user.present", "name=@U", "fullname=Hal"],
     &["user.present", "name=@U", "fullname=a,b"],
     &["user.present", "name=@U", "optional_groups=[nosuch@G, @G]"],
     &[

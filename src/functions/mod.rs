@@ -380,6 +380,10 @@ pub static FUNCTIONS: &[Function] = &[
         run: |call, _| Box::pin(user::run(call, user::Kind::UserChgid)),
     },
     Function {
+        signature: user::USER_CHFULLNAME,
+        run: |call, _| Box::pin(user::run(call, user::Kind::UserChfullname)),
+    },
+    Function {
         signature: user::USER_CHGROUPS,
         run: |call, _| Box::pin(user::run(call, user::Kind::UserChgroups)),
     },
