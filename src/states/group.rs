@@ -134,13 +134,11 @@ async fn changes(
         wanted.iter().any(|u| !members.contains(u)) || members.iter().any(|m| !wanted.contains(m))
     };
     match &wanted.members {
-        Some(wanted) if wanted.is_empty() => {
-            if !members.is_empty() {
-                let mut all = members.clone();
-                all.sort();
-                all.dedup();
-                change.push(Change::DelAll(all));
-            }
+        Some(wanted) if wanted.is_empty() && !members.is_empty() => {
+            let mut all = members.clone();
+            all.sort();
+            all.dedup();
+            change.push(Change::DelAll(all));
         }
         Some(wanted) if differs(wanted) => change.push(Change::Members(wanted.clone())),
         _ => {}
