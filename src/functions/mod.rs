@@ -376,12 +376,12 @@ pub static FUNCTIONS: &[Function] = &[
         run: |call, _| Box::pin(user::run(call, user::Kind::UserAdd)),
     },
     Function {
-        signature: user::USER_CHGID,
-        run: |call, _| Box::pin(user::run(call, user::Kind::UserChgid)),
-    },
-    Function {
         signature: user::USER_CHFULLNAME,
         run: |call, _| Box::pin(user::run(call, user::Kind::UserChfullname)),
+    },
+    Function {
+        signature: user::USER_CHGID,
+        run: |call, _| Box::pin(user::run(call, user::Kind::UserChgid)),
     },
     Function {
         signature: user::USER_CHGROUPS,
