@@ -95,6 +95,7 @@ complete -c salt-call -n __fish_is_first_arg -f -a 'test.sleep' -d 'Waits LENGTH
 complete -c salt-call -n __fish_is_first_arg -f -a 'test.true' -d 'True'
 complete -c salt-call -n __fish_is_first_arg -f -a 'test.version' -d 'halite\'s version'
 complete -c salt-call -n __fish_is_first_arg -f -a 'user.add' -d 'Creates a user with useradd: whether it was'
+complete -c salt-call -n __fish_is_first_arg -f -a 'user.chfullname' -d 'Changes a user\'s full name, the GECOS field\'s other parts kept: whether it is now'
 complete -c salt-call -n __fish_is_first_arg -f -a 'user.chgid' -d 'Changes a user\'s primary group: whether it is now'
 complete -c salt-call -n __fish_is_first_arg -f -a 'user.chgroups' -d 'Sets a user\'s supplementary groups (append: adds them): whether usermod did'
 complete -c salt-call -n __fish_is_first_arg -f -a 'user.chhome' -d 'Changes a user\'s home (persist: moving its files): whether it is now'

@@ -23,3 +23,4 @@ mod seed_states;
 mod setup;
 mod state_cases;
 mod state_runs;
+mod system_states;

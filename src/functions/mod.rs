@@ -376,6 +376,10 @@ pub static FUNCTIONS: &[Function] = &[
         run: |call, _| Box::pin(user::run(call, user::Kind::UserAdd)),
     },
     Function {
+        signature: user::USER_CHFULLNAME,
+        run: |call, _| Box::pin(user::run(call, user::Kind::UserChfullname)),
+    },
+    Function {
         signature: user::USER_CHGID,
         run: |call, _| Box::pin(user::run(call, user::Kind::UserChgid)),
     },

@@ -85,6 +85,13 @@ pub(super) const USER_CHHOME: Signature = signature(
     2,
     "user.chhome NAME HOME [persist=False]",
 );
+pub(super) const USER_CHFULLNAME: Signature = signature(
+    "user.chfullname",
+    "Changes a user's full name, the GECOS field's other parts kept: whether it is now",
+    &["name", "fullname"],
+    2,
+    "user.chfullname NAME FULLNAME",
+);
 pub(super) const USER_CHGROUPS: Signature = signature(
     "user.chgroups",
     "Sets a user's supplementary groups (append: adds them): whether usermod did",
@@ -178,6 +185,24 @@ pub(super) fn parse_passwd(line: &str, groups: Vec<String>) -> Option<Value> {
     ))
 }
 
+/// The GECOS field of the user `info` shows with its full name replaced, trailing empty parts
+/// dropped as Salt's `_build_gecos` drops them.
+fn gecos_with(info: &Value, fullname: &str) -> String {
+    let part = |key| {
+        crate::event::map_get(info, key)
+            .map(text)
+            .unwrap_or_default()
+    };
+    let parts = [
+        fullname.to_owned(),
+        part("roomnumber"),
+        part("workphone"),
+        part("homephone"),
+        part("other"),
+    ];
+    parts.join(",").trim_end_matches(',').to_owned()
+}
+
 /// A `group` entry (`getent group NAME`) as Salt's `group.info` shows it.
 pub(super) fn parse_group(line: &str) -> Option<Value> {
     let fields: Vec<&str> = line.splitn(4, ':').collect();
@@ -267,6 +292,7 @@ pub(super) enum Kind {
     UserChgid,
     UserChshell,
     UserChhome,
+    UserChfullname,
     UserChgroups,
     GroupInfo,
     GroupAdd,
@@ -287,6 +313,7 @@ impl Kind {
             Kind::UserChgid => &USER_CHGID,
             Kind::UserChshell => &USER_CHSHELL,
             Kind::UserChhome => &USER_CHHOME,
+            Kind::UserChfullname => &USER_CHFULLNAME,
             Kind::UserChgroups => &USER_CHGROUPS,
             Kind::GroupInfo => &GROUP_INFO,
             Kind::GroupAdd => &GROUP_ADD,
@@ -299,13 +326,15 @@ impl Kind {
     }
 }
 
-/// Changes one field of a user with `usermod FLAG VALUE NAME` unless it has the value;
-/// whether it has it afterwards (Salt's `_chattrib`).
+/// Changes one field of a user to `value` with `usermod FLAG ARG NAME` unless it has the value
+/// (`arg` makes usermod's argument from the user's fields when the flag sets more than the field); whether it has it afterwards
+/// (Salt's `_chattrib`).
 async fn change_user(
     name: &str,
     field: &str,
-    flag: &str,
     value: &str,
+    flag: &str,
+    arg: Option<fn(&Value, &str) -> String>,
 ) -> Result<bool, FunctionError> {
     let has = |info: &Value| {
         crate::event::map_get(info, field).is_some_and(|current| text(current) == value)
@@ -319,7 +348,8 @@ async fn change_user(
     if has(&before) {
         return Ok(true);
     }
-    let mut words = vec!["usermod", flag, value];
+    let arg = arg.map_or_else(|| value.to_owned(), |arg| arg(&before, value));
+    let mut words = vec!["usermod", flag, &arg];
     if field == "home" && flag == "-d" && value.is_empty() {
         words.pop();
     }
@@ -388,12 +418,18 @@ pub(super) async fn run(call: &Call, kind: Kind) -> Result<Outcome, FunctionErro
             // Debian's userdel exits 12 when the user had no mail spool: deleted all the same.
             Value::from(ran.retcode == 0 || (ran.retcode == 12 && ran.stderr.contains("mail")))
         }
-        Kind::UserChuid => Value::from(change_user(&name, "uid", "-u", &value("uid")).await?),
-        Kind::UserChgid => Value::from(change_user(&name, "gid", "-g", &value("gid")).await?),
-        Kind::UserChshell => Value::from(change_user(&name, "shell", "-s", &value("shell")).await?),
+        Kind::UserChuid => Value::from(change_user(&name, "uid", &value("uid"), "-u", None).await?),
+        Kind::UserChgid => Value::from(change_user(&name, "gid", &value("gid"), "-g", None).await?),
+        Kind::UserChshell => {
+            Value::from(change_user(&name, "shell", &value("shell"), "-s", None).await?)
+        }
         Kind::UserChhome => {
             let flag = if flag("persist") { "-md" } else { "-d" };
-            Value::from(change_user(&name, "home", flag, &value("home")).await?)
+            Value::from(change_user(&name, "home", &value("home"), flag, None).await?)
+        }
+        Kind::UserChfullname => {
+            let fullname = bound.get("fullname").map(text).unwrap_or_default();
+            Value::from(change_user(&name, "fullname", &fullname, "-c", Some(gecos_with)).await?)
         }
         Kind::UserChgroups => {
             let groups = names(bound.get("groups"));
@@ -463,6 +499,14 @@ mod tests {
              'roomnumber': 'Room 1', 'workphone': '', 'homephone': '', 'other': ''}"
         );
         assert!(parse_passwd("broken:line", Vec::new()).is_none());
+    }
+
+    #[test]
+    fn a_new_full_name_keeps_the_other_gecos_parts() {
+        let info = parse_passwd("hs1:x:1:1:Old,Room 1,,,:/h:/bin/sh", Vec::new()).unwrap();
+        assert_eq!(gecos_with(&info, "New Name"), "New Name,Room 1");
+        let bare = parse_passwd("hs1:x:1:1::/h:/bin/sh", Vec::new()).unwrap();
+        assert_eq!(gecos_with(&bare, "Hal"), "Hal");
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod checks;
 mod cmd;
 mod event;
 mod file;
+mod group;
 mod high;
 mod pkg;
 mod run;
@@ -21,6 +22,7 @@ mod sls;
 mod test;
 #[cfg(test)]
 mod tests;
+mod user;
 
 pub use run::RunOptions;
 
@@ -69,6 +71,8 @@ pub static STATES: &[StateFunction] = &[
     file::MANAGED,
     file::RECURSE,
     file::SYMLINK,
+    group::ABSENT,
+    group::PRESENT,
     pkg::INSTALLED,
     pkg::LATEST,
     pkg::PURGED,
@@ -83,6 +87,8 @@ pub static STATES: &[StateFunction] = &[
     test::NOP,
     test::SUCCEED_WITH_CHANGES,
     test::SUCCEED_WITHOUT_CHANGES,
+    user::ABSENT,
+    user::PRESENT,
 ];
 
 /// The state function named `name` (`module.function`), if halite has it.
