@@ -646,3 +646,22 @@ fn recorded_cases_run_with_halite_as_they_ran_with_salt() {
         failed.join("\n\n")
     );
 }
+
+/// The recordings are real Salt's, now: Salt 3007.8 runs every case again and must produce
+/// what is recorded (maps compared as data, since Salt builds some from Python sets).
+#[test]
+fn the_recordings_are_what_salt_3007_8_does_now() {
+    let python = crate::conformance::venv("3007.8").join("bin/python");
+    let output = std::process::Command::new(python)
+        .arg(cases_dir().join("record.py"))
+        .arg("--check")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run record.py");
+    assert!(
+        output.status.success(),
+        "Salt 3007.8 no longer does what tests/states/ records:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

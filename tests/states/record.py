@@ -17,6 +17,10 @@ For each case directory (or those named) whose needs this machine meets, it runs
 Then it prints salt.json's return through Salt's own highstate outputter: salt.highstate
 (defaults, no colour) and salt.variants.json (other options and colour). Re-running rewrites
 all of these; the SLS trees are never touched.
+
+With `--check` it writes nothing: it runs Salt on every case again and fails, naming the case
+and file, where Salt's fresh output differs from the recording (the test suite runs this, so
+the recordings are real Salt's and stay so).
 """
 
 import copy
@@ -195,6 +199,30 @@ def render(data, opts, options, retcode):
     return text + "\n" if text else ""
 
 
+CHECK = False
+
+
+def put(case_dir, file, content):
+    """Writes `file` of the case, or with --check compares it; True when it matches."""
+    path = os.path.join(case_dir, file)
+    if not CHECK:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(content)
+        return True
+    with open(path, encoding="utf-8") as f:
+        recorded = f.read()
+    if file.endswith(".json"):
+        # As data: Salt builds some maps from Python sets, whose order changes between runs.
+        same = json.loads(recorded) == json.loads(content)
+    else:
+        same = recorded == content
+    if not same:
+        print(f"{os.path.basename(case_dir)}: Salt's fresh {file} differs from the recording:")
+        print(content[:2000])
+        return False
+    return True
+
+
 def record(case_dir, opts, functions):
     name = os.path.basename(case_dir)
     with open(os.path.join(case_dir, "case.yaml"), encoding="utf-8") as f:
@@ -216,22 +244,21 @@ def record(case_dir, opts, functions):
         disk = [unpath(line, tmp, paths) for line in disk]
     finally:
         shutil.rmtree(tmp)
-    with open(os.path.join(case_dir, "salt.json"), "w", encoding="utf-8") as f:
-        f.write(json.dumps(document, indent=4) + "\n")
-    with open(os.path.join(case_dir, "salt.rc"), "w", encoding="utf-8") as f:
-        f.write(f"{run.returncode}\n")
-    with open(os.path.join(case_dir, "disk.txt"), "w", encoding="utf-8") as f:
-        f.write("".join(line + "\n" for line in disk))
     retcode = 0 if run.returncode == 0 else 1
     highstate = render(document, opts, {}, retcode)
-    with open(os.path.join(case_dir, "salt.highstate"), "w", encoding="utf-8") as f:
-        f.write(highstate)
     variants = [
         {"options": options, "text": render(document, opts, options, retcode)}
         for options in VARIANTS
     ]
-    with open(os.path.join(case_dir, "salt.variants.json"), "w", encoding="utf-8") as f:
-        f.write(json.dumps(variants, indent=1) + "\n")
+    same = [
+        put(case_dir, "salt.json", json.dumps(document, indent=4) + "\n"),
+        put(case_dir, "salt.rc", f"{run.returncode}\n"),
+        put(case_dir, "disk.txt", "".join(line + "\n" for line in disk)),
+        put(case_dir, "salt.highstate", highstate),
+        put(case_dir, "salt.variants.json", json.dumps(variants, indent=1) + "\n"),
+    ]
+    if not all(same):
+        return False
     # The check: the same case, printed by salt-call as a user sees it.
     outputter = getattr(functions.get(case["fun"]), "__outputter__", None)
     tmp, paths = prepare(case_dir)
@@ -249,8 +276,18 @@ def record(case_dir, opts, functions):
     return True
 
 
+LOADED = None
+
+
+def record_named(name):
+    """`record` of the case `name`, with the options and functions loaded once by `main`."""
+    return record(os.path.join(HERE, name), *LOADED)
+
+
 def main():
-    names = sys.argv[1:]
+    global CHECK
+    names = [arg for arg in sys.argv[1:] if arg != "--check"]
+    CHECK = len(names) < len(sys.argv[1:])
     cases = sorted(
         d
         for d in os.listdir(HERE)
@@ -265,7 +302,13 @@ def main():
         functions = salt.loader.minion_mods(opts)
     finally:
         shutil.rmtree(tmp)
-    ok = all([record(os.path.join(HERE, name), opts, functions) for name in cases])
+    # A few cases at once, each in its own forked process: Salt's outputters keep global
+    # state, so threads would mix their options.
+    import multiprocessing
+    global LOADED
+    LOADED = (opts, functions)
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        ok = all(pool.map(record_named, cases))
     sys.exit(0 if ok else 1)
 
 
