@@ -85,7 +85,12 @@ where
 {
     let mut builder = match runtime {
         Runtime::SingleThread => tokio::runtime::Builder::new_current_thread(),
-        Runtime::MultiThread => tokio::runtime::Builder::new_multi_thread(),
+        Runtime::MultiThread => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            // State runs nest a call per requisite; the main thread has this much already.
+            builder.thread_stack_size(crate::states::STATE_STACK);
+            builder
+        }
     };
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,

@@ -24,7 +24,7 @@ mod test;
 mod tests;
 mod user;
 
-pub use run::RunOptions;
+pub use run::{RunOptions, STATE_STACK};
 
 use std::future::Future;
 use std::pin::Pin;

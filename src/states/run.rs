@@ -58,6 +58,14 @@ const KINDS: &[&str] = &[
 /// The requisites found for a chunk: kind → chunk indexes.
 type Reqs = IndexMap<&'static str, Vec<usize>>;
 
+
+/// How many requisites may run inside one another (a chain `a` requires `b` requires `c` …):
+/// each is a nested call on the runtime's stack, which a few thousand would overflow.
+const MAX_NESTING: usize = 200;
+
+/// The stack a thread running states needs for [`MAX_NESTING`] nested requisites, with room to
+/// spare (an unoptimised build takes about 25 KiB a level); the daemons' workers get it.
+pub const STATE_STACK: usize = 8 << 20;
 /// One run over a list of chunks.
 pub(super) struct Runner<'a> {
     ctx: &'a StateContext,
@@ -73,6 +81,8 @@ pub(super) struct Runner<'a> {
     active: HashSet<String>,
     run_num: u64,
     failhard: bool,
+    /// Requisites being run inside one another now (each one a nested call).
+    nesting: usize,
 }
 
 impl<'a> Runner<'a> {
@@ -88,6 +98,7 @@ impl<'a> Runner<'a> {
             active: HashSet::new(),
             run_num: 0,
             failhard: false,
+            nesting: 0,
         }
     }
 
@@ -445,6 +456,16 @@ impl<'a> Runner<'a> {
         map_set(ret, Value::from("name"), Value::from(low.name.as_str()));
     }
 
+    /// The failure of chunk `index`, whose requisites go deeper than [`MAX_NESTING`].
+    fn too_deep(&mut self, index: usize) {
+        let comment = format!(
+            "The requisites of this state go {MAX_NESTING} states deep, more than halite follows; split the chain or drop requisites that other requisites already imply"
+        );
+        let ret = self.not_run(index, false, comment, None);
+        self.running.insert(self.chunks[index].tag(), ret);
+        self.run_num += 1;
+    }
+
     /// "Recursive requisite found" for chunk `index`.
     fn recursive(&mut self, index: usize) {
         let mut ret = vec![
@@ -611,7 +632,15 @@ impl<'a> Runner<'a> {
                 }
                 return true;
             }
+            if self.nesting >= MAX_NESTING {
+                // Each requisite runs inside the one that needs it: a longer chain would
+                // overflow the stack and take the minion down.
+                self.too_deep(index);
+                return true;
+            }
+            self.nesting += 1;
             Box::pin(self.call_chunk(req, 0)).await;
+            self.nesting -= 1;
             if self.check_failhard(req) {
                 self.failhard = true;
                 return true;

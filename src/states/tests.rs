@@ -447,3 +447,26 @@ fn a_shebang_line_chooses_the_renderers() {
         "{refused:?}"
     );
 }
+
+/// A requisite chain longer than the runtime follows fails its deepest state instead of
+/// overflowing the stack of the worker thread and aborting the minion.
+#[test]
+fn a_requisite_chain_too_deep_to_follow_fails_instead_of_overflowing_the_stack() {
+    let chain = "{% for i in range(300) %}s{{ i }}:\n  test.succeed_without_changes:\n    - require:\n      - test: s{{ i + 1 }}\n{% endfor %}s300:\n  test.succeed_without_changes: []\n";
+    let tree = tree(&[("chain.sls", chain)]);
+    let results = std::thread::Builder::new()
+        .stack_size(super::STATE_STACK)
+        .spawn(move || run(&tree, "chain", RunOptions::default()).unwrap())
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    let outline = outline(&results);
+    assert_eq!(outline.len(), 301);
+    assert!(
+        outline
+            .iter()
+            .any(|(_, result, comment)| *result == Value::Boolean(false)
+                && comment.contains("200 states deep")),
+        "{results}"
+    );
+}
