@@ -58,7 +58,6 @@ const KINDS: &[&str] = &[
 /// The requisites found for a chunk: kind → chunk indexes.
 type Reqs = IndexMap<&'static str, Vec<usize>>;
 
-
 /// How many requisites may run inside one another (a chain `a` requires `b` requires `c` …):
 /// each is a nested call on the runtime's stack, which a few thousand would overflow.
 const MAX_NESTING: usize = 200;

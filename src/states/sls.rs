@@ -568,6 +568,20 @@ fn split_dotted(pairs: &mut [(Value, Value)]) {
     }
 }
 
+/// The name of the Python type a YAML key loads as.
+fn python_type(value: &Value) -> &'static str {
+    match value {
+        Value::Nil => "NoneType",
+        Value::Boolean(_) => "bool",
+        Value::Integer(_) => "int",
+        Value::F32(_) | Value::F64(_) => "float",
+        Value::Binary(_) => "bytes",
+        Value::Array(_) => "list",
+        Value::Map(_) => "dict",
+        _ => "str",
+    }
+}
+
 /// Adds a rendered SLS's IDs to `high`, padding short forms and marking `__sls__`/`__env__`
 /// (Salt's `_handle_state_decls`).
 fn state_decls(
@@ -577,8 +591,15 @@ fn state_decls(
     saltenv: &str,
     errors: &mut Vec<String>,
 ) {
-    for (name, body) in entries {
-        let name = py_str(&name).into_owned();
+    for (key, body) in entries {
+        let name = py_str(&key).into_owned();
+        if !key.is_str() {
+            // Salt's `verify_high`: `123:` or `true:` is almost always a missing quote.
+            errors.push(format!(
+                "ID '{name}' in SLS '{sls}' is not formed as a string, but is a {}. It may need to be quoted.",
+                python_type(&key)
+            ));
+        }
         let mut pairs = match body {
             Value::Map(pairs) => pairs,
             Value::String(ref short) if short.as_str().is_some_and(|s| s.contains('.')) => {

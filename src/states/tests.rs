@@ -470,3 +470,19 @@ fn a_requisite_chain_too_deep_to_follow_fails_instead_of_overflowing_the_stack()
         "{results}"
     );
 }
+
+/// An ID YAML reads as a number or a boolean is Salt's compile error, not a state.
+#[test]
+fn ids_that_are_not_strings_are_refused_as_salt_refuses_them() {
+    let tree = tree(&[(
+        "x.sls",
+        "123:\n  test.succeed_without_changes: []\ntrue:\n  test.nop: []\n",
+    )]);
+    assert_eq!(
+        run(&tree, "x", RunOptions::default()).unwrap_err(),
+        [
+            "ID '123' in SLS 'x' is not formed as a string, but is a int. It may need to be quoted.",
+            "ID 'True' in SLS 'x' is not formed as a string, but is a bool. It may need to be quoted."
+        ]
+    );
+}
