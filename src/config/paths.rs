@@ -258,6 +258,37 @@ pub fn hexdigest(bytes: &[u8], hash_type: &str) -> Option<String> {
     })
 }
 
+/// [`hexdigest`] of a file's contents, read a piece at a time so a large file never sits in
+/// memory whole; `Ok(None)` for an unknown `hash_type`.
+pub fn file_hexdigest(path: &Path, hash_type: &str) -> std::io::Result<Option<String>> {
+    fn stream<D: Digest>(mut file: std::fs::File) -> std::io::Result<String> {
+        let mut digest = D::new();
+        let mut buffer = vec![0; 64 * 1024];
+        loop {
+            let read = std::io::Read::read(&mut file, &mut buffer)?;
+            if read == 0 {
+                break;
+            }
+            digest.update(&buffer[..read]);
+        }
+        Ok(digest
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
+    let file = std::fs::File::open(path)?;
+    Ok(Some(match hash_type {
+        "md5" => stream::<Md5>(file)?,
+        "sha1" => stream::<sha1::Sha1>(file)?,
+        "sha224" => stream::<sha2::Sha224>(file)?,
+        "sha256" => stream::<sha2::Sha256>(file)?,
+        "sha384" => stream::<sha2::Sha384>(file)?,
+        "sha512" => stream::<sha2::Sha512>(file)?,
+        _ => return Ok(None),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use crate::config::{Config, ConfigError, hexdigest};
+use crate::config::{Config, ConfigError, file_hexdigest};
 use crate::event::Value;
 
 /// What a [`FileSource`] call returns, later.
@@ -274,6 +274,9 @@ fn walk(roots: &Roots, saltenv: &str, dirs: bool) -> Result<Vec<String>, FileErr
         let Ok(real_root) = root.canonicalize() else {
             continue;
         };
+        // Directories already walked, by their real path: a symlink to `.` or a parent would
+        // otherwise walk the tree again and again.
+        let mut walked = std::collections::HashSet::from([real_root.clone()]);
         let mut pending = vec![PathBuf::new()];
         while let Some(relative) = pending.pop() {
             let Ok(entries) = std::fs::read_dir(root.join(&relative)) else {
@@ -282,18 +285,21 @@ fn walk(roots: &Roots, saltenv: &str, dirs: bool) -> Result<Vec<String>, FileErr
             for entry in entries.flatten() {
                 let path = relative.join(entry.file_name());
                 let full = root.join(&path);
-                if !full
+                let Some(real) = full
                     .canonicalize()
-                    .is_ok_and(|real| real.starts_with(&real_root))
-                {
+                    .ok()
+                    .filter(|real| real.starts_with(&real_root))
+                else {
                     continue;
-                }
+                };
                 let name = path.to_string_lossy().into_owned();
                 if full.is_dir() {
                     if dirs {
                         found.insert(name);
                     }
-                    pending.push(path);
+                    if walked.insert(real) {
+                        pending.push(path);
+                    }
                 } else if !dirs && full.is_file() {
                     found.insert(name);
                 }
@@ -382,12 +388,13 @@ impl Local {
             return Ok(hash.clone());
         }
         drop(hashes);
-        let data = std::fs::read(found).map_err(Self::io(path))?;
         let hash = FileHash {
-            hsum: hexdigest(&data, &self.hash_type).ok_or_else(|| FileError::Io {
-                path: path.to_owned(),
-                reason: format!("unknown hash_type {}", self.hash_type),
-            })?,
+            hsum: file_hexdigest(found, &self.hash_type)
+                .map_err(Self::io(path))?
+                .ok_or_else(|| FileError::Io {
+                    path: path.to_owned(),
+                    reason: format!("unknown hash_type {}", self.hash_type),
+                })?,
             hash_type: self.hash_type.clone(),
         };
         hashes = self.hashes.lock().expect("not poisoned");
@@ -520,16 +527,28 @@ impl Cache {
         hash: &FileHash,
         dest: &Path,
     ) -> Result<(), FileError> {
-        if local_hash(dest, &hash.hash_type).as_ref() == Some(&hash.hsum) {
-            return Ok(());
-        }
         let io = |err: std::io::Error| FileError::Io {
             path: dest.display().to_string(),
             reason: err.to_string(),
         };
-        let parent = dest.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(io)?;
-        let mut temp = tempfile::NamedTempFile::new_in(parent).map_err(io)?;
+        let wanted = hash.clone();
+        let target = dest.to_path_buf();
+        let current = blocking(move || Ok(local_hash(&target, &wanted.hash_type)))
+            .await
+            .map_err(io)?;
+        if current.as_ref() == Some(&hash.hsum) {
+            return Ok(());
+        }
+        let parent = dest.parent().unwrap_or(Path::new(".")).to_path_buf();
+        // Created as any new file is (0666 less the umask), as Salt's copies are.
+        let mut temp = blocking(move || {
+            std::fs::create_dir_all(&parent)?;
+            tempfile::Builder::new()
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                .tempfile_in(&parent)
+        })
+        .await
+        .map_err(io)?;
         let mut offset = 0;
         loop {
             let chunk = self.source.read(saltenv, path, offset, CHUNK).await?;
@@ -537,27 +556,51 @@ impl Cache {
                 break;
             }
             offset += chunk.data.len() as u64;
-            std::io::Write::write_all(&mut temp, &chunk.data).map_err(io)?;
+            temp = blocking(move || {
+                std::io::Write::write_all(&mut temp, &chunk.data)?;
+                Ok(temp)
+            })
+            .await
+            .map_err(io)?;
         }
-        if local_hash(temp.path(), &hash.hash_type).as_ref() != Some(&hash.hsum) {
+        let (wanted, target) = (hash.clone(), dest.to_path_buf());
+        let stored = blocking(move || {
+            if local_hash(temp.path(), &wanted.hash_type).as_ref() != Some(&wanted.hsum) {
+                return Ok(false);
+            }
+            temp.persist(&target).map_err(|err| err.error)?;
+            Ok(true)
+        })
+        .await
+        .map_err(io)?;
+        if !stored {
             return Err(FileError::Unreachable {
                 what: format!("salt://{path}?saltenv={saltenv}"),
                 reason: "the file changed while it was fetched; try again".to_owned(),
             });
         }
-        temp.persist(dest).map_err(|err| io(err.error))?;
         Ok(())
     }
 }
 
+/// `work` on tokio's blocking pool: disk work never stalls the runtime's workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|err| Err(std::io::Error::other(err)))
+}
+
 /// The hash of a local file, `None` when it cannot be read.
 pub fn local_hash(path: &Path, hash_type: &str) -> Option<String> {
-    hexdigest(&std::fs::read(path).ok()?, hash_type)
+    file_hexdigest(path, hash_type).ok().flatten()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::hexdigest;
 
     #[test]
     fn urls_are_taken_apart_and_cleaned() {
@@ -725,6 +768,31 @@ mod tests {
             Err(FileError::Traversal { .. })
         ));
         assert_eq!(reads(), 6, "nothing asked for a missing or refused path");
+        // Made as any new file is (0666 less the umask), not private as a temporary file.
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "").unwrap();
+        let mode = |path: &Path| {
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions())
+        };
+        assert_eq!(mode(&path), mode(&plain));
+    }
+
+    /// Symlinks to `.` and to a parent inside the roots are listed once, not walked forever.
+    #[tokio::test]
+    async fn symlink_loops_in_the_roots_end_the_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/f"), "f").unwrap();
+        std::os::unix::fs::symlink(".", root.join("l1")).unwrap();
+        std::os::unix::fs::symlink(".", root.join("l2")).unwrap();
+        std::os::unix::fs::symlink("..", root.join("sub/up")).unwrap();
+        let files = LocalFiles::new(Roots::new(vec![("base".into(), vec![root])]), "sha256");
+        assert_eq!(files.list_files("base").await.unwrap(), ["sub/f"]);
+        assert_eq!(
+            files.list_dirs("base").await.unwrap(),
+            ["l1", "l2", "sub", "sub/up"]
+        );
     }
 
     #[tokio::test]
