@@ -451,7 +451,7 @@ fn a_second_state_run_is_refused_while_one_runs() {
     let mut cluster = master_with(
         "",
         &[
-            ("srv/slow.sls", "wait:\n  cmd.run:\n    - name: sleep 2\n"),
+            ("srv/slow.sls", "wait:\n  cmd.run:\n    - name: sleep 8\n"),
             ("srv/quick.sls", "quick:\n  test.nop\n"),
         ],
     );
@@ -464,7 +464,8 @@ fn a_second_state_run_is_refused_while_one_runs() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The slow run has started once the minion lists it.
+    // The slow run has started once the minion lists it (long enough to be seen on a busy
+    // machine).
     assert!(wait_until(Duration::from_secs(10), || {
         let (running, _) = salt_json(&cluster, &["m1", "state.running"]);
         running["m1"].as_array().is_some_and(|r| !r.is_empty())
@@ -483,7 +484,7 @@ fn a_second_state_run_is_refused_while_one_runs() {
     let slow = slow.wait_with_output().unwrap();
     let slow: Json = serde_json::from_str(&stdout(&slow)).unwrap();
     assert_eq!(
-        slow["m1"]["cmd_|-wait_|-sleep 2_|-run"]["result"], true,
+        slow["m1"]["cmd_|-wait_|-sleep 8_|-run"]["result"], true,
         "{slow}"
     );
 }
