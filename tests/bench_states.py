@@ -193,6 +193,9 @@ def all_returns(cmd, count):
     try:
         for line in proc.stdout:
             buffer += line
+            # A document ends with a `}` at the start of a line (the outputters indent).
+            if not line.startswith("}"):
+                continue
             while buffer.strip():
                 try:
                     doc, end = decoder.raw_decode(buffer.lstrip())
