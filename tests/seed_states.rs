@@ -466,10 +466,19 @@ fn a_second_state_run_is_refused_while_one_runs() {
         .unwrap();
     // The slow run has started once the minion lists it (long enough to be seen on a busy
     // machine).
-    assert!(wait_until(Duration::from_secs(10), || {
+    let seen = wait_until(Duration::from_secs(10), || {
         let (running, _) = salt_json(&cluster, &["m1", "state.running"]);
         running["m1"].as_array().is_some_and(|r| !r.is_empty())
-    }));
+    });
+    if !seen {
+        let slow = slow.wait_with_output().unwrap();
+        panic!(
+            "the slow run was never listed; it returned {}{}\nminion log:\n{}",
+            stdout(&slow),
+            stderr(&slow),
+            cluster.minion_log("m1")
+        );
+    }
     let (ret, output) = salt_json(&cluster, &["m1", "state.sls", "quick"]);
     let refusal = ret["m1"][0].as_str().unwrap_or_else(|| panic!("{ret}"));
     assert!(

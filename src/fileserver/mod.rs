@@ -274,11 +274,11 @@ fn walk(roots: &Roots, saltenv: &str, dirs: bool) -> Result<Vec<String>, FileErr
         let Ok(real_root) = root.canonicalize() else {
             continue;
         };
-        // Directories already walked, by their real path: a symlink to `.` or a parent would
-        // otherwise walk the tree again and again.
-        let mut walked = std::collections::HashSet::from([real_root.clone()]);
-        let mut pending = vec![PathBuf::new()];
-        while let Some(relative) = pending.pop() {
+        // Each directory with the real paths of those above it: a symlink back to one of them
+        // (`.`, a parent) is a loop, not entered; another alias of a directory is walked as Salt
+        // walks it.
+        let mut pending = vec![(PathBuf::new(), vec![real_root.clone()])];
+        while let Some((relative, above)) = pending.pop() {
             let Ok(entries) = std::fs::read_dir(root.join(&relative)) else {
                 continue;
             };
@@ -297,8 +297,10 @@ fn walk(roots: &Roots, saltenv: &str, dirs: bool) -> Result<Vec<String>, FileErr
                     if dirs {
                         found.insert(name);
                     }
-                    if walked.insert(real) {
-                        pending.push(path);
+                    if !above.contains(&real) {
+                        let mut above = above.clone();
+                        above.push(real);
+                        pending.push((path, above));
                     }
                 } else if !dirs && full.is_file() {
                     found.insert(name);
@@ -568,6 +570,10 @@ impl Cache {
             if local_hash(temp.path(), &wanted.hash_type).as_ref() != Some(&wanted.hsum) {
                 return Ok(false);
             }
+            // A file that was there keeps its mode, as when Salt writes over it.
+            if let Ok(meta) = std::fs::metadata(&target) {
+                temp.as_file().set_permissions(meta.permissions())?;
+            }
             temp.persist(&target).map_err(|err| err.error)?;
             Ok(true)
         })
@@ -775,9 +781,17 @@ mod tests {
             std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions())
         };
         assert_eq!(mode(&path), mode(&plain));
+        // Written over, a file keeps the mode it had.
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        *master.data.lock().unwrap() = b"again".to_vec();
+        cache.cache_file("salt://f", "base").await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"again");
+        assert_eq!(mode(&path) & 0o777, 0o600);
     }
 
-    /// Symlinks to `.` and to a parent inside the roots are listed once, not walked forever.
+    /// Symlinks to `.` and to a parent inside the roots are listed once, not walked forever;
+    /// another name for a directory is walked as the directory is.
     #[tokio::test]
     async fn symlink_loops_in_the_roots_end_the_listing() {
         let dir = tempfile::tempdir().unwrap();
@@ -787,11 +801,15 @@ mod tests {
         std::os::unix::fs::symlink(".", root.join("l1")).unwrap();
         std::os::unix::fs::symlink(".", root.join("l2")).unwrap();
         std::os::unix::fs::symlink("..", root.join("sub/up")).unwrap();
+        std::os::unix::fs::symlink("sub", root.join("alias")).unwrap();
         let files = LocalFiles::new(Roots::new(vec![("base".into(), vec![root])]), "sha256");
-        assert_eq!(files.list_files("base").await.unwrap(), ["sub/f"]);
+        assert_eq!(
+            files.list_files("base").await.unwrap(),
+            ["alias/f", "sub/f"]
+        );
         assert_eq!(
             files.list_dirs("base").await.unwrap(),
-            ["l1", "l2", "sub", "sub/up"]
+            ["alias", "alias/up", "l1", "l2", "sub", "sub/up"]
         );
     }
 

@@ -78,6 +78,9 @@ pub struct High {
     pub extend: Vec<(String, Value)>,
     /// `exclude` entries (`sls` names, `{sls: x}` or `{id: x}`).
     pub exclude: Vec<Value>,
+    /// IDs YAML read as something other than text, with the Python type they had (`int`,
+    /// `bool`, …): Salt's `verify_high` refuses them.
+    pub misquoted: Vec<(String, &'static str)>,
 }
 
 impl High {
@@ -371,6 +374,12 @@ pub(super) fn verify_high(high: &High) -> Vec<String> {
     for (name, body) in &high.ids {
         if name.starts_with("__") {
             continue;
+        }
+        if let Some((_, kind)) = high.misquoted.iter().find(|(id, _)| id == name) {
+            errors.push(format!(
+                "ID '{name}' in SLS '{}' is not formed as a string, but is a {kind}. It may need to be quoted.",
+                text(map_get(body, "__sls__"))
+            ));
         }
         let Some(entries) = body.as_map() else {
             errors.push(format!(

@@ -456,12 +456,17 @@ impl<'a> Runner<'a> {
     }
 
     /// The failure of chunk `index`, whose requisites go deeper than [`MAX_NESTING`].
-    fn too_deep(&mut self, index: usize) {
+    fn too_deep(&mut self, index: usize, under_prereq: bool) {
         let comment = format!(
             "The requisites of this state go {MAX_NESTING} states deep, more than halite follows; split the chain or drop requisites that other requisites already imply"
         );
         let ret = self.not_run(index, false, comment, None);
-        self.running.insert(self.chunks[index].tag(), ret);
+        let tag = self.chunks[index].tag();
+        if under_prereq {
+            self.pre.insert(tag, ret);
+        } else {
+            self.running.insert(tag, ret);
+        }
         self.run_num += 1;
     }
 
@@ -557,6 +562,13 @@ impl<'a> Runner<'a> {
     /// run the requisites, then the chunk again. True when the caller has nothing left to do.
     async fn run_unmet(&mut self, index: usize, depth: u32, under_prereq: bool) -> bool {
         let tag = self.chunks[index].tag();
+        if self.nesting >= MAX_NESTING {
+            // Each requisite runs inside the one that needs it: a longer chain would overflow
+            // the stack and take the minion down. Checked before any requisite is marked, so
+            // the ones below still run in their turn.
+            self.too_deep(index, under_prereq);
+            return true;
+        }
         let mut kinds: Vec<&str> = KINDS.to_vec();
         if !under_prereq {
             kinds.push("prerequired");
@@ -629,12 +641,6 @@ impl<'a> Runner<'a> {
                     self.event(&ret, self.chunks[index].get("fire_event").cloned())
                         .await;
                 }
-                return true;
-            }
-            if self.nesting >= MAX_NESTING {
-                // Each requisite runs inside the one that needs it: a longer chain would
-                // overflow the stack and take the minion down.
-                self.too_deep(index);
                 return true;
             }
             self.nesting += 1;

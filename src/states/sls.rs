@@ -594,11 +594,8 @@ fn state_decls(
     for (key, body) in entries {
         let name = py_str(&key).into_owned();
         if !key.is_str() {
-            // Salt's `verify_high`: `123:` or `true:` is almost always a missing quote.
-            errors.push(format!(
-                "ID '{name}' in SLS '{sls}' is not formed as a string, but is a {}. It may need to be quoted.",
-                python_type(&key)
-            ));
+            // `123:` or `true:` is almost always a missing quote; refused once rendered.
+            high.misquoted.push((name.clone(), python_type(&key)));
         }
         let mut pairs = match body {
             Value::Map(pairs) => pairs,
@@ -666,6 +663,7 @@ fn state_decls(
 fn merge_included(high: &mut High, state: High, errors: &mut Vec<String>) {
     high.extend.extend(state.extend);
     high.exclude.extend(state.exclude);
+    high.misquoted.extend(state.misquoted);
     for (id, body) in state.ids {
         if let Some(existing) = high.ids.get(&id)
             && *existing != body

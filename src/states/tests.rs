@@ -486,3 +486,17 @@ fn ids_that_are_not_strings_are_refused_as_salt_refuses_them() {
         ]
     );
 }
+
+/// Cut off under `prereq`, no state of the chain goes missing from the results.
+#[test]
+fn a_prereq_chain_too_deep_to_follow_loses_no_state() {
+    let chain = "{% for i in range(220) %}s{{ i }}:\n  test.succeed_without_changes:\n    - prereq:\n      - test: s{{ i + 1 }}\n{% endfor %}s220:\n  test.succeed_with_changes: []\n";
+    let tree = tree(&[("chain.sls", chain)]);
+    let results = std::thread::Builder::new()
+        .stack_size(super::STATE_STACK)
+        .spawn(move || run(&tree, "chain", RunOptions::default()).unwrap())
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    assert_eq!(outline(&results).len(), 221, "{results}");
+}
