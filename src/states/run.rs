@@ -519,23 +519,13 @@ impl<'a> Runner<'a> {
                 self.pre.insert(tag.clone(), ret);
                 self.run_num += 1;
             }
-            Status::OnFail => {
-                let ret = self.not_run(
-                    index,
-                    true,
-                    "State was not run because onfail req did not change".to_owned(),
-                    Some(false),
-                );
-                self.running.insert(tag.clone(), ret);
-                self.run_num += 1;
-            }
-            Status::OnChanges => {
-                let ret = self.not_run(
-                    index,
-                    true,
-                    "State was not run because none of the onchanges reqs changed".to_owned(),
-                    Some(false),
-                );
+            Status::OnFail | Status::OnChanges => {
+                let comment = if status == Status::OnFail {
+                    "State was not run because onfail req did not change"
+                } else {
+                    "State was not run because none of the onchanges reqs changed"
+                };
+                let ret = self.not_run(index, true, comment.to_owned(), Some(false));
                 self.running.insert(tag.clone(), ret);
                 self.run_num += 1;
             }

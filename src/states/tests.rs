@@ -448,18 +448,23 @@ fn a_shebang_line_chooses_the_renderers() {
     );
 }
 
+/// Runs the SLS `chain` on a thread with the stack the daemons' workers have.
+fn run_chain_on_a_workers_stack(chain: &str) -> Value {
+    let tree = tree(&[("chain.sls", chain)]);
+    std::thread::Builder::new()
+        .stack_size(super::STATE_STACK)
+        .spawn(move || run(&tree, "chain", RunOptions::default()).unwrap())
+        .unwrap()
+        .join()
+        .expect("no stack overflow")
+}
+
 /// A requisite chain longer than the runtime follows fails its deepest state instead of
 /// overflowing the stack of the worker thread and aborting the minion.
 #[test]
 fn a_requisite_chain_too_deep_to_follow_fails_instead_of_overflowing_the_stack() {
     let chain = "{% for i in range(300) %}s{{ i }}:\n  test.succeed_without_changes:\n    - require:\n      - test: s{{ i + 1 }}\n{% endfor %}s300:\n  test.succeed_without_changes: []\n";
-    let tree = tree(&[("chain.sls", chain)]);
-    let results = std::thread::Builder::new()
-        .stack_size(super::STATE_STACK)
-        .spawn(move || run(&tree, "chain", RunOptions::default()).unwrap())
-        .unwrap()
-        .join()
-        .expect("no stack overflow");
+    let results = run_chain_on_a_workers_stack(chain);
     let outline = outline(&results);
     assert_eq!(outline.len(), 301);
     assert!(
@@ -491,12 +496,6 @@ fn ids_that_are_not_strings_are_refused_as_salt_refuses_them() {
 #[test]
 fn a_prereq_chain_too_deep_to_follow_loses_no_state() {
     let chain = "{% for i in range(220) %}s{{ i }}:\n  test.succeed_without_changes:\n    - prereq:\n      - test: s{{ i + 1 }}\n{% endfor %}s220:\n  test.succeed_with_changes: []\n";
-    let tree = tree(&[("chain.sls", chain)]);
-    let results = std::thread::Builder::new()
-        .stack_size(super::STATE_STACK)
-        .spawn(move || run(&tree, "chain", RunOptions::default()).unwrap())
-        .unwrap()
-        .join()
-        .expect("no stack overflow");
+    let results = run_chain_on_a_workers_stack(chain);
     assert_eq!(outline(&results).len(), 221, "{results}");
 }
