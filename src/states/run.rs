@@ -852,21 +852,7 @@ impl<'a> Runner<'a> {
                 Value::Boolean(check.result),
             );
             map_set(&mut ret, Value::from("comment"), Value::from(check.comment));
-            map_set(
-                &mut ret,
-                Value::from("__sls__"),
-                Value::from(low.sls.as_str()),
-            );
-            map_set(
-                &mut ret,
-                Value::from("__id__"),
-                Value::from(low.id.as_str()),
-            );
-            map_set(
-                &mut ret,
-                Value::from("name"),
-                Value::from(low.name.as_str()),
-            );
+            self.chunk_keys(index, &mut ret);
             if let Some(skip_watch) = check.skip_watch {
                 map_set(
                     &mut ret,
@@ -908,21 +894,7 @@ impl<'a> Runner<'a> {
         if let Some(commands) = low.get("check_cmd") {
             let (result, comment) = super::checks::check_cmd(self.ctx, commands).await;
             map_set(&mut ret, Value::from("result"), Value::Boolean(result));
-            map_set(
-                &mut ret,
-                Value::from("__sls__"),
-                Value::from(low.sls.as_str()),
-            );
-            map_set(
-                &mut ret,
-                Value::from("__id__"),
-                Value::from(low.id.as_str()),
-            );
-            map_set(
-                &mut ret,
-                Value::from("name"),
-                Value::from(low.name.as_str()),
-            );
+            self.chunk_keys(index, &mut ret);
             if let Some(comment) = comment {
                 map_set(&mut ret, Value::from("comment"), Value::from(comment));
             }
