@@ -122,14 +122,7 @@ async fn toggle(
         return Ok(ret);
     }
     let verb = if enable { "enable" } else { "disable" };
-    let (done, error) = match ctx
-        .call(
-            &format!("service.{verb}"),
-            vec![Value::from(name.as_str())],
-            Vec::new(),
-        )
-        .await
-    {
+    let (done, error) = match act(ctx, verb, name).await {
         Ok(answer) => (truthy(&answer.ret), None),
         Err(err) => (false, Some(err.0)),
     };
@@ -258,14 +251,7 @@ async fn converge(
         return Ok(StateResult::new(call, None, comment));
     }
     let verb = if start { "start" } else { "stop" };
-    let done = match ctx
-        .call(
-            &format!("service.{verb}"),
-            vec![Value::from(name.as_str())],
-            Vec::new(),
-        )
-        .await
-    {
+    let done = match act(ctx, verb, name).await {
         Ok(answer) => truthy(&answer.ret),
         Err(err) => return Ok(StateResult::new(call, Some(false), err.0)),
     };
@@ -357,14 +343,7 @@ fn mod_watch<'a>(call: &'a StateCall, ctx: &'a StateContext) -> Applying<'a> {
             ctx.call("service.stop", vec![Value::from(name.as_str())], Vec::new())
                 .await?;
         }
-        let result = match ctx
-            .call(
-                &format!("service.{verb}"),
-                vec![Value::from(name.as_str())],
-                Vec::new(),
-            )
-            .await
-        {
+        let result = match act(ctx, verb, name).await {
             Ok(answer) => truthy(&answer.ret),
             Err(err) => return Ok(StateResult::new(call, Some(false), err.0)),
         };
@@ -380,4 +359,17 @@ fn mod_watch<'a>(call: &'a StateCall, ctx: &'a StateContext) -> Applying<'a> {
             )])),
         )
     })
+}
+/// `service.<verb>` on the service `name` (start, stop, restart, reload, enable, disable).
+async fn act(
+    ctx: &StateContext,
+    verb: &str,
+    name: &str,
+) -> Result<super::Executed, super::ExecutionError> {
+    ctx.call(
+        &format!("service.{verb}"),
+        vec![Value::from(name)],
+        Vec::new(),
+    )
+    .await
 }
