@@ -31,8 +31,9 @@
 //! 8. [`link`], [`bus`], [`client`]: the master–minion link (sessions behind an interface, TLS
 //!    1.3 with pinned raw public keys); the event-bus server with bounded per-subscriber queues;
 //!    what every command uses to fire, listen, reconnect and ask the master.
-//! 9. [`render`], [`returners`], [`bench`]: Jinja+YAML SLS rendering; job stores (Salt's local
-//!    job cache); the bus load generator.
+//! 9. [`render`], [`returners`], [`bench`], [`beacons`]: Jinja+YAML SLS rendering; job stores
+//!    (Salt's local job cache); the bus load generator; the beacon modules and the minion service
+//!    that runs them.
 //! 10. [`states`], [`pillar`]: the state compiler and runtime with the state modules; pillar
 //!     compiled from `pillar_roots` for one minion.
 //! 11. [`functions`]: the execution functions minions run, `state.*` and `pillar.*` among them.
@@ -45,6 +46,7 @@
 //! Public are the modules the binaries, the client library's users and the integration tests
 //! need; the daemons, Python semantics, YAML, rendering and the job store are the crate's own.
 
+pub mod beacons;
 pub(crate) mod bench;
 pub mod bus;
 pub mod cli;

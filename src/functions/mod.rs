@@ -522,6 +522,16 @@ impl RunningJobs {
         }
     }
 
+    /// Whether a `state.*` job is running (beacons pause for it under
+    /// `disable_during_state_run`).
+    pub fn state_running(&self) -> bool {
+        self.0.lock().expect("not poisoned").iter().any(|job| {
+            crate::event::map_get(&job.load, "fun")
+                .and_then(Value::as_str)
+                .is_some_and(|fun| fun.starts_with("state."))
+        })
+    }
+
     fn snapshot(&self) -> Vec<Job> {
         self.0.lock().expect("not poisoned").clone()
     }

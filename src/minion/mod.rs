@@ -217,6 +217,19 @@ impl Minion {
         services.spawn("jobs", Stage::Sessions, |stop| async move {
             stop.run_until_cancelled(runner).await;
         });
+        let running = context.running.clone();
+        let beacons = crate::beacons::run::Beacons {
+            id: id.clone(),
+            configured: config.get("beacons").cloned(),
+            host: crate::beacons::Host::real(),
+            bus: context
+                .bus
+                .clone()
+                .expect("the minion's context has its bus"),
+            to_master: to_master.clone(),
+            state_running: Arc::new(move || running.state_running()),
+        };
+        services.spawn("beacons", Stage::Reactions, |stop| beacons.run(stop));
         services.spawn_essential("bus", Stage::Bus, |stop| bus.run(stop));
         services.run(&shutdown).await?;
         // Without an outcome, the link was given up on as the minion stopped.

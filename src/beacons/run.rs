@@ -1,0 +1,578 @@
+//! The beacons service of a minion: one task per beacon, their results fired in batches, and
+//! Salt's `manage_beacons` requests (what `beacons.*` functions send over the minion bus)
+//! answered with Salt's completion events.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use super::config::{self, Entry, Problem};
+use super::{Beacon, Host, Options, error_tag, tag};
+use crate::bus::BusHandle;
+use crate::event::{Event, Value, map_get, map_set};
+use crate::proto::minion_event::{Fired, MinionEventLoad};
+use crate::py::value::py_str;
+
+/// Reports waiting for the batcher; a beacon whose reports are not taken waits to check again.
+const REPORTS: usize = 256;
+/// Events in one `__beacons_return` batch and one load to the master.
+const BATCH: usize = 100;
+/// The tag of manage requests on the minion bus (Salt dispatches by prefix).
+pub const MANAGE_TAG: &str = "manage_beacons";
+/// The tag that restarts every beacon from the configuration (Salt's `beacons_refresh`).
+pub const REFRESH_TAG: &str = "beacons_refresh";
+/// The minion-bus tag of a batch of beacon events (Salt's).
+pub const RETURN_TAG: &str = "__beacons_return";
+
+/// Whether a `state.*` job is running on the minion.
+pub type StateRunning = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// What the beacons service needs from its minion.
+pub struct Beacons {
+    /// The minion id, in every tag.
+    pub id: String,
+    /// The `beacons` option as configured.
+    pub configured: Option<Value>,
+    /// Where the system is read.
+    pub host: Host,
+    /// The minion's bus: batches and completion events go on it, manage requests come from it.
+    pub bus: BusHandle,
+    /// The minion's queue of loads for its master.
+    pub to_master: mpsc::Sender<Value>,
+    /// For `disable_during_state_run`.
+    pub state_running: StateRunning,
+}
+
+/// One check's outcome, for the batcher.
+struct Report {
+    name: String,
+    module: &'static str,
+    result: Result<Vec<Value>, String>,
+    /// The beacon ran once (`run_once`) and is to be turned off.
+    ran_once: bool,
+}
+
+/// A beacon task running.
+struct Watching {
+    given: Value,
+    abort: AbortHandle,
+}
+
+impl Beacons {
+    /// Runs the beacons until `stop`, then fires what they already reported.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut service = Service::new(self);
+        let mut requests = service.bus.subscribe();
+        if let Some(problem) = service.refused.take() {
+            service.refuse(&problem);
+        }
+        service.apply();
+        loop {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                Some(report) = service.reports_rx.recv() => service.batch(report),
+                body = requests.next_body() => {
+                    let Some(body) = body else { break };
+                    if body.starts_with(MANAGE_TAG.as_bytes()) || body.starts_with(REFRESH_TAG.as_bytes()) {
+                        match crate::wire::decode_body(&body) {
+                            Ok(event) => service.request(&event),
+                            Err(err) => tracing::warn!("ignored a beacons request: {err}"),
+                        }
+                    }
+                }
+                Some(_) = service.tasks.join_next(), if !service.tasks.is_empty() => {}
+            }
+        }
+        service.tasks.abort_all();
+        while let Ok(report) = service.reports_rx.try_recv() {
+            service.batch(report);
+        }
+    }
+}
+
+struct Service {
+    id: String,
+    /// The `beacons` option as it stands, changed by manage requests.
+    config: Vec<(Value, Value)>,
+    host: Host,
+    bus: BusHandle,
+    to_master: mpsc::Sender<Value>,
+    state_running: StateRunning,
+    reports: mpsc::Sender<Report>,
+    reports_rx: mpsc::Receiver<Report>,
+    tasks: JoinSet<()>,
+    watching: HashMap<String, Watching>,
+    /// The last problem said of each beacon, so that a failing beacon is not reported every
+    /// second.
+    said: HashMap<String, String>,
+    /// A `beacons` option that is not a map, refused when the service starts.
+    refused: Option<Problem>,
+}
+
+impl Service {
+    fn new(beacons: Beacons) -> Self {
+        let (reports, reports_rx) = mpsc::channel(REPORTS);
+        let (config, refused) = match beacons.configured {
+            Some(Value::Map(entries)) => (entries, None),
+            Some(Value::Nil) | None => (Vec::new(), None),
+            // Refused loudly, then managed as an empty map.
+            Some(other) => (Vec::new(), config::read(Some(&other)).entries.pop()),
+        };
+        Self {
+            id: beacons.id,
+            config,
+            host: beacons.host,
+            bus: beacons.bus,
+            to_master: beacons.to_master,
+            state_running: beacons.state_running,
+            reports,
+            reports_rx,
+            tasks: JoinSet::new(),
+            watching: HashMap::new(),
+            said: HashMap::new(),
+            refused: refused.and_then(Result::err),
+        }
+    }
+
+    /// Starts, restarts and stops beacon tasks to match the configuration; refuses loudly each
+    /// beacon whose configuration is wrong.
+    fn apply(&mut self) {
+        let configured = config::read(Some(&Value::Map(self.config.clone())));
+        let mut wanted = HashMap::new();
+        if configured.enabled {
+            for entry in configured.entries {
+                match entry {
+                    Ok(entry) if entry.enabled => {
+                        wanted.insert(entry.name.clone(), entry);
+                    }
+                    Ok(_) => {}
+                    Err(problem) => self.refuse(&problem),
+                }
+            }
+        }
+        self.watching.retain(|name, watching| {
+            let keep = wanted
+                .get(name)
+                .is_some_and(|entry| entry.given == watching.given);
+            if !keep {
+                // Dropping the task drops its beacon: watches and files are released.
+                watching.abort.abort();
+            }
+            keep
+        });
+        for (name, entry) in wanted {
+            if self.watching.contains_key(&name) {
+                continue;
+            }
+            let given = entry.given.clone();
+            let abort = self.tasks.spawn(watch(
+                entry,
+                self.host.clone(),
+                self.reports.clone(),
+                self.state_running.clone(),
+            ));
+            self.watching.insert(name, Watching { given, abort });
+        }
+    }
+
+    /// Says once, in the log and on the buses, why a beacon does not run.
+    fn refuse(&mut self, problem: &Problem) {
+        let message = problem.to_string();
+        if self.said.get(&problem.name) == Some(&message) {
+            return;
+        }
+        tracing::error!("{message}; the beacon does not run, the others do");
+        self.said.insert(problem.name.clone(), message.clone());
+        let item = self.error_item(
+            &problem.name,
+            problem.module.as_deref().unwrap_or_default(),
+            &message,
+        );
+        self.send(vec![item]);
+    }
+
+    fn error_item(&self, name: &str, module: &str, message: &str) -> Value {
+        item(
+            error_tag(&self.id, name),
+            Value::Map(vec![
+                ("error".into(), message.into()),
+                ("beacon_module".into(), module.into()),
+                ("id".into(), self.id.as_str().into()),
+            ]),
+            module,
+        )
+    }
+
+    /// Turns the reports waiting into events, fired in batches.
+    fn batch(&mut self, first: Report) {
+        let mut items = Vec::new();
+        let mut next = Some(first);
+        while let Some(report) = next.take() {
+            self.items_of(report, &mut items);
+            if items.len() >= BATCH {
+                self.send(std::mem::take(&mut items));
+            }
+            next = self.reports_rx.try_recv().ok();
+        }
+        if !items.is_empty() {
+            self.send(items);
+        }
+    }
+
+    fn items_of(&mut self, report: Report, items: &mut Vec<Value>) {
+        let Report {
+            name,
+            module,
+            result,
+            ran_once,
+        } = report;
+        match result {
+            Ok(found) => {
+                self.said.remove(&name);
+                for data in found {
+                    let Value::Map(mut data) = data else { continue };
+                    let mut suffix = String::new();
+                    if let Some(index) = data.iter().position(|(k, _)| k.as_str() == Some("tag")) {
+                        suffix = py_str(&data.remove(index).1).into_owned();
+                    }
+                    if !data.iter().any(|(k, _)| k.as_str() == Some("id")) {
+                        data.push(("id".into(), self.id.as_str().into()));
+                    }
+                    items.push(item(
+                        tag(&self.id, &name, &suffix),
+                        Value::Map(data),
+                        module,
+                    ));
+                }
+                if ran_once {
+                    self.set_enabled(&name, false);
+                    self.apply();
+                }
+            }
+            Err(message) => {
+                let message = format!("beacon {name} ({module}): {message}");
+                if self.said.get(&name) != Some(&message) {
+                    tracing::error!("{message}");
+                    items.push(self.error_item(&name, module, &message));
+                    self.said.insert(name, message);
+                }
+            }
+        }
+    }
+
+    /// Fires a batch as Salt's `__beacons_return` on the minion bus and sends it to the master.
+    fn send(&self, items: Vec<Value>) {
+        for chunk in items.chunks(BATCH) {
+            let chunk = chunk.to_vec();
+            self.bus
+                .fire_fields(RETURN_TAG, vec![("beacons", Value::Array(chunk.clone()))]);
+            let load = MinionEventLoad {
+                id: self.id.clone(),
+                pretag: None,
+                fired: Fired::Events(chunk),
+                preload: Vec::new(),
+            };
+            if self.to_master.try_send(load.to_value()).is_err() {
+                tracing::warn!(
+                    "dropped beacon events for the master: its queue is full while the link is down"
+                );
+            }
+        }
+    }
+
+    /// Answers one `manage_beacons` request, or restarts every beacon on `beacons_refresh`.
+    fn request(&mut self, event: &Event) {
+        if event.tag.starts_with(REFRESH_TAG) {
+            for watching in self.watching.values() {
+                watching.abort.abort();
+            }
+            self.watching.clear();
+            self.said.clear();
+            self.apply();
+            return;
+        }
+        let data = &event.data;
+        let func = map_get(data, "func").map(py_str).unwrap_or_default();
+        let name = map_get(data, "name").map(|n| py_str(n).into_owned());
+        let beacon_data = map_get(data, "beacon_data").cloned().unwrap_or(Value::Nil);
+        let reply = manage(self, &func, name.as_deref(), beacon_data);
+        match reply {
+            Some((tag, fields)) => {
+                self.bus.fire_fields(tag, fields);
+                self.apply();
+            }
+            None => tracing::warn!("ignored manage_beacons request with unknown func {func:?}"),
+        }
+    }
+
+    fn beacons(&self) -> Value {
+        Value::Map(self.config.clone())
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.config.iter().position(|(key, _)| py_str(key) == name)
+    }
+
+    /// Sets a beacon's `enabled` key where Salt sets it: in the map, or in the list's item that
+    /// has it (one appended when none does).
+    fn set_enabled(&mut self, name: &str, enabled: bool) {
+        let Some(index) = self.position(name) else {
+            return;
+        };
+        match &mut self.config[index].1 {
+            Value::Map(entries) => map_set(entries, "enabled".into(), enabled.into()),
+            Value::Array(items) => {
+                let found = items
+                    .iter_mut()
+                    .filter_map(|item| match item {
+                        Value::Map(entries) => Some(entries),
+                        _ => None,
+                    })
+                    .find(|entries| entries.iter().any(|(k, _)| k.as_str() == Some("enabled")));
+                match found {
+                    Some(entries) => map_set(entries, "enabled".into(), enabled.into()),
+                    None => items.push(Value::Map(vec![("enabled".into(), enabled.into())])),
+                }
+            }
+            other => {
+                *other = Value::Array(vec![Value::Map(vec![("enabled".into(), enabled.into())])])
+            }
+        }
+    }
+}
+
+type Reply = (&'static str, Vec<(&'static str, Value)>);
+
+/// What one manage request does, and the completion event Salt fires for it.
+fn manage(
+    service: &mut Service,
+    func: &str,
+    name: Option<&str>,
+    beacon_data: Value,
+) -> Option<Reply> {
+    let named = name.unwrap_or_default();
+    let complete = |complete: bool, comment: String, beacons: Value| {
+        vec![
+            ("complete", Value::Boolean(complete)),
+            ("comment", comment.into()),
+            ("beacons", beacons),
+        ]
+    };
+    Some(match func {
+        "list" => (
+            "/salt/minion/minion_beacons_list_complete",
+            vec![("complete", true.into()), ("beacons", service.beacons())],
+        ),
+        "list_available" => (
+            "/salt/minion/minion_beacons_list_available_complete",
+            vec![
+                ("complete", true.into()),
+                (
+                    "beacons",
+                    Value::Array(super::MODULES.iter().map(|m| m.name.into()).collect()),
+                ),
+            ],
+        ),
+        "validate_beacon" => {
+            let (valid, comment) = match validate(named, &beacon_data, &service.host) {
+                Ok(()) => (true, "Valid beacon configuration".to_owned()),
+                Err(problem) => (false, problem.to_string()),
+            };
+            (
+                "/salt/minion/minion_beacon_validation_complete",
+                vec![
+                    ("complete", true.into()),
+                    ("vcomment", comment.into()),
+                    ("valid", valid.into()),
+                ],
+            )
+        }
+        "add" | "modify" => {
+            let comment = match (func, service.position(named)) {
+                ("add", None) => format!("Added new beacon item: {named}"),
+                _ => format!("Updating settings for beacon item: {named}"),
+            };
+            map_set(&mut service.config, named.into(), beacon_data);
+            (
+                if func == "add" {
+                    "/salt/minion/minion_beacon_add_complete"
+                } else {
+                    "/salt/minion/minion_beacon_modify_complete"
+                },
+                complete(true, comment, service.beacons()),
+            )
+        }
+        "delete" => {
+            let comment = match service.position(named) {
+                Some(index) => {
+                    service.config.remove(index);
+                    format!("Deleting beacon item: {named}")
+                }
+                None => format!("Beacon item {named} not found."),
+            };
+            (
+                "/salt/minion/minion_beacon_delete_complete",
+                complete(true, comment, service.beacons()),
+            )
+        }
+        "enable" | "disable" => {
+            map_set(
+                &mut service.config,
+                "enabled".into(),
+                (func == "enable").into(),
+            );
+            (
+                if func == "enable" {
+                    "/salt/minion/minion_beacons_enabled_complete"
+                } else {
+                    "/salt/minion/minion_beacons_disabled_complete"
+                },
+                vec![("complete", true.into()), ("beacons", service.beacons())],
+            )
+        }
+        "enable_beacon" | "disable_beacon" => {
+            let enable = func == "enable_beacon";
+            let (done, comment) = match service.position(named) {
+                Some(_) => {
+                    service.set_enabled(named, enable);
+                    let verb = if enable { "Enabling" } else { "Disabling" };
+                    (true, format!("{verb} beacon item {named}"))
+                }
+                None => (false, format!("Beacon item {named} not found.")),
+            };
+            (
+                if enable {
+                    "/salt/minion/minion_beacon_enabled_complete"
+                } else {
+                    "/salt/minion/minion_beacon_disabled_complete"
+                },
+                complete(done, comment, service.beacons()),
+            )
+        }
+        "reset" => {
+            service.config.clear();
+            (
+                "/salt/minion/minion_beacon_reset_complete",
+                complete(true, "Beacons have been reset".into(), service.beacons()),
+            )
+        }
+        _ => return None,
+    })
+}
+
+/// Checks a beacon's configuration as the minion would run it: its generic keys, and its
+/// module's options by building it (and letting it go).
+pub fn validate(name: &str, given: &Value, host: &Host) -> Result<(), Problem> {
+    let entry = config::entry(name, given)?;
+    build(&entry, host).map(drop)
+}
+
+fn build(entry: &Entry, host: &Host) -> Result<Box<dyn Beacon>, Problem> {
+    (entry.module.build)(&Options {
+        name: &entry.name,
+        config: &entry.options,
+        host,
+    })
+    .map_err(|invalid| Problem {
+        name: entry.name.clone(),
+        module: Some(entry.module.name.to_owned()),
+        invalid,
+    })
+}
+
+/// One `{"tag", "data", "beacon_name"}` item of a batch, as Salt's minion builds it.
+fn item(tag: String, data: Value, module: &str) -> Value {
+    Value::Map(vec![
+        ("tag".into(), tag.into()),
+        ("data".into(), data),
+        ("beacon_name".into(), module.into()),
+    ])
+}
+
+/// One beacon: built, then checked at its interval (or when the kernel wakes it), until its
+/// task is dropped.
+async fn watch(
+    entry: Entry,
+    host: Host,
+    reports: mpsc::Sender<Report>,
+    state_running: StateRunning,
+) {
+    let period = entry.interval.unwrap_or(Duration::from_secs(1));
+    // As Salt's: with an interval set, the first check is one interval after the start.
+    let first = Instant::now() + entry.interval.unwrap_or_default();
+    let mut ticker = tokio::time::interval_at(first, period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let report = |result, ran_once| Report {
+        name: entry.name.clone(),
+        module: entry.module.name,
+        result,
+        ran_once,
+    };
+    let mut beacon: Option<Box<dyn Beacon>> = None;
+    loop {
+        // Woken by the kernel only without an interval: with one, changes wait for it.
+        {
+            let woken = match beacon.as_mut().filter(|_| entry.interval.is_none()) {
+                Some(beacon) => beacon.wake(),
+                None => None,
+            };
+            match woken {
+                Some(woken) => tokio::select! {
+                    _ = ticker.tick() => {}
+                    () = woken => {}
+                },
+                None => {
+                    ticker.tick().await;
+                }
+            }
+        }
+        if entry.disable_during_state_run && state_running() {
+            if entry.module.closes {
+                beacon = None;
+            }
+            continue;
+        }
+        let mut running = match beacon.take() {
+            Some(running) => running,
+            None => match build(&entry, &host) {
+                Ok(built) => built,
+                Err(problem) => {
+                    let _ = reports
+                        .send(report(Err(problem.invalid.to_string()), false))
+                        .await;
+                    return;
+                }
+            },
+        };
+        let checked = tokio::task::spawn_blocking(move || {
+            let result = running.check();
+            (running, result)
+        })
+        .await;
+        let result = match checked {
+            Ok((running, result)) => {
+                beacon = Some(running);
+                result
+            }
+            // Built again at the next check.
+            Err(err) => Err(format!("the check failed: {err}")),
+        };
+        let ok = result.is_ok();
+        if reports
+            .send(report(result, ok && entry.run_once))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if ok && entry.run_once {
+            return;
+        }
+    }
+}
