@@ -469,8 +469,12 @@ fn manage(
 /// Checks a beacon's configuration as the minion would run it: its generic keys, and its
 /// module's options by building it (and letting it go).
 pub fn validate(name: &str, given: &Value, host: &Host) -> Result<(), Problem> {
-    let entry = config::entry(name, given)?;
-    build(&entry, host).map(drop)
+    start(name, given, host).map(drop)
+}
+
+/// Builds the beacon `name` configured as `given` (Salt's list or map form), ready to check.
+pub fn start(name: &str, given: &Value, host: &Host) -> Result<Box<dyn Beacon>, Problem> {
+    build(&config::entry(name, given)?, host)
 }
 
 fn build(entry: &Entry, host: &Host) -> Result<Box<dyn Beacon>, Problem> {
