@@ -2,6 +2,7 @@
 
 mod support;
 
+mod beacons;
 mod bench;
 mod bus;
 mod cli;

@@ -185,7 +185,7 @@ pub fn entry(name: &str, given: &Value) -> Result<Entry, Problem> {
 }
 
 /// The list form merged into one map (later items win, as Salt's `dict.update`), or the map.
-fn merge(given: &Value) -> Result<Value, Invalid> {
+pub fn merge(given: &Value) -> Result<Value, Invalid> {
     match given {
         Value::Map(_) => Ok(given.clone()),
         Value::Array(items) => {

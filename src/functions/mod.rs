@@ -5,6 +5,7 @@
 //! Dispatch ([`run`]), [`exists`], `sys.list_functions`, `salt-call`'s help and completions are
 //! read from it.
 
+mod beacons;
 pub mod cmd;
 pub mod cp;
 pub mod event;
@@ -53,6 +54,50 @@ fn done<'a>(result: Result<Outcome, FunctionError>) -> Running<'a> {
 
 /// Every function halite has, sorted, as `sys.list_functions` reports them.
 pub static FUNCTIONS: &[Function] = &[
+    Function {
+        signature: beacons::ADD,
+        run: |call, ctx| Box::pin(beacons::add(call, ctx, false)),
+    },
+    Function {
+        signature: beacons::DELETE,
+        run: |call, ctx| Box::pin(beacons::delete(call, ctx)),
+    },
+    Function {
+        signature: beacons::DISABLE,
+        run: |call, ctx| Box::pin(beacons::switch_all(call, ctx, false)),
+    },
+    Function {
+        signature: beacons::DISABLE_BEACON,
+        run: |call, ctx| Box::pin(beacons::switch_one(call, ctx, false)),
+    },
+    Function {
+        signature: beacons::ENABLE,
+        run: |call, ctx| Box::pin(beacons::switch_all(call, ctx, true)),
+    },
+    Function {
+        signature: beacons::ENABLE_BEACON,
+        run: |call, ctx| Box::pin(beacons::switch_one(call, ctx, true)),
+    },
+    Function {
+        signature: beacons::LIST,
+        run: |call, ctx| Box::pin(beacons::list(call, ctx)),
+    },
+    Function {
+        signature: beacons::LIST_AVAILABLE,
+        run: |call, ctx| Box::pin(beacons::list_available(call, ctx)),
+    },
+    Function {
+        signature: beacons::MODIFY,
+        run: |call, ctx| Box::pin(beacons::add(call, ctx, true)),
+    },
+    Function {
+        signature: beacons::RESET,
+        run: |call, ctx| Box::pin(beacons::reset(call, ctx)),
+    },
+    Function {
+        signature: beacons::SAVE,
+        run: |call, ctx| Box::pin(beacons::save(call, ctx)),
+    },
     Function {
         signature: cmd::RETCODE,
         run: |call, ctx| Box::pin(cmd::run(call, ctx, cmd::Shape::Retcode)),

@@ -1,0 +1,233 @@
+//! Beacons on a real minion and master: events on both buses in Salt's shapes, refused
+//! configurations said out loud while the other beacons run, and the `beacons.*` functions
+//! managing the running minion from `salt-call` and from the master.
+
+use std::time::{Duration, Instant};
+
+use halite::event::{Event, Value, map_get};
+
+use crate::support::{Lab, MINION_ID, RawSubscriber, stdout};
+
+/// Beacons that fire at once, under two names of one module, beside broken ones.
+const BEACONS: &str = "beacons:
+  memusage:
+    - percent: 0%
+  mem_twice:
+    - beacon_module: memusage
+    - percent: 0
+    - interval: 2
+  zero_interval:
+    - beacon_module: memusage
+    - percent: 0
+    - interval: 0
+  nosuch: []
+  no_percent:
+    beacon_module: memusage
+";
+
+/// Events under `tag` prefixes seen on `bus` within `within`.
+fn collect(
+    bus: &mut RawSubscriber,
+    within: Duration,
+    wanted: impl Fn(&Event) -> bool,
+) -> Vec<Event> {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match bus.next_event(left) {
+            Some(event) if wanted(&event) => seen.push(event),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    seen
+}
+
+fn text(value: Option<&Value>) -> String {
+    value.and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+#[test]
+fn beacon_events_reach_both_buses_in_salts_shape_and_bad_beacons_are_refused_out_loud() {
+    let mut lab = Lab::with_config("", BEACONS);
+    lab.start_master();
+    let mut master_bus = RawSubscriber::connect(&lab.master_pub());
+    lab.start_minion();
+    let mut minion_bus = RawSubscriber::connect(&lab.minion_pub());
+    let seen = collect(&mut master_bus, Duration::from_secs(6), |e| {
+        e.tag.starts_with("salt/beacon/")
+    });
+    let tags: Vec<&str> = seen.iter().map(|e| e.tag.as_str()).collect();
+    let memusage = seen
+        .iter()
+        .find(|e| e.tag == format!("salt/beacon/{MINION_ID}/memusage/"))
+        .unwrap_or_else(|| panic!("no memusage event on the master bus: {tags:?}"));
+    let keys: Vec<&str> = memusage
+        .data
+        .as_map()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(keys, ["memusage", "id", "_stamp"], "{:?}", memusage.data);
+    assert!(
+        map_get(&memusage.data, "memusage")
+            .unwrap()
+            .as_f64()
+            .is_some()
+    );
+    assert_eq!(text(map_get(&memusage.data, "id")), MINION_ID);
+    // Without an interval: every second from the start; with `interval: 2`: every 2 s, the
+    // first one 2 s in.
+    let count = |tag: &str| tags.iter().filter(|t| **t == tag).count();
+    let every_second = count(&format!("salt/beacon/{MINION_ID}/memusage/"));
+    let every_two = count(&format!("salt/beacon/{MINION_ID}/mem_twice/"));
+    assert!((4..=7).contains(&every_second), "{tags:?}");
+    assert!((2..=3).contains(&every_two), "{tags:?}");
+    // Each broken beacon: one error event naming it, the key and what is expected.
+    for (name, says) in [
+        (
+            "zero_interval",
+            "interval: expected a number of seconds greater than 0, not 0",
+        ),
+        ("nosuch", "nosuch: expected one of the beacon modules"),
+        ("no_percent", "percent: expected a percent"),
+    ] {
+        let errors: Vec<&Event> = seen
+            .iter()
+            .filter(|e| e.tag == format!("salt/beacon/{MINION_ID}/{name}/error"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{name}: {tags:?}");
+        let error = text(map_get(&errors[0].data, "error"));
+        assert!(
+            error.contains(&format!("beacon {name}")) && error.contains(says),
+            "{error}"
+        );
+        assert!(
+            lab.log("minion").contains(&error),
+            "{name}: the log does not say {error:?}"
+        );
+    }
+    // On the minion bus: Salt's `__beacons_return` batches of {tag, data, beacon_name}.
+    let batch = collect(&mut minion_bus, Duration::from_secs(2), |e| {
+        e.tag == "__beacons_return"
+    });
+    let items = map_get(&batch[0].data, "beacons")
+        .unwrap()
+        .as_array()
+        .unwrap();
+    let item = &items[0];
+    assert!(text(map_get(item, "tag")).starts_with(&format!("salt/beacon/{MINION_ID}/")));
+    assert!(map_get(item, "data").unwrap().is_map());
+    assert_eq!(text(map_get(item, "beacon_name")), "memusage");
+}
+
+/// `salt-call beacons.<fun> ARGS --out=json`'s return.
+fn call(lab: &Lab, args: &[&str]) -> Value {
+    let mut all = vec!["--out=json"];
+    all.extend_from_slice(args);
+    let output = lab.run("salt-call", &all);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap_or_else(|err| {
+        panic!(
+            "salt-call {args:?}: {err}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    rmpv::ext::to_value(&json["local"]).unwrap()
+}
+
+#[test]
+fn beacons_functions_manage_the_running_minion_from_salt_call_and_from_the_master() {
+    let mut lab = Lab::with_config("", "");
+    lab.start_master();
+    let mut master_bus = RawSubscriber::connect(&lab.master_pub());
+    lab.start_minion();
+    assert_eq!(
+        call(&lab, &["beacons.list", "return_yaml=False"]),
+        Value::Map(Vec::new())
+    );
+    let available = call(&lab, &["beacons.list_available", "return_yaml=False"]);
+    assert!(
+        available
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("memusage"))
+    );
+    // A bad configuration is refused with the minion's reason, and nothing is added.
+    let refused = call(&lab, &["beacons.add", "mem", "[{percent: lots}]"]);
+    assert_eq!(
+        refused,
+        Value::Map(vec![
+            ("comment".into(), "Beacon \"mem\" is not available.".into()),
+            ("result".into(), false.into())
+        ])
+    );
+    let refused = call(&lab, &["beacons.add", "memusage", "[{percent: lots}]"]);
+    assert_eq!(map_get(&refused, "result"), Some(&Value::Boolean(false)));
+    assert!(
+        text(map_get(&refused, "comment"))
+            .starts_with("Beacon memusage configuration invalid, not adding.\nbeacon memusage (memusage): percent: expected a percent"),
+        "{refused}"
+    );
+    let added = call(&lab, &["beacons.add", "memusage", "[{percent: 0%}]"]);
+    assert_eq!(
+        text(map_get(&added, "comment")),
+        "Added beacon: memusage.",
+        "{added}"
+    );
+    master_bus.expect_tag(&format!("salt/beacon/{MINION_ID}/memusage/"));
+    assert_eq!(
+        call(&lab, &["beacons.list"]),
+        Value::from("beacons:\n  memusage:\n  - percent: 0%\n")
+    );
+    let modified = call(&lab, &["beacons.modify", "memusage", "[{percent: 1%}]"]);
+    assert_eq!(
+        text(map_get(&modified, "comment")),
+        "Modified beacon: memusage."
+    );
+    assert_eq!(
+        text(map_get(map_get(&modified, "changes").unwrap(), "diff")),
+        "--- \n+++ \n@@ -1 +1 @@\n-percent:0%\n+percent:1%\n"
+    );
+    let disabled = call(&lab, &["beacons.disable_beacon", "memusage"]);
+    assert_eq!(
+        text(map_get(&disabled, "comment")),
+        "Disabled beacon memusage on minion."
+    );
+    // Disabled: no more events.
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut fresh = RawSubscriber::connect(&lab.master_pub());
+    assert!(
+        collect(&mut fresh, Duration::from_secs(2), |e| e
+            .tag
+            .starts_with("salt/beacon/"))
+        .is_empty()
+    );
+    let saved = call(&lab, &["beacons.save"]);
+    let file = lab.etc().join("minion.d/beacons.conf");
+    assert_eq!(
+        text(map_get(&saved, "comment")),
+        format!("Beacons saved to {}.", file.display())
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "beacons:\n  memusage:\n  - percent: 1%\n  - enabled: false\n"
+    );
+    // From the master, through a job the minion runs.
+    let output = lab.run("salt", &["*", "beacons.delete", "memusage", "--out=json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        json[MINION_ID]["comment"], "Deleted beacon: memusage.",
+        "{json}"
+    );
+    assert_eq!(
+        call(&lab, &["beacons.list", "return_yaml=False"]),
+        Value::Map(Vec::new())
+    );
+    // Without a running minion: one line saying so, not a minute's wait.
+    drop(lab.take_daemon());
+    let started = Instant::now();
+    let output = lab.run("salt-call", &["beacons.list"]);
+    assert!(!output.status.success());
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
