@@ -231,3 +231,91 @@ fn beacons_functions_manage_the_running_minion_from_salt_call_and_from_the_maste
     assert!(!output.status.success());
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn a_beacon_disabled_during_state_runs_is_quiet_while_one_runs_and_checks_again_after() {
+    let mut lab = Lab::with_config(
+        "",
+        "beacons:\n  memusage:\n    - percent: 0%\n    - disable_during_state_run: True\n",
+    );
+    lab.start_master();
+    let mut master_bus = RawSubscriber::connect(&lab.master_pub());
+    lab.start_minion();
+    master_bus.expect_tag(&format!("salt/beacon/{MINION_ID}/memusage/"));
+    let state_run = lab
+        .cmd("salt")
+        .args(["*", "state.single", "cmd.run", "name=sleep 4"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let beacon = |e: &Event| e.tag.starts_with("salt/beacon/");
+    // The job reaches the minion, then the beacon stays quiet while it runs.
+    collect(&mut master_bus, Duration::from_millis(1200), |e| {
+        e.tag.starts_with("salt/job/")
+    });
+    assert_eq!(collect(&mut master_bus, Duration::from_secs(2), beacon), []);
+    crate::support::wait_output(state_run, Duration::from_secs(30));
+    assert!(!collect(&mut master_bus, Duration::from_secs(3), beacon).is_empty());
+}
+
+#[test]
+fn beacons_in_pillar_run_beside_the_configured_ones_and_the_configuration_cannot_change_them() {
+    let mut lab = Lab::with_config(
+        "",
+        "beacons:\n  mem_conf: [{beacon_module: memusage}, {percent: 0}]\n",
+    );
+    let roots = lab.path().join("pillar");
+    std::fs::create_dir_all(&roots).unwrap();
+    std::fs::write(roots.join("top.sls"), "base:\n  '*':\n    - beacons\n").unwrap();
+    std::fs::write(
+        roots.join("beacons.sls"),
+        "beacons:\n  mem_pillar:\n    - beacon_module: memusage\n    - percent: 0%\n",
+    )
+    .unwrap();
+    let master = lab.etc().join("master");
+    let mut config = std::fs::read_to_string(&master).unwrap();
+    config.push_str(&format!(
+        "pillar_roots:\n  base:\n    - {}\n",
+        roots.display()
+    ));
+    std::fs::write(&master, config).unwrap();
+    lab.start_master();
+    let mut master_bus = RawSubscriber::connect(&lab.master_pub());
+    lab.start_minion();
+    master_bus.expect_tag(&format!("salt/beacon/{MINION_ID}/mem_pillar/"));
+    master_bus.expect_tag(&format!("salt/beacon/{MINION_ID}/mem_conf/"));
+    let listed = call(&lab, &["beacons.list", "return_yaml=False"]);
+    let mut names: Vec<&str> = listed
+        .as_map()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, _)| k.as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["mem_conf", "mem_pillar"]);
+    let only_conf = call(
+        &lab,
+        &["beacons.list", "return_yaml=False", "include_pillar=False"],
+    );
+    assert_eq!(only_conf.as_map().unwrap().len(), 1);
+    let refused = call(&lab, &["beacons.delete", "mem_pillar"]);
+    assert_eq!(
+        text(map_get(&refused, "comment")),
+        "Cannot delete beacon item mem_pillar, it is configured in pillar."
+    );
+    // A pillar changed on the master and refreshed: its beacons follow.
+    std::fs::write(roots.join("beacons.sls"), "beacons: {}\n").unwrap();
+    lab.run("salt", &["*", "saltutil.refresh_pillar"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut fresh = RawSubscriber::connect(&lab.master_pub());
+    let tags: Vec<String> = collect(&mut fresh, Duration::from_secs(3), |e| {
+        e.tag.starts_with("salt/beacon/")
+    })
+    .into_iter()
+    .map(|e| e.tag)
+    .collect();
+    assert!(
+        !tags.is_empty() && tags.iter().all(|t| t.ends_with("/mem_conf/")),
+        "{tags:?}"
+    );
+}

@@ -3,6 +3,8 @@
 //! answered with Salt's completion events.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +17,9 @@ use super::config::{self, Entry, Problem};
 use super::{Beacon, Host, Options, error_tag, tag};
 use crate::bus::BusHandle;
 use crate::event::{Event, Value, map_get, map_set};
+use crate::proto::events::PILLAR_REFRESH;
 use crate::proto::minion_event::{Fired, MinionEventLoad};
+use crate::proto::tags::MASTER_CONNECTED;
 use crate::py::value::py_str;
 
 /// Reports waiting for the batcher; a beacon whose reports are not taken waits to check again.
@@ -32,6 +36,13 @@ pub const RETURN_TAG: &str = "__beacons_return";
 /// Whether a `state.*` job is running on the minion.
 pub type StateRunning = Arc<dyn Fn() -> bool + Send + Sync>;
 
+/// The `beacons` key of the minion's pillar, fetched afresh.
+pub type PillarBeacons =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Value, String>> + Send>> + Send + Sync>;
+
+/// How long to wait before asking for the pillar again when the master did not answer.
+const PILLAR_RETRY: Duration = Duration::from_secs(10);
+
 /// What the beacons service needs from its minion.
 pub struct Beacons {
     /// The minion id, in every tag.
@@ -46,6 +57,9 @@ pub struct Beacons {
     pub to_master: mpsc::Sender<Value>,
     /// For `disable_during_state_run`.
     pub state_running: StateRunning,
+    /// Beacons configured in pillar, merged under those of the configuration as Salt merges
+    /// them; `None` where there is no pillar.
+    pub pillar: Option<PillarBeacons>,
 }
 
 /// One check's outcome, for the batcher.
@@ -72,6 +86,7 @@ impl Beacons {
             service.refuse(&problem);
         }
         service.apply();
+        service.fetch_pillar(Duration::ZERO);
         loop {
             tokio::select! {
                 biased;
@@ -79,13 +94,20 @@ impl Beacons {
                 Some(report) = service.reports_rx.recv() => service.batch(report),
                 body = requests.next_body() => {
                     let Some(body) = body else { break };
-                    if body.starts_with(MANAGE_TAG.as_bytes()) || body.starts_with(REFRESH_TAG.as_bytes()) {
+                    if body.starts_with(PILLAR_REFRESH.as_bytes()) || body.starts_with(MASTER_CONNECTED.as_bytes()) {
+                        service.fetch_pillar(Duration::ZERO);
+                    } else if body.starts_with(MANAGE_TAG.as_bytes()) || body.starts_with(REFRESH_TAG.as_bytes()) {
                         match crate::wire::decode_body(&body) {
                             Ok(event) => service.request(&event),
                             Err(err) => tracing::warn!("ignored a beacons request: {err}"),
                         }
                     }
                 }
+                Some(fetched) = service.fetches.join_next(), if !service.fetches.is_empty() => match fetched {
+                    Ok(fetched) => service.pillar_fetched(fetched),
+                    Err(err) if err.is_cancelled() => {}
+                    Err(err) => service.pillar_fetched(Err(err.to_string())),
+                },
                 Some(_) = service.tasks.join_next(), if !service.tasks.is_empty() => {}
             }
         }
@@ -113,6 +135,13 @@ struct Service {
     said: HashMap<String, String>,
     /// A `beacons` option that is not a map, refused when the service starts.
     refused: Option<Problem>,
+    pillar: Option<PillarBeacons>,
+    /// The beacons of the pillar, once fetched.
+    pillar_beacons: Vec<(Value, Value)>,
+    /// The pillar fetch under way (at most one).
+    fetches: JoinSet<Result<Value, String>>,
+    /// Whether a pillar was ever fetched (until then, failed fetches are retried).
+    pillar_seen: bool,
 }
 
 impl Service {
@@ -137,13 +166,70 @@ impl Service {
             watching: HashMap::new(),
             said: HashMap::new(),
             refused: refused.and_then(Result::err),
+            pillar: beacons.pillar,
+            pillar_beacons: Vec::new(),
+            fetches: JoinSet::new(),
+            pillar_seen: false,
         }
+    }
+
+    /// Asks for the pillar's beacons after `delay`, instead of any request under way (the
+    /// pillar may have changed since it was asked).
+    fn fetch_pillar(&mut self, delay: Duration) {
+        let Some(pillar) = self.pillar.clone() else {
+            return;
+        };
+        self.fetches.abort_all();
+        self.fetches.spawn(async move {
+            tokio::time::sleep(delay).await;
+            pillar().await
+        });
+    }
+
+    fn pillar_fetched(&mut self, fetched: Result<Value, String>) {
+        match fetched {
+            Ok(beacons) => {
+                self.pillar_seen = true;
+                self.pillar_beacons = match beacons {
+                    Value::Map(entries) => entries,
+                    Value::Nil => Vec::new(),
+                    other => {
+                        tracing::error!(
+                            "the pillar's beacons are not a map of beacon names to their configuration but {}; ignored",
+                            config::describe(&other)
+                        );
+                        Vec::new()
+                    }
+                };
+                self.apply();
+            }
+            Err(err) if !self.pillar_seen => {
+                tracing::debug!("no pillar for the beacons yet ({err}); asking again");
+                self.fetch_pillar(PILLAR_RETRY);
+            }
+            Err(err) => tracing::warn!("the pillar's beacons were not read again: {err}"),
+        }
+    }
+
+    /// The beacons in effect: the pillar's, then the configuration's over them (Salt's order).
+    fn effective(&self) -> Vec<(Value, Value)> {
+        let mut merged = self.pillar_beacons.clone();
+        for (key, value) in &self.config {
+            map_set(&mut merged, key.clone(), value.clone());
+        }
+        merged
+    }
+
+    fn in_pillar(&self, name: &str) -> bool {
+        self.pillar_beacons
+            .iter()
+            .any(|(key, _)| py_str(key) == name)
     }
 
     /// Starts, restarts and stops beacon tasks to match the configuration; refuses loudly each
     /// beacon whose configuration is wrong.
     fn apply(&mut self) {
-        let configured = config::read(Some(&Value::Map(self.config.clone())));
+        let configured = config::read(Some(&Value::Map(self.effective())));
         let mut wanted = HashMap::new();
         if configured.enabled {
             for entry in configured.entries {
@@ -300,8 +386,7 @@ impl Service {
         let data = &event.data;
         let func = map_get(data, "func").map(py_str).unwrap_or_default();
         let name = map_get(data, "name").map(|n| py_str(n).into_owned());
-        let beacon_data = map_get(data, "beacon_data").cloned().unwrap_or(Value::Nil);
-        let reply = manage(self, &func, name.as_deref(), beacon_data);
+        let reply = manage(self, &func, name.as_deref(), data);
         match reply {
             Some((tag, fields)) => {
                 self.bus.fire_fields(tag, fields);
@@ -350,13 +435,23 @@ impl Service {
 type Reply = (&'static str, Vec<(&'static str, Value)>);
 
 /// What one manage request does, and the completion event Salt fires for it.
-fn manage(
-    service: &mut Service,
-    func: &str,
-    name: Option<&str>,
-    beacon_data: Value,
-) -> Option<Reply> {
+fn manage(service: &mut Service, func: &str, name: Option<&str>, data: &Value) -> Option<Reply> {
     let named = name.unwrap_or_default();
+    let beacon_data = map_get(data, "beacon_data").cloned().unwrap_or(Value::Nil);
+    let include = |key| map_get(data, key).is_none_or(crate::py::value::truthy);
+    // Salt's refusal for a beacon that pillar configures: the configuration cannot change it.
+    let from_pillar = |verb: &str| {
+        let comment = if verb == "update" {
+            format!("Cannot update beacon item {named}, because it is configured in pillar.")
+        } else {
+            format!("Cannot {verb} beacon item {named}, it is configured in pillar.")
+        };
+        vec![
+            ("complete", Value::Boolean(false)),
+            ("comment", comment.into()),
+            ("beacons", service.beacons()),
+        ]
+    };
     let complete = |complete: bool, comment: String, beacons: Value| {
         vec![
             ("complete", Value::Boolean(complete)),
@@ -365,10 +460,21 @@ fn manage(
         ]
     };
     Some(match func {
-        "list" => (
-            "/salt/minion/minion_beacons_list_complete",
-            vec![("complete", true.into()), ("beacons", service.beacons())],
-        ),
+        "list" => {
+            let mut listed = Vec::new();
+            if include("include_pillar") {
+                listed.clone_from(&service.pillar_beacons);
+            }
+            if include("include_opts") {
+                for (key, value) in &service.config {
+                    map_set(&mut listed, key.clone(), value.clone());
+                }
+            }
+            (
+                "/salt/minion/minion_beacons_list_complete",
+                vec![("complete", true.into()), ("beacons", Value::Map(listed))],
+            )
+        }
         "list_available" => (
             "/salt/minion/minion_beacons_list_available_complete",
             vec![
@@ -393,6 +499,14 @@ fn manage(
                 ],
             )
         }
+        "add" | "modify" if service.in_pillar(named) => (
+            if func == "add" {
+                "/salt/minion/minion_beacon_add_complete"
+            } else {
+                "/salt/minion/minion_beacon_modify_complete"
+            },
+            from_pillar(if func == "add" { "update" } else { "modify" }),
+        ),
         "add" | "modify" => {
             let comment = match (func, service.position(named)) {
                 ("add", None) => format!("Added new beacon item: {named}"),
@@ -408,6 +522,10 @@ fn manage(
                 complete(true, comment, service.beacons()),
             )
         }
+        "delete" if service.in_pillar(named) => (
+            "/salt/minion/minion_beacon_delete_complete",
+            from_pillar("delete"),
+        ),
         "delete" => {
             let comment = match service.position(named) {
                 Some(index) => {
@@ -438,6 +556,14 @@ fn manage(
         }
         "enable_beacon" | "disable_beacon" => {
             let enable = func == "enable_beacon";
+            let tag = if enable {
+                "/salt/minion/minion_beacon_enabled_complete"
+            } else {
+                "/salt/minion/minion_beacon_disabled_complete"
+            };
+            if service.in_pillar(named) {
+                return Some((tag, from_pillar(if enable { "enable" } else { "disable" })));
+            }
             let (done, comment) = match service.position(named) {
                 Some(_) => {
                     service.set_enabled(named, enable);
@@ -446,14 +572,7 @@ fn manage(
                 }
                 None => (false, format!("Beacon item {named} not found.")),
             };
-            (
-                if enable {
-                    "/salt/minion/minion_beacon_enabled_complete"
-                } else {
-                    "/salt/minion/minion_beacon_disabled_complete"
-                },
-                complete(done, comment, service.beacons()),
-            )
+            (tag, complete(done, comment, service.beacons()))
         }
         "reset" => {
             service.config.clear();

@@ -83,8 +83,7 @@ pub(super) const REFRESH_PILLAR: Signature = Signature {
     usage: "saltutil.refresh_pillar [wait=False] [timeout=30] [clean_cache=True]",
 };
 
-/// The tag Salt's `saltutil.refresh_pillar` fires on the minion's bus.
-const PILLAR_REFRESH: &str = "pillar_refresh";
+use crate::proto::events::PILLAR_REFRESH;
 
 /// The minion's in-memory pillar.
 fn in_memory(ctx: &Context) -> Result<Value, FunctionError> {

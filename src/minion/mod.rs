@@ -228,6 +228,7 @@ impl Minion {
                 .expect("the minion's context has its bus"),
             to_master: to_master.clone(),
             state_running: Arc::new(move || running.state_running()),
+            pillar: Some(pillar_beacons(&context)),
         };
         services.spawn("beacons", Stage::Reactions, |stop| beacons.run(stop));
         services.spawn_essential("bus", Stage::Bus, |stop| bus.run(stop));
@@ -235,6 +236,28 @@ impl Minion {
         // Without an outcome, the link was given up on as the minion stopped.
         Ok(outcome.try_recv().unwrap_or(LinkOutcome::Stopped))
     }
+}
+
+/// The `beacons` of the minion's pillar, asked of its master afresh.
+fn pillar_beacons(context: &Arc<Context>) -> crate::beacons::run::PillarBeacons {
+    let context = context.clone();
+    Arc::new(move || {
+        let context = context.clone();
+        Box::pin(async move {
+            context
+                .pillar
+                .fetch()
+                .await
+                .map_err(|err| err.to_string())?;
+            let pillar = context
+                .pillar
+                .get(&context.config, &context.grains)
+                .map_err(|err| err.to_string())?;
+            Ok(crate::event::map_get(&pillar, "beacons")
+                .cloned()
+                .unwrap_or(Value::Nil))
+        })
+    })
 }
 
 /// What a minion's reactor acts through: `caller.*` reactions run here, as `salt-call` would.

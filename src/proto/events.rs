@@ -7,6 +7,10 @@ use super::link::Verdict;
 use super::{Fields, ProtoError, entry, strings, tags};
 use crate::event::{Event, Value};
 
+/// The tag Salt's `saltutil.refresh_pillar` fires on the minion's bus (what reads the pillar
+/// reads it again).
+pub const PILLAR_REFRESH: &str = "pillar_refresh";
+
 /// An event halite fires: its tag and its data.
 pub trait SaltEvent {
     /// The tag.
