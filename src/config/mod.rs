@@ -4,6 +4,7 @@
 //! Options are kept as the YAML map Salt would load (so later features read new keys without a
 //! schema change) behind typed accessors for the keys halite uses.
 
+pub(crate) mod dictupdate;
 mod paths;
 
 use std::path::{Path, PathBuf};
@@ -152,7 +153,10 @@ impl Config {
             opts: Vec::new(),
         };
         let main = config.config_dir.join(role.name());
-        config.merge_file(&main)?;
+        config.opts = read_map(&main)?;
+        // As Salt: the included files are merged into each other recursively (maps merged,
+        // lists extended), and what they set replaces the main file's keys.
+        let mut included = Value::Map(Vec::new());
         let include_dir = config.config_dir.join(format!("{}.d", role.name()));
         if let Ok(entries) = std::fs::read_dir(&include_dir) {
             let mut files: Vec<PathBuf> = entries
@@ -161,7 +165,12 @@ impl Config {
                 .collect();
             files.sort();
             for file in files {
-                config.merge_file(&file)?;
+                dictupdate::update(&mut included, &Value::Map(read_map(&file)?), true);
+            }
+        }
+        if let Value::Map(entries) = included {
+            for (key, value) in entries {
+                map_set(&mut config.opts, key, value);
             }
         }
         Ok(config)
@@ -171,33 +180,6 @@ impl Config {
     /// co-located minion reads the master's to find its sockets).
     pub fn sibling(&self, role: Role) -> Result<Self, ConfigError> {
         Self::load(role, Some(&self.config_dir))
-    }
-
-    fn merge_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
-        let value = salt_yaml::load(&text).map_err(|source| ConfigError::Yaml {
-            path: path.to_owned(),
-            source,
-        })?;
-        match value {
-            Value::Nil => Ok(()),
-            Value::Map(entries) => {
-                for (key, value) in entries {
-                    map_set(&mut self.opts, key, value);
-                }
-                Ok(())
-            }
-            _ => Err(ConfigError::NotAMap(path.to_owned())),
-        }
     }
 
     /// Sets an option, as a command-line flag overriding the file does.
@@ -463,7 +445,59 @@ fn bad_value(key: &str, value: &Value, expected: &'static str) -> ConfigError {
     }
 }
 
+/// The options of one config file (none when it does not exist).
+fn read_map(path: &Path) -> Result<Vec<(Value, Value)>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let value = salt_yaml::load(&text).map_err(|source| ConfigError::Yaml {
+        path: path.to_owned(),
+        source,
+    })?;
+    match value {
+        Value::Nil => Ok(Vec::new()),
+        Value::Map(entries) => Ok(entries),
+        _ => Err(ConfigError::NotAMap(path.to_owned())),
+    }
+}
+
 /// Reads a string entry of a map value.
 pub fn str_entry<'a>(map: &'a Value, key: &str) -> Option<&'a str> {
     map_get(map, key).and_then(Value::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn included_files_merge_into_each_other_and_replace_the_main_files_keys_as_salts_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        std::fs::create_dir(dir.path().join("minion.d")).unwrap();
+        write("minion", "beacons: {load: []}\nid: main\nmaster: [a]\n");
+        write(
+            "minion.d/a.conf",
+            "beacons: {memusage: [{percent: 1}]}\nmaster: [b]\n",
+        );
+        write(
+            "minion.d/beacons.conf",
+            "beacons: {diskusage: []}\nmaster: [b, c]\n",
+        );
+        let config = Config::load(Role::Minion, Some(dir.path())).unwrap();
+        let yaml = |text| salt_yaml::load(text).unwrap();
+        assert_eq!(
+            config.get("beacons"),
+            Some(&yaml("{memusage: [{percent: 1}], diskusage: []}"))
+        );
+        assert_eq!(config.get("master"), Some(&yaml("[b, c]")));
+        assert_eq!(config.get("id"), Some(&Value::from("main")));
+    }
 }

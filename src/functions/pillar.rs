@@ -7,9 +7,9 @@
 
 use super::signature::{Signature, text, truthy};
 use super::{Call, Context, FunctionError, Outcome, bind};
+use crate::config::dictupdate::update;
 use crate::event::traverse;
 use crate::event::{Event, Value, map_get};
-use crate::pillar::merge::update;
 use crate::pillar::{Request, compile};
 
 pub(super) const GET: Signature = Signature {

@@ -15,12 +15,11 @@
 //! On a minion, [`PillarSource`] holds the in-memory pillar: compiled here from the minion's own
 //! `pillar_roots` (`salt-call --local`), or set by whoever fetched it from the master.
 
-pub(crate) mod merge;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::config::dictupdate::{Strategy, merge};
 use crate::config::{Config, ConfigError};
 use crate::event::{Value, map_get};
 use crate::fileserver::{FileError, Roots};
@@ -28,7 +27,6 @@ use crate::py::fnmatch::fnmatch;
 use crate::py::value::{py_str, truthy};
 use crate::render::Renderer;
 use crate::target::top::{self, Purpose};
-use merge::{Strategy, merge};
 
 /// Salt's default `pillar_roots`.
 const DEFAULT_ROOTS: &[(&str, &[&str])] = &[("base", &["/srv/pillar", "/srv/spm/pillar"])];

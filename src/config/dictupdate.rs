@@ -1,5 +1,5 @@
-//! Salt's `dictupdate`: how pillar sources, included SLS files and `pillar.get`'s defaults are
-//! merged.
+//! Salt's `dictupdate`: how `minion.d/*.conf` files, pillar sources, included SLS files and
+//! `pillar.get`'s defaults are merged.
 
 use crate::event::Value;
 
