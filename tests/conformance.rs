@@ -19,18 +19,25 @@ fn manifest() -> PathBuf {
 
 /// The venv holding Salt `version`.
 pub(crate) fn venv(version: &str) -> PathBuf {
+    installed(version).unwrap_or_else(|missing| panic!("{missing}"))
+}
+
+/// The venv holding Salt `version`, or why there is none.
+pub(crate) fn installed(version: &str) -> Result<PathBuf, String> {
     let root = std::env::var_os("HALITE_SALT_ENVS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/halite/salt-envs")
         });
     let venv = root.join(version);
-    assert!(
-        venv.join(".halite-ok").exists(),
-        "Salt {version} is not installed in {}: run `bash tests/salt-env.sh` (tests/run.sh does)",
-        venv.display()
-    );
-    venv
+    if venv.join(".halite-ok").exists() {
+        Ok(venv)
+    } else {
+        Err(format!(
+            "Salt {version} is not installed in {}: run `bash tests/salt-env.sh` (tests/run.sh does)",
+            venv.display()
+        ))
+    }
 }
 
 /// At most two real-Salt labs run at once: each master forks a dozen processes, and these

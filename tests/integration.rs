@@ -2,6 +2,7 @@
 
 mod support;
 
+mod beacon_metrics;
 mod beacons;
 mod bench;
 mod bus;

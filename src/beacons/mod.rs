@@ -13,9 +13,17 @@
 //! ([`error_tag`]); the others go on.
 
 pub mod config;
+mod diskusage;
 mod host;
+mod load;
 mod memusage;
+mod netlink;
+mod network_info;
+mod network_settings;
 pub mod run;
+mod status;
+mod swapusage;
+mod usage;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +32,7 @@ pub use config::{Configured, Entry, Problem};
 pub use host::Host;
 
 use crate::event::Value;
+use crate::py::value::{py_str, repr};
 
 /// One beacon module: Salt's name, and how it builds a running beacon from its options.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +63,43 @@ impl Options<'_> {
     /// The option `key`, if given.
     pub fn get(&self, key: &str) -> Option<&Value> {
         crate::event::map_get(self.config, key)
+    }
+
+    /// The options in the order given.
+    pub fn entries(&self) -> &[(Value, Value)] {
+        match self.config {
+            Value::Map(entries) => entries,
+            _ => &[],
+        }
+    }
+
+    /// Refuses an option the module does not take: Salt ignores one, so a misspelt option
+    /// would silently do nothing.
+    pub fn only(&self, known: &[&str]) -> Result<(), Invalid> {
+        match self
+            .entries()
+            .iter()
+            .map(|(key, _)| py_str(key))
+            .find(|key| !known.contains(&key.as_ref()))
+        {
+            Some(key) => Err(Invalid::new(
+                key,
+                format!("one of the options {}", known.join(", ")),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The boolean option `key` (`True` or `False`, as Salt checks), `default` when absent.
+    pub fn flag(&self, key: &str, default: bool) -> Result<bool, Invalid> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(Value::Boolean(flag)) => Ok(*flag),
+            Some(other) => Err(Invalid::new(
+                key,
+                format!("True or False, not {}", repr(other)),
+            )),
+        }
     }
 }
 
@@ -94,7 +140,15 @@ pub trait Beacon: Send + 'static {
 }
 
 /// Every beacon module, by name.
-pub static MODULES: &[Module] = &[memusage::MODULE];
+pub static MODULES: &[Module] = &[
+    diskusage::MODULE,
+    load::MODULE,
+    memusage::MODULE,
+    network_info::MODULE,
+    network_settings::MODULE,
+    status::MODULE,
+    swapusage::MODULE,
+];
 
 /// The module named `name`.
 pub fn module(name: &str) -> Option<&'static Module> {

@@ -350,6 +350,13 @@ pub(crate) fn float_repr(f: f64) -> String {
     s
 }
 
+/// Python's `round(f, ndigits)`: the decimal nearest to the exact binary value, ties to even
+/// (`round(12.25, 1)` is 12.2), as psutil rounds its percents. Rust's fixed-precision formatting
+/// rounds exactly that way.
+pub(crate) fn round(f: f64, ndigits: usize) -> f64 {
+    format!("{f:.ndigits$}").parse().unwrap_or(f)
+}
+
 // ---------------------------------------------------------------------------------------------
 // ordering of dict keys, as Python's `sorted()` would
 
@@ -660,6 +667,17 @@ pub(crate) fn splitlines(s: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_is_pythons_ties_to_even_on_the_exact_value() {
+        // Python: round(12.25, 1) == 12.2, round(0.35, 1) == 0.3 (0.34999…), round(2.5) == 2.
+        assert_eq!(round(12.25, 1), 12.2);
+        assert_eq!(round(0.35, 1), 0.3);
+        assert_eq!(round(0.05, 1), 0.1);
+        assert_eq!(round(99.95, 1), 100.0);
+        assert_eq!(round(2.5, 0), 2.0);
+        assert!(round(f64::NAN, 1).is_nan());
+    }
 
     #[test]
     fn datetime_payloads_parse_like_strptime() {
