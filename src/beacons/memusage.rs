@@ -15,6 +15,7 @@ pub(super) const MODULE: Module = Module {
 };
 
 fn build(options: &Options) -> Result<Box<dyn Beacon>, Invalid> {
+    options.only(&["percent"])?;
     Ok(Box::new(MemUsage {
         threshold: percent_option(options, "percent")?,
         host: options.host.clone(),
