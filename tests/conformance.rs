@@ -17,14 +17,25 @@ fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The venv holding Salt `version`.
-pub(crate) fn venv(version: &str) -> PathBuf {
+/// Where tests/salt-env.sh puts the venv of Salt `version`.
+fn venv_path(version: &str) -> PathBuf {
     let root = std::env::var_os("HALITE_SALT_ENVS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/halite/salt-envs")
         });
-    let venv = root.join(version);
+    root.join(version)
+}
+
+/// The venv holding Salt `version`, if tests/salt-env.sh installed it.
+pub(crate) fn installed_venv(version: &str) -> Option<PathBuf> {
+    let venv = venv_path(version);
+    venv.join(".halite-ok").exists().then_some(venv)
+}
+
+/// The venv holding Salt `version`.
+pub(crate) fn venv(version: &str) -> PathBuf {
+    let venv = venv_path(version);
     assert!(
         venv.join(".halite-ok").exists(),
         "Salt {version} is not installed in {}: run `bash tests/salt-env.sh` (tests/run.sh does)",

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod beacon_procs;
 mod bench;
 mod bus;
 mod cli;

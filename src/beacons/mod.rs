@@ -12,10 +12,22 @@
 //! that cannot be built or whose check fails says so, in the log and as an event
 //! ([`error_tag`]); the others go on.
 
+mod btmp;
+mod child;
 pub mod config;
 mod host;
+mod journald;
+mod log;
 mod memusage;
+mod options;
+mod procs;
+mod ps;
 pub mod run;
+mod script;
+mod service;
+mod tail;
+mod utmp;
+mod wtmp;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -94,7 +106,16 @@ pub trait Beacon: Send + 'static {
 }
 
 /// Every beacon module, by name.
-pub static MODULES: &[Module] = &[memusage::MODULE];
+pub static MODULES: &[Module] = &[
+    btmp::MODULE,
+    journald::MODULE,
+    log::MODULE,
+    memusage::MODULE,
+    ps::MODULE,
+    script::MODULE,
+    service::MODULE,
+    wtmp::MODULE,
+];
 
 /// The module named `name`.
 pub fn module(name: &str) -> Option<&'static Module> {
