@@ -3,6 +3,7 @@
 mod support;
 
 mod beacon_metrics;
+mod beacon_procs;
 mod beacons;
 mod bench;
 mod bus;

@@ -12,18 +12,30 @@
 //! that cannot be built or whose check fails says so, in the log and as an event
 //! ([`error_tag`]); the others go on.
 
+mod btmp;
+mod child;
 pub mod config;
 mod diskusage;
 mod host;
+mod journald;
 mod load;
+mod log;
 mod memusage;
 mod netlink;
 mod network_info;
 mod network_settings;
+mod options;
+mod procs;
+mod ps;
 pub mod run;
+mod script;
+mod service;
 mod status;
 mod swapusage;
+mod tail;
 mod usage;
+mod utmp;
+mod wtmp;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -141,13 +153,20 @@ pub trait Beacon: Send + 'static {
 
 /// Every beacon module, by name.
 pub static MODULES: &[Module] = &[
+    btmp::MODULE,
     diskusage::MODULE,
+    journald::MODULE,
     load::MODULE,
+    log::MODULE,
     memusage::MODULE,
     network_info::MODULE,
     network_settings::MODULE,
+    ps::MODULE,
+    script::MODULE,
+    service::MODULE,
     status::MODULE,
     swapusage::MODULE,
+    wtmp::MODULE,
 ];
 
 /// The module named `name`.
