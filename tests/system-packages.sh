@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install (idempotently, quickly when present) the Debian packages some tests need. Without
+# root or apt the tests that need them say SKIPPED with the reason.
+#   systemd-journal-remote  writes journal files for the journald beacon's tests
+set -euo pipefail
+packages=(systemd-journal-remote)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    echo "not installing ${missing[*]} (needs root and apt-get): their tests will be SKIPPED" >&2
+    exit 0
+fi
+echo "installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y --no-install-recommends "${missing[@]}" >&2 \
+    || { apt-get update >&2 && apt-get install -y --no-install-recommends "${missing[@]}" >&2; } \
+    || echo "could not install ${missing[*]}: their tests will be SKIPPED" >&2
