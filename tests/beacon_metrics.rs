@@ -1,15 +1,13 @@
 //! The beacons that read the system (`load`, `memusage`, `swapusage`, `diskusage`, `status`,
 //! `network_info`) compared with Salt 3007.8's own modules on the same made-up `/proc`
-//! (tests/beacon_salt.py runs Salt's), and `diskusage` on a real tmpfs end to end.
+//! (tests/beacon_salt.py runs Salt's); `diskusage` on a real tmpfs end to end is in
+//! tests/beacon_reactions.rs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use halite::beacons::Host;
 use serde_json::{Value as Json, json};
-
-use crate::support::{Lab, MINION_ID, RawSubscriber, running_as_root};
 
 /// One check: the files written under the made-up root before it.
 type Step = Vec<(&'static str, String)>;
@@ -389,91 +387,4 @@ fn network_info_fires_as_salts_on_the_same_counters() {
     ] {
         compare("network_info", config, root.path(), &steps);
     }
-}
-
-/// A tmpfs mounted for one test, unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Result<Self, String> {
-        if !running_as_root() {
-            return Err("mounting a tmpfs needs root".into());
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("hl-disk")
-            .tempdir_in("/tmp")
-            .map_err(|err| err.to_string())?;
-        let output = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .map_err(|err| format!("cannot run mount: {err}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "mount -t tmpfs failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
-        }
-        Ok(Self { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-#[test]
-fn diskusage_fires_on_the_master_bus_when_a_tmpfs_fills() {
-    let tmpfs = match Tmpfs::mount("1m") {
-        Ok(tmpfs) => tmpfs,
-        Err(why) => {
-            eprintln!("diskusage on a tmpfs: SKIPPED ({why})");
-            return;
-        }
-    };
-    let mount = tmpfs.path().display().to_string();
-    let mut lab = Lab::with_config(
-        "",
-        &format!("beacons:\n  diskusage:\n    - {mount}: 50%\n    - interval: 1\n"),
-    );
-    lab.start_master();
-    let mut bus = RawSubscriber::connect(&lab.master_pub());
-    lab.start_minion();
-    std::fs::write(tmpfs.path().join("fill"), vec![7u8; 700 * 1024]).unwrap();
-    let tag = format!("salt/beacon/{MINION_ID}/diskusage/");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let event = loop {
-        let left = deadline
-            .checked_duration_since(std::time::Instant::now())
-            .unwrap_or_else(|| {
-                panic!(
-                    "no {tag} on the master bus; minion log:\n{}",
-                    lab.log("minion")
-                )
-            });
-        match bus.next_event(left) {
-            Some(event) if event.tag == tag => break event,
-            Some(_) => {}
-            None => panic!(
-                "no {tag} on the master bus; minion log:\n{}",
-                lab.log("minion")
-            ),
-        }
-    };
-    let data = serde_json::to_value(&event.data).unwrap();
-    let used = data["diskusage"].as_f64().unwrap();
-    assert!((60.0..=80.0).contains(&used), "{data}");
-    assert_eq!(data["mount"], json!(mount));
-    assert_eq!(data["id"], json!(MINION_ID));
 }

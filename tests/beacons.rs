@@ -272,13 +272,10 @@ fn beacons_in_pillar_run_beside_the_configured_ones_and_the_configuration_cannot
         "beacons:\n  mem_pillar:\n    - beacon_module: memusage\n    - percent: 0%\n",
     )
     .unwrap();
-    let master = lab.etc().join("master");
-    let mut config = std::fs::read_to_string(&master).unwrap();
-    config.push_str(&format!(
-        "pillar_roots:\n  base:\n    - {}\n",
-        roots.display()
-    ));
-    std::fs::write(&master, config).unwrap();
+    lab.append_config(
+        "master",
+        &format!("pillar_roots:\n  base:\n    - {}\n", roots.display()),
+    );
     lab.start_master();
     let mut master_bus = RawSubscriber::connect(&lab.master_pub());
     lab.start_minion();

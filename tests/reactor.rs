@@ -57,7 +57,7 @@ fn fire_lines(cluster: &Cluster, lines: &[String]) {
 
 /// An HTTP server on a free loopback port answering one request with 200; the request's
 /// first line, headers and body come out of the channel.
-fn http_server() -> (u16, mpsc::Receiver<String>) {
+pub(crate) fn http_server() -> (u16, mpsc::Receiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (sender, received) = mpsc::channel();

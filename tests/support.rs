@@ -205,6 +205,14 @@ impl Lab {
         command
     }
 
+    /// Appends YAML to the lab's `master` or `minion` config.
+    pub fn append_config(&self, role: &str, extra: &str) {
+        let file = self.etc().join(role);
+        let mut config = std::fs::read_to_string(&file).unwrap();
+        config.push_str(extra);
+        std::fs::write(file, config).unwrap();
+    }
+
     /// Runs one of our binaries with `-c <lab>/etc` and the given arguments.
     pub fn run(&self, name: &str, args: &[&str]) -> Output {
         self.cmd(name).args(args).output().expect("run binary")
@@ -933,5 +941,49 @@ impl Watcher {
             }
         }
         lines
+    }
+}
+
+/// A small tmpfs mounted for one test (to fill a disk), unmounted on drop.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts one of `size` (`1m`), or says why it cannot (not root, no `CAP_SYS_ADMIN`).
+    pub fn mount(size: &str) -> Result<Self, String> {
+        if !running_as_root() {
+            return Err("mounting a tmpfs needs root".into());
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("hl-disk")
+            .tempdir_in("/tmp")
+            .map_err(|err| err.to_string())?;
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|err| format!("cannot run mount: {err}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(Self { dir })
+    }
+
+    /// Where it is mounted.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }

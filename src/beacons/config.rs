@@ -152,13 +152,8 @@ pub fn entry(name: &str, given: &Value) -> Result<Entry, Problem> {
         None | Some(Value::Nil) => None,
         Some(value) => Some(interval(value).map_err(generic)?),
     };
-    let flag = |key: &str, default: bool| match map_value(&merged, key) {
-        None => Ok(default),
-        Some(Value::Boolean(flag)) => Ok(*flag),
-        Some(other) => Err(generic(Invalid::new(
-            key,
-            format!("True or False, not {}", describe(other)),
-        ))),
+    let flag = |key: &str, default: bool| {
+        super::options::flag(map_value(&merged, key), key, default).map_err(generic)
     };
     let options = Value::Map(
         merged

@@ -44,7 +44,6 @@ pub use config::{Configured, Entry, Problem};
 pub use host::Host;
 
 use crate::event::Value;
-use crate::py::value::{py_str, repr};
 
 /// One beacon module: Salt's name, and how it builds a running beacon from its options.
 #[derive(Debug, Clone, Copy)]
@@ -88,30 +87,12 @@ impl Options<'_> {
     /// Refuses an option the module does not take: Salt ignores one, so a misspelt option
     /// would silently do nothing.
     pub fn only(&self, known: &[&str]) -> Result<(), Invalid> {
-        match self
-            .entries()
-            .iter()
-            .map(|(key, _)| py_str(key))
-            .find(|key| !known.contains(&key.as_ref()))
-        {
-            Some(key) => Err(Invalid::new(
-                key,
-                format!("one of the options {}", known.join(", ")),
-            )),
-            None => Ok(()),
-        }
+        options::only(self, known)
     }
 
     /// The boolean option `key` (`True` or `False`, as Salt checks), `default` when absent.
     pub fn flag(&self, key: &str, default: bool) -> Result<bool, Invalid> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(Value::Boolean(flag)) => Ok(*flag),
-            Some(other) => Err(Invalid::new(
-                key,
-                format!("True or False, not {}", repr(other)),
-            )),
-        }
+        options::flag(self.get(key), key, default)
     }
 }
 
