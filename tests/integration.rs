@@ -2,6 +2,7 @@
 
 mod support;
 
+mod beacon_inotify;
 mod bench;
 mod bus;
 mod cli;

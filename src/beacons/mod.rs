@@ -14,6 +14,7 @@
 
 pub mod config;
 mod host;
+mod inotify;
 mod memusage;
 pub mod run;
 
@@ -94,7 +95,7 @@ pub trait Beacon: Send + 'static {
 }
 
 /// Every beacon module, by name.
-pub static MODULES: &[Module] = &[memusage::MODULE];
+pub static MODULES: &[Module] = &[inotify::MODULE, memusage::MODULE];
 
 /// The module named `name`.
 pub fn module(name: &str) -> Option<&'static Module> {
