@@ -467,6 +467,31 @@ fn recursive_watches_add_new_directories_and_follow_renames() {
 }
 
 #[test]
+fn a_watched_directory_removed_and_made_again_is_watched_again() {
+    check_scenario(&Scenario {
+        config: r#"[{"files": {"{d}/d": {"mask": ["create", "delete"], "recurse": true}}}]"#,
+        ours_config: None,
+        setup: "mkdir -p {d}/d/s",
+        steps: &[
+            same(
+                "rm -r {d}/d",
+                &[
+                    ("{d}/d/s", "{d}/d/s", "IN_IGNORED"),
+                    ("{d}/d", "{d}/d/s", "IN_DELETE|IN_ISDIR"),
+                    ("{d}/d", "{d}/d", "IN_IGNORED"),
+                ],
+            ),
+            Step {
+                run: "mkdir -p {d}/d/t",
+                ours: &[("{d}/d", "{d}/d", "IN_CREATE|IN_ISDIR")],
+                salt: Some(&[]),
+            },
+            same("touch {d}/d/t/x", &[("{d}/d/t", "{d}/d/t/x", "IN_CREATE")]),
+        ],
+    });
+}
+
+#[test]
 fn excluded_paths_globs_and_regexes_report_nothing() {
     check_scenario(&Scenario {
         config: r#"[{"files": {"{d}/d": {"mask": ["create"], "recurse": true, "exclude": ["{d}/d/skip", "{d}/d/*.log", {"{d}/d/x[0-9]+$": {"regex": true}}]}}}]"#,
