@@ -34,9 +34,10 @@ const MASKS: [(&str, u32, &str); 17] = [
 /// Salt's default mask.
 const DEFAULT_MASK: u32 = libc::IN_CREATE | libc::IN_DELETE | libc::IN_MODIFY;
 /// Mask names that are flags, not events.
-pub(super) const FLAGS: u32 = libc::IN_EXCL_UNLINK | libc::IN_ONESHOT | libc::IN_ONLYDIR;
+const FLAGS: u32 = libc::IN_EXCL_UNLINK | libc::IN_ONESHOT | libc::IN_ONLYDIR;
 /// Events the kernel sends whatever the mask, and Salt reports.
-pub(super) const ALWAYS: u32 = libc::IN_IGNORED | libc::IN_UNMOUNT;
+const ALWAYS: u32 = libc::IN_IGNORED | libc::IN_UNMOUNT;
+
 /// The beacon's options.
 #[derive(Debug)]
 pub(super) struct Config {
