@@ -2,8 +2,10 @@
 
 mod support;
 
+mod beacon_inotify;
 mod beacon_metrics;
 mod beacon_procs;
+mod beacon_reactions;
 mod beacons;
 mod bench;
 mod bus;

@@ -65,7 +65,38 @@ unpinned_for() {
     esac
 }
 
+# Add-ons some tests use from a release's venv, as "<module> <requirement>" pairs: added to the
+# venv when the module does not import, and not part of its marker, so that adding one never
+# rebuilds a venv. A failed add-on only warns: the tests that need it say SKIPPED.
+# pyinotify: Salt's inotify beacon, compared with halite's (an sdist only, hence not in the
+# binary-only extras).
+addons_for() {
+    case "$1" in
+    3007.8) echo "pyinotify pyinotify==0.9.6" ;;
+    esac
+}
+
 say() { [ "${HALITE_SALT_QUIET:-}" = 1 ] || echo "salt-env: $*" >&2; }
+
+add_ons() {
+    local v="$1" dir="$ROOT/$1" module requirement
+    # shellcheck disable=SC2046
+    set -- $(addons_for "$v")
+    while [ $# -ge 2 ]; do
+        module="$1" requirement="$2"
+        shift 2
+        "$dir/bin/python" -c "import $module" 2>/dev/null && continue
+        exec 9>"$ROOT/.lock-$v"
+        flock 9
+        if ! "$dir/bin/python" -c "import $module" 2>/dev/null; then
+            say "$v: adding $requirement"
+            "$PY" -m pip --python "$dir/bin/python" install --disable-pip-version-check \
+                --no-input --no-deps "$requirement" >>"$ROOT/install-$v.log" 2>&1 ||
+                echo "salt-env: $v: cannot add $requirement (log: $ROOT/install-$v.log)" >&2
+        fi
+        exec 9>&-
+    done
+}
 
 ensure() {
     local v="$1" dir="$ROOT/$1" pins extra spec log t0
@@ -118,7 +149,7 @@ versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=("${DEFAULT_VERSIONS[@]}")
 rc=0
 for v in "${versions[@]}"; do
-    ensure "$v" || rc=1
+    if ensure "$v"; then add_ons "$v"; else rc=1; fi
 done
 for v in "${versions[@]}"; do
     [ -f "$ROOT/$v/.halite-ok" ] && echo "$v $ROOT/$v/bin"

@@ -17,6 +17,7 @@ mod child;
 pub mod config;
 mod diskusage;
 mod host;
+mod inotify;
 mod journald;
 mod load;
 mod log;
@@ -136,6 +137,7 @@ pub trait Beacon: Send + 'static {
 pub static MODULES: &[Module] = &[
     btmp::MODULE,
     diskusage::MODULE,
+    inotify::MODULE,
     journald::MODULE,
     load::MODULE,
     log::MODULE,
