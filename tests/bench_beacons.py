@@ -45,7 +45,7 @@ WARM_UP = 5.0
 # The ten beacons of the idle run; `{files}` is a temp dir holding the watched file and log.
 # Thresholds are checked every second but not reached, except `status`, which reports on every
 # check by design.
-REAL_BEACONS = {
+BEACONS = {
     "load": [{"averages": {"1m": [0.0, 1000.0], "5m": [0.0, 1000.0], "15m": [0.0, 1000.0]}}],
     "memusage": [{"percent": "99%"}],
     "swapusage": [{"percent": "99%"}],
@@ -58,10 +58,6 @@ REAL_BEACONS = {
     "inotify": [{"files": {"{files}/watched": {"mask": ["modify"]}}}],
     "log": [{"file": "{files}/watched.log"}, {"tags": {"bench": {"regex": "^never$"}}}],
 }
-# Until the other modules are in halite: ten memusage beacons.
-STAND_INS = {f"mem{n}": [{"beacon_module": "memusage"}, {"percent": "99%"}]
-             for n in range(1, 11)}
-BEACONS = STAND_INS  # REAL_BEACONS once halite has all ten modules
 
 
 def beacons_for(files):
