@@ -88,7 +88,7 @@ fn beacon_events_reach_both_buses_in_salts_shape_and_bad_beacons_are_refused_out
     for (name, says) in [
         (
             "zero_interval",
-            "interval: expected a number of seconds greater than 0, not 0",
+            "interval: expected a number of seconds from 0.001 to 31536000 (a year), not 0",
         ),
         ("nosuch", "nosuch: expected one of the beacon modules"),
         ("no_percent", "percent: expected a percent"),
@@ -295,6 +295,13 @@ fn beacons_in_pillar_run_beside_the_configured_ones_and_the_configuration_cannot
         &["beacons.list", "return_yaml=False", "include_pillar=False"],
     );
     assert_eq!(only_conf.as_map().unwrap().len(), 1);
+    // Saved: the configuration's beacons, not the pillar's.
+    call(&lab, &["beacons.save"]);
+    let saved = std::fs::read_to_string(lab.etc().join("minion.d/beacons.conf")).unwrap();
+    assert!(
+        saved.contains("mem_conf") && !saved.contains("mem_pillar"),
+        "{saved}"
+    );
     let refused = call(&lab, &["beacons.delete", "mem_pillar"]);
     assert_eq!(
         text(map_get(&refused, "comment")),
@@ -315,4 +322,53 @@ fn beacons_in_pillar_run_beside_the_configured_ones_and_the_configuration_cannot
         !tags.is_empty() && tags.iter().all(|t| t.ends_with("/mem_conf/")),
         "{tags:?}"
     );
+}
+
+#[test]
+fn beacons_calls_at_the_same_time_each_get_their_own_answer() {
+    let mut lab = Lab::with_config("", "");
+    lab.start_master();
+    lab.start_minion();
+    let calls: Vec<_> = (0..8)
+        .map(|n| {
+            let percent = if n % 2 == 0 { "90%" } else { "bogus" };
+            lab.cmd("salt-call")
+                .args([
+                    "--out=json",
+                    "beacons.add",
+                    &format!("m{n}"),
+                    &format!("[{{beacon_module: memusage}}, {{percent: {percent}}}]"),
+                ])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (n, call) in calls.into_iter().enumerate() {
+        let output = crate::support::wait_output(call, Duration::from_secs(60));
+        let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+        let comment = json["local"]["comment"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if n % 2 == 0 {
+            assert_eq!(comment, format!("Added beacon: m{n}."));
+        } else {
+            assert!(
+                comment.starts_with(&format!(
+                    "Beacon m{n} configuration invalid, not adding.\nbeacon m{n} (memusage)"
+                )),
+                "{comment}"
+            );
+        }
+    }
+    let listed = call(&lab, &["beacons.list", "return_yaml=False"]);
+    let mut names: Vec<&str> = listed
+        .as_map()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, _)| k.as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["m0", "m2", "m4", "m6"]);
 }

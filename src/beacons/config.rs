@@ -95,7 +95,17 @@ pub fn read(beacons: Option<&Value>) -> Configured {
     for (name, config) in entries {
         let name = py_str(name).into_owned();
         if name == "enabled" {
-            configured.enabled = config.as_bool() != Some(false);
+            match config {
+                Value::Boolean(enabled) => configured.enabled = *enabled,
+                other => configured.entries.push(Err(Problem {
+                    name: "beacons".into(),
+                    module: None,
+                    invalid: Invalid::new(
+                        "enabled",
+                        format!("True or False, not {}", describe(other)),
+                    ),
+                })),
+            }
             continue;
         }
         configured.entries.push(entry(&name, config));
@@ -216,7 +226,11 @@ fn map_value<'a>(map: &'a Value, key: &str) -> Option<&'a Value> {
     crate::event::map_get(map, key)
 }
 
-/// `interval`: seconds, more than 0.
+/// The shortest and the longest `interval`: a timer of less than a millisecond would spin, one
+/// of more than a year is a mistake.
+const INTERVALS: std::ops::RangeInclusive<f64> = 0.001..=31_536_000.0;
+
+/// `interval`: seconds, within [`INTERVALS`].
 fn interval(value: &Value) -> Result<Duration, Invalid> {
     let seconds = match value {
         Value::Integer(n) => n.as_f64(),
@@ -225,13 +239,13 @@ fn interval(value: &Value) -> Result<Duration, Invalid> {
         _ => None,
     };
     seconds
-        .filter(|s| s.is_finite() && *s > 0.0)
+        .filter(|s| INTERVALS.contains(s))
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .ok_or_else(|| {
             Invalid::new(
                 "interval",
                 format!(
-                    "a number of seconds greater than 0, not {}",
+                    "a number of seconds from 0.001 to 31536000 (a year), not {}",
                     describe(value)
                 ),
             )
@@ -296,9 +310,14 @@ mod tests {
         };
         assert_eq!(
             problem("memusage: [{interval: 0}]"),
-            "beacon memusage (memusage): interval: expected a number of seconds greater than 0, not 0"
+            "beacon memusage (memusage): interval: expected a number of seconds from 0.001 to 31536000 (a year), not 0"
         );
         assert!(problem("memusage: [{interval: -1}]").contains("not -1"));
+        assert!(problem("memusage: [{interval: 1.0e-10}]").contains("interval: expected"));
+        assert!(problem("memusage: [{interval: 1.0e+19}]").contains("interval: expected"));
+        assert!(
+            problem("enabled: 'no'").starts_with("beacon beacons: enabled: expected True or False")
+        );
         assert!(problem("memusage: [{interval: soon}]").contains("not 'soon'"));
         assert!(
             problem("memusage: [{enabled: maybe}]").contains("enabled: expected True or False")

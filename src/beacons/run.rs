@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -19,17 +20,30 @@ use crate::bus::BusHandle;
 use crate::event::{Event, Value, map_get, map_set};
 use crate::proto::events::PILLAR_REFRESH;
 use crate::proto::minion_event::{Fired, MinionEventLoad};
-use crate::proto::tags::MASTER_CONNECTED;
+use crate::proto::tags::{MASTER_CONNECTED, MASTER_DISCONNECTED};
 use crate::py::value::py_str;
 
 /// Reports waiting for the batcher; a beacon whose reports are not taken waits to check again.
 const REPORTS: usize = 256;
 /// Events in one `__beacons_return` batch and one load to the master.
 const BATCH: usize = 100;
+/// Events one check may fire; a check that finds more fires these and says how many it left.
+const EVENTS_PER_CHECK: usize = 10_000;
+/// Error events kept for the master while it is away.
+const UNSENT_ERRORS: usize = 100;
+/// Events the batcher fires before it looks at its other work again.
+const EVENTS_PER_TURN: usize = 1_000;
+/// How long a check may take before it is said to hang (a hung mount, a stuck command); it is
+/// waited for still, and the beacon is not checked again meanwhile, so that a hung check holds
+/// one thread, not one per second or per refresh.
+const CHECK_PATIENCE: Duration = Duration::from_secs(30);
 /// The tag of manage requests on the minion bus (Salt dispatches by prefix).
 pub const MANAGE_TAG: &str = "manage_beacons";
 /// The tag that restarts every beacon from the configuration (Salt's `beacons_refresh`).
 pub const REFRESH_TAG: &str = "beacons_refresh";
+/// The key of a manage request that the completion event echoes (halite's; Salt's requests
+/// have none, and get answers without it).
+pub const REQUEST_KEY: &str = "request_id";
 /// The minion-bus tag of a batch of beacon events (Salt's).
 pub const RETURN_TAG: &str = "__beacons_return";
 
@@ -53,6 +67,9 @@ pub struct Beacons {
     pub host: Host,
     /// The minion's bus: batches and completion events go on it, manage requests come from it.
     pub bus: BusHandle,
+    /// A subscription to that bus, taken before the minion connects to its master so that its
+    /// `__master_connected` is not missed.
+    pub requests: crate::bus::BusSubscription,
     /// The minion's queue of loads for its master.
     pub to_master: mpsc::Sender<Value>,
     /// For `disable_during_state_run`.
@@ -74,14 +91,14 @@ struct Report {
 /// A beacon task running.
 struct Watching {
     given: Value,
+    module: &'static str,
     abort: AbortHandle,
 }
 
 impl Beacons {
     /// Runs the beacons until `stop`, then fires what they already reported.
     pub async fn run(self, stop: CancellationToken) {
-        let mut service = Service::new(self);
-        let mut requests = service.bus.subscribe();
+        let (mut service, mut requests) = Service::new(self);
         if let Some(problem) = service.refused.take() {
             service.refuse(&problem);
         }
@@ -94,7 +111,13 @@ impl Beacons {
                 Some(report) = service.reports_rx.recv() => service.batch(report),
                 body = requests.next_body() => {
                     let Some(body) = body else { break };
-                    if body.starts_with(PILLAR_REFRESH.as_bytes()) || body.starts_with(MASTER_CONNECTED.as_bytes()) {
+                    if body.starts_with(MASTER_CONNECTED.as_bytes()) {
+                        service.connected = true;
+                        service.send_unsent_errors();
+                        service.fetch_pillar(Duration::ZERO);
+                    } else if body.starts_with(MASTER_DISCONNECTED.as_bytes()) {
+                        service.connected = false;
+                    } else if body.starts_with(PILLAR_REFRESH.as_bytes()) {
                         service.fetch_pillar(Duration::ZERO);
                     } else if body.starts_with(MANAGE_TAG.as_bytes()) || body.starts_with(REFRESH_TAG.as_bytes()) {
                         match crate::wire::decode_body(&body) {
@@ -108,7 +131,9 @@ impl Beacons {
                     Err(err) if err.is_cancelled() => {}
                     Err(err) => service.pillar_fetched(Err(err.to_string())),
                 },
-                Some(_) = service.tasks.join_next(), if !service.tasks.is_empty() => {}
+                Some(ended) = service.tasks.join_next_with_id(), if !service.tasks.is_empty() => {
+                    service.ended(ended);
+                }
             }
         }
         service.tasks.abort_all();
@@ -142,10 +167,19 @@ struct Service {
     fetches: JoinSet<Result<Value, String>>,
     /// Whether a pillar was ever fetched (until then, failed fetches are retried).
     pillar_seen: bool,
+    /// Whether the minion is connected to its master: events go to the master only then, as
+    /// Salt's, so that a master away for long cannot fill the minion's memory with them.
+    connected: bool,
+    /// Errors said while the master was away (at most [`UNSENT_ERRORS`]), sent when it connects.
+    unsent_errors: std::collections::VecDeque<Value>,
+    /// Which beacon each task runs, to say which one ended unexpectedly.
+    task_names: HashMap<tokio::task::Id, String>,
+    /// Per beacon name, whether a check is still running (across restarts of its task).
+    checking: HashMap<String, Arc<AtomicBool>>,
 }
 
 impl Service {
-    fn new(beacons: Beacons) -> Self {
+    fn new(beacons: Beacons) -> (Self, crate::bus::BusSubscription) {
         let (reports, reports_rx) = mpsc::channel(REPORTS);
         let (config, refused) = match beacons.configured {
             Some(Value::Map(entries)) => (entries, None),
@@ -153,7 +187,7 @@ impl Service {
             // Refused loudly, then managed as an empty map.
             Some(other) => (Vec::new(), config::read(Some(&other)).entries.pop()),
         };
-        Self {
+        let service = Self {
             id: beacons.id,
             config,
             host: beacons.host,
@@ -170,7 +204,12 @@ impl Service {
             pillar_beacons: Vec::new(),
             fetches: JoinSet::new(),
             pillar_seen: false,
-        }
+            connected: false,
+            unsent_errors: std::collections::VecDeque::new(),
+            task_names: HashMap::new(),
+            checking: HashMap::new(),
+        };
+        (service, beacons.requests)
     }
 
     /// Asks for the pillar's beacons after `delay`, instead of any request under way (the
@@ -194,10 +233,12 @@ impl Service {
                     Value::Map(entries) => entries,
                     Value::Nil => Vec::new(),
                     other => {
-                        tracing::error!(
-                            "the pillar's beacons are not a map of beacon names to their configuration but {}; ignored",
-                            config::describe(&other)
-                        );
+                        if let Some(Err(problem)) = config::read(Some(&other)).entries.pop() {
+                            self.refuse(&Problem {
+                                name: "pillar beacons".into(),
+                                ..problem
+                            });
+                        }
                         Vec::new()
                     }
                 };
@@ -256,14 +297,47 @@ impl Service {
             if self.watching.contains_key(&name) {
                 continue;
             }
-            let given = entry.given.clone();
+            let (given, module) = (entry.given.clone(), entry.module.name);
+            let checking = self.checking.entry(name.clone()).or_default().clone();
             let abort = self.tasks.spawn(watch(
                 entry,
                 self.host.clone(),
                 self.reports.clone(),
+                checking,
                 self.state_running.clone(),
             ));
-            self.watching.insert(name, Watching { given, abort });
+            self.task_names.insert(abort.id(), name.clone());
+            self.watching.insert(
+                name,
+                Watching {
+                    given,
+                    module,
+                    abort,
+                },
+            );
+        }
+    }
+
+    /// A beacon task ended: by itself (refused, ran once) or aborted, which is expected; a
+    /// panic is said, and the beacon does not run until it is configured again.
+    fn ended(&mut self, ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let (id, panic) = match ended {
+            Ok((id, ())) => (id, None),
+            Err(err) => (err.id(), err.is_panic().then(|| err.to_string())),
+        };
+        let Some(name) = self.task_names.remove(&id) else {
+            return;
+        };
+        if let Some(panic) = panic {
+            let module = self
+                .watching
+                .get(&name)
+                .map(|w| w.module)
+                .unwrap_or_default();
+            let message = format!("beacon {name} ({module}): it stopped: {panic}");
+            tracing::error!("{message}");
+            let item = self.error_item(&name, module, &message);
+            self.send(vec![item]);
         }
     }
 
@@ -295,16 +369,39 @@ impl Service {
         )
     }
 
+    /// The errors said while the master was away, to the master.
+    fn send_unsent_errors(&mut self) {
+        let errors: Vec<Value> = self.unsent_errors.drain(..).collect();
+        if errors.is_empty() {
+            return;
+        }
+        let load = MinionEventLoad {
+            id: self.id.clone(),
+            pretag: None,
+            fired: Fired::Events(errors),
+            preload: Vec::new(),
+        };
+        if self.to_master.try_send(load.to_value()).is_err() {
+            tracing::warn!("dropped beacon errors for the master: the link is not taking them");
+        }
+    }
+
     /// Turns the reports waiting into events, fired in batches.
+    /// (What waits beyond [`EVENTS_PER_TURN`] is left for the next turn, so that stopping and
+    /// manage requests are not held up by a flood.)
     fn batch(&mut self, first: Report) {
         let mut items = Vec::new();
+        let mut fired = 0;
         let mut next = Some(first);
         while let Some(report) = next.take() {
             self.items_of(report, &mut items);
             if items.len() >= BATCH {
+                fired += items.len();
                 self.send(std::mem::take(&mut items));
             }
-            next = self.reports_rx.try_recv().ok();
+            if fired < EVENTS_PER_TURN {
+                next = self.reports_rx.try_recv().ok();
+            }
         }
         if !items.is_empty() {
             self.send(items);
@@ -353,7 +450,16 @@ impl Service {
     }
 
     /// Fires a batch as Salt's `__beacons_return` on the minion bus and sends it to the master.
-    fn send(&self, items: Vec<Value>) {
+    fn send(&mut self, items: Vec<Value>) {
+        if !self.connected {
+            // Errors (a beacon refused at start, before the link is up) wait for the master.
+            for item in items.iter().filter(|item| is_error(item)) {
+                if self.unsent_errors.len() == UNSENT_ERRORS {
+                    self.unsent_errors.pop_front();
+                }
+                self.unsent_errors.push_back(item.clone());
+            }
+        }
         for chunk in items.chunks(BATCH) {
             let chunk = chunk.to_vec();
             self.bus
@@ -364,9 +470,12 @@ impl Service {
                 fired: Fired::Events(chunk),
                 preload: Vec::new(),
             };
+            if !self.connected {
+                continue;
+            }
             if self.to_master.try_send(load.to_value()).is_err() {
                 tracing::warn!(
-                    "dropped beacon events for the master: its queue is full while the link is down"
+                    "dropped beacon events for the master: the link is not taking them as fast"
                 );
             }
         }
@@ -388,7 +497,10 @@ impl Service {
         let name = map_get(data, "name").map(|n| py_str(n).into_owned());
         let reply = manage(self, &func, name.as_deref(), data);
         match reply {
-            Some((tag, fields)) => {
+            Some((tag, mut fields)) => {
+                if let Some(id) = map_get(data, REQUEST_KEY) {
+                    fields.push((REQUEST_KEY, id.clone()));
+                }
                 self.bus.fire_fields(tag, fields);
                 self.apply();
             }
@@ -609,6 +721,14 @@ fn build(entry: &Entry, host: &Host) -> Result<Box<dyn Beacon>, Problem> {
     })
 }
 
+/// Whether a batch item is a beacon's error event.
+fn is_error(item: &Value) -> bool {
+    map_get(item, "tag")
+        .and_then(Value::as_str)
+        .is_some_and(|tag| tag.ends_with("/error"))
+        && map_get(item, "data").is_some_and(|data| map_get(data, "error").is_some())
+}
+
 /// One `{"tag", "data", "beacon_name"}` item of a batch, as Salt's minion builds it.
 fn item(tag: String, data: Value, module: &str) -> Value {
     Value::Map(vec![
@@ -618,12 +738,13 @@ fn item(tag: String, data: Value, module: &str) -> Value {
     ])
 }
 
-/// One beacon: built, then checked at its interval (or when the kernel wakes it), until its
-/// task is dropped.
+/// One beacon: built at once (so that wrong options are said at start), then checked at its
+/// interval (or when the kernel wakes it), until its task is dropped.
 async fn watch(
     entry: Entry,
     host: Host,
     reports: mpsc::Sender<Report>,
+    checking: Arc<AtomicBool>,
     state_running: StateRunning,
 ) {
     let period = entry.interval.unwrap_or(Duration::from_secs(1));
@@ -637,7 +758,15 @@ async fn watch(
         result,
         ran_once,
     };
-    let mut beacon: Option<Box<dyn Beacon>> = None;
+    let mut beacon = match build(&entry, &host) {
+        Ok(built) => Some(built),
+        Err(problem) => {
+            let _ = reports
+                .send(report(Err(problem.invalid.to_string()), false))
+                .await;
+            return;
+        }
+    };
     loop {
         // Woken by the kernel only without an interval: with one, changes wait for it.
         {
@@ -661,6 +790,10 @@ async fn watch(
             }
             continue;
         }
+        if checking.load(Ordering::Acquire) {
+            // The check of an earlier task of this beacon still hangs: not another one.
+            continue;
+        }
         let mut running = match beacon.take() {
             Some(running) => running,
             None => match build(&entry, &host) {
@@ -673,19 +806,47 @@ async fn watch(
                 }
             },
         };
-        let checked = tokio::task::spawn_blocking(move || {
+        checking.store(true, Ordering::Release);
+        let done = checking.clone();
+        let mut checked = tokio::task::spawn_blocking(move || {
             let result = running.check();
+            done.store(false, Ordering::Release);
             (running, result)
-        })
-        .await;
-        let result = match checked {
+        });
+        let checked = match tokio::time::timeout(CHECK_PATIENCE, &mut checked).await {
+            Ok(checked) => checked,
+            Err(_) => {
+                let hung = format!(
+                    "the check has not returned after {} s (a hung file system, mount or command?); it is not checked again until it does",
+                    CHECK_PATIENCE.as_secs()
+                );
+                if reports.send(report(Err(hung), false)).await.is_err() {
+                    return;
+                }
+                checked.await
+            }
+        };
+        let mut result = match checked {
             Ok((running, result)) => {
                 beacon = Some(running);
                 result
             }
-            // Built again at the next check.
-            Err(err) => Err(format!("the check failed: {err}")),
+            // A check that panicked: built again at the next check.
+            Err(err) => {
+                checking.store(false, Ordering::Release);
+                Err(format!("the check failed: {err}"))
+            }
         };
+        if let Ok(events) = &mut result
+            && events.len() > EVENTS_PER_CHECK
+        {
+            let left = events.len() - EVENTS_PER_CHECK;
+            events.truncate(EVENTS_PER_CHECK);
+            let said = format!(
+                "one check found {left} events more than the {EVENTS_PER_CHECK} it may fire; those were dropped"
+            );
+            let _ = reports.send(report(Err(said), false)).await;
+        }
         let ok = result.is_ok();
         if reports
             .send(report(result, ok && entry.run_once))

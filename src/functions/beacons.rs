@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::signature::{Bound, Signature, text, truthy};
 use super::{Call, Context, FunctionError, Outcome, bind};
-use crate::beacons::run::MANAGE_TAG;
+use crate::beacons::run::{MANAGE_TAG, REQUEST_KEY};
 use crate::client::{Listener, fire_once};
 use crate::event::{Event, Value, map_get};
 use crate::output::outputter::Outputter;
@@ -179,7 +179,13 @@ impl<'a> Request<'a> {
         // Listening before asking, so that the answer cannot come first.
         let mut listener = Listener::new(address.publish.clone());
         listener.connect().await.map_err(unreachable)?;
-        let mut data = vec![(Value::from("func"), Value::from(func))];
+        // The minion echoes it in its answer, so that calls at the same time do not take each
+        // other's answers (Salt's minion does not: there, they can).
+        let request_id = request_id();
+        let mut data = vec![
+            (Value::from("func"), Value::from(func)),
+            (Value::from(REQUEST_KEY), Value::from(request_id.as_str())),
+        ];
         data.extend(
             fields
                 .into_iter()
@@ -193,19 +199,27 @@ impl<'a> Request<'a> {
         .await
         .map_err(unreachable)?;
         Ok(listener
-            .wait_for(|event| event.tag == complete, self.timeout())
+            .wait_for(
+                |event| {
+                    event.tag == complete
+                        && map_get(&event.data, REQUEST_KEY)
+                            .is_none_or(|id| id.as_str() == Some(request_id.as_str()))
+                },
+                self.timeout(),
+            )
             .await
             .ok()
             .map(|event| event.data))
     }
 
-    /// The minion's beacons (`list` with `return_yaml=False`).
-    async fn beacons(&self) -> Result<Value, FunctionError> {
+    /// The minion's beacons (`list` with `return_yaml=False`), those of its pillar with
+    /// `include_pillar`.
+    async fn beacons(&self, include_pillar: bool) -> Result<Value, FunctionError> {
         let answer = self
             .ask(
                 "list",
                 vec![
-                    ("include_pillar", self.flag("include_pillar").into()),
+                    ("include_pillar", include_pillar.into()),
                     ("include_opts", self.flag("include_opts").into()),
                 ],
                 "/salt/minion/minion_beacons_list_complete",
@@ -223,6 +237,17 @@ impl<'a> Request<'a> {
             self.timeout().as_secs()
         )
     }
+}
+
+/// An id for one request, unique among this host's processes.
+fn request_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(
+        "{}-{n}-{}",
+        std::process::id(),
+        crate::event::jid::gen_jid()
+    )
 }
 
 fn has(beacons: &Value, name: &str) -> bool {
@@ -249,7 +274,7 @@ fn yaml(key: &str, value: Value) -> String {
 
 pub(super) async fn list(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
     let request = Request::new(call, ctx, &LIST)?;
-    let beacons = request.beacons().await?;
+    let beacons = request.beacons(request.flag("include_pillar")).await?;
     ok(if request.flag("return_yaml") {
         yaml("beacons", beacons).into()
     } else {
@@ -287,7 +312,16 @@ pub(super) async fn add(
         .get("beacon_data")
         .cloned()
         .unwrap_or(Value::Nil);
-    let current = request.beacons().await?;
+    if name.is_empty() || name == "enabled" {
+        // `enabled` under `beacons` switches them all; an empty name makes an empty tag segment.
+        return ok(result(
+            false,
+            format!(
+                "Beacon name {name:?} cannot be used: give the beacon a name other than \"enabled\""
+            ),
+        ));
+    }
+    let current = request.beacons(request.flag("include_pillar")).await?;
     let configured = has(&current, &name);
     if !modify && configured {
         return ok(result(
@@ -438,7 +472,7 @@ pub(super) async fn delete(call: &Call, ctx: &Context) -> Result<Outcome, Functi
 /// Salt writes them, `<config_dir>/minion.d/beacons.conf`.
 pub(super) async fn save(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
     let request = Request::new(call, ctx, &SAVE)?;
-    let beacons = request.beacons().await?;
+    let beacons = request.beacons(false).await?;
     let file = ctx
         .config
         .config_dir()
@@ -526,7 +560,10 @@ pub(super) async fn switch_one(
     if request.test() {
         return ok(result(true, format!("Beacon {name} would be {verb}d.")));
     }
-    if !has(&request.beacons().await?, &name) {
+    if !has(
+        &request.beacons(request.flag("include_pillar")).await?,
+        &name,
+    ) {
         return ok(result(
             false,
             format!("Beacon {name} is not currently configured."),

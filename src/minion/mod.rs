@@ -197,6 +197,22 @@ impl Minion {
             grains: context.grains.clone(),
             requests,
         };
+        // Before the link starts, so that the beacons see it connect.
+        let running = context.running.clone();
+        let beacons_bus = context
+            .bus
+            .clone()
+            .expect("the minion's context has its bus");
+        let beacons = crate::beacons::run::Beacons {
+            id: id.clone(),
+            configured: config.get("beacons").cloned(),
+            host: crate::beacons::Host::real(),
+            requests: beacons_bus.subscribe(),
+            bus: beacons_bus,
+            to_master: to_master.clone(),
+            state_running: Arc::new(move || running.state_running()),
+            pillar: Some(pillar_beacons(&context)),
+        };
         let (reported, mut outcome) = oneshot::channel();
         let mut services = Services::new();
         // The reactor works through what it accepted first, while the link carries its jobs;
@@ -217,19 +233,6 @@ impl Minion {
         services.spawn("jobs", Stage::Sessions, |stop| async move {
             stop.run_until_cancelled(runner).await;
         });
-        let running = context.running.clone();
-        let beacons = crate::beacons::run::Beacons {
-            id: id.clone(),
-            configured: config.get("beacons").cloned(),
-            host: crate::beacons::Host::real(),
-            bus: context
-                .bus
-                .clone()
-                .expect("the minion's context has its bus"),
-            to_master: to_master.clone(),
-            state_running: Arc::new(move || running.state_running()),
-            pillar: Some(pillar_beacons(&context)),
-        };
         services.spawn("beacons", Stage::Reactions, |stop| beacons.run(stop));
         services.spawn_essential("bus", Stage::Bus, |stop| bus.run(stop));
         services.run(&shutdown).await?;
