@@ -53,10 +53,10 @@ pub(super) fn percent(key: &str, value: &Value) -> Result<f64, Invalid> {
         Value::Integer(n) => n.as_f64().unwrap_or(f64::NAN),
         Value::F64(f) => *f,
         Value::F32(f) => f64::from(*f),
-        other => return Err(expected(&other.to_string())),
+        other => return Err(expected(&crate::py::value::repr(other))),
     };
     if !(0.0..=100.0).contains(&percent) {
-        return Err(expected(&percent.to_string()));
+        return Err(expected(&crate::py::value::float_repr(percent)));
     }
     Ok(percent)
 }

@@ -263,7 +263,7 @@ fn time_range(given: &Value, path: &str) -> Result<Option<Range>, Invalid> {
     known(map(range, &path)?, &path, &["start", "end"])?;
     let read = |name: &str| {
         let key = format!("{path}:{name}");
-        let expected = "a time such as 8am, 17:30 or 2026-05-01 08:00";
+        let expected = "a quoted time such as '8am', '17:30' or '2026-05-01 08:00' (unquoted, YAML reads 17:30 as a number)";
         let value = map_get(range, name)
             .ok_or_else(|| Invalid::new(&key, format!("{expected} (it is required)")))?;
         text(value, &key, expected).and_then(|text| {
@@ -338,11 +338,24 @@ impl Utmp {
         let (mut login, mut logout) = (LOGIN, LOGOUT);
         if let Some(types) = options.get("ut_type") {
             known(map(types, "ut_type")?, "ut_type", &["login", "logout"])?;
+            // A record's type is a C short: a number beyond one would never match.
+            let record_type = |key: &str, value| {
+                integer(value, key).and_then(|n| {
+                    if (0..=i64::from(i16::MAX)).contains(&n) {
+                        Ok(n)
+                    } else {
+                        Err(Invalid::new(
+                            key,
+                            format!("a record type from 0 to 32767, not {n}"),
+                        ))
+                    }
+                })
+            };
             if let Some(value) = map_get(types, "login") {
-                login = integer(value, "ut_type:login")?;
+                login = record_type("ut_type:login", value)?;
             }
             if let Some(value) = map_get(types, "logout") {
-                logout = integer(value, "ut_type:logout")?;
+                logout = record_type("ut_type:logout", value)?;
             }
         }
         let filter = Filter {
