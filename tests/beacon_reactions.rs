@@ -180,13 +180,7 @@ fn a_disk_over_its_threshold_raises_an_alert() {
     master_bus.expect_tag(&format!("salt/minion/{MINION_ID}/start"));
     std::fs::write(mount.path().join("fill"), vec![7u8; 700 * 1024]).unwrap();
     let beacon = master_bus.expect_tag(&format!("salt/beacon/{MINION_ID}/diskusage/"));
-    let keys: Vec<&str> = beacon
-        .data
-        .as_map()
-        .unwrap()
-        .iter()
-        .filter_map(|(k, _)| k.as_str())
-        .collect();
+    let keys = crate::support::keys(&beacon.data);
     assert_eq!(
         keys,
         ["diskusage", "mount", "id", "_stamp"],

@@ -62,13 +62,7 @@ fn beacon_events_reach_both_buses_in_salts_shape_and_bad_beacons_are_refused_out
         .iter()
         .find(|e| e.tag == format!("salt/beacon/{MINION_ID}/memusage/"))
         .unwrap_or_else(|| panic!("no memusage event on the master bus: {tags:?}"));
-    let keys: Vec<&str> = memusage
-        .data
-        .as_map()
-        .unwrap()
-        .iter()
-        .filter_map(|(k, _)| k.as_str())
-        .collect();
+    let keys = crate::support::keys(&memusage.data);
     assert_eq!(keys, ["memusage", "id", "_stamp"], "{:?}", memusage.data);
     assert!(
         map_get(&memusage.data, "memusage")
@@ -282,12 +276,7 @@ fn beacons_in_pillar_run_beside_the_configured_ones_and_the_configuration_cannot
     master_bus.expect_tag(&format!("salt/beacon/{MINION_ID}/mem_pillar/"));
     master_bus.expect_tag(&format!("salt/beacon/{MINION_ID}/mem_conf/"));
     let listed = call(&lab, &["beacons.list", "return_yaml=False"]);
-    let mut names: Vec<&str> = listed
-        .as_map()
-        .unwrap()
-        .iter()
-        .filter_map(|(k, _)| k.as_str())
-        .collect();
+    let mut names = crate::support::keys(&listed);
     names.sort_unstable();
     assert_eq!(names, ["mem_conf", "mem_pillar"]);
     let only_conf = call(
@@ -363,12 +352,7 @@ fn beacons_calls_at_the_same_time_each_get_their_own_answer() {
         }
     }
     let listed = call(&lab, &["beacons.list", "return_yaml=False"]);
-    let mut names: Vec<&str> = listed
-        .as_map()
-        .unwrap()
-        .iter()
-        .filter_map(|(k, _)| k.as_str())
-        .collect();
+    let mut names = crate::support::keys(&listed);
     names.sort_unstable();
     assert_eq!(names, ["m0", "m2", "m4", "m6"]);
 }
