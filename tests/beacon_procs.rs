@@ -684,6 +684,68 @@ fn script_starts_a_command_that_ended_again_after_a_growing_delay() {
     assert!(runs[2] - runs[1] >= Duration::from_millis(1900), "{runs:?}");
 }
 
+/// Processes killed on drop (those a test's command left behind in sessions of their own).
+struct Orphans(Vec<i32>);
+
+impl Drop for Orphans {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// Whether this process holds an end of `pipe` (`pipe:[inode]`).
+fn holds(pipe: &str) -> bool {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .any(|target| target.as_os_str() == pipe)
+}
+
+#[test]
+fn script_notices_its_command_ended_while_a_process_it_left_holds_its_pipes() {
+    let mut orphans = Orphans(Vec::new());
+    let mut orphan = |event: &Json| {
+        let pid = i32::try_from(event["orphan"].as_i64()?).ok()?;
+        orphans.0.push(pid);
+        let pipe = std::fs::read_link(format!("/proc/{pid}/fd/1")).ok()?;
+        pipe.into_os_string().into_string().ok()
+    };
+    // Said once it runs in its own session: before, it is killed with the command's group.
+    let left = r#"setsid sleep 1005 &
+        until [ "$(cut -d' ' -f6 /proc/$!/stat)" = $! ]; do sleep 0.01; done
+        echo "{\"orphan\": $!}";"#;
+    let config = json!([{"command": ["sh", "-c", format!("{left} exit 3")]}]);
+    let mut ours = halite("script", &config, &Host::real());
+    let events = events_within(&mut ours, 3, Duration::from_secs(10));
+    let pipes: Vec<_> = events.iter().filter_map(&mut orphan).collect();
+    let ended =
+        json!({"tag": "error", "beacon_module": "script", "error": "sh ended (exit status: 3)"});
+    assert!(events.len() >= 3, "{events:?}");
+    assert_eq!(events[1], ended);
+    assert!(pipes.len() >= 2, "started again: {events:?}");
+    assert!(!holds(&pipes[0]), "the pipes of the ended run are closed");
+    drop(ours);
+    // Dropped while the command runs: the pipes are closed, and no thread reads them.
+    let config = json!([{"command": ["sh", "-c", format!("{left} exec sleep 300")]}]);
+    let mut ours = halite("script", &config, &Host::real());
+    let events = events_within(&mut ours, 1, Duration::from_secs(10));
+    let pipe = orphan(&events[0]).expect("a pipe");
+    assert!(holds(&pipe));
+    drop(ours);
+    assert!(!holds(&pipe), "the pipes are closed with the beacon");
+    let threads: Vec<_> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim() == "beacon sh")
+        .collect();
+    assert!(threads.is_empty(), "{threads:?}");
+}
+
 /// A command that cannot start is said once, however often it is tried.
 #[test]
 fn script_says_once_that_its_command_cannot_run() {
@@ -928,4 +990,36 @@ fn a_minion_fires_a_script_beacons_events_to_its_master_and_kills_the_command_wh
         wait_until(Duration::from_secs(10), gone),
         "the command outlived its minion"
     );
+}
+
+#[test]
+fn a_script_beacons_command_dies_with_its_minion_killed_by_sigkill() {
+    let mut lab = Lab::with_config(
+        "",
+        r#"beacons:
+  script:
+    - command: [sh, -c, 'echo "{\"tag\": \"hello\", \"pid\": $$}"; exec sleep 300']
+"#,
+    );
+    lab.start_master();
+    let mut master = RawSubscriber::connect(&lab.master_pub());
+    lab.start_minion();
+    let event = master.expect_tag(&format!("salt/beacon/{MINION_ID}/script/hello"));
+    let pid = halite::event::map_get(&event.data, "pid")
+        .and_then(Value::as_u64)
+        .expect("the command's pid");
+    lab.take_daemon().kill();
+    // Gone, or a zombie that nobody reaps in this container.
+    let gone = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.is_empty() || stat.contains(") Z ")
+    };
+    let outlived = !wait_until(Duration::from_secs(10), gone);
+    if outlived {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(!outlived, "the command outlived its minion");
 }

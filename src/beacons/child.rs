@@ -1,28 +1,40 @@
 //! A long-running command that a beacon reads lines from (`journalctl --follow`, a `script`'s
-//! command): started without a shell in a process group of its own, its output read by two
-//! threads into one bounded queue that each check drains, started again with a growing delay
-//! when it ends, and killed with its whole group when the beacon is dropped.
+//! command): started without a shell in a process group of its own, its pipes read without
+//! waiting at each check (no thread reads them), noticed when it ends (by its exit, even while a
+//! process it left behind holds its pipes), started again with a growing delay, and killed with
+//! its whole group when the beacon is dropped.
+//!
+//! The kernel kills the command when the minion dies, even by SIGKILL (a parent-death signal).
+//! That signal follows the thread that started the command, and the blocking pool's threads come
+//! and go: so one thread, living as long as the process, starts every command. What the command
+//! starts itself is not killed that way (only by the group kill of an orderly stop), and what it
+//! moves to a session of its own (`setsid`) escapes the group kill too: that is its own business.
 
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+use nix::unistd::{Pid, getpid, getppid};
 
 use crate::event::Value;
 
-/// Lines waiting for a check. When full, the reading threads wait, and so does the command
-/// once its pipe is full: nothing is dropped.
-const QUEUE: usize = 1024;
 /// The first delay before a command that ended is started again; it doubles each time.
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 /// The longest delay; a command that ran this long starts the next one at [`BACKOFF_MIN`].
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// Lines of standard error kept to say why a command ended.
 const STDERR_KEPT: usize = 3;
+/// Commands waiting for the thread that starts them.
+const SPAWNS: usize = 16;
 
 /// What a check finds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +47,8 @@ pub(super) enum Output {
     Problem(String),
 }
 
-/// A command, kept running.
+/// A command, kept running. What it writes waits in its pipes (the command waits when they are
+/// full: nothing is dropped) until a check reads it.
 pub(super) struct Supervised {
     /// The command's name, for messages.
     program: String,
@@ -52,14 +65,10 @@ pub(super) struct Supervised {
 }
 
 struct Running {
-    child: std::process::Child,
-    lines: Receiver<Piped>,
+    child: Child,
+    stdout: Pipe<File>,
+    stderr: Pipe<File>,
     started: Instant,
-}
-
-enum Piped {
-    Out(Output),
-    Err(String),
 }
 
 impl Supervised {
@@ -97,30 +106,38 @@ impl Supervised {
         let Some(running) = &mut self.running else {
             return found;
         };
-        let mut closed = false;
-        while found.len() < max {
-            match running.lines.try_recv() {
-                Ok(Piped::Out(output)) => {
+        // Looked at before the pipes: what it wrote before it exited is in them then.
+        let exited = running.exited();
+        for _ in 0..max {
+            let Next::Line(Output::Line(line) | Output::TooLong(line) | Output::Problem(line)) =
+                running.stderr.next()
+            else {
+                break;
+            };
+            tracing::warn!("{}: {line}", self.program);
+            if self.stderr.len() == STDERR_KEPT {
+                self.stderr.remove(0);
+            }
+            self.stderr.push(line);
+        }
+        let ended = loop {
+            if found.len() >= max {
+                break false;
+            }
+            match running.stdout.next() {
+                Next::Line(output) => {
                     self.said = None;
                     found.push(output);
                 }
-                Ok(Piped::Err(line)) => {
-                    tracing::warn!("{}: {line}", self.program);
-                    if self.stderr.len() == STDERR_KEPT {
-                        self.stderr.remove(0);
-                    }
-                    self.stderr.push(line);
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    closed = true;
-                    break;
-                }
+                // What a process it left behind still writes is not waited for.
+                Next::Empty => break exited,
+                Next::Closed => break true,
             }
-        }
-        if closed && let Some(running) = self.running.take() {
-            let status = stop(running.child);
-            self.ended(running.started);
+        };
+        if ended && let Some(running) = self.running.take() {
+            let started = running.started;
+            let status = running.stop();
+            self.ended(started);
             let said = if self.stderr.is_empty() {
                 String::new()
             } else {
@@ -133,33 +150,31 @@ impl Supervised {
     }
 
     fn start(&mut self, mut command: Command) -> std::io::Result<Running> {
-        let mut child = command
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()?;
-        let (send, lines) = sync_channel(QUEUE);
-        let line_max = self.line_max;
-        if let Some(stdout) = child.stdout.take() {
-            let send = send.clone();
-            spawn_reader(&self.program, move || {
-                read_lines(stdout, line_max, &send, Piped::Out)
-            })?;
-        }
-        if let Some(stderr) = child.stderr.take() {
-            spawn_reader(&self.program, move || {
-                read_lines(stderr, line_max, &send, |output| match output {
-                    Output::Line(line) | Output::TooLong(line) | Output::Problem(line) => {
-                        Piped::Err(line)
-                    }
-                })
-            })?;
-        }
+            .process_group(0);
+        dies_with_us(&mut command);
+        let mut child = spawn(command)?;
+        let pipes = match (child.stdout.take(), child.stderr.take()) {
+            (Some(stdout), Some(stderr)) => Pipe::new(stdout.into(), self.line_max)
+                .and_then(|stdout| Ok((stdout, Pipe::new(stderr.into(), self.line_max)?))),
+            _ => Err(std::io::Error::other("no pipes")),
+        };
+        let (stdout, stderr) = match pipes {
+            Ok(pipes) => pipes,
+            Err(err) => {
+                kill(&child);
+                let _ = child.wait();
+                return Err(err);
+            }
+        };
         self.stderr.clear();
         Ok(Running {
             child,
-            lines,
+            stdout,
+            stderr,
             started: Instant::now(),
         })
     }
@@ -185,75 +200,176 @@ impl Supervised {
 impl Drop for Supervised {
     fn drop(&mut self) {
         if let Some(running) = self.running.take() {
-            stop(running.child);
+            kill(&running.child);
+            // Our ends of the pipes close here.
+            reap(running.child);
         }
     }
 }
 
-/// Kills the command's process group (what the command started with it: their ends of the
-/// pipes close, so the reading threads end) and reaps the command; says how it ended. Until it
-/// is reaped its pid, and so its group's, cannot be taken by another process.
-fn stop(mut child: std::process::Child) -> String {
+impl Running {
+    /// Whether the command exited (not reaped yet: until then its pid, and so its group's,
+    /// cannot be taken by another process).
+    fn exited(&self) -> bool {
+        let Ok(pid) = i32::try_from(self.child.id()) else {
+            return false;
+        };
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        match waitid(Id::Pid(Pid::from_raw(pid)), flags) {
+            Ok(status) => status != WaitStatus::StillAlive,
+            Err(err) => err == Errno::ECHILD,
+        }
+    }
+
+    /// Kills the group and reaps the command, which has ended or is killed; says how it ended.
+    fn stop(mut self) -> String {
+        kill(&self.child);
+        match self.child.wait() {
+            Ok(status) => status.to_string(),
+            Err(err) => format!("not reaped: {err}"),
+        }
+    }
+}
+
+/// Kills the command's process group: the command and what it started with it.
+fn kill(child: &Child) {
     if let Ok(pid) = i32::try_from(child.id()) {
         let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
     }
-    match child.wait() {
-        Ok(status) => status.to_string(),
-        Err(err) => format!("not reaped: {err}"),
+}
+
+/// Reaps a killed command without holding up the thread that drops it (a runtime's thread must
+/// not wait): on the blocking pool when there is a runtime.
+fn reap(mut child: Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        // Ends as soon as the killed command is gone; the runtime waits for it at its end.
+        Ok(runtime) => drop(runtime.spawn_blocking(move || child.wait())),
+        Err(_) => {
+            let _ = child.wait();
+        }
     }
 }
 
-fn spawn_reader(program: &str, read: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
-    // Ends when the pipe closes; `stop` sees to it.
-    std::thread::Builder::new()
-        .name(format!("beacon {program}"))
-        .spawn(read)
-        .map(drop)
+/// Has the kernel kill the command when its parent dies: the thread of [`spawn`], so the
+/// process that started it, however it dies.
+#[allow(unsafe_code)]
+fn dies_with_us(command: &mut Command) {
+    let parent = getpid();
+    // SAFETY: between fork and exec, the closure only makes two system calls (prctl, getppid),
+    // which are async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // The parent died before the signal was asked for.
+            if getppid() != parent {
+                return Err(Errno::ESRCH.into());
+            }
+            Ok(())
+        });
+    }
 }
 
-/// Sends each line of `pipe` (the last one even without its newline), each cut at `line_max`
-/// bytes, until the pipe closes or nobody listens.
-fn read_lines(
-    pipe: impl Read,
-    line_max: usize,
-    send: &SyncSender<Piped>,
-    wrap: impl Fn(Output) -> Piped,
-) {
-    let mut reader = BufReader::new(pipe);
-    let mut line = Vec::new();
-    let mut too_long = false;
-    loop {
-        let buffer = match reader.fill_buf() {
-            Ok(buffer) => buffer,
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        let (piece, used, complete) = match memchr::memchr(b'\n', buffer) {
-            Some(end) => (&buffer[..end], end + 1, true),
-            None if buffer.is_empty() => (buffer, 0, !line.is_empty() || too_long),
-            None => (buffer, buffer.len(), false),
-        };
-        let room = line_max.saturating_sub(line.len());
-        too_long |= piece.len() > room;
-        line.extend_from_slice(&piece[..piece.len().min(room)]);
-        let eof = buffer.is_empty();
-        reader.consume(used);
-        if complete {
-            let text =
-                String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(&line)).into_owned();
-            let output = if std::mem::take(&mut too_long) {
-                Output::TooLong(text)
-            } else {
-                Output::Line(text)
-            };
-            line.clear();
-            if send.send(wrap(output)).is_err() {
-                break;
+type Spawn = (Command, SyncSender<std::io::Result<Child>>);
+
+/// The queue of the thread that starts every command (see the module's documentation).
+static SPAWNER: Mutex<Option<SyncSender<Spawn>>> = Mutex::new(None);
+
+/// Starts `command` on the thread that starts every command, starting that thread if need be.
+fn spawn(command: Command) -> std::io::Result<Child> {
+    let gone = || std::io::Error::other("the thread that starts commands is gone");
+    let spawner = {
+        let mut spawner = SPAWNER.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*spawner {
+            Some(spawner) => spawner.clone(),
+            None => {
+                let (send, requests) = sync_channel::<Spawn>(SPAWNS);
+                // Never ends: [`SPAWNER`] keeps its queue open.
+                std::thread::Builder::new()
+                    .name("beacon spawner".into())
+                    .spawn(move || {
+                        for (mut command, reply) in requests {
+                            let _ = reply.send(command.spawn());
+                        }
+                    })?;
+                spawner.insert(send).clone()
             }
         }
-        if eof {
-            break;
+    };
+    let (reply, answer) = sync_channel(1);
+    spawner.send((command, reply)).map_err(|_| gone())?;
+    answer.recv().map_err(|_| gone())?
+}
+
+/// A pipe read a line at a time, without waiting.
+struct Pipe<R> {
+    reader: BufReader<R>,
+    line_max: usize,
+    /// The line read so far, at most `line_max` bytes of it.
+    line: Vec<u8>,
+    too_long: bool,
+    closed: bool,
+}
+
+enum Next {
+    Line(Output),
+    /// Nothing more for now.
+    Empty,
+    Closed,
+}
+
+impl Pipe<File> {
+    fn new(pipe: OwnedFd, line_max: usize) -> std::io::Result<Self> {
+        fcntl(&pipe, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+        Ok(Self::reading(File::from(pipe), line_max))
+    }
+}
+
+impl<R: Read> Pipe<R> {
+    fn reading(pipe: R, line_max: usize) -> Self {
+        Self {
+            reader: BufReader::new(pipe),
+            line_max,
+            line: Vec::new(),
+            too_long: false,
+            closed: false,
         }
+    }
+
+    /// The next line (the last one even without its newline), cut at `line_max` bytes.
+    fn next(&mut self) -> Next {
+        while !self.closed {
+            let buffer = match self.reader.fill_buf() {
+                Ok(buffer) => buffer,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return Next::Empty,
+                Err(_) => &[],
+            };
+            let (piece, used, complete) = match memchr::memchr(b'\n', buffer) {
+                Some(end) => (&buffer[..end], end + 1, true),
+                None if buffer.is_empty() => (buffer, 0, !self.line.is_empty() || self.too_long),
+                None => (buffer, buffer.len(), false),
+            };
+            let room = self.line_max.saturating_sub(self.line.len());
+            self.too_long |= piece.len() > room;
+            self.line.extend_from_slice(&piece[..piece.len().min(room)]);
+            self.closed = buffer.is_empty();
+            self.reader.consume(used);
+            if complete {
+                let line = &self.line;
+                let text =
+                    String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned();
+                self.line.clear();
+                return Next::Line(if std::mem::take(&mut self.too_long) {
+                    Output::TooLong(text)
+                } else {
+                    Output::Line(text)
+                });
+            }
+        }
+        Next::Closed
     }
 }
 
@@ -272,16 +388,12 @@ mod tests {
     use super::*;
 
     fn lines(input: &[u8], line_max: usize) -> Vec<Output> {
-        let (send, receive) = sync_channel(16);
-        read_lines(input, line_max, &send, Piped::Out);
-        drop(send);
-        receive
-            .iter()
-            .map(|piped| match piped {
-                Piped::Out(output) => output,
-                Piped::Err(line) => Output::Problem(line),
-            })
-            .collect()
+        let mut pipe = Pipe::reading(input, line_max);
+        std::iter::from_fn(|| match pipe.next() {
+            Next::Line(output) => Some(output),
+            Next::Empty | Next::Closed => None,
+        })
+        .collect()
     }
 
     #[test]
@@ -338,6 +450,53 @@ mod tests {
         );
     }
 
+    /// A zombie (of a killed parent that nobody reaps here) counts as gone.
+    fn gone(pid: &str) -> bool {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        state.is_empty() || state.contains(") Z ")
+    }
+
+    #[test]
+    fn the_command_outlives_the_thread_that_started_it() {
+        let mut supervised = Supervised::new("sh", 100);
+        let (supervised, found) = std::thread::spawn(move || {
+            let found = wait_for(&mut supervised, &["sh", "-c", "echo $$; exec sleep 300"], 1);
+            (supervised, found)
+        })
+        .join()
+        .unwrap();
+        let [Output::Line(pid)] = &found[..] else {
+            panic!("{found:?}");
+        };
+        // The parent-death signal would come now if it followed the thread above.
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!gone(pid), "killed with the thread that started it");
+        drop(supervised);
+        assert!(gone(pid));
+    }
+
+    #[test]
+    fn an_exit_is_noticed_while_a_process_left_behind_holds_the_pipes() {
+        let mut supervised = Supervised::new("sh", 100);
+        let found = wait_for(
+            &mut supervised,
+            &[
+                "sh",
+                "-c",
+                // Said once in its own session: before, it is killed with the command's group.
+                "setsid sleep 300 &
+                until [ \"$(cut -d' ' -f6 /proc/$!/stat)\" = $! ]; do sleep 0.01; done
+                echo $!; exit 3",
+            ],
+            2,
+        );
+        let [Output::Line(orphan), Output::Problem(ended)] = &found[..] else {
+            panic!("{found:?}");
+        };
+        let _ = nix::sys::signal::kill(Pid::from_raw(orphan.parse().unwrap()), Signal::SIGKILL);
+        assert_eq!(ended, "sh ended (exit status: 3)");
+    }
+
     #[test]
     fn dropping_kills_the_command_and_its_children() {
         let dir = tempfile::tempdir().unwrap();
@@ -353,17 +512,11 @@ mod tests {
         );
         drop(supervised);
         for pid in std::fs::read_to_string(&pids).unwrap().split_whitespace() {
-            // Gone, or a zombie of its (also killed) parent that nobody reaps here.
-            let gone = || {
-                let state =
-                    std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                state.is_empty() || state.contains(") Z ")
-            };
             let deadline = Instant::now() + Duration::from_secs(5);
-            while !gone() && Instant::now() < deadline {
+            while !gone(pid) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            assert!(gone(), "{pid} still runs");
+            assert!(gone(pid), "{pid} still runs");
         }
     }
 }

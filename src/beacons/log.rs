@@ -19,6 +19,9 @@
 //! cannot compile, or a tag without one, is refused when the beacon starts (Salt fires a
 //! `bad regex` event at each check, or skips the tag). Bytes that are not UTF-8 are replaced
 //! (Salt's check fails on them). A line longer than 64 KiB is matched on its first 64 KiB.
+//! One check reads at most 10,000 lines (and 4 MiB): a file that grew by more is read on at the
+//! next checks, from the line after the last one read, so memory stays bounded and nothing is
+//! lost.
 
 use super::options::{known, map, only, text};
 use super::tail::Tail;
@@ -36,6 +39,8 @@ pub(super) const MODULE: Module = Module {
 
 /// The most read from the file at one check; the rest is read at the next.
 const READ_MAX: usize = 4 << 20;
+/// The most lines read at one check; the rest are read at the next.
+const LINES_MAX: usize = 10_000;
 /// The longest line matched whole: a longer one is matched on its first `LINE_MAX` bytes.
 const LINE_MAX: usize = 64 << 10;
 
@@ -79,11 +84,16 @@ impl Beacon for Log {
         let bytes = self.tail.read(READ_MAX)?;
         let mut events = Vec::new();
         let mut rest = bytes.as_slice();
-        loop {
+        let mut lines = 0;
+        let limited = loop {
+            if lines == LINES_MAX {
+                break true;
+            }
+            lines += 1;
             let (line, after, complete) = match rest.iter().position(|&b| b == b'\n') {
                 Some(end) => (&rest[..end], &rest[end + 1..], true),
                 None if rest.len() >= LINE_MAX => (rest, &rest[rest.len()..], false),
-                None => break,
+                None => break false,
             };
             if !std::mem::replace(&mut self.skipping, !complete) {
                 let line = &line[..line.len().min(LINE_MAX)];
@@ -91,8 +101,12 @@ impl Beacon for Log {
                 self.matches(&line, &mut events);
             }
             rest = after;
+        };
+        if limited {
+            self.tail.defer(rest.len());
+        } else {
+            self.tail.unread(rest.len());
         }
-        self.tail.unread(rest.len());
         Ok(events)
     }
 }
@@ -183,5 +197,38 @@ mod tests {
             [seen("long", LINE_MAX), seen("any", LINE_MAX)]
         );
         assert_eq!(checked("yyy\nz\n"), [seen("any", 1)]);
+    }
+
+    #[test]
+    fn a_check_reads_at_most_its_lines_and_the_next_reads_on_even_after_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("log");
+        std::fs::write(&file, "").unwrap();
+        let mut beacon = build_with(&format!(
+            "{{file: {}, tags: {{any: {{regex: '.*'}}}}}}",
+            file.display()
+        ))
+        .unwrap();
+        assert!(beacon.check().unwrap().is_empty());
+        let lines: String = (0..LINES_MAX * 5 / 2).map(|n| format!("{n}\n")).collect();
+        std::fs::write(&file, lines).unwrap();
+        let mut raw = || {
+            let events = beacon.check().unwrap();
+            let raw = |event: &Value| py_str(map_get(event, "raw").unwrap()).into_owned();
+            let first = events.first().map(raw);
+            (events.len(), first, events.last().map(raw))
+        };
+        let seen =
+            |len, first: usize, last: usize| (len, Some(first.to_string()), Some(last.to_string()));
+        assert_eq!(raw(), seen(LINES_MAX, 0, LINES_MAX - 1));
+        std::fs::rename(&file, dir.path().join("log.1")).unwrap();
+        std::fs::write(&file, "new\n").unwrap();
+        assert_eq!(raw(), seen(LINES_MAX, LINES_MAX, 2 * LINES_MAX - 1));
+        assert_eq!(
+            raw(),
+            seen(LINES_MAX / 2, 2 * LINES_MAX, LINES_MAX * 5 / 2 - 1)
+        );
+        assert_eq!(raw(), (1, Some("new".into()), Some("new".into())));
+        assert_eq!(raw(), (0, None, None));
     }
 }

@@ -8,12 +8,17 @@
 //! ```
 //!
 //! The command is run as given, without a shell, once, and kept running: a command that ends
-//! is said to have ended (an event tagged `error`) and started again after 1 s, then 2, 4, …
-//! up to 60 s between starts (back to 1 s after a run of a minute or more). A line that is not
-//! a JSON object is an `error` event quoting it; blank lines are skipped; lines are cut at
-//! 64 KiB, and a longer one is an `error` event too. The lines wait in a bounded queue that each
-//! check drains (the command waits when it is full); the command and the processes it started
-//! are killed when the beacon stops. Its standard error goes to the minion's log.
+//! (even while a process it left behind still holds its output) is said to have ended (an event
+//! tagged `error`) and started again after 1 s, then 2, 4, … up to 60 s between starts (back to
+//! 1 s after a run of a minute or more). A line that is not a JSON object is an `error` event
+//! quoting it; blank lines are skipped; lines are cut at 64 KiB, and a longer one is an `error`
+//! event too. The lines wait in the command's pipe until a check reads them, 1000 at most (the
+//! command waits while the pipe is full). Its standard error goes to the minion's log.
+//!
+//! The command and the processes it started are killed when the beacon stops; the command is
+//! killed by the kernel when the minion dies, even by SIGKILL. A process the command moved to a
+//! session of its own (`setsid`, a daemon) is not killed, nor, when the minion is killed, one it
+//! started: stopping those is the command's own business.
 //!
 //! Instead of Salt's `sh` beacon, which halite does not offer: that one runs `strace` on every
 //! shell process, which needs strace and root and slows the shells it traces, and it sees
@@ -37,7 +42,7 @@ pub(super) const MODULE: Module = Module {
 
 /// The longest line read; a longer one is an error event.
 const LINE_MAX: usize = 64 << 10;
-/// Lines taken at one check; the rest wait in the queue.
+/// Lines taken at one check; the rest wait in the pipe.
 const LINES_MAX: usize = 1000;
 /// How much of a bad line an error event quotes.
 const QUOTED: usize = 200;

@@ -6,11 +6,15 @@
 //! (noticed by its size, or, when it grew past the old end again, by the bytes before that end);
 //! a file renamed away (rotated) is read to its end, then the new file at the path from its
 //! start. A file that is missing at the first look, or that goes away, is an error until it
-//! appears, and is then read from its start: all of it is new.
+//! appears, and is then read from its start: all of it is new. A path that is not a regular file
+//! (a FIFO, a device, a socket, a directory) is an error too, and is not opened: opening a FIFO
+//! waits for a writer, and reading a device may never end.
 
-use std::fs::File;
-use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::PathBuf;
+use std::fs::{File, Metadata, OpenOptions};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
 
 /// Bytes before the read position kept to recognise the file: when they change, the file was
 /// truncated and written again.
@@ -120,7 +124,15 @@ impl Tail {
             }
         }
         let meta = now.map_err(error)?;
-        let file = File::open(&self.path).map_err(error)?;
+        regular(&meta, &self.path)?;
+        // Never waits, should the path have become a FIFO since.
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(OFlag::O_NONBLOCK.bits())
+            .open(&self.path)
+            .map_err(error)?;
+        let meta = file.metadata().map_err(error)?;
+        regular(&meta, &self.path)?;
         let pos = if first { meta.len() } else { 0 };
         let open = self
             .open
@@ -131,16 +143,49 @@ impl Tail {
         open.read(max).map_err(error)
     }
 
-    /// Gives back the last `count` bytes of the last read, to be read again with what follows.
+    /// Gives back the last `count` bytes of the last read, an incomplete line or record, to be
+    /// read again with what follows (left behind if the file is rotated first).
     pub(super) fn unread(&mut self, count: usize) {
+        self.give_back(count, true);
+    }
+
+    /// Leaves the last `count` bytes of the last read, not looked at yet, to the next read,
+    /// even from a file rotated since.
+    pub(super) fn defer(&mut self, count: usize) {
+        self.give_back(count, false);
+    }
+
+    fn give_back(&mut self, count: usize, incomplete: bool) {
         if let Some(open) = &mut self.open {
             let count = (count as u64).min(open.pos);
             open.pos -= count;
-            open.held = count;
+            open.held = if incomplete { count } else { 0 };
             // Unreadable now: the next read finds the file changed and starts again.
             open.mark = open.before().unwrap_or_default();
         }
     }
+}
+
+/// Refuses what is not a regular file, saying what it is.
+fn regular(meta: &Metadata, path: &Path) -> Result<(), String> {
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "of another kind"
+    };
+    Err(format!(
+        "cannot read {}: it is {what}, not a regular file",
+        path.display()
+    ))
 }
 
 #[cfg(test)]
@@ -222,5 +267,58 @@ mod tests {
         std::fs::rename(&path, dir.path().join("log.1")).unwrap();
         append(&path, "next\n");
         assert_eq!(read(&mut tail), "next\n");
+    }
+
+    #[test]
+    fn what_is_not_a_regular_file_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let (done, result) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let mut tail = Tail::new(path);
+            let _ = done.send((tail.read(100), tail.read(100)));
+        });
+        let Ok((first, again)) = result.recv_timeout(std::time::Duration::from_secs(5)) else {
+            // A writer lets the blocked open return.
+            let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+            panic!("reading a FIFO waited for a writer");
+        };
+        for result in [first, again] {
+            assert_eq!(
+                result.unwrap_err(),
+                format!(
+                    "cannot read {}: it is a FIFO, not a regular file",
+                    fifo.display()
+                )
+            );
+        }
+        let error = Tail::new("/dev/zero".into()).read(100).unwrap_err();
+        assert!(
+            error.ends_with("it is a device, not a regular file"),
+            "{error}"
+        );
+        let error = Tail::new(dir.path().into()).read(100).unwrap_err();
+        assert!(
+            error.ends_with("it is a directory, not a regular file"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn deferred_bytes_are_read_again_even_after_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        append(&path, "");
+        let mut tail = Tail::new(path.clone());
+        read(&mut tail);
+        append(&path, "one\ntwo\nthree\n");
+        assert_eq!(read(&mut tail), "one\ntwo\nthree\n");
+        tail.defer(10);
+        std::fs::rename(&path, dir.path().join("log.1")).unwrap();
+        append(&path, "new\n");
+        assert_eq!(read(&mut tail), "two\nthree\n");
+        assert_eq!(read(&mut tail), "new\n");
     }
 }
