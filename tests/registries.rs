@@ -84,3 +84,13 @@ fn legacy_reactions_pass_the_required_parameters_positionally() {
         .collect();
     assert_eq!(wheel, expected);
 }
+
+#[test]
+fn readme_lists_exactly_the_beacon_modules() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut listed = readme_table(&readme, "### Beacon modules");
+    listed.sort_unstable();
+    let modules: Vec<&str> = halite::beacons::MODULES.iter().map(|m| m.name).collect();
+    assert_eq!(listed, modules, "README.md's \"### Beacon modules\" table");
+}

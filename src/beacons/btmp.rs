@@ -18,7 +18,6 @@ use super::{Beacon, Invalid, Module, Options};
 
 pub(super) const MODULE: Module = Module {
     name: "btmp",
-    summary: "Failed logins appended to btmp",
     build,
     closes: false,
 };

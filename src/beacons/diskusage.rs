@@ -17,7 +17,6 @@ use crate::py::value::py_str;
 
 pub(super) const MODULE: Module = Module {
     name: "diskusage",
-    summary: "Mounted filesystems in use at or over a percent",
     build,
     closes: false,
 };

@@ -125,7 +125,6 @@ use crate::event::Value;
 
 pub(super) const MODULE: Module = Module {
     name: "inotify",
-    summary: "Changes to files and directories, as the kernel reports them",
     build,
     closes: true,
 };

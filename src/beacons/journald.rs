@@ -41,7 +41,6 @@ use crate::py::value::py_str;
 
 pub(super) const MODULE: Module = Module {
     name: "journald",
-    summary: "Journal entries whose fields match a filter",
     build,
     closes: false,
 };

@@ -15,7 +15,6 @@ use crate::py::value::{py_str, repr};
 
 pub(super) const MODULE: Module = Module {
     name: "load",
-    summary: "Load averages outside their ranges",
     build,
     closes: false,
 };

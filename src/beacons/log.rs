@@ -32,7 +32,6 @@ use crate::py::value::py_str;
 
 pub(super) const MODULE: Module = Module {
     name: "log",
-    summary: "Lines appended to a file that match a regular expression",
     build,
     closes: false,
 };

@@ -9,7 +9,6 @@ use crate::event::Value;
 
 pub(super) const MODULE: Module = Module {
     name: "memusage",
-    summary: "Memory in use at or over a percent",
     build,
     closes: false,
 };

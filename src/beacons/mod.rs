@@ -51,8 +51,6 @@ use crate::event::Value;
 pub struct Module {
     /// Salt's name for the module (`inotify`, `load`, …).
     pub name: &'static str,
-    /// One line for lists and help.
-    pub summary: &'static str,
     /// Checks the options (the beacon's map, generic keys removed) and builds the beacon.
     pub build: fn(&Options) -> Result<Box<dyn Beacon>, Invalid>,
     /// Released while a state runs under `disable_during_state_run` (Salt calls such a module's

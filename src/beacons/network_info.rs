@@ -14,7 +14,6 @@ use crate::py::value::{py_str, repr};
 
 pub(super) const MODULE: Module = Module {
     name: "network_info",
-    summary: "Interface counters equal to or over values",
     build,
     closes: false,
 };

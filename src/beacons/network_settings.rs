@@ -24,7 +24,6 @@ use crate::py::value::{py_str, repr};
 
 pub(super) const MODULE: Module = Module {
     name: "network_settings",
-    summary: "Changes of network interface settings",
     build,
     closes: false,
 };

@@ -22,7 +22,6 @@ use crate::py::value::py_str;
 
 pub(super) const MODULE: Module = Module {
     name: "ps",
-    summary: "Processes running or stopped, by name",
     build,
     closes: false,
 };

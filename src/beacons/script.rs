@@ -35,7 +35,6 @@ use crate::event::Value;
 
 pub(super) const MODULE: Module = Module {
     name: "script",
-    summary: "A command whose JSON lines become events",
     build,
     closes: false,
 };

@@ -45,7 +45,6 @@ use crate::py::value::py_str;
 
 pub(super) const MODULE: Module = Module {
     name: "service",
-    summary: "Services running or not, on change or at every check",
     build,
     closes: false,
 };

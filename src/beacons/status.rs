@@ -19,7 +19,6 @@ use crate::py::value::{py_str, repr};
 
 pub(super) const MODULE: Module = Module {
     name: "status",
-    summary: "The minion's health, as Salt's status functions report it",
     build,
     closes: false,
 };

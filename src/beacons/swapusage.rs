@@ -9,7 +9,6 @@ use crate::event::Value;
 
 pub(super) const MODULE: Module = Module {
     name: "swapusage",
-    summary: "Swap in use at or over a percent",
     build,
     closes: false,
 };

@@ -25,7 +25,6 @@ use super::{Beacon, Invalid, Module, Options};
 
 pub(super) const MODULE: Module = Module {
     name: "wtmp",
-    summary: "Logins and logouts appended to wtmp",
     build,
     closes: false,
 };
