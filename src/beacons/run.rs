@@ -29,8 +29,8 @@ const REPORTS: usize = 256;
 const BATCH: usize = 100;
 /// Events one check may fire; a check that finds more fires these and says how many it left.
 const EVENTS_PER_CHECK: usize = 10_000;
-/// Error events kept for the master while it is away.
-const UNSENT_ERRORS: usize = 100;
+/// Bytes of events kept for the master while it is away (the oldest go first beyond it).
+const UNSENT_BYTES: usize = 8 << 20;
 /// Events the batcher fires before it looks at its other work again.
 const EVENTS_PER_TURN: usize = 1_000;
 /// How long a check may take before it is said to hang (a hung mount, a stuck command); it is
@@ -113,7 +113,7 @@ impl Beacons {
                     let Some(body) = body else { break };
                     if body.starts_with(MASTER_CONNECTED.as_bytes()) {
                         service.connected = true;
-                        service.send_unsent_errors();
+                        service.send_unsent();
                         service.fetch_pillar(Duration::ZERO);
                     } else if body.starts_with(MASTER_DISCONNECTED.as_bytes()) {
                         service.connected = false;
@@ -167,11 +167,15 @@ struct Service {
     fetches: JoinSet<Result<Value, String>>,
     /// Whether a pillar was ever fetched (until then, failed fetches are retried).
     pillar_seen: bool,
-    /// Whether the minion is connected to its master: events go to the master only then, as
-    /// Salt's, so that a master away for long cannot fill the minion's memory with them.
+    /// Whether the minion is connected to its master: while it is not, events wait for it in
+    /// `unsent`, bounded, so that a master away for long cannot fill the minion's memory.
     connected: bool,
-    /// Errors said while the master was away (at most [`UNSENT_ERRORS`]), sent when it connects.
-    unsent_errors: std::collections::VecDeque<Value>,
+    /// Events fired while the master was away (at most [`UNSENT_BYTES`] of them, packed),
+    /// sent when it connects.
+    unsent: std::collections::VecDeque<(Value, usize)>,
+    unsent_bytes: usize,
+    /// Events dropped from `unsent` since the master went away.
+    unsent_dropped: u64,
     /// Which beacon each task runs, to say which one ended unexpectedly.
     task_names: HashMap<tokio::task::Id, String>,
     /// Per beacon name, whether a check is still running (across restarts of its task).
@@ -205,7 +209,9 @@ impl Service {
             fetches: JoinSet::new(),
             pillar_seen: false,
             connected: false,
-            unsent_errors: std::collections::VecDeque::new(),
+            unsent: std::collections::VecDeque::new(),
+            unsent_bytes: 0,
+            unsent_dropped: 0,
             task_names: HashMap::new(),
             checking: HashMap::new(),
         };
@@ -369,20 +375,34 @@ impl Service {
         )
     }
 
-    /// The errors said while the master was away, to the master.
-    fn send_unsent_errors(&mut self) {
-        let errors: Vec<Value> = self.unsent_errors.drain(..).collect();
-        if errors.is_empty() {
-            return;
+    /// What was fired while the master was away, to the master.
+    fn send_unsent(&mut self) {
+        if self.unsent_dropped > 0 {
+            tracing::warn!(
+                "{} beacon events fired while the master was away were not kept for it (over {UNSENT_BYTES} bytes)",
+                self.unsent_dropped
+            );
         }
+        self.unsent_dropped = 0;
+        self.unsent_bytes = 0;
+        let unsent: Vec<Value> = self.unsent.drain(..).map(|(item, _)| item).collect();
+        for chunk in unsent.chunks(BATCH) {
+            self.to_master_load(chunk.to_vec());
+        }
+    }
+
+    /// One load of events for the master.
+    fn to_master_load(&self, events: Vec<Value>) {
         let load = MinionEventLoad {
             id: self.id.clone(),
             pretag: None,
-            fired: Fired::Events(errors),
+            fired: Fired::Events(events),
             preload: Vec::new(),
         };
         if self.to_master.try_send(load.to_value()).is_err() {
-            tracing::warn!("dropped beacon errors for the master: the link is not taking them");
+            tracing::warn!(
+                "dropped beacon events for the master: the link is not taking them as fast"
+            );
         }
     }
 
@@ -449,34 +469,26 @@ impl Service {
         }
     }
 
-    /// Fires a batch as Salt's `__beacons_return` on the minion bus and sends it to the master.
+    /// Fires a batch as Salt's `__beacons_return` on the minion bus and sends it to the master,
+    /// or keeps it for the master while it is away.
     fn send(&mut self, items: Vec<Value>) {
-        if !self.connected {
-            // Errors (a beacon refused at start, before the link is up) wait for the master.
-            for item in items.iter().filter(|item| is_error(item)) {
-                if self.unsent_errors.len() == UNSENT_ERRORS {
-                    self.unsent_errors.pop_front();
-                }
-                self.unsent_errors.push_back(item.clone());
-            }
-        }
         for chunk in items.chunks(BATCH) {
-            let chunk = chunk.to_vec();
             self.bus
-                .fire_fields(RETURN_TAG, vec![("beacons", Value::Array(chunk.clone()))]);
-            let load = MinionEventLoad {
-                id: self.id.clone(),
-                pretag: None,
-                fired: Fired::Events(chunk),
-                preload: Vec::new(),
-            };
-            if !self.connected {
+                .fire_fields(RETURN_TAG, vec![("beacons", Value::Array(chunk.to_vec()))]);
+            if self.connected {
+                self.to_master_load(chunk.to_vec());
                 continue;
             }
-            if self.to_master.try_send(load.to_value()).is_err() {
-                tracing::warn!(
-                    "dropped beacon events for the master: the link is not taking them as fast"
-                );
+            for item in chunk {
+                let size = crate::link::packed_size(item);
+                self.unsent.push_back((item.clone(), size));
+                self.unsent_bytes += size;
+                while self.unsent_bytes > UNSENT_BYTES
+                    && let Some((_, size)) = self.unsent.pop_front()
+                {
+                    self.unsent_bytes -= size;
+                    self.unsent_dropped += 1;
+                }
             }
         }
     }
@@ -719,14 +731,6 @@ fn build(entry: &Entry, host: &Host) -> Result<Box<dyn Beacon>, Problem> {
         module: Some(entry.module.name.to_owned()),
         invalid,
     })
-}
-
-/// Whether a batch item is a beacon's error event.
-fn is_error(item: &Value) -> bool {
-    map_get(item, "tag")
-        .and_then(Value::as_str)
-        .is_some_and(|tag| tag.ends_with("/error"))
-        && map_get(item, "data").is_some_and(|data| map_get(data, "error").is_some())
 }
 
 /// One `{"tag", "data", "beacon_name"}` item of a batch, as Salt's minion builds it.
