@@ -808,3 +808,43 @@ fn a_hundred_beacons_refreshes_leak_no_descriptor() {
     // And the beacon rebuilt last still watches.
     echo_until_the_master_hears(&mut bus, &file);
 }
+
+#[test]
+fn links_in_an_auto_added_directory_are_reported_not_walked() {
+    let dir = scenario_dir();
+    let d = dir.path();
+    let config = json_value(&fill(
+        r#"{"{d}/w": {"mask": ["create"], "auto_add": true}}"#,
+        d,
+    ));
+    std::fs::create_dir(d.join("w")).unwrap();
+    let mut driven = Driven::start(&config);
+    assert_eq!(driven.check(), Ok(Vec::new()));
+    // Links back up the tree: followed, they would be walked without end.
+    shell(&fill(
+        "mkdir {d}/w/m && ln -s . {d}/w/m/l1 && ln -s . {d}/w/m/l2",
+        d,
+    ));
+    std::thread::sleep(SETTLE);
+    let (sender, checked) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(driven.check());
+    });
+    let found = checked
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the check returns")
+        .expect("no problem");
+    let m = fill("{d}/w/m", d);
+    let w = fill("{d}/w", d);
+    assert!(
+        found.contains(&(w, m.clone(), "IN_CREATE|IN_ISDIR".into())),
+        "{found:?}"
+    );
+    assert!(found.len() <= 3, "{found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|(_, path, _)| path.matches("/l1").count() + path.matches("/l2").count() <= 1),
+        "{found:?}"
+    );
+}

@@ -113,13 +113,30 @@ pub fn read(beacons: Option<&Value>) -> Configured {
     configured
 }
 
+/// Why `name` cannot name a beacon, if it cannot: it is a segment of every tag the beacon
+/// fires, and `enabled` is the switch for all.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("a beacon name, not nothing")
+    } else if name == "enabled" {
+        Some("a beacon name other than enabled (the switch for all beacons)")
+    } else if name.chars().any(char::is_control) {
+        Some("a beacon name without control characters (it is part of the beacon's tags)")
+    } else {
+        None
+    }
+}
+
 /// Reads one beacon's configuration.
 pub fn entry(name: &str, given: &Value) -> Result<Entry, Problem> {
     let problem = |module: Option<&str>, invalid| Problem {
-        name: name.to_owned(),
+        name: crate::event::tag::printable(name).into_owned(),
         module: module.map(str::to_owned),
         invalid,
     };
+    if let Some(expected) = name_problem(name) {
+        return Err(problem(None, Invalid::new("name", expected)));
+    }
     let merged = merge(given).map_err(|invalid| problem(None, invalid))?;
     let module_name = match map_value(&merged, "beacon_module") {
         None => name.to_owned(),
@@ -329,6 +346,13 @@ mod tests {
         assert!(problem("x: [{beacon_module: nosuch}]").contains("beacon_module: expected one of"));
         assert!(problem("memusage: [percent]").contains("item 1: expected a map"));
         assert!(problem("memusage: 5").contains("configuration: expected a list of maps"));
+        assert!(
+            problem("'': [{beacon_module: memusage}]").contains("name: expected a beacon name")
+        );
+        assert!(
+            problem("\"a\\tb\": [{beacon_module: memusage}]")
+                .contains("without control characters")
+        );
         assert_eq!(
             read(Some(&yaml("[memusage]"))).entries[0]
                 .clone()

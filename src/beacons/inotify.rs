@@ -123,6 +123,9 @@ use watcher::{Batch, Watcher};
 use super::{Beacon, Invalid, Module, Options, Wake};
 use crate::event::Value;
 
+/// Events held back for the next check at most: what one check may fire.
+const PENDING_MAX: usize = 10_000;
+
 pub(super) const MODULE: Module = Module {
     name: "inotify",
     build,
@@ -147,7 +150,7 @@ struct Watching {
     /// the instance.
     watcher: Option<Watcher>,
     config: Config,
-    /// Events held back by a check that had a problem to say first.
+    /// Events held back by a check that had a problem to say first (at most [`PENDING_MAX`]).
     pending: Vec<Value>,
 }
 
@@ -163,9 +166,17 @@ impl Beacon for Watching {
         if problems.is_empty() {
             Ok(out)
         } else {
-            // Said first; the events follow at once (`wake`).
+            // Said first; the events follow at once (`wake`), as many as a check may fire.
+            let mut said = problems.join("; ");
+            if out.len() > PENDING_MAX {
+                said.push_str(&format!(
+                    "; {} events over the {PENDING_MAX} kept were dropped",
+                    out.len() - PENDING_MAX
+                ));
+            }
             self.pending = out;
-            Err(problems.join("; "))
+            self.pending.truncate(PENDING_MAX);
+            Err(said)
         }
     }
 

@@ -15,7 +15,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::config::{self, Entry, Problem};
-use super::{Beacon, Host, Options, error_tag, tag};
+use super::{Beacon, Host, Invalid, Options, error_tag, tag};
 use crate::bus::BusHandle;
 use crate::event::{Event, Value, map_get, map_set};
 use crate::proto::events::PILLAR_REFRESH;
@@ -241,7 +241,10 @@ impl Service {
                     other => {
                         if let Some(Err(problem)) = config::read(Some(&other)).entries.pop() {
                             self.refuse(&Problem {
-                                name: "pillar beacons".into(),
+                                invalid: Invalid::new(
+                                    "beacons",
+                                    format!("{} (in the pillar)", problem.invalid.expected),
+                                ),
                                 ..problem
                             });
                         }
@@ -289,6 +292,9 @@ impl Service {
                 }
             }
         }
+        // Flags of beacons gone whose last check has returned.
+        self.checking
+            .retain(|name, checking| wanted.contains_key(name) || checking.load(Ordering::Acquire));
         self.watching.retain(|name, watching| {
             let keep = wanted
                 .get(name)
@@ -631,6 +637,25 @@ fn manage(service: &mut Service, func: &str, name: Option<&str>, data: &Value) -
             },
             from_pillar(if func == "add" { "update" } else { "modify" }),
         ),
+        "add" | "modify" if config::name_problem(named).is_some() => (
+            if func == "add" {
+                "/salt/minion/minion_beacon_add_complete"
+            } else {
+                "/salt/minion/minion_beacon_modify_complete"
+            },
+            vec![
+                ("complete", Value::Boolean(false)),
+                (
+                    "comment",
+                    format!(
+                        "Cannot {func} beacon item {named:?}: expected {}.",
+                        config::name_problem(named).unwrap_or_default()
+                    )
+                    .into(),
+                ),
+                ("beacons", service.beacons()),
+            ],
+        ),
         "add" | "modify" => {
             let comment = match (func, service.position(named)) {
                 ("add", None) => format!("Added new beacon item: {named}"),
@@ -733,6 +758,15 @@ fn build(entry: &Entry, host: &Host) -> Result<Box<dyn Beacon>, Problem> {
     })
 }
 
+/// Clears a beacon's "checking" flag when its check ends.
+struct Done(Arc<AtomicBool>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// One `{"tag", "data", "beacon_name"}` item of a batch, as Salt's minion builds it.
 fn item(tag: String, data: Value, module: &str) -> Value {
     Value::Map(vec![
@@ -762,6 +796,7 @@ async fn watch(
         result,
         ran_once,
     };
+    let (mut waiting_since, mut said_waiting) = (None, false);
     let mut beacon = match build(&entry, &host) {
         Ok(built) => Some(built),
         Err(problem) => {
@@ -795,9 +830,22 @@ async fn watch(
             continue;
         }
         if checking.load(Ordering::Acquire) {
-            // The check of an earlier task of this beacon still hangs: not another one.
+            // The check of an earlier task of this beacon still hangs: not another one, and
+            // said once it has hung as long as a check of this task would be said to.
+            let since = *waiting_since.get_or_insert_with(Instant::now);
+            if !said_waiting && since.elapsed() >= CHECK_PATIENCE {
+                said_waiting = true;
+                let hung = format!(
+                    "an earlier check has not returned after {} s (a hung file system, mount or command?); it is not checked again until it does",
+                    CHECK_PATIENCE.as_secs()
+                );
+                if reports.send(report(Err(hung), false)).await.is_err() {
+                    return;
+                }
+            }
             continue;
         }
+        (waiting_since, said_waiting) = (None, false);
         let mut running = match beacon.take() {
             Some(running) => running,
             None => match build(&entry, &host) {
@@ -813,8 +861,9 @@ async fn watch(
         checking.store(true, Ordering::Release);
         let done = checking.clone();
         let mut checked = tokio::task::spawn_blocking(move || {
+            // Cleared however the check ends, a panic included.
+            let _done = Done(done);
             let result = running.check();
-            done.store(false, Ordering::Release);
             (running, result)
         });
         let checked = match tokio::time::timeout(CHECK_PATIENCE, &mut checked).await {
@@ -836,10 +885,7 @@ async fn watch(
                 result
             }
             // A check that panicked: built again at the next check.
-            Err(err) => {
-                checking.store(false, Ordering::Release);
-                Err(format!("the check failed: {err}"))
-            }
+            Err(err) => Err(format!("the check failed: {err}")),
         };
         if let Ok(events) = &mut result
             && events.len() > EVENTS_PER_CHECK

@@ -312,13 +312,10 @@ pub(super) async fn add(
         .get("beacon_data")
         .cloned()
         .unwrap_or(Value::Nil);
-    if name.is_empty() || name == "enabled" {
-        // `enabled` under `beacons` switches them all; an empty name makes an empty tag segment.
+    if let Some(expected) = crate::beacons::config::name_problem(&name) {
         return ok(result(
             false,
-            format!(
-                "Beacon name {name:?} cannot be used: give the beacon a name other than \"enabled\""
-            ),
+            format!("Beacon name {name:?} cannot be used: expected {expected}."),
         ));
     }
     let current = request.beacons(request.flag("include_pillar")).await?;

@@ -345,7 +345,8 @@ impl Watcher {
                 kind: Kind::Tree,
                 path: dir.clone(),
             };
-            let wd = match self.add(&dir, role, spec.watch_mask()) {
+            // A link put in its place meanwhile is not followed (nor watched through).
+            let wd = match self.add(&dir, role, spec.watch_mask() | libc::IN_DONT_FOLLOW) {
                 Ok(wd) => wd,
                 Err(err) => return batch.problems.push(watch_error(&dir, &err)),
             };
@@ -359,9 +360,10 @@ impl Watcher {
                 if self.is_watched(index, &inner) {
                     continue;
                 }
-                let mask = match std::fs::metadata(&inner) {
-                    Ok(meta) if meta.is_file() => libc::IN_CREATE,
-                    Ok(meta) if meta.is_dir() => libc::IN_CREATE | libc::IN_ISDIR,
+                // Not following links: a link to a directory above would be walked forever.
+                let mask = match entry.file_type() {
+                    Ok(kind) if kind.is_dir() => libc::IN_CREATE | libc::IN_ISDIR,
+                    Ok(kind) if kind.is_file() || kind.is_symlink() => libc::IN_CREATE,
                     _ => continue,
                 };
                 queue.push_back(Raw {
