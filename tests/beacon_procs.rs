@@ -959,41 +959,9 @@ fn bad_configurations_name_the_key() {
     }
 }
 
-#[test]
-fn a_minion_fires_a_script_beacons_events_to_its_master_and_kills_the_command_when_it_stops() {
-    let mut lab = Lab::with_config(
-        "",
-        r#"beacons:
-  script:
-    - command: [sh, -c, 'echo "{\"tag\": \"hello\", \"pid\": $$}"; exec sleep 300']
-"#,
-    );
-    lab.start_master();
-    let mut master = RawSubscriber::connect(&lab.master_pub());
-    lab.start_minion();
-    let tag = format!("salt/beacon/{MINION_ID}/script/hello");
-    let event = master.expect_tag(&tag);
-    let pid = halite::event::map_get(&event.data, "pid")
-        .and_then(Value::as_u64)
-        .expect("the command's pid");
-    assert_eq!(
-        halite::event::map_get(&event.data, "id").and_then(Value::as_str),
-        Some(MINION_ID)
-    );
-    drop(lab);
-    // Gone, or a zombie that nobody reaps in this container.
-    let gone = || {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        stat.is_empty() || stat.contains(") Z ")
-    };
-    assert!(
-        wait_until(Duration::from_secs(10), gone),
-        "the command outlived its minion"
-    );
-}
-
-#[test]
-fn a_script_beacons_command_dies_with_its_minion_killed_by_sigkill() {
+/// A master and a minion whose `script` beacon says its command's pid once: the lab, the
+/// event on the master's bus and the pid.
+fn script_minion() -> (Lab, halite::event::Event, u64) {
     let mut lab = Lab::with_config(
         "",
         r#"beacons:
@@ -1008,18 +976,40 @@ fn a_script_beacons_command_dies_with_its_minion_killed_by_sigkill() {
     let pid = halite::event::map_get(&event.data, "pid")
         .and_then(Value::as_u64)
         .expect("the command's pid");
-    lab.take_daemon().kill();
+    (lab, event, pid)
+}
+
+/// Whether process `pid` ended within 10 s (killed if not, so that no test leaves it behind).
+fn ended(pid: u64) -> bool {
     // Gone, or a zombie that nobody reaps in this container.
     let gone = || {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         stat.is_empty() || stat.contains(") Z ")
     };
-    let outlived = !wait_until(Duration::from_secs(10), gone);
-    if outlived {
+    let ended = wait_until(Duration::from_secs(10), gone);
+    if !ended {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
             nix::sys::signal::Signal::SIGKILL,
         );
     }
-    assert!(!outlived, "the command outlived its minion");
+    ended
+}
+
+#[test]
+fn a_minion_fires_a_script_beacons_events_to_its_master_and_kills_the_command_when_it_stops() {
+    let (lab, event, pid) = script_minion();
+    assert_eq!(
+        halite::event::map_get(&event.data, "id").and_then(Value::as_str),
+        Some(MINION_ID)
+    );
+    drop(lab);
+    assert!(ended(pid), "the command outlived its minion");
+}
+
+#[test]
+fn a_script_beacons_command_dies_with_its_minion_killed_by_sigkill() {
+    let (mut lab, _, pid) = script_minion();
+    lab.take_daemon().kill();
+    assert!(ended(pid), "the command outlived its minion");
 }
