@@ -33,6 +33,9 @@ const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// Lines of standard error kept to say why a command ended.
 const STDERR_KEPT: usize = 3;
+/// Lines of the command's stderr logged at one check, so that a chatty command cannot fill the
+/// minion's log (the rest are counted).
+const STDERR_LOGGED: usize = 10;
 /// Commands waiting for the thread that starts them.
 const SPAWNS: usize = 16;
 
@@ -108,17 +111,28 @@ impl Supervised {
         };
         // Looked at before the pipes: what it wrote before it exited is in them then.
         let exited = running.exited();
-        for _ in 0..max {
+        let mut unlogged = 0;
+        for read in 0..max {
             let Next::Line(Output::Line(line) | Output::TooLong(line) | Output::Problem(line)) =
                 running.stderr.next()
             else {
                 break;
             };
-            tracing::warn!("{}: {line}", self.program);
+            if read < STDERR_LOGGED {
+                tracing::warn!("{}: {line}", self.program);
+            } else {
+                unlogged += 1;
+            }
             if self.stderr.len() == STDERR_KEPT {
                 self.stderr.remove(0);
             }
             self.stderr.push(line);
+        }
+        if unlogged > 0 {
+            tracing::warn!(
+                "{}: and {unlogged} more lines on stderr, not logged",
+                self.program
+            );
         }
         let ended = loop {
             if found.len() >= max {
