@@ -13,7 +13,8 @@
 //! 1 s after a run of a minute or more). A line that is not a JSON object is an `error` event
 //! quoting it; blank lines are skipped; lines are cut at 64 KiB, and a longer one is an `error`
 //! event too. The lines wait in the command's pipe until a check reads them, 1000 at most (the
-//! command waits while the pipe is full). Its standard error goes to the minion's log, ten lines a check at most (the rest counted).
+//! command waits while the pipe is full). Its standard error goes to the minion's log, ten
+//! lines a check at most (the rest counted).
 //!
 //! The command and the processes it started are killed when the beacon stops; the command is
 //! killed by the kernel when the minion dies, even by SIGKILL. A process the command moved to a
