@@ -207,13 +207,15 @@ fn split_mods(mods: Option<&Value>) -> Vec<String> {
     }
 }
 
-/// Salt's refusal while another state run is in progress: one line per run.
+/// Salt's refusal while another state run is in progress: one line per run. As Salt's, a job
+/// gives way only to runs older than itself (by jid), so that two started at once do not both
+/// give way to each other.
 fn conflicts(ctx: &Context) -> Vec<String> {
     let own = ctx.job.as_ref().map(|job| job.jid.as_str());
     ctx.running
         .snapshot()
         .iter()
-        .filter(|job| Some(job.jid.as_str()) != own)
+        .filter(|job| own.is_none_or(|own| job.jid.as_str() < own))
         .filter_map(|job| {
             let fun = map_get(&job.load, "fun").map(text)?;
             // Functions that only look (`state.running`, `state.show_*`) apply nothing: Salt
@@ -479,6 +481,8 @@ mod tests {
         assert!(conflicts(&ctx).is_empty(), "only state runs conflict");
         let _first = running.enter(job("20261203052611503388", "state.apply"));
         let _own = running.enter(job("20261203052612000000", "state.sls"));
+        // A run started after this one waits for it, not the other way round.
+        let _later = running.enter(job("20261203052613000000", "state.sls"));
         assert_eq!(
             conflicts(&ctx),
             [format!(
