@@ -513,17 +513,16 @@ impl Service {
         let data = &event.data;
         let func = map_get(data, "func").map(py_str).unwrap_or_default();
         let name = map_get(data, "name").map(|n| py_str(n).into_owned());
-        let reply = manage(self, &func, name.as_deref(), data);
-        match reply {
-            Some((tag, mut fields)) => {
-                if let Some(id) = map_get(data, REQUEST_KEY) {
-                    fields.push((REQUEST_KEY, id.clone()));
-                }
-                self.bus.fire_fields(tag, fields);
-                self.apply();
-            }
-            None => tracing::warn!("ignored manage_beacons request with unknown func {func:?}"),
+        let Some(tag) = complete_tag(&func) else {
+            tracing::warn!("ignored manage_beacons request with unknown func {func:?}");
+            return;
+        };
+        let mut fields = manage(self, &func, name.as_deref(), data);
+        if let Some(id) = map_get(data, REQUEST_KEY) {
+            fields.push((REQUEST_KEY, id.clone()));
         }
+        self.bus.fire_fields(tag, fields);
+        self.apply();
     }
 
     fn beacons(&self) -> Value {
@@ -562,26 +561,35 @@ impl Service {
     }
 }
 
-type Reply = (&'static str, Vec<(&'static str, Value)>);
+/// The tag of the event that answers the manage request `func`, as Salt's minion names it.
+pub fn complete_tag(func: &str) -> Option<&'static str> {
+    Some(match func {
+        "list" => "/salt/minion/minion_beacons_list_complete",
+        "list_available" => "/salt/minion/minion_beacons_list_available_complete",
+        "validate_beacon" => "/salt/minion/minion_beacon_validation_complete",
+        "add" => "/salt/minion/minion_beacon_add_complete",
+        "modify" => "/salt/minion/minion_beacon_modify_complete",
+        "delete" => "/salt/minion/minion_beacon_delete_complete",
+        "enable" => "/salt/minion/minion_beacons_enabled_complete",
+        "disable" => "/salt/minion/minion_beacons_disabled_complete",
+        "enable_beacon" => "/salt/minion/minion_beacon_enabled_complete",
+        "disable_beacon" => "/salt/minion/minion_beacon_disabled_complete",
+        "reset" => "/salt/minion/minion_beacon_reset_complete",
+        _ => return None,
+    })
+}
 
-/// What one manage request does, and the completion event Salt fires for it.
-fn manage(service: &mut Service, func: &str, name: Option<&str>, data: &Value) -> Option<Reply> {
+/// What one manage request does: the fields of the completion event Salt fires for it (its
+/// tag is [`complete_tag`]).
+fn manage(
+    service: &mut Service,
+    func: &str,
+    name: Option<&str>,
+    data: &Value,
+) -> Vec<(&'static str, Value)> {
     let named = name.unwrap_or_default();
     let beacon_data = map_get(data, "beacon_data").cloned().unwrap_or(Value::Nil);
     let include = |key| map_get(data, key).is_none_or(crate::py::value::truthy);
-    // Salt's refusal for a beacon that pillar configures: the configuration cannot change it.
-    let from_pillar = |verb: &str| {
-        let comment = if verb == "update" {
-            format!("Cannot update beacon item {named}, because it is configured in pillar.")
-        } else {
-            format!("Cannot {verb} beacon item {named}, it is configured in pillar.")
-        };
-        vec![
-            ("complete", Value::Boolean(false)),
-            ("comment", comment.into()),
-            ("beacons", service.beacons()),
-        ]
-    };
     let complete = |complete: bool, comment: String, beacons: Value| {
         vec![
             ("complete", Value::Boolean(complete)),
@@ -589,7 +597,25 @@ fn manage(service: &mut Service, func: &str, name: Option<&str>, data: &Value) -
             ("beacons", beacons),
         ]
     };
-    Some(match func {
+    let changes = matches!(
+        func,
+        "add" | "modify" | "delete" | "enable_beacon" | "disable_beacon"
+    );
+    if changes && service.in_pillar(named) {
+        // Salt's refusal for a beacon that pillar configures: the configuration cannot change
+        // it.
+        let comment = match func {
+            "add" => {
+                format!("Cannot update beacon item {named}, because it is configured in pillar.")
+            }
+            _ => {
+                let verb = func.trim_end_matches("_beacon");
+                format!("Cannot {verb} beacon item {named}, it is configured in pillar.")
+            }
+        };
+        return complete(false, comment, service.beacons());
+    }
+    match func {
         "list" => {
             let mut listed = Vec::new();
             if include("include_pillar") {
@@ -600,81 +626,38 @@ fn manage(service: &mut Service, func: &str, name: Option<&str>, data: &Value) -
                     map_set(&mut listed, key.clone(), value.clone());
                 }
             }
-            (
-                "/salt/minion/minion_beacons_list_complete",
-                vec![("complete", true.into()), ("beacons", Value::Map(listed))],
-            )
+            vec![("complete", true.into()), ("beacons", Value::Map(listed))]
         }
-        "list_available" => (
-            "/salt/minion/minion_beacons_list_available_complete",
-            vec![
-                ("complete", true.into()),
-                (
-                    "beacons",
-                    Value::Array(super::MODULES.iter().map(|m| m.name.into()).collect()),
-                ),
-            ],
-        ),
+        "list_available" => vec![
+            ("complete", true.into()),
+            (
+                "beacons",
+                Value::Array(super::MODULES.iter().map(|m| m.name.into()).collect()),
+            ),
+        ],
         "validate_beacon" => {
             let (valid, comment) = match validate(named, &beacon_data, &service.host) {
                 Ok(()) => (true, "Valid beacon configuration".to_owned()),
                 Err(problem) => (false, problem.to_string()),
             };
-            (
-                "/salt/minion/minion_beacon_validation_complete",
-                vec![
-                    ("complete", true.into()),
-                    ("vcomment", comment.into()),
-                    ("valid", valid.into()),
-                ],
-            )
-        }
-        "add" | "modify" if service.in_pillar(named) => (
-            if func == "add" {
-                "/salt/minion/minion_beacon_add_complete"
-            } else {
-                "/salt/minion/minion_beacon_modify_complete"
-            },
-            from_pillar(if func == "add" { "update" } else { "modify" }),
-        ),
-        "add" | "modify" if config::name_problem(named).is_some() => (
-            if func == "add" {
-                "/salt/minion/minion_beacon_add_complete"
-            } else {
-                "/salt/minion/minion_beacon_modify_complete"
-            },
             vec![
-                ("complete", Value::Boolean(false)),
-                (
-                    "comment",
-                    format!(
-                        "Cannot {func} beacon item {named:?}: expected {}.",
-                        config::name_problem(named).unwrap_or_default()
-                    )
-                    .into(),
-                ),
-                ("beacons", service.beacons()),
-            ],
-        ),
+                ("complete", true.into()),
+                ("vcomment", comment.into()),
+                ("valid", valid.into()),
+            ]
+        }
         "add" | "modify" => {
+            if let Some(expected) = config::name_problem(named) {
+                let comment = format!("Cannot {func} beacon item {named:?}: expected {expected}.");
+                return complete(false, comment, service.beacons());
+            }
             let comment = match (func, service.position(named)) {
                 ("add", None) => format!("Added new beacon item: {named}"),
                 _ => format!("Updating settings for beacon item: {named}"),
             };
             map_set(&mut service.config, named.into(), beacon_data);
-            (
-                if func == "add" {
-                    "/salt/minion/minion_beacon_add_complete"
-                } else {
-                    "/salt/minion/minion_beacon_modify_complete"
-                },
-                complete(true, comment, service.beacons()),
-            )
+            complete(true, comment, service.beacons())
         }
-        "delete" if service.in_pillar(named) => (
-            "/salt/minion/minion_beacon_delete_complete",
-            from_pillar("delete"),
-        ),
         "delete" => {
             let comment = match service.position(named) {
                 Some(index) => {
@@ -683,10 +666,7 @@ fn manage(service: &mut Service, func: &str, name: Option<&str>, data: &Value) -
                 }
                 None => format!("Beacon item {named} not found."),
             };
-            (
-                "/salt/minion/minion_beacon_delete_complete",
-                complete(true, comment, service.beacons()),
-            )
+            complete(true, comment, service.beacons())
         }
         "enable" | "disable" => {
             map_set(
@@ -694,25 +674,10 @@ fn manage(service: &mut Service, func: &str, name: Option<&str>, data: &Value) -
                 "enabled".into(),
                 (func == "enable").into(),
             );
-            (
-                if func == "enable" {
-                    "/salt/minion/minion_beacons_enabled_complete"
-                } else {
-                    "/salt/minion/minion_beacons_disabled_complete"
-                },
-                vec![("complete", true.into()), ("beacons", service.beacons())],
-            )
+            vec![("complete", true.into()), ("beacons", service.beacons())]
         }
         "enable_beacon" | "disable_beacon" => {
             let enable = func == "enable_beacon";
-            let tag = if enable {
-                "/salt/minion/minion_beacon_enabled_complete"
-            } else {
-                "/salt/minion/minion_beacon_disabled_complete"
-            };
-            if service.in_pillar(named) {
-                return Some((tag, from_pillar(if enable { "enable" } else { "disable" })));
-            }
             let (done, comment) = match service.position(named) {
                 Some(_) => {
                     service.set_enabled(named, enable);
@@ -721,17 +686,14 @@ fn manage(service: &mut Service, func: &str, name: Option<&str>, data: &Value) -
                 }
                 None => (false, format!("Beacon item {named} not found.")),
             };
-            (tag, complete(done, comment, service.beacons()))
+            complete(done, comment, service.beacons())
         }
-        "reset" => {
+        // "reset": the only request left that `complete_tag` knows.
+        _ => {
             service.config.clear();
-            (
-                "/salt/minion/minion_beacon_reset_complete",
-                complete(true, "Beacons have been reset".into(), service.beacons()),
-            )
+            complete(true, "Beacons have been reset".into(), service.beacons())
         }
-        _ => return None,
-    })
+    }
 }
 
 /// Checks a beacon's configuration as the minion would run it: its generic keys, and its

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::signature::{Bound, Signature, text, truthy};
 use super::{Call, Context, FunctionError, Outcome, bind};
-use crate::beacons::run::{MANAGE_TAG, REQUEST_KEY};
+use crate::beacons::run::{MANAGE_TAG, REQUEST_KEY, complete_tag};
 use crate::client::{Listener, fire_once};
 use crate::event::{Event, Value, map_get};
 use crate::output::outputter::Outputter;
@@ -166,8 +166,8 @@ impl<'a> Request<'a> {
         &self,
         func: &str,
         fields: Vec<(&str, Value)>,
-        complete: &str,
     ) -> Result<Option<Value>, FunctionError> {
+        let complete = complete_tag(func).unwrap_or_default();
         let config = &self.ctx.config;
         let address = config.bus()?;
         let unreachable = |err: crate::client::ClientError| {
@@ -222,7 +222,6 @@ impl<'a> Request<'a> {
                     ("include_pillar", include_pillar.into()),
                     ("include_opts", self.flag("include_opts").into()),
                 ],
-                "/salt/minion/minion_beacons_list_complete",
             )
             .await?;
         Ok(answer
@@ -263,6 +262,21 @@ fn result(result: bool, comment: impl Into<Value>) -> Value {
     ])
 }
 
+/// The return of a change the minion answered: `done` with its beacons when it completed it,
+/// its comment when it refused, `no_answer` when it did not answer.
+fn settle(answer: Option<Value>, no_answer: String, done: impl FnOnce(&Value) -> Value) -> Value {
+    match answer {
+        Some(data) if map_get(&data, "complete").is_some_and(truthy) => {
+            done(map_get(&data, "beacons").unwrap_or(&Value::Nil))
+        }
+        Some(data) => result(
+            false,
+            map_get(&data, "comment").map(text).unwrap_or_default(),
+        ),
+        None => result(false, no_answer),
+    }
+}
+
 fn ok(value: Value) -> Result<Outcome, FunctionError> {
     Ok(Outcome::ok(value))
 }
@@ -284,13 +298,7 @@ pub(super) async fn list(call: &Call, ctx: &Context) -> Result<Outcome, Function
 
 pub(super) async fn list_available(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
     let request = Request::new(call, ctx, &LIST_AVAILABLE)?;
-    let answer = request
-        .ask(
-            "list_available",
-            Vec::new(),
-            "/salt/minion/minion_beacons_list_available_complete",
-        )
-        .await?;
+    let answer = request.ask("list_available", Vec::new()).await?;
     let names = answer.and_then(|data| map_get(&data, "beacons").cloned());
     ok(match names {
         Some(names) if request.flag("return_yaml") => yaml("beacons", names).into(),
@@ -355,7 +363,6 @@ pub(super) async fn add(
                 ("name", name.as_str().into()),
                 ("beacon_data", beacon_data.clone()),
             ],
-            "/salt/minion/minion_beacon_validation_complete",
         )
         .await?;
     let Some(validation) = validation else {
@@ -390,29 +397,16 @@ pub(super) async fn add(
                 ("name", name.as_str().into()),
                 ("beacon_data", beacon_data.clone()),
             ],
-            if modify {
-                "/salt/minion/minion_beacon_modify_complete"
-            } else {
-                "/salt/minion/minion_beacon_add_complete"
-            },
         )
         .await?;
-    let mut ret = match answer {
-        Some(data) if map_get(&data, "complete").is_some_and(truthy) => {
-            let stored = map_get(&data, "beacons").and_then(|b| map_get(b, &name));
-            if stored == Some(&beacon_data) {
-                let done = if modify { "Modified" } else { "Added" };
-                result(true, format!("{done} beacon: {name}."))
-            } else {
-                result(false, format!("Failed to {verb} beacon {name}."))
-            }
+    let mut ret = settle(answer, request.no_answer(verb), |beacons| {
+        if map_get(beacons, &name) == Some(&beacon_data) {
+            let done = if modify { "Modified" } else { "Added" };
+            result(true, format!("{done} beacon: {name}."))
+        } else {
+            result(false, format!("Failed to {verb} beacon {name}."))
         }
-        Some(data) => result(
-            false,
-            map_get(&data, "comment").map(text).unwrap_or_default(),
-        ),
-        None => result(false, request.no_answer(verb)),
-    };
+    });
     if let (Some(diff), Value::Map(entries)) = (changes, &mut ret) {
         entries.push((
             "changes".into(),
@@ -443,26 +437,15 @@ pub(super) async fn delete(call: &Call, ctx: &Context) -> Result<Outcome, Functi
         return ok(result(true, format!("Beacon: {name} would be deleted.")));
     }
     let answer = request
-        .ask(
-            "delete",
-            vec![("name", name.as_str().into())],
-            "/salt/minion/minion_beacon_delete_complete",
-        )
+        .ask("delete", vec![("name", name.as_str().into())])
         .await?;
-    ok(match answer {
-        Some(data) if map_get(&data, "complete").is_some_and(truthy) => {
-            if map_get(&data, "beacons").is_some_and(|b| has(b, &name)) {
-                result(false, format!("Failed to delete beacon {name}."))
-            } else {
-                result(true, format!("Deleted beacon: {name}."))
-            }
+    ok(settle(answer, request.no_answer("delete"), |beacons| {
+        if has(beacons, &name) {
+            result(false, format!("Failed to delete beacon {name}."))
+        } else {
+            result(true, format!("Deleted beacon: {name}."))
         }
-        Some(data) => result(
-            false,
-            map_get(&data, "comment").map(text).unwrap_or_default(),
-        ),
-        None => result(false, request.no_answer("delete")),
-    })
+    }))
 }
 
 /// `beacons.save`: the beacons configured on the minion (not those from pillar), written where
@@ -516,17 +499,7 @@ pub(super) async fn switch_all(
     if request.test() {
         return ok(result(true, format!("Beacons would be {verb}d.")));
     }
-    let answer = request
-        .ask(
-            verb,
-            Vec::new(),
-            if on {
-                "/salt/minion/minion_beacons_enabled_complete"
-            } else {
-                "/salt/minion/minion_beacons_disabled_complete"
-            },
-        )
-        .await?;
+    let answer = request.ask(verb, Vec::new()).await?;
     ok(match answer {
         Some(data) if map_get(&data, "complete").is_some_and(truthy) => {
             let enabled = map_get(&data, "beacons")
@@ -570,17 +543,13 @@ pub(super) async fn switch_one(
         .ask(
             &format!("{verb}_beacon"),
             vec![("name", name.as_str().into())],
-            if on {
-                "/salt/minion/minion_beacon_enabled_complete"
-            } else {
-                "/salt/minion/minion_beacon_disabled_complete"
-            },
         )
         .await?;
-    ok(match answer {
-        Some(data) if map_get(&data, "complete").is_some_and(truthy) => {
-            let enabled = map_get(&data, "beacons")
-                .and_then(|b| map_get(b, &name))
+    ok(settle(
+        answer,
+        request.no_answer(&format!("{verb}d")),
+        |beacons| {
+            let enabled = map_get(beacons, &name)
                 .and_then(|config| crate::beacons::config::merge(config).ok())
                 .map(|merged| map_get(&merged, "enabled").is_none_or(truthy));
             if enabled == Some(on) {
@@ -589,13 +558,8 @@ pub(super) async fn switch_one(
             } else {
                 result(false, format!("Failed to {verb} beacon {name} on minion."))
             }
-        }
-        Some(data) => result(
-            false,
-            map_get(&data, "comment").map(text).unwrap_or_default(),
-        ),
-        None => result(false, request.no_answer(&format!("{verb}d"))),
-    })
+        },
+    ))
 }
 
 pub(super) async fn reset(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
@@ -603,13 +567,7 @@ pub(super) async fn reset(call: &Call, ctx: &Context) -> Result<Outcome, Functio
     if request.test() {
         return ok(result(true, "Beacons would be reset."));
     }
-    let answer = request
-        .ask(
-            "reset",
-            Vec::new(),
-            "/salt/minion/minion_beacon_reset_complete",
-        )
-        .await?;
+    let answer = request.ask("reset", Vec::new()).await?;
     ok(match answer {
         Some(data) if map_get(&data, "complete").is_some_and(truthy) => {
             result(true, "Beacon configuration reset.")
