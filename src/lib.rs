@@ -66,7 +66,7 @@ pub mod proto;
 pub(crate) mod py;
 pub mod reactor;
 pub(crate) mod render;
-pub(crate) mod returners;
+pub mod returners;
 pub mod runners;
 pub(crate) mod salt_yaml;
 pub(crate) mod services;

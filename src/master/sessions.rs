@@ -608,23 +608,7 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
             return refuse(format!("job {jid} was not published to it"));
         }
     }
-    // The job cache keeps what Salt's does per minion: the return, its code, success.
-    let stored = Value::Map(
-        ["return", "retcode", "success"]
-            .into_iter()
-            .filter_map(|key| {
-                entries
-                    .iter()
-                    .find(|(k, _)| k.as_str() == Some(key))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-            })
-            .collect(),
-    );
-    // The outputter the return names (`highstate` for state runs), for jobs.lookup_jid.
-    let out = entries
-        .iter()
-        .find(|(k, _)| k.as_str() == Some("out"))
-        .map(|(_, v)| v.clone());
+    let (stored, out) = crate::returners::local_cache::kept(&Value::Map(entries.clone()));
     // As Salt's master does for `req` returns, a salt-call job gets a load of its own; it is
     // charged with the return.
     let salt_call_load = from_salt_call.then(|| {

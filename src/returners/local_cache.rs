@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::{Options, Pending, Returner, ReturnerError};
 use crate::config::{Config, ConfigError, hexdigest};
-use crate::event::Value;
+use crate::event::{Value, map_get};
 
 /// `return_quota_bytes`: what one minion may store per window (256 MiB).
 const DEFAULT_RETURN_QUOTA: u64 = 256 * 1024 * 1024;
@@ -291,6 +292,116 @@ fn dir_size(dir: &Path) -> u64 {
         }
     }
     size
+}
+
+/// What the job cache keeps of a return dict, as Salt's does per minion: the return, its code,
+/// success; and the outputter it names (`highstate` for state runs), for `jobs.lookup_jid`.
+pub fn kept(ret: &Value) -> (Value, Option<Value>) {
+    let stored = ["return", "retcode", "success"]
+        .into_iter()
+        .filter_map(|key| map_get(ret, key).map(|value| (Value::from(key), value.clone())))
+        .collect();
+    (Value::Map(stored), map_get(ret, "out").cloned())
+}
+
+/// The returner for `master_job_cache: local_cache` and `--return local_cache`.
+pub(super) fn build(options: &Options) -> Result<Arc<dyn Returner>, ReturnerError> {
+    JobCache::configured(options.config())
+        .map(|cache| Arc::new(cache) as Arc<dyn Returner>)
+        .map_err(|err| ReturnerError::Option {
+            returner: "local_cache",
+            option: "cachedir".to_owned(),
+            problem: err.to_string(),
+        })
+}
+
+impl JobCache {
+    /// Runs `work` on the blocking pool: the cache is files.
+    fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(JobCache) -> std::io::Result<T> + Send + 'static,
+    ) -> Pending<'static, T> {
+        let cache = self.clone();
+        Box::pin(async move {
+            let unavailable = |problem: String| ReturnerError::Unavailable {
+                returner: "local_cache",
+                problem,
+            };
+            tokio::task::spawn_blocking(move || work(cache))
+                .await
+                .map_err(|err| unavailable(err.to_string()))?
+                .map_err(|err| unavailable(format!("the job cache: {err}")))
+        })
+    }
+}
+
+impl Returner for JobCache {
+    fn name(&self) -> &'static str {
+        "local_cache"
+    }
+
+    fn returns<'a>(&'a self, returns: &'a [Value]) -> Pending<'a, ()> {
+        let returns = returns.to_vec();
+        self.blocking(move |cache| {
+            for ret in &returns {
+                let text = |key| {
+                    map_get(ret, key)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                };
+                let (stored, out) = kept(ret);
+                cache.save_return(text("jid"), text("id"), &stored, out.as_ref())?;
+            }
+            Ok(())
+        })
+    }
+
+    fn save_load<'a>(
+        &'a self,
+        jid: &'a str,
+        load: &'a Value,
+        minions: &'a [String],
+    ) -> Pending<'a, ()> {
+        let (jid, load, minions) = (jid.to_owned(), load.clone(), minions.to_vec());
+        self.blocking(move |cache| match cache.save_load(&jid, &load, &minions) {
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            saved => saved,
+        })
+    }
+
+    fn get_load<'a>(&'a self, jid: &'a str) -> Pending<'a, Value> {
+        let jid = jid.to_owned();
+        self.blocking(move |cache| {
+            Ok(cache
+                .job(&jid)
+                .map_or_else(|| Value::Map(Vec::new()), |job| job.load))
+        })
+    }
+
+    fn get_jid<'a>(&'a self, jid: &'a str) -> Pending<'a, Value> {
+        let jid = jid.to_owned();
+        self.blocking(move |cache| {
+            Ok(Value::Map(
+                cache
+                    .returns(&jid)
+                    .into_iter()
+                    .map(|(id, ret)| (Value::from(id), ret))
+                    .collect(),
+            ))
+        })
+    }
+
+    fn get_jids(&self) -> Pending<'_, Value> {
+        self.blocking(|cache| {
+            Ok(Value::Map(
+                cache
+                    .jobs()
+                    .into_iter()
+                    .map(|job| (Value::from(job.jid), job.load))
+                    .collect(),
+            ))
+        })
+    }
 }
 
 fn job_dirs(jobs: &Path) -> Vec<PathBuf> {
