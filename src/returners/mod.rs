@@ -10,8 +10,9 @@
 
 mod deliver;
 pub mod local_cache;
+mod spool;
 
-pub use deliver::Deliveries;
+pub use deliver::{Deliveries, Item, LOST_TAG};
 
 use std::future::Future;
 use std::pin::Pin;
