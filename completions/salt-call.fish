@@ -10,6 +10,9 @@ complete -c salt-call -l state-verbose -l state_verbose -d 'Whether the highstat
 true\t''
 False\t''
 false\t''"
+complete -c salt-call -l return -d 'Also hand each return to these returners (comma-separated), e.g. mysql,rawfile_json' -r
+complete -c salt-call -l return_config -d 'The profile the returners read their options under: <PROFILE>.<returner>.<option>' -r
+complete -c salt-call -l return_kwargs -d 'Options over the returners\' own, a YAML map, e.g. \'{db: jobs}\'' -r
 complete -c salt-call -l local -d 'Run without a master: event.send fires on the local minion bus instead'
 complete -c salt-call -l no-color -l no-colour -d 'Never colour the output'
 complete -c salt-call -l force-color -l force-colour -d 'Colour the output even when it is not a terminal'

@@ -10,6 +10,9 @@ complete -c salt -l state-verbose -l state_verbose -d 'Whether the highstate out
 true\t''
 False\t''
 false\t''"
+complete -c salt -l return -d 'Also hand each return to these returners (comma-separated), e.g. mysql,rawfile_json' -r
+complete -c salt -l return_config -d 'The profile the returners read their options under: <PROFILE>.<returner>.<option>' -r
+complete -c salt -l return_kwargs -d 'Options over the returners\' own, a YAML map, e.g. \'{db: jobs}\'' -r
 complete -c salt -s t -l timeout -d 'Seconds to wait for returns before asking minions whether they still run the job [default: the master\'s timeout, 5]' -r
 complete -c salt -l no-color -l no-colour -d 'Never colour the output'
 complete -c salt -l force-color -l force-colour -d 'Colour the output even when it is not a terminal'

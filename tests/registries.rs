@@ -73,7 +73,13 @@ fn legacy_reactions_pass_the_required_parameters_positionally() {
         [
             ("event.send", vec!["tag"]),
             ("http.query", vec!["url"]),
+            ("jobs.list_job", vec!["jid"]),
             ("jobs.lookup_jid", vec!["jid"]),
+            ("jobs.print_job", vec!["jid"]),
+            ("ret.get_fun", vec!["returner", "fun"]),
+            ("ret.get_jid", vec!["returner", "jid"]),
+            ("ret.get_jids", vec!["returner"]),
+            ("ret.get_minions", vec!["returner"]),
         ]
     );
     let wheel = positional(halite::wheel::WHEELS);

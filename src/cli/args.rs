@@ -55,6 +55,56 @@ impl CommonArgs {
     }
 }
 
+/// Where returns go besides the master: Salt's `--return`, `--return_config` and
+/// `--return_kwargs`.
+#[derive(Debug, Clone, Args)]
+pub struct ReturnArgs {
+    /// Also hand each return to these returners (comma-separated), e.g. mysql,rawfile_json
+    #[arg(long = "return", value_name = "RETURNER")]
+    pub returners: Option<String>,
+
+    /// The profile the returners read their options under: <PROFILE>.<returner>.<option>
+    #[arg(long = "return_config", value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// Options over the returners' own, a YAML map, e.g. '{db: jobs}'
+    #[arg(long = "return_kwargs", value_name = "YAML")]
+    pub kwargs: Option<String>,
+}
+
+impl ReturnArgs {
+    /// The returners named, each checked to exist.
+    pub fn names(&self) -> anyhow::Result<Vec<String>> {
+        let names = self
+            .returners
+            .as_deref()
+            .map(|names| crate::returners::listed(&crate::event::Value::from(names)))
+            .unwrap_or_default();
+        for name in &names {
+            crate::returners::module(name)?;
+        }
+        Ok(names)
+    }
+
+    /// `--return_config`, as the load carries it.
+    pub fn profile(&self) -> Option<crate::event::Value> {
+        self.profile.as_deref().map(crate::event::Value::from)
+    }
+
+    /// `--return_kwargs`, read as YAML as Salt reads it; it must be a map.
+    pub fn kwargs(&self) -> anyhow::Result<Option<crate::event::Value>> {
+        let Some(text) = &self.kwargs else {
+            return Ok(None);
+        };
+        match crate::salt_yaml::load(text) {
+            Ok(map @ crate::event::Value::Map(_)) => Ok(Some(map)),
+            _ => anyhow::bail!(
+                "--return_kwargs must be a YAML map such as '{{db: jobs}}', not {text:?}"
+            ),
+        }
+    }
+}
+
 /// Flags of the commands that print a return value.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {

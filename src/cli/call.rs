@@ -40,6 +40,9 @@ pub struct Args {
     #[command(flatten)]
     output: OutputArgs,
 
+    #[command(flatten)]
+    returns: super::args::ReturnArgs,
+
     /// Exit with the function's own return code (accepted for compatibility)
     #[arg(long = "retcode-passthrough")]
     retcode_passthrough: bool,
@@ -135,6 +138,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
                 cli_args,
                 local,
                 &args.output,
+                &args.returns,
                 args.retcode_passthrough,
             )
             .await;
@@ -154,9 +158,22 @@ async fn call_function(
     cli_args: crate::salt_yaml::CliArgs,
     local: bool,
     output: &super::OutputArgs,
+    returns: &super::args::ReturnArgs,
     retcode_passthrough: bool,
 ) -> anyhow::Result<Exit> {
     let id = config.id()?;
+    // Checked before the function runs: a typo must not cost the return.
+    let mut returners = returns.names()?;
+    let (profile, kwargs) = (returns.profile(), returns.kwargs()?);
+    if let Some(configured) = config.get("return") {
+        for name in crate::returners::listed(configured) {
+            crate::returners::module(&name)
+                .with_context(|| "the minion's return option names it")?;
+            returners.push(name);
+        }
+    }
+    returners.sort();
+    returners.dedup();
     // Like Salt's, a salt-call that returns to the master authenticates before it runs, and
     // reads the master's files over the same session.
     let minion_grains = Value::Map(grains(config));
@@ -210,6 +227,29 @@ async fn call_function(
             .outputter(outcome.outputter)
             .render(&wrap(outcome.ret.clone()), output.color()),
     )?;
+    if !returners.is_empty() {
+        // As Salt's salt-call, with a jid of its own; success says whether it succeeded (Salt's
+        // says True whatever happened).
+        let ret = crate::proto::ReturnLoad {
+            id: id.clone(),
+            jid: crate::event::jid::gen_jid(),
+            ret: outcome.ret.clone(),
+            retcode,
+            fun: fun.to_owned(),
+            fun_args: Value::Array(raw_args.clone()),
+            origin: crate::proto::Origin::Job {
+                success: retcode == 0,
+                out: None,
+                user: None,
+                outputter: outcome.outputter,
+            },
+        }
+        .for_returners(profile.as_ref(), kwargs.as_ref());
+        let deliveries = crate::returners::Deliveries::new(config, None)?;
+        deliveries.job_return(&returners, &ret);
+        // What the returners cannot store now stays in their spools for the minion to deliver.
+        deliveries.close().await;
+    }
     if let Some(session) = session {
         let load = crate::proto::ReturnLoad {
             id: id.clone(),

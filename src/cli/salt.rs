@@ -28,6 +28,9 @@ pub struct Args {
     #[command(flatten)]
     output: OutputArgs,
 
+    #[command(flatten)]
+    returns: super::args::ReturnArgs,
+
     /// The target is a regular expression matched from the start of the id
     #[arg(short = 'E', long = "pcre", group = "target_type")]
     pcre: bool,
@@ -151,9 +154,11 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         tgt_type: tgt_type.to_owned(),
         fun,
         arg: call.load_arg(),
-        ret: String::new(),
+        ret: args.returns.names()?.join(","),
         user: user.clone(),
         jid: None,
+        ret_config: args.returns.profile(),
+        ret_kwargs: args.returns.kwargs()?,
     };
     let context = "the master is not reachable: start salt-master with this config, or check -c";
     let mut listener = client.listen().await.context(context)?;

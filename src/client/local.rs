@@ -241,6 +241,8 @@ impl LocalClient {
                             ret: String::new(),
                             user: user.to_owned(),
                             jid: None,
+                            ret_config: None,
+                            ret_kwargs: None,
                         };
                         let asked = self.publish(&find_job).await?;
                         probe = Some((

@@ -6,6 +6,7 @@ pub mod minion_event;
 mod pillar;
 mod publish;
 mod request;
+pub(crate) mod returns;
 
 mod sessions;
 
@@ -63,6 +64,14 @@ pub enum MasterError {
     /// A service the master cannot run without ended, and the master stopped.
     #[error(transparent)]
     Service(#[from] ServiceFailed),
+    /// A returner the configuration names is unknown or misconfigured.
+    #[error("config option {option}: {source}")]
+    Returner {
+        /// The option naming it (`master_job_cache`, `ext_job_cache`, `event_return`).
+        option: &'static str,
+        /// Why it cannot be used.
+        source: crate::returners::ReturnerError,
+    },
 }
 
 impl From<crate::config::ConfigError> for MasterError {
@@ -85,6 +94,10 @@ pub(crate) struct Shared {
     pub reactor: std::sync::OnceLock<crate::reactor::Listing>,
     /// The master's `file_roots`, served to minions over the link.
     pub files: crate::fileserver::LocalFiles,
+    /// The returners jobs, returns and events are handed to.
+    pub returners: crate::returners::Deliveries,
+    /// Which returners get what.
+    pub routes: returns::Routes,
 }
 
 /// A master whose sockets are bound, ready to run.
@@ -148,6 +161,8 @@ impl Master {
                 crate::fileserver::Roots::file_roots(config)?,
                 config.hash_type()?,
             ),
+            returners: crate::returners::Deliveries::new(config, Some(bus.handle()))?,
+            routes: returns::Routes::configured(config)?,
         });
         Ok(Self {
             bus,
@@ -182,7 +197,23 @@ impl Master {
             Reactions(shared.clone()),
         );
         let _ = shared.reactor.set(reactor.listing());
+        // What a master stopped before could not store yet is delivered first.
+        shared.returners.resume();
         let mut services = Services::new();
+        if shared.routes.returns_events() {
+            let events = shared.bus.subscribe();
+            let shared = shared.clone();
+            services.spawn("event return", Stage::Sessions, |stop| {
+                returns::event_return(shared, events, stop)
+            });
+        }
+        // After everything that hands them records; what they cannot store by then stays in
+        // their spools.
+        let returners = shared.returners.clone();
+        services.spawn("returners", Stage::Bus, |stop| async move {
+            stop.cancelled().await;
+            returners.close().await;
+        });
         // The reactor works through what it accepted while the sessions and the bus are up, so
         // that its jobs still reach connected minions and its reactions can still fire events.
         services.spawn("reactor", Stage::Reactions, |stop| reactor.run(stop));

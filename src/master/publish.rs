@@ -115,7 +115,10 @@ async fn store(
             .await
             .map_err(|err| err.to_string())?;
         match saved {
-            Ok(()) => return Ok(load),
+            Ok(()) => {
+                super::returns::job(shared, &load.jid, &load.to_value(), minions);
+                return Ok(load);
+            }
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
                 tokio::time::sleep(std::time::Duration::from_micros(1)).await;
                 load.jid = jid::gen_jid();

@@ -123,6 +123,7 @@ async fn answer(shared: &Arc<Shared>, request: &Value) -> Result<Value, String> 
         )
         .to_value()),
         Some("connected") => Ok(Reply::Connected(shared.sessions.connected()).to_value()),
+        Some("returners") => Ok(Reply::Returners(shared.returners.counters()).to_value()),
         other => Err(format!("unknown request {other:?}")),
     }
 }

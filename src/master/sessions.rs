@@ -627,6 +627,8 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
             ret: None,
             tgt_type: text("tgt_type").unwrap_or_else(|| "glob".to_owned()),
             user: Some("root".to_owned()),
+            ret_config: None,
+            ret_kwargs: None,
         }
         .to_value()
     });
@@ -645,6 +647,7 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
             ));
         }
     }
+    super::returns::job_return(shared, &entries);
     let mut event = match Event::new(tags::job_return(&jid, id), Value::Map(entries)) {
         Ok(event) => event,
         Err(err) => return refuse(err.to_string()),

@@ -78,6 +78,9 @@ fn process_count_max(config: &Config) -> Result<usize, crate::config::ConfigErro
 /// is no limit.
 const DEFAULT_PROCESS_COUNT_MAX: u64 = 64;
 
+/// How often the minion looks for spools `salt-call` left, to deliver them.
+const SPOOLS_LOOKED_AT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Jobs that may wait for a slot beyond those in the queue from the master.
 const JOBS_WAITING: usize = 256;
 
@@ -128,6 +131,9 @@ impl Minion {
         } = self;
         let handle = bus.handle();
         tracing::info!("minion {id} event bus is up");
+        let returners = crate::returners::Deliveries::new(&config, Some(handle.clone()))?;
+        // What a minion or salt-call stopped before could not store yet is delivered first.
+        returners.resume();
         let (to_master, queued) = mpsc::channel(TO_MASTER_QUEUE);
         let (jobs_tx, mut jobs_rx) = mpsc::channel::<JobLoad>(256);
         let requests = Arc::new(crate::link::requests::Requests::default());
@@ -152,6 +158,7 @@ impl Minion {
         );
         let runner = {
             let (context, to_master, id) = (context.clone(), to_master.clone(), id.clone());
+            let returners = returners.clone();
             async move {
                 // Owned here: jobs still running when the minion stops are stopped with it.
                 let mut running = tokio::task::JoinSet::new();
@@ -167,7 +174,7 @@ impl Minion {
                                 if control.len() >= process_count_max {
                                     control.join_next().await;
                                 }
-                                control.spawn(run_job(id.clone(), context.clone(), load, to_master.clone()));
+                                control.spawn(run_job(id.clone(), context.clone(), load, to_master.clone(), returners.clone()));
                             } else {
                                 waiting.push_back(load);
                             }
@@ -183,6 +190,7 @@ impl Minion {
                             context.clone(),
                             load,
                             to_master.clone(),
+                            returners.clone(),
                         ));
                     }
                 }
@@ -234,6 +242,16 @@ impl Minion {
             stop.run_until_cancelled(runner).await;
         });
         services.spawn("beacons", Stage::Reactions, |stop| beacons.run(stop));
+        // After the jobs that hand them returns; what they cannot store by then stays in their
+        // spools.
+        services.spawn("returners", Stage::Bus, |stop| async move {
+            // salt-call leaves in the spools what its returners could not store.
+            let mut ticker = tokio::time::interval(SPOOLS_LOOKED_AT);
+            while stop.run_until_cancelled(ticker.tick()).await.is_some() {
+                returners.resume();
+            }
+            returners.close().await;
+        });
         services.spawn_essential("bus", Stage::Bus, |stop| bus.run(stop));
         services.run(&shutdown).await?;
         // Without an outcome, the link was given up on as the minion stopped.
@@ -333,8 +351,15 @@ async fn relay(id: String, bus: BusHandle, to_master: mpsc::Sender<Value>) {
     }
 }
 
-/// Runs one published job if it targets this minion, and sends the return.
-async fn run_job(id: String, context: Arc<Context>, job: JobLoad, to_master: mpsc::Sender<Value>) {
+/// Runs one published job if it targets this minion, sends the return, and hands it to the
+/// returners the job names (`--return`) and the minion's `return` option names.
+async fn run_job(
+    id: String,
+    context: Arc<Context>,
+    job: JobLoad,
+    to_master: mpsc::Sender<Value>,
+    returners: crate::returners::Deliveries,
+) {
     // Salt's `__pub_*` arguments and `saltutil.find_job` show the load as published.
     let load = job.to_value();
     let JobLoad {
@@ -344,7 +369,9 @@ async fn run_job(id: String, context: Arc<Context>, job: JobLoad, to_master: mps
         jid,
         tgt_type,
         user,
-        ..
+        ret: named,
+        ret_config,
+        ret_kwargs,
     } = job;
     match Target::new(&tgt, &tgt_type) {
         Ok(target) if target.matches(&id, Some(&context.grains)) => {}
@@ -391,8 +418,22 @@ async fn run_job(id: String, context: Arc<Context>, job: JobLoad, to_master: mps
             user,
             outputter: outcome.outputter,
         },
+    };
+    let mut names = named
+        .map(|named| crate::returners::listed(&Value::from(named)))
+        .unwrap_or_default();
+    if let Some(configured) = context.config.get("return") {
+        names.extend(crate::returners::listed(configured));
     }
-    .to_value();
+    names.sort();
+    names.dedup();
+    if !names.is_empty() {
+        returners.job_return(
+            &names,
+            &ret.for_returners(ret_config.as_ref(), ret_kwargs.as_ref()),
+        );
+    }
+    let ret = ret.to_value();
     if to_master.send(ret).await.is_err() {
         tracing::warn!("the return of job {jid} was lost: the minion is stopping");
     }

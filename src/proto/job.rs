@@ -24,6 +24,10 @@ pub struct JobLoad {
     pub tgt_type: String,
     /// Who published it.
     pub user: Option<String>,
+    /// The profile the returners read their options under (`--return_config`).
+    pub ret_config: Option<Value>,
+    /// Options over the returners' own (`--return_kwargs`).
+    pub ret_kwargs: Option<Value>,
 }
 
 impl JobLoad {
@@ -37,6 +41,8 @@ impl JobLoad {
             ret: Some(request.ret.clone()),
             tgt_type: request.tgt_type.clone(),
             user: Some(request.user.clone()),
+            ret_config: request.ret_config.clone(),
+            ret_kwargs: request.ret_kwargs.clone(),
         }
     }
 
@@ -55,6 +61,14 @@ impl JobLoad {
         if let Some(user) = &self.user {
             entries.push(entry("user", user.as_str()));
         }
+        for (key, value) in [
+            ("ret_config", &self.ret_config),
+            ("ret_kwargs", &self.ret_kwargs),
+        ] {
+            if let Some(value) = value {
+                entries.push(entry(key, value.clone()));
+            }
+        }
         Value::Map(entries)
     }
 
@@ -69,6 +83,8 @@ impl JobLoad {
             ret: fields.opt_str("ret")?.map(str::to_owned),
             tgt_type: fields.opt_str("tgt_type")?.unwrap_or("glob").to_owned(),
             user: fields.opt_str("user")?.map(str::to_owned),
+            ret_config: fields.get("ret_config").cloned(),
+            ret_kwargs: fields.get("ret_kwargs").cloned(),
         })
     }
 
@@ -175,6 +191,8 @@ mod tests {
                 ret: String::new(),
                 user: "root".into(),
                 jid: None,
+                ret_config: None,
+                ret_kwargs: None,
             };
             assert_eq!(JobLoad::published(&request, load.jid.clone()), load);
             let (targets, missing) = (ids(new, "minions"), ids(new, "missing"));
@@ -225,6 +243,8 @@ mod tests {
             ret: Some(String::new()),
             tgt_type: "glob".into(),
             user: Some("root".into()),
+            ret_config: None,
+            ret_kwargs: None,
         }
         .to_value();
         let without = |key: &str| {

@@ -625,6 +625,8 @@ mod tests {
             ret: Some(String::new()),
             tgt_type: "glob".into(),
             user: Some("root".into()),
+            ret_config: None,
+            ret_kwargs: None,
         }
     }
 

@@ -22,6 +22,10 @@ pub struct PublishRequest {
     pub user: String,
     /// A jid chosen by the caller, else the master allocates one.
     pub jid: Option<String>,
+    /// The profile the returners read their options under (`--return_config`).
+    pub ret_config: Option<Value>,
+    /// Options over the returners' own (`--return_kwargs`).
+    pub ret_kwargs: Option<Value>,
 }
 
 impl PublishRequest {
@@ -39,6 +43,17 @@ impl PublishRequest {
         if let Some(jid) = &self.jid {
             entries.push(entry("jid", jid.as_str()));
         }
+        // Salt's client sends these among the `kwargs` of the publish.
+        let kwargs: Vec<(Value, Value)> = [
+            ("ret_config", &self.ret_config),
+            ("ret_kwargs", &self.ret_kwargs),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.clone().map(|value| entry(key, value)))
+        .collect();
+        if !kwargs.is_empty() {
+            entries.push(entry("kwargs", Value::Map(kwargs)));
+        }
         Value::Map(entries)
     }
 
@@ -47,6 +62,12 @@ impl PublishRequest {
     pub fn from_value(value: &Value) -> Result<Self, ProtoError> {
         let fields = Fields::of("publish request", value)?;
         let text = |key| fields.get(key).map(|v| py_str(v).into_owned());
+        let kwarg = |key| {
+            fields
+                .get("kwargs")
+                .and_then(|kwargs| crate::event::map_get(kwargs, key))
+                .cloned()
+        };
         Ok(Self {
             tgt: fields.value("tgt")?.clone(),
             tgt_type: text("tgt_type").unwrap_or_else(|| "glob".to_owned()),
@@ -58,6 +79,8 @@ impl PublishRequest {
             ret: text("ret").unwrap_or_default(),
             user: text("user").unwrap_or_else(|| "root".to_owned()),
             jid: text("jid").filter(|jid| !jid.is_empty()),
+            ret_config: kwarg("ret_config"),
+            ret_kwargs: kwarg("ret_kwargs"),
         })
     }
 }
@@ -101,6 +124,8 @@ mod tests {
             ret: String::new(),
             user: "root".into(),
             jid: Some("20261124090213841646".into()),
+            ret_config: Some(Value::from("alt")),
+            ret_kwargs: Some(Value::Map(vec![entry("db", "jobs")])),
         };
         assert_eq!(PublishRequest::from_value(&request.to_value()), Ok(request));
         let bare = Value::Map(vec![entry("tgt", "*"), entry("fun", "test.ping")]);

@@ -42,6 +42,8 @@ pub enum Reply {
     Reactors(Value),
     /// `connected`: the minions connected now, `{"connected": [...]}`.
     Connected(Vec<String>),
+    /// `returners`: what each returner stored, spooled and dropped, `{"returners": {...}}`.
+    Returners(Value),
 }
 
 impl Reply {
@@ -51,6 +53,7 @@ impl Reply {
             Reply::Failed(why) => entry("error", why.as_str()),
             Reply::Reactors(listing) => entry("reactors", listing.clone()),
             Reply::Connected(ids) => entry("connected", strings(ids)),
+            Reply::Returners(counters) => entry("returners", counters.clone()),
         }])
     }
 }

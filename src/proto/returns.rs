@@ -116,6 +116,23 @@ pub enum Origin {
 }
 
 impl ReturnLoad {
+    /// The return dict as Salt's minion hands it to returners: the load's fields without
+    /// `cmd`, the job's `ret_config` and `ret_kwargs` when it has them, and the minion's `id`
+    /// last.
+    pub fn for_returners(&self, ret_config: Option<&Value>, ret_kwargs: Option<&Value>) -> Value {
+        let Value::Map(mut entries) = self.to_value() else {
+            unreachable!("a return load is a map")
+        };
+        entries.retain(|(key, _)| !matches!(key.as_str(), Some("cmd" | "id")));
+        for (key, value) in [("ret_config", ret_config), ("ret_kwargs", ret_kwargs)] {
+            if let Some(value) = value {
+                entries.push(entry(key, value.clone()));
+            }
+        }
+        entries.push(entry("id", self.id.as_str()));
+        Value::Map(entries)
+    }
+
     /// The load, in Salt's field order for its origin.
     pub fn to_value(&self) -> Value {
         let mut entries = vec![entry("cmd", "_return"), entry("id", self.id.as_str())];

@@ -715,6 +715,8 @@ impl<B: Backend> Shared<B> {
                     ret: reaction.param("ret").map(|r| py_str(r).into_owned()).unwrap_or_default(),
                     user: crate::runners::salt_user(),
                     jid: None,
+                    ret_config: None,
+                    ret_kwargs: None,
                 };
                 let reply = self
                     .bounded(async { self.backend.local(request).await.map_err(Failure::Failed) })

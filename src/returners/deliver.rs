@@ -40,11 +40,12 @@ const DEFAULT_SPOOL_BYTES: u64 = 256 * 1024 * 1024;
 /// Records stored in one call to the returner.
 const BATCH: usize = 500;
 /// How long one call to a returner may take before it counts as the store being away.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The first and the longest wait before delivery is retried.
 const BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
-/// How long stopping waits for a store that answers to take what is queued.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long stopping waits for a store that answers to take what is queued; with an attempt
+/// under way, well within the 15 s a daemon gives its last services to stop.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often losses are reported, at most.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
@@ -183,9 +184,7 @@ impl Target {
     fn to_value(&self) -> Value {
         Value::Array(vec![
             Value::from(self.name.as_str()),
-            self.profile
-                .as_deref()
-                .map_or(Value::Nil, |profile| Value::from(profile)),
+            self.profile.as_deref().map_or(Value::Nil, Value::from),
             self.kwargs.clone().unwrap_or(Value::Nil),
         ])
     }
@@ -238,7 +237,10 @@ impl Deliveries {
     /// Returners reading their options from `config`, spooling under `<cachedir>/returners`,
     /// announcing losses on `bus` when there is one. Reads `returner_queue_size` and
     /// `returner_spool_max_bytes`.
-    pub fn new(config: &Config, bus: Option<BusHandle>) -> Result<Self, crate::config::ConfigError> {
+    pub fn new(
+        config: &Config,
+        bus: Option<BusHandle>,
+    ) -> Result<Self, crate::config::ConfigError> {
         let queue_size = config.get_u64("returner_queue_size", DEFAULT_QUEUE)?.max(1);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -472,7 +474,7 @@ impl Worker {
                     self.handle(batch).await;
                 }
                 _ = tokio::time::sleep_until(retry_at.unwrap_or_else(Instant::now)), if retry_at.is_some() => {
-                    self.drain_spool(None).await;
+                    self.drain_spool().await;
                 }
             }
         }
@@ -484,14 +486,19 @@ impl Worker {
             left.push(item);
         }
         if self.retry_at.is_some() {
-            self.drain_spool(Some(deadline)).await;
+            // Cut short, the spool keeps what was not committed.
+            let _ = tokio::time::timeout_at(deadline, self.drain_spool()).await;
         }
         for batch in left.chunks(BATCH) {
-            if self.retry_at.is_none() && Instant::now() < deadline {
-                let _ = tokio::time::timeout_at(deadline, self.handle(batch.to_vec())).await;
-            } else {
-                self.spool(batch.to_vec()).await;
+            if self.retry_at.is_none() {
+                let stored = tokio::time::timeout_at(deadline, self.handle(batch.to_vec())).await;
+                if stored.is_ok() {
+                    continue;
+                }
+                // Whatever of it the store took, returners skip when it comes again.
+                self.retry_at = Some(Instant::now());
             }
+            self.spool(batch.to_vec()).await;
         }
     }
 
@@ -596,11 +603,13 @@ impl Worker {
             }
             Ok(Err(err)) => {
                 let reason = format!("cannot write its spool {dir}: {err}");
-                self.deliveries.lost(&self.name, &self.queue, count, &reason);
+                self.deliveries
+                    .lost(&self.name, &self.queue, count, &reason);
             }
             Err(err) => {
                 let reason = format!("cannot write its spool {dir}: {err}");
-                self.deliveries.lost(&self.name, &self.queue, count, &reason);
+                self.deliveries
+                    .lost(&self.name, &self.queue, count, &reason);
             }
         }
     }
@@ -616,16 +625,13 @@ impl Worker {
     }
 
     /// Delivers the spool, oldest first, until it is empty (the store is back: the backoff
-    /// resets), the store fails again (the backoff doubles), or `deadline` passes.
-    async fn drain_spool(&mut self, deadline: Option<Instant>) {
+    /// resets) or the store fails again (the backoff doubles).
+    async fn drain_spool(&mut self) {
         let Some(spool) = self.queue.spool.clone() else {
             self.retry_at = None;
             return;
         };
         loop {
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                return;
-            }
             let reader = spool.clone();
             let peeked = tokio::task::spawn_blocking(move || reader.peek(BATCH)).await;
             let (records, cursor) = match peeked {

@@ -7,8 +7,10 @@ use crate::config::Config;
 use crate::event::{Value, map_get};
 use crate::functions::signature::{Signature, text};
 use crate::proto::PublishRequest;
+use crate::returners::Returner;
 use crate::returners::local_cache::{CachedJob, JobCache};
 use crate::salt_yaml::CliArgs;
+use std::sync::Arc;
 
 pub(super) const LOOKUP_JID: Signature = Signature {
     name: "jobs.lookup_jid",
@@ -35,23 +37,123 @@ pub(super) const ACTIVE: Signature = Signature {
     ..LIST_JOBS
 };
 
+pub(super) const LIST_JOB: Signature = Signature {
+    name: "jobs.list_job",
+    summary: "One job from the job cache: function, arguments, target, user, start time and each minion's return",
+    params: &["jid", "ext_source"],
+    required: 1,
+    kwargs: false,
+    usage: "salt-run jobs.list_job JID",
+};
+
+pub(super) const PRINT_JOB: Signature = Signature {
+    name: "jobs.print_job",
+    summary: "One job from the job cache, under its jid, with each minion's return",
+    usage: "salt-run jobs.print_job JID",
+    ..LIST_JOB
+};
+
 fn failed(err: &dyn std::fmt::Display) -> RunnerError {
     RunnerError::Failed(err.to_string())
 }
 
-/// `jobs.lookup_jid` against the master's job cache.
-pub(super) fn run_lookup_jid(config: &Config, args: &CliArgs) -> Result<Value, RunnerError> {
-    let cache = JobCache::configured(config).map_err(|err| failed(&err))?;
-    let bound = LOOKUP_JID.bind(args)?;
-    let jid = bound.get("jid").map(text).unwrap_or_default();
-    Ok(lookup_jid(&cache, &jid))
+/// The returner jobs are read from, as Salt's jobs runners pick it: `ext_job_cache`, else the
+/// call's `ext_source`, else `master_job_cache` (`local_cache` by default).
+fn job_store(
+    config: &Config,
+    ext_source: Option<&Value>,
+) -> Result<Arc<dyn Returner>, RunnerError> {
+    let configured = |option| {
+        config
+            .get(option)
+            .map(crate::returners::listed)
+            .and_then(|names| names.into_iter().next())
+    };
+    let name = configured("ext_job_cache")
+        .or_else(|| ext_source.map(text).filter(|name| !name.is_empty()))
+        .or_else(|| configured("master_job_cache"))
+        .unwrap_or_else(|| "local_cache".to_owned());
+    crate::returners::build(&name, config, None, None).map_err(|err| failed(&err))
 }
 
-/// `jobs.list_jobs` against the master's job cache.
-pub(super) fn run_list_jobs(config: &Config, args: &CliArgs) -> Result<Value, RunnerError> {
-    let cache = JobCache::configured(config).map_err(|err| failed(&err))?;
+/// `{minion: return dict}` of a job, sorted by minion.
+async fn returns(store: &dyn Returner, jid: &str) -> Result<Vec<(String, Value)>, RunnerError> {
+    let found = store.get_jid(jid).await.map_err(|err| failed(&err))?;
+    let mut returns: Vec<(String, Value)> = found
+        .as_map()
+        .into_iter()
+        .flatten()
+        .map(|(id, ret)| (crate::py::value::py_str(id).into_owned(), ret.clone()))
+        .collect();
+    returns.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(returns)
+}
+
+/// `jobs.lookup_jid` against the job store.
+pub(super) async fn run_lookup_jid(config: &Config, args: &CliArgs) -> Result<Value, RunnerError> {
+    let bound = LOOKUP_JID.bind(args)?;
+    let store = job_store(config, None)?;
+    let jid = bound.get("jid").map(text).unwrap_or_default();
+    Ok(lookup_jid(returns(&*store, &jid).await?))
+}
+
+/// `jobs.list_jobs` against the job store.
+pub(super) async fn run_list_jobs(config: &Config, args: &CliArgs) -> Result<Value, RunnerError> {
     LIST_JOBS.bind(args)?;
-    Ok(list_jobs(&cache))
+    let store = job_store(config, None)?;
+    let jobs = store.get_jids().await.map_err(|err| failed(&err))?;
+    let mut jobs: Vec<(Value, Value)> = jobs.as_map().cloned().unwrap_or_default();
+    jobs.sort_by(|a, b| crate::py::value::py_str(&a.0).cmp(&crate::py::value::py_str(&b.0)));
+    Ok(Value::Map(
+        jobs.into_iter()
+            .map(|(jid, load)| {
+                let jid_text = crate::py::value::py_str(&jid).into_owned();
+                (jid, Value::Map(summary(&jid_text, &load)))
+            })
+            .collect(),
+    ))
+}
+
+/// `jobs.list_job JID`: `{jid, Function, …, StartTime, Result: {minion: return dict}}`.
+pub(super) async fn run_list_job(config: &Config, args: &CliArgs) -> Result<Value, RunnerError> {
+    let bound = LIST_JOB.bind(args)?;
+    let jid = bound.get("jid").map(text).unwrap_or_default();
+    let mut fields = vec![(Value::from("jid"), Value::from(jid.as_str()))];
+    fields.extend(job_fields(config, &bound, &jid).await?);
+    Ok(Value::Map(fields))
+}
+
+/// `jobs.print_job JID`: `{jid: {Function, …, StartTime, Result: {minion: return dict}}}`.
+pub(super) async fn run_print_job(config: &Config, args: &CliArgs) -> Result<Value, RunnerError> {
+    let bound = PRINT_JOB.bind(args)?;
+    let jid = bound.get("jid").map(text).unwrap_or_default();
+    let fields = job_fields(config, &bound, &jid).await?;
+    Ok(Value::Map(vec![(
+        Value::from(jid.as_str()),
+        Value::Map(fields),
+    )]))
+}
+
+/// A job's description and its returns, as Salt's `list_job` and `print_job` show them; a job
+/// the store does not know is `{"Error": …}` with an empty `Result`, as in Salt.
+async fn job_fields(
+    config: &Config,
+    bound: &crate::functions::signature::Bound,
+    jid: &str,
+) -> Result<Vec<(Value, Value)>, RunnerError> {
+    let store = job_store(config, bound.get("ext_source"))?;
+    let load = store.get_load(jid).await.map_err(|err| failed(&err))?;
+    let mut fields = if load.as_map().is_none_or(Vec::is_empty) {
+        vec![(
+            Value::from("Error"),
+            Value::from("Cannot contact returner or no job with this jid"),
+        )]
+    } else {
+        summary(jid, &load)
+    };
+    let result = store.get_jid(jid).await.map_err(|err| failed(&err))?;
+    fields.push((Value::from("Result"), result));
+    Ok(fields)
 }
 
 /// `jobs.active` against the master's job cache and its minions.
@@ -69,8 +171,7 @@ pub(super) async fn run_active(config: &Config, args: &CliArgs) -> Result<Value,
 /// `jobs.lookup_jid JID`: `{minion: return}` for every return stored, `{}` for an unknown jid;
 /// as Salt's, `{"outputter": out, "data": {minion: return}}` when the first return names an
 /// outputter (`highstate` for state runs), for salt-run to print the returns with it.
-pub fn lookup_jid(cache: &JobCache, jid: &str) -> Value {
-    let returns = cache.returns(jid);
+fn lookup_jid(returns: Vec<(String, Value)>) -> Value {
     let outputter = returns
         .first()
         .and_then(|(_, stored)| map_get(stored, "out"))
@@ -128,9 +229,10 @@ pub fn jid_to_time(jid: &str) -> String {
     )
 }
 
-fn summary(job: &CachedJob) -> Vec<(Value, Value)> {
+/// Salt's description of a job: `Function, Arguments, Target, Target-type, User, StartTime`.
+fn summary(jid: &str, load: &Value) -> Vec<(Value, Value)> {
     let field = |key: &str, default: &str| {
-        map_get(&job.load, key)
+        map_get(load, key)
             .cloned()
             .unwrap_or_else(|| Value::from(default))
     };
@@ -140,19 +242,8 @@ fn summary(job: &CachedJob) -> Vec<(Value, Value)> {
         (Value::from("Target"), field("tgt", "unknown-target")),
         (Value::from("Target-type"), field("tgt_type", "list")),
         (Value::from("User"), field("user", "root")),
-        (Value::from("StartTime"), Value::from(jid_to_time(&job.jid))),
+        (Value::from("StartTime"), Value::from(jid_to_time(jid))),
     ]
-}
-
-/// `jobs.list_jobs`: `{jid: {Function, Arguments, Target, Target-type, User, StartTime}}`.
-pub fn list_jobs(cache: &JobCache) -> Value {
-    Value::Map(
-        cache
-            .jobs()
-            .iter()
-            .map(|job| (Value::from(job.jid.as_str()), Value::Map(summary(job))))
-            .collect(),
-    )
 }
 
 /// `jobs.active`: asks every minion what it runs (`saltutil.running`) and returns
@@ -167,6 +258,8 @@ pub async fn active(client: &LocalClient, cache: &JobCache) -> Result<Value, Cli
         ret: String::new(),
         user: "root".to_owned(),
         jid: None,
+        ret_config: None,
+        ret_kwargs: None,
     };
     let published: Published = client.publish(&request).await?;
     let mut running: Vec<(String, Value)> = Vec::new();
@@ -208,7 +301,7 @@ pub async fn active(client: &LocalClient, cache: &JobCache) -> Result<Value, Cli
             minions: Vec::new(),
             stored: std::time::SystemTime::now(),
         });
-        let mut fields = summary(&cached);
+        let mut fields = summary(&cached.jid, &cached.load);
         fields.push((Value::from("Running"), Value::Array(vec![entry])));
         let returned = cache
             .returns(&jid)

@@ -12,6 +12,7 @@
 
 pub mod http;
 pub mod jobs;
+mod ret;
 mod test;
 
 use std::future::Future;
@@ -75,16 +76,44 @@ pub static RUNNERS: &[MasterFunction] = &[
         run: |config, _, args| Box::pin(jobs::run_active(config, args)),
     },
     MasterFunction {
+        signature: jobs::LIST_JOB,
+        run: |config, _, args| Box::pin(jobs::run_list_job(config, args)),
+    },
+    MasterFunction {
         signature: jobs::LIST_JOBS,
-        run: |config, _, args| done(jobs::run_list_jobs(config, args)),
+        run: |config, _, args| Box::pin(jobs::run_list_jobs(config, args)),
     },
     MasterFunction {
         signature: jobs::LOOKUP_JID,
-        run: |config, _, args| done(jobs::run_lookup_jid(config, args)),
+        run: |config, _, args| Box::pin(jobs::run_lookup_jid(config, args)),
+    },
+    MasterFunction {
+        signature: jobs::PRINT_JOB,
+        run: |config, _, args| Box::pin(jobs::run_print_job(config, args)),
     },
     MasterFunction {
         signature: REACTOR_LIST,
         run: |config, _, args| Box::pin(reactor_list(config, args)),
+    },
+    MasterFunction {
+        signature: ret::GET_FUN,
+        run: |config, _, args| Box::pin(ret::get_fun(config, args)),
+    },
+    MasterFunction {
+        signature: ret::GET_JID,
+        run: |config, _, args| Box::pin(ret::get_jid(config, args)),
+    },
+    MasterFunction {
+        signature: ret::GET_JIDS,
+        run: |config, _, args| Box::pin(ret::get_jids(config, args)),
+    },
+    MasterFunction {
+        signature: ret::GET_MINIONS,
+        run: |config, _, args| Box::pin(ret::get_minions(config, args)),
+    },
+    MasterFunction {
+        signature: ret::STATS,
+        run: |config, _, args| Box::pin(ret::stats(config, args)),
     },
     MasterFunction {
         signature: test::ARG,
