@@ -21,6 +21,7 @@ mod netns;
 mod pillar;
 mod reactor;
 mod registries;
+mod returners_files;
 mod security_bus;
 mod security_files;
 mod security_link;
