@@ -16,9 +16,10 @@
 //!    At the bottom because Salt's own rules (tag matching, targets, autosign) are built on it.
 //! 2. [`event`]: the domain: an [`event::Event`] is a tag plus msgpack-shaped data; `state.event`'s
 //!    tag matching; `_stamp`, tags and jids as Salt writes them.
-//! 3. [`salt_yaml`], [`wire`], [`ipc`], [`services`]: YAML with Salt's scalar rules; Salt's IPC
-//!    framing and frame limit (nothing else knows bytes); the sockets a bus lives on and a bus's
-//!    address; the tracked services a daemon runs and the order they stop in.
+//! 3. [`salt_yaml`], [`wire`], [`ipc`], [`services`], [`children`]: YAML with Salt's scalar
+//!    rules; Salt's IPC framing and frame limit (nothing else knows bytes); the sockets a bus
+//!    lives on and a bus's address; the tracked services a daemon runs and the order they stop
+//!    in; the commands it starts, restarted with a growing delay and killed with it.
 //! 4. [`config`]: Salt-compatible master and minion configuration, defaults and paths; knows no
 //!    bus.
 //! 5. [`fileserver`]: the files under `file_roots`, `salt://` URLs and the seam a minion's file
@@ -49,6 +50,7 @@
 pub mod beacons;
 pub(crate) mod bench;
 pub mod bus;
+pub(crate) mod children;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -21,6 +21,8 @@ mod netns;
 mod pillar;
 mod reactor;
 mod registries;
+mod returners;
+mod returners_files;
 mod security_bus;
 mod security_files;
 mod security_link;

@@ -24,7 +24,10 @@ fn tags(path: &Path) -> Vec<String> {
         .collect()
 }
 
-fn wait_for_lines(path: &Path, what: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+fn wait_for_lines(
+    path: &Path,
+    what: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
     let ready = wait_until(Duration::from_secs(20), || what(&lines(path)));
     let found = lines(path);
     assert!(ready, "{}: {found:#?}", path.display());
@@ -57,7 +60,10 @@ fn event_return_writes_every_event_that_passes_the_filters_in_order() {
     let found = wait_for_lines(&events, |lines| {
         lines.iter().any(|line| line["tag"] == "myco/done")
     });
-    let tags: Vec<&str> = found.iter().filter_map(|line| line["tag"].as_str()).collect();
+    let tags: Vec<&str> = found
+        .iter()
+        .filter_map(|line| line["tag"].as_str())
+        .collect();
     assert_eq!(tags.first(), Some(&"salt/event_listen/start"), "{tags:?}");
     let builds: Vec<String> = tags
         .iter()
@@ -66,10 +72,15 @@ fn event_return_writes_every_event_that_passes_the_filters_in_order() {
         .collect();
     assert_eq!(
         builds,
-        (0..20).map(|n| format!("myco/build/{n}")).collect::<Vec<_>>()
+        (0..20)
+            .map(|n| format!("myco/build/{n}"))
+            .collect::<Vec<_>>()
     );
     assert!(!tags.contains(&"myco/secret/key"), "{tags:?}");
-    let build = found.iter().find(|line| line["tag"] == "myco/build/7").unwrap();
+    let build = found
+        .iter()
+        .find(|line| line["tag"] == "myco/build/7")
+        .unwrap();
     assert_eq!(build["data"]["n"], 7);
     assert!(build["data"]["_stamp"].is_string(), "{build}");
 }
@@ -123,7 +134,12 @@ fn a_job_published_with_return_goes_to_the_minions_returner_with_its_profile_and
     lab.start_minion();
     let ran = |args: &[&str]| {
         let output = lab.run("salt", args);
-        assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+        assert!(
+            output.status.success(),
+            "{}{}",
+            stdout(&output),
+            stderr(&output)
+        );
     };
     ran(&[MINION_ID, "test.echo", "hello", "--return", "rawfile_json"]);
     let found = wait_for_lines(&plain, |lines| !lines.is_empty());
@@ -133,24 +149,51 @@ fn a_job_published_with_return_goes_to_the_minions_returner_with_its_profile_and
     assert_eq!(ret["return"], "hello");
     assert_eq!(ret["success"], true);
     assert_eq!(ret["fun_args"], serde_json::json!(["hello"]));
-    assert!(ret["jid"].as_str().is_some_and(|jid| jid.len() == 20), "{ret}");
+    assert!(
+        ret["jid"].as_str().is_some_and(|jid| jid.len() == 20),
+        "{ret}"
+    );
 
-    ran(&[MINION_ID, "test.echo", "two", "--return", "rawfile_json", "--return_config", "alt"]);
+    ran(&[
+        MINION_ID,
+        "test.echo",
+        "two",
+        "--return",
+        "rawfile_json",
+        "--return_config",
+        "alt",
+    ]);
     let found = wait_for_lines(&profiled, |lines| !lines.is_empty());
     assert_eq!(found[0]["return"], "two");
     assert_eq!(found[0]["ret_config"], "alt");
 
     let kwargs = format!("{{filename: {}}}", overridden.display());
-    ran(&[MINION_ID, "test.echo", "three", "--return", "rawfile_json", "--return_kwargs", &kwargs]);
+    ran(&[
+        MINION_ID,
+        "test.echo",
+        "three",
+        "--return",
+        "rawfile_json",
+        "--return_kwargs",
+        &kwargs,
+    ]);
     let found = wait_for_lines(&overridden, |lines| !lines.is_empty());
     assert_eq!(found[0]["return"], "three");
     assert_eq!(lines(&plain).len(), 1);
 
     let output = lab.run("salt", &[MINION_ID, "test.ping", "--return", "nosuch"]);
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("no returner named nosuch"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no returner named nosuch"),
+        "{}",
+        stderr(&output)
+    );
     let output = lab.run("salt", &[MINION_ID, "test.ping", "--return_kwargs", "[1]"]);
-    assert!(stderr(&output).contains("--return_kwargs must be a YAML map"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--return_kwargs must be a YAML map"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -169,7 +212,14 @@ fn salt_call_and_the_minions_return_option_hand_returns_to_returners() {
     let kwargs = format!("{{filename: {}}}", called.display());
     let output = lab.run(
         "salt-call",
-        &["test.echo", "called", "--return", "rawfile_json", "--return_kwargs", &kwargs],
+        &[
+            "test.echo",
+            "called",
+            "--return",
+            "rawfile_json",
+            "--return_kwargs",
+            &kwargs,
+        ],
     );
     assert!(output.status.success(), "{}", stderr(&output));
     let found = lines(&called);
@@ -203,18 +253,18 @@ fn returns_wait_in_the_spool_while_the_store_is_away_and_arrive_once_in_order_ac
     for n in 0..30 {
         fire(&lab, &format!("myco/{n}"), "{}");
     }
-    let stats = || {
+    let stats = |lab: &Lab| {
         let output = lab.run("salt-run", &["ret.stats", "--out=json"]);
         assert!(output.status.success(), "{}", stderr(&output));
         let value: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
         value["rawfile_json"].clone()
     };
     assert!(
-        wait_until(Duration::from_secs(10), || stats()["spooled"] == 30),
+        wait_until(Duration::from_secs(10), || stats(&lab)["spooled"] == 30),
         "{}",
-        stats()
+        stats(&lab)
     );
-    assert_eq!(stats()["stored"], 0);
+    assert_eq!(stats(&lab)["stored"], 0);
     // Stopped with its store away: the spool stays for the next master.
     let (status, _) = lab.take_daemon().stop();
     assert!(status.success(), "{status:?}");
@@ -224,21 +274,24 @@ fn returns_wait_in_the_spool_while_the_store_is_away_and_arrive_once_in_order_ac
         fire(&lab, &format!("myco/{n}"), "{}");
     }
     let found = wait_for_lines(&events, |lines| lines.len() >= 40);
-    let tags: Vec<&str> = found.iter().filter_map(|line| line["tag"].as_str()).collect();
+    let tags: Vec<&str> = found
+        .iter()
+        .filter_map(|line| line["tag"].as_str())
+        .collect();
     let expected: Vec<String> = (0..40).map(|n| format!("myco/{n}")).collect();
     assert_eq!(tags, expected);
-    assert_eq!(stats()["dropped"], 0);
+    assert_eq!(stats(&lab)["dropped"], 0);
     let log = lab.log("master");
-    assert!(log.contains("keeping what it could not store in its spool"), "{log}");
+    assert!(
+        log.contains("keeping what it could not store in its spool"),
+        "{log}"
+    );
 }
 
 #[test]
 fn a_master_refuses_to_start_with_a_returner_it_does_not_have() {
     let lab = Lab::with_config("event_return: [rawfile_json, nosuch]\n", "");
-    let output = lab
-        .cmd("salt-master")
-        .output()
-        .expect("run salt-master");
+    let output = lab.cmd("salt-master").output().expect("run salt-master");
     assert!(!output.status.success());
     let err = stderr(&output);
     assert!(

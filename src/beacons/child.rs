@@ -1,43 +1,24 @@
 //! A long-running command that a beacon reads lines from (`journalctl --follow`, a `script`'s
-//! command): started without a shell in a process group of its own, its pipes read without
-//! waiting at each check (no thread reads them), noticed when it ends (by its exit, even while a
-//! process it left behind holds its pipes), started again with a growing delay, and killed with
-//! its whole group when the beacon is dropped.
-//!
-//! The kernel kills the command when the minion dies, even by SIGKILL (a parent-death signal).
-//! That signal follows the thread that started the command, and the blocking pool's threads come
-//! and go: so one thread, living as long as the process, starts every command. What the command
-//! starts itself is not killed that way (only by the group kill of an orderly stop), and what it
-//! moves to a session of its own (`setsid`) escapes the group kill too: that is its own business.
+//! command), kept by [`crate::children`]: its pipes are read without waiting at each check (no
+//! thread reads them), it is noticed when it ends, started again with a growing delay, and killed
+//! with its whole group when the beacon is dropped.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{SyncSender, sync_channel};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::sys::signal::{Signal, killpg};
-use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
-use nix::unistd::{Pid, getpid, getppid};
 
+use crate::children::{self, Restarts};
 use crate::event::Value;
 
-/// The first delay before a command that ended is started again; it doubles each time.
-const BACKOFF_MIN: Duration = Duration::from_secs(1);
-/// The longest delay; a command that ran this long starts the next one at [`BACKOFF_MIN`].
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// Lines of standard error kept to say why a command ended.
 const STDERR_KEPT: usize = 3;
 /// Lines of the command's stderr logged at one check, so that a chatty command cannot fill the
 /// minion's log (the rest are counted).
 const STDERR_LOGGED: usize = 10;
-/// Commands waiting for the thread that starts them.
-const SPAWNS: usize = 16;
 
 /// What a check finds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,10 +38,7 @@ pub(super) struct Supervised {
     program: String,
     line_max: usize,
     running: Option<Running>,
-    /// The delay before the next start after an end.
-    backoff: Duration,
-    /// When the command may start again.
-    not_before: Option<Instant>,
+    restarts: Restarts,
     /// The last problem said, not said again until the command has run.
     said: Option<String>,
     /// The last lines of standard error.
@@ -81,8 +59,7 @@ impl Supervised {
             program: program.into(),
             line_max,
             running: None,
-            backoff: BACKOFF_MIN,
-            not_before: None,
+            restarts: Restarts::new(),
             said: None,
             stderr: Vec::new(),
         }
@@ -93,13 +70,13 @@ impl Supervised {
     pub(super) fn poll(&mut self, max: usize, command: impl FnOnce() -> Command) -> Vec<Output> {
         let mut found = Vec::new();
         if self.running.is_none() {
-            if self.not_before.is_some_and(|at| Instant::now() < at) {
+            if !self.restarts.wait().is_zero() {
                 return found;
             }
             match self.start(command()) {
                 Ok(running) => self.running = Some(running),
                 Err(err) => {
-                    self.ended(Instant::now());
+                    self.restarts.ended(Instant::now());
                     let message = format!("cannot run {}: {err}", self.program);
                     self.say(message, &mut found);
                     return found;
@@ -110,7 +87,7 @@ impl Supervised {
             return found;
         };
         // Looked at before the pipes: what it wrote before it exited is in them then.
-        let exited = running.exited();
+        let exited = children::exited(&running.child);
         let mut unlogged = 0;
         for read in 0..max {
             let Next::Line(Output::Line(line) | Output::TooLong(line) | Output::Problem(line)) =
@@ -151,7 +128,7 @@ impl Supervised {
         if ended && let Some(running) = self.running.take() {
             let started = running.started;
             let status = running.stop();
-            self.ended(started);
+            self.restarts.ended(started);
             let said = if self.stderr.is_empty() {
                 String::new()
             } else {
@@ -167,10 +144,8 @@ impl Supervised {
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        dies_with_us(&mut command);
-        let mut child = spawn(command)?;
+            .stderr(Stdio::piped());
+        let mut child = children::spawn(command)?;
         let pipes = match (child.stdout.take(), child.stderr.take()) {
             (Some(stdout), Some(stderr)) => Pipe::new(stdout.into(), self.line_max)
                 .and_then(|stdout| Ok((stdout, Pipe::new(stderr.into(), self.line_max)?))),
@@ -179,7 +154,7 @@ impl Supervised {
         let (stdout, stderr) = match pipes {
             Ok(pipes) => pipes,
             Err(err) => {
-                kill(&child);
+                children::kill(&child);
                 let _ = child.wait();
                 return Err(err);
             }
@@ -191,15 +166,6 @@ impl Supervised {
             stderr,
             started: Instant::now(),
         })
-    }
-
-    /// Schedules the next start after a run that began at `started`.
-    fn ended(&mut self, started: Instant) {
-        if started.elapsed() >= BACKOFF_MAX {
-            self.backoff = BACKOFF_MIN;
-        }
-        self.not_before = Some(Instant::now() + self.backoff);
-        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
     }
 
     fn say(&mut self, message: String, found: &mut Vec<Output>) {
@@ -214,107 +180,22 @@ impl Supervised {
 impl Drop for Supervised {
     fn drop(&mut self) {
         if let Some(running) = self.running.take() {
-            kill(&running.child);
+            children::kill(&running.child);
             // Our ends of the pipes close here.
-            reap(running.child);
+            children::reap(running.child);
         }
     }
 }
 
 impl Running {
-    /// Whether the command exited (not reaped yet: until then its pid, and so its group's,
-    /// cannot be taken by another process).
-    fn exited(&self) -> bool {
-        let Ok(pid) = i32::try_from(self.child.id()) else {
-            return false;
-        };
-        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-        match waitid(Id::Pid(Pid::from_raw(pid)), flags) {
-            Ok(status) => status != WaitStatus::StillAlive,
-            Err(err) => err == Errno::ECHILD,
-        }
-    }
-
     /// Kills the group and reaps the command, which has ended or is killed; says how it ended.
     fn stop(mut self) -> String {
-        kill(&self.child);
+        children::kill(&self.child);
         match self.child.wait() {
             Ok(status) => status.to_string(),
             Err(err) => format!("not reaped: {err}"),
         }
     }
-}
-
-/// Kills the command's process group: the command and what it started with it.
-fn kill(child: &Child) {
-    if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-    }
-}
-
-/// Reaps a killed command without holding up the thread that drops it (a runtime's thread must
-/// not wait): on the blocking pool when there is a runtime.
-fn reap(mut child: Child) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    match tokio::runtime::Handle::try_current() {
-        // Ends as soon as the killed command is gone; the runtime waits for it at its end.
-        Ok(runtime) => drop(runtime.spawn_blocking(move || child.wait())),
-        Err(_) => {
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Has the kernel kill the command when its parent dies: the thread of [`spawn`], so the
-/// process that started it, however it dies.
-#[allow(unsafe_code)]
-fn dies_with_us(command: &mut Command) {
-    let parent = getpid();
-    // SAFETY: between fork and exec, the closure only makes two system calls (prctl, getppid),
-    // which are async-signal-safe, and allocates nothing.
-    unsafe {
-        command.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
-            // The parent died before the signal was asked for.
-            if getppid() != parent {
-                return Err(Errno::ESRCH.into());
-            }
-            Ok(())
-        });
-    }
-}
-
-type Spawn = (Command, SyncSender<std::io::Result<Child>>);
-
-/// The queue of the thread that starts every command (see the module's documentation).
-static SPAWNER: Mutex<Option<SyncSender<Spawn>>> = Mutex::new(None);
-
-/// Starts `command` on the thread that starts every command, starting that thread if need be.
-fn spawn(command: Command) -> std::io::Result<Child> {
-    let gone = || std::io::Error::other("the thread that starts commands is gone");
-    let spawner = {
-        let mut spawner = SPAWNER.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*spawner {
-            Some(spawner) => spawner.clone(),
-            None => {
-                let (send, requests) = sync_channel::<Spawn>(SPAWNS);
-                // Never ends: [`SPAWNER`] keeps its queue open.
-                std::thread::Builder::new()
-                    .name("beacon spawner".into())
-                    .spawn(move || {
-                        for (mut command, reply) in requests {
-                            let _ = reply.send(command.spawn());
-                        }
-                    })?;
-                spawner.insert(send).clone()
-            }
-        }
-    };
-    let (reply, answer) = sync_channel(1);
-    spawner.send((command, reply)).map_err(|_| gone())?;
-    answer.recv().map_err(|_| gone())?
 }
 
 /// A pipe read a line at a time, without waiting.
@@ -400,6 +281,9 @@ pub(super) fn error_event(module: &str, message: String) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::sys::signal::Signal;
+    use nix::unistd::Pid;
+    use std::time::Duration;
 
     fn lines(input: &[u8], line_max: usize) -> Vec<Output> {
         let mut pipe = Pipe::reading(input, line_max);

@@ -8,9 +8,13 @@
 //! returner that cannot answer a query says so ([`ReturnerError::Unsupported`]), as Salt's
 //! loader does for a function a returner lacks.
 
+mod command;
 mod deliver;
+mod local;
 pub mod local_cache;
+mod rawfile_json;
 mod spool;
+mod syslog;
 
 pub use deliver::{Deliveries, Item, LOST_TAG};
 
@@ -285,11 +289,36 @@ pub struct Module {
 }
 
 /// Every returner, sorted by name.
-pub const MODULES: &[Module] = &[Module {
-    name: "local_cache",
-    summary: "The master's job cache under cachedir/jobs, Salt's default master_job_cache",
-    build: local_cache::build,
-}];
+pub const MODULES: &[Module] = &[
+    Module {
+        name: "command",
+        summary: "Each return and event as a JSON line on the stdin of a program of yours \
+                  (command.cmd), kept running",
+        build: command::build,
+    },
+    Module {
+        name: "local",
+        summary: "Each return printed on stdout as Salt's does, or appended as a JSON line to \
+                  local.filename",
+        build: local::build,
+    },
+    Module {
+        name: "local_cache",
+        summary: "The master's job cache under cachedir/jobs, Salt's default master_job_cache",
+        build: local_cache::build,
+    },
+    Module {
+        name: "rawfile_json",
+        summary: "Each return and event as a JSON line appended to rawfile_json.filename \
+                  (/var/log/salt/events)",
+        build: rawfile_json::build,
+    },
+    Module {
+        name: "syslog",
+        summary: "Each return as JSON in a message to the local syslog (/dev/log)",
+        build: syslog::build,
+    },
+];
 
 /// The names of the returners, sorted.
 pub fn names() -> Vec<&'static str> {
