@@ -100,3 +100,15 @@ fn readme_lists_exactly_the_beacon_modules() {
     let modules: Vec<&str> = halite::beacons::MODULES.iter().map(|m| m.name).collect();
     assert_eq!(listed, modules, "README.md's \"### Beacon modules\" table");
 }
+
+#[test]
+fn readme_lists_exactly_the_returners() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let listed = readme_table(&readme, "### Returners");
+    assert_eq!(
+        listed,
+        halite::returners::names(),
+        "README.md's \"### Returners\" table, in order"
+    );
+}
