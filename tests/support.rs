@@ -193,6 +193,16 @@ impl Lab {
         self.daemons.pop().expect("a daemon")
     }
 
+    /// Takes the daemon `name` (e.g. `salt-master`) started last out of the lab.
+    pub fn take_daemon_named(&mut self, name: &str) -> Daemon {
+        let at = self
+            .daemons
+            .iter()
+            .rposition(|daemon| daemon.name == name)
+            .unwrap_or_else(|| panic!("no {name} in the lab"));
+        self.daemons.remove(at)
+    }
+
     /// A daemon's log file so far.
     pub fn log(&self, role: &str) -> String {
         std::fs::read_to_string(self.path().join("log").join(role)).unwrap_or_default()
