@@ -823,6 +823,26 @@ fn sql_returners_store_a_retried_batch_once_and_what_they_can_of_a_refused_one()
                 .unwrap()
         };
         retried_and_refused("mysql", &db.options("salt"), count);
+        // A row past max_allowed_packet (16 MiB here: the return is in `return` and `full_ret`)
+        // closes the connection: refused, and the other return stored all the same.
+        let ours = Ours::new("mysql", &db.options("salt"));
+        let mut batch = [values(RETURNS).remove(2), values(RETURNS).remove(4)];
+        for (n, ret) in batch.iter_mut().enumerate() {
+            let Value::Map(entries) = ret else {
+                unreachable!("a return is a map")
+            };
+            for (key, value) in entries.iter_mut() {
+                match key.as_str() {
+                    Some("jid") => *value = Value::from(format!("2020010100000000009{n}")),
+                    Some("return") if n == 0 => *value = Value::from("x".repeat(9 << 20)),
+                    _ => {}
+                }
+            }
+        }
+        let err = ours.run(|r| r.returns(&batch)).unwrap_err();
+        assert!(matches!(err, ReturnerError::Rejected { .. }), "{err}");
+        assert!(err.to_string().contains("max_allowed_packet"), "{err}");
+        assert_eq!(count(), 10);
     }
     if let Some(db) = or_skip(Postgres::start()) {
         let count = || {

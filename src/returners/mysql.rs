@@ -16,7 +16,8 @@
 //! itself) is saved under it, as Salt does. `save_load` leaves a jid already stored as it is.
 //!
 //! Options, where Salt reads them (`mysql.host`, `returner.mysql.host`, a `--return_config`
-//! profile…), with Salt's defaults: `host` (`salt`), `port` (3306), `user` (`salt`), `pass`
+//! profile…), with Salt's defaults: `host` (`salt`; reached over TCP, `localhost` too, where
+//! MySQLdb would take the server's default socket), `port` (3306), `user` (`salt`), `pass`
 //! (`salt`), `db` (`salt`); `ssl_ca`, `ssl_cert`, `ssl_key` (unset, or Salt's `None`: no TLS;
 //! with `ssl_ca` the server's certificate must be signed by it).
 //!

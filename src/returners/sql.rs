@@ -9,17 +9,19 @@
 //! A batch of returns or events is one transaction, its rows in multi-row `INSERT`s (at most
 //! [`CHUNK_ROWS`] rows or [`CHUNK_BYTES`] of values each): all are stored or none. When the
 //! database refuses a row's values (too long, not encodable, a constraint), the batch is tried
-//! again row by row, each under a savepoint, so that the others are stored and the call answers
-//! `Rejected` for the refused ones (retrying them would not help).
+//! again a row at a time, each in its own transaction, so that the others are stored and the
+//! call answers `Rejected` for the refused ones (retrying them would not help); should the store
+//! fail meanwhile, the rows already committed are recognised as below when the batch is retried.
 //!
 //! When the store cannot be reached, or the connection is lost or times out, the call answers
 //! `Unavailable` and the caller retries later. The outcome of a `COMMIT` whose answer never came
 //! is unknown: the rows may be stored. Salt's `salt_returns` has no unique key (and its schema is
 //! kept as it is), so after such a failure, and for the first batch after start (a previous run
 //! may have died the same way), the returns of a batch whose `(jid, id)` is already stored are
-//! skipped: a retried batch is stored exactly once. A `req` jid replaced by a new one keeps
-//! its new jid across retries for the same reason. Events have no key to recognise them by:
-//! after an unknown outcome a retried batch of events may be stored twice.
+//! skipped: a retried batch is stored exactly once. A `req` jid replaced by a new one (Salt's
+//! mysql) keeps its new jid across retries for the same reason, within one run: a `req` return
+//! retried by the next run gets another jid and may be stored twice. Events have no key to
+//! recognise them by: after an unknown outcome a retried batch of events may be stored twice.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -538,30 +540,31 @@ where
         match all {
             Ok(()) => return tx.commit().await.map(|()| Vec::new()),
             Err(err) if !self.refuses(&err) => return Err(err),
-            Err(_) => tx.rollback().await?,
+            // Its connection may be closed (MySQL closes it on a row past max_allowed_packet).
+            Err(_) => {
+                let _ = tx.rollback().await;
+            }
         }
-        // Some row's values were refused: store the others, each under a savepoint.
-        let mut tx = self.begin(pool).await?;
+        // Some row's values were refused: store the others, each in its own transaction.
         let mut refused = Vec::new();
         for (row, values) in rows.iter().zip(values(rows)) {
-            let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
+            let mut tx = self.begin(pool).await?;
             let stored = async {
                 if let Some((jid, load)) = row.load() {
-                    save_load(&mut savepoint, dialect, jid, load).await?;
+                    save_load(&mut tx, dialect, jid, load).await?;
                 }
-                insert_rows(&mut savepoint, dialect, insert, vec![values]).await
+                insert_rows(&mut tx, dialect, insert, vec![values]).await
             }
             .await;
             match stored {
-                Ok(()) => savepoint.commit().await?,
+                Ok(()) => tx.commit().await?,
                 Err(err) if self.refuses(&err) => {
-                    savepoint.rollback().await?;
+                    let _ = tx.rollback().await;
                     refused.push(err.to_string());
                 }
                 Err(err) => return Err(err),
             }
         }
-        tx.commit().await?;
         Ok(refused)
     }
 
