@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{Lab, MINION_ID, stderr, stdout, wait_until};
+use crate::support::{Lab, MINION_ID, RawSubscriber, stderr, stdout, wait_until};
 
 /// The JSON lines of a rawfile_json file.
 fn lines(path: &Path) -> Vec<serde_json::Value> {
@@ -32,6 +32,14 @@ fn wait_for_lines(
     let found = lines(path);
     assert!(ready, "{}: {found:#?}", path.display());
     found
+}
+
+/// Starts the lab's master and minion, and waits for the minion to connect.
+fn start(lab: &mut Lab) {
+    lab.start_master();
+    let mut bus = RawSubscriber::connect(&lab.master_pub());
+    lab.start_minion();
+    bus.expect_tag(&format!("salt/minion/{MINION_ID}/start"));
 }
 
 fn fire(lab: &Lab, tag: &str, data: &str) {
@@ -130,8 +138,7 @@ fn a_job_published_with_return_goes_to_the_minions_returner_with_its_profile_and
             profiled.display()
         ),
     );
-    lab.start_master();
-    lab.start_minion();
+    start(&mut lab);
     let ran = |args: &[&str]| {
         let output = lab.run("salt", args);
         assert!(
@@ -207,8 +214,7 @@ fn salt_call_and_the_minions_return_option_hand_returns_to_returners() {
             configured.display()
         ),
     );
-    lab.start_master();
-    lab.start_minion();
+    start(&mut lab);
     let kwargs = format!("{{filename: {}}}", called.display());
     let output = lab.run(
         "salt-call",
@@ -311,8 +317,7 @@ fn jobs_and_returns_go_to_the_master_job_cache_and_the_runners_read_them_back() 
         ),
         "",
     );
-    lab.start_master();
-    lab.start_minion();
+    start(&mut lab);
     let output = lab.run("salt", &[MINION_ID, "test.echo", "kept", "--show-jid"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let jid = stdout(&output)

@@ -68,10 +68,7 @@ fn stored(db: &Mariadb) -> (usize, usize) {
         .unwrap_or_default()
         .split('\t')
         .map(|field| field.trim().parse().unwrap_or(0));
-    (
-        fields.next().unwrap_or(0),
-        fields.next().unwrap_or(0),
-    )
+    (fields.next().unwrap_or(0), fields.next().unwrap_or(0))
 }
 
 #[test]

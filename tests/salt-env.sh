@@ -69,10 +69,11 @@ unpinned_for() {
 # venv when the module does not import, and not part of its marker, so that adding one never
 # rebuilds a venv. A failed add-on only warns: the tests that need it say SKIPPED.
 # pyinotify: Salt's inotify beacon, compared with halite's (an sdist only, hence not in the
-# binary-only extras).
+# binary-only extras). PyMySQL and psycopg2-binary: the drivers of Salt's mysql and pgjsonb
+# returners, compared with halite's on real servers.
 addons_for() {
     case "$1" in
-    3007.8) echo "pyinotify pyinotify==0.9.6" ;;
+    3007.8) echo "pyinotify pyinotify==0.9.6 pymysql PyMySQL==1.1.1 psycopg2 psycopg2-binary==2.9.9" ;;
     esac
 }
 

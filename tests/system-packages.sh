@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Install (idempotently, quickly when present) the Debian packages some tests need. Without
 # root or apt the tests that need them say SKIPPED with the reason.
-#   systemd-journal-remote  writes journal files for the journald beacon's tests
+#   systemd-journal-remote      writes journal files for the journald beacon's tests
+#   mariadb-server, postgresql  database servers the SQL returners' tests run on temporary data
+#                               directories and ports (tests/databases.rs); the system's own
+#                               services are left stopped and disabled
 set -euo pipefail
-packages=(systemd-journal-remote)
+packages=(systemd-journal-remote mariadb-server postgresql)
+# The system service each package would start, left stopped and disabled.
+declare -A services=([mariadb-server]=mariadb [postgresql]=postgresql)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
@@ -21,3 +26,10 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get install -y --no-install-recommends "${missing[@]}" >&2 \
     || { apt-get update >&2 && apt-get install -y --no-install-recommends "${missing[@]}" >&2; } \
     || echo "could not install ${missing[*]}: their tests will be SKIPPED" >&2
+for package in "${missing[@]}"; do
+    service="${services[$package]:-}"
+    [ -n "$service" ] || continue
+    service "$service" stop >/dev/null 2>&1 || true
+    systemctl disable "$service" >/dev/null 2>&1 || update-rc.d "$service" disable >/dev/null 2>&1 \
+        || true
+done

@@ -1,7 +1,8 @@
-//! Job ids (jids) and event timestamps (`_stamp`), formatted as Salt 3006/3007 formats them.
+//! Job ids (jids), event timestamps (`_stamp`) and the other dates Salt writes, formatted as
+//! Salt 3006/3007 formats them.
 //!
-//! Both come from the UTC clock truncated to microseconds, which is what Python's `datetime`
-//! holds.
+//! Jids and stamps come from the UTC clock truncated to microseconds, which is what Python's
+//! `datetime` holds.
 
 use std::sync::LazyLock;
 
@@ -84,9 +85,20 @@ pub fn stamp_now() -> String {
 /// `YYYY-MM-DDTHH:MM:SS.ffffff`, with the fraction left out when the microseconds are exactly 0
 /// (`2026-11-24T08:35:02`).
 pub fn stamp(ts: Timestamp) -> String {
-    let dt = Offset::UTC.to_datetime(ts);
+    isoformat(Offset::UTC.to_datetime(ts), 'T')
+}
+
+/// Python's `str(datetime.datetime.now())`: the local time as `YYYY-MM-DD HH:MM:SS.ffffff`,
+/// the fraction left out when the microseconds are exactly 0 (how Salt's sqlite3 returner
+/// dates a return).
+pub fn local_now() -> String {
+    isoformat(jiff::ZonedDateTime::now().datetime(), ' ')
+}
+
+/// Python's `datetime.isoformat(sep)` of a naive datetime.
+fn isoformat(dt: DateTime, sep: char) -> String {
     let seconds = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}",
         dt.year(),
         dt.month(),
         dt.day(),
@@ -98,6 +110,36 @@ pub fn stamp(ts: Timestamp) -> String {
         0 => seconds,
         us => format!("{seconds}.{us:06}"),
     }
+}
+
+/// A jid as Salt's `jid_to_time` shows it: `2026, Dec 03 05:11:45.084494`; `""` for what is
+/// not a jid (`req`).
+pub fn jid_to_time(jid: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let digits = jid
+        .get(..20)
+        .filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
+    let well_formed = jid.len() == 20 || (jid.len() > 21 && jid.as_bytes()[20] == b'_');
+    let Some(d) = digits.filter(|_| well_formed) else {
+        return String::new();
+    };
+    let month = d[4..6]
+        .parse::<usize>()
+        .ok()
+        .and_then(|m| MONTHS.get(m.wrapping_sub(1)))
+        .copied()
+        .unwrap_or_default();
+    format!(
+        "{}, {month} {} {}:{}:{}.{}",
+        &d[..4],
+        &d[6..8],
+        &d[8..10],
+        &d[10..12],
+        &d[12..14],
+        &d[14..20]
+    )
 }
 
 /// Microseconds, truncated like Python's clock reading.
@@ -244,6 +286,26 @@ mod tests {
         for &(s, want) in JIDS {
             assert_eq!(is_jid(s), want, "{s:?}");
         }
+    }
+
+    #[test]
+    fn jids_read_as_salts_jid_to_time() {
+        assert_eq!(
+            jid_to_time("20261203052611503387"),
+            "2026, Dec 03 05:26:11.503387"
+        );
+        assert_eq!(
+            jid_to_time("20261203052611503387_42"),
+            "2026, Dec 03 05:26:11.503387"
+        );
+        assert_eq!(jid_to_time("req"), "");
+    }
+
+    #[test]
+    fn local_dates_read_as_pythons_str_of_a_datetime() {
+        let date = local_now();
+        assert!(date.len() == 19 || date.len() == 26, "{date}");
+        assert_eq!(&date[10..11], " ");
     }
 
     #[test]

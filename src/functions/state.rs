@@ -227,41 +227,12 @@ fn conflicts(ctx: &Context) -> Vec<String> {
                 format!(
                     "The function \"{fun}\" is running as PID {} and was started at {} with jid {}",
                     std::process::id(),
-                    jid_to_time(&job.jid),
+                    crate::event::jid::jid_to_time(&job.jid),
                     job.jid
                 )
             })
         })
         .collect()
-}
-
-/// A jid as Salt's `jid_to_time` shows it: `2026, Dec 03 05:11:45.084494`.
-fn jid_to_time(jid: &str) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let digits = jid
-        .get(..20)
-        .filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
-    let well_formed = jid.len() == 20 || (jid.len() > 21 && jid.as_bytes()[20] == b'_');
-    let Some(d) = digits.filter(|_| well_formed) else {
-        return String::new();
-    };
-    let month = d[4..6]
-        .parse::<usize>()
-        .ok()
-        .and_then(|m| MONTHS.get(m.wrapping_sub(1)))
-        .copied()
-        .unwrap_or_default();
-    format!(
-        "{}, {month} {} {}:{}:{}.{}",
-        &d[..4],
-        &d[6..8],
-        &d[8..10],
-        &d[10..12],
-        &d[12..14],
-        &d[14..20]
-    )
 }
 
 /// The minion's pillar (through `pillar.items` when this minion has it), with the `pillar=`
@@ -444,15 +415,6 @@ pub(super) fn running(call: &Call, ctx: &Context) -> Result<Outcome, FunctionErr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jids_read_as_salts_jid_to_time() {
-        assert_eq!(
-            jid_to_time("20261203052611503387"),
-            "2026, Dec 03 05:26:11.503387"
-        );
-        assert_eq!(jid_to_time("req"), "");
-    }
 
     /// Salt 3007.8's answer to a second state run, seen with two `salt-call`s.
     #[test]

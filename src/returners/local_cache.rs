@@ -391,13 +391,17 @@ impl Returner for JobCache {
         })
     }
 
+    /// `{jid: Salt's description of the job}`, as Salt's `get_jids` answers.
     fn get_jids(&self) -> Pending<'_, Value> {
         self.blocking(|cache| {
             Ok(Value::Map(
                 cache
                     .jobs()
                     .into_iter()
-                    .map(|job| (Value::from(job.jid), job.load))
+                    .map(|job| {
+                        let instance = super::jid_instance(&job.jid, &job.load);
+                        (Value::from(job.jid), instance)
+                    })
                     .collect(),
             ))
         })

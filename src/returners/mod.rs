@@ -12,8 +12,12 @@ mod command;
 mod deliver;
 mod local;
 pub mod local_cache;
+mod mysql;
+mod pgjsonb;
 mod rawfile_json;
 mod spool;
+mod sql;
+mod sqlite3;
 mod syslog;
 
 pub use deliver::{Deliveries, Item, LOST_TAG};
@@ -102,7 +106,7 @@ pub trait Returner: Send + Sync + std::fmt::Debug {
     }
 
     /// Stores a job's publish load and the minions it targets (Salt's `save_load`); a jid already
-    /// stored is left as it is.
+    /// stored is left as it is (`pgjsonb` replaces its load, as Salt's does).
     fn save_load<'a>(
         &'a self,
         jid: &'a str,
@@ -131,7 +135,8 @@ pub trait Returner: Send + Sync + std::fmt::Debug {
         unsupported(self.name(), "get_fun", "read returns back")
     }
 
-    /// `{jid: load}` of every job stored (Salt's `get_jids`).
+    /// Every job stored, by jid (Salt's `get_jids`): each job's [`jid_instance`], as Salt's
+    /// returners answer.
     fn get_jids(&self) -> Pending<'_, Value> {
         unsupported(self.name(), "get_jids", "read jobs back")
     }
@@ -308,10 +313,25 @@ pub const MODULES: &[Module] = &[
         build: local_cache::build,
     },
     Module {
+        name: "mysql",
+        summary: "Jobs, returns and events in MySQL or MariaDB tables, Salt's schema",
+        build: mysql::build,
+    },
+    Module {
+        name: "pgjsonb",
+        summary: "Jobs, returns and events in PostgreSQL jsonb columns, Salt's schema",
+        build: pgjsonb::build,
+    },
+    Module {
         name: "rawfile_json",
         summary: "Each return and event as a JSON line appended to rawfile_json.filename \
                   (/var/log/salt/events)",
         build: rawfile_json::build,
+    },
+    Module {
+        name: "sqlite3",
+        summary: "Jobs and returns in an SQLite database file, Salt's schema",
+        build: sqlite3::build,
     },
     Module {
         name: "syslog",
@@ -345,6 +365,46 @@ pub fn build(
 ) -> Result<std::sync::Arc<dyn Returner>, ReturnerError> {
     let module = module(name)?;
     (module.build)(&Options::new(module.name, config).with(profile, kwargs))
+}
+
+/// A job as Salt's `get_jids` lists it (`format_jid_instance`): `Function`, `Arguments`,
+/// `Target`, `Target-type`, `User`, the `Metadata` of the load (or of its `kwargs`) when it has
+/// some, and `StartTime` read from the jid.
+pub fn jid_instance(jid: &str, load: &Value) -> Value {
+    let field = |key, default: &str| {
+        map_get(load, key)
+            .cloned()
+            .unwrap_or_else(|| Value::from(default))
+    };
+    // Python's `list(load.get("arg", []))`.
+    let arguments = match map_get(load, "arg") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(Value::Map(entries)) => entries.iter().map(|(key, _)| key.clone()).collect(),
+        Some(Value::String(text)) => text
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .map(|c| Value::from(c.to_string()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut instance = vec![
+        (Value::from("Function"), field("fun", "unknown-function")),
+        (Value::from("Arguments"), Value::Array(arguments)),
+        (Value::from("Target"), field("tgt", "unknown-target")),
+        (Value::from("Target-type"), field("tgt_type", "list")),
+        (Value::from("User"), field("user", "root")),
+    ];
+    let metadata = map_get(load, "metadata")
+        .or_else(|| map_get(load, "kwargs").and_then(|kwargs| map_get(kwargs, "metadata")));
+    if let Some(metadata) = metadata {
+        instance.push((Value::from("Metadata"), metadata.clone()));
+    }
+    instance.push((
+        Value::from("StartTime"),
+        Value::from(crate::event::jid::jid_to_time(jid)),
+    ));
+    Value::Map(instance)
 }
 
 /// Returner names as Salt accepts them where one or several may be given (`--return a,b`,
@@ -399,6 +459,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("mysql.port") && err.contains("many"), "{err}");
+    }
+
+    /// Salt 3007.8's `salt.utils.jid.format_jid_instance` on the same loads.
+    #[test]
+    fn jobs_are_listed_as_salts_format_jid_instance_lists_them() {
+        let json = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+        for (jid, load, want) in [
+            (
+                "20261203052611503387",
+                r#"{"fun": "test.arg", "arg": "ab", "tgt": "web*", "tgt_type": "glob",
+                    "user": "sudo_ops", "kwargs": {"metadata": {"x": 1}}}"#,
+                r#"{"Function": "test.arg", "Arguments": ["a", "b"], "Target": "web*",
+                    "Target-type": "glob", "User": "sudo_ops", "Metadata": {"x": 1},
+                    "StartTime": "2026, Dec 03 05:26:11.503387"}"#,
+            ),
+            (
+                "req",
+                r#"{"metadata": {"y": 2}, "arg": {"k": "v"}}"#,
+                r#"{"Function": "unknown-function", "Arguments": ["k"],
+                    "Target": "unknown-target", "Target-type": "list", "User": "root",
+                    "Metadata": {"y": 2}, "StartTime": ""}"#,
+            ),
+            (
+                "20261203052611503387_42",
+                "{}",
+                r#"{"Function": "unknown-function", "Arguments": [], "Target": "unknown-target",
+                    "Target-type": "list", "User": "root",
+                    "StartTime": "2026, Dec 03 05:26:11.503387"}"#,
+            ),
+        ] {
+            assert_eq!(jid_instance(jid, &json(load)), json(want), "{load}");
+        }
     }
 
     #[test]

@@ -102,16 +102,10 @@ pub(super) async fn run_list_jobs(config: &Config, args: &CliArgs) -> Result<Val
     LIST_JOBS.bind(args)?;
     let store = job_store(config, None)?;
     let jobs = store.get_jids().await.map_err(|err| failed(&err))?;
+    // Each store answers Salt's description of each job; listed by jid.
     let mut jobs: Vec<(Value, Value)> = jobs.as_map().cloned().unwrap_or_default();
     jobs.sort_by(|a, b| crate::py::value::py_str(&a.0).cmp(&crate::py::value::py_str(&b.0)));
-    Ok(Value::Map(
-        jobs.into_iter()
-            .map(|(jid, load)| {
-                let jid_text = crate::py::value::py_str(&jid).into_owned();
-                (jid, Value::Map(summary(&jid_text, &load)))
-            })
-            .collect(),
-    ))
+    Ok(Value::Map(jobs))
 }
 
 /// `jobs.list_job JID`: `{jid, Function, …, StartTime, Result: {minion: return dict}}`.
@@ -169,6 +163,7 @@ pub(super) async fn run_active(config: &Config, args: &CliArgs) -> Result<Value,
 }
 
 /// `jobs.lookup_jid JID`: `{minion: return}` for every return stored, `{}` for an unknown jid;
+/// from a store that keeps only the return value, that value (Salt's fails on it);
 /// as Salt's, `{"outputter": out, "data": {minion: return}}` when the first return names an
 /// outputter (`highstate` for state runs), for salt-run to print the returns with it.
 fn lookup_jid(returns: Vec<(String, Value)>) -> Value {
@@ -181,7 +176,11 @@ fn lookup_jid(returns: Vec<(String, Value)>) -> Value {
         returns
             .into_iter()
             .map(|(id, stored)| {
-                let ret = map_get(&stored, "return").cloned().unwrap_or(Value::Nil);
+                // A store that keeps the return value alone (Salt's sqlite3) answers it bare.
+                let ret = match map_get(&stored, "return") {
+                    Some(ret) => ret.clone(),
+                    None => stored,
+                };
                 (Value::from(id), ret)
             })
             .collect(),
@@ -206,44 +205,12 @@ pub fn named_outputter(returned: &Value) -> Option<(&str, &Value)> {
     Some((outputter, map_get(returned, "data")?))
 }
 
-/// Salt's `jid_to_time`: `YYYY, Mon DD HH:MM:SS.ffffff`, or `""` for a jid that is not one.
-pub fn jid_to_time(jid: &str) -> String {
-    if jid.len() != 20 || !jid.bytes().all(|b| b.is_ascii_digit()) {
-        return String::new();
-    }
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = jid[4..6].parse::<usize>().unwrap_or(0);
-    let Some(name) = month.checked_sub(1).and_then(|m| MONTHS.get(m)) else {
-        return String::new();
-    };
-    format!(
-        "{}, {name} {} {}:{}:{}.{}",
-        &jid[0..4],
-        &jid[6..8],
-        &jid[8..10],
-        &jid[10..12],
-        &jid[12..14],
-        &jid[14..20]
-    )
-}
-
-/// Salt's description of a job: `Function, Arguments, Target, Target-type, User, StartTime`.
+/// Salt's description of a job, as map entries.
 fn summary(jid: &str, load: &Value) -> Vec<(Value, Value)> {
-    let field = |key: &str, default: &str| {
-        map_get(load, key)
-            .cloned()
-            .unwrap_or_else(|| Value::from(default))
-    };
-    vec![
-        (Value::from("Function"), field("fun", "unknown-function")),
-        (Value::from("Arguments"), field("arg", "")),
-        (Value::from("Target"), field("tgt", "unknown-target")),
-        (Value::from("Target-type"), field("tgt_type", "list")),
-        (Value::from("User"), field("user", "root")),
-        (Value::from("StartTime"), Value::from(jid_to_time(jid))),
-    ]
+    match crate::returners::jid_instance(jid, load) {
+        Value::Map(entries) => entries,
+        _ => Vec::new(),
+    }
 }
 
 /// `jobs.active`: asks every minion what it runs (`saltutil.running`) and returns
@@ -312,18 +279,4 @@ pub async fn active(client: &LocalClient, cache: &JobCache) -> Result<Value, Cli
         active.push((Value::from(jid), Value::Map(fields)));
     }
     Ok(Value::Map(active))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn start_times_read_the_jid_as_salt_does() {
-        assert_eq!(
-            jid_to_time("20261124123301298185"),
-            "2026, Nov 24 12:33:01.298185"
-        );
-        assert_eq!(jid_to_time("req"), "");
-    }
 }
