@@ -21,6 +21,7 @@ mod netns;
 mod pillar;
 mod reactor;
 mod registries;
+mod schedule;
 mod security_bus;
 mod security_files;
 mod security_link;

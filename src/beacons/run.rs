@@ -19,6 +19,7 @@ use super::{Beacon, Host, Invalid, Options, error_tag, tag};
 use crate::bus::BusHandle;
 use crate::event::{Event, Value, map_get, map_set};
 use crate::proto::events::PILLAR_REFRESH;
+use crate::proto::manage::BEACONS;
 use crate::proto::minion_event::{Fired, MinionEventLoad};
 use crate::proto::tags::{MASTER_CONNECTED, MASTER_DISCONNECTED};
 use crate::py::value::py_str;
@@ -37,13 +38,8 @@ const EVENTS_PER_TURN: usize = 1_000;
 /// waited for still, and the beacon is not checked again meanwhile, so that a hung check holds
 /// one thread, not one per second or per refresh.
 const CHECK_PATIENCE: Duration = Duration::from_secs(30);
-/// The tag of manage requests on the minion bus (Salt dispatches by prefix).
-pub const MANAGE_TAG: &str = "manage_beacons";
 /// The tag that restarts every beacon from the configuration (Salt's `beacons_refresh`).
 pub const REFRESH_TAG: &str = "beacons_refresh";
-/// The key of a manage request that the completion event echoes (halite's; Salt's requests
-/// have none, and get answers without it).
-pub const REQUEST_KEY: &str = "request_id";
 /// The minion-bus tag of a batch of beacon events (Salt's).
 pub const RETURN_TAG: &str = "__beacons_return";
 
@@ -119,7 +115,7 @@ impl Beacons {
                         service.connected = false;
                     } else if body.starts_with(PILLAR_REFRESH.as_bytes()) {
                         service.fetch_pillar(Duration::ZERO);
-                    } else if body.starts_with(MANAGE_TAG.as_bytes()) || body.starts_with(REFRESH_TAG.as_bytes()) {
+                    } else if body.starts_with(BEACONS.tag.as_bytes()) || body.starts_with(REFRESH_TAG.as_bytes()) {
                         match crate::wire::decode_body(&body) {
                             Ok(event) => service.request(&event),
                             Err(err) => tracing::warn!("ignored a beacons request: {err}"),
@@ -513,15 +509,12 @@ impl Service {
         let data = &event.data;
         let func = map_get(data, "func").map(py_str).unwrap_or_default();
         let name = map_get(data, "name").map(|n| py_str(n).into_owned());
-        let Some(tag) = complete_tag(&func) else {
+        let Some(tag) = BEACONS.complete_tag(&func) else {
             tracing::warn!("ignored manage_beacons request with unknown func {func:?}");
             return;
         };
-        let mut fields = manage(self, &func, name.as_deref(), data);
-        if let Some(id) = map_get(data, REQUEST_KEY) {
-            fields.push((REQUEST_KEY, id.clone()));
-        }
-        self.bus.fire_fields(tag, fields);
+        let fields = manage(self, &func, name.as_deref(), data);
+        self.bus.fire_fields(tag, BEACONS.answer(data, fields));
         self.apply();
     }
 
@@ -561,26 +554,8 @@ impl Service {
     }
 }
 
-/// The tag of the event that answers the manage request `func`, as Salt's minion names it.
-pub fn complete_tag(func: &str) -> Option<&'static str> {
-    Some(match func {
-        "list" => "/salt/minion/minion_beacons_list_complete",
-        "list_available" => "/salt/minion/minion_beacons_list_available_complete",
-        "validate_beacon" => "/salt/minion/minion_beacon_validation_complete",
-        "add" => "/salt/minion/minion_beacon_add_complete",
-        "modify" => "/salt/minion/minion_beacon_modify_complete",
-        "delete" => "/salt/minion/minion_beacon_delete_complete",
-        "enable" => "/salt/minion/minion_beacons_enabled_complete",
-        "disable" => "/salt/minion/minion_beacons_disabled_complete",
-        "enable_beacon" => "/salt/minion/minion_beacon_enabled_complete",
-        "disable_beacon" => "/salt/minion/minion_beacon_disabled_complete",
-        "reset" => "/salt/minion/minion_beacon_reset_complete",
-        _ => return None,
-    })
-}
-
 /// What one manage request does: the fields of the completion event Salt fires for it (its
-/// tag is [`complete_tag`]).
+/// tag is in [`BEACONS`]).
 fn manage(
     service: &mut Service,
     func: &str,
@@ -688,7 +663,7 @@ fn manage(
             };
             complete(done, comment, service.beacons())
         }
-        // "reset": the only request left that `complete_tag` knows.
+        // "reset": the only request left that `BEACONS` knows.
         _ => {
             service.config.clear();
             complete(true, "Beacons have been reset".into(), service.beacons())

@@ -4,6 +4,7 @@
 mod files;
 pub mod grains;
 mod link;
+mod schedule;
 
 use std::sync::Arc;
 
@@ -213,6 +214,12 @@ impl Minion {
             state_running: Arc::new(move || running.state_running()),
             pillar: Some(pillar_beacons(&context)),
         };
+        // Before the link starts, so that the scheduler sees it connect.
+        let scheduler = schedule::Scheduler {
+            id: id.clone(),
+            requests: beacons.bus.subscribe(),
+            context: context.clone(),
+        };
         let (reported, mut outcome) = oneshot::channel();
         let mut services = Services::new();
         // The reactor works through what it accepted first, while the link carries its jobs;
@@ -234,6 +241,7 @@ impl Minion {
             stop.run_until_cancelled(runner).await;
         });
         services.spawn("beacons", Stage::Reactions, |stop| beacons.run(stop));
+        services.spawn("schedule", Stage::Reactions, |stop| scheduler.run(stop));
         services.spawn_essential("bus", Stage::Bus, |stop| bus.run(stop));
         services.run(&shutdown).await?;
         // Without an outcome, the link was given up on as the minion stopped.

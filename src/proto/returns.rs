@@ -106,6 +106,23 @@ pub enum Origin {
         /// appends last, after the job's fields; an error return's `out` stands instead.
         outputter: Option<&'static str>,
     },
+    /// A job of the minion's own schedule: Salt's scheduler's return dict, with `cmd` first.
+    Schedule {
+        /// The scheduled job's name.
+        schedule: String,
+        /// The process that ran it.
+        pid: u32,
+        /// Whether the function returned rather than failed (its return code aside, as Salt's
+        /// scheduler has it).
+        success: bool,
+        /// The returners' `ret_config` profile, when the job names returners.
+        ret_config: Option<String>,
+        /// The returners' `ret_kwargs`, when the job names returners.
+        ret_kwargs: Option<Value>,
+        /// The outputter the function names, which Salt's minion adds when it sends the return
+        /// to the master.
+        out: Option<&'static str>,
+    },
     /// `salt-call` on the minion.
     Call {
         /// When it ran (Unix seconds).
@@ -144,6 +161,34 @@ impl ReturnLoad {
                     entries.push(entry("out", outputter));
                 }
             }
+            Origin::Schedule {
+                schedule,
+                pid,
+                success,
+                ret_config,
+                ret_kwargs,
+                out,
+            } => {
+                entries.extend([
+                    entry("fun", self.fun.as_str()),
+                    entry("fun_args", self.fun_args.clone()),
+                    entry("schedule", schedule.as_str()),
+                    entry("jid", self.jid.as_str()),
+                    entry("pid", *pid),
+                    entry("return", self.ret.clone()),
+                    entry("retcode", self.retcode),
+                    entry("success", *success),
+                ]);
+                if let Some(ret_config) = ret_config {
+                    entries.push(entry("ret_config", ret_config.as_str()));
+                }
+                if let Some(ret_kwargs) = ret_kwargs {
+                    entries.push(entry("ret_kwargs", ret_kwargs.clone()));
+                }
+                if let Some(out) = out {
+                    entries.push(entry("out", *out));
+                }
+            }
             Origin::Call { ts, arg } => entries.extend([
                 entry("jid", self.jid.as_str()),
                 entry("return", self.ret.clone()),
@@ -155,6 +200,38 @@ impl ReturnLoad {
                 entry("tgt_type", "glob"),
                 entry("tgt", self.id.as_str()),
             ]),
+        }
+        Value::Map(entries)
+    }
+
+    /// The return dict a scheduled job's returners get and its `__schedule_return` event
+    /// carries: the load without the outputter the master is told of (and, for returners,
+    /// without `cmd`, as Salt's scheduler hands them its `ret`).
+    pub fn scheduled(&self, with_cmd: bool) -> Value {
+        let Value::Map(mut entries) = self.to_value() else {
+            return Value::Nil;
+        };
+        if let Origin::Schedule { out: Some(_), .. } = self.origin {
+            entries.pop();
+        }
+        if !with_cmd {
+            entries.remove(0);
+        }
+        Value::Map(entries)
+    }
+
+    /// What Salt's scheduler records of a scheduled job while it runs (its proc file, which
+    /// `saltutil.running` reads): `id, fun, fun_args, schedule, jid` (whoever shows it adds the
+    /// pid).
+    pub fn running(&self) -> Value {
+        let Value::Map(mut entries) = self.scheduled(false) else {
+            return Value::Nil;
+        };
+        if let Some(jid) = entries
+            .iter()
+            .position(|(key, _)| key.as_str() == Some("jid"))
+        {
+            entries.truncate(jid + 1);
         }
         Value::Map(entries)
     }
