@@ -76,6 +76,8 @@ struct Run {
     context: Arc<Context>,
     deliveries: Deliveries,
     job: Job,
+    /// The job's returners and the minion's `schedule_returner`, each once.
+    returners: Vec<String>,
     jid: String,
 }
 
@@ -97,8 +99,30 @@ impl Scheduler {
             .to_master
             .clone()
             .expect("the minion's context has its queue to the master");
+        // Salt's `schedule_returner`: returners every job's return goes to, beside its own.
+        let schedule_returner = match config.get("schedule_returner") {
+            None | Some(Value::Nil) => Vec::new(),
+            Some(value) => schedule::returner_names(value).unwrap_or_else(|| {
+                tracing::error!(
+                    "schedule_returner: expected a returner's name or a list of them, not {}; scheduled returns go to their jobs' returners only",
+                    crate::py::value::repr(value)
+                );
+                Vec::new()
+            }),
+        };
+        let schedule_returner = schedule_returner
+            .into_iter()
+            .filter(|name| match crate::returners::module(name) {
+                Ok(_) => true,
+                Err(err) => {
+                    tracing::error!("schedule_returner: {err}; scheduled returns do not go to it");
+                    false
+                }
+            })
+            .collect();
         let mut service = Service {
             deliveries: Deliveries::new(config),
+            schedule_returner,
             id,
             context: context.clone(),
             bus,
@@ -172,6 +196,8 @@ struct Service {
     bus: BusHandle,
     to_master: mpsc::Sender<Value>,
     deliveries: Deliveries,
+    /// The minion's `schedule_returner`.
+    schedule_returner: Vec<String>,
     schedule: Schedule,
     tz: TimeZone,
     /// The schedule's `enabled`.
@@ -419,11 +445,18 @@ impl Service {
             String::new()
         };
         tracing::info!("Running scheduled job: {}{missed} with jid {jid}", job.name);
+        let mut returners = job.returners.clone();
+        for name in &self.schedule_returner {
+            if !returners.contains(name) {
+                returners.push(name.clone());
+            }
+        }
         let run = Run {
             id: self.id.clone(),
             context: self.context.clone(),
             deliveries: self.deliveries.clone(),
             job: job.clone(),
+            returners,
             jid,
         };
         let task = self
@@ -521,6 +554,7 @@ impl Run {
             context,
             deliveries,
             job,
+            returners,
             jid,
         } = self;
         let mut ret = ReturnLoad {
@@ -571,7 +605,7 @@ impl Run {
         } else {
             outcome.retcode
         };
-        let named_returners = !job.returners.is_empty();
+        let named_returners = !returners.is_empty();
         ret.origin = Origin::Schedule {
             schedule: job.name.clone(),
             pid: std::process::id(),
@@ -583,7 +617,7 @@ impl Run {
         if named_returners {
             deliveries
                 .job_return(
-                    &job.returners,
+                    &returners,
                     &ret.scheduled(false),
                     job.return_config.as_deref(),
                     job.return_kwargs.as_ref(),

@@ -380,27 +380,14 @@ pub fn job(key: &str, given: &Value) -> Result<Job, Problem> {
             )
         })?,
     };
-    // A name, or a list of names (Salt's; no commas here, as Salt's scheduler has none).
     let returners = match get("returner") {
         None => Vec::new(),
-        Some(value) => {
-            let names: Option<Vec<String>> = match value {
-                Value::String(_) => value.as_str().map(|name| vec![name.to_owned()]),
-                Value::Array(items) => items
-                    .iter()
-                    .map(|item| item.as_str().map(str::to_owned))
-                    .collect(),
-                _ => None,
-            };
-            names
-                .filter(|names| !names.is_empty() && names.iter().all(|name| !name.is_empty()))
-                .ok_or_else(|| {
-                    refuse(
-                        "returner",
-                        format!("a returner's name or a list of them, not {}", repr(value)),
-                    )
-                })?
-        }
+        Some(value) => returner_names(value).ok_or_else(|| {
+            refuse(
+                "returner",
+                format!("a returner's name or a list of them, not {}", repr(value)),
+            )
+        })?,
     };
     let return_job = match get("return_job") {
         None | Some(Value::Boolean(true)) => ReturnJob::Yes,
@@ -459,6 +446,20 @@ pub fn job(key: &str, given: &Value) -> Result<Job, Problem> {
         return_kwargs,
         given: given.clone(),
     })
+}
+
+/// A `returner` (or the minion's `schedule_returner`): a name, or a list of names (no commas,
+/// as Salt's scheduler has none); `None` when it is neither.
+pub fn returner_names(value: &Value) -> Option<Vec<String>> {
+    let names: Option<Vec<String>> = match value {
+        Value::String(_) => value.as_str().map(|name| vec![name.to_owned()]),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect(),
+        _ => None,
+    };
+    names.filter(|names| !names.is_empty() && names.iter().all(|name| !name.is_empty()))
 }
 
 /// The time keys, which add up to one interval.
@@ -816,4 +817,261 @@ fn random() -> u64 {
 /// as the beacons' `salt/beacon/<id>/<name>/error`).
 pub fn error_tag(id: &str, job: &str) -> String {
     format!("salt/schedule/{id}/{job}/error")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    fn yaml(text: &str) -> Value {
+        crate::salt_yaml::load(text).unwrap()
+    }
+
+    fn job_of(text: &str) -> Job {
+        job("j", &yaml(text)).unwrap_or_else(|problem| panic!("{text}: {problem}"))
+    }
+
+    fn refused(text: &str) -> String {
+        job("j", &yaml(text)).unwrap_err().to_string()
+    }
+
+    /// Wall clock times in UTC, so that the tests read the same everywhere.
+    fn at(wall: DateTime) -> Timestamp {
+        instant(wall, &TimeZone::UTC)
+    }
+
+    #[test]
+    fn time_keys_add_up_and_runs_keep_their_beat() {
+        let job = job_of("{function: test.ping, seconds: 30, minutes: '1', hours: 0.9}");
+        let Timing::Every(every) = job.timing else {
+            panic!("{:?}", job.timing)
+        };
+        assert_eq!(every, Duration::from_secs(90));
+        let tz = TimeZone::UTC;
+        let start = at(date(2026, 12, 3).at(10, 0, 0, 0));
+        let due = job.first_due(start, &tz).unwrap();
+        assert_eq!(due, at(date(2026, 12, 3).at(10, 1, 30, 0)));
+        // Ran a little late: the next run is counted from when it was due.
+        let late = due.checked_add(SignedDuration::from_millis(300)).unwrap();
+        assert_eq!(
+            job.next_due(due, late, &tz),
+            Some(at(date(2026, 12, 3).at(10, 3, 0, 0)))
+        );
+        // Missed by more than a run: once now, then on from there.
+        let asleep = due.checked_add(SignedDuration::from_secs(1000)).unwrap();
+        assert_eq!(
+            job.next_due(due, asleep, &tz),
+            asleep.checked_add(SignedDuration::from_secs(90)).ok()
+        );
+    }
+
+    #[test]
+    fn when_cron_and_once_come_due_as_salts_do() {
+        let tz = TimeZone::UTC;
+        let now = at(date(2026, 12, 3).at(23, 30, 0, 0));
+        let when = job_of("{function: test.ping, when: ['11:00pm', '11:45pm']}");
+        let first = when.first_due(now, &tz).unwrap();
+        assert_eq!(first, at(date(2026, 12, 3).at(23, 45, 0, 0)));
+        assert_eq!(
+            when.next_due(first, first, &tz),
+            Some(at(date(2026, 12, 4).at(23, 0, 0, 0)))
+        );
+        let cron = job_of("{function: test.ping, cron: '*/15 * * * *'}");
+        let first = cron.first_due(now, &tz).unwrap();
+        assert_eq!(first, at(date(2026, 12, 3).at(23, 45, 0, 0)));
+        assert_eq!(
+            cron.next_due(first, first, &tz),
+            Some(at(date(2026, 12, 4).at(0, 0, 0, 0)))
+        );
+        let once = job_of("{function: test.ping, once: '2026-12-04T08:00:00'}");
+        assert_eq!(
+            once.first_due(now, &tz),
+            Some(at(date(2026, 12, 4).at(8, 0, 0, 0)))
+        );
+        assert_eq!(once.next_due(now, now, &tz), None);
+        let past =
+            job_of("{function: test.ping, once: '03/12/2026 10:00', once_fmt: '%d/%m/%Y %H:%M'}");
+        assert_eq!(
+            past.first_due(now, &tz),
+            None,
+            "a once that has passed never runs"
+        );
+        let asked = job_of("{function: test.ping}");
+        assert_eq!(asked.first_due(now, &tz), None);
+    }
+
+    #[test]
+    fn range_until_and_after_decide_whether_a_due_job_runs() {
+        let tz = TimeZone::UTC;
+        let office =
+            job_of("{function: test.ping, seconds: 1, range: {start: '8:00am', end: '5:00pm'}}");
+        let ten = at(date(2026, 12, 3).at(10, 0, 0, 0));
+        let six = at(date(2026, 12, 3).at(18, 0, 0, 0));
+        assert_eq!(office.gate(ten, &tz, None), Ok(()));
+        assert_eq!(office.gate(six, &tz, None), Err(Skip::Range));
+        let inverted = job_of(
+            "{function: test.ping, seconds: 1, range: {start: '8:00am', end: '5:00pm', invert: True}}",
+        );
+        assert_eq!(inverted.gate(ten, &tz, None), Err(Skip::Range));
+        assert_eq!(inverted.gate(six, &tz, None), Ok(()));
+        let quiet = Range {
+            start: when::parse("9am").unwrap(),
+            end: when::parse("11am").unwrap(),
+            invert: false,
+        };
+        let plain = job_of("{function: test.ping, seconds: 1}");
+        assert_eq!(plain.gate(ten, &tz, Some(&quiet)), Err(Skip::SkipRange));
+        assert_eq!(plain.gate(six, &tz, Some(&quiet)), Ok(()));
+        let bounded =
+            job_of("{function: test.ping, seconds: 1, after: '9am', until: '2026-12-03 12:00'}");
+        assert_eq!(bounded.gate(ten, &tz, None), Ok(()));
+        assert_eq!(bounded.gate(six, &tz, None), Err(Skip::Until));
+        assert_eq!(
+            bounded.gate(at(date(2026, 12, 3).at(8, 0, 0, 0)), &tz, None),
+            Err(Skip::After)
+        );
+    }
+
+    #[test]
+    fn splay_draws_within_its_bounds() {
+        for _ in 0..200 {
+            let up_to = Splay::UpTo(3).draw().as_secs();
+            assert!((1..=3).contains(&up_to), "{up_to}");
+            let between = Splay::Between(5, 6).draw().as_secs();
+            assert!((5..=6).contains(&between), "{between}");
+        }
+        assert_eq!(Splay::Between(4, 4).draw(), Duration::from_secs(4));
+    }
+
+    #[test]
+    fn defaults_and_salts_spellings_are_read() {
+        let job = job_of(
+            "{fun: test.arg, args: [1], kwargs: {a: b}, seconds: 5, returner: [local_cache], return_job: nocache, name: shown}",
+        );
+        assert_eq!(job.function, "test.arg");
+        assert_eq!(job.name, "shown");
+        assert_eq!(
+            (job.maxrunning, job.enabled, job.jid_include),
+            (1, true, true)
+        );
+        assert_eq!(job.returners, ["local_cache"]);
+        assert_eq!(job.return_job, ReturnJob::NoCache);
+        assert_eq!(job.fun_args(), yaml("[1, {a: b}]"));
+        assert_eq!(
+            job_of("{function: test.ping, minutes: 1}").return_job,
+            ReturnJob::Yes
+        );
+        let configured = read(Some(&yaml(
+            "{enabled: False, splay: {start: 1, end: 2}, one: {function: test.ping, seconds: 1}}",
+        )));
+        assert!(!configured.enabled);
+        assert_eq!(configured.splay, Some(Splay::Between(1, 2)));
+        assert_eq!(configured.jobs.len(), 1);
+    }
+
+    #[test]
+    fn every_refusal_names_the_job_the_key_and_what_is_expected() {
+        for (given, says) in [
+            (
+                "{seconds: 5}",
+                "schedule job j: function: expected the execution function to run",
+            ),
+            (
+                "{function: test.ping, seconds: -1}",
+                "schedule job j: seconds: expected a whole number of seconds, not -1",
+            ),
+            (
+                "{function: test.ping, seconds: 0}",
+                "schedule job j: seconds: expected an interval from 1 second",
+            ),
+            (
+                "{function: test.ping, seconds: 1, when: 11pm}",
+                "schedule job j: seconds/when: expected one way to say when",
+            ),
+            (
+                "{function: test.ping, cron: '* * * * *', once: '2026-12-03T10:00:00'}",
+                "schedule job j: cron/once: expected one way",
+            ),
+            (
+                "{function: test.ping, when: soonish}",
+                "schedule job j: when: expected a time or date",
+            ),
+            (
+                "{function: test.ping, cron: '99 * * * *'}",
+                "schedule job j: cron: expected a cron expression",
+            ),
+            (
+                "{function: test.ping, once: tomorrow}",
+                "schedule job j: once: expected a date and time in the format %Y-%m-%dT%H:%M:%S",
+            ),
+            (
+                "{function: test.ping, seconds: 1, splay: 0}",
+                "schedule job j: splay: expected a whole number of seconds from 1",
+            ),
+            (
+                "{function: test.ping, seconds: 1, splay: {start: 5, end: 2}}",
+                "schedule job j: splay: expected",
+            ),
+            (
+                "{function: test.ping, seconds: 1, range: {start: 5pm, end: 8am}}",
+                "schedule job j: range:end: expected a time after the start",
+            ),
+            (
+                "{function: test.ping, seconds: 1, range: {start: 8am}}",
+                "schedule job j: range:end: expected a time or date",
+            ),
+            (
+                "{function: test.ping, seconds: 1, range: {start: 8am, end: 5pm, every: day}}",
+                "schedule job j: range:every: expected one of the keys start, end, invert",
+            ),
+            (
+                "{function: test.ping, seconds: 1, maxrunning: 0}",
+                "schedule job j: maxrunning: expected a whole number from 1, not 0",
+            ),
+            (
+                "{function: test.ping, seconds: 1, enabled: 'yes'}",
+                "schedule job j: enabled: expected True or False, not 'yes'",
+            ),
+            (
+                "{function: test.ping, seconds: 1, returner: 5}",
+                "schedule job j: returner: expected a returner's name or a list of them, not 5",
+            ),
+            (
+                "{function: test.ping, seconds: 1, return_job: maybe}",
+                "schedule job j: return_job: expected True, False or nocache, not 'maybe'",
+            ),
+            (
+                "{function: test.ping, seconds: 1, args: hello}",
+                "schedule job j: args: expected a list of arguments, not 'hello'",
+            ),
+            (
+                "{function: test.ping, seconds: 1, minute: 5}",
+                "schedule job j: minute: expected one of the keys function",
+            ),
+            (
+                "{function: test.ping, seconds: 1, metadata: {a: 1}}",
+                "schedule job j: metadata: expected none of metadata",
+            ),
+            (
+                "[test.ping]",
+                "schedule job j: j: expected a map of the job's settings",
+            ),
+        ] {
+            let said = refused(given);
+            assert!(said.starts_with(says), "{given}: {said}");
+        }
+        let configured = read(Some(&yaml("{enabled: maybe, skip_function: test.ping}")));
+        let problems: Vec<String> = configured
+            .jobs
+            .iter()
+            .map(|job| job.as_ref().unwrap_err().to_string())
+            .collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("schedule job schedule: enabled: expected True or False"));
+        assert!(
+            problems[1]
+                .starts_with("schedule job schedule: skip_function: expected no skip_function")
+        );
+    }
 }
