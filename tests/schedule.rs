@@ -493,13 +493,21 @@ fn pillar_jobs_run_beside_the_configured_ones_follow_a_refresh_and_cannot_be_cha
         "schedule:\n  from_pillar:\n    function: test.echo\n    args: [pillar]\n    seconds: 1\n",
     )
     .unwrap();
-    lab.append_config("master", &format!("pillar_roots:\n  base:\n    - {}\n", roots.display()));
+    lab.append_config(
+        "master",
+        &format!("pillar_roots:\n  base:\n    - {}\n", roots.display()),
+    );
     lab.start_master();
     lab.start_minion();
     let mut bus = RawSubscriber::connect(&lab.minion_pub());
-    let seen = collect(&mut bus, Duration::from_secs(4), |event| event.tag == "__schedule_return");
+    let seen = collect(&mut bus, Duration::from_secs(4), |event| {
+        event.tag == "__schedule_return"
+    });
     let ran = |name: &str, seen: &[Event]| seen.iter().any(|event| returns_of(name)(event));
-    assert!(ran("from_conf", &seen) && ran("from_pillar", &seen), "{seen:?}");
+    assert!(
+        ran("from_conf", &seen) && ran("from_pillar", &seen),
+        "{seen:?}"
+    );
     let listed = call(&lab, &["schedule.list", "return_yaml=False"]);
     let mut names = crate::support::keys(&listed);
     names.sort_unstable();
@@ -508,18 +516,31 @@ fn pillar_jobs_run_beside_the_configured_ones_follow_a_refresh_and_cannot_be_cha
     let refused = call(&lab, &["schedule.delete", "from_pillar"]);
     assert_eq!(
         refused,
-        map(r#"{"comment": "Failed to delete job from_pillar from schedule.", "result": false, "changes": {}}"#)
+        map(
+            r#"{"comment": "Failed to delete job from_pillar from schedule.", "result": false, "changes": {}}"#
+        )
     );
-    assert!(lab.log("minion").contains("Cannot delete job from_pillar, it's in the pillar!"));
+    assert!(
+        lab.log("minion")
+            .contains("Cannot delete job from_pillar, it's in the pillar!")
+    );
     // Saved: the configuration's jobs, not the pillar's.
     call(&lab, &["schedule.save"]);
     let saved = std::fs::read_to_string(lab.etc().join("minion.d/_schedule.conf")).unwrap();
-    assert!(saved.contains("from_conf") && !saved.contains("from_pillar"), "{saved}");
+    assert!(
+        saved.contains("from_conf") && !saved.contains("from_pillar"),
+        "{saved}"
+    );
     // A pillar changed on the master and refreshed: its jobs follow.
     std::fs::write(roots.join("schedule.sls"), "schedule: {}\n").unwrap();
     lab.run("salt", &["*", "saltutil.refresh_pillar"]);
     std::thread::sleep(Duration::from_millis(1500));
     let mut fresh = RawSubscriber::connect(&lab.minion_pub());
-    let seen = collect(&mut fresh, Duration::from_secs(3), |event| event.tag == "__schedule_return");
-    assert!(ran("from_conf", &seen) && !ran("from_pillar", &seen), "{seen:?}");
+    let seen = collect(&mut fresh, Duration::from_secs(3), |event| {
+        event.tag == "__schedule_return"
+    });
+    assert!(
+        ran("from_conf", &seen) && !ran("from_pillar", &seen),
+        "{seen:?}"
+    );
 }

@@ -176,9 +176,16 @@ impl ReturnLoad {
                     entry("jid", self.jid.as_str()),
                     entry("pid", *pid),
                     entry("return", self.ret.clone()),
-                    entry("retcode", self.retcode),
-                    entry("success", *success),
                 ]);
+                // Salt's scheduler sets the return code after `success` when the function
+                // failed, before it otherwise.
+                let (retcode, success) =
+                    (entry("retcode", self.retcode), entry("success", *success));
+                entries.extend(if matches!(success.1, Value::Boolean(true)) {
+                    [retcode, success]
+                } else {
+                    [success, retcode]
+                });
                 if let Some(ret_config) = ret_config {
                     entries.push(entry("ret_config", ret_config.as_str()));
                 }
@@ -288,6 +295,75 @@ mod tests {
             map_set(entries, Value::from("fun"), Value::from("state.apply"));
         }
         assert!(failed_state_events(&apply).is_empty());
+    }
+
+    /// Salt 3007.8's scheduler's `__schedule_return` data, as its `handle_func` fired it for a
+    /// job with returners whose function returned, and for one whose function failed.
+    #[test]
+    fn scheduled_returns_keep_salts_field_order() {
+        let scheduled = |ret: Value, retcode, success, ret_config: Option<&str>| ReturnLoad {
+            id: "m1".into(),
+            jid: "20261203000000000001".into(),
+            ret,
+            retcode,
+            fun: "test.retcode".into(),
+            fun_args: Value::Array(vec![Value::from(3)]),
+            origin: Origin::Schedule {
+                schedule: "job2".into(),
+                pid: 27963,
+                success,
+                ret_config: ret_config.map(str::to_owned),
+                ret_kwargs: None,
+                out: None,
+            },
+        };
+        let keys = |load: &ReturnLoad| -> Vec<String> {
+            load.scheduled(true)
+                .as_map()
+                .unwrap()
+                .iter()
+                .map(|(k, _)| py_str(k).into_owned())
+                .collect()
+        };
+        assert_eq!(
+            keys(&scheduled(Value::Boolean(true), 3, true, Some("p"))),
+            [
+                "cmd",
+                "id",
+                "fun",
+                "fun_args",
+                "schedule",
+                "jid",
+                "pid",
+                "return",
+                "retcode",
+                "success",
+                "ret_config"
+            ]
+        );
+        let failed = scheduled(Value::from("Unhandled exception"), 254, false, None);
+        assert_eq!(
+            keys(&failed),
+            [
+                "cmd", "id", "fun", "fun_args", "schedule", "jid", "pid", "return", "success",
+                "retcode"
+            ]
+        );
+        // Returners get the dict without `cmd`; the master also hears of the outputter.
+        let mut highstate = failed.clone();
+        if let Origin::Schedule { out, .. } = &mut highstate.origin {
+            *out = Some("highstate");
+        }
+        assert_eq!(
+            map_get(&highstate.to_value(), "out"),
+            Some(&Value::from("highstate"))
+        );
+        assert_eq!(map_get(&highstate.scheduled(true), "out"), None);
+        assert_eq!(map_get(&highstate.scheduled(false), "cmd"), None);
+        assert_eq!(
+            crate::py::value::repr(&highstate.running()),
+            "{'id': 'm1', 'fun': 'test.retcode', 'fun_args': [3], 'schedule': 'job2', 'jid': '20261203000000000001'}"
+        );
     }
 
     /// The returns real Salt's minion (jobs) and `salt-call` sent, as the master fired them: a
