@@ -29,7 +29,6 @@ const LISTED: &[&str] = &[
     "jid_include",
     "args",
     "kwargs",
-    "_seconds",
     "seconds",
     "minutes",
     "hours",
@@ -369,7 +368,6 @@ fn listing(schedule: Value, show_all: bool, show_disabled: bool) -> Value {
             .filter(|(setting, value)| {
                 LISTED.contains(&py_str(setting).as_ref()) && !value.is_nil()
             })
-            .filter(|(setting, _)| setting.as_str() != Some("_seconds"))
             .map(|(setting, value)| {
                 let value = match value.as_str() {
                     Some("true") => Value::Boolean(true),
