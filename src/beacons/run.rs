@@ -3,8 +3,6 @@
 //! answered with Salt's completion events.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -23,6 +21,7 @@ use crate::proto::manage::BEACONS;
 use crate::proto::minion_event::{Fired, MinionEventLoad};
 use crate::proto::tags::{MASTER_CONNECTED, MASTER_DISCONNECTED};
 use crate::py::value::py_str;
+use crate::services::Refetch;
 
 /// Reports waiting for the batcher; a beacon whose reports are not taken waits to check again.
 const REPORTS: usize = 256;
@@ -47,8 +46,7 @@ pub const RETURN_TAG: &str = "__beacons_return";
 pub type StateRunning = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// The `beacons` key of the minion's pillar, fetched afresh.
-pub type PillarBeacons =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Value, String>> + Send>> + Send + Sync>;
+pub type PillarBeacons = crate::services::Fetch<Value>;
 
 /// How long to wait before asking for the pillar again when the master did not answer.
 const PILLAR_RETRY: Duration = Duration::from_secs(10);
@@ -99,7 +97,7 @@ impl Beacons {
             service.refuse(&problem);
         }
         service.apply();
-        service.fetch_pillar(Duration::ZERO);
+        service.pillar.start();
         loop {
             tokio::select! {
                 biased;
@@ -110,11 +108,11 @@ impl Beacons {
                     if body.starts_with(MASTER_CONNECTED.as_bytes()) {
                         service.connected = true;
                         service.send_unsent();
-                        service.fetch_pillar(Duration::ZERO);
+                        service.pillar.start();
                     } else if body.starts_with(MASTER_DISCONNECTED.as_bytes()) {
                         service.connected = false;
                     } else if body.starts_with(PILLAR_REFRESH.as_bytes()) {
-                        service.fetch_pillar(Duration::ZERO);
+                        service.pillar.start();
                     } else if body.starts_with(BEACONS.tag.as_bytes()) || body.starts_with(REFRESH_TAG.as_bytes()) {
                         match crate::wire::decode_body(&body) {
                             Ok(event) => service.request(&event),
@@ -122,11 +120,7 @@ impl Beacons {
                         }
                     }
                 }
-                Some(fetched) = service.fetches.join_next(), if !service.fetches.is_empty() => match fetched {
-                    Ok(fetched) => service.pillar_fetched(fetched),
-                    Err(err) if err.is_cancelled() => {}
-                    Err(err) => service.pillar_fetched(Err(err.to_string())),
-                },
+                beacons = service.pillar.next() => service.pillar_fetched(beacons),
                 Some(ended) = service.tasks.join_next_with_id(), if !service.tasks.is_empty() => {
                     service.ended(ended);
                 }
@@ -156,13 +150,10 @@ struct Service {
     said: HashMap<String, String>,
     /// A `beacons` option that is not a map, refused when the service starts.
     refused: Option<Problem>,
-    pillar: Option<PillarBeacons>,
+    /// The pillar's `beacons`, fetched when they may have changed.
+    pillar: Refetch<Value>,
     /// The beacons of the pillar, once fetched.
     pillar_beacons: Vec<(Value, Value)>,
-    /// The pillar fetch under way (at most one).
-    fetches: JoinSet<Result<Value, String>>,
-    /// Whether a pillar was ever fetched (until then, failed fetches are retried).
-    pillar_seen: bool,
     /// Whether the minion is connected to its master: while it is not, events wait for it in
     /// `unsent`, bounded, so that a master away for long cannot fill the minion's memory.
     connected: bool,
@@ -200,10 +191,8 @@ impl Service {
             watching: HashMap::new(),
             said: HashMap::new(),
             refused: refused.and_then(Result::err),
-            pillar: beacons.pillar,
+            pillar: Refetch::new("the beacons", PILLAR_RETRY, beacons.pillar),
             pillar_beacons: Vec::new(),
-            fetches: JoinSet::new(),
-            pillar_seen: false,
             connected: false,
             unsent: std::collections::VecDeque::new(),
             unsent_bytes: 0,
@@ -214,47 +203,24 @@ impl Service {
         (service, beacons.requests)
     }
 
-    /// Asks for the pillar's beacons after `delay`, instead of any request under way (the
-    /// pillar may have changed since it was asked).
-    fn fetch_pillar(&mut self, delay: Duration) {
-        let Some(pillar) = self.pillar.clone() else {
-            return;
+    fn pillar_fetched(&mut self, beacons: Value) {
+        self.pillar_beacons = match beacons {
+            Value::Map(entries) => entries,
+            Value::Nil => Vec::new(),
+            other => {
+                if let Some(Err(problem)) = config::read(Some(&other)).entries.pop() {
+                    self.refuse(&Problem {
+                        invalid: Invalid::new(
+                            "beacons",
+                            format!("{} (in the pillar)", problem.invalid.expected),
+                        ),
+                        ..problem
+                    });
+                }
+                Vec::new()
+            }
         };
-        self.fetches.abort_all();
-        self.fetches.spawn(async move {
-            tokio::time::sleep(delay).await;
-            pillar().await
-        });
-    }
-
-    fn pillar_fetched(&mut self, fetched: Result<Value, String>) {
-        match fetched {
-            Ok(beacons) => {
-                self.pillar_seen = true;
-                self.pillar_beacons = match beacons {
-                    Value::Map(entries) => entries,
-                    Value::Nil => Vec::new(),
-                    other => {
-                        if let Some(Err(problem)) = config::read(Some(&other)).entries.pop() {
-                            self.refuse(&Problem {
-                                invalid: Invalid::new(
-                                    "beacons",
-                                    format!("{} (in the pillar)", problem.invalid.expected),
-                                ),
-                                ..problem
-                            });
-                        }
-                        Vec::new()
-                    }
-                };
-                self.apply();
-            }
-            Err(err) if !self.pillar_seen => {
-                tracing::debug!("no pillar for the beacons yet ({err}); asking again");
-                self.fetch_pillar(PILLAR_RETRY);
-            }
-            Err(err) => tracing::warn!("the pillar's beacons were not read again: {err}"),
-        }
+        self.apply();
     }
 
     /// The beacons in effect: the pillar's, then the configuration's over them (Salt's order).

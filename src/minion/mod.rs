@@ -212,7 +212,7 @@ impl Minion {
             bus: beacons_bus,
             to_master: to_master.clone(),
             state_running: Arc::new(move || running.state_running()),
-            pillar: Some(pillar_beacons(&context)),
+            pillar: Some(pillar_item(&context, "beacons")),
         };
         // Before the link starts, so that the scheduler sees it connect.
         let scheduler = schedule::Scheduler {
@@ -249,8 +249,8 @@ impl Minion {
     }
 }
 
-/// The `beacons` of the minion's pillar, asked of its master afresh.
-fn pillar_beacons(context: &Arc<Context>) -> crate::beacons::run::PillarBeacons {
+/// The `key` of the minion's pillar (its `beacons`, its `schedule`), asked of its master afresh.
+fn pillar_item(context: &Arc<Context>, key: &'static str) -> crate::services::Fetch<Value> {
     let context = context.clone();
     Arc::new(move || {
         let context = context.clone();
@@ -264,7 +264,7 @@ fn pillar_beacons(context: &Arc<Context>) -> crate::beacons::run::PillarBeacons 
                 .pillar
                 .get(&context.config, &context.grains)
                 .map_err(|err| err.to_string())?;
-            Ok(crate::event::map_get(&pillar, "beacons")
+            Ok(crate::event::map_get(&pillar, key)
                 .cloned()
                 .unwrap_or(Value::Nil))
         })

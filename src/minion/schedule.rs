@@ -30,6 +30,7 @@ use crate::py::value::py_str;
 use crate::returners::Deliveries;
 use crate::schedule::manage::Schedule;
 use crate::schedule::{self, Job, Problem, Range, ReturnJob, Splay};
+use crate::services::Refetch;
 
 /// Runs of scheduled jobs under way at once, whatever their `maxrunning`: a run due beyond it
 /// is skipped (and said), so that jobs that never end cannot pile up without bound.
@@ -137,14 +138,17 @@ impl Scheduler {
             runs: JoinSet::new(),
             running: HashMap::new(),
             run_names: HashMap::new(),
-            fetches: JoinSet::new(),
-            pillar_seen: false,
+            pillar: Refetch::new(
+                "the schedule",
+                PILLAR_RETRY,
+                Some(super::pillar_item(&context, "schedule")),
+            ),
         };
         if let Some(problem) = refused {
             service.refuse(&problem);
         }
         service.apply();
-        service.fetch_pillar(Duration::ZERO);
+        service.pillar.start();
         loop {
             let now = Timestamp::now();
             let wait = service
@@ -158,7 +162,7 @@ impl Scheduler {
                 body = requests.next_body() => {
                     let Some(body) = body else { break };
                     if body.starts_with(MASTER_CONNECTED.as_bytes()) || body.starts_with(PILLAR_REFRESH.as_bytes()) {
-                        service.fetch_pillar(Duration::ZERO);
+                        service.pillar.start();
                     } else if body.starts_with(SCHEDULE.tag.as_bytes()) {
                         match crate::wire::decode_body(&body) {
                             Ok(event) => service.request(&event),
@@ -166,11 +170,12 @@ impl Scheduler {
                         }
                     }
                 }
-                Some(fetched) = service.fetches.join_next(), if !service.fetches.is_empty() => match fetched {
-                    Ok(fetched) => service.pillar_fetched(fetched),
-                    Err(err) if err.is_cancelled() => {}
-                    Err(err) => service.pillar_fetched(Err(err.to_string())),
-                },
+                jobs = service.pillar.next() => {
+                    if let Some(problem) = service.schedule.set_pillar(&jobs) {
+                        service.refuse(&problem);
+                    }
+                    service.apply();
+                }
                 Some(ended) = service.runs.join_next_with_id(), if !service.runs.is_empty() => {
                     let id = match &ended {
                         Ok((id, ())) => *id,
@@ -215,53 +220,14 @@ struct Service {
     running: HashMap<String, u64>,
     /// The job name of each run.
     run_names: HashMap<tokio::task::Id, String>,
-    /// The pillar fetch under way (at most one).
-    fetches: JoinSet<Result<Value, String>>,
-    /// Whether a pillar was ever fetched (until then, failed fetches are retried).
-    pillar_seen: bool,
+    /// The pillar's `schedule`, fetched when it may have changed.
+    pillar: Refetch<Value>,
 }
 
 impl Service {
     /// When the next run is.
     fn next_fire(&self) -> Option<Timestamp> {
         self.planned.values().filter_map(|p| p.fire_at).min()
-    }
-
-    /// Asks for the pillar's schedule after `delay`, instead of any request under way (the
-    /// pillar may have changed since it was asked).
-    fn fetch_pillar(&mut self, delay: Duration) {
-        let context = self.context.clone();
-        self.fetches.abort_all();
-        self.fetches.spawn(async move {
-            tokio::time::sleep(delay).await;
-            context
-                .pillar
-                .fetch()
-                .await
-                .map_err(|err| err.to_string())?;
-            let pillar = context
-                .pillar
-                .get(&context.config, &context.grains)
-                .map_err(|err| err.to_string())?;
-            Ok(map_get(&pillar, "schedule").cloned().unwrap_or(Value::Nil))
-        });
-    }
-
-    fn pillar_fetched(&mut self, fetched: Result<Value, String>) {
-        match fetched {
-            Ok(jobs) => {
-                self.pillar_seen = true;
-                if let Some(problem) = self.schedule.set_pillar(&jobs) {
-                    self.refuse(&problem);
-                }
-                self.apply();
-            }
-            Err(err) if !self.pillar_seen => {
-                tracing::debug!("no pillar for the schedule yet ({err}); asking again");
-                self.fetch_pillar(PILLAR_RETRY);
-            }
-            Err(err) => tracing::warn!("the pillar's schedule was not read again: {err}"),
-        }
     }
 
     /// Takes the schedule as it now stands: new and changed jobs planned afresh, unchanged
