@@ -141,7 +141,7 @@ fn maxrunning_keeps_a_slow_job_from_overlapping_and_saltutil_running_sees_it() {
 fn returns_reach_the_master_bus_unless_return_job_is_false() {
     let mut lab = Lab::with_config(
         "",
-        "schedule:\n  back:\n    function: test.echo\n    args: [hello]\n    seconds: 1\n    return_job: True\n  quiet:\n    function: test.echo\n    args: [hush]\n    seconds: 1\n    return_job: False\n",
+        "schedule:\n  back:\n    function: test.echo\n    args: [hello]\n    seconds: 1\n    return_job: True\n  quiet:\n    function: test.echo\n    args: [hush]\n    seconds: 1\n    return_job: False\n  unkept:\n    function: test.echo\n    args: [passing]\n    seconds: 1\n    return_job: nocache\n",
     );
     lab.start_master();
     let mut master_bus = RawSubscriber::connect(&lab.master_pub());
@@ -150,13 +150,25 @@ fn returns_reach_the_master_bus_unless_return_job_is_false() {
         event.tag.starts_with("salt/job/") && event.tag.ends_with(&format!("/ret/{MINION_ID}"))
     });
     assert!(!returns.is_empty(), "no return on the master bus");
-    assert!(
+    let of = |name: &str| -> Vec<&Event> {
         returns
             .iter()
-            .all(|event| text(map_get(&event.data, "schedule")) == "back"),
+            .filter(|event| text(map_get(&event.data, "schedule")) == name)
+            .collect()
+    };
+    assert!(
+        of("quiet").is_empty(),
         "a return_job: False job reached the master: {returns:?}"
     );
-    let ret = &returns[0];
+    // `nocache`: announced under that jid, as Salt's master does, and not kept.
+    let unkept = of("unkept");
+    assert!(!unkept.is_empty(), "{returns:?}");
+    assert!(
+        unkept
+            .iter()
+            .all(|event| event.tag == format!("salt/job/nocache/ret/{MINION_ID}"))
+    );
+    let ret = of("back")[0];
     let jid = text(map_get(&ret.data, "jid"));
     assert_eq!(ret.tag, format!("salt/job/{jid}/ret/{MINION_ID}"));
     assert_eq!(jid.len(), 20, "the master gave it a jid: {jid}");
