@@ -32,9 +32,11 @@
 //! 8. [`link`], [`bus`], [`client`]: the master–minion link (sessions behind an interface, TLS
 //!    1.3 with pinned raw public keys); the event-bus server with bounded per-subscriber queues;
 //!    what every command uses to fire, listen, reconnect and ask the master.
-//! 9. [`render`], [`returners`], [`bench`], [`beacons`]: Jinja+YAML SLS rendering; job stores
-//!    (Salt's local job cache); the bus load generator; the beacon modules and the minion service
-//!    that runs them.
+//! 9. [`render`], [`returners`], [`bench`], [`beacons`], [`schedule`]: Jinja+YAML SLS
+//!    rendering; job stores (Salt's local job cache); the bus load generator; the beacon modules
+//!    and the minion service that runs them; the minion's schedule: its jobs read, when each is
+//!    due, and the changes `schedule.*` asks for (the service that runs the jobs is the
+//!    minion's).
 //! 10. [`states`], [`pillar`]: the state compiler and runtime with the state modules; pillar
 //!     compiled from `pillar_roots` for one minion.
 //! 11. [`functions`]: the execution functions minions run, `state.*` and `pillar.*` among them.
@@ -71,6 +73,7 @@ pub(crate) mod render;
 pub mod returners;
 pub mod runners;
 pub(crate) mod salt_yaml;
+pub mod schedule;
 pub(crate) mod services;
 pub mod states;
 pub(crate) mod target;

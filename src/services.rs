@@ -16,6 +16,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
@@ -210,6 +212,78 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         Err(payload) => payload
             .downcast_ref::<&str>()
             .map_or_else(|| "(no message)".to_owned(), |text| (*text).to_owned()),
+    }
+}
+
+/// How a [`Refetch`] gets its value: a future for each fetch, or why it failed.
+pub type Fetch<T> =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<T, String>> + Send>> + Send + Sync>;
+
+/// A value a service fetches from elsewhere (its part of the minion's pillar) in a task of its
+/// own: fetched again whenever it may have changed, a fetch under way given up for the new one,
+/// and, until one fetch has succeeded, fetched again a while after one fails (the master was
+/// not there yet). A later failure keeps what was fetched, and is said.
+pub struct Refetch<T> {
+    fetch: Option<Fetch<T>>,
+    /// What is fetched, for messages (`the beacons`).
+    what: &'static str,
+    retry: Duration,
+    tasks: JoinSet<Result<T, String>>,
+    seen: bool,
+}
+
+impl<T: Send + 'static> Refetch<T> {
+    /// Fetches with `fetch` (nothing, when there is none), `retry` apart until one succeeds.
+    pub fn new(what: &'static str, retry: Duration, fetch: Option<Fetch<T>>) -> Self {
+        Self {
+            fetch,
+            what,
+            retry,
+            tasks: JoinSet::new(),
+            seen: false,
+        }
+    }
+
+    /// Fetches again now, instead of any fetch under way (the value may have changed since it
+    /// was asked for).
+    pub fn start(&mut self) {
+        self.after(Duration::ZERO);
+    }
+
+    fn after(&mut self, delay: Duration) {
+        let Some(fetch) = self.fetch.clone() else {
+            return;
+        };
+        self.tasks.abort_all();
+        self.tasks.spawn(async move {
+            tokio::time::sleep(delay).await;
+            fetch().await
+        });
+    }
+
+    /// The next value fetched; waits for ever while no fetch is under way.
+    pub async fn next(&mut self) -> T {
+        loop {
+            let fetched = match self.tasks.join_next().await {
+                None => std::future::pending().await,
+                Some(Ok(fetched)) => fetched,
+                Some(Err(err)) if err.is_cancelled() => continue,
+                Some(Err(err)) => Err(err.to_string()),
+            };
+            match fetched {
+                Ok(value) => {
+                    self.seen = true;
+                    return value;
+                }
+                Err(err) if !self.seen => {
+                    tracing::debug!("no pillar for {} yet ({err}); asking again", self.what);
+                    self.after(self.retry);
+                }
+                Err(err) => {
+                    tracing::warn!("the pillar for {} was not read again: {err}", self.what)
+                }
+            }
+        }
     }
 }
 

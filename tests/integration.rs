@@ -26,6 +26,7 @@ mod returners;
 mod returners_files;
 mod returners_outage;
 mod returners_sql;
+mod schedule;
 mod security_bus;
 mod security_files;
 mod security_link;

@@ -590,7 +590,9 @@ fn roots_commands_and_daemons_open_no_planted_links() {
     // The request socket belongs to the service user too, so that it can publish.
     let requests = lab.master_sock_dir().join("master_request.ipc");
     // Handed over once bound, which may come a moment after the bus is up.
-    wait_until(Duration::from_secs(5), || uid_of(&requests) == NOBODY);
+    wait_until(Duration::from_secs(5), || {
+        std::fs::symlink_metadata(&requests).is_ok_and(|meta| meta.uid() == NOBODY)
+    });
     assert_eq!(uid_of(&requests), NOBODY);
     // The service user swaps the root key for a link to root's secret; root runs `salt`.
     let root_key = lab.path().join("cache/master/.root_key");

@@ -3,8 +3,6 @@
 //! answered with Salt's completion events.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -19,9 +17,11 @@ use super::{Beacon, Host, Invalid, Options, error_tag, tag};
 use crate::bus::BusHandle;
 use crate::event::{Event, Value, map_get, map_set};
 use crate::proto::events::PILLAR_REFRESH;
+use crate::proto::manage::BEACONS;
 use crate::proto::minion_event::{Fired, MinionEventLoad};
 use crate::proto::tags::{MASTER_CONNECTED, MASTER_DISCONNECTED};
 use crate::py::value::py_str;
+use crate::services::Refetch;
 
 /// Reports waiting for the batcher; a beacon whose reports are not taken waits to check again.
 const REPORTS: usize = 256;
@@ -37,13 +37,8 @@ const EVENTS_PER_TURN: usize = 1_000;
 /// waited for still, and the beacon is not checked again meanwhile, so that a hung check holds
 /// one thread, not one per second or per refresh.
 const CHECK_PATIENCE: Duration = Duration::from_secs(30);
-/// The tag of manage requests on the minion bus (Salt dispatches by prefix).
-pub const MANAGE_TAG: &str = "manage_beacons";
 /// The tag that restarts every beacon from the configuration (Salt's `beacons_refresh`).
 pub const REFRESH_TAG: &str = "beacons_refresh";
-/// The key of a manage request that the completion event echoes (halite's; Salt's requests
-/// have none, and get answers without it).
-pub const REQUEST_KEY: &str = "request_id";
 /// The minion-bus tag of a batch of beacon events (Salt's).
 pub const RETURN_TAG: &str = "__beacons_return";
 
@@ -51,8 +46,7 @@ pub const RETURN_TAG: &str = "__beacons_return";
 pub type StateRunning = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// The `beacons` key of the minion's pillar, fetched afresh.
-pub type PillarBeacons =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Value, String>> + Send>> + Send + Sync>;
+pub type PillarBeacons = crate::services::Fetch<Value>;
 
 /// How long to wait before asking for the pillar again when the master did not answer.
 const PILLAR_RETRY: Duration = Duration::from_secs(10);
@@ -103,7 +97,7 @@ impl Beacons {
             service.refuse(&problem);
         }
         service.apply();
-        service.fetch_pillar(Duration::ZERO);
+        service.pillar.start();
         loop {
             tokio::select! {
                 biased;
@@ -114,23 +108,19 @@ impl Beacons {
                     if body.starts_with(MASTER_CONNECTED.as_bytes()) {
                         service.connected = true;
                         service.send_unsent();
-                        service.fetch_pillar(Duration::ZERO);
+                        service.pillar.start();
                     } else if body.starts_with(MASTER_DISCONNECTED.as_bytes()) {
                         service.connected = false;
                     } else if body.starts_with(PILLAR_REFRESH.as_bytes()) {
-                        service.fetch_pillar(Duration::ZERO);
-                    } else if body.starts_with(MANAGE_TAG.as_bytes()) || body.starts_with(REFRESH_TAG.as_bytes()) {
+                        service.pillar.start();
+                    } else if body.starts_with(BEACONS.tag.as_bytes()) || body.starts_with(REFRESH_TAG.as_bytes()) {
                         match crate::wire::decode_body(&body) {
                             Ok(event) => service.request(&event),
                             Err(err) => tracing::warn!("ignored a beacons request: {err}"),
                         }
                     }
                 }
-                Some(fetched) = service.fetches.join_next(), if !service.fetches.is_empty() => match fetched {
-                    Ok(fetched) => service.pillar_fetched(fetched),
-                    Err(err) if err.is_cancelled() => {}
-                    Err(err) => service.pillar_fetched(Err(err.to_string())),
-                },
+                beacons = service.pillar.next() => service.pillar_fetched(beacons),
                 Some(ended) = service.tasks.join_next_with_id(), if !service.tasks.is_empty() => {
                     service.ended(ended);
                 }
@@ -160,13 +150,10 @@ struct Service {
     said: HashMap<String, String>,
     /// A `beacons` option that is not a map, refused when the service starts.
     refused: Option<Problem>,
-    pillar: Option<PillarBeacons>,
+    /// The pillar's `beacons`, fetched when they may have changed.
+    pillar: Refetch<Value>,
     /// The beacons of the pillar, once fetched.
     pillar_beacons: Vec<(Value, Value)>,
-    /// The pillar fetch under way (at most one).
-    fetches: JoinSet<Result<Value, String>>,
-    /// Whether a pillar was ever fetched (until then, failed fetches are retried).
-    pillar_seen: bool,
     /// Whether the minion is connected to its master: while it is not, events wait for it in
     /// `unsent`, bounded, so that a master away for long cannot fill the minion's memory.
     connected: bool,
@@ -204,10 +191,8 @@ impl Service {
             watching: HashMap::new(),
             said: HashMap::new(),
             refused: refused.and_then(Result::err),
-            pillar: beacons.pillar,
+            pillar: Refetch::new("the beacons", PILLAR_RETRY, beacons.pillar),
             pillar_beacons: Vec::new(),
-            fetches: JoinSet::new(),
-            pillar_seen: false,
             connected: false,
             unsent: std::collections::VecDeque::new(),
             unsent_bytes: 0,
@@ -218,47 +203,24 @@ impl Service {
         (service, beacons.requests)
     }
 
-    /// Asks for the pillar's beacons after `delay`, instead of any request under way (the
-    /// pillar may have changed since it was asked).
-    fn fetch_pillar(&mut self, delay: Duration) {
-        let Some(pillar) = self.pillar.clone() else {
-            return;
+    fn pillar_fetched(&mut self, beacons: Value) {
+        self.pillar_beacons = match beacons {
+            Value::Map(entries) => entries,
+            Value::Nil => Vec::new(),
+            other => {
+                if let Some(Err(problem)) = config::read(Some(&other)).entries.pop() {
+                    self.refuse(&Problem {
+                        invalid: Invalid::new(
+                            "beacons",
+                            format!("{} (in the pillar)", problem.invalid.expected),
+                        ),
+                        ..problem
+                    });
+                }
+                Vec::new()
+            }
         };
-        self.fetches.abort_all();
-        self.fetches.spawn(async move {
-            tokio::time::sleep(delay).await;
-            pillar().await
-        });
-    }
-
-    fn pillar_fetched(&mut self, fetched: Result<Value, String>) {
-        match fetched {
-            Ok(beacons) => {
-                self.pillar_seen = true;
-                self.pillar_beacons = match beacons {
-                    Value::Map(entries) => entries,
-                    Value::Nil => Vec::new(),
-                    other => {
-                        if let Some(Err(problem)) = config::read(Some(&other)).entries.pop() {
-                            self.refuse(&Problem {
-                                invalid: Invalid::new(
-                                    "beacons",
-                                    format!("{} (in the pillar)", problem.invalid.expected),
-                                ),
-                                ..problem
-                            });
-                        }
-                        Vec::new()
-                    }
-                };
-                self.apply();
-            }
-            Err(err) if !self.pillar_seen => {
-                tracing::debug!("no pillar for the beacons yet ({err}); asking again");
-                self.fetch_pillar(PILLAR_RETRY);
-            }
-            Err(err) => tracing::warn!("the pillar's beacons were not read again: {err}"),
-        }
+        self.apply();
     }
 
     /// The beacons in effect: the pillar's, then the configuration's over them (Salt's order).
@@ -513,15 +475,12 @@ impl Service {
         let data = &event.data;
         let func = map_get(data, "func").map(py_str).unwrap_or_default();
         let name = map_get(data, "name").map(|n| py_str(n).into_owned());
-        let Some(tag) = complete_tag(&func) else {
+        let Some(tag) = BEACONS.complete_tag(&func) else {
             tracing::warn!("ignored manage_beacons request with unknown func {func:?}");
             return;
         };
-        let mut fields = manage(self, &func, name.as_deref(), data);
-        if let Some(id) = map_get(data, REQUEST_KEY) {
-            fields.push((REQUEST_KEY, id.clone()));
-        }
-        self.bus.fire_fields(tag, fields);
+        let fields = manage(self, &func, name.as_deref(), data);
+        self.bus.fire_fields(tag, BEACONS.answer(data, fields));
         self.apply();
     }
 
@@ -561,26 +520,8 @@ impl Service {
     }
 }
 
-/// The tag of the event that answers the manage request `func`, as Salt's minion names it.
-pub fn complete_tag(func: &str) -> Option<&'static str> {
-    Some(match func {
-        "list" => "/salt/minion/minion_beacons_list_complete",
-        "list_available" => "/salt/minion/minion_beacons_list_available_complete",
-        "validate_beacon" => "/salt/minion/minion_beacon_validation_complete",
-        "add" => "/salt/minion/minion_beacon_add_complete",
-        "modify" => "/salt/minion/minion_beacon_modify_complete",
-        "delete" => "/salt/minion/minion_beacon_delete_complete",
-        "enable" => "/salt/minion/minion_beacons_enabled_complete",
-        "disable" => "/salt/minion/minion_beacons_disabled_complete",
-        "enable_beacon" => "/salt/minion/minion_beacon_enabled_complete",
-        "disable_beacon" => "/salt/minion/minion_beacon_disabled_complete",
-        "reset" => "/salt/minion/minion_beacon_reset_complete",
-        _ => return None,
-    })
-}
-
 /// What one manage request does: the fields of the completion event Salt fires for it (its
-/// tag is [`complete_tag`]).
+/// tag is in [`BEACONS`]).
 fn manage(
     service: &mut Service,
     func: &str,
@@ -688,7 +629,7 @@ fn manage(
             };
             complete(done, comment, service.beacons())
         }
-        // "reset": the only request left that `complete_tag` knows.
+        // "reset": the only request left that `BEACONS` knows.
         _ => {
             service.config.clear();
             complete(true, "Beacons have been reset".into(), service.beacons())

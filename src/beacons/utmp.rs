@@ -36,7 +36,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::LazyLock;
 
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
@@ -198,58 +197,12 @@ impl Range {
 
 /// A time as python-dateutil reads the usual forms: a date, a time of day, or both.
 fn bound(text: &str) -> Option<Bound> {
-    static DATE: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[T\s]+|$)")
-            .expect("the date pattern compiles")
-    });
-    static TIME: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"(?i)^(\d{1,2})(?::(\d{2})(?::(\d{2}))?)?\s*(?:([ap])\.?m\.?)?$")
-            .expect("the time pattern compiles")
-    });
-    let text = text.trim();
-    let (date, rest) = match DATE.captures(text) {
-        Some(found) => {
-            let part = |at: usize| found.get(at).map(|m| m.as_str());
-            let date = Date::new(
-                part(1)?.parse().ok()?,
-                part(2)?.parse().ok()?,
-                part(3)?.parse().ok()?,
-            )
-            .ok()?;
-            (Some(date), &text[found.get(0)?.end()..])
-        }
-        None => (None, text),
-    };
-    let time = if rest.is_empty() {
-        None
-    } else {
-        let found = TIME.captures(rest)?;
-        let number = |at: usize| found.get(at).map(|m| m.as_str().parse::<i8>().ok());
-        let (hour, minute, second) = (number(1).flatten()?, number(2), number(3));
-        let ampm = found.get(4).map(|m| m.as_str().eq_ignore_ascii_case("p"));
-        // A bare number is a day of the month to dateutil: a time needs a colon or am/pm.
-        let hour = match ampm {
-            None if minute.is_none() => return None,
-            None => hour,
-            Some(_) if !(1..=12).contains(&hour) => return None,
-            Some(pm) => hour % 12 + if pm { 12 } else { 0 },
-        };
-        Some(
-            Time::new(
-                hour,
-                minute.flatten().unwrap_or(0),
-                second.flatten().unwrap_or(0),
-                0,
-            )
-            .ok()?,
-        )
-    };
-    match (date, time) {
+    let moment = crate::py::dateutil::parse(text).ok()?;
+    // A bare number is a day of the month to dateutil: a time needs a colon or am/pm.
+    match (moment.time_alone(), moment.fixed()) {
+        (Some(time), _) => Some(Bound::Daily(time)),
+        (None, Some(at)) => Some(Bound::At(at)),
         (None, None) => None,
-        (None, Some(time)) => Some(Bound::Daily(time)),
-        (Some(date), time) => Some(Bound::At(
-            date.to_datetime(time.unwrap_or(Time::midnight())),
-        )),
     }
 }
 

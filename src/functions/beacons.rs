@@ -5,12 +5,11 @@
 
 use std::time::Duration;
 
+use super::manage::{Service, yaml};
 use super::signature::{Bound, Signature, text, truthy};
 use super::{Call, Context, FunctionError, Outcome, bind};
-use crate::beacons::run::{MANAGE_TAG, REQUEST_KEY, complete_tag};
-use crate::client::{Listener, fire_once};
-use crate::event::{Event, Value, map_get};
-use crate::output::outputter::Outputter;
+use crate::event::{Value, map_get};
+use crate::proto::manage::BEACONS;
 use crate::py::value::py_str;
 
 /// How long a request waits for the minion's answer unless `timeout=` says otherwise (Salt's).
@@ -160,56 +159,21 @@ impl<'a> Request<'a> {
             .unwrap_or(DEFAULT_WAIT)
     }
 
-    /// Sends `fields` (with `func`) to the minion's beacons service and waits for `complete`:
+    /// Sends `fields` (with `func`) to the minion's beacons service and waits for its answer:
     /// its data, or `None` when it did not come in time.
     async fn ask(
         &self,
         func: &str,
         fields: Vec<(&str, Value)>,
     ) -> Result<Option<Value>, FunctionError> {
-        let complete = complete_tag(func).unwrap_or_default();
-        let config = &self.ctx.config;
-        let address = config.bus()?;
-        let unreachable = |err: crate::client::ClientError| {
-            FunctionError::Invalid(format!(
-                "{}: the minion's event bus is not reachable ({err}); beacons.* manage the beacons of a running salt-minion: start it with this config, or check -c",
-                self.fun
-            ))
-        };
-        // Listening before asking, so that the answer cannot come first.
-        let mut listener = Listener::new(address.publish.clone());
-        listener.connect().await.map_err(unreachable)?;
-        // The minion echoes it in its answer, so that calls at the same time do not take each
-        // other's answers (Salt's minion does not: there, they can).
-        let request_id = request_id();
-        let mut data = vec![
-            (Value::from("func"), Value::from(func)),
-            (Value::from(REQUEST_KEY), Value::from(request_id.as_str())),
-        ];
-        data.extend(
-            fields
-                .into_iter()
-                .map(|(key, value)| (Value::from(key), value)),
-        );
-        fire_once(
-            &address,
-            config.framing()?,
-            Event::new(MANAGE_TAG, Value::Map(data))?,
-        )
+        Service {
+            ctx: self.ctx,
+            manage: &BEACONS,
+            fun: self.fun,
+            timeout: self.timeout(),
+        }
+        .ask(func, fields)
         .await
-        .map_err(unreachable)?;
-        Ok(listener
-            .wait_for(
-                |event| {
-                    event.tag == complete
-                        && map_get(&event.data, REQUEST_KEY)
-                            .is_none_or(|id| id.as_str() == Some(request_id.as_str()))
-                },
-                self.timeout(),
-            )
-            .await
-            .ok()
-            .map(|event| event.data))
     }
 
     /// The minion's beacons (`list` with `return_yaml=False`), those of its pillar with
@@ -236,17 +200,6 @@ impl<'a> Request<'a> {
             self.timeout().as_secs()
         )
     }
-}
-
-/// An id for one request, unique among this host's processes.
-fn request_id() -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!(
-        "{}-{n}-{}",
-        std::process::id(),
-        crate::event::jid::gen_jid()
-    )
 }
 
 fn has(beacons: &Value, name: &str) -> bool {
@@ -279,11 +232,6 @@ fn settle(answer: Option<Value>, no_answer: String, done: impl FnOnce(&Value) ->
 
 fn ok(value: Value) -> Result<Outcome, FunctionError> {
     Ok(Outcome::ok(value))
-}
-
-/// `{key: value}` as Salt's `yaml.safe_dump` writes it, block style.
-fn yaml(key: &str, value: Value) -> String {
-    Outputter::Yaml.render(&Value::Map(vec![(key.into(), value)]), false)
 }
 
 pub(super) async fn list(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {

@@ -11,8 +11,10 @@ pub mod cp;
 pub mod event;
 mod file;
 pub mod grains;
+mod manage;
 mod pillar;
 mod pkg;
+mod schedule;
 mod service;
 pub mod signature;
 mod state;
@@ -285,6 +287,50 @@ pub static FUNCTIONS: &[Function] = &[
     Function {
         signature: RUNNING,
         run: |_, ctx| done(Ok(saltutil_running(ctx))),
+    },
+    Function {
+        signature: schedule::ADD,
+        run: |call, ctx| Box::pin(schedule::add(call, ctx)),
+    },
+    Function {
+        signature: schedule::DELETE,
+        run: |call, ctx| Box::pin(schedule::delete(call, ctx)),
+    },
+    Function {
+        signature: schedule::DISABLE,
+        run: |call, ctx| Box::pin(schedule::switch_all(call, ctx, false)),
+    },
+    Function {
+        signature: schedule::DISABLE_JOB,
+        run: |call, ctx| Box::pin(schedule::switch_one(call, ctx, false)),
+    },
+    Function {
+        signature: schedule::ENABLE,
+        run: |call, ctx| Box::pin(schedule::switch_all(call, ctx, true)),
+    },
+    Function {
+        signature: schedule::ENABLE_JOB,
+        run: |call, ctx| Box::pin(schedule::switch_one(call, ctx, true)),
+    },
+    Function {
+        signature: schedule::LIST,
+        run: |call, ctx| Box::pin(schedule::list(call, ctx)),
+    },
+    Function {
+        signature: schedule::MODIFY,
+        run: |call, ctx| Box::pin(schedule::modify(call, ctx)),
+    },
+    Function {
+        signature: schedule::RUN_JOB,
+        run: |call, ctx| Box::pin(schedule::run_job(call, ctx)),
+    },
+    Function {
+        signature: schedule::SAVE,
+        run: |call, ctx| Box::pin(schedule::save(call, ctx)),
+    },
+    Function {
+        signature: schedule::SHOW_NEXT_FIRE_TIME,
+        run: |call, ctx| Box::pin(schedule::show_next_fire_time(call, ctx)),
     },
     Function {
         signature: service::AVAILABLE,

@@ -572,24 +572,46 @@ fn return_reply(outcome: Result<String, String>, role: Role) -> Option<Value> {
 }
 
 /// A job return: `salt/job/<jid>/ret/<id>` on the bus and the return in the job cache, within
-/// the job cache's quotas. A return with jid `req` (from `salt-call`) gets a new jid first, as
-/// Salt's master gives it. Returns the jid, or why the return was refused (logged).
+/// the job cache's quotas. A return with jid `req` (from `salt-call`, or a scheduled job without
+/// returners) gets a new jid first, as Salt's master gives it. A return of the minion's own
+/// schedule (it has `schedule`) keeps a jid no published job has, as Salt's master keeps it, or
+/// with jid `nocache` is announced and not kept. Returns the jid, or why the return was refused
+/// (logged).
 async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<String, String> {
     // Logged by the caller, at most once a second per minion.
     let refuse = |reason: String| Err(reason);
     let Value::Map(mut entries) = load else {
         return refuse("the return is not a map".to_owned());
     };
-    let mut jid = entries
-        .iter()
-        .find(|(k, _)| k.as_str() == Some("jid"))
-        .and_then(|(_, v)| v.as_str())
-        .unwrap_or_default()
-        .to_owned();
-    let from_salt_call = jid == "req";
-    if from_salt_call {
+    let field = |entries: &[(Value, Value)], key: &str| {
+        entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v.clone())
+    };
+    let mut jid = field(&entries, "jid")
+        .and_then(|jid| jid.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let scheduled = field(&entries, "schedule").is_some();
+    if scheduled && jid == "nocache" {
+        fire_return(shared, id, &jid, entries)?;
+        return Ok(jid);
+    }
+    let unpublished = jid == "req";
+    if unpublished {
         jid = jid::gen_jid();
         map_set(&mut entries, Value::from("jid"), Value::from(jid.as_str()));
+        // As Salt's master completes a return it has no job for (salt-call's has these).
+        let fun_args = field(&entries, "fun_args").unwrap_or(Value::Array(Vec::new()));
+        for (key, value) in [
+            ("arg", fun_args),
+            ("tgt_type", Value::from("glob")),
+            ("tgt", Value::from(id)),
+        ] {
+            if field(&entries, key).is_none() {
+                entries.push((Value::from(key), value));
+            }
+        }
     }
     if !jid::is_plain_jid(&jid) {
         return refuse(format!(
@@ -597,32 +619,32 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
             crate::event::tag::printable(&crate::output::clip(&jid, 64))
         ));
     }
-    if !from_salt_call {
-        // Only a job published to this minion takes its return.
+    let mut own_job = unpublished;
+    if !unpublished {
+        // Only a job published to this minion takes its return; a scheduled job of its own
+        // comes with a jid of its own, which no published job may have.
         let (jobs, owned_jid) = (shared.jobs.clone(), jid.clone());
         let job = tokio::task::spawn_blocking(move || jobs.job(&owned_jid))
             .await
             .ok()
             .flatten();
-        if !job.is_some_and(|job| job.minions.iter().any(|minion| minion == id)) {
-            return refuse(format!("job {jid} was not published to it"));
+        match job {
+            Some(job) if job.minions.iter().any(|minion| minion == id) => {}
+            None if scheduled => own_job = true,
+            _ => return refuse(format!("job {jid} was not published to it")),
         }
     }
     let (stored, out) = crate::returners::local_cache::kept(&Value::Map(entries.clone()));
-    // As Salt's master does for `req` returns, a salt-call job gets a load of its own; it is
-    // charged with the return.
-    let salt_call_load = from_salt_call.then(|| {
-        let field = |key: &str| {
-            entries
-                .iter()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v)
-        };
-        let text = |key: &str| field(key).and_then(Value::as_str).map(str::to_owned);
+    // As Salt's master does for `req` returns, a job the minion started gets a load of its
+    // own; it is charged with the return.
+    let own_load = own_job.then(|| {
+        let text = |key: &str| field(&entries, key).and_then(|v| v.as_str().map(str::to_owned));
         JobLoad {
             fun: text("fun").unwrap_or_default(),
-            arg: field("arg").cloned().unwrap_or(Value::Nil),
-            tgt: field("tgt").cloned().unwrap_or(Value::Nil),
+            arg: field(&entries, "arg")
+                .or_else(|| field(&entries, "fun_args"))
+                .unwrap_or(Value::Nil),
+            tgt: field(&entries, "tgt").unwrap_or_else(|| Value::from(id)),
             jid: jid.clone(),
             ret: None,
             tgt_type: text("tgt_type").unwrap_or_else(|| "glob".to_owned()),
@@ -632,23 +654,43 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
         }
         .to_value()
     });
-    let size = crate::link::packed_size(&stored)
-        + salt_call_load.as_ref().map_or(0, crate::link::packed_size);
+    let size =
+        crate::link::packed_size(&stored) + own_load.as_ref().map_or(0, crate::link::packed_size);
     if let Err(err) = shared.jobs.charge(id, size as u64) {
         return refuse(err.to_string());
     }
-    if let Some(load) = salt_call_load {
+    if let Some(load) = own_load {
         let (jobs, jid, minions) = (shared.jobs.clone(), jid.clone(), vec![id.to_owned()]);
         let saved =
             tokio::task::spawn_blocking(move || jobs.save_load(&jid, &load, &minions)).await;
         if let Ok(Err(err)) = saved {
-            return refuse(format!(
-                "cannot store the salt-call job in the job cache: {err}"
-            ));
+            return refuse(format!("cannot store the job in the job cache: {err}"));
         }
     }
     super::returns::job_return(shared, &entries);
-    let mut event = match Event::new(tags::job_return(&jid, id), Value::Map(entries)) {
+    fire_return(shared, id, &jid, entries)?;
+    let (jobs, owned_id, owned_jid) = (shared.jobs.clone(), id.to_owned(), jid.clone());
+    let saved = tokio::task::spawn_blocking(move || {
+        jobs.save_return(&owned_jid, &owned_id, &stored, out.as_ref())
+    })
+    .await;
+    match saved {
+        Ok(Ok(())) => Ok(jid),
+        Ok(Err(err)) => refuse(format!("cannot store the return in the job cache: {err}")),
+        Err(err) => refuse(format!("cannot store the return in the job cache: {err}")),
+    }
+}
+
+/// `salt/job/<jid>/ret/<id>` on the bus, stamped as Salt's master stamps it, and the failed
+/// states of a state run after it.
+fn fire_return(
+    shared: &Arc<Shared>,
+    id: &str,
+    jid: &str,
+    entries: Vec<(Value, Value)>,
+) -> Result<(), String> {
+    let refuse = |reason: String| Err(reason);
+    let mut event = match Event::new(tags::job_return(jid, id), Value::Map(entries)) {
         Ok(event) => event,
         Err(err) => return refuse(err.to_string()),
     };
@@ -674,14 +716,5 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
     for event in failed_states {
         shared.bus.fire(event);
     }
-    let (jobs, owned_id, owned_jid) = (shared.jobs.clone(), id.to_owned(), jid.clone());
-    let saved = tokio::task::spawn_blocking(move || {
-        jobs.save_return(&owned_jid, &owned_id, &stored, out.as_ref())
-    })
-    .await;
-    match saved {
-        Ok(Ok(())) => Ok(jid),
-        Ok(Err(err)) => refuse(format!("cannot store the return in the job cache: {err}")),
-        Err(err) => refuse(format!("cannot store the return in the job cache: {err}")),
-    }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 mod files;
 pub mod grains;
 mod link;
+mod schedule;
 
 use std::sync::Arc;
 
@@ -219,7 +220,14 @@ impl Minion {
             bus: beacons_bus,
             to_master: to_master.clone(),
             state_running: Arc::new(move || running.state_running()),
-            pillar: Some(pillar_beacons(&context)),
+            pillar: Some(pillar_item(&context, "beacons")),
+        };
+        // Before the link starts, so that the scheduler sees it connect.
+        let scheduler = schedule::Scheduler {
+            id: id.clone(),
+            requests: beacons.bus.subscribe(),
+            context: context.clone(),
+            returners: returners.clone(),
         };
         let (reported, mut outcome) = oneshot::channel();
         let mut services = Services::new();
@@ -242,6 +250,7 @@ impl Minion {
             stop.run_until_cancelled(runner).await;
         });
         services.spawn("beacons", Stage::Reactions, |stop| beacons.run(stop));
+        services.spawn("schedule", Stage::Reactions, |stop| scheduler.run(stop));
         // After the jobs that hand them returns; what they cannot store by then stays in their
         // spools.
         services.spawn("returners", Stage::Bus, |stop| async move {
@@ -259,8 +268,8 @@ impl Minion {
     }
 }
 
-/// The `beacons` of the minion's pillar, asked of its master afresh.
-fn pillar_beacons(context: &Arc<Context>) -> crate::beacons::run::PillarBeacons {
+/// The `key` of the minion's pillar (its `beacons`, its `schedule`), asked of its master afresh.
+fn pillar_item(context: &Arc<Context>, key: &'static str) -> crate::services::Fetch<Value> {
     let context = context.clone();
     Arc::new(move || {
         let context = context.clone();
@@ -274,7 +283,7 @@ fn pillar_beacons(context: &Arc<Context>) -> crate::beacons::run::PillarBeacons 
                 .pillar
                 .get(&context.config, &context.grains)
                 .map_err(|err| err.to_string())?;
-            Ok(crate::event::map_get(&pillar, "beacons")
+            Ok(crate::event::map_get(&pillar, key)
                 .cloned()
                 .unwrap_or(Value::Nil))
         })

@@ -9,6 +9,7 @@
 pub mod events;
 pub mod job;
 pub mod link;
+pub mod manage;
 pub mod minion_data;
 pub mod minion_event;
 pub mod publish;

@@ -106,6 +106,23 @@ pub enum Origin {
         /// appends last, after the job's fields; an error return's `out` stands instead.
         outputter: Option<&'static str>,
     },
+    /// A job of the minion's own schedule: Salt's scheduler's return dict, with `cmd` first.
+    Schedule {
+        /// The scheduled job's name.
+        schedule: String,
+        /// The process that ran it.
+        pid: u32,
+        /// Whether the function returned rather than failed (its return code aside, as Salt's
+        /// scheduler has it).
+        success: bool,
+        /// The returners' `ret_config` profile, when the job names returners.
+        ret_config: Option<String>,
+        /// The returners' `ret_kwargs`, when the job names returners.
+        ret_kwargs: Option<Value>,
+        /// The outputter the function names, which Salt's minion adds when it sends the return
+        /// to the master.
+        out: Option<&'static str>,
+    },
     /// `salt-call` on the minion.
     Call {
         /// When it ran (Unix seconds).
@@ -161,6 +178,41 @@ impl ReturnLoad {
                     entries.push(entry("out", outputter));
                 }
             }
+            Origin::Schedule {
+                schedule,
+                pid,
+                success,
+                ret_config,
+                ret_kwargs,
+                out,
+            } => {
+                entries.extend([
+                    entry("fun", self.fun.as_str()),
+                    entry("fun_args", self.fun_args.clone()),
+                    entry("schedule", schedule.as_str()),
+                    entry("jid", self.jid.as_str()),
+                    entry("pid", *pid),
+                    entry("return", self.ret.clone()),
+                ]);
+                // Salt's scheduler sets the return code after `success` when the function
+                // failed, before it otherwise.
+                let (retcode, success) =
+                    (entry("retcode", self.retcode), entry("success", *success));
+                entries.extend(if matches!(success.1, Value::Boolean(true)) {
+                    [retcode, success]
+                } else {
+                    [success, retcode]
+                });
+                if let Some(ret_config) = ret_config {
+                    entries.push(entry("ret_config", ret_config.as_str()));
+                }
+                if let Some(ret_kwargs) = ret_kwargs {
+                    entries.push(entry("ret_kwargs", ret_kwargs.clone()));
+                }
+                if let Some(out) = out {
+                    entries.push(entry("out", *out));
+                }
+            }
             Origin::Call { ts, arg } => entries.extend([
                 entry("jid", self.jid.as_str()),
                 entry("return", self.ret.clone()),
@@ -172,6 +224,38 @@ impl ReturnLoad {
                 entry("tgt_type", "glob"),
                 entry("tgt", self.id.as_str()),
             ]),
+        }
+        Value::Map(entries)
+    }
+
+    /// The return dict a scheduled job's returners get and its `__schedule_return` event
+    /// carries: the load without the outputter the master is told of (and, for returners,
+    /// without `cmd`, as Salt's scheduler hands them its `ret`).
+    pub fn scheduled(&self, with_cmd: bool) -> Value {
+        let Value::Map(mut entries) = self.to_value() else {
+            return Value::Nil;
+        };
+        if let Origin::Schedule { out: Some(_), .. } = self.origin {
+            entries.pop();
+        }
+        if !with_cmd {
+            entries.remove(0);
+        }
+        Value::Map(entries)
+    }
+
+    /// What Salt's scheduler records of a scheduled job while it runs (its proc file, which
+    /// `saltutil.running` reads): `id, fun, fun_args, schedule, jid` (whoever shows it adds the
+    /// pid).
+    pub fn running(&self) -> Value {
+        let Value::Map(mut entries) = self.scheduled(false) else {
+            return Value::Nil;
+        };
+        if let Some(jid) = entries
+            .iter()
+            .position(|(key, _)| key.as_str() == Some("jid"))
+        {
+            entries.truncate(jid + 1);
         }
         Value::Map(entries)
     }
@@ -228,6 +312,75 @@ mod tests {
             map_set(entries, Value::from("fun"), Value::from("state.apply"));
         }
         assert!(failed_state_events(&apply).is_empty());
+    }
+
+    /// Salt 3007.8's scheduler's `__schedule_return` data, as its `handle_func` fired it for a
+    /// job with returners whose function returned, and for one whose function failed.
+    #[test]
+    fn scheduled_returns_keep_salts_field_order() {
+        let scheduled = |ret: Value, retcode, success, ret_config: Option<&str>| ReturnLoad {
+            id: "m1".into(),
+            jid: "20261203000000000001".into(),
+            ret,
+            retcode,
+            fun: "test.retcode".into(),
+            fun_args: Value::Array(vec![Value::from(3)]),
+            origin: Origin::Schedule {
+                schedule: "job2".into(),
+                pid: 27963,
+                success,
+                ret_config: ret_config.map(str::to_owned),
+                ret_kwargs: None,
+                out: None,
+            },
+        };
+        let keys = |load: &ReturnLoad| -> Vec<String> {
+            load.scheduled(true)
+                .as_map()
+                .unwrap()
+                .iter()
+                .map(|(k, _)| py_str(k).into_owned())
+                .collect()
+        };
+        assert_eq!(
+            keys(&scheduled(Value::Boolean(true), 3, true, Some("p"))),
+            [
+                "cmd",
+                "id",
+                "fun",
+                "fun_args",
+                "schedule",
+                "jid",
+                "pid",
+                "return",
+                "retcode",
+                "success",
+                "ret_config"
+            ]
+        );
+        let failed = scheduled(Value::from("Unhandled exception"), 254, false, None);
+        assert_eq!(
+            keys(&failed),
+            [
+                "cmd", "id", "fun", "fun_args", "schedule", "jid", "pid", "return", "success",
+                "retcode"
+            ]
+        );
+        // Returners get the dict without `cmd`; the master also hears of the outputter.
+        let mut highstate = failed.clone();
+        if let Origin::Schedule { out, .. } = &mut highstate.origin {
+            *out = Some("highstate");
+        }
+        assert_eq!(
+            map_get(&highstate.to_value(), "out"),
+            Some(&Value::from("highstate"))
+        );
+        assert_eq!(map_get(&highstate.scheduled(true), "out"), None);
+        assert_eq!(map_get(&highstate.scheduled(false), "cmd"), None);
+        assert_eq!(
+            crate::py::value::repr(&highstate.running()),
+            "{'id': 'm1', 'fun': 'test.retcode', 'fun_args': [3], 'schedule': 'job2', 'jid': '20261203000000000001'}"
+        );
     }
 
     /// The returns real Salt's minion (jobs) and `salt-call` sent, as the master fired them: a

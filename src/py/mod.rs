@@ -3,12 +3,15 @@
 //!
 //! - [`value`]: event data seen as Python sees it after msgpack: `repr`, `str`, truthiness,
 //!   ordering.
+//! - [`dateutil`]: python-dateutil's parser for the usual forms of times and dates, which Salt
+//!   reads schedules' and beacons' times with.
 //! - [`difflib`]: `difflib.unified_diff`, the diffs Salt shows for changed files.
 //! - [`json`]: Python's `json.dumps(..., ensure_ascii=False)`, the JSON Salt prints.
 //! - [`fnmatch`]: Python's `fnmatch`, for tag globs, targets, autosign and reactor entries.
 //! - [`re`]: Python's `re` syntax and semantics on a linear-time engine, for `regex` match types,
 //!   `state.event` expressions, `-E` targets and autosign lines.
 
+pub mod dateutil;
 pub(crate) mod difflib;
 pub mod fnmatch;
 pub mod json;

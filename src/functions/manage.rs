@@ -1,0 +1,116 @@
+//! Asking a running minion's service to change what it runs, as Salt's `beacons` and
+//! `schedule` modules do: a manage request on the minion's bus ([`crate::proto::manage`]), and
+//! the completion event that answers it.
+
+use std::time::Duration;
+
+use super::{Context, FunctionError};
+use crate::client::{Listener, fire_once};
+use crate::event::{Event, Value, map_get};
+use crate::output::outputter::Outputter;
+use crate::proto::manage::{Manage, REQUEST_KEY};
+
+/// The way to one of the minion's services, for the function `fun`.
+pub(super) struct Service<'a> {
+    pub(super) ctx: &'a Context,
+    pub(super) manage: &'static Manage,
+    /// The function asking, for messages.
+    pub(super) fun: &'a str,
+    /// How long to wait for an answer.
+    pub(super) timeout: Duration,
+}
+
+impl Service<'_> {
+    /// Sends `fields` (with `func`) and waits for the answer: its data, or `None` when it did
+    /// not come in time (or `func` gets none).
+    pub(super) async fn ask(
+        &self,
+        func: &str,
+        fields: Vec<(&str, Value)>,
+    ) -> Result<Option<Value>, FunctionError> {
+        let Some(complete) = self.manage.complete_tag(func) else {
+            self.tell(func, fields).await?;
+            return Ok(None);
+        };
+        // Listening before asking, so that the answer cannot come first.
+        let mut listener = Listener::new(self.ctx.config.bus()?.publish.clone());
+        listener
+            .connect()
+            .await
+            .map_err(|err| self.unreachable(err))?;
+        let request_id = request_id();
+        self.send(func, Some(&request_id), fields).await?;
+        Ok(listener
+            .wait_for(
+                |event| {
+                    event.tag == complete
+                        && map_get(&event.data, REQUEST_KEY)
+                            .is_none_or(|id| id.as_str() == Some(request_id.as_str()))
+                },
+                self.timeout,
+            )
+            .await
+            .ok()
+            .map(|event| event.data))
+    }
+
+    /// Sends `fields` (with `func`) without waiting for anything.
+    pub(super) async fn tell(
+        &self,
+        func: &str,
+        fields: Vec<(&str, Value)>,
+    ) -> Result<(), FunctionError> {
+        self.send(func, None, fields).await
+    }
+
+    async fn send(
+        &self,
+        func: &str,
+        request_id: Option<&str>,
+        fields: Vec<(&str, Value)>,
+    ) -> Result<(), FunctionError> {
+        let config = &self.ctx.config;
+        let mut data = vec![(Value::from("func"), Value::from(func))];
+        // The minion echoes it in its answer, so that calls at the same time do not take each
+        // other's answers (Salt's minion does not: there, they can).
+        if let Some(id) = request_id {
+            data.push((Value::from(REQUEST_KEY), Value::from(id)));
+        }
+        data.extend(
+            fields
+                .into_iter()
+                .map(|(key, value)| (Value::from(key), value)),
+        );
+        fire_once(
+            &config.bus()?,
+            config.framing()?,
+            Event::new(self.manage.tag, Value::Map(data))?,
+        )
+        .await
+        .map_err(|err| self.unreachable(err))
+    }
+
+    fn unreachable(&self, err: crate::client::ClientError) -> FunctionError {
+        let what = self.manage.what;
+        FunctionError::Invalid(format!(
+            "{}: the minion's event bus is not reachable ({err}); {what}.* manage the {what} of a running salt-minion: start it with this config, or check -c",
+            self.fun
+        ))
+    }
+}
+
+/// An id for one request, unique among this host's processes.
+fn request_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(
+        "{}-{n}-{}",
+        std::process::id(),
+        crate::event::jid::gen_jid()
+    )
+}
+
+/// `{key: value}` as Salt's `yaml.safe_dump` writes it, block style.
+pub(super) fn yaml(key: &str, value: Value) -> String {
+    Outputter::Yaml.render(&Value::Map(vec![(key.into(), value)]), false)
+}
