@@ -30,6 +30,7 @@ mod schedule;
 mod security_bus;
 mod security_files;
 mod security_link;
+mod seed_audit;
 mod seed_states;
 mod setup;
 mod state_cases;

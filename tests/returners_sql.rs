@@ -88,7 +88,7 @@ fn events() -> Vec<Event> {
 }
 
 /// The 3007.8 venv's python with the database drivers Salt's returners need, or why not.
-fn salt_python() -> Result<PathBuf, String> {
+pub(crate) fn salt_python() -> Result<PathBuf, String> {
     let python = crate::conformance::installed("3007.8")?.join("bin/python");
     let probe = Command::new(&python)
         .args(["-c", "import pymysql, psycopg2"])

@@ -116,7 +116,15 @@ pub(crate) fn init(console: LevelFilter, file: Option<(&Path, LevelFilter)>) -> 
         },
         _ => None,
     };
-    let subscriber = Registry::default().with(console_layer).with(file_layer);
+    // A database driver logs every statement at debug: one line per stored batch would drown
+    // the daemon's own lines in a debug log file.
+    let libraries = tracing_subscriber::filter::filter_fn(|meta| {
+        !meta.target().starts_with("sqlx") || *meta.level() <= tracing::Level::WARN
+    });
+    let subscriber = Registry::default()
+        .with(console_layer)
+        .with(file_layer)
+        .with(libraries);
     tracing::subscriber::set_global_default(subscriber).context("cannot set up logging")?;
     if let Some(note) = file_note {
         tracing::warn!("{note}");
