@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use super::manage::{Service, yaml};
-use super::signature::{Bound, Signature, text, truthy};
-use super::{Call, Context, FunctionError, Outcome, bind};
+use super::manage::{Request, yaml};
+use super::signature::{Signature, text, truthy};
+use super::{Call, Context, FunctionError, Outcome};
 use crate::event::{Value, map_get};
 use crate::proto::manage::BEACONS;
 use crate::py::value::py_str;
@@ -117,48 +117,7 @@ signature!(
     "beacons.reset [test=True] [timeout=60]"
 );
 
-/// A `beacons.*` call: its arguments, and the way to the minion.
-struct Request<'a> {
-    ctx: &'a Context,
-    bound: Bound,
-    fun: &'a str,
-}
-
-impl<'a> Request<'a> {
-    fn new(call: &'a Call, ctx: &'a Context, signature: &Signature) -> Result<Self, FunctionError> {
-        Ok(Self {
-            ctx,
-            bound: bind(call, signature)?,
-            fun: signature.name,
-        })
-    }
-
-    fn extra(&self, key: &str) -> Option<&Value> {
-        self.bound
-            .extra
-            .iter()
-            .find(|(name, _)| name == key)
-            .map(|(_, value)| value)
-    }
-
-    fn test(&self) -> bool {
-        self.extra("test").is_some_and(truthy)
-    }
-
-    fn name(&self) -> String {
-        self.bound.get("name").map(text).unwrap_or_default()
-    }
-
-    fn flag(&self, param: &str) -> bool {
-        self.bound.get(param).is_none_or(truthy)
-    }
-
-    fn timeout(&self) -> Duration {
-        self.extra("timeout")
-            .and_then(crate::config::seconds)
-            .unwrap_or(DEFAULT_WAIT)
-    }
-
+impl Request<'_> {
     /// Sends `fields` (with `func`) to the minion's beacons service and waits for its answer:
     /// its data, or `None` when it did not come in time.
     async fn ask(
@@ -166,14 +125,7 @@ impl<'a> Request<'a> {
         func: &str,
         fields: Vec<(&str, Value)>,
     ) -> Result<Option<Value>, FunctionError> {
-        Service {
-            ctx: self.ctx,
-            manage: &BEACONS,
-            fun: self.fun,
-            timeout: self.timeout(),
-        }
-        .ask(func, fields)
-        .await
+        self.service().ask(func, fields).await
     }
 
     /// The minion's beacons (`list` with `return_yaml=False`), those of its pillar with
@@ -184,7 +136,7 @@ impl<'a> Request<'a> {
                 "list",
                 vec![
                     ("include_pillar", include_pillar.into()),
-                    ("include_opts", self.flag("include_opts").into()),
+                    ("include_opts", self.flag("include_opts", true).into()),
                 ],
             )
             .await?;
@@ -235,9 +187,11 @@ fn ok(value: Value) -> Result<Outcome, FunctionError> {
 }
 
 pub(super) async fn list(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, &LIST)?;
-    let beacons = request.beacons(request.flag("include_pillar")).await?;
-    ok(if request.flag("return_yaml") {
+    let request = Request::new(call, ctx, &LIST, &BEACONS, DEFAULT_WAIT)?;
+    let beacons = request
+        .beacons(request.flag("include_pillar", true))
+        .await?;
+    ok(if request.flag("return_yaml", true) {
         yaml("beacons", beacons).into()
     } else {
         beacons
@@ -245,11 +199,11 @@ pub(super) async fn list(call: &Call, ctx: &Context) -> Result<Outcome, Function
 }
 
 pub(super) async fn list_available(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, &LIST_AVAILABLE)?;
+    let request = Request::new(call, ctx, &LIST_AVAILABLE, &BEACONS, DEFAULT_WAIT)?;
     let answer = request.ask("list_available", Vec::new()).await?;
     let names = answer.and_then(|data| map_get(&data, "beacons").cloned());
     ok(match names {
-        Some(names) if request.flag("return_yaml") => yaml("beacons", names).into(),
+        Some(names) if request.flag("return_yaml", true) => yaml("beacons", names).into(),
         Some(names) => names,
         None => Value::Map(vec![("beacons".into(), Value::Map(Vec::new()))]),
     })
@@ -261,7 +215,13 @@ pub(super) async fn add(
     ctx: &Context,
     modify: bool,
 ) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, if modify { &MODIFY } else { &ADD })?;
+    let request = Request::new(
+        call,
+        ctx,
+        if modify { &MODIFY } else { &ADD },
+        &BEACONS,
+        DEFAULT_WAIT,
+    )?;
     let name = request.name();
     let beacon_data = request
         .bound
@@ -274,7 +234,9 @@ pub(super) async fn add(
             format!("Beacon name {name:?} cannot be used: expected {expected}."),
         ));
     }
-    let current = request.beacons(request.flag("include_pillar")).await?;
+    let current = request
+        .beacons(request.flag("include_pillar", true))
+        .await?;
     let configured = has(&current, &name);
     if !modify && configured {
         return ok(result(
@@ -379,7 +341,7 @@ fn diff_lines(config: &Value) -> Vec<String> {
 }
 
 pub(super) async fn delete(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, &DELETE)?;
+    let request = Request::new(call, ctx, &DELETE, &BEACONS, DEFAULT_WAIT)?;
     let name = request.name();
     if request.test() {
         return ok(result(true, format!("Beacon: {name} would be deleted.")));
@@ -399,7 +361,7 @@ pub(super) async fn delete(call: &Call, ctx: &Context) -> Result<Outcome, Functi
 /// `beacons.save`: the beacons configured on the minion (not those from pillar), written where
 /// Salt writes them, `<config_dir>/minion.d/beacons.conf`.
 pub(super) async fn save(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, &SAVE)?;
+    let request = Request::new(call, ctx, &SAVE, &BEACONS, DEFAULT_WAIT)?;
     let beacons = request.beacons(false).await?;
     let file = ctx
         .config
@@ -438,7 +400,13 @@ pub(super) async fn switch_all(
     ctx: &Context,
     on: bool,
 ) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, if on { &ENABLE } else { &DISABLE })?;
+    let request = Request::new(
+        call,
+        ctx,
+        if on { &ENABLE } else { &DISABLE },
+        &BEACONS,
+        DEFAULT_WAIT,
+    )?;
     let (verb, past) = if on {
         ("enable", "Enabled")
     } else {
@@ -469,7 +437,13 @@ pub(super) async fn switch_one(
     ctx: &Context,
     on: bool,
 ) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, if on { &ENABLE_BEACON } else { &DISABLE_BEACON })?;
+    let request = Request::new(
+        call,
+        ctx,
+        if on { &ENABLE_BEACON } else { &DISABLE_BEACON },
+        &BEACONS,
+        DEFAULT_WAIT,
+    )?;
     let name = request.name();
     let verb = if on { "enable" } else { "disable" };
     if name.is_empty() {
@@ -479,7 +453,9 @@ pub(super) async fn switch_one(
         return ok(result(true, format!("Beacon {name} would be {verb}d.")));
     }
     if !has(
-        &request.beacons(request.flag("include_pillar")).await?,
+        &request
+            .beacons(request.flag("include_pillar", true))
+            .await?,
         &name,
     ) {
         return ok(result(
@@ -511,7 +487,7 @@ pub(super) async fn switch_one(
 }
 
 pub(super) async fn reset(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, &RESET)?;
+    let request = Request::new(call, ctx, &RESET, &BEACONS, DEFAULT_WAIT)?;
     if request.test() {
         return ok(result(true, "Beacons would be reset."));
     }

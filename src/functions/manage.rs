@@ -4,11 +4,81 @@
 
 use std::time::Duration;
 
-use super::{Context, FunctionError};
+use super::signature::{Bound, Signature, text, truthy};
+use super::{Call, Context, FunctionError, bind};
 use crate::client::{Listener, fire_once};
 use crate::event::{Event, Value, map_get};
 use crate::output::outputter::Outputter;
 use crate::proto::manage::{Manage, REQUEST_KEY};
+
+/// A `beacons.*` or `schedule.*` call: its arguments, and the way to the minion's service.
+pub(super) struct Request<'a> {
+    pub(super) ctx: &'a Context,
+    pub(super) bound: Bound,
+    pub(super) fun: &'static str,
+    manage: &'static Manage,
+    /// How long to wait for the service's answer when the call does not say (`timeout`).
+    wait: Duration,
+}
+
+impl<'a> Request<'a> {
+    pub(super) fn new(
+        call: &'a Call,
+        ctx: &'a Context,
+        signature: &Signature,
+        manage: &'static Manage,
+        wait: Duration,
+    ) -> Result<Self, FunctionError> {
+        Ok(Self {
+            ctx,
+            bound: bind(call, signature)?,
+            fun: signature.name,
+            manage,
+            wait,
+        })
+    }
+
+    /// A keyword argument beyond the signature's parameters.
+    pub(super) fn extra(&self, key: &str) -> Option<&Value> {
+        self.bound
+            .extra
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value)
+    }
+
+    /// `test=True`.
+    pub(super) fn test(&self) -> bool {
+        self.extra("test").is_some_and(truthy)
+    }
+
+    /// The `name` parameter.
+    pub(super) fn name(&self) -> String {
+        self.bound.get("name").map(text).unwrap_or_default()
+    }
+
+    /// A boolean parameter, `default` when not given.
+    pub(super) fn flag(&self, param: &str, default: bool) -> bool {
+        self.bound.get(param).map_or(default, truthy)
+    }
+
+    /// How long to wait for the answer.
+    pub(super) fn timeout(&self) -> Duration {
+        self.extra("timeout")
+            .and_then(crate::config::seconds)
+            .unwrap_or(self.wait)
+    }
+
+    /// The way to the minion's service.
+    pub(super) fn service(&self) -> Service<'_> {
+        Service {
+            ctx: self.ctx,
+            manage: self.manage,
+            fun: self.fun,
+            timeout: self.timeout(),
+        }
+    }
+}
 
 /// The way to one of the minion's services, for the function `fun`.
 pub(super) struct Service<'a> {

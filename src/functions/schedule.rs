@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use super::manage::{Service, yaml};
-use super::signature::{Bound, Signature, text, truthy};
-use super::{Call, Context, FunctionError, Outcome, bind};
+use super::manage::{Request, yaml};
+use super::signature::{Signature, text, truthy};
+use super::{Call, Context, FunctionError, Outcome};
 use crate::event::{Value, map_get};
 use crate::proto::manage::SCHEDULE;
 use crate::py::value::py_str;
@@ -181,60 +181,13 @@ signature!(
     "schedule.show_next_fire_time NAME"
 );
 
-/// A `schedule.*` call: its arguments, and the way to the minion.
-struct Request<'a> {
-    ctx: &'a Context,
-    bound: Bound,
-    fun: &'static str,
-}
-
-impl<'a> Request<'a> {
-    fn new(call: &'a Call, ctx: &'a Context, signature: &Signature) -> Result<Self, FunctionError> {
-        Ok(Self {
-            ctx,
-            bound: bind(call, signature)?,
-            fun: signature.name,
-        })
-    }
-
-    fn extra(&self, key: &str) -> Option<&Value> {
-        self.bound
-            .extra
-            .iter()
-            .find(|(name, _)| name == key)
-            .map(|(_, value)| value)
-    }
-
-    fn test(&self) -> bool {
-        self.extra("test").is_some_and(truthy)
-    }
-
+impl Request<'_> {
     fn persist(&self) -> bool {
         self.extra("persist").is_none_or(truthy)
     }
 
-    fn name(&self) -> String {
-        self.bound.get("name").map(text).unwrap_or_default()
-    }
-
-    fn flag(&self, param: &str, default: bool) -> bool {
-        self.bound.get(param).map_or(default, truthy)
-    }
-
-    fn service(&self) -> Service<'_> {
-        Service {
-            ctx: self.ctx,
-            manage: &SCHEDULE,
-            fun: self.fun,
-            timeout: self
-                .extra("timeout")
-                .and_then(crate::config::seconds)
-                .unwrap_or(DEFAULT_WAIT),
-        }
-    }
-
     /// The answer to `func` when the minion completed it.
-    async fn ask(
+    async fn completed(
         &self,
         func: &str,
         fields: Vec<(&str, Value)>,
@@ -247,7 +200,7 @@ impl<'a> Request<'a> {
     /// did not answer.
     async fn schedule(&self, where_: Option<&str>) -> Result<Value, FunctionError> {
         let answer = self
-            .ask(
+            .completed(
                 "list",
                 vec![("where", where_.map_or(Value::Nil, Value::from))],
             )
@@ -300,7 +253,7 @@ fn ok(value: Value) -> Result<Outcome, FunctionError> {
 
 /// `schedule.list`: Salt's listing of the minion's schedule.
 pub(super) async fn list(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, &LIST)?;
+    let request = Request::new(call, ctx, &LIST, &SCHEDULE, DEFAULT_WAIT)?;
     if let Some(refused) = request.offline() {
         return ok(refused);
     }
@@ -483,7 +436,7 @@ fn problem(name: &str, job: &Value) -> Option<String> {
 }
 
 pub(super) async fn add(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, &ADD)?;
+    let request = Request::new(call, ctx, &ADD, &SCHEDULE, DEFAULT_WAIT)?;
     if let Some(refused) = request.offline() {
         return ok(refused);
     }
@@ -532,7 +485,7 @@ pub(super) async fn add(call: &Call, ctx: &Context) -> Result<Outcome, FunctionE
         return ok(changed(false, problem, Vec::new()));
     }
     let answer = request
-        .ask(
+        .completed(
             "add",
             vec![
                 ("name", name.as_str().into()),
@@ -568,7 +521,7 @@ fn same(a: &Value, b: &Value) -> bool {
 }
 
 pub(super) async fn modify(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, &MODIFY)?;
+    let request = Request::new(call, ctx, &MODIFY, &SCHEDULE, DEFAULT_WAIT)?;
     if let Some(refused) = request.offline() {
         return ok(refused);
     }
@@ -649,7 +602,7 @@ pub(super) async fn modify(call: &Call, ctx: &Context) -> Result<Outcome, Functi
 }
 
 pub(super) async fn delete(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, &DELETE)?;
+    let request = Request::new(call, ctx, &DELETE, &SCHEDULE, DEFAULT_WAIT)?;
     if let Some(refused) = request.offline() {
         return ok(refused);
     }
@@ -681,7 +634,7 @@ pub(super) async fn delete(call: &Call, ctx: &Context) -> Result<Outcome, Functi
             Vec::new(),
         ));
     }
-    let answer = request.ask("delete", fields).await?;
+    let answer = request.completed("delete", fields).await?;
     ok(
         match answer.and_then(|data| map_get(&data, "schedule").cloned()) {
             Some(schedule) if !has(&schedule, &name) => changed(
@@ -700,7 +653,13 @@ pub(super) async fn switch_all(
     ctx: &Context,
     on: bool,
 ) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, if on { &ENABLE } else { &DISABLE })?;
+    let request = Request::new(
+        call,
+        ctx,
+        if on { &ENABLE } else { &DISABLE },
+        &SCHEDULE,
+        DEFAULT_WAIT,
+    )?;
     let (verb, past) = if on {
         ("enable", "Enabled")
     } else {
@@ -722,7 +681,7 @@ pub(super) async fn switch_all(
         ));
     }
     let done = request
-        .ask(verb, vec![("persist", request.persist().into())])
+        .completed(verb, vec![("persist", request.persist().into())])
         .await?;
     let enabled = done
         .as_ref()
@@ -750,7 +709,13 @@ pub(super) async fn switch_one(
     ctx: &Context,
     on: bool,
 ) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, if on { &ENABLE_JOB } else { &DISABLE_JOB })?;
+    let request = Request::new(
+        call,
+        ctx,
+        if on { &ENABLE_JOB } else { &DISABLE_JOB },
+        &SCHEDULE,
+        DEFAULT_WAIT,
+    )?;
     let name = request.name();
     let (verb, past) = if on {
         ("enable", "Enabled")
@@ -777,7 +742,7 @@ pub(super) async fn switch_one(
             Vec::new(),
         ));
     }
-    let answer = request.ask(&format!("{verb}_job"), fields).await?;
+    let answer = request.completed(&format!("{verb}_job"), fields).await?;
     let enabled = answer
         .as_ref()
         .and_then(|data| map_get(data, "schedule"))
@@ -799,7 +764,7 @@ pub(super) async fn switch_one(
 }
 
 pub(super) async fn run_job(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, &RUN_JOB)?;
+    let request = Request::new(call, ctx, &RUN_JOB, &SCHEDULE, DEFAULT_WAIT)?;
     let name = request.name();
     let schedule = request.schedule(None).await?;
     let Some(job) = map_get(&schedule, &name) else {
@@ -817,24 +782,26 @@ pub(super) async fn run_job(call: &Call, ctx: &Context) -> Result<Outcome, Funct
 }
 
 pub(super) async fn save(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, &SAVE)?;
+    let request = Request::new(call, ctx, &SAVE, &SCHEDULE, DEFAULT_WAIT)?;
     if request.test() {
         return ok(result(true, "Schedule would be saved."));
     }
-    ok(match request.ask("save_schedule", Vec::new()).await? {
-        Some(_) => result(true, "Schedule (non-pillar items) saved."),
-        None => result(false, "Failed to save schedule."),
-    })
+    ok(
+        match request.completed("save_schedule", Vec::new()).await? {
+            Some(_) => result(true, "Schedule (non-pillar items) saved."),
+            None => result(false, "Failed to save schedule."),
+        },
+    )
 }
 
 pub(super) async fn show_next_fire_time(
     call: &Call,
     ctx: &Context,
 ) -> Result<Outcome, FunctionError> {
-    let request = Request::new(call, ctx, &SHOW_NEXT_FIRE_TIME)?;
+    let request = Request::new(call, ctx, &SHOW_NEXT_FIRE_TIME, &SCHEDULE, DEFAULT_WAIT)?;
     let name = request.name();
     let answer = request
-        .ask("get_next_fire_time", vec![("name", name.as_str().into())])
+        .completed("get_next_fire_time", vec![("name", name.as_str().into())])
         .await?;
     let mut ret = vec![(Value::from("result"), Value::Boolean(true))];
     match answer.and_then(|data| map_get(&data, "next_fire_time").cloned()) {
