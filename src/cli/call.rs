@@ -245,7 +245,7 @@ async fn call_function(
             },
         }
         .for_returners(profile.as_ref(), kwargs.as_ref());
-        let deliveries = crate::returners::Deliveries::new(config, None)?;
+        let deliveries = crate::returners::Deliveries::appending(config)?;
         deliveries.job_return(&returners, &ret);
         // What the returners cannot store now stays in their spools for the minion to deliver.
         deliveries.close().await;

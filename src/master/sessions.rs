@@ -661,11 +661,14 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
     }
     if let Some(load) = own_load {
         let (jobs, jid, minions) = (shared.jobs.clone(), jid.clone(), vec![id.to_owned()]);
+        let (record, recorded_jid, targeted) = (load.clone(), jid.clone(), minions.clone());
         let saved =
             tokio::task::spawn_blocking(move || jobs.save_load(&jid, &load, &minions)).await;
         if let Ok(Err(err)) = saved {
             return refuse(format!("cannot store the job in the job cache: {err}"));
         }
+        // The job store keeps the job too, as Salt's master saves a salt-call job's load.
+        super::returns::job(shared, &recorded_jid, &record, &targeted);
     }
     super::returns::job_return(shared, &entries);
     fire_return(shared, id, &jid, entries)?;

@@ -171,7 +171,23 @@ impl Target {
     fn spool_name(&self) -> String {
         let mut name = self.name.clone();
         if let Some(profile) = &self.profile {
-            name = format!("{name}@{}", profile.replace(['/', '\0'], "_"));
+            let safe: String = profile
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            name = format!("{name}@{safe}");
+            if safe != *profile || safe.starts_with('.') {
+                // Two profiles that read the same once made safe keep their own spools.
+                let digest =
+                    crate::config::hexdigest(profile.as_bytes(), "sha256").unwrap_or_default();
+                name = format!("{name}~{}", &digest[..12]);
+            }
         }
         if let Some(kwargs) = &self.kwargs {
             let digest = crate::config::hexdigest(kwargs.to_string().as_bytes(), "sha256")
@@ -202,6 +218,8 @@ impl Target {
 #[derive(Debug)]
 struct Queue {
     sender: mpsc::Sender<Item>,
+    /// Tells the task to look at its spool again (another process may have added to it).
+    wake: Arc<tokio::sync::Notify>,
     counters: Arc<Counters>,
     spool: Option<Spool>,
     reports: Arc<Mutex<Reports>>,
@@ -221,6 +239,9 @@ struct Inner {
     spools: Option<PathBuf>,
     queue_size: usize,
     spool_bytes: u64,
+    /// Whether the tasks deliver their spools; a one-shot command only appends to them, for a
+    /// daemon to deliver, so that two processes never deliver one spool.
+    drains: bool,
     /// By [`Target::spool_name`].
     queues: Mutex<BTreeMap<String, Arc<Queue>>>,
     tasks: TaskTracker,
@@ -241,6 +262,21 @@ impl Deliveries {
         config: &Config,
         bus: Option<BusHandle>,
     ) -> Result<Self, crate::config::ConfigError> {
+        Self::with_drains(config, bus, true)
+    }
+
+    /// For a one-shot command (`salt-call --return`): what its returners cannot store, or what
+    /// would overtake what waits in their spools, is appended to the spools for the minion to
+    /// deliver.
+    pub fn appending(config: &Config) -> Result<Self, crate::config::ConfigError> {
+        Self::with_drains(config, None, false)
+    }
+
+    fn with_drains(
+        config: &Config,
+        bus: Option<BusHandle>,
+        drains: bool,
+    ) -> Result<Self, crate::config::ConfigError> {
         let queue_size = config.get_u64("returner_queue_size", DEFAULT_QUEUE)?.max(1);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -249,6 +285,7 @@ impl Deliveries {
                 spools: config.cachedir().ok().map(|dir| dir.join("returners")),
                 queue_size: usize::try_from(queue_size).unwrap_or(usize::MAX),
                 spool_bytes: config.get_u64("returner_spool_max_bytes", DEFAULT_SPOOL_BYTES)?,
+                drains,
                 queues: Mutex::default(),
                 tasks: TaskTracker::new(),
                 stop: CancellationToken::new(),
@@ -313,7 +350,16 @@ impl Deliveries {
             else {
                 continue;
             };
-            if let Err(err) = self.queue(&target) {
+            let existing = self
+                .inner
+                .queues
+                .lock()
+                .expect("returner queues lock")
+                .get(&target.spool_name())
+                .cloned();
+            if let Some(queue) = existing {
+                queue.wake.notify_one();
+            } else if let Err(err) = self.queue(&target) {
                 tracing::error!(
                     "the spool {} is kept undelivered: {err}",
                     entry.path().display()
@@ -350,7 +396,7 @@ impl Deliveries {
     }
 
     /// Stops taking items; each returner stores what it was handed while its store answers
-    /// (up to 10 s), and what is left stays in its spool for the next start.
+    /// (up to 3 s), and what is left stays in its spool for the next start.
     pub async fn close(&self) {
         self.inner.stop.cancel();
         self.inner.tasks.close();
@@ -389,6 +435,7 @@ impl Deliveries {
         let (sender, receiver) = mpsc::channel(self.inner.queue_size);
         let queue = Arc::new(Queue {
             sender,
+            wake: Arc::default(),
             counters: Arc::default(),
             spool,
             reports: Arc::new(Mutex::new(Reports {
@@ -404,8 +451,10 @@ impl Deliveries {
             receiver,
             backoff: BACKOFF.0,
             retry_at: None,
+            drains: self.inner.drains,
+            stop: self.inner.stop.clone(),
         };
-        self.inner.tasks.spawn(worker.run(self.inner.stop.clone()));
+        self.inner.tasks.spawn(worker.run());
         queues.insert(target.spool_name(), queue.clone());
         Ok(queue)
     }
@@ -451,18 +500,27 @@ struct Worker {
     backoff: Duration,
     /// Set while the spool holds records: when to try the store again.
     retry_at: Option<Instant>,
+    /// Whether it delivers its spool (see [`Inner::drains`]).
+    drains: bool,
+    stop: CancellationToken,
 }
 
 impl Worker {
-    async fn run(mut self, stop: CancellationToken) {
+    async fn run(mut self) {
         if self.spooled().await {
             self.retry_at = Some(Instant::now());
         }
+        let (stop, wake) = (self.stop.clone(), self.queue.wake.clone());
         loop {
-            let retry_at = self.retry_at;
+            let retry_at = self.retry_at.filter(|_| self.drains);
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
+                _ = wake.notified() => {
+                    if self.retry_at.is_none() && self.spooled().await {
+                        self.retry_at = Some(Instant::now());
+                    }
+                }
                 received = self.receiver.recv() => {
                     let Some(item) = received else { break };
                     let mut batch = vec![item];
@@ -484,10 +542,6 @@ impl Worker {
         let mut left = Vec::new();
         while let Ok(item) = self.receiver.try_recv() {
             left.push(item);
-        }
-        if self.retry_at.is_some() {
-            // Cut short, the spool keeps what was not committed.
-            let _ = tokio::time::timeout_at(deadline, self.drain_spool()).await;
         }
         for batch in left.chunks(BATCH) {
             if self.retry_at.is_none() {
@@ -632,6 +686,10 @@ impl Worker {
             return;
         };
         loop {
+            // Stopping leaves the rest to the next start.
+            if self.stop.is_cancelled() || !self.drains {
+                return;
+            }
             let reader = spool.clone();
             let peeked = tokio::task::spawn_blocking(move || reader.peek(BATCH)).await;
             let (records, cursor) = match peeked {
@@ -734,6 +792,7 @@ mod tests {
         let (sender, receiver) = mpsc::channel(deliveries.inner.queue_size);
         let queue = Arc::new(Queue {
             sender,
+            wake: Arc::default(),
             counters: Arc::default(),
             spool: Some(spool),
             reports: Arc::new(Mutex::new(Reports {
@@ -749,11 +808,10 @@ mod tests {
             receiver,
             backoff: BACKOFF.0,
             retry_at: None,
+            drains: true,
+            stop: deliveries.inner.stop.clone(),
         };
-        deliveries
-            .inner
-            .tasks
-            .spawn(worker.run(deliveries.inner.stop.clone()));
+        deliveries.inner.tasks.spawn(worker.run());
         deliveries
             .inner
             .queues

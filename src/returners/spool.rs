@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use crate::event::Value;
 
-/// How large a segment grows before the next one starts: what dropping the oldest loses at once.
+/// How large a segment grows before the next one starts (a quarter of the spool when that is
+/// less): what dropping the oldest loses at once.
 const SEGMENT_BYTES: u64 = 1024 * 1024;
 /// A record larger than this is not a record (a damaged length).
 const MAX_RECORD: u32 = 256 * 1024 * 1024;
@@ -72,18 +73,22 @@ impl Spool {
         }
         let _lock = self.lock()?;
         let segments = self.segments()?;
+        let segment_bytes = SEGMENT_BYTES.min(self.max_bytes / 4).max(1);
         let seq = match segments.last() {
-            Some(&last) if self.size(last) + frames.len() as u64 <= SEGMENT_BYTES => last,
+            Some(&last) if self.size(last) + frames.len() as u64 <= segment_bytes => last,
             Some(&last) if self.size(last) == 0 => last,
             Some(&last) => last + 1,
-            None => self.head()?.segment,
+            // Past the head: a head left by segments removed since must not point into a new one.
+            None => self.head()?.segment + 1,
         };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.segment(seq))?;
-        file.write_all(&frames)?;
-        file.sync_data()?;
+        let path = self.segment(seq);
+        let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let length = file.metadata()?.len();
+        if let Err(err) = file.write_all(&frames).and_then(|()| file.sync_data()) {
+            // A frame half written (a full disk) would garble everything appended after it.
+            let _ = file.set_len(length);
+            return Err(err);
+        }
         self.trim()
     }
 
@@ -117,6 +122,15 @@ impl Spool {
                     ),
                 }
             }
+            if records.len() < max && at < bytes.len() {
+                // A damaged length: what follows in this segment cannot be framed.
+                tracing::warn!(
+                    "skipped {} damaged bytes at the end of {} in the returner spool",
+                    bytes.len() - at,
+                    self.segment(seq).display()
+                );
+                at = bytes.len();
+            }
             cursor.offset = at as u64;
             if records.len() >= max {
                 break;
@@ -138,9 +152,9 @@ impl Spool {
         std::fs::rename(partial, self.dir.join("head"))
     }
 
-    /// The bytes waiting to be delivered.
+    /// The bytes waiting to be delivered, as the files say now: read without the lock, so that
+    /// asking never waits for a writer.
     pub fn pending_bytes(&self) -> u64 {
-        let Ok(_lock) = self.lock() else { return 0 };
         let head = self.head().unwrap_or_default();
         self.segments()
             .unwrap_or_default()
@@ -207,13 +221,19 @@ impl Spool {
             (Some(segment), Some(offset)) => Cursor { segment, offset },
             _ => Cursor::default(),
         };
-        match self.segments()?.first() {
-            Some(&first) if first > head.segment => Ok(Cursor {
-                segment: first,
-                offset: 0,
-            }),
-            _ => Ok(head),
+        let segments = self.segments()?;
+        if segments.contains(&head.segment) {
+            return Ok(head);
         }
+        // Its segment is gone (dropped, or removed by hand): on from the next one there is.
+        let next = segments
+            .into_iter()
+            .find(|&seq| seq > head.segment)
+            .unwrap_or(head.segment);
+        Ok(Cursor {
+            segment: next,
+            offset: 0,
+        })
     }
 
     fn segments(&self) -> std::io::Result<Vec<u64>> {
