@@ -7,7 +7,10 @@ use std::time::Duration;
 use halite::event::Value;
 use halite::wire::Framing;
 
-use crate::support::{Lab, RawSubscriber, Watcher, free_port, map, stderr, wait_until};
+use crate::support::{
+    Lab, MINION_ID, RawSubscriber, Watcher, free_port, map, returns, stderr, wait_output,
+    wait_until,
+};
 
 #[test]
 fn ipc_mode_tcp_serves_the_bus_on_loopback_ports() {
@@ -181,4 +184,45 @@ fn invalid_options_stop_the_daemons_with_their_names() {
         assert_eq!(output.status.code(), Some(1), "{daemon} with {config}");
         assert!(stderr(&output).contains(option), "{}", stderr(&output));
     }
+}
+
+/// A daemon's stderr that nobody reads (the lab pipes it and reads it only at the end) filled
+/// its pipe after 815 jobs' `Executing command` lines, and the minion's console logging blocked
+/// its threads for good: no job ran after that. Console lines now wait in a bounded queue
+/// (dropped, with a notice, when it is full); the log file has every line.
+#[test]
+fn a_daemon_whose_stderr_is_not_read_keeps_running_jobs() {
+    let mut lab = Lab::new();
+    lab.start_master();
+    let mut bus = RawSubscriber::connect(&lab.master_pub());
+    lab.start_minion();
+    bus.expect_tag(&format!("salt/minion/{MINION_ID}/start"));
+    returns(&lab, &mut bus, 3_000, || {});
+    assert_eq!(
+        lab.log("minion")
+            .matches("Executing command test.echo")
+            .count(),
+        3_000
+    );
+
+    // Read at last, the console has the lines that waited, and the minion stops cleanly.
+    let mut minion = lab.take_daemon_named("salt-minion").into_child();
+    let mut pipe = minion.stderr.take().expect("piped stderr");
+    let reader = std::thread::spawn(move || {
+        let mut console = String::new();
+        std::io::Read::read_to_string(&mut pipe, &mut console).expect("stderr");
+        console
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(minion.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait_output(minion, Duration::from_secs(10)).status;
+    let console = reader.join().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        console.matches("Executing command test.echo").count(),
+        3_000
+    );
 }

@@ -4,75 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use halite::client::local::LocalClient;
-use halite::config::{Config, Role};
-use halite::event::Value;
-use halite::proto::PublishRequest;
-
 use crate::databases::{Mariadb, or_skip};
-use crate::support::{Lab, MINION_ID, RawSubscriber, stderr, wait_until};
-
-/// Publishes `count` jobs to the minion, at most `WINDOW` waiting for their returns at once (the
-/// minion's queue is bounded), and waits for every return on the master's bus; `midway` runs
-/// once half of them returned.
-fn returns(lab: &Lab, bus: &mut RawSubscriber, count: usize, mut midway: impl FnMut()) {
-    const WINDOW: usize = 200;
-    let config = Config::load(Role::Master, Some(&lab.etc())).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = LocalClient::new(&config).unwrap();
-    let mut returned = 0;
-    let mut published = 0;
-    let mut halfway = false;
-    while returned < count {
-        while published < count && published - returned < WINDOW {
-            let request = PublishRequest {
-                tgt: Value::from(MINION_ID),
-                tgt_type: "glob".into(),
-                fun: "test.echo".into(),
-                arg: Value::Array(vec![Value::from(format!("return {published}"))]),
-                ret: String::new(),
-                user: "root".into(),
-                jid: None,
-                ret_config: None,
-                ret_kwargs: None,
-            };
-            let reply = runtime.block_on(client.publish(&request)).unwrap();
-            assert_eq!(reply.minions, [MINION_ID]);
-            published += 1;
-        }
-        // Read until half the window is free: each job fires several events.
-        while returned < count && (published - returned >= WINDOW / 2 || published == count) {
-            let event = bus.next_event(Duration::from_secs(30)).unwrap_or_else(|| {
-                let tail = |role| {
-                    let log = lab.log(role);
-                    let lines: Vec<&str> = log
-                        .lines()
-                        .filter(|line| line.contains("WARN") || line.contains("ERROR"))
-                        .rev()
-                        .take(15)
-                        .collect();
-                    lines.into_iter().rev().collect::<Vec<_>>().join("\n")
-                };
-                panic!(
-                    "{returned} of {count} returns came; master:\n{}\nminion:\n{}",
-                    tail("master"),
-                    tail("minion")
-                )
-            });
-            assert_ne!(event.tag, "halite/bus/lost", "the test fell behind the bus");
-            if event.tag.starts_with("salt/job/") && event.tag.contains("/ret/") {
-                returned += 1;
-            }
-        }
-        if !halfway && returned >= count / 2 {
-            halfway = true;
-            midway();
-        }
-    }
-}
+use crate::support::{Lab, MINION_ID, RawSubscriber, returns, stderr, wait_until};
 
 /// `(rows, distinct (jid, id) pairs)` of `salt_returns`.
 fn stored(db: &Mariadb) -> (usize, usize) {

@@ -536,6 +536,51 @@ impl RawSubscriber {
     }
 }
 
+/// Publishes `count` jobs to the minion, at most `WINDOW` waiting for their returns at once (the
+/// minion's queue is bounded), and waits for every return on the master's bus; `midway` runs
+/// once half of them returned.
+pub fn returns(lab: &Lab, bus: &mut RawSubscriber, count: usize, mut midway: impl FnMut()) {
+    const WINDOW: usize = 200;
+    let config =
+        halite::config::Config::load(halite::config::Role::Master, Some(&lab.etc())).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = halite::client::local::LocalClient::new(&config).unwrap();
+    let mut returned = 0;
+    let mut published = 0;
+    let mut halfway = false;
+    while returned < count {
+        while published < count && published - returned < WINDOW {
+            let request = halite::proto::PublishRequest {
+                tgt: Value::from(MINION_ID),
+                tgt_type: "glob".into(),
+                fun: "test.echo".into(),
+                arg: Value::Array(vec![Value::from(format!("return {published}"))]),
+                ret: String::new(),
+                user: "root".into(),
+                jid: None,
+                ret_config: None,
+                ret_kwargs: None,
+            };
+            let reply = runtime.block_on(client.publish(&request)).unwrap();
+            assert_eq!(reply.minions, [MINION_ID]);
+            published += 1;
+        }
+        let event = bus
+            .next_event(Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("{returned} of {count} returns came"));
+        if event.tag.starts_with("salt/job/") && event.tag.contains("/ret/") {
+            returned += 1;
+        }
+        if !halfway && returned >= count / 2 {
+            halfway = true;
+            midway();
+        }
+    }
+}
+
 /// A running `state.event` watcher whose stdout lines are collected as they arrive.
 pub struct Watcher {
     child: Option<Child>,

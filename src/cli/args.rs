@@ -42,7 +42,7 @@ impl CommonArgs {
     /// configuration.
     pub fn client_setup(&self, role: Role) -> anyhow::Result<Config> {
         let console = super::logging::level(self.log_level.as_deref().unwrap_or("warning"))?;
-        super::logging::init(console, None)?;
+        super::logging::init(console)?;
         let config = self.load(role)?;
         // A daemon that switches to `user` listens as that user in tcp mode: its ports are
         // trusted too.

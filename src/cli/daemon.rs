@@ -49,14 +49,14 @@ pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCo
             // Before any thread exists: forking a threaded process is unsound.
             nix::unistd::daemon(false, false).context("cannot run in the background")?;
         }
-        logging::init(console, Some((&log_file, file_level)))?;
+        logging::init_daemon(console, (&log_file, file_level))?;
         Ok((config, pid_file))
     };
     let (config, pid_file) = match setup() {
         Ok(ready) => ready,
         Err(err) => return report(err),
     };
-    execute(Runtime::MultiThread, || async move {
+    let code = execute(Runtime::MultiThread, || async move {
         let shutdown = CancellationToken::new();
         let stopped = {
             let (shutdown, pid_file) = (shutdown.clone(), pid_file.clone());
@@ -70,6 +70,7 @@ pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCo
                 if let Some(pid_file) = pid_file {
                     let _ = std::fs::remove_file(pid_file);
                 }
+                logging::flush();
                 std::process::exit(i32::from(again.code()));
             })
         };
@@ -100,7 +101,9 @@ pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCo
             let _ = std::fs::remove_file(pid_file);
         }
         outcome
-    })
+    });
+    logging::flush();
+    code
 }
 
 /// After binding: write the pid file, then switch to the configured `user`.

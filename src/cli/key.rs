@@ -262,7 +262,7 @@ fn matching(store: &KeyStore, globs: &str, states: &[KeyState]) -> anyhow::Resul
 
 async fn run(args: Args) -> anyhow::Result<Exit> {
     let console = logging::level(args.log_level.as_deref().unwrap_or("warning"))?;
-    logging::init(console, None)?;
+    logging::init(console)?;
     let config = Config::load(Role::Master, args.config_dir.as_deref())?;
     let pki_dir = config.pki_dir()?;
     let store = KeyStore::open(&pki_dir)

@@ -1,8 +1,14 @@
 //! Logging in Salt's formats: `[WARNING ] message` on the console, and timestamped lines with
 //! the module and process id in a daemon's log file.
+//!
+//! A daemon's console lines go through a [`QueuedConsole`]: a stderr that nobody reads (a full
+//! pipe) then costs console lines, counted and told, never the daemon's threads.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tracing::level_filters::LevelFilter;
@@ -88,12 +94,29 @@ where
     }
 }
 
-/// Sets up console logging at `console` and, when given, file logging at `file_level`. A log
-/// file that cannot be opened is reported on the console and skipped, so a daemon started
-/// without root still runs.
-pub(crate) fn init(console: LevelFilter, file: Option<(&Path, LevelFilter)>) -> anyhow::Result<()> {
+/// Sets up console logging at `console` for a command, written as it happens.
+pub(crate) fn init(console: LevelFilter) -> anyhow::Result<()> {
+    install(std::io::stderr, console, None)
+}
+
+/// Sets up a daemon's logging: console lines at `console` through a [`QueuedConsole`], and file
+/// logging at `file_level`. A log file that cannot be opened is reported on the console and
+/// skipped, so a daemon started without root still runs.
+pub(crate) fn init_daemon(console: LevelFilter, file: (&Path, LevelFilter)) -> anyhow::Result<()> {
+    let queued = QUEUED_CONSOLE.get_or_init(QueuedConsole::start).clone();
+    install(queued, console, Some(file))
+}
+
+fn install<W>(
+    console_writer: W,
+    console: LevelFilter,
+    file: Option<(&Path, LevelFilter)>,
+) -> anyhow::Result<()>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let console_layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(console_writer)
         .event_format(Console)
         .with_filter(console);
     let mut file_note = None;
@@ -132,6 +155,137 @@ pub(crate) fn init(console: LevelFilter, file: Option<(&Path, LevelFilter)>) -> 
     Ok(())
 }
 
+/// The daemon's queued console, once [`init_daemon`] started it.
+static QUEUED_CONSOLE: OnceLock<Arc<QueuedConsole>> = OnceLock::new();
+
+/// Bytes of console lines that may wait for stderr; beyond them, lines are dropped.
+const CONSOLE_BUDGET: usize = 1024 * 1024;
+
+/// How long a stopping daemon waits for its console lines to be written.
+const CONSOLE_FLUSH: Duration = Duration::from_secs(2);
+
+/// A daemon's console: lines queue here, bounded in bytes, and a thread of its own writes them
+/// to stderr. Writing to a pipe nobody reads blocks that thread only; lines that do not fit
+/// meanwhile are dropped, and a notice says how many where they went missing.
+#[derive(Debug, Default)]
+struct QueuedConsole {
+    state: Mutex<ConsoleState>,
+    /// Lines (or a stop) are waiting for the writer.
+    ready: Condvar,
+    /// The writer wrote all it had.
+    written: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct ConsoleState {
+    lines: VecDeque<Vec<u8>>,
+    bytes: usize,
+    /// Lines dropped since the last notice.
+    dropped: u64,
+    /// The writer holds lines it has not written yet.
+    writing: bool,
+}
+
+impl QueuedConsole {
+    fn start() -> Arc<Self> {
+        let console = Arc::new(Self::default());
+        let writer = console.clone();
+        // Lives as long as the process; `flush` waits for what it holds.
+        std::thread::Builder::new()
+            .name("console-log".into())
+            .spawn(move || writer.write_out())
+            .expect("cannot start the console log thread");
+        console
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ConsoleState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues a line unless it does not fit; a line larger than the budget still goes alone.
+    fn push(&self, line: &[u8]) {
+        let mut state = self.lock();
+        if !state.lines.is_empty() && state.bytes + line.len() > CONSOLE_BUDGET {
+            state.dropped += 1;
+            return;
+        }
+        Self::note_dropped(&mut state);
+        state.bytes += line.len();
+        state.lines.push_back(line.to_vec());
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// Queues the notice of lines dropped since the last one, where they went missing. It is
+    /// small and at most one per line queued, so it need not fit the budget.
+    fn note_dropped(state: &mut ConsoleState) {
+        if state.dropped > 0 {
+            let notice = format!(
+                "[{:<8}] dropped {} console log lines: stderr was not read in time (the log file has them)\n",
+                salt_level_name(&Level::WARN),
+                std::mem::take(&mut state.dropped)
+            );
+            state.lines.push_back(notice.into_bytes());
+        }
+    }
+
+    /// The writer thread: writes what is queued, oldest first.
+    fn write_out(&self) {
+        use std::io::Write;
+        loop {
+            let lines = {
+                let mut state = self.lock();
+                state.writing = false;
+                self.written.notify_all();
+                while state.lines.is_empty() {
+                    state = self.ready.wait(state).unwrap_or_else(|p| p.into_inner());
+                }
+                state.writing = true;
+                state.bytes = 0;
+                std::mem::take(&mut state.lines)
+            };
+            let mut stderr = std::io::stderr().lock();
+            for line in lines {
+                // A console that went away leaves the log file; nothing to report it on.
+                let _ = stderr.write_all(&line);
+            }
+        }
+    }
+
+    /// Waits, at most [`CONSOLE_FLUSH`], for the lines queued so far to be written.
+    fn flush(&self) {
+        let mut state = self.lock();
+        Self::note_dropped(&mut state);
+        self.ready.notify_one();
+        let _ = self
+            .written
+            .wait_timeout_while(state, CONSOLE_FLUSH, |state| {
+                state.writing || !state.lines.is_empty()
+            });
+    }
+}
+
+impl std::io::Write for &QueuedConsole {
+    // The formatter writes each event whole, in one call.
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        self.push(line);
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes out a daemon's queued console lines before it exits (waiting a moment at most).
+pub(crate) fn flush() {
+    if let Some(console) = QUEUED_CONSOLE.get() {
+        console.flush();
+    }
+}
+
 /// Opens the log file for appending. As Salt (umask 027): a new file is 0640 and a new
 /// directory 0750, since logs hold job arguments and output; a file of this user that others
 /// could read or group members write (as earlier releases made it) is tightened to that.
@@ -167,4 +321,51 @@ fn open_log(path: &Path) -> anyhow::Result<(std::fs::File, Option<String>)> {
         ));
     }
     Ok((file, note))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(console: &QueuedConsole) -> Vec<String> {
+        let state = console.lock();
+        state
+            .lines
+            .iter()
+            .map(|line| String::from_utf8_lossy(line).into_owned())
+            .collect()
+    }
+
+    /// No writer takes the lines here, as none does from a full pipe.
+    #[test]
+    fn lines_that_do_not_fit_are_dropped_and_told_where_they_went_missing() {
+        let console = QueuedConsole::default();
+        let line = vec![b'x'; CONSOLE_BUDGET / 4];
+        for _ in 0..10 {
+            std::io::Write::write_all(&mut &console, &line).unwrap();
+        }
+        assert_eq!(queued(&console).len(), 4);
+        console.lock().lines.pop_front();
+        console.lock().bytes -= line.len();
+        std::io::Write::write_all(&mut &console, b"after\n").unwrap();
+        let lines = queued(&console);
+        assert_eq!(lines.len(), 5);
+        assert_eq!(
+            lines[3..],
+            [
+                "[WARNING ] dropped 6 console log lines: stderr was not read in time (the log file has them)\n",
+                "after\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_larger_than_the_budget_still_goes_alone() {
+        let console = QueuedConsole::default();
+        let line = vec![b'x'; CONSOLE_BUDGET + 1];
+        std::io::Write::write_all(&mut &console, &line).unwrap();
+        std::io::Write::write_all(&mut &console, b"next\n").unwrap();
+        assert_eq!(queued(&console).len(), 1);
+        assert_eq!(console.lock().dropped, 1);
+    }
 }

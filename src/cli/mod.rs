@@ -134,6 +134,8 @@ fn report(err: anyhow::Error) -> ExitCode {
     }) {
         return ExitCode::SUCCESS;
     }
+    // A daemon's console lines logged before the error come before it.
+    logging::flush();
     let _ = print_err(&format!("error: {}", describe(&err)));
     if err.is::<NotAvailable>() {
         Exit::NotAvailable.into()
