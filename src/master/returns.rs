@@ -34,13 +34,37 @@ impl Routes {
     /// once so that an unknown name or a bad option stops the master with its name.
     pub fn configured(config: &Config) -> Result<Self, MasterError> {
         let named = |option: &'static str| -> Result<Vec<String>, MasterError> {
-            let names = config.get(option).map(listed).unwrap_or_default();
+            let names = match config.get(option) {
+                None | Some(Value::Nil) => Vec::new(),
+                Some(value) if names_only(value) => listed(value),
+                Some(value) => {
+                    return Err(crate::config::ConfigError::BadValue {
+                        key: option.into(),
+                        value: value.to_string(),
+                        expected: "expected a returner's name, or a list of names",
+                    }
+                    .into());
+                }
+            };
             for name in &names {
                 crate::returners::build(name, config, None, None)
                     .map_err(|source| MasterError::Returner { option, source })?;
             }
             Ok(names)
         };
+        // Read as the service goes; checked here so that a bad value stops the master.
+        config.get_u64("event_return_queue", 0)?;
+        config.get_seconds("event_return_queue_max_seconds", 0.0)?;
+        for option in ["event_return_whitelist", "event_return_blacklist"] {
+            if let Some(value) = config.get(option).filter(|value| !names_only(value)) {
+                return Err(crate::config::ConfigError::BadValue {
+                    key: option.into(),
+                    value: value.to_string(),
+                    expected: "expected a glob, or a list of globs",
+                }
+                .into());
+            }
+        }
         let mut jobs = named("master_job_cache")?;
         jobs.retain(|name| name != "local_cache");
         Ok(Self {
@@ -53,6 +77,15 @@ impl Routes {
     /// Whether events are returned at all.
     pub fn returns_events(&self) -> bool {
         !self.events.is_empty()
+    }
+}
+
+/// Whether `value` is a string or a list of strings (names or globs).
+fn names_only(value: &Value) -> bool {
+    match value {
+        Value::String(_) => true,
+        Value::Array(items) => items.iter().all(|item| item.as_str().is_some()),
+        _ => false,
     }
 }
 

@@ -357,4 +357,18 @@ mod tests {
         spool.push(&records(2..3)).unwrap();
         assert_eq!(spool.peek(10).unwrap().0, records(0..3));
     }
+
+    #[test]
+    fn a_spool_whose_segments_were_removed_delivers_what_comes_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), u64::MAX).unwrap();
+        spool.push(&records(0..3)).unwrap();
+        let (_, cursor) = spool.peek(2).unwrap();
+        spool.commit(cursor).unwrap();
+        for seq in spool.segments().unwrap() {
+            std::fs::remove_file(spool.segment(seq)).unwrap();
+        }
+        spool.push(&records(3..5)).unwrap();
+        assert_eq!(spool.peek(10).unwrap().0, records(3..5));
+    }
 }
