@@ -556,3 +556,43 @@ fn pillar_jobs_run_beside_the_configured_ones_follow_a_refresh_and_cannot_be_cha
         "{seen:?}"
     );
 }
+
+/// More jobs due at once than runs may be under way: those left out wait for a slot, the
+/// longest due first, and are said once each, not at every tick; every job runs.
+#[test]
+fn jobs_beyond_the_runs_under_way_wait_their_turn_and_all_run() {
+    let mut minion = String::from("schedule:\n");
+    for n in 0..300 {
+        minion.push_str(&format!(
+            "  s{n}:\n    function: test.sleep\n    args: [2]\n    seconds: 5\n"
+        ));
+    }
+    let mut lab = Lab::with_config("", &minion);
+    lab.start_master();
+    lab.start_minion();
+    let mut bus = RawSubscriber::connect(&lab.minion_pub());
+    let mut ran = std::collections::HashSet::new();
+    // All due together every 5 s; 256 run 2 s at a time. Before, the same 44 lost each time.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ran.len() < 300 {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        match bus.next_event(left) {
+            Some(event) if event.tag == "__schedule_return" => {
+                ran.insert(text(map_get(&event.data, "schedule")));
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert_eq!(ran.len(), 300, "jobs that never ran were left behind");
+    let log = lab.log("minion");
+    let waited = log.matches("waits to start").count();
+    // Once per job per wait, not at every tick: two rounds at most have gone by.
+    assert!(
+        (1..=2 * (300 - 256)).contains(&waited),
+        "{waited} said:\n{log}"
+    );
+    assert!(!log.contains("was not started: 256"), "{log}");
+}

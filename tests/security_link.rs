@@ -652,3 +652,37 @@ fn returns_are_taken_only_for_published_jobs_and_charged_whole() {
         "{lines:?}"
     );
 }
+
+/// A minion's own return (salt-call's `req`, a scheduled job's) said it ran on every minion:
+/// the master takes the target to be the minion itself, as Salt's master does.
+#[test]
+fn a_minions_own_return_targets_the_minion_whatever_it_says() {
+    let mut cluster = Cluster::new("auto_accept: True\n");
+    cluster.start_master();
+    let keys = tempfile::tempdir().unwrap();
+    let watcher = cluster.watch();
+    let (jid, line) = runtime().block_on(async {
+        let mut session = accepted_session(cluster.port(), keys.path(), "raw2").await;
+        let field = |k: &str, v: Value| (Value::from(k), v);
+        let reply = answer_to(
+            &mut session,
+            vec![
+                field("id", Value::from("raw2")),
+                field("jid", Value::from("req")),
+                field("fun", Value::from("test.ping")),
+                field("tgt", Value::from("*")),
+                field("tgt_type", Value::from("compound")),
+                field("return", Value::Boolean(true)),
+            ],
+        )
+        .await;
+        assert_eq!(command(&reply), Some("_return_ok"), "{reply}");
+        next_return(&watcher, "raw2")
+    });
+    assert!(line.contains(r#""tgt": "raw2""#), "{line}");
+    assert!(line.contains(r#""tgt_type": "glob""#), "{line}");
+    let job = cluster.run("salt-run", &["jobs.list_job", &jid, "--out=json"]);
+    let text = stdout(&job);
+    assert!(text.contains(r#""Target": "raw2""#), "{text}");
+    assert!(text.contains(r#""Target-type": "glob""#), "{text}");
+}

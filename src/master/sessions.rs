@@ -601,17 +601,15 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
     if unpublished {
         jid = jid::gen_jid();
         map_set(&mut entries, Value::from("jid"), Value::from(jid.as_str()));
-        // As Salt's master completes a return it has no job for (salt-call's has these).
-        let fun_args = field(&entries, "fun_args").unwrap_or(Value::Array(Vec::new()));
-        for (key, value) in [
-            ("arg", fun_args),
-            ("tgt_type", Value::from("glob")),
-            ("tgt", Value::from(id)),
-        ] {
-            if field(&entries, key).is_none() {
-                entries.push((Value::from(key), value));
-            }
+        // As Salt's master completes a return it has no job for (salt-call's has `arg`). The
+        // target is the minion itself whatever its load says, so that no minion can say its
+        // job ran on others.
+        if field(&entries, "arg").is_none() {
+            let fun_args = field(&entries, "fun_args").unwrap_or(Value::Array(Vec::new()));
+            entries.push((Value::from("arg"), fun_args));
         }
+        map_set(&mut entries, Value::from("tgt_type"), Value::from("glob"));
+        map_set(&mut entries, Value::from("tgt"), Value::from(id));
     }
     if !jid::is_plain_jid(&jid) {
         return refuse(format!(
@@ -644,10 +642,10 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
             arg: field(&entries, "arg")
                 .or_else(|| field(&entries, "fun_args"))
                 .unwrap_or(Value::Nil),
-            tgt: field(&entries, "tgt").unwrap_or_else(|| Value::from(id)),
+            tgt: Value::from(id),
             jid: jid.clone(),
             ret: None,
-            tgt_type: text("tgt_type").unwrap_or_else(|| "glob".to_owned()),
+            tgt_type: "glob".to_owned(),
             user: Some("root".to_owned()),
             ret_config: None,
             ret_kwargs: None,

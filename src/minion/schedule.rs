@@ -9,9 +9,9 @@
 //! `return_job: False`, with jid `req` when no returner has the minion's own jid (so the master
 //! gives it one), as Salt's scheduler sends it.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -32,9 +32,11 @@ use crate::schedule::manage::Schedule;
 use crate::schedule::{self, Job, Problem, Range, ReturnJob, Splay};
 use crate::services::Refetch;
 
-/// Runs of scheduled jobs under way at once, whatever their `maxrunning`: a run due beyond it
-/// is skipped (and said), so that jobs that never end cannot pile up without bound.
+/// Runs of scheduled jobs under way at once, whatever their `maxrunning`, so that jobs that
+/// never end cannot pile up without bound: a job due beyond it stays due until a run ends.
 const MAX_RUNS: usize = 256;
+/// How often at most the minion says that scheduled returns were not sent to the master.
+const UNSENT_EVERY: Duration = Duration::from_secs(60);
 /// The longest the service sleeps before it looks at the clock again, so that a clock set
 /// forward or back is noticed.
 const LONGEST_SLEEP: Duration = Duration::from_secs(60);
@@ -82,6 +84,71 @@ struct Run {
     /// The job's returners and the minion's `schedule_returner`, each once.
     returners: Vec<String>,
     jid: String,
+    unsent: Arc<Unsent>,
+}
+
+/// Scheduled returns not sent to the master because its queue was full (the master out of
+/// reach): a run does not wait for it, so that the schedule goes on during an outage, as
+/// Salt's does. Counted, and said at most once every [`UNSENT_EVERY`].
+#[derive(Debug, Default)]
+struct Unsent(Mutex<UnsentCount>);
+
+#[derive(Debug, Default)]
+struct UnsentCount {
+    /// Since it was last said.
+    pending: u64,
+    /// Since the minion started.
+    total: u64,
+    said_at: Option<Instant>,
+}
+
+impl Unsent {
+    /// Counts one return not sent at `now`; what to say of them (not sent since last said, in
+    /// all) when it is time to say it.
+    fn count(&self, now: Instant) -> Option<(u64, u64)> {
+        let mut count = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        count.pending += 1;
+        count.total += 1;
+        if count
+            .said_at
+            .is_some_and(|at| now.duration_since(at) < UNSENT_EVERY)
+        {
+            return None;
+        }
+        count.said_at = Some(now);
+        Some((std::mem::take(&mut count.pending), count.total))
+    }
+}
+
+/// Queues a scheduled return for the master without waiting for room.
+fn send_to_master(to_master: &mpsc::Sender<Value>, load: Value, jid: &str, unsent: &Unsent) {
+    match to_master.try_send(load) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            if let Some((pending, total)) = unsent.count(Instant::now()) {
+                tracing::warn!(
+                    "{pending} scheduled returns were not sent to the master ({total} since the minion started; the last of job {jid}): {} loads already wait for the link to it; their returners still got them",
+                    to_master.max_capacity()
+                );
+            }
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            tracing::warn!("the return of scheduled job {jid} was lost: the minion is stopping");
+        }
+    }
+}
+
+/// Whether a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Started {
+    Yes,
+    /// Not: disabled, a dry run, or `maxrunning` reached.
+    No,
+    /// Not: [`MAX_RUNS`] runs are under way.
+    NoSlot,
 }
 
 impl Scheduler {
@@ -139,6 +206,8 @@ impl Scheduler {
             planned: HashMap::new(),
             said: HashMap::new(),
             runs: JoinSet::new(),
+            waiting: HashSet::new(),
+            unsent: Arc::default(),
             running: HashMap::new(),
             run_names: HashMap::new(),
             pillar: Refetch::new(
@@ -190,6 +259,8 @@ impl Scheduler {
                         tracing::error!("a scheduled job's run failed: {err}");
                     }
                     service.ended(id);
+                    // A slot is free: the job that waited longest for one takes it.
+                    service.fire_due();
                 }
                 () = tokio::time::sleep(wait) => service.fire_due(),
             }
@@ -219,6 +290,10 @@ struct Service {
     /// The last problem said of each job, so that it is said once, not at every change.
     said: HashMap<String, String>,
     runs: JoinSet<()>,
+    /// The keys of jobs due that wait for one of the [`MAX_RUNS`] slots (each said once).
+    waiting: HashSet<String>,
+    /// Scheduled returns not sent to the master.
+    unsent: Arc<Unsent>,
     /// Runs under way, by job name (what `maxrunning` counts).
     running: HashMap<String, u64>,
     /// The job name of each run.
@@ -228,9 +303,13 @@ struct Service {
 }
 
 impl Service {
-    /// When the next run is.
+    /// When the next run is. Jobs that wait for a slot start when a run ends, not by the clock.
     fn next_fire(&self) -> Option<Timestamp> {
-        self.planned.values().filter_map(|p| p.fire_at).min()
+        self.planned
+            .iter()
+            .filter(|(key, _)| !self.waiting.contains(*key))
+            .filter_map(|(_, planned)| planned.fire_at)
+            .min()
     }
 
     /// Takes the schedule as it now stands: new and changed jobs planned afresh, unchanged
@@ -261,6 +340,8 @@ impl Service {
             }
         }
         self.planned = kept;
+        let planned = &self.planned;
+        self.waiting.retain(|key| planned.contains_key(key));
         for problem in problems {
             self.refuse(&problem);
         }
@@ -268,23 +349,23 @@ impl Service {
 
     /// What the scheduler's layer cannot check: that the function and the returners exist.
     fn check(&self, job: Job) -> Result<Job, Problem> {
-        let refuse = |key: &str, expected: String| Problem {
+        let refuse = |key: &str, wrong: String| Problem {
             job: job.key.clone(),
             key: key.to_owned(),
-            expected,
+            wrong,
         };
         if !crate::functions::exists(&job.function) {
             return Err(refuse(
                 "function",
                 format!(
-                    "an execution function this minion has (sys.list_functions), not {:?}",
+                    "expected an execution function this minion has (sys.list_functions), not {:?}",
                     job.function
                 ),
             ));
         }
         for name in &job.returners {
-            if let Err(err) = crate::returners::module(name) {
-                return Err(refuse("returner", err.to_string()));
+            if crate::returners::module(name).is_err() {
+                return Err(refuse("returner", unknown_returner(name)));
             }
         }
         Ok(job)
@@ -335,16 +416,11 @@ impl Service {
         );
     }
 
-    /// Runs every job that is due, and plans its next run.
+    /// Runs every job that is due, the longest due first, and plans its next run. A job that
+    /// finds no free slot stays due, and is said once, until a run ends and it takes the slot.
     fn fire_due(&mut self) {
         let now = Timestamp::now();
-        let due: Vec<String> = self
-            .planned
-            .iter()
-            .filter(|(_, planned)| planned.fire_at.is_some_and(|at| at <= now))
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in due {
+        for key in due_in_order(&self.planned, now) {
             let Some(mut planned) = self.planned.remove(&key) else {
                 continue;
             };
@@ -352,44 +428,59 @@ impl Service {
                 .fire_at
                 .map(|at| now.duration_since(at).as_secs())
                 .unwrap_or_default();
-            if planned.on_start {
-                planned.on_start = false;
-                planned.fire_at = self.splayed(&planned.job, planned.due);
-                self.start(&planned.job, true, missed);
+            let gate = if planned.on_start {
+                Ok(())
             } else {
-                let gate = planned
+                planned
                     .job
-                    .gate(now, &self.tz, self.skip_during_range.as_ref());
-                match gate {
-                    Ok(()) => self.start(&planned.job, true, missed),
-                    Err(skip) => tracing::debug!(
+                    .gate(now, &self.tz, self.skip_during_range.as_ref())
+            };
+            let started = match gate {
+                Ok(()) => self.start(&planned.job, true, missed),
+                Err(skip) => {
+                    tracing::debug!(
                         "schedule: Job {} skipped: {}",
                         planned.job.name,
                         skip.reason()
-                    ),
+                    );
+                    Started::No
                 }
-                planned.due = planned
-                    .due
-                    .and_then(|due| planned.job.next_due(due, now, &self.tz));
+            };
+            if started == Started::NoSlot {
+                if self.waiting.insert(key.clone()) {
+                    tracing::warn!(
+                        "the scheduled job {} waits to start: {MAX_RUNS} scheduled runs are under way",
+                        planned.job.name
+                    );
+                }
+            } else {
+                self.waiting.remove(&key);
+                if planned.on_start {
+                    planned.on_start = false;
+                } else {
+                    planned.due = planned
+                        .due
+                        .and_then(|due| planned.job.next_due(due, now, &self.tz));
+                }
                 planned.fire_at = self.splayed(&planned.job, planned.due);
             }
             self.planned.insert(key, planned);
         }
     }
 
-    /// Starts one run of `job`, if it is enabled (or `forced`, by `run_job`) and fewer than its
-    /// `maxrunning` runs are under way.
-    fn start(&mut self, job: &Job, check_enabled: bool, missed: i64) {
+    /// Starts one run of `job`, if it is enabled (or `forced`, by `run_job`), fewer than its
+    /// `maxrunning` runs are under way, and fewer than [`MAX_RUNS`] in all.
+    fn start(&mut self, job: &Job, check_enabled: bool, missed: i64) -> Started {
         if check_enabled && (!self.enabled || !job.enabled) {
             tracing::trace!("Job: {} is disabled", job.name);
-            return;
+            return Started::No;
         }
         if job.dry_run {
             tracing::debug!(
                 "Job {} has 'dry_run' set to True. Not running it.",
                 job.name
             );
-            return;
+            return Started::No;
         }
         let running = self.running.get(&job.name).copied().unwrap_or_default();
         if job.jid_include && running >= job.maxrunning {
@@ -398,14 +489,10 @@ impl Service {
                 job.name,
                 job.maxrunning
             );
-            return;
+            return Started::No;
         }
         if self.runs.len() >= MAX_RUNS {
-            tracing::warn!(
-                "the scheduled job {} was not started: {MAX_RUNS} scheduled runs are under way",
-                job.name
-            );
-            return;
+            return Started::NoSlot;
         }
         let jid = crate::event::jid::gen_jid();
         let missed = if missed > 0 {
@@ -427,12 +514,14 @@ impl Service {
             job: job.clone(),
             returners,
             jid,
+            unsent: self.unsent.clone(),
         };
         let task = self
             .runs
             .spawn(run.run(self.bus.clone(), self.to_master.clone()));
         self.run_names.insert(task.id(), job.name.clone());
         *self.running.entry(job.name.clone()).or_default() += 1;
+        Started::Yes
     }
 
     /// A run ended.
@@ -483,7 +572,11 @@ impl Service {
             match self.planned.get(&name).map(|planned| planned.job.clone()) {
                 Some(job) => {
                     tracing::info!("Running Job: {name}");
-                    self.start(&job, false, 0);
+                    if self.start(&job, false, 0) == Started::NoSlot {
+                        tracing::warn!(
+                            "schedule.run_job: the scheduled job {name} was not started: {MAX_RUNS} scheduled runs are under way"
+                        );
+                    }
                 }
                 None => tracing::warn!(
                     "schedule.run_job: no job {name:?} to run (it is not in the schedule, or its configuration is refused)"
@@ -498,6 +591,26 @@ impl Service {
             None => tracing::debug!("no answer for a schedule {func} request"),
         }
     }
+}
+
+/// The keys of the jobs due at `now`, the longest due first (by key when due at once), so
+/// that jobs left waiting for a slot are the next to take one.
+fn due_in_order(planned: &HashMap<String, Planned>, now: Timestamp) -> Vec<String> {
+    let mut due: Vec<(Timestamp, &String)> = planned
+        .iter()
+        .filter_map(|(key, planned)| planned.fire_at.filter(|at| *at <= now).map(|at| (at, key)))
+        .collect();
+    due.sort();
+    due.into_iter().map(|(_, key)| key.clone()).collect()
+}
+
+/// Why a job naming returner `name`, which this minion does not have, is refused.
+fn unknown_returner(name: &str) -> String {
+    format!(
+        "no returner named {} (the returners are {})",
+        crate::event::tag::printable(&crate::output::clip(name, 64)),
+        crate::returners::names().join(", ")
+    )
 }
 
 /// A job's configuration without `enabled`, which turns runs off and on without moving them.
@@ -525,6 +638,7 @@ impl Run {
             job,
             returners,
             jid,
+            unsent,
         } = self;
         let mut ret = ReturnLoad {
             id,
@@ -604,8 +718,99 @@ impl Run {
             Err(err) => tracing::warn!("cannot fire {RETURN_TAG} for job {jid}: {err}"),
         }
         tracing::info!("Returning information for job: {}", ret.jid);
-        if to_master.send(ret.to_value()).await.is_err() {
-            tracing::warn!("the return of scheduled job {jid} was lost: the minion is stopping");
-        }
+        send_to_master(&to_master, ret.to_value(), &jid, &unsent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full queue to the master (the master out of reach) does not hold the run: the return
+    /// is counted and said at most once a minute.
+    #[tokio::test]
+    async fn a_full_queue_to_the_master_does_not_hold_the_run() {
+        let (to_master, _queued) = mpsc::channel(1);
+        to_master.try_send(Value::Nil).unwrap();
+        let unsent = Unsent::default();
+        let sent = tokio::time::timeout(Duration::from_secs(1), async {
+            for _ in 0..3 {
+                send_to_master(&to_master, Value::Nil, "20261203120000000000", &unsent);
+            }
+        })
+        .await;
+        assert!(sent.is_ok(), "the run waited for the master");
+        let count = unsent.0.lock().unwrap();
+        assert_eq!((count.pending, count.total), (2, 3), "the first was said");
+    }
+
+    #[test]
+    fn unsent_returns_are_said_at_most_once_a_minute() {
+        let unsent = Unsent::default();
+        let start = Instant::now();
+        assert_eq!(unsent.count(start), Some((1, 1)));
+        assert_eq!(unsent.count(start + Duration::from_secs(1)), None);
+        assert_eq!(unsent.count(start + Duration::from_secs(59)), None);
+        assert_eq!(
+            unsent.count(start + Duration::from_secs(60)),
+            Some((3, 4)),
+            "the three since, four in all"
+        );
+        assert_eq!(unsent.count(start + Duration::from_secs(61)), None);
+    }
+
+    /// Jobs due at once start the longest due first, so that those left waiting for a slot
+    /// take the next ones, not the same jobs every time.
+    #[test]
+    fn the_longest_due_start_first() {
+        let jobs = Value::Map(
+            ["a", "b", "c", "d"]
+                .into_iter()
+                .map(|key| {
+                    (
+                        Value::from(key),
+                        Value::Map(vec![
+                            (Value::from("function"), Value::from("test.ping")),
+                            (Value::from("seconds"), Value::from(60)),
+                        ]),
+                    )
+                })
+                .collect(),
+        );
+        let now = Timestamp::now();
+        let ago = |secs: i64| now.checked_sub(jiff::SignedDuration::from_secs(secs)).ok();
+        let fire_at = [
+            ("a", ago(1)),
+            ("b", ago(30)),
+            ("c", ago(-5)),
+            ("d", ago(10)),
+        ];
+        let planned: HashMap<String, Planned> = schedule::read(Some(&jobs))
+            .jobs
+            .into_iter()
+            .map(|job| {
+                let job = job.unwrap();
+                let at = fire_at.iter().find(|(key, _)| *key == job.key).unwrap().1;
+                let planned = Planned {
+                    timing_of: Value::Nil,
+                    due: at,
+                    fire_at: at,
+                    on_start: false,
+                    job,
+                };
+                (planned.job.key.clone(), planned)
+            })
+            .collect();
+        assert_eq!(due_in_order(&planned, now), ["b", "d", "a"]);
+    }
+
+    #[test]
+    fn an_unknown_returner_is_named_with_the_returners_there_are() {
+        let said = unknown_returner("nosuch");
+        assert!(
+            said.starts_with("no returner named nosuch (the returners are "),
+            "{said}"
+        );
+        assert!(said.contains("local_cache"), "{said}");
     }
 }

@@ -160,6 +160,13 @@ pub fn parse(text: &str) -> Result<Moment, String> {
     {
         return fail("no such date");
     }
+    // A day no year gives its month (30 February, 31 April) would never be read; dateutil
+    // refuses it. 2000 is a leap year, so it has every pair some year has.
+    if let (Some(month), Some(day)) = (moment.month, moment.day)
+        && Date::new(2000, month, day).is_err()
+    {
+        return fail("no such day in that month");
+    }
     Ok(moment)
 }
 
@@ -493,6 +500,18 @@ mod tests {
             assert!(err.starts_with(EXPECTED), "{bad}: {err}");
             assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
         }
+    }
+
+    /// A month and day no year has would never come: refused, as dateutil refuses them.
+    #[test]
+    fn a_day_no_year_has_is_refused() {
+        for bad in ["Feb 30 10:00am", "Apr 31 10:00", "31 June", "november 31"] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.starts_with(EXPECTED), "{bad}: {err}");
+            assert!(err.contains("no such day in that month"), "{bad}: {err}");
+        }
+        assert!(parse("Feb 29 10:00").is_ok(), "a leap day comes");
+        assert!(parse("Jan 31 10:00").is_ok());
     }
 
     /// A time alone recurs daily, a weekday weekly, a full date once.

@@ -42,6 +42,17 @@ pub fn parse(text: &str) -> Result<Cron, String> {
         .parse(&ordered)
         .map(Cron)
         .map_err(|err| format!("{EXPECTED}, not {text:?} ({err})"))
+        .and_then(|cron| {
+            // One that never matches again (31 April, 30 February, a year gone by) would
+            // never run: croniter refuses it, and Salt's scheduler with it.
+            let now = jiff::tz::TimeZone::system().to_datetime(jiff::Timestamp::now());
+            match cron.next_after(now) {
+                Some(_) => Ok(cron),
+                None => Err(format!(
+                    "{EXPECTED} that matches a time to come, not {text:?} (no such date comes)"
+                )),
+            }
+        })
 }
 
 impl Cron {
@@ -142,8 +153,8 @@ mod tests {
         assert_eq!(next("@hourly", now), date(2026, 12, 3).at(11, 0, 0, 0));
         assert_eq!(next("@daily", now), date(2026, 12, 4).at(0, 0, 0, 0));
         assert_eq!(
-            next("0 0 1 1 * 0 2028", now),
-            date(2028, 1, 1).at(0, 0, 0, 0)
+            next("0 0 1 1 * 0 2099", now),
+            date(2099, 1, 1).at(0, 0, 0, 0)
         );
         // Not at `now` itself.
         let on_the_minute = date(2026, 12, 3).at(10, 21, 0, 0);
@@ -166,5 +177,27 @@ mod tests {
             let err = parse(bad).unwrap_err();
             assert!(err.starts_with(EXPECTED), "{bad}: {err}");
         }
+    }
+
+    /// A day no month has, or a year gone by, never matches: refused, not kept to never run.
+    #[test]
+    fn what_never_matches_is_refused() {
+        for bad in [
+            "0 0 31 4 *",
+            "0 0 30 2 *",
+            "0 0 31 2,4,6 *",
+            "0 0 1 1 * 0 2020",
+        ] {
+            let started = std::time::Instant::now();
+            let err = parse(bad).unwrap_err();
+            assert!(err.starts_with(EXPECTED), "{bad}: {err}");
+            assert!(err.contains("no such date comes"), "{bad}: {err}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(2),
+                "{bad}"
+            );
+        }
+        assert!(parse("0 0 29 2 *").is_ok(), "a leap day comes");
+        assert!(parse("0 0 31 3,4 *").is_ok(), "31 March comes");
     }
 }

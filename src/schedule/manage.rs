@@ -242,12 +242,7 @@ impl Schedule {
             &Value::Map(vec![(Value::from("schedule"), Value::Map(jobs))]),
             false,
         );
-        let written = self
-            .saved
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::write(&self.saved, text));
-        match written {
+        match write_whole(&self.saved, text.as_bytes()) {
             Ok(()) => {
                 tracing::debug!("Persisting schedule");
                 true
@@ -261,6 +256,25 @@ impl Schedule {
             }
         }
     }
+}
+
+/// Writes `path` through a temporary file in its directory, synced and renamed over it: a
+/// crash or a full disk leaves the old file or the new one, never a truncated one that would
+/// stop the minion from starting. A file that was there keeps its mode.
+fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(bytes)?;
+    let permissions = std::fs::metadata(path)
+        .map(|meta| meta.permissions())
+        .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o644));
+    temp.as_file().set_permissions(permissions)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|err| err.error)?;
+    Ok(())
 }
 
 /// The jobs of a `schedule` map; something else is refused (and read as no jobs).
@@ -285,6 +299,36 @@ fn map_of(value: Option<&Value>, whence: &str) -> (Vec<(Value, Value)>, Option<P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The file is replaced whole, keeps its mode, and no temporary file is left beside it.
+    #[test]
+    fn the_schedule_file_is_replaced_whole() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("minion.d/_schedule.conf");
+        write_whole(&path, b"schedule:\n  old: {}\n").unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_whole(&path, b"schedule: {}\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "schedule: {}\n");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["_schedule.conf"]);
+        // A directory where the file goes: the write fails and nothing is left behind.
+        let blocked = dir.path().join("blocked");
+        std::fs::create_dir_all(blocked.join("_schedule.conf")).unwrap();
+        assert!(write_whole(&blocked.join("_schedule.conf"), b"x").is_err());
+        assert_eq!(std::fs::read_dir(&blocked).unwrap().count(), 1);
+    }
 
     fn yaml(text: &str) -> Value {
         crate::salt_yaml::load(text).unwrap()

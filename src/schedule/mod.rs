@@ -184,14 +184,14 @@ pub enum ReturnJob {
 
 /// A job whose configuration is refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("schedule job {job}: {key}: expected {expected}")]
+#[error("schedule job {job}: {key}: {wrong}")]
 pub struct Problem {
     /// The job's key under `schedule` (`schedule` for the option as a whole).
     pub job: String,
     /// The key at fault.
     pub key: String,
-    /// What it should be, and what it was.
-    pub expected: String,
+    /// What is wrong with it: most often what it should be (`expected …`) and what it was.
+    pub wrong: String,
 }
 
 /// Why a due job does not run now.
@@ -275,7 +275,7 @@ fn problem(job: &str, key: &str, expected: impl Into<String>) -> Problem {
     Problem {
         job: crate::event::tag::printable(job).into_owned(),
         key: key.to_owned(),
-        expected: expected.into(),
+        wrong: format!("expected {}", expected.into()),
     }
 }
 
@@ -449,7 +449,8 @@ pub fn job(key: &str, given: &Value) -> Result<Job, Problem> {
 }
 
 /// A `returner` (or the minion's `schedule_returner`): a name, or a list of names (no commas,
-/// as Salt's scheduler has none); `None` when it is neither.
+/// as Salt's scheduler has none), each once (a name listed twice would get each return twice);
+/// `None` when it is neither.
 pub fn returner_names(value: &Value) -> Option<Vec<String>> {
     let names: Option<Vec<String>> = match value {
         Value::String(_) => value.as_str().map(|name| vec![name.to_owned()]),
@@ -459,7 +460,11 @@ pub fn returner_names(value: &Value) -> Option<Vec<String>> {
             .collect(),
         _ => None,
     };
-    names.filter(|names| !names.is_empty() && names.iter().all(|name| !name.is_empty()))
+    let mut names =
+        names.filter(|names| !names.is_empty() && names.iter().all(|name| !name.is_empty()))?;
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|name| seen.insert(name.clone()));
+    Some(names)
 }
 
 /// The time keys, which add up to one interval.
@@ -956,6 +961,9 @@ mod tests {
             (1, true, true)
         );
         assert_eq!(job.returners, ["local_cache"]);
+        let twice =
+            job_of("{function: test.ping, seconds: 5, returner: [local_cache, x, local_cache, x]}");
+        assert_eq!(twice.returners, ["local_cache", "x"], "each returner once");
         assert_eq!(job.return_job, ReturnJob::NoCache);
         assert_eq!(job.fun_args(), yaml("[1, {a: b}]"));
         assert_eq!(
