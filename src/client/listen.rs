@@ -9,6 +9,12 @@ use super::{ClientError, connect};
 use crate::event::Event;
 use crate::ipc::{Endpoint, Stream};
 use crate::wire::DEFAULT_MAX_FRAME;
+
+/// The tag of the events a listener fires to see that the bus delivers to it.
+pub const SYNC_TAG: &str = "halite/listen";
+
+/// How long a listener waits for its sync event before firing another.
+const SYNC_RETRY: Duration = Duration::from_millis(250);
 use crate::wire::{self, FrameCodec};
 
 /// First pause before reconnecting; doubled after each failure up to [`MAX_BACKOFF`].
@@ -90,6 +96,40 @@ impl Listener {
         self.ever_connected = true;
         self.attached_at = std::time::Instant::now();
         Ok(())
+    }
+
+    /// Waits until the bus delivers to this listener. A bus registers a subscriber when it
+    /// accepts the connection, which may come after [`Listener::connect`] returned; an event
+    /// published in between is not seen. Fires [`SYNC_TAG`]`/<token>` on `bus` until it comes
+    /// back here, for at most `timeout`.
+    pub async fn synced(
+        &mut self,
+        bus: &crate::ipc::BusAddress,
+        choice: super::FramingChoice,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        let token = format!(
+            "{SYNC_TAG}/{}/{}",
+            std::process::id(),
+            crate::event::jid::gen_jid()
+        );
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let event = Event {
+                tag: token.clone(),
+                data: crate::event::Value::Map(Vec::new()),
+            };
+            super::fire_once(bus, choice, event).await?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self
+                .wait_for(|event| event.tag == token, left.min(SYNC_RETRY))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(ClientError::Timeout { .. }) if !left.is_zero() => {}
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// Connects, retrying with capped backoff until it succeeds. A missing or refusing socket is

@@ -108,6 +108,11 @@ impl Service<'_> {
             .connect()
             .await
             .map_err(|err| self.unreachable(err))?;
+        let config = &self.ctx.config;
+        listener
+            .synced(&config.bus()?, config.framing()?, self.timeout)
+            .await
+            .map_err(|err| self.unreachable(err))?;
         let request_id = request_id();
         self.send(func, Some(&request_id), fields).await?;
         Ok(listener
