@@ -46,7 +46,7 @@ fn a_database_killed_mid_stream_and_across_a_master_restart_loses_no_return_and_
     let killed = killed.expect("killed midway");
     std::thread::sleep(Duration::from_secs(10).saturating_sub(killed.elapsed()));
     db.restart();
-    let all_stored = wait_until(Duration::from_secs(120), || stored(&db).0 >= 10_000);
+    let all_stored = wait_until(Duration::from_secs(300), || stored(&db).0 >= 10_000);
     assert!(all_stored, "{:?}", stored(&db));
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(stored(&db), (10_000, 10_000));
@@ -58,7 +58,7 @@ fn a_database_killed_mid_stream_and_across_a_master_restart_loses_no_return_and_
     assert!(status.success(), "{status:?}: {log}");
     db.restart();
     lab.start_master();
-    let all_stored = wait_until(Duration::from_secs(120), || stored(&db).0 >= 12_000);
+    let all_stored = wait_until(Duration::from_secs(300), || stored(&db).0 >= 12_000);
     assert!(all_stored, "{:?}", stored(&db));
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(stored(&db), (12_000, 12_000));

@@ -840,8 +840,17 @@ fn sql_returners_store_a_retried_batch_once_and_what_they_can_of_a_refused_one()
             }
         }
         let err = ours.run(|r| r.returns(&batch)).unwrap_err();
-        assert!(matches!(err, ReturnerError::Rejected { .. }), "{err}");
-        assert!(err.to_string().contains("max_allowed_packet"), "{err}");
+        // The server closes the connection on such a packet; on a loaded machine the client
+        // may see the reset before the server's error, and then cannot tell why.
+        let reset = err.to_string().contains("Connection reset by peer");
+        assert!(
+            reset || matches!(err, ReturnerError::Rejected { .. }),
+            "{err}"
+        );
+        assert!(
+            reset || err.to_string().contains("max_allowed_packet"),
+            "{err}"
+        );
         assert_eq!(count(), 10);
     }
     if let Some(db) = or_skip(Postgres::start()) {
