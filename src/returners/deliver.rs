@@ -575,7 +575,18 @@ impl Worker {
                     self.spool(items[at..].to_vec()).await;
                     return;
                 }
-                Err(_) => self.store_one_by_one(item).await,
+                Err(_) => {
+                    if let Err(mut left) = self.store_one_by_one(item).await {
+                        tracing::warn!(
+                            "returner {}: its store went away; keeping the rest in its spool",
+                            self.name
+                        );
+                        self.retry_at = Some(Instant::now() + self.backoff);
+                        left.extend(items[at + 1..].iter().cloned());
+                        self.spool(left).await;
+                        return;
+                    }
+                }
             }
         }
     }
@@ -609,7 +620,9 @@ impl Worker {
 
     /// A batch the returner refused: each of its records alone, so that one record it can
     /// never store does not cost the others.
-    async fn store_one_by_one(&mut self, item: &Item) {
+    /// Should the store go away meanwhile, the records not yet stored are handed back, to be
+    /// kept rather than counted as refused.
+    async fn store_one_by_one(&mut self, item: &Item) -> Result<(), Vec<Item>> {
         let singles: Vec<Item> = match item {
             Item::Returns(returns) => returns
                 .iter()
@@ -621,12 +634,17 @@ impl Worker {
                 .collect(),
             load => vec![load.clone()],
         };
-        for single in singles {
-            if let Err(err) = self.store(&single).await {
-                tracing::error!("{err}; the record is not stored");
-                self.queue.counters.failed.fetch_add(1, Ordering::Relaxed);
+        for (at, single) in singles.iter().enumerate() {
+            match self.store(single).await {
+                Ok(()) => {}
+                Err(err) if err.retryable() => return Err(singles[at..].to_vec()),
+                Err(err) => {
+                    tracing::error!("{err}; the record is not stored");
+                    self.queue.counters.failed.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
+        Ok(())
     }
 
     /// Writes a batch to the spool (or counts it lost when there is none or it fails).
@@ -718,7 +736,14 @@ impl Worker {
                         self.retry_later();
                         return;
                     }
-                    Err(_) => self.store_one_by_one(item).await,
+                    Err(_) => {
+                        // Not committed: the batch comes again, and what was stored of it is
+                        // recognised.
+                        if self.store_one_by_one(item).await.is_err() {
+                            self.retry_later();
+                            return;
+                        }
+                    }
                 }
             }
             let committer = spool.clone();
@@ -748,6 +773,7 @@ mod tests {
     #[derive(Debug, Default)]
     struct Flaky {
         down: AtomicBool,
+        refuses_batches: AtomicBool,
         stored: Mutex<Vec<Value>>,
     }
 
@@ -758,6 +784,16 @@ mod tests {
 
         fn returns<'a>(&'a self, returns: &'a [Value]) -> Pending<'a, ()> {
             Box::pin(async move {
+                if self.refuses_batches.load(Ordering::SeqCst) && returns.len() > 1 {
+                    // As a server dying under a batch may answer: an error that reads as a
+                    // refusal of the batch.
+                    self.refuses_batches.store(false, Ordering::SeqCst);
+                    self.down.store(true, Ordering::SeqCst);
+                    return Err(ReturnerError::Rejected {
+                        returner: "flaky",
+                        problem: "dying".into(),
+                    });
+                }
                 if self.down.load(Ordering::SeqCst) {
                     return Err(ReturnerError::Unavailable {
                         returner: "flaky",
@@ -874,6 +910,26 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(*flaky.stored.lock().unwrap(), returns);
         second.close().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_that_goes_away_while_records_are_tried_one_by_one_loses_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let deliveries = deliveries(dir.path(), "");
+        let flaky = Arc::new(Flaky::default());
+        flaky.refuses_batches.store(true, Ordering::SeqCst);
+        let queue = attach(&deliveries, &flaky);
+        let returns: Vec<Value> = (0..20).map(Value::from).collect();
+        deliveries
+            .send("flaky", None, None, Item::Returns(returns.clone()))
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(flaky.stored.lock().unwrap().is_empty());
+        flaky.down.store(false, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        assert_eq!(*flaky.stored.lock().unwrap(), returns);
+        assert_eq!(queue.counters.failed.load(Ordering::Relaxed), 0);
+        deliveries.close().await;
     }
 
     #[tokio::test]
