@@ -22,6 +22,15 @@ fn stored(db: &Mariadb) -> (usize, usize) {
     (fields.next().unwrap_or(0), fields.next().unwrap_or(0))
 }
 
+/// What the master's log says about its returners, to tell why a test waited in vain.
+fn returner_log(lab: &Lab) -> String {
+    lab.log("master")
+        .lines()
+        .filter(|line| line.contains("returner") || line.contains("mysql"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
 fn a_database_killed_mid_stream_and_across_a_master_restart_loses_no_return_and_stores_none_twice()
 {
@@ -47,7 +56,7 @@ fn a_database_killed_mid_stream_and_across_a_master_restart_loses_no_return_and_
     std::thread::sleep(Duration::from_secs(10).saturating_sub(killed.elapsed()));
     db.restart();
     let all_stored = wait_until(Duration::from_secs(300), || stored(&db).0 >= 10_000);
-    assert!(all_stored, "{:?}", stored(&db));
+    assert!(all_stored, "{:?}\n{}", stored(&db), returner_log(&lab));
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(stored(&db), (10_000, 10_000));
 
@@ -59,7 +68,7 @@ fn a_database_killed_mid_stream_and_across_a_master_restart_loses_no_return_and_
     db.restart();
     lab.start_master();
     let all_stored = wait_until(Duration::from_secs(300), || stored(&db).0 >= 12_000);
-    assert!(all_stored, "{:?}", stored(&db));
+    assert!(all_stored, "{:?}\n{}", stored(&db), returner_log(&lab));
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(stored(&db), (12_000, 12_000));
     let output = lab.run("salt-run", &["ret.stats", "--out=json"]);

@@ -13,7 +13,7 @@ use crate::bus::BusSubscription;
 use crate::config::Config;
 use crate::event::{Event, Value, map_get};
 use crate::py::fnmatch::fnmatch;
-use crate::returners::{Item, listed};
+use crate::returners::{Item, JobLoad, listed};
 
 /// The event the event_return service fires as it starts, as Salt's does.
 const LISTEN_START: &str = "salt/event_listen/start";
@@ -92,11 +92,11 @@ fn names_only(value: &Value) -> bool {
 /// Hands a new job's load to the job returners.
 pub(super) fn job(shared: &Shared, jid: &str, load: &Value, minions: &[String]) {
     for name in &shared.routes.jobs {
-        let item = Item::Load {
+        let item = Item::Loads(vec![JobLoad {
             jid: jid.to_owned(),
             load: load.clone(),
             minions: minions.to_vec(),
-        };
+        }]);
         send(shared, name, item);
     }
 }

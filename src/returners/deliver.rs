@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::spool::Spool;
-use super::{Returner, ReturnerError, build};
+use super::{JobLoad, Returner, ReturnerError, build};
 use crate::bus::BusHandle;
 use crate::config::Config;
 use crate::event::{Event, Value, map_get};
@@ -52,15 +52,8 @@ const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// What a returner is handed.
 #[derive(Debug, Clone)]
 pub enum Item {
-    /// A job's publish load and its targets (Salt's `save_load`).
-    Load {
-        /// The jid.
-        jid: String,
-        /// The load.
-        load: Value,
-        /// The minions targeted.
-        minions: Vec<String>,
-    },
+    /// Jobs' publish loads and their targets (Salt's `save_load`).
+    Loads(Vec<JobLoad>),
     /// Return dicts (Salt's `returner`).
     Returns(Vec<Value>),
     /// Events (Salt's `event_return`).
@@ -76,14 +69,16 @@ impl Item {
             Value::Array(record)
         };
         match self {
-            Item::Load { jid, load, minions } => vec![tagged(
-                "load",
-                vec![
-                    Value::from(jid),
-                    load,
-                    Value::Array(minions.into_iter().map(Value::from).collect()),
-                ],
-            )],
+            Item::Loads(loads) => loads
+                .into_iter()
+                .map(|job| {
+                    let minions = job.minions.into_iter().map(Value::from).collect();
+                    tagged(
+                        "load",
+                        vec![Value::from(job.jid), job.load, Value::Array(minions)],
+                    )
+                })
+                .collect(),
             Item::Returns(returns) => returns
                 .into_iter()
                 .map(|ret| tagged("return", vec![ret]))
@@ -113,7 +108,7 @@ fn from_record(record: Value) -> Option<Item> {
                 .iter()
                 .filter_map(|id| id.as_str().map(str::to_owned))
                 .collect();
-            Some(Item::Load { jid, load, minions })
+            Some(Item::Loads(vec![JobLoad { jid, load, minions }]))
         }
         "return" => Some(Item::Returns(vec![fields.next()?])),
         "event" => {
@@ -127,22 +122,32 @@ fn from_record(record: Value) -> Option<Item> {
     }
 }
 
-/// Runs of the same kind merged, in order, so that a batch is one call per run.
+/// A batch as one call per kind: its loads, then its returns, then its events, each kind in
+/// order. Loads go first so that a job's load is stored before its returns; the kinds are
+/// stored apart (tables or files of their own), so nothing else depends on their interleaving,
+/// and a job's load and its return, alternating in a busy batch, cost two calls, not two each.
 fn coalesce(items: Vec<Item>) -> Vec<Item> {
-    let mut merged: Vec<Item> = Vec::new();
+    let (mut loads, mut returns, mut events) = (Vec::new(), Vec::new(), Vec::new());
     for item in items {
-        match (merged.last_mut(), item) {
-            (Some(Item::Returns(run)), Item::Returns(more)) => run.extend(more),
-            (Some(Item::Events(run)), Item::Events(more)) => run.extend(more),
-            (_, item) => merged.push(item),
+        match item {
+            Item::Loads(more) => loads.extend(more),
+            Item::Returns(more) => returns.extend(more),
+            Item::Events(more) => events.extend(more),
         }
     }
-    merged
+    [
+        Item::Loads(loads),
+        Item::Returns(returns),
+        Item::Events(events),
+    ]
+    .into_iter()
+    .filter(|item| size(item) > 0)
+    .collect()
 }
 
 fn size(item: &Item) -> usize {
     match item {
-        Item::Load { .. } => 1,
+        Item::Loads(loads) => loads.len(),
         Item::Returns(returns) => returns.len(),
         Item::Events(events) => events.len(),
     }
@@ -595,9 +600,7 @@ impl Worker {
     async fn store(&self, item: &Item) -> Result<(), ReturnerError> {
         let attempt = async {
             match item {
-                Item::Load { jid, load, minions } => {
-                    self.returner.save_load(jid, load, minions).await
-                }
+                Item::Loads(loads) => self.returner.save_loads(loads).await,
                 Item::Returns(returns) => self.returner.returns(returns).await,
                 Item::Events(events) => self.returner.events(events).await,
             }
@@ -632,7 +635,10 @@ impl Worker {
                 .iter()
                 .map(|event| Item::Events(vec![event.clone()]))
                 .collect(),
-            load => vec![load.clone()],
+            Item::Loads(loads) => loads
+                .iter()
+                .map(|job| Item::Loads(vec![job.clone()]))
+                .collect(),
         };
         for (at, single) in singles.iter().enumerate() {
             match self.store(single).await {
@@ -855,6 +861,45 @@ mod tests {
             .unwrap()
             .insert(target.spool_name(), queue.clone());
         queue
+    }
+
+    #[test]
+    fn a_batch_of_jobs_is_one_call_for_their_loads_and_one_for_their_returns() {
+        let load = |n: u64| {
+            Item::Loads(vec![JobLoad {
+                jid: n.to_string(),
+                load: Value::from(n),
+                minions: Vec::new(),
+            }])
+        };
+        let ret = |n: u64| Item::Returns(vec![Value::from(n)]);
+        let event = |n: u64| {
+            Item::Events(vec![Event {
+                tag: "t".into(),
+                data: Value::from(n),
+            }])
+        };
+        let batch = vec![load(1), ret(1), event(1), load(2), ret(2), event(2)];
+        let calls: Vec<Vec<Value>> = coalesce(batch).into_iter().map(Item::records).collect();
+        let kinds: Vec<Vec<String>> = calls
+            .iter()
+            .map(|records| {
+                records
+                    .iter()
+                    .map(|record| record.as_array().unwrap()[0].to_string())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ["\"load\"", "\"load\""],
+                ["\"return\"", "\"return\""],
+                ["\"event\"", "\"event\""]
+            ]
+        );
+        assert_eq!(calls[1][1].as_array().unwrap()[1], Value::from(2));
+        assert!(coalesce(vec![ret(1)]).len() == 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -28,6 +28,17 @@ use std::pin::Pin;
 use crate::config::Config;
 use crate::event::{Event, Value, map_get};
 
+/// A job's publish load and the minions it targets: what `save_load` stores.
+#[derive(Debug, Clone)]
+pub struct JobLoad {
+    /// The jid.
+    pub jid: String,
+    /// The load.
+    pub load: Value,
+    /// The minions targeted.
+    pub minions: Vec<String>,
+}
+
 /// What a returner's call resolves to.
 pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, ReturnerError>> + Send + 'a>>;
 
@@ -115,6 +126,17 @@ pub trait Returner: Send + Sync + std::fmt::Debug {
     ) -> Pending<'a, ()> {
         let _ = (jid, load, minions);
         unsupported(self.name(), "save_load", "store jobs")
+    }
+
+    /// Stores several jobs' loads, in order: `save_load` for each, or fewer round trips where
+    /// the store can take them at once.
+    fn save_loads<'a>(&'a self, loads: &'a [JobLoad]) -> Pending<'a, ()> {
+        Box::pin(async move {
+            for job in loads {
+                self.save_load(&job.jid, &job.load, &job.minions).await?;
+            }
+            Ok(())
+        })
     }
 
     /// A job's publish load, `{}` when unknown (Salt's `get_load`).

@@ -38,7 +38,7 @@ use sqlx::{
     Type,
 };
 
-use super::{Options, Pending, Returner, ReturnerError, jid_instance, unsupported};
+use super::{JobLoad, Options, Pending, Returner, ReturnerError, jid_instance, unsupported};
 use crate::event::{Event, Value, map_get};
 use crate::py::json::{self, Format};
 
@@ -691,14 +691,18 @@ where
         }
     }
 
-    async fn store_load(&self, jid: &str, load: &Value) -> Result<(), ReturnerError> {
+    /// Stores loads in one transaction (one disk flush for a batch, not one each).
+    async fn store_loads(&self, loads: &[JobLoad]) -> Result<(), ReturnerError> {
         let pool = self.pool().await?;
-        let load = json::to_string(load, Format::COMPACT);
-        let mut connection = match pool.acquire().await {
-            Ok(connection) => connection,
-            Err(err) => return Err(self.failure(err).await),
+        let saved = async {
+            let mut tx = self.begin(pool).await?;
+            for job in loads {
+                let load = json::to_string(&job.load, Format::COMPACT);
+                save_load(&mut tx, self.dialect, job.jid.clone(), load).await?;
+            }
+            tx.commit().await
         };
-        match save_load(&mut connection, self.dialect, jid.to_owned(), load).await {
+        match saved.await {
             Ok(()) => Ok(()),
             Err(err) => Err(self.failure(err).await),
         }
@@ -873,9 +877,17 @@ where
         load: &'a Value,
         minions: &'a [String],
     ) -> Pending<'a, ()> {
+        let job = JobLoad {
+            jid: jid.to_owned(),
+            load: load.clone(),
+            minions: minions.to_vec(),
+        };
+        Box::pin(self.timed(async move { self.store_loads(&[job]).await }))
+    }
+
+    fn save_loads<'a>(&'a self, loads: &'a [JobLoad]) -> Pending<'a, ()> {
         // Salt's SQL returners keep no list of targeted minions (`save_minions` is a no-op).
-        let _ = minions;
-        Box::pin(self.timed(self.store_load(jid, load)))
+        Box::pin(self.timed(self.store_loads(loads)))
     }
 
     fn get_load<'a>(&'a self, jid: &'a str) -> Pending<'a, Value> {
