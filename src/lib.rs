@@ -43,12 +43,14 @@
 //! 12. [`runners`]: runner functions for `salt-run` and reactions, announced with Salt's events.
 //! 13. [`wheel`]: the `key` wheel functions.
 //! 14. [`reactor`]: tag globs to SLS files to actions, in a bounded worker pool.
-//! 15. [`master`], [`minion`]: the daemons, each a list of [`services`] that stop in order.
+//! 15. [`master`], [`minion`], [`api`]: the daemons, each a list of [`services`] that stop in
+//!     order, and `salt-api`, a client of the master serving Salt's REST API.
 //! 16. [`cli`]: one module per binary: arguments, `run()`, and the one place errors are reported.
 //!
 //! Public are the modules the binaries, the client library's users and the integration tests
 //! need; the daemons, Python semantics, YAML, rendering and the job store are the crate's own.
 
+pub(crate) mod api;
 pub mod beacons;
 pub(crate) mod bench;
 pub mod bus;

@@ -1,4 +1,4 @@
-//! What `salt-master` and `salt-minion` share: logging, backgrounding, the pid file, dropping
+//! What `salt-master`, `salt-minion` and `salt-api` share: logging, backgrounding, the pid file, dropping
 //! privileges, and running until SIGINT or SIGTERM.
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -13,14 +13,45 @@ use nix::sys::stat::{Mode, SFlag};
 use tokio_util::sync::CancellationToken;
 
 use super::{CommonArgs, DaemonArgs, Exit, Runtime, execute, logging, report};
+use crate::api::Api;
 use crate::config::{Config, Role};
 use crate::master::Master;
 use crate::minion::{LinkOutcome, Minion};
 
-/// Starts the daemon of `role` and serves until stopped.
-pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCode {
+/// Which daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Daemon {
+    /// `salt-master`.
+    Master,
+    /// `salt-minion`.
+    Minion,
+    /// `salt-api`, which reads the master's config.
+    Api,
+}
+
+impl Daemon {
+    /// The config it reads.
+    fn role(self) -> Role {
+        match self {
+            Daemon::Master | Daemon::Api => Role::Master,
+            Daemon::Minion => Role::Minion,
+        }
+    }
+
+    /// Its name in Salt's default log file, `/var/log/salt/<name>`.
+    fn name(self) -> &'static str {
+        match self {
+            Daemon::Master => "master",
+            Daemon::Minion => "minion",
+            Daemon::Api => "api",
+        }
+    }
+}
+
+/// Starts `daemon` and serves until stopped.
+pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> ExitCode {
     let setup = || -> anyhow::Result<(Config, Option<PathBuf>)> {
-        let config = common.load(role)?;
+        let config = common.load(daemon.role())?;
         let console = logging::level(
             common
                 .log_level
@@ -30,7 +61,10 @@ pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCo
         )?;
         let log_file = match &args.log_file {
             Some(path) => path.clone(),
-            None => config.path("log_file", &format!("/var/log/salt/{}", role.name()))?,
+            None if daemon == Daemon::Api => {
+                config.path("api_logfile", &format!("/var/log/salt/{}", daemon.name()))?
+            }
+            None => config.path("log_file", &format!("/var/log/salt/{}", daemon.name()))?,
         };
         let file_level = logging::level(
             args.log_file_level
@@ -40,10 +74,16 @@ pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCo
         )?;
         let pid_file = match &args.pid_file {
             Some(path) => Some(path.clone()),
-            None => config
-                .get_str("pidfile")?
-                .map(|_| config.path("pidfile", ""))
-                .transpose()?,
+            None => {
+                let key = match daemon {
+                    Daemon::Api => "api_pidfile",
+                    Daemon::Master | Daemon::Minion => "pidfile",
+                };
+                config
+                    .get_str(key)?
+                    .map(|_| config.path(key, ""))
+                    .transpose()?
+            }
         };
         if args.daemon {
             // Before any thread exists: forking a threaded process is unsound.
@@ -75,8 +115,16 @@ pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCo
             })
         };
         // A daemon stopped by a failed service still removes its pid file.
-        let outcome: anyhow::Result<Exit> = match role {
-            Role::Master => {
+        let outcome: anyhow::Result<Exit> = match daemon {
+            Daemon::Api => {
+                let api = Api::bind(&config).await?;
+                finish_setup(&config, pid_file.as_deref())?;
+                api.run(shutdown)
+                    .await
+                    .map(|()| Exit::Success)
+                    .map_err(Into::into)
+            }
+            Daemon::Master => {
                 let master = Master::bind(&config).await?;
                 finish_setup(&config, pid_file.as_deref())?;
                 master
@@ -85,7 +133,7 @@ pub(crate) fn main(role: Role, common: &CommonArgs, args: &DaemonArgs) -> ExitCo
                     .map(|()| Exit::Success)
                     .map_err(Into::into)
             }
-            Role::Minion => {
+            Daemon::Minion => {
                 let minion = Minion::bind(&config).await?;
                 finish_setup(&config, pid_file.as_deref())?;
                 let outcome = minion.run(shutdown).await.map_err(Into::into);

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use super::daemon::Daemon;
 use super::{CommonArgs, DaemonArgs, generate};
-use crate::config::Role;
 
 /// The Salt master daemon: runs the master event bus, admits minions by key, publishes jobs and
 /// collects their returns.
@@ -24,5 +24,5 @@ pub fn main() -> ExitCode {
     if let Some(what) = args.common.generate {
         return generate::<Args>(what);
     }
-    super::daemon::main(Role::Master, &args.common, &args.daemon)
+    super::daemon::main(Daemon::Master, &args.common, &args.daemon)
 }

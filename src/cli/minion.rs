@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use super::daemon::Daemon;
 use super::{CommonArgs, DaemonArgs, generate};
-use crate::config::Role;
 
 /// The Salt minion daemon: runs the minion event bus, keeps a session with the master, runs the
 /// jobs it sends and forwards fire_master events to it.
@@ -24,5 +24,5 @@ pub fn main() -> ExitCode {
     if let Some(what) = args.common.generate {
         return generate::<Args>(what);
     }
-    super::daemon::main(Role::Minion, &args.common, &args.daemon)
+    super::daemon::main(Daemon::Minion, &args.common, &args.daemon)
 }

@@ -1,6 +1,7 @@
 //! The command-line front ends, one module per binary, and what they share: common flags,
 //! logging in Salt's format, signal handling, exit codes, and the one place errors are reported.
 
+pub mod api;
 pub mod call;
 pub mod key;
 pub mod master;

@@ -1,0 +1,82 @@
+//! `salt-api`: Salt's REST API (`rest_cherrypy`) over HTTP/1.1 and HTTP/2, with or without TLS,
+//! for the clients Salt's has (`pepper`, scripts, dashboards, webhooks).
+//!
+//! It is a client of the master like `salt` and `salt-run`: jobs go through the master's
+//! request socket, runner and wheel functions run here as `salt-run` runs them, and events come
+//! from the master's bus. Nothing in it reaches into the master's own code.
+//!
+//! Each endpoint family lives in a module of its own and adds its routes to the one router;
+//! [`reply`] renders every answer and error in the shape and content type Salt's would have.
+
+mod auth;
+mod body;
+mod config;
+mod reply;
+mod server;
+
+pub use config::{ApiOptions, TlsFiles};
+pub use server::Api;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, OriginalUri};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use crate::config::Config;
+use reply::Reply;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The master's configuration.
+    pub config: Config,
+    /// The `rest_cherrypy` block.
+    pub options: ApiOptions,
+    /// The eauth tokens.
+    pub tokens: auth::Tokens,
+}
+
+/// Why `salt-api` cannot start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The master config is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The address cannot be listened on.
+    #[error(
+        "cannot listen on {address}: {source}; set rest_cherrypy.host and .port to a free address"
+    )]
+    Bind {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A TLS file cannot be read or used.
+    #[error(
+        "cannot serve TLS with {path}: {problem}; set rest_cherrypy.ssl_crt and .ssl_key to a PEM certificate chain and its key"
+    )]
+    Tls {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// Every endpoint, each family's routes from its module.
+fn router(shared: Arc<Shared>) -> Router {
+    let limit = usize::try_from(shared.options.max_request_body_size).unwrap_or(usize::MAX);
+    Router::new()
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(shared)
+}
+
+/// A path no endpoint serves: CherryPy's message.
+async fn not_found(OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Response {
+    let message = format!("The path '{}' was not found.", uri.path());
+    Reply::error(StatusCode::NOT_FOUND, message).render(&headers)
+}
