@@ -5,8 +5,9 @@
 #   mariadb-server, postgresql  database servers the SQL returners' tests run on temporary data
 #                               directories and ports (tests/databases.rs); the system's own
 #                               services are left stopped and disabled
+#   chromium                    the headless browser that renders salt-api's /app page
 set -euo pipefail
-packages=(systemd-journal-remote mariadb-server postgresql)
+packages=(systemd-journal-remote mariadb-server postgresql chromium)
 # The system service each package would start, left stopped and disabled.
 declare -A services=([mariadb-server]=mariadb [postgresql]=postgresql)
 missing=()

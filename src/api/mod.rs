@@ -8,11 +8,15 @@
 //! Each endpoint family lives in a module of its own and adds its routes to the one router;
 //! [`reply`] renders every answer and error in the shape and content type Salt's would have.
 
+mod app;
 mod auth;
 mod body;
 mod config;
+mod events;
 mod reply;
 mod server;
+mod stream;
+mod ws;
 
 pub use config::{ApiOptions, TlsFiles};
 pub use server::Api;
@@ -36,6 +40,8 @@ pub(crate) struct Shared {
     pub options: ApiOptions,
     /// The eauth tokens.
     pub tokens: auth::Tokens,
+    /// The master's events, for `/events` and `/ws`.
+    pub events: stream::Events,
 }
 
 /// Why `salt-api` cannot start or stopped.
@@ -70,6 +76,9 @@ pub enum ApiError {
 fn router(shared: Arc<Shared>) -> Router {
     let limit = usize::try_from(shared.options.max_request_body_size).unwrap_or(usize::MAX);
     Router::new()
+        .merge(events::routes())
+        .merge(ws::routes())
+        .merge(app::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(shared)

@@ -53,6 +53,7 @@ impl Api {
         let shared = Arc::new(Shared {
             config: config.clone(),
             tokens: super::auth::Tokens::new(config)?,
+            events: super::stream::Events::new(config, &options.block)?,
             options,
         });
         Ok(Api {
@@ -76,6 +77,8 @@ impl Api {
         let graceful = GracefulShutdown::new();
         let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let tasks = TaskTracker::new();
+        // The one subscriber to the master's bus; the event streams end when it stops.
+        tasks.spawn(self.shared.events.clone().run(shutdown.clone()));
         loop {
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => break,

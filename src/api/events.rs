@@ -1,0 +1,181 @@
+//! `GET /events`: the master's events as Server-Sent Events, Salt's bytes (`retry: 400`, then
+//! `tag:` and `data:` lines per event) plus what Salt's stream lacks: an `id:` line per event and
+//! resuming after it (`Last-Event-ID`, or `?last_event_id=` for clients that cannot set
+//! headers), a `: keep-alive` comment after 15 idle seconds, a `?tag=` filter (a glob or regex
+//! matching the whole tag, as `state.event`'s), and an end of stream when the token expires.
+//!
+//! Any logged-in caller may watch; as in Salt, no permission is checked. A token in the query
+//! (`?token=`, or Salt's `?salt_token=`) only with `token_in_query: True`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, Version, header};
+use axum::response::Response;
+use axum::routing::get;
+use bytes::BytesMut;
+use tokio::time::Instant;
+
+use super::Shared;
+use super::auth::{Authenticated, Session};
+use super::reply::cors;
+use super::stream::Cursor;
+use crate::event::matching::ExprMatcher;
+
+/// How long a stream may stay silent before a keep-alive comment, so that proxies and load
+/// balancers do not take it for dead.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Salt's reconnection delay for `EventSource`, the stream's first line.
+const RETRY: &[u8] = b"retry: 400\n";
+
+/// The comment sent when nothing else was for [`KEEP_ALIVE`].
+const KEEP_ALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
+
+/// The routes of this module.
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new().route("/events", get(events))
+}
+
+/// The query `/events` takes.
+#[derive(Debug, Default)]
+struct Params {
+    /// The tag filter.
+    tag: Option<ExprMatcher>,
+    /// Where to resume.
+    last_event_id: Option<String>,
+    /// Salt's `salt_token`.
+    salt_token: Option<String>,
+}
+
+impl Params {
+    /// Reads the query; unknown parameters (Salt's `token` among them) are left to others.
+    fn from_query(query: Vec<(String, String)>) -> Self {
+        let mut params = Params::default();
+        for (key, value) in query {
+            match key.as_str() {
+                "tag" if !value.is_empty() => params.tag = Some(ExprMatcher::whole(&value)),
+                "last_event_id" => params.last_event_id = Some(value),
+                "salt_token" => params.salt_token = Some(value),
+                _ => {}
+            }
+        }
+        params
+    }
+}
+
+async fn events(
+    State(shared): State<Arc<Shared>>,
+    caller: Result<Authenticated, Response>,
+    Query(query): Query<Vec<(String, String)>>,
+    version: Version,
+    headers: HeaderMap,
+) -> Response {
+    let params = Params::from_query(query);
+    let session = match caller {
+        Ok(Authenticated(session)) => session,
+        Err(refused) => match params
+            .salt_token
+            .as_deref()
+            .filter(|_| shared.options.token_in_query)
+            .and_then(|token| shared.tokens.get(token))
+        {
+            Some(session) => session,
+            None => return refused,
+        },
+    };
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .or(params.last_event_id.as_deref());
+    let stream = Stream {
+        cursor: shared.events.cursor(resume),
+        filter: params.tag,
+        expire: expire_instant(&session),
+        session,
+        shared: shared.clone(),
+        started: false,
+    };
+    let body = futures_util::stream::unfold(stream, |mut stream| async move {
+        let chunk = stream.next().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), stream))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream;charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // A connection-level header: HTTP/2 forbids it.
+    if version == Version::HTTP_11 {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    }
+    // nginx would otherwise hold events back to fill its buffers.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    cors(response)
+}
+
+/// When `session` expires, on tokio's clock (a century at most).
+pub(crate) fn expire_instant(session: &Session) -> Instant {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64());
+    let left = (session.expire - now).max(0.0);
+    let century = Duration::from_secs(100 * 365 * 86_400);
+    Instant::now() + crate::config::seconds(&left.into()).unwrap_or(century)
+}
+
+/// One client's stream.
+struct Stream {
+    cursor: Cursor,
+    filter: Option<ExprMatcher>,
+    session: Session,
+    expire: Instant,
+    shared: Arc<Shared>,
+    started: bool,
+}
+
+impl Stream {
+    /// The next chunk to send; `None` ends the stream (the token expired or was removed, or the
+    /// API stops).
+    async fn next(&mut self) -> Option<Bytes> {
+        if !self.started {
+            self.started = true;
+            return Some(Bytes::from_static(RETRY));
+        }
+        let quiet_until = Instant::now() + KEEP_ALIVE;
+        loop {
+            tokio::select! {
+                batch = self.cursor.next() => {
+                    let batch = batch?;
+                    // Salt checks the token before every event.
+                    if Instant::now() >= self.expire {
+                        return None;
+                    }
+                    let mut chunk = BytesMut::new();
+                    if let Some(lost) = &batch.lost {
+                        chunk.extend_from_slice(lost.sse());
+                    }
+                    for item in &batch.items {
+                        if self.filter.as_ref().is_none_or(|filter| filter.matches(&item.tag)) {
+                            chunk.extend_from_slice(item.sse());
+                        }
+                    }
+                    if !chunk.is_empty() {
+                        return Some(chunk.freeze());
+                    }
+                }
+                _ = tokio::time::sleep_until(quiet_until) => {
+                    // A logged-out token ends the stream too; files are read only when idle.
+                    self.shared.tokens.get(&self.session.token)?;
+                    return Some(Bytes::from_static(KEEP_ALIVE_COMMENT));
+                }
+                _ = tokio::time::sleep_until(self.expire) => return None,
+            }
+        }
+    }
+}
