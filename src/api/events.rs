@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, Version, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Version, header};
 use axum::response::Response;
 use axum::routing::get;
 use bytes::BytesMut;
@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use super::Shared;
 use super::auth::{Authenticated, Session};
-use super::reply::cors;
+use super::reply::{Reply, cors};
 use super::stream::Cursor;
 use crate::event::matching::ExprMatcher;
 
@@ -31,6 +31,9 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Salt's reconnection delay for `EventSource`, the stream's first line.
 const RETRY: &[u8] = b"retry: 400\n";
+
+/// Why a caller without a valid token is refused, as Salt says it.
+pub(crate) const UNAUTHORIZED: &str = "No permission -- see authorization schemes";
 
 /// The comment sent when nothing else was for [`KEEP_ALIVE`].
 const KEEP_ALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
@@ -84,6 +87,12 @@ async fn events(
             .and_then(|token| shared.tokens.get(token))
         {
             Some(session) => session,
+            // EventSource asks for `text/event-stream` only: refused in JSON all the same,
+            // with the status that says why.
+            None if refused.status() == StatusCode::NOT_ACCEPTABLE => {
+                return Reply::error(StatusCode::UNAUTHORIZED, UNAUTHORIZED)
+                    .render(&HeaderMap::new());
+            }
             None => return refused,
         },
     };

@@ -120,8 +120,8 @@ impl Events {
     /// Listens on the master's bus until `shutdown`, reconnecting as needed; then ends every
     /// stream.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut listener = Listener::new(self.inner.publish.clone()).on_notice(|notice| {
-            match notice {
+        let mut listener =
+            Listener::new(self.inner.publish.clone()).on_notice(|notice| match notice {
                 ListenNotice::Waiting { endpoint, reason } => {
                     tracing::warn!("waiting for the master's bus at {endpoint}: {reason}")
                 }
@@ -131,8 +131,7 @@ impl Events {
                 ListenNotice::Lost { endpoint, reason } => {
                     tracing::warn!("lost the master's bus at {endpoint}: {reason}; reconnecting")
                 }
-            }
-        });
+            });
         loop {
             let event = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -166,7 +165,10 @@ impl Events {
             data_at,
         });
         {
-            let mut ring = inner.ring.write().unwrap_or_else(|poison| poison.into_inner());
+            let mut ring = inner
+                .ring
+                .write()
+                .unwrap_or_else(|poison| poison.into_inner());
             while ring.len() >= inner.size
                 || ring
                     .front()
@@ -269,10 +271,15 @@ impl Cursor {
     /// The events after the place, if any, moving past them.
     fn take(&mut self) -> Option<Batch> {
         let inner = &self.events.inner;
-        let ring = inner.ring.read().unwrap_or_else(|poison| poison.into_inner());
+        let ring = inner
+            .ring
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
         // Events past their age count as gone even before a newer one pushes them out.
         let kept = ring.partition_point(|item| item.received.elapsed() > inner.age);
-        let first = ring.get(kept).map_or(*self.newest.borrow() + 1, |item| item.seq);
+        let first = ring
+            .get(kept)
+            .map_or(*self.newest.borrow() + 1, |item| item.seq);
         let mut lost = None;
         if self.next < first || self.unknown {
             let count = first.saturating_sub(self.next);
@@ -402,7 +409,10 @@ mod tests {
         fire(&events, "a\ndata: forged\r\n");
         let frame = cursor.take().unwrap().items[0].sse().clone();
         let text = std::str::from_utf8(&frame).unwrap();
-        assert!(text.starts_with("id: 7-1\ntag: a\\ndata: forged\\r\\n\ndata: {"), "{text}");
+        assert!(
+            text.starts_with("id: 7-1\ntag: a\\ndata: forged\\r\\n\ndata: {"),
+            "{text}"
+        );
         assert_eq!(text.matches('\n').count(), 4, "{text}");
     }
 
@@ -457,6 +467,9 @@ mod tests {
         assert_eq!(events.inner.size, 5);
         assert_eq!(events.inner.age, Duration::from_millis(1500));
         let err = Events::new(&config, &block("events_replay_size: 0\n")).unwrap_err();
-        assert!(err.to_string().contains("rest_cherrypy.events_replay_size"), "{err}");
+        assert!(
+            err.to_string().contains("rest_cherrypy.events_replay_size"),
+            "{err}"
+        );
     }
 }

@@ -21,7 +21,7 @@ use futures_util::SinkExt;
 
 use super::Shared;
 use super::auth::{Authenticated, Session};
-use super::events::expire_instant;
+use super::events::{UNAUTHORIZED, expire_instant};
 use super::reply::Reply;
 use super::stream::{Batch, Cursor};
 
@@ -53,11 +53,7 @@ async fn ws_token(
 ) -> Response {
     match shared.tokens.get(&token) {
         Some(session) => upgrade.on_upgrade(move |socket| serve(socket, shared, session)),
-        None => Reply::error(
-            StatusCode::UNAUTHORIZED,
-            "No permission -- see authorization schemes",
-        )
-        .render(&headers),
+        None => Reply::error(StatusCode::UNAUTHORIZED, UNAUTHORIZED).render(&headers),
     }
 }
 
