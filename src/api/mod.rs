@@ -11,7 +11,10 @@
 mod auth;
 mod body;
 mod config;
+mod hook;
+mod lowstate;
 mod reply;
+mod resources;
 mod server;
 
 pub use config::{ApiOptions, TlsFiles};
@@ -36,6 +39,8 @@ pub(crate) struct Shared {
     pub options: ApiOptions,
     /// The eauth tokens.
     pub tokens: auth::Tokens,
+    /// The `runner_async` calls under way.
+    pub background: lowstate::Background,
 }
 
 /// Why `salt-api` cannot start or stopped.
@@ -70,6 +75,9 @@ pub enum ApiError {
 fn router(shared: Arc<Shared>) -> Router {
     let limit = usize::try_from(shared.options.max_request_body_size).unwrap_or(usize::MAX);
     Router::new()
+        .merge(lowstate::routes())
+        .merge(resources::routes())
+        .merge(hook::routes(&shared.options.webhook_url))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(shared)
