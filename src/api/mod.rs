@@ -13,7 +13,10 @@ mod auth;
 mod body;
 mod config;
 mod events;
+mod hook;
+mod lowstate;
 mod reply;
+mod resources;
 mod server;
 mod stream;
 mod ws;
@@ -42,6 +45,8 @@ pub(crate) struct Shared {
     pub tokens: auth::Tokens,
     /// The master's events, for `/events` and `/ws`.
     pub events: stream::Events,
+    /// The `runner_async` calls under way.
+    pub background: lowstate::Background,
 }
 
 /// Why `salt-api` cannot start or stopped.
@@ -79,6 +84,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(events::routes())
         .merge(ws::routes())
         .merge(app::routes())
+        .merge(lowstate::routes())
+        .merge(resources::routes())
+        .merge(hook::routes(&shared.options.webhook_url))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(shared)

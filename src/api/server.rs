@@ -54,6 +54,7 @@ impl Api {
             config: config.clone(),
             tokens: super::auth::Tokens::new(config)?,
             events: super::stream::Events::new(config, &options.block)?,
+            background: Default::default(),
             options,
         });
         Ok(Api {
@@ -135,6 +136,7 @@ impl Api {
                 tracing::warn!("answers still under way after {STOP_TIMEOUT:?}: cut off");
             }
         }
+        self.shared.background.finish(STOP_TIMEOUT).await;
         Ok(())
     }
 }
