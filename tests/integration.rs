@@ -2,6 +2,7 @@
 
 mod support;
 
+mod api_auth;
 mod beacon_inotify;
 mod beacon_metrics;
 mod beacon_procs;
