@@ -23,6 +23,7 @@ pub fn bin(name: &str) -> PathBuf {
         "salt-run" => env!("CARGO_BIN_EXE_salt-run"),
         "salt" => env!("CARGO_BIN_EXE_salt"),
         "salt-key" => env!("CARGO_BIN_EXE_salt-key"),
+        "salt-api" => env!("CARGO_BIN_EXE_salt-api"),
         other => panic!("no binary {other}"),
     })
 }

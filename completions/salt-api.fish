@@ -1,0 +1,12 @@
+complete -c salt-api -s c -l config-dir -d 'Directory holding the `master` / `minion` config files [default: /etc/salt]' -r -F
+complete -c salt-api -s l -l log-level -d 'Console log level: quiet, critical, error, warning, info, debug, trace, garbage, all' -r
+complete -c salt-api -l generate -d 'Write a man page or shell completion script to stdout and exit' -r -f -a "man\t'A roff man page'
+bash\t'Bash completion'
+zsh\t'Zsh completion'
+fish\t'Fish completion'"
+complete -c salt-api -l log-file -d 'Log file path [default: the config\'s log_file, /var/log/salt/<daemon>]' -r -F
+complete -c salt-api -l log-file-level -d 'Log level of the log file [default: the config\'s log_level_logfile, or warning]' -r
+complete -c salt-api -l pid-file -d 'Write the process id to this file [default: the config\'s pidfile]' -r -F
+complete -c salt-api -s d -l daemon -d 'Run in the background'
+complete -c salt-api -s h -l help -d 'Print help'
+complete -c salt-api -s V -l version -d 'Print version'
