@@ -251,11 +251,13 @@ fn api_requests_without_a_valid_token_are_refused() {
     assert_eq!(logout(&["-b", &cookie]), 200, "the cookie is");
 
     // A body over max_request_body_size is refused before it is read.
-    let big = "x".repeat(2 << 20);
+    let big = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(big.path(), "x".repeat(2 << 20)).unwrap();
+    let data = format!("@{}", big.path().display());
     let answer = curl(
         port,
         "/login",
-        &["-H", "Content-Type: text/plain", "--data-binary", &big],
+        &["-H", "Content-Type: text/plain", "-H", "Expect:", "--data-binary", &data],
     );
     assert_eq!(answer.status, 413);
 }
