@@ -257,7 +257,14 @@ fn api_requests_without_a_valid_token_are_refused() {
     let answer = curl(
         port,
         "/login",
-        &["-H", "Content-Type: text/plain", "-H", "Expect:", "--data-binary", &data],
+        &[
+            "-H",
+            "Content-Type: text/plain",
+            "-H",
+            "Expect:",
+            "--data-binary",
+            &data,
+        ],
     );
     assert_eq!(answer.status, 413);
 }
