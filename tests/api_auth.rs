@@ -335,3 +335,49 @@ fn api_pam_logs_in_a_system_user() {
     );
     assert_eq!(wrong.status, 401);
 }
+
+#[test]
+fn api_acl_target_entries_and_runner_modules_are_salts() {
+    let port = free_port();
+    let mut lab = Lab::with_config(
+        &format!(
+            "{}external_auth:\n  auto:\n    carol:\n      - minion1:\n          - test.ping\n      - other*:\n          - test.echo\n      - '@jobs'\n",
+            api_block(port)
+        ),
+        "",
+    );
+    lab.start_master();
+    lab.start_minion();
+    lab.start_api(port);
+    let token = lab.mint_token("carol", "auto", 60.0);
+    let post = |body: &str| {
+        curl(
+            port,
+            "/",
+            &[
+                "-H",
+                &format!("X-Auth-Token: {token}"),
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                body,
+            ],
+        )
+    };
+    let wait = crate::support::wait_until(std::time::Duration::from_secs(10), || {
+        post(r#"{"client": "local", "tgt": "*", "fun": "test.ping"}"#).body
+            == r#"{"return": [{"minion1": true}]}"#
+    });
+    assert!(
+        wait,
+        "every targeted minion is one minion1 matches: allowed"
+    );
+    // test.echo is allowed on other* only, and `*` targets minion1.
+    let echo = post(r#"{"client": "local", "tgt": "*", "fun": "test.echo", "arg": "x"}"#);
+    assert_eq!(echo.status, 401, "{}", echo.body);
+    // `@jobs` opens the jobs runner, and no other.
+    let jobs = post(r#"{"client": "runner", "fun": "jobs.list_jobs"}"#);
+    assert_eq!(jobs.status, 200, "{}", jobs.body);
+    let manage = post(r#"{"client": "runner", "fun": "manage.up"}"#);
+    assert_eq!(manage.status, 401, "{}", manage.body);
+}

@@ -3,6 +3,7 @@
 mod support;
 
 mod api_auth;
+mod api_calls;
 mod beacon_inotify;
 mod beacon_metrics;
 mod beacon_procs;

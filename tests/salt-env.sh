@@ -146,12 +146,39 @@ assert salt.version.__version__ == "'"$v"'", salt.version.__version__'
     say "$v: ok ($((SECONDS - t0))s)"
 }
 
+# pepper (PyPI salt-pepper), Salt's REST API client, for the salt-api tests: a small venv of its
+# own, since it imports pkg_resources (setuptools), which would also wake modules of Salt's own
+# (pip, pip_state) in the release venvs the conformance tests compare with. Best effort.
+PEPPER="salt-pepper==0.7.6"
+pepper_env() {
+    local dir="$ROOT/pepper"
+    [ "$(cat "$dir/.halite-ok" 2>/dev/null)" = "$PEPPER" ] && return 0
+    mkdir -p "$ROOT"
+    exec 9>"$ROOT/.lock-pepper"
+    flock 9
+    if [ "$(cat "$dir/.halite-ok" 2>/dev/null)" != "$PEPPER" ]; then
+        say "pepper: installing $PEPPER into $dir"
+        rm -rf "$dir"
+        # The venv's bundled pip and setuptools (ensurepip, offline) are what pepper needs.
+        if "$PY" -m venv "$dir" >"$ROOT/install-pepper.log" 2>&1 &&
+            "$dir/bin/python" -m pip install --disable-pip-version-check --no-input --no-deps \
+                "$PEPPER" >>"$ROOT/install-pepper.log" 2>&1 &&
+            "$dir/bin/pepper" --help >/dev/null 2>>"$ROOT/install-pepper.log"; then
+            printf '%s' "$PEPPER" >"$dir/.halite-ok"
+        else
+            echo "salt-env: cannot install $PEPPER (log: $ROOT/install-pepper.log)" >&2
+        fi
+    fi
+    exec 9>&-
+}
+
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=("${DEFAULT_VERSIONS[@]}")
 rc=0
 for v in "${versions[@]}"; do
     if ensure "$v"; then add_ons "$v"; else rc=1; fi
 done
+pepper_env
 for v in "${versions[@]}"; do
     [ -f "$ROOT/$v/.halite-ok" ] && echo "$v $ROOT/$v/bin"
 done

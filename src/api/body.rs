@@ -57,12 +57,10 @@ impl FromRequest<Arc<Shared>> for Lowstate {
                 Ok(Lowstate(vec![Value::Map(entries)]))
             }
             Value::Array(items) => Ok(Lowstate(items)),
-            Value::Nil => Ok(Lowstate(Vec::new())),
-            _ => Err(Reply::error(
-                StatusCode::BAD_REQUEST,
-                "The request body must be a map or a list of maps",
-            )
-            .render(&headers)),
+            // No body at all is no list either, as Salt answers.
+            _ => Err(
+                Reply::error(StatusCode::BAD_REQUEST, "Lowstates must be a list").render(&headers),
+            ),
         }
     }
 }

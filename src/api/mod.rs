@@ -12,7 +12,10 @@ mod acl;
 mod auth;
 mod body;
 mod config;
+mod hook;
+mod lowstate;
 mod reply;
+mod resources;
 mod server;
 
 pub use config::{ApiOptions, TlsFiles};
@@ -37,6 +40,8 @@ pub(crate) struct Shared {
     pub options: ApiOptions,
     /// The eauth tokens.
     pub tokens: auth::Tokens,
+    /// The `runner_async` calls under way.
+    pub background: lowstate::Background,
 }
 
 /// Why `salt-api` cannot start or stopped.
@@ -72,6 +77,9 @@ fn router(shared: Arc<Shared>) -> Router {
     let limit = usize::try_from(shared.options.max_request_body_size).unwrap_or(usize::MAX);
     Router::new()
         .merge(auth::routes())
+        .merge(lowstate::routes())
+        .merge(resources::routes())
+        .merge(hook::routes(&shared.options.webhook_url))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(shared)

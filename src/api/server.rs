@@ -53,6 +53,7 @@ impl Api {
         let shared = Arc::new(Shared {
             config: config.clone(),
             tokens: super::auth::Tokens::new(config)?,
+            background: Default::default(),
             options,
         });
         Ok(Api {
@@ -132,6 +133,7 @@ impl Api {
                 tracing::warn!("answers still under way after {STOP_TIMEOUT:?}: cut off");
             }
         }
+        self.shared.background.finish(STOP_TIMEOUT).await;
         Ok(())
     }
 }
