@@ -2,6 +2,7 @@
 
 mod support;
 
+mod api_auth;
 mod api_calls;
 mod api_events;
 mod beacon_inotify;

@@ -66,7 +66,7 @@ impl FromRequest<Arc<Shared>> for Lowstate {
 }
 
 /// The data of a body, by its content type.
-fn parse(headers: &HeaderMap, raw: &[u8]) -> Result<Value, Reply> {
+fn parse(headers: &HeaderMap, raw: &[u8]) -> Result<Value, Box<Reply>> {
     if raw.is_empty() {
         return Ok(Value::Nil);
     }
@@ -82,25 +82,25 @@ fn parse(headers: &HeaderMap, raw: &[u8]) -> Result<Value, Reply> {
         .to_ascii_lowercase();
     let text = || {
         std::str::from_utf8(raw)
-            .map_err(|_| Reply::error(StatusCode::BAD_REQUEST, "The request body is not UTF-8"))
+            .map_err(|_| refused(StatusCode::BAD_REQUEST, "The request body is not UTF-8"))
     };
     match media.as_str() {
         "application/x-www-form-urlencoded" => Ok(form(raw)),
         "application/json" | "text/plain" => {
             serde_json::from_str::<Value>(text()?).map_err(|err| {
-                Reply::error(
+                refused(
                     StatusCode::BAD_REQUEST,
                     format!("Invalid JSON document: {err}"),
                 )
             })
         }
         "application/x-yaml" | "text/yaml" => crate::salt_yaml::load(text()?).map_err(|err| {
-            Reply::error(
+            refused(
                 StatusCode::BAD_REQUEST,
                 format!("Invalid YAML document: {err}"),
             )
         }),
-        _ => Err(Reply::error(
+        _ => Err(refused(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
                 "Content type {media} is not one of application/x-www-form-urlencoded, \
@@ -108,6 +108,11 @@ fn parse(headers: &HeaderMap, raw: &[u8]) -> Result<Value, Reply> {
             ),
         )),
     }
+}
+
+/// A refused body's answer (boxed: the common case is a body that parses).
+fn refused(status: StatusCode, message: impl Into<String>) -> Box<Reply> {
+    Box::new(Reply::error(status, message))
 }
 
 /// Form fields as CherryPy reads them: a map in the fields' order, a repeated field a list.

@@ -19,6 +19,7 @@ const MAX_REQUEST_BODY: u64 = 1 << 20;
 /// Options Salt's `rest_cherrypy` has that do not apply here: named in one log line at start.
 const IGNORED: &[&str] = &[
     "collect_stats",
+    "debug",
     "expire_responses",
     "thread_pool",
     "socket_queue_size",
@@ -38,8 +39,6 @@ pub struct ApiOptions {
     pub address: SocketAddr,
     /// The certificate and key to serve TLS with; `None` serves plain HTTP.
     pub tls: Option<TlsFiles>,
-    /// Whether error replies carry details (Salt's `debug`).
-    pub debug: bool,
     /// The path webhooks are posted under (Salt's `webhook_url`, `/hook`).
     pub webhook_url: String,
     /// Whether webhooks need no token (Salt's `webhook_disable_auth`).
@@ -71,7 +70,6 @@ impl ApiOptions {
             return Ok(ApiOptions {
                 address: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000),
                 tls: None,
-                debug: false,
                 webhook_url: "/hook".to_owned(),
                 webhook_disable_auth: false,
                 max_request_body_size: MAX_REQUEST_BODY,
@@ -116,7 +114,6 @@ impl ApiOptions {
         Ok(ApiOptions {
             address: SocketAddr::new(host, port),
             tls,
-            debug: option.bool("debug", false)?,
             webhook_url,
             webhook_disable_auth: option.bool("webhook_disable_auth", false)?,
             max_request_body_size: option.u64("max_request_body_size", MAX_REQUEST_BODY)?,

@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use super::Shared;
+use super::acl::Args;
 use super::auth::{Authenticated, Call, Session};
 use super::body::Lowstate;
 use super::reply::Reply;
@@ -183,7 +184,7 @@ async fn run(
 ) -> Response {
     let mut returns = Vec::with_capacity(chunks.len());
     for chunk in &chunks {
-        let ran = match chunk_session(&shared, chunk) {
+        let ran = match chunk_session(&shared, chunk).await {
             Ok(session) => execute(&shared, &session, chunk).await,
             Err(refusal) => Err(refusal),
         };
@@ -196,7 +197,7 @@ async fn run(
 }
 
 /// Who a `/run` chunk's credentials name.
-fn chunk_session(shared: &Shared, chunk: &Value) -> Result<Session, Refusal> {
+async fn chunk_session(shared: &Shared, chunk: &Value) -> Result<Session, Refusal> {
     let unauthorized = |message: &str| Refusal::new(StatusCode::UNAUTHORIZED, message);
     if let Some(token) = map_get(chunk, "token") {
         let token = token
@@ -209,9 +210,10 @@ fn chunk_session(shared: &Shared, chunk: &Value) -> Result<Session, Refusal> {
             .ok_or_else(|| unauthorized("Authentication failure of type \"token\" occurred."));
     }
     if map_get(chunk, "eauth").is_some() {
-        return Err(unauthorized(
-            "Authentication failure of type \"eauth\" occurred.",
-        ));
+        return shared
+            .credentials(chunk)
+            .await
+            .ok_or_else(|| unauthorized("Authentication failure of type \"eauth\" occurred."));
     }
     Err(unauthorized("No authentication credentials given"))
 }
@@ -310,7 +312,12 @@ impl Job {
             .or_else(|| text(chunk, "expr_form"))
             .unwrap_or("glob");
         let fun = required(chunk, "fun", client)?;
-        let call = Call::Local { tgt, tgt_type, fun };
+        let call = Call::Local {
+            tgt,
+            tgt_type,
+            fun,
+            args: call_args(chunk),
+        };
         if !shared.permitted(session, &call) {
             return Err(Refusal::new(
                 StatusCode::UNAUTHORIZED,
@@ -599,6 +606,16 @@ async fn close(sink: EventSink) {
     }
 }
 
+/// A chunk's `arg` and `kwarg`, for the ACL's argument conditions.
+fn call_args(chunk: &Value) -> Args<'_> {
+    Args {
+        arg: map_get(chunk, "arg")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice),
+        kwarg: map_get(chunk, "kwarg").filter(|kwarg| kwarg.is_map()),
+    }
+}
+
 /// The runner a chunk names, if the caller may run it.
 fn runner_of(
     shared: &Shared,
@@ -607,7 +624,7 @@ fn runner_of(
     client: &str,
 ) -> Result<&'static MasterFunction, Refusal> {
     let fun = required(chunk, "fun", client)?;
-    if !shared.permitted(session, &Call::Runner(fun)) {
+    if !shared.permitted(session, &Call::Runner(fun, call_args(chunk))) {
         return Err(Refusal::new(
             StatusCode::UNAUTHORIZED,
             auth_failure(session),
@@ -742,7 +759,7 @@ async fn runner_async(shared: &Shared, session: &Session, chunk: &Value) -> Resu
 /// `salt/wheel/<jid>/new` (without `return` and `success`) and `…/ret`.
 async fn wheel(shared: &Shared, session: &Session, chunk: &Value) -> Result<Value, Refusal> {
     let fun = required(chunk, "fun", "wheel")?;
-    if !shared.permitted(session, &Call::Wheel(fun)) {
+    if !shared.permitted(session, &Call::Wheel(fun, call_args(chunk))) {
         return Err(Refusal::new(
             StatusCode::UNAUTHORIZED,
             auth_failure(session),

@@ -8,6 +8,7 @@
 //! Each endpoint family lives in a module of its own and adds its routes to the one router;
 //! [`reply`] renders every answer and error in the shape and content type Salt's would have.
 
+mod acl;
 mod app;
 mod auth;
 mod body;
@@ -81,6 +82,7 @@ pub enum ApiError {
 fn router(shared: Arc<Shared>) -> Router {
     let limit = usize::try_from(shared.options.max_request_body_size).unwrap_or(usize::MAX);
     Router::new()
+        .merge(auth::routes())
         .merge(events::routes())
         .merge(ws::routes())
         .merge(app::routes())

@@ -1,0 +1,383 @@
+//! salt-api's authentication against a real salt-api and master: `/login` and `/logout` as Salt
+//! 3007.8 answers them (status, headers, JSON shape), the eauth backends, and the requests that
+//! must be refused (no token, a wrong one, an expired one, one in the query when that is off, a
+//! body over `max_request_body_size`).
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use crate::support::{Lab, api_block, free_port};
+
+/// A `curl -i` answer: the status, the headers (lowercased names) and the body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|err| panic!("{err}: {}", self.body))
+    }
+}
+
+fn curl(port: u16, path: &str, args: &[&str]) -> Answer {
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "15"])
+        .args(args)
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no answer: {text} {}", String::from_utf8_lossy(&out.stderr)));
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+fn login(port: u16, fields: &[&str]) -> Answer {
+    let mut args = Vec::new();
+    for field in fields {
+        args.extend(["-d", field]);
+    }
+    curl(port, "/login", &args)
+}
+
+/// A lab with salt-api on `external_auth` (`api_extra`: more lines of the API's block), master
+/// and API started.
+fn lab(external_auth: &str, api_extra: &str) -> (Lab, u16) {
+    let port = free_port();
+    let mut lab = Lab::with_config(
+        &format!(
+            "{}{api_extra}external_auth:\n{external_auth}",
+            api_block(port)
+        ),
+        "",
+    );
+    lab.start_master();
+    lab.start_api(port);
+    (lab, port)
+}
+
+#[test]
+fn api_login_answers_as_salts_and_logout_removes_the_token() {
+    let users = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(users.path(), "ann:secret\n").unwrap();
+    let (lab, port) = lab(
+        &format!(
+            "  auto:\n    saltdev:\n      - '@wheel'\n      - .*\n      - '@runner'\n    '*':\n      - test.ping\n  file:\n    ^filename: {}\n    ann:\n      - grains.*\n",
+            users.path().display()
+        ),
+        "",
+    );
+
+    // GET /login: Salt's 200 with a WWW-Authenticate and a null status.
+    let form = curl(port, "/login", &[]);
+    assert_eq!(form.status, 200);
+    assert_eq!(form.header("www-authenticate"), Some("Session"));
+    assert_eq!(form.body, r#"{"status": null, "return": "Please log in"}"#);
+
+    let answer = login(port, &["username=saltdev", "password=x", "eauth=auto"]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    let json = answer.json();
+    let entry = &json["return"][0];
+    let keys: Vec<&str> = entry
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let token = entry["token"].as_str().unwrap();
+    assert_eq!(token.len(), 64, "a sha256 digest");
+    assert_eq!(answer.header("x-auth-token"), Some(token));
+    let cookie = answer.header("set-cookie").unwrap();
+    assert!(
+        cookie.starts_with(&format!("session_id={token}; expires="))
+            && cookie.ends_with(" GMT; Max-Age=36000; Path=/"),
+        "{cookie}"
+    );
+    let body_order = answer.body.find("\"token\"").unwrap()
+        < answer.body.find("\"expire\"").unwrap()
+        && answer.body.find("\"start\"").unwrap() < answer.body.find("\"user\"").unwrap();
+    assert!(body_order, "Salt's key order: {}", answer.body);
+    assert_eq!(keys.len(), 6, "{keys:?}");
+    assert_eq!(entry["user"], "saltdev");
+    assert_eq!(entry["eauth"], "auto");
+    assert_eq!(
+        entry["perms"].to_string(),
+        r#"[".*","@runner","@wheel","test.ping"]"#
+    );
+    let (start, expire) = (
+        entry["start"].as_f64().unwrap(),
+        entry["expire"].as_f64().unwrap(),
+    );
+    assert!((expire - start - 43_200.0).abs() < 0.01, "{start} {expire}");
+    // The token file: Salt's localfs msgpack, mode 0600.
+    let file = lab.path().join("cache/master/tokens").join(token);
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let bytes = std::fs::read(&file).unwrap();
+    let data = rmpv::decode::read_value(&mut bytes.as_slice()).unwrap();
+    assert_eq!(
+        data.as_map()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["start", "expire", "name", "eauth", "token"]
+    );
+
+    // A user with no entries of its own gets `*`'s; JSON and YAML bodies work too.
+    let json_login = curl(
+        port,
+        "/login",
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"username": "fred", "password": "p", "eauth": "auto"}"#,
+        ],
+    );
+    assert_eq!(
+        json_login.json()["return"][0]["perms"].to_string(),
+        r#"["test.ping"]"#
+    );
+    let yaml_login = curl(
+        port,
+        "/login",
+        &[
+            "-H",
+            "Content-Type: application/x-yaml",
+            "-d",
+            "username: ann\npassword: secret\neauth: file\n",
+        ],
+    );
+    assert_eq!(yaml_login.status, 200, "{}", yaml_login.body);
+    assert_eq!(
+        yaml_login.json()["return"][0]["perms"].to_string(),
+        r#"["grains.*"]"#
+    );
+
+    // Refusals: a wrong password, an eauth not in external_auth, no credentials.
+    for fields in [
+        &["username=ann", "password=wrong", "eauth=file"][..],
+        &["username=ann", "password=secret", "eauth=pam"],
+        &["username=ann", "password=secret"],
+    ] {
+        let refused = login(port, fields);
+        assert_eq!(refused.status, 401, "{fields:?}");
+        assert_eq!(
+            refused.body,
+            r#"{"status": 401, "return": "Could not authenticate using provided credentials"}"#
+        );
+    }
+
+    // Logout: Salt's answer, the cookie expired, the token gone for good.
+    let out = curl(
+        port,
+        "/logout",
+        &["-X", "POST", "-H", &format!("X-Auth-Token: {token}")],
+    );
+    assert_eq!(out.status, 200);
+    assert_eq!(out.body, r#"{"return": "Your token has been cleared"}"#);
+    let cookie = out.header("set-cookie").unwrap();
+    assert!(
+        cookie.starts_with("session_id=; expires=") && !cookie.contains("Max-Age"),
+        "{cookie}"
+    );
+    assert!(!file.exists());
+    let again = curl(
+        port,
+        "/logout",
+        &["-X", "POST", "-b", &format!("session_id={token}")],
+    );
+    assert_eq!(again.status, 401);
+}
+
+#[test]
+fn api_requests_without_a_valid_token_are_refused() {
+    let (lab, port) = lab("  auto:\n    saltdev:\n      - .*\n", "");
+    let logout =
+        |args: &[&str]| curl(port, "/logout", &[&["-X", "POST"][..], args].concat()).status;
+    assert_eq!(logout(&[]), 401, "no token");
+    assert_eq!(
+        logout(&["-H", "X-Auth-Token: 0123abcd"]),
+        401,
+        "a wrong token"
+    );
+    assert_eq!(logout(&["-H", "X-Auth-Token: ../../etc"]), 401, "a path");
+    let expired = lab.mint_token("saltdev", "auto", -5.0);
+    assert_eq!(
+        logout(&["-H", &format!("X-Auth-Token: {expired}")]),
+        401,
+        "expired"
+    );
+    assert!(
+        !lab.path()
+            .join("cache/master/tokens")
+            .join(&expired)
+            .exists(),
+        "an expired token is removed"
+    );
+    // token_in_query is off by default: a query token is not looked at.
+    let token = lab.mint_token("saltdev", "auto", 60.0);
+    let query = curl(port, &format!("/logout?token={token}"), &["-X", "POST"]);
+    assert_eq!(query.status, 401);
+    assert_eq!(
+        query.body,
+        r#"{"status": 401, "return": "No permission -- see authorization schemes"}"#
+    );
+    let cookie = format!("session_id={token}");
+    assert_eq!(logout(&["-b", &cookie]), 200, "the cookie is");
+
+    // A body over max_request_body_size is refused before it is read.
+    let big = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(big.path(), "x".repeat(2 << 20)).unwrap();
+    let data = format!("@{}", big.path().display());
+    let answer = curl(
+        port,
+        "/login",
+        &[
+            "-H",
+            "Content-Type: text/plain",
+            "-H",
+            "Expect:",
+            "--data-binary",
+            &data,
+        ],
+    );
+    assert_eq!(answer.status, 413);
+}
+
+#[test]
+fn api_query_tokens_are_taken_when_token_in_query_is_on() {
+    let (lab, port) = lab(
+        "  auto:\n    saltdev:\n      - .*\n",
+        "  token_in_query: True\n",
+    );
+    let token = lab.mint_token("saltdev", "auto", 60.0);
+    let answer = curl(port, &format!("/logout?token={token}"), &["-X", "POST"]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+#[test]
+fn api_pam_logs_in_a_system_user() {
+    if !nix::unistd::Uid::effective().is_root() {
+        return eprintln!("pam login: SKIPPED (needs root to create a throwaway user)");
+    }
+    if !std::path::Path::new("/etc/pam.d/login").exists() {
+        return eprintln!("pam login: SKIPPED (no /etc/pam.d/login)");
+    }
+    let user = format!("hlpam{}", std::process::id());
+    let created = Command::new("useradd")
+        .args(["-M", "-s", "/usr/sbin/nologin", "-G", "adm", &user])
+        .status()
+        .is_ok_and(|status| status.success());
+    if !created {
+        return eprintln!("pam login: SKIPPED (useradd failed)");
+    }
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = Command::new("userdel").arg(&self.0).status();
+        }
+    }
+    let _remove = Remove(user.clone());
+    let mut chpasswd = Command::new("chpasswd")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let stdin = chpasswd.stdin.as_mut().unwrap();
+    writeln!(stdin, "{user}:Pam-pass-1").unwrap();
+    assert!(chpasswd.wait().unwrap().success());
+
+    let (_lab, port) = lab("  pam:\n    adm%:\n      - test.*\n", "");
+    let answer = login(
+        port,
+        &[
+            &format!("username={user}"),
+            "password=Pam-pass-1",
+            "eauth=pam",
+        ],
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let entry = &answer.json()["return"][0];
+    assert_eq!(entry["user"], user.as_str());
+    assert_eq!(
+        entry["perms"].to_string(),
+        r#"["test.*"]"#,
+        "from the adm% group"
+    );
+    let wrong = login(
+        port,
+        &[&format!("username={user}"), "password=nope", "eauth=pam"],
+    );
+    assert_eq!(wrong.status, 401);
+}
+
+#[test]
+fn api_acl_target_entries_and_runner_modules_are_salts() {
+    let port = free_port();
+    let mut lab = Lab::with_config(
+        &format!(
+            "{}external_auth:\n  auto:\n    carol:\n      - minion1:\n          - test.ping\n      - other*:\n          - test.echo\n      - '@jobs'\n",
+            api_block(port)
+        ),
+        "",
+    );
+    lab.start_master();
+    lab.start_minion();
+    lab.start_api(port);
+    let token = lab.mint_token("carol", "auto", 60.0);
+    let post = |body: &str| {
+        curl(
+            port,
+            "/",
+            &[
+                "-H",
+                &format!("X-Auth-Token: {token}"),
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                body,
+            ],
+        )
+    };
+    let wait = crate::support::wait_until(std::time::Duration::from_secs(10), || {
+        post(r#"{"client": "local", "tgt": "*", "fun": "test.ping"}"#).body
+            == r#"{"return": [{"minion1": true}]}"#
+    });
+    assert!(
+        wait,
+        "every targeted minion is one minion1 matches: allowed"
+    );
+    // test.echo is allowed on other* only, and `*` targets minion1.
+    let echo = post(r#"{"client": "local", "tgt": "*", "fun": "test.echo", "arg": "x"}"#);
+    assert_eq!(echo.status, 401, "{}", echo.body);
+    // `@jobs` opens the jobs runner, and no other.
+    let jobs = post(r#"{"client": "runner", "fun": "jobs.list_jobs"}"#);
+    assert_eq!(jobs.status, 200, "{}", jobs.body);
+    let manage = post(r#"{"client": "runner", "fun": "manage.up"}"#);
+    assert_eq!(manage.status, 401, "{}", manage.body);
+}
