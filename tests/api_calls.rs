@@ -21,6 +21,13 @@ const EAUTH: &str = "external_auth:
       - '@jobs'
     bob:
       - test.ping
+    carol:
+      - '*':
+        - test.echo:
+            args: ['ok.*']
+      - '@test':
+        - arg:
+            kwargs: {color: blue}
 ";
 
 /// An HTTP client of the lab's API.
@@ -466,6 +473,21 @@ fn api_calls_external_auth_refuses_what_the_user_may_not_do() {
         &json!([{"client": "local", "tgt": "*", "fun": "test.ping"}, {"client": "wheel", "fun": "key.list_all"}]),
     );
     assert_eq!(mixed.status, 401);
+    // Entries that restrict arguments see each call's arguments.
+    let carol = lab.mint_token("carol", "auto", 600.0);
+    let carol = Some(carol.as_str());
+    let echo = |word: &str| {
+        let chunk = json!({"client": "local", "tgt": "*", "fun": "test.echo", "arg": [word]});
+        api.post("/", carol, &chunk)
+    };
+    assert_eq!(only(&echo("okay")), &json!({ MINION_ID: "okay" }));
+    assert_eq!(echo("nope").status, 401);
+    let arg = |color: &str| {
+        let chunk = json!({"client": "runner", "fun": "test.arg", "kwarg": {"color": color}});
+        api.post("/", carol, &chunk)
+    };
+    assert_eq!(arg("blue").status, 200, "{}", arg("blue").text);
+    assert_eq!(arg("red").status, 401);
     // An expired token, and none.
     let expired = lab.mint_token("alice", "auto", -1.0);
     assert_eq!(api.get("/jobs", Some(&expired)).status, 401);
