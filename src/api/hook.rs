@@ -43,8 +43,8 @@ const SECRET_FIELDS: [&str; 6] = [
 pub(super) fn routes(url: &str) -> Router<Arc<Shared>> {
     let base = url.trim_end_matches('/');
     Router::new()
-        .route(if base.is_empty() { "/" } else { base }, post(hook_root))
-        .route(&format!("{base}/{{*path}}"), post(hook_path))
+        .route(if base.is_empty() { "/" } else { base }, post(hook))
+        .route(&format!("{base}/{{*path}}"), post(hook))
 }
 
 /// What a webhook request brings.
@@ -57,10 +57,12 @@ struct Request {
     body: Body,
 }
 
-async fn hook_root(
+/// `POST <url>[/<path…>]`.
+async fn hook(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     OriginalUri(uri): OriginalUri,
+    path: Option<Path<String>>,
     headers: HeaderMap,
     authenticated: Result<Authenticated, Response>,
     body: Body,
@@ -73,26 +75,7 @@ async fn hook_root(
         authenticated,
         body,
     };
-    fire(request, "").await
-}
-
-async fn hook_path(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    OriginalUri(uri): OriginalUri,
-    Path(path): Path<String>,
-    headers: HeaderMap,
-    authenticated: Result<Authenticated, Response>,
-    body: Body,
-) -> Response {
-    let request = Request {
-        shared,
-        peer,
-        uri,
-        headers,
-        authenticated,
-        body,
-    };
+    let path = path.map(|Path(path)| path).unwrap_or_default();
     fire(request, &path).await
 }
 

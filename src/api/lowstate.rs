@@ -165,14 +165,24 @@ async fn lowstate(
     Authenticated(session): Authenticated,
     Lowstate(chunks): Lowstate,
 ) -> Response {
-    let mut returns = Vec::with_capacity(chunks.len());
-    for chunk in &chunks {
-        match execute(&shared, &session, chunk).await {
-            Ok(mut entries) => returns.append(&mut entries),
-            Err(refusal) => return refusal.reply().render(&headers),
-        }
+    match execute_all(&shared, &session, &chunks).await {
+        Ok(returns) => Reply::ok(object(vec![("return", Value::Array(returns))])).render(&headers),
+        Err(refusal) => refusal.reply().render(&headers),
     }
-    Reply::ok(object(vec![("return", Value::Array(returns))])).render(&headers)
+}
+
+/// Runs the chunks in order as `session`: the entries of their `return` list; the first
+/// refused ends the run.
+pub(crate) async fn execute_all(
+    shared: &Shared,
+    session: &Session,
+    chunks: &[Value],
+) -> Result<Vec<Value>, Refusal> {
+    let mut returns = Vec::with_capacity(chunks.len());
+    for chunk in chunks {
+        returns.append(&mut execute(shared, session, chunk).await?);
+    }
+    Ok(returns)
 }
 
 /// `POST /run`: the chunks, each carrying its own credentials (`token`, or `username`,

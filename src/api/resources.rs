@@ -15,7 +15,7 @@ use axum::routing::get;
 use super::Shared;
 use super::auth::{Authenticated, Session};
 use super::body::Lowstate;
-use super::lowstate::{Refusal, execute};
+use super::lowstate::{Refusal, execute, execute_all};
 use super::reply::Reply;
 use crate::event::{Value, map_get};
 
@@ -85,18 +85,17 @@ async fn start_jobs(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Authenticated(session): Authenticated,
-    Lowstate(chunks): Lowstate,
+    Lowstate(mut chunks): Lowstate,
 ) -> Response {
-    let mut returns = Vec::with_capacity(chunks.len());
-    for mut chunk in chunks {
-        if let Value::Map(entries) = &mut chunk {
+    for chunk in &mut chunks {
+        if let Value::Map(entries) = chunk {
             crate::event::map_set(entries, Value::from("client"), Value::from("local_async"));
         }
-        match execute(&shared, &session, &chunk).await {
-            Ok(mut entries) => returns.append(&mut entries),
-            Err(refusal) => return refusal.reply().render(&headers),
-        }
     }
+    let returns = match execute_all(&shared, &session, &chunks).await {
+        Ok(returns) => returns,
+        Err(refusal) => return refusal.reply().render(&headers),
+    };
     let links = returns
         .iter()
         .filter_map(|job| map_get(job, "jid").and_then(Value::as_str))
