@@ -65,8 +65,9 @@ fn slot() -> Slot {
     }
 }
 
-/// A real salt-master (and salt-minion) of one release in a temp dir, killed on drop.
-struct SaltLab {
+/// A real salt-master (and salt-minion, and salt-api) of one release in a temp dir, killed on
+/// drop.
+pub(crate) struct SaltLab {
     version: &'static str,
     dir: tempfile::TempDir,
     _slot: Slot,
@@ -74,6 +75,11 @@ struct SaltLab {
 
 impl SaltLab {
     fn up(version: &'static str, minion: bool) -> Self {
+        Self::up_with(version, minion, &[])
+    }
+
+    /// A lab whose `salt_lab.py up` gets more arguments (`--master-opt K=JSON`, `--api`).
+    pub(crate) fn up_with(version: &'static str, minion: bool, extra: &[&str]) -> Self {
         let slot = slot();
         let dir = tempfile::Builder::new()
             .prefix("hs")
@@ -94,6 +100,7 @@ impl SaltLab {
         if !minion {
             command.arg("--no-minion");
         }
+        command.args(extra);
         let output = command.output().unwrap();
         let lab = Self {
             version,
@@ -110,7 +117,7 @@ impl SaltLab {
         lab
     }
 
-    fn base(&self) -> &Path {
+    pub(crate) fn base(&self) -> &Path {
         self.dir.path()
     }
 
@@ -118,7 +125,7 @@ impl SaltLab {
         self.base().join("conf")
     }
 
-    fn master_pub(&self) -> PathBuf {
+    pub(crate) fn master_pub(&self) -> PathBuf {
         self.base().join("run/master/master_event_pub.ipc")
     }
 

@@ -5,6 +5,7 @@ mod support;
 mod api_auth;
 mod api_calls;
 mod api_events;
+mod api_salt;
 mod api_server;
 mod beacon_inotify;
 mod beacon_metrics;

@@ -17,7 +17,7 @@
 # once, ~10 s, and keeps the wheel in its cache) plus the packages the master,
 # minion, salt-call, salt-run and salt need, pinned binary wheels. Not needed
 # for the zeromq transport + event bus: requests, aiohttp (ws transport only),
-# jmespath, setproctitle, croniter, dateutil, gnupg, cherrypy (salt-api).
+# jmespath, setproctitle, croniter, dateutil, gnupg (cherrypy, for salt-api, is an add-on).
 # 3006.x vendors tornado (salt.ext.tornado); 3007.x needs the real one.
 #
 # Environment:
@@ -70,10 +70,22 @@ unpinned_for() {
 # rebuilds a venv. A failed add-on only warns: the tests that need it say SKIPPED.
 # pyinotify: Salt's inotify beacon, compared with halite's (an sdist only, hence not in the
 # binary-only extras). PyMySQL and psycopg2-binary: the drivers of Salt's mysql and pgjsonb
-# returners, compared with halite's on real servers.
+# returners, compared with halite's on real servers. cherrypy: Salt's rest_cherrypy (salt-api),
+# compared with halite's salt-api and benchmarked beside it; a requirement may be several pins
+# joined by commas, here CherryPy with its complete dependency closure (jaraco.text pulls in
+# typer, hence rich and pydantic), each pinned so that every machine gets the same set.
+CHERRYPY_PINS="CherryPy==18.10.0,cheroot==11.1.2,portend==3.2.1,tempora==5.13.0"
+CHERRYPY_PINS+=",zc.lockfile==4.0,more-itertools==11.2.1,jaraco.collections==5.2.1"
+CHERRYPY_PINS+=",jaraco.context==6.1.2,jaraco.functools==4.6.0,jaraco.text==4.3.0"
+CHERRYPY_PINS+=",backports.tarfile==1.2.0,python-dateutil==4.0.0,tzdata==2026.6"
+CHERRYPY_PINS+=",typing_extensions==4.16.0,typer-slim==0.24.0,typer==0.29.2,shellingham==1.5.4"
+CHERRYPY_PINS+=",rich==15.0.0,markdown-it-py==4.3.0,mdurl==0.1.2,Pygments==2.21.0"
+CHERRYPY_PINS+=",pydantic==2.14.4,pydantic_core==2.50.5,annotated-types==0.8.0"
+CHERRYPY_PINS+=",annotated-doc==0.0.7,typing-inspection==0.4.5"
 addons_for() {
     case "$1" in
-    3007.8) echo "pyinotify pyinotify==0.9.6 pymysql PyMySQL==1.1.1 psycopg2 psycopg2-binary==2.9.9" ;;
+    3007.8) echo "pyinotify pyinotify==0.9.6 pymysql PyMySQL==1.1.1 psycopg2 psycopg2-binary==2.9.9" \
+                 "cherrypy $CHERRYPY_PINS" ;;
     esac
 }
 
@@ -91,8 +103,9 @@ add_ons() {
         flock 9
         if ! "$dir/bin/python" -c "import $module" 2>/dev/null; then
             say "$v: adding $requirement"
+            # shellcheck disable=SC2046
             "$PY" -m pip --python "$dir/bin/python" install --disable-pip-version-check \
-                --no-input --no-deps "$requirement" >>"$ROOT/install-$v.log" 2>&1 ||
+                --no-input --no-deps $(tr , ' ' <<<"$requirement") >>"$ROOT/install-$v.log" 2>&1 ||
                 echo "salt-env: $v: cannot add $requirement (log: $ROOT/install-$v.log)" >&2
         fi
         exec 9>&-

@@ -16,6 +16,9 @@ Run it with any python3 for `write`; `up`/`down` also work with any python3
       until master_event_{pub,pull}.ipc exist and, for the minion, until
       salt/minion/<id>/start was seen on the master bus and its
       minion_event_<H>_{pub,pull}.ipc exist. Prints the JSON summary plus pids and timings. Exit 1 on timeout.
+      With --api, then salt-api too (the master config must hold a `rest_cherrypy` block, e.g.
+      --master-opt 'rest_cherrypy={"port": 8123, "host": "127.0.0.1", "disable_ssl": true}'),
+      waiting until its port accepts connections; its log is BASE/log/api.log.
   salt_lab.py down BASE [--timeout 30] [--kill]
       SIGTERM the daemons started by `up` (process groups), wait, SIGKILL leftovers.
       SIGTERM takes 5-7 s for the minion, 2-4 s for the master; --kill is instant
@@ -213,13 +216,35 @@ def _wait_path(path, deadline, procs):
         time.sleep(0.02)
 
 
-def up(base, venv, minion=True, timeout=60.0, **write_kw):
+def _api_port(base):
+    """The `rest_cherrypy` port of BASE's master config (written by `write`: one JSON value a line)."""
+    with open(f"{base}/conf/master") as f:
+        for line in f:
+            if line.startswith("rest_cherrypy: "):
+                return int(json.loads(line.partition(": ")[2])["port"])
+    raise SystemExit("--api: the master config has no rest_cherrypy block")
+
+
+def _wait_port(port, deadline, procs):
+    while True:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        for name, p in procs.items():
+            if p.poll() is not None:
+                raise RuntimeError(f"{name} exited with {p.returncode}")
+        if time.time() > deadline:
+            raise TimeoutError(f"timeout waiting for salt-api on port {port}")
+        time.sleep(0.05)
+
+
+def up(base, venv, minion=True, timeout=60.0, api=False, **write_kw):
     base = os.path.abspath(base)
     if not os.path.exists(f"{base}/conf/master"):
         write(base, **write_kw)
     info = summary(base, write_kw.get("minion_id") or "minion1")
     bindir = info["bin"] = os.path.join(os.path.abspath(venv), "bin")
-    for name in ("master", "minion"):
+    for name in ("master", "minion", "api"):
         pf = f"{base}/run/lab-{name}.pid"
         if os.path.exists(pf):
             with open(pf) as f:
@@ -244,6 +269,8 @@ def up(base, venv, minion=True, timeout=60.0, **write_kw):
         if name == "minion":
             # no keep-alive parent: its 5 s watchdog thread delays exit on SIGTERM
             cmd.append("--disable-keepalive")
+        if name == "api":
+            cmd += ["--log-file", f"{base}/log/api.log", "--pid-file", f"{base}/run/salt-api.pid"]
         p = subprocess.Popen(cmd,
                              stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                              start_new_session=True, cwd=base)
@@ -282,6 +309,12 @@ def up(base, venv, minion=True, timeout=60.0, **write_kw):
             _wait_path(info["minion_pub"], deadline, procs)
             _wait_path(info["minion_pull"], deadline, procs)
             info["minion_ready_s"] = round(time.time() - t1, 2)
+        if api:
+            t2 = time.time()
+            info["api_port"] = _api_port(base)
+            start("api")
+            _wait_port(info["api_port"], deadline, procs)
+            info["api_ready_s"] = round(time.time() - t2, 2)
     except Exception as exc:
         info["error"] = str(exc)
         print(json.dumps(info, indent=1))
@@ -311,7 +344,7 @@ def down(base, timeout=30.0, kill=False):
     base = os.path.abspath(base)
     rc = 0
     pids = {}
-    for name in ("minion", "master"):
+    for name in ("api", "minion", "master"):
         pf = f"{base}/run/lab-{name}.pid"
         if os.path.exists(pf):
             with open(pf) as f:
@@ -363,6 +396,7 @@ def main(argv=None):
     p = sub.add_parser("up")
     wopts(p)
     p.add_argument("--no-minion", action="store_true")
+    p.add_argument("--api", action="store_true", help="start salt-api too (rest_cherrypy)")
     p.add_argument("--timeout", type=float, default=60.0)
     p = sub.add_parser("down")
     p.add_argument("base")
@@ -399,7 +433,7 @@ def main(argv=None):
             info["bin"] = os.path.join(os.path.abspath(a.venv), "bin")
         print(json.dumps(info, indent=1))
         return 0
-    return up(a.base, a.venv, minion=not a.no_minion, timeout=a.timeout, **kw)
+    return up(a.base, a.venv, minion=not a.no_minion, timeout=a.timeout, api=a.api, **kw)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ use axum::routing::post;
 use super::Shared;
 use super::auth::Authenticated;
 use super::body::Body;
-use super::reply::Reply;
+use super::reply::{Reply, allow};
 use crate::client::{ClientError, Publisher};
 use crate::event::{Event, Value};
 
@@ -43,8 +43,11 @@ const SECRET_FIELDS: [&str; 6] = [
 pub(super) fn routes(url: &str) -> Router<Arc<Shared>> {
     let base = url.trim_end_matches('/');
     Router::new()
-        .route(if base.is_empty() { "/" } else { base }, post(hook))
-        .route(&format!("{base}/{{*path}}"), post(hook))
+        .route(
+            if base.is_empty() { "/" } else { base },
+            allow("POST", post(hook)),
+        )
+        .route(&format!("{base}/{{*path}}"), allow("POST", post(hook)))
 }
 
 /// What a webhook request brings.
@@ -87,6 +90,7 @@ async fn fire(request: Request, path: &str) -> Response {
     {
         return refused;
     }
+    let authenticated = request.authenticated.is_ok();
     let mut tag = TAG_BASE.to_owned();
     for part in path.split('/').filter(|part| !part.is_empty()) {
         tag.push('/');
@@ -114,11 +118,13 @@ async fn fire(request: Request, path: &str) -> Response {
         Err(err) => return Reply::error(StatusCode::BAD_REQUEST, err.to_string()).render(headers),
     };
     match send(&request.shared, event).await {
-        Ok(()) => Reply::ok(Value::Map(vec![(
-            Value::from("success"),
-            Value::Boolean(true),
-        )]))
-        .render(headers),
+        Ok(()) => {
+            let reply = Reply::ok(Value::Map(vec![(
+                Value::from("success"),
+                Value::Boolean(true),
+            )]));
+            if authenticated { reply.private() } else { reply }.render(headers)
+        }
         Err(ClientError::TooLarge { size, limit, .. }) => Reply::error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("The webhook's event would be {size} bytes, over the master's max_event_size ({limit})"),

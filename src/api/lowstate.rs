@@ -24,7 +24,7 @@ use super::Shared;
 use super::acl::Args;
 use super::auth::{Authenticated, Call, Session};
 use super::body::Lowstate;
-use super::reply::Reply;
+use super::reply::{Reply, allow};
 use crate::client::local::{LocalClient, Outcome, Published};
 use crate::client::{ClientError, Publisher};
 use crate::event::{Event, Value, jid, map_get};
@@ -144,8 +144,8 @@ impl Background {
 /// `GET /`, `POST /` and `POST /run`.
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/", get(welcome).post(lowstate))
-        .route("/run", post(run))
+        .route("/", allow("GET, HEAD, POST", get(welcome).post(lowstate)))
+        .route("/run", allow("POST", post(run)))
 }
 
 /// `GET /`: Salt's welcome, with the clients served.
@@ -166,7 +166,9 @@ async fn lowstate(
     Lowstate(chunks): Lowstate,
 ) -> Response {
     match execute_all(&shared, &session, &chunks).await {
-        Ok(returns) => Reply::ok(object(vec![("return", Value::Array(returns))])).render(&headers),
+        Ok(returns) => Reply::ok(object(vec![("return", Value::Array(returns))]))
+            .private()
+            .render(&headers),
         Err(refusal) => refusal.reply().render(&headers),
     }
 }

@@ -1,9 +1,11 @@
 //! Answers as Salt's `rest_cherrypy` renders them: the content type chosen from `Accept`
 //! (JSON unless YAML is asked for; `406` when neither can be given), Salt's JSON spacing, and
-//! the CORS headers Salt adds to every answer.
+//! the CORS headers Salt adds to every answer, CherryPy's `Allow` on every answer of a resource
+//! and `Cache-Control: private` on an authenticated one.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 
 use crate::event::Value;
 use crate::output::outputter::Outputter;
@@ -43,6 +45,14 @@ impl Reply {
         }
     }
 
+    /// Marks an answer to an authenticated request, as Salt's `salt_auth` tool does (errors
+    /// raised after it lose the header, as CherryPy's do).
+    pub fn private(mut self) -> Self {
+        self.headers
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+        self
+    }
+
     /// An error as Salt's handler shapes one: `{"status": code, "return": message}`.
     pub fn error(status: StatusCode, message: impl Into<String>) -> Self {
         let data = Value::Map(vec![
@@ -78,6 +88,22 @@ impl Reply {
         headers.extend(self.headers);
         cors(response)
     }
+}
+
+/// `route` with CherryPy's `Allow: <methods>` on every answer, errors included, as its method
+/// dispatcher sets it from the methods a resource defines (`HEAD` with `GET`).
+pub(crate) fn allow<S>(methods: &'static str, route: MethodRouter<S>) -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    route.layer(axum::middleware::map_response(
+        move |mut response: Response| async move {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(methods));
+            response
+        },
+    ))
 }
 
 /// Adds the CORS headers Salt's `cors_tool` adds to every answer.

@@ -16,18 +16,21 @@ use super::Shared;
 use super::auth::{Authenticated, Session};
 use super::body::Lowstate;
 use super::lowstate::{Refusal, execute, execute_all};
-use super::reply::Reply;
+use super::reply::{Reply, allow};
 use crate::event::{Value, map_get};
 
 /// `/minions[/<id>]`, `/jobs[/<jid>]`, `/keys[/<id>]`.
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/minions", get(minions).post(start_jobs))
-        .route("/minions/{mid}", get(minion))
-        .route("/jobs", get(jobs))
-        .route("/jobs/{jid}", get(job))
-        .route("/keys", get(keys))
-        .route("/keys/{mid}", get(key))
+        .route(
+            "/minions",
+            allow("GET, HEAD, POST", get(minions).post(start_jobs)),
+        )
+        .route("/minions/{mid}", allow("GET, HEAD, POST", get(minion)))
+        .route("/jobs", allow("GET, HEAD", get(jobs)))
+        .route("/jobs/{jid}", allow("GET, HEAD", get(job)))
+        .route("/keys", allow("GET, HEAD, POST", get(keys)))
+        .route("/keys/{mid}", allow("GET, HEAD, POST", get(key)))
 }
 
 /// A chunk from string pairs.
@@ -49,7 +52,7 @@ async fn one(shared: &Shared, session: &Session, chunk: &Value) -> Result<Value,
 /// Renders `{"return": [value]}`.
 fn listed(value: Value, headers: &HeaderMap) -> Response {
     let data = Value::Map(vec![(Value::from("return"), Value::Array(vec![value]))]);
-    Reply::ok(data).render(headers)
+    Reply::ok(data).private().render(headers)
 }
 
 /// `GET /minions`: every minion's grains.
@@ -113,7 +116,7 @@ async fn start_jobs(
             Value::Map(vec![(Value::from("jobs"), Value::Array(links))]),
         ),
     ]);
-    let mut reply = Reply::ok(data);
+    let mut reply = Reply::ok(data).private();
     reply.status = StatusCode::ACCEPTED;
     reply.render(&headers)
 }
@@ -166,7 +169,7 @@ async fn job(
             Value::Array(vec![Value::Map(returns)]),
         ),
     ]);
-    Reply::ok(data).render(&headers)
+    Reply::ok(data).private().render(&headers)
 }
 
 /// `GET /keys`: `key.list_all`'s return.
@@ -204,7 +207,9 @@ async fn wheel_return(
                 .and_then(|data| map_get(data, "return"))
                 .cloned()
                 .unwrap_or(Value::Map(Vec::new()));
-            Reply::ok(Value::Map(vec![(Value::from("return"), returned)])).render(headers)
+            Reply::ok(Value::Map(vec![(Value::from("return"), returned)]))
+                .private()
+                .render(headers)
         }
         Err(refusal) => refusal.reply().render(headers),
     }

@@ -19,7 +19,7 @@ use super::eauth::{self, Identity};
 use super::{Authenticated, Session, now};
 use crate::api::Shared;
 use crate::api::body::Body;
-use crate::api::reply::Reply;
+use crate::api::reply::{Reply, allow};
 use crate::event::{Value, map_get};
 
 /// CherryPy's session cookie lifetime in Salt's config (`tools.sessions.timeout`, 10 hours).
@@ -28,8 +28,11 @@ const COOKIE_SECONDS: i64 = 36_000;
 /// The routes of this module.
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/login", get(login_form).post(login))
-        .route("/logout", post(logout))
+        .route(
+            "/login",
+            allow("GET, HEAD, POST", get(login_form).post(login)),
+        )
+        .route("/logout", allow("POST", post(logout)))
 }
 
 async fn login_form(headers: HeaderMap) -> Response {
