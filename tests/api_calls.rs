@@ -787,3 +787,21 @@ fn api_calls_pepper_runs_against_halites_api() {
         "{keys}"
     );
 }
+
+#[test]
+fn api_calls_netapi_enable_clients_refuses_the_clients_it_does_not_list() {
+    let (lab, api, _bus) = lab("netapi_enable_clients: [local]\n", true);
+    let token = lab.mint_token("alice", "auto", 600.0);
+    let token = Some(token.as_str());
+    let ping = api.post(
+        "/",
+        token,
+        &json!({"client": "local", "tgt": "*", "fun": "test.ping"}),
+    );
+    assert_eq!(only(&ping), &json!({ MINION_ID: true }));
+    let runner = api.post("/", token, &json!({"client": "runner", "fun": "test.arg"}));
+    assert_eq!(
+        runner.json,
+        json!({"status": 400, "return": "Client disabled: 'runner'. Add to 'netapi_enable_clients' master config option to enable."})
+    );
+}

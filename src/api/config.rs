@@ -66,6 +66,17 @@ pub struct TlsFiles {
 impl ApiOptions {
     /// Reads the block; a value of the wrong kind or TLS without its files names the option.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        match config.get("netapi_enable_clients") {
+            None | Some(Value::Nil) => {}
+            Some(Value::Array(names)) if names.iter().all(Value::is_str) => {}
+            Some(other) => {
+                return Err(ConfigError::BadValue {
+                    key: "netapi_enable_clients".to_owned(),
+                    value: other.to_string(),
+                    expected: "a list of client names (local, runner, wheel, …)",
+                });
+            }
+        }
         let Some(block) = config.get(BLOCK).filter(|value| !value.is_nil()) else {
             return Ok(ApiOptions {
                 address: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000),

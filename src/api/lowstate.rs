@@ -241,6 +241,14 @@ pub(crate) async fn execute(
         return Err(Refusal::bad("Each lowstate chunk must be a map"));
     }
     let client = map_get(chunk, "client").and_then(Value::as_str);
+    if let Some(client) = client.filter(|client| CLIENTS.contains(client))
+        && !enabled(shared, client)
+    {
+        return Err(Refusal::bad(format!(
+            "Client disabled: '{client}'. Add to 'netapi_enable_clients' master config option \
+             to enable."
+        )));
+    }
     let one = |value: Value| vec![value];
     match client {
         Some("local") => local(shared, session, chunk).await.map(one),
@@ -253,6 +261,17 @@ pub(crate) async fn execute(
             let named = crate::py::value::py_str(map_get(chunk, "client").unwrap_or(&Value::Nil));
             Err(Refusal::bad(format!("Invalid client specified: '{named}'")))
         }
+    }
+}
+
+/// Whether the master config's `netapi_enable_clients` lets `client` run: Salt 3006's list of
+/// the clients its API may use. Unset, every client is enabled (Salt's default enables none,
+/// which would leave a first try with nothing to call).
+fn enabled(shared: &Shared, client: &str) -> bool {
+    match shared.config.get("netapi_enable_clients") {
+        None | Some(Value::Nil) => true,
+        Some(Value::Array(names)) => names.iter().any(|name| name.as_str() == Some(client)),
+        Some(_) => false,
     }
 }
 
