@@ -8,7 +8,7 @@ together) and the delivery latency (fire to receipt, every event on every client
 POST / local test.ping requests per second, one connection, sequential.
 
 With --salt the same load then runs against Salt 3007.8's rest_cherrypy with its own master and
-minion, started from the test venv (tests/salt-env.sh, which adds CherryPy) by tests/salt_lab.py,
+minion, started from the test venv (tests/salt-env.sh adds CherryPy beside it) by tests/salt_lab.py,
 with `thread_pool` raised to the number of clients plus ten: CherryPy serves each /events stream
 from a thread of its pool (100 by default). Salt's /events has no tag filter: its clients read
 every event and count the bench's.

@@ -70,10 +70,13 @@ unpinned_for() {
 # rebuilds a venv. A failed add-on only warns: the tests that need it say SKIPPED.
 # pyinotify: Salt's inotify beacon, compared with halite's (an sdist only, hence not in the
 # binary-only extras). PyMySQL and psycopg2-binary: the drivers of Salt's mysql and pgjsonb
-# returners, compared with halite's on real servers. cherrypy: Salt's rest_cherrypy (salt-api),
-# compared with halite's salt-api and benchmarked beside it; a requirement may be several pins
-# joined by commas, here CherryPy with its complete dependency closure (jaraco.text pulls in
-# typer, hence rich and pydantic), each pinned so that every machine gets the same set.
+# returners, compared with halite's on real servers.
+#
+# CherryPy, for Salt's rest_cherrypy (salt-api, compared with halite's and benchmarked beside
+# it), goes into a directory of its own that only salt-api's PYTHONPATH names: its dependencies
+# bring python-dateutil, which changes what Salt's beacons and schedule do, and the venv's
+# daemons are compared with halite's without it. Its complete dependency closure (jaraco.text
+# pulls in typer, hence rich and pydantic), each pinned so that every machine gets the same set.
 CHERRYPY_PINS="CherryPy==18.10.0,cheroot==11.1.2,portend==3.2.1,tempora==5.13.0"
 CHERRYPY_PINS+=",zc.lockfile==4.0,more-itertools==11.2.1,jaraco.collections==5.2.1"
 CHERRYPY_PINS+=",jaraco.context==6.1.2,jaraco.functools==4.6.0,jaraco.text==4.3.0"
@@ -84,8 +87,7 @@ CHERRYPY_PINS+=",pydantic==2.14.4,pydantic_core==2.50.5,annotated-types==0.8.0"
 CHERRYPY_PINS+=",annotated-doc==0.0.7,typing-inspection==0.4.5"
 addons_for() {
     case "$1" in
-    3007.8) echo "pyinotify pyinotify==0.9.6 pymysql PyMySQL==1.1.1 psycopg2 psycopg2-binary==2.9.9" \
-                 "cherrypy $CHERRYPY_PINS" ;;
+    3007.8) echo "pyinotify pyinotify==0.9.6 pymysql PyMySQL==1.1.1 psycopg2 psycopg2-binary==2.9.9" ;;
     esac
 }
 
@@ -185,6 +187,30 @@ pepper_env() {
     exec 9>&-
 }
 
+# CherryPy for 3007.8's salt-api, in <root>/cherrypy-3007.8 (see above).
+cherrypy_dir() {
+    local v=3007.8 dir="$ROOT/cherrypy-3007.8"
+    [ -f "$ROOT/$v/.halite-ok" ] || return 0
+    [ "$(cat "$dir/.halite-ok" 2>/dev/null)" = "$CHERRYPY_PINS" ] && return 0
+    exec 9>"$ROOT/.lock-cherrypy"
+    flock 9
+    if [ "$(cat "$dir/.halite-ok" 2>/dev/null)" != "$CHERRYPY_PINS" ]; then
+        say "adding CherryPy for $v's salt-api"
+        rm -rf "$dir"
+        # shellcheck disable=SC2046
+        if "$PY" -m pip --python "$ROOT/$v/bin/python" install --disable-pip-version-check \
+                --no-input --no-deps --target "$dir" $(tr , ' ' <<<"$CHERRYPY_PINS") \
+                >"$ROOT/install-cherrypy.log" 2>&1 &&
+            PYTHONPATH="$dir" "$ROOT/$v/bin/python" -c 'import cherrypy' \
+                2>>"$ROOT/install-cherrypy.log"; then
+            printf '%s' "$CHERRYPY_PINS" >"$dir/.halite-ok"
+        else
+            echo "salt-env: cannot add CherryPy (log: $ROOT/install-cherrypy.log)" >&2
+        fi
+    fi
+    exec 9>&-
+}
+
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=("${DEFAULT_VERSIONS[@]}")
 rc=0
@@ -192,6 +218,7 @@ for v in "${versions[@]}"; do
     if ensure "$v"; then add_ons "$v"; else rc=1; fi
 done
 pepper_env
+cherrypy_dir
 for v in "${versions[@]}"; do
     [ -f "$ROOT/$v/.halite-ok" ] && echo "$v $ROOT/$v/bin"
 done

@@ -271,9 +271,15 @@ def up(base, venv, minion=True, timeout=60.0, api=False, **write_kw):
             cmd.append("--disable-keepalive")
         if name == "api":
             cmd += ["--log-file", f"{base}/log/api.log", "--pid-file", f"{base}/run/salt-api.pid"]
+        env = None
+        if name == "api":
+            # CherryPy lives beside the venv, for salt-api alone (tests/salt-env.sh says why).
+            version = os.path.basename(os.path.dirname(bindir))
+            cherrypy = os.path.join(os.path.dirname(os.path.dirname(bindir)), f"cherrypy-{version}")
+            env = dict(os.environ, PYTHONPATH=cherrypy)
         p = subprocess.Popen(cmd,
                              stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                             start_new_session=True, cwd=base)
+                             start_new_session=True, cwd=base, env=env)
         with open(f"{base}/run/lab-{name}.pid", "w") as f:
             f.write(str(p.pid))
         procs[name] = p
