@@ -113,7 +113,7 @@ fn api_login_answers_as_salts_and_logout_removes_the_token() {
     let cookie = answer.header("set-cookie").unwrap();
     assert!(
         cookie.starts_with(&format!("session_id={token}; expires="))
-            && cookie.ends_with(" GMT; Max-Age=36000; Path=/"),
+            && cookie.ends_with(" GMT; Max-Age=36000; Path=/; HttpOnly; SameSite=Strict"),
         "{cookie}"
     );
     let body_order = answer.body.find("\"token\"").unwrap()
@@ -380,4 +380,104 @@ fn api_acl_target_entries_and_runner_modules_are_salts() {
     assert_eq!(jobs.status, 200, "{}", jobs.body);
     let manage = post(r#"{"client": "runner", "fun": "manage.up"}"#);
     assert_eq!(manage.status, 401, "{}", manage.body);
+}
+
+/// A websocket handshake on `/ws` with `headers`: the status line answered.
+fn ws_status(port: u16, headers: &str) -> String {
+    use std::io::{BufRead, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{headers}\r\n"
+    )
+    .unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut line)
+        .unwrap();
+    line.trim().to_owned()
+}
+
+#[test]
+fn api_cors_preflights_and_cross_site_cookie_websockets() {
+    let (lab, port) = lab("  auto:\n    saltdev:\n      - .*\n", "");
+    // A preflight on any path: Salt's cors_tool answer.
+    for path in ["/run", "/nowhere"] {
+        let answer = curl(
+            port,
+            path,
+            &[
+                "-X",
+                "OPTIONS",
+                "-H",
+                "Origin: http://elsewhere.example",
+                "-H",
+                "Access-Control-Request-Method: POST",
+            ],
+        );
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        assert_eq!(
+            answer.header("access-control-allow-methods"),
+            Some("GET, POST")
+        );
+        assert_eq!(
+            answer.header("access-control-allow-headers"),
+            Some("Content-Type, X-Auth-Token, X-Requested-With")
+        );
+        assert_eq!(answer.header("access-control-allow-origin"), Some("*"));
+        assert_eq!(answer.body, "");
+    }
+    let plain = curl(port, "/", &["-X", "OPTIONS"]);
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.header("access-control-allow-methods"), None);
+
+    // A cookie-authenticated /ws from another site's page is refused; from the API's own
+    // page, without an Origin, or with a header token it opens.
+    let token = lab.mint_token("saltdev", "auto", 600.0);
+    let cookie = format!("Cookie: session_id={token}\r\n");
+    let header = format!("X-Auth-Token: {token}\r\n");
+    let evil = "Origin: http://elsewhere.example\r\n";
+    let own = format!("Origin: http://127.0.0.1:{port}\r\n");
+    assert!(ws_status(port, &format!("{cookie}{evil}")).starts_with("HTTP/1.1 403"));
+    for headers in [
+        format!("{cookie}{own}"),
+        cookie.clone(),
+        format!("{header}{evil}"),
+    ] {
+        let status = ws_status(port, &headers);
+        assert!(status.starts_with("HTTP/1.1 101"), "{headers}: {status}");
+    }
+}
+
+#[test]
+fn api_login_ignores_a_token_expire_that_is_not_a_number_of_seconds() {
+    let (_lab, port) = lab(
+        "  auto:\n    saltdev:\n      - .*\n",
+        "token_expire_user_override: True\n",
+    );
+    let lifetime = |extra: &[&str]| {
+        let mut fields = vec!["username=saltdev", "password=x", "eauth=auto"];
+        fields.extend(extra);
+        let answer = login(port, &fields);
+        assert_eq!(answer.status, 200, "{extra:?}: {}", answer.body);
+        let json = answer.json();
+        let entry = &json["return"][0];
+        match (entry["expire"].as_f64(), entry["start"].as_f64()) {
+            (Some(expire), Some(start)) => Some((expire - start).round()),
+            _ => None,
+        }
+    };
+    assert_eq!(lifetime(&["token_expire=120"]), Some(120.0));
+    let default = lifetime(&[]);
+    assert!(
+        default.is_some_and(|seconds| seconds > 120.0),
+        "{default:?}"
+    );
+    for asked in ["token_expire=nan", "token_expire=inf", "token_expire=-5"] {
+        assert_eq!(lifetime(&[asked]), default, "{asked}");
+    }
 }

@@ -654,6 +654,62 @@ fn api_calls_webhook_events_keep_salts_shape_without_the_callers_credentials() {
         event.data
     );
 
+    // Credentials below the top level, the token anywhere in the body or a header, and a
+    // session cookie written with spaces.
+    let answer = api.send(
+        api.client
+            .post(format!("{}/hook/deep", api.base))
+            .header("X-Auth-Token", &token)
+            .header("Cookie", format!("theme=dark; session_id = {token}"))
+            .header("X-Echo", format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .body(format!(
+                r#"{{"nested": {{"token": "{token}", "keep": 1}}, "list": [{{"password": "pw"}}, "{token}", "x"], "copy": "{token}"}}"#
+            )),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let event = bus.expect_tag("salt/netapi/hook/deep");
+    let all = format!("{}", event.data);
+    assert!(
+        !all.contains(&token) && !all.contains("\"pw\""),
+        "credentials in the event: {all}"
+    );
+    assert_eq!(
+        event.get("post").unwrap().to_string(),
+        r#"{"nested": {"keep": 1}, "list": [{}, "x"]}"#
+    );
+    let headers = event.get("headers").unwrap();
+    assert_eq!(text(map_get(headers, "Cookie")), "theme=dark");
+    assert!(map_get(headers, "X-Echo").is_none(), "{all}");
+    // A body that is the token itself.
+    let answer = api.post_raw(
+        "/hook/bare",
+        Some(&token),
+        "application/json",
+        &format!("\"{token}\""),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let event = bus.expect_tag("salt/netapi/hook/bare");
+    assert!(
+        !format!("{}", event.data).contains(&token),
+        "{}",
+        event.data
+    );
+
+    // A path that would break the bus's framing is refused, not reported fired.
+    let forged = api.post_raw(
+        "/hook/a%0A%0Aforged",
+        Some(&token),
+        "application/json",
+        "{}",
+    );
+    assert_eq!(forged.status, 400, "{}", forged.text);
+    assert!(
+        forged.text.contains("control characters"),
+        "{}",
+        forged.text
+    );
+
     // A form, and the bare webhook URL.
     let answer = api.post_raw(
         "/hook",

@@ -83,6 +83,19 @@ fn a_configuration_salt_api_cannot_use_stops_it_naming_the_option() {
             "rest_cherrypy:\n  host: somewhere\n  disable_ssl: True\n".to_owned(),
             "rest_cherrypy.host",
         ),
+        // Webhooks where the API's own routes are: two routes for one path.
+        (
+            format!("rest_cherrypy:\n  port: {port}\n  disable_ssl: True\n  webhook_url: /\n"),
+            "rest_cherrypy.webhook_url",
+        ),
+        (
+            format!("rest_cherrypy:\n  port: {port}\n  disable_ssl: True\n  webhook_url: /login\n"),
+            "rest_cherrypy.webhook_url",
+        ),
+        (
+            format!("rest_cherrypy:\n  port: {port}\n  disable_ssl: True\n  webhook_url: /keys/\n"),
+            "rest_cherrypy.webhook_url",
+        ),
     ] {
         let lab = Lab::with_config(&block, "");
         let output = lab.run("salt-api", &[]);
@@ -91,6 +104,22 @@ fn a_configuration_salt_api_cannot_use_stops_it_naming_the_option() {
         assert!(message.contains(named), "{block}: {message}");
         assert_eq!(message.trim().lines().count(), 1, "{message}");
     }
+    // A chain file that is not there.
+    let files = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (crt, key) = (files.path().join("api.crt"), files.path().join("api.key"));
+    std::fs::write(&crt, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let block = format!(
+        "rest_cherrypy:\n  port: {port}\n  ssl_crt: {}\n  ssl_key: {}\n  ssl_chain: /nonexistent.chain\n",
+        crt.display(),
+        key.display()
+    );
+    let output = Lab::with_config(&block, "").run("salt-api", &[]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.contains("/nonexistent.chain"), "{message}");
+
     // A port already in use.
     let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let port = taken.local_addr().unwrap().port();
@@ -102,6 +131,7 @@ fn a_configuration_salt_api_cannot_use_stops_it_naming_the_option() {
         message.contains(&format!("cannot listen on 127.0.0.1:{port}")),
         "{message}"
     );
+    assert_eq!(message.matches("os error").count(), 1, "{message}");
 }
 
 #[test]

@@ -30,6 +30,9 @@ const IGNORED: &[&str] = &[
     "static",
     "static_path",
     "stats_disable_auth",
+    "root_prefix",
+    "app",
+    "app_path",
 ];
 
 /// How `salt-api` serves.
@@ -61,6 +64,8 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// `ssl_key`.
     pub key: PathBuf,
+    /// `ssl_chain`: intermediate certificates served after `ssl_crt`'s.
+    pub chain: Option<PathBuf>,
 }
 
 impl ApiOptions {
@@ -115,12 +120,21 @@ impl ApiOptions {
                     Some(TlsFiles {
                         cert: file("ssl_crt")?,
                         key: file("ssl_key")?,
+                        chain: option.string("ssl_chain")?.map(PathBuf::from),
                     })
                 }
             };
         let mut webhook_url = option.string("webhook_url")?.unwrap_or("/hook").to_owned();
         if !webhook_url.starts_with('/') {
             webhook_url.insert(0, '/');
+        }
+        if !webhook_url_usable(&webhook_url) {
+            return Err(bad(
+                "webhook_url",
+                &Value::from(webhook_url),
+                "a path of its own, such as /hook: not /, none of the API's paths (/login, /logout, \
+                 /run, /minions, /jobs, /keys, /events, /ws, /app, /stats) or below them, and no {, } or *",
+            ));
         }
         Ok(ApiOptions {
             address: SocketAddr::new(host, port),
@@ -137,6 +151,23 @@ impl ApiOptions {
             block: block.clone(),
         })
     }
+}
+
+/// The API's own paths: a webhook URL may be none of them nor below them.
+const OWN_PATHS: [&str; 10] = [
+    "/login", "/logout", "/run", "/minions", "/jobs", "/keys", "/events", "/ws", "/app", "/stats",
+];
+
+/// Whether webhooks can be served under `url` (which starts with `/`) beside the API's own
+/// paths: two routes for one path would stop the server.
+fn webhook_url_usable(url: &str) -> bool {
+    let base = url.trim_end_matches('/');
+    !base.is_empty()
+        && !base.contains(['{', '}', '*'])
+        && !OWN_PATHS.iter().any(|own| {
+            base.strip_prefix(own)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
 }
 
 /// The block's options, read with the block's name in errors.
@@ -226,6 +257,22 @@ mod tests {
         assert!(err.to_string().contains("rest_cherrypy.ssl_crt"), "{err}");
         let err = options("rest_cherrypy:\n  port: 80000\n  disable_ssl: True\n").unwrap_err();
         assert!(err.to_string().contains("rest_cherrypy.port"), "{err}");
+        for url in ["/", "//", "/login", "/minions/", "/jobs/x", "/h/{x}", "/h*"] {
+            let err = options(&format!(
+                "rest_cherrypy:\n  disable_ssl: True\n  webhook_url: '{url}'\n"
+            ))
+            .unwrap_err();
+            assert!(
+                err.to_string().contains("rest_cherrypy.webhook_url"),
+                "{err}"
+            );
+        }
+        for url in ["/hook/", "/loginhook", "/a/login"] {
+            options(&format!(
+                "rest_cherrypy:\n  disable_ssl: True\n  webhook_url: '{url}'\n"
+            ))
+            .unwrap();
+        }
         let err = options("rest_cherrypy: 8000\n").unwrap_err();
         assert!(err.to_string().contains("expected a map"), "{err}");
     }

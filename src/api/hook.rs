@@ -3,9 +3,14 @@
 //! "headers": the request's headers}`, for the reactor to act on.
 //!
 //! Unlike Salt's, the event never carries the caller's credentials: the `X-Auth-Token`,
-//! `Authorization` and `Proxy-Authorization` headers, the `session_id` cookie, and `token` or
-//! `password` fields of the body are left out (the body is then written again without them),
+//! `Authorization` and `Proxy-Authorization` headers, the `session_id` cookie, `token` or
+//! `password` fields at any depth of the body, and any header, cookie or string of the body
+//! holding the request's token are left out (the body is then written again without them),
 //! since every subscriber of the bus and every event returner would see them.
+//!
+//! A path whose decoded form holds control characters is refused: a tag with `"\n\n"` breaks
+//! the framing of Salt's bus, and the master would drop the event after the caller was told
+//! it had been fired.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -91,26 +96,39 @@ async fn fire(request: Request, path: &str) -> Response {
         return refused;
     }
     let authenticated = request.authenticated.is_ok();
+    // The token the request used, to be found nowhere in the event.
+    let token = match &request.authenticated {
+        Ok(Authenticated(session)) if !session.token.is_empty() => Some(session.token.as_str()),
+        _ => None,
+    };
+    if path.chars().any(char::is_control) {
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            "A webhook's path may not hold control characters (such as a newline): it is the event's tag",
+        )
+        .render(headers);
+    }
     let mut tag = TAG_BASE.to_owned();
     for part in path.split('/').filter(|part| !part.is_empty()) {
         tag.push('/');
         tag.push_str(part);
     }
+    let raw = String::from_utf8_lossy(&request.body.raw);
     let (post, cleaned) = match request.body.data {
         Value::Nil => (Value::Map(Vec::new()), false),
-        data => without_secrets(data),
+        data => without_secrets(data, token),
     };
-    let body = if cleaned {
+    let body = if cleaned || token.is_some_and(|token| raw.contains(token)) {
         rewritten(headers, &post)
     } else {
-        String::from_utf8_lossy(&request.body.raw).into_owned()
+        raw.into_owned()
     };
     let data = Value::Map(vec![
         (Value::from("body"), Value::from(body)),
         (Value::from("post"), post),
         (
             Value::from("headers"),
-            event_headers(headers, request.peer, &request.uri),
+            event_headers(headers, request.peer, &request.uri, token),
         ),
     ]);
     let event = match Event::new(tag, data) {
@@ -152,8 +170,14 @@ async fn send(shared: &Shared, event: Event) -> Result<(), ClientError> {
 }
 
 /// The request's headers as CherryPy gives them: `Remote-Addr` first, then each header once,
-/// its name title-cased, repeated values joined by `, `; credentials left out.
-fn event_headers(headers: &HeaderMap, peer: SocketAddr, uri: &axum::http::Uri) -> Value {
+/// its name title-cased, repeated values joined by `, `; credentials, and any header holding
+/// `token`, left out.
+fn event_headers(
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    uri: &axum::http::Uri,
+    token: Option<&str>,
+) -> Value {
     let mut entries = vec![(
         Value::from("Remote-Addr"),
         Value::from(peer.ip().to_string()),
@@ -175,25 +199,31 @@ fn event_headers(headers: &HeaderMap, peer: SocketAddr, uri: &axum::http::Uri) -
             .collect();
         let mut value = values.join(", ");
         if name == header::COOKIE {
-            value = without_session_cookie(&value);
-            if value.is_empty() {
-                continue;
-            }
+            value = without_session_cookie(&value, token);
+        }
+        if value.is_empty() && name == header::COOKIE || holds(&value, token) {
+            continue;
         }
         entries.push((Value::from(title(name.as_str())), Value::from(value)));
     }
     Value::Map(entries)
 }
 
-/// A `Cookie` header without `session_id`.
-fn without_session_cookie(cookies: &str) -> String {
+/// A `Cookie` header without `session_id` (however spaced) and any cookie holding `token`.
+fn without_session_cookie(cookies: &str, token: Option<&str>) -> String {
     cookies
         .split(';')
         .map(str::trim)
         .filter(|pair| !pair.is_empty())
-        .filter(|pair| pair.split('=').next() != Some("session_id"))
+        .filter(|pair| pair.split('=').next().map(str::trim) != Some("session_id"))
+        .filter(|pair| !holds(pair, token))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// Whether `text` holds the request's token.
+fn holds(text: &str, token: Option<&str>) -> bool {
+    token.is_some_and(|token| text.contains(token))
 }
 
 /// Python's `str.title()`, as CherryPy spells header names: a letter after a non-letter is
@@ -212,34 +242,44 @@ fn title(name: &str) -> String {
     out
 }
 
-/// The body's data without credential fields (in a map, or in each map of a list), and whether
-/// any was there.
-fn without_secrets(data: Value) -> (Value, bool) {
-    let secret = |key: &Value| {
-        key.as_str()
-            .is_some_and(|key| SECRET_FIELDS.contains(&key.to_ascii_lowercase().as_str()))
-    };
-    let clean = |entries: Vec<(Value, Value)>, cleaned: &mut bool| {
-        let before = entries.len();
-        let kept: Vec<(Value, Value)> = entries.into_iter().filter(|(k, _)| !secret(k)).collect();
-        *cleaned |= kept.len() != before;
-        Value::Map(kept)
-    };
+/// The body's data without credential fields and strings holding `token`, at any depth of
+/// its maps and lists, and whether any was there; a body that is itself such a string is
+/// taken as no body.
+fn without_secrets(data: Value, token: Option<&str>) -> (Value, bool) {
     let mut cleaned = false;
-    let data = match data {
-        Value::Map(entries) => clean(entries, &mut cleaned),
-        Value::Array(items) => Value::Array(
+    let data = clean(data, token, &mut cleaned).unwrap_or_else(|| Value::Map(Vec::new()));
+    (data, cleaned)
+}
+
+/// `value` cleaned as [`without_secrets`] says; `None` when it must go altogether.
+fn clean(value: Value, token: Option<&str>, cleaned: &mut bool) -> Option<Value> {
+    match value {
+        Value::String(text) if text.as_str().is_some_and(|text| holds(text, token)) => {
+            *cleaned = true;
+            None
+        }
+        Value::Map(entries) => {
+            let mut kept = Vec::with_capacity(entries.len());
+            for (key, value) in entries {
+                let secret = key.as_str().is_some_and(|key| {
+                    SECRET_FIELDS.contains(&key.to_ascii_lowercase().as_str()) || holds(key, token)
+                });
+                if secret {
+                    *cleaned = true;
+                } else if let Some(value) = clean(value, token, cleaned) {
+                    kept.push((key, value));
+                }
+            }
+            Some(Value::Map(kept))
+        }
+        Value::Array(items) => Some(Value::Array(
             items
                 .into_iter()
-                .map(|item| match item {
-                    Value::Map(entries) => clean(entries, &mut cleaned),
-                    other => other,
-                })
+                .filter_map(|item| clean(item, token, cleaned))
                 .collect(),
-        ),
-        other => other,
-    };
-    (data, cleaned)
+        )),
+        other => Some(other),
+    }
 }
 
 /// The body written again from data without its credentials: a form as a form, anything else
@@ -287,13 +327,27 @@ mod tests {
     fn credentials_never_reach_the_event() {
         let data: Value =
             serde_json::from_str(r#"{"rev": "abc", "Token": "f00", "password": "x"}"#).unwrap();
-        let (data, cleaned) = without_secrets(data);
+        let (data, cleaned) = without_secrets(data, None);
         assert!(cleaned);
         assert_eq!(data.to_string(), r#"{"rev": "abc"}"#);
         assert_eq!(
-            without_session_cookie("a=1; session_id=f00; b=2"),
+            without_session_cookie("a=1; session_id=f00; b=2", None),
             "a=1; b=2"
         );
+        assert_eq!(
+            without_session_cookie("a=1; session_id = f00; b=xf00y", Some("f00")),
+            "a=1"
+        );
+        let nested: Value = serde_json::from_str(
+            r#"{"n": {"token": "t", "k": "f00", "m": 1}, "l": [{"password": "p"}, "f00", "x"]}"#,
+        )
+        .unwrap();
+        let (nested, cleaned) = without_secrets(nested, Some("f00"));
+        assert!(cleaned);
+        assert_eq!(nested.to_string(), r#"{"n": {"m": 1}, "l": [{}, "x"]}"#);
+        let (bare, cleaned) = without_secrets(Value::from("f00"), Some("f00"));
+        assert!(cleaned);
+        assert_eq!(bare.to_string(), "{}");
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
         assert_eq!(rewritten(&headers, &data), r#"{"rev": "abc"}"#);

@@ -57,8 +57,9 @@ pub enum ApiError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     /// The address cannot be listened on.
+    // The cause last: the CLI then names it once, not again as the cause of the message.
     #[error(
-        "cannot listen on {address}: {source}; set rest_cherrypy.host and .port to a free address"
+        "cannot listen on {address} (set rest_cherrypy.host and .port to a free address): {source}"
     )]
     Bind {
         /// The address.
@@ -90,6 +91,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(resources::routes())
         .merge(hook::routes(&shared.options.webhook_url))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(reply::preflight))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(shared)
 }

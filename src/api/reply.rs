@@ -3,7 +3,9 @@
 //! the CORS headers Salt adds to every answer, CherryPy's `Allow` on every answer of a resource
 //! and `Cache-Control: private` on an authenticated one.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 
@@ -122,6 +124,37 @@ pub(crate) fn cors(mut response: Response) -> Response {
         HeaderValue::from_static("true"),
     );
     response
+}
+
+/// The methods and headers a CORS preflight may ask for, as Salt's `cors_tool` allows them.
+const PREFLIGHT: [(header::HeaderName, &str); 3] = [
+    (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"),
+    (
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        "Content-Type, X-Auth-Token, X-Requested-With",
+    ),
+    (header::ACCESS_CONTROL_MAX_AGE, "1400"),
+];
+
+/// Answers `OPTIONS` on any path as Salt's `cors_tool` does: `200`, no body, the CORS headers,
+/// and what a preflight may ask when it asks for `GET` or `POST`.
+pub(crate) async fn preflight(request: Request, next: Next) -> Response {
+    if request.method() != Method::OPTIONS {
+        return next.run(request).await;
+    }
+    let mut response = StatusCode::OK.into_response();
+    let asks = request
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+        .is_some_and(|method| method == "GET" || method == "POST");
+    if asks {
+        for (name, value) in PREFLIGHT {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
+    }
+    cors(response)
 }
 
 /// The content type to answer in: the first of Salt's types `Accept` allows, by its quality

@@ -168,11 +168,18 @@ fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ApiError> {
         path: path.to_owned(),
         problem,
     };
-    let certs = CertificateDer::pem_file_iter(&files.cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|err| problem(&files.cert, err.to_string()))?;
-    if certs.is_empty() {
-        return Err(problem(&files.cert, "no certificate in it".to_owned()));
+    let read = |path: &std::path::Path| {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|err| problem(path, err.to_string()))?;
+        if certs.is_empty() {
+            return Err(problem(path, "no certificate in it".to_owned()));
+        }
+        Ok(certs)
+    };
+    let mut certs = read(&files.cert)?;
+    if let Some(chain) = &files.chain {
+        certs.extend(read(chain)?);
     }
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .map_err(|err| problem(&files.key, err.to_string()))?;

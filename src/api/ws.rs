@@ -6,21 +6,23 @@
 //! The token is the path's, or the caller's as for any endpoint. Salt's `?format_events` (frames
 //! for its old web UI) is not offered: the events are sent as they are. Beyond Salt, the socket
 //! is closed when the token expires, and a client too slow for the stream gets the
-//! [`LOST_TAG`](super::stream::LOST_TAG) event instead of slowing anyone.
+//! [`LOST_TAG`](super::stream::LOST_TAG) event instead of slowing anyone. A socket opened with
+//! the `session_id` cookie from a page of another site (an `Origin` that is not the API's own
+//! host) is refused `403`, as no other site's page may read the events with the caller's cookie.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
 use futures_util::SinkExt;
 
 use super::Shared;
-use super::auth::{Authenticated, Session};
+use super::auth::{Authenticated, Session, by_cookie};
 use super::events::{UNAUTHORIZED, expire_instant};
 use super::reply::Reply;
 use super::stream::{Batch, Cursor};
@@ -39,10 +41,37 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
 
 async fn ws(
     State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
     Authenticated(session): Authenticated,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    if by_cookie(&headers) && !same_origin(&headers, &uri) {
+        return Reply::error(
+            StatusCode::FORBIDDEN,
+            "A websocket authenticated by the session cookie must come from a page of this API",
+        )
+        .render(&headers);
+    }
     upgrade.on_upgrade(move |socket| serve(socket, shared, session))
+}
+
+/// Whether the request has no `Origin` (not a browser's page) or the API's own host as its
+/// origin's (`Host`, or the request line's authority in HTTP/2).
+fn same_origin(headers: &HeaderMap, uri: &Uri) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .or_else(|| uri.authority().map(|authority| authority.as_str()));
+    let origin_host = origin.to_str().ok().and_then(|origin| {
+        origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+    });
+    matches!((origin_host, host), (Some(origin), Some(host)) if origin.eq_ignore_ascii_case(host))
 }
 
 async fn ws_token(

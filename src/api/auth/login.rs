@@ -2,8 +2,9 @@
 //!
 //! * `GET /login`: `200`, `WWW-Authenticate: Session`, `{"status": null, "return": "Please log in"}`;
 //! * `POST /login` (`username`, `password`, `eauth` as a form, JSON or YAML): the token in the
-//!   body, in `X-Auth-Token` and in the `session_id` cookie (CherryPy's 10-hour session cookie),
-//!   with the user's `perms`; `401 Could not authenticate using provided credentials` otherwise;
+//!   body, in `X-Auth-Token` and in the `session_id` cookie (CherryPy's 10-hour session cookie,
+//!   beyond Salt's `HttpOnly` and `SameSite=Strict`, so that no script reads it and no other
+//!   site's page sends it), with the user's `perms`; `401 Could not authenticate using provided credentials` otherwise;
 //! * `POST /logout`: the token is removed (Salt's only forgets its web session, the eauth token
 //!   staying valid until it expires) and the cookie expired.
 
@@ -84,7 +85,7 @@ async fn login(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body
         reply.headers.insert("x-auth-token", token);
     }
     let cookie = format!(
-        "session_id={}; expires={}; Max-Age={COOKIE_SECONDS}; Path=/",
+        "session_id={}; expires={}; Max-Age={COOKIE_SECONDS}; Path=/; HttpOnly; SameSite=Strict",
         session.token,
         http_date(COOKIE_SECONDS)
     );
@@ -107,13 +108,15 @@ fn answer(shared: &Shared, session: &Session) -> Value {
 }
 
 /// The `token_expire` a login asks for, when `token_expire_user_override` lets it (`True`, or
-/// `{eauth: [users]}`), as Salt's `_allow_custom_expire`.
+/// `{eauth: [users]}`), as Salt's `_allow_custom_expire`; one that is not a finite number of
+/// seconds from zero up is ignored, the configured lifetime applying.
 fn custom_expire(shared: &Shared, identity: &Identity, creds: &Value) -> Option<f64> {
     let asked = map_get(creds, "token_expire")?;
     let asked = asked
         .as_f64()
         .or_else(|| asked.as_i64().map(|n| n as f64))
-        .or_else(|| asked.as_str().and_then(|text| text.trim().parse().ok()))?;
+        .or_else(|| asked.as_str().and_then(|text| text.trim().parse().ok()))
+        .filter(|seconds: &f64| seconds.is_finite() && *seconds >= 0.0)?;
     let allowed = match shared.config.get("token_expire_user_override") {
         Some(Value::Boolean(allowed)) => *allowed,
         Some(by_eauth) => map_get(by_eauth, &identity.eauth)

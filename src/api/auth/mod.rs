@@ -215,6 +215,12 @@ pub(crate) fn request_token(shared: &Shared, parts: &Parts) -> Option<String> {
     None
 }
 
+/// Whether the request's token is its `session_id` cookie's: a token the browser sends by
+/// itself, whatever page made the request.
+pub(crate) fn by_cookie(headers: &HeaderMap) -> bool {
+    !headers.contains_key("x-auth-token") && cookie(headers, "session_id").is_some()
+}
+
 /// A cookie's value.
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -302,10 +308,17 @@ impl Shared {
                 fun,
                 args,
             } => {
-                let minions = self.minions(|id, grains| {
-                    Target::new(tgt, tgt_type).is_ok_and(|target| target.matches(id, grains))
-                });
+                // The minions targeted are only looked for when a `{target: …}` entry asks:
+                // plain function entries need no scan of the keys and the grains.
+                let minions = std::cell::OnceCell::new();
+                let targeted = || {
+                    minions.get_or_init(|| match Target::new(tgt, tgt_type) {
+                        Ok(target) => self.minions(|id, grains| target.matches(id, grains)),
+                        Err(_) => Vec::new(),
+                    })
+                };
                 acl::local_allowed(&list, fun, args, |valid| {
+                    let minions = targeted();
                     let Ok(valid) = Compound::parse(valid) else {
                         return minions.is_empty();
                     };
