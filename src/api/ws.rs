@@ -5,8 +5,9 @@
 //!
 //! The token is the path's, or the caller's as for any endpoint. Salt's `?format_events` (frames
 //! for its old web UI) is not offered: the events are sent as they are. Beyond Salt, the socket
-//! is closed when the token expires, and a client too slow for the stream gets the
-//! [`LOST_TAG`](super::stream::LOST_TAG) event instead of slowing anyone.
+//! is closed when the token expires or is logged out (checked before each batch of events), and
+//! a client too slow for the stream gets the [`LOST_TAG`](super::stream::LOST_TAG) event instead
+//! of slowing anyone.
 
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use futures_util::SinkExt;
 
 use super::Shared;
 use super::auth::{Authenticated, Session};
-use super::events::{UNAUTHORIZED, expire_instant};
+use super::events::{TokenCheck, UNAUTHORIZED};
 use super::reply::Reply;
 use super::stream::{Batch, Cursor};
 
@@ -59,7 +60,7 @@ async fn ws_token(
 
 /// Speaks Salt's protocol until the client goes, the token expires or the API stops.
 async fn serve(mut socket: WebSocket, shared: Arc<Shared>, session: Session) {
-    let expire = expire_instant(&session);
+    let mut token = TokenCheck::new(&session);
     let mut cursor: Option<Cursor> = None;
     loop {
         tokio::select! {
@@ -79,11 +80,14 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>, session: Session) {
             }
             batch = next(&mut cursor) => {
                 let Some(batch) = batch else { break };
+                if !token.holds(&shared) {
+                    break;
+                }
                 if send(&mut socket, batch).await.is_err() {
                     return;
                 }
             }
-            _ = tokio::time::sleep_until(expire) => break,
+            _ = tokio::time::sleep_until(token.expire) => break,
         }
     }
     let _ = socket.send(Message::Close(None)).await;
