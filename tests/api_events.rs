@@ -1,7 +1,7 @@
 //! salt-api's event streams with real daemons: `/events` byte for byte against Salt's capture,
-//! `curl -N`, resuming with `Last-Event-ID` from a Python client, a client that never reads, the
-//! tag filter, keep-alive, the end of a stream when its token expires, `/ws` with Salt's
-//! handshake, and the `/app` page rendered by a headless Chromium.
+//! `curl -N`, resuming with `Last-Event-ID` from a Python client, clients that never read, the
+//! tag filter, keep-alive, the end of a stream when its token expires or is logged out, `/ws`
+//! with Salt's handshake, and the `/app` page rendered by a headless Chromium.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -471,6 +471,59 @@ fn a_client_that_never_reads_slows_no_one_and_memory_stays_bounded() {
 }
 
 #[test]
+fn stalled_clients_share_the_rings_frames_instead_of_copies() {
+    const CLIENTS: usize = 100;
+    const EVENTS: usize = 300;
+    const SIZE: usize = 50 * 1024;
+    let port = free_port();
+    let mut lab = Lab::with_config(&api_block(port), "");
+    lab.start_master();
+    let api = lab.start_api(port).pid();
+    let token = lab.mint_token("saltdev", "auto", 3600.0);
+    let mut reader = Sse::open(port, "/events", &auth(&token));
+    sync(&lab, &mut reader);
+    let stalled: Vec<TcpStream> = (0..CLIENTS)
+        .map(|_| {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            write!(
+                stream,
+                "GET /events HTTP/1.1\r\nHost: x\r\n{}\r\n",
+                auth(&token)
+            )
+            .unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = rss_kib(api);
+    let payload = Value::from("x".repeat(SIZE));
+    let mut sender = RawSender::connect(&lab.master_pull());
+    for n in 0..EVENTS {
+        let data = map(&[("n", Value::from(n as u64)), ("pad", payload.clone())]);
+        sender.fire("flood/big", &data, Framing::Bare);
+        if n % 50 == 49 {
+            // The reading client keeps up, and the stalled ones get their chances to copy.
+            let last = format!("\"n\": {n}");
+            assert!(
+                reader.read_until(Duration::from_secs(20), |body| body.contains(&last)),
+                "the reading client fell behind at {n}"
+            );
+            reader.body.clear();
+        }
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let after = rss_kib(api);
+    eprintln!("salt-api RSS with {CLIENTS} stalled clients: {before} KiB -> {after} KiB");
+    // A copy per client would be up to clients × events × size (1.5 GB), and copies of what
+    // hyper holds per client grew it by 100 MB; the ring alone is 15 MB.
+    assert!(
+        after < before + 64 * 1024,
+        "the API grew from {before} KiB to {after} KiB"
+    );
+    drop(stalled);
+}
+
+#[test]
 fn the_tag_filter_matches_whole_tags_as_globs_or_regexes() {
     let (lab, port, token) = lab_with("", 3600.0);
     let mut warm = Sse::open(port, "/events", &auth(&token));
@@ -542,6 +595,45 @@ fn the_stream_ends_when_the_token_expires_and_refuses_it_then() {
         let refused = Sse::open(port, &format!("/events?{query}={fresh}"), "");
         assert_eq!(refused.status(), "401", "{query}");
     }
+}
+
+#[test]
+fn a_logged_out_token_ends_the_streams_before_the_next_events() {
+    let (lab, port, token) = lab_with("", 3600.0);
+    let mut sse = Sse::open(port, "/events", &auth(&token));
+    sync(&lab, &mut sse);
+    let (mut ws, head) = Ws::open(port, &format!("/ws/{token}"), "");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    ws.send("websocket client ready");
+    assert_eq!(ws.recv().unwrap(), "server received message");
+    fire(&lab, "before/logout", &map(&[]));
+    assert!(sse.read_until(Duration::from_secs(5), |body| {
+        body.contains("before/logout")
+    }));
+    assert!(ws.recv().unwrap().contains("before/logout"));
+    let mut logout = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        logout,
+        "POST /logout HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n{}\r\n",
+        auth(&token)
+    )
+    .unwrap();
+    let mut answer = String::new();
+    logout.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Past the one second a stream may trust its last look at the token file.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut sender = sender(&lab);
+    for n in 0..5 {
+        sender.fire(&format!("after/logout/{n}"), &map(&[]), Framing::Bare);
+    }
+    assert!(!sse.read_until(Duration::from_secs(8), |_| false) && sse.ended);
+    assert!(!sse.body.contains("after/logout"), "{}", sse.body);
+    let mut frames = Vec::new();
+    while let Some(frame) = ws.recv() {
+        frames.push(frame);
+    }
+    assert!(frames.is_empty(), "{frames:?}");
 }
 
 #[test]

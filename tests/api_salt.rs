@@ -143,6 +143,16 @@ fn documented_header_differences(halite: &mut Answer, salt: &mut Answer, login: 
         !halite.headers.iter().any(|(name, _)| name == "vary"),
         "{halite:?}"
     );
+    // halite's login cookie is HttpOnly and SameSite=Strict (README, "Differences from Salt's
+    // login"); Salt's is neither.
+    for (name, value) in halite.headers.iter_mut() {
+        if name == "set-cookie" {
+            let plain = value
+                .strip_suffix("; HttpOnly; SameSite=Strict")
+                .unwrap_or_else(|| panic!("halite's cookie is HttpOnly and SameSite: {value}"));
+            *value = plain.to_owned();
+        }
+    }
 }
 
 /// The webhook event's data, compared by its keys in order, `body`, `post`, and the names of

@@ -2,11 +2,16 @@
 //! `tag:` and `data:` lines per event) plus what Salt's stream lacks: an `id:` line per event and
 //! resuming after it (`Last-Event-ID`, or `?last_event_id=` for clients that cannot set
 //! headers), a `: keep-alive` comment after 15 idle seconds, a `?tag=` filter (a glob or regex
-//! matching the whole tag, as `state.event`'s), and an end of stream when the token expires.
+//! matching the whole tag, as `state.event`'s), and an end of stream when the token expires or
+//! is logged out.
+//!
+//! The body is pulled by hyper as it writes: a client that does not read is not fed, and what
+//! it is fed is the ring's frames themselves (shared, never copied per client).
 //!
 //! Any logged-in caller may watch; as in Salt, no permission is checked. A token in the query
 //! (`?token=`, or Salt's `?salt_token=`) only with `token_in_query: True`.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +42,10 @@ pub(crate) const UNAUTHORIZED: &str = "No permission -- see authorization scheme
 
 /// The comment sent when nothing else was for [`KEEP_ALIVE`].
 const KEEP_ALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
+
+/// How often a stream reads its token's file again, at most: Salt checks the token before every
+/// event, a file read per event per client would cost too much.
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// The routes of this module.
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -103,10 +112,10 @@ async fn events(
     let stream = Stream {
         cursor: shared.events.cursor(resume),
         filter: params.tag,
-        expire: expire_instant(&session),
-        session,
+        token: TokenCheck::new(&session),
         shared: shared.clone(),
         started: false,
+        pending: VecDeque::new(),
     };
     let body = futures_util::stream::unfold(stream, |mut stream| async move {
         let chunk = stream.next().await?;
@@ -128,24 +137,80 @@ async fn events(
     cors(response)
 }
 
-/// When `session` expires, on tokio's clock (a century at most).
-pub(crate) fn expire_instant(session: &Session) -> Instant {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |since| since.as_secs_f64());
-    let left = (session.expire - now).max(0.0);
-    let century = Duration::from_secs(100 * 365 * 86_400);
-    Instant::now() + crate::config::seconds(&left.into()).unwrap_or(century)
+/// Whether a stream's token still holds: not expired, and its file still there (a logout
+/// removes it), read at most every [`RECHECK`].
+pub(crate) struct TokenCheck {
+    token: String,
+    /// When the token expires, on tokio's clock (a century at most).
+    pub expire: Instant,
+    /// When the file was last read.
+    checked: Instant,
+}
+
+impl TokenCheck {
+    /// For `session`, just read from its file.
+    pub fn new(session: &Session) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64());
+        let left = (session.expire - now).max(0.0);
+        let century = Duration::from_secs(100 * 365 * 86_400);
+        TokenCheck {
+            token: session.token.clone(),
+            expire: Instant::now() + crate::config::seconds(&left.into()).unwrap_or(century),
+            checked: Instant::now(),
+        }
+    }
+
+    /// Whether the token may still receive events; the stream ends when not.
+    pub fn holds(&mut self, shared: &Shared) -> bool {
+        let now = Instant::now();
+        if now >= self.expire {
+            return false;
+        }
+        if now.duration_since(self.checked) < RECHECK {
+            return true;
+        }
+        self.checked = now;
+        shared.tokens.get(&self.token).is_some()
+    }
 }
 
 /// One client's stream.
 struct Stream {
     cursor: Cursor,
     filter: Option<ExprMatcher>,
-    session: Session,
-    expire: Instant,
+    token: TokenCheck,
     shared: Arc<Shared>,
     started: bool,
+    /// The frames of the batch being sent, handed to hyper one at a time as it asks for more.
+    pending: VecDeque<Bytes>,
+}
+
+/// Frames under this size are copied together into one chunk, up to this size: a chunk per
+/// small event would cost hyper a write and the client a read each. Larger frames go alone,
+/// shared with the ring. A client that stops reading holds at most one such copy.
+const COALESCE: usize = 16 * 1024;
+
+/// The next chunk of `pending`: one large frame as it is, or small ones joined.
+fn next_chunk(pending: &mut VecDeque<Bytes>) -> Option<Bytes> {
+    let first = pending.pop_front()?;
+    if pending
+        .front()
+        .is_none_or(|next| first.len() + next.len() > COALESCE)
+    {
+        return Some(first);
+    }
+    let mut chunk = BytesMut::with_capacity(COALESCE);
+    chunk.extend_from_slice(&first);
+    while let Some(next) = pending.front() {
+        if chunk.len() + next.len() > COALESCE {
+            break;
+        }
+        chunk.extend_from_slice(next);
+        pending.pop_front();
+    }
+    Some(chunk.freeze())
 }
 
 impl Stream {
@@ -156,35 +221,62 @@ impl Stream {
             self.started = true;
             return Some(Bytes::from_static(RETRY));
         }
+        if let Some(frame) = next_chunk(&mut self.pending) {
+            return Some(frame);
+        }
         let quiet_until = Instant::now() + KEEP_ALIVE;
         loop {
             tokio::select! {
                 batch = self.cursor.next() => {
                     let batch = batch?;
-                    // Salt checks the token before every event.
-                    if Instant::now() >= self.expire {
+                    if !self.token.holds(&self.shared) {
                         return None;
                     }
-                    let mut chunk = BytesMut::new();
-                    if let Some(lost) = &batch.lost {
-                        chunk.extend_from_slice(lost.sse());
-                    }
-                    for item in &batch.items {
-                        if self.filter.as_ref().is_none_or(|filter| filter.matches(&item.tag)) {
-                            chunk.extend_from_slice(item.sse());
-                        }
-                    }
-                    if !chunk.is_empty() {
-                        return Some(chunk.freeze());
+                    self.pending.extend(batch.lost.as_ref().map(|lost| lost.sse().clone()));
+                    self.pending.extend(
+                        batch
+                            .items
+                            .iter()
+                            .filter(|item| {
+                                self.filter.as_ref().is_none_or(|filter| filter.matches(&item.tag))
+                            })
+                            .map(|item| item.sse().clone()),
+                    );
+                    if let Some(frame) = next_chunk(&mut self.pending) {
+                        return Some(frame);
                     }
                 }
                 _ = tokio::time::sleep_until(quiet_until) => {
-                    // A logged-out token ends the stream too; files are read only when idle.
-                    self.shared.tokens.get(&self.session.token)?;
+                    if !self.token.holds(&self.shared) {
+                        return None;
+                    }
                     return Some(Bytes::from_static(KEEP_ALIVE_COMMENT));
                 }
-                _ = tokio::time::sleep_until(self.expire) => return None,
+                _ = tokio::time::sleep_until(self.token.expire) => return None,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_frames_go_together_and_large_ones_alone() {
+        let frame = |size: usize| Bytes::from(vec![b'x'; size]);
+        let mut pending: VecDeque<Bytes> = [
+            frame(100),
+            frame(200),
+            frame(COALESCE),
+            frame(10),
+            frame(COALESCE - 5),
+            frame(5),
+        ]
+        .into();
+        let sizes: Vec<usize> = std::iter::from_fn(|| next_chunk(&mut pending))
+            .map(|chunk| chunk.len())
+            .collect();
+        assert_eq!(sizes, [300, COALESCE, 10, COALESCE]);
     }
 }

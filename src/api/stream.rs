@@ -3,8 +3,8 @@
 //!
 //! Each event is numbered (an id unique across restarts of the API: `<start>-<seq>`, the
 //! process's start in Unix milliseconds and a counter), rendered once as Salt's streams send it,
-//! and kept in a replay ring bounded in events (`events_replay_size`) and age
-//! (`events_replay_seconds`). The ring is also the fan-out: every client reads it from a
+//! and kept in a replay ring bounded in events (`events_replay_size`), bytes
+//! (`events_replay_bytes`) and age (`events_replay_seconds`). The ring is also the fan-out: every client reads it from a
 //! [`Cursor`] of its own, so a client that stops reading holds nothing but its place, never
 //! slows the bus or the other clients, and costs no memory beyond the ring. A client whose place
 //! fell out of the ring (too slow, or resuming from too old an id) is told how many events it
@@ -30,8 +30,13 @@ use crate::py::json::{self, Format};
 const REPLAY_SIZE: u64 = 10_000;
 /// How long an event is kept for replay by default (`events_replay_seconds`).
 const REPLAY_SECONDS: f64 = 300.0;
+/// The bytes of the events kept for replay by default (`events_replay_bytes`): 64 MiB.
+const REPLAY_BYTES: u64 = 64 << 20;
 /// Events handed to a client at once, at most: one write per batch.
 const BATCH: usize = 256;
+/// The bytes of the events handed to a client at once, at most (a larger event goes alone), so
+/// that a batch held for a slow client keeps little of the ring alive once it moved on.
+const BATCH_BYTES: usize = 256 << 10;
 /// How long to wait before listening again when the bus refuses this user.
 const REFUSED_PAUSE: Duration = Duration::from_secs(5);
 
@@ -76,8 +81,10 @@ struct Inner {
     /// The first part of every id: when this process started, Unix milliseconds.
     run: u64,
     size: usize,
+    /// The most bytes of frames kept (the newest event is kept even when larger).
+    bytes: usize,
     age: Duration,
-    ring: RwLock<VecDeque<Arc<Item>>>,
+    ring: RwLock<Ring>,
     /// The newest event's number (0 before the first).
     newest: watch::Sender<u64>,
     /// Cancelled when the API stops: every stream ends.
@@ -86,16 +93,11 @@ struct Inner {
 }
 
 impl Events {
-    /// The master's publish socket from `config`; `events_replay_size` and
-    /// `events_replay_seconds` from the `rest_cherrypy` block.
+    /// The master's publish socket from `config`; `events_replay_size`, `events_replay_bytes`
+    /// and `events_replay_seconds` from the `rest_cherrypy` block.
     pub fn new(config: &Config, block: &Value) -> Result<Self, ConfigError> {
-        let size = match option(block, "events_replay_size") {
-            None => REPLAY_SIZE,
-            Some(value) => value
-                .as_u64()
-                .filter(|size| *size > 0)
-                .ok_or_else(|| bad("events_replay_size", value, "a positive integer"))?,
-        };
+        let size = positive(block, "events_replay_size", REPLAY_SIZE)?;
+        let bytes = positive(block, "events_replay_bytes", REPLAY_BYTES)?;
         let age = match option(block, "events_replay_seconds") {
             None => Duration::from_secs(REPLAY_SECONDS as u64),
             Some(value) => config::seconds(value)
@@ -108,8 +110,9 @@ impl Events {
             inner: Arc::new(Inner {
                 run,
                 size: usize::try_from(size).unwrap_or(usize::MAX),
+                bytes: usize::try_from(bytes).unwrap_or(usize::MAX),
                 age,
-                ring: RwLock::new(VecDeque::new()),
+                ring: RwLock::new(Ring::default()),
                 newest: watch::channel(0).0,
                 closed: CancellationToken::new(),
                 publish: config.bus()?.publish,
@@ -169,8 +172,10 @@ impl Events {
                 .ring
                 .write()
                 .unwrap_or_else(|poison| poison.into_inner());
-            while ring.len() >= inner.size
+            while ring.items.len() >= inner.size
+                || (!ring.items.is_empty() && ring.bytes + item.frame.len() > inner.bytes)
                 || ring
+                    .items
                     .front()
                     .is_some_and(|oldest| oldest.received.elapsed() > inner.age)
             {
@@ -208,6 +213,26 @@ impl Events {
             newest,
             total: 0,
         }
+    }
+}
+
+/// The events kept for replay, oldest first, and the bytes of their frames.
+#[derive(Debug, Default)]
+struct Ring {
+    items: VecDeque<Arc<Item>>,
+    bytes: usize,
+}
+
+impl Ring {
+    fn pop_front(&mut self) {
+        if let Some(item) = self.items.pop_front() {
+            self.bytes -= item.frame.len();
+        }
+    }
+
+    fn push_back(&mut self, item: Arc<Item>) {
+        self.bytes += item.frame.len();
+        self.items.push_back(item);
     }
 }
 
@@ -276,8 +301,11 @@ impl Cursor {
             .read()
             .unwrap_or_else(|poison| poison.into_inner());
         // Events past their age count as gone even before a newer one pushes them out.
-        let kept = ring.partition_point(|item| item.received.elapsed() > inner.age);
+        let kept = ring
+            .items
+            .partition_point(|item| item.received.elapsed() > inner.age);
         let first = ring
+            .items
             .get(kept)
             .map_or(*self.newest.borrow() + 1, |item| item.seq);
         let mut lost = None;
@@ -288,9 +316,21 @@ impl Cursor {
             self.unknown = false;
             self.next = self.next.max(first);
         }
-        let front = ring.front().map_or(first, |item| item.seq);
+        let front = ring.items.front().map_or(first, |item| item.seq);
         let start = usize::try_from(self.next - front).unwrap_or(usize::MAX);
-        let items: Vec<Arc<Item>> = ring.iter().skip(start).take(BATCH).cloned().collect();
+        let mut bytes = 0;
+        let items: Vec<Arc<Item>> = ring
+            .items
+            .iter()
+            .skip(start)
+            .take(BATCH)
+            .take_while(|item| {
+                let under = bytes < BATCH_BYTES;
+                bytes += item.frame.len();
+                under
+            })
+            .cloned()
+            .collect();
         drop(ring);
         if let Some(last) = items.last() {
             self.next = last.seq + 1;
@@ -344,6 +384,17 @@ fn render(id: Option<&str>, event: &Event) -> (Bytes, usize) {
     (Bytes::from(out), data_at)
 }
 
+/// The positive integer `key` of the block, or `default`.
+fn positive(block: &Value, key: &str, default: u64) -> Result<u64, ConfigError> {
+    match option(block, key) {
+        None => Ok(default),
+        Some(value) => value
+            .as_u64()
+            .filter(|number| *number > 0)
+            .ok_or_else(|| bad(key, value, "a positive integer")),
+    }
+}
+
 fn option<'a>(block: &'a Value, key: &str) -> Option<&'a Value> {
     map_get(block, key).filter(|value| !value.is_nil())
 }
@@ -361,12 +412,17 @@ mod tests {
     use super::*;
 
     fn events(size: usize) -> Events {
+        events_of(size, usize::MAX)
+    }
+
+    fn events_of(size: usize, bytes: usize) -> Events {
         Events {
             inner: Arc::new(Inner {
                 run: 7,
                 size,
+                bytes,
                 age: Duration::from_secs(300),
-                ring: RwLock::new(VecDeque::new()),
+                ring: RwLock::new(Ring::default()),
                 newest: watch::channel(0).0,
                 closed: CancellationToken::new(),
                 publish: Endpoint::Unix("/nonexistent".into()),
@@ -461,15 +517,79 @@ mod tests {
         let block = |text: &str| crate::salt_yaml::load(text).unwrap();
         let events = Events::new(
             &config,
-            &block("events_replay_size: 5\nevents_replay_seconds: 1.5\n"),
+            &block(
+                "events_replay_size: 5\nevents_replay_seconds: 1.5\nevents_replay_bytes: 1000\n",
+            ),
         )
         .unwrap();
         assert_eq!(events.inner.size, 5);
+        assert_eq!(events.inner.bytes, 1000);
+        let defaults = Events::new(&config, &block("{}\n")).unwrap();
+        assert_eq!(defaults.inner.bytes, 64 << 20);
+        let err = Events::new(&config, &block("events_replay_bytes: -1\n")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("rest_cherrypy.events_replay_bytes"),
+            "{err}"
+        );
         assert_eq!(events.inner.age, Duration::from_millis(1500));
         let err = Events::new(&config, &block("events_replay_size: 0\n")).unwrap_err();
         assert!(
             err.to_string().contains("rest_cherrypy.events_replay_size"),
             "{err}"
         );
+    }
+
+    fn fire_bytes(events: &Events, n: usize, len: usize) {
+        let data = Value::Map(vec![(Value::from("pad"), Value::from("x".repeat(len)))]);
+        events.push(&Event {
+            tag: format!("t/{n}"),
+            data,
+        });
+    }
+
+    #[test]
+    fn the_ring_is_bounded_in_bytes_too() {
+        // Frames of a little over 1,000 bytes: three fit in 4,000.
+        let events = events_of(100, 4000);
+        let mut cursor = events.cursor(Some("7-0"));
+        for n in 1..=10 {
+            fire_bytes(&events, n, 1000);
+        }
+        {
+            let ring = events.inner.ring.read().unwrap();
+            assert_eq!(ring.items.len(), 3);
+            assert_eq!(
+                ring.bytes,
+                ring.items
+                    .iter()
+                    .map(|item| item.frame.len())
+                    .sum::<usize>()
+            );
+            assert!(ring.bytes <= 4000, "{}", ring.bytes);
+        }
+        let batch = cursor.take().unwrap();
+        assert_eq!(tags(&batch), ["t/8", "t/9", "t/10"]);
+        assert!(batch.lost.is_some());
+        // An event larger than the limit is still kept, alone.
+        fire_bytes(&events, 11, 10_000);
+        let ring = events.inner.ring.read().unwrap();
+        assert_eq!(ring.items.len(), 1);
+        assert_eq!(&*ring.items[0].tag, "t/11");
+    }
+
+    #[test]
+    fn a_batch_is_bounded_in_bytes() {
+        let events = events(100);
+        let mut cursor = events.cursor(None);
+        for n in 1..=5 {
+            fire_bytes(&events, n, 100 << 10);
+        }
+        // 100 KiB events: the third reaches 256 KiB.
+        assert_eq!(tags(&cursor.take().unwrap()), ["t/1", "t/2", "t/3"]);
+        assert_eq!(tags(&cursor.take().unwrap()), ["t/4", "t/5"]);
+        // A single event above the cap still goes.
+        fire_bytes(&events, 6, 1 << 20);
+        assert_eq!(tags(&cursor.take().unwrap()), ["t/6"]);
     }
 }

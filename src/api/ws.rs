@@ -5,10 +5,11 @@
 //!
 //! The token is the path's, or the caller's as for any endpoint. Salt's `?format_events` (frames
 //! for its old web UI) is not offered: the events are sent as they are. Beyond Salt, the socket
-//! is closed when the token expires, and a client too slow for the stream gets the
-//! [`LOST_TAG`](super::stream::LOST_TAG) event instead of slowing anyone. A socket opened with
-//! the `session_id` cookie from a page of another site (an `Origin` that is not the API's own
-//! host) is refused `403`, as no other site's page may read the events with the caller's cookie.
+//! is closed when the token expires or is logged out (checked before each batch of events), and
+//! a client too slow for the stream gets the [`LOST_TAG`](super::stream::LOST_TAG) event instead
+//! of slowing anyone. A socket opened with the `session_id` cookie from a page of another site
+//! (an `Origin` that is not the API's own host) is refused `403`, as no other site's page may
+//! read the events with the caller's cookie.
 
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use futures_util::SinkExt;
 
 use super::Shared;
 use super::auth::{Authenticated, Session, by_cookie};
-use super::events::{UNAUTHORIZED, expire_instant};
+use super::events::{TokenCheck, UNAUTHORIZED};
 use super::reply::Reply;
 use super::stream::{Batch, Cursor};
 
@@ -88,7 +89,7 @@ async fn ws_token(
 
 /// Speaks Salt's protocol until the client goes, the token expires or the API stops.
 async fn serve(mut socket: WebSocket, shared: Arc<Shared>, session: Session) {
-    let expire = expire_instant(&session);
+    let mut token = TokenCheck::new(&session);
     let mut cursor: Option<Cursor> = None;
     loop {
         tokio::select! {
@@ -108,11 +109,14 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>, session: Session) {
             }
             batch = next(&mut cursor) => {
                 let Some(batch) = batch else { break };
+                if !token.holds(&shared) {
+                    break;
+                }
                 if send(&mut socket, batch).await.is_err() {
                     return;
                 }
             }
-            _ = tokio::time::sleep_until(expire) => break,
+            _ = tokio::time::sleep_until(token.expire) => break,
         }
     }
     let _ = socket.send(Message::Close(None)).await;
