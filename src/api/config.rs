@@ -207,7 +207,8 @@ impl Block<'_> {
     }
 }
 
-fn bad(key: &str, value: &Value, expected: &'static str) -> ConfigError {
+/// A bad value of the block's option `key`, named `rest_cherrypy.<key>`.
+pub(super) fn bad(key: &str, value: &Value, expected: &'static str) -> ConfigError {
     let key = match key {
         BLOCK => BLOCK.to_owned(),
         key => format!("{BLOCK}.{key}"),

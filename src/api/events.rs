@@ -25,7 +25,7 @@ use bytes::BytesMut;
 use tokio::time::Instant;
 
 use super::Shared;
-use super::auth::{Authenticated, Session};
+use super::auth::{Authenticated, Session, UNAUTHORIZED};
 use super::reply::{Reply, cors};
 use super::stream::Cursor;
 use crate::event::matching::ExprMatcher;
@@ -36,9 +36,6 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Salt's reconnection delay for `EventSource`, the stream's first line.
 const RETRY: &[u8] = b"retry: 400\n";
-
-/// Why a caller without a valid token is refused, as Salt says it.
-pub(crate) const UNAUTHORIZED: &str = "No permission -- see authorization schemes";
 
 /// The comment sent when nothing else was for [`KEEP_ALIVE`].
 const KEEP_ALIVE_COMMENT: &[u8] = b": keep-alive\n\n";

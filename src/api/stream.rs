@@ -19,6 +19,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::config::bad;
 use crate::client::{ListenNotice, Listener};
 use crate::config::{self, Config, ConfigError};
 use crate::event::{Event, Value, map_get};
@@ -397,14 +398,6 @@ fn positive(block: &Value, key: &str, default: u64) -> Result<u64, ConfigError> 
 
 fn option<'a>(block: &'a Value, key: &str) -> Option<&'a Value> {
     map_get(block, key).filter(|value| !value.is_nil())
-}
-
-fn bad(key: &str, value: &Value, expected: &'static str) -> ConfigError {
-    ConfigError::BadValue {
-        key: format!("{}.{key}", super::config::BLOCK),
-        value: value.to_string(),
-        expected,
-    }
 }
 
 #[cfg(test)]

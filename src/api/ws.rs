@@ -23,8 +23,8 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 
 use super::Shared;
-use super::auth::{Authenticated, Session, by_cookie};
-use super::events::{TokenCheck, UNAUTHORIZED};
+use super::auth::{Authenticated, Session, UNAUTHORIZED, by_cookie};
+use super::events::TokenCheck;
 use super::reply::Reply;
 use super::stream::{Batch, Cursor};
 

@@ -39,6 +39,9 @@ use eauth::{FailureTime, Identity};
 /// Salt's `token_expire` default: 12 hours.
 const TOKEN_EXPIRE: f64 = 43_200.0;
 
+/// Salt's answer to a request without a valid token.
+pub(crate) const UNAUTHORIZED: &str = "No permission -- see authorization schemes";
+
 /// A logged-in caller.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
@@ -249,12 +252,9 @@ impl FromRequestParts<Arc<Shared>> for Authenticated {
             .and_then(|token| shared.tokens.get(&token))
             .map(Authenticated)
             .ok_or_else(|| {
-                Reply::error(
-                    StatusCode::UNAUTHORIZED,
-                    "No permission -- see authorization schemes",
-                )
-                .render(&parts.headers)
-                .into_response()
+                Reply::error(StatusCode::UNAUTHORIZED, UNAUTHORIZED)
+                    .render(&parts.headers)
+                    .into_response()
             })
     }
 }
