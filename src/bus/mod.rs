@@ -16,33 +16,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::{FutureExt, StreamExt};
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 // tokio's clock, which tests of the slow-subscriber reports can pause.
 use tokio::time::Instant;
-use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::event::{Event, Value};
 use crate::ipc::BusAddress;
 use crate::ipc::{Listener, Peer, Stream};
-use crate::wire::{self, FrameCodec, Framing};
+use crate::wire::{self, Chunk, FrameCodec, Framing};
 
 pub use configured::DaemonError;
 use outbox::Outbox;
-pub use outbox::SlowPolicy;
+pub use outbox::{SlowPolicy, TagFilter};
 
 /// How many bytes of events may wait for one subscriber before the [`SlowPolicy`] applies.
 pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 32 * 1024 * 1024;
 
 /// Connections accepted at once per socket; further clients wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 4096;
-
-/// Frames published together when a sender's connection already holds several.
-const PUBLISH_BATCH: usize = 256;
 
 /// The event a subscriber receives, in its own stream, after it lost events:
 /// `{"lost": <since the last notice>, "total": <since it connected>}`.
@@ -146,24 +141,24 @@ impl BusHandle {
         }
     }
 
-    /// Queues canonical bare frames, in order, for every subscriber.
-    fn publish_frames(&self, frames: &[Bytes]) {
-        self.shared
-            .published
-            .fetch_add(frames.len() as u64, Ordering::Relaxed);
+    /// Queues chunks of canonical bare frames, in order, for every subscriber.
+    fn publish(&self, chunks: &[Chunk]) {
+        let events: u64 = chunks.iter().map(|chunk| u64::from(chunk.events)).sum();
+        self.shared.published.fetch_add(events, Ordering::Relaxed);
         let subscribers = self
             .shared
             .subscribers
             .read()
             .expect("subscriber list lock");
+        let published = outbox::Published::new(chunks);
         for outbox in subscribers.iter() {
-            outbox.push(frames);
+            outbox.push(&published);
         }
     }
 
     /// Stamps and publishes an event the daemon itself fires.
     pub fn fire(&self, event: Event) {
-        self.publish_frames(&[event_frame(event)]);
+        self.publish(&[Chunk::one(event_frame(event))]);
     }
 
     /// Fires an event the daemon itself raises, its data the given fields in order.
@@ -188,14 +183,14 @@ impl BusHandle {
         if body.len() as u64 > limit {
             return Err((event, body.len()));
         }
-        self.publish_frames(&[bare_frame(&body)]);
+        self.publish(&[Chunk::one(bare_frame(&body))]);
         Ok(())
     }
 
     /// Stamps and queues an event only for subscribers with room for it: for the bus's reports
     /// about slow subscribers, which must not make anyone lose an event.
     fn offer(&self, event: Event) {
-        let frame = event_frame(event);
+        let frame = Chunk::one(event_frame(event));
         self.shared.published.fetch_add(1, Ordering::Relaxed);
         for outbox in self
             .shared
@@ -238,6 +233,13 @@ impl BusHandle {
         }
     }
 
+    /// A new in-process subscription to the events whose tag `filter` accepts.
+    pub fn subscribe_filtered(&self, filter: TagFilter) -> BusSubscription {
+        let subscription = self.subscribe();
+        subscription.set_filter(filter);
+        subscription
+    }
+
     /// How many events have been published since the bus started.
     pub fn published(&self) -> u64 {
         self.shared.published.load(Ordering::Relaxed)
@@ -269,7 +271,7 @@ impl BusSubscription {
                 batch = self.outbox.take() => batch,
                 () = self.handle.shared.closed.cancelled() => {
                     let batch = self.outbox.take_now();
-                    if batch.frames.is_empty() {
+                    if batch.chunks.is_empty() {
                         return None;
                     }
                     batch
@@ -281,16 +283,26 @@ impl BusSubscription {
                     batch.lost
                 );
             }
-            self.pending = batch.frames;
+            self.pending = frames_of(batch);
         }
     }
 }
 
+/// The frames of a batch, one by one.
+fn frames_of(batch: outbox::Batch) -> std::collections::VecDeque<Bytes> {
+    batch.chunks.iter().flat_map(Chunk::frames).collect()
+}
+
 impl BusSubscription {
+    /// From now on, only the events whose tag `filter` accepts.
+    pub fn set_filter(&self, filter: TagFilter) {
+        self.outbox.set_filter(filter);
+    }
+
     /// The next event body already queued for this subscriber, without waiting.
     pub fn try_next_body(&mut self) -> Option<Bytes> {
         if self.pending.is_empty() {
-            self.pending = self.outbox.take_now().frames;
+            self.pending = frames_of(self.outbox.take_now());
         }
         self.pending
             .pop_front()
@@ -430,72 +442,93 @@ async fn accept(
     }
 }
 
+/// A sender's first reads are this large; a sender that fills them gets larger ones.
+const FIRST_READ: usize = 8 * 1024;
+
+/// The largest read from one sender: enough to take a busy sender's backlog in a few system
+/// calls, small enough that a thousand senders stay cheap.
+const MAX_READ: usize = 64 * 1024;
+
 /// Reads frames from one sender until it disconnects, sends garbage, or the bus shuts down.
-/// Frames already waiting on the connection are published together.
+/// Everything one read brings is published together, runs of canonical frames as they came.
 async fn serve_sender(
-    stream: Stream,
+    mut stream: Stream,
     peer: &Peer,
     options: &BusOptions,
     handle: &BusHandle,
     shutdown: CancellationToken,
 ) {
-    let mut frames = FramedRead::new(stream, FrameCodec::new(options.max_frame));
-    let mut batch: Vec<Bytes> = Vec::with_capacity(PUBLISH_BATCH);
+    let mut codec = FrameCodec::new(options.max_frame);
+    let mut buf = BytesMut::new();
+    let mut read_size = FIRST_READ;
+    let mut chunks: Vec<Chunk> = Vec::new();
+    // Made once: a fresh one per read would register with the token every time.
+    let stopping = shutdown.cancelled();
+    tokio::pin!(stopping);
     loop {
-        let first = tokio::select! {
-            frame = frames.next() => frame,
-            () = shutdown.cancelled() => {
-                // Frames already read off the socket were accepted: publish them, then stop.
-                while let Some(Some(Ok(Ok(frame)))) = frames.next().now_or_never() {
-                    accept_frame(frame, peer, options, &mut batch);
-                    if batch.len() >= PUBLISH_BATCH {
-                        break;
-                    }
+        if buf.capacity() - buf.len() < read_size / 2 {
+            buf.reserve(read_size);
+        }
+        let room = buf.capacity() - buf.len();
+        let read = tokio::select! {
+            biased;
+            read = stream.read_buf(&mut buf) => read,
+            // Frames already read off the socket were accepted: they are published below.
+            () = &mut stopping => Ok(0),
+        };
+        let ended = match read {
+            Ok(0) => true,
+            Ok(n) => {
+                if n == room {
+                    read_size = (read_size * 2).min(MAX_READ);
                 }
-                handle.publish_frames(&batch);
-                return;
+                false
+            }
+            Err(err) => {
+                tracing::error!("closed the pull connection from {peer}: {err}");
+                true
             }
         };
-        let mut next = first;
-        let ended = loop {
-            match next {
-                None => break true,
-                Some(Ok(Ok(frame))) => accept_frame(frame, peer, options, &mut batch),
-                Some(Ok(Err(ignored))) => {
-                    tracing::warn!("ignored a frame from {peer} on the pull socket: {ignored}");
-                }
-                Some(Err(err)) => {
-                    tracing::error!("closed the pull connection from {peer}: {err}");
-                    break true;
-                }
-            }
-            if batch.len() >= PUBLISH_BATCH {
-                break false;
-            }
-            match frames.next().now_or_never() {
-                Some(frame) => next = frame,
-                None => break false,
-            }
-        };
-        if !batch.is_empty() {
-            handle.publish_frames(&batch);
-            batch.clear();
+        let decoded = codec.decode_chunks(
+            &mut buf,
+            |body| publishable(body, peer, options),
+            &mut chunks,
+        );
+        if !chunks.is_empty() {
+            handle.publish(&chunks);
+            chunks.clear();
+        }
+        if let Err(err) = decoded {
+            tracing::error!("closed the pull connection from {peer}: {err}");
+            return;
         }
         if ended {
+            if !buf.is_empty() && !shutdown.is_cancelled() {
+                let err = wire::FrameError::Truncated(buf.len());
+                tracing::error!("closed the pull connection from {peer}: {err}");
+            }
             return;
         }
     }
 }
 
-/// Queues a sender's frame for publishing, unless a master must drop it as Salt's does.
-fn accept_frame(frame: wire::Frame, peer: &Peer, options: &BusOptions, batch: &mut Vec<Bytes>) {
-    if options.node == Node::Master
-        && let Err(err) = wire::validate_body(&frame.body())
-    {
-        tracing::warn!("dropped an event from {peer} on the pull socket: {err}");
-        return;
+/// Whether a sender's frame is published: a master drops bodies that do not decode, as Salt's
+/// does; frames that are not events are ignored on every bus.
+fn publishable(body: Result<&[u8], wire::IgnoredFrame>, peer: &Peer, options: &BusOptions) -> bool {
+    match body {
+        Err(ignored) => {
+            tracing::warn!("ignored a frame from {peer} on the pull socket: {ignored}");
+            false
+        }
+        Ok(body) if options.node == Node::Master => match wire::validate_body(body) {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!("dropped an event from {peer} on the pull socket: {err}");
+                false
+            }
+        },
+        Ok(_) => true,
     }
-    batch.push(frame.into_canonical());
 }
 
 /// Writes a subscriber's outbox to it until it disconnects or the bus has drained, applying
@@ -518,6 +551,8 @@ async fn serve_subscriber<S: AsyncRead + AsyncWrite>(
     // the writer report losses and apply the policy meanwhile.
     let mut ticker = tokio::time::interval(CHECK_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let drained = drained.cancelled();
+    tokio::pin!(drained);
     loop {
         let (batch, last) = tokio::select! {
             biased;
@@ -526,7 +561,7 @@ async fn serve_subscriber<S: AsyncRead + AsyncWrite>(
                 Ok(0) | Err(_) => break,
                 Ok(_) => continue,
             },
-            () = drained.cancelled() => (outbox.take_now(), true),
+            () = &mut drained => (outbox.take_now(), true),
         };
         if batch.disconnect {
             report.disconnected(batch.lost_total);
@@ -569,8 +604,15 @@ async fn write_batch<W: tokio::io::AsyncWrite + Unpin>(
     if batch.lost > 0 {
         write_frame(writer, &lost_notice(batch.lost, batch.lost_total), framing).await?;
     }
-    for frame in &batch.frames {
-        write_frame(writer, frame, framing).await?;
+    for chunk in &batch.chunks {
+        match framing {
+            Framing::Bare => writer.write_all(&chunk.bytes).await?,
+            Framing::LengthPrefixed => {
+                for frame in chunk.frames() {
+                    write_frame(writer, &frame, framing).await?;
+                }
+            }
+        }
     }
     writer.flush().await
 }
@@ -702,6 +744,8 @@ impl<'a> SlowReport<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::StreamExt;
+    use tokio_util::codec::FramedRead;
 
     const MS: Duration = Duration::from_millis(1);
 

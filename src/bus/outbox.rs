@@ -1,11 +1,13 @@
 //! A subscriber's outbox: the frames waiting to be written to it, bounded in bytes, and what
-//! happens when it is full.
+//! happens when it is full. Frames are queued in [`Chunk`]s as they arrived together; the
+//! oldest chunk goes first when room is needed.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use tokio::sync::Notify;
+
+use crate::wire::Chunk;
 
 /// What the bus does with a subscriber whose outbox is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +32,14 @@ impl SlowPolicy {
 /// last batch, so batches are kept small next to the budget.
 const TAKE_BYTES: usize = 256 * 1024;
 
-/// Bookkeeping cost charged per queued frame on top of its bytes, so that a flood of tiny
+/// Bookkeeping cost charged per queued chunk on top of its bytes, so that a flood of tiny
 /// events is bounded by real memory, not just payload.
-const FRAME_OVERHEAD: usize = 64;
+const CHUNK_OVERHEAD: usize = 64;
+
+/// What a queued chunk counts against the budget.
+fn cost(chunk: &Chunk) -> usize {
+    chunk.bytes.len() + CHUNK_OVERHEAD
+}
 
 /// Frames for one subscriber.
 #[derive(Debug)]
@@ -43,20 +50,69 @@ pub(crate) struct Outbox {
     policy: SlowPolicy,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
-    frames: VecDeque<Bytes>,
+    /// Which events this subscriber wants, by tag; all when `None`.
+    filter: Option<TagFilter>,
+    chunks: VecDeque<Chunk>,
     charged: usize,
     lost_unreported: u64,
     lost_total: u64,
     overflowed: bool,
 }
 
+/// Which events an in-process subscriber wants, told by tag when they are published, so that
+/// the bus neither queues nor wakes it for the others.
+pub type TagFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("filtered", &self.filter.is_some())
+            .field("chunks", &self.chunks.len())
+            .field("charged", &self.charged)
+            .field("lost_total", &self.lost_total)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one publish hands every outbox: the chunks, and their frames' tags, read once for all
+/// the filtered subscribers when the first of them asks.
+pub(crate) struct Published<'a> {
+    chunks: &'a [Chunk],
+    tagged: std::cell::OnceCell<Vec<Tagged<'a>>>,
+}
+
+/// One frame of a publish: its tag, its chunk and where it lies in the chunk.
+type Tagged<'a> = (Option<&'a str>, &'a Chunk, std::ops::Range<usize>);
+
+impl<'a> Published<'a> {
+    pub fn new(chunks: &'a [Chunk]) -> Self {
+        Self {
+            chunks,
+            tagged: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn tagged(&self) -> &[Tagged<'a>] {
+        self.tagged.get_or_init(|| {
+            self.chunks
+                .iter()
+                .flat_map(|chunk| {
+                    chunk
+                        .tagged_frames()
+                        .map(move |(tag, frame)| (tag, chunk, frame))
+                })
+                .collect()
+        })
+    }
+}
+
 /// What [`Outbox::take`] hands the writer.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     /// Frames to write, oldest first.
-    pub frames: VecDeque<Bytes>,
+    pub chunks: VecDeque<Chunk>,
     /// Events dropped since the last batch.
     pub lost: u64,
     /// Events dropped since the subscriber connected.
@@ -76,33 +132,54 @@ impl Outbox {
         }
     }
 
-    /// Queues frames, oldest first, and wakes the writer.
-    pub fn push(&self, frames: &[Bytes]) {
+    /// Only the events whose tag `filter` accepts are queued from now on.
+    pub fn set_filter(&self, filter: TagFilter) {
+        self.state.lock().expect("outbox lock").filter = Some(filter);
+    }
+
+    /// Queues chunks, oldest first, and wakes the writer (unless its filter took none of them).
+    pub fn push(&self, published: &Published<'_>) {
         {
             let mut state = self.state.lock().expect("outbox lock");
             if state.overflowed {
                 return;
             }
-            for frame in frames {
-                let cost = frame.len() + FRAME_OVERHEAD;
-                while state.charged + cost > self.budget && !state.frames.is_empty() {
+            let wanted: Vec<Chunk>;
+            let chunks = match &state.filter {
+                None => published.chunks,
+                Some(filter) => {
+                    wanted = published
+                        .tagged()
+                        .iter()
+                        .filter(|(tag, ..)| tag.is_some_and(|tag| filter(tag)))
+                        .map(|(_, chunk, frame)| Chunk::one(chunk.bytes.slice(frame.clone())))
+                        .collect();
+                    if wanted.is_empty() {
+                        return;
+                    }
+                    &wanted
+                }
+            };
+            for chunk in chunks {
+                let cost = cost(chunk);
+                while state.charged + cost > self.budget && !state.chunks.is_empty() {
                     if self.policy == SlowPolicy::Disconnect {
                         state.overflowed = true;
-                        state.frames.clear();
+                        state.chunks.clear();
                         state.charged = 0;
                         break;
                     }
-                    let dropped = state.frames.pop_front().expect("not empty");
-                    state.charged -= dropped.len() + FRAME_OVERHEAD;
-                    state.lost_unreported += 1;
-                    state.lost_total += 1;
+                    let dropped = state.chunks.pop_front().expect("not empty");
+                    state.charged -= self::cost(&dropped);
+                    state.lost_unreported += u64::from(dropped.events);
+                    state.lost_total += u64::from(dropped.events);
                 }
                 if state.overflowed {
                     break;
                 }
-                // A single frame larger than the whole budget still goes through, alone.
+                // A single chunk larger than the whole budget still goes through, alone.
                 state.charged += cost;
-                state.frames.push_back(frame.clone());
+                state.chunks.push_back(chunk.clone());
             }
         }
         self.ready.notify_one();
@@ -110,15 +187,15 @@ impl Outbox {
 
     /// Queues a frame only if it fits without dropping anything, and wakes the writer. The bus's
     /// own reports go this way: a report that evicted an event would itself be a loss to report.
-    pub fn offer(&self, frame: &Bytes) {
+    pub fn offer(&self, chunk: &Chunk) {
         {
             let mut state = self.state.lock().expect("outbox lock");
-            let cost = frame.len() + FRAME_OVERHEAD;
+            let cost = cost(chunk);
             if state.overflowed || state.charged + cost > self.budget {
                 return;
             }
             state.charged += cost;
-            state.frames.push_back(frame.clone());
+            state.chunks.push_back(chunk.clone());
         }
         self.ready.notify_one();
     }
@@ -129,7 +206,7 @@ impl Outbox {
             let notified = self.ready.notified();
             {
                 let mut state = self.state.lock().expect("outbox lock");
-                if !state.frames.is_empty() || state.lost_unreported > 0 || state.overflowed {
+                if !state.chunks.is_empty() || state.lost_unreported > 0 || state.overflowed {
                     return Self::drain(&mut state);
                 }
             }
@@ -150,19 +227,26 @@ impl Outbox {
     }
 
     fn drain(state: &mut State) -> Batch {
-        let mut frames = VecDeque::new();
-        let mut taken = 0;
-        while taken < TAKE_BYTES {
-            let Some(frame) = state.frames.pop_front() else {
-                break;
-            };
-            let cost = frame.len() + FRAME_OVERHEAD;
-            state.charged -= cost;
-            taken += cost;
-            frames.push_back(frame);
-        }
+        let chunks = if state.charged <= TAKE_BYTES {
+            // The usual case for a subscriber that keeps up: everything, without copying.
+            state.charged = 0;
+            std::mem::take(&mut state.chunks)
+        } else {
+            let mut chunks = VecDeque::new();
+            let mut taken = 0;
+            while taken < TAKE_BYTES {
+                let Some(chunk) = state.chunks.pop_front() else {
+                    break;
+                };
+                let cost = cost(&chunk);
+                state.charged -= cost;
+                taken += cost;
+                chunks.push_back(chunk);
+            }
+            chunks
+        };
         Batch {
-            frames,
+            chunks,
             lost: std::mem::take(&mut state.lost_unreported),
             lost_total: state.lost_total,
             disconnect: state.overflowed,
@@ -173,60 +257,108 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
-    fn frames(n: usize, size: usize) -> Vec<Bytes> {
-        (0..n).map(|i| Bytes::from(vec![i as u8; size])).collect()
+    fn frames(n: usize, size: usize) -> Vec<Chunk> {
+        (0..n).map(|i| one(vec![i as u8; size])).collect()
+    }
+
+    fn one(bytes: Vec<u8>) -> Chunk {
+        Chunk::one(Bytes::from(bytes))
     }
 
     #[test]
     fn drop_oldest_keeps_the_newest_within_budget_and_counts_the_rest() {
-        let outbox = Outbox::new(10 * (100 + FRAME_OVERHEAD), SlowPolicy::DropOldest);
-        const { assert!(10 * (100 + FRAME_OVERHEAD) < TAKE_BYTES) };
-        outbox.push(&frames(25, 100));
+        let outbox = Outbox::new(10 * (100 + CHUNK_OVERHEAD), SlowPolicy::DropOldest);
+        const { assert!(10 * (100 + CHUNK_OVERHEAD) < TAKE_BYTES) };
+        outbox.push(&Published::new(&frames(25, 100)));
         let batch = outbox.take_now();
-        assert_eq!(batch.frames.len(), 10);
-        assert_eq!(batch.frames[0][0], 15, "the oldest were dropped");
+        assert_eq!(batch.chunks.len(), 10);
+        assert_eq!(batch.chunks[0].bytes[0], 15, "the oldest were dropped");
         assert_eq!((batch.lost, batch.lost_total), (15, 15));
-        outbox.push(&frames(1, 100));
+        outbox.push(&Published::new(&frames(1, 100)));
         let batch = outbox.take_now();
         assert_eq!(
-            (batch.frames.len(), batch.lost, batch.lost_total),
+            (batch.chunks.len(), batch.lost, batch.lost_total),
             (1, 0, 15)
         );
     }
 
+    fn event_frames(tags: &[&str]) -> Chunk {
+        let mut bytes = Vec::new();
+        for tag in tags {
+            let mut body = Vec::new();
+            crate::wire::encode_body(tag, &crate::event::Value::Nil, &mut body);
+            crate::wire::encode_frame(&body, crate::wire::Framing::Bare, &mut bytes);
+        }
+        Chunk {
+            bytes: bytes.into(),
+            events: tags.len() as u32,
+        }
+    }
+
+    #[test]
+    fn a_dropped_chunk_counts_every_event_in_it() {
+        let chunk = event_frames(&["a", "b", "c"]);
+        let outbox = Outbox::new(cost(&chunk) + 10, SlowPolicy::DropOldest);
+        outbox.push(&Published::new(&[chunk.clone(), chunk]));
+        let batch = outbox.take_now();
+        assert_eq!(
+            (batch.chunks.len(), batch.lost, batch.lost_total),
+            (1, 3, 3)
+        );
+    }
+
+    #[test]
+    fn a_filtered_outbox_queues_only_the_tags_it_wants() {
+        let outbox = Outbox::new(usize::MAX, SlowPolicy::DropOldest);
+        outbox.set_filter(Arc::new(|tag| tag.starts_with("salt/key")));
+        outbox.push(&Published::new(&[event_frames(&[
+            "x/1", "salt/key", "x/2",
+        ])]));
+        outbox.push(&Published::new(&[event_frames(&["x/3"])]));
+        let batch = outbox.take_now();
+        let tags: Vec<&str> = batch
+            .chunks
+            .iter()
+            .flat_map(|chunk| chunk.tagged_frames().map(|(tag, _)| tag.unwrap()))
+            .collect();
+        assert_eq!(tags, ["salt/key"]);
+        assert_eq!(batch.chunks[0].events, 1);
+    }
+
     #[test]
     fn disconnect_policy_empties_the_outbox_and_asks_to_close() {
-        let outbox = Outbox::new(3 * (100 + FRAME_OVERHEAD), SlowPolicy::Disconnect);
-        outbox.push(&frames(5, 100));
+        let outbox = Outbox::new(3 * (100 + CHUNK_OVERHEAD), SlowPolicy::Disconnect);
+        outbox.push(&Published::new(&frames(5, 100)));
         let batch = outbox.take_now();
         assert!(batch.disconnect);
-        assert!(batch.frames.is_empty());
+        assert!(batch.chunks.is_empty());
     }
 
     #[test]
     fn an_offer_never_evicts() {
-        let outbox = Outbox::new(2 * (100 + FRAME_OVERHEAD), SlowPolicy::DropOldest);
-        outbox.push(&frames(2, 100));
-        outbox.offer(&Bytes::from(vec![9; 100]));
+        let outbox = Outbox::new(2 * (100 + CHUNK_OVERHEAD), SlowPolicy::DropOldest);
+        outbox.push(&Published::new(&frames(2, 100)));
+        outbox.offer(&one(vec![9; 100]));
         let batch = outbox.take_now();
-        assert_eq!((batch.frames.len(), batch.lost), (2, 0));
-        assert_ne!(batch.frames[1][0], 9);
-        outbox.offer(&Bytes::from(vec![9; 100]));
-        assert_eq!(outbox.take_now().frames.len(), 1);
+        assert_eq!((batch.chunks.len(), batch.lost), (2, 0));
+        assert_ne!(batch.chunks[1].bytes[0], 9);
+        outbox.offer(&one(vec![9; 100]));
+        assert_eq!(outbox.take_now().chunks.len(), 1);
     }
 
     #[test]
     fn a_batch_is_capped_and_the_rest_waits() {
         let outbox = Outbox::new(usize::MAX, SlowPolicy::DropOldest);
-        outbox.push(&frames(1000, 1000));
+        outbox.push(&Published::new(&frames(1000, 1000)));
         let first = outbox.take_now();
-        assert!(first.frames.len() < 1000 && first.frames.len() * 1064 >= TAKE_BYTES);
-        let mut taken = first.frames.len();
+        assert!(first.chunks.len() < 1000 && first.chunks.len() * 1064 >= TAKE_BYTES);
+        let mut taken = first.chunks.len();
         while taken < 1000 {
             let next = outbox.take_now();
-            assert!(!next.frames.is_empty());
-            taken += next.frames.len();
+            assert!(!next.chunks.is_empty());
+            taken += next.chunks.len();
         }
         assert_eq!(taken, 1000);
     }
@@ -234,8 +366,8 @@ mod tests {
     #[test]
     fn a_frame_larger_than_the_budget_still_goes_alone() {
         let outbox = Outbox::new(100, SlowPolicy::DropOldest);
-        outbox.push(&frames(2, 1000));
+        outbox.push(&Published::new(&frames(2, 1000)));
         let batch = outbox.take_now();
-        assert_eq!((batch.frames.len(), batch.lost), (1, 1));
+        assert_eq!((batch.chunks.len(), batch.lost), (1, 1));
     }
 }

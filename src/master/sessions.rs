@@ -233,7 +233,9 @@ pub(super) async fn serve(shared: Arc<Shared>, mut link: impl Acceptor, stop: Ca
 /// Closes the sessions of minions whose keys an operator deletes, rejects or replaces
 /// (`salt/key`).
 pub(super) async fn watch_keys(shared: Arc<Shared>, stop: CancellationToken) {
-    let mut subscription = shared.bus.subscribe();
+    let mut subscription = shared
+        .bus
+        .subscribe_filtered(Arc::new(|tag| tag == tags::KEY));
     loop {
         let body = tokio::select! {
             _ = stop.cancelled() => return,
@@ -242,12 +244,6 @@ pub(super) async fn watch_keys(shared: Arc<Shared>, stop: CancellationToken) {
                 None => return,
             },
         };
-        if !body
-            .strip_prefix(tags::KEY.as_bytes())
-            .is_some_and(|rest| rest.starts_with(b"\n\n"))
-        {
-            continue;
-        }
         let Ok(event) = crate::wire::decode_body(&body) else {
             continue;
         };

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::BusHandle;
+use crate::bus::{BusHandle, TagFilter};
 use crate::config::{Config, Role};
 use crate::event::{Event, Value, map_get};
 use crate::functions::Call;
@@ -321,7 +321,7 @@ impl<B: Backend> Reactor<B> {
         });
         shared.install(Rules::from_config(config));
         // Subscribed now, not when the task first runs, so no event after start is missed.
-        let subscription = shared.bus.subscribe();
+        let subscription = shared.bus.subscribe_filtered(shared.filter());
         Self {
             shared,
             subscription,
@@ -387,8 +387,14 @@ impl<B: Backend> Reactor<B> {
                         Some(signal) => signal.recv().await,
                         None => std::future::pending().await,
                     }
-                } => shared.reload("SIGHUP"),
-                _ = refresh.tick() => shared.reload("reactor_refresh_interval"),
+                } => {
+                    shared.reload("SIGHUP");
+                    subscription.set_filter(shared.filter());
+                }
+                _ = refresh.tick() => {
+                    shared.reload("reactor_refresh_interval");
+                    subscription.set_filter(shared.filter());
+                }
                 _ = drop_report.tick() => drops.announce(&shared),
             }
         }
@@ -473,6 +479,12 @@ impl Drops {
 impl<B: Backend> Shared<B> {
     fn rules(&self) -> Arc<Rules> {
         self.rules.read().expect("rules lock").clone()
+    }
+
+    /// The events the current rules react to, for the bus to pass on: no others are queued.
+    fn filter(&self) -> TagFilter {
+        let rules = self.rules();
+        Arc::new(move |tag| rules.rules.iter().any(|rule| rule.matches(tag)))
     }
 
     /// Takes `rules` as the configuration, reporting its problems once.

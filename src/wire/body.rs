@@ -22,7 +22,10 @@ pub enum BodyError {
 }
 
 fn split(body: &[u8]) -> Result<(&str, &[u8]), BodyError> {
-    let at = memchr::memmem::find(body, TAGEND).ok_or(BodyError::NoTagEnd)?;
+    // Tags are short: a scan for the first newline beats setting up a substring search.
+    let at = memchr::memchr_iter(b'\n', body)
+        .find(|&at| body.get(at + 1) == Some(&b'\n'))
+        .ok_or(BodyError::NoTagEnd)?;
     let tag = std::str::from_utf8(&body[..at]).map_err(|_| BodyError::TagNotUtf8)?;
     Ok((tag, &body[at + TAGEND.len()..]))
 }

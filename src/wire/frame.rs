@@ -102,19 +102,29 @@ impl FrameCodec {
 
 const PREFIX_LEN: usize = 4;
 
-impl Decoder for FrameCodec {
-    type Item = Result<Frame, IgnoredFrame>;
-    type Error = FrameError;
+/// Where the next frame of a buffer lies, or how much more is needed to tell.
+enum Next {
+    /// A complete object after `prefix` framing bytes; `canonical` is its body when the object
+    /// is a canonical bare frame, found without walking it.
+    Object {
+        prefix: usize,
+        len: usize,
+        canonical: Option<std::ops::Range<usize>>,
+    },
+    /// Not complete yet; at most this many more bytes are worth reserving now.
+    NeedMore(usize),
+}
 
-    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, FrameError> {
+impl FrameCodec {
+    /// Finds the next complete frame at the start of `buf` without consuming it.
+    fn next(&mut self, buf: &[u8]) -> Result<Next, FrameError> {
         let Some(&first) = buf.first() else {
-            return Ok(None);
+            return Ok(Next::NeedMore(0));
         };
-        let framing = *self.framing.get_or_insert_with(|| Framing::detect(first));
-        let object = match framing {
+        match *self.framing.get_or_insert_with(|| Framing::detect(first)) {
             Framing::LengthPrefixed => {
                 if buf.len() < PREFIX_LEN {
-                    return Ok(None);
+                    return Ok(Next::NeedMore(0));
                 }
                 let size = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
                 if size > self.max_frame {
@@ -126,47 +136,167 @@ impl Decoder for FrameCodec {
                 if buf.len() < PREFIX_LEN + size {
                     // Grow with the data, not with the announcement: four bytes must not be able
                     // to make the daemon allocate the whole frame limit.
-                    buf.reserve((PREFIX_LEN + size - buf.len()).min(64 * 1024));
-                    return Ok(None);
+                    return Ok(Next::NeedMore(
+                        (PREFIX_LEN + size - buf.len()).min(64 * 1024),
+                    ));
                 }
-                buf.advance(PREFIX_LEN);
-                let object = buf.split_to(size).freeze();
-                match msgpack::object_len(&object) {
-                    Ok(actual) if actual == size => object,
-                    Ok(actual) => {
-                        return Err(FrameError::LengthMismatch {
-                            prefix: size,
-                            actual,
-                        });
-                    }
-                    Err(Skip::Incomplete) => {
-                        return Err(FrameError::LengthMismatch {
-                            prefix: size,
-                            actual: usize::MAX,
-                        });
-                    }
-                    Err(Skip::Invalid) => return Err(FrameError::InvalidMsgpack),
+                match msgpack::object_len(&buf[PREFIX_LEN..PREFIX_LEN + size]) {
+                    Ok(actual) if actual == size => Ok(Next::Object {
+                        prefix: PREFIX_LEN,
+                        len: size,
+                        canonical: None,
+                    }),
+                    Ok(actual) => Err(FrameError::LengthMismatch {
+                        prefix: size,
+                        actual,
+                    }),
+                    Err(Skip::Incomplete) => Err(FrameError::LengthMismatch {
+                        prefix: size,
+                        actual: usize::MAX,
+                    }),
+                    Err(Skip::Invalid) => Err(FrameError::InvalidMsgpack),
                 }
             }
+            Framing::Bare if let Some(body) = canonical_header(buf) => {
+                // What every Salt and halite sender writes: its length is in its header.
+                if body.end > self.max_frame {
+                    return Err(FrameError::TooLarge {
+                        size: body.end,
+                        limit: self.max_frame,
+                    });
+                }
+                if buf.len() < body.end {
+                    return Ok(Next::NeedMore(0));
+                }
+                Ok(Next::Object {
+                    prefix: 0,
+                    len: body.end,
+                    canonical: Some(body),
+                })
+            }
             Framing::Bare => match msgpack::object_len(buf) {
-                Ok(size) if size > self.max_frame => {
-                    return Err(FrameError::TooLarge {
-                        size,
-                        limit: self.max_frame,
-                    });
-                }
-                Ok(size) => buf.split_to(size).freeze(),
-                Err(Skip::Incomplete) if buf.len() > self.max_frame => {
-                    return Err(FrameError::TooLarge {
-                        size: buf.len(),
-                        limit: self.max_frame,
-                    });
-                }
-                Err(Skip::Incomplete) => return Ok(None),
-                Err(Skip::Invalid) => return Err(FrameError::InvalidMsgpack),
+                Ok(size) if size > self.max_frame => Err(FrameError::TooLarge {
+                    size,
+                    limit: self.max_frame,
+                }),
+                Ok(len) => Ok(Next::Object {
+                    prefix: 0,
+                    len,
+                    canonical: None,
+                }),
+                Err(Skip::Incomplete) if buf.len() > self.max_frame => Err(FrameError::TooLarge {
+                    size: buf.len(),
+                    limit: self.max_frame,
+                }),
+                Err(Skip::Incomplete) => Ok(Next::NeedMore(0)),
+                Err(Skip::Invalid) => Err(FrameError::InvalidMsgpack),
             },
+        }
+    }
+
+    /// Takes every complete frame out of `buf` for relaying: frames whose body `keep` accepts
+    /// (it is also shown the frames that are not events, and says nothing for them) go to `out`
+    /// as canonical bare frames. Consecutive frames that already are canonical are forwarded
+    /// as one [`Chunk`] of the received bytes, so a busy sender costs one allocation per read,
+    /// not one per event. Frames before an error are still delivered; the error is returned
+    /// after them.
+    pub fn decode_chunks(
+        &mut self,
+        buf: &mut BytesMut,
+        mut keep: impl FnMut(Result<&[u8], IgnoredFrame>) -> bool,
+        out: &mut Vec<Chunk>,
+    ) -> Result<(), FrameError> {
+        enum Part {
+            Run(std::ops::Range<usize>, u32),
+            Reframed(Bytes),
+        }
+        let mut parts: Vec<Part> = Vec::new();
+        let mut run: Option<(usize, u32)> = None;
+        let close = |run: &mut Option<(usize, u32)>, end: usize, parts: &mut Vec<Part>| {
+            if let Some((start, events)) = run.take() {
+                parts.push(Part::Run(start..end, events));
+            }
         };
-        Ok(Some(frame_body(&object).map(|body| Frame { object, body })))
+        let mut pos = 0;
+        let outcome = loop {
+            let (prefix, len, canonical) = match self.next(&buf[pos..]) {
+                Ok(Next::Object {
+                    prefix,
+                    len,
+                    canonical,
+                }) => (prefix, len, canonical),
+                Ok(Next::NeedMore(more)) => {
+                    if more > 0 {
+                        buf.reserve(more);
+                    }
+                    break Ok(());
+                }
+                Err(err) => break Err(err),
+            };
+            let start = pos + prefix;
+            let object = &buf[start..start + len];
+            let body = canonical.clone().ok_or(()).or_else(|()| frame_body(object));
+            let kept = keep(body.clone().map(|range| &object[range]));
+            match body {
+                Ok(body) if kept => {
+                    if canonical.is_some() || (prefix == 0 && is_canonical(object, &body)) {
+                        run.get_or_insert((start, 0)).1 += 1;
+                    } else {
+                        close(&mut run, pos, &mut parts);
+                        let mut frame = Vec::new();
+                        encode_frame(&object[body], Framing::Bare, &mut frame);
+                        parts.push(Part::Reframed(frame.into()));
+                    }
+                }
+                _ => close(&mut run, pos, &mut parts),
+            }
+            pos = start + len;
+        };
+        close(&mut run, pos, &mut parts);
+        // The whole read buffer's allocation stays alive while any part of it is shared, and a
+        // shared buffer cannot be read into again: the next one is fresh memory, which costs the
+        // kernel more to hand out than copying a run of small events does. So only a large
+        // frame that fills most of the buffer by itself is shared.
+        let allocation = buf.capacity();
+        let taken = buf.split_to(pos).freeze();
+        out.extend(parts.into_iter().map(|part| match part {
+            Part::Run(range, events) => {
+                let shared = events == 1
+                    && range.len() >= SHARE_ALONE_AT_LEAST
+                    && range.len() * 2 >= allocation;
+                let bytes = if shared {
+                    taken.slice(range)
+                } else {
+                    Bytes::copy_from_slice(&taken[range])
+                };
+                Chunk { bytes, events }
+            }
+            Part::Reframed(bytes) => Chunk { bytes, events: 1 },
+        }));
+        outcome
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = Result<Frame, IgnoredFrame>;
+    type Error = FrameError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, FrameError> {
+        let (prefix, len, canonical) = match self.next(buf)? {
+            Next::Object {
+                prefix,
+                len,
+                canonical,
+            } => (prefix, len, canonical),
+            Next::NeedMore(more) => {
+                buf.reserve(more);
+                return Ok(None);
+            }
+        };
+        buf.advance(prefix);
+        let object = buf.split_to(len).freeze();
+        let body = canonical.ok_or(()).or_else(|()| frame_body(&object));
+        Ok(Some(body.map(|body| Frame { object, body })))
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, FrameError> {
@@ -175,6 +305,52 @@ impl Decoder for FrameCodec {
             None if buf.is_empty() => Ok(None),
             None => Err(FrameError::Truncated(buf.len())),
         }
+    }
+}
+
+/// Canonical bare frames back to back, as a relay forwards them, and how many events they hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The frames' bytes.
+    pub bytes: Bytes,
+    /// How many frames.
+    pub events: u32,
+}
+
+impl Chunk {
+    /// A chunk of one canonical frame.
+    pub fn one(frame: Bytes) -> Self {
+        Self {
+            bytes: frame,
+            events: 1,
+        }
+    }
+
+    /// Each frame's tag (`None` when its body has none) and where the frame lies in the chunk,
+    /// without touching the chunk's reference count.
+    pub fn tagged_frames(&self) -> impl Iterator<Item = (Option<&str>, std::ops::Range<usize>)> {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let rest = self.bytes.get(at..).filter(|rest| !rest.is_empty())?;
+            let body = canonical_body_range(rest);
+            let tag = super::body::body_tag(&rest[body.clone()]).ok();
+            let frame = at..at + body.end;
+            at = frame.end;
+            Some((tag, frame))
+        })
+    }
+
+    /// The chunk's frames, one by one, sharing its bytes.
+    pub fn frames(&self) -> impl Iterator<Item = Bytes> + '_ {
+        let mut rest = self.bytes.clone();
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let body = canonical_body_range(&rest);
+            let frame = rest.split_to(body.end.min(rest.len()));
+            Some(frame)
+        })
     }
 }
 
@@ -189,6 +365,10 @@ pub struct Frame {
 /// that a few queued frames never pin whole read buffers in memory.
 const SHARE_AT_LEAST: usize = 16 * 1024;
 
+/// A frame read alone is shared with its read buffer from this size on; smaller ones, and runs
+/// of frames, are copied out, and the buffer is read into again.
+const SHARE_ALONE_AT_LEAST: usize = 64 * 1024;
+
 impl Frame {
     /// The event body, sharing the frame's bytes.
     pub fn body(&self) -> Bytes {
@@ -198,11 +378,7 @@ impl Frame {
     /// The frame as Salt writes it (fixmap, `head` `{}` first, `body` as bin), ready to relay
     /// bare: the received bytes themselves when they already are exactly that.
     pub fn into_canonical(self) -> Bytes {
-        let (expected, len) = header(self.body.len());
-        if self.body.start == len
-            && self.object[..len] == expected[..len]
-            && self.body.end == self.object.len()
-        {
+        if is_canonical(&self.object, &self.body) {
             if self.object.len() >= SHARE_AT_LEAST {
                 return self.object;
             }
@@ -214,22 +390,55 @@ impl Frame {
     }
 }
 
+/// Where the body of the canonical bare frame at the start of `buf` lies, from its header alone,
+/// when `buf` starts with one (the frame itself may not have arrived in full yet).
+fn canonical_header(buf: &[u8]) -> Option<std::ops::Range<usize>> {
+    if buf.get(..FIXED.len())? != FIXED {
+        return None;
+    }
+    let (header_len, body_len) = bin_after_fixed(buf)?;
+    // Only the shortest length encoding is canonical.
+    (header(body_len).1 == header_len).then_some(header_len..header_len + body_len)
+}
+
+/// The header's length and the body's, read from the bin marker after the fixed part.
+fn bin_after_fixed(buf: &[u8]) -> Option<(usize, usize)> {
+    const AT: usize = FIXED.len();
+    let width = match *buf.get(AT)? {
+        0xc4 => 1,
+        0xc5 => 2,
+        0xc6 => 4,
+        _ => return None,
+    };
+    let bytes = buf.get(AT + 1..AT + 1 + width)?;
+    let len = bytes
+        .iter()
+        .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+    Some((AT + 1 + width, len))
+}
+
+/// Whether a frame object is byte for byte what [`encode_frame`] writes for its body.
+fn is_canonical(object: &[u8], body: &std::ops::Range<usize>) -> bool {
+    let (expected, len) = header(body.len());
+    body.start == len && object[..len] == expected[..len] && body.end == object.len()
+}
+
+/// Where the body of a canonical bare frame (the first one in `frame`) lies.
+fn canonical_body_range(frame: &[u8]) -> std::ops::Range<usize> {
+    match bin_after_fixed(frame) {
+        Some((start, len)) => start.min(frame.len())..(start + len).min(frame.len()),
+        None => frame.len()..frame.len(),
+    }
+}
+
 /// The body of a canonical bare frame (as [`Frame::into_canonical`] makes them), sharing its
 /// bytes.
 pub fn canonical_body(frame: &Bytes) -> Bytes {
-    // `\x82 \xa4head \x80 \xa4body` is 12 bytes; the bin marker after it says how long the
-    // length is.
-    const HEAD: usize = 12;
-    let start = match frame.get(HEAD) {
-        Some(0xc4) => HEAD + 2,
-        Some(0xc5) => HEAD + 3,
-        _ => HEAD + 5,
-    };
-    frame.slice(start.min(frame.len())..)
+    frame.slice(canonical_body_range(frame))
 }
 
 /// Finds the `body` value in one complete frame object.
-fn frame_body(object: &Bytes) -> Result<std::ops::Range<usize>, IgnoredFrame> {
+fn frame_body(object: &[u8]) -> Result<std::ops::Range<usize>, IgnoredFrame> {
     let (entries, mut pos) = msgpack::map_header(object).ok_or(IgnoredFrame::NotAMap)?;
     for _ in 0..entries {
         let key = msgpack::raw_header(&object[pos..])
@@ -269,10 +478,12 @@ fn encode_header(body_len: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(&bytes[..len]);
 }
 
+/// The start of every canonical frame: the fixmap with `head` `{}` and the `body` key.
+const FIXED: &[u8; 12] = b"\x82\xa4head\x80\xa4body";
+
 /// The canonical header for a body of `body_len` bytes, built on the stack: the fixmap with
 /// `head` `{}` and the `body` key, then the bin marker and length.
 fn header(body_len: usize) -> ([u8; 17], usize) {
-    const FIXED: &[u8; 12] = b"\x82\xa4head\x80\xa4body";
     let mut bytes = [0u8; 17];
     bytes[..12].copy_from_slice(FIXED);
     let len = if body_len <= 0xff {

@@ -20,7 +20,7 @@ mod msgpack;
 
 pub use body::{BodyError, body_tag, decode_body, encode_body, validate_body};
 pub use frame::{
-    Frame, FrameCodec, FrameError, Framing, IgnoredFrame, canonical_body, encode_frame,
+    Chunk, Frame, FrameCodec, FrameError, Framing, IgnoredFrame, canonical_body, encode_frame,
 };
 
 #[cfg(test)]

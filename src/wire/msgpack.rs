@@ -3,6 +3,8 @@
 //! The bus relays bodies it never needs to materialise; finding frame boundaries and checking
 //! that data would decode must not allocate per event.
 
+use smallvec::SmallVec;
+
 /// Why a byte slice is not (yet) a whole msgpack object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Skip {
@@ -19,8 +21,9 @@ pub(crate) const MAX_DEPTH: usize = 512;
 /// Returns the length of the msgpack object at the start of `buf`.
 pub(crate) fn object_len(buf: &[u8]) -> Result<usize, Skip> {
     let mut pos = 0;
-    // Number of objects still to skip at each open container level, innermost last.
-    let mut pending: Vec<u64> = Vec::new();
+    // Number of objects still to skip at each open container level, innermost last; events nest
+    // a handful of levels, so the walk allocates nothing for them.
+    let mut pending: SmallVec<[u64; 16]> = SmallVec::new();
     let mut remaining: u64 = 1;
     loop {
         while remaining == 0 {

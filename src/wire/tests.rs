@@ -105,6 +105,112 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Relaying a read's frames as chunks gives the same frames, in order, as decoding them one
+    /// by one, however the stream is cut, with frames that are not canonical in between.
+    #[test]
+    fn chunks_hold_the_canonical_frames_of_a_stream_cut_anywhere(
+        events in proptest::collection::vec(("[a-z/]{1,12}", value(), 0..3u8), 1..8),
+        framing in framing(),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+    ) {
+        let stream: Vec<u8> = events
+            .iter()
+            .flat_map(|(tag, data, kind)| match (kind, framing) {
+                // A frame without `head`, its body a str: an event, not canonical.
+                (1, Framing::Bare) => {
+                    let mut body = Vec::new();
+                    encode_body(tag, data, &mut body);
+                    let mut frame = vec![0x81, 0xa4];
+                    frame.extend_from_slice(b"body");
+                    frame.push(0xdb);
+                    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+                    frame.extend_from_slice(&body);
+                    frame
+                }
+                // Not an event at all (a map without a body): ignored.
+                (2, Framing::Bare) => vec![0x81, 0xa1, b'x', 0x01],
+                _ => encoded(tag, data, framing),
+            })
+            .collect();
+        let mut points: Vec<usize> = cuts.iter().map(|cut| cut.index(stream.len() + 1)).collect();
+        points.push(stream.len());
+        points.sort_unstable();
+        let mut codec = FrameCodec::new(1 << 20);
+        let mut buffer = BytesMut::new();
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for point in points {
+            buffer.extend_from_slice(&stream[start..point]);
+            start = point;
+            codec.decode_chunks(&mut buffer, |body| body.is_ok(), &mut chunks).unwrap();
+        }
+        prop_assert!(buffer.is_empty());
+        let relayed: Vec<bytes::Bytes> = chunks.iter().flat_map(Chunk::frames).collect();
+        let counted: u32 = chunks.iter().map(|chunk| chunk.events).sum();
+        let tags: Vec<Option<&str>> = chunks
+            .iter()
+            .flat_map(|chunk| chunk.tagged_frames().map(|(tag, _)| tag))
+            .collect();
+        let expected: Vec<bytes::Bytes> = events
+            .iter()
+            .filter(|(.., kind)| *kind != 2 || framing == Framing::LengthPrefixed)
+            .map(|(tag, data, _)| encoded(tag, data, Framing::Bare).into())
+            .collect();
+        prop_assert_eq!(counted as usize, expected.len());
+        prop_assert_eq!(&relayed, &expected);
+        let expected_tags: Vec<Option<&str>> = events
+            .iter()
+            .filter(|(.., kind)| *kind != 2 || framing == Framing::LengthPrefixed)
+            .map(|(tag, ..)| Some(tag.as_str()))
+            .collect();
+        prop_assert_eq!(tags, expected_tags);
+    }
+}
+
+#[test]
+fn frames_before_broken_msgpack_are_relayed_and_the_error_follows() {
+    let data = Value::Map(vec![("a".into(), 1.into())]);
+    let mut stream = encoded("t/1", &data, Framing::Bare);
+    stream.extend(encoded("t/2", &data, Framing::Bare));
+    stream.push(0xc1);
+    let mut chunks = Vec::new();
+    let err = FrameCodec::new(1 << 20)
+        .decode_chunks(&mut BytesMut::from(&stream[..]), |_| true, &mut chunks)
+        .unwrap_err();
+    assert!(matches!(err, FrameError::InvalidMsgpack), "{err}");
+    assert_eq!(chunks.len(), 1, "one run");
+    assert_eq!(chunks[0].events, 2);
+}
+
+#[test]
+fn a_body_length_written_longer_than_needed_is_rewritten_and_a_refused_one_dropped() {
+    let data = Value::Map(vec![("a".into(), 1.into())]);
+    let canonical = encoded("t/x", &data, Framing::Bare);
+    // The same frame with its 10-odd-byte body length as bin16.
+    let mut long = canonical[..12].to_vec();
+    long.extend_from_slice(&[0xc5, 0x00, canonical[13]]);
+    long.extend_from_slice(&canonical[14..]);
+    let mut stream = canonical.clone();
+    stream.extend_from_slice(&long);
+    stream.extend_from_slice(&canonical);
+    let mut chunks = Vec::new();
+    let mut seen = 0;
+    FrameCodec::new(1 << 20)
+        .decode_chunks(
+            &mut BytesMut::from(&stream[..]),
+            |_| {
+                seen += 1;
+                seen != 3
+            },
+            &mut chunks,
+        )
+        .unwrap();
+    let frames: Vec<bytes::Bytes> = chunks.iter().flat_map(Chunk::frames).collect();
+    assert_eq!(frames, [canonical.clone(), canonical]);
+    assert_eq!(chunks.len(), 2, "the rewritten frame ends the run");
+}
+
 #[test]
 fn bare_frames_match_salts_bytes() {
     // golden/02_pull_socket_wire_hex.txt: what Salt's fire_event wrote.
