@@ -72,6 +72,14 @@ fn the_reference_relay_carries_the_same_load() {
         2,
         10_000,
     );
+    // The relay makes senders wait for every subscriber, so a stalled one is refused up front.
+    let refused = lab.run("salt-run", &["event.bench", "relay=True", "stalled=1"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("stalled=1 would stop it"),
+        "{}",
+        stderr(&refused)
+    );
 }
 
 #[test]

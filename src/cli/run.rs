@@ -274,6 +274,12 @@ async fn bench(config: &Config, bound: &Bound) -> anyhow::Result<Value> {
         framing: config.framing()?,
     };
     if bound.get("relay").is_some_and(truthy) {
+        if options.stalled > 0 {
+            bail!(
+                "event.bench: the reference relay makes senders wait for every subscriber, so stalled={} would stop it; measure stalled subscribers without relay=True",
+                options.stalled
+            );
+        }
         let dir = std::env::temp_dir().join(format!("halite-relay-{}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
