@@ -63,7 +63,39 @@ struct State {
 
 /// Which events an in-process subscriber wants, told by tag when they are published, so that
 /// the bus neither queues nor wakes it for the others.
-pub type TagFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+#[derive(Clone)]
+pub enum TagFilter {
+    /// None for now.
+    Nothing,
+    /// Those with exactly this tag: told from the body's first bytes.
+    Exact(String),
+    /// Those whose tag the function accepts.
+    Matching(Arc<dyn Fn(&str) -> bool + Send + Sync>),
+}
+
+impl TagFilter {
+    /// The frames of `published` this filter takes, each its own chunk.
+    fn take(&self, published: &Published<'_>) -> Vec<Chunk> {
+        match self {
+            TagFilter::Nothing => Vec::new(),
+            TagFilter::Exact(tag) => published
+                .chunks
+                .iter()
+                .flat_map(|chunk| {
+                    chunk
+                        .frames_with_tag(tag)
+                        .map(|frame| Chunk::one(chunk.bytes.slice(frame)))
+                })
+                .collect(),
+            TagFilter::Matching(accepts) => published
+                .tagged()
+                .iter()
+                .filter(|(tag, ..)| tag.is_some_and(|tag| accepts(tag)))
+                .map(|(_, chunk, frame)| Chunk::one(chunk.bytes.slice(frame.clone())))
+                .collect(),
+        }
+    }
+}
 
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -148,12 +180,7 @@ impl Outbox {
             let chunks = match &state.filter {
                 None => published.chunks,
                 Some(filter) => {
-                    wanted = published
-                        .tagged()
-                        .iter()
-                        .filter(|(tag, ..)| tag.is_some_and(|tag| filter(tag)))
-                        .map(|(_, chunk, frame)| Chunk::one(chunk.bytes.slice(frame.clone())))
-                        .collect();
+                    wanted = filter.take(published);
                     if wanted.is_empty() {
                         return;
                     }
@@ -311,20 +338,25 @@ mod tests {
 
     #[test]
     fn a_filtered_outbox_queues_only_the_tags_it_wants() {
-        let outbox = Outbox::new(usize::MAX, SlowPolicy::DropOldest);
-        outbox.set_filter(Arc::new(|tag| tag.starts_with("salt/key")));
-        outbox.push(&Published::new(&[event_frames(&[
-            "x/1", "salt/key", "x/2",
-        ])]));
-        outbox.push(&Published::new(&[event_frames(&["x/3"])]));
-        let batch = outbox.take_now();
-        let tags: Vec<&str> = batch
-            .chunks
-            .iter()
-            .flat_map(|chunk| chunk.tagged_frames().map(|(tag, _)| tag.unwrap()))
-            .collect();
-        assert_eq!(tags, ["salt/key"]);
-        assert_eq!(batch.chunks[0].events, 1);
+        let published = [event_frames(&["x/1", "salt/key", "salt/keys", "x/2"])];
+        let tags = |filter: TagFilter| {
+            let outbox = Outbox::new(usize::MAX, SlowPolicy::DropOldest);
+            outbox.set_filter(filter);
+            outbox.push(&Published::new(&published));
+            let batch = outbox.take_now();
+            assert!(batch.chunks.iter().all(|chunk| chunk.events == 1));
+            batch
+                .chunks
+                .iter()
+                .flat_map(|chunk| chunk.tagged_frames().map(|(tag, _)| tag.unwrap().to_owned()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(tags(TagFilter::Exact("salt/key".into())), ["salt/key"]);
+        assert_eq!(
+            tags(TagFilter::Matching(Arc::new(|tag| tag.starts_with("salt/key")))),
+            ["salt/key", "salt/keys"]
+        );
+        assert!(tags(TagFilter::Nothing).is_empty());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use crate::bus::TagFilter;
 use super::minion_event::{RefusalLog, Refused, events_from_load};
 use crate::event::{Event, Value, jid, map_get, map_set};
 use crate::fileserver::FileError;
@@ -235,7 +236,7 @@ pub(super) async fn serve(shared: Arc<Shared>, mut link: impl Acceptor, stop: Ca
 pub(super) async fn watch_keys(shared: Arc<Shared>, stop: CancellationToken) {
     let mut subscription = shared
         .bus
-        .subscribe_filtered(Arc::new(|tag| tag == tags::KEY));
+        .subscribe_filtered(TagFilter::Exact(tags::KEY.into()));
     loop {
         let body = tokio::select! {
             _ = stop.cancelled() => return,

@@ -484,7 +484,12 @@ impl<B: Backend> Shared<B> {
     /// The events the current rules react to, for the bus to pass on: no others are queued.
     fn filter(&self) -> TagFilter {
         let rules = self.rules();
-        Arc::new(move |tag| rules.rules.iter().any(|rule| rule.matches(tag)))
+        if rules.rules.is_empty() {
+            return TagFilter::Nothing;
+        }
+        TagFilter::Matching(Arc::new(move |tag| {
+            rules.rules.iter().any(|rule| rule.matches(tag))
+        }))
     }
 
     /// Takes `rules` as the configuration, reporting its problems once.

@@ -340,6 +340,29 @@ impl Chunk {
         })
     }
 
+    /// Where the frames with exactly this tag lie, told from the first bytes of each body without
+    /// reading the other tags.
+    pub fn frames_with_tag<'a>(
+        &'a self,
+        tag: &'a str,
+    ) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            loop {
+                let rest = self.bytes.get(at..).filter(|rest| !rest.is_empty())?;
+                let body = canonical_body_range(rest);
+                let frame = at..at + body.end;
+                at = frame.end;
+                let tagged = rest[body]
+                    .strip_prefix(tag.as_bytes())
+                    .is_some_and(|data| data.starts_with(b"\n\n"));
+                if tagged {
+                    return Some(frame);
+                }
+            }
+        })
+    }
+
     /// The chunk's frames, one by one, sharing its bytes.
     pub fn frames(&self) -> impl Iterator<Item = Bytes> + '_ {
         let mut rest = self.bytes.clone();
