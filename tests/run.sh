@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 bash tests/salt-env.sh
 bash tests/system-packages.sh
+bash tests/cargo-tools.sh
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then

@@ -173,11 +173,22 @@ impl Lab {
 
     /// Spawns a daemon of ours on the lab's config without waiting for it.
     pub fn spawn_daemon(&self, name: &str, extra: &[&str]) -> Daemon {
+        self.spawn_daemon_with_env(name, extra, &[])
+    }
+
+    /// [`Lab::spawn_daemon`] with extra environment variables (`NOTIFY_SOCKET`).
+    pub fn spawn_daemon_with_env(
+        &self,
+        name: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let child = Command::new(bin(name))
             .arg("-c")
             .arg(self.etc())
             .args(["-l", "info"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

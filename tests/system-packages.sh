@@ -6,8 +6,9 @@
 #                               directories and ports (tests/databases.rs); the system's own
 #                               services are left stopped and disabled
 #   chromium                    the headless browser that renders salt-api's /app page
+#   logrotate                   rotates a daemon's log with the shipped logrotate file
 set -euo pipefail
-packages=(systemd-journal-remote mariadb-server postgresql chromium)
+packages=(systemd-journal-remote mariadb-server postgresql chromium logrotate)
 # The system service each package would start, left stopped and disabled.
 declare -A services=([mariadb-server]=mariadb [postgresql]=postgresql)
 missing=()

@@ -1,5 +1,6 @@
 //! What `salt-master`, `salt-minion` and `salt-api` share: logging, backgrounding, the pid file, dropping
-//! privileges, and running until SIGINT or SIGTERM.
+//! privileges, telling systemd when they are ready or stopping, reopening their log file on
+//! SIGHUP, and running until SIGINT or SIGTERM.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -10,9 +11,10 @@ use anyhow::{Context, bail};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-use super::{CommonArgs, DaemonArgs, Exit, Runtime, execute, logging, report};
+use super::{CommonArgs, DaemonArgs, Exit, Runtime, execute, logging, notify, report};
 use crate::api::Api;
 use crate::config::{Config, Role};
 use crate::master::Master;
@@ -103,6 +105,7 @@ pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> Ex
             tokio::spawn(async move {
                 let signal = super::stop_signal().await;
                 tracing::info!("received {signal:?}, shutting down");
+                notify::stopping();
                 shutdown.cancel();
                 // A second signal means now: work still draining is given up.
                 let again = super::stop_signal().await;
@@ -114,6 +117,15 @@ pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> Ex
                 std::process::exit(i32::from(again.code()));
             })
         };
+        // logrotate moves the log file away and sends SIGHUP; the reactor reloads on it too.
+        // Caught from here on, before the daemon says it is ready: SIGHUP's default ends it.
+        let mut hangup = signal(SignalKind::hangup()).context("cannot catch SIGHUP")?;
+        let hangups = tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                logging::reopen();
+            }
+        });
+        let watchdog = tokio::spawn(notify::watchdog());
         // A daemon stopped by a failed service still removes its pid file.
         let outcome: anyhow::Result<Exit> = match daemon {
             Daemon::Api => {
@@ -144,7 +156,9 @@ pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> Ex
                 })
             }
         };
-        stopped.abort();
+        for task in [stopped, hangups, watchdog] {
+            task.abort();
+        }
         if let Some(pid_file) = pid_file {
             let _ = std::fs::remove_file(pid_file);
         }
@@ -154,7 +168,8 @@ pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> Ex
     code
 }
 
-/// After binding: write the pid file, then switch to the configured `user`.
+/// After binding: write the pid file, switch to the configured `user`, then tell the service
+/// manager the daemon is ready (its sockets listen: connections queue until served).
 fn finish_setup(config: &Config, pid_file: Option<&Path>) -> anyhow::Result<()> {
     if let Some(path) = pid_file {
         if let Some(dir) = path.parent() {
@@ -173,7 +188,9 @@ fn finish_setup(config: &Config, pid_file: Option<&Path>) -> anyhow::Result<()> 
         })
         .with_context(|| format!("cannot write pid file {}", path.display()))?;
     }
-    switch_user(config)
+    switch_user(config)?;
+    notify::ready();
+    Ok(())
 }
 
 /// Runs as the configured `user`, as Salt does: only when it names someone else, and only

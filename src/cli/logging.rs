@@ -3,10 +3,14 @@
 //!
 //! A daemon's console lines go through a [`QueuedConsole`]: a stderr that nobody reads (a full
 //! pipe) then costs console lines, counted and told, never the daemon's threads.
+//!
+//! A daemon's log file is a [`LogFile`] that [`reopen`] opens again by its path: after logrotate
+//! renamed it (no `copytruncate`, as Salt's logrotate file), SIGHUP makes the daemon write to a
+//! new file instead of the rotated one.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -67,9 +71,9 @@ where
     }
 }
 
-struct LogFile;
+struct FileLine;
 
-impl<S, N> FormatEvent<S, N> for LogFile
+impl<S, N> FormatEvent<S, N> for FileLine
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
@@ -124,11 +128,16 @@ where
         Some((path, level)) if level != LevelFilter::OFF => match open_log(path) {
             Ok((handle, note)) => {
                 file_note = note;
+                let log_file = Arc::new(LogFile {
+                    path: path.to_owned(),
+                    file: Mutex::new(handle),
+                });
+                let _ = LOG_FILE.set(log_file.clone());
                 Some(
                     tracing_subscriber::fmt::layer()
-                        .with_writer(std::sync::Mutex::new(handle))
+                        .with_writer(log_file)
                         .with_ansi(false)
-                        .event_format(LogFile)
+                        .event_format(FileLine)
                         .with_filter(level),
                 )
             }
@@ -153,6 +162,48 @@ where
         tracing::warn!("{note}");
     }
     Ok(())
+}
+
+/// The daemon's log file, once [`init_daemon`] opened it.
+static LOG_FILE: OnceLock<Arc<LogFile>> = OnceLock::new();
+
+/// A daemon's log file, written by its path's file of the moment.
+#[derive(Debug)]
+struct LogFile {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+impl std::io::Write for &LogFile {
+    // The formatter writes each event whole, in one call: lines never interleave.
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        std::io::Write::write_all(&mut *file, line)?;
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Opens the daemon's log file again by its path (creating it, as at start), so that lines go
+/// to the new file once logrotate moved the old one away. The old file stays in use when the
+/// new one cannot be opened, and a warning says why.
+pub(crate) fn reopen() {
+    let Some(log_file) = LOG_FILE.get() else {
+        return;
+    };
+    match open_log(&log_file.path) {
+        Ok((handle, note)) => {
+            *log_file.file.lock().unwrap_or_else(|p| p.into_inner()) = handle;
+            tracing::info!("reopened log file {}", log_file.path.display());
+            if let Some(note) = note {
+                tracing::warn!("{note}");
+            }
+        }
+        Err(err) => tracing::warn!("{err:#}; still writing to the file it had open"),
+    }
 }
 
 /// The daemon's queued console, once [`init_daemon`] started it.

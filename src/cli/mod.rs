@@ -12,6 +12,7 @@ pub mod salt;
 mod args;
 mod daemon;
 mod logging;
+mod notify;
 mod state_event;
 mod stdin_events;
 
