@@ -203,10 +203,11 @@ impl BusHandle {
         }
     }
 
-    fn register(&self) -> Arc<Outbox> {
+    fn register(&self, filter: Option<TagFilter>) -> Arc<Outbox> {
         let outbox = Arc::new(Outbox::new(
             self.shared.subscriber_buffer,
             self.shared.slow_policy,
+            filter,
         ));
         self.shared
             .subscribers
@@ -226,18 +227,20 @@ impl BusHandle {
 
     /// A new in-process subscription, seeing events published from now on.
     pub fn subscribe(&self) -> BusSubscription {
-        BusSubscription {
-            outbox: self.register(),
-            handle: self.clone(),
-            pending: Default::default(),
-        }
+        self.subscription(None)
     }
 
     /// A new in-process subscription to the events whose tag `filter` accepts.
     pub fn subscribe_filtered(&self, filter: TagFilter) -> BusSubscription {
-        let subscription = self.subscribe();
-        subscription.set_filter(filter);
-        subscription
+        self.subscription(Some(filter))
+    }
+
+    fn subscription(&self, filter: Option<TagFilter>) -> BusSubscription {
+        BusSubscription {
+            outbox: self.register(filter),
+            handle: self.clone(),
+            pending: Default::default(),
+        }
     }
 
     /// How many events have been published since the bus started.
@@ -382,7 +385,7 @@ impl Bus {
             let (handle, drained, framing) =
                 (handle.clone(), drained.clone(), options.publish_framing);
             // Registered before the task runs, so no event published after the accept is missed.
-            let outbox = handle.register();
+            let outbox = handle.register(None);
             subscribers.spawn(async move {
                 serve_subscriber(stream, &peer, &outbox, framing, &handle, drained).await;
                 handle.unregister(&outbox);
@@ -446,7 +449,8 @@ async fn accept(
 const FIRST_READ: usize = 8 * 1024;
 
 /// The largest read from one sender: enough to take a busy sender's backlog in a few system
-/// calls, small enough that a thousand senders stay cheap.
+/// calls. A sender that goes quiet again gives the memory back (see [`serve_sender`]), so a
+/// thousand connected senders stay cheap.
 const MAX_READ: usize = 64 * 1024;
 
 /// Reads frames from one sender until it disconnects, sends garbage, or the bus shuts down.
@@ -481,8 +485,11 @@ async fn serve_sender(
             Ok(n) => {
                 if n == room {
                     read_size = (read_size * 2).min(MAX_READ);
+                } else if n < read_size / 4 {
+                    read_size = (read_size / 2).max(FIRST_READ);
                 }
-                false
+                // A sender that never pauses still stops at shutdown, after this read.
+                shutdown.is_cancelled()
             }
             Err(err) => {
                 tracing::error!("closed the pull connection from {peer}: {err}");
@@ -501,6 +508,10 @@ async fn serve_sender(
         if let Err(err) = decoded {
             tracing::error!("closed the pull connection from {peer}: {err}");
             return;
+        }
+        if buf.is_empty() && buf.capacity() > 2 * read_size {
+            // A burst is over: an idle sender keeps a small buffer, not its largest one.
+            buf = BytesMut::new();
         }
         if ended {
             if !buf.is_empty() && !shutdown.is_cancelled() {
@@ -793,7 +804,7 @@ mod tests {
         let handle = BusHandle::new(16 * 1024, policy);
         let mut watcher = handle.subscribe();
         let (stalled, ours) = tokio::io::duplex(4096);
-        let outbox = handle.register();
+        let outbox = handle.register(None);
         let start = Instant::now();
         load(&handle, &mut watcher, 40);
         let writer = tokio::spawn({

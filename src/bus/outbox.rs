@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::wire::Chunk;
@@ -74,7 +75,8 @@ pub enum TagFilter {
 }
 
 impl TagFilter {
-    /// The frames of `published` this filter takes, each its own chunk.
+    /// The frames of `published` this filter takes, each its own chunk: copied, so that a
+    /// subscriber's budget counts all the memory its events hold.
     fn take(&self, published: &Published<'_>) -> Vec<Chunk> {
         match self {
             TagFilter::Nothing => Vec::new(),
@@ -84,14 +86,16 @@ impl TagFilter {
                 .flat_map(|chunk| {
                     chunk
                         .frames_with_tag(tag)
-                        .map(|frame| Chunk::one(chunk.bytes.slice(frame)))
+                        .map(|frame| Chunk::one(Bytes::copy_from_slice(&chunk.bytes[frame])))
                 })
                 .collect(),
             TagFilter::Matching(accepts) => published
                 .tagged()
                 .iter()
                 .filter(|(tag, ..)| tag.is_some_and(|tag| accepts(tag)))
-                .map(|(_, chunk, frame)| Chunk::one(chunk.bytes.slice(frame.clone())))
+                .map(|(_, chunk, frame)| {
+                    Chunk::one(Bytes::copy_from_slice(&chunk.bytes[frame.clone()]))
+                })
                 .collect(),
         }
     }
@@ -154,10 +158,14 @@ pub(crate) struct Batch {
 }
 
 impl Outbox {
-    /// An empty outbox holding at most `budget` bytes.
-    pub fn new(budget: usize, policy: SlowPolicy) -> Self {
+    /// An empty outbox holding at most `budget` bytes, of the events `filter` takes (all
+    /// without one).
+    pub fn new(budget: usize, policy: SlowPolicy, filter: Option<TagFilter>) -> Self {
         Self {
-            state: Mutex::default(),
+            state: Mutex::new(State {
+                filter,
+                ..State::default()
+            }),
             ready: Notify::new(),
             budget,
             policy,
@@ -217,12 +225,21 @@ impl Outbox {
     pub fn offer(&self, chunk: &Chunk) {
         {
             let mut state = self.state.lock().expect("outbox lock");
-            let cost = cost(chunk);
+            let wanted = match &state.filter {
+                None => Some(chunk.clone()),
+                Some(filter) => filter
+                    .take(&Published::new(std::slice::from_ref(chunk)))
+                    .pop(),
+            };
+            let Some(chunk) = wanted else {
+                return;
+            };
+            let cost = cost(&chunk);
             if state.overflowed || state.charged + cost > self.budget {
                 return;
             }
             state.charged += cost;
-            state.chunks.push_back(chunk.clone());
+            state.chunks.push_back(chunk);
         }
         self.ready.notify_one();
     }
@@ -284,7 +301,6 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
     fn frames(n: usize, size: usize) -> Vec<Chunk> {
         (0..n).map(|i| one(vec![i as u8; size])).collect()
@@ -296,7 +312,7 @@ mod tests {
 
     #[test]
     fn drop_oldest_keeps_the_newest_within_budget_and_counts_the_rest() {
-        let outbox = Outbox::new(10 * (100 + CHUNK_OVERHEAD), SlowPolicy::DropOldest);
+        let outbox = Outbox::new(10 * (100 + CHUNK_OVERHEAD), SlowPolicy::DropOldest, None);
         const { assert!(10 * (100 + CHUNK_OVERHEAD) < TAKE_BYTES) };
         outbox.push(&Published::new(&frames(25, 100)));
         let batch = outbox.take_now();
@@ -327,7 +343,7 @@ mod tests {
     #[test]
     fn a_dropped_chunk_counts_every_event_in_it() {
         let chunk = event_frames(&["a", "b", "c"]);
-        let outbox = Outbox::new(cost(&chunk) + 10, SlowPolicy::DropOldest);
+        let outbox = Outbox::new(cost(&chunk) + 10, SlowPolicy::DropOldest, None);
         outbox.push(&Published::new(&[chunk.clone(), chunk]));
         let batch = outbox.take_now();
         assert_eq!(
@@ -340,7 +356,7 @@ mod tests {
     fn a_filtered_outbox_queues_only_the_tags_it_wants() {
         let published = [event_frames(&["x/1", "salt/key", "salt/keys", "x/2"])];
         let tags = |filter: TagFilter| {
-            let outbox = Outbox::new(usize::MAX, SlowPolicy::DropOldest);
+            let outbox = Outbox::new(usize::MAX, SlowPolicy::DropOldest, None);
             outbox.set_filter(filter);
             outbox.push(&Published::new(&published));
             let batch = outbox.take_now();
@@ -348,12 +364,18 @@ mod tests {
             batch
                 .chunks
                 .iter()
-                .flat_map(|chunk| chunk.tagged_frames().map(|(tag, _)| tag.unwrap().to_owned()))
+                .flat_map(|chunk| {
+                    chunk
+                        .tagged_frames()
+                        .map(|(tag, _)| tag.unwrap().to_owned())
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(tags(TagFilter::Exact("salt/key".into())), ["salt/key"]);
         assert_eq!(
-            tags(TagFilter::Matching(Arc::new(|tag| tag.starts_with("salt/key")))),
+            tags(TagFilter::Matching(Arc::new(
+                |tag| tag.starts_with("salt/key")
+            ))),
             ["salt/key", "salt/keys"]
         );
         assert!(tags(TagFilter::Nothing).is_empty());
@@ -361,7 +383,7 @@ mod tests {
 
     #[test]
     fn disconnect_policy_empties_the_outbox_and_asks_to_close() {
-        let outbox = Outbox::new(3 * (100 + CHUNK_OVERHEAD), SlowPolicy::Disconnect);
+        let outbox = Outbox::new(3 * (100 + CHUNK_OVERHEAD), SlowPolicy::Disconnect, None);
         outbox.push(&Published::new(&frames(5, 100)));
         let batch = outbox.take_now();
         assert!(batch.disconnect);
@@ -370,7 +392,7 @@ mod tests {
 
     #[test]
     fn an_offer_never_evicts() {
-        let outbox = Outbox::new(2 * (100 + CHUNK_OVERHEAD), SlowPolicy::DropOldest);
+        let outbox = Outbox::new(2 * (100 + CHUNK_OVERHEAD), SlowPolicy::DropOldest, None);
         outbox.push(&Published::new(&frames(2, 100)));
         outbox.offer(&one(vec![9; 100]));
         let batch = outbox.take_now();
@@ -382,7 +404,7 @@ mod tests {
 
     #[test]
     fn a_batch_is_capped_and_the_rest_waits() {
-        let outbox = Outbox::new(usize::MAX, SlowPolicy::DropOldest);
+        let outbox = Outbox::new(usize::MAX, SlowPolicy::DropOldest, None);
         outbox.push(&Published::new(&frames(1000, 1000)));
         let first = outbox.take_now();
         assert!(first.chunks.len() < 1000 && first.chunks.len() * 1064 >= TAKE_BYTES);
@@ -397,7 +419,7 @@ mod tests {
 
     #[test]
     fn a_frame_larger_than_the_budget_still_goes_alone() {
-        let outbox = Outbox::new(100, SlowPolicy::DropOldest);
+        let outbox = Outbox::new(100, SlowPolicy::DropOldest, None);
         outbox.push(&Published::new(&frames(2, 1000)));
         let batch = outbox.take_now();
         assert_eq!((batch.chunks.len(), batch.lost), (1, 1));

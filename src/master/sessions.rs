@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use crate::bus::TagFilter;
 use super::minion_event::{RefusalLog, Refused, events_from_load};
+use crate::bus::TagFilter;
 use crate::event::{Event, Value, jid, map_get, map_set};
 use crate::fileserver::FileError;
 use crate::keys::{Admission, AdmissionPolicy, KeyState, id_problem, read_autosign, valid_id};

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{BusHandle, TagFilter};
+use crate::bus::{BusHandle, BusSubscription, TagFilter};
 use crate::config::{Config, Role};
 use crate::event::{Event, Value, map_get};
 use crate::functions::Call;
@@ -319,9 +319,10 @@ impl<B: Backend> Reactor<B> {
             limits,
             missing: Mutex::new(HashSet::new()),
         });
-        shared.install(Rules::from_config(config));
+        let rules = Arc::new(Rules::from_config(config));
+        shared.install(rules.clone());
         // Subscribed now, not when the task first runs, so no event after start is missed.
-        let subscription = shared.bus.subscribe_filtered(shared.filter());
+        let subscription = shared.bus.subscribe_filtered(filter(&rules));
         Self {
             shared,
             subscription,
@@ -387,14 +388,8 @@ impl<B: Backend> Reactor<B> {
                         Some(signal) => signal.recv().await,
                         None => std::future::pending().await,
                     }
-                } => {
-                    shared.reload("SIGHUP");
-                    subscription.set_filter(shared.filter());
-                }
-                _ = refresh.tick() => {
-                    shared.reload("reactor_refresh_interval");
-                    subscription.set_filter(shared.filter());
-                }
+                } => shared.reload("SIGHUP", &subscription),
+                _ = refresh.tick() => shared.reload("reactor_refresh_interval", &subscription),
                 _ = drop_report.tick() => drops.announce(&shared),
             }
         }
@@ -481,19 +476,8 @@ impl<B: Backend> Shared<B> {
         self.rules.read().expect("rules lock").clone()
     }
 
-    /// The events the current rules react to, for the bus to pass on: no others are queued.
-    fn filter(&self) -> TagFilter {
-        let rules = self.rules();
-        if rules.rules.is_empty() {
-            return TagFilter::Nothing;
-        }
-        TagFilter::Matching(Arc::new(move |tag| {
-            rules.rules.iter().any(|rule| rule.matches(tag))
-        }))
-    }
-
     /// Takes `rules` as the configuration, reporting its problems once.
-    fn install(&self, rules: Rules) {
+    fn install(&self, rules: Arc<Rules>) {
         for problem in &rules.problems {
             tracing::error!("{problem}");
             self.fire(
@@ -506,11 +490,11 @@ impl<B: Backend> Shared<B> {
                 self.report_missing(path, None);
             }
         }
-        *self.rules.write().expect("rules lock") = Arc::new(rules);
+        *self.rules.write().expect("rules lock") = rules;
     }
 
     /// Reads the configuration files again; an unchanged `reactor` option changes nothing.
-    fn reload(&self, why: &str) {
+    fn reload(&self, why: &str, subscription: &BusSubscription) {
         let config = match Config::load(self.config.role(), Some(self.config.config_dir())) {
             Ok(config) => config,
             Err(err) => {
@@ -520,15 +504,18 @@ impl<B: Backend> Shared<B> {
                 return;
             }
         };
-        let rules = Rules::from_config(&config);
+        let rules = Arc::new(Rules::from_config(&config));
         if rules.same_as(&self.rules()) {
             return;
         }
+        // The bus passes on what the new rules match before they are in force: events queued
+        // by then are dispatched against them, so none published from now on is missed.
+        subscription.set_filter(filter(&rules));
+        self.install(rules.clone());
         tracing::info!(
             "reactor: configuration reloaded ({why}): {} entries",
             rules.rules.len()
         );
-        self.install(rules);
     }
 
     fn dispatch(&self, body: &[u8], pool: &Pool<Work>, drops: &mut Drops) {
@@ -845,4 +832,15 @@ enum Failure {
     TimedOut(Duration),
     #[error("{0}")]
     Failed(String),
+}
+
+/// The events `rules` react to, for the bus to pass on: no others are queued for the reactor.
+fn filter(rules: &Arc<Rules>) -> TagFilter {
+    if rules.rules.is_empty() {
+        return TagFilter::Nothing;
+    }
+    let rules = rules.clone();
+    TagFilter::Matching(Arc::new(move |tag| {
+        rules.rules.iter().any(|rule| rule.matches(tag))
+    }))
 }

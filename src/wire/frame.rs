@@ -253,26 +253,17 @@ impl FrameCodec {
             pos = start + len;
         };
         close(&mut run, pos, &mut parts);
-        // The whole read buffer's allocation stays alive while any part of it is shared, and a
-        // shared buffer cannot be read into again: the next one is fresh memory, which costs the
-        // kernel more to hand out than copying a run of small events does. So only a large
-        // frame that fills most of the buffer by itself is shared.
-        let allocation = buf.capacity();
-        let taken = buf.split_to(pos).freeze();
+        // Runs are copied out, so that no queued event keeps a read buffer alive: the buffer is
+        // read into again, and a subscriber's budget counts all the memory its events hold.
+        let taken = &buf[..pos];
         out.extend(parts.into_iter().map(|part| match part {
-            Part::Run(range, events) => {
-                let shared = events == 1
-                    && range.len() >= SHARE_ALONE_AT_LEAST
-                    && range.len() * 2 >= allocation;
-                let bytes = if shared {
-                    taken.slice(range)
-                } else {
-                    Bytes::copy_from_slice(&taken[range])
-                };
-                Chunk { bytes, events }
-            }
+            Part::Run(range, events) => Chunk {
+                bytes: Bytes::copy_from_slice(&taken[range]),
+                events,
+            },
             Part::Reframed(bytes) => Chunk { bytes, events: 1 },
         }));
+        buf.advance(pos);
         outcome
     }
 }
@@ -384,32 +375,10 @@ pub struct Frame {
     body: std::ops::Range<usize>,
 }
 
-/// Frames smaller than this are copied out of the read buffer rather than shared with it, so
-/// that a few queued frames never pin whole read buffers in memory.
-const SHARE_AT_LEAST: usize = 16 * 1024;
-
-/// A frame read alone is shared with its read buffer from this size on; smaller ones, and runs
-/// of frames, are copied out, and the buffer is read into again.
-const SHARE_ALONE_AT_LEAST: usize = 64 * 1024;
-
 impl Frame {
     /// The event body, sharing the frame's bytes.
     pub fn body(&self) -> Bytes {
         self.object.slice(self.body.clone())
-    }
-
-    /// The frame as Salt writes it (fixmap, `head` `{}` first, `body` as bin), ready to relay
-    /// bare: the received bytes themselves when they already are exactly that.
-    pub fn into_canonical(self) -> Bytes {
-        if is_canonical(&self.object, &self.body) {
-            if self.object.len() >= SHARE_AT_LEAST {
-                return self.object;
-            }
-            return Bytes::copy_from_slice(&self.object);
-        }
-        let mut out = Vec::new();
-        encode_frame(&self.object[self.body.clone()], Framing::Bare, &mut out);
-        Bytes::from(out)
     }
 }
 
@@ -454,7 +423,7 @@ fn canonical_body_range(frame: &[u8]) -> std::ops::Range<usize> {
     }
 }
 
-/// The body of a canonical bare frame (as [`Frame::into_canonical`] makes them), sharing its
+/// The body of a canonical bare frame (as [`encode_frame`] writes them bare), sharing its
 /// bytes.
 pub fn canonical_body(frame: &Bytes) -> Bytes {
     frame.slice(canonical_body_range(frame))

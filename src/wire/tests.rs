@@ -91,7 +91,6 @@ proptest! {
                         let body = frame.body();
                         let _ = decode_body(&body);
                         let _ = validate_body(&body);
-                        let _ = frame.into_canonical();
                     }
                     Ok(Some(Err(_))) => {}
                     Ok(None) => break,
@@ -254,30 +253,24 @@ fn a_tag_is_cut_at_the_first_blank_line_like_salt() {
 
 #[test]
 fn canonical_frames_relay_as_received_and_others_are_rewritten() {
+    let relayed = |bytes: &[u8]| {
+        let mut chunks = Vec::new();
+        FrameCodec::new(1 << 20)
+            .decode_chunks(&mut BytesMut::from(bytes), |_| true, &mut chunks)
+            .unwrap();
+        chunks.iter().flat_map(Chunk::frames).collect::<Vec<_>>()
+    };
     let data = Value::Map(vec![("a".into(), 1.into())]);
     for framing in [Framing::Bare, Framing::LengthPrefixed] {
-        let bytes = encoded("t/x", &data, framing);
-        let mut codec = FrameCodec::new(1 << 20);
-        let frame = codec
-            .decode(&mut BytesMut::from(&bytes[..]))
-            .unwrap()
-            .unwrap()
-            .unwrap();
         assert_eq!(
-            frame.into_canonical().as_ref(),
-            &encoded("t/x", &data, Framing::Bare)[..]
+            relayed(&encoded("t/x", &data, framing)),
+            [encoded("t/x", &data, Framing::Bare)]
         );
     }
     // No `head`, and the body as str: still an event, rewritten as Salt writes frames.
-    let odd = b"\x81\xa4body\xa6t/y\n\n\x80";
-    let frame = FrameCodec::new(64)
-        .decode(&mut BytesMut::from(&odd[..]))
-        .unwrap()
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        frame.into_canonical().as_ref(),
-        &encoded("t/y", &Value::Map(vec![]), Framing::Bare)[..]
+        relayed(b"\x81\xa4body\xa6t/y\n\n\x80"),
+        [encoded("t/y", &Value::Map(vec![]), Framing::Bare)]
     );
 }
 
