@@ -445,13 +445,13 @@ async fn accept(
     }
 }
 
-/// A sender's first reads are this large; a sender that fills them gets larger ones.
-const FIRST_READ: usize = 8 * 1024;
+/// How much a read from a sender takes when the last one emptied the socket: what a sender that
+/// sends now and then needs, and all an idle sender holds while it waits.
+const QUIET_READ: usize = 8 * 1024;
 
-/// The largest read from one sender: enough to take a busy sender's backlog in a few system
-/// calls. A sender that goes quiet again gives the memory back (see [`serve_sender`]), so a
-/// thousand connected senders stay cheap.
-const MAX_READ: usize = 64 * 1024;
+/// How much a read takes when the last one filled its buffer, so more is surely waiting: a busy
+/// sender's backlog in a few system calls.
+const BUSY_READ: usize = 64 * 1024;
 
 /// Reads frames from one sender until it disconnects, sends garbage, or the bus shuts down.
 /// Everything one read brings is published together, runs of canonical frames as they came.
@@ -464,12 +464,17 @@ async fn serve_sender(
 ) {
     let mut codec = FrameCodec::new(options.max_frame);
     let mut buf = BytesMut::new();
-    let mut read_size = FIRST_READ;
+    let mut busy = false;
     let mut chunks: Vec<Chunk> = Vec::new();
     // Made once: a fresh one per read would register with the token every time.
     let stopping = shutdown.cancelled();
     tokio::pin!(stopping);
     loop {
+        let read_size = if busy { BUSY_READ } else { QUIET_READ };
+        if buf.is_empty() && buf.capacity() > 2 * read_size {
+            // A burst is over: a sender waits with a small buffer, not its largest one.
+            buf = BytesMut::new();
+        }
         if buf.capacity() - buf.len() < read_size / 2 {
             buf.reserve(read_size);
         }
@@ -483,11 +488,7 @@ async fn serve_sender(
         let ended = match read {
             Ok(0) => true,
             Ok(n) => {
-                if n == room {
-                    read_size = (read_size * 2).min(MAX_READ);
-                } else if n < read_size / 4 {
-                    read_size = (read_size / 2).max(FIRST_READ);
-                }
+                busy = n == room;
                 // A sender that never pauses still stops at shutdown, after this read.
                 shutdown.is_cancelled()
             }
@@ -508,10 +509,6 @@ async fn serve_sender(
         if let Err(err) = decoded {
             tracing::error!("closed the pull connection from {peer}: {err}");
             return;
-        }
-        if buf.is_empty() && buf.capacity() > 2 * read_size {
-            // A burst is over: an idle sender keeps a small buffer, not its largest one.
-            buf = BytesMut::new();
         }
         if ended {
             if !buf.is_empty() && !shutdown.is_cancelled() {
