@@ -519,6 +519,35 @@ fn local_and_wheel_reactions_carry_salts_arguments_and_events() {
     );
 }
 
+/// A dry run is a check CI can use: it exits 1 when it reports a problem.
+#[test]
+fn a_dry_run_that_reports_a_problem_exits_non_zero() {
+    let cluster = master_with(
+        "reactor:\n  - 'test/broken': [{root}/r/broken.sls]\n  - 'test/fine': [{root}/r/fine.sls]\n",
+        &[
+            ("r/broken.sls", "{{ data['id'] | no_such_filter }}\n"),
+            (
+                "r/fine.sls",
+                "n:\n  runner.event.send:\n    - tag: test/ok\n",
+            ),
+        ],
+    );
+    let dry = |tag: &str| {
+        cluster.run(
+            "salt-run",
+            &["reactor.dry_run", tag, "{id: x}", "--out=json"],
+        )
+    };
+    let broken = dry("test/broken");
+    assert_eq!(broken.status.code(), Some(1), "{broken:?}");
+    let report: serde_json::Value = serde_json::from_str(&stdout(&broken)).unwrap();
+    assert_ne!(report["problems"], serde_json::json!([]), "{report}");
+    let fine = dry("test/fine");
+    assert!(fine.status.success(), "{fine:?}");
+    let unmatched = dry("test/nothing");
+    assert!(unmatched.status.success(), "{unmatched:?}");
+}
+
 #[test]
 fn reactor_list_dry_run_and_reload_on_sighup() {
     let mut cluster = master_with(

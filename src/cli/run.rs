@@ -15,7 +15,7 @@ use super::{CommonArgs, Exit, OutputArgs, Runtime, execute, generate};
 use crate::bench::{self as halite_bench, BenchOptions, relay::Relay};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
-use crate::event::{Event, Value};
+use crate::event::{Event, Value, map_get};
 use crate::functions::signature::{Bound, Signature, text, truthy};
 use crate::runners::{Announcement, Caller, EventSink, RUNNERS, RunnerError, announced, salt_user};
 use crate::salt_yaml::{CliArgs, parse_cli_args};
@@ -203,15 +203,26 @@ async fn dry_run(
 ) -> anyhow::Result<Exit> {
     let bound = DRY_RUN.bind(cli_args)?;
     let tag = bound.get("tag").map(text).unwrap_or_default();
-    let show = |event: &Event| {
-        super::print(outputter.render(&crate::reactor::dry_run(config, event), color))
+    // Exits 1 when any report names a problem, so that CI can use a dry run as a check.
+    let mut troubled = false;
+    let mut show = |event: &Event| {
+        let report = crate::reactor::dry_run(config, event);
+        troubled |= matches!(map_get(&report, "problems"), Some(Value::Array(problems)) if !problems.is_empty());
+        super::print(outputter.render(&report, color))
+    };
+    let exit = |troubled| {
+        if troubled {
+            Exit::Failure
+        } else {
+            Exit::Success
+        }
     };
     if tag == "-" {
         let mut events = StdinEvents::new();
         while let Some(event) = events.next().await? {
             show(&event)?;
         }
-        return Ok(Exit::Success);
+        return Ok(exit(troubled));
     }
     let event = match (tag.split_once('\t'), bound.get("data")) {
         // A recorded `state.event` line: the tag, a tab, the data as JSON.
@@ -228,7 +239,7 @@ async fn dry_run(
         ),
     };
     show(&event)?;
-    Ok(Exit::Success)
+    Ok(exit(troubled))
 }
 
 /// `event.bench`: runs the load against the configured bus, another `sock_dir`, or the reference
