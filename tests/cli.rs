@@ -698,3 +698,44 @@ fn impossible_durations_are_errors_not_panics() {
         );
     }
 }
+
+/// On a terminal the output is coloured unless `NO_COLOR` is set or the config says
+/// `color: False`; `--force-color` wins over both, `--no-color` over the terminal.
+#[test]
+fn no_color_and_the_color_option_turn_colour_off_on_a_terminal() {
+    let lab = Lab::new();
+    let on_a_terminal = |no_color_env: Option<&str>, flag: &str| {
+        let line = format!(
+            "{} -c {} --local test.ping {flag}",
+            crate::support::bin("salt-call").display(),
+            lab.etc().display()
+        );
+        let mut script = std::process::Command::new("script");
+        script
+            .args(["-qec", &line, "/dev/null"])
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null());
+        if let Some(value) = no_color_env {
+            script.env("NO_COLOR", value);
+        }
+        let output = script.output().expect("script(1) from util-linux");
+        assert!(output.status.success(), "{line}: {}", stdout(&output));
+        let text = stdout(&output);
+        assert!(text.contains("True"), "{line}: {text}");
+        text.contains('\u{1b}')
+    };
+    assert!(on_a_terminal(None, ""), "coloured on a terminal");
+    assert!(!on_a_terminal(Some("1"), ""), "NO_COLOR=1");
+    assert!(
+        on_a_terminal(Some(""), ""),
+        "an empty NO_COLOR does not count"
+    );
+    assert!(on_a_terminal(Some("1"), "--force-color"), "forced");
+    assert!(!on_a_terminal(None, "--no-color"), "--no-color");
+    lab.append_config("minion", "color: False\n");
+    assert!(!on_a_terminal(None, ""), "color: False");
+    assert!(
+        on_a_terminal(None, "--force-color"),
+        "forced over the config"
+    );
+}

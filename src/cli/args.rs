@@ -155,10 +155,24 @@ impl OutputArgs {
         Ok(OutputChoice { cli, highstate })
     }
 
-    /// Whether to colour: only on a terminal, unless forced either way.
-    pub fn color(&self) -> bool {
-        self.force_color || (!self.no_color && std::io::stdout().is_terminal())
+    /// Whether to colour the output (see [`wants_color`]).
+    pub fn color(&self, config: &Config) -> anyhow::Result<bool> {
+        wants_color(self.force_color, self.no_color, config)
     }
+}
+
+/// Whether to colour: as the flags say when given; otherwise not when `NO_COLOR` is set to
+/// anything (no-color.org) or the config says `color: False`, as Salt's option; otherwise only
+/// on a terminal.
+pub(crate) fn wants_color(force: bool, never: bool, config: &Config) -> anyhow::Result<bool> {
+    if force {
+        return Ok(true);
+    }
+    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+    if never || no_color_env || !config.get_bool("color", true)? {
+        return Ok(false);
+    }
+    Ok(std::io::stdout().is_terminal())
 }
 
 /// `--out` and the highstate outputter's options, to pick the outputter of each return.

@@ -94,7 +94,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.client_setup(Role::Minion)?;
     // The functions salt-call runs itself name no outputter: each prints with --out or nested.
     let outputter = args.output.choice(&config)?.outputter(None);
-    let color = args.output.color();
+    let color = args.output.color(&config)?;
     let local = args.local
         || (!config.get_bool("use_master_when_local", false)?
             && (config.get_str("file_client")? == Some("local")
@@ -225,7 +225,7 @@ async fn call_function(
         output
             .choice(config)?
             .outputter(outcome.outputter)
-            .render(&wrap(outcome.ret.clone()), output.color()),
+            .render(&wrap(outcome.ret.clone()), output.color(config)?),
     )?;
     if !returners.is_empty() {
         // As Salt's salt-call, with a jid of its own; success says whether it succeeded (Salt's

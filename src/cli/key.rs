@@ -1,7 +1,7 @@
 //! `salt-key`: list, accept, reject and delete minion keys in the master's `pki_dir`, with
 //! Salt's rules, prompts and output, firing `salt/key` on the master's bus for each change.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -267,7 +267,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let pki_dir = config.pki_dir()?;
     let store = KeyStore::open(&pki_dir)
         .map_err(|err| anyhow::anyhow!("{err}; run salt-key as the master's user, or check -c"))?;
-    let color = args.force_color || (!args.no_color && std::io::stdout().is_terminal());
+    let color = super::args::wants_color(args.force_color, args.no_color, &config)?;
     let out = args.out.as_deref();
     let all = "*".to_owned();
     let change = if let Some(glob) = args.accept.as_ref().or(args.accept_all.then_some(&all)) {

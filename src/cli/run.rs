@@ -97,7 +97,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.client_setup(Role::Master)?;
     let choice = args.output.choice(&config)?;
     let outputter = choice.outputter(None);
-    let color = args.output.color();
+    let color = args.output.color(&config)?;
     let function = args.function.unwrap_or_default();
     let cli_args = parse_cli_args(&args.args);
     match function.as_str() {

@@ -134,7 +134,7 @@ fn no_return(reason: &str, jid: &str) -> Value {
 async fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.client_setup(Role::Master)?;
     let choice = args.output.choice(&config)?;
-    let color = args.output.color();
+    let color = args.output.color(&config)?;
     let mut client = LocalClient::new(&config)?;
     if let Some(seconds) = args.timeout {
         let timeout = crate::config::seconds(&Value::F64(seconds)).with_context(|| {
