@@ -546,6 +546,45 @@ fn a_dry_run_that_reports_a_problem_exits_non_zero() {
     assert!(fine.status.success(), "{fine:?}");
     let unmatched = dry("test/nothing");
     assert!(unmatched.status.success(), "{unmatched:?}");
+
+    // Events on standard input: one with a problem among fine ones is enough.
+    let mixed = cluster
+        .cmd("salt-run")
+        .args(["reactor.dry_run", "-", "--out=json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"test/fine\t{}\ntest/broken\t{\"id\": 1}\ntest/fine\t{}\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(mixed.status.code(), Some(1), "{mixed:?}");
+}
+
+/// A skipped entry of the `reactor` option is a problem for a dry run too.
+#[test]
+fn a_dry_run_reports_a_bad_reactor_entry() {
+    let cluster = master_with(
+        "reactor:\n  - 'test/fine': [{root}/r/fine.sls]\n  - 42\n",
+        &[(
+            "r/fine.sls",
+            "n:\n  runner.event.send:\n    - tag: test/ok\n",
+        )],
+    );
+    let dry = cluster.run("salt-run", &["reactor.dry_run", "test/fine", "--out=json"]);
+    assert_eq!(dry.status.code(), Some(1), "{dry:?}");
+    let report: serde_json::Value = serde_json::from_str(&stdout(&dry)).unwrap();
+    assert_eq!(
+        report["problems"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
 }
 
 #[test]

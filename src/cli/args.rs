@@ -165,11 +165,13 @@ impl OutputArgs {
 /// anything (no-color.org) or the config says `color: False`, as Salt's option; otherwise only
 /// on a terminal.
 pub(crate) fn wants_color(force: bool, never: bool, config: &Config) -> anyhow::Result<bool> {
+    // Read first, so that a bad value is refused whatever the flags say.
+    let configured = config.get_bool("color", true)?;
+    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
     if force {
         return Ok(true);
     }
-    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
-    if never || no_color_env || !config.get_bool("color", true)? {
+    if never || no_color_env || !configured {
         return Ok(false);
     }
     Ok(std::io::stdout().is_terminal())

@@ -243,7 +243,12 @@ pub fn dry_run(config: &Config, event: &Event) -> Value {
         .flat_map(|path| rules.resolve(path))
         .map(|file| Value::from(file.to_string_lossy().into_owned()))
         .collect();
-    let mut problems = Vec::new();
+    // The configuration's own problems first: a dry run is a check of the whole reactor.
+    let mut problems: Vec<Value> = rules
+        .problems
+        .iter()
+        .map(|problem| Value::from(problem.as_str()))
+        .collect();
     let reactions = plan(&rules, &Renderer::new(config), &paths, event, |p| {
         problems.push(Value::from(p.describe(&event.tag)))
     });
