@@ -23,14 +23,20 @@ fn curl(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// A self-signed certificate for localhost and its key, written into `dir`.
+fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (crt, key) = (dir.join("api.crt"), dir.join("api.key"));
+    std::fs::write(&crt, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    (crt, key)
+}
+
 #[test]
 fn api_serves_tls_with_http2_and_http1() {
     let port = free_port();
     let files = tempfile::tempdir().unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let (crt, key) = (files.path().join("api.crt"), files.path().join("api.key"));
-    std::fs::write(&crt, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let (crt, key) = self_signed(files.path());
     let block = format!(
         "rest_cherrypy:\n  host: 127.0.0.1\n  port: {port}\n  ssl_crt: {}\n  ssl_key: {}\n\
          external_auth:\n  auto:\n    alice: ['.*']\n",
@@ -106,10 +112,7 @@ fn a_configuration_salt_api_cannot_use_stops_it_naming_the_option() {
     }
     // A chain file that is not there.
     let files = tempfile::tempdir().unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let (crt, key) = (files.path().join("api.crt"), files.path().join("api.key"));
-    std::fs::write(&crt, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let (crt, key) = self_signed(files.path());
     let block = format!(
         "rest_cherrypy:\n  port: {port}\n  ssl_crt: {}\n  ssl_key: {}\n  ssl_chain: /nonexistent.chain\n",
         crt.display(),

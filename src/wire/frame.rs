@@ -1,5 +1,7 @@
 //! Frames: the `{"head": {}, "body": <bin>}` envelope, bare or length-prefixed.
 
+use std::ops::Range;
+
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::Decoder;
 
@@ -317,54 +319,40 @@ impl Chunk {
         }
     }
 
-    /// Each frame's tag (`None` when its body has none) and where the frame lies in the chunk,
-    /// without touching the chunk's reference count.
-    pub fn tagged_frames(&self) -> impl Iterator<Item = (Option<&str>, std::ops::Range<usize>)> {
+    /// Where each frame and its body lie in the chunk.
+    fn spans(&self) -> impl Iterator<Item = (Range<usize>, Range<usize>)> + '_ {
         let mut at = 0;
         std::iter::from_fn(move || {
             let rest = self.bytes.get(at..).filter(|rest| !rest.is_empty())?;
             let body = canonical_body_range(rest);
-            let tag = super::body::body_tag(&rest[body.clone()]).ok();
-            let frame = at..at + body.end;
-            at = frame.end;
-            Some((tag, frame))
+            let spans = (at..at + body.end, at + body.start..at + body.end);
+            at += body.end;
+            Some(spans)
         })
+    }
+
+    /// Each frame's tag (`None` when its body has none) and where the frame lies in the chunk,
+    /// without touching the chunk's reference count.
+    pub fn tagged_frames(&self) -> impl Iterator<Item = (Option<&str>, Range<usize>)> {
+        self.spans()
+            .map(|(frame, body)| (super::body::body_tag(&self.bytes[body]).ok(), frame))
     }
 
     /// Where the frames with exactly this tag lie, told from the first bytes of each body without
     /// reading the other tags.
-    pub fn frames_with_tag<'a>(
-        &'a self,
-        tag: &'a str,
-    ) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
-        let mut at = 0;
-        std::iter::from_fn(move || {
-            loop {
-                let rest = self.bytes.get(at..).filter(|rest| !rest.is_empty())?;
-                let body = canonical_body_range(rest);
-                let frame = at..at + body.end;
-                at = frame.end;
-                let tagged = rest[body]
+    pub fn frames_with_tag<'a>(&'a self, tag: &'a str) -> impl Iterator<Item = Range<usize>> + 'a {
+        self.spans()
+            .filter(|(_, body)| {
+                self.bytes[body.clone()]
                     .strip_prefix(tag.as_bytes())
-                    .is_some_and(|data| data.starts_with(b"\n\n"));
-                if tagged {
-                    return Some(frame);
-                }
-            }
-        })
+                    .is_some_and(|data| data.starts_with(b"\n\n"))
+            })
+            .map(|(frame, _)| frame)
     }
 
     /// The chunk's frames, one by one, sharing its bytes.
     pub fn frames(&self) -> impl Iterator<Item = Bytes> + '_ {
-        let mut rest = self.bytes.clone();
-        std::iter::from_fn(move || {
-            if rest.is_empty() {
-                return None;
-            }
-            let body = canonical_body_range(&rest);
-            let frame = rest.split_to(body.end.min(rest.len()));
-            Some(frame)
-        })
+        self.spans().map(|(frame, _)| self.bytes.slice(frame))
     }
 }
 
