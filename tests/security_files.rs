@@ -556,7 +556,13 @@ fn a_pki_dir_others_can_write_is_refused_and_one_they_can_read_is_made_private()
     chmod(&pki, 0o755);
     lab.start_master();
     assert_eq!(mode(&pki), 0o700, "as Salt's verify_env sets it");
-    assert!(lab.log("master").contains("had mode 0755; set it to 0700"));
+    assert!(
+        wait_until(Duration::from_secs(5), || lab
+            .log("master")
+            .contains("had mode 0755; set it to 0700")),
+        "{}",
+        lab.log("master")
+    );
 }
 
 #[test]
