@@ -23,7 +23,7 @@ _salt() {
 
     case "${cmd}" in
         salt)
-            opts="-c -l -E -L -G -P -C -t -v -h -V --config-dir --log-level --generate --output --out --no-colour --no-color --force-colour --force-color --state_output --state-output --state_verbose --state-verbose --return --return_config --return_kwargs --pcre --list --grain --grain-pcre --compound --timeout --async --verbose --show-jid --hide-timeout --static --help --version"
+            opts="-c -l -E -L -G -P -C -N -b -t -v -h -V --config-dir --log-level --generate --output --out --no-colour --no-color --force-colour --force-color --state_output --state-output --state_verbose --state-verbose --return --return_config --return_kwargs --pcre --list --grain --grain-pcre --compound --nodegroup --batch --batch-wait --failhard --timeout --async --verbose --show-jid --hide-timeout --static --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -82,6 +82,18 @@ _salt() {
                     return 0
                     ;;
                 --return_kwargs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch-wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

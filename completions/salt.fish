@@ -13,6 +13,8 @@ false\t''"
 complete -c salt -l return -d 'Also hand each return to these returners (comma-separated), e.g. mysql,rawfile_json' -r
 complete -c salt -l return_config -d 'The profile the returners read their options under: <PROFILE>.<returner>.<option>' -r
 complete -c salt -l return_kwargs -d 'Options over the returners\' own, a YAML map, e.g. \'{db: jobs}\'' -r
+complete -c salt -s b -l batch -d 'Run on this many minions at a time, or this percentage of them (10 or 10%); the minions are pinged first' -r
+complete -c salt -l batch-wait -d 'Seconds to wait after a minion returns before the next one takes its place in the batch' -r
 complete -c salt -s t -l timeout -d 'Seconds to wait for returns before asking minions whether they still run the job [default: the master\'s timeout, 5]' -r
 complete -c salt -l no-color -l no-colour -d 'Never colour the output'
 complete -c salt -l force-color -l force-colour -d 'Colour the output even when it is not a terminal'
@@ -20,7 +22,9 @@ complete -c salt -s E -l pcre -d 'The target is a regular expression matched fro
 complete -c salt -s L -l list -d 'The target is a comma-separated list of ids'
 complete -c salt -s G -l grain -d 'The target is grain:glob (nested keys joined with \':\')'
 complete -c salt -s P -l grain-pcre -d 'The target is grain:regex (nested keys joined with \':\')'
-complete -c salt -s C -l compound -d 'The target is a compound expression: globs, G@, P@, L@ and E@ words joined by and, or, not and parentheses'
+complete -c salt -s C -l compound -d 'The target is a compound expression: globs, G@, P@, L@, E@ and N@ words joined by and, or, not and parentheses'
+complete -c salt -s N -l nodegroup -d 'The target is a node group named in the master\'s nodegroups option'
+complete -c salt -l failhard -d 'Stop the batch at the first minion that returns a non-zero retcode'
 complete -c salt -l async -d 'Publish and print the job id without waiting for returns'
 complete -c salt -s v -l verbose -d 'Print the job id before the returns'
 complete -c salt -l show-jid -d 'Print `jid: <jid>` before the returns'

@@ -1,10 +1,12 @@
 //! Which minions a job is for: Salt's `glob` (default), `pcre`, `list`, `grain`, `grain_pcre` and
-//! `compound` targets, and the top file's matching ([`top`]).
+//! `compound` targets, node groups written out into compound targets ([`nodegroup`]), and the
+//! top file's matching ([`top`]).
 //!
 //! The master matches targets against accepted ids (and the grains minions reported) to know
 //! whom to expect; every minion matches again against itself before running a job, as Salt's do.
 
 mod compound;
+pub mod nodegroup;
 pub(crate) mod top;
 
 pub use compound::Compound;
@@ -48,6 +50,24 @@ pub enum TargetError {
     /// A `grain` target without `key:value`.
     #[error("grain target {0} must be key:value")]
     BadGrain(String),
+    /// `-N NAME` or `N@NAME` for a group the master's `nodegroups` does not define.
+    #[error("Node group {name} unavailable in {file}: define it under nodegroups")]
+    UnknownNodegroup {
+        /// The group.
+        name: String,
+        /// The configuration file read.
+        file: String,
+    },
+    /// A node group that cannot be written out.
+    #[error("nodegroup {name} in {file} cannot be used: {reason}")]
+    BadNodegroup {
+        /// The group.
+        name: String,
+        /// What is wrong.
+        reason: String,
+        /// The configuration file read.
+        file: String,
+    },
     /// A compound target that is not a well-formed expression.
     #[error("invalid compound target {target}: {reason}")]
     BadCompound {

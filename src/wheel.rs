@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::event::Value;
 use crate::functions::signature::{Signature, text, truthy};
 use crate::keys::{KeyChange, KeyState, KeyStore, fingerprint};
-use crate::runners::{EventSink, MasterFunction, RunnerError, done};
+use crate::runners::{EventSink, MasterFunction, RunnerError, done, failed, key_store as store};
 use crate::salt_yaml::CliArgs;
 
 /// Every wheel function halite has, sorted.
@@ -105,15 +105,6 @@ pub async fn call(
     let wheel = crate::runners::find(WHEELS, function)
         .ok_or_else(|| RunnerError::unavailable(function, "wheel functions", WHEELS))?;
     (wheel.run)(config, sink, args).await
-}
-
-fn failed(err: &dyn std::fmt::Display) -> RunnerError {
-    RunnerError::Failed(err.to_string())
-}
-
-/// The master's key store.
-fn store(config: &Config) -> Result<KeyStore, RunnerError> {
-    KeyStore::open(&config.pki_dir().map_err(|err| failed(&err))?).map_err(|err| failed(&err))
 }
 
 /// `key.accept`, `key.reject` and `key.delete`: changes the matching keys, firing `salt/key`

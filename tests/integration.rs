@@ -21,6 +21,7 @@ mod daemon;
 mod databases;
 mod file_states;
 mod files;
+mod fleet;
 mod generated;
 mod layers;
 mod netns;

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
+use super::args::OutputChoice;
 use super::{CommonArgs, Exit, OutputArgs, Runtime, execute, generate};
+use crate::client::ClientError;
+use crate::client::batch::{Batch, Progress};
 use crate::client::local::{LocalClient, Outcome, Published};
 use crate::config::Role;
 use crate::event::Value;
@@ -19,7 +22,7 @@ use crate::salt_yaml::parse_cli_args;
 #[derive(Debug, Parser)]
 #[command(name = "salt", version, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  salt '*' test.ping\n  salt -L web1,web2 cmd.run 'uptime'\n  salt -G os:Debian grains.item osrelease\n  salt -E 'web[0-9]+' test.echo hello --out=json\n  salt -C 'G@os:Debian and web*' test.ping\n  salt --async '*' test.sleep 30"
+    after_help = "Examples:\n  salt '*' test.ping\n  salt -L web1,web2 cmd.run 'uptime'\n  salt -G os:Debian grains.item osrelease\n  salt -E 'web[0-9]+' test.echo hello --out=json\n  salt -C 'G@os:Debian and web*' test.ping\n  salt -N webservers test.ping\n  salt -b 25% '*' state.apply\n  salt --async '*' test.sleep 30"
 )]
 pub struct Args {
     #[command(flatten)]
@@ -47,10 +50,32 @@ pub struct Args {
     #[arg(short = 'P', long = "grain-pcre", group = "target_type")]
     grain_pcre: bool,
 
-    /// The target is a compound expression: globs, G@, P@, L@ and E@ words joined by and, or,
-    /// not and parentheses
+    /// The target is a compound expression: globs, G@, P@, L@, E@ and N@ words joined by and,
+    /// or, not and parentheses
     #[arg(short = 'C', long = "compound", group = "target_type")]
     compound: bool,
+
+    /// The target is a node group named in the master's nodegroups option
+    #[arg(short = 'N', long = "nodegroup", group = "target_type")]
+    nodegroup: bool,
+
+    /// Run on this many minions at a time, or this percentage of them (10 or 10%); the
+    /// minions are pinged first
+    #[arg(short = 'b', long = "batch", alias = "batch-size", value_name = "SIZE")]
+    batch: Option<crate::client::batch::BatchSize>,
+
+    /// Seconds to wait after a minion returns before the next one takes its place in the batch
+    #[arg(
+        long = "batch-wait",
+        value_name = "SECONDS",
+        requires = "batch",
+        default_value_t = 0.0
+    )]
+    batch_wait: f64,
+
+    /// Stop the batch at the first minion that returns a non-zero retcode
+    #[arg(long = "failhard", requires = "batch")]
+    failhard: bool,
 
     /// Seconds to wait for returns before asking minions whether they still run the job
     /// [default: the master's timeout, 5]
@@ -77,7 +102,7 @@ pub struct Args {
     #[arg(long = "static")]
     print_static: bool,
 
-    /// The minions to run on (a glob unless -E, -L, -G, -P or -C)
+    /// The minions to run on (a glob unless -E, -L, -G, -P, -C or -N)
     #[arg(value_name = "TARGET", required_unless_present = "generate")]
     target: Option<String>,
 
@@ -118,11 +143,16 @@ fn target(args: &Args) -> (Value, &'static str) {
         "grain_pcre"
     } else if args.compound {
         "compound"
+    } else if args.nodegroup {
+        "nodegroup"
     } else {
         "glob"
     };
     (Value::from(text), kind)
 }
+
+const UNREACHABLE: &str =
+    "the master is not reachable: start salt-master with this config, or check -c";
 
 /// The text Salt shows for a minion that did not return.
 fn no_return(reason: &str, jid: &str) -> Value {
@@ -160,9 +190,25 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         ret_config: args.returns.profile(),
         ret_kwargs: args.returns.kwargs()?,
     };
-    let context = "the master is not reachable: start salt-master with this config, or check -c";
-    let mut listener = client.listen().await.context(context)?;
-    let published: Published = client.publish(&request).await.context(context)?;
+    if let Some(size) = args.batch {
+        let batch = Batch {
+            size,
+            wait: crate::config::seconds(&Value::F64(args.batch_wait)).with_context(|| {
+                format!(
+                    "--batch-wait {}: give a number of seconds, such as 5",
+                    args.batch_wait
+                )
+            })?,
+            failhard: args.failhard,
+        };
+        return run_batch(&args, &client, &request, &batch, &choice, color).await;
+    }
+    let mut listener = client.listen().await.context(UNREACHABLE)?;
+    let published: Published = match client.publish(&request).await {
+        // An unknown node group is the command's mistake, not the master's.
+        Err(ClientError::Target(err)) => return Err(err.into()),
+        other => other.context(UNREACHABLE)?,
+    };
     let mut stdout = std::io::stdout().lock();
     if published.jid.is_empty() {
         writeln!(
@@ -239,4 +285,96 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         return Ok(Exit::Failure);
     }
     Ok(Exit::Success)
+}
+
+/// `salt --batch`: Salt's batch output — which minions did not answer the ping, each batch as
+/// it starts, then each return as `{minion: return, jid, retcode}` — or with `--static` every
+/// return at the end; the exit code is the highest retcode, 1 at least when a minion failed to
+/// respond to its job.
+async fn run_batch(
+    args: &Args,
+    client: &LocalClient,
+    request: &PublishRequest,
+    batch: &Batch,
+    choice: &OutputChoice,
+    color: bool,
+) -> anyhow::Result<Exit> {
+    let mut stdout = std::io::stdout().lock();
+    let mut retcode: i64 = 0;
+    let mut unresponsive = false;
+    let mut gathered: Vec<(Value, Value)> = Vec::new();
+    let mut gathered_outputter: Option<String> = None;
+    let mut written: std::io::Result<()> = Ok(());
+    let mut show = |progress: Progress, out: &mut dyn Write| -> std::io::Result<()> {
+        match progress {
+            Progress::NotResponding(_) | Progress::Started(_) if args.print_static => {}
+            Progress::NotResponding(id) => {
+                writeln!(out, "Minion {id} did not respond. No job will be sent.")?;
+            }
+            Progress::Started(minions) => {
+                let listed =
+                    Value::Array(minions.iter().map(|id| Value::from(id.as_str())).collect());
+                writeln!(
+                    out,
+                    "\nExecuting run on {}\n",
+                    crate::py::value::repr(&listed)
+                )?;
+            }
+            Progress::Finished { jid, outcome } => match outcome {
+                Outcome::Returned(ret) => {
+                    retcode = retcode.max(ret.retcode());
+                    let named = ret.outputter().map(str::to_owned);
+                    if args.print_static {
+                        gathered_outputter = gathered_outputter.take().or(named);
+                        gathered.push((Value::from(ret.id.as_str()), ret.value()));
+                    } else {
+                        let doc = Value::Map(vec![
+                            (Value::from("retcode"), Value::from(ret.retcode())),
+                            (Value::from("jid"), Value::from(jid)),
+                            (Value::from(ret.id.as_str()), ret.value()),
+                        ]);
+                        let outputter = choice.outputter(named.as_deref());
+                        out.write_all(outputter.render(&doc, color).as_bytes())?;
+                    }
+                }
+                Outcome::NoResponse(id) | Outcome::NotConnected(id) => {
+                    unresponsive = true;
+                    if !args.print_static && !args.hide_timeout {
+                        writeln!(out, "Minion '{id}' failed to respond to job sent")?;
+                    }
+                }
+            },
+        }
+        out.flush()
+    };
+    let matched = batch
+        .run(client, request, |progress| {
+            if written.is_ok() {
+                written = show(progress, &mut stdout);
+            }
+        })
+        .await;
+    let matched = match matched {
+        Err(ClientError::Target(err)) => return Err(err.into()),
+        other => other.context(UNREACHABLE)?,
+    };
+    written?;
+    if !matched {
+        writeln!(
+            stdout,
+            "No minions matched the target. No command was sent, no jid was assigned.\nNo minions matched the target."
+        )?;
+        return Ok(Exit::NoMinionMatched);
+    }
+    if args.print_static && !gathered.is_empty() {
+        gathered.sort_by(|a, b| a.0.as_str().cmp(&b.0.as_str()));
+        let outputter = choice.outputter(gathered_outputter.as_deref());
+        stdout.write_all(outputter.render(&Value::Map(gathered), color).as_bytes())?;
+        stdout.flush()?;
+    }
+    Ok(match retcode {
+        0 if unresponsive => Exit::Failure,
+        0 => Exit::Success,
+        code => Exit::Code(u8::try_from(code).unwrap_or(1)),
+    })
 }

@@ -14,6 +14,7 @@ use crate::event::{Event, Value, map_get};
 use crate::ipc::Endpoint;
 use crate::proto::PublishRequest;
 use crate::proto::request::{codec as request_codec, endpoint as request_endpoint, root_key_path};
+use crate::target::nodegroup::NodeGroups;
 
 /// The master's answer to a publish.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +68,15 @@ pub enum Outcome {
     NoResponse(String),
 }
 
+/// Which minions answered a ping, and which did not, each sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pinged {
+    /// Those that answered.
+    pub up: Vec<String>,
+    /// Those that did not.
+    pub down: Vec<String>,
+}
+
 /// A client of the master on this host.
 #[derive(Debug, Clone)]
 pub struct LocalClient {
@@ -75,6 +85,7 @@ pub struct LocalClient {
     bus: Endpoint,
     timeout: Duration,
     gather_job_timeout: Duration,
+    nodegroups: NodeGroups,
 }
 
 fn strings(value: Option<&Value>) -> Vec<String> {
@@ -99,6 +110,7 @@ impl LocalClient {
             bus: config.bus()?.publish,
             timeout: config.get_seconds("timeout", 5.0)?,
             gather_job_timeout: config.get_seconds("gather_job_timeout", 10.0)?,
+            nodegroups: NodeGroups::configured(config),
         })
     }
 
@@ -157,8 +169,11 @@ impl LocalClient {
         Ok(reply)
     }
 
-    /// Publishes a job.
+    /// Publishes a job, node groups written out from this configuration's `nodegroups`, as
+    /// Salt's clients do.
     pub async fn publish(&self, request: &PublishRequest) -> Result<Published, ClientError> {
+        let mut request = request.clone();
+        self.nodegroups.write_out(&mut request)?;
         let reply = self.request(&request.to_value()).await?;
         Ok(Published {
             jid: map_get(&reply, "jid")
@@ -169,6 +184,64 @@ impl LocalClient {
             missing: strings(map_get(&reply, "missing")),
             connected: strings(map_get(&reply, "connected")),
         })
+    }
+
+    /// The minions connected to the master now, with the address each connects from, sorted
+    /// by id.
+    pub async fn connected(&self) -> Result<Vec<(String, String)>, ClientError> {
+        let reply = self
+            .request(&crate::proto::message("connected", Vec::new()))
+            .await?;
+        Ok(map_get(&reply, "connected")
+            .and_then(Value::as_map)
+            .into_iter()
+            .flatten()
+            .filter_map(|(id, address)| {
+                Some((id.as_str()?.to_owned(), address.as_str()?.to_owned()))
+            })
+            .collect())
+    }
+
+    /// Overrides how long minions still silent after the timeout get to say whether they
+    /// still run the job.
+    pub fn with_gather_job_timeout(mut self, timeout: Duration) -> Self {
+        self.gather_job_timeout = timeout;
+        self
+    }
+
+    /// Pings the minions `tgt` of `tgt_type` selects (as `user`) and waits for them as any job:
+    /// `None` when the target selects no minion.
+    pub async fn ping(
+        &self,
+        tgt: Value,
+        tgt_type: &str,
+        user: &str,
+    ) -> Result<Option<Pinged>, ClientError> {
+        let request = PublishRequest {
+            tgt,
+            tgt_type: tgt_type.to_owned(),
+            fun: "test.ping".to_owned(),
+            arg: Value::Array(Vec::new()),
+            ret: String::new(),
+            user: user.to_owned(),
+            jid: None,
+            ret_config: None,
+            ret_kwargs: None,
+        };
+        let mut listener = self.listen().await?;
+        let published = self.publish(&request).await?;
+        if published.jid.is_empty() {
+            return Ok(None);
+        }
+        let mut pinged = Pinged::default();
+        self.gather(&mut listener, &published, user, |outcome| match outcome {
+            Outcome::Returned(ret) => pinged.up.push(ret.id),
+            Outcome::NoResponse(id) | Outcome::NotConnected(id) => pinged.down.push(id),
+        })
+        .await?;
+        pinged.up.sort();
+        pinged.down.sort();
+        Ok(Some(pinged))
     }
 
     /// A listener on the master's bus, connected now: subscribe before publishing so no

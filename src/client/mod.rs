@@ -62,6 +62,7 @@
 //! # }
 //! ```
 
+pub mod batch;
 mod framing;
 mod listen;
 pub mod local;
@@ -120,6 +121,9 @@ pub enum ClientError {
     /// The event itself is not valid.
     #[error(transparent)]
     Event(#[from] EventError),
+    /// The job's target cannot be used (an unknown node group).
+    #[error(transparent)]
+    Target(#[from] crate::target::TargetError),
     /// The event is larger than the configured `max_event_size`.
     #[error(
         "event {tag} is {size} bytes packed, over max_event_size ({limit}); send less data or raise max_event_size"

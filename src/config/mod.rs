@@ -152,8 +152,7 @@ impl Config {
             config_dir,
             opts: Vec::new(),
         };
-        let main = config.config_dir.join(role.name());
-        config.opts = read_map(&main)?;
+        config.opts = read_map(&config.file())?;
         // As Salt: the included files are merged into each other recursively (maps merged,
         // lists extended), and what they set replaces the main file's keys.
         let mut included = Value::Map(Vec::new());
@@ -208,6 +207,11 @@ impl Config {
     /// The directory the configuration was read from.
     pub fn config_dir(&self) -> &Path {
         &self.config_dir
+    }
+
+    /// The main configuration file, `<config_dir>/<role>` (Salt's `conf_file`).
+    pub fn file(&self) -> PathBuf {
+        self.config_dir.join(self.role.name())
     }
 
     /// A string option, or `None` when unset or null.

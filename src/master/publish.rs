@@ -10,13 +10,18 @@ use crate::proto::job::{JobMinions, NewJob};
 use crate::proto::publish::PublishReply;
 use crate::proto::{JobLoad, Message, PublishRequest, SaltEvent};
 use crate::target::Target;
+use crate::target::nodegroup::NodeGroups;
 
 /// Publishes `request`; the reply is `{"jid", "minions", "missing", "connected"}` (`jid` empty
 /// when no minion matched, and then nothing is sent and no event fired, as with Salt).
 pub(super) async fn publish(
     shared: &Arc<Shared>,
-    request: PublishRequest,
+    mut request: PublishRequest,
 ) -> Result<Value, String> {
+    // Callers inside the master (reactions) name node groups too.
+    NodeGroups::configured(&shared.config)
+        .write_out(&mut request)
+        .map_err(|err| err.to_string())?;
     let target = Target::new(&request.tgt, &request.tgt_type).map_err(|err| err.to_string())?;
     if let Some(asked) = request.jid.as_deref()
         && !jid::is_plain_jid(asked)

@@ -122,7 +122,7 @@ async fn answer(shared: &Arc<Shared>, request: &Value) -> Result<Value, String> 
                 .map_or(Value::Array(Vec::new()), crate::reactor::Listing::to_value),
         )
         .to_value()),
-        Some("connected") => Ok(Reply::Connected(shared.sessions.connected()).to_value()),
+        Some("connected") => Ok(Reply::Connected(shared.sessions.connected_from()).to_value()),
         Some("returners") => Ok(Reply::Returners(shared.returners.counters()).to_value()),
         other => Err(format!("unknown request {other:?}")),
     }

@@ -51,6 +51,8 @@ struct Connected {
     serial: u64,
     close: CancellationToken,
     key: String,
+    /// The address the minion connects from (Salt's `show_ip`).
+    address: String,
 }
 
 impl Sessions {
@@ -61,6 +63,15 @@ impl Sessions {
     /// The ids of the minions connected now, sorted.
     pub fn connected(&self) -> Vec<String> {
         self.lock().connected.keys().cloned().collect()
+    }
+
+    /// The minions connected now with the address each connects from, sorted by id.
+    pub fn connected_from(&self) -> Vec<(String, String)> {
+        self.lock()
+            .connected
+            .iter()
+            .map(|(id, connected)| (id.clone(), connected.address.clone()))
+            .collect()
     }
 
     /// The grains `id` reported when it last connected (from the cache after a restart).
@@ -110,10 +121,14 @@ impl Sessions {
         &self,
         shared: &Shared,
         id: &str,
-        tx: mpsc::Sender<Value>,
-        key: String,
+        session: &Session,
         grains: Value,
     ) -> (u64, CancellationToken) {
+        // The peer is `ip:port`; Salt shows the address alone.
+        let address = session
+            .peer
+            .parse::<std::net::SocketAddr>()
+            .map_or_else(|_| session.peer.clone(), |peer| peer.ip().to_string());
         let close = CancellationToken::new();
         let (serial, replaced) = {
             let mut inner = self.lock();
@@ -123,10 +138,11 @@ impl Sessions {
             let replaced = inner.connected.insert(
                 id.to_owned(),
                 Connected {
-                    tx,
+                    tx: session.tx.clone(),
                     serial,
                     close: close.clone(),
-                    key,
+                    key: session.peer_key.clone(),
+                    address,
                 },
             );
             (serial, replaced)
@@ -400,12 +416,8 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
     }
     // What the session's pillar requests are compiled with.
     let hello_grains = grains.clone();
-    let registered = (role == Role::Minion).then(|| {
-        let key = session.peer_key.clone();
-        shared
-            .sessions
-            .register(&shared, &id, session.tx.clone(), key, grains)
-    });
+    let registered =
+        (role == Role::Minion).then(|| shared.sessions.register(&shared, &id, &session, grains));
     let close = registered
         .as_ref()
         .map(|(_, close)| close.clone())

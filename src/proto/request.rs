@@ -4,7 +4,7 @@
 
 use tokio_util::codec::LengthDelimitedCodec;
 
-use super::{MAX_MESSAGE, entry, strings};
+use super::{MAX_MESSAGE, entry};
 use crate::config::{Config, ConfigError};
 use crate::event::Value;
 use crate::ipc::Endpoint;
@@ -40,8 +40,9 @@ pub enum Reply {
     Failed(String),
     /// `reactors`: the reactor's configuration, `{"reactors": [...]}`.
     Reactors(Value),
-    /// `connected`: the minions connected now, `{"connected": [...]}`.
-    Connected(Vec<String>),
+    /// `connected`: the minions connected now and the address each connects from,
+    /// `{"connected": {id: address}}`.
+    Connected(Vec<(String, String)>),
     /// `returners`: what each returner stored, spooled and dropped, `{"returners": {...}}`.
     Returners(Value),
 }
@@ -52,7 +53,17 @@ impl Reply {
         Value::Map(vec![match self {
             Reply::Failed(why) => entry("error", why.as_str()),
             Reply::Reactors(listing) => entry("reactors", listing.clone()),
-            Reply::Connected(ids) => entry("connected", strings(ids)),
+            Reply::Connected(minions) => entry(
+                "connected",
+                Value::Map(
+                    minions
+                        .iter()
+                        .map(|(id, address)| {
+                            (Value::from(id.as_str()), Value::from(address.as_str()))
+                        })
+                        .collect(),
+                ),
+            ),
             Reply::Returners(counters) => entry("returners", counters.clone()),
         }])
     }

@@ -1,6 +1,6 @@
 //! The `jobs` runners: what the job cache knows about jobs, and which jobs minions run now.
 
-use super::RunnerError;
+use super::{RunnerError, failed, unreachable};
 use crate::client::ClientError;
 use crate::client::local::{LocalClient, Outcome, Published};
 use crate::config::Config;
@@ -52,10 +52,6 @@ pub(super) const PRINT_JOB: Signature = Signature {
     usage: "salt-run jobs.print_job JID",
     ..LIST_JOB
 };
-
-fn failed(err: &dyn std::fmt::Display) -> RunnerError {
-    RunnerError::Failed(err.to_string())
-}
 
 /// The returner jobs are read from, as Salt's jobs runners pick it: `ext_job_cache`, else the
 /// call's `ext_source`, else `master_job_cache` (`local_cache` by default).
@@ -155,11 +151,7 @@ pub(super) async fn run_active(config: &Config, args: &CliArgs) -> Result<Value,
     let cache = JobCache::configured(config).map_err(|err| failed(&err))?;
     ACTIVE.bind(args)?;
     let client = LocalClient::new(config).map_err(|err| failed(&err))?;
-    active(&client, &cache).await.map_err(|err| {
-        RunnerError::Failed(format!(
-            "the master is not reachable ({err}): start salt-master with this config, or check -c"
-        ))
-    })
+    active(&client, &cache).await.map_err(unreachable)
 }
 
 /// `jobs.lookup_jid JID`: `{minion: return}` for every return stored, `{}` for an unknown jid;

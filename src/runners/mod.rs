@@ -12,6 +12,7 @@
 
 pub mod http;
 pub mod jobs;
+mod manage;
 mod ret;
 mod test;
 
@@ -92,6 +93,70 @@ pub static RUNNERS: &[MasterFunction] = &[
         run: |config, _, args| Box::pin(jobs::run_print_job(config, args)),
     },
     MasterFunction {
+        signature: manage::PRESENCE[0].0,
+        run: |config, _, args| Box::pin(manage::present(config, args, 0)),
+    },
+    MasterFunction {
+        signature: manage::PRESENCE[1].0,
+        run: |config, _, args| Box::pin(manage::present(config, args, 1)),
+    },
+    MasterFunction {
+        signature: manage::DOWN,
+        run: |config, sink, args| Box::pin(manage::down(config, sink, args)),
+    },
+    MasterFunction {
+        signature: manage::PRESENCE[2].0,
+        run: |config, _, args| Box::pin(manage::present(config, args, 2)),
+    },
+    MasterFunction {
+        signature: manage::PRESENCE[3].0,
+        run: |config, _, args| Box::pin(manage::present(config, args, 3)),
+    },
+    MasterFunction {
+        signature: manage::PRESENCE[4].0,
+        run: |config, _, args| Box::pin(manage::present(config, args, 4)),
+    },
+    MasterFunction {
+        signature: manage::PRESENCE[5].0,
+        run: |config, _, args| Box::pin(manage::present(config, args, 5)),
+    },
+    MasterFunction {
+        signature: manage::PRESENCE[6].0,
+        run: |config, _, args| Box::pin(manage::present(config, args, 6)),
+    },
+    MasterFunction {
+        signature: manage::PRESENCE[7].0,
+        run: |config, _, args| Box::pin(manage::present(config, args, 7)),
+    },
+    MasterFunction {
+        signature: manage::PRESENCE[8].0,
+        run: |config, _, args| Box::pin(manage::present(config, args, 8)),
+    },
+    MasterFunction {
+        signature: manage::PRESENCE[9].0,
+        run: |config, _, args| Box::pin(manage::present(config, args, 9)),
+    },
+    MasterFunction {
+        signature: manage::PRESENCE[10].0,
+        run: |config, _, args| Box::pin(manage::present(config, args, 10)),
+    },
+    MasterFunction {
+        signature: manage::PRESENCE[11].0,
+        run: |config, _, args| Box::pin(manage::present(config, args, 11)),
+    },
+    MasterFunction {
+        signature: manage::STATUS,
+        run: |config, _, args| Box::pin(manage::status(config, args)),
+    },
+    MasterFunction {
+        signature: manage::UP,
+        run: |config, _, args| Box::pin(manage::up(config, args)),
+    },
+    MasterFunction {
+        signature: manage::VERSIONS,
+        run: |config, _, args| Box::pin(manage::versions(config, args)),
+    },
+    MasterFunction {
         signature: REACTOR_LIST,
         run: |config, _, args| Box::pin(reactor_list(config, args)),
     },
@@ -131,6 +196,24 @@ pub fn find(
     function: &str,
 ) -> Option<&'static MasterFunction> {
     registry.iter().find(|entry| entry.name() == function)
+}
+
+/// A runner's failure to reach the master it asks.
+pub(crate) fn unreachable(err: impl std::fmt::Display) -> RunnerError {
+    RunnerError::Failed(format!(
+        "the master is not reachable ({err}): start salt-master with this config, or check -c"
+    ))
+}
+
+/// A runner's failure, in the words of what failed.
+pub(crate) fn failed(err: &dyn std::fmt::Display) -> RunnerError {
+    RunnerError::Failed(err.to_string())
+}
+
+/// The master's key store.
+pub(crate) fn key_store(config: &Config) -> Result<crate::keys::KeyStore, RunnerError> {
+    crate::keys::KeyStore::open(&config.pki_dir().map_err(|err| failed(&err))?)
+        .map_err(|err| failed(&err))
 }
 
 /// Why a runner call failed.
@@ -419,7 +502,6 @@ const REACTOR_LIST: Signature = Signature {
 /// request socket (Salt asks over the bus, where the root key it sends is read by everyone).
 async fn reactor_list(config: &Config, args: &CliArgs) -> Result<Value, RunnerError> {
     REACTOR_LIST.bind(args)?;
-    let failed = |err: &dyn std::fmt::Display| RunnerError::Failed(err.to_string());
     let client = crate::client::local::LocalClient::new(config).map_err(|err| failed(&err))?;
     let reply = client
         .request(&crate::proto::message("reactors", Vec::new()))

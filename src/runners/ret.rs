@@ -1,7 +1,7 @@
 //! The `ret` runners: what a returner stored, asked of the returner itself (Salt's `ret.*`
 //! functions), and what the running master's returners stored, spooled and dropped.
 
-use super::RunnerError;
+use super::{RunnerError, failed};
 use crate::config::Config;
 use crate::event::{Value, map_get};
 use crate::functions::signature::{Signature, text};
@@ -49,10 +49,6 @@ pub(super) const STATS: Signature = Signature {
     usage: "salt-run ret.stats",
     ..GET_JID
 };
-
-fn failed(err: &dyn std::fmt::Display) -> RunnerError {
-    RunnerError::Failed(err.to_string())
-}
 
 /// The returner the call names, built with the master's configuration.
 fn returner(
@@ -110,11 +106,7 @@ pub(super) async fn stats(config: &Config, args: &CliArgs) -> Result<Value, Runn
     let reply = client
         .request(&crate::proto::message("returners", Vec::new()))
         .await
-        .map_err(|err| {
-            RunnerError::Failed(format!(
-                "the master is not reachable ({err}): start salt-master with this config, or check -c"
-            ))
-        })?;
+        .map_err(super::unreachable)?;
     Ok(map_get(&reply, "returners")
         .cloned()
         .unwrap_or(Value::Map(Vec::new())))

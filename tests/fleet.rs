@@ -1,0 +1,292 @@
+//! Fleet commands against three minions: node groups, batches and the `manage` runners, with
+//! Salt 3007.8's output for the same commands (captured 2026-12-03 on this machine kind with
+//! three minions, `minion1`…`minion3`, and these node groups).
+
+use std::time::{Duration, Instant};
+
+use crate::support::{Cluster, stderr, stdout};
+
+const NODEGROUPS: &str = "nodegroups:\n  web: minion1 or minion2\n  pair: [minion2, minion3]\n  nested: N@web and not minion1\n  dangling: N@nosuch\n";
+
+/// A master (with the cluster's short waits: a minion that is down costs `timeout` +
+/// `gather_job_timeout`) and three minions.
+fn fleet() -> Cluster {
+    let mut cluster = Cluster::new(&format!("auto_accept: True\n{NODEGROUPS}"));
+    cluster.start_master();
+    for id in ["minion1", "minion2", "minion3"] {
+        cluster.start_minion(id, "");
+    }
+    cluster.wait_connected(&["minion1", "minion2", "minion3"]);
+    cluster
+}
+
+/// The minions that returned in a `salt` run's nested output, sorted.
+fn returned(cluster: &Cluster, args: &[&str]) -> Vec<String> {
+    let output = cluster.run("salt", args);
+    assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    let mut ids: Vec<String> = stdout(&output)
+        .lines()
+        .filter(|line| !line.starts_with(' ') && line.ends_with(':'))
+        .map(|line| line.trim_end_matches(':').to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn without_jids(text: &str) -> String {
+    regex::Regex::new(r"\b\d{20}\b")
+        .unwrap()
+        .replace_all(text, "JID")
+        .into_owned()
+}
+
+/// One minion's return in `salt --batch`'s nested output.
+fn batch_return(id: &str) -> String {
+    format!("jid:\n    JID\n{id}:\n    True\nretcode:\n    0\n")
+}
+
+#[test]
+fn node_groups_select_minions_as_salts_do() {
+    let cluster = fleet();
+    // Salt 3007.8 returned the same minions for each of these.
+    assert_eq!(
+        returned(&cluster, &["-N", "web", "test.ping"]),
+        ["minion1", "minion2"]
+    );
+    assert_eq!(
+        returned(&cluster, &["-N", "pair", "test.ping"]),
+        ["minion2", "minion3"]
+    );
+    assert_eq!(
+        returned(&cluster, &["-N", "nested", "test.ping"]),
+        ["minion2"]
+    );
+    assert_eq!(
+        returned(&cluster, &["-C", "N@pair and not minion3", "test.ping"]),
+        ["minion2"]
+    );
+    // Salt writes `N@web` out unparenthesized here, which makes this `minion1 or (minion2
+    // and not minion1)`; halite keeps the group's precedence.
+    assert_eq!(
+        returned(&cluster, &["-C", "N@web and not minion1", "test.ping"]),
+        ["minion2"]
+    );
+    // The job went out as the compound target the group stands for, as Salt's does.
+    let jobs = cluster.run("salt-run", &["jobs.list_jobs", "--out=json"]);
+    let jobs: serde_json::Value = serde_json::from_str(&stdout(&jobs)).unwrap();
+    assert!(
+        jobs.as_object().unwrap().values().any(|job| {
+            job["Target"] == "L@minion2,minion3" && job["Target-type"] == "compound"
+        }),
+        "{jobs}"
+    );
+    // Salt prints this and exits 0; halite says what to do and fails.
+    let unknown = cluster.run("salt", &["-N", "nosuch", "test.ping"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    let master_file = cluster.etc().join("master");
+    assert!(
+        stderr(&unknown).contains(&format!(
+            "Node group nosuch unavailable in {}: define it under nodegroups",
+            master_file.display()
+        )),
+        "{}",
+        stderr(&unknown)
+    );
+    let dangling = cluster.run("salt", &["-N", "dangling", "test.ping"]);
+    assert_eq!(dangling.status.code(), Some(1));
+    assert!(
+        stderr(&dangling).contains("nodegroup dangling in")
+            && stderr(&dangling).contains("it names N@nosuch, which is not in nodegroups"),
+        "{}",
+        stderr(&dangling)
+    );
+    // Runners take node groups too.
+    let status = cluster.run(
+        "salt-run",
+        &["manage.status", "tgt=web", "tgt_type=nodegroup"],
+    );
+    assert_eq!(
+        stdout(&status),
+        "down:\nup:\n    - minion1\n    - minion2\n"
+    );
+}
+
+#[test]
+fn batches_run_a_few_minions_at_a_time_with_salts_output() {
+    let mut cluster = fleet();
+    let output = cluster.run("salt", &["*", "test.ping", "-b", "2"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = without_jids(&stdout(&output));
+    // Salt 3007.8 (which picks the minions of each batch in no particular order):
+    // "\nExecuting run on ['minion2', 'minion3']\n\njid:\n    JID\nminion2:\n    True\n…";
+    // the third minion takes the place of the first to return.
+    assert!(
+        text.starts_with("\nExecuting run on ['minion1', 'minion2']\n\njid:\n"),
+        "{text}"
+    );
+    let (first, _) = text
+        .split_once("\nExecuting run on ['minion3']\n\n")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        first.contains(&batch_return("minion1")) || first.contains(&batch_return("minion2")),
+        "{text}"
+    );
+    for id in ["minion1", "minion2", "minion3"] {
+        assert_eq!(text.matches(&batch_return(id)).count(), 1, "{text}");
+    }
+    assert_eq!(text.matches("Executing run on").count(), 2, "{text}");
+
+    // One at a time: three jobs, each its own jid; 50% of three is one, as in Salt.
+    let output = cluster.run("salt", &["*", "test.ping", "-b", "50%", "--out=json"]);
+    let text = stdout(&output);
+    assert_eq!(text.matches("Executing run on").count(), 3, "{text}");
+    let jids: std::collections::BTreeSet<&str> = regex::Regex::new(r#""jid": "(\d{20})""#)
+        .unwrap()
+        .captures_iter(&text)
+        .map(|c| c.get(1).unwrap().as_str())
+        .collect();
+    assert_eq!(jids.len(), 3, "{text}");
+    assert!(
+        text.contains("{\n    \"retcode\": 0,\n    \"jid\": \""),
+        "Salt's key order in JSON: {text}"
+    );
+
+    // --batch-wait: each minion's place stays empty for a second after it returns.
+    let started = Instant::now();
+    let waited = cluster.run("salt", &["*", "test.ping", "-b", "1", "--batch-wait", "1"]);
+    assert!(waited.status.success(), "{}", stderr(&waited));
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // --static: every return in one document at the end.
+    let together = cluster.run(
+        "salt",
+        &["*", "test.ping", "-b", "2", "--static", "--out=json"],
+    );
+    let together: serde_json::Value = serde_json::from_str(&stdout(&together)).unwrap();
+    assert_eq!(
+        together,
+        serde_json::json!({"minion1": true, "minion2": true, "minion3": true})
+    );
+
+    // The exit code is the highest retcode; --failhard stops at the first failure.
+    let failing = ["*", "cmd.run", "exit 3", "python_shell=True", "-b", "1"];
+    let output = cluster.run("salt", &failing);
+    assert_eq!(output.status.code(), Some(3), "{}", stdout(&output));
+    assert_eq!(stdout(&output).matches("Executing run on").count(), 3);
+    let output = cluster.run("salt", &[&failing[..], &["--failhard"]].concat());
+    assert_eq!(output.status.code(), Some(3), "{}", stdout(&output));
+    assert_eq!(stdout(&output).matches("Executing run on").count(), 1);
+
+    // Sizes that cannot be: Salt crashes on `x` and never ends on 0.
+    for bad in ["x", "0", "-2"] {
+        let output = cluster.run("salt", &["*", "test.ping", "-b", bad]);
+        assert_eq!(output.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&output).contains("give a number of minions above 0"),
+            "{bad}: {}",
+            stderr(&output)
+        );
+    }
+    let nobody = cluster.run("salt", &["nomatch*", "test.ping", "-b", "1"]);
+    assert_eq!(
+        stdout(&nobody),
+        "No minions matched the target. No command was sent, no jid was assigned.\nNo minions matched the target.\n"
+    );
+    assert_eq!(nobody.status.code(), Some(2));
+
+    // A minion that does not answer the ping gets no job, as Salt says.
+    cluster.take_minion("minion3").stop();
+    let output = cluster.run("salt", &["*", "test.ping", "-b", "2"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).starts_with(
+            "Minion minion3 did not respond. No job will be sent.\n\nExecuting run on ['minion1', 'minion2']\n\n"
+        ),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn manage_runners_report_up_down_present_and_versions_as_salts_do() {
+    let mut cluster = fleet();
+    let run = |cluster: &Cluster, args: &[&str]| {
+        let output = cluster.run("salt-run", args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        stdout(&output)
+    };
+    let all = "- minion1\n- minion2\n- minion3\n";
+    // Salt 3007.8, the same three minions up:
+    assert_eq!(
+        run(&cluster, &["manage.status"]),
+        "down:\nup:\n    - minion1\n    - minion2\n    - minion3\n"
+    );
+    assert_eq!(run(&cluster, &["manage.up"]), all);
+    assert_eq!(run(&cluster, &["manage.down"]), "");
+    assert_eq!(run(&cluster, &["manage.present"]), all);
+    assert_eq!(run(&cluster, &["manage.alived"]), all);
+    assert_eq!(run(&cluster, &["manage.not_present"]), "");
+    assert_eq!(
+        run(&cluster, &["manage.list_state", "subset=[minion1]"]),
+        "- minion1\n"
+    );
+    // Salt shows the address minions connect from, as seen by the master.
+    assert_eq!(
+        run(&cluster, &["manage.present", "show_ip=True"]),
+        "minion1:\n    127.0.0.1\nminion2:\n    127.0.0.1\nminion3:\n    127.0.0.1\n"
+    );
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        run(&cluster, &["manage.versions"]),
+        format!(
+            "Master:\n    {version}\nUp to date:\n    ----------\n    minion1:\n        {version}\n    minion2:\n        {version}\n    minion3:\n        {version}\n"
+        )
+    );
+
+    cluster.take_minion("minion3").stop();
+    assert_eq!(
+        run(&cluster, &["manage.status"]),
+        "down:\n    - minion3\nup:\n    - minion1\n    - minion2\n"
+    );
+    assert_eq!(
+        run(&cluster, &["manage.status", "--out=json"]),
+        "{\n    \"up\": [\n        \"minion1\",\n        \"minion2\"\n    ],\n    \"down\": [\n        \"minion3\"\n    ]\n}\n"
+    );
+    // Salt's presence, read from TCP connections, still listed minion3 here; halite's
+    // master knows its sessions.
+    assert_eq!(run(&cluster, &["manage.present"]), "- minion1\n- minion2\n");
+    assert_eq!(run(&cluster, &["manage.not_present"]), "- minion3\n");
+    assert_eq!(run(&cluster, &["manage.not_alived"]), "- minion3\n");
+    assert_eq!(
+        run(&cluster, &["manage.versions"]),
+        format!(
+            "Master:\n    {version}\nMinion offline:\n    ----------\n    minion3:\n        False\nUp to date:\n    ----------\n    minion1:\n        {version}\n    minion2:\n        {version}\n"
+        )
+    );
+    // removekeys: the down minion's key is deleted, announced as wheel.key.delete does.
+    let watcher = cluster.watch();
+    assert_eq!(
+        run(&cluster, &["manage.down", "removekeys=True"]),
+        "- minion3\n"
+    );
+    let deleted = watcher.expect("salt/key", Duration::from_secs(10));
+    assert!(
+        deleted.contains(r#""act": "delete", "id": "minion3""#),
+        "{deleted}"
+    );
+    let keys = cluster.run("salt-key", &["-L"]);
+    assert!(!stdout(&keys).contains("minion3"), "{}", stdout(&keys));
+
+    // Bad arguments are the runner's error, in one line.
+    let bad = cluster.run("salt-run", &["manage.status", "timeout=soon"]);
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(
+        stderr(&bad).contains("timeout=soon: give a number of seconds"),
+        "{}",
+        stderr(&bad)
+    );
+}
