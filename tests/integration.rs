@@ -24,6 +24,7 @@ mod files;
 mod generated;
 mod layers;
 mod netns;
+mod output_options;
 mod package;
 mod pillar;
 mod reactor;

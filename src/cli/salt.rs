@@ -7,17 +7,16 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use super::{CommonArgs, Exit, OutputArgs, Runtime, execute, generate};
+use super::{CommonArgs, Exit, OutputArgs, Runtime, execute};
 use crate::client::local::{LocalClient, Outcome, Published};
 use crate::config::Role;
 use crate::event::Value;
 use crate::functions::Call;
 use crate::proto::PublishRequest;
-use crate::salt_yaml::parse_cli_args;
 
 /// Run a function on the minions a target matches, through the master on this host.
 #[derive(Debug, Parser)]
-#[command(name = "salt", version, about, long_about = None)]
+#[command(name = "salt", version, disable_version_flag = true, about, long_about = None)]
 #[command(
     after_help = "Examples:\n  salt '*' test.ping\n  salt -L web1,web2 cmd.run 'uptime'\n  salt -G os:Debian grains.item osrelease\n  salt -E 'web[0-9]+' test.echo hello --out=json\n  salt -C 'G@os:Debian and web*' test.ping\n  salt --async '*' test.sleep 30"
 )]
@@ -30,6 +29,9 @@ pub struct Args {
 
     #[command(flatten)]
     returns: super::args::ReturnArgs,
+
+    #[command(flatten)]
+    parsing: super::args::ParseArgs,
 
     /// The target is a regular expression matched from the start of the id
     #[arg(short = 'E', long = "pcre", group = "target_type")]
@@ -78,11 +80,11 @@ pub struct Args {
     print_static: bool,
 
     /// The minions to run on (a glob unless -E, -L, -G, -P or -C)
-    #[arg(value_name = "TARGET", required_unless_present = "generate")]
+    #[arg(value_name = "TARGET", required_unless_present_any = ["generate", "versions_report"])]
     target: Option<String>,
 
     /// The function, e.g. test.ping or cmd.run
-    #[arg(value_name = "FUNCTION", required_unless_present = "generate")]
+    #[arg(value_name = "FUNCTION", required_unless_present_any = ["generate", "versions_report"])]
     function: Option<String>,
 
     /// Arguments: values and key=value pairs, read as YAML as Salt reads them
@@ -93,8 +95,8 @@ pub struct Args {
 /// Entry point of `salt`.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(what) = args.common.generate {
-        return generate::<Args>(what);
+    if let Some(exit) = args.common.preempt::<Args>() {
+        return exit;
     }
     execute(Runtime::SingleThread, || run(args))
 }
@@ -133,8 +135,7 @@ fn no_return(reason: &str, jid: &str) -> Value {
 
 async fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.client_setup(Role::Master)?;
-    let choice = args.output.choice(&config)?;
-    let color = args.output.color(&config)?;
+    let mut printer = args.output.printer(&config)?;
     let mut client = LocalClient::new(&config)?;
     if let Some(seconds) = args.timeout {
         let timeout = crate::config::seconds(&Value::F64(seconds)).with_context(|| {
@@ -146,7 +147,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let fun = args.function.clone().unwrap_or_default();
     let call = Call {
         fun: fun.clone(),
-        args: parse_cli_args(&args.args),
+        args: args.parsing.parse(&args.args),
     };
     let user = crate::runners::salt_user();
     let request = PublishRequest {
@@ -189,11 +190,10 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let mut failed = false;
     // Each return prints with the outputter it names (`out`, e.g. highstate for state runs)
     // unless --out says otherwise.
+    drop(stdout);
     let mut print = |id: &str, value: Value, named: Option<&str>| -> std::io::Result<()> {
         let doc = Value::Map(vec![(Value::from(id), value)]);
-        let outputter = choice.outputter(named);
-        stdout.write_all(outputter.render(&doc, color).as_bytes())?;
-        stdout.flush()
+        printer.print(printer.outputter(named), &doc)
     };
     let mut written: std::io::Result<()> = Ok(());
     // --static: every return, then one document printed with the first return's outputter.
@@ -230,9 +230,8 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         .await?;
     written?;
     if args.print_static && !gathered.is_empty() {
-        let outputter = choice.outputter(gathered_outputter.as_deref());
-        stdout.write_all(outputter.render(&Value::Map(gathered), color).as_bytes())?;
-        stdout.flush()?;
+        let outputter = printer.outputter(gathered_outputter.as_deref());
+        printer.print(outputter, &Value::Map(gathered))?;
     }
     if failed {
         super::print_err("ERROR: Minions returned with non-zero exit code")?;
