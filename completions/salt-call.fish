@@ -10,15 +10,20 @@ complete -c salt-call -l state-verbose -l state_verbose -d 'Whether the highstat
 true\t''
 False\t''
 false\t''"
+complete -c salt-call -l out-indent -l output-indent -d 'Indent json and yaml output N spaces a level; a negative N prints json on one line and yaml in flow style [default: the config\'s output_indent, else json 4, yaml 2]' -r
+complete -c salt-call -l out-file -l output-file -d 'Write the returns to FILE instead of stdout, emptying it first (uncoloured unless --force-color)' -r -F
 complete -c salt-call -l return -d 'Also hand each return to these returners (comma-separated), e.g. mysql,rawfile_json' -r
 complete -c salt-call -l return_config -d 'The profile the returners read their options under: <PROFILE>.<returner>.<option>' -r
 complete -c salt-call -l return_kwargs -d 'Options over the returners\' own, a YAML map, e.g. \'{db: jobs}\'' -r
+complete -c salt-call -l no-parse -d 'Keyword arguments (comma-separated names) whose values stay the text given instead of being read as YAML, e.g. --no-parse=password for password=0123' -r
+complete -c salt-call -l version -d 'Print the version and exit'
+complete -c salt-call -s V -l versions-report -d 'Print the versions of halite and the system, in Salt\'s report layout, and exit'
 complete -c salt-call -l local -d 'Run without a master: event.send fires on the local minion bus instead'
 complete -c salt-call -l no-color -l no-colour -d 'Never colour the output'
 complete -c salt-call -l force-color -l force-colour -d 'Colour the output even when it is not a terminal'
+complete -c salt-call -l out-file-append -l output-file-append -d 'With --out-file: add to the end of FILE instead of emptying it'
 complete -c salt-call -l retcode-passthrough -d 'Exit with the function\'s own return code (accepted for compatibility)'
 complete -c salt-call -s h -l help -d 'Print help'
-complete -c salt-call -s V -l version -d 'Print version'
 complete -c salt-call -n __fish_is_first_arg -f -a 'beacons.add' -d 'Adds a beacon to the running minion, its configuration checked first'
 complete -c salt-call -n __fish_is_first_arg -f -a 'beacons.delete' -d 'Removes a beacon from the running minion'
 complete -c salt-call -n __fish_is_first_arg -f -a 'beacons.disable' -d 'Turns every beacon off'

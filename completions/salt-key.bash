@@ -23,7 +23,7 @@ _salt__key() {
 
     case "${cmd}" in
         salt__key)
-            opts="-c -l -L -a -A -r -R -d -D -f -F -p -P -y -h -V --config-dir --log-level --generate --list --list-all --accept --accept-all --reject --reject-all --delete --delete-all --finger --finger-all --print --print-all --yes --include-accepted --include-rejected --include-denied --include-all --output --out --no-colour --no-color --force-colour --force-color --help --version"
+            opts="-c -V -l -L -a -A -r -R -d -D -f -F -p -P -y -h --config-dir --log-level --generate --version --versions-report --list --list-all --accept --accept-all --reject --reject-all --delete --delete-all --finger --finger-all --print --print-all --yes --include-accepted --include-rejected --include-denied --include-all --output --out --no-colour --no-color --force-colour --force-color --output-indent --out-indent --output-file --out-file --output-file-append --out-file-append --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -98,6 +98,22 @@ _salt__key() {
                     return 0
                     ;;
                 --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out-indent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output-indent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -11,6 +11,10 @@ complete -c salt-key -s d -l delete -d 'Delete the keys matching ID, in any stat
 complete -c salt-key -s f -l finger -d 'Print the fingerprints of the keys matching ID' -r
 complete -c salt-key -s p -l print -d 'Print the public keys matching ID' -r
 complete -c salt-key -l out -l output -d 'Outputter: key (default), json, yaml, nested, txt, raw' -r
+complete -c salt-key -l out-indent -l output-indent -d 'Indent json and yaml output N spaces a level; a negative N prints json on one line and yaml in flow style [default: the config\'s output_indent, else json 4, yaml 2]' -r
+complete -c salt-key -l out-file -l output-file -d 'Write the returns to FILE instead of stdout, emptying it first (uncoloured unless --force-color)' -r -F
+complete -c salt-key -l version -d 'Print the version and exit'
+complete -c salt-key -s V -l versions-report -d 'Print the versions of halite and the system, in Salt\'s report layout, and exit'
 complete -c salt-key -s L -l list-all -d 'List every key (the default action)'
 complete -c salt-key -s A -l accept-all -d 'Accept every pending key'
 complete -c salt-key -s R -l reject-all -d 'Reject every pending key'
@@ -24,5 +28,5 @@ complete -c salt-key -l include-denied -d 'Let -a, -A, -r and -R act on denied k
 complete -c salt-key -l include-all -d 'Same as --include-accepted with -r and --include-rejected with -a'
 complete -c salt-key -l no-color -l no-colour -d 'Never colour the output'
 complete -c salt-key -l force-color -l force-colour -d 'Colour the output even when it is not a terminal'
+complete -c salt-key -l out-file-append -l output-file-append -d 'With --out-file: add to the end of FILE instead of emptying it'
 complete -c salt-key -s h -l help -d 'Print help'
-complete -c salt-key -s V -l version -d 'Print version'

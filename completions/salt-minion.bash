@@ -23,7 +23,7 @@ _salt__minion() {
 
     case "${cmd}" in
         salt__minion)
-            opts="-c -l -d -h -V --config-dir --log-level --generate --daemon --log-file --log-file-level --pid-file --help --version"
+            opts="-c -l -V -d -h --config-dir --log-level --generate --version --versions-report --daemon --log-file --log-file-level --pid-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

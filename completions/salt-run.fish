@@ -10,10 +10,15 @@ complete -c salt-run -l state-verbose -l state_verbose -d 'Whether the highstate
 true\t''
 False\t''
 false\t''"
+complete -c salt-run -l out-indent -l output-indent -d 'Indent json and yaml output N spaces a level; a negative N prints json on one line and yaml in flow style [default: the config\'s output_indent, else json 4, yaml 2]' -r
+complete -c salt-run -l out-file -l output-file -d 'Write the returns to FILE instead of stdout, emptying it first (uncoloured unless --force-color)' -r -F
+complete -c salt-run -l no-parse -d 'Keyword arguments (comma-separated names) whose values stay the text given instead of being read as YAML, e.g. --no-parse=password for password=0123' -r
+complete -c salt-run -l version -d 'Print the version and exit'
+complete -c salt-run -s V -l versions-report -d 'Print the versions of halite and the system, in Salt\'s report layout, and exit'
 complete -c salt-run -l no-color -l no-colour -d 'Never colour the output'
 complete -c salt-run -l force-color -l force-colour -d 'Colour the output even when it is not a terminal'
+complete -c salt-run -l out-file-append -l output-file-append -d 'With --out-file: add to the end of FILE instead of emptying it'
 complete -c salt-run -s h -l help -d 'Print help'
-complete -c salt-run -s V -l version -d 'Print version'
 complete -c salt-run -n __fish_is_first_arg -f -a 'state.event' -d 'Prints a bus\'s events as they arrive, as Salt\'s state.event does'
 complete -c salt-run -n __fish_is_first_arg -f -a 'event.bench' -d 'Load-tests a bus speaking Salt\'s protocol, or the reference relay'
 complete -c salt-run -n __fish_is_first_arg -f -a 'reactor.dry_run' -d 'What the reactor would do for an event, without doing it'

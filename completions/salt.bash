@@ -23,7 +23,7 @@ _salt() {
 
     case "${cmd}" in
         salt)
-            opts="-c -l -E -L -G -P -C -N -b -t -v -h -V --config-dir --log-level --generate --output --out --no-colour --no-color --force-colour --force-color --state_output --state-output --state_verbose --state-verbose --return --return_config --return_kwargs --pcre --list --grain --grain-pcre --compound --nodegroup --batch --batch-wait --failhard --timeout --async --verbose --show-jid --hide-timeout --static --help --version"
+            opts="-c -l -V -E -L -G -P -C -N -b -t -v -h --config-dir --log-level --generate --version --versions-report --output --out --no-colour --no-color --force-colour --force-color --state_output --state-output --state_verbose --state-verbose --output-indent --out-indent --output-file --out-file --output-file-append --out-file-append --return --return_config --return_kwargs --no-parse --pcre --list --grain --grain-pcre --compound --nodegroup --batch --batch-wait --failhard --timeout --async --verbose --show-jid --hide-timeout --static --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -73,6 +73,22 @@ _salt() {
                     COMPREPLY=($(compgen -W "True true False false" -- "${cur}"))
                     return 0
                     ;;
+                --out-indent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output-indent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --return)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -82,6 +98,10 @@ _salt() {
                     return 0
                     ;;
                 --return_kwargs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --no-parse)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

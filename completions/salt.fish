@@ -10,14 +10,20 @@ complete -c salt -l state-verbose -l state_verbose -d 'Whether the highstate out
 true\t''
 False\t''
 false\t''"
+complete -c salt -l out-indent -l output-indent -d 'Indent json and yaml output N spaces a level; a negative N prints json on one line and yaml in flow style [default: the config\'s output_indent, else json 4, yaml 2]' -r
+complete -c salt -l out-file -l output-file -d 'Write the returns to FILE instead of stdout, emptying it first (uncoloured unless --force-color)' -r -F
 complete -c salt -l return -d 'Also hand each return to these returners (comma-separated), e.g. mysql,rawfile_json' -r
 complete -c salt -l return_config -d 'The profile the returners read their options under: <PROFILE>.<returner>.<option>' -r
 complete -c salt -l return_kwargs -d 'Options over the returners\' own, a YAML map, e.g. \'{db: jobs}\'' -r
+complete -c salt -l no-parse -d 'Keyword arguments (comma-separated names) whose values stay the text given instead of being read as YAML, e.g. --no-parse=password for password=0123' -r
 complete -c salt -s b -l batch -d 'Run on this many minions at a time, or this percentage of them (10 or 10%); the minions are pinged first' -r
 complete -c salt -l batch-wait -d 'Seconds to wait after a minion returns before the next one takes its place in the batch' -r
 complete -c salt -s t -l timeout -d 'Seconds to wait for returns before asking minions whether they still run the job [default: the master\'s timeout, 5]' -r
+complete -c salt -l version -d 'Print the version and exit'
+complete -c salt -s V -l versions-report -d 'Print the versions of halite and the system, in Salt\'s report layout, and exit'
 complete -c salt -l no-color -l no-colour -d 'Never colour the output'
 complete -c salt -l force-color -l force-colour -d 'Colour the output even when it is not a terminal'
+complete -c salt -l out-file-append -l output-file-append -d 'With --out-file: add to the end of FILE instead of emptying it'
 complete -c salt -s E -l pcre -d 'The target is a regular expression matched from the start of the id'
 complete -c salt -s L -l list -d 'The target is a comma-separated list of ids'
 complete -c salt -s G -l grain -d 'The target is grain:glob (nested keys joined with \':\')'
@@ -31,4 +37,3 @@ complete -c salt -l show-jid -d 'Print `jid: <jid>` before the returns'
 complete -c salt -l hide-timeout -d 'Leave minions that did not return out of the output'
 complete -c salt -l static -d 'Print the returns together, once every minion returned or timed out'
 complete -c salt -s h -l help -d 'Print help'
-complete -c salt -s V -l version -d 'Print version'

@@ -25,6 +25,7 @@ mod fleet;
 mod generated;
 mod layers;
 mod netns;
+mod output_options;
 mod package;
 mod pillar;
 mod reactor;

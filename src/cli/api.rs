@@ -5,12 +5,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use super::daemon::Daemon;
-use super::{CommonArgs, DaemonArgs, generate};
+use super::{CommonArgs, DaemonArgs};
 
 /// Salt's REST API (rest_cherrypy) and its event stream, served from the master's host: reads
 /// the rest_cherrypy block of the master config; with none, plain HTTP on 127.0.0.1:8000.
 #[derive(Debug, Parser)]
-#[command(name = "salt-api", version, about, long_about = None)]
+#[command(name = "salt-api", version, disable_version_flag = true, about, long_about = None)]
 pub struct Args {
     #[command(flatten)]
     common: CommonArgs,
@@ -21,8 +21,8 @@ pub struct Args {
 /// Entry point of `salt-api`.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(what) = args.common.generate {
-        return generate::<Args>(what);
+    if let Some(exit) = args.common.preempt::<Args>() {
+        return exit;
     }
     super::daemon::main(Daemon::Api, &args.common, &args.daemon)
 }

@@ -9,7 +9,7 @@ use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 use super::Generate;
 use crate::config::{Config, Role};
 use crate::functions::signature::Signature;
-use crate::output::outputter::{HighstateOptions, Outputter};
+use crate::output::outputter::{HighstateOptions, Indent, Outputter};
 
 /// Flags of every command.
 #[derive(Debug, Clone, Args)]
@@ -30,9 +30,17 @@ pub struct CommonArgs {
     /// Write a man page or shell completion script to stdout and exit
     #[arg(long, value_name = "WHAT", hide = true)]
     pub generate: Option<Generate>,
+
+    #[command(flatten)]
+    version: VersionArgs,
 }
 
 impl CommonArgs {
+    /// What the binary `C` does instead of its work when asked: `--generate` or `-V`.
+    pub fn preempt<C: clap::CommandFactory>(&self) -> Option<std::process::ExitCode> {
+        super::preempt::<C>(self.generate, self.version.versions_report)
+    }
+
     /// Loads the configuration these flags point at.
     pub fn load(&self, role: Role) -> anyhow::Result<Config> {
         Ok(Config::load(role, self.config_dir.as_deref())?)
@@ -53,6 +61,19 @@ impl CommonArgs {
         }
         Ok(config)
     }
+}
+
+/// `--version`, and `-V` for Salt's versions report (which takes Salt's `-V` from clap's
+/// `--version`). Every command has them; a command using this sets `disable_version_flag`.
+#[derive(Debug, Clone, Args)]
+pub struct VersionArgs {
+    /// Print the version and exit
+    #[arg(long = "version", action = clap::ArgAction::Version)]
+    version: Option<bool>,
+
+    /// Print the versions of halite and the system, in Salt's report layout, and exit
+    #[arg(short = 'V', long = "versions-report")]
+    pub versions_report: bool,
 }
 
 /// Where returns go besides the master: Salt's `--return`, `--return_config` and
@@ -105,6 +126,27 @@ impl ReturnArgs {
     }
 }
 
+/// Salt's `--no-parse`, for the commands that read a function's arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ParseArgs {
+    /// Keyword arguments (comma-separated names) whose values stay the text given instead of
+    /// being read as YAML, e.g. --no-parse=password for password=0123
+    #[arg(long = "no-parse", value_name = "NAME,...", env = "SALT_NO_PARSE")]
+    no_parse: Option<String>,
+}
+
+impl ParseArgs {
+    /// The function's arguments, split and read as Salt reads them.
+    pub fn parse(&self, raw: &[String]) -> crate::salt_yaml::CliArgs {
+        let names: Vec<&str> = self
+            .no_parse
+            .as_deref()
+            .map(|names| names.split(',').map(str::trim).collect())
+            .unwrap_or_default();
+        crate::salt_yaml::parse_cli_args_no_parse(raw, &names)
+    }
+}
+
 /// Flags of the commands that print a return value.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
@@ -139,6 +181,9 @@ pub struct OutputArgs {
         value_parser = ["True", "true", "False", "false"]
     )]
     pub state_verbose: Option<String>,
+
+    #[command(flatten)]
+    destination: DestinationArgs,
 }
 
 impl OutputArgs {
@@ -155,9 +200,153 @@ impl OutputArgs {
         Ok(OutputChoice { cli, highstate })
     }
 
-    /// Whether to colour the output (see [`wants_color`]).
+    /// Whether to colour what the command prints on stdout (see [`wants_color`]).
     pub fn color(&self, config: &Config) -> anyhow::Result<bool> {
         wants_color(self.force_color, self.no_color, config)
+    }
+
+    /// Where and how the returns print, checked once: the outputter choice, colour, indent,
+    /// and the output file opened.
+    pub fn printer(&self, config: &Config) -> anyhow::Result<Printer> {
+        Ok(Printer {
+            choice: self.choice(config)?,
+            color: self
+                .destination
+                .color(self.force_color, self.no_color, config)?,
+            indent: self.destination.indent(config)?,
+            sink: self.destination.open()?,
+        })
+    }
+}
+
+/// Where returns print and how json and yaml indent them: Salt's `--out-file`,
+/// `--out-file-append` and `--out-indent`. Only the returns go to the file; job ids, prompts
+/// and errors stay on the terminal, as in Salt.
+#[derive(Debug, Clone, Args)]
+pub struct DestinationArgs {
+    /// Indent json and yaml output N spaces a level; a negative N prints json on one line and
+    /// yaml in flow style [default: the config's output_indent, else json 4, yaml 2]
+    #[arg(
+        long = "out-indent",
+        visible_alias = "output-indent",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
+    pub out_indent: Option<i64>,
+
+    /// Write the returns to FILE instead of stdout, emptying it first (uncoloured unless
+    /// --force-color)
+    #[arg(long = "out-file", visible_alias = "output-file", value_name = "FILE")]
+    pub out_file: Option<PathBuf>,
+
+    /// With --out-file: add to the end of FILE instead of emptying it
+    #[arg(
+        long = "out-file-append",
+        visible_alias = "output-file-append",
+        requires = "out_file"
+    )]
+    pub out_file_append: bool,
+}
+
+impl DestinationArgs {
+    /// Whether to colour the returns, given `--force-color` and `--no-color`: as
+    /// [`wants_color`] says, but never in a file unless forced.
+    pub fn color(&self, force: bool, never: bool, config: &Config) -> anyhow::Result<bool> {
+        wants_color(force, never || self.out_file.is_some(), config)
+    }
+
+    /// The indent: `--out-indent`, else the config's `output_indent` (a number, or `pretty`
+    /// for json sorted and indented 4), else each outputter's own.
+    pub fn indent(&self, config: &Config) -> anyhow::Result<Indent> {
+        if let Some(n) = self.out_indent {
+            return Ok(Indent::from_number(n));
+        }
+        match config.get("output_indent") {
+            None | Some(crate::event::Value::Nil) => Ok(Indent::Default),
+            Some(value) if value.as_str() == Some("pretty") => Ok(Indent::Pretty),
+            Some(value) => value.as_i64().map(Indent::from_number).ok_or_else(|| {
+                crate::config::ConfigError::BadValue {
+                    key: "output_indent".to_owned(),
+                    value: value.to_string(),
+                    expected: "expected a number of spaces or pretty",
+                }
+                .into()
+            }),
+        }
+    }
+
+    /// Opens the output file, emptying it unless appending, or stdout without one. Done before
+    /// any work, so that a path that cannot be written costs nothing.
+    pub fn open(&self) -> anyhow::Result<Sink> {
+        let Some(path) = &self.out_file else {
+            return Ok(Sink::Stdout);
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true);
+        if self.out_file_append {
+            options.append(true);
+        } else {
+            options.write(true).truncate(true);
+        }
+        options.open(path).map(Sink::File).map_err(|err| {
+            let fix = match err.kind() {
+                std::io::ErrorKind::NotFound => "create its directory or give another path",
+                std::io::ErrorKind::PermissionDenied => {
+                    "give a path you may write, or run as a user who may"
+                }
+                std::io::ErrorKind::IsADirectory => "give a file's path, not a directory's",
+                _ => "give a file that can be written",
+            };
+            anyhow::anyhow!(
+                "cannot write the output to {}: {err}; {fix}",
+                path.display()
+            )
+        })
+    }
+}
+
+/// Where the returns go: stdout, or the `--out-file`.
+#[derive(Debug)]
+pub enum Sink {
+    /// The terminal or pipe.
+    Stdout,
+    /// The output file, opened for writing or appending.
+    File(std::fs::File),
+}
+
+impl Sink {
+    /// Writes `text` whole, at once, and flushes it.
+    pub fn write(&mut self, text: &str) -> std::io::Result<()> {
+        match self {
+            Sink::Stdout => super::print(text),
+            Sink::File(file) => std::io::Write::write_all(file, text.as_bytes()),
+        }
+    }
+}
+
+/// Prints returns as the output flags say (see [`OutputArgs::printer`]).
+#[derive(Debug)]
+pub struct Printer {
+    choice: OutputChoice,
+    color: bool,
+    indent: Indent,
+    sink: Sink,
+}
+
+impl Printer {
+    /// The outputter for a return that names `named` or none (see [`OutputChoice`]).
+    pub fn outputter(&self, named: Option<&str>) -> Outputter {
+        self.choice.outputter(named)
+    }
+
+    /// Renders `value` with `outputter` and writes it out.
+    pub fn print(
+        &mut self,
+        outputter: Outputter,
+        value: &crate::event::Value,
+    ) -> std::io::Result<()> {
+        let text = outputter.render_with(value, self.color, 0, self.indent);
+        self.sink.write(&text)
     }
 }
 

@@ -12,7 +12,7 @@ use clap::Parser;
 use super::args::FunctionName;
 use super::state_event;
 use super::stdin_events::StdinEvents;
-use super::{CommonArgs, Exit, NotAvailable, OutputArgs, Runtime, execute, generate};
+use super::{CommonArgs, Exit, NotAvailable, OutputArgs, Runtime, execute};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value};
@@ -20,12 +20,11 @@ use crate::functions::event::{self as event_functions, fire_master_request, send
 use crate::functions::signature::{Bound, text};
 use crate::functions::{self, Call, FUNCTIONS, RunningJobs};
 use crate::minion::grains::grains;
-use crate::salt_yaml::parse_cli_args;
 
 /// Run a Salt function on this minion and return the result to the master, fire events, or
 /// watch a bus.
 #[derive(Debug, Parser)]
-#[command(name = "salt-call", version, about, long_about = None)]
+#[command(name = "salt-call", version, disable_version_flag = true, about, long_about = None)]
 #[command(
     after_help = "Examples:\n  salt-call test.ping\n  salt-call --local cmd.run 'uname -a'\n  salt-call event.send myco/build/done id=42 ok=true\n  salt-call event.send myco/mytag '{foo: Foo, bar: [1, 2]}'\n  salt-call event.fire '{x: 1}' local/tag\n  salt-call state.event pretty=True"
 )]
@@ -43,6 +42,9 @@ pub struct Args {
     #[command(flatten)]
     returns: super::args::ReturnArgs,
 
+    #[command(flatten)]
+    parsing: super::args::ParseArgs,
+
     /// Exit with the function's own return code (accepted for compatibility)
     #[arg(long = "retcode-passthrough")]
     retcode_passthrough: bool,
@@ -50,7 +52,7 @@ pub struct Args {
     // The help lists the names, so the possible values (for completions) are not repeated.
     #[arg(
         value_name = "FUNCTION",
-        required_unless_present = "generate",
+        required_unless_present_any = ["generate", "versions_report"],
         help = FUNCTION.help("The function"),
         value_parser = FUNCTION,
         hide_possible_values = true
@@ -75,8 +77,8 @@ const FUNCTION: FunctionName = FunctionName(|| {
 /// Entry point of `salt-call`.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(what) = args.common.generate {
-        return generate::<Args>(what);
+    if let Some(exit) = args.common.preempt::<Args>() {
+        return exit;
     }
     execute(Runtime::SingleThread, || run(args))
 }
@@ -92,20 +94,21 @@ enum Route {
 
 async fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.client_setup(Role::Minion)?;
+    let mut printer = args.output.printer(&config)?;
     // The functions salt-call runs itself name no outputter: each prints with --out or nested.
-    let outputter = args.output.choice(&config)?.outputter(None);
-    let color = args.output.color(&config)?;
+    let outputter = printer.outputter(None);
     let local = args.local
         || (!config.get_bool("use_master_when_local", false)?
             && (config.get_str("file_client")? == Some("local")
                 || config.get_str("master_type")? == Some("disable")));
     let function = args.function.unwrap_or_default();
-    let cli_args = parse_cli_args(&args.args);
+    let cli_args = args.parsing.parse(&args.args);
     let returned = match function.as_str() {
         "state.event" => {
             let bound = state_event::SIGNATURE.bind(&cli_args)?;
             // Salt prints `local: None` after the last event; nothing is printed instead.
-            return state_event::run(&config, Role::Minion, &bound, color).await;
+            return state_event::run(&config, Role::Minion, &bound, args.output.color(&config)?)
+                .await;
         }
         "event.send" => {
             let bound = event_functions::SEND.bind(&cli_args)?;
@@ -125,7 +128,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             let tag = bound.get("tag").map(text).unwrap_or_default();
             if local {
                 tracing::warn!("Local mode detected. Event with tag {tag} will NOT be sent.");
-                super::print(outputter.render(&wrap(Value::Boolean(false)), color))?;
+                printer.print(outputter, &wrap(Value::Boolean(false)))?;
                 return Ok(Exit::Failure);
             }
             let preload = bound.get("preload").cloned();
@@ -137,7 +140,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
                 other,
                 cli_args,
                 local,
-                &args.output,
+                &mut printer,
                 &args.returns,
                 args.retcode_passthrough,
             )
@@ -145,7 +148,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         }
         other => return Err(NotAvailable(other.to_owned()).into()),
     };
-    super::print(outputter.render(&wrap(returned), color))?;
+    printer.print(outputter, &wrap(returned))?;
     Ok(Exit::Success)
 }
 
@@ -157,7 +160,7 @@ async fn call_function(
     fun: &str,
     cli_args: crate::salt_yaml::CliArgs,
     local: bool,
-    output: &super::OutputArgs,
+    printer: &mut super::args::Printer,
     returns: &super::args::ReturnArgs,
     retcode_passthrough: bool,
 ) -> anyhow::Result<Exit> {
@@ -221,11 +224,9 @@ async fn call_function(
         bail!("{}", text(&outcome.ret));
     }
     let retcode = outcome.job_retcode();
-    super::print(
-        output
-            .choice(config)?
-            .outputter(outcome.outputter)
-            .render(&wrap(outcome.ret.clone()), output.color(config)?),
+    printer.print(
+        printer.outputter(outcome.outputter),
+        &wrap(outcome.ret.clone()),
     )?;
     if !returners.is_empty() {
         // As Salt's salt-call, with a jid of its own; success says whether it succeeded (Salt's

@@ -8,16 +8,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use super::{Exit, Generate, Runtime, execute, generate, logging};
+use super::args::Sink;
+use super::{Exit, Generate, Runtime, execute, logging};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value};
 use crate::keys::{KeyChange, KeyState, KeyStore, fingerprint};
-use crate::output::outputter::Outputter;
+use crate::output::outputter::{Indent, Outputter};
 
 /// Manage the master's minion keys.
 #[derive(Debug, Parser)]
-#[command(name = "salt-key", version, about, long_about = None)]
+#[command(name = "salt-key", version, disable_version_flag = true, about, long_about = None)]
 #[command(
     after_help = "Examples:\n  salt-key -L\n  salt-key -a 'web*' -y\n  salt-key -r db1 --include-accepted\n  salt-key -d old-minion -y\n  salt-key -F"
 )]
@@ -38,6 +39,9 @@ pub struct Args {
     /// Write a man page or shell completion script to stdout and exit
     #[arg(long, value_name = "WHAT", hide = true)]
     generate: Option<Generate>,
+
+    #[command(flatten)]
+    version: super::args::VersionArgs,
 
     /// List the keys in one state: acc, pre (or un), rej, den, or all
     #[arg(short = 'l', long = "list", value_name = "STATE", group = "action")]
@@ -118,13 +122,16 @@ pub struct Args {
     /// Colour the output even when it is not a terminal
     #[arg(long = "force-color", visible_alias = "force-colour")]
     force_color: bool,
+
+    #[command(flatten)]
+    destination: super::args::DestinationArgs,
 }
 
 /// Entry point of `salt-key`.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(what) = args.generate {
-        return generate::<Args>(what);
+    if let Some(exit) = super::preempt::<Args>(args.generate, args.version.versions_report) {
+        return exit;
     }
     execute(Runtime::SingleThread, || run(args))
 }
@@ -167,7 +174,27 @@ impl Section {
     }
 }
 
-fn render(grouped: &Grouped, out: Option<&str>, color: bool) -> anyhow::Result<String> {
+/// How the key listings print: the outputter, colour, json/yaml indent, and where to.
+struct Listing<'a> {
+    out: Option<&'a str>,
+    color: bool,
+    indent: Indent,
+    sink: Sink,
+}
+
+impl Listing<'_> {
+    fn print(&mut self, grouped: &Grouped) -> anyhow::Result<()> {
+        let text = render(grouped, self.out, self.color, self.indent)?;
+        Ok(self.sink.write(&text)?)
+    }
+}
+
+fn render(
+    grouped: &Grouped,
+    out: Option<&str>,
+    color: bool,
+    indent: Indent,
+) -> anyhow::Result<String> {
     let Some(out) = out.filter(|out| *out != "key") else {
         return Ok(render_key(grouped, color));
     };
@@ -208,7 +235,7 @@ fn render(grouped: &Grouped, out: Option<&str>, color: bool) -> anyhow::Result<S
             })
             .collect(),
     );
-    Ok(outputter.render(&map, color))
+    Ok(outputter.render_with(&map, color, 0, indent))
 }
 
 /// Salt's `key` outputter: a heading per section, one line per key (`id:  value` when there is
@@ -267,8 +294,15 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let pki_dir = config.pki_dir()?;
     let store = KeyStore::open(&pki_dir)
         .map_err(|err| anyhow::anyhow!("{err}; run salt-key as the master's user, or check -c"))?;
-    let color = super::args::wants_color(args.force_color, args.no_color, &config)?;
-    let out = args.out.as_deref();
+    // Only the listings go to --out-file, uncoloured unless forced; prompts stay here.
+    let mut listing = Listing {
+        out: args.out.as_deref(),
+        color: args
+            .destination
+            .color(args.force_color, args.no_color, &config)?,
+        indent: args.destination.indent(&config)?,
+        sink: args.destination.open()?,
+    };
     let all = "*".to_owned();
     let change = if let Some(glob) = args.accept.as_ref().or(args.accept_all.then_some(&all)) {
         Some((KeyChange::Accept, glob))
@@ -281,7 +315,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             .map(|glob| (KeyChange::Delete, glob))
     };
     if let Some((change, glob)) = change {
-        return apply(&args, &config, &store, change, glob, color).await;
+        return apply(&args, &config, &store, change, glob, &mut listing).await;
     }
     let hash_type = config.hash_type()?.to_owned();
     let finger = args.finger.as_ref().or(args.finger_all.then_some(&all));
@@ -342,7 +376,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             })
             .collect::<anyhow::Result<_>>()?
     };
-    super::print(render(&grouped, out, color)?)?;
+    listing.print(&grouped)?;
     Ok(Exit::Success)
 }
 
@@ -352,7 +386,7 @@ async fn apply(
     store: &KeyStore,
     change: KeyChange,
     glob: &str,
-    color: bool,
+    listing: &mut Listing<'_>,
 ) -> anyhow::Result<Exit> {
     let include_rejected =
         change == KeyChange::Accept && (args.include_all || args.include_rejected);
@@ -400,10 +434,10 @@ async fn apply(
         return Ok(Exit::Success);
     }
     super::print(format!(
-        "The following keys are going to be {}:\n{}",
-        change.verb(),
-        render(&grouped, args.out.as_deref(), color)?
+        "The following keys are going to be {}:\n",
+        change.verb()
     ))?;
+    listing.print(&grouped)?;
     if !args.yes && !confirm(change)? {
         return Ok(Exit::Success);
     }

@@ -5,12 +5,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use super::daemon::Daemon;
-use super::{CommonArgs, DaemonArgs, generate};
+use super::{CommonArgs, DaemonArgs};
 
 /// The Salt minion daemon: runs the minion event bus, keeps a session with the master, runs the
 /// jobs it sends and forwards fire_master events to it.
 #[derive(Debug, Parser)]
-#[command(name = "salt-minion", version, about, long_about = None)]
+#[command(name = "salt-minion", version, disable_version_flag = true, about, long_about = None)]
 pub struct Args {
     #[command(flatten)]
     common: CommonArgs,
@@ -21,8 +21,8 @@ pub struct Args {
 /// Entry point of `salt-minion`.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(what) = args.common.generate {
-        return generate::<Args>(what);
+    if let Some(exit) = args.common.preempt::<Args>() {
+        return exit;
     }
     super::daemon::main(Daemon::Minion, &args.common, &args.daemon)
 }

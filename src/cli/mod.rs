@@ -15,6 +15,7 @@ mod logging;
 mod notify;
 mod state_event;
 mod stdin_events;
+mod versions;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -173,6 +174,21 @@ pub enum Generate {
     Zsh,
     /// Fish completion.
     Fish,
+}
+
+/// What binary `C` does instead of its work when asked: write `--generate`'s file, or print
+/// the `-V` versions report.
+pub(crate) fn preempt<C: CommandFactory>(
+    what: Option<Generate>,
+    versions_report: bool,
+) -> Option<ExitCode> {
+    if let Some(what) = what {
+        return Some(generate::<C>(what));
+    }
+    versions_report.then(|| match print(versions::report()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report(err.into()),
+    })
 }
 
 /// Writes the man page or completion script of binary `C` to stdout.

@@ -11,19 +11,19 @@ use clap::Parser;
 use super::args::FunctionName;
 use super::state_event::{self};
 use super::stdin_events::StdinEvents;
-use super::{CommonArgs, Exit, OutputArgs, Runtime, execute, generate};
+use super::{CommonArgs, Exit, OutputArgs, Runtime, execute};
 use crate::bench::{self as halite_bench, BenchOptions, relay::Relay};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value, map_get};
 use crate::functions::signature::{Bound, Signature, text, truthy};
 use crate::runners::{Announcement, Caller, EventSink, RUNNERS, RunnerError, announced, salt_user};
-use crate::salt_yaml::{CliArgs, parse_cli_args};
+use crate::salt_yaml::CliArgs;
 
 /// Run a Salt runner function on the master: `state.event` to watch the master's event bus,
 /// `event.send` to fire an event on it.
 #[derive(Debug, Parser)]
-#[command(name = "salt-run", version, about, long_about = None)]
+#[command(name = "salt-run", version, disable_version_flag = true, about, long_about = None)]
 #[command(
     after_help = "Examples:\n  salt-run state.event pretty=True\n  salt-run state.event 'salt/job/*' count=1 format=json\n  salt-run event.send myco/build/done '{id: 42, ok: true}'\n  salt-run state.event | grep -v noisy | salt-run event.send -"
 )]
@@ -34,10 +34,13 @@ pub struct Args {
     #[command(flatten)]
     output: OutputArgs,
 
+    #[command(flatten)]
+    parsing: super::args::ParseArgs,
+
     // The help lists the names, so the possible values (for completions) are not repeated.
     #[arg(
         value_name = "FUNCTION",
-        required_unless_present = "generate",
+        required_unless_present_any = ["generate", "versions_report"],
         help = FUNCTION.help("The runner function"),
         value_parser = FUNCTION,
         hide_possible_values = true
@@ -82,8 +85,8 @@ const EVENT_BENCH: Signature = Signature {
 /// Entry point of `salt-run`.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(what) = args.common.generate {
-        return generate::<Args>(what);
+    if let Some(exit) = args.common.preempt::<Args>() {
+        return exit;
     }
     // The load generator wants every core; everything else starts faster on one thread.
     let runtime = match args.function.as_deref() {
@@ -95,20 +98,19 @@ pub fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.client_setup(Role::Master)?;
-    let choice = args.output.choice(&config)?;
-    let outputter = choice.outputter(None);
-    let color = args.output.color(&config)?;
+    let mut printer = args.output.printer(&config)?;
+    let outputter = printer.outputter(None);
     let function = args.function.unwrap_or_default();
-    let cli_args = parse_cli_args(&args.args);
+    let cli_args = args.parsing.parse(&args.args);
     match function.as_str() {
         "event.bench" => {
             // No runner events: the bus under test carries the load and nothing else.
             let bound = EVENT_BENCH.bind(&cli_args)?;
             let report = bench(&config, &bound).await?;
-            super::print(outputter.render(&report, color))?;
+            printer.print(outputter, &report)?;
             return Ok(Exit::Success);
         }
-        "reactor.dry_run" => return dry_run(&config, &cli_args, &outputter, color).await,
+        "reactor.dry_run" => return dry_run(&config, &cli_args, &mut printer).await,
         "state.event" => {
             let bound = state_event::SIGNATURE.bind(&cli_args)?;
             // The watcher works without a master (it waits for one), so its runner event is
@@ -119,6 +121,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
                 let _ = publisher.fire(announcement.started()).await;
                 let _ = publisher.close().await;
             }
+            let color = args.output.color(&config)?;
             return state_event::run(&config, Role::Master, &bound, color).await;
         }
         known if crate::runners::exists(known) => {}
@@ -153,12 +156,12 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     // A return naming its outputter prints its data with it unless --out says otherwise, as
     // Salt's runner client prints it.
     let (outputter, returned) = match crate::runners::jobs::named_outputter(&returned) {
-        Some((named, data)) => (choice.outputter(Some(named)), data),
+        Some((named, data)) => (printer.outputter(Some(named)), data),
         None => (outputter, &returned),
     };
     // An empty result prints nothing, as Salt's nested outputter does for `{}`.
     if returned.as_map().is_none_or(|m| !m.is_empty()) || outputter.name() != "nested" {
-        super::print(outputter.render(returned, color))?;
+        printer.print(outputter, returned)?;
     }
     Ok(Exit::Success)
 }
@@ -198,9 +201,9 @@ const DRY_RUN: Signature = Signature {
 async fn dry_run(
     config: &Config,
     cli_args: &CliArgs,
-    outputter: &crate::output::outputter::Outputter,
-    color: bool,
+    printer: &mut super::args::Printer,
 ) -> anyhow::Result<Exit> {
+    let outputter = printer.outputter(None);
     let bound = DRY_RUN.bind(cli_args)?;
     let tag = bound.get("tag").map(text).unwrap_or_default();
     // Exits 1 when any report names a problem, so that CI can use a dry run as a check.
@@ -208,7 +211,7 @@ async fn dry_run(
     let mut show = |event: &Event| {
         let report = crate::reactor::dry_run(config, event);
         troubled |= matches!(map_get(&report, "problems"), Some(Value::Array(problems)) if !problems.is_empty());
-        super::print(outputter.render(&report, color))
+        printer.print(outputter, &report)
     };
     let exit = |troubled| {
         if troubled {

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use super::args::OutputChoice;
-use super::{CommonArgs, Exit, OutputArgs, Runtime, execute, generate};
+use super::args::Printer;
+use super::{CommonArgs, Exit, OutputArgs, Runtime, execute};
 use crate::client::ClientError;
 use crate::client::batch::{Batch, Progress};
 use crate::client::local::{LocalClient, Outcome, Published};
@@ -16,11 +16,10 @@ use crate::config::Role;
 use crate::event::Value;
 use crate::functions::Call;
 use crate::proto::PublishRequest;
-use crate::salt_yaml::parse_cli_args;
 
 /// Run a function on the minions a target matches, through the master on this host.
 #[derive(Debug, Parser)]
-#[command(name = "salt", version, about, long_about = None)]
+#[command(name = "salt", version, disable_version_flag = true, about, long_about = None)]
 #[command(
     after_help = "Examples:\n  salt '*' test.ping\n  salt -L web1,web2 cmd.run 'uptime'\n  salt -G os:Debian grains.item osrelease\n  salt -E 'web[0-9]+' test.echo hello --out=json\n  salt -C 'G@os:Debian and web*' test.ping\n  salt -N webservers test.ping\n  salt -b 25% '*' state.apply\n  salt --async '*' test.sleep 30"
 )]
@@ -33,6 +32,9 @@ pub struct Args {
 
     #[command(flatten)]
     returns: super::args::ReturnArgs,
+
+    #[command(flatten)]
+    parsing: super::args::ParseArgs,
 
     /// The target is a regular expression matched from the start of the id
     #[arg(short = 'E', long = "pcre", group = "target_type")]
@@ -103,11 +105,11 @@ pub struct Args {
     print_static: bool,
 
     /// The minions to run on (a glob unless -E, -L, -G, -P, -C or -N)
-    #[arg(value_name = "TARGET", required_unless_present = "generate")]
+    #[arg(value_name = "TARGET", required_unless_present_any = ["generate", "versions_report"])]
     target: Option<String>,
 
     /// The function, e.g. test.ping or cmd.run
-    #[arg(value_name = "FUNCTION", required_unless_present = "generate")]
+    #[arg(value_name = "FUNCTION", required_unless_present_any = ["generate", "versions_report"])]
     function: Option<String>,
 
     /// Arguments: values and key=value pairs, read as YAML as Salt reads them
@@ -118,8 +120,8 @@ pub struct Args {
 /// Entry point of `salt`.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(what) = args.common.generate {
-        return generate::<Args>(what);
+    if let Some(exit) = args.common.preempt::<Args>() {
+        return exit;
     }
     execute(Runtime::SingleThread, || run(args))
 }
@@ -163,8 +165,7 @@ fn no_return(reason: &str, jid: &str) -> Value {
 
 async fn run(args: Args) -> anyhow::Result<Exit> {
     let config = args.common.client_setup(Role::Master)?;
-    let choice = args.output.choice(&config)?;
-    let color = args.output.color(&config)?;
+    let mut printer = args.output.printer(&config)?;
     let mut client = LocalClient::new(&config)?;
     if let Some(seconds) = args.timeout {
         let timeout = crate::config::seconds(&Value::F64(seconds)).with_context(|| {
@@ -176,7 +177,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let fun = args.function.clone().unwrap_or_default();
     let call = Call {
         fun: fun.clone(),
-        args: parse_cli_args(&args.args),
+        args: args.parsing.parse(&args.args),
     };
     let user = crate::runners::salt_user();
     let request = PublishRequest {
@@ -201,7 +202,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             })?,
             failhard: args.failhard,
         };
-        return run_batch(&args, &client, &request, &batch, &choice, color).await;
+        return run_batch(&args, &client, &request, &batch, &mut printer).await;
     }
     let mut listener = client.listen().await.context(UNREACHABLE)?;
     let published: Published = match client.publish(&request).await {
@@ -235,11 +236,10 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let mut failed = false;
     // Each return prints with the outputter it names (`out`, e.g. highstate for state runs)
     // unless --out says otherwise.
+    drop(stdout);
     let mut print = |id: &str, value: Value, named: Option<&str>| -> std::io::Result<()> {
         let doc = Value::Map(vec![(Value::from(id), value)]);
-        let outputter = choice.outputter(named);
-        stdout.write_all(outputter.render(&doc, color).as_bytes())?;
-        stdout.flush()
+        printer.print(printer.outputter(named), &doc)
     };
     let mut written: std::io::Result<()> = Ok(());
     // --static: every return, then one document printed with the first return's outputter.
@@ -276,9 +276,8 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         .await?;
     written?;
     if args.print_static && !gathered.is_empty() {
-        let outputter = choice.outputter(gathered_outputter.as_deref());
-        stdout.write_all(outputter.render(&Value::Map(gathered), color).as_bytes())?;
-        stdout.flush()?;
+        let outputter = printer.outputter(gathered_outputter.as_deref());
+        printer.print(outputter, &Value::Map(gathered))?;
     }
     if failed {
         super::print_err("ERROR: Minions returned with non-zero exit code")?;
@@ -296,9 +295,9 @@ async fn run_batch(
     client: &LocalClient,
     request: &PublishRequest,
     batch: &Batch,
-    choice: &OutputChoice,
-    color: bool,
+    printer: &mut Printer,
 ) -> anyhow::Result<Exit> {
+    // Returns go where --out-file says; what the batch is doing, to the terminal.
     let mut stdout = std::io::stdout().lock();
     let mut retcode: i64 = 0;
     let mut unresponsive = false;
@@ -333,8 +332,7 @@ async fn run_batch(
                             (Value::from("jid"), Value::from(jid)),
                             (Value::from(ret.id.as_str()), ret.value()),
                         ]);
-                        let outputter = choice.outputter(named.as_deref());
-                        out.write_all(outputter.render(&doc, color).as_bytes())?;
+                        printer.print(printer.outputter(named.as_deref()), &doc)?;
                     }
                 }
                 Outcome::NoResponse(id) | Outcome::NotConnected(id) => {
@@ -368,9 +366,10 @@ async fn run_batch(
     }
     if args.print_static && !gathered.is_empty() {
         gathered.sort_by(|a, b| a.0.as_str().cmp(&b.0.as_str()));
-        let outputter = choice.outputter(gathered_outputter.as_deref());
-        stdout.write_all(outputter.render(&Value::Map(gathered), color).as_bytes())?;
-        stdout.flush()?;
+        printer.print(
+            printer.outputter(gathered_outputter.as_deref()),
+            &Value::Map(gathered),
+        )?;
     }
     Ok(match retcode {
         0 if unresponsive => Exit::Failure,

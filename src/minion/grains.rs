@@ -112,7 +112,8 @@ fn addresses(v6: bool) -> Value {
     Value::Array(found.into_iter().map(Value::from).collect())
 }
 
-fn os_release() -> Vec<(String, String)> {
+/// The `KEY=value` pairs of `/etc/os-release`, quotes removed (none when it cannot be read).
+pub fn os_release() -> Vec<(String, String)> {
     let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
     text.lines()
         .filter_map(|line| line.split_once('='))

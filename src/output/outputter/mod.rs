@@ -17,6 +17,9 @@
 //! | `quiet` | (nothing) |
 //! | `highstate` | `local:\n    True\n` |
 //!
+//! `--out-indent` ([`Indent`]) changes how `json` and `yaml` indent; the others ignore it, as
+//! Salt's do (its `nested` has an indent option of its own, `nested_indent`).
+//!
 //! A return may name the outputter its function wants (`out`, e.g. `highstate` for state
 //! runs); [`Outputter::for_return`] makes Salt's choice between that and `--out`.
 
@@ -67,6 +70,29 @@ const ALL: [Outputter; 7] = [
     Outputter::Quiet,
     Outputter::Highstate(HighstateOptions::DEFAULT),
 ];
+
+/// Salt's `output_indent` (`--out-indent`, or the option in the config), which the `json` and
+/// `yaml` outputters honour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Indent {
+    /// Not given: json indents 4, yaml 2.
+    #[default]
+    Default,
+    /// This many spaces per level. json with 0 breaks lines without indenting; yaml takes 2 to
+    /// 9 and indents 2 for any other number, as libyaml does.
+    Spaces(usize),
+    /// A negative number: json on one line, yaml in flow style (`{local: {a: 1}}`).
+    Flat,
+    /// `pretty` (the config option only): json indented 4 with keys sorted; yaml as by default.
+    Pretty,
+}
+
+impl Indent {
+    /// The indent a number asks for: negative ones turn indentation off, as in Salt.
+    pub fn from_number(n: i64) -> Self {
+        usize::try_from(n).map_or(Indent::Flat, Indent::Spaces)
+    }
+}
 
 /// A `--out` value that names no outputter halite has.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,25 +170,41 @@ impl Outputter {
     /// whitespace stripped plus `\n`, or `""` when that leaves nothing. `color` (for a
     /// terminal) colours `nested` output as Salt does; the other outputters never colour.
     pub fn render(&self, value: &Value, color: bool) -> String {
-        self.render_with_retcode(value, color, 0)
+        self.render_with(value, color, 0, Indent::Default)
     }
 
     /// [`Outputter::render`] for a command that ended with `retcode`: Salt draws `nested` map
     /// and list structure in red when it is not 0 (`salt-call` passes the function's retcode).
     pub fn render_with_retcode(&self, value: &Value, color: bool, retcode: i64) -> String {
+        self.render_with(value, color, retcode, Indent::Default)
+    }
+
+    /// [`Outputter::render_with_retcode`] with `indent` for `json` and `yaml`.
+    pub fn render_with(&self, value: &Value, color: bool, retcode: i64, indent: Indent) -> String {
         let text = match self {
             Outputter::Nested => nested::render(value, color, retcode, 0),
             Outputter::Highstate(options) => highstate::render(value, color, retcode, options),
             Outputter::Json => {
                 let mut out = Vec::new();
                 let format = Format {
-                    indent: Some(4),
-                    sort_keys: false,
+                    indent: match indent {
+                        Indent::Default | Indent::Pretty => Some(4),
+                        Indent::Spaces(n) => Some(n),
+                        Indent::Flat => None,
+                    },
+                    sort_keys: indent == Indent::Pretty,
                 };
                 pyjson::write_with(&mut out, value, format, Undecodable::Repr, false);
                 pyjson::into_string(out)
             }
-            Outputter::Yaml => yaml::render(value),
+            Outputter::Yaml => yaml::render(
+                value,
+                match indent {
+                    Indent::Default | Indent::Pretty => yaml::Layout::Block(2),
+                    Indent::Spaces(n) => yaml::Layout::Block(n),
+                    Indent::Flat => yaml::Layout::Flow,
+                },
+            ),
             Outputter::Txt => txt::render(value),
             Outputter::Raw => match pyvalue::view(value) {
                 Py::Str(s) => s.into_owned(),

@@ -24,8 +24,23 @@ use crate::py::value::{self as pyvalue, Py};
 const BEST_INDENT: usize = 2;
 const BEST_WIDTH: usize = 80;
 
+/// How the document is laid out: Salt's `output_indent` as its yaml outputter passes it on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Block style, nested levels indented this much; libyaml takes 2 to 9 and uses 2 for
+    /// anything else.
+    Block(usize),
+    /// Flow style (`{local: {a: [1, 2]}}`), as Salt dumps it for a negative indent.
+    Flow,
+}
+
 /// The YAML document for `value`, ending with a newline.
-pub(crate) fn render(value: &Value) -> String {
+pub(crate) fn render(value: &Value, layout: Layout) -> String {
+    let (flow, best_indent) = match layout {
+        Layout::Block(indent @ 2..=9) => (false, indent),
+        Layout::Block(_) => (false, BEST_INDENT),
+        Layout::Flow => (true, BEST_INDENT),
+    };
     let mut e = Emitter {
         out: String::new(),
         column: 0,
@@ -33,6 +48,9 @@ pub(crate) fn render(value: &Value) -> String {
         indention: true,
         indent: None,
         indents: Vec::new(),
+        best_indent,
+        flow,
+        flow_level: 0,
     };
     e.node(&node_of(value), Context::Root);
     // The document end: a line break unless already at the start of a line.
@@ -399,6 +417,7 @@ fn is_printable(c: char) -> bool {
 struct Analysis {
     empty: bool,
     multiline: bool,
+    flow_plain: bool,
     block_plain: bool,
     single_quoted: bool,
     block: bool,
@@ -409,19 +428,22 @@ fn analyze(s: &str) -> Analysis {
         return Analysis {
             empty: true,
             multiline: false,
+            flow_plain: false,
             block_plain: true,
             single_quoted: true,
             block: false,
         };
     }
     let chars: Vec<char> = s.chars().collect();
-    let (mut block_indicators, mut line_breaks, mut special) = (false, false, false);
+    let (mut block_indicators, mut flow_indicators) = (false, false);
+    let (mut line_breaks, mut special) = (false, false);
     let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
         (false, false, false, false);
     let (mut break_space, mut space_break, mut previous_space, mut previous_break) =
         (false, false, false, false);
     if s.starts_with("---") || s.starts_with("...") {
         block_indicators = true;
+        flow_indicators = true;
     }
     let mut preceded_by_whitespace = true;
     let last = chars.len() - 1;
@@ -430,12 +452,20 @@ fn analyze(s: &str) -> Analysis {
         if i == 0 {
             if "#,[]{}&*!|>'\"%@`".contains(c) || (c == '-' && followed_by_whitespace) {
                 block_indicators = true;
+                flow_indicators = true;
             }
-            if (c == '?' || c == ':') && followed_by_whitespace {
+            if c == '?' || c == ':' {
+                flow_indicators = true;
+                block_indicators |= followed_by_whitespace;
+            }
+        } else {
+            if ",?[]{}:".contains(c) {
+                flow_indicators = true;
+            }
+            if (c == ':' && followed_by_whitespace) || (c == '#' && preceded_by_whitespace) {
                 block_indicators = true;
+                flow_indicators = true;
             }
-        } else if (c == ':' && followed_by_whitespace) || (c == '#' && preceded_by_whitespace) {
-            block_indicators = true;
         }
         // allow_unicode=True: only unprintable characters are special.
         if !is_printable(c) {
@@ -465,28 +495,31 @@ fn analyze(s: &str) -> Analysis {
     let mut a = Analysis {
         empty: false,
         multiline: line_breaks,
+        flow_plain: true,
         block_plain: true,
         single_quoted: true,
         block: true,
     };
-    if leading_space || leading_break || trailing_space || trailing_break {
+    if leading_space || leading_break || trailing_space || trailing_break || line_breaks {
+        a.flow_plain = false;
         a.block_plain = false;
     }
     if trailing_space {
         a.block = false;
     }
     if break_space {
+        a.flow_plain = false;
         a.block_plain = false;
         a.single_quoted = false;
     }
     if space_break || special {
+        a.flow_plain = false;
         a.block_plain = false;
         a.single_quoted = false;
         a.block = false;
     }
-    if line_breaks || block_indicators {
-        a.block_plain = false;
-    }
+    a.flow_plain &= !flow_indicators;
+    a.block_plain &= !block_indicators;
     a
 }
 
@@ -515,15 +548,20 @@ struct Emitter {
     indention: bool,
     indent: Option<usize>,
     indents: Vec<Option<usize>>,
+    best_indent: usize,
+    /// Collections in flow style (`default_flow_style=True`).
+    flow: bool,
+    /// How many flow collections the emitter is inside.
+    flow_level: usize,
 }
 
 impl Emitter {
     fn increase_indent(&mut self, flow: bool, indentless: bool) {
         self.indents.push(self.indent);
         self.indent = match self.indent {
-            None if flow => Some(BEST_INDENT),
+            None if flow => Some(self.best_indent),
             None => Some(0),
-            Some(i) if !indentless => Some(i + BEST_INDENT),
+            Some(i) if !indentless => Some(i + self.best_indent),
             same => same,
         };
     }
@@ -594,6 +632,27 @@ impl Emitter {
             Node::Map(entries) if entries.is_empty() => {
                 self.write_indicator("{}", true, false, false)
             }
+            Node::Seq(items) if self.flow => self.flow_collection("[", "]", items.len(), |e, i| {
+                e.node(&node_of(&items[i]), Context::Sequence)
+            }),
+            Node::Map(entries) if self.flow => {
+                self.flow_collection("{", "}", entries.len(), |e, i| {
+                    let (k, v) = entries[i];
+                    let key = node_of(k);
+                    if is_simple_key(&key) {
+                        e.node(&key, Context::MappingKey);
+                        e.write_indicator(":", false, false, false);
+                    } else {
+                        e.write_indicator("?", true, false, false);
+                        e.node(&key, Context::MappingValue);
+                        if e.column > BEST_WIDTH {
+                            e.write_indent();
+                        }
+                        e.write_indicator(":", true, false, false);
+                    }
+                    e.node(&node_of(v), Context::MappingValue);
+                })
+            }
             Node::Seq(items) => {
                 let indentless = ctx == Context::MappingValue && !self.indention;
                 self.increase_indent(false, indentless);
@@ -625,16 +684,44 @@ impl Emitter {
         }
     }
 
+    /// A flow sequence or mapping of `len` items, each written by `item`: the items separated
+    /// by `, `, a line broken before an item that would start past the width.
+    fn flow_collection(
+        &mut self,
+        open: &str,
+        close: &str,
+        len: usize,
+        mut item: impl FnMut(&mut Self, usize),
+    ) {
+        self.write_indicator(open, true, true, false);
+        self.increase_indent(true, false);
+        self.flow_level += 1;
+        for i in 0..len {
+            if i > 0 {
+                self.write_indicator(",", false, false, false);
+            }
+            if self.column > BEST_WIDTH {
+                self.write_indent();
+            }
+            item(self, i);
+        }
+        self.flow_level -= 1;
+        self.restore_indent();
+        self.write_indicator(close, false, false, false);
+    }
+
     fn choose_style(&self, s: &Scalar, simple_key: bool) -> Style {
         let a = analyze(&s.text);
+        let in_flow = self.flow_level > 0;
         if s.binary {
-            return if a.block && !simple_key {
+            return if a.block && !simple_key && !in_flow {
                 Style::Literal
             } else {
                 Style::Double
             };
         }
-        let plain = s.plain_implicit && a.block_plain && !(a.empty && simple_key);
+        let plain_allowed = if in_flow { a.flow_plain } else { a.block_plain };
+        let plain = s.plain_implicit && plain_allowed && !(a.empty && (simple_key || in_flow));
         if plain {
             Style::Plain
         } else if a.single_quoted {
