@@ -34,6 +34,7 @@ mod returners;
 mod returners_files;
 mod returners_outage;
 mod returners_sql;
+mod saltutil_jobs;
 mod schedule;
 mod security_bus;
 mod security_files;

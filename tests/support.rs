@@ -963,6 +963,16 @@ impl Cluster {
         std::fs::write(path, text).unwrap();
     }
 
+    /// A started minion's process id.
+    pub fn minion_pid(&self, id: &str) -> u32 {
+        self.minions
+            .iter()
+            .find(|(name, _)| name == id)
+            .expect("a started minion")
+            .1
+            .pid()
+    }
+
     /// Takes a started minion's daemon out of the cluster.
     pub fn take_minion(&mut self, id: &str) -> Daemon {
         let index = self

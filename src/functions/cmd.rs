@@ -388,7 +388,6 @@ async fn execute(spec: Spec, shown_command: &str) -> Result<Ran, CommandError> {
     };
     command.stdout(out_writer);
     let mut command = tokio::process::Command::from(command);
-    command.kill_on_drop(true);
     let mut child = command.spawn().map_err(|err| {
         let errno = err.raw_os_error().unwrap_or_default();
         CommandError::Spawn {
@@ -400,6 +399,9 @@ async fn execute(spec: Spec, shown_command: &str) -> Result<Ran, CommandError> {
     // The parent's copies of the write ends must go, or the readers never see end of file.
     drop(command);
     let pid = child.id().unwrap_or_default();
+    // The job holds the command's group while it runs: `saltutil.*_job` signal it, and a job
+    // that stops (signalled, or the minion stopping) kills it.
+    let group = super::jobs::CommandGroup::hold(pid);
     if let (Some(text), Some(mut stdin)) = (spec.stdin, child.stdin.take()) {
         tokio::spawn(async move {
             use tokio::io::AsyncWriteExt;
@@ -423,6 +425,7 @@ async fn execute(spec: Spec, shown_command: &str) -> Result<Ran, CommandError> {
                     nix::sys::signal::Signal::SIGKILL,
                 );
                 let _ = child.wait().await;
+                group.ended();
                 return Ok(Ran {
                     pid,
                     retcode: FAILED_TO_RUN,
@@ -435,6 +438,7 @@ async fn execute(spec: Spec, shown_command: &str) -> Result<Ran, CommandError> {
             }
         },
     };
+    group.ended();
     use std::os::unix::process::ExitStatusExt;
     let retcode = status
         .code()

@@ -11,6 +11,7 @@ pub mod cp;
 pub mod event;
 mod file;
 pub mod grains;
+mod jobs;
 mod manage;
 mod pillar;
 mod pkg;
@@ -23,13 +24,14 @@ mod user;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 
 use crate::bus::BusHandle;
 use crate::config::{Config, ConfigError};
 use crate::event::{EventError, Value, map_get};
 use crate::salt_yaml::CliArgs;
 use signature::{Bound, Signature};
+
+pub use jobs::{RunningGuard, RunningJobs};
 
 /// What a function's behaviour returns: its outcome, later.
 type Running<'a> = Pin<Box<dyn Future<Output = Result<Outcome, FunctionError>> + Send + 'a>>;
@@ -277,16 +279,42 @@ pub static FUNCTIONS: &[Function] = &[
         run: |call, _| Box::pin(pkg::version(call)),
     },
     Function {
-        signature: FIND_JOB,
-        run: |call, ctx| done(saltutil_find_job(call, ctx)),
+        signature: jobs::FIND_JOB,
+        run: |call, ctx| done(jobs::find_job(call, ctx)),
+    },
+    Function {
+        signature: jobs::KILL_JOB,
+        run: |call, ctx| {
+            Box::pin(jobs::send_fixed(
+                call,
+                ctx,
+                &jobs::KILL_JOB,
+                nix::sys::signal::Signal::SIGKILL,
+            ))
+        },
     },
     Function {
         signature: pillar::REFRESH_PILLAR,
         run: |call, ctx| done(pillar::refresh_pillar(call, ctx)),
     },
     Function {
-        signature: RUNNING,
-        run: |_, ctx| done(Ok(saltutil_running(ctx))),
+        signature: jobs::RUNNING,
+        run: |_, ctx| done(Ok(jobs::running(ctx))),
+    },
+    Function {
+        signature: jobs::SIGNAL_JOB,
+        run: |call, ctx| Box::pin(jobs::signal_job(call, ctx)),
+    },
+    Function {
+        signature: jobs::TERM_JOB,
+        run: |call, ctx| {
+            Box::pin(jobs::send_fixed(
+                call,
+                ctx,
+                &jobs::TERM_JOB,
+                nix::sys::signal::Signal::SIGTERM,
+            ))
+        },
     },
     Function {
         signature: schedule::ADD,
@@ -598,52 +626,6 @@ pub struct Job {
     pub load: Value,
 }
 
-/// Jobs a minion is running now, for `saltutil.find_job` and `saltutil.running`.
-#[derive(Debug, Clone, Default)]
-pub struct RunningJobs(Arc<Mutex<Vec<Job>>>);
-
-impl RunningJobs {
-    /// Records a job as running until the guard is dropped.
-    pub fn enter(&self, job: Job) -> RunningGuard {
-        let jid = job.jid.clone();
-        self.0.lock().expect("not poisoned").push(job);
-        RunningGuard {
-            jobs: self.clone(),
-            jid,
-        }
-    }
-
-    /// Whether a `state.*` job is running (beacons pause for it under
-    /// `disable_during_state_run`).
-    pub fn state_running(&self) -> bool {
-        self.0.lock().expect("not poisoned").iter().any(|job| {
-            crate::event::map_get(&job.load, "fun")
-                .and_then(Value::as_str)
-                .is_some_and(|fun| fun.starts_with("state."))
-        })
-    }
-
-    fn snapshot(&self) -> Vec<Job> {
-        self.0.lock().expect("not poisoned").clone()
-    }
-}
-
-/// Keeps a job in [`RunningJobs`] while alive.
-#[derive(Debug)]
-pub struct RunningGuard {
-    jobs: RunningJobs,
-    jid: String,
-}
-
-impl Drop for RunningGuard {
-    fn drop(&mut self) {
-        let mut jobs = self.jobs.0.lock().expect("not poisoned");
-        if let Some(index) = jobs.iter().position(|job| job.jid == self.jid) {
-            jobs.remove(index);
-        }
-    }
-}
-
 /// What a function can see: the minion's configuration, grains and pillar, the job, the
 /// minion's bus.
 #[derive(Debug, Clone)]
@@ -884,62 +866,6 @@ fn doc(call: &Call) -> Outcome {
     })
     .collect();
     Outcome::ok(Value::Map(docs))
-}
-
-const FIND_JOB: Signature = Signature {
-    name: "saltutil.find_job",
-    summary: "The job with this jid if this minion runs it, else {}",
-    params: &["jid"],
-    required: 1,
-    kwargs: false,
-    usage: "saltutil.find_job JID",
-};
-
-/// A running job as `saltutil.find_job` and `saltutil.running` show it: the publish load with
-/// the pid of the minion running it first.
-fn job_info(job: &Job) -> Value {
-    let mut entries = vec![(Value::from("pid"), Value::from(std::process::id()))];
-    if let Value::Map(load) = &job.load {
-        entries.extend(load.iter().cloned());
-    }
-    Value::Map(entries)
-}
-
-fn saltutil_find_job(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
-    let bound = bind(call, &FIND_JOB)?;
-    let jid = bound
-        .get("jid")
-        .map(|jid| crate::py::value::py_str(jid).into_owned())
-        .unwrap_or_default();
-    let found = ctx
-        .running
-        .snapshot()
-        .iter()
-        .find(|job| job.jid == jid)
-        .map(job_info)
-        .unwrap_or_else(|| Value::Map(Vec::new()));
-    Ok(Outcome::ok(found))
-}
-
-const RUNNING: Signature = Signature {
-    name: "saltutil.running",
-    summary: "The jobs this minion runs now, other than this one",
-    params: &[],
-    required: 0,
-    kwargs: false,
-    usage: "saltutil.running",
-};
-
-fn saltutil_running(ctx: &Context) -> Outcome {
-    let own = ctx.job.as_ref().map(|job| job.jid.as_str());
-    let jobs = ctx
-        .running
-        .snapshot()
-        .iter()
-        .filter(|job| Some(job.jid.as_str()) != own)
-        .map(job_info)
-        .collect();
-    Outcome::ok(Value::Array(jobs))
 }
 
 #[cfg(test)]

@@ -398,13 +398,21 @@ async fn run_job(
         jid: jid.clone(),
         load,
     };
-    let _running = context.running.enter(job.clone());
+    // Listed until its return is on its way, so that `saltutil.find_job` never calls it gone
+    // before the return could arrive.
+    let running = context.running.enter(job.clone());
     let call = Call::from_load(&fun, &arg);
     let job_context = Context {
         job: Some(job),
         ..(*context).clone()
     };
-    let mut outcome = crate::functions::run(&call, &job_context).await;
+    let Some(mut outcome) = running
+        .run(crate::functions::run(&call, &job_context))
+        .await
+    else {
+        // Ended by `saltutil.kill_job` and the like, as Salt's killed job process: no return.
+        return;
+    };
     let size = crate::link::packed_size(&outcome.ret);
     if size > crate::proto::MAX_MESSAGE - 64 * 1024 {
         // Sent as it is, it would not fit on the link; the job still gets an answer.
@@ -446,4 +454,5 @@ async fn run_job(
     if to_master.send(ret).await.is_err() {
         tracing::warn!("the return of job {jid} was lost: the minion is stopping");
     }
+    drop(running);
 }

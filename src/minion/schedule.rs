@@ -661,7 +661,7 @@ impl Run {
                 jid: jid.clone(),
                 load: ret.running(),
             };
-            let _running = job
+            let listed = job
                 .jid_include
                 .then(|| context.running.enter(running.clone()));
             let call = Call {
@@ -680,7 +680,15 @@ impl Run {
                 job: Some(running),
                 ..(*context).clone()
             };
-            crate::functions::run(&call, &job_context).await
+            let work = crate::functions::run(&call, &job_context);
+            match &listed {
+                Some(listed) => match listed.run(work).await {
+                    Some(outcome) => outcome,
+                    // Ended by `saltutil.kill_job` and the like: no return, as in Salt.
+                    None => return,
+                },
+                None => work.await,
+            }
         };
         ret.ret = outcome.ret;
         ret.retcode = if outcome.error {
