@@ -22,6 +22,7 @@ mod databases;
 mod file_states;
 mod files;
 mod generated;
+mod grains;
 mod layers;
 mod netns;
 mod package;
