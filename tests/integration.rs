@@ -23,6 +23,7 @@ mod file_states;
 mod files;
 mod fleet;
 mod generated;
+mod grains;
 mod layers;
 mod netns;
 mod output_options;

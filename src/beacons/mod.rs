@@ -22,7 +22,7 @@ mod journald;
 mod load;
 mod log;
 mod memusage;
-mod netlink;
+pub(crate) mod netlink;
 mod network_info;
 mod network_settings;
 mod options;

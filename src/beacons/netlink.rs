@@ -219,7 +219,7 @@ fn hardware(bytes: &[u8]) -> String {
 }
 
 /// The messages of one rtnetlink dump.
-fn dump(
+pub(crate) fn dump(
     socket: &netlink_sys::Socket,
     request: RouteNetlinkMessage,
 ) -> Result<Vec<RouteNetlinkMessage>, String> {

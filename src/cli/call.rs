@@ -211,7 +211,7 @@ async fn call_function(
     };
     let context = functions::Context {
         config: config.clone(),
-        grains: Value::Map(grains(config)),
+        grains: minion_grains,
         pillar,
         job: None,
         bus: None,

@@ -55,10 +55,12 @@ fn system() -> Vec<(String, String)> {
             .map(|uname| get(uname).to_string_lossy().into_owned())
             .unwrap_or_default()
     };
-    let release = os_release();
+    let release = os_release().unwrap_or_default();
+    // Later lines win, as the specification's defaults come first.
     let get = |key: &str| {
         release
             .iter()
+            .rev()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
             .unwrap_or_default()

@@ -14,7 +14,7 @@ use crate::ipc::{BusAddress, Endpoint};
 use crate::salt_yaml;
 use crate::wire::Framing;
 
-pub use paths::{file_hexdigest, hexdigest, open_plain_file, user_runtime_dir};
+pub use paths::{canonical_name, file_hexdigest, hexdigest, open_plain_file, user_runtime_dir};
 
 /// Salt's configuration directory when `-c` is not given.
 pub const DEFAULT_CONFIG_DIR: &str = "/etc/salt";

@@ -221,15 +221,21 @@ pub(super) fn fqdn() -> String {
     let host = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "localhost".into());
+    canonical_name(&host)
+        .filter(|name| name != "localhost")
+        .unwrap_or(host)
+}
+
+/// The canonical name the resolver gives `name` (getaddrinfo's `AI_CANONNAME`), if any.
+pub fn canonical_name(name: &str) -> Option<String> {
     let hints = dns_lookup::AddrInfoHints {
         flags: libc::AI_CANONNAME,
         ..Default::default()
     };
-    dns_lookup::getaddrinfo(Some(&host), None, Some(hints))
+    dns_lookup::getaddrinfo(Some(name), None, Some(hints))
         .ok()
         .and_then(|mut infos| infos.find_map(|info| info.ok().and_then(|info| info.canonname)))
-        .filter(|name| !name.is_empty() && name != "localhost")
-        .unwrap_or(host)
+        .filter(|name| !name.is_empty())
 }
 
 /// `hashlib.<hash_type>(id).hexdigest()[:10]`.
