@@ -43,3 +43,4 @@ mod setup;
 mod state_cases;
 mod state_runs;
 mod system_states;
+mod upgrade;
