@@ -23,7 +23,7 @@ _salt__key() {
 
     case "${cmd}" in
         salt__key)
-            opts="-c -V -l -L -a -A -r -R -d -D -f -F -p -P -y -h --config-dir --log-level --generate --version --versions-report --list --list-all --accept --accept-all --reject --reject-all --delete --delete-all --finger --finger-all --print --print-all --yes --include-accepted --include-rejected --include-denied --include-all --output --out --no-colour --no-color --force-colour --force-color --output-indent --out-indent --output-file --out-file --output-file-append --out-file-append --help"
+            opts="-c -V -l -L -a -A -r -R -d -D -f -F -p -P -y -h --config-dir --log-level --generate --version --versions-report --list --list-all --accept --accept-all --reject --reject-all --delete --delete-all --finger --finger-all --print --print-all --gen-keys --gen-keys-dir --keysize --yes --include-accepted --include-rejected --include-denied --include-all --output --out --no-colour --no-color --force-colour --force-color --output-indent --out-indent --output-file --out-file --output-file-append --out-file-append --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -90,6 +90,18 @@ _salt__key() {
                     return 0
                     ;;
                 -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gen-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gen-keys-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keysize)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

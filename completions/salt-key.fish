@@ -10,6 +10,9 @@ complete -c salt-key -s r -l reject -d 'Reject the pending keys matching ID' -r
 complete -c salt-key -s d -l delete -d 'Delete the keys matching ID, in any state' -r
 complete -c salt-key -s f -l finger -d 'Print the fingerprints of the keys matching ID' -r
 complete -c salt-key -s p -l print -d 'Print the public keys matching ID' -r
+complete -c salt-key -l gen-keys -d 'Write a new key pair NAME.pem and NAME.pub, to pre-seed minion NAME, and print its fingerprint (an existing NAME.pem is kept)' -r
+complete -c salt-key -l gen-keys-dir -d 'The directory --gen-keys writes to, created if missing' -r -F
+complete -c salt-key -l keysize -d 'Salt\'s RSA key size for --gen-keys (2048 to 32768); halite\'s keys are Ed25519, of one size, so it is checked and has no effect' -r
 complete -c salt-key -l out -l output -d 'Outputter: key (default), json, yaml, nested, txt, raw' -r
 complete -c salt-key -l out-indent -l output-indent -d 'Indent json and yaml output N spaces a level; a negative N prints json on one line and yaml in flow style [default: the config\'s output_indent, else json 4, yaml 2]' -r
 complete -c salt-key -l out-file -l output-file -d 'Write the returns to FILE instead of stdout, emptying it first (uncoloured unless --force-color)' -r -F

@@ -47,3 +47,4 @@ mod setup;
 mod state_cases;
 mod state_runs;
 mod system_states;
+mod upgrade;

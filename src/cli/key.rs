@@ -1,8 +1,9 @@
 //! `salt-key`: list, accept, reject and delete minion keys in the master's `pki_dir`, with
-//! Salt's rules, prompts and output, firing `salt/key` on the master's bus for each change.
+//! Salt's rules, prompts and output, firing `salt/key` on the master's bus for each change; and
+//! `--gen-keys`, a key pair made beforehand for a minion installed unattended.
 
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -13,14 +14,14 @@ use super::{Exit, Generate, Runtime, execute, logging};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value};
-use crate::keys::{KeyChange, KeyState, KeyStore, fingerprint};
+use crate::keys::{KeyChange, KeyPair, KeyState, KeyStore, fingerprint, id_problem};
 use crate::output::outputter::{Indent, Outputter};
 
 /// Manage the master's minion keys.
 #[derive(Debug, Parser)]
 #[command(name = "salt-key", version, disable_version_flag = true, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  salt-key -L\n  salt-key -a 'web*' -y\n  salt-key -r db1 --include-accepted\n  salt-key -d old-minion -y\n  salt-key -F"
+    after_help = "Examples:\n  salt-key -L\n  salt-key -a 'web*' -y\n  salt-key -r db1 --include-accepted\n  salt-key -d old-minion -y\n  salt-key -F\n  salt-key --gen-keys web1 --gen-keys-dir /tmp/seed"
 )]
 pub struct Args {
     /// Directory holding the master config file [default: /etc/salt]
@@ -90,6 +91,20 @@ pub struct Args {
     /// Print every public key
     #[arg(short = 'P', long = "print-all", group = "action")]
     print_all: bool,
+
+    /// Write a new key pair NAME.pem and NAME.pub, to pre-seed minion NAME, and print its
+    /// fingerprint (an existing NAME.pem is kept)
+    #[arg(long = "gen-keys", value_name = "NAME", group = "action")]
+    gen_keys: Option<String>,
+
+    /// The directory --gen-keys writes to, created if missing
+    #[arg(long = "gen-keys-dir", value_name = "DIR", default_value = ".")]
+    gen_keys_dir: PathBuf,
+
+    /// Salt's RSA key size for --gen-keys (2048 to 32768); halite's keys are Ed25519, of one
+    /// size, so it is checked and has no effect
+    #[arg(long = "keysize", value_name = "BITS", value_parser = clap::value_parser!(u32).range(2048..=32768))]
+    keysize: Option<u32>,
 
     /// Answer yes to the confirmation prompt
     #[arg(short = 'y', long = "yes")]
@@ -291,6 +306,9 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let console = logging::level(args.log_level.as_deref().unwrap_or("warning"))?;
     logging::init(console)?;
     let config = Config::load(Role::Master, args.config_dir.as_deref())?;
+    if let Some(name) = &args.gen_keys {
+        return gen_keys(&args, name, &config);
+    }
     let pki_dir = config.pki_dir()?;
     let store = KeyStore::open(&pki_dir)
         .map_err(|err| anyhow::anyhow!("{err}; run salt-key as the master's user, or check -c"))?;
@@ -377,6 +395,38 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             .collect::<anyhow::Result<_>>()?
     };
     listing.print(&grouped)?;
+    Ok(Exit::Success)
+}
+
+/// `--gen-keys NAME`: the pair in `--gen-keys-dir`, and its fingerprint as Salt prints it
+/// (`return:` and the fingerprint, nested).
+fn gen_keys(args: &Args, name: &str, config: &Config) -> anyhow::Result<Exit> {
+    if let Some(problem) = id_problem(name) {
+        anyhow::bail!("cannot name a key pair {name:?}: {problem}");
+    }
+    let dir: &Path = &args.gen_keys_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+    if let Some(bits) = args.keysize {
+        super::print_err(&format!(
+            "--keysize {bits} has no effect: halite's keys are Ed25519, whose size is fixed"
+        ))?;
+    }
+    let (pair, created) = KeyPair::load_or_generate(dir, name)?;
+    if !created {
+        super::print_err(&format!(
+            "{} exists and is kept; move it away to generate a new pair",
+            dir.join(format!("{name}.pem")).display()
+        ))?;
+    }
+    let finger = fingerprint(pair.public_pem(), config.hash_type()?).unwrap_or_default();
+    let color = super::args::wants_color(args.force_color, args.no_color, config)?;
+    let outputter: Outputter = match args.out.as_deref() {
+        None | Some("key") => Outputter::Nested,
+        Some(out) => out.parse()?,
+    };
+    let shown = Value::Map(vec![(Value::from("return"), Value::from(finger))]);
+    super::print(outputter.render(&shown, color))?;
     Ok(Exit::Success)
 }
 

@@ -87,11 +87,20 @@ impl KeyPair {
     /// can read or write, is refused; a directory others can only read is made 0700, as Salt
     /// does.
     pub fn load_or_create(dir: &Path, name: &str) -> Result<Self, KeyError> {
-        let private_path = dir.join(format!("{name}.pem"));
-        let public_path = dir.join(format!("{name}.pub"));
         create_dir(dir, 0o700)?;
         check_key_dir(dir)?;
-        if !private_path.exists() {
+        Self::load_or_generate(dir, name).map(|(pair, _)| pair)
+    }
+
+    /// `salt-key --gen-keys`: writes a new pair as `<dir>/<name>.pem` (mode 0400) and
+    /// `<name>.pub` (0644), unless `<name>.pem` exists, which is kept and loaded, as Salt keeps
+    /// it (a missing `<name>.pub` is written from it); true when the pair is new. `dir` is the
+    /// operator's (the current directory, say): its mode is left alone.
+    pub fn load_or_generate(dir: &Path, name: &str) -> Result<(Self, bool), KeyError> {
+        let private_path = dir.join(format!("{name}.pem"));
+        let public_path = dir.join(format!("{name}.pub"));
+        let created = !private_path.exists();
+        if created {
             let generated = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(|err| {
                 KeyError::Invalid {
                     path: private_path.clone(),
@@ -116,10 +125,14 @@ impl KeyPair {
             .map_err(|err| invalid(err.to_string()))?;
         let spki = pair.subject_public_key_info();
         let certified = CertifiedKey::new(vec![CertificateDer::from(spki.clone())], signing);
-        Ok(Self {
+        let pair = Self {
             certified: Arc::new(certified),
             public_pem: public_pem(&spki),
-        })
+        };
+        if !public_path.exists() {
+            write_public(dir, &public_path, &(pair.public_pem.clone() + "\n"))?;
+        }
+        Ok((pair, created))
     }
 
     /// The public key as a PEM block, without a trailing newline (as in `salt/auth` events).

@@ -17,8 +17,10 @@ use crate::fileserver::FileError;
 use crate::keys::{Admission, AdmissionPolicy, KeyState, id_problem, read_autosign, valid_id};
 use crate::link::requests::IN_FLIGHT;
 use crate::link::{Acceptor, Session};
-use crate::proto::events::{Auth, KeyEvent, PresenceChange, PresencePresent};
-use crate::proto::link::{Failure, Hello, Request, Role, Verdict, Welcome, request_id};
+use crate::proto::events::{Auth, KeyEvent, LinkMismatch, PresenceChange, PresencePresent};
+use crate::proto::link::{
+    Failure, Hello, LinkVersion, Mismatch, Request, Role, Verdict, Welcome, request_id,
+};
 use crate::proto::minion_data::MinionData;
 use crate::proto::{JobLoad, Message, ProtoError, SaltEvent, tags};
 
@@ -281,6 +283,13 @@ enum NoHello {
     Silent(String),
     /// Said something that is not a usable hello.
     Bad(String),
+    /// Speaks a link protocol this master does not serve, or accepts none this master speaks.
+    Mismatch {
+        /// The id it gave, printable and clipped.
+        id: String,
+        /// Both sides' link versions.
+        mismatch: Mismatch,
+    },
 }
 
 async fn hello(session: &mut Session) -> Result<Hello, NoHello> {
@@ -288,6 +297,17 @@ async fn hello(session: &mut Session) -> Result<Hello, NoHello> {
         .await
         .map_err(|_| NoHello::Silent(format!("no hello within {HELLO_TIMEOUT:?}")))?
         .ok_or_else(|| NoHello::Silent("closed before saying hello".to_owned()))?;
+    // The protocol first: a hello of another protocol may not read as this one's.
+    if crate::proto::command(&first) == Some("hello")
+        && let Ok(link) = LinkVersion::of(&first)
+        && let Err(mismatch) = crate::proto::link::check(&link, &LinkVersion::master())
+    {
+        let id = map_get(&first, "id").and_then(Value::as_str).unwrap_or("");
+        return Err(NoHello::Mismatch {
+            id: crate::event::tag::printable(&crate::output::clip(id, 64)).into_owned(),
+            mismatch,
+        });
+    }
     let hello = match Message::from_value(first) {
         Ok(Message::Hello(hello)) => hello,
         Ok(other) => {
@@ -353,7 +373,27 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
         }
         Err(NoHello::Bad(reason)) => {
             tracing::warn!("refused a session from {peer}: {reason}");
-            let refusal = Message::Welcome(Welcome::Refused { reason });
+            let refusal = Message::Welcome(Welcome::Refused {
+                reason,
+                link: LinkVersion::master(),
+            });
+            let _ = session.tx.send(refusal.to_value()).await;
+            return;
+        }
+        Err(NoHello::Mismatch { id, mismatch }) => {
+            tracing::warn!("refused minion {id} ({peer}): {mismatch}");
+            shared.bus.fire(
+                LinkMismatch {
+                    id: &id,
+                    peer: &peer,
+                    mismatch: &mismatch,
+                }
+                .to_event(),
+            );
+            let refusal = Message::Welcome(Welcome::Refused {
+                reason: mismatch.to_string(),
+                link: mismatch.master,
+            });
             let _ = session.tx.send(refusal.to_value()).await;
             return;
         }
@@ -387,6 +427,7 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
     let welcome = Message::Welcome(Welcome::Verdict {
         act: verdict(admission),
         master: shared.id.clone(),
+        link: LinkVersion::master(),
     });
     if session.tx.send(welcome.to_value()).await.is_err() {
         return;

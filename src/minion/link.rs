@@ -14,7 +14,9 @@ use crate::keys::{KeyPair, fingerprint};
 use crate::link::tls::{MasterPin, TlsDialer};
 use crate::link::{Connector, LinkError, Session};
 use crate::proto::events::MasterConnection;
-use crate::proto::link::{Hello, Role as SessionRole, Verdict, Welcome as MasterWelcome};
+use crate::proto::link::{
+    Hello, LinkVersion, Mismatch, Role as SessionRole, Verdict, Welcome as MasterWelcome,
+};
 use crate::proto::minion_event::Fired;
 use crate::proto::{Message, MinionEventLoad, ProtoError, SaltEvent, tags};
 
@@ -66,6 +68,9 @@ pub enum CallError {
         "the master has too many keys waiting for acceptance (max_pending_keys); ask its operator to accept or delete pending keys"
     )]
     TooManyPending,
+    /// The master and this minion do not accept each other's link protocol.
+    #[error("no session with the master: {0}")]
+    Mismatch(Mismatch),
     /// The master has not accepted this minion's key, or refused it.
     #[error(
         "Minion failed to authenticate with the master, has the minion key been accepted? (salt-key -a {id} on the master, or use --local)"
@@ -211,7 +216,17 @@ enum Welcome {
     /// `max_pending_keys` keys already wait on the master: try again later, as Salt's `full`.
     Full,
     Refused(String),
+    /// The master, or this minion, does not accept the other's link protocol.
+    Mismatch(Mismatch),
 }
+
+/// The first wait after a link protocol mismatch, whatever `acceptance_wait_time` says: the
+/// waits double from there, and must not start at nothing.
+const MISMATCH_WAIT_MIN: Duration = Duration::from_millis(100);
+
+/// The longest wait between attempts while the link protocols do not match (unless
+/// `acceptance_wait_time_max` is longer): the other side is being upgraded, which takes minutes.
+const MISMATCH_WAIT_MAX: Duration = Duration::from_secs(300);
 
 fn master_pub_path(config: &Config) -> Option<PathBuf> {
     config
@@ -313,6 +328,8 @@ pub(super) async fn run(
     } = parts.options;
     let mut backoff = recon_default;
     let mut pending_wait = acceptance_wait;
+    let mismatch_first = acceptance_wait.max(MISMATCH_WAIT_MIN);
+    let mut mismatch_wait = mismatch_first;
     let mut started = false;
     let mut unsent: Option<Value> = None;
     let mut last_error = String::new();
@@ -336,6 +353,7 @@ pub(super) async fn run(
                 last_error.clear();
                 backoff = recon_default;
                 pending_wait = acceptance_wait;
+                mismatch_wait = mismatch_first;
                 if matches!(pin, MasterPin::FirstUse) || local_key.is_some() {
                     save_master_key(config, &dialer);
                 }
@@ -367,6 +385,17 @@ pub(super) async fn run(
                 if pending_wait < acceptance_max {
                     pending_wait = (pending_wait * 2).min(acceptance_max);
                 }
+                wait
+            }
+            Ok(Welcome::Mismatch(mismatch)) => {
+                // Not an exit: in a rolling upgrade the other side is on its way.
+                let wait = mismatch_wait;
+                tracing::error!(
+                    "no session with the master at {}: {mismatch}; trying again in {} seconds",
+                    address.socket_address(),
+                    wait.as_secs_f64()
+                );
+                mismatch_wait = (mismatch_wait * 2).min(MISMATCH_WAIT_MAX.max(acceptance_max));
                 wait
             }
             Ok(Welcome::Full) => {
@@ -511,6 +540,7 @@ pub async fn call_session(config: &Config, id: &str, grains: Value) -> Result<Se
             Ok(session)
         }
         Welcome::Full => Err(CallError::TooManyPending),
+        Welcome::Mismatch(mismatch) => Err(CallError::Mismatch(mismatch)),
         Welcome::Pending | Welcome::Refused(_) => Err(CallError::NotAccepted { id: id.to_owned() }),
     }
 }
@@ -569,7 +599,7 @@ async fn authenticate(
         id: parts.id.clone(),
         role,
         grains: parts.grains.clone(),
-        version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        link: LinkVersion::minion(),
     });
     let timeout = crate::link::tls::HANDSHAKE_TIMEOUT;
     let peer = session.peer.clone();
@@ -587,6 +617,14 @@ async fn authenticate(
             after: timeout,
         })?
         .ok_or_else(closed)?;
+    // The protocol first, as the master checks it: a welcome of another protocol may not read
+    // as this one's.
+    if crate::proto::command(&welcome) == Some("welcome")
+        && let Ok(link) = LinkVersion::of(&welcome)
+        && let Err(mismatch) = crate::proto::link::check(&LinkVersion::minion(), &link)
+    {
+        return Ok(Welcome::Mismatch(mismatch));
+    }
     let welcome = match Message::from_value(welcome) {
         Ok(Message::Welcome(welcome)) => welcome,
         Ok(_) | Err(ProtoError::UnknownCommand(_)) => return Err(closed()),
@@ -602,7 +640,7 @@ async fn authenticate(
                 Welcome::Refused(act.act().to_owned())
             }
         },
-        MasterWelcome::Refused { reason } => Welcome::Refused(format!("refused: {reason}")),
+        MasterWelcome::Refused { reason, .. } => Welcome::Refused(format!("refused: {reason}")),
     })
 }
 

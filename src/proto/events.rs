@@ -1,9 +1,10 @@
 //! The events halite's master and minion raise themselves, each with Salt's tag and Salt's
 //! fields in Salt's order: a key judged (`salt/auth`) or changed (`salt/key`), minions present
 //! (`salt/presence/*`), and on a minion's own bus, its master connected or not. The job events
-//! live with the job load in [`super::job`].
+//! live with the job load in [`super::job`]. A minion refused for its link protocol
+//! (`halite/link/mismatch`) has no Salt counterpart.
 
-use super::link::Verdict;
+use super::link::{Mismatch, Verdict};
 use super::{Fields, ProtoError, entry, strings, tags};
 use crate::event::{Event, Value};
 
@@ -156,6 +157,37 @@ impl SaltEvent for MasterConnection<'_> {
 
     fn to_value(&self) -> Value {
         Value::Map(vec![entry("master", self.master)])
+    }
+}
+
+/// `halite/link/mismatch`: the master refused a minion whose link protocol it does not serve,
+/// or which does not accept the master's. Not `salt/auth`: no key was judged, and reactors that
+/// act on `salt/auth` results must not take it for a rejected key.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkMismatch<'a> {
+    /// The id the minion gave.
+    pub id: &'a str,
+    /// Its address.
+    pub peer: &'a str,
+    /// Both sides' link versions.
+    pub mismatch: &'a Mismatch,
+}
+
+impl SaltEvent for LinkMismatch<'_> {
+    fn tag(&self) -> String {
+        tags::LINK_MISMATCH.to_owned()
+    }
+
+    fn to_value(&self) -> Value {
+        Value::Map(vec![
+            entry("result", false),
+            entry("id", self.id),
+            entry("peer", self.peer),
+            entry("minion", self.mismatch.minion.to_value()),
+            entry("master", self.mismatch.master.to_value()),
+            entry("upgrade", self.mismatch.upgrade().as_str()),
+            entry("message", self.mismatch.to_string()),
+        ])
     }
 }
 

@@ -9,6 +9,12 @@
 //! [`Message::Reply`] carrying the same request id (`rid`): today the file server's questions
 //! ([`Request`]). The reply holds an [`Answer`] or a [`Failure`]; a new kind of question is one
 //! more variant of each.
+//!
+//! The hello and every welcome carry the sender's [`LinkVersion`]: the link protocol it speaks
+//! and the peers' protocols it accepts. Both sides run the same [`check`] on the pair, so they
+//! agree on a mismatch and on which side to upgrade. A peer from before link versions sends none
+//! and is taken as protocol 1 accepting any peer ([`LinkVersion::of`]), which it is: the
+//! messages of protocol 1 are those it spoke.
 
 use super::job::JobLoad;
 use super::{Fields, ProtoError, entry, message};
@@ -146,8 +152,231 @@ pub struct Hello {
     pub role: Role,
     /// The minion's grains (`{}` when it sends none).
     pub grains: Value,
-    /// The halite version of the minion.
-    pub version: Option<String>,
+    /// The minion's link protocol and halite version.
+    pub link: LinkVersion,
+}
+
+/// The link protocol this build speaks: the messages of this module as they are. Raise it when a
+/// message changes so that a peer of the old protocol would misread it.
+pub const PROTOCOL: u64 = 1;
+
+/// The oldest minion protocol this build's master still serves; raise it when the master drops
+/// what older minions need.
+const OLDEST_MINION: u64 = 1;
+
+/// What a peer that carries no link version is taken to speak: such a peer predates versions,
+/// and spoke the messages of protocol 1.
+const UNVERSIONED: u64 = 1;
+
+/// What one side of the link speaks and which peers it accepts, as its hello or welcome says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkVersion {
+    /// The link protocol it speaks.
+    pub protocol: u64,
+    /// The peers' protocols it accepts.
+    pub accepts: Accepts,
+    /// Its halite version, for people (`None` from a peer that predates link versions).
+    pub halite: Option<String>,
+}
+
+/// The range of peer protocols a side accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepts {
+    /// The oldest.
+    pub oldest: u64,
+    /// The newest, or `None` for any newer one.
+    pub newest: Option<u64>,
+}
+
+impl Accepts {
+    fn contains(self, protocol: u64) -> bool {
+        protocol >= self.oldest && self.newest.is_none_or(|newest| protocol <= newest)
+    }
+}
+
+impl std::fmt::Display for Accepts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.newest {
+            Some(newest) => write!(f, "{} to {newest}", self.oldest),
+            None => write!(f, "{} and later", self.oldest),
+        }
+    }
+}
+
+impl LinkVersion {
+    /// This build's master: it serves minions from [`OLDEST_MINION`] up to its own protocol,
+    /// never newer ones (masters are upgraded first, as with Salt).
+    pub fn master() -> Self {
+        Self::this_build(Accepts {
+            oldest: OLDEST_MINION,
+            newest: Some(PROTOCOL),
+        })
+    }
+
+    /// This build's minion: it works with a master of its own protocol or newer, since a newer
+    /// master knows which older minions it still serves.
+    pub fn minion() -> Self {
+        Self::this_build(Accepts {
+            oldest: PROTOCOL,
+            newest: None,
+        })
+    }
+
+    fn this_build(accepts: Accepts) -> Self {
+        Self {
+            protocol: PROTOCOL,
+            accepts,
+            halite: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        }
+    }
+
+    /// The link version a hello or welcome carries, read before anything else in it so that
+    /// a mismatch is told as one even when the rest is unreadable to this build. A message
+    /// without one is from a peer that predates link versions: protocol 1, accepting any peer.
+    pub fn of(message: &Value) -> Result<Self, ProtoError> {
+        let payload = match super::command(message) {
+            Some(WELCOME) => WELCOME,
+            _ => HELLO,
+        };
+        let fields = Fields::of(payload, message)?;
+        let protocol = match fields.optional("protocol") {
+            None => UNVERSIONED,
+            Some(_) => fields.u64("protocol")?,
+        };
+        let accepts = match fields.optional("accepts") {
+            None => Accepts {
+                oldest: UNVERSIONED,
+                newest: None,
+            },
+            Some(range) => {
+                let bad = || fields.mistyped("accepts", "[oldest, newest or nil]");
+                match range.as_array().map(Vec::as_slice) {
+                    Some([oldest, newest]) => Accepts {
+                        oldest: oldest.as_u64().ok_or_else(bad)?,
+                        newest: match newest {
+                            Value::Nil => None,
+                            newest => Some(newest.as_u64().ok_or_else(bad)?),
+                        },
+                    },
+                    _ => return Err(bad()),
+                }
+            }
+        };
+        Ok(Self {
+            protocol,
+            accepts,
+            // Printed in logs: a peer's text is clipped and kept on one line.
+            halite: fields.opt_str("version")?.map(|halite| {
+                let clipped: String = halite.chars().take(64).collect();
+                crate::event::tag::printable(&clipped).into_owned()
+            }),
+        })
+    }
+
+    fn fields(&self) -> Vec<(Value, Value)> {
+        let mut fields = vec![
+            entry("protocol", self.protocol),
+            entry(
+                "accepts",
+                Value::Array(vec![
+                    Value::from(self.accepts.oldest),
+                    self.accepts.newest.map_or(Value::Nil, Value::from),
+                ]),
+            ),
+        ];
+        if let Some(halite) = &self.halite {
+            fields.push(entry("version", halite.as_str()));
+        }
+        fields
+    }
+
+    /// The link version as an event carries it: `protocol`, `accepts` and `version`.
+    pub fn to_value(&self) -> Value {
+        Value::Map(self.fields())
+    }
+
+    fn describe(
+        &self,
+        f: &mut std::fmt::Formatter<'_>,
+        role: &str,
+        peers: &str,
+    ) -> std::fmt::Result {
+        write!(f, "the {role} speaks link protocol {} (", self.protocol)?;
+        match &self.halite {
+            Some(halite) => write!(f, "halite {halite}")?,
+            None => f.write_str("a halite from before link versions")?,
+        }
+        write!(f, ") and accepts {peers} of protocol {}", self.accepts)
+    }
+}
+
+/// Which side a mismatch is fixed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upgrade {
+    /// The master is older than the minion.
+    Master,
+    /// The minion is older than the master serves.
+    Minion,
+}
+
+impl Upgrade {
+    /// `master` or `minion`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Upgrade::Master => "master",
+            Upgrade::Minion => "minion",
+        }
+    }
+}
+
+/// A minion and a master that cannot talk: one does not accept the other's link protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// What the minion speaks and accepts.
+    pub minion: LinkVersion,
+    /// What the master speaks and accepts.
+    pub master: LinkVersion,
+}
+
+impl Mismatch {
+    /// The side to upgrade: the older one (the master when both speak the same protocol, since
+    /// masters go first).
+    pub fn upgrade(&self) -> Upgrade {
+        if self.minion.protocol < self.master.protocol {
+            Upgrade::Minion
+        } else {
+            Upgrade::Master
+        }
+    }
+}
+
+impl std::error::Error for Mismatch {}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("link protocol mismatch: ")?;
+        self.minion.describe(f, "minion", "masters")?;
+        f.write_str("; ")?;
+        self.master.describe(f, "master", "minions")?;
+        match self.upgrade() {
+            Upgrade::Master => f.write_str(
+                "; upgrade the master to a halite that serves this minion (masters first, then minions)",
+            ),
+            Upgrade::Minion => f.write_str("; upgrade the minion to the master's halite"),
+        }
+    }
+}
+
+/// Whether a minion and a master can talk: each accepts the other's protocol.
+pub fn check(minion: &LinkVersion, master: &LinkVersion) -> Result<(), Mismatch> {
+    if master.accepts.contains(minion.protocol) && minion.accepts.contains(master.protocol) {
+        Ok(())
+    } else {
+        Err(Mismatch {
+            minion: minion.clone(),
+            master: master.clone(),
+        })
+    }
 }
 
 /// What a session is for.
@@ -178,12 +407,26 @@ pub enum Welcome {
         act: Verdict,
         /// The master's id.
         master: String,
+        /// The master's link protocol and halite version.
+        link: LinkVersion,
     },
-    /// The hello was unusable; no key was looked at.
+    /// The hello was unusable, or its link protocol is not one the master accepts; no key was
+    /// looked at.
     Refused {
         /// Why.
         reason: String,
+        /// The master's link protocol and halite version.
+        link: LinkVersion,
     },
+}
+
+impl Welcome {
+    /// The master's link protocol and halite version.
+    pub fn link(&self) -> &LinkVersion {
+        match self {
+            Welcome::Verdict { link, .. } | Welcome::Refused { link, .. } => link,
+        }
+    }
 }
 
 /// What the master decided about the key a minion presented, as the welcome and `salt/auth`
@@ -500,16 +743,18 @@ impl Message {
                     entry("role", hello.role.as_str()),
                     entry("grains", hello.grains.clone()),
                 ];
-                if let Some(version) = &hello.version {
-                    fields.push(entry("version", version.as_str()));
-                }
+                fields.extend(hello.link.fields());
                 fields
             }
-            Message::Welcome(Welcome::Verdict { act, master }) => {
-                vec![entry("act", act.act()), entry("master", master.as_str())]
+            Message::Welcome(Welcome::Verdict { act, master, link }) => {
+                let mut fields = vec![entry("act", act.act()), entry("master", master.as_str())];
+                fields.extend(link.fields());
+                fields
             }
-            Message::Welcome(Welcome::Refused { reason }) => {
-                vec![entry("act", "refused"), entry("reason", reason.as_str())]
+            Message::Welcome(Welcome::Refused { reason, link }) => {
+                let mut fields = vec![entry("act", "refused"), entry("reason", reason.as_str())];
+                fields.extend(link.fields());
+                fields
             }
             Message::Publish(load) => vec![entry("load", load.to_value())],
             Message::MinionEvent(load) | Message::Return(load) => return load.clone(),
@@ -551,15 +796,17 @@ impl Message {
                         .optional("grains")
                         .cloned()
                         .unwrap_or_else(|| Value::Map(Vec::new())),
-                    version: fields.opt_str("version")?.map(str::to_owned),
+                    link: LinkVersion::of(&value)?,
                 })
             }
             Some(WELCOME) => {
                 let fields = Fields::of(WELCOME, &value)?;
+                let link = LinkVersion::of(&value)?;
                 let act = match fields.str("act")? {
                     "refused" => {
                         return Ok(Message::Welcome(Welcome::Refused {
                             reason: fields.str("reason")?.to_owned(),
+                            link,
                         }));
                     }
                     "accept" => Verdict::Accept,
@@ -576,6 +823,7 @@ impl Message {
                 Message::Welcome(Welcome::Verdict {
                     act,
                     master: fields.str("master")?.to_owned(),
+                    link,
                 })
             }
             Some(PUBLISH) => Message::Publish(JobLoad::from_value(
@@ -636,26 +884,31 @@ mod tests {
             id: "m1".into(),
             role: Role::Call,
             grains: Value::Map(vec![entry("os", "Linux")]),
-            version: Some("0.1.0".into()),
+            link: link(2, 2, None, Some("0.1.0")),
         });
         assert_eq!(
             hello.to_value().to_string(),
-            r#"{"cmd": "hello", "id": "m1", "role": "call", "grains": {"os": "Linux"}, "version": "0.1.0"}"#
+            r#"{"cmd": "hello", "id": "m1", "role": "call", "grains": {"os": "Linux"}, "protocol": 2, "accepts": [2, nil], "version": "0.1.0"}"#
         );
         let welcome = Message::Welcome(Welcome::Verdict {
             act: Verdict::Pend,
             master: "salt".into(),
+            link: link(3, 1, Some(3), Some("0.2.0")),
         });
         assert_eq!(
             welcome.to_value().to_string(),
-            r#"{"cmd": "welcome", "act": "pend", "master": "salt"}"#
+            r#"{"cmd": "welcome", "act": "pend", "master": "salt", "protocol": 3, "accepts": [1, 3], "version": "0.2.0"}"#
         );
         let refused = Message::Welcome(Welcome::Refused {
             reason: "no".into(),
+            link: LinkVersion::master(),
         });
         assert_eq!(
             refused.to_value().to_string(),
-            r#"{"cmd": "welcome", "act": "refused", "reason": "no"}"#
+            format!(
+                r#"{{"cmd": "welcome", "act": "refused", "reason": "no", "protocol": {PROTOCOL}, "accepts": [1, {PROTOCOL}], "version": "{}"}}"#,
+                env!("CARGO_PKG_VERSION")
+            )
         );
         let event = Message::MinionEvent(message("_minion_event", vec![entry("tag", "t")]));
         let ret = Message::Return(message("_return", vec![entry("jid", "req")]));
@@ -683,13 +936,22 @@ mod tests {
             let welcome = Message::Welcome(Welcome::Verdict {
                 act,
                 master: "salt".into(),
+                link: LinkVersion::master(),
             });
             assert_eq!(Message::from_value(welcome.to_value()), Ok(welcome));
         }
     }
 
+    fn link(protocol: u64, oldest: u64, newest: Option<u64>, halite: Option<&str>) -> LinkVersion {
+        LinkVersion {
+            protocol,
+            accepts: Accepts { oldest, newest },
+            halite: halite.map(str::to_owned),
+        }
+    }
+
     #[test]
-    fn a_bare_hello_is_a_minion_without_grains() {
+    fn a_bare_hello_is_a_minion_without_grains_of_protocol_1_accepting_any_master() {
         let hello = Message::from_value(message("hello", vec![entry("id", "m1")]));
         assert_eq!(
             hello,
@@ -697,8 +959,60 @@ mod tests {
                 id: "m1".into(),
                 role: Role::Minion,
                 grains: Value::Map(Vec::new()),
-                version: None,
+                link: link(1, 1, None, None),
             }))
+        );
+        let welcome = message(
+            "welcome",
+            vec![entry("act", "accept"), entry("master", "m")],
+        );
+        assert_eq!(LinkVersion::of(&welcome), Ok(link(1, 1, None, None)));
+    }
+
+    #[test]
+    fn both_sides_accept_each_others_protocol_or_name_the_side_to_upgrade() {
+        let master = link(3, 2, Some(3), Some("0.3.0"));
+        for (minion, upgrade) in [
+            (link(2, 2, None, None), None),
+            (link(3, 3, None, None), None),
+            (link(1, 1, None, None), Some(Upgrade::Minion)),
+            (link(4, 4, None, Some("0.4.0")), Some(Upgrade::Master)),
+            // Accepted by the master, but it does not accept a master this old.
+            (link(3, 4, None, None), Some(Upgrade::Master)),
+        ] {
+            let checked = check(&minion, &master);
+            assert_eq!(
+                checked.as_ref().err().map(Mismatch::upgrade),
+                upgrade,
+                "{minion:?}"
+            );
+        }
+        let mismatch = check(&link(4, 4, None, Some("0.4.0")), &master).unwrap_err();
+        assert_eq!(
+            mismatch.to_string(),
+            "link protocol mismatch: the minion speaks link protocol 4 (halite 0.4.0) and accepts masters of protocol 4 and later; the master speaks link protocol 3 (halite 0.3.0) and accepts minions of protocol 2 to 3; upgrade the master to a halite that serves this minion (masters first, then minions)"
+        );
+        let old = check(&link(1, 1, None, None), &master).unwrap_err();
+        assert!(
+            old.to_string()
+                .contains("speaks link protocol 1 (a halite from before link versions)")
+                && old
+                    .to_string()
+                    .ends_with("; upgrade the minion to the master's halite"),
+            "{old}"
+        );
+        // This build talks to itself and to peers from before link versions.
+        assert_eq!(
+            check(&LinkVersion::minion(), &LinkVersion::master()),
+            Ok(())
+        );
+        assert_eq!(
+            check(&link(1, 1, None, None), &LinkVersion::master()),
+            Ok(())
+        );
+        assert_eq!(
+            check(&LinkVersion::minion(), &link(1, 1, None, None)),
+            Ok(())
         );
     }
 
@@ -725,6 +1039,14 @@ mod tests {
         assert_eq!(
             refused("welcome", vec![entry("act", "refused")]),
             "welcome has no reason"
+        );
+        assert_eq!(
+            refused("hello", vec![entry("id", "m1"), entry("protocol", "2")]),
+            "hello's protocol is not a non-negative integer"
+        );
+        assert_eq!(
+            refused("welcome", vec![entry("act", "accept"), entry("accepts", 1)]),
+            "welcome's accepts is not [oldest, newest or nil]"
         );
         assert_eq!(
             refused("welcome", vec![entry("act", "accept")]),

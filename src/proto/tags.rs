@@ -3,6 +3,9 @@
 /// A minion's key was judged as it connected.
 pub const AUTH: &str = "salt/auth";
 
+/// The master refused a minion for its link protocol (halite's own).
+pub const LINK_MISMATCH: &str = "halite/link/mismatch";
+
 /// An operator accepted, rejected or deleted a key.
 pub const KEY: &str = "salt/key";
 
