@@ -1,6 +1,6 @@
-//! The Debian package: `cargo deb` packs the binaries this test run built (the debug profile,
-//! so that CI compiles nothing more for it), and the package, unpacked into a temporary root,
-//! holds the binaries, units, logrotate file, man pages and completions, declares that it
+//! The Debian package: `cargo deb` packs the `halite` binary this test run built (the debug
+//! profile, so that CI compiles nothing more for it), and the package, unpacked into a
+//! temporary root, holds it with Salt's command names linked to it, the units, logrotate file, man pages and completions, declares that it
 //! replaces Salt's packages, and its binaries run.
 
 use std::path::{Path, PathBuf};
@@ -97,8 +97,21 @@ fn deb_installs_binaries_units_logrotate_and_docs_that_replace_salts_packages() 
 
     let root = dir.path().join("root");
     run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root));
+    // One binary, Salt's command names linked to it; each name runs its own command.
+    let halite = Command::new(root.join("usr/bin/halite")).output().unwrap();
+    assert_eq!(halite.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&halite.stderr).contains("link it as one of salt-master,"),
+        "{}",
+        String::from_utf8_lossy(&halite.stderr)
+    );
     for name in BINARIES {
         let binary = root.join("usr/bin").join(name);
+        assert_eq!(
+            std::fs::read_link(&binary).unwrap(),
+            Path::new("halite"),
+            "{name}"
+        );
         let output = run(Command::new(&binary).arg("--version"));
         assert_eq!(
             String::from_utf8_lossy(&output.stdout),

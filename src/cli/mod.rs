@@ -6,6 +6,7 @@ pub mod call;
 pub mod key;
 pub mod master;
 pub mod minion;
+pub mod multicall;
 pub mod run;
 pub mod salt;
 
