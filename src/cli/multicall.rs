@@ -5,8 +5,11 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+/// A command's entry point.
+type Main = fn() -> ExitCode;
+
 /// The commands by the names they answer to.
-const COMMANDS: [(&str, fn() -> ExitCode); 7] = [
+const COMMANDS: [(&str, Main); 7] = [
     ("salt-master", super::master::main),
     ("salt-minion", super::minion::main),
     ("salt-api", super::api::main),
