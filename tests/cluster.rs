@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Cluster, stderr, stdout, wait_until};
+use crate::support::{Cluster, returned_ids, stderr, stdout, wait_until};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -206,13 +206,7 @@ fn targets_select_minions_by_glob_regex_list_and_grain() {
     let ids = |args: &[&str]| -> Vec<String> {
         let output = cluster.run("salt", args);
         assert!(output.status.success(), "{args:?}: {}", stderr(&output));
-        let mut ids: Vec<String> = stdout(&output)
-            .lines()
-            .filter(|line| !line.starts_with(' ') && line.ends_with(':'))
-            .map(|line| line.trim_end_matches(':').to_owned())
-            .collect();
-        ids.sort();
-        ids
+        returned_ids(&stdout(&output))
     };
     assert_eq!(ids(&["*", "test.ping"]), ["db1", "web1", "web2"]);
     assert_eq!(ids(&["web*", "test.ping"]), ["web1", "web2"]);

@@ -4,33 +4,24 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Cluster, stderr, stdout};
+use crate::support::{Cluster, returned_ids, stderr, stdout};
 
 const NODEGROUPS: &str = "nodegroups:\n  web: minion1 or minion2\n  pair: [minion2, minion3]\n  nested: N@web and not minion1\n  dangling: N@nosuch\n";
 
 /// A master (with the cluster's short waits: a minion that is down costs `timeout` +
 /// `gather_job_timeout`) and three minions.
 fn fleet() -> Cluster {
-    let mut cluster = Cluster::new(&format!("auto_accept: True\n{NODEGROUPS}"));
-    cluster.start_master();
-    for id in ["minion1", "minion2", "minion3"] {
-        cluster.start_minion(id, "");
-    }
-    cluster.wait_connected(&["minion1", "minion2", "minion3"]);
-    cluster
+    Cluster::with_minions(
+        &format!("auto_accept: True\n{NODEGROUPS}"),
+        &["minion1", "minion2", "minion3"],
+    )
 }
 
 /// The minions that returned in a `salt` run's nested output, sorted.
 fn returned(cluster: &Cluster, args: &[&str]) -> Vec<String> {
     let output = cluster.run("salt", args);
     assert!(output.status.success(), "{args:?}: {}", stderr(&output));
-    let mut ids: Vec<String> = stdout(&output)
-        .lines()
-        .filter(|line| !line.starts_with(' ') && line.ends_with(':'))
-        .map(|line| line.trim_end_matches(':').to_owned())
-        .collect();
-    ids.sort();
-    ids
+    returned_ids(&stdout(&output))
 }
 
 fn without_jids(text: &str) -> String {

@@ -263,13 +263,8 @@ fn minion_returns(text: &str) -> Vec<(String, String)> {
 /// job id lines stay on the terminal; `--out-indent` and `--no-parse` reach every minion.
 #[test]
 fn salt_out_file_indent_and_no_parse_with_three_minions() {
-    let mut cluster = Cluster::new("auto_accept: True\n");
-    cluster.start_master();
     let ids = ["m1", "m2", "m3"];
-    for id in ids {
-        cluster.start_minion(id, "");
-    }
-    cluster.wait_connected(&ids);
+    let cluster = Cluster::with_minions("auto_accept: True\n", &ids);
     let file = cluster.path().join("returns.txt");
     std::fs::write(&file, "stale\n").unwrap();
     let path = file.to_str().unwrap();

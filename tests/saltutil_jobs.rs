@@ -130,13 +130,8 @@ fn running_jids(cluster: &Cluster, target: &str) -> HashMap<String, Vec<String>>
 
 #[test]
 fn kill_term_and_signal_end_a_job_and_its_commands_on_each_minion() {
-    let mut cluster = Cluster::new("auto_accept: True\n");
-    cluster.start_master();
     let ids = ["m1", "m2", "m3"];
-    for id in ids {
-        cluster.start_minion(id, "");
-    }
-    cluster.wait_connected(&ids);
+    let cluster = Cluster::with_minions("auto_accept: True\n", &ids);
     // A duration no other process has: the job's sleep and the shell around it carry it.
     let marker = format!("61.{}", std::process::id());
     let script = format!("sh -c \"sleep {marker}; echo done\"");

@@ -11,7 +11,7 @@ use halite::link::tls::{MasterPin, TlsDialer};
 use halite::link::{Connector, Session};
 use halite::proto::{command, message};
 
-use crate::support::{Cluster, bin, free_port, stderr, stdout, wait_until};
+use crate::support::{Cluster, bin, free_port, say_hello, stderr, stdout, wait_until};
 
 /// A runtime that keeps the test's own sessions alive while the test waits on processes.
 fn runtime() -> tokio::runtime::Runtime {
@@ -60,25 +60,11 @@ async fn silent_sessions(source: IpAddr, port: u16, keys: &Path, count: usize) -
 
 /// A session that said hello as `id` in `role`, with the key in `keys`, and the master's answer.
 async fn hello_as(port: u16, keys: &Path, id: &str, role: &str) -> (Session, Value) {
-    let key = KeyPair::load_or_create(keys, "minion").unwrap();
-    let dialer = TlsDialer::new(
-        format!("127.0.0.1:{port}"),
-        &key,
-        MasterPin::FirstUse,
-        Duration::from_secs(10),
-    );
-    let mut session = dialer.connect().await.unwrap();
-    let hello = message(
-        "hello",
-        vec![
-            (Value::from("id"), Value::from(id)),
-            (Value::from("role"), Value::from(role)),
-        ],
-    );
-    session.tx.send(hello).await.unwrap();
-    let welcome = session.rx.recv().await.expect("an answer");
-    assert_eq!(command(&welcome), Some("welcome"), "{welcome}");
-    (session, welcome)
+    let fields = vec![
+        (Value::from("id"), Value::from(id)),
+        (Value::from("role"), Value::from(role)),
+    ];
+    say_hello(port, keys, fields).await
 }
 
 /// The master's answer to a hello claiming `id`, with a new key from `keys`.

@@ -822,6 +822,17 @@ impl Cluster {
         cluster
     }
 
+    /// A started master (with `master_extra`) and the minions `ids`, all connected.
+    pub fn with_minions(master_extra: &str, ids: &[&str]) -> Self {
+        let mut cluster = Self::new(master_extra);
+        cluster.start_master();
+        for id in ids {
+            cluster.start_minion(id, "");
+        }
+        cluster.wait_connected(ids);
+        cluster
+    }
+
     /// The cluster's directory.
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -1119,4 +1130,45 @@ impl Drop for Tmpfs {
             .arg(self.dir.path())
             .status();
     }
+}
+
+/// Says `hello` (`fields` after the command) to the master's link on `port` with a new key from
+/// `keys`, and returns the session and the master's answer, which must be a welcome.
+pub async fn say_hello(
+    port: u16,
+    keys: &Path,
+    fields: Vec<(Value, Value)>,
+) -> (halite::link::Session, Value) {
+    use halite::link::Connector;
+    let key = halite::keys::KeyPair::load_or_create(keys, "minion").unwrap();
+    let dialer = halite::link::tls::TlsDialer::new(
+        format!("127.0.0.1:{port}"),
+        &key,
+        halite::link::tls::MasterPin::FirstUse,
+        Duration::from_secs(10),
+    );
+    let mut session = dialer.connect().await.unwrap();
+    session
+        .tx
+        .send(halite::proto::message("hello", fields))
+        .await
+        .unwrap();
+    let welcome = session.rx.recv().await.expect("an answer");
+    assert_eq!(
+        halite::proto::command(&welcome),
+        Some("welcome"),
+        "{welcome}"
+    );
+    (session, welcome)
+}
+
+/// The minions that returned in `salt`'s nested output (unindented `id:` lines), sorted.
+pub fn returned_ids(text: &str) -> Vec<String> {
+    let mut ids: Vec<String> = text
+        .lines()
+        .filter(|line| !line.starts_with(' ') && line.ends_with(':'))
+        .map(|line| line.trim_end_matches(':').to_owned())
+        .collect();
+    ids.sort();
+    ids
 }

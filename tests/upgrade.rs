@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use halite::event::{Value, map_get};
 use halite::keys::{KeyPair, fingerprint};
-use halite::link::tls::{MasterPin, TlsDialer, TlsListener};
-use halite::link::{Acceptor, Connector, Gate, Session};
-use halite::proto::{command, message};
+use halite::link::tls::TlsListener;
+use halite::link::{Acceptor, Gate};
+use halite::proto::message;
 
-use crate::support::{Cluster, RawSubscriber, bin, stderr, stdout, wait_until};
+use crate::support::{Cluster, RawSubscriber, bin, say_hello, stderr, stdout, wait_until};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -31,23 +31,6 @@ fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     field(value, key)
         .as_str()
         .unwrap_or_else(|| panic!("{key} in {value}"))
-}
-
-/// Says `hello` (extra fields after the id) to the master on `port` with a new key from `keys`,
-/// and returns the session and the master's answer.
-async fn hello(port: u16, keys: &Path, fields: Vec<(Value, Value)>) -> (Session, Value) {
-    let key = KeyPair::load_or_create(keys, "minion").unwrap();
-    let dialer = TlsDialer::new(
-        format!("127.0.0.1:{port}"),
-        &key,
-        MasterPin::FirstUse,
-        Duration::from_secs(10),
-    );
-    let mut session = dialer.connect().await.unwrap();
-    session.tx.send(message("hello", fields)).await.unwrap();
-    let welcome = session.rx.recv().await.expect("an answer");
-    assert_eq!(command(&welcome), Some("welcome"), "{welcome}");
-    (session, welcome)
 }
 
 fn announcing(id: &str, protocol: u64, halite: &str) -> Vec<(Value, Value)> {
@@ -70,7 +53,7 @@ fn a_minion_of_a_protocol_the_master_does_not_serve_is_refused_in_one_line_with_
     let keys = cluster.path().join("peer");
     let rt = runtime();
     for (id, protocol, upgrade) in [("newer", 99, "master"), ("older", 0, "minion")] {
-        let (mut session, welcome) = rt.block_on(hello(
+        let (mut session, welcome) = rt.block_on(say_hello(
             cluster.port(),
             &keys,
             announcing(id, protocol, "9.9.9"),
@@ -132,7 +115,8 @@ fn a_minion_without_a_link_version_is_taken_as_protocol_1_and_admitted() {
     cluster.start_master();
     let rt = runtime();
     let bare = vec![("id".into(), "old1".into())];
-    let (_session, welcome) = rt.block_on(hello(cluster.port(), &cluster.path().join("k"), bare));
+    let (_session, welcome) =
+        rt.block_on(say_hello(cluster.port(), &cluster.path().join("k"), bare));
     assert_eq!(text(&welcome, "act"), "accept", "{welcome}");
     assert_eq!(field(&welcome, "protocol").as_u64(), Some(1));
     assert_eq!(field(&welcome, "accepts").to_string(), "[1, 1]");
