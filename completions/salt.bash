@@ -23,7 +23,7 @@ _salt() {
 
     case "${cmd}" in
         salt)
-            opts="-c -l -V -E -L -G -P -C -N -b -t -v -h --config-dir --log-level --generate --version --versions-report --output --out --no-colour --no-color --force-colour --force-color --state_output --state-output --state_verbose --state-verbose --output-indent --out-indent --output-file --out-file --output-file-append --out-file-append --return --return_config --return_kwargs --no-parse --pcre --list --grain --grain-pcre --compound --nodegroup --batch --batch-wait --failhard --timeout --async --verbose --show-jid --hide-timeout --static --help"
+            opts="-c -l -V -E -L -G -P -C -I -J -S -N -b -t -v -h --config-dir --log-level --generate --version --versions-report --output --out --no-colour --no-color --force-colour --force-color --state_output --state-output --state_verbose --state-verbose --output-indent --out-indent --output-file --out-file --output-file-append --out-file-append --return --return_config --return_kwargs --no-parse --pcre --list --grain --grain-pcre --compound --pillar --pillar-pcre --ipcidr --nodegroup --batch --batch-wait --failhard --timeout --async --verbose --show-jid --hide-timeout --static --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

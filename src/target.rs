@@ -11,6 +11,8 @@ pub(crate) mod top;
 
 pub use compound::Compound;
 
+use std::net::IpAddr;
+
 use crate::event::Value;
 use crate::py::fnmatch::fnmatch;
 use crate::py::re::{Anchoring, Regex};
@@ -29,6 +31,12 @@ pub enum Target {
     Grain(String),
     /// `key:regex` on the grains, the regex matched at the start of the lowercased value.
     GrainPcre(String),
+    /// `key:glob` on the pillar.
+    Pillar(String),
+    /// `key:regex` on the pillar.
+    PillarPcre(String),
+    /// An address or network the minion's `ipv4`/`ipv6` grains hold.
+    IpCidr(Subnet),
     /// Words joined by `and`, `or`, `not` and parentheses (`G@os:Debian and web*`).
     Compound(Compound),
 }
@@ -37,7 +45,9 @@ pub enum Target {
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     /// The `tgt_type` is not one halite has.
-    #[error("unknown target type {0}: use glob, pcre, list, grain, grain_pcre or compound")]
+    #[error(
+        "unknown target type {0}: use glob, pcre, list, grain, grain_pcre, pillar, pillar_pcre, ipcidr, compound or nodegroup"
+    )]
     UnknownType(String),
     /// A `pcre` target that is not a valid regular expression.
     #[error("invalid regular expression {pattern}: {reason}")]
@@ -47,9 +57,12 @@ pub enum TargetError {
         /// The parser's complaint.
         reason: String,
     },
-    /// A `grain` target without `key:value`.
-    #[error("grain target {0} must be key:value")]
+    /// A `grain` or `pillar` target without `key:value`.
+    #[error("grain or pillar target {0} must be key:value")]
     BadGrain(String),
+    /// An `ipcidr` target that is not an address or a network.
+    #[error("{0} is not an IP address or network (such as 10.0.0.0/24)")]
+    BadSubnet(String),
     /// `-N NAME` or `N@NAME` for a group the master's `nodegroups` does not define.
     #[error("Node group {name} unavailable in {file}: define it under nodegroups")]
     UnknownNodegroup {
@@ -90,16 +103,22 @@ impl Target {
                 Value::Array(items) => items.iter().map(|i| py_str(i).into_owned()).collect(),
                 other => list(&py_str(other)),
             })),
-            "grain" | "grain_pcre" => {
+            "grain" | "grain_pcre" | "pillar" | "pillar_pcre" => {
                 let expr = text();
                 if !expr.contains(':') {
-                    Err(TargetError::BadGrain(expr))
-                } else if tgt_type == "grain" {
-                    Ok(Target::Grain(expr))
-                } else {
-                    Ok(Target::GrainPcre(expr))
+                    return Err(TargetError::BadGrain(expr));
                 }
+                Ok(match tgt_type {
+                    "grain" => Target::Grain(expr),
+                    "grain_pcre" => Target::GrainPcre(expr),
+                    "pillar" => Target::Pillar(expr),
+                    _ => Target::PillarPcre(expr),
+                })
             }
+            "ipcidr" => text()
+                .parse()
+                .map(Target::IpCidr)
+                .map_err(|()| TargetError::BadSubnet(text())),
             "compound" => Compound::parse(&text()).map(Target::Compound),
             other => Err(TargetError::UnknownType(other.to_owned())),
         }
@@ -108,28 +127,141 @@ impl Target {
     /// Whether matching needs the minions' grains.
     pub fn needs_grains(&self) -> bool {
         match self {
-            Target::Grain(_) | Target::GrainPcre(_) => true,
+            Target::Grain(_) | Target::GrainPcre(_) | Target::IpCidr(_) => true,
             Target::Compound(compound) => compound.needs_grains(),
-            Target::Glob(_) | Target::Pcre(_) | Target::List(_) => false,
+            _ => false,
         }
     }
 
-    /// Whether the minion `id` with `grains` is targeted. Without grains (`None`, a minion the
-    /// master never heard from) a grain target matches, so the minion decides, as Salt's
-    /// greedy matching does.
-    pub fn matches(&self, id: &str, grains: Option<&Value>) -> bool {
+    /// Whether matching needs the minion's pillar.
+    pub fn needs_pillar(&self) -> bool {
+        match self {
+            Target::Pillar(_) | Target::PillarPcre(_) => true,
+            Target::Compound(compound) => compound.needs_pillar(),
+            _ => false,
+        }
+    }
+
+    /// Whether the minion `id` with these `facts` is targeted.
+    pub fn matches(&self, id: &str, facts: Facts<'_>) -> bool {
         match self {
             Target::Glob(glob) => fnmatch(id, glob),
             Target::Pcre(regex) => regex.is_match(id),
             Target::List(ids) => ids.iter().any(|listed| listed == id),
-            Target::Grain(expr) => {
-                grains.is_none_or(|grains| subdict_match(grains, expr, ":", Pattern::Glob))
-            }
-            Target::GrainPcre(expr) => {
-                grains.is_none_or(|grains| subdict_match(grains, expr, ":", Pattern::Regex))
-            }
-            Target::Compound(compound) => compound.matches(id, grains),
+            Target::Grain(expr) => facts.grains_match(expr, ":", Pattern::Glob),
+            Target::GrainPcre(expr) => facts.grains_match(expr, ":", Pattern::Regex),
+            Target::Pillar(expr) => facts.pillar_match(expr, ":", Pattern::Glob),
+            Target::PillarPcre(expr) => facts.pillar_match(expr, ":", Pattern::Regex),
+            Target::IpCidr(subnet) => facts.in_subnet(subnet),
+            Target::Compound(compound) => compound.matches(id, facts),
         }
+    }
+}
+
+/// What a target is matched against besides the id. `None` is data not known where the match
+/// is made (grains of a minion the master never heard from, every minion's pillar on the
+/// master): its terms hold, so the minion decides, as Salt's greedy matching does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts<'a> {
+    /// The minion's grains.
+    pub grains: Option<&'a Value>,
+    /// The minion's pillar.
+    pub pillar: Option<&'a Value>,
+}
+
+impl<'a> Facts<'a> {
+    /// Grains alone; the pillar is not known here.
+    pub fn grains(grains: Option<&'a Value>) -> Self {
+        Self {
+            grains,
+            pillar: None,
+        }
+    }
+
+    fn grains_match(&self, expr: &str, delimiter: &str, how: Pattern) -> bool {
+        self.grains
+            .is_none_or(|grains| subdict_match(grains, expr, delimiter, how))
+    }
+
+    fn pillar_match(&self, expr: &str, delimiter: &str, how: Pattern) -> bool {
+        self.pillar
+            .is_none_or(|pillar| subdict_match(pillar, expr, delimiter, how))
+    }
+
+    /// Salt's `ipcidr` match: an address in the `ipv4` or `ipv6` grain, or one of them in the
+    /// network.
+    fn in_subnet(&self, subnet: &Subnet) -> bool {
+        let Some(grains) = self.grains else {
+            return true;
+        };
+        let family = if subnet.address.is_ipv4() {
+            "ipv4"
+        } else {
+            "ipv6"
+        };
+        crate::event::map_get(grains, family)
+            .and_then(Value::as_array)
+            .is_some_and(|addresses| {
+                addresses.iter().any(|address| {
+                    py_str(address)
+                        .parse::<IpAddr>()
+                        .is_ok_and(|address| subnet.contains(address))
+                })
+            })
+    }
+}
+
+/// An address (`10.0.0.5`) or a network (`10.0.0.0/24`, host bits clear, as Python's
+/// `ip_network` insists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subnet {
+    address: IpAddr,
+    prefix: u32,
+}
+
+impl std::str::FromStr for Subnet {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let address: IpAddr = address.parse().map_err(|_| ())?;
+        let bits = if address.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(prefix) => prefix.parse::<u32>().map_err(|_| ())?,
+            None => bits,
+        };
+        let subnet = Subnet { address, prefix };
+        if prefix > bits || subnet.masked(address) != bits_of(address) {
+            return Err(());
+        }
+        Ok(subnet)
+    }
+}
+
+impl Subnet {
+    fn masked(&self, address: IpAddr) -> u128 {
+        let bits = if address.is_ipv4() { 32 } else { 128 };
+        let host = bits - self.prefix;
+        let value = bits_of(address);
+        if host >= 128 {
+            0
+        } else {
+            value >> host << host
+        }
+    }
+
+    fn contains(&self, address: IpAddr) -> bool {
+        address.is_ipv4() == self.address.is_ipv4() && self.masked(address) == bits_of(self.address)
+    }
+}
+
+fn bits_of(address: IpAddr) -> u128 {
+    match address {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
     }
 }
 
@@ -237,35 +369,70 @@ mod tests {
     fn targets_match_as_salts_do() {
         let id = "web1.example.com";
         let t = |tgt: &str, kind: &str| Target::new(&Value::from(tgt), kind).unwrap();
-        assert!(t("web*", "glob").matches(id, None));
-        assert!(!t("db*", "glob").matches(id, None));
-        assert!(t("web\\d", "pcre").matches(id, None));
-        assert!(!t("\\d", "pcre").matches(id, None));
-        assert!(t("db1,web1.example.com", "list").matches(id, None));
-        assert!(!t("web1", "list").matches(id, None));
+        assert!(t("web*", "glob").matches(id, Facts::default()));
+        assert!(!t("db*", "glob").matches(id, Facts::default()));
+        assert!(t("web\\d", "pcre").matches(id, Facts::default()));
+        assert!(!t("\\d", "pcre").matches(id, Facts::default()));
+        assert!(t("db1,web1.example.com", "list").matches(id, Facts::default()));
+        assert!(!t("web1", "list").matches(id, Facts::default()));
         let g = grains();
-        assert!(t("os:debian", "grain").matches(id, Some(&g)));
-        assert!(t("roles:we*", "grain").matches(id, Some(&g)));
-        assert!(t("num_cpus:2", "grain").matches(id, Some(&g)));
-        assert!(t("ip:eth0:10.0.*", "grain").matches(id, Some(&g)));
-        assert!(!t("os:RedHat", "grain").matches(id, Some(&g)));
-        assert!(t("os:RedHat", "grain").matches(id, None));
+        assert!(t("os:debian", "grain").matches(id, Facts::grains(Some(&g))));
+        assert!(t("roles:we*", "grain").matches(id, Facts::grains(Some(&g))));
+        assert!(t("num_cpus:2", "grain").matches(id, Facts::grains(Some(&g))));
+        assert!(t("ip:eth0:10.0.*", "grain").matches(id, Facts::grains(Some(&g))));
+        assert!(!t("os:RedHat", "grain").matches(id, Facts::grains(Some(&g))));
+        assert!(t("os:RedHat", "grain").matches(id, Facts::default()));
         assert!(Target::new(&Value::from("os"), "grain").is_err());
         assert!(Target::new(&Value::from("x"), "nodegroup").is_err());
-        assert!(t("web* and G@os:debian", "compound").matches(id, Some(&g)));
+        assert!(t("web* and G@os:debian", "compound").matches(id, Facts::grains(Some(&g))));
         assert!(t("web* and not G@os:debian", "compound").needs_grains());
-        assert!(t("tier:p.*", "grain_pcre").matches(
-            id,
-            Some(&Value::Map(vec![(
-                Value::from("tier"),
-                Value::from("Prod")
-            )]))
-        ));
+        let tier = Value::Map(vec![(Value::from("tier"), Value::from("Prod"))]);
+        assert!(t("tier:p.*", "grain_pcre").matches(id, Facts::grains(Some(&tier))));
         // Salt's subdict matching: a map value matches by key, not by a glob on its keys.
-        assert!(t("ip:eth0", "grain").matches(id, Some(&g)));
-        assert!(!t("ip:eth*", "grain").matches(id, Some(&g)));
-        assert!(t("ip:*:10.0.0.1", "grain").matches(id, Some(&g)));
+        assert!(t("ip:eth0", "grain").matches(id, Facts::grains(Some(&g))));
+        assert!(!t("ip:eth*", "grain").matches(id, Facts::grains(Some(&g))));
+        assert!(t("ip:*:10.0.0.1", "grain").matches(id, Facts::grains(Some(&g))));
         let listed = Value::Array(vec![Value::from("web1.example.com")]);
-        assert!(Target::new(&listed, "list").unwrap().matches(id, None));
+        assert!(
+            Target::new(&listed, "list")
+                .unwrap()
+                .matches(id, Facts::default())
+        );
+    }
+
+    #[test]
+    fn pillar_and_subnet_targets_match_as_salts_do() {
+        let t = |tgt: &str, kind: &str| Target::new(&Value::from(tgt), kind).unwrap();
+        let grains =
+            crate::salt_yaml::load("{ipv4: [127.0.0.1, 10.1.2.3], ipv6: ['::1', 'fd00::5']}")
+                .unwrap();
+        let pillar = crate::salt_yaml::load("{role: web, env: {tier: Prod}}").unwrap();
+        let facts = Facts {
+            grains: Some(&grains),
+            pillar: Some(&pillar),
+        };
+        assert!(t("role:web", "pillar").matches("m", facts));
+        assert!(t("env:tier:prod", "pillar").matches("m", facts));
+        assert!(!t("role:db", "pillar").matches("m", facts));
+        assert!(t("role:w.b", "pillar_pcre").matches("m", facts));
+        // The master knows no pillar: the minion decides.
+        assert!(t("role:db", "pillar").matches("m", Facts::grains(Some(&grains))));
+        assert!(t("10.1.0.0/16", "ipcidr").matches("m", facts));
+        assert!(t("10.1.2.3", "ipcidr").matches("m", facts));
+        assert!(!t("10.1.2.4", "ipcidr").matches("m", facts));
+        assert!(!t("192.168.0.0/16", "ipcidr").matches("m", facts));
+        assert!(t("fd00::/8", "ipcidr").matches("m", facts));
+        assert!(t("0.0.0.0/0", "ipcidr").matches("m", facts));
+        for bad in ["10.1.2.3/16", "10.0.0.0/33", "web", "10.0.0.0/x"] {
+            assert!(Target::new(&Value::from(bad), "ipcidr").is_err(), "{bad}");
+        }
+        assert!(
+            t(
+                "I@role:web and S@10.1.0.0/16 and not J@env:tier:^dev",
+                "compound"
+            )
+            .matches("m", facts)
+        );
+        assert!(t("I@role:web", "compound").needs_pillar());
     }
 }

@@ -281,3 +281,60 @@ fn manage_runners_report_up_down_present_and_versions_as_salts_do() {
         stderr(&bad)
     );
 }
+
+#[test]
+fn pillar_and_address_targets_select_minions_as_salts_do() {
+    let mut cluster = Cluster::new("auto_accept: True\n");
+    let roots = cluster.path().join("pillar");
+    std::fs::create_dir_all(&roots).unwrap();
+    std::fs::write(
+        roots.join("top.sls"),
+        "base:\n  'minion[12]':\n    - web\n  minion3:\n    - db\n",
+    )
+    .unwrap();
+    std::fs::write(roots.join("web.sls"), "role: web\nsite: {name: par1}\n").unwrap();
+    std::fs::write(roots.join("db.sls"), "role: db\nsite: {name: lon2}\n").unwrap();
+    cluster.edit_master_config(
+        "auto_accept: True\n",
+        &format!(
+            "auto_accept: True\npillar_roots:\n  base:\n    - {}\n",
+            roots.display()
+        ),
+    );
+    cluster.start_master();
+    for id in ["minion1", "minion2", "minion3"] {
+        cluster.start_minion(id, "");
+    }
+    cluster.wait_connected(&["minion1", "minion2", "minion3"]);
+    // The master knows no pillar and sends the job to all; each minion matches its own.
+    assert_eq!(
+        returned(&cluster, &["-I", "role:web", "test.ping"]),
+        ["minion1", "minion2"]
+    );
+    assert_eq!(
+        returned(&cluster, &["-J", "site:name:^lon", "test.ping"]),
+        ["minion3"]
+    );
+    assert_eq!(
+        returned(&cluster, &["-C", "I@role:web and not minion1", "test.ping"]),
+        ["minion2"]
+    );
+    // Every minion here connects from loopback, which its ipv4 grain lists.
+    assert_eq!(
+        returned(&cluster, &["-S", "127.0.0.0/8", "test.ping"]),
+        ["minion1", "minion2", "minion3"]
+    );
+    assert_eq!(
+        returned(&cluster, &["-C", "S@127.0.0.1 and J@role:d.", "test.ping"]),
+        ["minion3"]
+    );
+    let nobody = cluster.run("salt", &["-S", "198.51.100.0/24", "test.ping"]);
+    assert_eq!(nobody.status.code(), Some(2), "{}", stdout(&nobody));
+    let bad = cluster.run("salt", &["-S", "10.0.0.1/8", "test.ping"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("10.0.0.1/8 is not an IP address or network"),
+        "{}",
+        stderr(&bad)
+    );
+}

@@ -52,10 +52,22 @@ pub struct Args {
     #[arg(short = 'P', long = "grain-pcre", group = "target_type")]
     grain_pcre: bool,
 
-    /// The target is a compound expression: globs, G@, P@, L@, E@ and N@ words joined by and,
-    /// or, not and parentheses
+    /// The target is a compound expression: globs, G@, P@, I@, J@, S@, L@, E@ and N@ words
+    /// joined by and, or, not and parentheses
     #[arg(short = 'C', long = "compound", group = "target_type")]
     compound: bool,
+
+    /// The target is pillar:glob (nested keys joined with ':')
+    #[arg(short = 'I', long = "pillar", group = "target_type")]
+    pillar: bool,
+
+    /// The target is pillar:regex (nested keys joined with ':')
+    #[arg(short = 'J', long = "pillar-pcre", group = "target_type")]
+    pillar_pcre: bool,
+
+    /// The target is an IP address or network (10.0.0.0/24) in the minions' ipv4/ipv6 grains
+    #[arg(short = 'S', long = "ipcidr", group = "target_type")]
+    ipcidr: bool,
 
     /// The target is a node group named in the master's nodegroups option
     #[arg(short = 'N', long = "nodegroup", group = "target_type")]
@@ -104,7 +116,7 @@ pub struct Args {
     #[arg(long = "static")]
     print_static: bool,
 
-    /// The minions to run on (a glob unless -E, -L, -G, -P, -C or -N)
+    /// The minions to run on (a glob unless -E, -L, -G, -P, -I, -J, -S, -C or -N)
     #[arg(value_name = "TARGET", required_unless_present_any = ["generate", "versions_report"])]
     target: Option<String>,
 
@@ -147,6 +159,12 @@ fn target(args: &Args) -> (Value, &'static str) {
         "compound"
     } else if args.nodegroup {
         "nodegroup"
+    } else if args.pillar {
+        "pillar"
+    } else if args.pillar_pcre {
+        "pillar_pcre"
+    } else if args.ipcidr {
+        "ipcidr"
     } else {
         "glob"
     };

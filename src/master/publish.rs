@@ -9,8 +9,8 @@ use crate::keys::KeyState;
 use crate::proto::job::{JobMinions, NewJob};
 use crate::proto::publish::PublishReply;
 use crate::proto::{JobLoad, Message, PublishRequest, SaltEvent};
-use crate::target::Target;
 use crate::target::nodegroup::NodeGroups;
+use crate::target::{Facts, Target};
 
 /// Publishes `request`; the reply is `{"jid", "minions", "missing", "connected"}` (`jid` empty
 /// when no minion matched, and then nothing is sent and no event fired, as with Salt).
@@ -34,13 +34,23 @@ pub(super) async fn publish(
         .keys
         .ids(KeyState::Accepted)
         .map_err(|err| err.to_string())?;
-    let minions: Vec<String> = if target.needs_grains() {
-        // Grains of minions not seen since the master started are read from the cache.
+    let minions: Vec<String> = if target.needs_grains() || target.needs_pillar() {
+        // Grains of minions not seen since the master started are read from the cache; the
+        // pillar is the one each connected minion was last sent (unknown otherwise: the
+        // minion decides).
         let (shared, target, accepted) = (Arc::clone(shared), target.clone(), accepted.clone());
         tokio::task::spawn_blocking(move || {
             accepted
                 .into_iter()
-                .filter(|id| target.matches(id, shared.sessions.grains(&shared, id).as_deref()))
+                .filter(|id| {
+                    let grains = shared.sessions.grains(&shared, id);
+                    let pillar = shared.sessions.pillar(id);
+                    let facts = Facts {
+                        grains: grains.as_deref(),
+                        pillar: pillar.as_deref(),
+                    };
+                    target.matches(id, facts)
+                })
                 .collect()
         })
         .await
@@ -48,7 +58,7 @@ pub(super) async fn publish(
     } else {
         accepted
             .iter()
-            .filter(|id| target.matches(id, None))
+            .filter(|id| target.matches(id, Facts::default()))
             .cloned()
             .collect()
     };

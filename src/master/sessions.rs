@@ -19,7 +19,7 @@ use crate::link::requests::IN_FLIGHT;
 use crate::link::{Acceptor, Session};
 use crate::proto::events::{Auth, KeyEvent, LinkMismatch, PresenceChange, PresencePresent};
 use crate::proto::link::{
-    Failure, Hello, LinkVersion, Mismatch, Request, Role, Verdict, Welcome, request_id,
+    Answer, Failure, Hello, LinkVersion, Mismatch, Request, Role, Verdict, Welcome, request_id,
 };
 use crate::proto::minion_data::MinionData;
 use crate::proto::{JobLoad, Message, ProtoError, SaltEvent, tags};
@@ -44,6 +44,8 @@ pub(crate) struct Sessions {
 struct Inner {
     connected: BTreeMap<String, Connected>,
     grains: HashMap<String, Arc<Value>>,
+    /// The pillar each minion was last sent, for pillar targets (kept while it is connected).
+    pillars: HashMap<String, Arc<Value>>,
     serial: u64,
 }
 
@@ -89,6 +91,20 @@ impl Sessions {
             .grains
             .insert(id.to_owned(), Arc::clone(&grains));
         Some(grains)
+    }
+
+    /// The pillar `id` was last sent while connected, if any.
+    pub fn pillar(&self, id: &str) -> Option<Arc<Value>> {
+        self.lock().pillars.get(id).cloned()
+    }
+
+    fn remember_pillar(&self, id: &str, pillar: &Value) {
+        let mut inner = self.lock();
+        if inner.connected.contains_key(id) {
+            inner
+                .pillars
+                .insert(id.to_owned(), Arc::new(pillar.clone()));
+        }
     }
 
     /// Queues `message` for `id`; false when it is not connected or its queue is full.
@@ -179,6 +195,7 @@ impl Sessions {
             match inner.connected.get(id) {
                 Some(connected) if connected.serial == serial => {
                     inner.connected.remove(id);
+                    inner.pillars.remove(id);
                     true
                 }
                 _ => false,
@@ -516,8 +533,15 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                     answering.spawn(async move {
                         let reply = match request {
                             Request::Pillar { pillarenv } => {
-                                super::pillar::answer(&shared.config, &id, &grains, pillarenv)
-                                    .await
+                                let whole = pillarenv.is_none();
+                                let reply =
+                                    super::pillar::answer(&shared.config, &id, &grains, pillarenv)
+                                        .await;
+                                // Pillar targets are matched against what the minion was sent.
+                                if whole && let Ok(Answer::Pillar(pillar)) = &reply {
+                                    shared.sessions.remember_pillar(&id, pillar);
+                                }
+                                reply
                             }
                             request => super::files::answer(&shared.files, request).await,
                         };

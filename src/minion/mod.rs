@@ -19,7 +19,7 @@ use crate::functions::{Call, Context, Job, RunningJobs};
 use crate::keys::{KeyError, KeyPair};
 use crate::proto::{JobLoad, MinionEventLoad};
 use crate::services::{ServiceFailed, Services, Stage};
-use crate::target::Target;
+use crate::target::{Facts, Target};
 use crate::wire;
 
 pub use files::{LinkPillar, cache as file_cache};
@@ -382,13 +382,35 @@ async fn run_job(
         ret_config,
         ret_kwargs,
     } = job;
-    match Target::new(&tgt, &tgt_type) {
-        Ok(target) if target.matches(&id, Some(&context.grains)) => {}
-        Ok(_) => return,
+    let target = match Target::new(&tgt, &tgt_type) {
+        Ok(target) => target,
         Err(err) => {
             tracing::warn!("ignored job {jid}: {err}");
             return;
         }
+    };
+    // The pillar a target looks at is the one in memory, fetched when there is none yet.
+    let pillar = if target.needs_pillar() {
+        if context.pillar.is_stale()
+            && let Err(err) = context.pillar.fetch().await
+        {
+            tracing::warn!("job {jid} targets the pillar, which cannot be fetched: {err}");
+        }
+        Some(
+            context
+                .pillar
+                .get(&context.config, &context.grains)
+                .unwrap_or_else(|_| Value::Map(Vec::new())),
+        )
+    } else {
+        None
+    };
+    let facts = Facts {
+        grains: Some(&context.grains),
+        pillar: pillar.as_ref(),
+    };
+    if !target.matches(&id, facts) {
+        return;
     }
     tracing::info!(
         "User {} Executing command {fun} with jid {jid}",

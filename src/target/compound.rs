@@ -1,6 +1,6 @@
 //! Salt's compound targets: words joined by `and`, `or`, `not` and parentheses, each word a
-//! glob on the id or an engine-prefixed pattern (`G@` grain, `P@` grain regex, `L@` list,
-//! `E@` id regex).
+//! glob on the id or an engine-prefixed pattern (`G@` grain, `P@` grain regex, `I@` pillar,
+//! `J@` pillar regex, `S@` address or network, `L@` list, `E@` id regex).
 //!
 //! Salt turns each word into `True` or `False`, puts an `and` before a `not` that follows a
 //! term, and hands the text to Python's `eval`: so `not` binds tighter than `and`, `and`
@@ -8,8 +8,7 @@
 //! nothing. The expression is parsed once here with the same grammar, and refused when Python
 //! would refuse it.
 
-use super::{Pattern, TargetError, list, pcre, subdict_match};
-use crate::event::Value;
+use super::{Facts, Pattern, Subnet, TargetError, list, pcre};
 use crate::py::fnmatch::fnmatch;
 use crate::py::re::Regex;
 
@@ -31,6 +30,12 @@ enum Term {
         delimiter: String,
         how: Pattern,
     },
+    Pillar {
+        expr: String,
+        delimiter: String,
+        how: Pattern,
+    },
+    Subnet(Subnet),
 }
 
 /// The expression over the terms, by index.
@@ -106,15 +111,22 @@ impl Compound {
     pub fn needs_grains(&self) -> bool {
         self.terms
             .iter()
-            .any(|term| matches!(term, Term::Grain { .. }))
+            .any(|term| matches!(term, Term::Grain { .. } | Term::Subnet(_)))
     }
 
-    /// Whether the minion `id` with `grains` is targeted; without grains, grain terms hold.
-    pub fn matches(&self, id: &str, grains: Option<&Value>) -> bool {
+    /// Whether a term looks at the pillar.
+    pub fn needs_pillar(&self) -> bool {
+        self.terms
+            .iter()
+            .any(|term| matches!(term, Term::Pillar { .. }))
+    }
+
+    /// Whether the minion `id` with these `facts` is targeted.
+    pub fn matches(&self, id: &str, facts: Facts<'_>) -> bool {
         let truth: Vec<bool> = self
             .terms
             .iter()
-            .map(|term| term.matches(id, grains))
+            .map(|term| term.matches(id, facts))
             .collect();
         self.expr.eval(&truth)
     }
@@ -138,31 +150,45 @@ impl Term {
             }
             _ => return Ok(Term::Glob(word.to_owned())),
         };
-        let grain = |how| {
-            if pattern.contains(delimiter.as_str()) {
-                Ok(Term::Grain {
-                    expr: pattern.clone(),
-                    delimiter: delimiter.clone(),
-                    how,
-                })
-            } else {
-                Err(format!("{word} must be key{delimiter}value"))
+        let data = |pillar: bool, how| {
+            if !pattern.contains(delimiter.as_str()) {
+                return Err(format!("{word} must be key{delimiter}value"));
             }
+            let (expr, delimiter) = (pattern.clone(), delimiter.clone());
+            Ok(if pillar {
+                Term::Pillar {
+                    expr,
+                    delimiter,
+                    how,
+                }
+            } else {
+                Term::Grain {
+                    expr,
+                    delimiter,
+                    how,
+                }
+            })
         };
         match engine {
-            'G' => grain(Pattern::Glob),
-            'P' => grain(Pattern::Regex),
+            'G' => data(false, Pattern::Glob),
+            'P' => data(false, Pattern::Regex),
+            'I' => data(true, Pattern::Glob),
+            'J' => data(true, Pattern::Regex),
+            'S' => pattern
+                .parse()
+                .map(Term::Subnet)
+                .map_err(|()| format!("{word}: not an IP address or network")),
             'E' => pcre(&pattern)
                 .map(Term::Pcre)
                 .map_err(|err| err.to_string()),
             'L' => Ok(Term::List(list(&pattern))),
             _ => Err(format!(
-                "{word}: halite has no {engine}@ targets (pillar, node group, subnet or range)"
+                "{word}: halite has no {engine}@ targets (node groups are written out before a job is published; ranges need a range server)"
             )),
         }
     }
 
-    fn matches(&self, id: &str, grains: Option<&Value>) -> bool {
+    fn matches(&self, id: &str, facts: Facts<'_>) -> bool {
         match self {
             Term::Glob(glob) => fnmatch(id, glob),
             Term::Pcre(regex) => regex.is_match(id),
@@ -171,7 +197,13 @@ impl Term {
                 expr,
                 delimiter,
                 how,
-            } => grains.is_none_or(|grains| subdict_match(grains, expr, delimiter, *how)),
+            } => facts.grains_match(expr, delimiter, *how),
+            Term::Pillar {
+                expr,
+                delimiter,
+                how,
+            } => facts.pillar_match(expr, delimiter, *how),
+            Term::Subnet(subnet) => facts.in_subnet(subnet),
         }
     }
 }

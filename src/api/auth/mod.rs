@@ -33,7 +33,7 @@ use crate::config::{Config, ConfigError};
 use crate::event::{Value, map_get};
 use crate::keys::{KeyState, KeyStore};
 use crate::proto::minion_data::MinionData;
-use crate::target::{Compound, Target};
+use crate::target::{Compound, Facts, Target};
 use eauth::{FailureTime, Identity};
 
 /// Salt's `token_expire` default: 12 hours.
@@ -313,7 +313,9 @@ impl Shared {
                 let minions = std::cell::OnceCell::new();
                 let targeted = || {
                     minions.get_or_init(|| match Target::new(tgt, tgt_type) {
-                        Ok(target) => self.minions(|id, grains| target.matches(id, grains)),
+                        Ok(target) => {
+                            self.minions(|id, grains| target.matches(id, Facts::grains(grains)))
+                        }
                         Err(_) => Vec::new(),
                     })
                 };
@@ -322,7 +324,15 @@ impl Shared {
                     let Ok(valid) = Compound::parse(valid) else {
                         return minions.is_empty();
                     };
-                    let allowed = self.minions(|id, grains| valid.matches(id, grains));
+                    // The API knows no pillar: a pillar term in an ACL allows nothing.
+                    let no_pillar = Value::Map(Vec::new());
+                    let allowed = self.minions(|id, grains| {
+                        let facts = Facts {
+                            grains,
+                            pillar: Some(&no_pillar),
+                        };
+                        valid.matches(id, facts)
+                    });
                     minions.iter().all(|id| allowed.contains(id))
                 })
             }
