@@ -9,13 +9,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use interprocess::local_socket::tokio::{Listener as LocalListener, Stream as LocalStream};
-use interprocess::local_socket::traits::StreamCommon as _;
-use interprocess::local_socket::traits::tokio::{Listener as _, Stream as _};
-use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
-use interprocess::os::unix::local_socket::ListenerOptionsExt;
+use std::os::fd::AsRawFd as _;
+
+use nix::sys::socket::{AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+use nix::sys::stat::Mode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 /// Where one socket of a bus is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -48,7 +47,7 @@ pub struct BusAddress {
 #[derive(Debug)]
 pub enum Stream {
     /// A Unix socket connection.
-    Unix(LocalStream),
+    Unix(UnixStream),
     /// A loopback TCP connection.
     Tcp(TcpStream),
 }
@@ -58,10 +57,7 @@ impl Endpoint {
     pub async fn connect(&self, timeout: Duration) -> io::Result<Stream> {
         let attempt = async {
             match self {
-                Endpoint::Unix(path) => {
-                    let name = path.as_path().to_fs_name::<GenericFilePath>()?;
-                    LocalStream::connect(name).await.map(Stream::Unix)
-                }
+                Endpoint::Unix(path) => UnixStream::connect(path).await.map(Stream::Unix),
                 Endpoint::Tcp(port) => {
                     let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, *port)).await?;
                     // Asked once connected, so that the listener checked is the one reached.
@@ -93,22 +89,29 @@ impl Endpoint {
                     }
                     std::fs::remove_file(path)?;
                 }
-                let name = path.as_path().to_fs_name::<GenericFilePath>()?;
-                let listener = ListenerOptions::new()
-                    .name(name)
-                    .mode(mode as libc::mode_t)
-                    .reclaim_name(true)
-                    .create_tokio()?;
-                // The mode set before binding is narrowed by the umask; set it exactly, as Salt
+                let mode = Mode::from_bits_truncate(mode as libc::mode_t);
+                let socket = nix::sys::socket::socket(
+                    AddressFamily::Unix,
+                    SockType::Stream,
+                    SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+                    None,
+                )?;
+                // On Linux the socket file takes the mode of the socket it is bound from, so it
+                // is never reachable with the umask's wider mode in between.
+                nix::sys::stat::fchmod(&socket, mode)?;
+                nix::sys::socket::bind(socket.as_raw_fd(), &UnixAddr::new(path.as_path())?)?;
+                let file = SocketFile(path.clone());
+                // The mode given at bind time is narrowed by the umask; set it exactly, as Salt
                 // does, without following a link someone may have put in the socket's place.
                 nix::sys::stat::fchmodat(
                     nix::fcntl::AT_FDCWD,
                     path.as_path(),
-                    nix::sys::stat::Mode::from_bits_truncate(mode as libc::mode_t),
+                    mode,
                     nix::sys::stat::FchmodatFlags::NoFollowSymlink,
-                )
-                .map_err(io::Error::from)?;
-                Ok(Listener::Unix(listener, path.clone()))
+                )?;
+                nix::sys::socket::listen(&socket, Backlog::MAXCONN)?;
+                let listener = UnixListener::from_std(socket.into())?;
+                Ok(Listener::Unix(listener, file))
             }
             Endpoint::Tcp(port) => {
                 let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, *port)).await?;
@@ -129,10 +132,20 @@ impl Endpoint {
 /// A listening bus socket. A Unix socket file is removed when the listener is dropped.
 #[derive(Debug)]
 pub enum Listener {
-    /// A Unix socket and its path.
-    Unix(LocalListener, PathBuf),
+    /// A Unix socket and its file.
+    Unix(UnixListener, SocketFile),
     /// A loopback TCP listener.
     Tcp(TcpListener),
+}
+
+/// A socket file this process bound, removed when dropped (also when binding fails half-way).
+#[derive(Debug)]
+pub struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Who is on the other end of an accepted connection, for log lines.
@@ -150,8 +163,8 @@ impl Listener {
     pub async fn accept(&self) -> io::Result<(Stream, Peer)> {
         match self {
             Listener::Unix(listener, _) => {
-                let stream = listener.accept().await?;
-                let peer = match stream.peer_creds().ok().and_then(|creds| creds.pid()) {
+                let (stream, _) = listener.accept().await?;
+                let peer = match stream.peer_cred().ok().and_then(|creds| creds.pid()) {
                     Some(pid) => format!("pid {pid}"),
                     None => "unknown process".to_owned(),
                 };

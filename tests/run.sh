@@ -8,6 +8,7 @@ bash tests/salt-env.sh
 bash tests/system-packages.sh
 bash tests/cargo-tools.sh
 cargo fmt --all -- --check
+bash tests/supply-chain.sh
 cargo clippy --locked --all-targets -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --no-fail-fast

@@ -15,7 +15,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rcgen::PublicKeyData;
+use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::sign::CertifiedKey;
 
@@ -101,17 +101,24 @@ impl KeyPair {
         let public_path = dir.join(format!("{name}.pub"));
         let created = !private_path.exists();
         if created {
-            let generated = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(|err| {
-                KeyError::Invalid {
+            let pkcs8 =
+                Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).map_err(|_| {
+                    KeyError::Invalid {
+                        path: private_path.clone(),
+                        reason: "the system's random source failed".to_owned(),
+                    }
+                })?;
+            let generated =
+                Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|err| KeyError::Invalid {
                     path: private_path.clone(),
                     reason: err.to_string(),
-                }
-            })?;
-            write_new(&private_path, generated.serialize_pem().as_bytes(), 0o400)?;
+                })?;
+            let block = pem::Pem::new("PRIVATE KEY", pkcs8.as_ref());
+            write_new(&private_path, pem_text(&block).as_bytes(), 0o400)?;
             write_public(
                 dir,
                 &public_path,
-                &(public_pem(&generated.subject_public_key_info()) + "\n"),
+                &(public_pem(&ed25519_spki(&generated)) + "\n"),
             )?;
         }
         let text = read_private(&private_path)?;
@@ -119,11 +126,16 @@ impl KeyPair {
             path: private_path.clone(),
             reason,
         };
-        let pair = rcgen::KeyPair::from_pem(&text).map_err(|err| invalid(err.to_string()))?;
-        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pair.serialize_der()));
+        let der = pem::parse(&text)
+            .map_err(|err| invalid(err.to_string()))?
+            .into_contents();
+        // PKCS#8 v1 (OpenSSL's) or v2 (with the public key, as written here).
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+            .map_err(|err| invalid(format!("not an Ed25519 private key: {err}")))?;
+        let spki = ed25519_spki(&pair);
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der));
         let signing = rustls::crypto::ring::sign::any_supported_type(&der)
             .map_err(|err| invalid(err.to_string()))?;
-        let spki = pair.subject_public_key_info();
         let certified = CertifiedKey::new(vec![CertificateDer::from(spki.clone())], signing);
         let pair = Self {
             certified: Arc::new(certified),
@@ -238,9 +250,25 @@ fn read_private(path: &Path) -> Result<String, KeyError> {
 /// A DER `SubjectPublicKeyInfo` as a PEM `PUBLIC KEY` block with LF line ends and no final
 /// newline.
 pub fn public_pem(spki: &[u8]) -> String {
-    let block = pem::Pem::new("PUBLIC KEY", spki.to_vec());
-    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
-    pem::encode_config(&block, config).trim_end().to_owned()
+    pem_text(&pem::Pem::new("PUBLIC KEY", spki.to_vec()))
+        .trim_end()
+        .to_owned()
+}
+
+fn pem_text(block: &pem::Pem) -> String {
+    pem::encode_config(
+        block,
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
+
+/// An Ed25519 public key as a DER `SubjectPublicKeyInfo` (RFC 8410): the fixed header for the
+/// algorithm `id-Ed25519`, then the 32 bytes of the key.
+fn ed25519_spki(pair: &Ed25519KeyPair) -> Vec<u8> {
+    const HEADER: [u8; 12] = [
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    [&HEADER[..], pair.public_key().as_ref()].concat()
 }
 
 /// The DER inside a PEM `PUBLIC KEY` block, if `text` holds one.
@@ -300,6 +328,38 @@ mod tests {
         assert_eq!(
             public_der(&on_disk).map(|der| public_pem(&der)),
             Some(first.public_pem().to_owned())
+        );
+    }
+
+    #[test]
+    fn an_ed25519_key_made_by_openssl_loads_with_its_public_key() {
+        // `openssl genpkey -algorithm ed25519` (PKCS#8 v1, no public key inside) and its
+        // `openssl pkey -pubout`.
+        let dir = tempfile::tempdir().unwrap();
+        let write_key = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        };
+        write_key(
+            "master.pem",
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIIm6bnjc6+y69OLuXV86Ai5MhI7MmKwnqtVUAhETHnXG\n-----END PRIVATE KEY-----\n",
+        );
+        let (pair, created) = KeyPair::load_or_generate(dir.path(), "master").unwrap();
+        assert!(!created);
+        assert_eq!(
+            pair.public_pem(),
+            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEALUR7bnYc+ctN68+FzRhKjze8kT8DnYlHyn9i1GtrXrU=\n-----END PUBLIC KEY-----"
+        );
+        // Not a key at all: refused with the file named.
+        write_key(
+            "bad.pem",
+            "-----BEGIN PRIVATE KEY-----\nYWJj\n-----END PRIVATE KEY-----\n",
+        );
+        let err = KeyPair::load_or_generate(dir.path(), "bad").unwrap_err();
+        assert!(
+            err.to_string().contains("bad.pem is not a valid key file"),
+            "{err}"
         );
     }
 
