@@ -23,7 +23,7 @@ _salt__run() {
 
     case "${cmd}" in
         salt__run)
-            opts="-c -l -V -h --config-dir --log-level --generate --version --versions-report --output --out --no-colour --no-color --force-colour --force-color --state_output --state-output --state_verbose --state-verbose --output-indent --out-indent --output-file --out-file --output-file-append --out-file-append --no-parse --help state.event event.bench reactor.dry_run event.send http.query jobs.active jobs.list_job jobs.list_jobs jobs.lookup_jid jobs.print_job manage.alived manage.allowed manage.down manage.joined manage.list_not_state manage.list_state manage.not_alived manage.not_allowed manage.not_joined manage.not_present manage.not_reaped manage.present manage.reaped manage.status manage.up manage.versions reactor.list ret.get_fun ret.get_jid ret.get_jids ret.get_minions ret.stats test.arg test.sleep"
+            opts="-c -l -V -d -h --config-dir --log-level --generate --version --versions-report --output --out --no-colour --no-color --force-colour --force-color --state_output --state-output --state_verbose --state-verbose --output-indent --out-indent --output-file --out-file --output-file-append --out-file-append --no-parse --documentation --doc --help state.event event.bench reactor.dry_run event.send http.query jobs.active jobs.list_job jobs.list_jobs jobs.lookup_jid jobs.print_job manage.alived manage.allowed manage.down manage.joined manage.list_not_state manage.list_state manage.not_alived manage.not_allowed manage.not_joined manage.not_present manage.not_reaped manage.present manage.reaped manage.status manage.up manage.versions reactor.list ret.get_fun ret.get_jid ret.get_jids ret.get_minions ret.stats test.arg test.sleep"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -50,11 +50,11 @@ _salt__run() {
                     return 0
                     ;;
                 --out)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "nested json yaml txt raw quiet highstate" -- "${cur}"))
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "nested json yaml txt raw quiet highstate" -- "${cur}"))
                     return 0
                     ;;
                 --state-output)

@@ -4,7 +4,13 @@ complete -c salt-run -l generate -d 'Write a man page or shell completion script
 bash\t'Bash completion'
 zsh\t'Zsh completion'
 fish\t'Fish completion'"
-complete -c salt-run -l out -l output -d 'Outputter for the return: nested, json, yaml, txt, raw, quiet, highstate [default: the one the return names, else nested]' -r
+complete -c salt-run -l out -l output -d 'Outputter for the return: nested, json, yaml, txt, raw, quiet, highstate [default: the one the return names, else nested]' -r -f -a "nested\t''
+json\t''
+yaml\t''
+txt\t''
+raw\t''
+quiet\t''
+highstate\t''"
 complete -c salt-run -l state-output -l state_output -d 'How the highstate outputter shows each state: full, terse, mixed or changes (each optionally with _id) [default: the config\'s state_output, full]' -r
 complete -c salt-run -l state-verbose -l state_verbose -d 'Whether the highstate outputter shows states that succeeded without changes [default: the config\'s state_verbose, True]' -r -f -a "True\t''
 true\t''
@@ -18,7 +24,8 @@ complete -c salt-run -s V -l versions-report -d 'Print the versions of halite an
 complete -c salt-run -l no-color -l no-colour -d 'Never colour the output'
 complete -c salt-run -l force-color -l force-colour -d 'Colour the output even when it is not a terminal'
 complete -c salt-run -l out-file-append -l output-file-append -d 'With --out-file: add to the end of FILE instead of emptying it'
-complete -c salt-run -s h -l help -d 'Print help'
+complete -c salt-run -s d -l doc -l documentation -d 'Print the documentation of the runner functions FUNCTION names (a module, a function or a glob; all without it) and exit'
+complete -c salt-run -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c salt-run -n __fish_is_first_arg -f -a 'state.event' -d 'Prints a bus\'s events as they arrive, as Salt\'s state.event does'
 complete -c salt-run -n __fish_is_first_arg -f -a 'event.bench' -d 'Load-tests a bus speaking Salt\'s protocol, or the reference relay'
 complete -c salt-run -n __fish_is_first_arg -f -a 'reactor.dry_run' -d 'What the reactor would do for an event, without doing it'

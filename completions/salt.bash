@@ -23,7 +23,7 @@ _salt() {
 
     case "${cmd}" in
         salt)
-            opts="-c -l -V -E -L -G -P -C -I -J -S -N -b -t -v -h --config-dir --log-level --generate --version --versions-report --output --out --no-colour --no-color --force-colour --force-color --state_output --state-output --state_verbose --state-verbose --output-indent --out-indent --output-file --out-file --output-file-append --out-file-append --return --return_config --return_kwargs --no-parse --pcre --list --grain --grain-pcre --compound --pillar --pillar-pcre --ipcidr --nodegroup --batch --batch-wait --failhard --timeout --async --verbose --show-jid --hide-timeout --static --help"
+            opts="-c -l -V -E -L -G -P -C -I -J -S -N -b -t -v -h --config-dir --log-level --generate --version --versions-report --output --out --no-colour --no-color --force-colour --force-color --state_output --state-output --state_verbose --state-verbose --output-indent --out-indent --output-file --out-file --output-file-append --out-file-append --return --return_config --return_kwargs --no-parse --pcre --list --grain --grain-pcre --compound --pillar --pillar-pcre --ipcidr --nodegroup --batch --batch-wait --failhard --timeout --async --verbose --show-jid --hide-timeout --static --help beacons.add beacons.delete beacons.disable beacons.disable_beacon beacons.enable beacons.enable_beacon beacons.list beacons.list_available beacons.modify beacons.reset beacons.save cmd.retcode cmd.run cmd.run_all cp.cache_file cp.cache_files cp.envs cp.get_dir cp.get_file cp.get_file_str cp.hash_file cp.list_master cp.list_master_dirs event.fire event.fire_master event.send file.directory_exists file.file_exists file.get_hash file.read file.remove file.write grains.get grains.item grains.items group.add group.adduser group.chgid group.delete group.deluser group.info group.members pillar.get pillar.item pillar.items pillar.keys pillar.ls pillar.raw pkg.install pkg.latest_version pkg.list_pkgs pkg.purge pkg.refresh_db pkg.remove pkg.version saltutil.find_job saltutil.kill_job saltutil.refresh_pillar saltutil.running saltutil.signal_job saltutil.term_job schedule.add schedule.delete schedule.disable schedule.disable_job schedule.enable schedule.enable_job schedule.list schedule.modify schedule.run_job schedule.save schedule.show_next_fire_time service.available service.disable service.disabled service.enable service.enabled service.reload service.restart service.start service.status service.stop state.apply state.highstate state.running state.show_highstate state.show_low_sls state.show_sls state.show_top state.single state.sls state.sls_id state.top sys.argspec sys.doc sys.list_functions sys.list_modules test.arg test.echo test.false test.ping test.retcode test.sleep test.true test.version user.add user.chfullname user.chgid user.chgroups user.chhome user.chshell user.chuid user.delete user.info"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -50,11 +50,11 @@ _salt() {
                     return 0
                     ;;
                 --out)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "nested json yaml txt raw quiet highstate" -- "${cur}"))
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "nested json yaml txt raw quiet highstate" -- "${cur}"))
                     return 0
                     ;;
                 --state-output)

@@ -8,7 +8,7 @@ use crate::support::bin;
 const BINARIES: &[(&str, &str)] = &[
     ("salt-master", "8"),
     ("salt-minion", "8"),
-    ("salt-api", "1"),
+    ("salt-api", "8"),
     ("salt-call", "1"),
     ("salt-run", "1"),
     ("salt", "1"),

@@ -24,6 +24,7 @@ mod files;
 mod fleet;
 mod generated;
 mod grains;
+mod help;
 mod layers;
 mod netns;
 mod output_options;

@@ -152,7 +152,13 @@ impl ParseArgs {
 pub struct OutputArgs {
     /// Outputter for the return: nested, json, yaml, txt, raw, quiet, highstate [default: the
     /// one the return names, else nested]
-    #[arg(long = "out", visible_alias = "output", value_name = "OUTPUTTER")]
+    #[arg(
+        long = "out",
+        visible_alias = "output",
+        value_name = "OUTPUTTER",
+        value_parser = OutputterName,
+        hide_possible_values = true
+    )]
     pub out: Option<String>,
 
     /// Never colour the output
@@ -440,5 +446,27 @@ impl TypedValueParser for FunctionName {
         Some(Box::new((self.0)().into_iter().map(|signature| {
             PossibleValue::new(signature.name).help(signature.summary)
         })))
+    }
+}
+
+/// The `--out` value: any name parses, so an unknown one gets the outputter's own message;
+/// the outputters' names are its possible values, for the shell completions.
+#[derive(Debug, Clone, Copy)]
+struct OutputterName;
+
+impl TypedValueParser for OutputterName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        StringValueParser::new().parse_ref(command, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(Outputter::names().map(PossibleValue::new)))
     }
 }

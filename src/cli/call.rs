@@ -21,10 +21,13 @@ use crate::functions::signature::{Bound, text};
 use crate::functions::{self, Call, FUNCTIONS, RunningJobs};
 use crate::minion::grains::grains;
 
-/// Run a Salt function on this minion and return the result to the master, fire events, or
-/// watch a bus.
+/// Run an execution function on this minion, locally or returning to the master.
+///
+/// salt-call runs FUNCTION with ARGS on the minion it is run on and prints the return; the
+/// return goes to the master as a job's would, unless --local runs without a master.
+/// `salt-call sys.doc MODULE` shows what the functions do; `sys.argspec` their parameters.
 #[derive(Debug, Parser)]
-#[command(name = "salt-call", version, disable_version_flag = true, about, long_about = None)]
+#[command(name = "salt-call", version, disable_version_flag = true)]
 #[command(
     after_help = "Examples:\n  salt-call test.ping\n  salt-call --local cmd.run 'uname -a'\n  salt-call event.send myco/build/done id=42 ok=true\n  salt-call event.send myco/mytag '{foo: Foo, bar: [1, 2]}'\n  salt-call event.fire '{x: 1}' local/tag\n  salt-call state.event pretty=True"
 )]

@@ -17,9 +17,13 @@ use crate::event::{Event, Value};
 use crate::keys::{KeyChange, KeyPair, KeyState, KeyStore, fingerprint, id_problem};
 use crate::output::outputter::{Indent, Outputter};
 
-/// Manage the master's minion keys.
+/// Manage the master's minion keys: list, accept, reject, delete and fingerprint them.
+///
+/// salt-key works on the master's key store (pki_dir) directly: a minion's key waits in
+/// "pending" until accepted, and only minions with accepted keys receive jobs. Without an
+/// action it lists every key, grouped by state.
 #[derive(Debug, Parser)]
-#[command(name = "salt-key", version, disable_version_flag = true, about, long_about = None)]
+#[command(name = "salt-key", version, disable_version_flag = true)]
 #[command(
     after_help = "Examples:\n  salt-key -L\n  salt-key -a 'web*' -y\n  salt-key -r db1 --include-accepted\n  salt-key -d old-minion -y\n  salt-key -F\n  salt-key --gen-keys web1 --gen-keys-dir /tmp/seed"
 )]

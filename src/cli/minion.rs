@@ -7,10 +7,13 @@ use clap::Parser;
 use super::daemon::Daemon;
 use super::{CommonArgs, DaemonArgs};
 
-/// The Salt minion daemon: runs the minion event bus, keeps a session with the master, runs the
-/// jobs it sends and forwards fire_master events to it.
+/// The Salt minion daemon: keeps a session with the master and runs the jobs it sends.
+///
+/// salt-minion runs the minion's event bus, connects to its master with its key pair, runs the
+/// jobs the master publishes and returns their results, fires fire_master events to it, and
+/// runs its schedule and beacons. It runs in the foreground unless -d is given.
 #[derive(Debug, Parser)]
-#[command(name = "salt-minion", version, disable_version_flag = true, about, long_about = None)]
+#[command(name = "salt-minion", version, disable_version_flag = true)]
 pub struct Args {
     #[command(flatten)]
     common: CommonArgs,

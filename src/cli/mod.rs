@@ -198,7 +198,7 @@ pub(crate) fn generate<C: CommandFactory>(what: Generate) -> ExitCode {
     let name = command.get_name().to_owned();
     let mut out = Vec::new();
     let written = match what {
-        Generate::Man => clap_mangen::Man::new(command).render(&mut out),
+        Generate::Man => man_page(command, &mut out),
         Generate::Bash => {
             clap_complete::generate(clap_complete::Shell::Bash, &mut command, name, &mut out);
             Ok(())
@@ -209,7 +209,8 @@ pub(crate) fn generate<C: CommandFactory>(what: Generate) -> ExitCode {
         }
         Generate::Fish => {
             clap_complete::generate(clap_complete::Shell::Fish, &mut command, &name, &mut out);
-            fish_first_argument(&command, &name, &mut out)
+            fish_positional(&command, &name, &mut out)
+                .and_then(|()| fish_minion_ids(&command, &name, &mut out))
         }
     };
     match written.and_then(|()| std::io::stdout().write_all(&out)) {
@@ -218,29 +219,257 @@ pub(crate) fn generate<C: CommandFactory>(what: Generate) -> ExitCode {
     }
 }
 
-/// Offers the possible values of the first positional (`salt-run`'s and `salt-call`'s FUNCTION)
-/// as the first argument, with their help: clap's fish script completes no positional's values.
-fn fish_first_argument(
-    command: &clap::Command,
-    name: &str,
-    out: &mut Vec<u8>,
-) -> std::io::Result<()> {
-    let quote = |text: &str| format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"));
-    let values = command
-        .get_positionals()
-        .next()
-        .map(clap::Arg::get_possible_values)
+/// What a binary's man page says beyond its options, in the sections man pages have.
+struct Manual {
+    /// 8 for the daemons, 1 for the commands.
+    section: &'static str,
+    /// Exit statuses and what they mean.
+    exit_status: &'static [(&'static str, &'static str)],
+    /// Files it reads or writes.
+    files: &'static [(&'static str, &'static str)],
+    /// Environment variables it reads.
+    environment: &'static [(&'static str, &'static str)],
+}
+
+const CONFIG_FILES: [(&str, &str); 2] = [
+    (
+        "/etc/salt/master, /etc/salt/master.d/*.conf",
+        "The master's configuration (another directory with -c or SALT_CONFIG_DIR)",
+    ),
+    (
+        "/etc/salt/minion, /etc/salt/minion.d/*.conf",
+        "The minion's configuration",
+    ),
+];
+const PKI: (&str, &str) = (
+    "/etc/salt/pki/master, /etc/salt/pki/minion",
+    "Key pairs and the key store (pki_dir)",
+);
+const SOCKETS: (&str, &str) = (
+    "/var/run/salt/master, /var/run/salt/minion",
+    "The event bus sockets (sock_dir); a per-user runtime directory when these cannot be used",
+);
+const CACHE: (&str, &str) = (
+    "/var/cache/salt/master, /var/cache/salt/minion",
+    "The job cache and the minion's copies of the master's files (cachedir)",
+);
+const CONFIG_DIR_ENV: (&str, &str) = (
+    "SALT_CONFIG_DIR",
+    "The configuration directory when -c is not given",
+);
+const NO_COLOR_ENV: (&str, &str) = (
+    "NO_COLOR",
+    "Set to anything: no colour unless --force-color",
+);
+const NO_PARSE_ENV: (&str, &str) = (
+    "SALT_NO_PARSE",
+    "Argument names whose values stay strings (as --no-parse)",
+);
+const DAEMON_EXIT: &[(&str, &str)] = &[
+    ("0", "Stopped by SIGTERM or SIGINT, after draining its work"),
+    (
+        "1",
+        "The configuration or a service could not start; the message says why",
+    ),
+];
+const MINION_EXIT: &[(&str, &str)] = &[
+    ("0", "Stopped by SIGTERM or SIGINT, after draining its work"),
+    (
+        "1",
+        "The configuration or a service could not start; the message says why",
+    ),
+    ("42", "The master's key is not the configured master_finger"),
+    ("77", "The master rejected or denied this minion's key"),
+];
+const CLIENT_ENV: &[(&str, &str)] = &[CONFIG_DIR_ENV, NO_COLOR_ENV, NO_PARSE_ENV];
+
+/// The man page sections of binary `name` beyond its options.
+fn manual(name: &str) -> Manual {
+    let daemon = |exit_status, files| Manual {
+        section: "8",
+        exit_status,
+        files,
+        environment: &[CONFIG_DIR_ENV],
+    };
+    match name {
+        "salt-master" => daemon(DAEMON_EXIT, &[CONFIG_FILES[0], PKI, SOCKETS, CACHE]),
+        "salt-minion" => daemon(MINION_EXIT, &[CONFIG_FILES[1], PKI, SOCKETS, CACHE]),
+        "salt-api" => daemon(DAEMON_EXIT, &[CONFIG_FILES[0], SOCKETS]),
+        "salt" => Manual {
+            section: "1",
+            exit_status: &[
+                ("0", "Every minion targeted returned, with return code 0"),
+                (
+                    "1",
+                    "A minion did not return, or the command failed; the message says why",
+                ),
+                (
+                    "N",
+                    "The highest non-zero return code of the minions' returns",
+                ),
+                ("2", "No minion matched the target"),
+                ("130", "Interrupted"),
+            ],
+            files: &[CONFIG_FILES[0], PKI, SOCKETS],
+            environment: CLIENT_ENV,
+        },
+        "salt-call" => Manual {
+            section: "1",
+            exit_status: &[
+                ("0", "The function succeeded"),
+                ("1", "The function failed or the command could not run"),
+                ("42", "The master's key is not the configured master_finger"),
+                ("77", "The master rejected or denied this minion's key"),
+                ("255", "No such function"),
+            ],
+            files: &[CONFIG_FILES[1], PKI, CACHE],
+            environment: CLIENT_ENV,
+        },
+        "salt-run" => Manual {
+            section: "1",
+            exit_status: &[
+                ("0", "The runner succeeded"),
+                ("1", "The runner failed or the command could not run"),
+                ("130", "Interrupted (state.event)"),
+            ],
+            files: &[CONFIG_FILES[0], SOCKETS, CACHE],
+            environment: CLIENT_ENV,
+        },
+        _ => Manual {
+            section: "1",
+            exit_status: &[
+                ("0", "Done"),
+                (
+                    "1",
+                    "The keys could not be read or changed; the message says why",
+                ),
+            ],
+            files: &[CONFIG_FILES[0], PKI],
+            environment: &[CONFIG_DIR_ENV, NO_COLOR_ENV],
+        },
+    }
+}
+
+/// The man page: clap_mangen's title, name, synopsis, description and options, then EXIT
+/// STATUS, FILES, ENVIRONMENT and EXAMPLES (the help's examples), then the version.
+fn man_page(command: clap::Command, out: &mut Vec<u8>) -> std::io::Result<()> {
+    use roff::{Roff, bold, roman};
+    let manual = manual(command.get_name());
+    let examples = command
+        .get_after_help()
+        .map(|help| help.to_string())
         .unwrap_or_default();
-    for value in values.iter().filter(|value| !value.is_hide_set()) {
+    let man = clap_mangen::Man::new(command.after_help(None::<&str>)).section(manual.section);
+    man.render_title(out)?;
+    let preamble = Roff::new().render();
+    let mut piece = Vec::new();
+    // Each piece starts with roff's preamble; the title already wrote it.
+    let append = |piece: &mut Vec<u8>, out: &mut Vec<u8>| {
+        out.extend_from_slice(piece.strip_prefix(preamble.as_bytes()).unwrap_or(piece));
+        piece.clear();
+    };
+    for render in [
+        clap_mangen::Man::render_name_section,
+        clap_mangen::Man::render_synopsis_section,
+        clap_mangen::Man::render_description_section,
+        clap_mangen::Man::render_options_section,
+    ] {
+        render(&man, &mut piece)?;
+        append(&mut piece, out);
+    }
+    let mut roff = Roff::new();
+    let mut list = |title: &str, items: &[(&str, &str)]| {
+        roff.control("SH", [title]);
+        for (term, meaning) in items {
+            roff.control("TP", []);
+            roff.text([bold(*term)]);
+            roff.text([roman(*meaning)]);
+        }
+    };
+    list("EXIT STATUS", manual.exit_status);
+    list("FILES", manual.files);
+    list("ENVIRONMENT", manual.environment);
+    let examples: Vec<&str> = examples
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    if !examples.is_empty() {
+        roff.control("SH", ["EXAMPLES"]);
+        for example in examples {
+            roff.control("TP", []);
+            roff.text([bold(example)]);
+        }
+    }
+    roff.to_writer(&mut piece)?;
+    append(&mut piece, out);
+    man.render_version_section(&mut piece)?;
+    append(&mut piece, out);
+    Ok(())
+}
+
+/// Offers the possible values of the first positional that has them (`salt-run`'s and
+/// `salt-call`'s FUNCTION, `salt`'s after TARGET) at its place, with their help: clap's fish
+/// script completes no positional's values.
+fn fish_positional(command: &clap::Command, name: &str, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let quote = |text: &str| format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"));
+    let Some((index, arg)) = command
+        .get_positionals()
+        .enumerate()
+        .find(|(_, arg)| !arg.get_possible_values().is_empty())
+    else {
+        return Ok(());
+    };
+    // fish's own test for "the Nth word that is not an option".
+    let condition = match index {
+        0 => "__fish_is_first_arg".to_owned(),
+        n => format!("'__fish_is_nth_token {}'", n + 1),
+    };
+    for value in arg
+        .get_possible_values()
+        .iter()
+        .filter(|value| !value.is_hide_set())
+    {
         write!(
             out,
-            "complete -c {name} -n __fish_is_first_arg -f -a {}",
+            "complete -c {name} -n {condition} -f -a {}",
             quote(value.get_name())
         )?;
         if let Some(help) = value.get_help() {
             write!(out, " -d {}", quote(&help.to_string()))?;
         }
         writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The value names of arguments that take minion ids (`salt`'s TARGET, `salt-key -a ID`).
+const MINION_ID_VALUES: [&str; 2] = ["TARGET", "ID"];
+
+/// Offers the minion ids of the local key store (`salt-key -l all`, its headings left out) for
+/// the arguments that take them: fish runs a command for its candidates, clap's other
+/// generators only list fixed values.
+fn fish_minion_ids(command: &clap::Command, name: &str, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let ids = "'(salt-key -l all 2>/dev/null | string match -v \\*:)'";
+    let takes_ids = |arg: &clap::Arg| {
+        arg.get_value_names()
+            .is_some_and(|names| names.iter().any(|n| MINION_ID_VALUES.contains(&n.as_str())))
+    };
+    for (index, arg) in command.get_positionals().enumerate() {
+        if index == 0 && takes_ids(arg) {
+            writeln!(out, "complete -c {name} -n __fish_is_first_arg -f -a {ids}")?;
+        }
+    }
+    for arg in command.get_opts().filter(|arg| takes_ids(arg)) {
+        write!(out, "complete -c {name}")?;
+        if let Some(short) = arg.get_short() {
+            write!(out, " -s {short}")?;
+        }
+        if let Some(long) = arg.get_long() {
+            write!(out, " -l {long}")?;
+        }
+        writeln!(out, " -x -a {ids}")?;
     }
     Ok(())
 }

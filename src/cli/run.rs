@@ -20,10 +20,14 @@ use crate::functions::signature::{Bound, Signature, text, truthy};
 use crate::runners::{Announcement, Caller, EventSink, RUNNERS, RunnerError, announced, salt_user};
 use crate::salt_yaml::CliArgs;
 
-/// Run a Salt runner function on the master: `state.event` to watch the master's event bus,
-/// `event.send` to fire an event on it.
+/// Run a runner function on the master.
+///
+/// salt-run runs FUNCTION with ARGS on the master and prints its return, announcing the run on
+/// the master's event bus as Salt does. It also watches the bus (state.event), fires events on
+/// it (event.send) and load-tests it (event.bench). `salt-run -d MODULE` prints what the
+/// runners do.
 #[derive(Debug, Parser)]
-#[command(name = "salt-run", version, disable_version_flag = true, about, long_about = None)]
+#[command(name = "salt-run", version, disable_version_flag = true)]
 #[command(
     after_help = "Examples:\n  salt-run state.event pretty=True\n  salt-run state.event 'salt/job/*' count=1 format=json\n  salt-run event.send myco/build/done '{id: 42, ok: true}'\n  salt-run state.event | grep -v noisy | salt-run event.send -"
 )]
@@ -37,10 +41,15 @@ pub struct Args {
     #[command(flatten)]
     parsing: super::args::ParseArgs,
 
+    /// Print the documentation of the runner functions FUNCTION names (a module, a function or
+    /// a glob; all without it) and exit
+    #[arg(short = 'd', long = "doc", visible_alias = "documentation")]
+    doc: bool,
+
     // The help lists the names, so the possible values (for completions) are not repeated.
     #[arg(
         value_name = "FUNCTION",
-        required_unless_present_any = ["generate", "versions_report"],
+        required_unless_present_any = ["generate", "versions_report", "doc"],
         help = FUNCTION.help("The runner function"),
         value_parser = FUNCTION,
         hide_possible_values = true
@@ -82,6 +91,32 @@ const EVENT_BENCH: Signature = Signature {
     usage: "salt-run event.bench [publishers=1] [subscribers=1] [stalled=0] [size=100] [count=100000] [rate=EVENTS_PER_S] [idle=SECONDS] [relay=True] [sock_dir=DIR] [node=master|minion]",
 };
 
+/// `salt-run -d`: as Salt prints runner docs, each function `pattern` selects in name order,
+/// its name and a colon through the outputter (`txt` unless `--out` says otherwise), then its
+/// documentation indented as a docstring is.
+fn print_docs(pattern: &str, printer: &mut super::args::Printer) -> anyhow::Result<()> {
+    let mut signatures = (FUNCTION.0)();
+    signatures.retain(|signature| crate::functions::signature::documents(signature.name, pattern));
+    signatures.sort_by_key(|signature| signature.name);
+    let outputter = printer.outputter(Some("txt"));
+    for signature in signatures {
+        printer.print(outputter, &Value::from(format!("{}:", signature.name)))?;
+        let body: Vec<String> = signature
+            .doc()
+            .lines()
+            .map(|line| {
+                if line.is_empty() {
+                    String::new()
+                } else {
+                    format!("    {line}")
+                }
+            })
+            .collect();
+        super::print(format!("\n{}\n    \n", body.join("\n")))?;
+    }
+    Ok(())
+}
+
 /// Entry point of `salt-run`.
 pub fn main() -> ExitCode {
     let args = Args::parse();
@@ -101,6 +136,10 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let mut printer = args.output.printer(&config)?;
     let outputter = printer.outputter(None);
     let function = args.function.unwrap_or_default();
+    if args.doc {
+        print_docs(&function, &mut printer)?;
+        return Ok(Exit::Success);
+    }
     let cli_args = args.parsing.parse(&args.args);
     match function.as_str() {
         "event.bench" => {

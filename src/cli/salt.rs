@@ -17,9 +17,15 @@ use crate::event::Value;
 use crate::functions::Call;
 use crate::proto::PublishRequest;
 
-/// Run a function on the minions a target matches, through the master on this host.
+/// Run an execution function on the minions a target matches, through the master on this host.
+///
+/// salt publishes a job (FUNCTION with ARGS) to every minion TARGET matches, by glob unless
+/// -E, -L, -G, -P, -C or -N says otherwise, and prints each minion's return as it arrives with
+/// Salt's outputters. Minions that do not return in time are asked whether they still run the
+/// job, then reported. `salt '*' sys.doc MODULE` shows what a function does and
+/// `salt '*' sys.list_functions` which functions the minions have.
 #[derive(Debug, Parser)]
-#[command(name = "salt", version, disable_version_flag = true, about, long_about = None)]
+#[command(name = "salt", version, disable_version_flag = true)]
 #[command(
     after_help = "Examples:\n  salt '*' test.ping\n  salt -L web1,web2 cmd.run 'uptime'\n  salt -G os:Debian grains.item osrelease\n  salt -E 'web[0-9]+' test.echo hello --out=json\n  salt -C 'G@os:Debian and web*' test.ping\n  salt -N webservers test.ping\n  salt -b 25% '*' state.apply\n  salt --async '*' test.sleep 30"
 )]
@@ -120,14 +126,27 @@ pub struct Args {
     #[arg(value_name = "TARGET", required_unless_present_any = ["generate", "versions_report"])]
     target: Option<String>,
 
-    /// The function, e.g. test.ping or cmd.run
-    #[arg(value_name = "FUNCTION", required_unless_present_any = ["generate", "versions_report"])]
+    /// The function, e.g. test.ping or cmd.run (salt '*' sys.list_functions lists them)
+    #[arg(
+        value_name = "FUNCTION",
+        required_unless_present_any = ["generate", "versions_report"],
+        value_parser = FUNCTION,
+        hide_possible_values = true
+    )]
     function: Option<String>,
 
     /// Arguments: values and key=value pairs, read as YAML as Salt reads them
     #[arg(value_name = "ARGS", allow_negative_numbers = true)]
     args: Vec<String>,
 }
+
+/// The functions a minion runs, offered by the shell completions.
+const FUNCTION: super::args::FunctionName = super::args::FunctionName(|| {
+    crate::functions::FUNCTIONS
+        .iter()
+        .map(|function| &function.signature)
+        .collect()
+});
 
 /// Entry point of `salt`.
 pub fn main() -> ExitCode {

@@ -29,7 +29,7 @@ use crate::bus::BusHandle;
 use crate::config::{Config, ConfigError};
 use crate::event::{EventError, Value, map_get};
 use crate::salt_yaml::CliArgs;
-use signature::{Bound, Signature};
+use signature::{Bound, Signature, text};
 
 pub use jobs::{RunningGuard, RunningJobs};
 
@@ -445,12 +445,20 @@ pub static FUNCTIONS: &[Function] = &[
         run: |call, ctx| Box::pin(state::run(call, ctx, state::Kind::Top)),
     },
     Function {
+        signature: ARGSPEC,
+        run: |call, _| done(argspec(call)),
+    },
+    Function {
         signature: DOC,
         run: |call, _| done(Ok(doc(call))),
     },
     Function {
         signature: LIST_FUNCTIONS,
         run: |call, _| done(Ok(list_functions(call))),
+    },
+    Function {
+        signature: LIST_MODULES,
+        run: |call, _| done(Ok(list_modules(call))),
     },
     Function {
         signature: test::ARG,
@@ -843,29 +851,73 @@ const DOC: Signature = Signature {
 /// `sys.doc`: Salt's selection (a pattern with `*` is a glob; otherwise the function itself or
 /// every function of the module), each function's summary and usage as its documentation.
 fn doc(call: &Call) -> Outcome {
-    let docs = selected(call, |fun, pattern| {
-        if pattern.is_empty() {
-            // Salt's empty prefix: every function.
-            true
-        } else if pattern.contains('*') {
+    let docs = selected(call, signature::documents)
+        .map(|function| {
+            (
+                Value::from(function.name()),
+                Value::from(function.signature.doc()),
+            )
+        })
+        .collect();
+    Outcome::ok(Value::Map(docs))
+}
+
+/// A function's module: `sys` for `sys.doc`.
+fn module_of(fun: &str) -> &str {
+    fun.split('.').next().unwrap_or(fun)
+}
+
+const LIST_MODULES: Signature = Signature {
+    name: "sys.list_modules",
+    summary: "The modules this minion has, all or those named or matching the globs given",
+    params: &[],
+    required: 0,
+    kwargs: false,
+    usage: "sys.list_modules [MODULE|GLOB ...]",
+};
+
+/// `sys.list_modules`: Salt's selection (a pattern with `*` is a glob on function names, any
+/// other names a module exactly), the modules sorted and once each.
+fn list_modules(call: &Call) -> Outcome {
+    let mut modules: Vec<&str> = selected(call, |fun, pattern| {
+        if pattern.contains('*') {
             crate::py::fnmatch::fnmatch(fun, pattern)
         } else {
-            let module = pattern.strip_suffix('.').unwrap_or(pattern);
-            fun == pattern || fun.starts_with(&format!("{module}."))
+            module_of(fun) == pattern
         }
     })
-    .map(|function| {
-        let signature = &function.signature;
-        (
-            Value::from(function.name()),
-            Value::from(format!(
-                "{}\n\nUsage: {}",
-                signature.summary, signature.usage
-            )),
-        )
-    })
+    .map(|function| module_of(function.name()))
     .collect();
-    Outcome::ok(Value::Map(docs))
+    modules.dedup();
+    Outcome::ok(Value::Array(modules.into_iter().map(Value::from).collect()))
+}
+
+const ARGSPEC: Signature = Signature {
+    name: "sys.argspec",
+    summary: "The parameters of the functions of a module, or of those a name or glob matches",
+    params: &["module"],
+    required: 0,
+    kwargs: false,
+    usage: "sys.argspec [MODULE|FUNCTION|GLOB]",
+};
+
+/// `sys.argspec`: Salt's selection (a pattern with `*` or `.` is a glob, anything else names
+/// a module, and nothing selects nothing), each function's parameters as Salt reports them.
+fn argspec(call: &Call) -> Result<Outcome, FunctionError> {
+    let bound = bind(call, &ARGSPEC)?;
+    let pattern = bound.get("module").map(text).unwrap_or_default();
+    let specs = FUNCTIONS
+        .iter()
+        .filter(|function| {
+            if pattern.contains(['*', '.']) {
+                crate::py::fnmatch::fnmatch(function.name(), &pattern)
+            } else {
+                function.name().starts_with(&format!("{pattern}."))
+            }
+        })
+        .map(|function| (Value::from(function.name()), function.signature.argspec()))
+        .collect();
+    Ok(Outcome::ok(Value::Map(specs)))
 }
 
 #[cfg(test)]
@@ -903,7 +955,15 @@ mod tests {
                 .map(|(name, _)| name.as_str().unwrap().to_owned())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(names(&["sys"]), ["sys.doc", "sys.list_functions"]);
+        assert_eq!(
+            names(&["sys"]),
+            [
+                "sys.argspec",
+                "sys.doc",
+                "sys.list_functions",
+                "sys.list_modules"
+            ]
+        );
         assert_eq!(names(&["sys."]), names(&["sys"]));
         assert_eq!(names(&["test.ping"]), ["test.ping"]);
         assert_eq!(

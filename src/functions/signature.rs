@@ -57,6 +57,54 @@ impl Signature {
         self.name.rsplit('.').next().unwrap_or(self.name)
     }
 
+    /// The function's documentation (`sys.doc`, `salt-run -d`): its summary and usage.
+    pub fn doc(&self) -> String {
+        format!("{}\n\nUsage: {}", self.summary, self.usage)
+    }
+
+    /// Whether the function takes any number of positional arguments (Python's `*args`):
+    /// its usage repeats a positional (`ARG ...`, `[MODULE|GLOB ...]`).
+    pub fn varargs(&self) -> bool {
+        let words: Vec<&str> = self.usage.split_whitespace().collect();
+        words.windows(2).any(|pair| {
+            pair[1].starts_with("...")
+                && pair[0]
+                    .trim_start_matches('[')
+                    .starts_with(|c: char| c.is_ascii_uppercase())
+        })
+    }
+
+    /// Salt's `sys.argspec` entry: `args` (the parameter names), `defaults` (one per optional
+    /// parameter; halite's signatures carry no default values, so each is `None`), `varargs`
+    /// and `kwargs`, in Salt's order, each `None` when absent as in Salt.
+    pub fn argspec(&self) -> Value {
+        let or_none = |present: bool, value: Value| if present { value } else { Value::Nil };
+        let names = self
+            .params
+            .iter()
+            .map(|param| Value::from(*param))
+            .collect();
+        let defaults = vec![Value::Nil; self.params.len() - self.required];
+        Value::Map(vec![
+            (
+                Value::from("args"),
+                or_none(!self.params.is_empty(), Value::Array(names)),
+            ),
+            (
+                Value::from("defaults"),
+                or_none(!defaults.is_empty(), Value::Array(defaults)),
+            ),
+            (
+                Value::from("varargs"),
+                or_none(self.varargs(), Value::Boolean(true)),
+            ),
+            (
+                Value::from("kwargs"),
+                or_none(self.kwargs, Value::Boolean(true)),
+            ),
+        ])
+    }
+
     /// The required parameters, which a legacy reaction passes positionally.
     pub fn required_params(&self) -> &'static [&'static str] {
         &self.params[..self.required]
@@ -145,6 +193,20 @@ pub(crate) fn text(value: &Value) -> String {
         Value::Boolean(true) => "True".to_owned(),
         Value::Boolean(false) => "False".to_owned(),
         other => other.to_string(),
+    }
+}
+
+/// Whether `pattern` selects the function `fun` for its documentation, as Salt's `sys.doc`
+/// and `salt-run -d` select: a pattern with `*` is a glob; otherwise the function itself or
+/// every function of the module (`sys`, `sys.`); an empty one, every function.
+pub fn documents(fun: &str, pattern: &str) -> bool {
+    if pattern.is_empty() {
+        true
+    } else if pattern.contains('*') {
+        crate::py::fnmatch::fnmatch(fun, pattern)
+    } else {
+        let module = pattern.strip_suffix('.').unwrap_or(pattern);
+        fun == pattern || fun.starts_with(&format!("{module}."))
     }
 }
 

@@ -127,6 +127,11 @@ impl fmt::Display for Outputter {
 }
 
 impl Outputter {
+    /// Every outputter's `--out` name (`text`, the other name of `txt`, left out).
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        ALL.iter().map(Outputter::name)
+    }
+
     /// The `--out` name.
     pub fn name(&self) -> &'static str {
         match self {
