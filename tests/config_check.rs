@@ -115,7 +115,10 @@ fn check_config_reports_every_problem_and_starts_nothing() {
     }
     assert!(!lab.master_sock_dir().exists(), "nothing was started");
 
-    let lab = Lab::with_config("file_root: {}\nloop_interval: often\n", "");
+    let lab = Lab::with_config(
+        "file_root: {}\nloop_interval: often\nreactor:\n  - 'app/*': [/nonexistent/react.sls]\n",
+        "",
+    );
     let output = run_daemon(&lab, "salt-master", &["--check-config"]);
     assert_eq!(output.status.code(), Some(1));
     let file = lab.etc().join("master").display().to_string();
@@ -123,7 +126,8 @@ fn check_config_reports_every_problem_and_starts_nothing() {
         stderr(&output),
         format!(
             "error: option loop_interval in {file}: expected a number of seconds, got \"often\"\n\
-             error: unknown option file_root in {file}: did you mean file_roots?\n"
+             error: unknown option file_root in {file}: did you mean file_roots?\n\
+             error: reactor: /nonexistent/react.sls (for app/*) names no file\n"
         )
     );
     assert!(output.stdout.is_empty());

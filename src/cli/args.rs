@@ -398,8 +398,8 @@ pub struct DaemonArgs {
     /// Write the process id to this file [default: the config's pidfile]
     #[arg(long = "pid-file", value_name = "PATH")]
     pub pid_file: Option<PathBuf>,
-    /// Check the configuration (YAML, option values, unknown options) and exit: 0 when it is
-    /// sound, 1 with each problem on stderr
+    /// Check the configuration (YAML, option values, unknown options, reactor files) and exit:
+    /// 0 when it is sound, 1 with each problem on stderr
     #[arg(long = "check-config")]
     pub check_config: bool,
 }

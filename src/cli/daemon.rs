@@ -176,9 +176,9 @@ pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> Ex
     code
 }
 
-/// `--check-config`: loads and checks the configuration as a start would, reports every problem
-/// (an unknown option counts: in CI and before a restart it is most likely a typo) and starts
-/// nothing.
+/// `--check-config`: loads and checks the configuration as a start would, and the reactor's
+/// files, reports every problem (an unknown option counts: in CI and before a restart it is most
+/// likely a typo) and starts nothing.
 fn check_config(daemon: Daemon, common: &CommonArgs) -> ExitCode {
     let config = match common.load(daemon.role()) {
         Ok(config) => config,
@@ -192,6 +192,9 @@ fn check_config(daemon: Daemon, common: &CommonArgs) -> ExitCode {
     if let Err(err) = config.validate() {
         problems.insert(0, err.to_string());
     }
+    let reactor = crate::reactor::rules::Rules::from_config(&config);
+    problems.extend(reactor.problems.iter().cloned());
+    problems.extend(reactor.missing_files());
     let shown = if problems.is_empty() {
         super::print(format!("configuration OK: {}\n", config.file().display()))
     } else {
