@@ -23,7 +23,7 @@ _salt__api() {
 
     case "${cmd}" in
         salt__api)
-            opts="-c -l -V -d -h --config-dir --log-level --generate --version --versions-report --daemon --log-file --log-file-level --pid-file --help"
+            opts="-c -l -V -d -h --config-dir --log-level --generate --version --versions-report --daemon --log-file --log-file-level --pid-file --check-config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

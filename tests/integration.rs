@@ -16,6 +16,7 @@ mod bench;
 mod bus;
 mod cli;
 mod cluster;
+mod config_check;
 mod conformance;
 mod daemon;
 mod databases;

@@ -404,6 +404,10 @@ pub struct DaemonArgs {
     /// Write the process id to this file [default: the config's pidfile]
     #[arg(long = "pid-file", value_name = "PATH")]
     pub pid_file: Option<PathBuf>,
+    /// Check the configuration (YAML, option values, unknown options, reactor files) and exit:
+    /// 0 when it is sound, 1 with each problem on stderr
+    #[arg(long = "check-config")]
+    pub check_config: bool,
 }
 
 /// The FUNCTION argument of `salt-run` and `salt-call`, over the functions the command knows

@@ -52,8 +52,12 @@ impl Daemon {
 
 /// Starts `daemon` and serves until stopped.
 pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> ExitCode {
+    if args.check_config {
+        return check_config(daemon, common);
+    }
     let setup = || -> anyhow::Result<(Config, Option<PathBuf>)> {
         let config = common.load(daemon.role())?;
+        config.validate()?;
         let console = logging::level(
             common
                 .log_level
@@ -92,6 +96,10 @@ pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> Ex
             nix::unistd::daemon(false, false).context("cannot run in the background")?;
         }
         logging::init_daemon(console, (&log_file, file_level))?;
+        // Once, at start: a typo would otherwise be a default nobody asked for.
+        for unknown in config.unknown_options() {
+            tracing::warn!("{unknown}");
+        }
         Ok((config, pid_file))
     };
     let (config, pid_file) = match setup() {
@@ -166,6 +174,39 @@ pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> Ex
     });
     logging::flush();
     code
+}
+
+/// `--check-config`: loads and checks the configuration as a start would, and the reactor's
+/// files, reports every problem (an unknown option counts: in CI and before a restart it is most
+/// likely a typo) and starts nothing.
+fn check_config(daemon: Daemon, common: &CommonArgs) -> ExitCode {
+    let config = match common.load(daemon.role()) {
+        Ok(config) => config,
+        Err(err) => return report(err),
+    };
+    let mut problems: Vec<String> = config
+        .unknown_options()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if let Err(err) = config.validate() {
+        problems.insert(0, err.to_string());
+    }
+    let reactor = crate::reactor::rules::Rules::from_config(&config);
+    problems.extend(reactor.problems.iter().cloned());
+    problems.extend(reactor.missing_files());
+    let shown = if problems.is_empty() {
+        super::print(format!("configuration OK: {}\n", config.file().display()))
+    } else {
+        problems
+            .iter()
+            .try_for_each(|problem| super::print_err(&format!("error: {problem}")))
+    };
+    match shown {
+        Err(err) => report(err.into()),
+        Ok(()) if problems.is_empty() => Exit::Success.into(),
+        Ok(()) => Exit::Failure.into(),
+    }
 }
 
 /// After binding: write the pid file, switch to the configured `user`, then tell the service

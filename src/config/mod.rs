@@ -5,6 +5,7 @@
 //! schema change) behind typed accessors for the keys halite uses.
 
 pub(crate) mod dictupdate;
+mod options;
 mod paths;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use crate::ipc::{BusAddress, Endpoint};
 use crate::salt_yaml;
 use crate::wire::Framing;
 
+pub use options::Unknown;
 pub use paths::{canonical_name, file_hexdigest, hexdigest, open_plain_file, user_runtime_dir};
 
 /// Salt's configuration directory when `-c` is not given.
@@ -60,11 +62,23 @@ pub enum ConfigError {
         /// The parser's message, with line and column.
         source: salt_yaml::YamlError,
     },
+    /// An option has a value of the wrong kind, found checking the configuration at start.
+    #[error("option {key} {place}: {expected}, got {value}")]
+    Invalid {
+        /// The option.
+        key: String,
+        /// Where it is set: `in <file>` or `from the command line`.
+        place: String,
+        /// The value found.
+        value: String,
+        /// What it should be.
+        expected: &'static str,
+    },
     /// A config file's top level is not a map.
     #[error("config file {0} must hold a YAML map of options")]
     NotAMap(PathBuf),
     /// An option has a value of the wrong kind.
-    #[error("config option {key} = {value}: {expected}")]
+    #[error("option {key}: {expected}, got {value}")]
     BadValue {
         /// The option.
         key: String,
@@ -138,6 +152,8 @@ pub struct Config {
     role: Role,
     config_dir: PathBuf,
     opts: Vec<(Value, Value)>,
+    /// The file each option was last set in (none: set on the command line).
+    origins: Vec<(String, Option<PathBuf>)>,
 }
 
 impl Config {
@@ -151,8 +167,11 @@ impl Config {
             role,
             config_dir,
             opts: Vec::new(),
+            origins: Vec::new(),
         };
-        config.opts = read_map(&config.file())?;
+        let main = config.file();
+        config.opts = read_map(&main)?;
+        config.note_origins(&config.opts.clone(), &main);
         // As Salt: the included files are merged into each other recursively (maps merged,
         // lists extended), and what they set replaces the main file's keys.
         let mut included = Value::Map(Vec::new());
@@ -164,7 +183,9 @@ impl Config {
                 .collect();
             files.sort();
             for file in files {
-                dictupdate::update(&mut included, &Value::Map(read_map(&file)?), true);
+                let options = read_map(&file)?;
+                config.note_origins(&options, &file);
+                dictupdate::update(&mut included, &Value::Map(options), true);
             }
         }
         if let Value::Map(entries) = included {
@@ -184,6 +205,46 @@ impl Config {
     /// Sets an option, as a command-line flag overriding the file does.
     pub fn set(&mut self, key: &str, value: impl Into<Value>) {
         map_set(&mut self.opts, Value::from(key), value.into());
+        self.origins.retain(|(known, _)| known != key);
+        self.origins.push((key.to_owned(), None));
+    }
+
+    /// Records `file` as where each of `options` is set, replacing earlier files.
+    fn note_origins(&mut self, options: &[(Value, Value)], file: &Path) {
+        for key in options.iter().filter_map(|(key, _)| key.as_str()) {
+            self.origins.retain(|(known, _)| known != key);
+            self.origins.push((key.to_owned(), Some(file.to_owned())));
+        }
+    }
+
+    /// The file that sets `key` (the main file when none is recorded).
+    fn origin(&self, key: &str) -> PathBuf {
+        self.origins
+            .iter()
+            .find(|(known, _)| known == key)
+            .and_then(|(_, file)| file.clone())
+            .unwrap_or_else(|| self.file())
+    }
+
+    /// `err` about `key`, naming where `key` is set.
+    fn locate(&self, key: &str, err: ConfigError) -> ConfigError {
+        let ConfigError::BadValue {
+            value, expected, ..
+        } = err
+        else {
+            return err;
+        };
+        let set_in = self.origins.iter().find(|(known, _)| known == key);
+        let place = match set_in {
+            Some((_, None)) => "from the command line".to_owned(),
+            _ => format!("in {}", self.origin(key).display()),
+        };
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            place,
+            value,
+            expected,
+        }
     }
 
     /// The raw value of an option, if set in a file or by [`Config::set`].
@@ -444,7 +505,11 @@ fn port(value: u64) -> Result<u16, ConfigError> {
 fn bad_value(key: &str, value: &Value, expected: &'static str) -> ConfigError {
     ConfigError::BadValue {
         key: key.to_owned(),
-        value: value.to_string(),
+        // Quoted, so `got "soon"` cannot be mistaken for part of the sentence.
+        value: match value.as_str() {
+            Some(text) => format!("{text:?}"),
+            None => value.to_string(),
+        },
         expected,
     }
 }

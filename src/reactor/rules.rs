@@ -107,6 +107,17 @@ impl Rules {
             && self.file_roots == other.file_roots
     }
 
+    /// One line per configured path that names no file now (checked by `--check-config`; at
+    /// run time such a path is skipped with an error, as Salt skips it).
+    pub fn missing_files(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .flat_map(|rule| rule.paths.iter().map(move |path| (rule, path)))
+            .filter(|(_, path)| self.resolve(path).is_empty())
+            .map(|(rule, path)| format!("reactor: {path} (for {}) names no file", rule.glob))
+            .collect()
+    }
+
     /// Whether no rule can ever match.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
