@@ -153,12 +153,25 @@ fn the_output_indent_option_sets_the_default_indent() {
         stdout(&output),
         "{\n    \"local\": {\n        \"a\": 2,\n        \"b\": 1\n    }\n}\n"
     );
+    // A width that would only eat memory is refused, from the option and from the flag.
+    let wide = lab.run(
+        "salt-call",
+        &["test.ping", "--out=json", "--out-indent=100000000000"],
+    );
+    assert_eq!(wide.status.code(), Some(1));
+    assert!(
+        stderr(&wide)
+            .contains("--out-indent 100000000000: an indent of 100000000000 spaces is too wide"),
+        "{}",
+        stderr(&wide)
+    );
     set_output_indent(&lab, "wide");
     let output = lab.run("salt-call", &["test.ping"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr(&output)
-            .contains(r#"output_indent = "wide": expected a number of spaces or pretty"#),
+        stderr(&output).contains(
+            r#"option output_indent: expected a number of spaces up to 64, or pretty, got "wide""#
+        ),
         "{}",
         stderr(&output)
     );

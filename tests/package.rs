@@ -117,7 +117,7 @@ fn deb_installs_binaries_units_logrotate_and_docs_that_replace_salts_packages() 
             String::from_utf8_lossy(&output.stdout),
             format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
         );
-        let section = if matches!(name, "salt-master" | "salt-minion") {
+        let section = if matches!(name, "salt-master" | "salt-minion" | "salt-api") {
             8
         } else {
             1

@@ -265,19 +265,22 @@ impl DestinationArgs {
     /// for json sorted and indented 4), else each outputter's own.
     pub fn indent(&self, config: &Config) -> anyhow::Result<Indent> {
         if let Some(n) = self.out_indent {
-            return Ok(Indent::from_number(n));
+            return anyhow::Context::with_context(Indent::from_number(n), || {
+                format!("--out-indent {n}")
+            });
         }
         match config.get("output_indent") {
             None | Some(crate::event::Value::Nil) => Ok(Indent::Default),
             Some(value) if value.as_str() == Some("pretty") => Ok(Indent::Pretty),
-            Some(value) => value.as_i64().map(Indent::from_number).ok_or_else(|| {
-                crate::config::ConfigError::BadValue {
+            Some(value) => match value.as_i64().map(Indent::from_number) {
+                Some(Ok(indent)) => Ok(indent),
+                _ => Err(crate::config::ConfigError::BadValue {
                     key: "output_indent".to_owned(),
                     value: value.to_string(),
-                    expected: "expected a number of spaces or pretty",
+                    expected: "expected a number of spaces up to 64, or pretty",
                 }
-                .into()
-            }),
+                .into()),
+            },
         }
     }
 

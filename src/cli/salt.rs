@@ -2,6 +2,7 @@
 //! arrive, with Salt's output and exit codes.
 
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -243,8 +244,8 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     }
     let mut listener = client.listen().await.context(UNREACHABLE)?;
     let published: Published = match client.publish(&request).await {
-        // An unknown node group is the command's mistake, not the master's.
-        Err(ClientError::Target(err)) => return Err(err.into()),
+        // A target the master or the node groups refuse is the command's mistake.
+        Err(err @ (ClientError::Target(_) | ClientError::Refused(_))) => return Err(err.into()),
         other => other.context(UNREACHABLE)?,
     };
     let mut stdout = std::io::stdout().lock();
@@ -384,13 +385,17 @@ async fn run_batch(
     };
     let matched = batch
         .run(client, request, |progress| {
+            // Output that fails stops the batch: no job goes out that nobody would see.
+            written = show(progress, &mut stdout);
             if written.is_ok() {
-                written = show(progress, &mut stdout);
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
             }
         })
         .await;
     let matched = match matched {
-        Err(ClientError::Target(err)) => return Err(err.into()),
+        Err(err @ (ClientError::Target(_) | ClientError::Refused(_))) => return Err(err.into()),
         other => other.context(UNREACHABLE)?,
     };
     written?;

@@ -4,6 +4,7 @@
 //! `wait` seconds after it returned.
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -98,12 +99,13 @@ pub struct Batch {
 
 impl Batch {
     /// Runs `request` (its target selects the minions) in batches, calling `each` as things
-    /// happen; `Ok(false)` when the target selects no minion.
+    /// happen, and sending no further job once it says to stop (its output failed, say);
+    /// `Ok(false)` when the target selects no minion.
     pub async fn run(
         &self,
         client: &LocalClient,
         request: &PublishRequest,
-        mut each: impl FnMut(Progress),
+        mut each: impl FnMut(Progress) -> ControlFlow<()>,
     ) -> Result<bool, ClientError> {
         let Some(Pinged { up, down }) = client
             .ping(request.tgt.clone(), &request.tgt_type, &request.user)
@@ -112,7 +114,9 @@ impl Batch {
             return Ok(false);
         };
         for id in down {
-            each(Progress::NotResponding(id));
+            if each(Progress::NotResponding(id)).is_break() {
+                return Ok(true);
+            }
         }
         let size = self.size.of(up.len());
         let total = up.len();
@@ -133,7 +137,9 @@ impl Batch {
                 let mut minions: Vec<String> = to_run.drain(..free).collect();
                 minions.sort();
                 active += minions.len();
-                each(Progress::Started(minions.clone()));
+                if each(Progress::Started(minions.clone())).is_break() {
+                    return Ok(true);
+                }
                 let job = PublishRequest {
                     tgt: Value::Array(minions.iter().map(|id| Value::from(id.as_str())).collect()),
                     tgt_type: "list".to_owned(),
@@ -151,8 +157,9 @@ impl Batch {
                         waits.push_back(Instant::now() + self.wait);
                     }
                     let failed = matches!(&outcome, Outcome::Returned(ret) if ret.retcode() != 0);
-                    each(Progress::Finished { jid, outcome });
-                    if failed && self.failhard {
+                    if each(Progress::Finished { jid, outcome }).is_break()
+                        || (failed && self.failhard)
+                    {
                         return Ok(true);
                     }
                 }

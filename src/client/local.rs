@@ -161,10 +161,9 @@ impl LocalClient {
         let reply = rmpv::decode::read_value(&mut &reply[..])
             .map_err(|err| io(std::io::Error::other(err.to_string())))?;
         if let Some(error) = map_get(&reply, "error") {
-            return Err(ClientError::NotDelivered(format!(
-                "the master refused the request: {}",
-                crate::py::value::py_str(error)
-            )));
+            return Err(ClientError::Refused(
+                crate::py::value::py_str(error).into_owned(),
+            ));
         }
         Ok(reply)
     }

@@ -121,6 +121,9 @@ pub enum ClientError {
     /// The event itself is not valid.
     #[error(transparent)]
     Event(#[from] EventError),
+    /// The daemon answered, and refused the request (a target it cannot use, say).
+    #[error("the master refused the request: {0}")]
+    Refused(String),
     /// The job's target cannot be used (an unknown node group).
     #[error(transparent)]
     Target(#[from] crate::target::TargetError),

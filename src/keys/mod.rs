@@ -141,7 +141,10 @@ impl KeyPair {
             certified: Arc::new(certified),
             public_pem: public_pem(&spki),
         };
-        if !public_path.exists() {
+        // The private key decides: a public key file that is missing or holds another key
+        // (copied over by mistake) is written from it.
+        let on_file = std::fs::read_to_string(&public_path).ok();
+        if on_file.as_deref().and_then(public_der) != public_der(&pair.public_pem) {
             write_public(dir, &public_path, &(pair.public_pem.clone() + "\n"))?;
         }
         Ok((pair, created))

@@ -143,10 +143,10 @@ impl Sessions {
         grains: Value,
     ) -> (u64, CancellationToken) {
         // The peer is `ip:port`; Salt shows the address alone.
-        let address = session
-            .peer
-            .parse::<std::net::SocketAddr>()
-            .map_or_else(|_| session.peer.clone(), |peer| peer.ip().to_string());
+        let address = session.peer.parse::<std::net::SocketAddr>().map_or_else(
+            |_| session.peer.clone(),
+            |peer| peer.ip().to_canonical().to_string(),
+        );
         let close = CancellationToken::new();
         let (serial, replaced) = {
             let mut inner = self.lock();

@@ -138,8 +138,16 @@ impl Minion {
         let (to_master, queued) = mpsc::channel(TO_MASTER_QUEUE);
         let (jobs_tx, mut jobs_rx) = mpsc::channel::<JobLoad>(256);
         let requests = Arc::new(crate::link::requests::Requests::default());
+        // Grains read files and ask the resolver, which may take seconds: off the runtime's
+        // workers, so that the bus is served meanwhile.
+        let grains = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || grains::grains(&config))
+                .await
+                .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
+        };
         let context = Arc::new(Context {
-            grains: Value::Map(grains::grains(&config)),
+            grains: Value::Map(grains),
             pillar: crate::pillar::PillarSource::from_master(Arc::new(files::LinkPillar::new(
                 requests.clone(),
             ))),

@@ -132,7 +132,9 @@ async fn ping(config: &Config, bound: &Bound) -> Result<Pinged, RunnerError> {
         .map_or_else(|| "glob".to_owned(), text);
     match client.ping(tgt, &tgt_type, &super::salt_user()).await {
         Ok(pinged) => Ok(pinged.unwrap_or_default()),
-        Err(ClientError::Target(err)) => Err(RunnerError::Arguments(err.to_string())),
+        Err(err @ (ClientError::Target(_) | ClientError::Refused(_))) => {
+            Err(RunnerError::Arguments(err.to_string()))
+        }
         Err(err) => Err(unreachable(err)),
     }
 }

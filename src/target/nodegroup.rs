@@ -16,6 +16,9 @@ use crate::py::value::py_str;
 
 const OPERATORS: [&str; 5] = ["and", "or", "not", "(", ")"];
 
+/// The longest compound target a group may be written out into: every minion parses it.
+const MAX_WRITTEN_OUT: usize = 64 * 1024;
+
 /// The master's `nodegroups` option, and the file it is read from (for errors).
 #[derive(Debug, Clone, Default)]
 pub struct NodeGroups {
@@ -154,7 +157,17 @@ impl Groups<'_> {
             }
         }
         within.pop();
-        Ok(expanded.join(" "))
+        let written = expanded.join(" ");
+        if written.len() > MAX_WRITTEN_OUT {
+            return Err(TargetError::BadNodegroup {
+                name: within.first().map_or(name, String::as_str).to_owned(),
+                reason: format!(
+                    "written out it is over {MAX_WRITTEN_OUT} bytes (groups naming the same group more than once double it each time); name each group once"
+                ),
+                file: self.source.to_owned(),
+            });
+        }
+        Ok(written)
     }
 
     fn parenthesized(&self, name: &str, within: &mut Vec<String>) -> Result<String, TargetError> {
@@ -242,6 +255,13 @@ mod tests {
         assert!(err("number", "nodegroup").contains("neither a target string nor a list"));
         assert!(err("empty", "nodegroup").contains("it is empty"));
         assert!(err("N@nosuch or x", "compound").contains("Node group nosuch unavailable"));
+        let doubling: String = (0..40)
+            .map(|n| format!("g{n}: 'N@g{} or N@g{}', ", n + 1, n + 1))
+            .collect();
+        let doubling = crate::salt_yaml::load(&format!("{{{doubling} g40: m1}}")).unwrap();
+        let err = expand(&Value::from("g0"), "nodegroup", Some(&doubling), "/m").unwrap_err();
+        assert!(err.to_string().contains("nodegroup g0 in /m"), "{err}");
+        assert!(err.to_string().contains("over 65536 bytes"), "{err}");
         let none = expand(&Value::from("web"), "nodegroup", None, "/etc/salt/master");
         assert!(none.unwrap_err().to_string().contains("unavailable"));
     }

@@ -87,10 +87,22 @@ pub enum Indent {
     Pretty,
 }
 
+/// The widest indent taken: wider ones only cost memory (Python fails on them with a
+/// `MemoryError` once they do not fit).
+pub const MAX_INDENT: i64 = 64;
+
+/// An indent wider than [`MAX_INDENT`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an indent of {0} spaces is too wide: give at most 64, or a negative number for one line")]
+pub struct TooWide(pub i64);
+
 impl Indent {
     /// The indent a number asks for: negative ones turn indentation off, as in Salt.
-    pub fn from_number(n: i64) -> Self {
-        usize::try_from(n).map_or(Indent::Flat, Indent::Spaces)
+    pub fn from_number(n: i64) -> Result<Self, TooWide> {
+        if n > MAX_INDENT {
+            return Err(TooWide(n));
+        }
+        Ok(usize::try_from(n).map_or(Indent::Flat, Indent::Spaces))
     }
 }
 
