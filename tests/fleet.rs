@@ -172,6 +172,30 @@ fn batches_run_a_few_minions_at_a_time_with_salts_output() {
     assert_eq!(output.status.code(), Some(3), "{}", stdout(&output));
     assert_eq!(stdout(&output).matches("Executing run on").count(), 1);
 
+    // Output that fails stops the batch: no job goes to minions nobody would hear from.
+    let full = cluster.run(
+        "salt",
+        &[
+            "*",
+            "test.echo",
+            "unseen",
+            "-b",
+            "1",
+            "--out-file",
+            "/dev/full",
+        ],
+    );
+    assert_eq!(full.status.code(), Some(1), "{}", stderr(&full));
+    let jobs = cluster.run("salt-run", &["jobs.list_jobs", "--out=json"]);
+    let jobs: serde_json::Value = serde_json::from_str(&stdout(&jobs)).unwrap();
+    let echoes = jobs
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|job| job["Function"] == "test.echo")
+        .count();
+    assert_eq!(echoes, 1, "{jobs}");
+
     // Sizes that cannot be: Salt crashes on `x` and never ends on 0.
     for bad in ["x", "0", "-2"] {
         let output = cluster.run("salt", &["*", "test.ping", "-b", bad]);
