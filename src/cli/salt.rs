@@ -21,8 +21,8 @@ use crate::proto::PublishRequest;
 /// Run an execution function on the minions a target matches, through the master on this host.
 ///
 /// salt publishes a job (FUNCTION with ARGS) to every minion TARGET matches, by glob unless
-/// -E, -L, -G, -P, -C or -N says otherwise, and prints each minion's return as it arrives with
-/// Salt's outputters. Minions that do not return in time are asked whether they still run the
+/// -E, -L, -G, -P, -I, -J, -S, -C or -N says otherwise, and prints each minion's return as it
+/// arrives with Salt's outputters. Minions that do not return in time are asked whether they still run the
 /// job, then reported. `salt '*' sys.doc MODULE` shows what a function does and
 /// `salt '*' sys.list_functions` which functions the minions have.
 #[derive(Debug, Parser)]

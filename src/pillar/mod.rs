@@ -143,6 +143,7 @@ pub fn compile(config: &Config, request: &Request) -> Result<Compiled, PillarErr
         &top,
         &request.minion_id,
         &request.grains,
+        &Value::Map(Vec::new()),
         Purpose::Pillar,
         pillarenv.as_deref(),
         &[],

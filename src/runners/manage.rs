@@ -23,7 +23,7 @@ pub(super) const STATUS: Signature = Signature {
     params: &["output", "tgt", "tgt_type", "timeout", "gather_job_timeout"],
     required: 0,
     kwargs: false,
-    usage: "salt-run manage.status [tgt=TARGET] [tgt_type=glob|pcre|list|grain|compound|nodegroup] [timeout=SECONDS] [gather_job_timeout=SECONDS]",
+    usage: "salt-run manage.status [tgt=TARGET] [tgt_type=glob|pcre|list|grain|grain_pcre|pillar|pillar_pcre|ipcidr|compound|nodegroup] [timeout=SECONDS] [gather_job_timeout=SECONDS]",
 };
 
 pub(super) const UP: Signature = Signature {

@@ -219,11 +219,18 @@ async fn matches(
         .unwrap_or("top.sls");
     let (top, envs) = get_top(ctx, top_file.unwrap_or(configured)).await?;
     let id = ctx.config.id().unwrap_or_default();
-    let mut matches: IndexMap<String, Vec<String>> =
-        top::matches(&top, &id, &ctx.grains, top::Purpose::States, None, &envs)
-            .into_iter()
-            .filter(|(_, list)| !list.is_empty())
-            .collect();
+    let mut matches: IndexMap<String, Vec<String>> = top::matches(
+        &top,
+        &id,
+        &ctx.grains,
+        &ctx.pillar,
+        top::Purpose::States,
+        None,
+        &envs,
+    )
+    .into_iter()
+    .filter(|(_, list)| !list.is_empty())
+    .collect();
     if let Some(saltenv) = saltenv {
         matches.retain(|env, _| env == saltenv);
     }

@@ -288,22 +288,14 @@ pub(crate) enum Purpose {
 
 /// Whether `target` with its `items` (whose last `match:` names the matcher, compound by
 /// default) targets the minion. A target halite cannot read matches nothing, as in Salt.
-fn confirm(target: &str, items: &[Value], id: &str, grains: &Value) -> bool {
+fn confirm(target: &str, items: &[Value], id: &str, facts: Facts<'_>) -> bool {
     let matcher = items
         .iter()
         .filter_map(|item| map_get(item, "match"))
         .next_back()
         .map_or_else(|| "compound".to_owned(), |m| py_str(m).into_owned());
     match Target::new(&Value::from(target), &matcher) {
-        // The top file is matched before the pillar is known (it decides it): pillar terms
-        // match nothing here.
-        Ok(parsed) => parsed.matches(
-            id,
-            Facts {
-                grains: Some(grains),
-                pillar: Some(&Value::Map(Vec::new())),
-            },
-        ),
+        Ok(parsed) => parsed.matches(id, facts),
         Err(err) => {
             tracing::warn!("top file target {target:?} matches nothing: {err}");
             false
@@ -312,16 +304,22 @@ fn confirm(target: &str, items: &[Value], id: &str, grains: &Value) -> bool {
 }
 
 /// Salt's `top_matches`: per environment, in order, the SLS names of the targets that match
-/// the minion `id` with `grains`; only `only_env`'s when given (`pillarenv`, `saltenv`). For
+/// the minion `id` with `grains` and `pillar` (the state top file's pillar targets match the
+/// minion's pillar; the pillar top file's, which decides the pillar, match nothing); only `only_env`'s when given (`pillarenv`, `saltenv`). For
 /// states, `{saltenv: sls}` items count when `saltenv` is one of `known_envs`.
 pub(crate) fn matches(
     top: &Top,
     id: &str,
     grains: &Value,
+    pillar: &Value,
     purpose: Purpose,
     only_env: Option<&str>,
     known_envs: &[String],
 ) -> Vec<(String, Vec<String>)> {
+    let facts = Facts {
+        grains: Some(grains),
+        pillar: Some(pillar),
+    };
     let mut found: Vec<(String, Vec<String>)> = Vec::new();
     for (saltenv, entries) in &top.envs {
         if only_env.is_some_and(|only| only != saltenv) {
@@ -333,7 +331,7 @@ pub(crate) fn matches(
                 saltenv,
                 &entry.target,
                 &entry.items,
-                (id, grains),
+                (id, facts),
                 purpose,
                 known_envs,
             );
@@ -348,7 +346,7 @@ fn collect(
     saltenv: &str,
     target: &str,
     items: &[Value],
-    minion: (&str, &Value),
+    minion: (&str, Facts<'_>),
     purpose: Purpose,
     known_envs: &[String],
 ) {
@@ -418,7 +416,15 @@ mod tests {
 
     fn pillar_matches(top: &str) -> Vec<(String, Vec<String>)> {
         let top = merge_pillar(&[yaml(top)]).unwrap();
-        matches(&top, "web1", &grains(), Purpose::Pillar, None, &[])
+        matches(
+            &top,
+            "web1",
+            &grains(),
+            &Value::Map(Vec::new()),
+            Purpose::Pillar,
+            None,
+            &[],
+        )
     }
 
     fn names(found: &[(String, Vec<String>)], env: &str) -> Vec<String> {
@@ -504,11 +510,27 @@ base:
         let first = yaml("base: {'*': [a, a, {order: 5}], 'web*': [b]}\ndev: {'*': [d]}");
         let second = yaml("base: {'web*': [c, {ignore_missing: true}]}");
         let top = merge_pillar(&[first, second]).unwrap();
-        let found = matches(&top, "web1", &grains(), Purpose::Pillar, None, &[]);
+        let found = matches(
+            &top,
+            "web1",
+            &grains(),
+            &Value::Map(Vec::new()),
+            Purpose::Pillar,
+            None,
+            &[],
+        );
         assert_eq!(names(&found, "base"), ["c", "a"]);
         assert_eq!(names(&found, "dev"), ["d"]);
         assert_eq!(top.ignore_missing, [("base".to_owned(), "c".to_owned())]);
-        let only = matches(&top, "web1", &grains(), Purpose::Pillar, Some("dev"), &[]);
+        let only = matches(
+            &top,
+            "web1",
+            &grains(),
+            &Value::Map(Vec::new()),
+            Purpose::Pillar,
+            Some("dev"),
+            &[],
+        );
         assert_eq!(only.len(), 1);
         assert_eq!(merge_pillar(&[yaml("base: [a]")]), Err(TopError::NotAMap));
     }
@@ -529,7 +551,15 @@ base:
         let envs: Vec<String> = ["base", "dev", "qa"].map(str::to_owned).to_vec();
         let run = |strategy| {
             let top = merge_states(&tops, strategy, "base").unwrap();
-            matches(&top, "web1", &grains(), Purpose::States, None, &envs)
+            matches(
+                &top,
+                "web1",
+                &grains(),
+                &Value::Map(Vec::new()),
+                Purpose::States,
+                None,
+                &envs,
+            )
         };
         let merged = run(Strategy::named("merge"));
         assert_eq!(names(&merged, "base"), ["core"]);
@@ -541,6 +571,31 @@ base:
         let all = run(Strategy::MergeAll);
         assert_eq!(names(&all, "dev"), ["from_base", "ignored"]);
         assert_eq!(names(&all, "qa"), ["ignored_too", "qa1"]);
+    }
+
+    #[test]
+    fn a_state_top_matches_the_minions_pillar_and_addresses() {
+        let top = merge_states(
+            &[(
+                "base".to_owned(),
+                vec![yaml(
+                    "base:\n  'I@role:web': [web]\n  'role:db': [{match: pillar}, db]\n  'S@10.0.0.0/8': [net]\n",
+                )],
+            )],
+            Strategy::Merge,
+            "base",
+        )
+        .unwrap();
+        let envs = ["base".to_owned()];
+        let grains = yaml("{ipv4: [10.1.2.3]}");
+        let found = |pillar: &str| {
+            let pillar = yaml(pillar);
+            let found = matches(&top, "web1", &grains, &pillar, Purpose::States, None, &envs);
+            names(&found, "base")
+        };
+        assert_eq!(found("{role: web}"), ["web", "net"]);
+        assert_eq!(found("{role: db}"), ["db", "net"]);
+        assert_eq!(found("{}"), ["net"]);
     }
 
     #[test]
@@ -557,7 +612,15 @@ base:
         )
         .unwrap();
         let envs = ["base".to_owned(), "dev".to_owned()];
-        let found = matches(&top, "web1", &grains(), Purpose::States, None, &envs);
+        let found = matches(
+            &top,
+            "web1",
+            &grains(),
+            &Value::Map(Vec::new()),
+            Purpose::States,
+            None,
+            &envs,
+        );
         assert_eq!(names(&found, "base"), ["a", "d", "x"]);
         assert_eq!(names(&found, "dev"), ["b"]);
     }

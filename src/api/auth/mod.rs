@@ -324,15 +324,13 @@ impl Shared {
                     let Ok(valid) = Compound::parse(valid) else {
                         return minions.is_empty();
                     };
-                    // The API knows no pillar: a pillar term in an ACL allows nothing.
-                    let no_pillar = Value::Map(Vec::new());
-                    let allowed = self.minions(|id, grains| {
-                        let facts = Facts {
-                            grains,
-                            pillar: Some(&no_pillar),
-                        };
-                        valid.matches(id, facts)
-                    });
+                    // The API knows no pillar: an entry with a pillar term (even under `not`)
+                    // allows no targeted minion.
+                    if valid.needs_pillar() {
+                        return minions.is_empty();
+                    }
+                    let allowed =
+                        self.minions(|id, grains| valid.matches(id, Facts::grains(grains)));
                     minions.iter().all(|id| allowed.contains(id))
                 })
             }
