@@ -29,10 +29,11 @@ pub fn main() -> ExitCode {
         Some((_, command)) => command(),
         None => {
             let names: Vec<&str> = COMMANDS.iter().map(|(name, _)| *name).collect();
-            eprintln!(
+            // Nothing more can be said if stderr is gone; the exit code still says it.
+            let _ = super::print_err(&format!(
                 "halite runs the command it is called as: link it as one of {} (ln -s halite /usr/bin/salt-run) and run that name",
                 names.join(", ")
-            );
+            ));
             ExitCode::from(2)
         }
     }
