@@ -127,6 +127,7 @@ complete -c salt-call -n __fish_is_first_arg -f -a 'sys.argspec' -d 'The paramet
 complete -c salt-call -n __fish_is_first_arg -f -a 'sys.doc' -d 'Each function\'s summary and usage, all or those of the modules or globs given'
 complete -c salt-call -n __fish_is_first_arg -f -a 'sys.list_functions' -d 'The functions this minion has, all or those of the modules or globs given'
 complete -c salt-call -n __fish_is_first_arg -f -a 'sys.list_modules' -d 'The modules this minion has, all or those named or matching the globs given'
+complete -c salt-call -n __fish_is_first_arg -f -a 'sys.list_runners' -d 'The runner modules salt-run has, all or those named or matching the globs given'
 complete -c salt-call -n __fish_is_first_arg -f -a 'test.arg' -d 'What arrived: the positional and keyword arguments, with the job\'s __pub_* keys'
 complete -c salt-call -n __fish_is_first_arg -f -a 'test.echo' -d 'The text back'
 complete -c salt-call -n __fish_is_first_arg -f -a 'test.false' -d 'False'

@@ -143,6 +143,7 @@ complete -c salt -n '__fish_is_nth_token 2' -f -a 'sys.argspec' -d 'The paramete
 complete -c salt -n '__fish_is_nth_token 2' -f -a 'sys.doc' -d 'Each function\'s summary and usage, all or those of the modules or globs given'
 complete -c salt -n '__fish_is_nth_token 2' -f -a 'sys.list_functions' -d 'The functions this minion has, all or those of the modules or globs given'
 complete -c salt -n '__fish_is_nth_token 2' -f -a 'sys.list_modules' -d 'The modules this minion has, all or those named or matching the globs given'
+complete -c salt -n '__fish_is_nth_token 2' -f -a 'sys.list_runners' -d 'The runner modules salt-run has, all or those named or matching the globs given'
 complete -c salt -n '__fish_is_nth_token 2' -f -a 'test.arg' -d 'What arrived: the positional and keyword arguments, with the job\'s __pub_* keys'
 complete -c salt -n '__fish_is_nth_token 2' -f -a 'test.echo' -d 'The text back'
 complete -c salt -n '__fish_is_nth_token 2' -f -a 'test.false' -d 'False'

@@ -20,8 +20,9 @@
 //!    rules; Salt's IPC framing and frame limit (nothing else knows bytes); the sockets a bus
 //!    lives on and a bus's address; the tracked services a daemon runs and the order they stop
 //!    in; the commands it starts, restarted with a growing delay and killed with it.
-//! 4. [`config`]: Salt-compatible master and minion configuration, defaults and paths; knows no
-//!    bus.
+//! 4. [`config`], [`signature`]: Salt-compatible master and minion configuration, defaults and
+//!    paths; knows no bus. A function's signature and binding command-line arguments to it as
+//!    Python would, shared by the execution, runner and wheel registries.
 //! 5. [`fileserver`]: the files under `file_roots`, `salt://` URLs and the seam a minion's file
 //!    cache reads through, refusing every path that leaves its root.
 //! 6. [`proto`]: Salt's payloads as types: what local clients send the master, job loads, link
@@ -39,8 +40,9 @@
 //!    minion's).
 //! 10. [`states`], [`pillar`]: the state compiler and runtime with the state modules; pillar
 //!     compiled from `pillar_roots` for one minion.
-//! 11. [`functions`]: the execution functions minions run, `state.*` and `pillar.*` among them.
-//! 12. [`runners`]: runner functions for `salt-run` and reactions, announced with Salt's events.
+//! 11. [`runners`]: runner functions for `salt-run` and reactions, announced with Salt's events.
+//! 12. [`functions`]: the execution functions minions run, `state.*` and `pillar.*` among them
+//!     (`sys.list_runners` reads the runners' registry).
 //! 13. [`wheel`]: the `key` wheel functions.
 //! 14. [`reactor`]: tag globs to SLS files to actions, in a bounded worker pool.
 //! 15. [`master`], [`minion`], [`api`]: the daemons, each a list of [`services`] that stop in
@@ -77,6 +79,7 @@ pub mod runners;
 pub(crate) mod salt_yaml;
 pub mod schedule;
 pub(crate) mod services;
+pub mod signature;
 pub mod states;
 pub(crate) mod target;
 pub mod wheel;

@@ -5,10 +5,10 @@
 
 use crate::config::Config;
 use crate::event::Value;
-use crate::functions::signature::{Signature, text, truthy};
 use crate::keys::{KeyChange, KeyState, KeyStore, fingerprint};
 use crate::runners::{EventSink, MasterFunction, RunnerError, done, failed, key_store as store};
 use crate::salt_yaml::CliArgs;
+use crate::signature::{Signature, text, truthy};
 
 /// Every wheel function halite has, sorted.
 pub static WHEELS: &[MasterFunction] = &[

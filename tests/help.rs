@@ -35,6 +35,14 @@ fn sys_functions_return_salts_shapes() {
             &["sys.list_modules", "gr*"],
             "{\n    \"local\": [\n        \"grains\",\n        \"group\"\n    ]\n}\n",
         ),
+        (
+            &["sys.list_runners", "jobs", "test.s*"],
+            "{\n    \"local\": [\n        \"jobs\",\n        \"test\"\n    ]\n}\n",
+        ),
+        (
+            &["sys.argspec", "sys.list_runners"],
+            "{\n    \"local\": {\n        \"sys.list_runners\": {\n            \"args\": null,\n            \"defaults\": null,\n            \"varargs\": true,\n            \"kwargs\": null\n        }\n    }\n}\n",
+        ),
     ];
     for (args, expected) in cases {
         assert_eq!(local_json(&lab, args), *expected, "{args:?}");
@@ -43,6 +51,15 @@ fn sys_functions_return_salts_shapes() {
     let listed = local_json(&lab, &["sys.list_functions", "test.*"]);
     assert!(listed.contains("\"test.echo\"") && listed.contains("\"test.ping\""));
     assert!(!listed.contains("\"sys."), "{listed}");
+    // Every runner module salt-run has, once each.
+    let runners = local_json(&lab, &["sys.list_runners"]);
+    for module in ["jobs", "manage", "test"] {
+        assert_eq!(
+            runners.matches(&format!("\"{module}\"")).count(),
+            1,
+            "{runners}"
+        );
+    }
     let docs = local_json(&lab, &["sys.doc", "test.echo"]);
     assert!(docs.contains("\"test.echo\": \"The text back\\n\\nUsage: test.echo TEXT\""));
 }

@@ -28,12 +28,12 @@ use super::reply::{Reply, allow};
 use crate::client::local::{LocalClient, Outcome, Published};
 use crate::client::{ClientError, Publisher};
 use crate::event::{Event, Value, jid, map_get};
-use crate::functions::signature::Signature;
 use crate::proto::PublishRequest;
 use crate::runners::{
     Announcement, Caller, EventSink, MasterFunction, RUNNERS, RunnerError, announced,
 };
 use crate::salt_yaml::{CliArgs, parse_cli_args};
+use crate::signature::Signature;
 use crate::wheel::WHEELS;
 
 /// The clients halite serves, in Salt's (alphabetical) order.
@@ -299,7 +299,7 @@ fn required<'a>(chunk: &'a Value, key: &str, client: &str) -> Result<&'a str, Re
 
 /// Whether a chunk's flag is set.
 fn flag(chunk: &Value, key: &str) -> bool {
-    map_get(chunk, key).is_some_and(crate::functions::signature::truthy)
+    map_get(chunk, key).is_some_and(crate::signature::truthy)
 }
 
 /// A chunk's `timeout`, if it has one.

@@ -8,8 +8,8 @@ use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 
 use super::Generate;
 use crate::config::{Config, Role};
-use crate::functions::signature::Signature;
 use crate::output::outputter::{HighstateOptions, Indent, Outputter};
+use crate::signature::Signature;
 
 /// Flags of every command.
 #[derive(Debug, Clone, Args)]

@@ -17,9 +17,9 @@ use crate::client::Publisher;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value};
 use crate::functions::event::{self as event_functions, fire_master_request, send_data};
-use crate::functions::signature::{Bound, text};
 use crate::functions::{self, Call, FUNCTIONS, RunningJobs};
 use crate::minion::grains::grains;
+use crate::signature::{Bound, text};
 
 /// Run an execution function on this minion, locally or returning to the master.
 ///

@@ -16,9 +16,9 @@ use crate::bench::{self as halite_bench, BenchOptions, relay::Relay};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value, map_get};
-use crate::functions::signature::{Bound, Signature, text, truthy};
 use crate::runners::{Announcement, Caller, EventSink, RUNNERS, RunnerError, announced, salt_user};
 use crate::salt_yaml::CliArgs;
+use crate::signature::{Bound, Signature, text, truthy};
 
 /// Run a runner function on the master.
 ///
@@ -96,7 +96,7 @@ const EVENT_BENCH: Signature = Signature {
 /// documentation indented as a docstring is.
 fn print_docs(pattern: &str, printer: &mut super::args::Printer) -> anyhow::Result<()> {
     let mut signatures = (FUNCTION.0)();
-    signatures.retain(|signature| crate::functions::signature::documents(signature.name, pattern));
+    signatures.retain(|signature| crate::signature::documents(signature.name, pattern));
     signatures.sort_by_key(|signature| signature.name);
     let outputter = printer.outputter(Some("txt"));
     for signature in signatures {

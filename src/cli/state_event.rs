@@ -14,9 +14,9 @@ use super::Exit;
 use crate::client::{ListenNotice, Listener};
 use crate::config::{Config, Role};
 use crate::event::matching::ExprMatcher;
-use crate::functions::signature::{Bound, Signature, text, truthy};
 use crate::ipc::BusAddress;
 use crate::output::state_event::{write_event_line, write_json_line};
+use crate::signature::{Bound, Signature, text, truthy};
 
 /// `state.event`'s parameters, Salt's plus `format` (`salt` lines or one `json` object per line)
 /// and `match` (`whole`, or Salt's own `salt` semantics for regex alternatives).

@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use super::manage::{Request, yaml};
-use super::signature::{Signature, text, truthy};
 use super::{Call, Context, FunctionError, Outcome};
 use crate::event::{Value, map_get};
 use crate::proto::manage::BEACONS;
 use crate::py::value::py_str;
+use crate::signature::{Signature, text, truthy};
 
 /// How long a request waits for the minion's answer unless `timeout=` says otherwise (Salt's).
 const DEFAULT_WAIT: Duration = Duration::from_secs(60);

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use super::signature::{Bound, Signature, truthy};
 use super::{Call, Context, FunctionError, Outcome, bind};
 use crate::event::Value;
 use crate::py::value::py_str;
+use crate::signature::{Bound, Signature, truthy};
 
 /// What the caller wants back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,10 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::signature::{Bound, Signature, text, truthy};
 use super::{Call, Context, FunctionError, Outcome, bind};
 use crate::event::Value;
 use crate::fileserver::{Cache, FileError, FileHash, SaltUrl, local_hash};
+use crate::signature::{Bound, Signature, text, truthy};
 
 /// `cp.get_file`.
 pub const GET_FILE: Signature = Signature {

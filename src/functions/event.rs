@@ -2,12 +2,12 @@
 //! to the master (a `fire_master` request on the minion bus); `event.fire` fires on the
 //! minion's own bus.
 
-use super::signature::{Bound, Signature, text, truthy};
 use super::{Call, Context, FunctionError, Outcome, bind};
 use crate::bus::BusHandle;
 use crate::config::Config;
 use crate::event::{Event, EventError, Value, map_set};
 use crate::proto::MinionEventLoad;
+use crate::signature::{Bound, Signature, text, truthy};
 
 /// Tag prefix of events that ask the minion to forward them to its master (Salt dispatches
 /// minion-bus tags by prefix, so `fire_master…` anything counts).

@@ -1,10 +1,10 @@
 //! The `file` module's everyday functions: read and write a file, ask whether a file or a
 //! directory exists, hash a file, remove a path; with Salt's returns.
 
-use super::signature::Signature;
 use super::{Call, FunctionError, Outcome, bind};
 use crate::event::Value;
 use crate::py::value::py_str;
+use crate::signature::Signature;
 
 pub(super) const DIRECTORY_EXISTS: Signature = Signature {
     name: "file.directory_exists",

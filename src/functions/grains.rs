@@ -1,9 +1,9 @@
 //! The `grains` module: the minion's facts.
 
-use super::signature::Signature;
 use super::{Call, Context, FunctionError, Outcome, bind};
 use crate::event::{Value, traverse};
 use crate::py::value::py_str;
+use crate::signature::Signature;
 
 pub(super) const GET: Signature = Signature {
     name: "grains.get",

@@ -18,10 +18,10 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio_util::sync::CancellationToken;
 
-use super::signature::Signature;
 use super::{Call, Context, FunctionError, Job, Outcome, bind};
 use crate::event::Value;
 use crate::py::value::py_str;
+use crate::signature::Signature;
 
 /// How long the commands of a job ended by a signal they may catch (SIGTERM, say) have to exit
 /// before they are killed.

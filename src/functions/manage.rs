@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use super::signature::{Bound, Signature, text, truthy};
 use super::{Call, Context, FunctionError, bind};
 use crate::client::{Listener, fire_once};
 use crate::event::{Event, Value, map_get};
 use crate::output::outputter::Outputter;
 use crate::proto::manage::{Manage, REQUEST_KEY};
+use crate::signature::{Bound, Signature, text, truthy};
 
 /// A `beacons.*` or `schedule.*` call: its arguments, and the way to the minion's service.
 pub(super) struct Request<'a> {

@@ -17,7 +17,6 @@ mod pillar;
 mod pkg;
 mod schedule;
 mod service;
-pub mod signature;
 mod state;
 mod test;
 mod user;
@@ -29,7 +28,7 @@ use crate::bus::BusHandle;
 use crate::config::{Config, ConfigError};
 use crate::event::{EventError, Value, map_get};
 use crate::salt_yaml::CliArgs;
-use signature::{Bound, Signature, text};
+use crate::signature::{self, Bound, Signature, text};
 
 pub use jobs::{RunningGuard, RunningJobs};
 
@@ -461,6 +460,10 @@ pub static FUNCTIONS: &[Function] = &[
         run: |call, _| done(Ok(list_modules(call))),
     },
     Function {
+        signature: LIST_RUNNERS,
+        run: |call, _| done(Ok(list_runners(call))),
+    },
+    Function {
         signature: test::ARG,
         run: |call, ctx| done(Ok(test::arg(call, ctx))),
     },
@@ -815,18 +818,22 @@ fn selected<'a>(
     call: &'a Call,
     picks: impl Fn(&str, &str) -> bool + 'a,
 ) -> impl Iterator<Item = &'static Function> + 'a {
-    let patterns: Vec<String> = call
-        .args
-        .args
-        .iter()
-        .map(|arg| crate::py::value::py_str(arg).into_owned())
-        .collect();
+    let patterns = patterns(call);
     FUNCTIONS.iter().filter(move |function| {
         patterns.is_empty()
             || patterns
                 .iter()
                 .any(|pattern| picks(function.name(), pattern))
     })
+}
+
+/// The arguments of a `sys.list_*` or `sys.doc` call, each a name or a glob.
+fn patterns(call: &Call) -> Vec<String> {
+    call.args
+        .args
+        .iter()
+        .map(|arg| crate::py::value::py_str(arg).into_owned())
+        .collect()
 }
 
 /// A function without parameters (`def ping():`): any argument is refused as Python refuses it.
@@ -876,18 +883,48 @@ const LIST_MODULES: Signature = Signature {
     usage: "sys.list_modules [MODULE|GLOB ...]",
 };
 
-/// `sys.list_modules`: Salt's selection (a pattern with `*` is a glob on function names, any
-/// other names a module exactly), the modules sorted and once each.
+/// `sys.list_modules`: the modules of the functions [`picked_modules`] selects.
 fn list_modules(call: &Call) -> Outcome {
-    let mut modules: Vec<&str> = selected(call, |fun, pattern| {
-        if pattern.contains('*') {
-            crate::py::fnmatch::fnmatch(fun, pattern)
-        } else {
-            module_of(fun) == pattern
-        }
-    })
-    .map(|function| module_of(function.name()))
-    .collect();
+    picked_modules(call, FUNCTIONS.iter().map(Function::name))
+}
+
+const LIST_RUNNERS: Signature = Signature {
+    name: "sys.list_runners",
+    summary: "The runner modules salt-run has, all or those named or matching the globs given",
+    params: &[],
+    required: 0,
+    kwargs: false,
+    usage: "sys.list_runners [MODULE|GLOB ...]",
+};
+
+/// `sys.list_runners`: the modules of the runners [`picked_modules`] selects.
+fn list_runners(call: &Call) -> Outcome {
+    picked_modules(
+        call,
+        crate::runners::RUNNERS
+            .iter()
+            .map(|runner| runner.signature.name),
+    )
+}
+
+/// Salt's module selection for `sys.list_modules` and `sys.list_runners`: a pattern with `*`
+/// is a glob on function names, any other names a module exactly; the modules sorted, once each.
+fn picked_modules(call: &Call, functions: impl Iterator<Item = &'static str>) -> Outcome {
+    let patterns = patterns(call);
+    let mut modules: Vec<&str> = functions
+        .filter(|fun| {
+            patterns.is_empty()
+                || patterns.iter().any(|pattern| {
+                    if pattern.contains('*') {
+                        crate::py::fnmatch::fnmatch(fun, pattern)
+                    } else {
+                        module_of(fun) == pattern
+                    }
+                })
+        })
+        .map(module_of)
+        .collect();
+    modules.sort_unstable();
     modules.dedup();
     Outcome::ok(Value::Array(modules.into_iter().map(Value::from).collect()))
 }
@@ -961,7 +998,8 @@ mod tests {
                 "sys.argspec",
                 "sys.doc",
                 "sys.list_functions",
-                "sys.list_modules"
+                "sys.list_modules",
+                "sys.list_runners"
             ]
         );
         assert_eq!(names(&["sys."]), names(&["sys"]));

@@ -5,12 +5,12 @@
 //! whose templates see the in-memory one as `pillar` (a minion fed by its master returns the
 //! in-memory pillar: asking the master for a fresh one is not there yet).
 
-use super::signature::{Signature, text, truthy};
 use super::{Call, Context, FunctionError, Outcome, bind};
 use crate::config::dictupdate::update;
 use crate::event::traverse;
 use crate::event::{Event, Value, map_get};
 use crate::pillar::{Request, compile};
+use crate::signature::{Signature, text, truthy};
 
 pub(super) const GET: Signature = Signature {
     name: "pillar.get",

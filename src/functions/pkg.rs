@@ -8,9 +8,9 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use super::cmd::run_words;
-use super::signature::{Signature, text, truthy};
 use super::{Call, Context, FunctionError, Outcome, bind};
 use crate::event::Value;
+use crate::signature::{Signature, text, truthy};
 
 /// The environment Salt's `aptpkg` sets for every tool it runs.
 const DPKG_ENV: &[(&str, &str)] = &[

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use super::cmd::run_words;
-use super::signature::{Signature, text, truthy};
 use super::{Call, Context, FunctionError, Outcome, bind};
+use crate::signature::{Signature, text, truthy};
 
 /// The unit types systemd knows; any other name is a service.
 const UNIT_TYPES: &[&str] = &[

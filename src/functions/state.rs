@@ -8,11 +8,11 @@
 
 use std::sync::Arc;
 
-use super::signature::{Bound, Signature, text, truthy};
 use super::{Call, Context, FunctionError, Outcome, bind};
 use crate::event::{Value, map_get};
 use crate::py::value::py_str;
 use crate::salt_yaml::CliArgs;
+use crate::signature::{Bound, Signature, text, truthy};
 use crate::states::apply::{self, Errors};
 use crate::states::{Calling, Executed, ExecutionError, RunOptions, Salt, StateContext};
 

@@ -1,9 +1,9 @@
 //! The `test` module: functions for checking that jobs reach minions and come back.
 
-use super::signature::Signature;
 use super::{Call, Context, FunctionError, Outcome, bind};
 use crate::event::Value;
 use crate::py::value::py_str;
+use crate::signature::Signature;
 
 pub(super) const ARG: Signature = Signature {
     name: "test.arg",

@@ -4,9 +4,9 @@
 //! map (`{}` for none), True or False for a change.
 
 use super::cmd::run_words;
-use super::signature::{Signature, text, truthy};
 use super::{Call, FunctionError, Outcome, bind};
 use crate::event::Value;
+use crate::signature::{Signature, text, truthy};
 
 const fn signature(
     name: &'static str,
@@ -261,7 +261,7 @@ async fn succeeds(words: &[&str]) -> Result<bool, FunctionError> {
 }
 
 /// A bound argument as text, `None` when absent, null or empty.
-fn given(bound: &super::signature::Bound, key: &str) -> Option<String> {
+fn given(bound: &crate::signature::Bound, key: &str) -> Option<String> {
     bound
         .get(key)
         .filter(|v| !v.is_nil())

@@ -12,10 +12,10 @@ use std::time::Duration;
 use super::RunnerError;
 use crate::config::Config;
 use crate::event::Value;
-use crate::functions::signature::{Signature, text, truthy};
 use crate::py::json::{self as pyjson, Format};
 use crate::py::value::py_str;
 use crate::salt_yaml::CliArgs;
+use crate::signature::{Signature, text, truthy};
 
 pub(super) const QUERY: Signature = Signature {
     name: "http.query",

@@ -5,11 +5,11 @@ use crate::client::ClientError;
 use crate::client::local::{LocalClient, Outcome, Published};
 use crate::config::Config;
 use crate::event::{Value, map_get};
-use crate::functions::signature::{Signature, text};
 use crate::proto::PublishRequest;
 use crate::returners::Returner;
 use crate::returners::local_cache::{CachedJob, JobCache};
 use crate::salt_yaml::CliArgs;
+use crate::signature::{Signature, text};
 use std::sync::Arc;
 
 pub(super) const LOOKUP_JID: Signature = Signature {
@@ -128,7 +128,7 @@ pub(super) async fn run_print_job(config: &Config, args: &CliArgs) -> Result<Val
 /// the store does not know is `{"Error": …}` with an empty `Result`, as in Salt.
 async fn job_fields(
     config: &Config,
-    bound: &crate::functions::signature::Bound,
+    bound: &crate::signature::Bound,
     jid: &str,
 ) -> Result<Vec<(Value, Value)>, RunnerError> {
     let store = job_store(config, bound.get("ext_source"))?;

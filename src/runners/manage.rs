@@ -12,10 +12,10 @@ use crate::client::ClientError;
 use crate::client::local::{LocalClient, Outcome, Pinged};
 use crate::config::Config;
 use crate::event::Value;
-use crate::functions::signature::{Bound, Signature, text, truthy};
 use crate::keys::{KeyChange, KeyState};
 use crate::proto::PublishRequest;
 use crate::salt_yaml::CliArgs;
+use crate::signature::{Bound, Signature, text, truthy};
 
 pub(super) const STATUS: Signature = Signature {
     name: "manage.status",

@@ -24,9 +24,9 @@ use crate::bus::BusHandle;
 use crate::client::Publisher;
 use crate::config::Config;
 use crate::event::{Event, Value, jid, map_get, map_set};
-use crate::functions::signature::{ArgumentsError, Signature, text};
 use crate::py::value::py_str;
 use crate::salt_yaml::CliArgs;
+use crate::signature::{ArgumentsError, Signature, text};
 
 /// What a runner's or wheel function's behaviour returns: its return, later.
 pub type Calling<'a> = Pin<Box<dyn Future<Output = Result<Value, RunnerError>> + Send + 'a>>;

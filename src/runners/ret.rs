@@ -4,9 +4,9 @@
 use super::{RunnerError, failed};
 use crate::config::Config;
 use crate::event::{Value, map_get};
-use crate::functions::signature::{Signature, text};
 use crate::returners::Returner;
 use crate::salt_yaml::CliArgs;
+use crate::signature::{Signature, text};
 
 pub(super) const GET_JID: Signature = Signature {
     name: "ret.get_jid",
@@ -53,7 +53,7 @@ pub(super) const STATS: Signature = Signature {
 /// The returner the call names, built with the master's configuration.
 fn returner(
     config: &Config,
-    bound: &crate::functions::signature::Bound,
+    bound: &crate::signature::Bound,
 ) -> Result<std::sync::Arc<dyn Returner>, RunnerError> {
     let name = bound.get("returner").map(text).unwrap_or_default();
     crate::returners::build(&name, config, None, None).map_err(|err| failed(&err))

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use super::RunnerError;
 use crate::event::Value;
-use crate::functions::signature::Signature;
 use crate::salt_yaml::CliArgs;
+use crate::signature::Signature;
 
 pub(super) const ARG: Signature = Signature {
     name: "test.arg",
