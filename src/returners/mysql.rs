@@ -119,6 +119,7 @@ const DIALECT: Dialect = Dialect {
     full_ret: FullRet::Dict,
     replaces_req: true,
     refuses_values,
+    packet_limit: Some("SELECT CAST(@@max_allowed_packet AS CHAR)"),
 };
 
 /// MySQL's errors about the values themselves: `NULL` or a duplicate in a key, a value out of

@@ -141,6 +141,7 @@ const DIALECT: Dialect = Dialect {
     full_ret: FullRet::Dict,
     replaces_req: false,
     refuses_values,
+    packet_limit: None,
 };
 
 /// PostgreSQL's errors about the values themselves: SQLSTATE classes 22 (data: text it cannot

@@ -55,6 +55,9 @@ const CHUNK_ROWS: usize = 500;
 /// Bytes of values in one `INSERT` (a row larger than this goes alone): well below MySQL's
 /// `max_allowed_packet` (16 MiB by default in MariaDB).
 const CHUNK_BYTES: usize = 4 << 20;
+/// What a one-row `INSERT` adds to its values' bytes in a packet: the statement's text and
+/// each value's length prefix, generously.
+const PACKET_OVERHEAD: usize = 64 << 10;
 /// `req` jids remembered for retries; past this many (batches that were never retried) they
 /// are forgotten.
 const REQ_MEMORY: usize = 10_000;
@@ -97,6 +100,11 @@ pub(super) struct Dialect {
     /// Whether an error is about the values (retrying them cannot help), beyond the constraint
     /// violations every database reports alike.
     pub refuses_values: fn(&dyn DatabaseError) -> bool,
+    /// A query answering, as text, the largest statement the server takes, where the server
+    /// closes the connection on a larger one (MySQL's `max_allowed_packet`): a row past it is
+    /// refused before it is sent, since a closed connection cannot be told from an outage and
+    /// the row would be retried for ever.
+    pub packet_limit: Option<&'static str>,
 }
 
 /// An `INSERT` of many rows: `into`, then `VALUES (…), (…)` with `values` in each.
@@ -164,6 +172,8 @@ pub(super) struct Store<DB: Database> {
     server: String,
     options: <DB::Connection as Connection>::Options,
     pool: tokio::sync::OnceCell<Pool<DB>>,
+    /// The server's [`Dialect::packet_limit`], read with the pool; 0 for none.
+    packet_limit: AtomicU64,
     master_id: String,
     /// Bumped by every failed write whose outcome may be unknown; a batch that starts while it
     /// differs from `checked` skips returns already stored.
@@ -201,6 +211,7 @@ impl<DB: Database> Store<DB> {
             server,
             options,
             pool: tokio::sync::OnceCell::new(),
+            packet_limit: AtomicU64::new(0),
             master_id,
             // The first batch checks: a previous run may have died committing.
             failures: AtomicU64::new(1),
@@ -347,13 +358,18 @@ fn unix_now() -> String {
     format!("{}.{:06}", now.as_second(), now.subsec_microsecond())
 }
 
+/// The bytes of a row's values.
+fn row_bytes(row: &[Option<String>]) -> usize {
+    row.iter().flatten().map(String::len).sum()
+}
+
 /// `rows` cut into `INSERT`s of at most [`CHUNK_ROWS`] rows and [`CHUNK_BYTES`] of values.
 fn chunks(rows: Vec<Vec<Option<String>>>) -> Vec<Vec<Vec<Option<String>>>> {
     let mut chunks = Vec::new();
     let mut chunk: Vec<Vec<Option<String>>> = Vec::new();
     let mut bytes = 0;
     for row in rows {
-        let size: usize = row.iter().flatten().map(String::len).sum();
+        let size = row_bytes(&row);
         if !chunk.is_empty() && (chunk.len() == CHUNK_ROWS || bytes + size > CHUNK_BYTES) {
             chunks.push(std::mem::take(&mut chunk));
             bytes = 0;
@@ -397,6 +413,7 @@ where
                     .acquire_timeout(CONNECT_TIMEOUT)
                     .connect_lazy_with(self.options.clone());
                 self.create_tables(&pool).await?;
+                self.read_packet_limit(&pool).await?;
                 Ok(pool)
             })
             .await
@@ -423,6 +440,24 @@ where
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Reads the server's [`Dialect::packet_limit`].
+    async fn read_packet_limit(&self, pool: &Pool<DB>) -> Result<(), ReturnerError> {
+        let Some(query) = self.dialect.packet_limit else {
+            return Ok(());
+        };
+        let (limit,): (String,) = match sqlx::query_as(query).fetch_one(pool).await {
+            Ok(row) => row,
+            Err(err) => return Err(self.failure(err).await),
+        };
+        let limit = limit.trim().parse().map_err(|_| {
+            self.unavailable(format!(
+                "the server's packet limit {limit:?} is not a number"
+            ))
+        })?;
+        self.packet_limit.store(limit, Ordering::Relaxed);
         Ok(())
     }
 
@@ -507,7 +542,7 @@ where
     }
 
     /// Stores `rows` through `insert` in one transaction (see the module's docs); returns why
-    /// the rows the database refused were refused.
+    /// the rows the database refused, or that are past its packet limit, were refused.
     async fn write<R: Row + Sync>(
         &self,
         pool: &Pool<DB>,
@@ -515,39 +550,50 @@ where
         rows: &[R],
     ) -> Result<Vec<String>, sqlx::Error> {
         let dialect = self.dialect;
-        let values = |rows: &[R]| -> Vec<Vec<Option<String>>> {
-            rows.iter()
-                .map(|row| {
-                    insert
-                        .values
-                        .iter()
-                        .map(|(cell, _, _)| row.cell(*cell, dialect, &self.master_id))
-                        .collect()
-                })
+        let values_of = |row: &R| -> Vec<Option<String>> {
+            insert
+                .values
+                .iter()
+                .map(|(cell, _, _)| row.cell(*cell, dialect, &self.master_id))
                 .collect()
         };
+        let limit = self.packet_limit.load(Ordering::Relaxed);
+        let mut refused = Vec::new();
+        let (mut fitting, mut values) = (Vec::new(), Vec::new());
+        for row in rows {
+            let row_values = values_of(row);
+            let bytes = row_bytes(&row_values) + PACKET_OVERHEAD;
+            if limit > 0 && bytes as u64 > limit {
+                refused.push(format!(
+                    "a row of {bytes} bytes is past the server's max_allowed_packet of \
+                     {limit} bytes (raise max_allowed_packet on the server to store it)"
+                ));
+            } else {
+                fitting.push(row);
+                values.push(row_values);
+            }
+        }
         let mut tx = self.begin(pool).await?;
         let all = async {
-            for (jid, load) in rows.iter().filter_map(Row::load) {
+            for (jid, load) in fitting.iter().filter_map(|row| row.load()) {
                 save_load(&mut tx, dialect, jid, load).await?;
             }
-            for chunk in chunks(values(rows)) {
+            for chunk in chunks(values) {
                 insert_rows(&mut tx, dialect, insert, chunk).await?;
             }
             Ok(())
         }
         .await;
         match all {
-            Ok(()) => return tx.commit().await.map(|()| Vec::new()),
+            Ok(()) => return tx.commit().await.map(|()| refused),
             Err(err) if !self.refuses(&err) => return Err(err),
-            // Its connection may be closed (MySQL closes it on a row past max_allowed_packet).
             Err(_) => {
                 let _ = tx.rollback().await;
             }
         }
         // Some row's values were refused: store the others, each in its own transaction.
-        let mut refused = Vec::new();
-        for (row, values) in rows.iter().zip(values(rows)) {
+        for row in fitting {
+            let values = values_of(row);
             let mut tx = self.begin(pool).await?;
             let stored = async {
                 if let Some((jid, load)) = row.load() {

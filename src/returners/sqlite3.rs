@@ -91,6 +91,7 @@ const DIALECT: Dialect = Dialect {
     full_ret: FullRet::Return,
     replaces_req: false,
     refuses_values,
+    packet_limit: None,
 };
 
 /// SQLite's errors about the values themselves: a string or blob too big, a constraint, a
