@@ -96,9 +96,18 @@ pub(crate) fn exited(child: &Child) -> bool {
 
 /// Kills the command's process group: the command and what it started with it.
 pub(crate) fn kill(child: &Child) {
-    if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    if let Some(group) = group(child.id()) {
+        let _ = killpg(group, Signal::SIGKILL);
     }
+}
+
+/// The process group a command started as `pid` leads, if it can be one: `killpg` takes 0 for
+/// the caller's own group (the daemon's), 1 is init's, and a pid beyond `pid_t` names none.
+pub(crate) fn group(pid: u32) -> Option<Pid> {
+    i32::try_from(pid)
+        .ok()
+        .filter(|pid| *pid > 1)
+        .map(Pid::from_raw)
 }
 
 /// Reaps a killed command without holding up the thread that drops it (a runtime's thread must
@@ -155,6 +164,14 @@ impl Restarts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn process_groups_are_never_the_daemons_own_or_inits() {
+        assert_eq!(group(4242), Some(Pid::from_raw(4242)));
+        for pid in [0, 1, 1 << 31, u32::MAX] {
+            assert_eq!(group(pid), None, "{pid}");
+        }
+    }
 
     #[test]
     fn restarts_wait_longer_each_time_up_to_a_minute() {

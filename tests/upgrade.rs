@@ -110,6 +110,54 @@ fn a_minion_of_a_protocol_the_master_does_not_serve_is_refused_in_one_line_with_
 }
 
 #[test]
+fn a_mismatched_minion_retrying_is_refused_each_time_and_reported_once_a_minute() {
+    let mut cluster = Cluster::new("");
+    cluster.start_master();
+    let mut bus = RawSubscriber::connect(&cluster.master_pub());
+    let keys = cluster.path().join("peer");
+    let rt = runtime();
+    let without_id = |fields: Vec<(Value, Value)>| {
+        fields
+            .into_iter()
+            .filter(|(key, _)| key.as_str() != Some("id"))
+            .collect::<Vec<_>>()
+    };
+    let hellos = [
+        (5, announcing("retrying", 99, "9.9.9")),
+        (5, without_id(announcing("", 99, "9.9.9"))),
+        (1, announcing("another", 99, "9.9.9")),
+    ];
+    for (times, fields) in hellos {
+        for _ in 0..times {
+            let (_, welcome) = rt.block_on(say_hello(cluster.port(), &keys, fields.clone()));
+            assert_eq!(text(&welcome, "act"), "refused", "{welcome}");
+        }
+    }
+    let mut reported = Vec::new();
+    while let Some(event) = bus.next_event(Duration::from_millis(500)) {
+        if event.tag == "halite/link/mismatch" {
+            reported.push(text(&event.data, "id").to_owned());
+        }
+    }
+    assert_eq!(reported, ["retrying", "", "another"]);
+    let lines = |id: &str| {
+        let line = format!("refused minion {id} (127.0.0.1:");
+        cluster
+            .master_log()
+            .lines()
+            .filter(|l| l.contains(&line))
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || lines("another") == 1),
+        "{}",
+        cluster.master_log()
+    );
+    assert_eq!(lines("retrying"), 1, "{}", cluster.master_log());
+    assert_eq!(lines(""), 1, "{}", cluster.master_log());
+}
+
+#[test]
 fn a_minion_without_a_link_version_is_taken_as_protocol_1_and_admitted() {
     let mut cluster = Cluster::new("auto_accept: True\n");
     cluster.start_master();

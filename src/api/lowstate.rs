@@ -25,10 +25,12 @@ use super::acl::Args;
 use super::auth::{Authenticated, Call, Session};
 use super::body::Lowstate;
 use super::reply::{Reply, allow};
+use crate::client::batch::BatchSize;
 use crate::client::local::{LocalClient, Outcome, Published};
 use crate::client::{ClientError, Publisher};
 use crate::event::{Event, Value, jid, map_get};
 use crate::proto::PublishRequest;
+use crate::py::value::py_str;
 use crate::runners::{
     Announcement, Caller, EventSink, MasterFunction, RUNNERS, RunnerError, announced,
 };
@@ -258,7 +260,7 @@ pub(crate) async fn execute(
         Some("runner_async") => runner_async(shared, session, chunk).await.map(one),
         Some("wheel") => wheel(shared, session, chunk).await.map(one),
         _ => {
-            let named = crate::py::value::py_str(map_get(chunk, "client").unwrap_or(&Value::Nil));
+            let named = py_str(map_get(chunk, "client").unwrap_or(&Value::Nil));
             Err(Refusal::bad(format!("Invalid client specified: '{named}'")))
         }
     }
@@ -501,6 +503,7 @@ async fn local_batch(
     chunk: &Value,
 ) -> Result<Vec<Value>, Refusal> {
     let job = Job::new(shared, session, chunk, "local_batch")?;
+    let size = batch_size(map_get(chunk, "batch"))?;
     let ping = PublishRequest {
         fun: "test.ping".to_owned(),
         arg: Value::Array(Vec::new()),
@@ -514,9 +517,9 @@ async fn local_batch(
         .filter(|(_, value)| *value != Value::Boolean(false))
         .filter_map(|(id, _)| id.as_str().map(str::to_owned))
         .collect();
-    let size = batch_size(map_get(chunk, "batch"), up.len())?;
+    let size = size.of(up.len());
     let mut entries = Vec::new();
-    for ids in up.chunks(size.max(1)) {
+    for ids in up.chunks(size) {
         let request = PublishRequest {
             tgt: Value::Array(ids.iter().map(|id| Value::from(id.as_str())).collect()),
             tgt_type: "list".to_owned(),
@@ -529,28 +532,23 @@ async fn local_batch(
     Ok(entries)
 }
 
-/// Salt's batch size: `N`, or `N%` of `minions` (at least one when any).
-fn batch_size(batch: Option<&Value>, minions: usize) -> Result<usize, Refusal> {
-    let invalid = |batch: &dyn std::fmt::Display| {
+/// The chunk's `batch` as Salt's batch reads it: a count or a percentage (`10%`, or `%10`),
+/// `10%` when absent.
+fn batch_size(batch: Option<&Value>) -> Result<BatchSize, Refusal> {
+    let Some(batch) = batch.filter(|batch| !batch.is_nil()) else {
+        return Ok(BatchSize::Percent(10.0));
+    };
+    let shown = py_str(batch);
+    let parsed = match batch {
+        // A number counts minions, its fraction cut off as Python's `int` cuts it.
+        Value::F64(number) => number.trunc().to_string().parse(),
+        _ => shown.parse(),
+    };
+    parsed.map_err(|_| {
         Refusal::bad(format!(
-            "Invalid batch data sent: {batch}\nData must be in the form of %10, 10% or 3"
+            "Invalid batch data sent: {shown}\nData must be in the form of %10, 10% or 3"
         ))
-    };
-    let text = match batch {
-        None | Some(Value::Nil) => "10%".to_owned(),
-        Some(Value::String(text)) => text.as_str().unwrap_or_default().trim().to_owned(),
-        Some(number) => number.to_string(),
-    };
-    if text.contains('%') {
-        let percent: f64 = text.trim_matches('%').parse().map_err(|_| invalid(&text))?;
-        let share = percent / 100.0 * minions as f64;
-        return Ok(if share < 1.0 {
-            share.ceil()
-        } else {
-            share.floor()
-        } as usize);
-    }
-    text.parse::<usize>().map_err(|_| invalid(&text))
+    })
 }
 
 // ---- runner, runner_async, wheel -----------------------------------------------------------
@@ -864,12 +862,32 @@ mod tests {
 
     #[test]
     fn batch_sizes_are_salts() {
-        assert_eq!(batch_size(Some(&Value::from("2")), 5).unwrap(), 2);
-        assert_eq!(batch_size(Some(&Value::from(3)), 5).unwrap(), 3);
-        assert_eq!(batch_size(Some(&Value::from("50%")), 5).unwrap(), 2);
-        assert_eq!(batch_size(Some(&Value::from("10%")), 5).unwrap(), 1);
-        assert_eq!(batch_size(None, 30).unwrap(), 3);
-        assert!(batch_size(Some(&Value::from("x")), 5).is_err());
+        let size = |batch: Value, minions| batch_size(Some(&batch)).unwrap().of(minions);
+        assert_eq!(size(Value::from("2"), 5), 2);
+        assert_eq!(size(Value::from(3), 5), 3);
+        assert_eq!(size(Value::from(2.9), 5), 2);
+        assert_eq!(size(Value::from("50%"), 5), 2);
+        assert_eq!(size(Value::from("%50"), 5), 2);
+        assert_eq!(size(Value::from("10%"), 5), 1);
+        assert_eq!(batch_size(None).unwrap().of(30), 3);
+        assert_eq!(batch_size(Some(&Value::Nil)).unwrap().of(30), 3);
+        // Salt's batch loops forever on these: refused, as the command line refuses them.
+        for bad in [
+            Value::from("x"),
+            Value::from(0),
+            Value::from("0%"),
+            Value::from(0.5),
+        ] {
+            let refusal = batch_size(Some(&bad)).unwrap_err();
+            assert_eq!(refusal.status, StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(
+                refusal.message,
+                format!(
+                    "Invalid batch data sent: {}\nData must be in the form of %10, 10% or 3",
+                    py_str(&bad)
+                )
+            );
+        }
     }
 
     #[test]

@@ -420,10 +420,7 @@ async fn execute(spec: Spec, shown_command: &str) -> Result<Ran, CommandError> {
         Some(limit) => match tokio::time::timeout(limit, finished).await {
             Ok(finished) => finished.map_err(CommandError::Wait)?,
             Err(_) => {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+                group.kill();
                 let _ = child.wait().await;
                 group.ended();
                 return Ok(Ran {

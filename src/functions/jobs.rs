@@ -43,8 +43,10 @@ struct Entry {
 /// What signals act on in a running job.
 #[derive(Debug, Default)]
 struct Control {
-    /// The process groups of the commands the job runs now.
-    groups: Mutex<Vec<i32>>,
+    /// The process groups of the commands the job runs now; none joins once `stop` is
+    /// cancelled. `stop` and `graceful` change, and are read by a command's group, under this
+    /// lock: see [`Control::end`].
+    groups: Mutex<Vec<Pid>>,
     /// Cancelled when a signal ends the job.
     stop: CancellationToken,
     /// Set, before `stop`, when the signal that ends the job may be caught: its commands are
@@ -53,8 +55,19 @@ struct Control {
 }
 
 impl Control {
-    fn groups(&self) -> Vec<i32> {
+    fn groups(&self) -> Vec<Pid> {
         self.groups.lock().expect("not poisoned").clone()
+    }
+
+    /// Stops the job, its commands to be given [`GRACE`] if `graceful`, and returns the groups
+    /// of those it runs. In one step under the groups' lock, so that no command escapes: one
+    /// that starts or is let go of meanwhile is either among them, or killed as the job lets
+    /// go of it (see [`CommandGroup`]).
+    fn end(&self, graceful: bool) -> Vec<Pid> {
+        let groups = self.groups.lock().expect("not poisoned");
+        self.graceful.store(graceful, Ordering::SeqCst);
+        self.stop.cancel();
+        groups.clone()
     }
 }
 
@@ -139,23 +152,37 @@ impl Drop for RunningGuard {
 /// ended: signals to the job reach it, and dropped before (the job was stopped), it is killed.
 #[derive(Debug)]
 pub(crate) struct CommandGroup {
-    pgid: i32,
+    /// None when `pid` cannot name a command's group (see [`crate::children::group`]).
+    pgid: Option<Pid>,
     job: Option<Arc<Control>>,
     ended: bool,
 }
 
 impl CommandGroup {
-    /// Holds the group led by `pid` for the job of this task, if it runs for one.
+    /// Holds the group led by `pid` for the job of this task, if it runs for one. A job
+    /// already stopped holds it no more: the command is killed as it is let go of, with the
+    /// stopped job's work.
     pub(crate) fn hold(pid: u32) -> Self {
-        let pgid = i32::try_from(pid).unwrap_or_default();
-        let job = CURRENT.try_with(Arc::clone).ok();
-        if let Some(job) = &job {
-            job.groups.lock().expect("not poisoned").push(pgid);
-        }
+        let pgid = crate::children::group(pid);
+        let job = CURRENT.try_with(Arc::clone).ok().filter(|job| {
+            let mut groups = job.groups.lock().expect("not poisoned");
+            let running = !job.stop.is_cancelled();
+            if running {
+                groups.extend(pgid);
+            }
+            running
+        });
         Self {
             pgid,
             job,
             ended: false,
+        }
+    }
+
+    /// Kills the group: the command and what it started.
+    pub(crate) fn kill(&self) {
+        if let Some(pgid) = self.pgid {
+            let _ = killpg(pgid, Signal::SIGKILL);
         }
     }
 
@@ -170,15 +197,14 @@ impl Drop for CommandGroup {
     fn drop(&mut self) {
         let mut graceful = false;
         if let Some(job) = &self.job {
-            job.groups
-                .lock()
-                .expect("not poisoned")
-                .retain(|group| *group != self.pgid);
+            let mut groups = job.groups.lock().expect("not poisoned");
+            groups.retain(|group| Some(*group) != self.pgid);
+            // Read under the lock: see [`Control::end`].
             graceful = job.graceful.load(Ordering::SeqCst);
         }
         // The signal's sender gives the group its grace and kills what is left.
-        if !self.ended && !graceful && self.pgid > 0 {
-            let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGKILL);
+        if !self.ended && !graceful {
+            self.kill();
         }
     }
 }
@@ -347,26 +373,26 @@ async fn send(ctx: &Context, jid: &str, signal: Option<Signal>) -> Outcome {
     let Some(Entry { job, control }) = ctx.running.find(jid) else {
         return Outcome::ok("");
     };
-    let groups = control.groups();
     let ending = signal.filter(|signal| ends(*signal));
-    if let Some(signal) = ending {
-        // Stopped before its commands are signalled: a command ended by the signal must not
-        // let the job go on (to its return, or its next state).
-        control
-            .graceful
-            .store(signal != Signal::SIGKILL, Ordering::SeqCst);
-        control.stop.cancel();
-        // No longer listed once this answer is out, whenever the job's task notices.
-        ctx.running.remove(&control);
-        tracing::info!("job {jid} ended by {signal}: it sends no return");
-    }
+    let groups = match ending {
+        Some(signal) => {
+            // Stopped before its commands are signalled: a command ended by the signal must
+            // not let the job go on (to its return, or its next state).
+            let groups = control.end(signal != Signal::SIGKILL);
+            // No longer listed once this answer is out, whenever the job's task notices.
+            ctx.running.remove(&control);
+            tracing::info!("job {jid} ended by {signal}: it sends no return");
+            groups
+        }
+        None => control.groups(),
+    };
     for group in &groups {
-        let _ = killpg(Pid::from_raw(*group), signal);
+        let _ = killpg(*group, signal);
     }
     if ending.is_some_and(|signal| signal != Signal::SIGKILL) {
         // A stopped command would not see the signal until continued.
         for group in &groups {
-            let _ = killpg(Pid::from_raw(*group), Signal::SIGCONT);
+            let _ = killpg(*group, Signal::SIGCONT);
         }
         grace(&groups).await;
     }
@@ -379,12 +405,12 @@ async fn send(ctx: &Context, jid: &str, signal: Option<Signal>) -> Outcome {
 }
 
 /// Waits up to [`GRACE`] for the groups to be gone, then kills what is left of them.
-async fn grace(groups: &[i32]) {
+async fn grace(groups: &[Pid]) {
     let left = || {
         groups
             .iter()
             .copied()
-            .filter(|group| killpg(Pid::from_raw(*group), None) != Err(Errno::ESRCH))
+            .filter(|group| killpg(*group, None) != Err(Errno::ESRCH))
             .collect::<Vec<_>>()
     };
     let deadline = tokio::time::Instant::now() + GRACE;
@@ -392,7 +418,7 @@ async fn grace(groups: &[i32]) {
         tokio::time::sleep(GRACE_POLL).await;
     }
     for group in left() {
-        let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+        let _ = killpg(group, Signal::SIGKILL);
     }
 }
 
@@ -435,7 +461,7 @@ mod tests {
         let control = guard.control.clone();
         let work = guard.run(async {
             let held = CommandGroup::hold(1_000_000);
-            assert_eq!(CURRENT.with(|job| job.groups()), [1_000_000]);
+            assert_eq!(CURRENT.with(|job| job.groups()), [Pid::from_raw(1_000_000)]);
             held.ended();
             assert!(CURRENT.with(|job| job.groups()).is_empty());
             std::future::pending::<()>().await;
@@ -448,5 +474,66 @@ mod tests {
         assert_eq!(outcome, None);
         drop(guard);
         assert!(jobs.snapshot().is_empty());
+    }
+
+    /// Beyond Linux's highest pid: a group no process leads.
+    const NO_GROUP: u32 = 1 << 22;
+
+    fn job(jobs: &RunningJobs) -> (RunningGuard, Arc<Control>) {
+        let guard = jobs.enter(Job {
+            jid: "20261203000000000002".into(),
+            load: Value::Map(Vec::new()),
+        });
+        let control = guard.control.clone();
+        (guard, control)
+    }
+
+    /// Regression: the groups were read before the job was stopped, so a command started in
+    /// between was neither signalled nor killed when its job let go of it.
+    #[test]
+    fn a_command_started_as_its_job_is_stopped_is_signalled_or_killed() {
+        use std::os::unix::process::{CommandExt, ExitStatusExt};
+        let jobs = RunningJobs::default();
+        let (_guard, control) = job(&jobs);
+        let held = CURRENT.sync_scope(control.clone(), || CommandGroup::hold(NO_GROUP));
+        let no_group = Pid::from_raw(NO_GROUP as i32);
+        assert_eq!(control.end(true), [no_group], "the sender's to signal");
+        drop(held);
+        let mut late = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let group = CURRENT.sync_scope(control.clone(), || CommandGroup::hold(late.id()));
+        let held = control.groups();
+        drop(group);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            if let Some(status) = late.try_wait().unwrap() {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = late.kill();
+                let _ = late.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(status.and_then(|status| status.signal()), Some(9));
+        assert!(held.is_empty(), "a stopped job holds no group: {held:?}");
+    }
+
+    /// `killpg` takes 0 for the minion's own group: a pid that names no command's group is
+    /// never held, so never signalled.
+    #[test]
+    fn a_pid_that_names_no_command_group_is_never_held() {
+        let jobs = RunningJobs::default();
+        let (_guard, control) = job(&jobs);
+        for pid in [0, 1, u32::MAX] {
+            CURRENT
+                .sync_scope(control.clone(), || CommandGroup::hold(pid))
+                .ended();
+        }
+        assert!(control.end(true).is_empty());
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +34,15 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// `max_pending_keys`: how many keys may wait for an operator before new ones are turned away.
 const DEFAULT_MAX_PENDING_KEYS: u64 = 1000;
 
+/// How often a minion's link protocol mismatch is logged and announced: each of its hellos is
+/// refused, but a minion that retries (or a peer that reconnects in a loop) is reported once in
+/// this long.
+const MISMATCH_REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// How many minions' last mismatch report is remembered. While that many were reported within
+/// [`MISMATCH_REPORT_EVERY`] (a peer inventing ids), the others share one report in that time.
+const MISMATCH_REPORTS: usize = 1024;
+
 /// The minions connected now, and the grains they reported.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
@@ -47,6 +56,43 @@ struct Inner {
     /// The pillar each minion was last sent, for pillar targets (kept while it is connected).
     pillars: HashMap<String, Arc<Value>>,
     serial: u64,
+    mismatches: MismatchReports,
+}
+
+/// When minions' link protocol mismatches were last reported, to report each one once in
+/// [`MISMATCH_REPORT_EVERY`].
+#[derive(Debug, Default)]
+struct MismatchReports {
+    /// By minion id, or by address for a peer that gave none.
+    last: HashMap<String, Instant>,
+    /// The last report of one not remembered, [`MISMATCH_REPORTS`] being remembered already.
+    others: Option<Instant>,
+}
+
+impl MismatchReports {
+    /// Whether the mismatch of `who` is to be reported at `now`, counting it as reported if so.
+    fn due(&mut self, who: &str, now: Instant) -> bool {
+        let recent = |at: Instant| now.saturating_duration_since(at) < MISMATCH_REPORT_EVERY;
+        if let Some(at) = self.last.get_mut(who) {
+            if recent(*at) {
+                return false;
+            }
+            *at = now;
+            return true;
+        }
+        if self.last.len() >= MISMATCH_REPORTS {
+            self.last.retain(|_, at| recent(*at));
+        }
+        if self.last.len() < MISMATCH_REPORTS {
+            self.last.insert(who.to_owned(), now);
+            return true;
+        }
+        if self.others.is_some_and(recent) {
+            return false;
+        }
+        self.others = Some(now);
+        true
+    }
 }
 
 #[derive(Debug)]
@@ -62,6 +108,12 @@ struct Connected {
 impl Sessions {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().expect("sessions lock")
+    }
+
+    /// Whether a link protocol mismatch of `who` (a minion id, or a peer's address) is to be
+    /// logged and announced now: once in [`MISMATCH_REPORT_EVERY`].
+    fn mismatch_due(&self, who: &str) -> bool {
+        self.lock().mismatches.due(who, Instant::now())
     }
 
     /// The ids of the minions connected now, sorted.
@@ -398,15 +450,26 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
             return;
         }
         Err(NoHello::Mismatch { id, mismatch }) => {
-            tracing::warn!("refused minion {id} ({peer}): {mismatch}");
-            shared.bus.fire(
-                LinkMismatch {
-                    id: &id,
-                    peer: &peer,
-                    mismatch: &mismatch,
-                }
-                .to_event(),
-            );
+            // A peer without an id by its address alone: it connects from a new port each time.
+            let host = peer
+                .parse::<std::net::SocketAddr>()
+                .map(|peer| peer.ip().to_string());
+            let who = if id.is_empty() {
+                host.as_deref().unwrap_or(&peer)
+            } else {
+                &id
+            };
+            if shared.sessions.mismatch_due(who) {
+                tracing::warn!("refused minion {id} ({peer}): {mismatch}");
+                shared.bus.fire(
+                    LinkMismatch {
+                        id: &id,
+                        peer: &peer,
+                        mismatch: &mismatch,
+                    }
+                    .to_event(),
+                );
+            }
             let refusal = Message::Welcome(Welcome::Refused {
                 reason: mismatch.to_string(),
                 link: mismatch.master,
@@ -792,4 +855,33 @@ fn fire_return(
         shared.bus.fire(event);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mismatch_is_reported_once_a_minute_per_minion_in_bounded_memory() {
+        let mut reports = MismatchReports::default();
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
+        assert!(reports.due("web1", at(0)));
+        assert!(!reports.due("web1", at(1)));
+        assert!(!reports.due("web1", at(59)));
+        assert!(reports.due("web2", at(59)), "another minion is reported");
+        assert!(reports.due("web1", at(60)));
+        assert!(!reports.due("web1", at(61)));
+        // A peer inventing ids: remembered up to the bound, the rest share one report.
+        for n in 0..2 * MISMATCH_REPORTS {
+            let reported = reports.due(&format!("fake{n}"), at(62));
+            assert_eq!(reported, n <= MISMATCH_REPORTS - 2, "{n}");
+        }
+        assert_eq!(reports.last.len(), MISMATCH_REPORTS);
+        assert!(!reports.due("web3", at(100)));
+        // Those reported a minute ago are forgotten to make room.
+        assert!(reports.due("web3", at(122)));
+        assert_eq!(reports.last.len(), 1);
+        assert!(!reports.due("web3", at(123)));
+    }
 }
