@@ -154,7 +154,7 @@ fn a_mismatched_minion_retrying_is_refused_each_time_and_reported_once_a_minute(
         cluster.master_log()
     );
     assert_eq!(lines("retrying"), 1, "{}", cluster.master_log());
-    assert_eq!(lines(""), 1, "{}", cluster.master_log());
+    assert_eq!(lines("without an id"), 1, "{}", cluster.master_log());
 }
 
 #[test]

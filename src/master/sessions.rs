@@ -460,7 +460,8 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                 &id
             };
             if shared.sessions.mismatch_due(who) {
-                tracing::warn!("refused minion {id} ({peer}): {mismatch}");
+                let named = if id.is_empty() { "without an id" } else { &id };
+                tracing::warn!("refused minion {named} ({peer}): {mismatch}");
                 shared.bus.fire(
                     LinkMismatch {
                         id: &id,
