@@ -10,5 +10,5 @@ complete -c salt-api -l pid-file -d 'Write the process id to this file [default:
 complete -c salt-api -l version -d 'Print the version and exit'
 complete -c salt-api -s V -l versions-report -d 'Print the versions of halite and the system, in Salt\'s report layout, and exit'
 complete -c salt-api -s d -l daemon -d 'Run in the background'
-complete -c salt-api -l check-config -d 'Check the configuration (YAML, option values, unknown options, reactor files) and exit: 0 when it is sound, 1 with each problem on stderr'
+complete -c salt-api -l check-config -d 'Check the configuration as a start would (YAML, includes, option values, log levels, the user, TLS files), and the reactor\'s files, and exit: 0 when it is sound, 1 with each problem on stderr (unknown options and includes that match nothing count)'
 complete -c salt-api -s h -l help -d 'Print help (see more with \'--help\')'

@@ -1,11 +1,16 @@
 //! Configuration hygiene: unknown options warned once with the nearest known one, values of the
-//! wrong kind refused at start with the option and its file, each error printed once, and
-//! `--check-config`.
+//! wrong kind refused at start with the option and its file (values Salt takes for the type
+//! converted, as Salt takes them), `include` and `default_include` read as Salt reads them, each
+//! error printed once, and `--check-config` checking what a start checks.
 
-use std::process::{Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::support::{Lab, stderr, wait_output};
+use halite::config::{Config, Role};
+use halite::event::Value;
+
+use crate::support::{Lab, running_as_root, stderr, stdout, wait_output};
 
 /// Runs `daemon` on the lab's config until it exits by itself (or 10 s).
 fn run_daemon(lab: &Lab, daemon: &str, args: &[&str]) -> Output {
@@ -63,7 +68,7 @@ fn a_value_of_the_wrong_kind_stops_master_and_minion_at_start_naming_option_and_
     assert_eq!(
         stderr(&output),
         format!(
-            "error: option recon_max in {}: expected a non-negative integer, got \"many\"\n",
+            "error: option recon_max in {}: expected a number of milliseconds, got \"many\"\n",
             conf.display()
         )
     );
@@ -132,4 +137,276 @@ fn check_config_reports_every_problem_and_starts_nothing() {
     );
     assert!(output.stdout.is_empty());
     assert!(!lab.master_sock_dir().exists(), "nothing was started");
+}
+
+#[test]
+fn included_files_are_read_and_their_options_checked_naming_their_file() {
+    let mut lab = Lab::with_config("include: [extra/*.conf, missing.conf]\n", "");
+    std::fs::create_dir(lab.etc().join("extra")).unwrap();
+    let extra = lab.etc().join("extra/a.conf");
+    std::fs::write(&extra, "reactr: []\ninclude: nested.conf\n").unwrap();
+    let nested = lab.etc().join("extra/nested.conf");
+    std::fs::write(&nested, "presence_events: True\n").unwrap();
+    let main = lab.etc().join("master");
+    let unmatched = format!(
+        "include {} in {} matches no files",
+        lab.etc().join("missing.conf").display(),
+        main.display()
+    );
+    let unknown = format!(
+        "unknown option reactr in {}: did you mean reactor?",
+        extra.display()
+    );
+    lab.start_master();
+    let (_, err) = lab.take_daemon().stop();
+    for warning in [&unmatched, &unknown] {
+        assert_eq!(err.matches(warning.as_str()).count(), 1, "{err}");
+    }
+    assert!(!err.contains("option include"), "{err}");
+
+    let output = run_daemon(&lab, "salt-master", &["--check-config"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!("error: {unmatched}\nerror: {unknown}\n")
+    );
+
+    // A wrong value two includes down is refused naming the file it is in.
+    std::fs::write(&nested, "presence_events: maybe\n").unwrap();
+    let output = run_daemon(&lab, "salt-master", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "error: option presence_events in {}: expected True or False, got \"maybe\"\n",
+            nested.display()
+        )
+    );
+}
+
+/// `--check-config` ran a copy of the start's checks that left out log levels, the `user`
+/// option and salt-api's TLS files, and said OK where the daemon then refused to start.
+#[test]
+fn check_config_refuses_what_a_start_refuses_with_the_same_message() {
+    let no_user = "user: halite-no-such-user\n";
+    let mut cases = vec![
+        ("salt-master", "log_level: loud\n", "", &[][..]),
+        ("salt-master", "log_level_logfile: 5\n", "", &[]),
+        ("salt-master", "", "", &["-l", "loud"]),
+        ("salt-master", no_user, "", &[]),
+        ("salt-minion", "", "id: 'web*'\n", &[]),
+        (
+            "salt-api",
+            "rest_cherrypy:\n  port: 8123\n  ssl_crt: /nonexistent/api.crt\n  ssl_key: /nonexistent/api.key\n",
+            "",
+            &[],
+        ),
+    ];
+    if !running_as_root() {
+        cases.push(("salt-master", "user: root\n", "", &[]));
+    }
+    for (daemon, master, minion, args) in cases {
+        let lab = Lab::with_config(master, minion);
+        let checked = run_daemon(&lab, daemon, &[args, &["--check-config"]].concat());
+        let started = run_daemon(&lab, daemon, args);
+        let context = format!("{daemon} {args:?} with {master}{minion}");
+        assert_eq!(checked.status.code(), Some(1), "{context}");
+        assert_eq!(started.status.code(), Some(1), "{context}");
+        assert!(checked.stdout.is_empty(), "{context}");
+        let error = stderr(&checked);
+        assert_eq!(error.lines().count(), 1, "{context}: {error}");
+        assert!(
+            stderr(&started).ends_with(&error),
+            "{context}: start said {}, check said {error}",
+            stderr(&started)
+        );
+        assert!(
+            !lab.master_sock_dir().exists(),
+            "{context}: nothing was bound"
+        );
+    }
+}
+
+/// As Salt's daemons do, halite's start on the defaults when the config file is missing, and
+/// `--check-config` says that is what it checked.
+#[test]
+fn check_config_without_a_config_file_checks_the_defaults_and_says_so() {
+    let etc = tempfile::tempdir().unwrap();
+    let output = Command::new(crate::support::bin("salt-master"))
+        .arg("-c")
+        .arg(etc.path())
+        .arg("--check-config")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "configuration OK: {} does not exist, so the defaults were checked\n",
+            etc.path().join("master").display()
+        )
+    );
+}
+
+/// What halite makes of a value, against what Salt 3007.8 does.
+#[derive(Debug, Clone)]
+enum Verdict {
+    /// Both take it; halite converts it to this.
+    Accepts(Value),
+    /// Both refuse it (Salt's type check warns, or its loading fails).
+    Refuses,
+    /// Salt takes it for the type, halite refuses it out of range.
+    OutOfRange,
+}
+
+/// Salt's `_validate_opts` tries each option type's constructor: `int("2048")` passes, so a quoted
+/// number is a number, and `str(5)` passes, so a number is a string; halite converts such values
+/// once on loading, and refuses what Salt's check (or its loading) refuses. Salt's verdicts come
+/// from running it, when Salt 3007.8 is installed.
+#[test]
+fn option_values_are_taken_and_converted_as_salt_takes_them() {
+    use Verdict::{Accepts, OutOfRange, Refuses};
+    let string = |text: &str| Accepts(Value::from(text));
+    let int = |n: i64| Accepts(Value::from(n));
+    let float = |f: f64| Accepts(Value::F64(f));
+    let cases: Vec<(Role, &str, &str, Verdict)> = vec![
+        (Role::Minion, "id", "5", string("5")),
+        (Role::Minion, "id", "5.5", string("5.5")),
+        (Role::Minion, "id", "true", string("True")),
+        (Role::Minion, "master_finger", "5", string("5")),
+        (Role::Minion, "backup_mode", "5", string("5")),
+        (Role::Minion, "backup_mode", "[minion]", Refuses),
+        (Role::Master, "user", "[a]", Refuses),
+        (Role::Master, "user", "~", Accepts(Value::Nil)),
+        (Role::Master, "log_level_logfile", "~", Accepts(Value::Nil)),
+        // Salt fails on a number where it joins paths or lowercases a name.
+        (Role::Master, "sock_dir", "7", Refuses),
+        (Role::Master, "hash_type", "5", Refuses),
+        (
+            Role::Master,
+            "failhard",
+            "yes",
+            Accepts(Value::Boolean(true)),
+        ),
+        (Role::Master, "failhard", "'yes'", Refuses),
+        (Role::Master, "failhard", "1", Refuses),
+        (Role::Master, "failhard", "~", Refuses),
+        (Role::Master, "max_event_size", "'2048'", int(2048)),
+        (Role::Master, "max_event_size", "' 2_048 '", int(2048)),
+        (Role::Master, "max_event_size", "2048.0", Refuses),
+        (Role::Master, "max_event_size", "'2048.0'", Refuses),
+        (Role::Master, "max_event_size", "'0x10'", Refuses),
+        (Role::Master, "max_event_size", "true", Refuses),
+        (Role::Master, "max_event_size", "~", Refuses),
+        (Role::Master, "max_event_size", "lots", Refuses),
+        (Role::Master, "keep_jobs", "'-5'", OutOfRange),
+        (Role::Minion, "acceptance_wait_time", "'10'", float(10.0)),
+        (Role::Minion, "acceptance_wait_time", "'2.5'", float(2.5)),
+        (Role::Minion, "acceptance_wait_time", "'1e1'", float(10.0)),
+        (
+            Role::Minion,
+            "acceptance_wait_time",
+            "' 1_0.5 '",
+            float(10.5),
+        ),
+        (Role::Minion, "acceptance_wait_time", "10", int(10)),
+        (Role::Minion, "acceptance_wait_time", "true", Refuses),
+        (Role::Minion, "acceptance_wait_time", "soon", Refuses),
+        (Role::Minion, "acceptance_wait_time", "-1", OutOfRange),
+        (Role::Minion, "acceptance_wait_time", "'inf'", OutOfRange),
+        (Role::Master, "loop_interval", "[1]", Refuses),
+        (Role::Master, "loop_interval", "~", Refuses),
+        (Role::Master, "gather_job_timeout", "'5'", int(5)),
+        (Role::Master, "gather_job_timeout", "2.5", Refuses),
+        (Role::Master, "http_request_timeout", "'30'", float(30.0)),
+        (Role::Minion, "recon_default", "1500.5", float(1500.5)),
+        (Role::Minion, "recon_default", "'1000'", float(1000.0)),
+        (Role::Minion, "process_count_max", "'-1'", int(-1)),
+        (Role::Minion, "process_count_max", "2.5", Refuses),
+        (Role::Master, "ret_port", "'4506'", int(4506)),
+        (Role::Master, "ret_port", "4506.0", Refuses),
+        (Role::Minion, "master_port", "'4506'", int(4506)),
+        (Role::Minion, "master_port", "4506.5", OutOfRange),
+    ];
+    let dirs: Vec<tempfile::TempDir> = cases
+        .iter()
+        .map(|(role, option, value, _)| {
+            let dir = tempfile::tempdir().unwrap();
+            // A minion without an id would look its host's name up, in Salt.
+            let id = if *role == Role::Minion && *option != "id" {
+                "id: m\n"
+            } else {
+                ""
+            };
+            std::fs::write(
+                dir.path().join(role.name()),
+                format!("{id}{option}: {value}\n"),
+            )
+            .unwrap();
+            dir
+        })
+        .collect();
+    for ((role, option, value, verdict), dir) in cases.iter().zip(&dirs) {
+        let case = format!("{}: {option}: {value}", role.name());
+        let config = Config::load(*role, Some(dir.path())).unwrap();
+        let checked = config.validate();
+        match verdict {
+            Accepts(converted) => {
+                assert!(checked.is_ok(), "{case}: {}", checked.unwrap_err());
+                assert_eq!(config.get(option), Some(converted), "{case}");
+            }
+            Refuses | OutOfRange => {
+                let err = checked.expect_err(&case).to_string();
+                let file = dir.path().join(role.name());
+                let place = format!("option {option} in {}: expected ", file.display());
+                assert!(err.starts_with(&place), "{case}: {err}");
+            }
+        }
+    }
+    let salt = match salt_verdicts(&cases, &dirs) {
+        Ok(verdicts) => verdicts,
+        Err(missing) => {
+            eprintln!("SKIPPED the comparison with Salt: {missing}");
+            return;
+        }
+    };
+    for ((role, option, value, verdict), salt) in cases.iter().zip(salt) {
+        let expected = match verdict {
+            Accepts(_) | OutOfRange => "accepts",
+            Refuses => "refuses",
+        };
+        assert_eq!(salt, expected, "Salt on {}: {option}: {value}", role.name());
+    }
+}
+
+/// Salt 3007.8's verdict on each case, or why it cannot be asked.
+fn salt_verdicts(
+    cases: &[(Role, &str, &str, Verdict)],
+    dirs: &[tempfile::TempDir],
+) -> Result<Vec<String>, String> {
+    let python = crate::conformance::installed("3007.8")?.join("bin/python");
+    let input: Vec<serde_json::Value> = cases
+        .iter()
+        .zip(dirs)
+        .map(|((role, option, _, _), dir)| serde_json::json!([role.name(), dir.path(), option]))
+        .collect();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/config_salt.py");
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| err.to_string())?;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(serde_json::to_string(&input).unwrap().as_bytes())
+            .unwrap();
+    }
+    let output = wait_output(child, Duration::from_secs(120));
+    assert!(output.status.success(), "{}", stderr(&output));
+    Ok(serde_json::from_slice(&output.stdout).unwrap())
 }

@@ -129,19 +129,27 @@ fn an_unprivileged_daemon_refuses_a_different_user() {
     }
     let lab = Lab::with_config("user: root\n", "");
     std::fs::set_permissions(lab.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let output = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(crate::support::bin("salt-master"))
-        .arg("-c")
-        .arg(lab.etc())
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("cannot switch to user root: only root can"),
-        "{}",
-        stderr(&output)
-    );
+    // The start refuses before it binds anything, and --check-config says the same.
+    for check in [false, true] {
+        let output = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(crate::support::bin("salt-master"))
+            .arg("-c")
+            .arg(lab.etc())
+            .args(check.then_some("--check-config"))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        assert!(
+            stderr(&output).ends_with(
+                "error: cannot switch to user root: only root can; start as root or remove the \
+                 user option\n"
+            ),
+            "{}",
+            stderr(&output)
+        );
+        assert!(!lab.master_sock_dir().exists());
+    }
 }
 
 /// `reactor_worker_threads: ten` became 10 inside the daemon without a word; an invalid option

@@ -23,7 +23,7 @@ mod stream;
 mod ws;
 
 pub use config::{ApiOptions, TlsFiles};
-pub use server::Api;
+pub use server::{Api, Settings};
 
 use std::sync::Arc;
 

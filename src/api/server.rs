@@ -35,32 +35,49 @@ pub struct Api {
     shared: Arc<Shared>,
 }
 
-impl Api {
-    /// Reads the `rest_cherrypy` block, loads the TLS files and binds the address.
-    pub async fn bind(config: &Config) -> Result<Api, ApiError> {
+/// What `salt-api` reads at start, every value parsed and checked and the TLS files loaded,
+/// nothing bound: `--check-config` stops here, a start binds it with [`Api::bind`].
+pub struct Settings {
+    tls: Option<TlsAcceptor>,
+    shared: Shared,
+}
+
+impl Settings {
+    /// Reads the `rest_cherrypy` block and loads the TLS files.
+    pub fn from_config(config: &Config) -> Result<Self, ApiError> {
         let options = ApiOptions::from_config(config)?;
+        Ok(Settings {
+            tls: options.tls.as_ref().map(acceptor).transpose()?,
+            shared: Shared {
+                config: config.clone(),
+                tokens: super::auth::Tokens::new(config)?,
+                events: super::stream::Events::new(config, &options.block)?,
+                background: Default::default(),
+                options,
+            },
+        })
+    }
+}
+
+impl Api {
+    /// Binds the address.
+    pub async fn bind(settings: Settings) -> Result<Api, ApiError> {
+        let Settings { tls, shared } = settings;
+        let options = &shared.options;
         if !options.ignored.is_empty() {
             tracing::info!(
                 "rest_cherrypy options with no effect here, ignored: {}",
                 options.ignored.join(", ")
             );
         }
-        let tls = options.tls.as_ref().map(acceptor).transpose()?;
         let address = options.address;
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| ApiError::Bind { address, source })?;
-        let shared = Arc::new(Shared {
-            config: config.clone(),
-            tokens: super::auth::Tokens::new(config)?,
-            events: super::stream::Events::new(config, &options.block)?,
-            background: Default::default(),
-            options,
-        });
         Ok(Api {
             listener,
             tls,
-            shared,
+            shared: Arc::new(shared),
         })
     }
 

@@ -26,13 +26,23 @@ pub enum DaemonError {
     Bus(#[from] BusError),
 }
 
-impl Bus {
-    /// Binds the bus a daemon's configuration describes, creating `sock_dir` as Salt does.
-    pub async fn bind_configured(config: &Config, node: Node) -> Result<Bus, DaemonError> {
-        if !config.tcp_mode()? {
-            let path = config.sock_dir()?;
-            create_sock_dir(&path).map_err(|source| DaemonError::SockDir { path, source })?;
-        }
+/// A daemon's bus as its configuration describes it: every option read and checked, nothing
+/// created or bound yet.
+#[derive(Debug, Clone)]
+pub struct ConfiguredBus {
+    options: BusOptions,
+    /// The socket directory to create, unless the bus is on loopback ports.
+    sock_dir: Option<std::path::PathBuf>,
+}
+
+impl ConfiguredBus {
+    /// Reads `sock_dir`, `ipc_mode`, framing and the slow-subscriber options for `node`.
+    pub fn from_config(config: &Config, node: Node) -> Result<Self, ConfigError> {
+        let sock_dir = if config.tcp_mode()? {
+            None
+        } else {
+            Some(config.sock_dir()?)
+        };
         let publish_framing = match config.framing()? {
             FramingChoice::Auto => Framing::Bare,
             FramingChoice::Fixed(framing) => framing,
@@ -47,7 +57,22 @@ impl Bus {
             slow_policy: slow_policy(config)?,
             ..BusOptions::new(config.bus()?, node)
         };
-        Ok(Bus::bind(options).await?)
+        Ok(Self { options, sock_dir })
+    }
+
+    /// Creates `sock_dir` as Salt does and binds the bus.
+    pub async fn bind(self) -> Result<Bus, DaemonError> {
+        if let Some(path) = self.sock_dir {
+            create_sock_dir(&path).map_err(|source| DaemonError::SockDir { path, source })?;
+        }
+        Ok(Bus::bind(self.options).await?)
+    }
+}
+
+impl Bus {
+    /// Binds the bus a daemon's configuration describes, creating `sock_dir` as Salt does.
+    pub async fn bind_configured(config: &Config, node: Node) -> Result<Bus, DaemonError> {
+        ConfiguredBus::from_config(config, node)?.bind().await
     }
 }
 

@@ -29,7 +29,7 @@ use crate::ipc::BusAddress;
 use crate::ipc::{Listener, Peer, Stream};
 use crate::wire::{self, Chunk, FrameCodec, Framing};
 
-pub use configured::DaemonError;
+pub use configured::{ConfiguredBus, DaemonError};
 use outbox::Outbox;
 pub use outbox::{SlowPolicy, TagFilter};
 

@@ -407,8 +407,9 @@ pub struct DaemonArgs {
     /// Write the process id to this file [default: the config's pidfile]
     #[arg(long = "pid-file", value_name = "PATH")]
     pub pid_file: Option<PathBuf>,
-    /// Check the configuration (YAML, option values, unknown options, reactor files) and exit:
-    /// 0 when it is sound, 1 with each problem on stderr
+    /// Check the configuration as a start would (YAML, includes, option values, log levels, the
+    /// user, TLS files), and the reactor's files, and exit: 0 when it is sound, 1 with each problem
+    /// on stderr (unknown options and includes that match nothing count)
     #[arg(long = "check-config")]
     pub check_config: bool,
 }

@@ -199,7 +199,7 @@ async fn call_function(
         ));
         (
             Some(session),
-            crate::minion::file_cache(requests, config)?,
+            crate::minion::file_cache(requests, &config.cachedir()?),
             pillar,
         )
     };

@@ -11,8 +11,10 @@ use anyhow::{Context, bail};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag};
+use nix::unistd::{Uid, User};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
+use tracing::level_filters::LevelFilter;
 
 use super::{CommonArgs, DaemonArgs, Exit, Runtime, execute, logging, notify, report};
 use crate::api::Api;
@@ -50,13 +52,34 @@ impl Daemon {
     }
 }
 
-/// Starts `daemon` and serves until stopped.
-pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> ExitCode {
-    if args.check_config {
-        return check_config(daemon, common);
-    }
-    let setup = || -> anyhow::Result<(Config, Option<PathBuf>)> {
-        let config = common.load(daemon.role())?;
+/// What a daemon settles before it starts anything, every option and argument checked: a start
+/// goes on from here, `--check-config` stops here.
+struct Setup {
+    config: Config,
+    console: LevelFilter,
+    log_file: PathBuf,
+    file_level: LevelFilter,
+    pid_file: Option<PathBuf>,
+    /// The configured `user` to become once bound; none when there is no one else to become.
+    user: Option<User>,
+    service: Service,
+}
+
+/// The daemon's own settings, read before it binds.
+enum Service {
+    Master(crate::master::Settings),
+    Minion(crate::minion::Settings),
+    Api(crate::api::Settings),
+}
+
+impl Setup {
+    /// Checks `config` and the arguments as a start of `daemon` does, in the order it does.
+    fn new(
+        daemon: Daemon,
+        config: Config,
+        common: &CommonArgs,
+        args: &DaemonArgs,
+    ) -> anyhow::Result<Self> {
         config.validate()?;
         let console = logging::level(
             common
@@ -91,19 +114,50 @@ pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> Ex
                     .transpose()?
             }
         };
+        let user = service_user(&config)?;
+        let service = match daemon {
+            Daemon::Master => Service::Master(crate::master::Settings::from_config(&config)?),
+            Daemon::Minion => Service::Minion(crate::minion::Settings::from_config(&config)?),
+            Daemon::Api => Service::Api(crate::api::Settings::from_config(&config)?),
+        };
+        Ok(Self {
+            config,
+            console,
+            log_file,
+            file_level,
+            pid_file,
+            user,
+            service,
+        })
+    }
+}
+
+/// Starts `daemon` and serves until stopped.
+pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> ExitCode {
+    if args.check_config {
+        return check_config(daemon, common, args);
+    }
+    let start = || -> anyhow::Result<Setup> {
+        let setup = Setup::new(daemon, common.load(daemon.role())?, common, args)?;
         if args.daemon {
             // Before any thread exists: forking a threaded process is unsound.
             nix::unistd::daemon(false, false).context("cannot run in the background")?;
         }
-        logging::init_daemon(console, (&log_file, file_level))?;
+        logging::init_daemon(setup.console, (&setup.log_file, setup.file_level))?;
         // Once, at start: a typo would otherwise be a default nobody asked for.
-        for unknown in config.unknown_options() {
-            tracing::warn!("{unknown}");
+        for warning in setup.config.warnings() {
+            tracing::warn!("{warning}");
         }
-        Ok((config, pid_file))
+        Ok(setup)
     };
-    let (config, pid_file) = match setup() {
-        Ok(ready) => ready,
+    let Setup {
+        config,
+        pid_file,
+        user,
+        service,
+        ..
+    } = match start() {
+        Ok(setup) => setup,
         Err(err) => return report(err),
     };
     let code = execute(Runtime::MultiThread, || async move {
@@ -135,27 +189,27 @@ pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> Ex
         });
         let watchdog = tokio::spawn(notify::watchdog());
         // A daemon stopped by a failed service still removes its pid file.
-        let outcome: anyhow::Result<Exit> = match daemon {
-            Daemon::Api => {
-                let api = Api::bind(&config).await?;
-                finish_setup(&config, pid_file.as_deref())?;
+        let outcome: anyhow::Result<Exit> = match service {
+            Service::Api(settings) => {
+                let api = Api::bind(settings).await?;
+                finish_setup(&config, pid_file.as_deref(), user)?;
                 api.run(shutdown)
                     .await
                     .map(|()| Exit::Success)
                     .map_err(Into::into)
             }
-            Daemon::Master => {
-                let master = Master::bind(&config).await?;
-                finish_setup(&config, pid_file.as_deref())?;
+            Service::Master(settings) => {
+                let master = Master::bind(settings).await?;
+                finish_setup(&config, pid_file.as_deref(), user)?;
                 master
                     .run(shutdown)
                     .await
                     .map(|()| Exit::Success)
                     .map_err(Into::into)
             }
-            Daemon::Minion => {
-                let minion = Minion::bind(&config).await?;
-                finish_setup(&config, pid_file.as_deref())?;
+            Service::Minion(settings) => {
+                let minion = Minion::bind(settings).await?;
+                finish_setup(&config, pid_file.as_deref(), user)?;
                 let outcome = minion.run(shutdown).await.map_err(Into::into);
                 outcome.map(|outcome| match outcome {
                     LinkOutcome::Stopped => Exit::Success,
@@ -176,31 +230,35 @@ pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> Ex
     code
 }
 
-/// `--check-config`: loads and checks the configuration as a start would, and the reactor's
-/// files, reports every problem (an unknown option counts: in CI and before a restart it is most
-/// likely a typo) and starts nothing.
-fn check_config(daemon: Daemon, common: &CommonArgs) -> ExitCode {
+/// `--check-config`: loads the configuration and runs the checks of a start ([`Setup::new`]),
+/// and checks that each file the reactor names exists; reports every problem (what a start warns
+/// about counts: in CI and before a restart it is most likely a mistake) and starts nothing.
+fn check_config(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> ExitCode {
     let config = match common.load(daemon.role()) {
         Ok(config) => config,
         Err(err) => return report(err),
     };
-    let mut problems: Vec<String> = config
-        .unknown_options()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    if let Err(err) = config.validate() {
-        problems.insert(0, err.to_string());
+    let mut problems = Vec::new();
+    if let Err(err) = Setup::new(daemon, config.clone(), common, args) {
+        problems.push(super::describe(&err));
     }
+    problems.extend(config.warnings().iter().map(ToString::to_string));
     let reactor = crate::reactor::rules::Rules::from_config(&config);
     problems.extend(reactor.problems.iter().cloned());
     problems.extend(reactor.missing_files());
-    let shown = if problems.is_empty() {
-        super::print(format!("configuration OK: {}\n", config.file().display()))
-    } else {
+    let file = config.file();
+    let shown = if !problems.is_empty() {
         problems
             .iter()
             .try_for_each(|problem| super::print_err(&format!("error: {problem}")))
+    } else if config.file_exists() {
+        super::print(format!("configuration OK: {}\n", file.display()))
+    } else {
+        // As Salt, the daemon starts on the defaults without its file.
+        super::print(format!(
+            "configuration OK: {} does not exist, so the defaults were checked\n",
+            file.display()
+        ))
     };
     match shown {
         Err(err) => report(err.into()),
@@ -211,7 +269,11 @@ fn check_config(daemon: Daemon, common: &CommonArgs) -> ExitCode {
 
 /// After binding: write the pid file, switch to the configured `user`, then tell the service
 /// manager the daemon is ready (its sockets listen: connections queue until served).
-fn finish_setup(config: &Config, pid_file: Option<&Path>) -> anyhow::Result<()> {
+fn finish_setup(
+    config: &Config,
+    pid_file: Option<&Path>,
+    user: Option<User>,
+) -> anyhow::Result<()> {
     if let Some(path) = pid_file {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
@@ -229,30 +291,39 @@ fn finish_setup(config: &Config, pid_file: Option<&Path>) -> anyhow::Result<()> 
         })
         .with_context(|| format!("cannot write pid file {}", path.display()))?;
     }
-    switch_user(config)?;
+    if let Some(user) = user {
+        switch_user(config, user)?;
+    }
     notify::ready();
     Ok(())
 }
 
-/// Runs as the configured `user`, as Salt does: only when it names someone else, and only
-/// possible when started as root. Socket files, `pki_dir` and `cachedir` are handed to that user
-/// first, and the user's own groups replace root's.
-fn switch_user(config: &Config) -> anyhow::Result<()> {
-    use nix::unistd::{Uid, User, initgroups, setgid, setuid};
+/// The configured `user` the daemon becomes once bound, checked at start as Salt checks it: the
+/// user must exist, and only root can become someone else. `None` when there is no one else to
+/// become.
+fn service_user(config: &Config) -> anyhow::Result<Option<User>> {
     let Some(name) = config.get_str("user")? else {
-        return Ok(());
+        return Ok(None);
     };
     let user = User::from_name(name)
         .with_context(|| format!("cannot look up user {name}"))?
         .with_context(|| format!("user {name} (config option user) does not exist"))?;
     if user.uid == Uid::effective() {
-        return Ok(());
+        return Ok(None);
     }
     if !Uid::effective().is_root() {
         bail!(
             "cannot switch to user {name}: only root can; start as {name} or remove the user option"
         );
     }
+    Ok(Some(user))
+}
+
+/// Runs as `user`, as Salt does. Socket files, `pki_dir` and `cachedir` are handed to that user
+/// first, and the user's own groups replace root's.
+fn switch_user(config: &Config, user: User) -> anyhow::Result<()> {
+    use nix::unistd::{initgroups, setgid, setuid};
+    let name = user.name.as_str();
     let owner = Owner {
         uid: user.uid,
         gid: user.gid,

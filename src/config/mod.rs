@@ -1,10 +1,14 @@
-//! Salt-compatible configuration: `<config_dir>/master` or `<config_dir>/minion` plus
-//! `master.d/*.conf` / `minion.d/*.conf`, Salt's defaults, and the paths derived from them.
+//! Salt-compatible configuration: `<config_dir>/master` or `<config_dir>/minion` plus the files
+//! it includes (`default_include`, by default `master.d/*.conf` / `minion.d/*.conf`, and
+//! `include`), Salt's defaults, and the paths derived from them.
 //!
 //! Options are kept as the YAML map Salt would load (so later features read new keys without a
-//! schema change) behind typed accessors for the keys halite uses.
+//! schema change), with the values Salt takes for another type converted to it (a quoted number
+//! for a number option, a number for a string option), behind typed accessors for the keys halite
+//! uses.
 
 pub(crate) mod dictupdate;
+mod include;
 mod options;
 mod paths;
 
@@ -15,6 +19,7 @@ use crate::ipc::{BusAddress, Endpoint};
 use crate::salt_yaml;
 use crate::wire::Framing;
 
+pub use include::Unmatched;
 pub use options::Unknown;
 pub use paths::{canonical_name, file_hexdigest, hexdigest, open_plain_file, user_runtime_dir};
 
@@ -77,6 +82,29 @@ pub enum ConfigError {
     /// A config file's top level is not a map.
     #[error("config file {0} must hold a YAML map of options")]
     NotAMap(PathBuf),
+    /// An included file includes, through its own includes, a file whose includes are being
+    /// read: Salt would read them forever.
+    #[error(
+        "config file {from} includes {file}, whose include is already being read (an include \
+         loop); remove one of the includes"
+    )]
+    IncludeLoop {
+        /// The file included again.
+        file: PathBuf,
+        /// The file including it.
+        from: PathBuf,
+    },
+    /// Includes name more files than a configuration may read.
+    #[error(
+        "config file {file} includes more files than the {limit} a configuration may read; \
+         include fewer or narrower globs"
+    )]
+    TooManyFiles {
+        /// The file whose include went past the limit.
+        file: PathBuf,
+        /// The limit.
+        limit: usize,
+    },
     /// An option has a value of the wrong kind.
     #[error("option {key}: {expected}, got {value}")]
     BadValue {
@@ -146,6 +174,25 @@ pub fn seconds(value: &Value) -> Option<std::time::Duration> {
 /// The longest duration [`seconds`] takes: a hundred years.
 const MAX_SECONDS: f64 = 100.0 * 365.25 * 86_400.0;
 
+/// Something a daemon warns about at start and `--check-config` counts as a problem: the
+/// configuration works, most likely not as meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// An `include` that matches no file.
+    Unmatched(Unmatched),
+    /// An option neither Salt nor halite knows.
+    Unknown(Unknown),
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Warning::Unmatched(unmatched) => unmatched.fmt(f),
+            Warning::Unknown(unknown) => unknown.fmt(f),
+        }
+    }
+}
+
 /// A loaded configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -154,11 +201,14 @@ pub struct Config {
     opts: Vec<(Value, Value)>,
     /// The file each option was last set in (none: set on the command line).
     origins: Vec<(String, Option<PathBuf>)>,
+    /// The `include`s that matched no file.
+    unmatched: Vec<Unmatched>,
 }
 
 impl Config {
-    /// Loads `<config_dir>/<role>` and `<config_dir>/<role>.d/*.conf` (later files win). Missing
-    /// files mean Salt's defaults, as with Salt.
+    /// Loads `<config_dir>/<role>` and the files it includes, as Salt merges them (see
+    /// [`include`]), and converts the values Salt takes for another type. A missing file means
+    /// Salt's defaults, as with Salt.
     pub fn load(role: Role, config_dir: Option<&Path>) -> Result<Self, ConfigError> {
         let config_dir = config_dir
             .unwrap_or(Path::new(DEFAULT_CONFIG_DIR))
@@ -168,32 +218,39 @@ impl Config {
             config_dir,
             opts: Vec::new(),
             origins: Vec::new(),
+            unmatched: Vec::new(),
         };
-        let main = config.file();
-        config.opts = read_map(&main)?;
-        config.note_origins(&config.opts.clone(), &main);
-        // As Salt: the included files are merged into each other recursively (maps merged,
-        // lists extended), and what they set replaces the main file's keys.
-        let mut included = Value::Map(Vec::new());
-        let include_dir = config.config_dir.join(format!("{}.d", role.name()));
-        if let Ok(entries) = std::fs::read_dir(&include_dir) {
-            let mut files: Vec<PathBuf> = entries
-                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-                .filter(|path| path.extension().is_some_and(|ext| ext == "conf"))
-                .collect();
-            files.sort();
-            for file in files {
-                let options = read_map(&file)?;
-                config.note_origins(&options, &file);
-                dictupdate::update(&mut included, &Value::Map(options), true);
-            }
-        }
-        if let Value::Map(entries) = included {
-            for (key, value) in entries {
-                map_set(&mut config.opts, key, value);
-            }
-        }
+        include::read(&mut config)?;
+        options::coerce(&mut config.opts);
         Ok(config)
+    }
+
+    /// What a daemon warns about at start: includes that match nothing, then unknown options.
+    pub fn warnings(&self) -> Vec<Warning> {
+        let unmatched = self.unmatched.iter().cloned().map(Warning::Unmatched);
+        unmatched
+            .chain(self.unknown_options().into_iter().map(Warning::Unknown))
+            .collect()
+    }
+
+    /// Whether the main file exists (without it, the configuration is Salt's defaults and
+    /// whatever `master.d`/`minion.d` holds).
+    pub fn file_exists(&self) -> bool {
+        self.file().exists()
+    }
+
+    /// The directory of `default_include`'s files (`<config_dir>/minion.d` by default), where a
+    /// minion saves its schedule and beacons, as Salt does.
+    pub fn include_dir(&self) -> PathBuf {
+        let default = format!("{}.d/*.conf", self.role.name());
+        let pattern = self
+            .get("default_include")
+            .and_then(Value::as_str)
+            .unwrap_or(&default);
+        match Path::new(pattern).parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => self.config_dir.join(dir),
+            _ => self.config_dir.clone(),
+        }
     }
 
     /// Loads the configuration of the other daemon that shares this one's config dir (a
@@ -385,6 +442,22 @@ impl Config {
         seconds(value).ok_or_else(|| bad_value(key, value, "expected a number of seconds"))
     }
 
+    /// A duration option given in milliseconds (integer or float), with a default in
+    /// milliseconds; checked as [`seconds`] checks seconds.
+    pub fn get_millis(&self, key: &str, default: u64) -> Result<std::time::Duration, ConfigError> {
+        let value = match self.get(key) {
+            None | Some(Value::Nil) => return Ok(std::time::Duration::from_millis(default)),
+            Some(value) => value,
+        };
+        let millis = value
+            .as_f64()
+            .or_else(|| value.as_i64().map(|n| n as f64))
+            .or_else(|| value.as_u64().map(|n| n as f64));
+        millis
+            .and_then(|millis| seconds(&Value::F64(millis / 1000.0)))
+            .ok_or_else(|| bad_value(key, value, "expected a number of milliseconds"))
+    }
+
     /// A port option with a default.
     pub fn get_port(&self, key: &str, default: u16) -> Result<u16, ConfigError> {
         port(self.get_u64(key, u64::from(default))?)
@@ -505,12 +578,27 @@ fn port(value: u64) -> Result<u16, ConfigError> {
 fn bad_value(key: &str, value: &Value, expected: &'static str) -> ConfigError {
     ConfigError::BadValue {
         key: key.to_owned(),
-        // Quoted, so `got "soon"` cannot be mistaken for part of the sentence.
-        value: match value.as_str() {
-            Some(text) => format!("{text:?}"),
-            None => value.to_string(),
-        },
+        value: shown(value),
         expected,
+    }
+}
+
+/// `bad_value` for an option of `file` that cannot wait for [`Config::validate`].
+fn invalid_in(key: &str, value: &Value, expected: &'static str, file: &Path) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        place: format!("in {}", file.display()),
+        value: shown(value),
+        expected,
+    }
+}
+
+/// A value in an error: a string quoted, so that `got "soon"` cannot be mistaken for part of the
+/// sentence; anything else as Python shows it (`None`, `True`, `[1]`).
+fn shown(value: &Value) -> String {
+    match value.as_str() {
+        Some(text) => format!("{text:?}"),
+        None => crate::py::value::repr(value),
     }
 }
 

@@ -1,47 +1,144 @@
 //! Every option a configuration may hold: the ones halite reads, each with the kind of value it
 //! takes, and the rest of Salt 3007.8's (`salt/config` VALID_OPTS and its default option maps),
 //! which halite accepts and ignores. A name in neither is a typo until shown otherwise.
+//!
+//! A kind takes what Salt's type check (`_validate_opts`) lets through for the option's type, and
+//! converts it to that type: Salt's check tries the type's constructor, so a quoted number passes
+//! for a number and a number for a string (Salt keeps the value as written; halite converts it
+//! once, on loading). halite then also checks ranges Salt does not (a negative count or
+//! duration, a port past 65535).
 
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, bad_value};
+use crate::event::Value;
+use crate::py::{number, value::py_str};
 
-/// The kind of value an option halite reads takes, checked once at start.
+/// The kind of value an option halite reads takes, checked once at start. `null` means the
+/// default for a string, and is refused for a number or a boolean, as Salt's check refuses it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// A string (names, modes, paths).
+    /// A string; a number or a boolean becomes its Python `str()` (`5`, `2.5`, `True`).
     Str,
-    /// True or False.
+    /// A string as written: paths Salt joins to `root_dir`, and `hash_type`, which it lowercases;
+    /// Salt fails on a number there.
+    StrOnly,
+    /// The minion id: anything but `null` becomes its Python `str()`, as Salt converts it on
+    /// reading each file.
+    Id,
+    /// True or False (not `yes` in quotes, not 1).
     Bool,
+    /// An integer (Salt's `int`: a quoted integer passes, `2.5` does not), read by its own parser.
+    Int,
     /// A non-negative integer (sizes, counts).
     Count,
-    /// A number of seconds, integer or float.
+    /// A number of seconds (Salt's `float`: integer, float or a quoted one).
     Seconds,
-    /// A TCP port.
+    /// A whole number of seconds (Salt's `int`).
+    WholeSeconds,
+    /// A number of milliseconds (Salt's `float`).
+    Millis,
+    /// A TCP port (Salt's `int`).
     Port,
     /// A map or list read by its own parser (`reactor`, `file_roots`, `rest_cherrypy`, …).
     Structured,
+}
+
+impl Kind {
+    /// `value` as this kind, when Salt takes it for the type but it is written as another.
+    fn coerce(self, value: &Value) -> Option<Value> {
+        match (self, value) {
+            (Kind::Str, Value::Boolean(_) | Value::Integer(_) | Value::F32(_) | Value::F64(_)) => {
+                Some(Value::from(py_str(value).into_owned()))
+            }
+            (Kind::Id, Value::String(_) | Value::Nil) => None,
+            (Kind::Id, _) => Some(Value::from(py_str(value).into_owned())),
+            (Kind::Int | Kind::Count | Kind::WholeSeconds | Kind::Port, Value::String(text)) => {
+                let n = number::int(text.as_str()?)?;
+                i64::try_from(n)
+                    .map(Value::from)
+                    .or_else(|_| u64::try_from(n).map(Value::from))
+                    .ok()
+            }
+            (Kind::Seconds | Kind::Millis, Value::String(text)) => {
+                number::float(text.as_str()?).map(Value::F64)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether `null` is refused: Salt's check refuses it for every type but a string.
+    fn refuses_null(self) -> bool {
+        !matches!(
+            self,
+            Kind::Str | Kind::StrOnly | Kind::Id | Kind::Structured
+        )
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            Kind::Str | Kind::StrOnly | Kind::Id => "expected a string",
+            Kind::Bool => "expected True or False",
+            Kind::Int => "expected an integer",
+            Kind::Count => "expected a non-negative integer",
+            Kind::Seconds => "expected a number of seconds",
+            Kind::WholeSeconds => "expected a whole number of seconds",
+            Kind::Millis => "expected a number of milliseconds",
+            Kind::Port => "expected a TCP port number up to 65535",
+            Kind::Structured => "expected a value",
+        }
+    }
+
+    /// Checks `key`'s value in `config` as the code reading it will.
+    fn check(self, config: &Config, key: &str) -> Result<(), ConfigError> {
+        let value = config.get(key);
+        if self.refuses_null() && value.is_some_and(Value::is_nil) {
+            return Err(bad_value(key, &Value::Nil, self.expected()));
+        }
+        // Salt's `int` is not `float`: 2.5 and 2048.0 are refused.
+        let integer = |value: Option<&Value>| match value {
+            Some(value) if value.as_i64().is_none() && value.as_u64().is_none() => {
+                Err(bad_value(key, value, self.expected()))
+            }
+            _ => Ok(()),
+        };
+        match self {
+            Kind::Str | Kind::StrOnly | Kind::Id => config.get_str(key).map(drop),
+            Kind::Bool => config.get_bool(key, false).map(drop),
+            Kind::Int => integer(value),
+            Kind::Count => config.get_u64(key, 0).map(drop),
+            Kind::Seconds => config.get_seconds(key, 0.0).map(drop),
+            Kind::WholeSeconds => {
+                integer(value)?;
+                config.get_seconds(key, 0.0).map(drop)
+            }
+            Kind::Millis => config.get_millis(key, 0).map(drop),
+            Kind::Port => config.get_port(key, 0).map(drop),
+            Kind::Structured => Ok(()),
+        }
+    }
 }
 
 /// The options halite reads, one entry each.
 const HALITE: &[(&str, Kind)] = &[
     ("acceptance_wait_time", Kind::Seconds),
     ("acceptance_wait_time_max", Kind::Seconds),
-    ("api_logfile", Kind::Str),
-    ("api_pidfile", Kind::Str),
+    ("api_logfile", Kind::StrOnly),
+    ("api_pidfile", Kind::StrOnly),
     ("auth_events", Kind::Bool),
     ("auto_accept", Kind::Bool),
-    ("autosign_file", Kind::Str),
-    ("backup_mode", Kind::Structured),
+    ("autosign_file", Kind::StrOnly),
+    ("backup_mode", Kind::Str),
     ("beacons", Kind::Structured),
-    ("cachedir", Kind::Str),
+    ("cachedir", Kind::StrOnly),
     ("cmd_safe", Kind::Bool),
     ("color", Kind::Bool),
+    ("default_include", Kind::StrOnly),
     ("default_top", Kind::Str),
     ("enable_fqdns_grains", Kind::Bool),
     ("enable_legacy_startup_events", Kind::Bool),
     ("event_return", Kind::Structured),
     ("event_return_blacklist", Kind::Structured),
     ("event_return_queue", Kind::Count),
-    ("event_return_queue_max_seconds", Kind::Seconds),
+    ("event_return_queue_max_seconds", Kind::WholeSeconds),
     ("event_return_whitelist", Kind::Structured),
     ("ext_job_cache", Kind::Structured),
     ("external_auth", Kind::Structured),
@@ -49,13 +146,14 @@ const HALITE: &[(&str, Kind)] = &[
     ("fibre_channel_grains", Kind::Bool),
     ("file_client", Kind::Str),
     ("file_roots", Kind::Structured),
-    ("gather_job_timeout", Kind::Seconds),
+    ("gather_job_timeout", Kind::WholeSeconds),
     ("grains", Kind::Structured),
     ("hash_id", Kind::Str),
-    ("hash_type", Kind::Str),
-    ("http_connect_timeout", Kind::Structured),
-    ("http_request_timeout", Kind::Structured),
-    ("id", Kind::Str),
+    ("hash_type", Kind::StrOnly),
+    ("http_connect_timeout", Kind::Seconds),
+    ("http_request_timeout", Kind::Seconds),
+    ("id", Kind::Id),
+    ("include", Kind::Structured),
     ("interface", Kind::Str),
     ("ipc_framing", Kind::Str),
     ("ipc_mode", Kind::Str),
@@ -66,7 +164,7 @@ const HALITE: &[(&str, Kind)] = &[
     ("link_keepalive", Kind::Seconds),
     ("link_unadmitted_max", Kind::Count),
     ("link_unadmitted_per_address", Kind::Count),
-    ("log_file", Kind::Str),
+    ("log_file", Kind::StrOnly),
     ("log_level", Kind::Str),
     ("log_level_logfile", Kind::Str),
     ("loop_interval", Kind::Seconds),
@@ -82,37 +180,37 @@ const HALITE: &[(&str, Kind)] = &[
     ("nvme_grains", Kind::Bool),
     ("output_indent", Kind::Structured),
     ("permissive_acl", Kind::Bool),
-    ("pidfile", Kind::Str),
+    ("pidfile", Kind::StrOnly),
     ("pillar_includes_override_sls", Kind::Bool),
     ("pillar_merge_lists", Kind::Bool),
     ("pillar_roots", Kind::Structured),
     ("pillar_safe_render_error", Kind::Bool),
     ("pillar_source_merging_strategy", Kind::Str),
     ("pillarenv", Kind::Str),
-    ("pki_dir", Kind::Str),
+    ("pki_dir", Kind::StrOnly),
     ("presence_events", Kind::Bool),
-    ("process_count_max", Kind::Structured),
+    ("process_count_max", Kind::Int),
     ("reactor", Kind::Structured),
-    ("reactor_refresh_interval", Kind::Seconds),
+    ("reactor_refresh_interval", Kind::WholeSeconds),
     ("reactor_timeout", Kind::Seconds),
     ("reactor_worker_hwm", Kind::Count),
     ("reactor_worker_threads", Kind::Count),
-    ("recon_default", Kind::Count),
-    ("recon_max", Kind::Count),
+    ("recon_default", Kind::Millis),
+    ("recon_max", Kind::Millis),
     ("rejected_retry", Kind::Bool),
     ("rest_cherrypy", Kind::Structured),
-    ("rest_timeout", Kind::Seconds),
+    ("rest_timeout", Kind::WholeSeconds),
     ("ret_port", Kind::Port),
     ("return_quota_bytes", Kind::Count),
     ("return_quota_window", Kind::Seconds),
     ("returner_queue_size", Kind::Count),
     ("returner_spool_max_bytes", Kind::Count),
-    ("root_dir", Kind::Str),
+    ("root_dir", Kind::StrOnly),
     ("saltenv", Kind::Str),
     ("schedule", Kind::Structured),
     ("schedule_returner", Kind::Structured),
     ("slow_subscriber_policy", Kind::Str),
-    ("sock_dir", Kind::Str),
+    ("sock_dir", Kind::StrOnly),
     ("source_address", Kind::Str),
     ("state_auto_order", Kind::Bool),
     ("state_events", Kind::Bool),
@@ -129,8 +227,8 @@ const HALITE: &[(&str, Kind)] = &[
     ("tcp_pull_port", Kind::Port),
     ("test", Kind::Bool),
     ("timeout", Kind::Seconds),
-    ("token_dir", Kind::Str),
-    ("token_expire", Kind::Seconds),
+    ("token_dir", Kind::StrOnly),
+    ("token_expire", Kind::WholeSeconds),
     ("token_expire_user_override", Kind::Structured),
     ("top_file_merging_strategy", Kind::Str),
     ("use_master_when_local", Kind::Bool),
@@ -199,15 +297,7 @@ impl Config {
     /// with the option's name and file instead of failing or falling back at first use.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (key, kind) in HALITE {
-            let checked = match kind {
-                Kind::Str => self.get_str(key).map(drop),
-                Kind::Bool => self.get_bool(key, false).map(drop),
-                Kind::Count => self.get_u64(key, 0).map(drop),
-                Kind::Seconds => self.get_seconds(key, 0.0).map(drop),
-                Kind::Port => self.get_port(key, 0).map(drop),
-                Kind::Structured => Ok(()),
-            };
-            checked.map_err(|err| self.locate(key, err))?;
+            kind.check(self, key).map_err(|err| self.locate(key, err))?;
         }
         // Options whose strings must be one of a few words.
         self.framing()
@@ -215,6 +305,20 @@ impl Config {
         self.minion_hash()
             .map_err(|err| self.locate("hash_type", err))?;
         Ok(())
+    }
+}
+
+/// Converts the values of the options halite reads that Salt takes for their type but are
+/// written as another (see [`Kind`]); the rest are left for [`Config::validate`] to refuse.
+pub(super) fn coerce(opts: &mut [(Value, Value)]) {
+    for (key, value) in opts.iter_mut() {
+        let kind = HALITE
+            .iter()
+            .find(|(name, _)| key.as_str() == Some(name))
+            .map(|(_, kind)| *kind);
+        if let Some(converted) = kind.and_then(|kind| kind.coerce(value)) {
+            *value = converted;
+        }
     }
 }
 

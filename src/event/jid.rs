@@ -4,12 +4,9 @@
 //! Jids and stamps come from the UTC clock truncated to microseconds, which is what Python's
 //! `datetime` holds.
 
-use std::sync::LazyLock;
-
 use jiff::Timestamp;
 use jiff::civil::DateTime;
 use jiff::tz::Offset;
-use regex::Regex;
 
 /// A jid for the current time; see [`jid`].
 pub fn gen_jid() -> String {
@@ -45,7 +42,7 @@ pub fn is_jid(s: &str) -> bool {
     };
     let rest = &s[end..];
     let shape = rest.is_empty() || (rest.starts_with('_') && rest.len() > 1);
-    shape && python_int(&s[..end])
+    shape && crate::py::number::int(&s[..end]).is_some()
 }
 
 /// A jid as halite takes it from a client or a minion: Salt's 20 digits, maybe with a `_suffix` of ASCII word
@@ -64,16 +61,6 @@ pub fn is_plain_jid(jid: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
         })
-}
-
-/// Whether Python's `int(text)` succeeds. Its whitespace is ASCII whitespace plus the non-ASCII
-/// `str.isspace()` characters, which together are Rust's `\s` (Unicode `White_Space`); its
-/// digits are any `Nd` character.
-fn python_int(text: &str) -> bool {
-    static INT: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"\A\s*[+-]?\p{Nd}(?:_?\p{Nd})*\s*\z").expect("static regex is valid")
-    });
-    INT.is_match(text)
 }
 
 /// `_stamp` for the current time; see [`stamp`].

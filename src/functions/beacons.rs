@@ -359,15 +359,11 @@ pub(super) async fn delete(call: &Call, ctx: &Context) -> Result<Outcome, Functi
 }
 
 /// `beacons.save`: the beacons configured on the minion (not those from pillar), written where
-/// Salt writes them, `<config_dir>/minion.d/beacons.conf`.
+/// Salt writes them, `beacons.conf` in the directory of `default_include` (`minion.d`).
 pub(super) async fn save(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
     let request = Request::new(call, ctx, &SAVE, &BEACONS, DEFAULT_WAIT)?;
     let beacons = request.beacons(false).await?;
-    let file = ctx
-        .config
-        .config_dir()
-        .join("minion.d")
-        .join("beacons.conf");
+    let file = ctx.config.include_dir().join("beacons.conf");
     let text = match &beacons {
         Value::Map(entries) if !entries.is_empty() => yaml("beacons", beacons),
         _ => String::new(),

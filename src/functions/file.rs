@@ -63,12 +63,7 @@ pub(super) const WRITE: Signature = Signature {
 /// A path argument with `~` expanded as Python's `os.path.expanduser` does.
 fn path_arg(value: Option<&Value>) -> String {
     let path = value.map(|v| py_str(v).into_owned()).unwrap_or_default();
-    match path.strip_prefix('~') {
-        Some(rest) if rest.is_empty() || rest.starts_with('/') => std::env::var("HOME")
-            .map(|home| format!("{}{rest}", home.trim_end_matches('/')))
-            .unwrap_or(path),
-        _ => path,
-    }
+    crate::py::os_path::expanduser(&path)
 }
 
 /// An I/O failure as Python words it.

@@ -284,8 +284,7 @@ pub(super) async fn list(call: &Call, ctx: &Context) -> Result<Outcome, Function
 fn saved(ctx: &Context) -> Value {
     let file = ctx
         .config
-        .config_dir()
-        .join("minion.d")
+        .include_dir()
         .join(crate::schedule::manage::SAVED);
     std::fs::read_to_string(file)
         .ok()

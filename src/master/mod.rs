@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Bus, BusHandle, DaemonError, Node};
+use crate::bus::{Bus, BusHandle, ConfiguredBus, DaemonError, Node};
 use crate::config::Config;
 use crate::keys::{KeyError, KeyPair, KeyStore};
 use crate::link::Gate;
@@ -111,21 +111,74 @@ pub struct Master {
     shared: Arc<Shared>,
 }
 
-impl Master {
-    /// Binds the master's event bus, its minion port (`interface`:`ret_port`) and its local
-    /// request socket, and loads (or creates) its key pair.
-    pub async fn bind(config: &Config) -> Result<Self, MasterError> {
-        let bus = Bus::bind_configured(config, Node::Master).await?;
-        let pki_dir = config.pki_dir()?;
-        let key = KeyPair::load_or_create(&pki_dir, "master")?;
-        let keys = KeyStore::open(&pki_dir)?;
-        let interface = config.get_str("interface")?.unwrap_or("0.0.0.0").to_owned();
+/// What a master reads from its configuration at start, every value parsed and checked, nothing
+/// bound: `--check-config` stops here, a start binds it with [`Master::bind`].
+#[derive(Debug)]
+pub struct Settings {
+    config: Config,
+    id: String,
+    bus: ConfiguredBus,
+    pki_dir: std::path::PathBuf,
+    /// `interface`:`ret_port`.
+    address: String,
+    keepalive: Duration,
+    gate: Arc<Gate>,
+    requests: crate::ipc::Endpoint,
+    jobs: JobCache,
+    files: crate::fileserver::Roots,
+    routes: returns::Routes,
+    reactor_limits: crate::reactor::Limits,
+}
+
+impl Settings {
+    /// Reads every option the master needs before it binds anything.
+    pub fn from_config(config: &Config) -> Result<Self, MasterError> {
+        check_options(config)?;
+        let interface = config.get_str("interface")?.unwrap_or("0.0.0.0");
         let port = config.get_port("ret_port", 4506)?;
         let address = if interface.contains(':') {
             format!("[{interface}]:{port}")
         } else {
             format!("{interface}:{port}")
         };
+        Ok(Self {
+            id: config.id()?,
+            bus: ConfiguredBus::from_config(config, Node::Master)?,
+            pki_dir: config.pki_dir()?,
+            address,
+            keepalive: crate::link::keepalive(config)?,
+            gate: Gate::configured(config)?,
+            requests: crate::proto::request::endpoint(config)?,
+            jobs: JobCache::configured(config)?,
+            files: crate::fileserver::Roots::file_roots(config)?,
+            routes: returns::Routes::configured(config)?,
+            reactor_limits: crate::reactor::Limits::from_config(config)?,
+            config: config.clone(),
+        })
+    }
+}
+
+impl Master {
+    /// Binds the master's event bus, its minion port (`interface`:`ret_port`) and its local
+    /// request socket, and loads (or creates) its key pair.
+    pub async fn bind(settings: Settings) -> Result<Self, MasterError> {
+        let Settings {
+            config,
+            id,
+            bus,
+            pki_dir,
+            address,
+            keepalive,
+            gate,
+            requests,
+            jobs,
+            files,
+            routes,
+            reactor_limits,
+        } = settings;
+        let bus = bus.bind().await?;
+        let key = KeyPair::load_or_create(&pki_dir, "master")?;
+        let keys = KeyStore::open(&pki_dir)?;
         let listener = TcpListener::bind(&address)
             .await
             .map_err(|source| MasterError::Listen {
@@ -138,9 +191,8 @@ impl Master {
                 address: address.clone(),
                 source,
             })?;
-        let keepalive = crate::link::keepalive(config)?;
-        let link = TlsListener::new(listener, &key, keepalive, Gate::configured(config)?);
-        let endpoint = crate::proto::request::endpoint(config)?;
+        let link = TlsListener::new(listener, &key, keepalive, gate);
+        let endpoint = requests;
         let requests = endpoint
             .bind(0o600)
             .await
@@ -149,30 +201,26 @@ impl Master {
                 source,
             })?;
         let shared = Arc::new(Shared {
-            config: config.clone(),
-            id: config.id()?,
+            id,
             bus: bus.handle(),
             keys,
-            jobs: JobCache::configured(config)?,
+            jobs,
             sessions: Sessions::default(),
-            root_key: request::create_root_key(config)?,
+            root_key: request::create_root_key(&config)?,
             reactor: std::sync::OnceLock::new(),
-            files: crate::fileserver::LocalFiles::new(
-                crate::fileserver::Roots::file_roots(config)?,
-                config.hash_type()?,
-            ),
-            returners: crate::returners::Deliveries::new(config, Some(bus.handle()))?,
-            routes: returns::Routes::configured(config)?,
+            files: crate::fileserver::LocalFiles::new(files, config.hash_type()?),
+            returners: crate::returners::Deliveries::new(&config, Some(bus.handle()))?,
+            routes,
+            config,
         });
         Ok(Self {
             bus,
             link,
             link_address,
             requests,
-            reactor_limits: crate::reactor::Limits::from_config(config)?,
+            reactor_limits,
             shared,
         })
-        .and_then(|master| check_options(config).map(|()| master).map_err(Into::into))
     }
 
     /// Serves until `shutdown`, then delivers what was accepted and returns; fails when a service

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use crate::config::{Config, ConfigError};
 use crate::fileserver::{Cache, Chunk, Fetching, FileError, FileHash, FileSource};
 use crate::link::requests::{AskError, Requests};
 use crate::pillar::{Fetching as PillarFetching, PillarFetch};
@@ -137,10 +136,7 @@ impl LinkFiles {
     }
 }
 
-/// The minion's file cache (`cachedir/files`) over the master's file server.
-pub fn cache(requests: Arc<Requests>, config: &Config) -> Result<Cache, ConfigError> {
-    Ok(Cache::new(
-        Arc::new(LinkFiles::new(requests)),
-        &config.cachedir()?,
-    ))
+/// The minion's file cache (`<cachedir>/files`) over the master's file server.
+pub fn cache(requests: Arc<Requests>, cachedir: &std::path::Path) -> Cache {
+    Cache::new(Arc::new(LinkFiles::new(requests)), cachedir)
 }

@@ -196,8 +196,8 @@ impl LinkOptions {
     pub(super) fn from_config(config: &Config) -> Result<Self, crate::config::ConfigError> {
         let acceptance_wait = config.get_seconds("acceptance_wait_time", 10.0)?;
         Ok(Self {
-            recon_default: Duration::from_millis(config.get_u64("recon_default", 1000)?),
-            recon_max: Duration::from_millis(config.get_u64("recon_max", 10_000)?),
+            recon_default: config.get_millis("recon_default", 1000)?,
+            recon_max: config.get_millis("recon_max", 10_000)?,
             acceptance_wait,
             acceptance_max: config
                 .get_seconds("acceptance_wait_time_max", 0.0)?

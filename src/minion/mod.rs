@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Bus, BusHandle, DaemonError, Node};
+use crate::bus::{Bus, BusHandle, ConfiguredBus, DaemonError, Node};
 use crate::config::Config;
 use crate::event::Value;
 use crate::functions::event::FIRE_MASTER;
@@ -85,11 +85,46 @@ const SPOOLS_LOOKED_AT: std::time::Duration = std::time::Duration::from_secs(60)
 /// Jobs that may wait for a slot beyond those in the queue from the master.
 const JOBS_WAITING: usize = 256;
 
+/// What a minion reads from its configuration at start, every value parsed and checked, nothing
+/// bound: `--check-config` stops here, a start binds it with [`Minion::bind`].
+#[derive(Debug)]
+pub struct Settings {
+    id: String,
+    config: Config,
+    bus: ConfiguredBus,
+    pki_dir: std::path::PathBuf,
+    cachedir: std::path::PathBuf,
+    reactor_limits: crate::reactor::Limits,
+    link_options: link::LinkOptions,
+    process_count_max: usize,
+}
+
+impl Settings {
+    /// Reads every option the minion needs before it binds anything, its id first.
+    pub fn from_config(config: &Config) -> Result<Self, MinionError> {
+        let id = config.id()?;
+        if let Some(reason) = crate::keys::id_problem(&id) {
+            return Err(MinionError::InvalidId { id, reason });
+        }
+        Ok(Self {
+            id,
+            bus: ConfiguredBus::from_config(config, Node::Minion)?,
+            pki_dir: config.pki_dir()?,
+            cachedir: config.cachedir()?,
+            reactor_limits: crate::reactor::Limits::from_config(config)?,
+            process_count_max: process_count_max(config)?,
+            link_options: link::LinkOptions::from_config(config)?,
+            config: config.clone(),
+        })
+    }
+}
+
 /// A minion whose bus is bound, ready to run.
 #[derive(Debug)]
 pub struct Minion {
     id: String,
     config: Config,
+    cachedir: std::path::PathBuf,
     bus: Bus,
     key: KeyPair,
     reactor_limits: crate::reactor::Limits,
@@ -99,21 +134,26 @@ pub struct Minion {
 
 impl Minion {
     /// Binds the minion's bus and loads (or creates) its key pair.
-    pub async fn bind(config: &Config) -> Result<Self, MinionError> {
-        let id = config.id()?;
-        if let Some(reason) = crate::keys::id_problem(&id) {
-            return Err(MinionError::InvalidId { id, reason });
-        }
-        let bus = Bus::bind_configured(config, Node::Minion).await?;
-        let key = KeyPair::load_or_create(&config.pki_dir()?, "minion")?;
-        Ok(Self {
+    pub async fn bind(settings: Settings) -> Result<Self, MinionError> {
+        let Settings {
             id,
-            reactor_limits: crate::reactor::Limits::from_config(config)?,
-            process_count_max: process_count_max(config)?,
-            link_options: link::LinkOptions::from_config(config)?,
-            config: config.clone(),
+            config,
             bus,
-            key,
+            pki_dir,
+            cachedir,
+            reactor_limits,
+            link_options,
+            process_count_max,
+        } = settings;
+        Ok(Self {
+            bus: bus.bind().await?,
+            key: KeyPair::load_or_create(&pki_dir, "minion")?,
+            id,
+            config,
+            cachedir,
+            reactor_limits,
+            link_options,
+            process_count_max,
         })
     }
 
@@ -124,6 +164,7 @@ impl Minion {
         let Minion {
             id,
             config,
+            cachedir,
             bus,
             key,
             reactor_limits,
@@ -156,7 +197,7 @@ impl Minion {
             bus: Some(handle.clone()),
             to_master: Some(to_master.clone()),
             running: RunningJobs::default(),
-            files: Some(files::cache(requests.clone(), &config)?),
+            files: Some(files::cache(requests.clone(), &cachedir)),
         });
         let relay = relay(id.clone(), handle.clone(), to_master.clone());
         let reactor = crate::reactor::Reactor::new(

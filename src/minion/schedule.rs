@@ -161,7 +161,7 @@ impl Scheduler {
             returners,
         } = self;
         let config = &context.config;
-        let (schedule, refused) = Schedule::new(config.get("schedule"), config.config_dir());
+        let (schedule, refused) = Schedule::new(config.get("schedule"), &config.include_dir());
         let bus = context
             .bus
             .clone()

@@ -1,6 +1,6 @@
 //! The schedule as a running minion keeps it, and as `schedule.*` functions change it through
 //! `manage_schedule` requests: the jobs of the configuration (which the requests change, and
-//! write to `minion.d/_schedule.conf` when asked to persist) over those of the pillar (which
+//! write to `_schedule.conf` in `minion.d` when asked to persist) over those of the pillar (which
 //! they cannot change), as Salt's minion keeps them.
 
 use std::path::{Path, PathBuf};
@@ -10,8 +10,8 @@ use crate::event::{Value, map_get, map_set};
 use crate::output::outputter::Outputter;
 use crate::py::value::{py_str, repr, truthy};
 
-/// The file a persisted schedule is written to, in the configuration directory's `minion.d`
-/// (Salt's).
+/// The file a persisted schedule is written to, in the directory of the configuration's
+/// `default_include` (`minion.d`), as Salt writes it.
 pub const SAVED: &str = "_schedule.conf";
 
 /// The schedule of a running minion.
@@ -36,14 +36,14 @@ pub struct Outcome {
 
 impl Schedule {
     /// The schedule of a minion whose configuration says `configured`, saving to
-    /// `<config_dir>/minion.d/_schedule.conf`; a `schedule` option that is not a map is refused
-    /// (and managed as an empty one).
-    pub fn new(configured: Option<&Value>, config_dir: &Path) -> (Self, Option<Problem>) {
+    /// `_schedule.conf` in `include_dir` (the directory of `default_include`, `minion.d`); a
+    /// `schedule` option that is not a map is refused (and managed as an empty one).
+    pub fn new(configured: Option<&Value>, include_dir: &Path) -> (Self, Option<Problem>) {
         let (config, refused) = map_of(configured, "");
         let schedule = Self {
             config,
             pillar: Vec::new(),
-            saved: config_dir.join("minion.d").join(SAVED),
+            saved: include_dir.join(SAVED),
         };
         (schedule, refused)
     }
@@ -343,7 +343,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut schedule, refused) = Schedule::new(
             Some(&yaml("{mine: {function: test.ping, seconds: 5}}")),
-            dir.path(),
+            &dir.path().join("minion.d"),
         );
         assert!(refused.is_none());
         assert!(

@@ -138,32 +138,7 @@ impl Ret {
 
 /// The state's `name`, with `~` expanded as Salt's `os.path.expanduser` does.
 fn target_name(call: &StateCall) -> String {
-    expand_user(&call.name)
-}
-
-/// `os.path.expanduser`: a leading `~` or `~user`.
-fn expand_user(path: &str) -> String {
-    let Some(rest) = path.strip_prefix('~') else {
-        return path.to_owned();
-    };
-    let (user, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let home = if user.is_empty() {
-        std::env::var("HOME").ok().or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::geteuid())
-                .ok()
-                .flatten()
-                .map(|u| u.dir.display().to_string())
-        })
-    } else {
-        nix::unistd::User::from_name(user)
-            .ok()
-            .flatten()
-            .map(|u| u.dir.display().to_string())
-    };
-    match home {
-        Some(home) => format!("{}{tail}", home.trim_end_matches('/')),
-        None => path.to_owned(),
-    }
+    crate::py::os_path::expanduser(&call.name)
 }
 
 /// Salt's `normalize_mode`: `644`, `"0644"`, `"0o644"` → `"0644"`; None stays None.
