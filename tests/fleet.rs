@@ -306,18 +306,15 @@ fn manage_runners_report_up_down_present_and_versions_as_salts_do() {
     );
 }
 
-#[test]
-fn pillar_and_address_targets_select_minions_as_salts_do() {
+/// A master whose `pillar_roots` (`<cluster>/pillar`) hold `files` (name, text), and the
+/// minions `ids`, all connected.
+fn with_pillar(files: &[(&str, &str)], ids: &[&str]) -> Cluster {
     let mut cluster = Cluster::new("auto_accept: True\n");
     let roots = cluster.path().join("pillar");
     std::fs::create_dir_all(&roots).unwrap();
-    std::fs::write(
-        roots.join("top.sls"),
-        "base:\n  'minion[12]':\n    - web\n  minion3:\n    - db\n",
-    )
-    .unwrap();
-    std::fs::write(roots.join("web.sls"), "role: web\nsite: {name: par1}\n").unwrap();
-    std::fs::write(roots.join("db.sls"), "role: db\nsite: {name: lon2}\n").unwrap();
+    for (name, text) in files {
+        std::fs::write(roots.join(name), text).unwrap();
+    }
     cluster.edit_master_config(
         "auto_accept: True\n",
         &format!(
@@ -326,10 +323,42 @@ fn pillar_and_address_targets_select_minions_as_salts_do() {
         ),
     );
     cluster.start_master();
-    for id in ["minion1", "minion2", "minion3"] {
+    for id in ids {
         cluster.start_minion(id, "");
     }
-    cluster.wait_connected(&["minion1", "minion2", "minion3"]);
+    cluster.wait_connected(ids);
+    cluster
+}
+
+/// `salt ARGS` matched no minion: the master's view of the minions' pillar selected none.
+fn matched_none(cluster: &Cluster, args: &[&str]) {
+    let output = cluster.run("salt", args);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{args:?}: {}",
+        stdout(&output)
+    );
+    assert!(
+        stdout(&output).starts_with("No minions matched the target."),
+        "{args:?}: {}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn pillar_and_address_targets_select_minions_as_salts_do() {
+    let cluster = with_pillar(
+        &[
+            (
+                "top.sls",
+                "base:\n  'minion[12]':\n    - web\n  minion3:\n    - db\n",
+            ),
+            ("web.sls", "role: web\nsite: {name: par1}\n"),
+            ("db.sls", "role: db\nsite: {name: lon2}\n"),
+        ],
+        &["minion1", "minion2", "minion3"],
+    );
     // The master knows no pillar and sends the job to all; each minion matches its own.
     assert_eq!(
         returned(&cluster, &["-I", "role:web", "test.ping"]),
@@ -361,4 +390,50 @@ fn pillar_and_address_targets_select_minions_as_salts_do() {
         "{}",
         stderr(&bad)
     );
+}
+
+#[test]
+fn pillar_targets_match_the_pillar_of_the_last_refresh() {
+    let cluster = with_pillar(
+        &[
+            ("top.sls", "base:\n  minion1: [app]\n  minion2: [other]\n"),
+            ("app.sls", "tier: blue\n"),
+            ("other.sls", "tier: red\n"),
+        ],
+        &["minion1", "minion2"],
+    );
+    assert_eq!(
+        returned(&cluster, &["-I", "tier:blue", "test.ping"]),
+        ["minion1"]
+    );
+    // A changed pillar file is not what minion1 holds until its pillar is refreshed, as with
+    // Salt: the master, which remembers what it sent, targets the pillar minion1 holds.
+    std::fs::write(cluster.path().join("pillar/app.sls"), "tier: green\n").unwrap();
+    matched_none(&cluster, &["-I", "tier:green", "test.ping"]);
+    let refreshed = cluster.run("salt", &["*", "saltutil.refresh_pillar"]);
+    assert!(refreshed.status.success(), "{}", stderr(&refreshed));
+    let said = stdout(&refreshed);
+    assert_eq!(returned_ids(&said), ["minion1", "minion2"]);
+    assert_eq!(said.matches(":\n    True\n").count(), 2, "{said}");
+    // The refresh fetched the new pillar before it answered, so the master knows it at once.
+    assert_eq!(
+        returned(&cluster, &["-I", "tier:green", "test.ping"]),
+        ["minion1"]
+    );
+    matched_none(&cluster, &["-I", "tier:blue", "test.ping"]);
+    assert_eq!(
+        returned(&cluster, &["-C", "I@tier:green or I@tier:red", "test.ping"]),
+        ["minion1", "minion2"]
+    );
+    // A pillar call fetches the pillar afresh too, and the master's view follows it.
+    std::fs::write(cluster.path().join("pillar/app.sls"), "tier: gold\n").unwrap();
+    assert_eq!(
+        returned(&cluster, &["minion1", "pillar.get", "tier"]),
+        ["minion1"]
+    );
+    assert_eq!(
+        returned(&cluster, &["-I", "tier:gold", "test.ping"]),
+        ["minion1"]
+    );
+    matched_none(&cluster, &["-I", "tier:green", "test.ping"]);
 }

@@ -255,7 +255,8 @@ fn env_pairs(env: Option<&Value>) -> Result<Vec<(String, String)>, FunctionError
     }
 }
 
-fn seconds(value: &Value) -> Result<Duration, FunctionError> {
+/// A `timeout=` argument: a positive number of seconds.
+pub(super) fn seconds(value: &Value) -> Result<Duration, FunctionError> {
     value
         .as_f64()
         .or_else(|| value.as_i64().map(|n| n as f64))

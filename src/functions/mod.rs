@@ -294,7 +294,7 @@ pub static FUNCTIONS: &[Function] = &[
     },
     Function {
         signature: pillar::REFRESH_PILLAR,
-        run: |call, ctx| done(pillar::refresh_pillar(call, ctx)),
+        run: |call, ctx| Box::pin(pillar::refresh_pillar(call, ctx)),
     },
     Function {
         signature: jobs::RUNNING,

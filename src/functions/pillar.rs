@@ -5,6 +5,8 @@
 //! whose templates see the in-memory one as `pillar` (a minion fed by its master returns the
 //! in-memory pillar: asking the master for a fresh one is not there yet).
 
+use std::sync::Arc;
+
 use super::{Call, Context, FunctionError, Outcome, bind};
 use crate::config::dictupdate::update;
 use crate::event::traverse;
@@ -85,8 +87,11 @@ pub(super) const REFRESH_PILLAR: Signature = Signature {
 
 use crate::proto::events::PILLAR_REFRESH;
 
-/// The minion's in-memory pillar.
-fn in_memory(ctx: &Context) -> Result<Value, FunctionError> {
+/// How long `saltutil.refresh_pillar` waits for the pillar by default (Salt's `timeout`).
+const REFRESH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The minion's in-memory pillar, shared with it.
+fn in_memory(ctx: &Context) -> Result<Arc<Value>, FunctionError> {
     Ok(ctx.pillar.get(&ctx.config, &ctx.grains)?)
 }
 
@@ -97,7 +102,7 @@ fn fresh(
     pillarenv: Option<&Value>,
     overrides: Option<&Value>,
 ) -> Result<Value, FunctionError> {
-    let current = in_memory(ctx)?;
+    let current = Arc::unwrap_or_clone(in_memory(ctx)?);
     if !ctx.pillar.is_local() {
         return Ok(current);
     }
@@ -114,10 +119,10 @@ fn pillar_for(
     ctx: &Context,
     pillarenv: Option<&Value>,
     saltenv: Option<&Value>,
-) -> Result<Value, FunctionError> {
+) -> Result<Arc<Value>, FunctionError> {
     let given = |value: Option<&Value>| value.is_some_and(|v| !v.is_nil());
     if given(pillarenv) || given(saltenv) {
-        fresh(ctx, pillarenv, None)
+        fresh(ctx, pillarenv, None).map(Arc::new)
     } else {
         in_memory(ctx)
     }
@@ -251,21 +256,32 @@ pub(super) fn raw(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> 
         Some(key) => map_get(&pillar, &text(key))
             .cloned()
             .unwrap_or_else(|| Value::Map(Vec::new())),
-        None => pillar,
+        None => Arc::unwrap_or_clone(pillar),
     }))
 }
 
-/// `saltutil.refresh_pillar`: forgets the in-memory pillar and, as Salt's, fires
-/// `pillar_refresh` with `clean_cache` on the minion's bus; True when it was fired (False
-/// without a minion daemon, as `salt-call --local` says). `wait` is accepted and does not wait:
-/// halite's minion announces no completion.
-pub(super) fn refresh_pillar(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
+/// `saltutil.refresh_pillar`: has the minion take its pillar afresh and, as Salt's, fires
+/// `pillar_refresh` with `clean_cache` on the minion's bus (so what reads its part of the pillar,
+/// the beacons and the schedule, reads it again); True when it was fired (False without a minion
+/// daemon, as `salt-call --local` says). A minion fed by its master fetches the pillar before it
+/// answers, `timeout` seconds at most, whatever `wait` says: the master then knows the new
+/// pillar, so a pillar target published after the answer matches it. A fetch that fails keeps
+/// the pillar there was, as Salt's minion keeps it, and is logged.
+pub(super) async fn refresh_pillar(call: &Call, ctx: &Context) -> Result<Outcome, FunctionError> {
     let bound = bind(call, &REFRESH_PILLAR)?;
-    ctx.pillar.refresh();
+    let timeout = match bound.get("timeout").filter(|v| !v.is_nil()) {
+        Some(given) => super::cmd::seconds(given)?,
+        None => REFRESH_TIMEOUT,
+    };
     let Some(bus) = &ctx.bus else {
+        ctx.pillar.refresh();
         return Ok(Outcome::ok(false));
     };
+    if ctx.pillar.is_local() {
+        ctx.pillar.refresh();
+    }
     let clean_cache = bound.get("clean_cache").is_none_or(truthy);
+    // Fired first: the services it wakes join the fetch below instead of asking again.
     bus.fire(Event::new(
         PILLAR_REFRESH,
         Value::Map(vec![(
@@ -273,5 +289,10 @@ pub(super) fn refresh_pillar(call: &Call, ctx: &Context) -> Result<Outcome, Func
             Value::Boolean(clean_cache),
         )]),
     )?);
+    match tokio::time::timeout(timeout, ctx.pillar.fetch()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::warn!("Pillar data could not be refreshed: {err}"),
+        Err(_) => tracing::warn!("Pillar refresh did not complete within timeout {timeout:?}"),
+    }
     Ok(Outcome::ok(true))
 }

@@ -25,5 +25,5 @@ pub(super) async fn answer(
         .map_err(|err| Failure::Pillar {
             reason: err.to_string(),
         })?;
-    Ok(Answer::Pillar(compiled.pillar))
+    Ok(Answer::Pillar(std::sync::Arc::new(compiled.pillar)))
 }

@@ -54,7 +54,7 @@ struct Inner {
     connected: BTreeMap<String, Connected>,
     grains: HashMap<String, Arc<Value>>,
     /// The pillar each minion was last sent, for pillar targets (kept while it is connected).
-    pillars: HashMap<String, Arc<Value>>,
+    pillars: HashMap<String, Sent>,
     serial: u64,
     mismatches: MismatchReports,
 }
@@ -93,6 +93,16 @@ impl MismatchReports {
         self.others = Some(now);
         true
     }
+}
+
+/// A pillar sent to a minion, and which of its requests it answered.
+#[derive(Debug)]
+struct Sent {
+    /// The session's serial.
+    serial: u64,
+    /// The request's place among the session's whole-pillar requests.
+    asked: u64,
+    pillar: Arc<Value>,
 }
 
 #[derive(Debug)]
@@ -147,15 +157,37 @@ impl Sessions {
 
     /// The pillar `id` was last sent while connected, if any.
     pub fn pillar(&self, id: &str) -> Option<Arc<Value>> {
-        self.lock().pillars.get(id).cloned()
+        self.lock()
+            .pillars
+            .get(id)
+            .map(|sent| Arc::clone(&sent.pillar))
     }
 
-    fn remember_pillar(&self, id: &str, pillar: &Value) {
+    /// Remembers `pillar` as what `id` holds, sent on its session `serial` for its `asked`th
+    /// whole-pillar request; an answer to an earlier request, or of a session that was
+    /// replaced, does not undo a later one.
+    fn remember_pillar(&self, id: &str, serial: u64, asked: u64, pillar: Arc<Value>) {
         let mut inner = self.lock();
-        if inner.connected.contains_key(id) {
-            inner
-                .pillars
-                .insert(id.to_owned(), Arc::new(pillar.clone()));
+        if inner
+            .connected
+            .get(id)
+            .is_none_or(|connected| connected.serial != serial)
+        {
+            return;
+        }
+        let later = inner
+            .pillars
+            .get(id)
+            .is_some_and(|sent| sent.serial == serial && sent.asked > asked);
+        if !later {
+            inner.pillars.insert(
+                id.to_owned(),
+                Sent {
+                    serial,
+                    asked,
+                    pillar,
+                },
+            );
         }
     }
 
@@ -200,11 +232,15 @@ impl Sessions {
             |peer| peer.ip().to_canonical().to_string(),
         );
         let close = CancellationToken::new();
+        let shared_grains = Arc::new(grains.clone());
         let (serial, replaced) = {
             let mut inner = self.lock();
             inner.serial += 1;
             let serial = inner.serial;
-            inner.grains.insert(id.to_owned(), Arc::new(grains.clone()));
+            inner.grains.insert(id.to_owned(), shared_grains);
+            // A new session may be a new minion process, which holds no pillar yet: until it
+            // is sent one, it decides pillar targets for itself.
+            inner.pillars.remove(id);
             let replaced = inner.connected.insert(
                 id.to_owned(),
                 Connected {
@@ -544,6 +580,9 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
         .as_ref()
         .map(|(_, close)| close.clone())
         .unwrap_or_default();
+    let serial = registered.as_ref().map(|(serial, _)| *serial);
+    // The session's whole-pillar requests so far, in the order they came.
+    let mut pillars_asked = 0u64;
     tracing::info!("minion {id} connected from {peer} ({})", role.as_str());
     let mut checked = std::time::Instant::now();
     let mut accepted = true;
@@ -582,6 +621,10 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
         let rid = request_id(&message);
         match Message::from_value(message) {
             Ok(Message::Request { rid, request }) => {
+                if matches!(request, Request::Pillar { pillarenv: None }) {
+                    pillars_asked += 1;
+                }
+                let asked = pillars_asked;
                 let reply = if answering.len() >= IN_FLIGHT {
                     Some(Err(Failure::Busy {
                         limit: IN_FLIGHT as u64,
@@ -601,9 +644,20 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                                 let reply =
                                     super::pillar::answer(&shared.config, &id, &grains, pillarenv)
                                         .await;
-                                // Pillar targets are matched against what the minion was sent.
-                                if whole && let Ok(Answer::Pillar(pillar)) = &reply {
-                                    shared.sessions.remember_pillar(&id, pillar);
+                                // Pillar targets are matched against what the minion daemon
+                                // holds: the whole pillar it was sent last (every fetch, at
+                                // connection, on a refresh and for every state and pillar
+                                // call, comes through here).
+                                if whole
+                                    && let Some(serial) = serial
+                                    && let Ok(Answer::Pillar(pillar)) = &reply
+                                {
+                                    shared.sessions.remember_pillar(
+                                        &id,
+                                        serial,
+                                        asked,
+                                        Arc::clone(pillar),
+                                    );
                                 }
                                 reply
                             }
@@ -884,5 +938,40 @@ mod tests {
         assert!(reports.due("web3", at(122)));
         assert_eq!(reports.last.len(), 1);
         assert!(!reports.due("web3", at(123)));
+    }
+
+    fn connect(sessions: &Sessions, id: &str, serial: u64) {
+        let (tx, _rx) = mpsc::channel(1);
+        sessions.lock().connected.insert(
+            id.to_owned(),
+            Connected {
+                tx,
+                serial,
+                close: CancellationToken::new(),
+                key: String::new(),
+                address: String::new(),
+            },
+        );
+    }
+
+    #[test]
+    fn the_pillar_remembered_is_the_latest_sent_on_the_minions_session() {
+        let sessions = Sessions::default();
+        let pillar = |text: &str| Arc::new(Value::from(text));
+        let remembered = || sessions.pillar("m").map(|pillar| pillar.to_string());
+        sessions.remember_pillar("m", 1, 1, pillar("not connected"));
+        assert_eq!(remembered(), None);
+        connect(&sessions, "m", 2);
+        sessions.remember_pillar("m", 2, 2, pillar("second"));
+        // Answers may be sent in another order than their requests came.
+        sessions.remember_pillar("m", 2, 1, pillar("first"));
+        assert_eq!(remembered().as_deref(), Some("\"second\""));
+        sessions.remember_pillar("m", 1, 3, pillar("a replaced session's"));
+        assert_eq!(remembered().as_deref(), Some("\"second\""));
+        sessions.remember_pillar("m", 2, 3, pillar("third"));
+        assert_eq!(remembered().as_deref(), Some("\"third\""));
+        let shared = pillar("shared");
+        sessions.remember_pillar("m", 2, 4, Arc::clone(&shared));
+        assert!(Arc::ptr_eq(&sessions.pillar("m").unwrap(), &shared));
     }
 }

@@ -438,7 +438,8 @@ async fn run_job(
             return;
         }
     };
-    // The pillar a target looks at is the one in memory, fetched when there is none yet.
+    // The pillar a target looks at is the one in memory (shared, not copied), fetched when
+    // there is none yet: jobs that come meanwhile wait for that one fetch.
     let pillar = if target.needs_pillar() {
         if context.pillar.is_stale()
             && let Err(err) = context.pillar.fetch().await
@@ -449,14 +450,14 @@ async fn run_job(
             context
                 .pillar
                 .get(&context.config, &context.grains)
-                .unwrap_or_else(|_| Value::Map(Vec::new())),
+                .unwrap_or_else(|_| Arc::new(Value::Map(Vec::new()))),
         )
     } else {
         None
     };
     let facts = Facts {
         grains: Some(&context.grains),
-        pillar: pillar.as_ref(),
+        pillar: pillar.as_deref(),
     };
     if !target.matches(&id, facts) {
         return;

@@ -17,7 +17,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::config::dictupdate::{Strategy, merge};
 use crate::config::{Config, ConfigError};
@@ -524,7 +526,7 @@ fn list_states(roots: &Roots, env: &str) -> Vec<String> {
 
 /// What [`PillarFetch::fetch`] returns, later.
 pub type Fetching<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, String>> + Send + 'a>>;
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Arc<Value>, String>> + Send + 'a>>;
 
 /// Asks the master for this minion's pillar (the daemons implement it over the link).
 pub trait PillarFetch: Send + Sync {
@@ -532,92 +534,135 @@ pub trait PillarFetch: Send + Sync {
     fn fetch(&self) -> Fetching<'_>;
 }
 
+/// How long one fetch of the pillar from the master may take: a caller waits at most for the
+/// fetch under way when it came, then (only if that one was given up) for its own.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A minion's in-memory pillar: compiled from the minion's own `pillar_roots` when first
 /// needed (`salt-call --local`), or fetched from the master; a refresh forgets it, so it is
-/// compiled (or fetched) again.
+/// compiled (or fetched) again. Readers share it ([`PillarSource::get`] hands out the one
+/// copy), and callers that fetch while a fetch is under way wait for that one's outcome.
 #[derive(Clone)]
-pub struct PillarSource(Arc<Mutex<Held>>, Option<Arc<dyn PillarFetch>>);
+pub struct PillarSource {
+    held: Arc<Mutex<Held>>,
+    master: Option<Arc<Master>>,
+}
 
 impl std::fmt::Debug for PillarSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PillarSource")
-            .field("held", &self.0)
+            .field("held", &self.held)
             .finish_non_exhaustive()
     }
 }
 
 #[derive(Debug)]
 struct Held {
-    pillar: Option<Value>,
+    pillar: Option<Arc<Value>>,
     local: bool,
+}
+
+/// The master's side of a [`PillarSource`]: one fetch at a time, its outcome shared.
+struct Master {
+    fetch: Arc<dyn PillarFetch>,
+    timeout: Duration,
+    /// Held through the fetch under way; it keeps the outcome of the last one.
+    flight: tokio::sync::Mutex<Result<(), String>>,
+    /// Fetches finished, so that a caller that waited knows one finished meanwhile.
+    finished: AtomicU64,
 }
 
 impl PillarSource {
     /// A pillar compiled here from the minion configuration's `pillar_roots`.
     pub fn local() -> Self {
-        Self(
-            Arc::new(Mutex::new(Held {
+        Self {
+            held: Arc::new(Mutex::new(Held {
                 pillar: None,
                 local: true,
             })),
-            None,
-        )
+            master: None,
+        }
     }
 
     /// A pillar the master compiles, asked for through `fetch`; empty until then.
     pub fn from_master(fetch: Arc<dyn PillarFetch>) -> Self {
-        Self(
-            Arc::new(Mutex::new(Held {
+        Self::from_master_within(fetch, FETCH_TIMEOUT)
+    }
+
+    /// As [`PillarSource::from_master`], a fetch given up after `timeout`.
+    fn from_master_within(fetch: Arc<dyn PillarFetch>, timeout: Duration) -> Self {
+        Self {
+            held: Arc::new(Mutex::new(Held {
                 pillar: None,
                 local: false,
             })),
-            Some(fetch),
-        )
+            master: Some(Arc::new(Master {
+                fetch,
+                timeout,
+                flight: tokio::sync::Mutex::new(Ok(())),
+                finished: AtomicU64::new(0),
+            })),
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().expect("not poisoned")
     }
 
     /// Asks the master for the pillar again, as Salt's minion does for every state run and
-    /// `pillar.*` call; a local pillar is left to be compiled when used.
+    /// `pillar.*` call; a local pillar is left to be compiled when used. A caller that comes
+    /// while a fetch is under way takes that fetch's outcome instead of asking again. A failed
+    /// fetch keeps the pillar there was.
     pub async fn fetch(&self) -> Result<(), PillarError> {
-        let Some(fetch) = &self.1 else {
+        let Some(master) = &self.master else {
             return Ok(());
         };
-        let pillar = fetch.fetch().await.map_err(PillarError::Master)?;
-        self.set(pillar);
-        Ok(())
+        let seen = master.finished.load(Ordering::Acquire);
+        let mut last = master.flight.lock().await;
+        if master.finished.load(Ordering::Acquire) != seen {
+            return last.clone().map_err(PillarError::Master);
+        }
+        let outcome = match tokio::time::timeout(master.timeout, master.fetch.fetch()).await {
+            Ok(Ok(pillar)) => {
+                self.held().pillar = Some(pillar);
+                Ok(())
+            }
+            Ok(Err(reason)) => Err(reason),
+            Err(_) => Err(format!("no answer within {:?}", master.timeout)),
+        };
+        *last = outcome.clone();
+        master.finished.fetch_add(1, Ordering::Release);
+        outcome.map_err(PillarError::Master)
     }
 
     /// Whether the pillar is compiled here.
     pub fn is_local(&self) -> bool {
-        self.0.lock().expect("not poisoned").local
-    }
-
-    /// Replaces the pillar (with what the master sent).
-    pub fn set(&self, pillar: Value) {
-        self.0.lock().expect("not poisoned").pillar = Some(pillar);
+        self.held().local
     }
 
     /// Forgets the pillar, so the next use compiles (or the minion fetches) it again.
     pub fn refresh(&self) {
-        self.0.lock().expect("not poisoned").pillar = None;
+        self.held().pillar = None;
     }
 
     /// Whether there is no pillar now (never compiled or fetched, or refreshed since).
     pub fn is_stale(&self) -> bool {
-        self.0.lock().expect("not poisoned").pillar.is_none()
+        self.held().pillar.is_none()
     }
 
-    /// The in-memory pillar, compiled first when local and missing.
-    pub fn get(&self, config: &Config, grains: &Value) -> Result<Value, PillarError> {
-        let mut held = self.0.lock().expect("not poisoned");
+    /// The in-memory pillar (shared, not copied), compiled first when local and missing; empty
+    /// when the master has not sent one.
+    pub fn get(&self, config: &Config, grains: &Value) -> Result<Arc<Value>, PillarError> {
+        let mut held = self.held();
         if let Some(pillar) = &held.pillar {
-            return Ok(pillar.clone());
+            return Ok(Arc::clone(pillar));
         }
         if !held.local {
-            return Ok(Value::Map(Vec::new()));
+            return Ok(Arc::new(Value::Map(Vec::new())));
         }
         let request = Request::new(config.id()?, grains.clone());
-        let pillar = compile(config, &request)?.pillar;
-        held.pillar = Some(pillar.clone());
+        let pillar = Arc::new(compile(config, &request)?.pillar);
+        held.pillar = Some(Arc::clone(&pillar));
         Ok(pillar)
     }
 }
@@ -806,16 +851,98 @@ mod tests {
         struct Master;
         impl PillarFetch for Master {
             fn fetch(&self) -> Fetching<'_> {
-                Box::pin(async { Ok(Value::from("x")) })
+                Box::pin(async { Ok(Arc::new(Value::from("x"))) })
             }
         }
         let remote = PillarSource::from_master(Arc::new(Master));
-        assert_eq!(remote.get(&config, &grains()).unwrap(), Value::Map(vec![]));
+        assert_eq!(*remote.get(&config, &grains()).unwrap(), Value::Map(vec![]));
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .unwrap()
             .block_on(remote.fetch())
             .unwrap();
-        assert_eq!(remote.get(&config, &grains()).unwrap(), Value::from("x"));
+        assert_eq!(*remote.get(&config, &grains()).unwrap(), Value::from("x"));
+    }
+
+    /// A master that answers each fetch when the test says, counting the fetches.
+    struct Slow {
+        asked: std::sync::atomic::AtomicUsize,
+        answers: tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Value>>,
+    }
+
+    impl PillarFetch for Slow {
+        fn fetch(&self) -> Fetching<'_> {
+            Box::pin(async {
+                self.asked.fetch_add(1, Ordering::SeqCst);
+                match self.answers.lock().await.recv().await {
+                    Some(pillar) => Ok(Arc::new(pillar)),
+                    // The test dropped its sender: this master never answers.
+                    None => std::future::pending().await,
+                }
+            })
+        }
+    }
+
+    fn slow() -> (Arc<Slow>, tokio::sync::mpsc::Sender<Value>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let slow = Arc::new(Slow {
+            asked: Default::default(),
+            answers: tokio::sync::Mutex::new(rx),
+        });
+        (slow, tx)
+    }
+
+    #[tokio::test]
+    async fn fetches_that_overlap_share_one_request_and_its_pillar() {
+        let (master, answer) = slow();
+        let source = PillarSource::from_master(master.clone());
+        let (first, second) = (source.clone(), source.clone());
+        let first = tokio::spawn(async move { first.fetch().await });
+        while master.asked.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let second = tokio::spawn(async move { second.fetch().await });
+        tokio::task::yield_now().await;
+        answer.send(Value::from("shared")).await.unwrap();
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        assert_eq!(master.asked.load(Ordering::SeqCst), 1);
+        let ((_dir, config), grains) = (setup(&[], ""), grains());
+        let (one, two) = (
+            source.get(&config, &grains).unwrap(),
+            source.get(&config, &grains).unwrap(),
+        );
+        assert_eq!(*one, Value::from("shared"));
+        assert!(Arc::ptr_eq(&one, &two), "the pillar is shared, not copied");
+        // A fetch after that one asks again.
+        answer.send(Value::from("newer")).await.unwrap();
+        source.fetch().await.unwrap();
+        assert_eq!(master.asked.load(Ordering::SeqCst), 2);
+        assert_eq!(*source.get(&config, &grains).unwrap(), Value::from("newer"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_master_that_never_answers_fails_every_waiting_fetch_in_time() {
+        let (master, answer) = slow();
+        drop(answer);
+        let source = PillarSource::from_master_within(master.clone(), Duration::from_secs(5));
+        let started = tokio::time::Instant::now();
+        let waiting: Vec<_> = (0..3)
+            .map(|_| {
+                let source = source.clone();
+                tokio::spawn(async move { source.fetch().await })
+            })
+            .collect();
+        for fetch in waiting {
+            let err = fetch.await.unwrap().unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "the master did not send the pillar: no answer within 5s"
+            );
+        }
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+        assert_eq!(master.asked.load(Ordering::SeqCst), 1);
+        assert!(source.is_stale());
     }
 }

@@ -111,8 +111,9 @@ pub enum Answer {
     Hash(FileHash),
     /// Names: files, directories or environments.
     Names(Vec<String>),
-    /// A compiled pillar (its `_errors` included).
-    Pillar(Value),
+    /// A compiled pillar (its `_errors` included), shared with whoever keeps it (the master
+    /// remembers what it sent for pillar targets, the minion holds it in memory).
+    Pillar(std::sync::Arc<Value>),
 }
 
 /// Why the master gave no answer.
@@ -615,7 +616,10 @@ fn reply_fields(reply: &Result<Answer, Failure>) -> Vec<(Value, Value)> {
             ]);
         }
         Ok(Answer::Pillar(pillar)) => {
-            fields.extend([entry("kind", "pillar"), entry("pillar", pillar.clone())]);
+            fields.extend([
+                entry("kind", "pillar"),
+                entry("pillar", Value::clone(pillar)),
+            ]);
         }
         Err(failure) => {
             fields.push(entry("kind", "error"));
@@ -713,7 +717,9 @@ fn reply_from_fields(fields: &Fields<'_>) -> Result<Result<Answer, Failure>, Pro
                 ));
             }
         }),
-        "pillar" => Ok(Answer::Pillar(fields.value("pillar")?.clone())),
+        "pillar" => Ok(Answer::Pillar(std::sync::Arc::new(
+            fields.value("pillar")?.clone(),
+        ))),
         _ => return Err(fields.mistyped("kind", "chunk, hash, names, pillar or error")),
     })
 }
@@ -1143,10 +1149,10 @@ mod tests {
             },
             Message::Reply {
                 rid: 5,
-                reply: Ok(Answer::Pillar(Value::Map(vec![(
+                reply: Ok(Answer::Pillar(std::sync::Arc::new(Value::Map(vec![(
                     Value::from("k"),
                     Value::from("v"),
-                )]))),
+                )])))),
             },
         ];
         let failures = [
