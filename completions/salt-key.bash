@@ -140,7 +140,28 @@ _salt__key() {
 }
 
 if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -F _salt__key -o nosort -o bashdefault -o default salt-key
+    complete -F _salt__key_with_minion_ids -o nosort -o bashdefault -o default salt-key
 else
-    complete -F _salt__key -o bashdefault -o default salt-key
+    complete -F _salt__key_with_minion_ids -o bashdefault -o default salt-key
 fi
+
+# Completes minion ids of the local key store in key state $1 (salt-key -l) that start with $2.
+_halite_minion_ids() {
+    local id
+    COMPREPLY=()
+    while IFS= read -r id; do
+        [[ $id == *: || $id != "$2"* ]] || COMPREPLY+=("$id")
+    done < <(salt-key -l "$1" 2>/dev/null)
+}
+
+# Minion ids where salt-key takes them, clap's completion elsewhere.
+_salt__key_with_minion_ids() {
+    local cur="${COMP_WORDS[COMP_CWORD]}"
+    case "${COMP_WORDS[COMP_CWORD-1]}" in
+        -a|--accept|-r|--reject|-d|--delete|-f|--finger|-p|--print)
+            _halite_minion_ids all "$cur"
+            return 0
+            ;;
+    esac
+    _salt__key "$@"
+}

@@ -136,7 +136,37 @@ _salt() {
 }
 
 if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -F _salt -o nosort -o bashdefault -o default salt
+    complete -F _salt_with_minion_ids -o nosort -o bashdefault -o default salt
 else
-    complete -F _salt -o bashdefault -o default salt
+    complete -F _salt_with_minion_ids -o bashdefault -o default salt
 fi
+
+# Completes minion ids of the local key store in key state $1 (salt-key -l) that start with $2.
+_halite_minion_ids() {
+    local id
+    COMPREPLY=()
+    while IFS= read -r id; do
+        [[ $id == *: || $id != "$2"* ]] || COMPREPLY+=("$id")
+    done < <(salt-key -l "$1" 2>/dev/null)
+}
+
+# Minion ids where salt takes them, clap's completion elsewhere.
+_salt_with_minion_ids() {
+    local cur="${COMP_WORDS[COMP_CWORD]}"
+    if [[ $cur != -* ]]; then
+        local i
+        for (( i = 1; i < COMP_CWORD; i++ )); do
+            case "${COMP_WORDS[i]}" in
+                =) (( i++ )) ;;
+                -c|--config-dir|-l|--log-level|--generate|--out|--output|--state-output|--state_output|--state-verbose|--state_verbose|--out-indent|--output-indent|--out-file|--output-file|--return|--return_config|--return_kwargs|--no-parse|-b|--batch|--batch-size|--batch-wait|-t|--timeout) [[ ${COMP_WORDS[i+1]} == = ]] || (( i++ )) ;;
+                -*) ;;
+                *) break ;;
+            esac
+        done
+        if (( i >= COMP_CWORD )); then
+            _halite_minion_ids acc "$cur"
+            return 0
+        fi
+    fi
+    _salt "$@"
+}

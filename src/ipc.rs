@@ -16,6 +16,10 @@ use nix::sys::stat::Mode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
+/// The longest path a Unix socket can be bound or reached at: `sun_path` holds 108 bytes, the
+/// terminating NUL among them.
+pub const MAX_SOCKET_PATH: usize = 107;
+
 /// Where one socket of a bus is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Endpoint {

@@ -142,6 +142,22 @@ fn batches_run_a_few_minions_at_a_time_with_salts_output() {
         "Salt's key order in JSON: {text}"
     );
 
+    // -v and --show-jid add nothing, as in Salt 3007.8: each return shows its jid already.
+    let output = cluster.run("salt", &["*", "test.ping", "-b", "3", "-v", "--show-jid"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = without_jids(&stdout(&output));
+    assert!(
+        text.starts_with("\nExecuting run on ['minion1', 'minion2', 'minion3']\n\njid:\n"),
+        "{text}"
+    );
+    for id in ["minion1", "minion2", "minion3"] {
+        assert_eq!(text.matches(&batch_return(id)).count(), 1, "{text}");
+    }
+    assert!(
+        !text.contains("Executing job") && !text.contains("jid: "),
+        "{text}"
+    );
+
     // --batch-wait: each minion's place stays empty for a second after it returns.
     let started = Instant::now();
     let waited = cluster.run("salt", &["*", "test.ping", "-b", "1", "--batch-wait", "1"]);

@@ -96,6 +96,92 @@ fn salt_run_doc_prints_salts_layout_without_a_master() {
     assert!(stdout(&output).starts_with("\"test.sleep:\"\n\n"));
 }
 
+/// `salt-run -d manage.alived` showed manage.present's usage line, and `sys.doc cmd.retcode`
+/// cmd.run's: functions that share another's parameters shared its usage line, name and all.
+#[test]
+fn every_usage_line_names_its_own_function() {
+    let lab = Lab::new();
+    let output = lab.run("salt-run", &["-d"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut runner = String::new();
+    let mut checked = 0;
+    for line in stdout(&output).lines() {
+        if let Some(name) = line.strip_suffix(':').filter(|_| !line.starts_with(' ')) {
+            runner = name.to_owned();
+        } else if let Some(usage) = line.trim_start().strip_prefix("Usage: salt-run ") {
+            assert!(
+                usage.starts_with(&format!("{runner} ")) || usage == runner,
+                "{runner}: {line}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "{checked} runners");
+    let docs = local_json(&lab, &["sys.doc"]);
+    let docs: serde_json::Value = serde_json::from_str(&docs).unwrap();
+    let docs = docs["local"].as_object().unwrap();
+    assert!(docs.len() > 50);
+    for (name, doc) in docs {
+        let usage = doc
+            .as_str()
+            .unwrap()
+            .split("Usage: ")
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            usage.starts_with(&format!("{name} ")) || usage == name.as_str(),
+            "{name}: {usage}"
+        );
+    }
+}
+
+/// `halite --help` said only how to link it, as an error: it says what it is and names the
+/// seven commands with what each does.
+#[test]
+fn halite_help_says_what_it_is_and_names_its_seven_commands() {
+    let halite = env!("CARGO_BIN_EXE_halite");
+    let output = std::process::Command::new(halite)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with(&format!("halite {}: ", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    let listed: Vec<&str> = text
+        .lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .map(|line| line.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "salt-master",
+            "salt-minion",
+            "salt-api",
+            "salt",
+            "salt-call",
+            "salt-run",
+            "salt-key"
+        ]
+    );
+    assert!(
+        text.contains("  salt-run     Run a runner function on the master\n"),
+        "{text}"
+    );
+    let output = std::process::Command::new(halite).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("halite --help"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 fn generated(name: &str, kind: &str) -> String {
     let output = std::process::Command::new(bin(name))
         .args(["--generate", kind])
@@ -128,8 +214,196 @@ fn completions_offer_functions_runners_outputters_and_minion_ids() {
         fish.contains("-n '__fish_is_nth_token 2' -f -a 'test.ping'"),
         "{fish}"
     );
-    assert!(fish.contains("-n __fish_is_first_arg -f -a '(salt-key -l all"));
+    assert!(fish.contains("-n __fish_is_first_arg -f -a '(salt-key -l acc"));
     assert!(generated("salt-key", "fish").contains("-s a -l accept -x -a '(salt-key -l all"));
+}
+
+/// A pending id that would run a command if a completion script expanded it.
+const HOSTILE_ID: &str = "x$(>pwned)";
+
+/// A lab whose key store holds accepted web1, web2 and db1 and pending new1 and
+/// [`HOSTILE_ID`], with the `PATH` under which a completion script's `salt-key` is ours.
+fn key_store_lab() -> (Lab, std::ffi::OsString) {
+    let lab = Lab::new();
+    let pki = lab.path().join("pki/master");
+    for (state, ids) in [
+        ("minions", &["web1", "web2", "db1"][..]),
+        ("minions_pre", &["new1", HOSTILE_ID][..]),
+    ] {
+        std::fs::create_dir_all(pki.join(state)).unwrap();
+        for id in ids {
+            std::fs::write(pki.join(state).join(id), "key").unwrap();
+        }
+    }
+    let bin_dir = bin("salt-key").parent().unwrap().to_owned();
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    (lab, path)
+}
+
+/// What `command` (a shell running a driver script) prints for `cases`, the command lines
+/// it completes, given on its stdin one a line; `salt-key` reads the lab's key store.
+fn complete_lines(lab: &Lab, path: &std::ffi::OsStr, command: &[&str], cases: &[&str]) -> String {
+    let mut child = std::process::Command::new(command[0])
+        .args(&command[1..])
+        .current_dir(lab.path())
+        .env("PATH", path)
+        .env("SALT_CONFIG_DIR", lab.etc())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    for case in cases {
+        std::io::Write::write_all(&mut input, format!("{case}\n").as_bytes()).unwrap();
+    }
+    drop(input);
+    let output = crate::support::wait_output(child, std::time::Duration::from_secs(60));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        !lab.path().join("pwned").exists(),
+        "a minion id was run as a command"
+    );
+    stdout(&output)
+}
+
+/// Bash loads the generated scripts and calls the function each registers with `complete`,
+/// as bash does on Tab, with COMP_WORDS and COMP_CWORD set; it prints COMPREPLY.
+const BASH_DRIVER: &str = r#"
+source "$1"
+source "$2"
+while IFS= read -r line; do
+    read -ra COMP_WORDS <<< "$line"
+    [[ $line == *" " ]] && COMP_WORDS+=("")
+    COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+    function=$(complete -p "${COMP_WORDS[0]}")
+    function=${function##*-F }
+    function=${function%% *}
+    COMPREPLY=()
+    "$function" "${COMP_WORDS[0]}" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+    echo "${COMPREPLY[*]}"
+done
+"#;
+
+#[test]
+fn bash_completion_offers_the_key_stores_minion_ids() {
+    let (lab, path) = key_store_lab();
+    let mut scripts = Vec::new();
+    for name in ["salt", "salt-key"] {
+        let script = lab.path().join(format!("{name}.bash"));
+        std::fs::write(&script, generated(name, "bash")).unwrap();
+        scripts.push(script.display().to_string());
+    }
+    let driver = lab.path().join("driver.bash");
+    std::fs::write(&driver, BASH_DRIVER).unwrap();
+    let driver = driver.display().to_string();
+    let cases = [
+        "salt ",
+        "salt we",
+        "salt -t 5 --out = json -L ",
+        "salt web1 ",
+        "salt --tim",
+        "salt-key -a ",
+        "salt-key --delete n",
+        "salt-key -y -f x",
+    ];
+    let text = complete_lines(
+        &lab,
+        &path,
+        &[
+            "bash",
+            "--norc",
+            "--noprofile",
+            &driver,
+            &scripts[0],
+            &scripts[1],
+        ],
+        &cases,
+    );
+    let offered: Vec<&str> = text.lines().collect();
+    assert_eq!(offered.len(), cases.len(), "{text}");
+    // A target is an accepted minion; salt-key's actions take keys in any state.
+    assert_eq!(offered[0], "db1 web1 web2");
+    assert_eq!(offered[1], "web1 web2");
+    assert_eq!(
+        offered[2], "db1 web1 web2",
+        "options and their values skipped"
+    );
+    assert!(offered[3].contains("test.ping") && !offered[3].contains("web2"));
+    assert_eq!(offered[4], "--timeout");
+    assert_eq!(offered[5], format!("db1 web1 web2 new1 {HOSTILE_ID}"));
+    assert_eq!(offered[6], "new1");
+    assert_eq!(offered[7], HOSTILE_ID);
+}
+
+/// Zsh drives an interactive zsh in a pseudo-terminal, its completion loaded from the
+/// directory $1: types each line of stdin and a Tab, and prints what was offered (every
+/// compadd's matches) on one line, once the completion system is done.
+const ZSH_DRIVER: &str = r#"
+zmodload zsh/zpty
+offered=$PWD/offered
+while IFS= read -r line; do
+    rm -f $offered
+    zpty shell zsh -f -i
+    zpty -w shell "fpath=($1 \$fpath); autoload -Uz compinit; compinit -u -D"
+    zpty -w shell "compadd() { local -a found; builtin compadd -O found "\$@"; print -rl -- \$found >> $offered; builtin compadd "\$@"; }"
+    zpty -w shell "finished() { print -r -- '-- done' >> $offered; }; comppostfuncs=(finished)"
+    zpty -w -n shell "$line"$'	'
+    for i in {1..300}; do
+        [[ -f $offered ]] && grep -qx -- '-- done' $offered && break
+        sleep 0.1
+    done
+    zpty -d shell
+    print -r -- ${(j: :)${(f)"$(grep -vx -- '-- done' $offered)"}}
+done
+"#;
+
+#[test]
+fn zsh_completion_offers_the_key_stores_minion_ids() {
+    if std::process::Command::new("zsh")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: no zsh (tests/system-packages.sh installs Debian's)");
+        return;
+    }
+    let (lab, path) = key_store_lab();
+    let functions = lab.path().join("zsh");
+    std::fs::create_dir_all(&functions).unwrap();
+    for name in ["salt", "salt-key"] {
+        std::fs::write(functions.join(format!("_{name}")), generated(name, "zsh")).unwrap();
+    }
+    let driver = lab.path().join("driver.zsh");
+    std::fs::write(&driver, ZSH_DRIVER).unwrap();
+    let (driver, functions) = (
+        driver.display().to_string(),
+        functions.display().to_string(),
+    );
+    let cases = [
+        "salt ",
+        "salt -t 5 we",
+        "salt-key -a ",
+        "salt-key --delete=n",
+    ];
+    let text = complete_lines(&lab, &path, &["zsh", "-f", &driver, &functions], &cases);
+    let offered: Vec<Vec<&str>> = text.lines().map(|line| line.split(' ').collect()).collect();
+    assert_eq!(offered.len(), cases.len(), "{text}");
+    let has = |case: usize, id: &str| offered[case].contains(&id);
+    // zsh offers a target's ids with the function that follows it, clap's optional TARGET.
+    assert!(
+        ["db1", "web1", "web2"].iter().all(|id| has(0, id)),
+        "{text}"
+    );
+    assert!(!has(0, "new1"), "{text}");
+    assert!(has(1, "web1") && has(1, "web2") && !has(1, "db1"), "{text}");
+    for id in ["db1", "web1", "web2", "new1", HOSTILE_ID] {
+        assert!(has(2, id), "{id}: {text}");
+    }
+    assert_eq!(offered[3], ["new1"], "{text}");
 }
 
 #[test]

@@ -262,6 +262,44 @@ fn an_out_file_that_cannot_be_written_is_a_one_line_error() {
     );
 }
 
+/// Output that cannot be written once opened (a full disk, here /dev/full) is one line naming
+/// the file, the --out-file or where standard output goes, and the fix.
+#[test]
+fn output_that_fills_the_disk_is_a_one_line_error_naming_the_file() {
+    if !Path::new("/dev/full").exists() {
+        return eprintln!("SKIPPED: no /dev/full");
+    }
+    let lab = Lab::new();
+    let fix = "No space left on device (os error 28); free space there, or write the output to another file system";
+    for (command, args) in [
+        ("salt-key", vec!["-L"]),
+        ("salt-call", vec!["--local", "test.ping"]),
+        ("salt-run", vec!["-d", "test.sleep"]),
+    ] {
+        let output = lab.run(
+            command,
+            &[args.clone(), vec!["--out-file", "/dev/full"]].concat(),
+        );
+        assert_eq!(output.status.code(), Some(1), "{command}");
+        assert_eq!(
+            stderr(&output),
+            format!("error: cannot write the output to /dev/full: {fix}\n"),
+            "{command}"
+        );
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let output = lab.cmd(command).args(&args).stdout(full).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{command}");
+        assert_eq!(
+            stderr(&output),
+            format!("error: cannot write the output to standard output (/dev/full): {fix}\n"),
+            "{command}"
+        );
+    }
+}
+
 fn minion_returns(text: &str) -> Vec<(String, String)> {
     let mut returns = Vec::new();
     for block in text.split_inclusive("    True\n") {

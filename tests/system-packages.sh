@@ -7,8 +7,9 @@
 #                               services are left stopped and disabled
 #   chromium                    the headless browser that renders salt-api's /app page
 #   logrotate                   rotates a daemon's log with the shipped logrotate file
+#   zsh                         runs the generated zsh completion in a pseudo-terminal
 set -euo pipefail
-packages=(systemd-journal-remote mariadb-server postgresql chromium logrotate)
+packages=(systemd-journal-remote mariadb-server postgresql chromium logrotate zsh)
 # The system service each package would start, left stopped and disabled.
 declare -A services=([mariadb-server]=mariadb [postgresql]=postgresql)
 missing=()

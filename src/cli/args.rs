@@ -297,20 +297,13 @@ impl DestinationArgs {
         } else {
             options.write(true).truncate(true);
         }
-        options.open(path).map(Sink::File).map_err(|err| {
-            let fix = match err.kind() {
-                std::io::ErrorKind::NotFound => "create its directory or give another path",
-                std::io::ErrorKind::PermissionDenied => {
-                    "give a path you may write, or run as a user who may"
-                }
-                std::io::ErrorKind::IsADirectory => "give a file's path, not a directory's",
-                _ => "give a file that can be written",
-            };
-            anyhow::anyhow!(
-                "cannot write the output to {}: {err}; {fix}",
-                path.display()
-            )
-        })
+        match options.open(path) {
+            Ok(file) => Ok(Sink::File {
+                file,
+                path: path.clone(),
+            }),
+            Err(err) => Err(super::output_error(&path.display().to_string(), &err).into()),
+        }
     }
 }
 
@@ -319,8 +312,8 @@ impl DestinationArgs {
 pub enum Sink {
     /// The terminal or pipe.
     Stdout,
-    /// The output file, opened for writing or appending.
-    File(std::fs::File),
+    /// The output file, opened for writing or appending, and its path for errors.
+    File { file: std::fs::File, path: PathBuf },
 }
 
 impl Sink {
@@ -328,7 +321,8 @@ impl Sink {
     pub fn write(&mut self, text: &str) -> std::io::Result<()> {
         match self {
             Sink::Stdout => super::print(text),
-            Sink::File(file) => std::io::Write::write_all(file, text.as_bytes()),
+            Sink::File { file, path } => std::io::Write::write_all(file, text.as_bytes())
+                .map_err(|err| super::output_error(&path.display().to_string(), &err)),
         }
     }
 }

@@ -314,8 +314,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         return gen_keys(&args, name, &config);
     }
     let pki_dir = config.pki_dir()?;
-    let store = KeyStore::open(&pki_dir)
-        .map_err(|err| anyhow::anyhow!("{err}; run salt-key as the master's user, or check -c"))?;
+    let store = KeyStore::open(&pki_dir)?;
     // Only the listings go to --out-file, uncoloured unless forced; prompts stay here.
     let mut listing = Listing {
         out: args.out.as_deref(),
@@ -388,9 +387,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         states
             .into_iter()
             .map(|state| {
-                let ids = store.ids(state).with_context(|| {
-                    "run salt-key as root or as the master's user, with the master's config (-c)"
-                })?;
+                let ids = store.ids(state)?;
                 Ok((
                     Section::State(state),
                     ids.into_iter().map(|id| (id, None)).collect(),

@@ -11,6 +11,7 @@ pub mod run;
 pub mod salt;
 
 mod args;
+mod completion;
 mod daemon;
 mod logging;
 mod notify;
@@ -114,9 +115,60 @@ where
 /// Writes `text` to stdout. Errors go up to the one place they are reported, where a closed
 /// pipe (`| head`) ends the command quietly instead of panicking as `print!` does.
 pub(crate) fn print(text: impl AsRef<[u8]>) -> std::io::Result<()> {
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = stdout();
     stdout.write_all(text.as_ref())?;
     stdout.flush()
+}
+
+/// Standard output, locked, whose write errors name where it goes.
+pub(crate) struct Stdout(std::io::StdoutLock<'static>);
+
+/// Locks standard output for writing (see [`Stdout`]).
+pub(crate) fn stdout() -> Stdout {
+    Stdout(std::io::stdout().lock())
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(stdout_error)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(stdout_error)
+    }
+}
+
+/// A write error of standard output naming the file it goes to, when it goes to one (as
+/// `> file` sends it). A closed pipe stays as it is: [`report`] treats it as the reader's choice.
+fn stdout_error(err: std::io::Error) -> std::io::Error {
+    use std::io::ErrorKind;
+    if matches!(err.kind(), ErrorKind::BrokenPipe | ErrorKind::Interrupted) {
+        return err;
+    }
+    let target = match std::fs::read_link("/proc/self/fd/1") {
+        Ok(path) if path.is_absolute() => format!("standard output ({})", path.display()),
+        _ => "standard output".to_owned(),
+    };
+    output_error(&target, &err)
+}
+
+/// A failure to open or write `target`, where the output goes, as one line naming it and the
+/// fix; of the same kind, so that callers still tell kinds apart.
+pub(crate) fn output_error(target: &str, err: &std::io::Error) -> std::io::Error {
+    use std::io::ErrorKind;
+    let fix = match err.kind() {
+        ErrorKind::NotFound => "create its directory or give another path",
+        ErrorKind::PermissionDenied => "give a path you may write, or run as a user who may",
+        ErrorKind::IsADirectory => "give a file's path, not a directory's",
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => {
+            "free space there, or write the output to another file system"
+        }
+        _ => "write the output somewhere that can be written",
+    };
+    std::io::Error::new(
+        err.kind(),
+        format!("cannot write the output to {target}: {err}; {fix}"),
+    )
 }
 
 /// Writes a line to stderr. `eprintln!` panics when stderr is closed; this returns the error.
@@ -149,14 +201,15 @@ fn report(err: anyhow::Error) -> ExitCode {
 }
 
 /// The error and its causes, joined as `{:#}` joins them, leaving out a cause whose text the
-/// message before it ends with (library errors often name their cause last in their message).
+/// message before it already holds (library errors often name their cause in their message,
+/// before the fix).
 fn describe(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {
         let text = cause.to_string();
         if line.is_empty() {
             line = text;
-        } else if !line.ends_with(&text) {
+        } else if !line.contains(&text) {
             line.push_str(": ");
             line.push_str(&text);
         }
@@ -201,19 +254,19 @@ pub(crate) fn generate<C: CommandFactory>(what: Generate) -> ExitCode {
         Generate::Man => man_page(command, &mut out),
         Generate::Bash => {
             clap_complete::generate(clap_complete::Shell::Bash, &mut command, name, &mut out);
-            Ok(())
+            completion::bash_minion_ids(&command, &mut out)
         }
         Generate::Zsh => {
             clap_complete::generate(clap_complete::Shell::Zsh, &mut command, name, &mut out);
-            Ok(())
+            completion::zsh_minion_ids(&command, &mut out)
         }
         Generate::Fish => {
             clap_complete::generate(clap_complete::Shell::Fish, &mut command, &name, &mut out);
-            fish_positional(&command, &name, &mut out)
-                .and_then(|()| fish_minion_ids(&command, &name, &mut out))
+            completion::fish_positional(&command, &name, &mut out)
+                .and_then(|()| completion::fish_minion_ids(&command, &name, &mut out))
         }
     };
-    match written.and_then(|()| std::io::stdout().write_all(&out)) {
+    match written.and_then(|()| stdout().write_all(&out)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => report(err.into()),
     }
@@ -406,71 +459,6 @@ fn man_page(command: clap::Command, out: &mut Vec<u8>) -> std::io::Result<()> {
     append(&mut piece, out);
     man.render_version_section(&mut piece)?;
     append(&mut piece, out);
-    Ok(())
-}
-
-/// Offers the possible values of the first positional that has them (`salt-run`'s and
-/// `salt-call`'s FUNCTION, `salt`'s after TARGET) at its place, with their help: clap's fish
-/// script completes no positional's values.
-fn fish_positional(command: &clap::Command, name: &str, out: &mut Vec<u8>) -> std::io::Result<()> {
-    let quote = |text: &str| format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"));
-    let Some((index, arg)) = command
-        .get_positionals()
-        .enumerate()
-        .find(|(_, arg)| !arg.get_possible_values().is_empty())
-    else {
-        return Ok(());
-    };
-    // fish's own test for "the Nth word that is not an option".
-    let condition = match index {
-        0 => "__fish_is_first_arg".to_owned(),
-        n => format!("'__fish_is_nth_token {}'", n + 1),
-    };
-    for value in arg
-        .get_possible_values()
-        .iter()
-        .filter(|value| !value.is_hide_set())
-    {
-        write!(
-            out,
-            "complete -c {name} -n {condition} -f -a {}",
-            quote(value.get_name())
-        )?;
-        if let Some(help) = value.get_help() {
-            write!(out, " -d {}", quote(&help.to_string()))?;
-        }
-        writeln!(out)?;
-    }
-    Ok(())
-}
-
-/// The value names of arguments that take minion ids (`salt`'s TARGET, `salt-key -a ID`).
-const MINION_ID_VALUES: [&str; 2] = ["TARGET", "ID"];
-
-/// Offers the minion ids of the local key store (`salt-key -l all`, its headings left out) for
-/// the arguments that take them: fish runs a command for its candidates, clap's other
-/// generators only list fixed values.
-fn fish_minion_ids(command: &clap::Command, name: &str, out: &mut Vec<u8>) -> std::io::Result<()> {
-    let ids = "'(salt-key -l all 2>/dev/null | string match -v \\*:)'";
-    let takes_ids = |arg: &clap::Arg| {
-        arg.get_value_names()
-            .is_some_and(|names| names.iter().any(|n| MINION_ID_VALUES.contains(&n.as_str())))
-    };
-    for (index, arg) in command.get_positionals().enumerate() {
-        if index == 0 && takes_ids(arg) {
-            writeln!(out, "complete -c {name} -n __fish_is_first_arg -f -a {ids}")?;
-        }
-    }
-    for arg in command.get_opts().filter(|arg| takes_ids(arg)) {
-        write!(out, "complete -c {name}")?;
-        if let Some(short) = arg.get_short() {
-            write!(out, " -s {short}")?;
-        }
-        if let Some(long) = arg.get_long() {
-            write!(out, " -l {long}")?;
-        }
-        writeln!(out, " -x -a {ids}")?;
-    }
     Ok(())
 }
 

@@ -107,11 +107,13 @@ pub struct Args {
     #[arg(long = "async")]
     run_async: bool,
 
-    /// Print the job id before the returns
+    /// Print the job id before the returns (with -b nothing changes, as in Salt: each return
+    /// shows its job's jid)
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
 
-    /// Print `jid: <jid>` before the returns
+    /// Print `jid: <jid>` before the returns (with -b nothing changes, as in Salt: each return
+    /// shows its job's jid)
     #[arg(long = "show-jid")]
     show_jid: bool,
 
@@ -248,7 +250,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         Err(err @ (ClientError::Target(_) | ClientError::Refused(_))) => return Err(err.into()),
         other => other.context(UNREACHABLE)?,
     };
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = super::stdout();
     if published.jid.is_empty() {
         writeln!(
             stdout,
@@ -327,7 +329,8 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
 /// `salt --batch`: Salt's batch output — which minions did not answer the ping, each batch as
 /// it starts, then each return as `{minion: return, jid, retcode}` — or with `--static` every
 /// return at the end; the exit code is the highest retcode, 1 at least when a minion failed to
-/// respond to its job.
+/// respond to its job. `-v` and `--show-jid` add nothing, as in Salt 3007.8, whose batch only
+/// adds to each return the jid it already has.
 async fn run_batch(
     args: &Args,
     client: &LocalClient,
@@ -336,7 +339,7 @@ async fn run_batch(
     printer: &mut Printer,
 ) -> anyhow::Result<Exit> {
     // Returns go where --out-file says; what the batch is doing, to the terminal.
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = super::stdout();
     let mut retcode: i64 = 0;
     let mut unresponsive = false;
     let mut gathered: Vec<(Value, Value)> = Vec::new();

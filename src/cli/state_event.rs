@@ -83,7 +83,6 @@ pub(crate) async fn run(
     let address = bus_for_args(config, node, bound)?;
     let mut listener = Listener::new(address.publish).on_notice(report_notice);
     let watch = async {
-        let stdout = std::io::stdout();
         let mut line = Vec::with_capacity(4096);
         loop {
             let event = listener.next_event().await?;
@@ -102,7 +101,7 @@ pub(crate) async fn run(
                     }
                     Format::Json => write_json_line(&mut line, &event.tag, &event.data, color),
                 }
-                let mut out = stdout.lock();
+                let mut out = super::stdout();
                 out.write_all(&line)?;
                 out.flush()?;
             }

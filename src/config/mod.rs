@@ -115,6 +115,17 @@ pub enum ConfigError {
         /// What it should be.
         expected: &'static str,
     },
+    /// A socket in `sock_dir` would have a path longer than a Unix socket's can be.
+    #[error(
+        "socket path {path} is {len} bytes, over the {max} a Unix socket path can have; set a shorter sock_dir",
+        max = crate::ipc::MAX_SOCKET_PATH
+    )]
+    SocketPathTooLong {
+        /// The socket's path.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: usize,
+    },
     /// The per-user runtime directory is not this user's alone.
     #[error("runtime directory {path} {problem}; {fix}")]
     RuntimeDir {
@@ -561,10 +572,21 @@ impl Config {
             Role::Minion => format!("minion_event_{}", self.minion_hash()?),
         };
         Ok(BusAddress {
-            publish: Endpoint::Unix(sock_dir.join(format!("{stem}_pub.ipc"))),
-            pull: Endpoint::Unix(sock_dir.join(format!("{stem}_pull.ipc"))),
+            publish: socket_in(sock_dir, &format!("{stem}_pub.ipc"))?,
+            pull: socket_in(sock_dir, &format!("{stem}_pull.ipc"))?,
         })
     }
+}
+
+/// The Unix socket `name` in `sock_dir`, refused when its path is too long to bind or reach,
+/// so that every daemon and client says so in the same words before trying.
+pub fn socket_in(sock_dir: &Path, name: &str) -> Result<Endpoint, ConfigError> {
+    let path = sock_dir.join(name);
+    let len = path.as_os_str().len();
+    if len > crate::ipc::MAX_SOCKET_PATH {
+        return Err(ConfigError::SocketPathTooLong { path, len });
+    }
+    Ok(Endpoint::Unix(path))
 }
 
 fn port(value: u64) -> Result<u16, ConfigError> {

@@ -39,8 +39,16 @@ const PARAMS: &[&str] = &[
     "redirect_stderr",
 ];
 
-/// How the `cmd` functions are called: the same parameters, one usage line.
-const USAGE: &str = "cmd.run CMD [cwd=DIR] [env={K: V}] [timeout=SECONDS] [runas=USER] [python_shell=True|False] [shell=PATH]";
+/// A `cmd` function's usage line: the same parameters after its own name (`concat!` joins
+/// literals only, hence a macro).
+macro_rules! usage {
+    ($name:literal) => {
+        concat!(
+            $name,
+            " CMD [cwd=DIR] [env={K: V}] [timeout=SECONDS] [runas=USER] [python_shell=True|False] [shell=PATH]"
+        )
+    };
+}
 
 /// `cmd.run`'s signature. Salt's cmd functions take **kwargs and ignore what they do not know.
 pub(super) const RUN: Signature = Signature {
@@ -49,13 +57,14 @@ pub(super) const RUN: Signature = Signature {
     params: PARAMS,
     required: 1,
     kwargs: true,
-    usage: USAGE,
+    usage: usage!("cmd.run"),
 };
 
 /// `cmd.run_all`'s signature.
 pub(super) const RUN_ALL: Signature = Signature {
     name: "cmd.run_all",
     summary: "Runs a command; its pid, retcode, stdout and stderr",
+    usage: usage!("cmd.run_all"),
     ..RUN
 };
 
@@ -63,6 +72,7 @@ pub(super) const RUN_ALL: Signature = Signature {
 pub(super) const RETCODE: Signature = Signature {
     name: "cmd.retcode",
     summary: "Runs a command; its exit status",
+    usage: usage!("cmd.retcode"),
     ..RUN
 };
 

@@ -28,7 +28,7 @@ pub use store::{
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// A key file or directory could not be read or written.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {source}; {}", io_fix(.source))]
     Io {
         /// What was being done.
         action: &'static str,
@@ -55,6 +55,31 @@ pub enum KeyError {
         /// What is wrong.
         reason: String,
     },
+    /// Accepting a key would replace the id's accepted one, locking its minion out.
+    #[error(
+        "cannot accept {path}: minion {id} already has another accepted key; delete that one first (salt-key -d {id}) if this key is the right one"
+    )]
+    AcceptedExists {
+        /// The key that was to be accepted.
+        path: PathBuf,
+        /// Its minion.
+        id: String,
+    },
+}
+
+/// What to do about a key file or directory that could not be read or written, by why.
+fn io_fix(err: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind;
+    match err.kind() {
+        ErrorKind::PermissionDenied => {
+            "run as a user allowed to (the daemon's user, or root), or check -c"
+        }
+        ErrorKind::NotFound => "check that pki_dir is the right directory, or check -c",
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => "free space on its file system",
+        ErrorKind::ReadOnlyFilesystem => "make its file system writable",
+        // open_plain_file's refusals: a link, a directory, a hard-linked file.
+        _ => "make it a regular file with one name, or move it away",
+    }
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KeyError {
@@ -127,7 +152,7 @@ impl KeyPair {
             reason,
         };
         let der = pem::parse(&text)
-            .map_err(|err| invalid(err.to_string()))?
+            .map_err(|_| invalid("no PEM block".to_owned()))?
             .into_contents();
         // PKCS#8 v1 (OpenSSL's) or v2 (with the public key, as written here).
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)

@@ -113,7 +113,8 @@ impl KeyStore {
         &self.pki_dir
     }
 
-    fn path(&self, state: KeyState, id: &str) -> PathBuf {
+    /// Where `id`'s key in `state` is filed.
+    pub fn path(&self, state: KeyState, id: &str) -> PathBuf {
         self.pki_dir.join(state.dir_name()).join(id)
     }
 
@@ -174,12 +175,10 @@ impl KeyStore {
         match std::fs::hard_link(&source, &target) {
             Ok(()) => std::fs::remove_file(&source).map_err(io("cannot move", &source)),
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(io("cannot accept", &source)(std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    format!(
-                        "minion {id} already has another accepted key; delete that one first (salt-key -d {id}) if this key is the right one"
-                    ),
-                )))
+                Err(KeyError::AcceptedExists {
+                    path: source,
+                    id: id.to_owned(),
+                })
             }
             Err(err) => Err(io("cannot move", &source)(err)),
         }

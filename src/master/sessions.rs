@@ -566,9 +566,21 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
             return;
         }
         Admission::Deny | Admission::DenyAutosigned => {
-            tracing::warn!(
-                "refused minion {id} ({peer}): it presented a key that differs from the one on file; the new key is in minions_denied"
-            );
+            // A damaged accepted key file differs from every key; say which file it is.
+            let damaged = shared
+                .keys
+                .key(KeyState::Accepted, &id)
+                .is_some_and(|filed| crate::keys::public_der(&filed).is_none());
+            if damaged {
+                tracing::warn!(
+                    "refused minion {id} ({peer}): its accepted key file {} holds no valid public key; delete it (salt-key -d {id} -y) and accept the key the minion presents next (salt-key -a {id})",
+                    shared.keys.path(KeyState::Accepted, &id).display()
+                );
+            } else {
+                tracing::warn!(
+                    "refused minion {id} ({peer}): it presented a key that differs from the one on file; the new key is in minions_denied"
+                );
+            }
             return;
         }
     }

@@ -18,7 +18,7 @@ pub fn endpoint(config: &Config) -> Result<Endpoint, ConfigError> {
     if config.tcp_mode()? {
         return Ok(Endpoint::Tcp(config.get_port("tcp_master_workers", 4515)?));
     }
-    Ok(Endpoint::Unix(config.sock_dir()?.join(REQUEST_SOCKET)))
+    crate::config::socket_in(&config.sock_dir()?, REQUEST_SOCKET)
 }
 
 /// The file holding the secret local clients send with each request.

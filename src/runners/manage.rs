@@ -56,21 +56,55 @@ pub(super) const VERSIONS: Signature = Signature {
     ..STATUS
 };
 
+/// One presence runner's signature and side; a macro so that each usage line names its own
+/// runner (`concat!` joins literals only).
+macro_rules! presence {
+    ($name:literal, Connected) => {
+        presence!(
+            $name,
+            Connected,
+            "The minions connected to the master now (no job is sent); show_ip=True adds each one's address",
+            " [subset=[ID, …]] [show_ip=True]"
+        )
+    };
+    ($name:literal, NotConnected) => {
+        presence!(
+            $name,
+            NotConnected,
+            "The accepted minions not connected to the master now (no job is sent)",
+            " [subset=[ID, …]]"
+        )
+    };
+    ($name:literal, $side:ident, $summary:literal, $params:literal) => {
+        (
+            Signature {
+                name: $name,
+                summary: $summary,
+                params: &["subset", "show_ip"],
+                required: 0,
+                kwargs: false,
+                usage: concat!("salt-run ", $name, $params),
+            },
+            Presence::$side,
+        )
+    };
+}
+
 /// The presence runners: Salt's names, which all ask the same question, and whether each lists
 /// the minions connected now or the accepted ones that are not.
 pub(super) const PRESENCE: [(Signature, Presence); 12] = [
-    presence("manage.alived", Presence::Connected),
-    presence("manage.allowed", Presence::Connected),
-    presence("manage.joined", Presence::Connected),
-    presence("manage.list_not_state", Presence::NotConnected),
-    presence("manage.list_state", Presence::Connected),
-    presence("manage.not_alived", Presence::NotConnected),
-    presence("manage.not_allowed", Presence::NotConnected),
-    presence("manage.not_joined", Presence::NotConnected),
-    presence("manage.not_present", Presence::NotConnected),
-    presence("manage.not_reaped", Presence::NotConnected),
-    presence("manage.present", Presence::Connected),
-    presence("manage.reaped", Presence::Connected),
+    presence!("manage.alived", Connected),
+    presence!("manage.allowed", Connected),
+    presence!("manage.joined", Connected),
+    presence!("manage.list_not_state", NotConnected),
+    presence!("manage.list_state", Connected),
+    presence!("manage.not_alived", NotConnected),
+    presence!("manage.not_allowed", NotConnected),
+    presence!("manage.not_joined", NotConnected),
+    presence!("manage.not_present", NotConnected),
+    presence!("manage.not_reaped", NotConnected),
+    presence!("manage.present", Connected),
+    presence!("manage.reaped", Connected),
 ];
 
 /// Which side of presence a runner lists.
@@ -80,30 +114,6 @@ pub(super) enum Presence {
     Connected,
     /// Accepted minions not connected now.
     NotConnected,
-}
-
-const fn presence(name: &'static str, side: Presence) -> (Signature, Presence) {
-    let (summary, usage) = match side {
-        Presence::Connected => (
-            "The minions connected to the master now (no job is sent); show_ip=True adds each one's address",
-            "salt-run manage.present [subset=[ID, …]] [show_ip=True]",
-        ),
-        Presence::NotConnected => (
-            "The accepted minions not connected to the master now (no job is sent)",
-            "salt-run manage.not_present [subset=[ID, …]]",
-        ),
-    };
-    (
-        Signature {
-            name,
-            summary,
-            params: &["subset", "show_ip"],
-            required: 0,
-            kwargs: false,
-            usage,
-        },
-        side,
-    )
 }
 
 /// Pings the minions `bound`'s `tgt`/`tgt_type` select (all by default), waiting `timeout`
