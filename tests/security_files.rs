@@ -472,7 +472,10 @@ fn keys_and_the_job_cache_never_fall_back_to_tmp() {
         .unwrap()
         .map(|entry| entry.unwrap().file_name())
         .collect();
-    assert_eq!(in_tmp, ["master"], "only the bus went to /tmp");
+    assert!(
+        in_tmp.is_empty(),
+        "the configuration is refused before anything is made: {in_tmp:?}"
+    );
 }
 
 #[test]
