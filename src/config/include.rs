@@ -474,5 +474,9 @@ mod tests {
         let custom = dir(&[("minion", "default_include: conf/*.yml\n")]);
         let config = load(Role::Minion, &custom).unwrap();
         assert_eq!(config.include_dir(), custom.path().join("conf"));
+        let listed = dir(&[("minion", "default_include: [a/*.conf, b/*.conf]\n")]);
+        let config = load(Role::Minion, &listed).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.include_dir(), listed.path().join("a"));
     }
 }

@@ -221,9 +221,9 @@ impl Config {
     /// [`include`]), and converts the values Salt takes for another type. A missing file means
     /// Salt's defaults, as with Salt.
     pub fn load(role: Role, config_dir: Option<&Path>) -> Result<Self, ConfigError> {
-        let config_dir = config_dir
-            .unwrap_or(Path::new(DEFAULT_CONFIG_DIR))
-            .to_path_buf();
+        let config_dir = config_dir.unwrap_or(Path::new(DEFAULT_CONFIG_DIR));
+        // Absolute as Salt makes it: a daemon changes to `/` and reloads it later.
+        let config_dir = std::path::absolute(config_dir).unwrap_or_else(|_| config_dir.to_owned());
         let mut config = Self {
             role,
             config_dir,
@@ -254,10 +254,13 @@ impl Config {
     /// minion saves its schedule and beacons, as Salt does.
     pub fn include_dir(&self) -> PathBuf {
         let default = format!("{}.d/*.conf", self.role.name());
-        let pattern = self
-            .get("default_include")
-            .and_then(Value::as_str)
-            .unwrap_or(&default);
+        // A list's first pattern, as the file a minion reads back first.
+        let pattern = match self.get("default_include") {
+            Some(Value::Array(patterns)) => patterns.first().and_then(Value::as_str),
+            Some(pattern) => pattern.as_str(),
+            None => None,
+        }
+        .unwrap_or(&default);
         match Path::new(pattern).parent() {
             Some(dir) if !dir.as_os_str().is_empty() => self.config_dir.join(dir),
             _ => self.config_dir.clone(),

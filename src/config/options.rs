@@ -131,7 +131,7 @@ const HALITE: &[(&str, Kind)] = &[
     ("cachedir", Kind::StrOnly),
     ("cmd_safe", Kind::Bool),
     ("color", Kind::Bool),
-    ("default_include", Kind::StrOnly),
+    ("default_include", Kind::Structured),
     ("default_top", Kind::Str),
     ("enable_fqdns_grains", Kind::Bool),
     ("enable_legacy_startup_events", Kind::Bool),
@@ -235,7 +235,10 @@ const HALITE: &[(&str, Kind)] = &[
     ("user", Kind::Str),
 ];
 
-/// Salt 3007.8's option names, one a line; halite ignores those it does not read.
+/// The top-level names Salt 3007.8 takes in its configuration, one a line: its options with
+/// defaults, the names its code reads from its options (`mine_functions`, `peer_run`), and its
+/// modules' names, under which a module's settings live (`mysql: {host: db1}`). halite ignores
+/// those it does not read.
 const SALT: &str = include_str!("salt_options.txt");
 
 /// An option no one knows, and the known option it most resembles.
