@@ -86,6 +86,30 @@ fn daemon_flag_backgrounds_writes_the_pid_file_and_stops_on_sigterm() {
 }
 
 #[test]
+fn daemon_flag_waits_to_say_a_failed_start_failed() {
+    // An address this host does not have: the master cannot listen for minions.
+    let lab = Lab::new();
+    let file = lab.etc().join("master");
+    let config = std::fs::read_to_string(&file).unwrap();
+    assert!(config.contains("interface: 127.0.0.1\n"));
+    std::fs::write(
+        &file,
+        config.replace("interface: 127.0.0.1\n", "interface: 192.0.2.1\n"),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let output = lab.cmd("salt-master").arg("-d").output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("192.0.2.1"),
+        "the daemon's error reaches the terminal: {}",
+        stderr(&output)
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(!lab.master_pull().exists(), "nothing is left running");
+}
+
+#[test]
 fn a_root_daemon_switches_to_the_configured_user_after_binding() {
     if !nix::unistd::Uid::effective().is_root() {
         eprintln!("skipped: needs root");

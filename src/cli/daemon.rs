@@ -141,7 +141,7 @@ pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> Ex
         let setup = Setup::new(daemon, common.load(daemon.role())?, common, args)?;
         if args.daemon {
             // Before any thread exists: forking a threaded process is unsound.
-            nix::unistd::daemon(false, false).context("cannot run in the background")?;
+            background().context("cannot run in the background")?;
         }
         logging::init_daemon(setup.console, (&setup.log_file, setup.file_level))?;
         // Once, at start: a typo would otherwise be a default nobody asked for.
@@ -295,7 +295,84 @@ fn finish_setup(
         switch_user(config, user)?;
     }
     notify::ready();
+    release_foreground();
     Ok(())
+}
+
+/// The write end of the pipe a `-d` daemon's stderr goes to until it is ready.
+static FOREGROUND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Marks readiness on the pipe a waiting foreground reads: no message holds a NUL.
+const READY: u8 = 0;
+
+/// `-d`: the daemon goes on in a child of its own session, in `/`, while this process waits
+/// until it is ready (exit 0) or has failed (its messages on this stderr, its exit code), so
+/// that a port in use or a bad key is not a silent success, as Salt checks before it forks.
+#[allow(unsafe_code)]
+fn background() -> nix::Result<()> {
+    use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, fork, pipe, setsid};
+    let (read, write) = pipe()?;
+    // SAFETY: no thread exists yet (see the caller), so the child may run on as it is.
+    match unsafe { fork() }? {
+        ForkResult::Parent { child } => {
+            drop(write);
+            std::process::exit(wait_until_ready(read, child));
+        }
+        ForkResult::Child => {
+            drop(read);
+            setsid()?;
+            std::env::set_current_dir("/").map_err(|_| Errno::last())?;
+            let null = nix::fcntl::open("/dev/null", OFlag::O_RDWR, Mode::empty())?;
+            dup2_stdin(&null)?;
+            dup2_stdout(&null)?;
+            dup2_stderr(&write)?;
+            FOREGROUND.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+}
+
+/// In the waiting foreground: copies the daemon's messages to stderr until it says it is
+/// ready (0) or ends (its exit code).
+fn wait_until_ready(read: OwnedFd, child: nix::unistd::Pid) -> i32 {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    use std::io::{Read, Write};
+    let mut pipe = std::fs::File::from(read);
+    let mut stderr = std::io::stderr();
+    let mut buf = [0_u8; 4096];
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let (message, ready) = match buf[..n].iter().position(|byte| *byte == READY) {
+                    Some(at) => (&buf[..at], true),
+                    None => (&buf[..n], false),
+                };
+                let _ = stderr.write_all(message);
+                if ready {
+                    return 0;
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    match waitpid(child, None) {
+        Ok(WaitStatus::Exited(_, code)) => code,
+        _ => i32::from(Exit::Failure.code()),
+    }
+}
+
+/// In a `-d` daemon that is ready: tells the waiting foreground so and sends stderr to
+/// `/dev/null` from now on (the log file has what follows).
+fn release_foreground() {
+    if !FOREGROUND.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let _ = nix::unistd::write(std::io::stderr(), &[READY]);
+    if let Ok(null) = nix::fcntl::open("/dev/null", OFlag::O_WRONLY, Mode::empty()) {
+        let _ = nix::unistd::dup2_stderr(&null);
+    }
 }
 
 /// The configured `user` the daemon becomes once bound, checked at start as Salt checks it: the
