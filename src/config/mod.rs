@@ -298,7 +298,7 @@ impl Config {
     }
 
     /// `err` about `key`, naming where `key` is set.
-    fn locate(&self, key: &str, err: ConfigError) -> ConfigError {
+    pub(crate) fn locate(&self, key: &str, err: ConfigError) -> ConfigError {
         let ConfigError::BadValue {
             value, expected, ..
         } = err
@@ -600,7 +600,7 @@ fn port(value: u64) -> Result<u16, ConfigError> {
     })
 }
 
-fn bad_value(key: &str, value: &Value, expected: &'static str) -> ConfigError {
+pub(crate) fn bad_value(key: &str, value: &Value, expected: &'static str) -> ConfigError {
     ConfigError::BadValue {
         key: key.to_owned(),
         value: shown(value),

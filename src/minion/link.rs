@@ -135,22 +135,60 @@ impl MasterAddress {
     /// The configured master.
     pub fn configured(config: &Config) -> Result<Self, crate::config::ConfigError> {
         let port = config.get_port("master_port", 4506)?;
-        let (host, default) = match config.get("master") {
-            None | Some(Value::Nil) => ("salt".to_owned(), true),
+        let invalid = |value: &Value| {
+            config.locate(
+                "master",
+                crate::config::bad_value(
+                    "master",
+                    value,
+                    "expected a host name or address, or a list of them",
+                ),
+            )
+        };
+        let named = match config.get("master") {
+            None | Some(Value::Nil) => None,
             Some(Value::Array(masters)) => {
-                tracing::warn!("halite minions have one master; using the first of {masters:?}");
-                let first = masters.first().and_then(Value::as_str).unwrap_or("salt");
-                (first.to_owned(), false)
+                let names: Option<Vec<&str>> = masters.iter().map(Value::as_str).collect();
+                match names.as_deref() {
+                    Some([first, rest @ ..]) if !first.is_empty() => {
+                        if !rest.is_empty() {
+                            tracing::warn!(
+                                "halite minions have one master; using the first of {}",
+                                names.as_deref().unwrap_or_default().join(", ")
+                            );
+                        }
+                        Some(*first)
+                    }
+                    _ => return Err(invalid(config.get("master").unwrap_or(&Value::Nil))),
+                }
             }
-            Some(_) => (
-                config.get_str("master")?.unwrap_or("salt").to_owned(),
-                false,
-            ),
+            Some(Value::String(name)) if name.as_str().is_some_and(|name| !name.is_empty()) => {
+                name.as_str()
+            }
+            Some(other) => return Err(invalid(other)),
+        };
+        let Some(named) = named else {
+            return Ok(Self {
+                host: "salt".to_owned(),
+                port,
+                default: true,
+            });
+        };
+        // Salt's `host:port` (`[v6]:port` for IPv6); a bare IPv6 address has no port.
+        let (host, port) = match named.parse::<std::net::SocketAddr>() {
+            Ok(address) => (address.ip().to_string(), address.port()),
+            Err(_) => match named.rsplit_once(':') {
+                Some((host, given)) if !host.contains(':') => match given.parse::<u16>() {
+                    Ok(given) if given > 0 => (host.to_owned(), given),
+                    _ => return Err(invalid(&Value::from(named))),
+                },
+                _ => (named.trim_matches(['[', ']']).to_owned(), port),
+            },
         };
         Ok(Self {
             host,
             port,
-            default,
+            default: false,
         })
     }
 
@@ -728,6 +766,40 @@ fn start_load(id: &str, tag: &str) -> Value {
 mod tests {
     use super::*;
     use crate::link::Trust;
+
+    #[test]
+    fn the_master_option_is_read_as_salt_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let address = |master: Option<Value>| {
+            let mut config = Config::load(crate::config::Role::Minion, Some(dir.path())).unwrap();
+            if let Some(master) = master {
+                config.set("master", master);
+            }
+            MasterAddress::configured(&config).map(|address| address.socket_address())
+        };
+        let text = |text: &str| Some(Value::from(text));
+        assert_eq!(address(None).unwrap(), "salt:4506");
+        assert_eq!(address(text("db1")).unwrap(), "db1:4506");
+        assert_eq!(address(text("10.0.0.1:4510")).unwrap(), "10.0.0.1:4510");
+        assert_eq!(address(text("db1:4510")).unwrap(), "db1:4510");
+        assert_eq!(address(text("[::1]:4510")).unwrap(), "[::1]:4510");
+        assert_eq!(address(text("::1")).unwrap(), "[::1]:4506");
+        let list = Value::Array(vec![Value::from("a"), Value::from("b")]);
+        assert_eq!(address(Some(list)).unwrap(), "a:4506");
+        for bad in [
+            Value::from(5),
+            Value::Array(Vec::new()),
+            Value::Array(vec![Value::from(5), Value::from("b")]),
+            Value::from(""),
+            Value::from("db1:port"),
+        ] {
+            let err = address(Some(bad.clone())).unwrap_err().to_string();
+            assert!(
+                err.contains("option master from the command line: expected a host name"),
+                "{bad:?}: {err}"
+            );
+        }
+    }
 
     /// A `_return_ok` without its jid made salt-call wait the whole confirmation time.
     #[tokio::test]

@@ -106,6 +106,8 @@ impl Settings {
         if let Some(reason) = crate::keys::id_problem(&id) {
             return Err(MinionError::InvalidId { id, reason });
         }
+        // Read again by each connection attempt; a bad value stops the start instead.
+        link::MasterAddress::configured(config)?;
         Ok(Self {
             id,
             bus: ConfiguredBus::from_config(config, Node::Minion)?,
