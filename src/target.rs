@@ -142,25 +142,39 @@ impl Target {
         }
     }
 
-    /// Whether the minion `id` with these `facts` is targeted.
+    /// Whether the minion `id` with these `facts` may be targeted: it is, or that depends on
+    /// facts not known here (the minion decides, as with Salt's greedy matching). Deciding
+    /// who gets a job, or whom a job could reach, takes this side.
     pub fn matches(&self, id: &str, facts: Facts<'_>) -> bool {
+        self.eval(id, facts) != Some(false)
+    }
+
+    /// Whether the minion `id` with these `facts` is certainly targeted. Deciding whom a
+    /// permission covers takes this side.
+    pub fn certainly_matches(&self, id: &str, facts: Facts<'_>) -> bool {
+        self.eval(id, facts) == Some(true)
+    }
+
+    /// Whether the minion `id` with these `facts` is targeted; `None` when that depends on
+    /// facts not known here.
+    pub fn eval(&self, id: &str, facts: Facts<'_>) -> Option<bool> {
         match self {
-            Target::Glob(glob) => fnmatch(id, glob),
-            Target::Pcre(regex) => regex.is_match(id),
-            Target::List(ids) => ids.iter().any(|listed| listed == id),
+            Target::Glob(glob) => Some(fnmatch(id, glob)),
+            Target::Pcre(regex) => Some(regex.is_match(id)),
+            Target::List(ids) => Some(ids.iter().any(|listed| listed == id)),
             Target::Grain(expr) => facts.grains_match(expr, ":", Pattern::Glob),
             Target::GrainPcre(expr) => facts.grains_match(expr, ":", Pattern::Regex),
             Target::Pillar(expr) => facts.pillar_match(expr, ":", Pattern::Glob),
             Target::PillarPcre(expr) => facts.pillar_match(expr, ":", Pattern::Regex),
             Target::IpCidr(subnet) => facts.in_subnet(subnet),
-            Target::Compound(compound) => compound.matches(id, facts),
+            Target::Compound(compound) => compound.eval(id, facts),
         }
     }
 }
 
 /// What a target is matched against besides the id. `None` is data not known where the match
 /// is made (grains of a minion the master never heard from, every minion's pillar on the
-/// master): its terms hold, so the minion decides, as Salt's greedy matching does.
+/// master): its terms are unknown ([`Target::eval`]), and the minion decides.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Facts<'a> {
     /// The minion's grains.
@@ -178,36 +192,33 @@ impl<'a> Facts<'a> {
         }
     }
 
-    fn grains_match(&self, expr: &str, delimiter: &str, how: Pattern) -> bool {
+    fn grains_match(&self, expr: &str, delimiter: &str, how: Pattern) -> Option<bool> {
         self.grains
-            .is_none_or(|grains| subdict_match(grains, expr, delimiter, how))
+            .map(|grains| subdict_match(grains, expr, delimiter, how))
     }
 
-    fn pillar_match(&self, expr: &str, delimiter: &str, how: Pattern) -> bool {
+    fn pillar_match(&self, expr: &str, delimiter: &str, how: Pattern) -> Option<bool> {
         self.pillar
-            .is_none_or(|pillar| subdict_match(pillar, expr, delimiter, how))
+            .map(|pillar| subdict_match(pillar, expr, delimiter, how))
     }
 
     /// Salt's `ipcidr` match: an address in the `ipv4` or `ipv6` grain, or one of them in the
     /// network.
-    fn in_subnet(&self, subnet: &Subnet) -> bool {
-        let Some(grains) = self.grains else {
-            return true;
-        };
+    fn in_subnet(&self, subnet: &Subnet) -> Option<bool> {
+        let grains = self.grains?;
         let family = if subnet.address.is_ipv4() {
             "ipv4"
         } else {
             "ipv6"
         };
-        crate::event::map_get(grains, family)
-            .and_then(Value::as_array)
-            .is_some_and(|addresses| {
-                addresses.iter().any(|address| {
-                    py_str(address)
-                        .parse::<IpAddr>()
-                        .is_ok_and(|address| subnet.contains(address))
-                })
+        let addresses = crate::event::map_get(grains, family).and_then(Value::as_array);
+        Some(addresses.is_some_and(|addresses| {
+            addresses.iter().any(|address| {
+                py_str(address)
+                    .parse::<IpAddr>()
+                    .is_ok_and(|address| subnet.contains(address))
             })
+        }))
     }
 }
 
@@ -434,5 +445,74 @@ mod tests {
             .matches("m", facts)
         );
         assert!(t("I@role:web", "compound").needs_pillar());
+    }
+
+    #[test]
+    fn unknown_facts_follow_kleene_logic() {
+        let pillar = crate::salt_yaml::load("{role: web}").unwrap();
+        let known = Facts {
+            grains: None,
+            pillar: Some(&pillar),
+        };
+        let eval = |tgt: &str, facts| {
+            Target::new(&Value::from(tgt), "compound")
+                .unwrap()
+                .eval("m1", facts)
+        };
+        let unknown = Facts::default();
+        // (expression, with the pillar unknown, with it known)
+        let table = [
+            ("I@role:web", None, Some(true)),
+            ("not I@role:web", None, Some(false)),
+            ("not I@role:db", None, Some(true)),
+            ("not ( not I@role:db )", None, Some(false)),
+            ("m1 and I@role:db", None, Some(false)),
+            ("m2 and I@role:db", Some(false), Some(false)),
+            ("m2 and not I@role:db", Some(false), Some(false)),
+            ("m1 or I@role:db", Some(true), Some(true)),
+            ("m2 or I@role:db", None, Some(false)),
+            ("m2 or not I@role:db", None, Some(true)),
+            ("not ( m2 or I@role:db )", None, Some(true)),
+            ("m1 and not ( m2 and I@role:db )", Some(true), Some(true)),
+            ("m1 or m2 and I@role:db", Some(true), Some(true)),
+            ("m1 and m2 or I@role:web", None, Some(true)),
+        ];
+        for (tgt, without, with) in table {
+            assert_eq!(eval(tgt, unknown), without, "{tgt} without the pillar");
+            assert_eq!(eval(tgt, known), with, "{tgt} with the pillar");
+        }
+        // Unknown grains, too; `matches` takes unknown as targeted, `certainly_matches` not.
+        let t = Target::new(&Value::from("not G@os:Debian"), "compound").unwrap();
+        assert!(t.matches("m1", unknown));
+        assert!(!t.certainly_matches("m1", unknown));
+        let t = Target::new(&Value::from("10.0.0.0/8"), "ipcidr").unwrap();
+        assert_eq!(t.eval("m1", unknown), None);
+    }
+
+    #[test]
+    fn nesting_is_capped_and_flat_chains_are_not() {
+        let deep =
+            |open: &str, depth: usize| format!("{}m1{}", open.repeat(depth), " )".repeat(depth));
+        for depth in [30_000, compound::MAX_DEPTH + 1] {
+            let err = Compound::parse(&deep("( ", depth)).unwrap_err().to_string();
+            assert!(err.contains("nest deeper than 100"), "{err}");
+            let err = Compound::parse(&deep("not ( ", depth))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("nest deeper than 100"), "{err}");
+            // One line, not the whole target.
+            assert!(err.len() < 300, "{err}");
+        }
+        let t = Compound::parse(&deep("( not ", compound::MAX_DEPTH / 2)).unwrap();
+        assert_eq!(t.eval("m1", Facts::default()), Some(true));
+        // A long flat chain is one list: parsed, matched and dropped without deep recursion.
+        let flat = format!("{}m1", "x or ".repeat(150_000));
+        let t = Compound::parse(&flat).unwrap();
+        assert_eq!(t.eval("m1", Facts::default()), Some(true));
+        assert_eq!(t.eval("m2", Facts::default()), Some(false));
+        drop(t);
+        let flat = format!("{}m1", "x and not ".repeat(150_000));
+        let t = Compound::parse(&flat).unwrap();
+        assert_eq!(t.eval("m1", Facts::default()), Some(false));
     }
 }

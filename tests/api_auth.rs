@@ -481,3 +481,59 @@ fn api_login_ignores_a_token_expire_that_is_not_a_number_of_seconds() {
         assert_eq!(lifetime(&[asked]), default, "{asked}");
     }
 }
+
+#[test]
+fn api_acl_refuses_targets_that_reach_other_minions_through_groups_or_unknown_facts() {
+    let port = free_port();
+    let mut lab = Lab::with_config(
+        &format!(
+            "{}nodegroups:\n  pair: L@m2,m3\n  solo: minion1\nexternal_auth:\n  auto:\n    carol:\n      - minion1:\n          - test.ping\n",
+            api_block(port)
+        ),
+        "",
+    );
+    lab.start_master();
+    lab.start_minion();
+    lab.start_api(port);
+    let token = lab.mint_token("carol", "auto", 60.0);
+    let post = |body: &str| {
+        curl(
+            port,
+            "/",
+            &[
+                "-H",
+                &format!("X-Auth-Token: {token}"),
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                body,
+            ],
+        )
+    };
+    let solo = r#"{"client": "local", "tgt": "solo", "tgt_type": "nodegroup", "fun": "test.ping"}"#;
+    let wait = crate::support::wait_until(std::time::Duration::from_secs(10), || {
+        post(solo).body == r#"{"return": [{"minion1": true}]}"#
+    });
+    assert!(wait, "a group that is only minion1 is allowed");
+    // Two more accepted minions (never connected) that carol may not reach.
+    let accepted = lab.path().join("pki/master/minions");
+    for id in ["m2", "m3"] {
+        std::fs::copy(accepted.join("minion1"), accepted.join(id)).unwrap();
+    }
+    for (tgt, tgt_type) in [
+        ("pair", "nodegroup"),
+        ("N@pair or minion1", "compound"),
+        ("not I@role:nonexistent", "compound"),
+        ("not J@role:^x", "compound"),
+        ("minion1 or not G@os:nothing", "compound"),
+        ("N@nosuchgroup", "compound"),
+    ] {
+        let body = format!(
+            r#"{{"client": "local", "tgt": "{tgt}", "tgt_type": "{tgt_type}", "fun": "test.ping"}}"#
+        );
+        let answer = post(&body);
+        assert_eq!(answer.status, 401, "{tgt} ({tgt_type}): {}", answer.body);
+    }
+    let answer = post(solo);
+    assert_eq!(answer.body, r#"{"return": [{"minion1": true}]}"#);
+}

@@ -453,3 +453,15 @@ fn pillar_targets_match_the_pillar_of_the_last_refresh() {
     );
     matched_none(&cluster, &["-I", "tier:green", "test.ping"]);
 }
+
+#[test]
+fn a_deeply_nested_compound_target_is_refused_and_the_master_lives_on() {
+    let cluster = Cluster::with_minions("auto_accept: True\n", &["minion1"]);
+    let deep = format!("{}minion1{}", "( ".repeat(30_000), " )".repeat(30_000));
+    let output = cluster.run("salt", &["-C", &deep, "test.ping"]);
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("nest deeper than 100"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(returned(&cluster, &["minion1", "test.ping"]), ["minion1"]);
+}

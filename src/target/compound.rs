@@ -6,11 +6,20 @@
 //! term, and hands the text to Python's `eval`: so `not` binds tighter than `and`, `and`
 //! tighter than `or`, and anything Python would not parse (`web1 db1`, `web1 and`) matches
 //! nothing. The expression is parsed once here with the same grammar, and refused when Python
-//! would refuse it.
+//! would refuse it, or nests parentheses and `not`s deeper than [`MAX_DEPTH`].
+//!
+//! A word whose facts are not known where the match is made (the pillar on the master, grains
+//! of a minion never heard from) is unknown rather than true, and `and`, `or` and `not` follow
+//! Kleene's three-valued logic: `not unknown` is unknown, so `not I@role:db` cannot pass for
+//! "no minion" where the pillar is not known.
 
 use super::{Facts, Pattern, Subnet, TargetError, list, pcre};
 use crate::py::fnmatch::fnmatch;
 use crate::py::re::Regex;
+
+/// How deep parentheses and `not`s may nest: Python refuses more than 200 nested parentheses,
+/// and every master, API and minion parses the expression.
+pub const MAX_DEPTH: usize = 100;
 
 /// A parsed compound target.
 #[derive(Debug, Clone)]
@@ -38,13 +47,14 @@ enum Term {
     Subnet(Subnet),
 }
 
-/// The expression over the terms, by index.
+/// The expression over the terms, by index. A chain of `and`s or `or`s is one flat list, so
+/// that only parentheses and `not` (both capped at [`MAX_DEPTH`]) make the tree deeper.
 #[derive(Debug, Clone)]
 enum Expr {
     Term(usize),
     Not(Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,8 +71,13 @@ impl Compound {
     /// Parses `text`, refusing what Salt's minions would evaluate to nothing: an operator where
     /// none may stand, two terms without one, unbalanced parentheses, an engine halite lacks.
     pub fn parse(text: &str) -> Result<Self, TargetError> {
+        // A long target is cut short in errors, which are one line.
+        let shown = match text.char_indices().nth(100) {
+            Some((at, _)) => format!("{}...", &text[..at]),
+            None => text.to_owned(),
+        };
         let bad = |reason: String| TargetError::BadCompound {
-            target: text.to_owned(),
+            target: shown.clone(),
             reason,
         };
         let mut terms = Vec::new();
@@ -97,13 +112,18 @@ impl Compound {
         let mut parser = Parser {
             tokens: &tokens,
             at: 0,
+            depth: 0,
+            too_deep: false,
         };
-        let expr = parser
-            .or_test()
-            .filter(|_| parser.at == tokens.len())
-            .ok_or_else(|| {
-                bad("not a well-formed expression of terms, and, or, not and ( )".to_owned())
-            })?;
+        let expr = parser.or_test().filter(|_| parser.at == tokens.len());
+        if parser.too_deep {
+            return Err(bad(format!(
+                "parentheses and 'not' nest deeper than {MAX_DEPTH}"
+            )));
+        }
+        let expr = expr.ok_or_else(|| {
+            bad("not a well-formed expression of terms, and, or, not and ( )".to_owned())
+        })?;
         Ok(Self { terms, expr })
     }
 
@@ -121,9 +141,10 @@ impl Compound {
             .any(|term| matches!(term, Term::Pillar { .. }))
     }
 
-    /// Whether the minion `id` with these `facts` is targeted.
-    pub fn matches(&self, id: &str, facts: Facts<'_>) -> bool {
-        let truth: Vec<bool> = self
+    /// Whether the minion `id` with these `facts` is targeted: `None` when that depends on
+    /// facts not known here.
+    pub fn eval(&self, id: &str, facts: Facts<'_>) -> Option<bool> {
+        let truth: Vec<Option<bool>> = self
             .terms
             .iter()
             .map(|term| term.matches(id, facts))
@@ -188,11 +209,11 @@ impl Term {
         }
     }
 
-    fn matches(&self, id: &str, facts: Facts<'_>) -> bool {
+    fn matches(&self, id: &str, facts: Facts<'_>) -> Option<bool> {
         match self {
-            Term::Glob(glob) => fnmatch(id, glob),
-            Term::Pcre(regex) => regex.is_match(id),
-            Term::List(ids) => ids.iter().any(|listed| listed == id),
+            Term::Glob(glob) => Some(fnmatch(id, glob)),
+            Term::Pcre(regex) => Some(regex.is_match(id)),
+            Term::List(ids) => Some(ids.iter().any(|listed| listed == id)),
             Term::Grain {
                 expr,
                 delimiter,
@@ -209,12 +230,25 @@ impl Term {
 }
 
 impl Expr {
-    fn eval(&self, truth: &[bool]) -> bool {
+    /// Kleene's logic over the terms' truth (`None` unknown): one false makes an `and` false,
+    /// one true makes an `or` true, else an unknown makes it unknown.
+    fn eval(&self, truth: &[Option<bool>]) -> Option<bool> {
+        let chain = |items: &[Expr], decisive: bool| {
+            let mut unknown = false;
+            for item in items {
+                match item.eval(truth) {
+                    Some(value) if value == decisive => return Some(decisive),
+                    Some(_) => {}
+                    None => unknown = true,
+                }
+            }
+            (!unknown).then_some(!decisive)
+        };
         match self {
             Expr::Term(index) => truth[*index],
-            Expr::Not(inner) => !inner.eval(truth),
-            Expr::And(left, right) => left.eval(truth) && right.eval(truth),
-            Expr::Or(left, right) => left.eval(truth) || right.eval(truth),
+            Expr::Not(inner) => inner.eval(truth).map(|value| !value),
+            Expr::And(items) => chain(items, false),
+            Expr::Or(items) => chain(items, true),
         }
     }
 }
@@ -223,6 +257,10 @@ impl Expr {
 struct Parser<'a> {
     tokens: &'a [Token],
     at: usize,
+    /// Parentheses and `not`s open around the current token.
+    depth: usize,
+    /// Set when `depth` went past [`MAX_DEPTH`].
+    too_deep: bool,
 }
 
 impl Parser<'_> {
@@ -235,24 +273,44 @@ impl Parser<'_> {
     }
 
     fn or_test(&mut self) -> Option<Expr> {
-        let mut expr = self.and_test()?;
+        let mut items = vec![self.and_test()?];
         while self.eat(Token::Or) {
-            expr = Expr::Or(Box::new(expr), Box::new(self.and_test()?));
+            items.push(self.and_test()?);
         }
-        Some(expr)
+        Some(if items.len() == 1 {
+            items.pop()?
+        } else {
+            Expr::Or(items)
+        })
     }
 
     fn and_test(&mut self) -> Option<Expr> {
-        let mut expr = self.not_test()?;
+        let mut items = vec![self.not_test()?];
         while self.eat(Token::And) {
-            expr = Expr::And(Box::new(expr), Box::new(self.not_test()?));
+            items.push(self.not_test()?);
         }
-        Some(expr)
+        Some(if items.len() == 1 {
+            items.pop()?
+        } else {
+            Expr::And(items)
+        })
+    }
+
+    /// One level deeper for a `not` or a `(`; `None` (and `too_deep` set) past the cap.
+    fn deeper<T>(&mut self, inner: impl FnOnce(&mut Self) -> Option<T>) -> Option<T> {
+        if self.depth >= MAX_DEPTH {
+            self.too_deep = true;
+            return None;
+        }
+        self.depth += 1;
+        let result = inner(self);
+        self.depth -= 1;
+        result
     }
 
     fn not_test(&mut self) -> Option<Expr> {
         if self.eat(Token::Not) {
-            return Some(Expr::Not(Box::new(self.not_test()?)));
+            return self.deeper(|parser| Some(Expr::Not(Box::new(parser.not_test()?))));
         }
         match *self.tokens.get(self.at)? {
             Token::Term(index) => {
@@ -261,7 +319,7 @@ impl Parser<'_> {
             }
             Token::Open => {
                 self.at += 1;
-                let inner = self.or_test()?;
+                let inner = self.deeper(Self::or_test)?;
                 self.eat(Token::Close).then_some(inner)
             }
             _ => None,

@@ -8,7 +8,7 @@
 //! compound is always parenthesized, so `N@web and not db1` keeps the group's own precedence,
 //! and an unknown or self-including group is an error rather than a target matching nothing.
 
-use super::TargetError;
+use super::{Target, TargetError};
 use crate::config::Config;
 use crate::event::Value;
 use crate::proto::PublishRequest;
@@ -48,6 +48,14 @@ impl NodeGroups {
             request.tgt_type = "compound".to_owned();
         }
         Ok(())
+    }
+
+    /// The target `tgt` of `tgt_type` is, its groups written out as [`Self::write_out`] does.
+    pub fn target(&self, tgt: &Value, tgt_type: &str) -> Result<Target, TargetError> {
+        match expand(tgt, tgt_type, self.groups.as_ref(), &self.file)? {
+            Some(compound) => Target::new(&Value::from(compound), "compound"),
+            None => Target::new(tgt, tgt_type),
+        }
     }
 }
 

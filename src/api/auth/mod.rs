@@ -33,7 +33,8 @@ use crate::config::{Config, ConfigError};
 use crate::event::{Value, map_get};
 use crate::keys::{KeyState, KeyStore};
 use crate::proto::minion_data::MinionData;
-use crate::target::{Compound, Facts, Target};
+use crate::target::nodegroup::NodeGroups;
+use crate::target::{Facts, Target};
 use eauth::{FailureTime, Identity};
 
 /// Salt's `token_expire` default: 12 hours.
@@ -309,28 +310,32 @@ impl Shared {
                 args,
             } => {
                 // The minions targeted are only looked for when a `{target: …}` entry asks:
-                // plain function entries need no scan of the keys and the grains.
+                // plain function entries need no scan of the keys and the grains. Node groups
+                // are written out from the configuration the job is published with; a target
+                // that cannot be read, or an entry that cannot, allows nothing. A minion counts
+                // as targeted unless it certainly is not (the API knows no pillar), and as
+                // allowed only when it certainly is.
                 let minions = std::cell::OnceCell::new();
                 let targeted = || {
-                    minions.get_or_init(|| match Target::new(tgt, tgt_type) {
-                        Ok(target) => {
-                            self.minions(|id, grains| target.matches(id, Facts::grains(grains)))
-                        }
-                        Err(_) => Vec::new(),
+                    minions.get_or_init(|| {
+                        let target = NodeGroups::configured(&self.config)
+                            .target(tgt, tgt_type)
+                            .ok()?;
+                        self.minions(|id, grains| target.matches(id, Facts::grains(grains)))
                     })
                 };
                 acl::local_allowed(&list, fun, args, |valid| {
-                    let minions = targeted();
-                    let Ok(valid) = Compound::parse(valid) else {
-                        return minions.is_empty();
+                    let Some(minions) = targeted() else {
+                        return false;
                     };
-                    // The API knows no pillar: an entry with a pillar term (even under `not`)
-                    // allows no targeted minion.
-                    if valid.needs_pillar() {
-                        return minions.is_empty();
-                    }
-                    let allowed =
-                        self.minions(|id, grains| valid.matches(id, Facts::grains(grains)));
+                    let Ok(valid) = Target::new(&Value::from(valid), "compound") else {
+                        return false;
+                    };
+                    let Some(allowed) = self
+                        .minions(|id, grains| valid.certainly_matches(id, Facts::grains(grains)))
+                    else {
+                        return false;
+                    };
                     minions.iter().all(|id| allowed.contains(id))
                 })
             }
@@ -366,12 +371,10 @@ impl Shared {
     }
 
     /// The accepted minions `matches` (given each one's id and cached grains), as Salt's
-    /// `check_minions` finds them for `validate_tgt`.
-    fn minions(&self, matches: impl Fn(&str, Option<&Value>) -> bool) -> Vec<String> {
-        let Some(store) = (self.config.pki_dir().ok()).and_then(|dir| KeyStore::open(&dir).ok())
-        else {
-            return Vec::new();
-        };
+    /// `check_minions` finds them for `validate_tgt`; `None` when the keys cannot be read (no
+    /// minion list to check against, so nothing is allowed).
+    fn minions(&self, matches: impl Fn(&str, Option<&Value>) -> bool) -> Option<Vec<String>> {
+        let store = KeyStore::open(&self.config.pki_dir().ok()?).ok()?;
         let cachedir = self.config.cachedir().ok();
         let grains = |id: &str| {
             let path = cachedir.as_ref()?.join("minions").join(id).join("data.p");
@@ -379,11 +382,12 @@ impl Shared {
             let value = rmpv::decode::read_value(&mut bytes.as_slice()).ok()?;
             MinionData::from_value(&value).ok().map(|data| data.grains)
         };
-        store
-            .ids(KeyState::Accepted)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|id| matches(id, grains(id).as_ref()))
-            .collect()
+        let accepted = store.ids(KeyState::Accepted).ok()?;
+        Some(
+            accepted
+                .into_iter()
+                .filter(|id| matches(id, grains(id).as_ref()))
+                .collect(),
+        )
     }
 }
