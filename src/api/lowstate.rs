@@ -449,12 +449,14 @@ impl Job {
     }
 }
 
-/// A publish that failed: the master is down (`503`), or refused it.
+/// A publish that failed: a target the client or the master refuses is the caller's mistake
+/// (`400`, with the reason `salt` prints), else the master is down (`503`).
 fn published_error(err: ClientError) -> Refusal {
     match err {
         ClientError::NotDelivered(message) => {
             Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, message)
         }
+        err @ (ClientError::Target(_) | ClientError::Refused(_)) => Refusal::bad(err.to_string()),
         other => Refusal::master_down(&other),
     }
 }
