@@ -39,7 +39,7 @@ complete -c salt -s I -l pillar -d 'The target is pillar:glob (nested keys joine
 complete -c salt -s J -l pillar-pcre -d 'The target is pillar:regex (nested keys joined with \':\')'
 complete -c salt -s S -l ipcidr -d 'The target is an IP address or network (10.0.0.0/24) in the minions\' ipv4/ipv6 grains'
 complete -c salt -s N -l nodegroup -d 'The target is a node group named in the master\'s nodegroups option'
-complete -c salt -l failhard -d 'Stop the batch at the first minion that returns a non-zero retcode'
+complete -c salt -l failhard -d 'Stop the batch at the first minion that returns a non-zero retcode or fails to respond'
 complete -c salt -l async -d 'Publish and print the job id without waiting for returns'
 complete -c salt -s v -l verbose -d 'Print the job id before the returns (with -b nothing changes, as in Salt: each return shows its job\'s jid)'
 complete -c salt -l show-jid -d 'Print `jid: <jid>` before the returns (with -b nothing changes, as in Salt: each return shows its job\'s jid)'

@@ -419,6 +419,30 @@ fn api_calls_bad_lowstates_are_refused_with_salts_status() {
         &json!({"client": "local", "tgt": "*", "fun": "test.ping", "timeout": "soon"}),
     );
     assert_eq!(batch.status, 400, "{}", batch.text);
+    // A target that cannot be used is the caller's mistake, not a master that is down.
+    for (tgt, tgt_type) in [
+        ("nosuch", "nodegroup"),
+        ("m1 and", "compound"),
+        ("m1", "bogus"),
+    ] {
+        for client in ["local", "local_async", "local_batch"] {
+            let chunk =
+                json!({"client": client, "tgt": tgt, "tgt_type": tgt_type, "fun": "test.ping"});
+            let answer = api.post("/", token, &chunk);
+            assert_eq!(answer.status, 400, "{chunk}: {}", answer.text);
+            let reason = answer.json["return"].as_str().unwrap_or_default();
+            assert!(
+                !reason.is_empty() && !reason.contains("not available"),
+                "{chunk}: {}",
+                answer.text
+            );
+        }
+    }
+    assert!(
+        !lab.log("api").contains("not reachable"),
+        "{}",
+        lab.log("api")
+    );
     // No token at all.
     let anonymous = api.post(
         "/",

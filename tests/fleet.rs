@@ -465,3 +465,67 @@ fn a_deeply_nested_compound_target_is_refused_and_the_master_lives_on() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert_eq!(returned(&cluster, &["minion1", "test.ping"]), ["minion1"]);
 }
+
+#[test]
+fn batches_stop_on_silent_minions_and_lists_report_unknown_ids_as_salt_does() {
+    let cluster = fleet();
+    // A listed id the master has no key for: Salt 3007.8 reports it as not returning, exit 1.
+    let output = cluster.run("salt", &["-L", "minion1,nosuch", "test.ping"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("minion1:\n    True\nnosuch:\n    Minion did not return. [No response]\n"),
+        "{text}"
+    );
+    assert!(text.contains("salt-run jobs.lookup_jid "), "{text}");
+    let output = cluster.run(
+        "salt",
+        &[
+            "-L",
+            "minion1,nosuch",
+            "test.ping",
+            "--out=json",
+            "--hide-timeout",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("\"nosuch\": \"Minion did not return. [No response]"),
+        "{}",
+        stdout(&output)
+    );
+
+    // --failhard: a minion that fails to respond to its job stops the batch, as in Salt.
+    let minion1 = cluster.minion_pid("minion1");
+    let mut salt = cluster.cmd("salt");
+    salt.args(["*", "test.sleep", "3", "-b", "1", "--failhard"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = salt.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let stop = |signal| {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(minion1 as i32), signal).unwrap()
+    };
+    stop(nix::sys::signal::Signal::SIGSTOP);
+    let output = crate::support::wait_output(child, Duration::from_secs(60));
+    stop(nix::sys::signal::Signal::SIGCONT);
+    let text = stdout(&output);
+    assert!(
+        text.contains("Minion 'minion1' failed to respond to job sent"),
+        "{text}"
+    );
+    assert_eq!(text.matches("Executing run on").count(), 1, "{text}");
+
+    // --static with no minion answering: the empty document (nothing, as nested; `{}` as
+    // JSON), then Salt's error, exit 2.
+    stop(nix::sys::signal::Signal::SIGSTOP);
+    let static_run = ["-L", "minion1", "test.ping", "-b", "1", "--static"];
+    let nested = cluster.run("salt", &static_run);
+    let json = cluster.run("salt", &[&static_run[..], &["--out=json"]].concat());
+    stop(nix::sys::signal::Signal::SIGCONT);
+    for (output, printed) in [(nested, ""), (json, "{}\n")] {
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert_eq!(stdout(&output), printed);
+        assert_eq!(stderr(&output), "ERROR: No return received\n");
+    }
+}

@@ -9,6 +9,7 @@
 //! against `external_auth` before it runs; the first chunk that fails ends the request with
 //! Salt's status for the failure, as Salt's does.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use super::acl::Args;
 use super::auth::{Authenticated, Call, Session};
 use super::body::Lowstate;
 use super::reply::{Reply, allow};
-use crate::client::batch::BatchSize;
+use crate::client::batch::{Batch, BatchSize, Progress};
 use crate::client::local::{LocalClient, Outcome, Published};
 use crate::client::{ClientError, Publisher};
 use crate::event::{Event, Value, jid, map_get};
@@ -428,20 +429,7 @@ impl Job {
         }
         self.client
             .gather(&mut listener, &published, &request.user, |outcome| {
-                let (id, value) = match outcome {
-                    Outcome::Returned(ret) if full_return => {
-                        let value = full(&ret.data);
-                        (ret.id, value)
-                    }
-                    Outcome::Returned(ret) => {
-                        let value = ret.value();
-                        (ret.id, value)
-                    }
-                    Outcome::NoResponse(id) | Outcome::NotConnected(id) => {
-                        (id, Value::Boolean(false))
-                    }
-                };
-                returns.push((Value::from(id), value));
+                returns.push(returned(outcome, full_return));
             })
             .await
             .map_err(|err| Refusal::master_down(&err))?;
@@ -449,12 +437,31 @@ impl Job {
     }
 }
 
-/// A publish that failed: the master is down (`503`), or refused it.
+/// A minion's `(id, return)` as Salt's `LocalClient.cmd` gives it: the return (whole with
+/// `full_return`), `False` for a minion that did not return.
+fn returned(outcome: Outcome, full_return: bool) -> (Value, Value) {
+    let (id, value) = match outcome {
+        Outcome::Returned(ret) if full_return => {
+            let value = full(&ret.data);
+            (ret.id, value)
+        }
+        Outcome::Returned(ret) => {
+            let value = ret.value();
+            (ret.id, value)
+        }
+        Outcome::NoResponse(id) | Outcome::NotConnected(id) => (id, Value::Boolean(false)),
+    };
+    (Value::from(id), value)
+}
+
+/// A publish that failed: a target the client or the master refuses is the caller's mistake
+/// (`400`, with the reason `salt` prints), else the master is down (`503`).
 fn published_error(err: ClientError) -> Refusal {
     match err {
         ClientError::NotDelivered(message) => {
             Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, message)
         }
+        err @ (ClientError::Target(_) | ClientError::Refused(_)) => Refusal::bad(err.to_string()),
         other => Refusal::master_down(&other),
     }
 }
@@ -496,39 +503,31 @@ async fn local_async(shared: &Shared, session: &Session, chunk: &Value) -> Resul
 }
 
 /// `local_batch`: the minions that answer `test.ping` run the job `batch` at a time (a number
-/// or a percentage, Salt's default `10%`); one `{minion: return}` entry per minion.
+/// or a percentage, Salt's default `10%`), in sorted order, each returning minion's place
+/// going to the next one, as `salt --batch` runs it; one `{minion: return}` entry per minion.
 async fn local_batch(
     shared: &Shared,
     session: &Session,
     chunk: &Value,
 ) -> Result<Vec<Value>, Refusal> {
     let job = Job::new(shared, session, chunk, "local_batch")?;
-    let size = batch_size(map_get(chunk, "batch"))?;
-    let ping = PublishRequest {
-        fun: "test.ping".to_owned(),
-        arg: Value::Array(Vec::new()),
-        ret: String::new(),
-        ..job.request.clone()
+    let batch = Batch {
+        size: batch_size(map_get(chunk, "batch"))?,
+        wait: Duration::ZERO,
+        failhard: false,
     };
-    let up: Vec<String> = job
-        .gather(&ping, false)
-        .await?
-        .into_iter()
-        .filter(|(_, value)| *value != Value::Boolean(false))
-        .filter_map(|(id, _)| id.as_str().map(str::to_owned))
-        .collect();
-    let size = size.of(up.len());
+    let full_return = flag(chunk, "full_return");
     let mut entries = Vec::new();
-    for ids in up.chunks(size) {
-        let request = PublishRequest {
-            tgt: Value::Array(ids.iter().map(|id| Value::from(id.as_str())).collect()),
-            tgt_type: "list".to_owned(),
-            ..job.request.clone()
-        };
-        for (id, value) in job.gather(&request, flag(chunk, "full_return")).await? {
-            entries.push(Value::Map(vec![(id, value)]));
-        }
-    }
+    batch
+        .run(&job.client, &job.request, |progress| {
+            if let Progress::Finished { outcome, .. } = progress {
+                let (id, value) = returned(outcome, full_return);
+                entries.push(Value::Map(vec![(id, value)]));
+            }
+            ControlFlow::Continue(())
+        })
+        .await
+        .map_err(published_error)?;
     Ok(entries)
 }
 

@@ -94,7 +94,7 @@ pub struct Args {
     )]
     batch_wait: f64,
 
-    /// Stop the batch at the first minion that returns a non-zero retcode
+    /// Stop the batch at the first minion that returns a non-zero retcode or fails to respond
     #[arg(long = "failhard", requires = "batch")]
     failhard: bool,
 
@@ -314,6 +314,17 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             }
         })
         .await?;
+    // Listed ids the master has no key for, after the rest, as Salt reports them (even with
+    // --hide-timeout).
+    for id in &published.missing {
+        failed = true;
+        let value = no_return("No response", &jid);
+        if args.print_static {
+            gathered.push((Value::from(id.as_str()), value));
+        } else if written.is_ok() {
+            written = print(id, value, None);
+        }
+    }
     written?;
     if args.print_static && !gathered.is_empty() {
         let outputter = printer.outputter(gathered_outputter.as_deref());
@@ -409,12 +420,18 @@ async fn run_batch(
         )?;
         return Ok(Exit::NoMinionMatched);
     }
-    if args.print_static && !gathered.is_empty() {
+    if args.print_static {
         gathered.sort_by(|a, b| a.0.as_str().cmp(&b.0.as_str()));
+        let none = gathered.is_empty();
         printer.print(
             printer.outputter(gathered_outputter.as_deref()),
             &Value::Map(gathered),
         )?;
+        // Salt prints the empty document too, then says so.
+        if none {
+            super::print_err("ERROR: No return received")?;
+            return Ok(Exit::NoMinionMatched);
+        }
     }
     Ok(match retcode {
         0 if unresponsive => Exit::Failure,

@@ -93,7 +93,8 @@ pub struct Batch {
     pub size: BatchSize,
     /// How long after a minion returned its place is given to the next one.
     pub wait: Duration,
-    /// Stop at the first return with a non-zero retcode (`--failhard`).
+    /// Stop at the first minion that returns a non-zero retcode or fails to respond to its
+    /// job (`--failhard`), as Salt does.
     pub failhard: bool,
 }
 
@@ -156,7 +157,10 @@ impl Batch {
                     if !self.wait.is_zero() {
                         waits.push_back(Instant::now() + self.wait);
                     }
-                    let failed = matches!(&outcome, Outcome::Returned(ret) if ret.retcode() != 0);
+                    let failed = match &outcome {
+                        Outcome::Returned(ret) => ret.retcode() != 0,
+                        Outcome::NoResponse(_) | Outcome::NotConnected(_) => true,
+                    };
                     if each(Progress::Finished { jid, outcome }).is_break()
                         || (failed && self.failhard)
                     {
