@@ -77,6 +77,12 @@ fn a_minion_of_a_protocol_the_master_does_not_serve_is_refused_in_one_line_with_
         assert_eq!(field(&event.data, "result").as_bool(), Some(false));
         assert_eq!(text(&event.data, "id"), id);
         assert!(text(&event.data, "peer").starts_with("127.0.0.1:"));
+        let presented = KeyPair::load_or_create(&keys, "minion").unwrap();
+        assert_eq!(
+            text(&event.data, "fingerprint"),
+            fingerprint(presented.public_pem(), "sha256").unwrap()
+        );
+        assert_eq!(text(&event.data, "key"), "unknown", "no key is on file");
         assert_eq!(text(&event.data, "upgrade"), upgrade);
         assert_eq!(text(&event.data, "message"), reason);
         let minion = field(&event.data, "minion");
@@ -155,6 +161,62 @@ fn a_mismatched_minion_retrying_is_refused_each_time_and_reported_once_a_minute(
     );
     assert_eq!(lines("retrying"), 1, "{}", cluster.master_log());
     assert_eq!(lines("without an id"), 1, "{}", cluster.master_log());
+}
+
+#[test]
+fn a_peer_flooding_bad_hellos_is_logged_once_and_a_mismatch_says_whose_key_it_presented() {
+    let mut cluster = Cluster::new("");
+    cluster.start_master();
+    let mut bus = RawSubscriber::connect(&cluster.master_pub());
+    let rt = runtime();
+    let intruder = cluster.path().join("intruder");
+    for n in 0..50 {
+        let bad = vec![("id".into(), format!("bad*{n}").into())];
+        let (_, welcome) = rt.block_on(say_hello(cluster.port(), &intruder, bad));
+        assert_eq!(text(&welcome, "act"), "refused", "{welcome}");
+    }
+    // m1's key is accepted; the intruder claims its id too.
+    let m1 = cluster.path().join("m1");
+    let m1_key = KeyPair::load_or_create(&m1, "minion").unwrap();
+    let accepted = cluster.master_pki().join("minions");
+    std::fs::create_dir_all(&accepted).unwrap();
+    std::fs::write(accepted.join("m1"), m1_key.public_pem()).unwrap();
+    for (dir, key) in [(&m1, "accepted"), (&intruder, "differs")] {
+        let (_, welcome) = rt.block_on(say_hello(
+            cluster.port(),
+            dir,
+            announcing("m1", 99, "9.9.9"),
+        ));
+        assert_eq!(text(&welcome, "act"), "refused", "{welcome}");
+        let event = bus.expect_tag("halite/link/mismatch");
+        assert_eq!(text(&event.data, "id"), "m1");
+        assert_eq!(text(&event.data, "key"), key, "{}", event.data);
+        let presented = KeyPair::load_or_create(dir, "minion").unwrap();
+        assert_eq!(
+            text(&event.data, "fingerprint"),
+            fingerprint(presented.public_pem(), "sha256").unwrap()
+        );
+    }
+    let count = |needle: &str| {
+        cluster
+            .master_log()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || count("refused minion m1 (") == 2),
+        "{}",
+        cluster.master_log()
+    );
+    assert_eq!(
+        count("refused a session from 127.0.0.1:"),
+        1,
+        "{}",
+        cluster.master_log()
+    );
+    assert!(count("invalid minion id \"bad*0\"") == 1);
+    assert!(count("more refusals suppressed") <= 1);
 }
 
 #[test]

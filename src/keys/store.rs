@@ -216,6 +216,12 @@ impl KeyStore {
         }
     }
 
+    /// Whether the key filed for `id` in `state` is `pem_text`'s, or `None` if none is filed.
+    pub fn holds(&self, state: KeyState, id: &str, pem_text: &str) -> Option<bool> {
+        self.key(state, id)
+            .map(|filed| super::public_der(&filed) == super::public_der(pem_text))
+    }
+
     /// Decides what happens to a minion presenting `pem_text` as `id`, filing the key as Salt's
     /// master does: a known key passes as it is; a different key for a known id is filed under
     /// `minions_denied`; a new key is accepted by policy or left pending.
@@ -231,10 +237,7 @@ impl KeyStore {
         policy: &AdmissionPolicy,
     ) -> Result<Admission, KeyError> {
         let _one_at_a_time = self.admitting.lock().unwrap_or_else(|e| e.into_inner());
-        let same = |state| {
-            self.key(state, id)
-                .map(|filed| super::public_der(&filed) == super::public_der(pem_text))
-        };
+        let same = |state| self.holds(state, id, pem_text);
         let accepted = same(KeyState::Accepted);
         if accepted == Some(true) {
             return Ok(Admission::Accept);

@@ -17,7 +17,9 @@ use crate::fileserver::FileError;
 use crate::keys::{Admission, AdmissionPolicy, KeyState, id_problem, read_autosign, valid_id};
 use crate::link::requests::IN_FLIGHT;
 use crate::link::{Acceptor, Session};
-use crate::proto::events::{Auth, KeyEvent, LinkMismatch, PresenceChange, PresencePresent};
+use crate::proto::events::{
+    Auth, KeyEvent, LinkMismatch, PresenceChange, PresencePresent, PresentedKey,
+};
 use crate::proto::link::{
     Answer, Failure, Hello, LinkVersion, Mismatch, Request, Role, Verdict, Welcome, request_id,
 };
@@ -34,14 +36,15 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// `max_pending_keys`: how many keys may wait for an operator before new ones are turned away.
 const DEFAULT_MAX_PENDING_KEYS: u64 = 1000;
 
-/// How often a minion's link protocol mismatch is logged and announced: each of its hellos is
-/// refused, but a minion that retries (or a peer that reconnects in a loop) is reported once in
-/// this long.
-const MISMATCH_REPORT_EVERY: Duration = Duration::from_secs(60);
+/// How often the same refusal (same reason, id and address) is logged, and a link protocol
+/// mismatch announced: each session is refused, but a minion that retries (or a peer that
+/// reconnects in a loop) is reported once in this long, and the rest are counted.
+const REFUSAL_REPORT_EVERY: Duration = Duration::from_secs(60);
 
-/// How many minions' last mismatch report is remembered. While that many were reported within
-/// [`MISMATCH_REPORT_EVERY`] (a peer inventing ids), the others share one report in that time.
-const MISMATCH_REPORTS: usize = 1024;
+/// How many refusals' last report is remembered, and how many addresses' beyond those. While
+/// that many were reported within [`REFUSAL_REPORT_EVERY`] (a peer inventing ids), the others
+/// are reported once in that time per address, then (many addresses) all together.
+const REFUSAL_REPORTS: usize = 1024;
 
 /// The minions connected now, and the grains they reported.
 #[derive(Debug, Default)]
@@ -56,42 +59,94 @@ struct Inner {
     /// The pillar each minion was last sent, for pillar targets (kept while it is connected).
     pillars: HashMap<String, Sent>,
     serial: u64,
-    mismatches: MismatchReports,
+    refusals: RefusalReports,
 }
 
-/// When minions' link protocol mismatches were last reported, to report each one once in
-/// [`MISMATCH_REPORT_EVERY`].
+/// Why a session was refused, for [`RefusalReports`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Refusal {
+    /// Not a usable hello (bad message, invalid id).
+    Bad,
+    /// A link protocol the master does not serve; apart for a peer presenting the id's
+    /// accepted key, so that others claiming its id cannot silence the minion.
+    Mismatch { own_key: bool },
+    /// A new key while `max_pending_keys` keys wait.
+    Full,
+    /// A key waiting for an operator (not an error, but a minion retries until accepted).
+    Pending,
+    /// A rejected key.
+    Rejected,
+    /// Another key than the accepted one.
+    Denied,
+}
+
+/// When refusals were last reported, to log each (reason, id, address) once in
+/// [`REFUSAL_REPORT_EVERY`] in bounded memory, counting those left out.
 #[derive(Debug, Default)]
-struct MismatchReports {
-    /// By minion id, or by address for a peer that gave none.
-    last: HashMap<String, Instant>,
-    /// The last report of one not remembered, [`MISMATCH_REPORTS`] being remembered already.
+struct RefusalReports {
+    /// By reason, id (empty if it gave none usable) and address (host, not port).
+    last: HashMap<(Refusal, String, String), Instant>,
+    /// By address, for refusals not remembered in `last` (it being full of recent ones).
+    hosts: HashMap<String, Instant>,
+    /// The last report of one remembered in neither.
     others: Option<Instant>,
+    /// Refusals not logged since [`RefusalReports::take_suppressed`].
+    suppressed: u64,
 }
 
-impl MismatchReports {
-    /// Whether the mismatch of `who` is to be reported at `now`, counting it as reported if so.
-    fn due(&mut self, who: &str, now: Instant) -> bool {
-        let recent = |at: Instant| now.saturating_duration_since(at) < MISMATCH_REPORT_EVERY;
-        if let Some(at) = self.last.get_mut(who) {
-            if recent(*at) {
+impl RefusalReports {
+    /// Whether the refusal of `id` from `host` for `why` is to be reported at `now`, counting
+    /// it as reported if so, or as suppressed if not.
+    fn due(&mut self, why: Refusal, id: &str, host: &str, now: Instant) -> bool {
+        let due = self.check(why, id, host, now);
+        if !due {
+            self.suppressed += 1;
+        }
+        due
+    }
+
+    fn check(&mut self, why: Refusal, id: &str, host: &str, now: Instant) -> bool {
+        let recent = |at: &Instant| now.saturating_duration_since(*at) < REFUSAL_REPORT_EVERY;
+        let key = (why, id.to_owned(), host.to_owned());
+        if let Some(at) = self.last.get_mut(&key) {
+            if recent(at) {
                 return false;
             }
             *at = now;
             return true;
         }
-        if self.last.len() >= MISMATCH_REPORTS {
-            self.last.retain(|_, at| recent(*at));
+        if self.last.len() >= REFUSAL_REPORTS {
+            self.last.retain(|_, at| recent(at));
         }
-        if self.last.len() < MISMATCH_REPORTS {
-            self.last.insert(who.to_owned(), now);
+        if self.last.len() < REFUSAL_REPORTS {
+            self.last.insert(key, now);
             return true;
         }
-        if self.others.is_some_and(recent) {
+        // A peer filling the table shares one report per minute, and does not silence others.
+        if let Some(at) = self.hosts.get_mut(host) {
+            if recent(at) {
+                return false;
+            }
+            *at = now;
+            return true;
+        }
+        if self.hosts.len() >= REFUSAL_REPORTS {
+            self.hosts.retain(|_, at| recent(at));
+        }
+        if self.hosts.len() < REFUSAL_REPORTS {
+            self.hosts.insert(host.to_owned(), now);
+            return true;
+        }
+        if self.others.as_ref().is_some_and(recent) {
             return false;
         }
         self.others = Some(now);
         true
+    }
+
+    /// How many refusals were not logged since the last call.
+    fn take_suppressed(&mut self) -> u64 {
+        std::mem::take(&mut self.suppressed)
     }
 }
 
@@ -120,10 +175,25 @@ impl Sessions {
         self.inner.lock().expect("sessions lock")
     }
 
-    /// Whether a link protocol mismatch of `who` (a minion id, or a peer's address) is to be
-    /// logged and announced now: once in [`MISMATCH_REPORT_EVERY`].
-    fn mismatch_due(&self, who: &str) -> bool {
-        self.lock().mismatches.due(who, Instant::now())
+    /// Whether the refusal of a session from `peer` claiming `id` for `why` is to be logged
+    /// (and announced) now: once in [`REFUSAL_REPORT_EVERY`] per reason, id and address.
+    fn refusal_due(&self, why: Refusal, id: &str, peer: &str) -> bool {
+        // By the address alone: a peer connects from a new port each time.
+        let host = peer
+            .parse::<std::net::SocketAddr>()
+            .map(|peer| peer.ip().to_string());
+        let host = host.as_deref().unwrap_or(peer);
+        self.lock().refusals.due(why, id, host, Instant::now())
+    }
+
+    /// Logs how many refusals went unlogged since the last call, if any.
+    fn report_suppressed(&self) {
+        let suppressed = self.lock().refusals.take_suppressed();
+        if suppressed > 0 {
+            tracing::warn!(
+                "… and {suppressed} more refusals suppressed in the last minute (each reason, id and address is logged once a minute)"
+            );
+        }
     }
 
     /// The ids of the minions connected now, sorted.
@@ -339,9 +409,17 @@ fn grains_path(shared: &Shared, id: &str) -> Option<PathBuf> {
 
 /// Accepts sessions until `stop`.
 pub(super) async fn serve(shared: Arc<Shared>, mut link: impl Acceptor, stop: CancellationToken) {
+    let mut summary = tokio::time::interval_at(
+        tokio::time::Instant::now() + REFUSAL_REPORT_EVERY,
+        REFUSAL_REPORT_EVERY,
+    );
     loop {
         let session = tokio::select! {
             _ = stop.cancelled() => return,
+            _ = summary.tick() => {
+                shared.sessions.report_suppressed();
+                continue;
+            }
             accepted = link.accept() => match accepted {
                 Ok(session) => session,
                 Err(err) => {
@@ -477,7 +555,9 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
             return;
         }
         Err(NoHello::Bad(reason)) => {
-            tracing::warn!("refused a session from {peer}: {reason}");
+            if shared.sessions.refusal_due(Refusal::Bad, "", &peer) {
+                tracing::warn!("refused a session from {peer}: {reason}");
+            }
             let refusal = Message::Welcome(Welcome::Refused {
                 reason,
                 link: LinkVersion::master(),
@@ -486,22 +566,22 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
             return;
         }
         Err(NoHello::Mismatch { id, mismatch }) => {
-            // A peer without an id by its address alone: it connects from a new port each time.
-            let host = peer
-                .parse::<std::net::SocketAddr>()
-                .map(|peer| peer.ip().to_string());
-            let who = if id.is_empty() {
-                host.as_deref().unwrap_or(&peer)
-            } else {
-                &id
+            let key = presented_key(&shared, &id, &session.peer_key);
+            let why = Refusal::Mismatch {
+                own_key: key == PresentedKey::Accepted,
             };
-            if shared.sessions.mismatch_due(who) {
+            if shared.sessions.refusal_due(why, &id, &peer) {
                 let named = if id.is_empty() { "without an id" } else { &id };
                 tracing::warn!("refused minion {named} ({peer}): {mismatch}");
+                let hash_type = shared.config.hash_type().unwrap_or("sha256");
+                let fingerprint =
+                    crate::keys::fingerprint(&session.peer_key, hash_type).unwrap_or_default();
                 shared.bus.fire(
                     LinkMismatch {
                         id: &id,
                         peer: &peer,
+                        fingerprint: &fingerprint,
+                        key,
                         mismatch: &mismatch,
                     }
                     .to_event(),
@@ -549,23 +629,33 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
     if session.tx.send(welcome.to_value()).await.is_err() {
         return;
     }
+    let due = |why| shared.sessions.refusal_due(why, &id, &peer);
     match admission {
         Admission::Accept => {}
         Admission::Full => {
-            tracing::warn!(
-                "refused minion {id} ({peer}): max_pending_keys keys already wait for an operator; its key is not filed"
-            );
+            if due(Refusal::Full) {
+                tracing::warn!(
+                    "refused minion {id} ({peer}): max_pending_keys keys already wait for an operator; its key is not filed"
+                );
+            }
             return;
         }
         Admission::Pend => {
-            tracing::info!("minion {id} ({peer}) is waiting for its key to be accepted");
+            if due(Refusal::Pending) {
+                tracing::info!("minion {id} ({peer}) is waiting for its key to be accepted");
+            }
             return;
         }
         Admission::Reject => {
-            tracing::warn!("refused minion {id} ({peer}): its key is rejected");
+            if due(Refusal::Rejected) {
+                tracing::warn!("refused minion {id} ({peer}): its key is rejected");
+            }
             return;
         }
         Admission::Deny | Admission::DenyAutosigned => {
+            if !due(Refusal::Denied) {
+                return;
+            }
             // A damaged accepted key file differs from every key; say which file it is.
             let damaged = shared
                 .keys
@@ -742,10 +832,19 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
 }
 
 fn still_accepted(shared: &Shared, id: &str, key: &str) -> bool {
-    shared
-        .keys
-        .key(KeyState::Accepted, id)
-        .is_some_and(|filed| crate::keys::public_der(&filed) == crate::keys::public_der(key))
+    shared.keys.holds(KeyState::Accepted, id, key) == Some(true)
+}
+
+/// How `key`, presented by a peer claiming `id`, stands for that id.
+fn presented_key(shared: &Shared, id: &str, key: &str) -> PresentedKey {
+    let holds = |state| shared.keys.holds(state, id, key);
+    match holds(KeyState::Accepted) {
+        Some(true) => PresentedKey::Accepted,
+        Some(false) => PresentedKey::Differs,
+        None if holds(KeyState::Rejected) == Some(true) => PresentedKey::Rejected,
+        None if holds(KeyState::Pending) == Some(true) => PresentedKey::Pending,
+        None => PresentedKey::Unknown,
+    }
 }
 
 /// The request channel stamps every load with the time it arrived, in whole seconds.
@@ -929,27 +1028,67 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_mismatch_is_reported_once_a_minute_per_minion_in_bounded_memory() {
-        let mut reports = MismatchReports::default();
+    fn a_refusal_is_reported_once_a_minute_per_reason_id_and_host_in_bounded_memory() {
+        let mut reports = RefusalReports::default();
         let start = Instant::now();
         let at = |secs| start + Duration::from_secs(secs);
-        assert!(reports.due("web1", at(0)));
-        assert!(!reports.due("web1", at(1)));
-        assert!(!reports.due("web1", at(59)));
-        assert!(reports.due("web2", at(59)), "another minion is reported");
-        assert!(reports.due("web1", at(60)));
-        assert!(!reports.due("web1", at(61)));
-        // A peer inventing ids: remembered up to the bound, the rest share one report.
-        for n in 0..2 * MISMATCH_REPORTS {
-            let reported = reports.due(&format!("fake{n}"), at(62));
-            assert_eq!(reported, n <= MISMATCH_REPORTS - 2, "{n}");
+        let mismatch = |reports: &mut RefusalReports, id: &str, host: &str, secs| {
+            reports.due(Refusal::Mismatch { own_key: true }, id, host, at(secs))
+        };
+        assert!(mismatch(&mut reports, "web1", "10.0.0.1", 0));
+        assert!(!mismatch(&mut reports, "web1", "10.0.0.1", 1));
+        assert!(!mismatch(&mut reports, "web1", "10.0.0.1", 59));
+        assert!(
+            mismatch(&mut reports, "web2", "10.0.0.2", 59),
+            "another minion"
+        );
+        assert!(
+            mismatch(&mut reports, "web1", "10.0.0.9", 59),
+            "a peer claiming the id elsewhere does not silence the minion"
+        );
+        assert!(reports.due(Refusal::Rejected, "web1", "10.0.0.1", at(59)));
+        let forged = Refusal::Mismatch { own_key: false };
+        assert!(
+            reports.due(forged, "web1", "10.0.0.1", at(59)),
+            "apart from the minion"
+        );
+        assert!(!reports.due(forged, "web1", "10.0.0.1", at(59)));
+        assert!(mismatch(&mut reports, "web1", "10.0.0.1", 60));
+        assert!(!mismatch(&mut reports, "web1", "10.0.0.1", 61));
+        assert_eq!(reports.take_suppressed(), 4);
+        assert_eq!(reports.take_suppressed(), 0);
+        // A peer inventing ids: remembered up to the bound, then one report a minute for that
+        // peer, while another host is still reported.
+        let held = reports.last.len();
+        for n in 0..2 * REFUSAL_REPORTS {
+            let reported = mismatch(&mut reports, &format!("fake{n}"), "10.6.6.6", 62);
+            assert_eq!(reported, n <= REFUSAL_REPORTS - held, "{n}");
         }
-        assert_eq!(reports.last.len(), MISMATCH_REPORTS);
-        assert!(!reports.due("web3", at(100)));
+        assert_eq!(reports.last.len(), REFUSAL_REPORTS);
+        assert_eq!(
+            reports.take_suppressed(),
+            (2 * REFUSAL_REPORTS - (REFUSAL_REPORTS - held + 1)) as u64
+        );
+        assert!(
+            mismatch(&mut reports, "web3", "10.0.0.3", 100),
+            "another host"
+        );
+        assert!(!mismatch(&mut reports, "web3", "10.0.0.3", 101));
+        assert!(
+            !mismatch(&mut reports, "web4", "10.0.0.3", 101),
+            "one per host"
+        );
+        // Hosts beyond the bound share one report.
+        for n in 0..REFUSAL_REPORTS - reports.hosts.len() {
+            assert!(mismatch(&mut reports, "x", &format!("h{n}"), 102));
+        }
+        assert_eq!(reports.hosts.len(), REFUSAL_REPORTS);
+        assert!(mismatch(&mut reports, "x", "elsewhere", 103));
+        assert!(!mismatch(&mut reports, "y", "again", 104));
         // Those reported a minute ago are forgotten to make room.
-        assert!(reports.due("web3", at(122)));
+        assert!(mismatch(&mut reports, "web3", "10.0.0.3", 165));
         assert_eq!(reports.last.len(), 1);
-        assert!(!reports.due("web3", at(123)));
+        assert!(!mismatch(&mut reports, "web3", "10.0.0.3", 166));
     }
 
     fn connect(sessions: &Sessions, id: &str, serial: u64) {

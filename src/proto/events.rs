@@ -165,12 +165,45 @@ impl SaltEvent for MasterConnection<'_> {
 /// act on `salt/auth` results must not take it for a rejected key.
 #[derive(Debug, Clone, Copy)]
 pub struct LinkMismatch<'a> {
-    /// The id the minion gave.
+    /// The id the minion gave: anyone may claim any id, so it is the minion's only if `key`
+    /// is [`PresentedKey::Accepted`].
     pub id: &'a str,
     /// Its address.
     pub peer: &'a str,
+    /// The fingerprint of the key it presented, as `salt-key -f` prints it.
+    pub fingerprint: &'a str,
+    /// How that key stands for `id` on the master.
+    pub key: PresentedKey,
     /// Both sides' link versions.
     pub mismatch: &'a Mismatch,
+}
+
+/// How the key a peer presented stands for the id it claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresentedKey {
+    /// It is the id's accepted key: the peer is that minion.
+    Accepted,
+    /// It waits for an operator under the id.
+    Pending,
+    /// It is rejected under the id.
+    Rejected,
+    /// The id has an accepted key and this is another one.
+    Differs,
+    /// None of those: the key is not on file for the id.
+    Unknown,
+}
+
+impl PresentedKey {
+    /// The name events carry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresentedKey::Accepted => "accepted",
+            PresentedKey::Pending => "pending",
+            PresentedKey::Rejected => "rejected",
+            PresentedKey::Differs => "differs",
+            PresentedKey::Unknown => "unknown",
+        }
+    }
 }
 
 impl SaltEvent for LinkMismatch<'_> {
@@ -183,6 +216,8 @@ impl SaltEvent for LinkMismatch<'_> {
             entry("result", false),
             entry("id", self.id),
             entry("peer", self.peer),
+            entry("fingerprint", self.fingerprint),
+            entry("key", self.key.as_str()),
             entry("minion", self.mismatch.minion.to_value()),
             entry("master", self.mismatch.master.to_value()),
             entry("upgrade", self.mismatch.upgrade().as_str()),
