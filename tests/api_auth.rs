@@ -336,12 +336,13 @@ fn api_pam_logs_in_a_system_user() {
     assert_eq!(wrong.status, 401);
 }
 
-#[test]
-fn api_acl_target_entries_and_runner_modules_are_salts() {
+/// A master, a minion and salt-api with `master_extra` and an `auto` eauth user `carol` whose
+/// ACL is `acl` (YAML lines under her name); the lab and a `POST /` of a JSON body as carol.
+fn carol_api(master_extra: &str, acl: &str) -> (Lab, impl Fn(&str) -> Answer) {
     let port = free_port();
     let mut lab = Lab::with_config(
         &format!(
-            "{}external_auth:\n  auto:\n    carol:\n      - minion1:\n          - test.ping\n      - other*:\n          - test.echo\n      - '@jobs'\n",
+            "{}{master_extra}external_auth:\n  auto:\n    carol:\n{acl}",
             api_block(port)
         ),
         "",
@@ -350,7 +351,7 @@ fn api_acl_target_entries_and_runner_modules_are_salts() {
     lab.start_minion();
     lab.start_api(port);
     let token = lab.mint_token("carol", "auto", 60.0);
-    let post = |body: &str| {
+    let post = move |body: &str| {
         curl(
             port,
             "/",
@@ -364,6 +365,15 @@ fn api_acl_target_entries_and_runner_modules_are_salts() {
             ],
         )
     };
+    (lab, post)
+}
+
+#[test]
+fn api_acl_target_entries_and_runner_modules_are_salts() {
+    let (_lab, post) = carol_api(
+        "",
+        "      - minion1:\n          - test.ping\n      - other*:\n          - test.echo\n      - '@jobs'\n",
+    );
     let wait = crate::support::wait_until(std::time::Duration::from_secs(10), || {
         post(r#"{"client": "local", "tgt": "*", "fun": "test.ping"}"#).body
             == r#"{"return": [{"minion1": true}]}"#
@@ -484,32 +494,10 @@ fn api_login_ignores_a_token_expire_that_is_not_a_number_of_seconds() {
 
 #[test]
 fn api_acl_refuses_targets_that_reach_other_minions_through_groups_or_unknown_facts() {
-    let port = free_port();
-    let mut lab = Lab::with_config(
-        &format!(
-            "{}nodegroups:\n  pair: L@m2,m3\n  solo: minion1\nexternal_auth:\n  auto:\n    carol:\n      - minion1:\n          - test.ping\n",
-            api_block(port)
-        ),
-        "",
+    let (lab, post) = carol_api(
+        "nodegroups:\n  pair: L@m2,m3\n  solo: minion1\n",
+        "      - minion1:\n          - test.ping\n",
     );
-    lab.start_master();
-    lab.start_minion();
-    lab.start_api(port);
-    let token = lab.mint_token("carol", "auto", 60.0);
-    let post = |body: &str| {
-        curl(
-            port,
-            "/",
-            &[
-                "-H",
-                &format!("X-Auth-Token: {token}"),
-                "-H",
-                "Content-Type: application/json",
-                "-d",
-                body,
-            ],
-        )
-    };
     let solo = r#"{"client": "local", "tgt": "solo", "tgt_type": "nodegroup", "fun": "test.ping"}"#;
     let wait = crate::support::wait_until(std::time::Duration::from_secs(10), || {
         post(solo).body == r#"{"return": [{"minion1": true}]}"#

@@ -415,14 +415,18 @@ mod tests {
     }
 
     fn pillar_matches(top: &str) -> Vec<(String, Vec<String>)> {
-        let top = merge_pillar(&[yaml(top)]).unwrap();
+        web1_pillar(&merge_pillar(&[yaml(top)]).unwrap(), None)
+    }
+
+    /// What a pillar `top` gives web1 (no pillar yet), in `only_env` or all environments.
+    fn web1_pillar(top: &Top, only_env: Option<&str>) -> Vec<(String, Vec<String>)> {
         matches(
-            &top,
+            top,
             "web1",
             &grains(),
             &Value::Map(Vec::new()),
             Purpose::Pillar,
-            None,
+            only_env,
             &[],
         )
     }
@@ -510,27 +514,11 @@ base:
         let first = yaml("base: {'*': [a, a, {order: 5}], 'web*': [b]}\ndev: {'*': [d]}");
         let second = yaml("base: {'web*': [c, {ignore_missing: true}]}");
         let top = merge_pillar(&[first, second]).unwrap();
-        let found = matches(
-            &top,
-            "web1",
-            &grains(),
-            &Value::Map(Vec::new()),
-            Purpose::Pillar,
-            None,
-            &[],
-        );
+        let found = web1_pillar(&top, None);
         assert_eq!(names(&found, "base"), ["c", "a"]);
         assert_eq!(names(&found, "dev"), ["d"]);
         assert_eq!(top.ignore_missing, [("base".to_owned(), "c".to_owned())]);
-        let only = matches(
-            &top,
-            "web1",
-            &grains(),
-            &Value::Map(Vec::new()),
-            Purpose::Pillar,
-            Some("dev"),
-            &[],
-        );
+        let only = web1_pillar(&top, Some("dev"));
         assert_eq!(only.len(), 1);
         assert_eq!(merge_pillar(&[yaml("base: [a]")]), Err(TopError::NotAMap));
     }
