@@ -4,9 +4,9 @@ complete -c salt-master -l generate -d 'Write a man page or shell completion scr
 bash\t'Bash completion'
 zsh\t'Zsh completion'
 fish\t'Fish completion'"
-complete -c salt-master -l log-file -d 'Log file path [default: the config\'s log_file, /var/log/salt/<daemon>]' -r -F
+complete -c salt-master -l log-file -d 'Log file path [default: the config\'s log_file (salt-api: api_logfile), or /var/log/salt/<daemon>]' -r -F
 complete -c salt-master -l log-file-level -d 'Log level of the log file [default: the config\'s log_level_logfile, or warning]' -r
-complete -c salt-master -l pid-file -d 'Write the process id to this file [default: the config\'s pidfile]' -r -F
+complete -c salt-master -l pid-file -d 'Write the process id to this file [default: the config\'s pidfile (salt-api: api_pidfile)]' -r -F
 complete -c salt-master -l version -d 'Print the version and exit'
 complete -c salt-master -s V -l versions-report -d 'Print the versions of halite and the system, in Salt\'s report layout, and exit'
 complete -c salt-master -s d -l daemon -d 'Run in the background'

@@ -241,8 +241,25 @@ impl std::str::FromStr for Subnet {
         let address: IpAddr = address.parse().map_err(|_| ())?;
         let bits = if address.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(prefix) => prefix.parse::<u32>().map_err(|_| ())?,
             None => bits,
+            Some(prefix) if !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_digit()) => {
+                prefix.parse::<u32>().map_err(|_| ())?
+            }
+            // As Python's `ip_network`, an IPv4 network may give a netmask (`/255.255.0.0`)
+            // or a host mask (`/0.0.255.255`) instead of a length.
+            Some(mask) if address.is_ipv4() => {
+                let mask = u32::from(mask.parse::<std::net::Ipv4Addr>().map_err(|_| ())?);
+                let ones = mask.leading_ones();
+                let zeros = mask.leading_zeros();
+                if mask.checked_shl(ones).unwrap_or(0) == 0 {
+                    ones
+                } else if (!mask).checked_shl(zeros).unwrap_or(0) == 0 {
+                    zeros
+                } else {
+                    return Err(());
+                }
+            }
+            Some(_) => return Err(()),
         };
         let subnet = Subnet { address, prefix };
         if prefix > bits || subnet.masked(address) != bits_of(address) {
@@ -434,7 +451,20 @@ mod tests {
         assert!(!t("192.168.0.0/16", "ipcidr").matches("m", facts));
         assert!(t("fd00::/8", "ipcidr").matches("m", facts));
         assert!(t("0.0.0.0/0", "ipcidr").matches("m", facts));
-        for bad in ["10.1.2.3/16", "10.0.0.0/33", "web", "10.0.0.0/x"] {
+        assert!(t("10.1.0.0/255.255.0.0", "ipcidr").matches("m", facts));
+        assert!(t("10.1.0.0/0.0.255.255", "ipcidr").matches("m", facts));
+        assert!(!t("10.2.0.0/255.255.0.0", "ipcidr").matches("m", facts));
+        assert!(t("0.0.0.0/0.0.0.0", "ipcidr").matches("m", facts));
+        for bad in [
+            "10.1.2.3/16",
+            "10.0.0.0/33",
+            "web",
+            "10.0.0.0/x",
+            "10.0.0.0/+8",
+            "10.0.0.0/",
+            "10.0.0.0/255.0.255.0",
+            "fd00::/ffff::",
+        ] {
             assert!(Target::new(&Value::from(bad), "ipcidr").is_err(), "{bad}");
         }
         assert!(

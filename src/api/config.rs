@@ -4,7 +4,7 @@
 //! block at all, halite serves plain HTTP on `127.0.0.1:8000`, so that a first try needs no
 //! certificate and reaches no one but this machine.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use crate::config::{Config, ConfigError};
@@ -99,12 +99,24 @@ impl ApiOptions {
         }
         let option = Block(block);
         let host = option.string("host")?.unwrap_or("0.0.0.0");
-        let host: IpAddr = host
-            .parse()
-            .map_err(|_| bad("host", &Value::from(host), "expected an IP address"))?;
         let port = option.u64("port", 8000)?;
         let port = u16::try_from(port)
             .map_err(|_| bad("port", &Value::from(port), "expected a port number"))?;
+        // As CherryPy, a host name (`localhost`) binds the first address it resolves to.
+        let address = match host.parse::<IpAddr>() {
+            Ok(ip) => SocketAddr::new(ip, port),
+            Err(_) => (host, port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut addresses| addresses.next())
+                .ok_or_else(|| {
+                    bad(
+                        "host",
+                        &Value::from(host),
+                        "expected an IP address or a host name this machine resolves",
+                    )
+                })?,
+        };
         let tls =
             match option.bool("disable_ssl", false)? {
                 true => None,
@@ -137,7 +149,7 @@ impl ApiOptions {
             ));
         }
         Ok(ApiOptions {
-            address: SocketAddr::new(host, port),
+            address,
             tls,
             webhook_url,
             webhook_disable_auth: option.bool("webhook_disable_auth", false)?,
@@ -241,15 +253,20 @@ mod tests {
 
     #[test]
     fn a_block_is_read_as_salt_reads_it() {
-        let options = options(
+        let read = options(
             "rest_cherrypy:\n  port: 8123\n  disable_ssl: True\n  webhook_url: h\n  \
              collect_stats: True\n",
         )
         .unwrap();
-        assert_eq!(options.address.to_string(), "0.0.0.0:8123");
-        assert!(options.tls.is_none());
-        assert_eq!(options.webhook_url, "/h");
-        assert_eq!(options.ignored, ["collect_stats"]);
+        assert_eq!(read.address.to_string(), "0.0.0.0:8123");
+        assert!(read.tls.is_none());
+        assert_eq!(read.webhook_url, "/h");
+        assert_eq!(read.ignored, ["collect_stats"]);
+        let named =
+            options("rest_cherrypy:\n  host: localhost\n  port: 8123\n  disable_ssl: True\n")
+                .unwrap();
+        assert!(named.address.ip().is_loopback(), "{}", named.address);
+        assert_eq!(named.address.port(), 8123);
     }
 
     #[test]
@@ -274,6 +291,9 @@ mod tests {
             ))
             .unwrap();
         }
+        let err = options("rest_cherrypy:\n  host: no.such.host.invalid\n  disable_ssl: True\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("rest_cherrypy.host"), "{err}");
         let err = options("rest_cherrypy: 8000\n").unwrap_err();
         assert!(err.to_string().contains("expected a map"), "{err}");
     }

@@ -390,7 +390,8 @@ pub struct DaemonArgs {
     #[arg(short = 'd', long = "daemon")]
     pub daemon: bool,
 
-    /// Log file path [default: the config's log_file, /var/log/salt/<daemon>]
+    /// Log file path [default: the config's log_file (salt-api: api_logfile), or
+    /// /var/log/salt/<daemon>]
     #[arg(long = "log-file", value_name = "PATH")]
     pub log_file: Option<PathBuf>,
 
@@ -398,7 +399,8 @@ pub struct DaemonArgs {
     #[arg(long = "log-file-level", value_name = "LEVEL")]
     pub log_file_level: Option<String>,
 
-    /// Write the process id to this file [default: the config's pidfile]
+    /// Write the process id to this file [default: the config's pidfile (salt-api:
+    /// api_pidfile)]
     #[arg(long = "pid-file", value_name = "PATH")]
     pub pid_file: Option<PathBuf>,
     /// Check the configuration as a start would (YAML, includes, option values, log levels, the

@@ -216,9 +216,7 @@ impl Sessions {
         if let Some(grains) = self.lock().grains.get(id) {
             return Some(Arc::clone(grains));
         }
-        let bytes = std::fs::read(grains_path(shared, id)?).ok()?;
-        let data = rmpv::decode::read_value(&mut bytes.as_slice()).ok()?;
-        let grains = Arc::new(MinionData::from_value(&data).ok()?.grains);
+        let grains = Arc::new(MinionData::read(&grains_path(shared, id)?)?.grains);
         self.lock()
             .grains
             .insert(id.to_owned(), Arc::clone(&grains));
@@ -404,7 +402,7 @@ fn grains_path(shared: &Shared, id: &str) -> Option<PathBuf> {
         return None;
     }
     let cachedir = shared.config.cachedir().ok()?;
-    Some(cachedir.join("minions").join(id).join("data.p"))
+    Some(MinionData::path(&cachedir, id))
 }
 
 /// Accepts sessions until `stop`.

@@ -3,6 +3,7 @@
 
 use super::{Fields, ProtoError, entry};
 use crate::event::Value;
+use std::path::{Path, PathBuf};
 
 /// A minion's cached data.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +16,19 @@ impl MinionData {
     /// The data as cached: `{"grains": ...}`.
     pub fn to_value(&self) -> Value {
         Value::Map(vec![entry("grains", self.grains.clone())])
+    }
+
+    /// Where the master caches the data of minion `id` (an id already checked to be valid: it
+    /// names a directory).
+    pub fn path(cachedir: &Path, id: &str) -> PathBuf {
+        cachedir.join("minions").join(id).join("data.p")
+    }
+
+    /// The data cached at `path`; `None` when there is none or it cannot be read.
+    pub fn read(path: &Path) -> Option<Self> {
+        let bytes = std::fs::read(path).ok()?;
+        let value = rmpv::decode::read_value(&mut bytes.as_slice()).ok()?;
+        Self::from_value(&value).ok()
     }
 
     /// Reads the cached data; `grains` is required.

@@ -315,13 +315,22 @@ impl Shared {
                 // that cannot be read, or an entry that cannot, allows nothing. A minion counts
                 // as targeted unless it certainly is not (the API knows no pillar), and as
                 // allowed only when it certainly is.
-                let minions = std::cell::OnceCell::new();
+                let fleet = std::cell::OnceCell::new();
+                let targeted = std::cell::OnceCell::new();
                 let targeted = || {
-                    minions.get_or_init(|| {
+                    targeted.get_or_init(|| {
                         let target = NodeGroups::configured(&self.config)
                             .target(tgt, tgt_type)
                             .ok()?;
-                        self.minions(|id, grains| target.matches(id, Facts::grains(grains)))
+                        let fleet = fleet.get_or_init(|| self.fleet()).as_ref()?;
+                        Some(
+                            fleet
+                                .iter()
+                                .filter(|(id, grains)| {
+                                    target.matches(id, Facts::grains(grains.as_ref()))
+                                })
+                                .collect::<Vec<_>>(),
+                        )
                     })
                 };
                 acl::local_allowed(&list, fun, args, |valid| {
@@ -331,12 +340,9 @@ impl Shared {
                     let Ok(valid) = Target::new(&Value::from(valid), "compound") else {
                         return false;
                     };
-                    let Some(allowed) = self
-                        .minions(|id, grains| valid.certainly_matches(id, Facts::grains(grains)))
-                    else {
-                        return false;
-                    };
-                    minions.iter().all(|id| allowed.contains(id))
+                    minions.iter().all(|(id, grains)| {
+                        valid.certainly_matches(id, Facts::grains(grains.as_ref()))
+                    })
                 })
             }
             Call::Runner(fun, args) => acl::special_allowed(&list, "runner", fun, args),
@@ -370,23 +376,21 @@ impl Shared {
             .and_then(|all| map_get(all, eauth))
     }
 
-    /// The accepted minions `matches` (given each one's id and cached grains), as Salt's
-    /// `check_minions` finds them for `validate_tgt`; `None` when the keys cannot be read (no
-    /// minion list to check against, so nothing is allowed).
-    fn minions(&self, matches: impl Fn(&str, Option<&Value>) -> bool) -> Option<Vec<String>> {
+    /// The accepted minions, each with its cached grains, that Salt's `check_minions` looks
+    /// through for `validate_tgt`; read once per call however many entries ask. `None` when the
+    /// keys cannot be read (no minion list to check against, so nothing is allowed).
+    fn fleet(&self) -> Option<Vec<(String, Option<Value>)>> {
         let store = KeyStore::open(&self.config.pki_dir().ok()?).ok()?;
         let cachedir = self.config.cachedir().ok();
-        let grains = |id: &str| {
-            let path = cachedir.as_ref()?.join("minions").join(id).join("data.p");
-            let bytes = std::fs::read(path).ok()?;
-            let value = rmpv::decode::read_value(&mut bytes.as_slice()).ok()?;
-            MinionData::from_value(&value).ok().map(|data| data.grains)
-        };
+        let grains = |id: &str| Some(MinionData::read(&MinionData::path(cachedir.as_ref()?, id))?.grains);
         let accepted = store.ids(KeyState::Accepted).ok()?;
         Some(
             accepted
                 .into_iter()
-                .filter(|id| matches(id, grains(id).as_ref()))
+                .map(|id| {
+                    let grains = grains(&id);
+                    (id, grains)
+                })
                 .collect(),
         )
     }
