@@ -3,14 +3,13 @@
 //! converted, as Salt takes them), `include` and `default_include` read as Salt reads them, each
 //! error printed once, and `--check-config` checking what a start checks.
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use halite::config::{Config, Role};
 use halite::event::Value;
 
-use crate::support::{Lab, running_as_root, stderr, stdout, wait_output};
+use crate::support::{Lab, python_script, running_as_root, stderr, stdout, wait_output};
 
 /// Runs `daemon` on the lab's config until it exits by itself (or 10 s).
 fn run_daemon(lab: &Lab, daemon: &str, args: &[&str]) -> Output {
@@ -407,22 +406,7 @@ fn salt_verdicts(
         .zip(dirs)
         .map(|((role, option, _, _), dir)| serde_json::json!([role.name(), dir.path(), option]))
         .collect();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/config_salt.py");
-    let mut child = Command::new(python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| err.to_string())?;
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin
-            .write_all(serde_json::to_string(&input).unwrap().as_bytes())
-            .unwrap();
-    }
-    let output = wait_output(child, Duration::from_secs(120));
-    assert!(output.status.success(), "{}", stderr(&output));
+    let input = serde_json::to_vec(&input).unwrap();
+    let output = python_script(&python, "config_salt.py", &input);
     Ok(serde_json::from_slice(&output.stdout).unwrap())
 }

@@ -2,7 +2,7 @@
 //! outputters and minion ids, and man pages with their sections. The expected shapes were
 //! captured from Salt 3007.8 (`salt-call --local --out=json`, `salt-run -d`).
 
-use crate::support::{Lab, bin, stderr, stdout};
+use crate::support::{COMMANDS, Lab, bin, stderr, stdout};
 
 /// `salt-call --local --out=json` of `args` in a lab without daemons.
 fn local_json(lab: &Lab, args: &[&str]) -> String {
@@ -157,18 +157,7 @@ fn halite_help_says_what_it_is_and_names_its_seven_commands() {
         .take_while(|line| !line.is_empty())
         .map(|line| line.split_whitespace().next().unwrap())
         .collect();
-    assert_eq!(
-        listed,
-        [
-            "salt-master",
-            "salt-minion",
-            "salt-api",
-            "salt",
-            "salt-call",
-            "salt-run",
-            "salt-key"
-        ]
-    );
+    assert_eq!(listed, COMMANDS);
     assert!(
         text.contains("  salt-run     Run a runner function on the master\n"),
         "{text}"

@@ -6,15 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BINARIES: [&str; 7] = [
-    "salt-master",
-    "salt-minion",
-    "salt-api",
-    "salt",
-    "salt-call",
-    "salt-run",
-    "salt-key",
-];
+use crate::support::COMMANDS;
 
 const UNITS: [&str; 3] = ["salt-master", "salt-minion", "salt-api"];
 
@@ -105,7 +97,7 @@ fn deb_installs_binaries_units_logrotate_and_docs_that_replace_salts_packages() 
         "{}",
         String::from_utf8_lossy(&halite.stderr)
     );
-    for name in BINARIES {
+    for name in COMMANDS {
         let binary = root.join("usr/bin").join(name);
         assert_eq!(
             std::fs::read_link(&binary).unwrap(),

@@ -8,7 +8,7 @@
 //! refuses.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use halite::returners::{self, Returner, ReturnerError};
 use serde_json::json;
 
 use crate::databases::{Mariadb, Postgres, or_skip};
-use crate::support::free_port;
+use crate::support::{free_port, python_script};
 
 /// The returns both sides store, in this order (JSON text, so that both read one key order):
 /// a `test.ping`, a state run with nested dicts and non-ASCII text, a failure with retcode 1, a
@@ -113,14 +113,6 @@ fn salt(
     connect: serde_json::Value,
     steps: &[Value],
 ) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/returners_sql.py");
-    let mut child = Command::new(python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // The data in the steps keeps its key order (serde_json's maps would sort it).
     let request = Value::Map(vec![
         (Value::from("module"), Value::from(module)),
@@ -131,12 +123,10 @@ fn salt(
         ),
         (Value::from("steps"), Value::Array(steps.to_vec())),
     ]);
-    serde_json::to_writer(child.stdin.take().unwrap(), &request).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "Salt's {module} returner: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = python_script(
+        python,
+        "returners_sql.py",
+        &serde_json::to_vec(&request).unwrap(),
     );
     String::from_utf8(output.stdout).unwrap()
 }

@@ -62,6 +62,17 @@ pub struct Lab {
 }
 
 /// Id of the lab's minion.
+/// The seven commands, in the order `halite --help` lists them.
+pub const COMMANDS: [&str; 7] = [
+    "salt-master",
+    "salt-minion",
+    "salt-api",
+    "salt",
+    "salt-call",
+    "salt-run",
+    "salt-key",
+];
+
 pub const MINION_ID: &str = "minion1";
 /// `sha256("minion1")[:10]`, naming the minion's sockets.
 pub const MINION_HASH: &str = "1e9498c860";
@@ -449,6 +460,35 @@ impl Drop for Daemon {
             wait_output(child, Duration::from_secs(5));
         }
     }
+}
+
+/// Runs the Python script `tests/<script>` with `python`, `input` on its stdin; its output,
+/// once it has succeeded (a failure fails the test with its stderr).
+pub fn python_script(python: &Path, script: &str, input: &[u8]) -> Output {
+    let mut child = Command::new(python)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests")
+                .join(script),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot run {}: {err}", python.display()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input)
+        .expect("the script reads its input");
+    let output = child.wait_with_output().expect("the script's output");
+    assert!(
+        output.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }
 
 /// Waits for a child to exit, killing it after `timeout`, and collects its output.

@@ -382,7 +382,8 @@ impl Shared {
     fn fleet(&self) -> Option<Vec<(String, Option<Value>)>> {
         let store = KeyStore::open(&self.config.pki_dir().ok()?).ok()?;
         let cachedir = self.config.cachedir().ok();
-        let grains = |id: &str| Some(MinionData::read(&MinionData::path(cachedir.as_ref()?, id))?.grains);
+        let grains =
+            |id: &str| Some(MinionData::read(&MinionData::path(cachedir.as_ref()?, id))?.grains);
         let accepted = store.ids(KeyState::Accepted).ok()?;
         Some(
             accepted
