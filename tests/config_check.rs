@@ -204,24 +204,45 @@ fn included_files_are_read_and_their_options_checked_naming_their_file() {
 #[test]
 fn check_config_refuses_what_a_start_refuses_with_the_same_message() {
     let no_user = "user: halite-no-such-user\n";
+    // Each case: daemon, master config, minion id line, arguments, and how the error names its
+    // cause.
     let mut cases = vec![
-        ("salt-master", "log_level: loud\n", "", &[][..]),
-        ("salt-master", "log_level_logfile: 5\n", "", &[]),
-        ("salt-master", "", "", &["-l", "loud"]),
-        ("salt-master", no_user, "", &[]),
-        ("salt-minion", "", "id: 'web*'\n", &[]),
+        (
+            "salt-master",
+            "log_level: loud\n",
+            "",
+            &[][..],
+            "option log_level in",
+        ),
+        (
+            "salt-master",
+            "",
+            "",
+            &["--log-file-level", "5"],
+            "--log-file-level 5: ",
+        ),
+        ("salt-master", "", "", &["-l", "loud"], "-l loud: "),
+        ("salt-master", no_user, "", &[], "halite-no-such-user"),
+        ("salt-minion", "", "id: 'web*'\n", &[], "web*"),
         (
             "salt-api",
             "rest_cherrypy:\n  port: 8123\n  ssl_crt: /nonexistent/api.crt\n  ssl_key: /nonexistent/api.key\n",
             "",
             &[],
+            "/nonexistent/api.crt",
         ),
     ];
     if !running_as_root() {
-        cases.push(("salt-master", "user: root\n", "", &[]));
+        cases.push(("salt-master", "user: root\n", "", &[], "user"));
     }
-    for (daemon, master, minion, args) in cases {
-        let lab = Lab::with_config(master, minion);
+    for (daemon, master, minion, args, named) in cases {
+        let lab = Lab::with_config(master, "");
+        if !minion.is_empty() {
+            // In place of the lab's own id, a duplicate key being a YAML error.
+            let file = lab.etc().join("minion");
+            let text = std::fs::read_to_string(&file).unwrap();
+            std::fs::write(&file, text.replace("id: minion1\n", minion)).unwrap();
+        }
         let checked = run_daemon(&lab, daemon, &[args, &["--check-config"]].concat());
         let started = run_daemon(&lab, daemon, args);
         let context = format!("{daemon} {args:?} with {master}{minion}");
@@ -230,6 +251,7 @@ fn check_config_refuses_what_a_start_refuses_with_the_same_message() {
         assert!(checked.stdout.is_empty(), "{context}");
         let error = stderr(&checked);
         assert_eq!(error.lines().count(), 1, "{context}: {error}");
+        assert!(error.contains(named), "{context}: {error}");
         assert!(
             stderr(&started).ends_with(&error),
             "{context}: start said {}, check said {error}",

@@ -81,13 +81,7 @@ impl Setup {
         args: &DaemonArgs,
     ) -> anyhow::Result<Self> {
         config.validate()?;
-        let console = logging::level(
-            common
-                .log_level
-                .as_deref()
-                .or(config.get_str("log_level")?)
-                .unwrap_or("warning"),
-        )?;
+        let console = chosen_level(&config, ("-l", common.log_level.as_deref()), "log_level")?;
         let log_file = match &args.log_file {
             Some(path) => path.clone(),
             None if daemon == Daemon::Api => {
@@ -95,11 +89,10 @@ impl Setup {
             }
             None => config.path("log_file", &format!("/var/log/salt/{}", daemon.name()))?,
         };
-        let file_level = logging::level(
-            args.log_file_level
-                .as_deref()
-                .or(config.get_str("log_level_logfile")?)
-                .unwrap_or("warning"),
+        let file_level = chosen_level(
+            &config,
+            ("--log-file-level", args.log_file_level.as_deref()),
+            "log_level_logfile",
         )?;
         let pid_file = match &args.pid_file {
             Some(path) => Some(path.clone()),
@@ -129,6 +122,24 @@ impl Setup {
             user,
             service,
         })
+    }
+}
+
+/// The log level the command line's `flag` gives, else option `key`, else warning; an unknown
+/// name is refused naming the flag, or the option and its file.
+fn chosen_level(
+    config: &Config,
+    (flag, given): (&str, Option<&str>),
+    key: &str,
+) -> anyhow::Result<LevelFilter> {
+    if let Some(name) = given {
+        return logging::level(name).with_context(|| format!("{flag} {name}"));
+    }
+    match config.get_str(key)? {
+        Some(name) => {
+            logging::level(name).with_context(|| format!("option {key} {}", config.place(key)))
+        }
+        None => Ok(LevelFilter::WARN),
     }
 }
 

@@ -305,16 +305,19 @@ impl Config {
         else {
             return err;
         };
-        let set_in = self.origins.iter().find(|(known, _)| known == key);
-        let place = match set_in {
-            Some((_, None)) => "from the command line".to_owned(),
-            _ => format!("in {}", self.origin(key).display()),
-        };
         ConfigError::Invalid {
             key: key.to_owned(),
-            place,
+            place: self.place(key),
             value,
             expected,
+        }
+    }
+
+    /// Where option `key` is set, for errors: `in FILE` or `from the command line`.
+    pub(crate) fn place(&self, key: &str) -> String {
+        match self.origins.iter().find(|(known, _)| known == key) {
+            Some((_, None)) => "from the command line".to_owned(),
+            _ => format!("in {}", self.origin(key).display()),
         }
     }
 

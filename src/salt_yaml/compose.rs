@@ -292,7 +292,7 @@ impl<'a> Composer<'a> {
         if root.weight > MAX_EXPANDED_BYTES {
             return Err(root
                 .error(format!(
-                    "the document expands to more than {} MiB through its aliases",
+                    "the document is more than {} MiB once built (its text and {NODE_COST} bytes a node, aliases followed); split it into smaller files",
                     MAX_EXPANDED_BYTES >> 20
                 ))
                 .into());
