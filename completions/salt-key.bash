@@ -46,11 +46,11 @@ _salt__key() {
                     return 0
                     ;;
                 --list)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "acc accepted pre un unaccepted rej rejected den denied all" -- "${cur}"))
                     return 0
                     ;;
                 -l)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "acc accepted pre un unaccepted rej rejected den denied all" -- "${cur}"))
                     return 0
                     ;;
                 --accept)

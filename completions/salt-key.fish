@@ -4,7 +4,16 @@ complete -c salt-key -l generate -d 'Write a man page or shell completion script
 bash\t'Bash completion'
 zsh\t'Zsh completion'
 fish\t'Fish completion'"
-complete -c salt-key -s l -l list -d 'List the keys in one state: acc, pre (or un), rej, den, or all' -r
+complete -c salt-key -s l -l list -d 'List the keys in one state: acc, pre (or un), rej, den, or all' -r -f -a "acc\t''
+accepted\t''
+pre\t''
+un\t''
+unaccepted\t''
+rej\t''
+rejected\t''
+den\t''
+denied\t''
+all\t''"
 complete -c salt-key -s a -l accept -d 'Accept the pending keys matching ID (a glob; commas separate several)' -r
 complete -c salt-key -s r -l reject -d 'Reject the pending keys matching ID' -r
 complete -c salt-key -s d -l delete -d 'Delete the keys matching ID, in any state' -r

@@ -157,8 +157,8 @@ _salt_with_minion_ids() {
         local i
         for (( i = 1; i < COMP_CWORD; i++ )); do
             case "${COMP_WORDS[i]}" in
-                =) (( i++ )) ;;
-                -c|--config-dir|-l|--log-level|--generate|--out|--output|--state-output|--state_output|--state-verbose|--state_verbose|--out-indent|--output-indent|--out-file|--output-file|--return|--return_config|--return_kwargs|--no-parse|-b|--batch|--batch-size|--batch-wait|-t|--timeout) [[ ${COMP_WORDS[i+1]} == = ]] || (( i++ )) ;;
+                =) (( ++i < COMP_CWORD )) || { i=-1; break; } ;;
+                -c|--config-dir|-l|--log-level|--generate|--out|--output|--state-output|--state_output|--state-verbose|--state_verbose|--out-indent|--output-indent|--out-file|--output-file|--return|--return_config|--return_kwargs|--no-parse|-b|--batch|--batch-size|--batch-wait|-t|--timeout) [[ ${COMP_WORDS[i+1]} == = ]] || (( ++i < COMP_CWORD )) || { i=-1; break; } ;;
                 -*) ;;
                 *) break ;;
             esac

@@ -298,6 +298,9 @@ fn bash_completion_offers_the_key_stores_minion_ids() {
         "salt-key -a ",
         "salt-key --delete n",
         "salt-key -y -f x",
+        "salt --out ",
+        "salt -t 5 ",
+        "salt-key -l ",
     ];
     let text = complete_lines(
         &lab,
@@ -326,6 +329,13 @@ fn bash_completion_offers_the_key_stores_minion_ids() {
     assert_eq!(offered[5], format!("db1 web1 web2 new1 {HOSTILE_ID}"));
     assert_eq!(offered[6], "new1");
     assert_eq!(offered[7], HOSTILE_ID);
+    // An option's value is the option's: outputters, key states; ids only after it.
+    assert_eq!(offered[8], "nested json yaml txt raw quiet highstate");
+    assert_eq!(offered[9], "db1 web1 web2");
+    assert_eq!(
+        offered[10],
+        "acc accepted pre un unaccepted rej rejected den denied all"
+    );
 }
 
 /// Zsh drives an interactive zsh in a pseudo-terminal, its completion loaded from the

@@ -156,7 +156,7 @@ pub struct OutputArgs {
         long = "out",
         visible_alias = "output",
         value_name = "OUTPUTTER",
-        value_parser = OutputterName,
+        value_parser = Suggested(|| Outputter::names().collect()),
         hide_possible_values = true
     )]
     pub out: Option<String>,
@@ -453,12 +453,13 @@ impl TypedValueParser for FunctionName {
     }
 }
 
-/// The `--out` value: any name parses, so an unknown one gets the outputter's own message;
-/// the outputters' names are its possible values, for the shell completions.
+/// A value any word parses as, so that an unknown one gets the command's own message (Salt's),
+/// with the usual names as its possible values, for the shell completions: outputters for
+/// `--out`, key states for `salt-key -l`.
 #[derive(Debug, Clone, Copy)]
-struct OutputterName;
+pub(super) struct Suggested(pub fn() -> Vec<&'static str>);
 
-impl TypedValueParser for OutputterName {
+impl TypedValueParser for Suggested {
     type Value = String;
 
     fn parse_ref(
@@ -471,6 +472,6 @@ impl TypedValueParser for OutputterName {
     }
 
     fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        Some(Box::new(Outputter::names().map(PossibleValue::new)))
+        Some(Box::new((self.0)().into_iter().map(PossibleValue::new)))
     }
 }

@@ -188,14 +188,15 @@ pub(super) fn bash_minion_ids(command: &clap::Command, out: &mut Vec<u8>) -> std
     }
     if let Some((_, state)) = positional {
         let takes_value: Vec<String> = command.get_opts().flat_map(spellings).collect();
-        // bash splits `--out=json` into `--out`, `=` and `json`.
+        // bash splits `--out=json` into `--out`, `=` and `json`. An option's value being
+        // completed (`i` set to -1) is clap's to complete.
         text.push_str(&format!(
             r#"    if [[ $cur != -* ]]; then
         local i
         for (( i = 1; i < COMP_CWORD; i++ )); do
             case "${{COMP_WORDS[i]}}" in
-                =) (( i++ )) ;;
-                {}) [[ ${{COMP_WORDS[i+1]}} == = ]] || (( i++ )) ;;
+                =) (( ++i < COMP_CWORD )) || {{ i=-1; break; }} ;;
+                {}) [[ ${{COMP_WORDS[i+1]}} == = ]] || (( ++i < COMP_CWORD )) || {{ i=-1; break; }} ;;
                 -*) ;;
                 *) break ;;
             esac

@@ -49,7 +49,14 @@ pub struct Args {
     version: super::args::VersionArgs,
 
     /// List the keys in one state: acc, pre (or un), rej, den, or all
-    #[arg(short = 'l', long = "list", value_name = "STATE", group = "action")]
+    #[arg(
+        short = 'l',
+        long = "list",
+        value_name = "STATE",
+        group = "action",
+        value_parser = super::args::Suggested(|| KeyState::LIST_NAMES.to_vec()),
+        hide_possible_values = true
+    )]
     list: Option<String>,
 
     /// List every key (the default action)

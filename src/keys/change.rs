@@ -79,6 +79,20 @@ impl KeyState {
         KeyState::Denied,
     ];
 
+    /// The words [`Self::for_list`] is usually given, for completions.
+    pub const LIST_NAMES: [&str; 10] = [
+        "acc",
+        "accepted",
+        "pre",
+        "un",
+        "unaccepted",
+        "rej",
+        "rejected",
+        "den",
+        "denied",
+        "all",
+    ];
+
     /// The states `salt-key -l` and `wheel.key.list` name with `acc`, `pre`/`un`, `rej`, `den`
     /// or `all` (and any longer word starting so).
     pub fn for_list(arg: &str) -> Option<Vec<KeyState>> {
