@@ -525,3 +525,44 @@ fn api_acl_refuses_targets_that_reach_other_minions_through_groups_or_unknown_fa
     let answer = post(solo);
     assert_eq!(answer.body, r#"{"return": [{"minion1": true}]}"#);
 }
+
+/// An argument an entry pins is checked as the function gets it: a keyword given twice (in
+/// `arg` and `kwarg`, or in `kwarg` and as a key of the chunk) is checked with the value that
+/// wins, the last. And an entry may name a node group.
+#[test]
+fn api_acl_checks_pinned_arguments_as_the_function_gets_them() {
+    let (_lab, post) = carol_api(
+        "nodegroups:\n  solo: minion1\n",
+        "      - N@solo:\n          - test.ping\n      - minion1:\n          - test.arg:\n              kwargs:\n                x: '^ok$'\n      - '@wheel':\n          - key.finger:\n              kwargs:\n                match: '^minion1$'\n",
+    );
+    let ping = r#"{"client": "local", "tgt": "minion1", "fun": "test.ping"}"#;
+    let wait = crate::support::wait_until(std::time::Duration::from_secs(10), || {
+        post(ping).body == r#"{"return": [{"minion1": true}]}"#
+    });
+    assert!(wait, "an N@ entry allows the minions of its group");
+    // kwarg comes last, so its x is the one test.arg gets.
+    let overridden = post(
+        r#"{"client": "local", "tgt": "minion1", "fun": "test.arg",
+            "arg": [{"__kwarg__": true, "x": "evil"}], "kwarg": {"x": "ok"}}"#,
+    );
+    assert_eq!(overridden.status, 200, "{}", overridden.body);
+    assert!(
+        overridden
+            .body
+            .contains(r#""kwargs": {"x": "ok", "__pub_fun""#),
+        "{}",
+        overridden.body
+    );
+    for body in [
+        // The last of two keyword maps in arg wins: not the pinned value.
+        r#"{"client": "local", "tgt": "minion1", "fun": "test.arg",
+            "arg": [{"__kwarg__": true, "x": "ok"}, {"__kwarg__": true, "x": "evil"}]}"#,
+        // A chunk key naming a parameter comes after kwarg.
+        r#"{"client": "wheel", "fun": "key.finger", "kwarg": {"match": "minion1"}, "match": "*"}"#,
+    ] {
+        let answer = post(body);
+        assert_eq!(answer.status, 401, "{body}: {}", answer.body);
+    }
+    let finger = post(r#"{"client": "wheel", "fun": "key.finger", "kwarg": {"match": "minion1"}}"#);
+    assert_eq!(finger.status, 200, "{}", finger.body);
+}

@@ -22,6 +22,7 @@
 use crate::event::{Value, map_get};
 use crate::py::re::{Anchoring, Regex};
 use crate::py::value::{py_str, repr};
+use crate::salt_yaml::CliArgs;
 
 /// Salt's `fill_auth_list`: the entries of `eauth` (one backend's block of `external_auth`) that
 /// apply to user `name` in `groups`.
@@ -111,14 +112,9 @@ fn match_check(regex: &Value, fun: &str) -> bool {
     })
 }
 
-/// A function's arguments as Salt's checks see them: positional ones, and the keyword ones.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Args<'a> {
-    /// Positional arguments.
-    pub arg: &'a [Value],
-    /// Keyword arguments, a map.
-    pub kwarg: Option<&'a Value>,
-}
+/// A function's arguments as the checks see them: as the function will get them, keyword
+/// arguments given twice merged (the last value wins), so that what is checked is what runs.
+pub(crate) type Args<'a> = &'a CliArgs;
 
 /// Salt's `auth_check` for an execution function: a string entry matching `fun` allows it on
 /// any target; a `{target: functions}` entry allows it when `target_allows(target)` (every
@@ -186,17 +182,17 @@ fn args_check(conditions: &Value, args: Args<'_>) -> bool {
         }
         let positional = map_get(cond, "args").map(entries_of).unwrap_or_default();
         let positional_ok = positional.iter().enumerate().all(|(at, want)| {
-            args.arg
+            args.args
                 .get(at)
                 .is_some_and(|got| want.is_nil() || match_check(want, &py_str(got)))
         });
         let keywords = map_get(cond, "kwargs").and_then(Value::as_map);
         let keywords_ok = keywords.into_iter().flatten().all(|(key, want)| {
-            let got = args.kwarg.and_then(|kwarg| {
-                kwarg
-                    .as_map()
-                    .and_then(|pairs| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v))
-            });
+            let got = args
+                .kwargs
+                .iter()
+                .find(|(name, _)| key.as_str() == Some(name.as_str()))
+                .map(|(_, value)| value);
             got.is_some_and(|got| want.is_nil() || match_check(want, &py_str(got)))
         });
         positional_ok && keywords_ok

@@ -22,7 +22,6 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use super::Shared;
-use super::acl::Args;
 use super::auth::{Authenticated, Call, Session};
 use super::body::Lowstate;
 use super::reply::{Reply, allow};
@@ -346,18 +345,6 @@ impl Job {
             .or_else(|| text(chunk, "expr_form"))
             .unwrap_or("glob");
         let fun = required(chunk, "fun", client)?;
-        let call = Call::Local {
-            tgt,
-            tgt_type,
-            fun,
-            args: call_args(chunk),
-        };
-        if !shared.permitted(session, &call) {
-            return Err(Refusal::new(
-                StatusCode::UNAUTHORIZED,
-                "Authorization error occurred.",
-            ));
-        }
         let mut arg = match map_get(chunk, "arg") {
             None | Some(Value::Nil) => Vec::new(),
             Some(Value::Array(items)) => items.clone(),
@@ -374,6 +361,21 @@ impl Job {
             }
             Some(other) => return Err(Refusal::bad(format!("kwarg must be a map, not {other}"))),
         }
+        let arg = Value::Array(arg);
+        // Checked as the minion will read them, keywords given twice merged.
+        let args = crate::functions::Call::from_load(fun, &arg).args;
+        let call = Call::Local {
+            tgt,
+            tgt_type,
+            fun,
+            args: &args,
+        };
+        if !shared.permitted(session, &call) {
+            return Err(Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                "Authorization error occurred.",
+            ));
+        }
         let mut local = LocalClient::new(&shared.config)
             .map_err(|err| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
         if let Some(timeout) = timeout(chunk)? {
@@ -383,7 +385,7 @@ impl Job {
             tgt: tgt.clone(),
             tgt_type: tgt_type.to_owned(),
             fun: fun.to_owned(),
-            arg: Value::Array(arg),
+            arg,
             ret: text(chunk, "ret").unwrap_or_default().to_owned(),
             user: session.user.clone(),
             jid: None,
@@ -461,7 +463,9 @@ fn published_error(err: ClientError) -> Refusal {
         ClientError::NotDelivered(message) => {
             Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, message)
         }
-        err @ (ClientError::Target(_) | ClientError::Refused(_)) => Refusal::bad(err.to_string()),
+        err @ (ClientError::Target(_)
+        | ClientError::Refused(_)
+        | ClientError::RequestTooLarge { .. }) => Refusal::bad(err.to_string()),
         other => Refusal::master_down(&other),
     }
 }
@@ -554,17 +558,10 @@ fn batch_size(batch: Option<&Value>) -> Result<BatchSize, Refusal> {
 
 /// The arguments of a runner or wheel chunk, read as Salt's clients read them: `arg` (strings
 /// `name=value` are keyword arguments, as on the command line), then `kwarg`, then the chunk's
-/// other keys that name a parameter of the function.
-fn master_args(chunk: &Value, signature: &Signature) -> CliArgs {
+/// other keys that name a parameter of the function (`signature`; none for a function that
+/// does not exist).
+fn master_args(chunk: &Value, signature: Option<&Signature>) -> CliArgs {
     let mut args = CliArgs::default();
-    let keyword = |args: &mut CliArgs, key: String, value: Value| match args
-        .kwargs
-        .iter_mut()
-        .find(|(k, _)| *k == key)
-    {
-        Some((_, slot)) => *slot = value,
-        None => args.kwargs.push((key, value)),
-    };
     let items = match map_get(chunk, "arg") {
         None | Some(Value::Nil) => Vec::new(),
         Some(Value::Array(items)) => items.clone(),
@@ -576,7 +573,7 @@ fn master_args(chunk: &Value, signature: &Signature) -> CliArgs {
                 let parsed = parse_cli_args(&[text.as_str().unwrap_or_default()]);
                 args.args.extend(parsed.args);
                 for (key, value) in parsed.kwargs {
-                    keyword(&mut args, key, value);
+                    args.set_kwarg(key, value);
                 }
             }
             Value::Map(entries)
@@ -586,7 +583,7 @@ fn master_args(chunk: &Value, signature: &Signature) -> CliArgs {
             {
                 for (key, value) in entries {
                     if let Some(key) = key.as_str().filter(|key| *key != "__kwarg__") {
-                        keyword(&mut args, key.to_owned(), value);
+                        args.set_kwarg(key.to_owned(), value);
                     }
                 }
             }
@@ -596,16 +593,17 @@ fn master_args(chunk: &Value, signature: &Signature) -> CliArgs {
     if let Some(Value::Map(entries)) = map_get(chunk, "kwarg") {
         for (key, value) in entries {
             if let Some(key) = key.as_str() {
-                keyword(&mut args, key.to_owned(), value.clone());
+                args.set_kwarg(key.to_owned(), value.clone());
             }
         }
     }
     for (key, value) in chunk.as_map().map(Vec::as_slice).unwrap_or_default() {
         if let Some(key) = key.as_str()
             && !INTERNAL.contains(&key)
-            && (signature.kwargs || signature.params.contains(&key))
+            && signature
+                .is_some_and(|signature| signature.kwargs || signature.params.contains(&key))
         {
-            keyword(&mut args, key.to_owned(), value.clone());
+            args.set_kwarg(key.to_owned(), value.clone());
         }
     }
     args
@@ -634,36 +632,29 @@ async fn close(sink: EventSink) {
     }
 }
 
-/// A chunk's `arg` and `kwarg`, for the ACL's argument conditions.
-fn call_args(chunk: &Value) -> Args<'_> {
-    Args {
-        arg: map_get(chunk, "arg")
-            .and_then(Value::as_array)
-            .map_or(&[], Vec::as_slice),
-        kwarg: map_get(chunk, "kwarg").filter(|kwarg| kwarg.is_map()),
-    }
-}
-
-/// The runner a chunk names, if the caller may run it.
+/// The runner a chunk names and its arguments, if the caller may run it with them.
 fn runner_of(
     shared: &Shared,
     session: &Session,
     chunk: &Value,
     client: &str,
-) -> Result<&'static MasterFunction, Refusal> {
+) -> Result<(&'static MasterFunction, CliArgs), Refusal> {
     let fun = required(chunk, "fun", client)?;
-    if !shared.permitted(session, &Call::Runner(fun, call_args(chunk))) {
+    let runner = crate::runners::find(RUNNERS, fun);
+    let args = master_args(chunk, runner.map(|runner| &runner.signature));
+    if !shared.permitted(session, &Call::Runner(fun, &args)) {
         return Err(Refusal::new(
             StatusCode::UNAUTHORIZED,
             auth_failure(session),
         ));
     }
-    crate::runners::find(RUNNERS, fun).ok_or_else(|| {
+    let runner = runner.ok_or_else(|| {
         Refusal::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("'{fun}' is not available."),
         )
-    })
+    })?;
+    Ok((runner, args))
 }
 
 /// Runs a runner between its `salt/run/<jid>/new` and `…/ret` events, stopped after `limit`.
@@ -698,8 +689,7 @@ fn runner_failure(fun: &str, err: &RunnerError) -> Value {
 
 /// `runner`: the runner's return (`full_return`: its whole `…/ret` event, `{"tag", "data"}`).
 async fn runner(shared: &Shared, session: &Session, chunk: &Value) -> Result<Value, Refusal> {
-    let runner = runner_of(shared, session, chunk, "runner")?;
-    let args = master_args(chunk, &runner.signature);
+    let (runner, args) = runner_of(shared, session, chunk, "runner")?;
     let limit = match timeout(chunk)? {
         Some(limit) => limit,
         None => shared
@@ -735,8 +725,7 @@ async fn runner(shared: &Shared, session: &Session, chunk: &Value) -> Result<Val
 /// `runner_async`: `{"tag": "salt/run/<jid>", "jid"}` at once; the runner runs on, its events
 /// on the bus.
 async fn runner_async(shared: &Shared, session: &Session, chunk: &Value) -> Result<Value, Refusal> {
-    let runner = runner_of(shared, session, chunk, "runner_async")?;
-    let args = master_args(chunk, &runner.signature);
+    let (runner, args) = runner_of(shared, session, chunk, "runner_async")?;
     let limit = shared
         .config
         .get_seconds("rest_timeout", REST_TIMEOUT)
@@ -787,13 +776,14 @@ async fn runner_async(shared: &Shared, session: &Session, chunk: &Value) -> Resu
 /// `salt/wheel/<jid>/new` (without `return` and `success`) and `…/ret`.
 async fn wheel(shared: &Shared, session: &Session, chunk: &Value) -> Result<Value, Refusal> {
     let fun = required(chunk, "fun", "wheel")?;
-    if !shared.permitted(session, &Call::Wheel(fun, call_args(chunk))) {
+    let found = crate::runners::find(WHEELS, fun);
+    let args = master_args(chunk, found.map(|wheel| &wheel.signature));
+    if !shared.permitted(session, &Call::Wheel(fun, &args)) {
         return Err(Refusal::new(
             StatusCode::UNAUTHORIZED,
             auth_failure(session),
         ));
     }
-    let found = crate::runners::find(WHEELS, fun);
     let mut sink = sink(shared).await?;
     let jid = jid::gen_jid();
     let tag = format!("salt/wheel/{jid}");
@@ -810,10 +800,7 @@ async fn wheel(shared: &Shared, session: &Session, chunk: &Value) -> Result<Valu
     new.stamp();
     let fired = fire_stamped(&mut sink, &new).await;
     let called = match found {
-        Some(wheel) => {
-            let args = master_args(chunk, &wheel.signature);
-            (wheel.run)(&shared.config, &mut sink, &args).await
-        }
+        Some(wheel) => (wheel.run)(&shared.config, &mut sink, &args).await,
         None => Err(RunnerError::unavailable(fun, "wheel functions", WHEELS)),
     };
     let (returned, success) = match called {
@@ -904,7 +891,7 @@ mod tests {
             kwargs: false,
             usage: "",
         };
-        let args = master_args(&chunk, &signature);
+        let args = master_args(&chunk, Some(&signature));
         assert_eq!(args.args, vec![Value::from("a")]);
         let keys: Vec<&str> = args.kwargs.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["n", "k", "jid"]);

@@ -152,6 +152,12 @@ impl LocalClient {
         let mut framed = Framed::new(stream, request_codec());
         let mut bytes = Vec::new();
         rmpv::encode::write_value(&mut bytes, request).map_err(|err| io(err.into()))?;
+        if bytes.len() > crate::proto::MAX_MESSAGE {
+            return Err(ClientError::RequestTooLarge {
+                size: bytes.len(),
+                limit: crate::proto::MAX_MESSAGE,
+            });
+        }
         framed.send(bytes::Bytes::from(bytes)).await.map_err(io)?;
         let reply = framed
             .next()

@@ -127,6 +127,16 @@ pub enum ClientError {
     /// The job's target cannot be used (an unknown node group).
     #[error(transparent)]
     Target(#[from] crate::target::TargetError),
+    /// The request is larger than the master takes.
+    #[error(
+        "the request is {size} bytes packed, over the {limit} bytes the master takes; target fewer minions or send less data"
+    )]
+    RequestTooLarge {
+        /// Its packed size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The event is larger than the configured `max_event_size`.
     #[error(
         "event {tag} is {size} bytes packed, over max_event_size ({limit}); send less data or raise max_event_size"

@@ -592,7 +592,8 @@ pub struct Call {
 
 impl Call {
     /// A call from a job's `arg` list, where a map with `__kwarg__: True` holds keyword
-    /// arguments, as Salt publishes them.
+    /// arguments, as Salt publishes them; a keyword given twice takes its last value, as
+    /// Salt's minion reads it.
     pub fn from_load(fun: &str, arg: &Value) -> Self {
         let mut args = CliArgs::default();
         for item in arg.as_array().map(Vec::as_slice).unwrap_or_default() {
@@ -603,7 +604,7 @@ impl Call {
                     for (key, value) in entries {
                         let key = crate::py::value::py_str(key).into_owned();
                         if key != "__kwarg__" {
-                            args.kwargs.push((key, value.clone()));
+                            args.set_kwarg(key, value.clone());
                         }
                     }
                 }

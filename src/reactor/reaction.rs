@@ -205,7 +205,7 @@ impl Reaction {
                 if !positional[..taken.min(positional.len())].contains(&key.as_str())
                     && !RESERVED.contains(&key.as_str())
                 {
-                    args.kwargs.push((key.clone(), value.clone()));
+                    args.set_kwarg(key.clone(), value.clone());
                 }
             }
         }
@@ -291,7 +291,7 @@ pub fn order(reactions: &mut [Reaction]) {
 
 fn push_kwargs(args: &mut CliArgs, entries: &[(Value, Value)]) {
     for (key, value) in entries {
-        args.kwargs.push((py_str(key).into_owned(), value.clone()));
+        args.set_kwarg(py_str(key).into_owned(), value.clone());
     }
 }
 

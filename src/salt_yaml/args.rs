@@ -21,6 +21,17 @@ pub struct CliArgs {
     pub kwargs: Vec<(String, Value)>,
 }
 
+impl CliArgs {
+    /// Sets keyword argument `key`: a key already given keeps its place and takes this value,
+    /// as a Python dict's update does, so a later value always wins.
+    pub fn set_kwarg(&mut self, key: String, value: Value) {
+        match self.kwargs.iter_mut().find(|(known, _)| *known == key) {
+            Some((_, slot)) => *slot = value,
+            None => self.kwargs.push((key, value)),
+        }
+    }
+}
+
 /// Parses one CLI argument the way Salt's `yamlify_arg` does.
 ///
 /// The text is loaded as YAML with Salt's loader (see [`load`](super::load)) and the result kept
@@ -91,10 +102,7 @@ pub fn parse_cli_args_no_parse<S: AsRef<str>, N: AsRef<str>>(raw: &[S], no_parse
                 } else {
                     yamlify_arg(text)
                 };
-                match parsed.kwargs.iter_mut().find(|(k, _)| k == key) {
-                    Some((_, slot)) => *slot = value,
-                    None => parsed.kwargs.push((key.to_owned(), value)),
-                }
+                parsed.set_kwarg(key.to_owned(), value);
             }
             None => parsed.args.push(condition(yamlify_arg(arg))),
         }

@@ -80,9 +80,23 @@ fn expand(
                 return Ok(None);
             }
             let mut words = Vec::new();
+            // The groups a target names, however often, add at most MAX_WRITTEN_OUT to it.
+            let mut added = 0;
             for word in text.split_whitespace() {
                 match group_name(word) {
-                    Some(name) => words.push(groups.parenthesized(name, &mut Vec::new())?),
+                    Some(name) => {
+                        let group = groups.parenthesized(name, &mut Vec::new())?;
+                        added += group.len();
+                        if added > MAX_WRITTEN_OUT {
+                            return Err(TargetError::BadCompound {
+                                target: format!("{:.80}…", text),
+                                reason: format!(
+                                    "its node groups written out are over {MAX_WRITTEN_OUT} bytes; name each group once"
+                                ),
+                            });
+                        }
+                        words.push(group);
+                    }
                     None => words.push(word.to_owned()),
                 }
             }
@@ -270,6 +284,17 @@ mod tests {
         let err = expand(&Value::from("g0"), "nodegroup", Some(&doubling), "/m").unwrap_err();
         assert!(err.to_string().contains("nodegroup g0 in /m"), "{err}");
         assert!(err.to_string().contains("over 65536 bytes"), "{err}");
+        // One group named over and over in the target itself adds no more than one group may.
+        let big = crate::salt_yaml::load(&format!("{{big: [{}]}}", vec!["m"; 10_000].join(", ")))
+            .unwrap();
+        let repeated = format!("{}m1", "N@big or ".repeat(2));
+        assert!(expand(&Value::from(repeated), "compound", Some(&big), "/m").is_ok());
+        let repeated = format!("{}m1", "N@big or ".repeat(2_000));
+        let err = expand(&Value::from(repeated), "compound", Some(&big), "/m").unwrap_err();
+        assert!(
+            err.to_string().contains("written out are over 65536"),
+            "{err}"
+        );
         let none = expand(&Value::from("web"), "nodegroup", None, "/etc/salt/master");
         assert!(none.unwrap_err().to_string().contains("unavailable"));
     }

@@ -12,15 +12,9 @@ fn target_allows(valid: &str) -> bool {
     matches!(valid, "web*" | "G@os:Debian")
 }
 
-/// Salt's split of a publish's `arg`: a trailing map with `__kwarg__` holds the keywords.
-fn split(arg: &[Value]) -> Args<'_> {
-    match arg.split_last() {
-        Some((last, rest)) if map_get(last, "__kwarg__").is_some() => Args {
-            arg: rest,
-            kwarg: Some(last),
-        },
-        _ => Args { arg, kwarg: None },
-    }
+/// A publish's `arg` as the check reads it: a map with `__kwarg__` holds keywords.
+fn split(arg: &Value) -> CliArgs {
+    crate::functions::Call::from_load("", arg).args
 }
 
 #[test]
@@ -38,9 +32,9 @@ fn function_checks_answer_as_salts() {
             .as_array()
             .unwrap();
         let got = match kind {
-            "local" => local_allowed(list, fun, split(arg.as_array().unwrap()), target_allows),
-            "spec-runner" => special_allowed(list, "runner", fun, Args::default()),
-            "spec-wheel" => special_allowed(list, "wheel", fun, Args::default()),
+            "local" => local_allowed(list, fun, &split(arg), target_allows),
+            "spec-runner" => special_allowed(list, "runner", fun, &CliArgs::default()),
+            "spec-wheel" => special_allowed(list, "wheel", fun, &CliArgs::default()),
             other => panic!("unknown kind {other}"),
         };
         assert_eq!(got, want.as_bool().unwrap(), "{case}");

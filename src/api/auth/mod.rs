@@ -33,8 +33,8 @@ use crate::config::{Config, ConfigError};
 use crate::event::{Value, map_get};
 use crate::keys::{KeyState, KeyStore};
 use crate::proto::minion_data::MinionData;
+use crate::target::Facts;
 use crate::target::nodegroup::NodeGroups;
-use crate::target::{Facts, Target};
 use eauth::{FailureTime, Identity};
 
 /// Salt's `token_expire` default: 12 hours.
@@ -310,18 +310,18 @@ impl Shared {
                 args,
             } => {
                 // The minions targeted are only looked for when a `{target: …}` entry asks:
-                // plain function entries need no scan of the keys and the grains. Node groups
-                // are written out from the configuration the job is published with; a target
+                // plain function entries need no scan of the keys and the grains. Node groups,
+                // in the target and in entries, are written out from the configuration the job
+                // is published with; a target
                 // that cannot be read, or an entry that cannot, allows nothing. A minion counts
                 // as targeted unless it certainly is not (the API knows no pillar), and as
                 // allowed only when it certainly is.
+                let groups = NodeGroups::configured(&self.config);
                 let fleet = std::cell::OnceCell::new();
                 let targeted = std::cell::OnceCell::new();
                 let targeted = || {
                     targeted.get_or_init(|| {
-                        let target = NodeGroups::configured(&self.config)
-                            .target(tgt, tgt_type)
-                            .ok()?;
+                        let target = groups.target(tgt, tgt_type).ok()?;
                         let fleet = fleet.get_or_init(|| self.fleet()).as_ref()?;
                         Some(
                             fleet
@@ -337,7 +337,7 @@ impl Shared {
                     let Some(minions) = targeted() else {
                         return false;
                     };
-                    let Ok(valid) = Target::new(&Value::from(valid), "compound") else {
+                    let Ok(valid) = groups.target(&Value::from(valid), "compound") else {
                         return false;
                     };
                     minions.iter().all(|(id, grains)| {
