@@ -16,6 +16,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::level_filters::LevelFilter;
 
+use super::syslog::LogTarget;
 use super::{CommonArgs, DaemonArgs, Exit, Runtime, execute, logging, notify, report};
 use crate::api::Api;
 use crate::config::{Config, Role};
@@ -57,7 +58,7 @@ impl Daemon {
 struct Setup {
     config: Config,
     console: LevelFilter,
-    log_file: PathBuf,
+    log_file: LogTarget,
     file_level: LevelFilter,
     pid_file: Option<PathBuf>,
     /// The configured `user` to become once bound; none when there is no one else to become.
@@ -89,11 +90,16 @@ impl Setup {
                 .unwrap_or("warning"),
         )?;
         let log_file = match &args.log_file {
-            Some(path) => path.clone(),
-            None if daemon == Daemon::Api => {
-                config.path("api_logfile", &format!("/var/log/salt/{}", daemon.name()))?
+            Some(path) => LogTarget::parse("--log-file", path.to_str(), || Ok(path.clone()))?,
+            None => {
+                let key = match daemon {
+                    Daemon::Api => "api_logfile",
+                    Daemon::Master | Daemon::Minion => "log_file",
+                };
+                LogTarget::parse(key, config.get_str(key)?, || {
+                    Ok(config.path(key, &format!("/var/log/salt/{}", daemon.name()))?)
+                })?
             }
-            None => config.path("log_file", &format!("/var/log/salt/{}", daemon.name()))?,
         };
         let file_level = logging::level(
             args.log_file_level
