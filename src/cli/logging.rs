@@ -444,10 +444,7 @@ pub(crate) fn flush() {
 fn open_log(path: &Path) -> anyhow::Result<(std::fs::File, Option<String>)> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
     if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o750)
-            .create(dir)
+        crate::config::create_dir_all(std::fs::DirBuilder::new().recursive(true).mode(0o750), dir)
             .with_context(|| format!("cannot create log directory {}", dir.display()))?;
     }
     let file = crate::config::open_plain_file(
