@@ -264,7 +264,7 @@ fn replace_in_config(lab: &Lab, role: &str, old: &str, new: &str) {
 #[test]
 fn check_config_reports_what_this_host_would_trip_over_changing_nothing() {
     type Case = (&'static str, fn(&Lab) -> String);
-    let cases: [Case; 5] = [
+    let cases: [Case; 6] = [
         ("salt-master", |lab| {
             std::fs::write(lab.path().join("pki"), "").unwrap();
             let root = lab.path().display();
@@ -301,6 +301,13 @@ fn check_config_reports_what_this_host_would_trip_over_changing_nothing() {
                 "interface: 192.0.2.1\n",
             );
             "interface 192.0.2.1 is not an address of this host (Cannot assign requested address (os error 99)); set interface to an address of this host, or 0.0.0.0 for all".to_owned()
+        }),
+        ("salt-api", |lab| {
+            lab.append_config(
+                "master",
+                "rest_cherrypy:\n  host: 192.0.2.1\n  port: 8123\n  disable_ssl: True\n",
+            );
+            "rest_cherrypy.host 192.0.2.1 is not an address of this host (Cannot assign requested address (os error 99)); set rest_cherrypy.host to an address of this host, or 0.0.0.0 for all".to_owned()
         }),
         ("salt-master", |lab| corrupt_key(lab, "master")),
         ("salt-minion", |lab| corrupt_key(lab, "minion")),

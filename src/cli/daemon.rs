@@ -275,8 +275,9 @@ fn check_config(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> ExitC
 }
 
 /// What a start would trip over on this host, found without creating or changing anything: a
-/// directory it writes that is a file or not writable by the user it runs as, an `interface`
-/// that is not an address of this host, its own key that it cannot load.
+/// directory it writes that is a file or not writable by the user it runs as, an address to
+/// listen on (`interface`, `rest_cherrypy.host`) that is not this host's, its own key that it
+/// cannot load.
 fn host_problems(daemon: Daemon, setup: &Setup) -> Vec<String> {
     let config = &setup.config;
     let mut problems = Vec::new();
@@ -319,16 +320,26 @@ fn host_problems(daemon: Daemon, setup: &Setup) -> Vec<String> {
             ));
         }
     }
-    if daemon == Daemon::Master
-        && let Ok(Some(interface)) = config.get_str("interface")
-    {
-        let fix = "set interface to an address of this host, or 0.0.0.0 for all";
-        match interface.parse::<std::net::IpAddr>() {
-            Err(_) => problems.push(format!("interface {interface} is not an IP address; {fix}")),
+    // Where the daemon listens, by binding a free port there.
+    let listen = match daemon {
+        Daemon::Master => config
+            .get_str("interface")
+            .ok()
+            .flatten()
+            .map(|interface| ("interface", interface.parse().map_err(|_| interface))),
+        Daemon::Api => crate::api::ApiOptions::from_config(config)
+            .ok()
+            .map(|options| ("rest_cherrypy.host", Ok(options.address.ip()))),
+        Daemon::Minion => None,
+    };
+    if let Some((option, address)) = listen {
+        let fix = format!("set {option} to an address of this host, or 0.0.0.0 for all");
+        match address {
+            Err(text) => problems.push(format!("{option} {text} is not an IP address; {fix}")),
             Ok(address) => {
                 if let Err(err) = std::net::TcpListener::bind((address, 0)) {
                     problems.push(format!(
-                        "interface {interface} is not an address of this host ({err}); {fix}"
+                        "{option} {address} is not an address of this host ({err}); {fix}"
                     ));
                 }
             }

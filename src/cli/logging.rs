@@ -513,6 +513,39 @@ mod tests {
         );
     }
 
+    /// Lines a writer gives up (a syslog away) are counted, and told once it takes lines again.
+    #[test]
+    fn lines_the_writer_gave_up_are_counted_and_told() {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let queue = {
+            let (written, up) = (written.clone(), up.clone());
+            LineQueue::start("test-log", console_notice, move |line| {
+                let taken = up.load(std::sync::atomic::Ordering::SeqCst);
+                if taken {
+                    written
+                        .lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(line).into_owned());
+                }
+                taken
+            })
+        };
+        queue.push(b"lost 1\n");
+        queue.push(b"lost 2\n");
+        queue.flush();
+        up.store(true, std::sync::atomic::Ordering::SeqCst);
+        queue.push(b"after\n");
+        queue.flush();
+        assert_eq!(
+            *written.lock().unwrap(),
+            [
+                "[WARNING ] dropped 2 console log lines: stderr was not read in time (the log file has them)\n",
+                "after\n"
+            ]
+        );
+    }
+
     #[test]
     fn a_line_larger_than_the_budget_still_goes_alone() {
         let console = LineQueue::new(console_notice);

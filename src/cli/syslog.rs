@@ -394,6 +394,36 @@ mod tests {
         }
     }
 
+    /// A stream keeps each line's newline; a unix socket that is a stream is written as one.
+    #[test]
+    fn streams_carry_lines_ended_by_a_newline() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stream.sock");
+        let unix = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        for (url, accept) in [
+            (
+                format!("file://{}", path.display()),
+                Box::new(|| Box::new(unix.accept().unwrap().0) as Box<dyn Read>)
+                    as Box<dyn Fn() -> Box<dyn Read>>,
+            ),
+            (
+                format!("tcp://127.0.0.1:{port}/LOG_DAEMON"),
+                Box::new(|| Box::new(tcp.accept().unwrap().0) as Box<dyn Read>),
+            ),
+        ] {
+            let mut sender = Sender::new(Syslog::parse("log_file", &url).unwrap().unwrap());
+            assert!(sender.send(b"<30>one\n"), "{url}");
+            assert!(sender.send(b"<30>two\n"), "{url}");
+            drop(sender);
+            let mut received = String::new();
+            accept().read_to_string(&mut received).unwrap();
+            assert_eq!(received, "<30>one\n<30>two\n", "{url}");
+        }
+    }
+
     #[test]
     fn a_syslog_away_costs_one_try_per_wait_not_one_per_line() {
         let dir = tempfile::tempdir().unwrap();
