@@ -226,6 +226,12 @@ fn check_config_refuses_what_a_start_refuses_with_the_same_message() {
         ("salt-minion", "", "id: 'web*'\n", &[], "web*"),
         (
             "salt-api",
+            "api_logfile: udp://localhost/LOG_NOPE\n",
+            "",
+            &[],
+        ),
+        (
+            "salt-api",
             "rest_cherrypy:\n  port: 8123\n  ssl_crt: /nonexistent/api.crt\n  ssl_key: /nonexistent/api.key\n",
             "",
             &[],
@@ -262,6 +268,125 @@ fn check_config_refuses_what_a_start_refuses_with_the_same_message() {
             "{context}: nothing was bound"
         );
     }
+}
+
+/// Replaces `old` by `new` in the lab's `role` config.
+fn replace_in_config(lab: &Lab, role: &str, old: &str, new: &str) {
+    let file = lab.etc().join(role);
+    let config = std::fs::read_to_string(&file).unwrap();
+    assert!(config.contains(old), "{config}");
+    std::fs::write(file, config.replace(old, new)).unwrap();
+}
+
+/// Beyond the options, `--check-config` finds what a start on this host would trip over, each
+/// in one line naming the option or file and the fix, and creates or changes nothing: a file
+/// where a directory goes (which the start names too, rather than "File exists"), a directory
+/// the daemon's user cannot write, an `interface` not of this host, a key file it cannot load.
+#[test]
+fn check_config_reports_what_this_host_would_trip_over_changing_nothing() {
+    type Case = (&'static str, fn(&Lab) -> String);
+    let cases: [Case; 6] = [
+        ("salt-master", |lab| {
+            std::fs::write(lab.path().join("pki"), "").unwrap();
+            let root = lab.path().display();
+            format!(
+                "pki_dir {root}/pki/master: {root}/pki is a file, not a directory; move the file away or set pki_dir to another path"
+            )
+        }),
+        ("salt-master", |lab| {
+            let dir = lab.path().join("piddir");
+            std::fs::create_dir(&dir).unwrap();
+            let pidfile = format!("pidfile: {}/master.pid\n", dir.display());
+            let user = if running_as_root() {
+                // Root becomes `user`, who cannot write root's 0755 directory.
+                lab.append_config("master", &format!("user: nobody\n{pidfile}"));
+                "nobody".to_owned()
+            } else {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+                lab.append_config("master", &pidfile);
+                let uid = nix::unistd::Uid::effective();
+                nix::unistd::User::from_uid(uid).unwrap().unwrap().name
+            };
+            format!(
+                "pidfile {} is not writable by user {user}, whom the daemon runs as; make it writable by {user} or set pidfile to another path",
+                dir.display()
+            )
+        }),
+        ("salt-master", |lab| {
+            // TEST-NET-1: an address no host of a test run has.
+            replace_in_config(
+                lab,
+                "master",
+                "interface: 127.0.0.1\n",
+                "interface: 192.0.2.1\n",
+            );
+            "interface 192.0.2.1 is not an address of this host (Cannot assign requested address (os error 99)); set interface to an address of this host, or 0.0.0.0 for all".to_owned()
+        }),
+        ("salt-api", |lab| {
+            lab.append_config(
+                "master",
+                "rest_cherrypy:\n  host: 192.0.2.1\n  port: 8123\n  disable_ssl: True\n",
+            );
+            "rest_cherrypy.host 192.0.2.1 is not an address of this host (Cannot assign requested address (os error 99)); set rest_cherrypy.host to an address of this host, or 0.0.0.0 for all".to_owned()
+        }),
+        ("salt-master", |lab| corrupt_key(lab, "master")),
+        ("salt-minion", |lab| corrupt_key(lab, "minion")),
+    ];
+    fn corrupt_key(lab: &Lab, role: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = lab.path().join("pki").join(role);
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join(format!("{role}.pem"));
+        std::fs::write(&key, "not a key\n").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).unwrap();
+        format!(
+            "{} is not a valid key file (no PEM block); move it away to have a new key created",
+            key.display()
+        )
+    }
+    for (daemon, prepare) in cases {
+        let lab = Lab::new();
+        let expected = prepare(&lab);
+        let listed = || walkdir(lab.path());
+        let before = listed();
+        let output = run_daemon(&lab, daemon, &["--check-config"]);
+        assert_eq!(output.status.code(), Some(1), "{daemon}: {expected}");
+        assert!(output.stdout.is_empty(), "{expected}");
+        assert_eq!(stderr(&output), format!("error: {expected}\n"));
+        assert_eq!(listed(), before, "{expected}: nothing created");
+    }
+
+    // The start names the file in the way, not "File exists".
+    let lab = Lab::new();
+    std::fs::write(lab.path().join("pki"), "").unwrap();
+    let output = run_daemon(&lab, "salt-master", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!(
+            "{}/pki is a file, not a directory; move that file away, or set pki_dir to a directory",
+            lab.path().display()
+        )),
+        "{err}"
+    );
+}
+
+/// Every path under `dir`, sorted.
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.is_symlink() {
+                pending.push(path.clone());
+            }
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    paths
 }
 
 /// As Salt's daemons do, halite's start on the defaults when the config file is missing, and

@@ -1,6 +1,6 @@
 //! The daemons under a service manager: systemd's notifications (`READY=1` once the sockets
 //! accept, `STOPPING=1`, `WATCHDOG=1`) read from a `NOTIFY_SOCKET` the test owns, and the
-//! shipped logrotate file rotating a running daemon's log.
+//! shipped logrotate file rotating a running daemon's log, and the log sent to syslog.
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -226,4 +226,96 @@ fn log_rotated_with_the_shipped_logrotate_file_goes_on_in_a_new_file() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640);
+}
+
+/// Points the lab master's `log_file` at `value`.
+fn set_master_log_file(lab: &Lab, value: &str) {
+    let path = lab.etc().join("master");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let own = format!("log_file: {}/log/master\n", lab.path().display());
+    assert!(config.contains(&own));
+    std::fs::write(&path, config.replace(&own, &format!("log_file: {value}\n"))).unwrap();
+}
+
+/// Receives lines from `recv` until one holds `what` (10 s at most).
+fn receive_until(mut recv: impl FnMut(&mut [u8]) -> std::io::Result<usize>, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0_u8; 65536];
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(len) = recv(&mut buf) {
+            let line = String::from_utf8_lossy(&buf[..len]).into_owned();
+            if line.contains(what) {
+                return line;
+            }
+            seen.push(line);
+        }
+    }
+    panic!("no line with {what:?}; received {seen:#?}");
+}
+
+/// As Salt, a `log_file` URL sends the daemon's log to syslog: a unix socket (`LOG_USER`
+/// without a facility), UDP with the facility named; a reopen (SIGHUP) leaves it be, a syslog
+/// away costs log lines, never the start, and an unknown facility is refused at start.
+#[test]
+fn log_file_as_a_syslog_url_sends_the_log_to_syslog() {
+    let mut lab = Lab::new();
+    let path = lab.path().join("log.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    set_master_log_file(&lab, &format!("file://{}", path.display()));
+    let pid = lab.start_master().pid();
+    // LOG_USER (1) at info (6): 14. One datagram per line, without its newline.
+    let line = receive_until(|buf| socket.recv(buf), "is up");
+    assert!(line.starts_with("<14>"), "{line}");
+    assert!(line.contains(&format!("][INFO    ][{pid}] ")), "{line}");
+    assert!(!line.ends_with('\n'), "{line:?}");
+    assert!(!lab.path().join("log").exists(), "no log file was made");
+    let master = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap());
+    nix::sys::signal::kill(master, nix::sys::signal::Signal::SIGHUP).unwrap();
+    // Not a minion: the master logs the refused connection at debug (7).
+    drop(std::net::TcpStream::connect(("127.0.0.1", ret_port(&lab))).unwrap());
+    let line = receive_until(|buf| socket.recv(buf), "refused a connection");
+    assert!(line.starts_with("<15>"), "{line}");
+    let (status, _) = lab.take_daemon().stop();
+    assert!(status.success(), "{status:?}");
+
+    let mut lab = Lab::new();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let port = socket.local_addr().unwrap().port();
+    set_master_log_file(&lab, &format!("udp://127.0.0.1:{port}/LOG_LOCAL0"));
+    lab.start_master();
+    // LOG_LOCAL0 (16) at info: 16 * 8 + 6.
+    let line = receive_until(|buf| socket.recv(buf), "is up");
+    assert!(line.starts_with("<134>"), "{line}");
+    lab.take_daemon().stop();
+
+    let mut lab = Lab::new();
+    let away = format!("file://{}/nobody.sock", lab.path().display());
+    set_master_log_file(&lab, &away);
+    lab.start_master();
+    let (status, err) = lab.take_daemon().stop();
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(
+        err.contains(&format!("cannot send log lines to syslog at {away}: ")),
+        "{err}"
+    );
+
+    let lab = Lab::new();
+    set_master_log_file(&lab, "udp://127.0.0.1/LOG_NOPE");
+    let output = lab.cmd("salt-master").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(
+            "error: log_file udp://127.0.0.1/LOG_NOPE: unknown syslog facility LOG_NOPE; end the URL with one of LOG_KERN, LOG_USER, "
+        ),
+        "{err}"
+    );
 }

@@ -91,8 +91,5 @@ fn slow_policy(config: &Config) -> Result<SlowPolicy, ConfigError> {
 
 fn create_sock_dir(path: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(path)
+    crate::config::create_dir_all(std::fs::DirBuilder::new().recursive(true).mode(0o755), path)
 }

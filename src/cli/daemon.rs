@@ -16,6 +16,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::level_filters::LevelFilter;
 
+use super::syslog::LogTarget;
 use super::{CommonArgs, DaemonArgs, Exit, Runtime, execute, logging, notify, report};
 use crate::api::Api;
 use crate::config::{Config, Role};
@@ -57,7 +58,7 @@ impl Daemon {
 struct Setup {
     config: Config,
     console: LevelFilter,
-    log_file: PathBuf,
+    log_file: LogTarget,
     file_level: LevelFilter,
     pid_file: Option<PathBuf>,
     /// The configured `user` to become once bound; none when there is no one else to become.
@@ -83,11 +84,16 @@ impl Setup {
         config.validate()?;
         let console = chosen_level(&config, ("-l", common.log_level.as_deref()), "log_level")?;
         let log_file = match &args.log_file {
-            Some(path) => path.clone(),
-            None if daemon == Daemon::Api => {
-                config.path("api_logfile", &format!("/var/log/salt/{}", daemon.name()))?
+            Some(path) => LogTarget::parse("--log-file", path.to_str(), || Ok(path.clone()))?,
+            None => {
+                let key = match daemon {
+                    Daemon::Api => "api_logfile",
+                    Daemon::Master | Daemon::Minion => "log_file",
+                };
+                LogTarget::parse(key, config.get_str(key)?, || {
+                    Ok(config.path(key, &format!("/var/log/salt/{}", daemon.name()))?)
+                })?
             }
-            None => config.path("log_file", &format!("/var/log/salt/{}", daemon.name()))?,
         };
         let file_level = chosen_level(
             &config,
@@ -250,8 +256,9 @@ fn check_config(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> ExitC
         Err(err) => return report(err),
     };
     let mut problems = Vec::new();
-    if let Err(err) = Setup::new(daemon, config.clone(), common, args) {
-        problems.push(super::describe(&err));
+    match Setup::new(daemon, config.clone(), common, args) {
+        Ok(setup) => problems.extend(host_problems(daemon, &setup)),
+        Err(err) => problems.push(super::describe(&err)),
     }
     problems.extend(config.warnings().iter().map(ToString::to_string));
     let reactor = crate::reactor::rules::Rules::from_config(&config);
@@ -278,6 +285,125 @@ fn check_config(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> ExitC
     }
 }
 
+/// What a start would trip over on this host, found without creating or changing anything: a
+/// directory it writes that is a file or not writable by the user it runs as, an address to
+/// listen on (`interface`, `rest_cherrypy.host`) that is not this host's, its own key that it
+/// cannot load.
+fn host_problems(daemon: Daemon, setup: &Setup) -> Vec<String> {
+    let config = &setup.config;
+    let mut problems = Vec::new();
+    // With `user`, the daemon hands pki_dir, cachedir and sock_dir to that user itself; the
+    // log and pid file directories it must be able to write as they are (to reopen the log, to
+    // remove the pid file).
+    let mut dirs = vec![("cachedir", config.cachedir().ok(), true)];
+    if daemon != Daemon::Api {
+        dirs.push(("pki_dir", config.pki_dir().ok(), true));
+        if !config.tcp_mode().unwrap_or(false) {
+            dirs.push(("sock_dir", config.sock_dir().ok(), true));
+        }
+    }
+    let (log_option, pid_option) = match daemon {
+        Daemon::Api => ("api_logfile", "api_pidfile"),
+        Daemon::Master | Daemon::Minion => ("log_file", "pidfile"),
+    };
+    if let LogTarget::File(path) = &setup.log_file {
+        dirs.push((log_option, path.parent().map(Path::to_owned), false));
+    }
+    if let Some(path) = &setup.pid_file {
+        dirs.push((pid_option, path.parent().map(Path::to_owned), false));
+    }
+    for (option, dir, handed_over) in dirs {
+        let Some(dir) = dir.filter(|dir| !dir.as_os_str().is_empty()) else {
+            continue;
+        };
+        if let Some(file) = crate::config::file_in_the_way(&dir) {
+            problems.push(format!(
+                "{option} {}: {} is a file, not a directory; move the file away or set {option} to another path",
+                dir.display(),
+                file.display()
+            ));
+        } else if dir.is_dir()
+            && let Some(user) = unwritable_by(&dir, setup.user.as_ref(), handed_over)
+        {
+            problems.push(format!(
+                "{option} {} is not writable by user {user}, whom the daemon runs as; make it writable by {user} or set {option} to another path",
+                dir.display()
+            ));
+        }
+    }
+    // Where the daemon listens, by binding a free port there.
+    let listen = match daemon {
+        Daemon::Master => config
+            .get_str("interface")
+            .ok()
+            .flatten()
+            .map(|interface| ("interface", interface.parse().map_err(|_| interface))),
+        Daemon::Api => crate::api::ApiOptions::from_config(config)
+            .ok()
+            .map(|options| ("rest_cherrypy.host", Ok(options.address.ip()))),
+        Daemon::Minion => None,
+    };
+    if let Some((option, address)) = listen {
+        let fix = format!("set {option} to an address of this host, or 0.0.0.0 for all");
+        match address {
+            Err(text) => problems.push(format!("{option} {text} is not an IP address; {fix}")),
+            Ok(address) => {
+                if let Err(err) = std::net::TcpListener::bind((address, 0)) {
+                    problems.push(format!(
+                        "{option} {address} is not an address of this host ({err}); {fix}"
+                    ));
+                }
+            }
+        }
+    }
+    let key = match daemon {
+        Daemon::Master => Some("master"),
+        Daemon::Minion => Some("minion"),
+        Daemon::Api => None,
+    };
+    if let (Some(name), Ok(pki_dir)) = (key, config.pki_dir())
+        && let Err(err) = crate::keys::KeyPair::check(&pki_dir, name)
+    {
+        problems.push(err.to_string());
+    }
+    problems
+}
+
+/// The name of the user the daemon runs as when it cannot write `dir`: this user (by
+/// `access(2)`) without a `user` to become, else that user (by the directory's owner and mode),
+/// unless the daemon hands `dir` to it.
+fn unwritable_by(dir: &Path, user: Option<&User>, handed_over: bool) -> Option<String> {
+    use nix::unistd::{AccessFlags, Group, access};
+    use std::os::unix::fs::MetadataExt;
+    let Some(user) = user else {
+        access(dir, AccessFlags::W_OK | AccessFlags::X_OK).err()?;
+        let uid = Uid::effective();
+        return Some(match User::from_uid(uid) {
+            Ok(Some(me)) => me.name,
+            _ => uid.to_string(),
+        });
+    };
+    if handed_over || user.uid.is_root() {
+        return None;
+    }
+    let meta = std::fs::metadata(dir).ok()?;
+    let member = || {
+        meta.gid() == user.gid.as_raw()
+            || Group::from_gid(meta.gid().into())
+                .ok()
+                .flatten()
+                .is_some_and(|group| group.mem.contains(&user.name))
+    };
+    let needed = if meta.uid() == user.uid.as_raw() {
+        0o300
+    } else if member() {
+        0o030
+    } else {
+        0o003
+    };
+    (meta.mode() & needed != needed).then(|| user.name.clone())
+}
+
 /// After binding: write the pid file, switch to the configured `user`, then tell the service
 /// manager the daemon is ready (its sockets listen: connections queue until served).
 fn finish_setup(
@@ -287,7 +413,7 @@ fn finish_setup(
 ) -> anyhow::Result<()> {
     if let Some(path) = pid_file {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
+            crate::config::create_dir_all(std::fs::DirBuilder::new().recursive(true), dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         use std::io::Write;

@@ -1,12 +1,13 @@
 //! Logging in Salt's formats: `[WARNING ] message` on the console, and timestamped lines with
 //! the module and process id in a daemon's log file.
 //!
-//! A daemon's console lines go through a [`QueuedConsole`]: a stderr that nobody reads (a full
+//! A daemon's console lines go through a [`LineQueue`]: a stderr that nobody reads (a full
 //! pipe) then costs console lines, counted and told, never the daemon's threads.
 //!
 //! A daemon's log file is a [`LogFile`] that [`reopen`] opens again by its path: after logrotate
 //! renamed it (no `copytruncate`, as Salt's logrotate file), SIGHUP makes the daemon write to a
-//! new file instead of the rotated one.
+//! new file instead of the rotated one. When `log_file` is a syslog URL, the same lines go to
+//! syslog through a queue of their own (see [`super::syslog`]).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -22,6 +23,8 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{Layer, Registry};
+
+use super::syslog::{LogTarget, Sender, Syslog};
 
 /// Salt's log level names, mapped to the nearest tracing level.
 pub(crate) fn level(name: &str) -> anyhow::Result<LevelFilter> {
@@ -71,7 +74,10 @@ where
     }
 }
 
-struct FileLine;
+/// A log file's line; sent to syslog, it starts with the syslog priority of its level.
+struct FileLine {
+    syslog: Option<Syslog>,
+}
 
 impl<S, N> FormatEvent<S, N> for FileLine
 where
@@ -85,6 +91,9 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let now = jiff::ZonedDateTime::now();
+        if let Some(syslog) = &self.syslog {
+            write!(writer, "<{}>", syslog.priority(event.metadata().level()))?;
+        }
         write!(
             writer,
             "{} [{:<17}][{:<8}][{}] ",
@@ -103,18 +112,30 @@ pub(crate) fn init(console: LevelFilter) -> anyhow::Result<()> {
     install(std::io::stderr, console, None)
 }
 
-/// Sets up a daemon's logging: console lines at `console` through a [`QueuedConsole`], and file
+/// Sets up a daemon's logging: console lines at `console` through a queue, and file (or syslog)
 /// logging at `file_level`. A log file that cannot be opened is reported on the console and
 /// skipped, so a daemon started without root still runs.
-pub(crate) fn init_daemon(console: LevelFilter, file: (&Path, LevelFilter)) -> anyhow::Result<()> {
-    let queued = QUEUED_CONSOLE.get_or_init(QueuedConsole::start).clone();
+pub(crate) fn init_daemon(
+    console: LevelFilter,
+    file: (&LogTarget, LevelFilter),
+) -> anyhow::Result<()> {
+    let queued = QUEUED_CONSOLE
+        .get_or_init(|| {
+            let mut stderr = std::io::stderr();
+            // A console that went away leaves the log file; nothing to report it on.
+            LineQueue::start("console-log", console_notice, move |line| {
+                let _ = std::io::Write::write_all(&mut stderr, line);
+                true
+            })
+        })
+        .clone();
     install(queued, console, Some(file))
 }
 
 fn install<W>(
     console_writer: W,
     console: LevelFilter,
-    file: Option<(&Path, LevelFilter)>,
+    file: Option<(&LogTarget, LevelFilter)>,
 ) -> anyhow::Result<()>
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
@@ -125,7 +146,7 @@ where
         .with_filter(console);
     let mut file_note = None;
     let file_layer = match file {
-        Some((path, level)) if level != LevelFilter::OFF => match open_log(path) {
+        Some((LogTarget::File(path), level)) if level != LevelFilter::OFF => match open_log(path) {
             Ok((handle, note)) => {
                 file_note = note;
                 let log_file = Arc::new(LogFile {
@@ -137,8 +158,9 @@ where
                     tracing_subscriber::fmt::layer()
                         .with_writer(log_file)
                         .with_ansi(false)
-                        .event_format(FileLine)
-                        .with_filter(level),
+                        .event_format(FileLine { syslog: None })
+                        .with_filter(level)
+                        .boxed(),
                 )
             }
             Err(err) => {
@@ -146,6 +168,29 @@ where
                 None
             }
         },
+        Some((LogTarget::Syslog(syslog), level)) if level != LevelFilter::OFF => {
+            let queue = SYSLOG
+                .get_or_init(|| {
+                    let notice_syslog = syslog.clone();
+                    let mut sender = Sender::new(syslog.clone());
+                    LineQueue::start(
+                        "syslog",
+                        move |count| syslog_notice(&notice_syslog, count),
+                        move |line| sender.send(line),
+                    )
+                })
+                .clone();
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(queue)
+                    .with_ansi(false)
+                    .event_format(FileLine {
+                        syslog: Some(syslog.clone()),
+                    })
+                    .with_filter(level)
+                    .boxed(),
+            )
+        }
         _ => None,
     };
     // A database driver logs every statement at debug: one line per stored batch would drown
@@ -207,29 +252,34 @@ pub(crate) fn reopen() {
 }
 
 /// The daemon's queued console, once [`init_daemon`] started it.
-static QUEUED_CONSOLE: OnceLock<Arc<QueuedConsole>> = OnceLock::new();
+static QUEUED_CONSOLE: OnceLock<Arc<LineQueue>> = OnceLock::new();
 
-/// Bytes of console lines that may wait for stderr; beyond them, lines are dropped.
-const CONSOLE_BUDGET: usize = 1024 * 1024;
+/// The daemon's queue of lines for syslog, when its log goes there.
+static SYSLOG: OnceLock<Arc<LineQueue>> = OnceLock::new();
 
-/// How long a stopping daemon waits for its console lines to be written.
-const CONSOLE_FLUSH: Duration = Duration::from_secs(2);
+/// Bytes of log lines that may wait for their writer; beyond them, lines are dropped.
+const QUEUE_BUDGET: usize = 1024 * 1024;
 
-/// A daemon's console: lines queue here, bounded in bytes, and a thread of its own writes them
-/// to stderr. Writing to a pipe nobody reads blocks that thread only; lines that do not fit
-/// meanwhile are dropped, and a notice says how many where they went missing.
-#[derive(Debug, Default)]
-struct QueuedConsole {
-    state: Mutex<ConsoleState>,
+/// How long a stopping daemon waits for each queue's lines to be written.
+const QUEUE_FLUSH: Duration = Duration::from_secs(2);
+
+/// Lines queued for a writer that may block (stderr a full pipe, a syslog away): they queue
+/// here, bounded in bytes, and a thread of its own writes them. A blocked writer blocks that
+/// thread only; lines that do not fit meanwhile, or that the writer gives up, are dropped, and a
+/// notice says how many where they went missing.
+struct LineQueue {
+    state: Mutex<QueueState>,
     /// Lines (or a stop) are waiting for the writer.
     ready: Condvar,
     /// The writer wrote all it had.
     written: Condvar,
+    /// The notice of so many lines dropped.
+    notice: Box<dyn Fn(u64) -> Vec<u8> + Send + Sync>,
 }
 
 #[derive(Debug, Default)]
-struct ConsoleState {
-    lines: VecDeque<Vec<u8>>,
+struct QueueState {
+    lines: VecDeque<Queued>,
     bytes: usize,
     /// Lines dropped since the last notice.
     dropped: u64,
@@ -237,19 +287,63 @@ struct ConsoleState {
     writing: bool,
 }
 
-impl QueuedConsole {
-    fn start() -> Arc<Self> {
-        let console = Arc::new(Self::default());
-        let writer = console.clone();
-        // Lives as long as the process; `flush` waits for what it holds.
-        std::thread::Builder::new()
-            .name("console-log".into())
-            .spawn(move || writer.write_out())
-            .expect("cannot start the console log thread");
-        console
+#[derive(Debug)]
+enum Queued {
+    Line(Vec<u8>),
+    /// The notice of so many lines dropped, made when written.
+    Dropped(u64),
+}
+
+/// The console's notice of dropped lines.
+fn console_notice(count: u64) -> Vec<u8> {
+    format!(
+        "[{:<8}] dropped {count} console log lines: stderr was not read in time (the log file has them)\n",
+        salt_level_name(&Level::WARN),
+    )
+    .into_bytes()
+}
+
+/// Syslog's notice of dropped lines, a line of the daemon's log as the others.
+fn syslog_notice(syslog: &Syslog, count: u64) -> Vec<u8> {
+    format!(
+        "<{}>{} [{:<17}][{:<8}][{}] dropped {count} log lines: syslog at {} did not take them in time\n",
+        syslog.priority(&Level::WARN),
+        jiff::ZonedDateTime::now().strftime("%Y-%m-%d %H:%M:%S,%3f"),
+        module_path!(),
+        salt_level_name(&Level::WARN),
+        std::process::id(),
+        syslog.url(),
+    )
+    .into_bytes()
+}
+
+impl LineQueue {
+    fn new(notice: impl Fn(u64) -> Vec<u8> + Send + Sync + 'static) -> Self {
+        Self {
+            state: Mutex::default(),
+            ready: Condvar::new(),
+            written: Condvar::new(),
+            notice: Box::new(notice),
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ConsoleState> {
+    /// A queue whose thread `name` writes each line with `write`, which says whether it did.
+    fn start(
+        name: &str,
+        notice: impl Fn(u64) -> Vec<u8> + Send + Sync + 'static,
+        write: impl FnMut(&[u8]) -> bool + Send + 'static,
+    ) -> Arc<Self> {
+        let queue = Arc::new(Self::new(notice));
+        let writer = queue.clone();
+        // Lives as long as the process; `flush` waits for what it holds.
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || writer.write_out(write))
+            .expect("cannot start a log thread");
+        queue
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -258,33 +352,29 @@ impl QueuedConsole {
     /// Queues a line unless it does not fit; a line larger than the budget still goes alone.
     fn push(&self, line: &[u8]) {
         let mut state = self.lock();
-        if !state.lines.is_empty() && state.bytes + line.len() > CONSOLE_BUDGET {
+        if !state.lines.is_empty() && state.bytes + line.len() > QUEUE_BUDGET {
             state.dropped += 1;
             return;
         }
         Self::note_dropped(&mut state);
         state.bytes += line.len();
-        state.lines.push_back(line.to_vec());
+        state.lines.push_back(Queued::Line(line.to_vec()));
         drop(state);
         self.ready.notify_one();
     }
 
     /// Queues the notice of lines dropped since the last one, where they went missing. It is
     /// small and at most one per line queued, so it need not fit the budget.
-    fn note_dropped(state: &mut ConsoleState) {
+    fn note_dropped(state: &mut QueueState) {
         if state.dropped > 0 {
-            let notice = format!(
-                "[{:<8}] dropped {} console log lines: stderr was not read in time (the log file has them)\n",
-                salt_level_name(&Level::WARN),
-                std::mem::take(&mut state.dropped)
-            );
-            state.lines.push_back(notice.into_bytes());
+            let count = std::mem::take(&mut state.dropped);
+            state.lines.push_back(Queued::Dropped(count));
         }
     }
 
-    /// The writer thread: writes what is queued, oldest first.
-    fn write_out(&self) {
-        use std::io::Write;
+    /// The writer thread: writes what is queued, oldest first. Lines it could not write count as
+    /// dropped; a notice it could not write is counted again.
+    fn write_out(&self, mut write: impl FnMut(&[u8]) -> bool) {
         loop {
             let lines = {
                 let mut state = self.lock();
@@ -297,28 +387,37 @@ impl QueuedConsole {
                 state.bytes = 0;
                 std::mem::take(&mut state.lines)
             };
-            let mut stderr = std::io::stderr().lock();
-            for line in lines {
-                // A console that went away leaves the log file; nothing to report it on.
-                let _ = stderr.write_all(&line);
+            let mut lost = 0;
+            for queued in lines {
+                match queued {
+                    Queued::Line(line) => lost += u64::from(!write(&line)),
+                    Queued::Dropped(count) => {
+                        if !write(&(self.notice)(count)) {
+                            lost += count;
+                        }
+                    }
+                }
+            }
+            if lost > 0 {
+                self.lock().dropped += lost;
             }
         }
     }
 
-    /// Waits, at most [`CONSOLE_FLUSH`], for the lines queued so far to be written.
+    /// Waits, at most [`QUEUE_FLUSH`], for the lines queued so far to be written.
     fn flush(&self) {
         let mut state = self.lock();
         Self::note_dropped(&mut state);
         self.ready.notify_one();
         let _ = self
             .written
-            .wait_timeout_while(state, CONSOLE_FLUSH, |state| {
+            .wait_timeout_while(state, QUEUE_FLUSH, |state| {
                 state.writing || !state.lines.is_empty()
             });
     }
 }
 
-impl std::io::Write for &QueuedConsole {
+impl std::io::Write for &LineQueue {
     // The formatter writes each event whole, in one call.
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
         self.push(line);
@@ -330,10 +429,12 @@ impl std::io::Write for &QueuedConsole {
     }
 }
 
-/// Writes out a daemon's queued console lines before it exits (waiting a moment at most).
+/// Writes out a daemon's queued log lines before it exits (waiting a moment at most).
 pub(crate) fn flush() {
-    if let Some(console) = QUEUED_CONSOLE.get() {
-        console.flush();
+    for queue in [&SYSLOG, &QUEUED_CONSOLE] {
+        if let Some(queue) = queue.get() {
+            queue.flush();
+        }
     }
 }
 
@@ -343,10 +444,7 @@ pub(crate) fn flush() {
 fn open_log(path: &Path) -> anyhow::Result<(std::fs::File, Option<String>)> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
     if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o750)
-            .create(dir)
+        crate::config::create_dir_all(std::fs::DirBuilder::new().recursive(true).mode(0o750), dir)
             .with_context(|| format!("cannot create log directory {}", dir.display()))?;
     }
     let file = crate::config::open_plain_file(
@@ -378,20 +476,25 @@ fn open_log(path: &Path) -> anyhow::Result<(std::fs::File, Option<String>)> {
 mod tests {
     use super::*;
 
-    fn queued(console: &QueuedConsole) -> Vec<String> {
+    fn queued(console: &LineQueue) -> Vec<String> {
         let state = console.lock();
         state
             .lines
             .iter()
-            .map(|line| String::from_utf8_lossy(line).into_owned())
+            .map(|queued| match queued {
+                Queued::Line(line) => String::from_utf8_lossy(line).into_owned(),
+                Queued::Dropped(count) => {
+                    String::from_utf8_lossy(&(console.notice)(*count)).into_owned()
+                }
+            })
             .collect()
     }
 
     /// No writer takes the lines here, as none does from a full pipe.
     #[test]
     fn lines_that_do_not_fit_are_dropped_and_told_where_they_went_missing() {
-        let console = QueuedConsole::default();
-        let line = vec![b'x'; CONSOLE_BUDGET / 4];
+        let console = LineQueue::new(console_notice);
+        let line = vec![b'x'; QUEUE_BUDGET / 4];
         for _ in 0..10 {
             std::io::Write::write_all(&mut &console, &line).unwrap();
         }
@@ -410,10 +513,43 @@ mod tests {
         );
     }
 
+    /// Lines a writer gives up (a syslog away) are counted, and told once it takes lines again.
+    #[test]
+    fn lines_the_writer_gave_up_are_counted_and_told() {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let queue = {
+            let (written, up) = (written.clone(), up.clone());
+            LineQueue::start("test-log", console_notice, move |line| {
+                let taken = up.load(std::sync::atomic::Ordering::SeqCst);
+                if taken {
+                    written
+                        .lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(line).into_owned());
+                }
+                taken
+            })
+        };
+        queue.push(b"lost 1\n");
+        queue.push(b"lost 2\n");
+        queue.flush();
+        up.store(true, std::sync::atomic::Ordering::SeqCst);
+        queue.push(b"after\n");
+        queue.flush();
+        assert_eq!(
+            *written.lock().unwrap(),
+            [
+                "[WARNING ] dropped 2 console log lines: stderr was not read in time (the log file has them)\n",
+                "after\n"
+            ]
+        );
+    }
+
     #[test]
     fn a_line_larger_than_the_budget_still_goes_alone() {
-        let console = QueuedConsole::default();
-        let line = vec![b'x'; CONSOLE_BUDGET + 1];
+        let console = LineQueue::new(console_notice);
+        let line = vec![b'x'; QUEUE_BUDGET + 1];
         std::io::Write::write_all(&mut &console, &line).unwrap();
         std::io::Write::write_all(&mut &console, b"next\n").unwrap();
         assert_eq!(queued(&console).len(), 1);

@@ -17,6 +17,7 @@ mod logging;
 mod notify;
 mod state_event;
 mod stdin_events;
+mod syslog;
 mod versions;
 
 use std::io::Write;

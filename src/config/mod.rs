@@ -21,7 +21,10 @@ use crate::wire::Framing;
 
 pub use include::Unmatched;
 pub use options::Unknown;
-pub use paths::{canonical_name, file_hexdigest, hexdigest, open_plain_file, user_runtime_dir};
+pub use paths::{
+    canonical_name, create_dir_all, file_hexdigest, file_in_the_way, hexdigest, open_plain_file,
+    user_runtime_dir,
+};
 
 /// Salt's configuration directory when `-c` is not given.
 pub const DEFAULT_CONFIG_DIR: &str = "/etc/salt";

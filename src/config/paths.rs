@@ -66,6 +66,29 @@ fn xdg_runtime_dir() -> Option<PathBuf> {
         })
 }
 
+/// The first existing path of `dir` and its parents that is not a directory: creating `dir`
+/// fails on it with "File exists" or "Not a directory", which name neither it nor the fix.
+pub fn file_in_the_way(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .filter(|path| !path.as_os_str().is_empty())
+        .find(|path| path.exists())
+        .filter(|path| !path.is_dir())
+        .map(Path::to_owned)
+}
+
+/// Creates `dir` as `builder` does, a file in its way told as such.
+pub fn create_dir_all(builder: &std::fs::DirBuilder, dir: &Path) -> std::io::Result<()> {
+    builder
+        .create(dir)
+        .map_err(|err| match file_in_the_way(dir) {
+            Some(file) => std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                format!("{} is a file, not a directory", file.display()),
+            ),
+            None => err,
+        })
+}
+
 /// Opens an existing or new file as `options` say, without following a link, and refuses what is
 /// not a regular file with a single name: where another user can write the directory, a link,
 /// a hard link or a FIFO would otherwise point a privileged process at a file of their choosing.

@@ -75,6 +75,7 @@ fn io_fix(err: &std::io::Error) -> &'static str {
             "run as a user allowed to (the daemon's user, or root), or check -c"
         }
         ErrorKind::NotFound => "check that pki_dir is the right directory, or check -c",
+        ErrorKind::NotADirectory => "move that file away, or set pki_dir to a directory",
         ErrorKind::StorageFull | ErrorKind::QuotaExceeded => "free space on its file system",
         ErrorKind::ReadOnlyFilesystem => "make its file system writable",
         // open_plain_file's refusals: a link, a directory, a hard-linked file.
@@ -146,9 +147,31 @@ impl KeyPair {
                 &(public_pem(&ed25519_spki(&generated)) + "\n"),
             )?;
         }
-        let text = read_private(&private_path)?;
+        let pair = Self::read(&private_path)?;
+        // The private key decides: a public key file that is missing or holds another key
+        // (copied over by mistake) is written from it.
+        let on_file = std::fs::read_to_string(&public_path).ok();
+        if on_file.as_deref().and_then(public_der) != public_der(&pair.public_pem) {
+            write_public(dir, &public_path, &(pair.public_pem.clone() + "\n"))?;
+        }
+        Ok((pair, created))
+    }
+
+    /// Checks, changing nothing, that `<dir>/<name>.pem`, where there is one, is a private key
+    /// a start loads (`--check-config`).
+    pub fn check(dir: &Path, name: &str) -> Result<(), KeyError> {
+        let path = dir.join(format!("{name}.pem"));
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Ok(());
+        }
+        Self::read(&path).map(drop)
+    }
+
+    /// Reads the private key at `private_path`.
+    fn read(private_path: &Path) -> Result<Self, KeyError> {
+        let text = read_private(private_path)?;
         let invalid = |reason: String| KeyError::Invalid {
-            path: private_path.clone(),
+            path: private_path.to_owned(),
             reason,
         };
         let der = pem::parse(&text)
@@ -162,17 +185,10 @@ impl KeyPair {
         let signing = rustls::crypto::ring::sign::any_supported_type(&der)
             .map_err(|err| invalid(err.to_string()))?;
         let certified = CertifiedKey::new(vec![CertificateDer::from(spki.clone())], signing);
-        let pair = Self {
+        Ok(Self {
             certified: Arc::new(certified),
             public_pem: public_pem(&spki),
-        };
-        // The private key decides: a public key file that is missing or holds another key
-        // (copied over by mistake) is written from it.
-        let on_file = std::fs::read_to_string(&public_path).ok();
-        if on_file.as_deref().and_then(public_der) != public_der(&pair.public_pem) {
-            write_public(dir, &public_path, &(pair.public_pem.clone() + "\n"))?;
-        }
-        Ok((pair, created))
+        })
     }
 
     /// The public key as a PEM block, without a trailing newline (as in `salt/auth` events).
@@ -191,7 +207,9 @@ pub fn create_dir(dir: &Path, mode: u32) -> Result<(), KeyError> {
     if dir.is_dir() {
         return Ok(());
     }
-    std::fs::create_dir_all(dir).map_err(io("cannot create directory", dir))?;
+    let mut builder = std::fs::DirBuilder::new();
+    crate::config::create_dir_all(builder.recursive(true), dir)
+        .map_err(io("cannot create directory", dir))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
         .map_err(io("cannot set the mode of", dir))
 }

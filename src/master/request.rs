@@ -34,7 +34,8 @@ pub(super) fn create_root_key(config: &Config) -> Result<String, super::MasterEr
         .map_err(|_| failed(std::io::Error::other("no secure random numbers")))?;
     let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(failed)?;
+        crate::config::create_dir_all(std::fs::DirBuilder::new().recursive(true), dir)
+            .map_err(failed)?;
     }
     let _ = std::fs::remove_file(&path);
     let mut file = std::fs::OpenOptions::new()

@@ -18,7 +18,7 @@ mod rawfile_json;
 mod spool;
 mod sql;
 mod sqlite3;
-mod syslog;
+pub(crate) mod syslog;
 
 pub use deliver::{Deliveries, Item, LOST_TAG};
 

@@ -47,8 +47,8 @@ const LEVELS: &[(&str, libc::c_int)] = &[
     ("LOG_DEBUG", libc::LOG_DEBUG),
 ];
 
-/// Salt's facility names and their values.
-const FACILITIES: &[(&str, libc::c_int)] = &[
+/// Salt's facility names and their values (the code shifted past the level's three bits).
+pub(crate) const FACILITIES: &[(&str, libc::c_int)] = &[
     ("LOG_KERN", libc::LOG_KERN),
     ("LOG_USER", libc::LOG_USER),
     ("LOG_MAIL", libc::LOG_MAIL),
