@@ -44,7 +44,7 @@ complete -c salt -l async -d 'Publish and print the job id without waiting for r
 complete -c salt -s v -l verbose -d 'Print the job id before the returns (with -b nothing changes, as in Salt: each return shows its job\'s jid)'
 complete -c salt -l show-jid -d 'Print `jid: <jid>` before the returns (with -b nothing changes, as in Salt: each return shows its job\'s jid)'
 complete -c salt -l hide-timeout -d 'Leave minions that did not return out of the output'
-complete -c salt -l static -d 'Print the returns together, once every minion returned or timed out'
+complete -c salt -l static -d 'Print the returns together at the end; as in Salt this runs one batch of every minion that answers a ping first, and leaves the others out'
 complete -c salt -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c salt -n '__fish_is_nth_token 2' -f -a 'beacons.add' -d 'Adds a beacon to the running minion, its configuration checked first'
 complete -c salt -n '__fish_is_nth_token 2' -f -a 'beacons.delete' -d 'Removes a beacon from the running minion'

@@ -9,7 +9,7 @@ use std::time::Duration;
 use halite::event::{Value, map_get};
 use serde_json::{Value as Json, json};
 
-use crate::support::{Lab, MINION_ID, RawSubscriber, api_block, free_port};
+use crate::support::{Cluster, Lab, MINION_ID, RawSubscriber, api_block, free_port};
 
 /// The users of the tests' `external_auth`: alice may do everything, bob only `test.ping`.
 const EAUTH: &str = "external_auth:
@@ -884,4 +884,60 @@ fn api_calls_netapi_enable_clients_refuses_the_clients_it_does_not_list() {
         runner.json,
         json!({"status": 400, "return": "Client disabled: 'runner'. Add to 'netapi_enable_clients' master config option to enable."})
     );
+}
+
+#[test]
+fn local_batch_slides_its_window_and_answers_one_entry_per_minion() {
+    let port = free_port();
+    let ids = ["minion1", "minion2", "minion3"];
+    let master = format!("auto_accept: True\n{EAUTH}{}", api_block(port));
+    let mut cluster = Cluster::with_minions(&master, &ids);
+    cluster.start_api(port);
+    let api = Api::new(port);
+    // The first minion to run the job sleeps 3 s; the others finish at once. Each returns the
+    // time it finished.
+    let lock = cluster.path().join("slow");
+    let script = format!(
+        "if mkdir {} 2>/dev/null; then sleep 3; fi; date +%s.%N",
+        lock.display()
+    );
+    let started = std::time::Instant::now();
+    let answer = api.post(
+        "/run",
+        None,
+        &json!([{"client": "local_batch", "tgt": "*", "fun": "cmd.run", "arg": [script],
+                 "kwarg": {"python_shell": true}, "batch": "2",
+                 "username": "alice", "password": "any", "eauth": "auto"}]),
+    );
+    let took = started.elapsed();
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    // Salt's shape: one `{minion: return}` entry per minion, in the order they returned.
+    let entries = answer.json["return"].as_array().expect("a return list");
+    let finished: Vec<(String, f64)> = entries
+        .iter()
+        .map(|entry| {
+            let map = entry.as_object().expect("an entry per minion");
+            assert_eq!(map.len(), 1, "{}", answer.text);
+            let (id, time) = map.iter().next().unwrap();
+            let time = time.as_str().and_then(|t| t.parse().ok());
+            (
+                id.clone(),
+                time.unwrap_or_else(|| panic!("{}", answer.text)),
+            )
+        })
+        .collect();
+    let mut returned: Vec<&str> = finished.iter().map(|(id, _)| id.as_str()).collect();
+    returned.sort_unstable();
+    assert_eq!(returned, ids, "{}", answer.text);
+    // The window slides: the third minion took the place of the first fast one to return and
+    // finished while the slow one still slept, which returned last. A batch that waited for
+    // the whole first pair would have started the third after the sleep.
+    let (_, slow) = finished[2];
+    for (id, time) in &finished[..2] {
+        assert!(
+            slow - time > 2.0,
+            "{id} finished at {time}, the slow one at {slow}"
+        );
+    }
+    assert!(took < Duration::from_secs(10), "{took:?}");
 }

@@ -529,3 +529,146 @@ fn batches_stop_on_silent_minions_and_lists_report_unknown_ids_as_salt_does() {
         assert_eq!(stderr(&output), "ERROR: No return received\n");
     }
 }
+
+/// What `salt` printed and how it ended, jids written `JID`.
+fn outcome(output: &std::process::Output) -> (Option<i32>, String, String) {
+    (
+        output.status.code(),
+        without_jids(&stdout(output)),
+        stderr(output),
+    )
+}
+
+#[test]
+fn silent_and_failing_minions_print_and_exit_as_salt_does() {
+    // Salt 3007.8, measured 2026-12-04 with `minion1` answering and an accepted `minion3`
+    // that does not (`-t 3`); rows marked `differs` are halite's, Salt's is beside them and in
+    // README "Where halite differs from Salt".
+    const ERR: &str = "ERROR: Minions returned with non-zero exit code\n";
+    const NONE: &str = "ERROR: No return received\n";
+    const LATER: &str = "The minions may not have all finished running and any remaining minions will return upon completion. To look up the return data for this job later, run the following command:";
+    let nested_silent = format!(
+        "minion3:\n    Minion did not return. [No response]\n    {LATER}\n    \n    salt-run jobs.lookup_jid JID\n"
+    );
+    let json_silent = format!(
+        "{{\n    \"minion3\": \"Minion did not return. [No response]\\n{LATER}\\n\\nsalt-run jobs.lookup_jid JID\"\n}}\n"
+    );
+    let one = "minion1:\n    True\n";
+    let one_json = "{\n    \"minion1\": true\n}\n";
+    let batch_one =
+        "\nExecuting run on ['minion1']\n\njid:\n    JID\nminion1:\n    True\nretcode:\n    0\n";
+    let down = "Minion minion3 did not respond. No job will be sent.\n";
+    let both = ["-L", "minion1,minion3", "test.ping", "-t", "1"];
+    let silent = ["minion3", "test.ping", "-t", "1"];
+    let with = |base: &[&'static str], extra: &[&'static str]| [base, extra].concat();
+    let silent_cases: Vec<(Vec<&str>, i32, String, &str)> = vec![
+        (with(&both, &[]), 1, format!("{one}{nested_silent}"), ERR),
+        (
+            with(&both, &["--out=json"]),
+            1,
+            format!("{one_json}{json_silent}"),
+            ERR,
+        ),
+        (with(&both, &["--hide-timeout"]), 0, one.into(), ""),
+        (
+            with(&both, &["--hide-timeout", "--out=json"]),
+            0,
+            one_json.into(),
+            "",
+        ),
+        // --static is Salt's quiet batch: a minion that misses the ping is left out.
+        (with(&both, &["--static"]), 0, one.into(), ""),
+        (
+            with(&both, &["--static", "--out=json"]),
+            0,
+            one_json.into(),
+            "",
+        ),
+        (
+            with(&both, &["--static", "--hide-timeout"]),
+            0,
+            one.into(),
+            "",
+        ),
+        (with(&both, &["-b", "2", "--static"]), 0, one.into(), ""),
+        (
+            with(&both, &["-b", "2", "--static", "--out=json"]),
+            0,
+            one_json.into(),
+            "",
+        ),
+        (
+            with(&both, &["-b", "2"]),
+            0,
+            format!("{down}{batch_one}"),
+            "",
+        ),
+        (
+            with(&both, &["-b", "2", "--hide-timeout"]),
+            0,
+            format!("{down}{batch_one}"),
+            "",
+        ),
+        (with(&silent, &[]), 1, nested_silent.clone(), ERR),
+        // differs: Salt prints nothing and exits 0.
+        (with(&silent, &["--hide-timeout"]), 2, String::new(), NONE),
+        (with(&silent, &["--static"]), 2, String::new(), NONE),
+        (
+            with(&silent, &["--static", "--out=json"]),
+            2,
+            "{}\n".into(),
+            NONE,
+        ),
+        // differs: Salt prints nothing and exits 0.
+        (with(&silent, &["-b", "2"]), 2, down.into(), NONE),
+    ];
+    let cluster = fleet();
+    let minion3 = nix::unistd::Pid::from_raw(cluster.minion_pid("minion3") as i32);
+    for (args, code, out, err) in &silent_cases {
+        // Stopped, not gone: its session stays up, so it is silent rather than not connected.
+        nix::sys::signal::kill(minion3, nix::sys::signal::Signal::SIGSTOP).unwrap();
+        let output = cluster.run("salt", args);
+        nix::sys::signal::kill(minion3, nix::sys::signal::Signal::SIGCONT).unwrap();
+        assert_eq!(
+            outcome(&output),
+            (Some(*code), out.clone(), err.to_string()),
+            "salt {args:?}"
+        );
+    }
+
+    let retcode = ["minion1", "test.retcode", "3"];
+    let failing_cases: Vec<(Vec<&str>, i32, String, &str)> = vec![
+        (with(&retcode, &[]), 1, one.into(), ERR),
+        (with(&retcode, &["--out=json"]), 1, one_json.into(), ERR),
+        (
+            vec!["minion1", "cmd.retcode", "exit 3", "python_shell=True"],
+            1,
+            "minion1:\n    3\n".into(),
+            ERR,
+        ),
+        // differs: Salt's --static exits 0 whatever the retcodes.
+        (with(&retcode, &["--static"]), 3, one.into(), ""),
+        (with(&retcode, &["--static", "--out=json"]), 3, one_json.into(), ""),
+        (with(&retcode, &["-b", "2", "--static"]), 3, one.into(), ""),
+        (
+            with(&retcode, &["-b", "2"]),
+            3,
+            batch_one.replace("retcode:\n    0", "retcode:\n    3"),
+            "",
+        ),
+        (
+            with(&retcode, &["-b", "2", "--out=json"]),
+            3,
+            "\nExecuting run on ['minion1']\n\n{\n    \"retcode\": 3,\n    \"jid\": \"JID\",\n    \"minion1\": true\n}\n".into(),
+            "",
+        ),
+    ];
+    for (args, code, out, err) in &failing_cases {
+        let output = cluster.run("salt", args);
+        assert_eq!(
+            outcome(&output),
+            (Some(*code), out.clone(), err.to_string()),
+            "salt {args:?}"
+        );
+    }
+}

@@ -833,6 +833,7 @@ pub struct Cluster {
     port: u16,
     master: Option<Daemon>,
     minions: Vec<(String, Daemon)>,
+    api: Option<Daemon>,
 }
 
 impl Cluster {
@@ -848,6 +849,7 @@ impl Cluster {
             port: free_port(),
             master: None,
             minions: Vec::new(),
+            api: None,
         };
         let root = cluster.path().display().to_string();
         std::fs::create_dir_all(cluster.etc()).unwrap();
@@ -931,6 +933,31 @@ impl Cluster {
             child: Some(child),
             name: "salt-master".into(),
         });
+    }
+
+    /// Starts `salt-api` on the master's config, which must hold [`api_block`]'s block for
+    /// `port`, and waits until it answers.
+    pub fn start_api(&mut self, port: u16) {
+        let child = self
+            .cmd("salt-api")
+            .args(["-l", "info"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start salt-api");
+        let api = Daemon {
+            child: Some(child),
+            name: "salt-api".into(),
+        };
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        assert!(
+            wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(
+                address
+            )
+            .is_ok()),
+            "salt-api did not listen on {address}"
+        );
+        self.api = Some(api);
     }
 
     /// The master's process id.

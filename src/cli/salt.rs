@@ -11,7 +11,7 @@ use clap::Parser;
 use super::args::Printer;
 use super::{CommonArgs, Exit, OutputArgs, Runtime, execute};
 use crate::client::ClientError;
-use crate::client::batch::{Batch, Progress};
+use crate::client::batch::{Batch, BatchSize, Progress};
 use crate::client::local::{LocalClient, Outcome, Published};
 use crate::config::Role;
 use crate::event::Value;
@@ -121,7 +121,8 @@ pub struct Args {
     #[arg(long = "hide-timeout")]
     hide_timeout: bool,
 
-    /// Print the returns together, once every minion returned or timed out
+    /// Print the returns together at the end; as in Salt this runs one batch of every minion
+    /// that answers a ping first, and leaves the others out
     #[arg(long = "static")]
     print_static: bool,
 
@@ -231,9 +232,10 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         ret_config: args.returns.profile(),
         ret_kwargs: args.returns.kwargs()?,
     };
-    if let Some(size) = args.batch {
+    // --static runs Salt's batch code too, all minions at once: ping first, then one job.
+    if args.batch.is_some() || args.print_static {
         let batch = Batch {
-            size,
+            size: args.batch.unwrap_or(BatchSize::Percent(100.0)),
             wait: crate::config::seconds(&Value::F64(args.batch_wait)).with_context(|| {
                 format!(
                     "--batch-wait {}: give a number of seconds, such as 5",
@@ -282,9 +284,8 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         printer.print(printer.outputter(named), &doc)
     };
     let mut written: std::io::Result<()> = Ok(());
-    // --static: every return, then one document printed with the first return's outputter.
-    let mut gathered: Vec<(Value, Value)> = Vec::new();
-    let mut gathered_outputter: Option<String> = None;
+    // What was printed: with --hide-timeout, nothing at all is an error (Salt exits 0).
+    let mut printed = false;
     client
         .gather(&mut listener, &published, &user, |outcome| {
             let (id, value, named) = match outcome {
@@ -293,10 +294,8 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
                     let named = ret.outputter().map(str::to_owned);
                     (ret.id.clone(), ret.value(), named)
                 }
-                Outcome::NoResponse(_) | Outcome::NotConnected(_) if args.hide_timeout => {
-                    failed = true;
-                    return;
-                }
+                // Hidden minions leave the exit code alone, as in Salt.
+                Outcome::NoResponse(_) | Outcome::NotConnected(_) if args.hide_timeout => return,
                 Outcome::NoResponse(id) => {
                     failed = true;
                     (id, no_return("No response", &jid), None)
@@ -306,10 +305,8 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
                     (id, no_return("Not connected", &jid), None)
                 }
             };
-            if args.print_static {
-                gathered_outputter = gathered_outputter.take().or(named);
-                gathered.push((Value::from(id), value));
-            } else if written.is_ok() {
+            printed = true;
+            if written.is_ok() {
                 written = print(&id, value, named.as_deref());
             }
         })
@@ -318,17 +315,15 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     // --hide-timeout).
     for id in &published.missing {
         failed = true;
-        let value = no_return("No response", &jid);
-        if args.print_static {
-            gathered.push((Value::from(id.as_str()), value));
-        } else if written.is_ok() {
-            written = print(id, value, None);
+        printed = true;
+        if written.is_ok() {
+            written = print(id, no_return("No response", &jid), None);
         }
     }
     written?;
-    if args.print_static && !gathered.is_empty() {
-        let outputter = printer.outputter(gathered_outputter.as_deref());
-        printer.print(outputter, &Value::Map(gathered))?;
+    if !printed {
+        super::print_err("ERROR: No return received")?;
+        return Ok(Exit::NoMinionMatched);
     }
     if failed {
         super::print_err("ERROR: Minions returned with non-zero exit code")?;
@@ -339,8 +334,9 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
 
 /// `salt --batch`: Salt's batch output — which minions did not answer the ping, each batch as
 /// it starts, then each return as `{minion: return, jid, retcode}` — or with `--static` every
-/// return at the end; the exit code is the highest retcode, 1 at least when a minion failed to
-/// respond to its job. `-v` and `--show-jid` add nothing, as in Salt 3007.8, whose batch only
+/// return at the end (`--static` alone is a batch of 100%, as in Salt); the exit code is the
+/// highest retcode, 1 at least when a minion failed to respond to its job, 2 when no minion
+/// answered the ping. `-v` and `--show-jid` add nothing, as in Salt 3007.8, whose batch only
 /// adds to each return the jid it already has.
 async fn run_batch(
     args: &Args,
@@ -353,16 +349,20 @@ async fn run_batch(
     let mut stdout = super::stdout();
     let mut retcode: i64 = 0;
     let mut unresponsive = false;
+    // Whether any minion answered the ping and got the job.
+    let mut ran = false;
     let mut gathered: Vec<(Value, Value)> = Vec::new();
     let mut gathered_outputter: Option<String> = None;
     let mut written: std::io::Result<()> = Ok(());
     let mut show = |progress: Progress, out: &mut dyn Write| -> std::io::Result<()> {
         match progress {
-            Progress::NotResponding(_) | Progress::Started(_) if args.print_static => {}
+            Progress::NotResponding(_) if args.print_static => {}
+            Progress::Started(_) if args.print_static => ran = true,
             Progress::NotResponding(id) => {
                 writeln!(out, "Minion {id} did not respond. No job will be sent.")?;
             }
             Progress::Started(minions) => {
+                ran = true;
                 let listed =
                     Value::Array(minions.iter().map(|id| Value::from(id.as_str())).collect());
                 writeln!(
@@ -416,9 +416,13 @@ async fn run_batch(
     if !matched {
         writeln!(
             stdout,
-            "No minions matched the target. No command was sent, no jid was assigned.\nNo minions matched the target."
+            "No minions matched the target. No command was sent, no jid was assigned."
         )?;
-        return Ok(Exit::NoMinionMatched);
+        // --static goes on to print the empty document, as Salt's does.
+        if !args.print_static {
+            writeln!(stdout, "No minions matched the target.")?;
+            return Ok(Exit::NoMinionMatched);
+        }
     }
     if args.print_static {
         gathered.sort_by(|a, b| a.0.as_str().cmp(&b.0.as_str()));
@@ -432,6 +436,11 @@ async fn run_batch(
             super::print_err("ERROR: No return received")?;
             return Ok(Exit::NoMinionMatched);
         }
+    }
+    // No minion answered the ping: Salt's batch prints nothing and exits 0.
+    if !ran {
+        super::print_err("ERROR: No return received")?;
+        return Ok(Exit::NoMinionMatched);
     }
     Ok(match retcode {
         0 if unresponsive => Exit::Failure,
