@@ -3,6 +3,7 @@
 //! converted, as Salt takes them), `include` and `default_include` read as Salt reads them, each
 //! error printed once, and `--check-config` checking what a start checks.
 
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -229,6 +230,7 @@ fn check_config_refuses_what_a_start_refuses_with_the_same_message() {
             "api_logfile: udp://localhost/LOG_NOPE\n",
             "",
             &[],
+            "LOG_NOPE",
         ),
         (
             "salt-api",
