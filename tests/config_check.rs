@@ -559,3 +559,30 @@ fn salt_verdicts(
     let output = python_script(&python, "config_salt.py", &input);
     Ok(serde_json::from_slice(&output.stdout).unwrap())
 }
+
+/// A saved schedule a minion cannot read is set aside as Salt's minion sets it aside, and the
+/// minion starts without it; `--check-config` reports it and changes nothing.
+#[test]
+fn a_saved_schedule_that_is_not_yaml_is_set_aside_and_the_minion_starts() {
+    let mut lab = Lab::new();
+    let dir = lab.etc().join("minion.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let saved = dir.join("_schedule.conf");
+    std::fs::write(
+        &saved,
+        "schedule:\n  job1: {function: test.ping, seconds: [\n",
+    )
+    .unwrap();
+    let checked = run_daemon(&lab, "salt-minion", &["--check-config"]);
+    assert_eq!(checked.status.code(), Some(1));
+    let error = stderr(&checked);
+    assert!(
+        error.contains("invalid YAML in the saved schedule") && error.contains("YAMLError"),
+        "{error}"
+    );
+    assert!(saved.exists(), "--check-config renamed it");
+    lab.start_master();
+    lab.start_minion();
+    assert!(!saved.exists());
+    assert!(dir.join("_schedule.confYAMLError").exists());
+}

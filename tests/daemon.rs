@@ -44,11 +44,11 @@ fn ipc_mode_tcp_serves_the_bus_on_loopback_ports() {
 fn daemon_flag_backgrounds_writes_the_pid_file_and_stops_on_sigterm() {
     let lab = Lab::new();
     let pid_file = lab.path().join("master.pid");
+    // A relative path is from where the command runs, though the daemon runs in `/`.
     let output = lab
         .cmd("salt-master")
-        .arg("-d")
-        .arg("--pid-file")
-        .arg(&pid_file)
+        .current_dir(lab.path())
+        .args(["-d", "--pid-file", "master.pid"])
         .output()
         .unwrap();
     assert!(
@@ -106,6 +106,24 @@ fn daemon_flag_waits_to_say_a_failed_start_failed() {
         stderr(&output)
     );
     assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(!lab.master_pull().exists(), "nothing is left running");
+    // In the background, a log file it cannot open would leave it logging nowhere.
+    let lab = Lab::new();
+    std::fs::write(lab.path().join("afile"), "").unwrap();
+    let log_file = lab.path().join("afile/master.log");
+    let output = lab
+        .cmd("salt-master")
+        .arg("-d")
+        .arg("--log-file")
+        .arg(&log_file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("is a file, not a directory; a daemon in the background"),
+        "{}",
+        stderr(&output)
+    );
     assert!(!lab.master_pull().exists(), "nothing is left running");
 }
 

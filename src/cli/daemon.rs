@@ -84,7 +84,9 @@ impl Setup {
         config.validate()?;
         let console = chosen_level(&config, ("-l", common.log_level.as_deref()), "log_level")?;
         let log_file = match &args.log_file {
-            Some(path) => LogTarget::parse("--log-file", path.to_str(), || Ok(path.clone()))?,
+            Some(path) => LogTarget::parse("--log-file", path.to_str(), || {
+                Ok(std::path::absolute(path)?)
+            })?,
             None => {
                 let key = match daemon {
                     Daemon::Api => "api_logfile",
@@ -100,8 +102,10 @@ impl Setup {
             ("--log-file-level", args.log_file_level.as_deref()),
             "log_level_logfile",
         )?;
+        // Paths given on the command line are from where it runs, also for a daemon that
+        // then runs in `/`.
         let pid_file = match &args.pid_file {
-            Some(path) => Some(path.clone()),
+            Some(path) => Some(std::path::absolute(path).context("--pid-file")?),
             None => {
                 let key = match daemon {
                     Daemon::Api => "api_pidfile",
@@ -160,10 +164,17 @@ pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> Ex
             // Before any thread exists: forking a threaded process is unsound.
             background().context("cannot run in the background")?;
         }
-        logging::init_daemon(setup.console, (&setup.log_file, setup.file_level))?;
+        logging::init_daemon(
+            setup.console,
+            (&setup.log_file, setup.file_level),
+            args.daemon,
+        )?;
         // Once, at start: a typo would otherwise be a default nobody asked for.
         for warning in setup.config.warnings() {
             tracing::warn!("{warning}");
+        }
+        for failure in setup.config.set_aside_broken_schedules() {
+            tracing::error!("{failure}");
         }
         Ok(setup)
     };

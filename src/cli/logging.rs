@@ -109,15 +109,17 @@ where
 
 /// Sets up console logging at `console` for a command, written as it happens.
 pub(crate) fn init(console: LevelFilter) -> anyhow::Result<()> {
-    install(std::io::stderr, console, None)
+    install(std::io::stderr, console, None, false)
 }
 
 /// Sets up a daemon's logging: console lines at `console` through a queue, and file (or syslog)
 /// logging at `file_level`. A log file that cannot be opened is reported on the console and
-/// skipped, so a daemon started without root still runs.
+/// skipped, so a daemon started without root still runs; unless the file is `required` (a
+/// daemon in the background has no console), then that is the error.
 pub(crate) fn init_daemon(
     console: LevelFilter,
     file: (&LogTarget, LevelFilter),
+    required: bool,
 ) -> anyhow::Result<()> {
     let queued = QUEUED_CONSOLE
         .get_or_init(|| {
@@ -129,13 +131,14 @@ pub(crate) fn init_daemon(
             })
         })
         .clone();
-    install(queued, console, Some(file))
+    install(queued, console, Some(file), required)
 }
 
 fn install<W>(
     console_writer: W,
     console: LevelFilter,
     file: Option<(&LogTarget, LevelFilter)>,
+    required: bool,
 ) -> anyhow::Result<()>
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
@@ -162,6 +165,9 @@ where
                         .with_filter(level)
                         .boxed(),
                 )
+            }
+            Err(err) if required => {
+                anyhow::bail!("{err:#}; a daemon in the background (-d) logs only to its log file");
             }
             Err(err) => {
                 file_note = Some(format!("{err:#}; logging to the console only"));

@@ -119,7 +119,18 @@ impl Reader<'_> {
         from: &Path,
         warn: bool,
     ) -> Result<Vec<(Value, Value)>, ConfigError> {
-        let mut options = read_map(file)?;
+        let mut options = match read_map(file) {
+            // A minion writes this file itself: as Salt's, one it cannot read keeps no one down.
+            Err(ConfigError::Yaml { path, source })
+                if path.file_name() == Some(std::ffi::OsStr::new("_schedule.conf")) =>
+            {
+                self.config
+                    .broken_schedules
+                    .push((path, source.to_string()));
+                Vec::new()
+            }
+            read => read?,
+        };
         self.config.note_origins(&options, file);
         let Some(include) = entry(&options, "include") else {
             return Ok(options);

@@ -196,6 +196,14 @@ pub enum Warning {
     Unmatched(Unmatched),
     /// An option neither Salt nor halite knows.
     Unknown(Unknown),
+    /// A minion's saved schedule that is not valid YAML: read as empty, as Salt reads it, and
+    /// set aside by the start ([`Config::set_aside_broken_schedules`]).
+    BrokenSchedule {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        problem: String,
+    },
 }
 
 impl std::fmt::Display for Warning {
@@ -203,6 +211,12 @@ impl std::fmt::Display for Warning {
         match self {
             Warning::Unmatched(unmatched) => unmatched.fmt(f),
             Warning::Unknown(unknown) => unknown.fmt(f),
+            Warning::BrokenSchedule { path, problem } => write!(
+                f,
+                "invalid YAML in the saved schedule {}: {problem}; the minion starts without it and renames it {}",
+                path.display(),
+                set_aside(path).display()
+            ),
         }
     }
 }
@@ -217,6 +231,8 @@ pub struct Config {
     origins: Vec<(String, Option<PathBuf>)>,
     /// The `include`s that matched no file.
     unmatched: Vec<Unmatched>,
+    /// Saved schedules read as empty for their bad YAML, with the parser's message.
+    broken_schedules: Vec<(PathBuf, String)>,
 }
 
 impl Config {
@@ -233,6 +249,7 @@ impl Config {
             opts: Vec::new(),
             origins: Vec::new(),
             unmatched: Vec::new(),
+            broken_schedules: Vec::new(),
         };
         include::read(&mut config)?;
         options::coerce(&mut config.opts);
@@ -242,8 +259,33 @@ impl Config {
     /// What a daemon warns about at start: includes that match nothing, then unknown options.
     pub fn warnings(&self) -> Vec<Warning> {
         let unmatched = self.unmatched.iter().cloned().map(Warning::Unmatched);
+        let broken = self
+            .broken_schedules
+            .iter()
+            .map(|(path, problem)| Warning::BrokenSchedule {
+                path: path.clone(),
+                problem: problem.clone(),
+            });
         unmatched
+            .chain(broken)
             .chain(self.unknown_options().into_iter().map(Warning::Unknown))
+            .collect()
+    }
+
+    /// Renames each saved schedule that is not valid YAML to `<file>YAMLError`, as Salt's minion
+    /// does, so that the schedule it saves next starts afresh; a rename that fails is returned.
+    pub fn set_aside_broken_schedules(&self) -> Vec<String> {
+        self.broken_schedules
+            .iter()
+            .filter_map(|(path, _)| {
+                std::fs::rename(path, set_aside(path)).err().map(|err| {
+                    format!(
+                        "cannot rename {} to {}: {err}",
+                        path.display(),
+                        set_aside(path).display()
+                    )
+                })
+            })
             .collect()
     }
 
@@ -383,7 +425,10 @@ impl Config {
 
     /// `root_dir`: prefixed to Salt's path options that are not already under it.
     pub fn root_dir(&self) -> Result<PathBuf, ConfigError> {
-        Ok(PathBuf::from(self.get_str("root_dir")?.unwrap_or("/")))
+        let root_dir = Path::new(self.get_str("root_dir")?.unwrap_or("/"));
+        // As Salt's, a relative root_dir is taken from where the command starts, so that a
+        // daemon in the background (in `/`) uses the same files.
+        Ok(std::path::absolute(root_dir).unwrap_or_else(|_| root_dir.to_path_buf()))
     }
 
     /// A path option resolved as Salt resolves it against `root_dir`.
@@ -656,6 +701,13 @@ fn read_map(path: &Path) -> Result<Vec<(Value, Value)>, ConfigError> {
     }
 }
 
+/// Where a saved schedule with bad YAML is set aside.
+fn set_aside(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("YAMLError");
+    PathBuf::from(name)
+}
+
 /// Reads a string entry of a map value.
 pub fn str_entry<'a>(map: &'a Value, key: &str) -> Option<&'a str> {
     map_get(map, key).and_then(Value::as_str)
@@ -687,5 +739,20 @@ mod tests {
         );
         assert_eq!(config.get("master"), Some(&yaml("[b, c]")));
         assert_eq!(config.get("id"), Some(&Value::from("main")));
+    }
+
+    #[test]
+    fn a_relative_root_dir_is_from_where_the_command_runs_as_salts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("master"),
+            "root_dir: relroot\nlog_file: logs/m\n",
+        )
+        .unwrap();
+        let config = Config::load(Role::Master, Some(dir.path())).unwrap();
+        let root = std::env::current_dir().unwrap().join("relroot");
+        assert_eq!(config.root_dir().unwrap(), root);
+        assert_eq!(config.path("log_file", "").unwrap(), root.join("logs/m"));
+        assert_eq!(config.pki_dir().unwrap(), root.join("etc/salt/pki/master"));
     }
 }

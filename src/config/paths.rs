@@ -7,10 +7,10 @@ use sha2::Digest;
 
 use super::ConfigError;
 
-/// Salt's `prepend_root_dir`: an absolute path already under `root_dir` stays; any other path
-/// is moved under `root_dir`.
+/// Salt's `prepend_root_dir`: an absolute path already under `root_dir` (itself absolute) stays;
+/// any other path is moved under `root_dir`, so a relative one becomes absolute.
 pub(super) fn prepend_root_dir(root_dir: &Path, path: &Path) -> PathBuf {
-    if root_dir == Path::new("/") || path.starts_with(root_dir) {
+    if path.starts_with(root_dir) {
         return path.to_path_buf();
     }
     let relative: PathBuf = path
@@ -348,6 +348,10 @@ mod tests {
         assert_eq!(
             prepend_root_dir(root, Path::new("run")),
             Path::new("/srv/lab/run")
+        );
+        assert_eq!(
+            prepend_root_dir(Path::new("/"), Path::new("logs/master")),
+            Path::new("/logs/master")
         );
     }
 }
