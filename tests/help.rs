@@ -51,9 +51,9 @@ fn sys_functions_return_salts_shapes() {
     let listed = local_json(&lab, &["sys.list_functions", "test.*"]);
     assert!(listed.contains("\"test.echo\"") && listed.contains("\"test.ping\""));
     assert!(!listed.contains("\"sys."), "{listed}");
-    // Every runner module salt-run has, once each.
+    // Every runner module salt-run has, once each, its own state.event among them.
     let runners = local_json(&lab, &["sys.list_runners"]);
-    for module in ["jobs", "manage", "test"] {
+    for module in ["jobs", "manage", "state", "test"] {
         assert_eq!(
             runners.matches(&format!("\"{module}\"")).count(),
             1,

@@ -73,7 +73,7 @@ const FUNCTION: FunctionName = FunctionName(|| {
     FUNCTIONS
         .iter()
         .map(|function| &function.signature)
-        .chain([&state_event::SIGNATURE])
+        .chain([&crate::runners::STATE_EVENT])
         .collect()
 });
 
@@ -108,7 +108,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
     let cli_args = args.parsing.parse(&args.args);
     let returned = match function.as_str() {
         "state.event" => {
-            let bound = state_event::SIGNATURE.bind(&cli_args)?;
+            let bound = crate::runners::STATE_EVENT.bind(&cli_args)?;
             // Salt prints `local: None` after the last event; nothing is printed instead.
             return state_event::run(&config, Role::Minion, &bound, args.output.color(&config)?)
                 .await;

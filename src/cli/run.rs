@@ -16,9 +16,12 @@ use crate::bench::{self as halite_bench, BenchOptions, relay::Relay};
 use crate::client::Publisher;
 use crate::config::{Config, Role};
 use crate::event::{Event, Value, map_get};
-use crate::runners::{Announcement, Caller, EventSink, RUNNERS, RunnerError, announced, salt_user};
+use crate::runners::{
+    Announcement, Caller, DRY_RUN, EVENT_BENCH, EventSink, RUNNERS, RunnerError, SALT_RUN_OWN,
+    STATE_EVENT, announced, salt_user,
+};
 use crate::salt_yaml::CliArgs;
-use crate::signature::{Bound, Signature, text, truthy};
+use crate::signature::{Bound, text, truthy};
 
 /// Run a runner function on the master.
 ///
@@ -64,32 +67,11 @@ pub struct Args {
 /// What `salt-run` runs: its own commands, which stream or measure rather than return, then
 /// the runners.
 const FUNCTION: FunctionName = FunctionName(|| {
-    [&state_event::SIGNATURE, &EVENT_BENCH, &DRY_RUN]
+    SALT_RUN_OWN
         .into_iter()
         .chain(RUNNERS.iter().map(|runner| &runner.signature))
         .collect()
 });
-
-/// `event.bench`'s parameters: halite's own runner, a load generator for any Salt bus.
-const EVENT_BENCH: Signature = Signature {
-    name: "event.bench",
-    summary: "Load-tests a bus speaking Salt's protocol, or the reference relay",
-    params: &[
-        "publishers",
-        "subscribers",
-        "stalled",
-        "size",
-        "count",
-        "rate",
-        "idle",
-        "relay",
-        "sock_dir",
-        "node",
-    ],
-    required: 0,
-    kwargs: false,
-    usage: "salt-run event.bench [publishers=1] [subscribers=1] [stalled=0] [size=100] [count=100000] [rate=EVENTS_PER_S] [idle=SECONDS] [relay=True] [sock_dir=DIR] [node=master|minion]",
-};
 
 /// `salt-run -d`: as Salt prints runner docs, each function `pattern` selects in name order,
 /// its name and a colon through the outputter (`txt` unless `--out` says otherwise), then its
@@ -151,7 +133,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         }
         "reactor.dry_run" => return dry_run(&config, &cli_args, &mut printer).await,
         "state.event" => {
-            let bound = state_event::SIGNATURE.bind(&cli_args)?;
+            let bound = STATE_EVENT.bind(&cli_args)?;
             // The watcher works without a master (it waits for one), so its runner event is
             // best effort. Salt prints the runner's `None` return after the last event; that
             // line only gets in the way of pipelines, so nothing is printed.
@@ -225,15 +207,6 @@ async fn send_stdin(sink: &mut EventSink) -> Result<Value, RunnerError> {
     }
     Ok(Value::Boolean(true))
 }
-
-const DRY_RUN: Signature = Signature {
-    name: "reactor.dry_run",
-    summary: "What the reactor would do for an event, without doing it",
-    params: &["tag", "data"],
-    required: 1,
-    kwargs: false,
-    usage: "salt-run reactor.dry_run TAG [DATA] | reactor.dry_run 'TAG<TAB>{json}' | reactor.dry_run -   (lines of state.event from stdin)",
-};
 
 /// `reactor.dry_run`: what the reactor would do for an event, without doing it. The event is
 /// a tag and data, a line recorded from `state.event`, or every such line of standard input.

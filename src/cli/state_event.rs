@@ -16,20 +16,7 @@ use crate::config::{Config, Role};
 use crate::event::matching::ExprMatcher;
 use crate::ipc::BusAddress;
 use crate::output::state_event::{write_event_line, write_json_line};
-use crate::signature::{Bound, Signature, text, truthy};
-
-/// `state.event`'s parameters, Salt's plus `format` (`salt` lines or one `json` object per line)
-/// and `match` (`whole`, or Salt's own `salt` semantics for regex alternatives).
-pub(crate) const SIGNATURE: Signature = Signature {
-    name: "state.event",
-    summary: "Prints a bus's events as they arrive, as Salt's state.event does",
-    params: &[
-        "tagmatch", "count", "quiet", "sock_dir", "pretty", "node", "format", "match",
-    ],
-    required: 0,
-    kwargs: false,
-    usage: "state.event [tagmatch='*'] [count=-1] [quiet=False] [sock_dir=DIR] [pretty=False] [node=master|minion] [format=salt|json] [match=whole|salt]",
-};
+use crate::signature::{Bound, text, truthy};
 
 /// How events are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

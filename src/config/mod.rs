@@ -680,7 +680,7 @@ fn shown(value: &Value) -> String {
 
 /// The options of one config file (none when it does not exist).
 fn read_map(path: &Path) -> Result<Vec<(Value, Value)>, ConfigError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_config_text(path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
@@ -699,6 +699,34 @@ fn read_map(path: &Path) -> Result<Vec<(Value, Value)>, ConfigError> {
         Value::Map(entries) => Ok(entries),
         _ => Err(ConfigError::NotAMap(path.to_owned())),
     }
+}
+
+/// The largest config file read: far past any real one, and short of what a device or a
+/// runaway file (an include of `/dev/zero`) would take.
+const MAX_CONFIG_FILE: u64 = 64 * 1024 * 1024;
+
+/// The text of a config file: a regular file (a link to one is fine), not a FIFO or device
+/// that could block or never end, and at most [`MAX_CONFIG_FILE`] bytes.
+fn read_config_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Not blocking on a FIFO without a writer; a regular file reads the same either way.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_FILE + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_FILE {
+        return Err(std::io::Error::other(format!(
+            "over {} MiB, more than a config file holds",
+            MAX_CONFIG_FILE >> 20
+        )));
+    }
+    Ok(text)
 }
 
 /// Where a saved schedule with bad YAML is set aside.
@@ -739,6 +767,17 @@ mod tests {
         );
         assert_eq!(config.get("master"), Some(&yaml("[b, c]")));
         assert_eq!(config.get("id"), Some(&Value::from("main")));
+    }
+
+    #[test]
+    fn an_include_of_a_device_or_fifo_is_refused_without_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        nix::unistd::mkfifo(&dir.path().join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        for include in ["/dev/zero", "fifo"] {
+            std::fs::write(dir.path().join("master"), format!("include: [{include}]\n")).unwrap();
+            let err = Config::load(Role::Master, Some(dir.path())).unwrap_err();
+            assert!(err.to_string().ends_with(": not a regular file"), "{err}");
+        }
     }
 
     #[test]

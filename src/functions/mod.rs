@@ -900,12 +900,11 @@ const LIST_RUNNERS: Signature = Signature {
 
 /// `sys.list_runners`: the modules of the runners [`picked_modules`] selects.
 fn list_runners(call: &Call) -> Outcome {
-    picked_modules(
-        call,
-        crate::runners::RUNNERS
-            .iter()
-            .map(|runner| runner.signature.name),
-    )
+    let runners = crate::runners::RUNNERS
+        .iter()
+        .map(|runner| &runner.signature)
+        .chain(crate::runners::SALT_RUN_OWN);
+    picked_modules(call, runners.map(|signature| signature.name))
 }
 
 /// Salt's module selection for `sys.list_modules` and `sys.list_runners`: a pattern with `*`

@@ -140,7 +140,8 @@ impl JobCache {
         let seconds = config.get_u64("keep_jobs_seconds", 86_400)?;
         let hours = config.get_u64("keep_jobs", 24)?;
         let keep = if seconds == 86_400 && hours != 24 {
-            Duration::from_secs(hours * 3600)
+            // Saturating: hours past u64 seconds keep jobs for ever, not for a wrapped while.
+            Duration::from_secs(hours.saturating_mul(3600))
         } else {
             Duration::from_secs(seconds)
         };

@@ -7,8 +7,9 @@
 //! `salt-run`'s help and completions are read from it. [`announced`] is the one sequence of
 //! events around a runner or wheel call, for `salt-run` and for reactions.
 //!
-//! `state.event` and `event.bench` stream or measure rather than return, so they live in
-//! `salt-run` alone and are not runners a reaction can call.
+//! `state.event`, `event.bench` and `reactor.dry_run` stream, measure or print rather than
+//! return, so `salt-run` alone runs them and a reaction cannot call them: [`SALT_RUN_OWN`]
+//! holds their signatures.
 
 pub mod http;
 pub mod jobs;
@@ -27,6 +28,54 @@ use crate::event::{Event, Value, jid, map_get, map_set};
 use crate::py::value::py_str;
 use crate::salt_yaml::CliArgs;
 use crate::signature::{ArgumentsError, Signature, text};
+
+/// `salt-run`'s own functions: listed with the runners (help, completions,
+/// `sys.list_runners`) but run by `salt-run` alone.
+pub const SALT_RUN_OWN: [&Signature; 3] = [&STATE_EVENT, &EVENT_BENCH, &DRY_RUN];
+
+/// `state.event`'s parameters, Salt's plus `format` (`salt` lines or one `json` object per line)
+/// and `match` (`whole`, or Salt's own `salt` semantics for regex alternatives).
+pub const STATE_EVENT: Signature = Signature {
+    name: "state.event",
+    summary: "Prints a bus's events as they arrive, as Salt's state.event does",
+    params: &[
+        "tagmatch", "count", "quiet", "sock_dir", "pretty", "node", "format", "match",
+    ],
+    required: 0,
+    kwargs: false,
+    usage: "state.event [tagmatch='*'] [count=-1] [quiet=False] [sock_dir=DIR] [pretty=False] [node=master|minion] [format=salt|json] [match=whole|salt]",
+};
+
+/// `event.bench`'s parameters: halite's own runner, a load generator for any Salt bus.
+pub const EVENT_BENCH: Signature = Signature {
+    name: "event.bench",
+    summary: "Load-tests a bus speaking Salt's protocol, or the reference relay",
+    params: &[
+        "publishers",
+        "subscribers",
+        "stalled",
+        "size",
+        "count",
+        "rate",
+        "idle",
+        "relay",
+        "sock_dir",
+        "node",
+    ],
+    required: 0,
+    kwargs: false,
+    usage: "salt-run event.bench [publishers=1] [subscribers=1] [stalled=0] [size=100] [count=100000] [rate=EVENTS_PER_S] [idle=SECONDS] [relay=True] [sock_dir=DIR] [node=master|minion]",
+};
+
+/// `reactor.dry_run`'s parameters.
+pub const DRY_RUN: Signature = Signature {
+    name: "reactor.dry_run",
+    summary: "What the reactor would do for an event, without doing it",
+    params: &["tag", "data"],
+    required: 1,
+    kwargs: false,
+    usage: "salt-run reactor.dry_run TAG [DATA] | reactor.dry_run 'TAG<TAB>{json}' | reactor.dry_run -   (lines of state.event from stdin)",
+};
 
 /// What a runner's or wheel function's behaviour returns: its return, later.
 pub type Calling<'a> = Pin<Box<dyn Future<Output = Result<Value, RunnerError>> + Send + 'a>>;
