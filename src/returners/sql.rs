@@ -363,14 +363,14 @@ fn row_bytes(row: &[Option<String>]) -> usize {
     row.iter().flatten().map(String::len).sum()
 }
 
-/// `rows` cut into `INSERT`s of at most [`CHUNK_ROWS`] rows and [`CHUNK_BYTES`] of values.
-fn chunks(rows: Vec<Vec<Option<String>>>) -> Vec<Vec<Vec<Option<String>>>> {
+/// `rows` cut into `INSERT`s of at most [`CHUNK_ROWS`] rows and `max_bytes` of values.
+fn chunks(rows: Vec<Vec<Option<String>>>, max_bytes: usize) -> Vec<Vec<Vec<Option<String>>>> {
     let mut chunks = Vec::new();
     let mut chunk: Vec<Vec<Option<String>>> = Vec::new();
     let mut bytes = 0;
     for row in rows {
         let size = row_bytes(&row);
-        if !chunk.is_empty() && (chunk.len() == CHUNK_ROWS || bytes + size > CHUNK_BYTES) {
+        if !chunk.is_empty() && (chunk.len() == CHUNK_ROWS || bytes + size > max_bytes) {
             chunks.push(std::mem::take(&mut chunk));
             bytes = 0;
         }
@@ -450,6 +450,14 @@ where
         };
         let (limit,): (String,) = match sqlx::query_as(query).fetch_one(pool).await {
             Ok(row) => row,
+            // The server answered but would not say: rows are sent unchecked, as before.
+            Err(sqlx::Error::Database(err)) => {
+                tracing::warn!(
+                    "{}: cannot read the server's packet limit ({err}); large rows are sent unchecked",
+                    self.name()
+                );
+                return Ok(());
+            }
             Err(err) => return Err(self.failure(err).await),
         };
         let limit = limit.trim().parse().map_err(|_| {
@@ -578,7 +586,12 @@ where
             for (jid, load) in fitting.iter().filter_map(|row| row.load()) {
                 save_load(&mut tx, dialect, jid, load).await?;
             }
-            for chunk in chunks(values) {
+            // One INSERT stays within the server's packet limit too.
+            let max_bytes = match usize::try_from(limit) {
+                Ok(limit) if limit > 0 => CHUNK_BYTES.min(limit.saturating_sub(PACKET_OVERHEAD)),
+                _ => CHUNK_BYTES,
+            };
+            for chunk in chunks(values, max_bytes) {
                 insert_rows(&mut tx, dialect, insert, chunk).await?;
             }
             Ok(())
@@ -970,14 +983,26 @@ mod tests {
     #[test]
     fn inserts_are_cut_by_rows_and_by_bytes() {
         let row = |size: usize| vec![Some("x".repeat(size)), None];
-        let many = chunks((0..CHUNK_ROWS * 2 + 1).map(|_| row(1)).collect());
+        let many = chunks(
+            (0..CHUNK_ROWS * 2 + 1).map(|_| row(1)).collect(),
+            CHUNK_BYTES,
+        );
         assert_eq!(
             many.iter().map(Vec::len).collect::<Vec<_>>(),
             [CHUNK_ROWS, CHUNK_ROWS, 1]
         );
-        let big = chunks(vec![row(CHUNK_BYTES), row(1), row(CHUNK_BYTES - 1), row(2)]);
+        let big = chunks(
+            vec![row(CHUNK_BYTES), row(1), row(CHUNK_BYTES - 1), row(2)],
+            CHUNK_BYTES,
+        );
         assert_eq!(big.iter().map(Vec::len).collect::<Vec<_>>(), [1, 2, 1]);
-        assert!(chunks(Vec::new()).is_empty());
+        assert!(chunks(Vec::new(), CHUNK_BYTES).is_empty());
+        // Under a smaller packet limit, fewer rows go in one INSERT.
+        let small: Vec<usize> = chunks(vec![row(900), row(900), row(900)], 1000)
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(small, [1, 1, 1]);
     }
 
     #[test]
