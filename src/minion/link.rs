@@ -174,20 +174,10 @@ impl MasterAddress {
                 default: true,
             });
         };
-        // Salt's `host:port` (`[v6]:port` for IPv6); a bare IPv6 address has no port.
-        let (host, port) = match named.parse::<std::net::SocketAddr>() {
-            Ok(address) => (address.ip().to_string(), address.port()),
-            Err(_) => match named.rsplit_once(':') {
-                Some((host, given)) if !host.contains(':') => match given.parse::<u16>() {
-                    Ok(given) if given > 0 => (host.to_owned(), given),
-                    _ => return Err(invalid(&Value::from(named))),
-                },
-                _ => (named.trim_matches(['[', ']']).to_owned(), port),
-            },
-        };
+        let (host, given) = parse_host_port(named).ok_or_else(|| invalid(&Value::from(named)))?;
         Ok(Self {
             host,
-            port,
+            port: given.unwrap_or(port),
             default: false,
         })
     }
@@ -198,6 +188,61 @@ impl MasterAddress {
             format!("[{}]:{}", self.host, self.port)
         } else {
             format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Salt's `parse_host_port` for the `master` option: `host`, `host:port`, `[v6]:port` or a bare
+/// IPv6 address (a scope may name its interface, `fe80::1%eth0`); a host that is not an
+/// address must be a host name (letters, digits, `.`, `-`, `_`). The host comes back as an
+/// address in its short form, an IPv6 scope as the interface's index (what a socket address
+/// takes), and no port when none is given; `None` for anything else, a port of 0 included.
+fn parse_host_port(text: &str) -> Option<(String, Option<u16>)> {
+    let port = |given: &str| given.parse::<u16>().ok().filter(|port| *port > 0);
+    let (host, port) = match text.strip_prefix('[') {
+        Some(bracketed) => {
+            let (host, after) = bracketed.rsplit_once(']')?;
+            let port = match after {
+                "" => None,
+                after => Some(port(after.strip_prefix(':')?)?),
+            };
+            return Some((ipv6(host)?, port));
+        }
+        None if text.matches(':').count() == 1 => {
+            let (host, given) = text.split_once(':')?;
+            (host, Some(port(given)?))
+        }
+        None => (text, None),
+    };
+    if let Ok(address) = host.parse::<std::net::Ipv4Addr>() {
+        return Some((address.to_string(), port));
+    }
+    if host.contains(':') {
+        return Some((ipv6(host)?, port));
+    }
+    let name = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b".-_".contains(&byte));
+    name.then(|| (host.to_owned(), port))
+}
+
+/// An IPv6 address, with its scope (`%eth0`, `%2`) as an interface index.
+fn ipv6(text: &str) -> Option<String> {
+    let (address, scope) = match text.split_once('%') {
+        Some((address, scope)) => (address, Some(scope)),
+        None => (text, None),
+    };
+    let address: std::net::Ipv6Addr = address.parse().ok()?;
+    match scope {
+        None => Some(address.to_string()),
+        Some(scope) => {
+            let index = match scope.parse::<u32>() {
+                Ok(index) => index,
+                Err(_) => nix::net::if_::if_nametoindex(scope).ok()?,
+            };
+            Some(format!("{address}%{index}"))
         }
     }
 }
@@ -784,6 +829,16 @@ mod tests {
         assert_eq!(address(text("db1:4510")).unwrap(), "db1:4510");
         assert_eq!(address(text("[::1]:4510")).unwrap(), "[::1]:4510");
         assert_eq!(address(text("::1")).unwrap(), "[::1]:4506");
+        assert_eq!(address(text("[::1]")).unwrap(), "[::1]:4506");
+        assert_eq!(address(text("fe80::1%lo")).unwrap(), "[fe80::1%1]:4506");
+        assert_eq!(
+            address(text("[fe80::1%lo]:4510")).unwrap(),
+            "[fe80::1%1]:4510"
+        );
+        assert_eq!(
+            address(text("db-1.example_x")).unwrap(),
+            "db-1.example_x:4506"
+        );
         let list = Value::Array(vec![Value::from("a"), Value::from("b")]);
         assert_eq!(address(Some(list)).unwrap(), "a:4506");
         for bad in [
@@ -792,6 +847,14 @@ mod tests {
             Value::Array(vec![Value::from(5), Value::from("b")]),
             Value::from(""),
             Value::from("db1:port"),
+            Value::from("[::1]:45790x"),
+            Value::from("[::1]x"),
+            Value::from("host:4510:1"),
+            Value::from("a b"),
+            Value::from("db1:0"),
+            Value::from("10.0.0.1:0"),
+            Value::from("[10.0.0.1]:4510"),
+            Value::from("fe80::1%nosuchif"),
         ] {
             let err = address(Some(bad.clone())).unwrap_err().to_string();
             assert!(
