@@ -425,7 +425,9 @@ fn finish_setup(
     if let Some(path) = pid_file {
         if let Some(dir) = path.parent() {
             crate::config::create_dir_all(std::fs::DirBuilder::new().recursive(true), dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+                .with_context(|| {
+                    format!("cannot create the pid file's directory {}", dir.display())
+                })?;
         }
         use std::io::Write;
         crate::config::open_plain_file(

@@ -37,7 +37,7 @@ pub enum MasterError {
     Keys(#[from] KeyError),
     /// The minion port cannot be bound.
     #[error(
-        "cannot listen for minions on {address}: {source}; free the port or set ret_port/interface"
+        "cannot listen for minions on {address}: {source}; free the port, or set ret_port, or interface to an address of this host"
     )]
     Listen {
         /// `interface:ret_port`.
