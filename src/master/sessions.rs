@@ -180,15 +180,15 @@ impl Sessions {
     fn refusal_due(&self, why: Refusal, id: &str, peer: &str) -> bool {
         // By the address alone: a peer connects from a new port each time; and for IPv6 (not
         // IPv4 mapped into it) by its /64, which one host commonly holds whole.
-        let host = peer
-            .parse::<std::net::SocketAddr>()
-            .map(|peer| match peer.ip().to_canonical() {
-                std::net::IpAddr::V6(address) => {
-                    let network = u128::from(address) >> 64 << 64;
-                    format!("{}/64", std::net::Ipv6Addr::from(network))
-                }
-                address => address.to_string(),
-            });
+        let host =
+            peer.parse::<std::net::SocketAddr>()
+                .map(|peer| match peer.ip().to_canonical() {
+                    std::net::IpAddr::V6(address) => {
+                        let network = u128::from(address) >> 64 << 64;
+                        format!("{}/64", std::net::Ipv6Addr::from(network))
+                    }
+                    address => address.to_string(),
+                });
         let host = host.as_deref().unwrap_or(peer);
         self.lock().refusals.due(why, id, host, Instant::now())
     }
