@@ -145,13 +145,23 @@ else
     complete -F _salt__key_with_minion_ids -o bashdefault -o default salt-key
 fi
 
-# Completes minion ids of the local key store in key state $1 (salt-key -l) that start with $2.
+# Completes minion ids of the local key store in key state $1 (salt-key -l) that start with $2,
+# from the config dir the line names (-c DIR, --config-dir[=]DIR) if it names one.
 _halite_minion_ids() {
-    local id
+    local id i
+    local -a config=()
+    for (( i = 1; i < COMP_CWORD - 1; i++ )); do
+        case "${COMP_WORDS[i]}" in
+            -c|--config-dir)
+                [[ ${COMP_WORDS[i+1]} == = ]] && (( i++ ))
+                config=(-c "${COMP_WORDS[i+1]}")
+                ;;
+        esac
+    done
     COMPREPLY=()
     while IFS= read -r id; do
         [[ $id == *: || $id != "$2"* ]] || COMPREPLY+=("$id")
-    done < <(salt-key -l "$1" 2>/dev/null)
+    done < <(salt-key "${config[@]}" -l "$1" 2>/dev/null)
 }
 
 # Minion ids where salt-key takes them, clap's completion elsewhere.

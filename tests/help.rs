@@ -211,9 +211,19 @@ fn completions_offer_functions_runners_outputters_and_minion_ids() {
 const HOSTILE_ID: &str = "x$(>pwned)";
 
 /// A lab whose key store holds accepted web1, web2 and db1 and pending new1 and
-/// [`HOSTILE_ID`], with the `PATH` under which a completion script's `salt-key` is ours.
+/// [`HOSTILE_ID`], and whose second config dir `etc2` names a key store of accepted other1 alone,
+/// with the `PATH` under which a completion script's `salt-key` is ours.
 fn key_store_lab() -> (Lab, std::ffi::OsString) {
     let lab = Lab::new();
+    let other = lab.path().join("pki2/master/minions");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("other1"), "key").unwrap();
+    std::fs::create_dir_all(lab.path().join("etc2")).unwrap();
+    std::fs::write(
+        lab.path().join("etc2/master"),
+        format!("pki_dir: {}\n", lab.path().join("pki2/master").display()),
+    )
+    .unwrap();
     let pki = lab.path().join("pki/master");
     for (state, ids) in [
         ("minions", &["web1", "web2", "db1"][..]),
@@ -301,6 +311,8 @@ fn bash_completion_offers_the_key_stores_minion_ids() {
         "salt --out ",
         "salt -t 5 ",
         "salt-key -l ",
+        "salt -c etc2 ",
+        "salt --config-dir = etc2 -t 5 ",
     ];
     let text = complete_lines(
         &lab,
@@ -336,6 +348,9 @@ fn bash_completion_offers_the_key_stores_minion_ids() {
         offered[10],
         "acc accepted pre un unaccepted rej rejected den denied all"
     );
+    // The key store of the config dir the line names.
+    assert_eq!(offered[11], "other1");
+    assert_eq!(offered[12], "other1");
 }
 
 /// Zsh drives an interactive zsh in a pseudo-terminal, its completion loaded from the
@@ -387,6 +402,7 @@ fn zsh_completion_offers_the_key_stores_minion_ids() {
         "salt -t 5 we",
         "salt-key -a ",
         "salt-key --delete=n",
+        "salt -c etc2 ",
     ];
     let text = complete_lines(&lab, &path, &["zsh", "-f", &driver, &functions], &cases);
     let offered: Vec<Vec<&str>> = text.lines().map(|line| line.split(' ').collect()).collect();
@@ -403,6 +419,7 @@ fn zsh_completion_offers_the_key_stores_minion_ids() {
         assert!(has(2, id), "{id}: {text}");
     }
     assert_eq!(offered[3], ["new1"], "{text}");
+    assert!(has(4, "other1") && !has(4, "web1"), "{text}");
 }
 
 #[test]

@@ -131,13 +131,23 @@ pub(super) fn fish_minion_ids(
 /// The bash function that lists ids. Candidates are matched as plain text, never through
 /// `compgen -W`, which would expand `$(...)` in a pending key's file name.
 const BASH_IDS: &str = r#"
-# Completes minion ids of the local key store in key state $1 (salt-key -l) that start with $2.
+# Completes minion ids of the local key store in key state $1 (salt-key -l) that start with $2,
+# from the config dir the line names (-c DIR, --config-dir[=]DIR) if it names one.
 _halite_minion_ids() {
-    local id
+    local id i
+    local -a config=()
+    for (( i = 1; i < COMP_CWORD - 1; i++ )); do
+        case "${COMP_WORDS[i]}" in
+            -c|--config-dir)
+                [[ ${COMP_WORDS[i+1]} == = ]] && (( i++ ))
+                config=(-c "${COMP_WORDS[i+1]}")
+                ;;
+        esac
+    done
     COMPREPLY=()
     while IFS= read -r id; do
         [[ $id == *: || $id != "$2"* ]] || COMPREPLY+=("$id")
-    done < <(salt-key -l "$1" 2>/dev/null)
+    done < <(salt-key "${config[@]}" -l "$1" 2>/dev/null)
 }
 "#;
 
@@ -219,11 +229,14 @@ pub(super) fn bash_minion_ids(command: &clap::Command, out: &mut Vec<u8>) -> std
 /// calls an action with its compadd options (group, description) before the action's own
 /// words, so the key state comes last.
 const ZSH_IDS: &str = r#"
-# Offers the minion ids of the local key store in the key state (salt-key -l) given last.
+# Offers the minion ids of the local key store in the key state (salt-key -l) given last, from
+# the config dir the line names (-c DIR) if it names one.
 (( $+functions[_halite_minion_ids] )) ||
 _halite_minion_ids() {
-    local -a ids
-    ids=(${(f)"$(salt-key -l ${@[-1]} 2>/dev/null)"})
+    local -a ids config
+    local dir=${opt_args[-c]:-${opt_args[--config-dir]}}
+    [[ -n $dir ]] && config=(-c ${(Q)dir})
+    ids=(${(f)"$(salt-key $config -l ${@[-1]} 2>/dev/null)"})
     compadd "${@[1,-2]}" -- ${ids:#*:}
 }
 "#;
