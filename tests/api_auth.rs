@@ -514,13 +514,20 @@ fn api_acl_refuses_targets_that_reach_other_minions_through_groups_or_unknown_fa
         ("not I@role:nonexistent", "compound"),
         ("not J@role:^x", "compound"),
         ("minion1 or not G@os:nothing", "compound"),
-        ("N@nosuchgroup", "compound"),
     ] {
         let body = format!(
             r#"{{"client": "local", "tgt": "{tgt}", "tgt_type": "{tgt_type}", "fun": "test.ping"}}"#
         );
         let answer = post(&body);
         assert_eq!(answer.status, 401, "{tgt} ({tgt_type}): {}", answer.body);
+    }
+    // A target no one could use is a bad request, whatever the ACL.
+    for (tgt, tgt_type) in [("N@nosuchgroup", "compound"), ("minion1", "Glob")] {
+        let body = format!(
+            r#"{{"client": "local", "tgt": "{tgt}", "tgt_type": "{tgt_type}", "fun": "test.ping"}}"#
+        );
+        let answer = post(&body);
+        assert_eq!(answer.status, 400, "{tgt} ({tgt_type}): {}", answer.body);
     }
     let answer = post(solo);
     assert_eq!(answer.body, r#"{"return": [{"minion1": true}]}"#);

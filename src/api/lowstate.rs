@@ -345,6 +345,11 @@ impl Job {
             .or_else(|| text(chunk, "expr_form"))
             .unwrap_or("glob");
         let fun = required(chunk, "fun", client)?;
+        // A target no one could use is the caller's mistake, whatever they may run: 400 with
+        // the reason, before the ACL (which refuses what it cannot read) would say 401.
+        crate::target::nodegroup::NodeGroups::configured(&shared.config)
+            .target(tgt, tgt_type)
+            .map_err(|err| Refusal::bad(err.to_string()))?;
         let mut arg = match map_get(chunk, "arg") {
             None | Some(Value::Nil) => Vec::new(),
             Some(Value::Array(items)) => items.clone(),
