@@ -85,6 +85,49 @@ fn daemon_flag_backgrounds_writes_the_pid_file_and_stops_on_sigterm() {
     assert!(!lab.master_pull().exists());
 }
 
+/// A relative root_dir is from where the command runs, for every file, though the daemon in
+/// the background runs in `/`: a client run from there reaches it.
+#[test]
+fn daemon_flag_keeps_a_relative_root_dir_where_the_command_ran() {
+    let lab = Lab::new();
+    let port = free_port();
+    std::fs::write(
+        lab.etc().join("master"),
+        format!("root_dir: relroot\ninterface: 127.0.0.1\nret_port: {port}\npidfile: m.pid\n"),
+    )
+    .unwrap();
+    let output = lab
+        .cmd("salt-master")
+        .current_dir(lab.path())
+        .arg("-d")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let root = lab.path().join("relroot");
+    let pid_file = root.join("m.pid");
+    assert!(wait_until(Duration::from_secs(10), || pid_file.exists()));
+    let listed = lab
+        .cmd("salt-run")
+        .current_dir(lab.path())
+        .arg("jobs.list_jobs")
+        .output()
+        .unwrap();
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(root.join("var/cache/salt/master/.root_key").exists());
+    assert!(!std::path::Path::new("/relroot").exists());
+    assert!(wait_until(Duration::from_secs(10), || !pid_file.exists()));
+}
+
 #[test]
 fn daemon_flag_waits_to_say_a_failed_start_failed() {
     // An address this host does not have: the master cannot listen for minions.

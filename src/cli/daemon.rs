@@ -85,7 +85,7 @@ impl Setup {
         let console = chosen_level(&config, ("-l", common.log_level.as_deref()), "log_level")?;
         let log_file = match &args.log_file {
             Some(path) => LogTarget::parse("--log-file", path.to_str(), || {
-                Ok(std::path::absolute(path)?)
+                Ok(crate::config::from_start_dir(path))
             })?,
             None => {
                 let key = match daemon {
@@ -105,7 +105,7 @@ impl Setup {
         // Paths given on the command line are from where it runs, also for a daemon that
         // then runs in `/`.
         let pid_file = match &args.pid_file {
-            Some(path) => Some(std::path::absolute(path).context("--pid-file")?),
+            Some(path) => Some(crate::config::from_start_dir(path)),
             None => {
                 let key = match daemon {
                     Daemon::Api => "api_pidfile",

@@ -242,7 +242,7 @@ impl Config {
     pub fn load(role: Role, config_dir: Option<&Path>) -> Result<Self, ConfigError> {
         let config_dir = config_dir.unwrap_or(Path::new(DEFAULT_CONFIG_DIR));
         // Absolute as Salt makes it: a daemon changes to `/` and reloads it later.
-        let config_dir = std::path::absolute(config_dir).unwrap_or_else(|_| config_dir.to_owned());
+        let config_dir = from_start_dir(config_dir);
         let mut config = Self {
             role,
             config_dir,
@@ -425,10 +425,11 @@ impl Config {
 
     /// `root_dir`: prefixed to Salt's path options that are not already under it.
     pub fn root_dir(&self) -> Result<PathBuf, ConfigError> {
-        let root_dir = Path::new(self.get_str("root_dir")?.unwrap_or("/"));
         // As Salt's, a relative root_dir is taken from where the command starts, so that a
         // daemon in the background (in `/`) uses the same files.
-        Ok(std::path::absolute(root_dir).unwrap_or_else(|_| root_dir.to_path_buf()))
+        Ok(from_start_dir(Path::new(
+            self.get_str("root_dir")?.unwrap_or("/"),
+        )))
     }
 
     /// A path option resolved as Salt resolves it against `root_dir`.
@@ -698,6 +699,22 @@ fn read_map(path: &Path) -> Result<Vec<(Value, Value)>, ConfigError> {
         Value::Nil => Ok(Vec::new()),
         Value::Map(entries) => Ok(entries),
         _ => Err(ConfigError::NotAMap(path.to_owned())),
+    }
+}
+
+/// The working directory the process started in, read once: a daemon in the background works
+/// in `/` and must still find the files its relative paths named.
+static START_DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+/// `path` made absolute from the directory the process started in ([`START_DIR`]); as it is
+/// when that cannot be read.
+pub(crate) fn from_start_dir(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_owned();
+    }
+    match START_DIR.get_or_init(|| std::env::current_dir().ok()) {
+        Some(start) => start.join(path),
+        None => path.to_owned(),
     }
 }
 
