@@ -12,6 +12,29 @@ use halite::event::Value;
 
 use crate::support::{Lab, python_script, running_as_root, stderr, stdout, wait_output};
 
+/// Writes the top-level options of `lines` into the config `file`: in place of the lab's line
+/// for the same option (a key given twice is a YAML error), else at the end.
+fn set_options(file: &Path, lines: &str) {
+    let mut text = std::fs::read_to_string(file).unwrap();
+    let mut added = String::new();
+    for line in lines.split_inclusive('\n') {
+        let key = line
+            .split_once(':')
+            .map(|(key, _)| key)
+            .filter(|key| !key.starts_with(' '));
+        let existing = key.and_then(|key| {
+            text.split_inclusive('\n')
+                .find(|old| old.starts_with(&format!("{key}:")))
+                .map(str::to_owned)
+        });
+        match existing {
+            Some(old) => text = text.replace(&old, line),
+            None => added.push_str(line),
+        }
+    }
+    std::fs::write(file, text + &added).unwrap();
+}
+
 /// Runs `daemon` on the lab's config until it exits by itself (or 10 s).
 fn run_daemon(lab: &Lab, daemon: &str, args: &[&str]) -> Output {
     wait_output(
@@ -205,7 +228,7 @@ fn included_files_are_read_and_their_options_checked_naming_their_file() {
 #[test]
 fn check_config_refuses_what_a_start_refuses_with_the_same_message() {
     let no_user = "user: halite-no-such-user\n";
-    // Each case: daemon, master config, minion id line, arguments, and how the error names its
+    // Each case: daemon, master and minion options, arguments, and how the error names its
     // cause.
     let mut cases = vec![
         (
@@ -226,6 +249,13 @@ fn check_config_refuses_what_a_start_refuses_with_the_same_message() {
         ("salt-master", no_user, "", &[], "halite-no-such-user"),
         ("salt-minion", "", "id: 'web*'\n", &[], "web*"),
         (
+            "salt-master",
+            "interface: localhost\n",
+            "",
+            &[],
+            "option interface in",
+        ),
+        (
             "salt-api",
             "api_logfile: udp://localhost/LOG_NOPE\n",
             "",
@@ -244,13 +274,9 @@ fn check_config_refuses_what_a_start_refuses_with_the_same_message() {
         cases.push(("salt-master", "user: root\n", "", &[], "user"));
     }
     for (daemon, master, minion, args, named) in cases {
-        let lab = Lab::with_config(master, "");
-        if !minion.is_empty() {
-            // In place of the lab's own id, a duplicate key being a YAML error.
-            let file = lab.etc().join("minion");
-            let text = std::fs::read_to_string(&file).unwrap();
-            std::fs::write(&file, text.replace("id: minion1\n", minion)).unwrap();
-        }
+        let lab = Lab::new();
+        set_options(&lab.etc().join("master"), master);
+        set_options(&lab.etc().join("minion"), minion);
         let checked = run_daemon(&lab, daemon, &[args, &["--check-config"]].concat());
         let started = run_daemon(&lab, daemon, args);
         let context = format!("{daemon} {args:?} with {master}{minion}");

@@ -57,6 +57,11 @@ impl Settings {
             },
         })
     }
+
+    /// Where it listens: `rest_cherrypy`'s `host` and `port`.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.shared.options.address
+    }
 }
 
 impl Api {

@@ -343,29 +343,17 @@ fn host_problems(daemon: Daemon, setup: &Setup) -> Vec<String> {
         }
     }
     // Where the daemon listens, by binding a free port there.
-    let listen = match daemon {
-        Daemon::Master => config
-            .get_str("interface")
-            .ok()
-            .flatten()
-            .map(|interface| ("interface", interface.parse().map_err(|_| interface))),
-        Daemon::Api => crate::api::ApiOptions::from_config(config)
-            .ok()
-            .map(|options| ("rest_cherrypy.host", Ok(options.address.ip()))),
-        Daemon::Minion => None,
+    let listen = match &setup.service {
+        Service::Master(settings) => Some(("interface", settings.address().ip())),
+        Service::Api(settings) => Some(("rest_cherrypy.host", settings.address().ip())),
+        Service::Minion(_) => None,
     };
-    if let Some((option, address)) = listen {
-        let fix = format!("set {option} to an address of this host, or 0.0.0.0 for all");
-        match address {
-            Err(text) => problems.push(format!("{option} {text} is not an IP address; {fix}")),
-            Ok(address) => {
-                if let Err(err) = std::net::TcpListener::bind((address, 0)) {
-                    problems.push(format!(
-                        "{option} {address} is not an address of this host ({err}); {fix}"
-                    ));
-                }
-            }
-        }
+    if let Some((option, address)) = listen
+        && let Err(err) = std::net::TcpListener::bind((address, 0))
+    {
+        problems.push(format!(
+            "{option} {address} is not an address of this host ({err}); set {option} to an address of this host, or 0.0.0.0 for all"
+        ));
     }
     let key = match daemon {
         Daemon::Master => Some("master"),

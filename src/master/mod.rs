@@ -120,7 +120,7 @@ pub struct Settings {
     bus: ConfiguredBus,
     pki_dir: std::path::PathBuf,
     /// `interface`:`ret_port`.
-    address: String,
+    address: std::net::SocketAddr,
     keepalive: Duration,
     gate: Arc<Gate>,
     requests: crate::ipc::Endpoint,
@@ -131,16 +131,29 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Where it listens for minions: `interface`:`ret_port`.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
     /// Reads every option the master needs before it binds anything.
     pub fn from_config(config: &Config) -> Result<Self, MasterError> {
         check_options(config)?;
-        let interface = config.get_str("interface")?.unwrap_or("0.0.0.0");
-        let port = config.get_port("ret_port", 4506)?;
-        let address = if interface.contains(':') {
-            format!("[{interface}]:{port}")
-        } else {
-            format!("{interface}:{port}")
+        // An address, as Salt's master takes it (a host name fails there).
+        let interface = match config.get_str("interface")? {
+            None => std::net::IpAddr::from([0, 0, 0, 0]),
+            Some(text) => text.parse().map_err(|_| {
+                config.locate(
+                    "interface",
+                    crate::config::bad_value(
+                        "interface",
+                        &crate::event::Value::from(text),
+                        "expected an IP address of this host, or 0.0.0.0 for all",
+                    ),
+                )
+            })?,
         };
+        let address = std::net::SocketAddr::new(interface, config.get_port("ret_port", 4506)?);
         Ok(Self {
             id: config.id()?,
             bus: ConfiguredBus::from_config(config, Node::Master)?,
@@ -182,13 +195,13 @@ impl Master {
         let listener = TcpListener::bind(&address)
             .await
             .map_err(|source| MasterError::Listen {
-                address: address.clone(),
+                address: address.to_string(),
                 source,
             })?;
         let link_address = listener
             .local_addr()
             .map_err(|source| MasterError::Listen {
-                address: address.clone(),
+                address: address.to_string(),
                 source,
             })?;
         let link = TlsListener::new(listener, &key, keepalive, gate);
