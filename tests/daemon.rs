@@ -197,6 +197,11 @@ fn a_root_daemon_switches_to_the_configured_user_after_binding() {
         65534,
         "sockets belong to the user"
     );
+    // The log file, and the directory the start made for it: the user opens a new one there
+    // after a rotation.
+    for log in [lab.path().join("log/master"), lab.path().join("log")] {
+        assert_eq!(std::fs::metadata(&log).unwrap().uid(), 65534, "{log:?}");
+    }
     let mut subscriber = RawSubscriber::connect(&lab.master_pub());
     crate::support::RawSender::connect(&lab.master_pull()).fire(
         "user/works",

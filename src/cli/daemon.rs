@@ -574,6 +574,7 @@ fn switch_user(config: &Config, user: User) -> anyhow::Result<()> {
         hand_over_tree(&dir, owner, option)
             .with_context(|| format!("cannot hand {} to user {name}", dir.display()))?;
     }
+    logging::hand_log_to(user.uid, user.gid)?;
     let c_name = std::ffi::CString::new(name)
         .with_context(|| format!("user {name} (config option user) is not a valid name"))?;
     // Without this the daemon would keep root's supplementary groups (0, shadow, …).

@@ -148,6 +148,13 @@ where
         .event_format(Console)
         .with_filter(console);
     let mut file_note = None;
+    let created_dir = match file {
+        Some((LogTarget::File(path), _)) => path
+            .parent()
+            .filter(|dir| !dir.exists())
+            .map(Path::to_owned),
+        _ => None,
+    };
     let file_layer = match file {
         Some((LogTarget::File(path), level)) if level != LevelFilter::OFF => match open_log(path) {
             Ok((handle, note)) => {
@@ -155,6 +162,7 @@ where
                 let log_file = Arc::new(LogFile {
                     path: path.to_owned(),
                     file: Mutex::new(handle),
+                    created_dir: created_dir.clone(),
                 });
                 let _ = LOG_FILE.set(log_file.clone());
                 Some(
@@ -223,6 +231,8 @@ static LOG_FILE: OnceLock<Arc<LogFile>> = OnceLock::new();
 struct LogFile {
     path: PathBuf,
     file: Mutex<std::fs::File>,
+    /// The directory the start created for it, if it did.
+    created_dir: Option<PathBuf>,
 }
 
 impl std::io::Write for &LogFile {
@@ -255,6 +265,23 @@ pub(crate) fn reopen() {
         }
         Err(err) => tracing::warn!("{err:#}; still writing to the file it had open"),
     }
+}
+
+/// Hands the log file to the user a root daemon becomes (`uid`, `gid`), and the directory the
+/// start created for it, so that the daemon can open a new file there after a rotation, as
+/// Salt's daemons own theirs. A directory that was there before is left as it is.
+pub(crate) fn hand_log_to(uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> anyhow::Result<()> {
+    let Some(log_file) = LOG_FILE.get() else {
+        return Ok(());
+    };
+    let file = log_file.file.lock().unwrap_or_else(|p| p.into_inner());
+    nix::unistd::fchown(&*file, Some(uid), Some(gid))
+        .with_context(|| format!("cannot hand log file {} over", log_file.path.display()))?;
+    if let Some(dir) = &log_file.created_dir {
+        nix::unistd::chown(dir, Some(uid), Some(gid))
+            .with_context(|| format!("cannot hand log directory {} over", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// The daemon's queued console, once [`init_daemon`] started it.
