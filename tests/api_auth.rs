@@ -564,12 +564,24 @@ fn api_acl_checks_pinned_arguments_as_the_function_gets_them() {
         // The last of two keyword maps in arg wins: not the pinned value.
         r#"{"client": "local", "tgt": "minion1", "fun": "test.arg",
             "arg": [{"__kwarg__": true, "x": "ok"}, {"__kwarg__": true, "x": "evil"}]}"#,
+        // A `key=value` string is a keyword too, as Salt's minion reads it.
+        r#"{"client": "local", "tgt": "minion1", "fun": "test.arg",
+            "arg": [{"__kwarg__": true, "x": "ok"}, "x=evil"]}"#,
         // A chunk key naming a parameter comes after kwarg.
         r#"{"client": "wheel", "fun": "key.finger", "kwarg": {"match": "minion1"}, "match": "*"}"#,
     ] {
         let answer = post(body);
         assert_eq!(answer.status, 401, "{body}: {}", answer.body);
     }
+    let strings =
+        post(r#"{"client": "local", "tgt": "minion1", "fun": "test.arg", "arg": ["a", "x=ok"]}"#);
+    assert!(
+        strings
+            .body
+            .contains(r#"{"args": ["a"], "kwargs": {"x": "ok", "__pub_fun""#),
+        "{}",
+        strings.body
+    );
     let finger = post(r#"{"client": "wheel", "fun": "key.finger", "kwarg": {"match": "minion1"}}"#);
     assert_eq!(finger.status, 200, "{}", finger.body);
 }

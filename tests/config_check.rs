@@ -385,6 +385,26 @@ fn check_config_reports_what_this_host_would_trip_over_changing_nothing() {
         assert_eq!(listed(), before, "{expected}: nothing created");
     }
 
+    // A directory the start would create where this user cannot: as nobody, the lab root's.
+    if running_as_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let lab = Lab::new();
+        std::fs::set_permissions(lab.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let output = crate::support::as_nobody(crate::support::bin("salt-master"))
+            .args(["-c", &lab.etc().display().to_string(), "--check-config"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        let root = lab.path().display();
+        assert!(
+            stderr(&output).contains(&format!(
+                "error: cachedir {root}/cache/master cannot be created: {root} is not writable by user nobody; create it or set cachedir to another path\n"
+            )),
+            "{}",
+            stderr(&output)
+        );
+    }
+
     // The start names the file in the way, not "File exists".
     let lab = Lab::new();
     std::fs::write(lab.path().join("pki"), "").unwrap();

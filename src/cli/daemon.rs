@@ -333,12 +333,21 @@ fn host_problems(daemon: Daemon, setup: &Setup) -> Vec<String> {
                 dir.display(),
                 file.display()
             ));
-        } else if dir.is_dir()
-            && let Some(user) = unwritable_by(&dir, setup.user.as_ref(), handed_over)
+        } else if dir.is_dir() {
+            if let Some(user) = unwritable_by(&dir, setup.user.as_ref(), handed_over) {
+                problems.push(format!(
+                    "{option} {} is not writable by user {user}, whom the daemon runs as; make it writable by {user} or set {option} to another path",
+                    dir.display()
+                ));
+            }
+        } else if let Some(parent) = dir.ancestors().skip(1).find(|parent| parent.is_dir())
+            && let Some(user) = unwritable_by(parent, None, false)
         {
+            // The start creates it, before it becomes any other user.
             problems.push(format!(
-                "{option} {} is not writable by user {user}, whom the daemon runs as; make it writable by {user} or set {option} to another path",
-                dir.display()
+                "{option} {} cannot be created: {} is not writable by user {user}; create it or set {option} to another path",
+                dir.display(),
+                parent.display()
             ));
         }
     }

@@ -591,9 +591,9 @@ pub struct Call {
 }
 
 impl Call {
-    /// A call from a job's `arg` list, where a map with `__kwarg__: True` holds keyword
-    /// arguments, as Salt publishes them; a keyword given twice takes its last value, as
-    /// Salt's minion reads it.
+    /// A call from a job's `arg` list as Salt's minion reads one: a map with `__kwarg__: True`
+    /// holds keyword arguments, and so does a string `key=value` (its value yamlified); a
+    /// keyword given twice takes its last value.
     pub fn from_load(fun: &str, arg: &Value) -> Self {
         let mut args = CliArgs::default();
         for item in arg.as_array().map(Vec::as_slice).unwrap_or_default() {
@@ -606,6 +606,12 @@ impl Call {
                         if key != "__kwarg__" {
                             args.set_kwarg(key, value.clone());
                         }
+                    }
+                }
+                Value::String(text) => {
+                    match text.as_str().and_then(crate::salt_yaml::string_kwarg) {
+                        Some((key, value)) => args.set_kwarg(key, value),
+                        None => args.args.push(item.clone()),
                     }
                 }
                 other => args.args.push(other.clone()),

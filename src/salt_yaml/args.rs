@@ -119,6 +119,12 @@ fn condition(arg: Value) -> Value {
     }
 }
 
+/// A string argument read as Salt's minion reads one in a job (`parse_input`): `key=value` is
+/// that keyword with its value yamlified; anything else is no keyword.
+pub fn string_kwarg(arg: &str) -> Option<(String, Value)> {
+    split_kwarg(arg).map(|(key, text)| (key.to_owned(), yamlify_arg(text)))
+}
+
 /// Key of Salt's `KWARG_REGEX` (`^([^\d\W][\w.-]*)=`): Python's `\w` is a letter, a number of
 /// any kind or `_`, and `\d` a decimal digit.
 static KWARG_KEY: LazyLock<Regex> = LazyLock::new(|| {

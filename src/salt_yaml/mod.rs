@@ -35,7 +35,7 @@ mod resolve;
 #[cfg(test)]
 mod tests;
 
-pub use args::{CliArgs, parse_cli_args, parse_cli_args_no_parse};
+pub use args::{CliArgs, parse_cli_args, parse_cli_args_no_parse, string_kwarg};
 
 use crate::event::Value;
 
