@@ -400,12 +400,24 @@ fn api_calls_bad_lowstates_are_refused_with_salts_status() {
         missing.json["return"],
         json!("Invalid client specified: 'None'")
     );
+    // A few aliases in a small YAML body would build megabytes.
+    let mut aliases = format!(
+        "- client: local\n  tgt: x\n  fun: test.echo\n  a0: &a0 {}\n",
+        "x".repeat(1000)
+    );
+    for n in 1..8 {
+        aliases.push_str(&format!(
+            "  a{n}: &a{n} [{}]\n",
+            vec![format!("*a{}", n - 1); 10].join(", ")
+        ));
+    }
     for (content_type, body) in [
         ("application/json", "{not json"),
         ("application/json", r#""a string""#),
         ("application/json", "[1, 2]"),
         ("application/x-yaml", "- [unclosed"),
         ("application/json", ""),
+        ("application/x-yaml", aliases.as_str()),
     ] {
         let answer = api.post_raw("/", token, content_type, body);
         assert_eq!(answer.status, 400, "{body}: {}", answer.text);

@@ -88,8 +88,9 @@ impl Node {
 /// before giving up; bounds the work on texts that need many.
 const MAX_WORKAROUNDS: usize = 1000;
 
-/// Composes the single document in `text`; `None` for a stream without one.
-pub(super) fn compose(text: &str) -> Result<Option<Rc<Node>>, YamlError> {
+/// Composes the single document in `text`, refused past `max_expanded` bytes once built (see
+/// [`MAX_EXPANDED_BYTES`]); `None` for a stream without one.
+pub(super) fn compose(text: &str, max_expanded: u64) -> Result<Option<Rc<Node>>, YamlError> {
     // libyaml reads NEL as a line break and turns it into `\n`; saphyr-parser reads it as
     // content. (LS and PS are breaks to libyaml too, but it keeps them in the value where a
     // string holds one, which is what reading them as content gives.)
@@ -102,6 +103,7 @@ pub(super) fn compose(text: &str) -> Result<Option<Rc<Node>>, YamlError> {
             ends_with_break: text.ends_with(['\n', '\r']),
             anchors: HashMap::new(),
             anchor_names: HashMap::new(),
+            max_expanded,
         };
         match composer.document() {
             Ok(root) => return Ok(root),
@@ -256,6 +258,8 @@ struct Composer<'a> {
     anchors: HashMap<usize, Option<Rc<Node>>>,
     /// Anchor name → where it was first defined.
     anchor_names: HashMap<String, (usize, usize)>,
+    /// The most bytes the document may be once built.
+    max_expanded: u64,
 }
 
 fn at(mark: Marker, problem: impl Into<String>) -> YamlError {
@@ -289,11 +293,14 @@ impl<'a> Composer<'a> {
         }
         let (event, span) = self.next()?;
         let root = self.node(event, span, 0, false)?;
-        if root.weight > MAX_EXPANDED_BYTES {
+        if root.weight > self.max_expanded {
+            let limit = match self.max_expanded {
+                bytes if bytes % (1 << 20) == 0 => format!("{} MiB", bytes >> 20),
+                bytes => format!("{bytes} bytes"),
+            };
             return Err(root
                 .error(format!(
-                    "the document is more than {} MiB once built (its text and {NODE_COST} bytes a node, aliases followed); split it into smaller files",
-                    MAX_EXPANDED_BYTES >> 20
+                    "the document is more than {limit} once built (its text and {NODE_COST} bytes a node, aliases followed); split it into smaller files"
                 ))
                 .into());
         }

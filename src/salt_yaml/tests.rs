@@ -299,6 +299,11 @@ fn alias_bombs_and_deep_nesting_are_refused() {
     }
     let e = load(&long).unwrap_err();
     assert!(e.problem.contains("MiB once built"), "{e}");
+    // Within a smaller limit, a few aliases are enough to refuse.
+    let few = "a: &a [xxxxxxxx, xxxxxxxx]\nb: [*a, *a, *a, *a, *a, *a, *a, *a]\n";
+    assert!(super::load_within(few, 4096).is_ok());
+    let e = super::load_within(few, 600).unwrap_err();
+    assert!(e.problem.contains("more than 600 bytes once built"), "{e}");
     // The same shape that stays small is fine.
     let small = long.replace(&"x".repeat(200_000), "x");
     assert!(load(&small).is_ok());
