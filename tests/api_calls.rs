@@ -498,6 +498,17 @@ fn api_calls_external_auth_refuses_what_the_user_may_not_do() {
         let answer = api.post("/", bob, &chunk);
         assert_eq!(answer.json, refusal, "{chunk}");
     }
+    // With credentials in the call (/run), the failure is of type eauth, as Salt's master says.
+    let run = api.post(
+        "/run",
+        None,
+        &json!([{"client": "wheel", "fun": "key.list_all",
+                 "username": "bob", "password": "any", "eauth": "auto"}]),
+    );
+    assert_eq!(
+        run.json["return"],
+        json!("Authentication failure of type \"eauth\" occurred for user bob.")
+    );
     for path in ["/jobs", "/keys", "/keys/minion1", "/minions"] {
         let answer = api.get(path, bob);
         assert_eq!(answer.status, 401, "{path}: {}", answer.text);

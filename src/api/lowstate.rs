@@ -72,10 +72,16 @@ const INTERNAL: [&str; 14] = [
     "cmd",
 ];
 
-/// The message of a refused `runner` or `wheel` chunk, Salt's master's.
+/// The message of a refused `runner` or `wheel` chunk, Salt's master's: of type `token`, or
+/// `eauth` for credentials given with the call (`/run`), which mint no token.
 fn auth_failure(session: &Session) -> String {
+    let kind = if session.token.is_empty() {
+        "eauth"
+    } else {
+        "token"
+    };
     format!(
-        "Authentication failure of type \"token\" occurred for user {}.",
+        "Authentication failure of type \"{kind}\" occurred for user {}.",
         session.user
     )
 }
