@@ -352,7 +352,6 @@ async fn run_batch(
     // Whether any minion answered the ping and got the job.
     let mut ran = false;
     let mut gathered: Vec<(Value, Value)> = Vec::new();
-    let mut gathered_outputter: Option<String> = None;
     let mut written: std::io::Result<()> = Ok(());
     let mut show = |progress: Progress, out: &mut dyn Write| -> std::io::Result<()> {
         match progress {
@@ -376,7 +375,6 @@ async fn run_batch(
                     retcode = retcode.max(ret.retcode());
                     let named = ret.outputter().map(str::to_owned);
                     if args.print_static {
-                        gathered_outputter = gathered_outputter.take().or(named);
                         gathered.push((Value::from(ret.id.as_str()), ret.value()));
                     } else {
                         let doc = Value::Map(vec![
@@ -427,8 +425,11 @@ async fn run_batch(
     if args.print_static {
         gathered.sort_by(|a, b| a.0.as_str().cmp(&b.0.as_str()));
         let none = gathered.is_empty();
+        // As Salt's: highstate for the state module's functions, else the default, whatever
+        // the returns name.
+        let state = request.fun.split('.').next() == Some("state");
         printer.print(
-            printer.outputter(gathered_outputter.as_deref()),
+            printer.outputter(state.then_some("highstate")),
             &Value::Map(gathered),
         )?;
         // Salt prints the empty document too, then says so.
