@@ -178,12 +178,13 @@ impl Sessions {
     /// Whether the refusal of a session from `peer` claiming `id` for `why` is to be logged
     /// (and announced) now: once in [`REFUSAL_REPORT_EVERY`] per reason, id and address.
     fn refusal_due(&self, why: Refusal, id: &str, peer: &str) -> bool {
-        // By the address alone: a peer connects from a new port each time; and for IPv6 (not
-        // IPv4 mapped into it) by its /64, which one host commonly holds whole.
+        // By the address alone: a peer connects from a new port each time; and for global IPv6
+        // (not IPv4 mapped into it) by its /64, which one host commonly holds whole.
         let host =
             peer.parse::<std::net::SocketAddr>()
                 .map(|peer| match peer.ip().to_canonical() {
-                    std::net::IpAddr::V6(address) => {
+                    // Every link-local peer is in fe80::/64: those are told apart by address.
+                    std::net::IpAddr::V6(address) if !address.is_unicast_link_local() => {
                         let network = u128::from(address) >> 64 << 64;
                         format!("{}/64", std::net::Ipv6Addr::from(network))
                     }
