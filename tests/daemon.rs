@@ -61,11 +61,6 @@ fn daemon_flag_backgrounds_writes_the_pid_file_and_stops_on_sigterm() {
         crate::support::connectable(&lab.master_pull())
             && std::fs::read_to_string(&pid_file).is_ok_and(|text| text.ends_with('\n'))
     }));
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
     let mut subscriber = RawSubscriber::connect(&lab.master_pub());
     crate::support::RawSender::connect(&lab.master_pull()).fire(
         "bg/works",
@@ -73,6 +68,18 @@ fn daemon_flag_backgrounds_writes_the_pid_file_and_stops_on_sigterm() {
         Framing::Bare,
     );
     subscriber.expect_tag("bg/works");
+    stop_by_pid_file(&pid_file);
+    assert!(!lab.master_pull().exists());
+}
+
+/// Stops the daemon in the background whose pid `pid_file` holds, and waits for it to remove
+/// the file as it exits.
+fn stop_by_pid_file(pid_file: &std::path::Path) {
+    let pid: i32 = std::fs::read_to_string(pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGTERM,
@@ -82,7 +89,6 @@ fn daemon_flag_backgrounds_writes_the_pid_file_and_stops_on_sigterm() {
         wait_until(Duration::from_secs(10), || !pid_file.exists()),
         "the pid file is removed on exit"
     );
-    assert!(!lab.master_pull().exists());
 }
 
 /// A relative root_dir is from where the command runs, for every file, though the daemon in
@@ -112,20 +118,10 @@ fn daemon_flag_keeps_a_relative_root_dir_where_the_command_ran() {
         .arg("jobs.list_jobs")
         .output()
         .unwrap();
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    stop_by_pid_file(&pid_file);
     assert!(listed.status.success(), "{}", stderr(&listed));
     assert!(root.join("var/cache/salt/master/.root_key").exists());
     assert!(!std::path::Path::new("/relroot").exists());
-    assert!(wait_until(Duration::from_secs(10), || !pid_file.exists()));
 }
 
 #[test]
