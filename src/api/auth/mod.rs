@@ -309,28 +309,22 @@ impl Shared {
                 fun,
                 args,
             } => {
-                // The minions targeted are only looked for when a `{target: …}` entry asks:
-                // plain function entries need no scan of the keys and the grains. Node groups,
-                // in the target and in entries, are written out from the configuration the job
-                // is published with; a target
-                // that cannot be read, or an entry that cannot, allows nothing. A minion counts
-                // as targeted unless it certainly is not (the API knows no pillar), and as
-                // allowed only when it certainly is.
+                // The minions targeted are only looked for, once, when a `{target: …}` entry
+                // asks: plain function entries need no scan of the keys and the grains. Node
+                // groups, in the target and in entries, are written out from the configuration
+                // the job is published with; a target that cannot be read, or an entry that
+                // cannot, allows nothing. A minion counts as targeted unless it certainly is not
+                // (the API knows no pillar), and as allowed only when it certainly is.
                 let groups = NodeGroups::configured(&self.config);
-                let fleet = std::cell::OnceCell::new();
                 let targeted = std::cell::OnceCell::new();
                 let targeted = || {
                     targeted.get_or_init(|| {
                         let target = groups.target(tgt, tgt_type).ok()?;
-                        let fleet = fleet.get_or_init(|| self.fleet()).as_ref()?;
-                        Some(
-                            fleet
-                                .iter()
-                                .filter(|(id, grains)| {
-                                    target.matches(id, Facts::grains(grains.as_ref()))
-                                })
-                                .collect::<Vec<_>>(),
-                        )
+                        let mut fleet = self.fleet()?;
+                        fleet.retain(|(id, grains)| {
+                            target.matches(id, Facts::grains(grains.as_ref()))
+                        });
+                        Some(fleet)
                     })
                 };
                 acl::local_allowed(&list, fun, args, |valid| {
