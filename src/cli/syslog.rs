@@ -112,7 +112,9 @@ impl Syslog {
             }
             kind @ ("udp" | "tcp") => {
                 let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-                let (host, port) = host_port(authority).ok_or_else(|| {
+                let (host, port) = crate::config::parse_host_port(authority)
+                    .map(|(host, port)| (host, port.unwrap_or(SYSLOG_PORT)))
+                    .ok_or_else(|| {
                     anyhow::anyhow!(
                         "{option} {raw}: cannot read a host and port in {authority:?}; write {kind}://<host>[:<port>][/<facility>]"
                     )
@@ -157,31 +159,6 @@ impl Syslog {
         };
         self.facility * 8 + severity
     }
-}
-
-/// `host`, `host:port`, `[v6]` or `[v6]:port`.
-fn host_port(authority: &str) -> Option<(String, u16)> {
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(bracketed) => {
-            let (host, after) = bracketed.split_once(']')?;
-            match after {
-                "" => (host, None),
-                _ => (host, Some(after.strip_prefix(':')?)),
-            }
-        }
-        None => match authority.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        },
-    };
-    if host.is_empty() || host.contains(['@', ':', '[', ']']) && !authority.starts_with('[') {
-        return None;
-    }
-    let port = match port {
-        None => SYSLOG_PORT,
-        Some(port) => port.parse().ok().filter(|port| *port != 0)?,
-    };
-    Some((host.to_owned(), port))
 }
 
 /// The longest datagram sent: a longer line is cut, rather than refused by the socket.

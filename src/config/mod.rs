@@ -7,6 +7,7 @@
 //! for a number option, a number for a string option), behind typed accessors for the keys halite
 //! uses.
 
+mod address;
 pub(crate) mod dictupdate;
 mod include;
 mod options;
@@ -19,6 +20,7 @@ use crate::ipc::{BusAddress, Endpoint};
 use crate::salt_yaml;
 use crate::wire::Framing;
 
+pub use address::parse_host_port;
 pub use include::Unmatched;
 pub use options::Unknown;
 pub use paths::{
