@@ -43,6 +43,14 @@ impl Daemon {
         }
     }
 
+    /// The options naming its log file and its pid file (salt-api has its own).
+    fn log_and_pid_options(self) -> (&'static str, &'static str) {
+        match self {
+            Daemon::Api => ("api_logfile", "api_pidfile"),
+            Daemon::Master | Daemon::Minion => ("log_file", "pidfile"),
+        }
+    }
+
     /// Its name in Salt's default log file, `/var/log/salt/<name>`.
     fn name(self) -> &'static str {
         match self {
@@ -83,19 +91,14 @@ impl Setup {
     ) -> anyhow::Result<Self> {
         config.validate()?;
         let console = chosen_level(&config, ("-l", common.log_level.as_deref()), "log_level")?;
+        let (log_option, pid_option) = daemon.log_and_pid_options();
         let log_file = match &args.log_file {
             Some(path) => LogTarget::parse("--log-file", path.to_str(), || {
                 Ok(crate::config::from_start_dir(path))
             })?,
-            None => {
-                let key = match daemon {
-                    Daemon::Api => "api_logfile",
-                    Daemon::Master | Daemon::Minion => "log_file",
-                };
-                LogTarget::parse(key, config.get_str(key)?, || {
-                    Ok(config.path(key, &format!("/var/log/salt/{}", daemon.name()))?)
-                })?
-            }
+            None => LogTarget::parse(log_option, config.get_str(log_option)?, || {
+                Ok(config.path(log_option, &format!("/var/log/salt/{}", daemon.name()))?)
+            })?,
         };
         let file_level = chosen_level(
             &config,
@@ -106,16 +109,10 @@ impl Setup {
         // then runs in `/`.
         let pid_file = match &args.pid_file {
             Some(path) => Some(crate::config::from_start_dir(path)),
-            None => {
-                let key = match daemon {
-                    Daemon::Api => "api_pidfile",
-                    Daemon::Master | Daemon::Minion => "pidfile",
-                };
-                config
-                    .get_str(key)?
-                    .map(|_| config.path(key, ""))
-                    .transpose()?
-            }
+            None => config
+                .get_str(pid_option)?
+                .map(|_| config.path(pid_option, ""))
+                .transpose()?,
         };
         let user = service_user(&config)?;
         let service = match daemon {
@@ -313,10 +310,7 @@ fn host_problems(daemon: Daemon, setup: &Setup) -> Vec<String> {
             dirs.push(("sock_dir", config.sock_dir().ok(), true));
         }
     }
-    let (log_option, pid_option) = match daemon {
-        Daemon::Api => ("api_logfile", "api_pidfile"),
-        Daemon::Master | Daemon::Minion => ("log_file", "pidfile"),
-    };
+    let (log_option, pid_option) = daemon.log_and_pid_options();
     if let LogTarget::File(path) = &setup.log_file {
         dirs.push((log_option, path.parent().map(Path::to_owned), false));
     }
