@@ -353,7 +353,7 @@ impl Job {
         let fun = required(chunk, "fun", client)?;
         // A target no one could use is the caller's mistake, whatever they may run: 400 with
         // the reason, before the ACL (which refuses what it cannot read) would say 401.
-        crate::target::nodegroup::NodeGroups::configured(&shared.config)
+        let target = crate::target::nodegroup::NodeGroups::configured(&shared.config)
             .target(tgt, tgt_type)
             .map_err(|err| Refusal::bad(err.to_string()))?;
         let mut arg = match map_get(chunk, "arg") {
@@ -376,8 +376,7 @@ impl Job {
         // Checked as the minion will read them, keywords given twice merged.
         let args = crate::functions::Call::from_load(fun, &arg).args;
         let call = Call::Local {
-            tgt,
-            tgt_type,
+            target: &target,
             fun,
             args: &args,
         };

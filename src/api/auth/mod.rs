@@ -33,8 +33,8 @@ use crate::config::{Config, ConfigError};
 use crate::event::{Value, map_get};
 use crate::keys::{KeyState, KeyStore};
 use crate::proto::minion_data::MinionData;
-use crate::target::Facts;
 use crate::target::nodegroup::NodeGroups;
+use crate::target::{Facts, Target};
 use eauth::{FailureTime, Identity};
 
 /// Salt's `token_expire` default: 12 hours.
@@ -265,10 +265,8 @@ impl FromRequestParts<Arc<Shared>> for Authenticated {
 pub(crate) enum Call<'a> {
     /// An execution function on the minions a target matches.
     Local {
-        /// The target.
-        tgt: &'a Value,
-        /// Its type (`glob`, `list`, …).
-        tgt_type: &'a str,
+        /// The target, its node groups written out.
+        target: &'a Target,
         /// The function.
         fun: &'a str,
         /// Its arguments.
@@ -303,23 +301,17 @@ impl Shared {
     pub(crate) fn permitted(&self, session: &Session, call: &Call<'_>) -> bool {
         let list = self.auth_list(session);
         match *call {
-            Call::Local {
-                tgt,
-                tgt_type,
-                fun,
-                args,
-            } => {
+            Call::Local { target, fun, args } => {
                 // The minions targeted are only looked for, once, when a `{target: …}` entry
                 // asks: plain function entries need no scan of the keys and the grains. Node
                 // groups, in the target and in entries, are written out from the configuration
-                // the job is published with; a target that cannot be read, or an entry that
-                // cannot, allows nothing. A minion counts as targeted unless it certainly is not
-                // (the API knows no pillar), and as allowed only when it certainly is.
+                // the job is published with; an entry that cannot be read allows nothing. A
+                // minion counts as targeted unless it certainly is not (the API knows no
+                // pillar), and as allowed only when it certainly is.
                 let groups = NodeGroups::configured(&self.config);
                 let targeted = std::cell::OnceCell::new();
                 let targeted = || {
                     targeted.get_or_init(|| {
-                        let target = groups.target(tgt, tgt_type).ok()?;
                         let mut fleet = self.fleet()?;
                         fleet.retain(|(id, grains)| {
                             target.matches(id, Facts::grains(grains.as_ref()))
