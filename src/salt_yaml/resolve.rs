@@ -3,7 +3,7 @@
 //! Salt's loader keeps these resolvers unchanged (it only changes how some tags are constructed),
 //! so `yes`/`Off` are booleans, `0x1f` and `1:30` integers and `1e3` a string, unlike YAML 1.2.
 
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
 use regex::Regex;
 
@@ -17,41 +17,77 @@ pub(super) const MAP: &str = "tag:yaml.org,2002:map";
 pub(super) const MERGE: &str = "tag:yaml.org,2002:merge";
 pub(super) const VALUE: &str = "tag:yaml.org,2002:value";
 
+/// One implicit resolver: the tag it gives, the first characters PyYAML files it under, and its
+/// pattern, compiled the first time a scalar starting with one of them is resolved.
+struct Resolver {
+    tag: &'static str,
+    /// PyYAML only tries a resolver on scalars starting with one of these (the empty scalar is
+    /// filed under null alone). Checking them first also means a configuration of paths and names compiles no
+    /// pattern at all, which is most of a short command's start-up.
+    first: &'static str,
+    pattern: &'static str,
+    regex: OnceLock<Regex>,
+}
+
+impl Resolver {
+    const fn new(tag: &'static str, first: &'static str, pattern: &'static str) -> Resolver {
+        Resolver {
+            tag,
+            first,
+            pattern,
+            regex: OnceLock::new(),
+        }
+    }
+
+    fn matches(&self, value: &str) -> bool {
+        let filed = match value.chars().next() {
+            Some(first) => self.first.contains(first),
+            None => self.tag == NULL,
+        };
+        filed
+            && self
+                .regex
+                .get_or_init(|| Regex::new(self.pattern).expect("resolver patterns are valid"))
+                .is_match(value)
+    }
+}
+
+const NULL: &str = "tag:yaml.org,2002:null";
+
 /// PyYAML's resolvers in registration order (the order it tries them in), with its exact
-/// patterns; only ASCII digits count, as in Python's `[0-9]`.
-static RESOLVERS: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
-    [
-        (
-            "tag:yaml.org,2002:bool",
-            r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$",
-        ),
-        (
-            "tag:yaml.org,2002:float",
-            r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-        ),
-        (
-            "tag:yaml.org,2002:int",
-            r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$",
-        ),
-        (MERGE, r"^<<$"),
-        ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$"),
-        (
-            "tag:yaml.org,2002:timestamp",
-            r"^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$",
-        ),
-        (VALUE, r"^=$"),
-    ]
-    .into_iter()
-    .map(|(tag, pattern)| (tag, Regex::new(pattern).expect("resolver patterns are valid")))
-    .collect()
-});
+/// patterns and first characters; only ASCII digits count, as in Python's `[0-9]`.
+static RESOLVERS: [Resolver; 7] = [
+    Resolver::new(
+        "tag:yaml.org,2002:bool",
+        "yYnNtTfFoO",
+        r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$",
+    ),
+    Resolver::new(
+        "tag:yaml.org,2002:float",
+        "-+0123456789.",
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+    ),
+    Resolver::new(
+        "tag:yaml.org,2002:int",
+        "-+0123456789",
+        r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$",
+    ),
+    Resolver::new(MERGE, "<", r"^<<$"),
+    Resolver::new(NULL, "~nN", r"^(?:~|null|Null|NULL|)$"),
+    Resolver::new(
+        "tag:yaml.org,2002:timestamp",
+        "0123456789",
+        r"^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$",
+    ),
+    Resolver::new(VALUE, "=", r"^=$"),
+];
 
 /// The tag of a plain (or `!`-tagged) scalar with this text.
 pub(super) fn resolve_scalar(value: &str) -> &'static str {
     RESOLVERS
         .iter()
-        .find(|(_, re)| re.is_match(value))
-        .map_or(STR, |(tag, _)| tag)
+        .find(|resolver| resolver.matches(value))
+        .map_or(STR, |resolver| resolver.tag)
 }
 
 #[cfg(test)]
