@@ -168,7 +168,9 @@ impl FrameCodec {
                     });
                 }
                 if buf.len() < body.end {
-                    return Ok(Next::NeedMore(0));
+                    // Room for the rest at once: a large event is read in a few calls and
+                    // never moved to a bigger buffer half-way.
+                    return Ok(Next::NeedMore(body.end - buf.len()));
                 }
                 Ok(Next::Object {
                     prefix: 0,
@@ -255,6 +257,19 @@ impl FrameCodec {
             pos = start + len;
         };
         close(&mut run, pos, &mut parts);
+        if let [Part::Run(range, events)] = parts.as_slice()
+            && *range == (0..pos)
+            && pos >= HANDED_OVER_RUN
+            && pos >= buf.capacity() / 2
+        {
+            // A large run that fills most of the buffer is handed over instead of copied: the
+            // memory it keeps alive is at most twice what it counts.
+            out.push(Chunk {
+                bytes: buf.split_to(pos).freeze(),
+                events: *events,
+            });
+            return outcome;
+        }
         // Runs are copied out, so that no queued event keeps a read buffer alive: the buffer is
         // read into again, and a subscriber's budget counts all the memory its events hold.
         let taken = &buf[..pos];
@@ -300,6 +315,10 @@ impl Decoder for FrameCodec {
         }
     }
 }
+
+/// From this size, a run of frames that is all a read buffer holds is handed over, not copied:
+/// copying it would cost more than the allocation a new buffer needs.
+const HANDED_OVER_RUN: usize = 256 * 1024;
 
 /// Canonical bare frames back to back, as a relay forwards them, and how many events they hold.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -183,6 +183,55 @@ fn frames_before_broken_msgpack_are_relayed_and_the_error_follows() {
 }
 
 #[test]
+fn a_large_event_is_read_into_room_for_all_of_it_and_relayed_as_it_came() {
+    let big = Value::from("x".repeat(300 * 1024));
+    let frame = encoded("t/big", &big, Framing::Bare);
+    let next = encoded("t/next", &big, Framing::Bare);
+    let mut codec = FrameCodec::new(1 << 20);
+    let mut buffer = BytesMut::from(&frame[..64]);
+    let mut chunks = Vec::new();
+    codec
+        .decode_chunks(&mut buffer, |_| true, &mut chunks)
+        .unwrap();
+    assert!(chunks.is_empty());
+    assert!(buffer.capacity() >= frame.len(), "room for the whole frame");
+    // The rest, and the start of the next frame, which stays behind.
+    buffer.extend_from_slice(&frame[64..]);
+    buffer.extend_from_slice(&next[..100]);
+    codec
+        .decode_chunks(&mut buffer, |_| true, &mut chunks)
+        .unwrap();
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(
+        (chunks[0].bytes.as_ref(), chunks[0].events),
+        (&frame[..], 1)
+    );
+    assert_eq!(&buffer[..], &next[..100]);
+}
+
+#[test]
+fn a_large_run_followed_by_a_dropped_frame_is_relayed_without_it() {
+    let big = Value::from("x".repeat(300 * 1024));
+    let frame = encoded("t/big", &big, Framing::Bare);
+    let mut stream = frame.clone();
+    stream.extend(encoded("t/dropped", &big, Framing::Bare));
+    let mut chunks = Vec::new();
+    let mut seen = 0;
+    FrameCodec::new(1 << 20)
+        .decode_chunks(
+            &mut BytesMut::from(&stream[..]),
+            |_| {
+                seen += 1;
+                seen == 1
+            },
+            &mut chunks,
+        )
+        .unwrap();
+    let frames: Vec<bytes::Bytes> = chunks.iter().flat_map(Chunk::frames).collect();
+    assert_eq!(frames, [frame]);
+}
+
+#[test]
 fn a_body_length_written_longer_than_needed_is_rewritten_and_a_refused_one_dropped() {
     let data = Value::Map(vec![("a".into(), 1.into())]);
     let canonical = encoded("t/x", &data, Framing::Bare);
