@@ -65,8 +65,8 @@ pub struct BenchReport {
     pub frame_bytes: usize,
     /// From the first send to the last receipt.
     pub elapsed: Duration,
-    /// Latency from send to receipt, in microseconds: p50, p90, p99, max.
-    pub latency_us: [f64; 4],
+    /// Latency from send to receipt, in microseconds: p50, p90, p99, p99.9, max.
+    pub latency_us: [f64; 5],
     /// One entry per reading subscriber.
     pub subscribers: Vec<SubscriberReport>,
 }
@@ -105,7 +105,7 @@ impl BenchReport {
             entry(
                 "latency_us",
                 Value::Map(
-                    ["p50", "p90", "p99", "max"]
+                    ["p50", "p90", "p99", "p99.9", "max"]
                         .iter()
                         .zip(self.latency_us)
                         .map(|(k, v)| entry(k, round(v)))
@@ -264,6 +264,7 @@ pub async fn run(address: &BusAddress, options: &BenchOptions) -> Result<BenchRe
             quantile(0.5),
             quantile(0.9),
             quantile(0.99),
+            quantile(0.999),
             latency.max() as f64 / 1000.0,
         ],
         subscribers,
