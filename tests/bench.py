@@ -49,6 +49,17 @@ def bench(conf, args, count, target, idle):
     return json.loads(run(cmd, timeout=600).stdout)
 
 
+def write_master_config(conf, base, sock_dir, extra=""):
+    """A master's configuration in `conf`, keeping its keys, cache, log and minion port under
+    `base`, so that it starts beside any other master."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with open(f"{conf}/master", "w") as f:
+        f.write(f"sock_dir: {sock_dir}\nlog_file: {base}/master.log\npki_dir: {base}/pki\n"
+                f"cachedir: {base}/cache\ninterface: 127.0.0.1\nret_port: {port}\n{extra}")
+
+
 def rss_kb(pids):
     total = 0
     for pid in pids:
@@ -144,14 +155,7 @@ def main():
         for name, extra in (("big", "subscriber_buffer_size: 1073741824\n"), ("default", "")):
             conf = f"{work}/{name}/etc"
             os.makedirs(conf)
-            with open(f"{conf}/master", "w") as f:
-                # Each master keeps its own keys, cache and minion port, or the second cannot start.
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", 0))
-                    port = probe.getsockname()[1]
-                f.write(f"sock_dir: {work}/{name}/run\nlog_file: {work}/{name}/master.log\n"
-                        f"pki_dir: {work}/{name}/pki\ncachedir: {work}/{name}/cache\n"
-                        f"interface: 127.0.0.1\nret_port: {port}\n{extra}")
+            write_master_config(conf, f"{work}/{name}", f"{work}/{name}/run", extra)
             procs.append(subprocess.Popen([f"{RELEASE}/salt-master", "-c", conf], stderr=subprocess.DEVNULL))
             confs[name] = conf
         time.sleep(1)

@@ -19,11 +19,12 @@ import json
 import math
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
+
+from bench import write_master_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, "target", "release")
@@ -78,16 +79,9 @@ class Daemon:
         self.sock = f"{self.dir}/sock"
         os.makedirs(self.sock)
         if bus == "halite":
-            with open(f"{self.dir}/master", "w") as f:
-                # A minion port of its own, so that another master does not keep it from starting.
-                # Flat-out bursts outrun the load's own subscriber: halite would drop its oldest
-                # events where the relay holds its senders back. Everything else is the default.
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", 0))
-                    port = probe.getsockname()[1]
-                f.write(f"sock_dir: {self.sock}\npki_dir: {self.dir}/pki\ncachedir: {self.dir}/cache\n"
-                        f"log_file: {self.dir}/master.log\ninterface: 127.0.0.1\nret_port: {port}\n"
-                        "subscriber_buffer_size: 1073741824\n")
+            # Flat-out bursts outrun the load's own subscriber: halite would drop its oldest
+            # events where the relay holds its senders back. Everything else is the default.
+            write_master_config(self.dir, self.dir, self.sock, "subscriber_buffer_size: 1073741824\n")
             cmd = [f"{RELEASE}/salt-master", "-c", self.dir]
         else:
             cmd = [relay_bin, "--sock-dir", self.sock]

@@ -215,20 +215,27 @@ fn a_large_run_followed_by_a_dropped_frame_is_relayed_without_it() {
     let frame = encoded("t/big", &big, Framing::Bare);
     let mut stream = frame.clone();
     stream.extend(encoded("t/dropped", &big, Framing::Bare));
+    let chunks = relayed_keeping(&stream, |nth| nth == 1);
+    let frames: Vec<bytes::Bytes> = chunks.iter().flat_map(Chunk::frames).collect();
+    assert_eq!(frames, [frame]);
+}
+
+/// The chunks relayed from `stream` read at once, keeping the frames whose place (from 1)
+/// `keep` accepts.
+fn relayed_keeping(stream: &[u8], keep: impl Fn(usize) -> bool) -> Vec<Chunk> {
     let mut chunks = Vec::new();
     let mut seen = 0;
     FrameCodec::new(1 << 20)
         .decode_chunks(
-            &mut BytesMut::from(&stream[..]),
+            &mut BytesMut::from(stream),
             |_| {
                 seen += 1;
-                seen == 1
+                keep(seen)
             },
             &mut chunks,
         )
         .unwrap();
-    let frames: Vec<bytes::Bytes> = chunks.iter().flat_map(Chunk::frames).collect();
-    assert_eq!(frames, [frame]);
+    chunks
 }
 
 #[test]
@@ -242,18 +249,7 @@ fn a_body_length_written_longer_than_needed_is_rewritten_and_a_refused_one_dropp
     let mut stream = canonical.clone();
     stream.extend_from_slice(&long);
     stream.extend_from_slice(&canonical);
-    let mut chunks = Vec::new();
-    let mut seen = 0;
-    FrameCodec::new(1 << 20)
-        .decode_chunks(
-            &mut BytesMut::from(&stream[..]),
-            |_| {
-                seen += 1;
-                seen != 3
-            },
-            &mut chunks,
-        )
-        .unwrap();
+    let chunks = relayed_keeping(&stream, |nth| nth != 3);
     let frames: Vec<bytes::Bytes> = chunks.iter().flat_map(Chunk::frames).collect();
     assert_eq!(frames, [canonical.clone(), canonical]);
     assert_eq!(chunks.len(), 2, "the rewritten frame ends the run");
