@@ -22,8 +22,9 @@ pub(super) const VALUE: &str = "tag:yaml.org,2002:value";
 struct Resolver {
     tag: &'static str,
     /// PyYAML only tries a resolver on scalars starting with one of these (the empty scalar is
-    /// filed under null alone). Checking them first also means a configuration of paths and names compiles no
-    /// pattern at all, which is most of a short command's start-up.
+    /// filed under null alone). Checking them first also means that a configuration of paths
+    /// and names compiles no pattern at all: compiling them all was an eighth of a short
+    /// command's run.
     first: &'static str,
     pattern: &'static str,
     regex: OnceLock<Regex>,
