@@ -136,11 +136,7 @@ impl FrameCodec {
                     });
                 }
                 if buf.len() < PREFIX_LEN + size {
-                    // Grow with the data, not with the announcement: four bytes must not be able
-                    // to make the daemon allocate the whole frame limit.
-                    return Ok(Next::NeedMore(
-                        (PREFIX_LEN + size - buf.len()).min(64 * 1024),
-                    ));
+                    return Ok(Next::NeedMore(room_for(PREFIX_LEN + size, buf.len())));
                 }
                 match msgpack::object_len(&buf[PREFIX_LEN..PREFIX_LEN + size]) {
                     Ok(actual) if actual == size => Ok(Next::Object {
@@ -168,9 +164,7 @@ impl FrameCodec {
                     });
                 }
                 if buf.len() < body.end {
-                    // Room for the rest at once: a large event is read in a few calls and
-                    // never moved to a bigger buffer half-way.
-                    return Ok(Next::NeedMore(body.end - buf.len()));
+                    return Ok(Next::NeedMore(room_for(body.end, buf.len())));
                 }
                 Ok(Next::Object {
                     prefix: 0,
@@ -257,19 +251,6 @@ impl FrameCodec {
             pos = start + len;
         };
         close(&mut run, pos, &mut parts);
-        if let [Part::Run(range, events)] = parts.as_slice()
-            && *range == (0..pos)
-            && pos >= HANDED_OVER_RUN
-            && pos >= buf.capacity() / 2
-        {
-            // A large run that fills most of the buffer is handed over instead of copied: the
-            // memory it keeps alive is at most twice what it counts.
-            out.push(Chunk {
-                bytes: buf.split_to(pos).freeze(),
-                events: *events,
-            });
-            return outcome;
-        }
         // Runs are copied out, so that no queued event keeps a read buffer alive: the buffer is
         // read into again, and a subscriber's budget counts all the memory its events hold.
         let taken = &buf[..pos];
@@ -316,9 +297,13 @@ impl Decoder for FrameCodec {
     }
 }
 
-/// From this size, a run of frames that is all a read buffer holds is handed over, not copied:
-/// copying it would cost more than the allocation a new buffer needs.
-const HANDED_OVER_RUN: usize = 256 * 1024;
+/// How much more room a buffer holding `held` bytes of a frame `total` bytes long should make.
+/// It grows with the data, not with the announcement, so that a header alone cannot make the
+/// daemon allocate the whole frame limit; doubling what is held, a large frame is read in few
+/// calls and moved to a bigger buffer only a few times.
+fn room_for(total: usize, held: usize) -> usize {
+    (total - held).min(held.max(64 * 1024))
+}
 
 /// Canonical bare frames back to back, as a relay forwards them, and how many events they hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
