@@ -1611,3 +1611,12 @@ const PARSE_INPUT: &[(&[&str], &str)] = &[
     (&["_=1"], "[] {\"_\": 1}"),
     (&["__kwarg__=True"], "[] {\"__kwarg__\": true}"),
 ];
+
+#[test]
+fn a_tagged_quoted_scalar_ending_in_a_newline_resolves_as_pythons_dollar_does() {
+    // PyYAML: {'a': 1, 'b': None, 'c': 1.5, 'd': '\n'}
+    assert_eq!(
+        loaded("a: ! \"1\\n\"\nb: ! \"~\\n\"\nc: ! \"1.5\\n\"\nd: ! \"\\n\"\n"),
+        loaded("a: 1\nb: null\nc: 1.5\nd: \"\\n\"\n")
+    );
+}
