@@ -295,6 +295,12 @@ fn rss(pid: u32) -> u64 {
 /// Sends `count` numbered events of about 100 bytes on one connection, at about 100,000 a second:
 /// what a reading subscriber of these tests (a debug build decoding every event) keeps up with.
 fn flood(pull: &std::path::Path, tag: &str, count: u32) {
+    flood_pausing(pull, tag, count, Duration::from_millis(4));
+}
+
+/// Sends `count` numbered events of about 100 bytes on one connection, pausing after every
+/// 60 KB.
+fn flood_pausing(pull: &std::path::Path, tag: &str, count: u32, pause: Duration) {
     let mut sender = RawSender::connect(pull);
     let pad = Value::Binary(vec![b'x'; 40]);
     let mut bytes = Vec::with_capacity(64 * 1024);
@@ -304,7 +310,7 @@ fn flood(pull: &std::path::Path, tag: &str, count: u32) {
         if bytes.len() > 60_000 {
             sender.send(&bytes);
             bytes.clear();
-            std::thread::sleep(Duration::from_millis(4));
+            std::thread::sleep(pause);
         }
     }
     sender.send(&bytes);
@@ -370,6 +376,95 @@ fn a_stalled_subscriber_loses_its_oldest_events_without_slowing_others_or_growin
         told.is_some_and(|lost| lost > 0),
         "the slow subscriber learns how many events it lost"
     );
+}
+
+/// Regression: a sender that went quiet in the middle of a frame after a large event kept the
+/// whole buffer that event had grown (72 MiB for 60 MB), until it disconnected.
+#[test]
+fn a_sender_quiet_mid_frame_after_a_large_event_does_not_keep_its_buffer() {
+    let mut lab = Lab::new();
+    let pid = lab.start_master().pid();
+    let mut reader = RawSubscriber::connect(&lab.master_pub());
+    std::thread::sleep(Duration::from_millis(100));
+    let before = rss(pid);
+    // Larger than glibc's largest mmap threshold, so that a freed buffer leaves the process.
+    let large = crate::support::frame(
+        "large/x",
+        &Value::Binary(vec![7; 40_000_000]),
+        Framing::Bare,
+    );
+    let senders: Vec<RawSender> = (0..3)
+        .map(|_| {
+            let mut sender = RawSender::connect(&lab.master_pull());
+            sender.send(&large);
+            sender.send(&large[..4]);
+            let event = reader.next_event(WAIT).expect("the large event");
+            assert_eq!(event.tag, "large/x");
+            sender
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let grown = rss(pid).saturating_sub(before);
+    assert!(grown < 40_000_000, "three quiet senders keep {grown} bytes");
+    drop(senders);
+}
+
+/// A subscriber that reads, only slower than four senders without pause, holds them back and
+/// loses nothing; with `slow_subscriber_wait: 0` the same load costs it events. (Its buffer has
+/// room for what the senders read at once, 64 KiB each, beyond the half that holds them back.)
+#[test]
+fn a_subscriber_slower_than_the_senders_holds_them_back_instead_of_losing_events() {
+    const SENDERS: u32 = 4;
+    const COUNT: u32 = 20_000;
+    // Generous, so that a busy machine pausing the reader does not make it lose events.
+    for (wait, lossless) in [("10", true), ("0", false)] {
+        let mut lab = Lab::with_config(
+            &format!("subscriber_buffer_size: 2097152\nslow_subscriber_wait: {wait}\n"),
+            "",
+        );
+        lab.start_master();
+        let mut reader = RawSubscriber::connect(&lab.master_pub());
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|n| {
+                let pull = lab.master_pull();
+                std::thread::spawn(move || {
+                    flood_pausing(&pull, &format!("burst/{n}"), COUNT, Duration::ZERO);
+                })
+            })
+            .collect();
+        let mut next = [0u64; SENDERS as usize];
+        let mut lost = false;
+        while next.iter().sum::<u64>() < u64::from(SENDERS * COUNT) {
+            // Without waiting, a sender's last events may be lost too.
+            let patience = if lossless {
+                WAIT
+            } else {
+                Duration::from_secs(1)
+            };
+            let Some(event) = reader.next_event(patience) else {
+                break;
+            };
+            if let Some(sender) = event.tag.strip_prefix("burst/") {
+                let sender: usize = sender.parse().unwrap();
+                let n = event.get("n").and_then(Value::as_u64).unwrap();
+                assert!(n >= next[sender], "in order from each sender");
+                lost |= n > next[sender];
+                next[sender] = n + 1;
+                if n % 256 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            } else {
+                lost |= event.tag == "halite/bus/lost";
+            }
+        }
+        senders
+            .into_iter()
+            .for_each(|sender| sender.join().unwrap());
+        assert_eq!(!lost, lossless, "slow_subscriber_wait: {wait}");
+        if lossless {
+            assert_eq!(next, [u64::from(COUNT); SENDERS as usize]);
+        }
+    }
 }
 
 #[test]

@@ -55,6 +55,10 @@ impl ConfiguredBus {
             publish_framing,
             subscriber_buffer: usize::try_from(subscriber_buffer).unwrap_or(usize::MAX),
             slow_policy: slow_policy(config)?,
+            slow_wait: config.get_seconds(
+                "slow_subscriber_wait",
+                super::DEFAULT_SLOW_WAIT.as_secs_f64(),
+            )?,
             ..BusOptions::new(config.bus()?, node)
         };
         Ok(Self { options, sock_dir })

@@ -2,9 +2,11 @@
 //! senders connect to the pull socket, and every accepted event goes to every subscriber.
 //!
 //! Each event is framed once and the same bytes are queued for every subscriber in its own
-//! [`outbox`](Outbox), bounded in bytes. A subscriber that stops reading never slows the senders
-//! or the other subscribers, and never grows the daemon beyond its outbox: when the outbox is
-//! full, the [`SlowPolicy`] applies (drop its oldest events, or disconnect it). Drops are counted
+//! [`outbox`](Outbox), bounded in bytes. A subscriber that falls behind a burst makes the senders
+//! wait for it to catch up, for at most [`BusOptions::slow_wait`] a burst; one that stops reading
+//! never slows the senders or the other subscribers for longer, and never grows the daemon beyond
+//! its outbox: when the outbox is full, the [`SlowPolicy`] applies (drop its oldest events, or
+//! disconnect it). Drops are counted
 //! per subscriber, logged, told to the subscriber itself as a [`LOST_TAG`] event, and announced
 //! on the bus as a [`SLOW_SUBSCRIBER_TAG`] event, at most once a second per subscriber.
 
@@ -30,11 +32,14 @@ use crate::ipc::{Listener, Peer, Stream};
 use crate::wire::{self, Chunk, FrameCodec, Framing};
 
 pub use configured::{ConfiguredBus, DaemonError};
-use outbox::Outbox;
+use outbox::{Outbox, Pressure};
 pub use outbox::{SlowPolicy, TagFilter};
 
 /// How many bytes of events may wait for one subscriber before the [`SlowPolicy`] applies.
 pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 32 * 1024 * 1024;
+
+/// How long senders wait, at most, for a subscriber whose buffer is over half full to catch up.
+pub const DEFAULT_SLOW_WAIT: Duration = Duration::from_millis(250);
 
 /// Connections accepted at once per socket; further clients wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 4096;
@@ -77,6 +82,9 @@ pub struct BusOptions {
     pub subscriber_buffer: usize,
     /// What happens to a subscriber whose buffer is full.
     pub slow_policy: SlowPolicy,
+    /// How long senders wait, at most, for a subscriber whose buffer is over half full to drain
+    /// it to a quarter; zero: never.
+    pub slow_wait: Duration,
 }
 
 impl BusOptions {
@@ -89,6 +97,7 @@ impl BusOptions {
             max_frame: crate::wire::DEFAULT_MAX_FRAME,
             subscriber_buffer: DEFAULT_SUBSCRIBER_BUFFER,
             slow_policy: SlowPolicy::DropOldest,
+            slow_wait: DEFAULT_SLOW_WAIT,
         }
     }
 
@@ -116,6 +125,7 @@ struct Shared {
     subscribers: RwLock<Vec<Arc<Outbox>>>,
     subscriber_buffer: usize,
     slow_policy: SlowPolicy,
+    pressure: Arc<Pressure>,
     published: AtomicU64,
     lost: AtomicU64,
     closed: CancellationToken,
@@ -128,12 +138,13 @@ pub struct BusHandle {
 }
 
 impl BusHandle {
-    fn new(subscriber_buffer: usize, slow_policy: SlowPolicy) -> Self {
+    fn new(subscriber_buffer: usize, slow_policy: SlowPolicy, slow_wait: Duration) -> Self {
         Self {
             shared: Arc::new(Shared {
                 subscribers: RwLock::default(),
                 subscriber_buffer,
                 slow_policy,
+                pressure: Arc::new(Pressure::new(slow_wait)),
                 published: AtomicU64::default(),
                 lost: AtomicU64::default(),
                 closed: CancellationToken::new(),
@@ -208,6 +219,7 @@ impl BusHandle {
             self.shared.subscriber_buffer,
             self.shared.slow_policy,
             filter,
+            self.shared.pressure.clone(),
         ));
         self.shared
             .subscribers
@@ -218,6 +230,7 @@ impl BusHandle {
     }
 
     fn unregister(&self, outbox: &Arc<Outbox>) {
+        outbox.close();
         self.shared
             .subscribers
             .write()
@@ -241,6 +254,11 @@ impl BusHandle {
             handle: self.clone(),
             pending: Default::default(),
         }
+    }
+
+    /// Waits while a subscriber that falls behind catches up, as its outbox allows.
+    async fn caught_up(&self) {
+        self.shared.pressure.eased(&self.shared.subscribers).await;
     }
 
     /// How many events have been published since the bus started.
@@ -344,7 +362,11 @@ impl Bus {
         };
         let publish = bind(&options.address.publish, publish_mode).await?;
         let pull = bind(&options.address.pull, pull_mode).await?;
-        let handle = BusHandle::new(options.subscriber_buffer, options.slow_policy);
+        let handle = BusHandle::new(
+            options.subscriber_buffer,
+            options.slow_policy,
+            options.slow_wait,
+        );
         Ok(Self {
             options,
             publish,
@@ -481,7 +503,10 @@ async fn serve_sender(
         let room = buf.capacity() - buf.len();
         let read = tokio::select! {
             biased;
-            read = stream.read_buf(&mut buf) => read,
+            read = async {
+                handle.caught_up().await;
+                stream.read_buf(&mut buf).await
+            } => read,
             // Frames already read off the socket were accepted: they are published below.
             () = &mut stopping => Ok(0),
         };
@@ -497,11 +522,18 @@ async fn serve_sender(
                 true
             }
         };
+        let unread = buf.len();
         let decoded = codec.decode_chunks(
             &mut buf,
             |body| publishable(body, peer, options),
             &mut chunks,
         );
+        if unread - buf.len() > 2 * BUSY_READ && buf.len() <= QUIET_READ {
+            // A large frame went out, and the buffer it grew (hidden from `capacity()` past
+            // what was consumed) would stay with a sender that now goes quiet mid-frame: the
+            // start of the next frame moves to a buffer of its own size.
+            buf = BytesMut::from(&buf[..]);
+        }
         if !chunks.is_empty() {
             handle.publish(&chunks);
             chunks.clear();
@@ -798,7 +830,7 @@ mod tests {
     }
 
     fn stalled(policy: SlowPolicy) -> Stalled {
-        let handle = BusHandle::new(16 * 1024, policy);
+        let handle = BusHandle::new(16 * 1024, policy, Duration::ZERO);
         let mut watcher = handle.subscribe();
         let (stalled, ours) = tokio::io::duplex(4096);
         let outbox = handle.register(None);
@@ -838,7 +870,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn slow_reports_go_out_at_once_then_at_most_once_per_interval() {
-        let handle = BusHandle::new(DEFAULT_SUBSCRIBER_BUFFER, SlowPolicy::DropOldest);
+        let handle = BusHandle::new(
+            DEFAULT_SUBSCRIBER_BUFFER,
+            SlowPolicy::DropOldest,
+            DEFAULT_SLOW_WAIT,
+        );
         let mut watcher = handle.subscribe();
         let mut report = SlowReport::new(&"stalled", &handle);
         report.lost_so_far(0);
@@ -935,6 +971,68 @@ mod tests {
         drop(stalled);
         handle.shared.closed.cancel();
         writer.await.unwrap();
+    }
+
+    /// Senders wait for a subscriber over half its budget until it has drained to a quarter;
+    /// for one that does not, only `slow_wait`, and not again until it has taken everything.
+    #[tokio::test(start_paused = true)]
+    async fn senders_wait_for_a_subscriber_to_catch_up_but_not_for_one_that_does_not() {
+        let wait = 250 * MS;
+        let handle = BusHandle::new(16 * 1024, SlowPolicy::DropOldest, wait);
+        let reader = handle.register(None);
+        let stalled = handle.register(None);
+        let burst = |handle: &BusHandle| {
+            for n in 0..50 {
+                handle.fire_fields("load/n", vec![("pad", Value::Binary(vec![n; 160]))]);
+            }
+        };
+        let resumed = |handle: &BusHandle| {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                handle.caught_up().await;
+                Instant::now()
+            })
+        };
+        let start = Instant::now();
+        burst(&handle);
+        let sender = resumed(&handle);
+        tokio::time::sleep(10 * MS).await;
+        assert!(!sender.is_finished(), "both subscribers are behind");
+        assert_eq!(reader.take_now().chunks.len(), 50);
+        assert_eq!(
+            sender.await.unwrap(),
+            start + wait,
+            "the reader caught up; the stalled one was given up on after the wait"
+        );
+
+        burst(&handle);
+        let sender = resumed(&handle);
+        tokio::time::sleep(10 * MS).await;
+        assert!(!sender.is_finished(), "the reader is behind again");
+        reader.take_now();
+        assert_eq!(
+            sender.await.unwrap(),
+            start + wait + 10 * MS,
+            "no waiting for the one given up on"
+        );
+        assert!(stalled.health().0 > 0, "it lost its oldest events instead");
+
+        while !stalled.take_now().chunks.is_empty() {}
+        reader.take_now();
+        burst(&handle);
+        let sender = resumed(&handle);
+        tokio::time::sleep(10 * MS).await;
+        reader.take_now();
+        assert!(
+            !sender.is_finished(),
+            "once it took everything, it is waited for again"
+        );
+        handle.unregister(&stalled);
+        assert_eq!(
+            sender.await.unwrap(),
+            start + wait + 20 * MS,
+            "until it left"
+        );
     }
 
     #[tokio::test(start_paused = true)]

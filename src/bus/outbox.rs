@@ -1,12 +1,21 @@
 //! A subscriber's outbox: the frames waiting to be written to it, bounded in bytes, and what
 //! happens when it is full. Frames are queued in [`Chunk`]s as they arrived together; the
 //! oldest chunk goes first when room is needed.
+//!
+//! Before it is full, an outbox over half its budget makes the bus's senders wait (see
+//! [`Pressure`]) until it drains to a quarter: a subscriber that reads, only slower than a burst
+//! comes in, then gets every event. One that has not drained within the bus's wait is given up
+//! on until it has taken everything queued, and the [`SlowPolicy`] alone applies to it.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
+// tokio's clock, which the bus's tests pause.
+use tokio::time::Instant;
 
 use crate::wire::Chunk;
 
@@ -42,6 +51,67 @@ fn cost(chunk: &Chunk) -> usize {
     chunk.bytes.len() + CHUNK_OVERHEAD
 }
 
+/// The outboxes of one bus that are filling faster than they drain, for its senders to wait on.
+#[derive(Debug)]
+pub(crate) struct Pressure {
+    /// How long senders wait for one outbox to drain before it is given up on; zero: never.
+    wait: Duration,
+    /// Outboxes over half full and not given up on.
+    pressing: AtomicUsize,
+    /// Woken when the last of them has drained to a quarter.
+    eased: Notify,
+}
+
+impl Pressure {
+    pub fn new(wait: Duration) -> Self {
+        Self {
+            wait,
+            pressing: AtomicUsize::new(0),
+            eased: Notify::new(),
+        }
+    }
+
+    /// Waits until no outbox of the bus's `subscribers` presses, giving up on those that press
+    /// longer than the wait.
+    pub async fn eased(&self, subscribers: &RwLock<Vec<Arc<Outbox>>>) {
+        loop {
+            let eased = self.eased.notified();
+            tokio::pin!(eased);
+            eased.as_mut().enable();
+            if self.pressing.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            let now = Instant::now();
+            let deadline = subscribers
+                .read()
+                .expect("subscriber list lock")
+                .iter()
+                .filter_map(|outbox| outbox.pressing_until(now))
+                .min();
+            match deadline {
+                Some(deadline) => {
+                    tokio::select! {
+                        () = eased => {}
+                        () = tokio::time::sleep_until(deadline) => {}
+                    }
+                }
+                // One is about to ease: it left the bus, or was given up on by another sender.
+                None => tokio::task::yield_now().await,
+            }
+        }
+    }
+
+    fn press(&self) {
+        self.pressing.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn ease(&self) {
+        if self.pressing.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.eased.notify_waiters();
+        }
+    }
+}
+
 /// Frames for one subscriber.
 #[derive(Debug)]
 pub(crate) struct Outbox {
@@ -49,6 +119,7 @@ pub(crate) struct Outbox {
     ready: Notify,
     budget: usize,
     policy: SlowPolicy,
+    pressure: Arc<Pressure>,
 }
 
 #[derive(Default)]
@@ -60,6 +131,12 @@ struct State {
     lost_unreported: u64,
     lost_total: u64,
     overflowed: bool,
+    /// Since when senders wait for this outbox to drain.
+    pressing_since: Option<Instant>,
+    /// It did not drain in time: senders do not wait for it until it has taken everything.
+    given_up: bool,
+    /// The subscriber left: its outbox no longer presses.
+    closed: bool,
 }
 
 /// Which events an in-process subscriber wants, told by tag when they are published, so that
@@ -159,8 +236,13 @@ pub(crate) struct Batch {
 
 impl Outbox {
     /// An empty outbox holding at most `budget` bytes, of the events `filter` takes (all
-    /// without one).
-    pub fn new(budget: usize, policy: SlowPolicy, filter: Option<TagFilter>) -> Self {
+    /// without one), that makes the senders of `pressure` wait when over half full.
+    pub fn new(
+        budget: usize,
+        policy: SlowPolicy,
+        filter: Option<TagFilter>,
+        pressure: Arc<Pressure>,
+    ) -> Self {
         Self {
             state: Mutex::new(State {
                 filter,
@@ -169,6 +251,33 @@ impl Outbox {
             ready: Notify::new(),
             budget,
             policy,
+            pressure,
+        }
+    }
+
+    /// When senders stop waiting for this outbox if it is still pressing; `None` if it is not
+    /// (any more: it is given up on when that time is past).
+    fn pressing_until(&self, now: Instant) -> Option<Instant> {
+        let mut state = self.state.lock().expect("outbox lock");
+        let deadline = state.pressing_since? + self.pressure.wait;
+        if now < deadline {
+            return Some(deadline);
+        }
+        self.ease(&mut state);
+        state.given_up = true;
+        None
+    }
+
+    /// The subscriber left: senders no longer wait for it.
+    pub fn close(&self) {
+        let mut state = self.state.lock().expect("outbox lock");
+        state.closed = true;
+        self.ease(&mut state);
+    }
+
+    fn ease(&self, state: &mut State) {
+        if state.pressing_since.take().is_some() {
+            self.pressure.ease();
         }
     }
 
@@ -202,6 +311,7 @@ impl Outbox {
                         state.overflowed = true;
                         state.chunks.clear();
                         state.charged = 0;
+                        self.ease(&mut state);
                         break;
                     }
                     let dropped = state.chunks.pop_front().expect("not empty");
@@ -215,6 +325,14 @@ impl Outbox {
                 // A single chunk larger than the whole budget still goes through, alone.
                 state.charged += cost;
                 state.chunks.push_back(chunk.clone());
+            }
+            if state.charged > self.budget / 2
+                && state.pressing_since.is_none()
+                && !(state.given_up || state.closed || state.overflowed)
+                && !self.pressure.wait.is_zero()
+            {
+                state.pressing_since = Some(Instant::now());
+                self.pressure.press();
             }
         }
         self.ready.notify_one();
@@ -251,7 +369,7 @@ impl Outbox {
             {
                 let mut state = self.state.lock().expect("outbox lock");
                 if !state.chunks.is_empty() || state.lost_unreported > 0 || state.overflowed {
-                    return Self::drain(&mut state);
+                    return self.drain(&mut state);
                 }
             }
             notified.await;
@@ -267,10 +385,10 @@ impl Outbox {
 
     /// Takes whatever is queued now, without waiting.
     pub fn take_now(&self) -> Batch {
-        Self::drain(&mut self.state.lock().expect("outbox lock"))
+        self.drain(&mut self.state.lock().expect("outbox lock"))
     }
 
-    fn drain(state: &mut State) -> Batch {
+    fn drain(&self, state: &mut State) -> Batch {
         let chunks = if state.charged <= TAKE_BYTES {
             // The usual case for a subscriber that keeps up: everything, without copying.
             state.charged = 0;
@@ -289,6 +407,12 @@ impl Outbox {
             }
             chunks
         };
+        if state.charged <= self.budget / 4 {
+            self.ease(state);
+        }
+        if state.chunks.is_empty() {
+            state.given_up = false;
+        }
         Batch {
             chunks,
             lost: std::mem::take(&mut state.lost_unreported),
@@ -302,6 +426,10 @@ impl Outbox {
 mod tests {
     use super::*;
 
+    fn unpressed() -> Arc<Pressure> {
+        Arc::new(Pressure::new(Duration::ZERO))
+    }
+
     fn frames(n: usize, size: usize) -> Vec<Chunk> {
         (0..n).map(|i| one(vec![i as u8; size])).collect()
     }
@@ -312,7 +440,12 @@ mod tests {
 
     #[test]
     fn drop_oldest_keeps_the_newest_within_budget_and_counts_the_rest() {
-        let outbox = Outbox::new(10 * (100 + CHUNK_OVERHEAD), SlowPolicy::DropOldest, None);
+        let outbox = Outbox::new(
+            10 * (100 + CHUNK_OVERHEAD),
+            SlowPolicy::DropOldest,
+            None,
+            unpressed(),
+        );
         const { assert!(10 * (100 + CHUNK_OVERHEAD) < TAKE_BYTES) };
         outbox.push(&Published::new(&frames(25, 100)));
         let batch = outbox.take_now();
@@ -343,7 +476,7 @@ mod tests {
     #[test]
     fn a_dropped_chunk_counts_every_event_in_it() {
         let chunk = event_frames(&["a", "b", "c"]);
-        let outbox = Outbox::new(cost(&chunk) + 10, SlowPolicy::DropOldest, None);
+        let outbox = Outbox::new(cost(&chunk) + 10, SlowPolicy::DropOldest, None, unpressed());
         outbox.push(&Published::new(&[chunk.clone(), chunk]));
         let batch = outbox.take_now();
         assert_eq!(
@@ -356,7 +489,7 @@ mod tests {
     fn a_filtered_outbox_queues_only_the_tags_it_wants() {
         let published = [event_frames(&["x/1", "salt/key", "salt/keys", "x/2"])];
         let tags = |filter: TagFilter| {
-            let outbox = Outbox::new(usize::MAX, SlowPolicy::DropOldest, None);
+            let outbox = Outbox::new(usize::MAX, SlowPolicy::DropOldest, None, unpressed());
             outbox.set_filter(filter);
             outbox.push(&Published::new(&published));
             let batch = outbox.take_now();
@@ -383,7 +516,12 @@ mod tests {
 
     #[test]
     fn disconnect_policy_empties_the_outbox_and_asks_to_close() {
-        let outbox = Outbox::new(3 * (100 + CHUNK_OVERHEAD), SlowPolicy::Disconnect, None);
+        let outbox = Outbox::new(
+            3 * (100 + CHUNK_OVERHEAD),
+            SlowPolicy::Disconnect,
+            None,
+            unpressed(),
+        );
         outbox.push(&Published::new(&frames(5, 100)));
         let batch = outbox.take_now();
         assert!(batch.disconnect);
@@ -392,7 +530,12 @@ mod tests {
 
     #[test]
     fn an_offer_never_evicts() {
-        let outbox = Outbox::new(2 * (100 + CHUNK_OVERHEAD), SlowPolicy::DropOldest, None);
+        let outbox = Outbox::new(
+            2 * (100 + CHUNK_OVERHEAD),
+            SlowPolicy::DropOldest,
+            None,
+            unpressed(),
+        );
         outbox.push(&Published::new(&frames(2, 100)));
         outbox.offer(&one(vec![9; 100]));
         let batch = outbox.take_now();
@@ -404,7 +547,7 @@ mod tests {
 
     #[test]
     fn a_batch_is_capped_and_the_rest_waits() {
-        let outbox = Outbox::new(usize::MAX, SlowPolicy::DropOldest, None);
+        let outbox = Outbox::new(usize::MAX, SlowPolicy::DropOldest, None, unpressed());
         outbox.push(&Published::new(&frames(1000, 1000)));
         let first = outbox.take_now();
         assert!(first.chunks.len() < 1000 && first.chunks.len() * 1064 >= TAKE_BYTES);
@@ -419,7 +562,7 @@ mod tests {
 
     #[test]
     fn a_frame_larger_than_the_budget_still_goes_alone() {
-        let outbox = Outbox::new(100, SlowPolicy::DropOldest, None);
+        let outbox = Outbox::new(100, SlowPolicy::DropOldest, None, unpressed());
         outbox.push(&Published::new(&frames(2, 1000)));
         let batch = outbox.take_now();
         assert_eq!((batch.chunks.len(), batch.lost), (1, 1));

@@ -210,6 +210,7 @@ const HALITE: &[(&str, Kind)] = &[
     ("schedule", Kind::Structured),
     ("schedule_returner", Kind::Structured),
     ("slow_subscriber_policy", Kind::Str),
+    ("slow_subscriber_wait", Kind::Seconds),
     ("sock_dir", Kind::StrOnly),
     ("source_address", Kind::Str),
     ("state_auto_order", Kind::Bool),
