@@ -342,6 +342,16 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
+impl Stream {
+    /// Reads what has already arrived, without waiting: `WouldBlock` when nothing has.
+    pub fn try_read_buf(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.try_read_buf(buf),
+            Stream::Tcp(s) => s.try_read_buf(buf),
+        }
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,

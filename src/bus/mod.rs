@@ -486,6 +486,9 @@ async fn serve_sender(
 ) {
     let mut codec = FrameCodec::new(options.max_frame);
     let mut buf = BytesMut::new();
+    // The largest the buffer has been since it was last made anew: after a frame is consumed,
+    // `capacity()` no longer shows the part of the allocation before what is left.
+    let mut allocated = 0;
     let mut busy = false;
     let mut chunks: Vec<Chunk> = Vec::new();
     // Made once: a fresh one per read would register with the token every time.
@@ -493,18 +496,30 @@ async fn serve_sender(
     tokio::pin!(stopping);
     loop {
         let read_size = if busy { BUSY_READ } else { QUIET_READ };
-        if buf.is_empty() && buf.capacity() > 2 * read_size {
-            // A burst is over: a sender waits with a small buffer, not its largest one.
-            buf = BytesMut::new();
-        }
         if buf.capacity() - buf.len() < read_size / 2 {
             buf.reserve(read_size);
         }
+        allocated = allocated.max(buf.capacity());
+        // Grown for a burst or a large frame that has gone out: kept while the sender goes on,
+        // not while it waits. (A frame being read grows it by doubling, to at most twice what
+        // it needs: not oversized.)
+        let oversized = allocated > 4 * (buf.len() + read_size);
         let room = buf.capacity() - buf.len();
         let read = tokio::select! {
             biased;
             read = async {
                 handle.caught_up().await;
+                if oversized {
+                    match stream.try_read_buf(&mut buf) {
+                        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                            let mut fresh = BytesMut::with_capacity(buf.len() + read_size);
+                            fresh.extend_from_slice(&buf);
+                            buf = fresh;
+                            allocated = buf.capacity();
+                        }
+                        read => return read,
+                    }
+                }
                 stream.read_buf(&mut buf).await
             } => read,
             // Frames already read off the socket were accepted: they are published below.
@@ -522,18 +537,13 @@ async fn serve_sender(
                 true
             }
         };
-        let unread = buf.len();
         let decoded = codec.decode_chunks(
             &mut buf,
             |body| publishable(body, peer, options),
             &mut chunks,
         );
-        if unread - buf.len() > 2 * BUSY_READ && buf.len() <= QUIET_READ {
-            // A large frame went out, and the buffer it grew (hidden from `capacity()` past
-            // what was consumed) would stay with a sender that now goes quiet mid-frame: the
-            // start of the next frame moves to a buffer of its own size.
-            buf = BytesMut::from(&buf[..]);
-        }
+        // The frame being read may have grown it.
+        allocated = allocated.max(buf.capacity());
         if !chunks.is_empty() {
             handle.publish(&chunks);
             chunks.clear();
