@@ -23,7 +23,7 @@ _salt__minion() {
 
     case "${cmd}" in
         salt__minion)
-            opts="-c -l -V -d -h --config-dir --log-level --generate --version --versions-report --daemon --log-file --log-file-level --pid-file --check-config --help"
+            opts="-c -l -V -d -h --config-dir --log-level --generate --version --versions-report --daemon --log-file --log-file-level --pid-file --check-config --swarm --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -58,6 +58,10 @@ _salt__minion() {
                     return 0
                     ;;
                 --pid-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --swarm)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -7,6 +7,7 @@ fish\t'Fish completion'"
 complete -c salt-minion -l log-file -d 'Log file path [default: the config\'s log_file (salt-api: api_logfile), or /var/log/salt/<daemon>]' -r -F
 complete -c salt-minion -l log-file-level -d 'Log level of the log file [default: the config\'s log_level_logfile, or warning]' -r
 complete -c salt-minion -l pid-file -d 'Write the process id to this file [default: the config\'s pidfile (salt-api: api_pidfile)]' -r -F
+complete -c salt-minion -l swarm -d 'Run N minions in this process, to load a master: ids <id>-0 to <id>-<N-1>, each with its own key (in <pki_dir>/swarm/), session and grains, answering jobs; no event bus, beacons, schedule or reactor' -r
 complete -c salt-minion -l version -d 'Print the version and exit'
 complete -c salt-minion -s V -l versions-report -d 'Print the versions of halite and the system, in Salt\'s report layout, and exit'
 complete -c salt-minion -s d -l daemon -d 'Run in the background'

@@ -48,5 +48,6 @@ mod service;
 mod setup;
 mod state_cases;
 mod state_runs;
+mod swarm;
 mod system_states;
 mod upgrade;

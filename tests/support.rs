@@ -1019,10 +1019,20 @@ impl Cluster {
 
     /// Starts a configured minion through a wrapper command.
     pub fn spawn_minion_under(&self, id: &str, wrapper: &[&str]) -> Daemon {
+        self.spawn_minion_with(id, wrapper, &[])
+    }
+
+    /// Starts a configured minion as a swarm of `size` minions, `<id>-0` and on.
+    pub fn spawn_swarm(&self, id: &str, size: usize) -> Daemon {
+        self.spawn_minion_with(id, &[], &["--swarm", &size.to_string()])
+    }
+
+    fn spawn_minion_with(&self, id: &str, wrapper: &[&str], args: &[&str]) -> Daemon {
         let child = wrapped(wrapper, "salt-minion")
             .arg("-c")
             .arg(self.minion_dir(id).join("etc"))
             .args(["-l", "info"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

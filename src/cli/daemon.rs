@@ -21,15 +21,18 @@ use super::{CommonArgs, DaemonArgs, Exit, Runtime, execute, logging, notify, rep
 use crate::api::Api;
 use crate::config::{Config, Role};
 use crate::master::Master;
-use crate::minion::{LinkOutcome, Minion};
+use crate::minion::{LinkOutcome, Minion, Swarm};
 
 /// Which daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Daemon {
     /// `salt-master`.
     Master,
-    /// `salt-minion`.
-    Minion,
+    /// `salt-minion`, or as many minions as `swarm` says.
+    Minion {
+        /// `--swarm N`.
+        swarm: Option<std::num::NonZeroUsize>,
+    },
     /// `salt-api`, which reads the master's config.
     Api,
 }
@@ -39,7 +42,7 @@ impl Daemon {
     fn role(self) -> Role {
         match self {
             Daemon::Master | Daemon::Api => Role::Master,
-            Daemon::Minion => Role::Minion,
+            Daemon::Minion { .. } => Role::Minion,
         }
     }
 
@@ -47,7 +50,7 @@ impl Daemon {
     fn log_and_pid_options(self) -> (&'static str, &'static str) {
         match self {
             Daemon::Api => ("api_logfile", "api_pidfile"),
-            Daemon::Master | Daemon::Minion => ("log_file", "pidfile"),
+            Daemon::Master | Daemon::Minion { .. } => ("log_file", "pidfile"),
         }
     }
 
@@ -55,7 +58,7 @@ impl Daemon {
     fn name(self) -> &'static str {
         match self {
             Daemon::Master => "master",
-            Daemon::Minion => "minion",
+            Daemon::Minion { .. } => "minion",
             Daemon::Api => "api",
         }
     }
@@ -77,7 +80,7 @@ struct Setup {
 /// The daemon's own settings, read before it binds.
 enum Service {
     Master(crate::master::Settings),
-    Minion(crate::minion::Settings),
+    Minion(crate::minion::Settings, Option<std::num::NonZeroUsize>),
     Api(crate::api::Settings),
 }
 
@@ -117,7 +120,9 @@ impl Setup {
         let user = service_user(&config)?;
         let service = match daemon {
             Daemon::Master => Service::Master(crate::master::Settings::from_config(&config)?),
-            Daemon::Minion => Service::Minion(crate::minion::Settings::from_config(&config)?),
+            Daemon::Minion { swarm } => {
+                Service::Minion(crate::minion::Settings::from_config(&config)?, swarm)
+            }
             Daemon::Api => Service::Api(crate::api::Settings::from_config(&config)?),
         };
         Ok(Self {
@@ -232,7 +237,16 @@ pub(crate) fn main(daemon: Daemon, common: &CommonArgs, args: &DaemonArgs) -> Ex
                     .map(|()| Exit::Success)
                     .map_err(Into::into)
             }
-            Service::Minion(settings) => {
+            Service::Minion(settings, Some(size)) => {
+                let swarm = Swarm::prepare(settings, size).await?;
+                finish_setup(&config, pid_file.as_deref(), user)?;
+                swarm
+                    .run(shutdown)
+                    .await
+                    .map(|_| Exit::Success)
+                    .map_err(Into::into)
+            }
+            Service::Minion(settings, None) => {
                 let minion = Minion::bind(settings).await?;
                 finish_setup(&config, pid_file.as_deref(), user)?;
                 let outcome = minion.run(shutdown).await.map_err(Into::into);
@@ -349,7 +363,7 @@ fn host_problems(daemon: Daemon, setup: &Setup) -> Vec<String> {
     let listen = match &setup.service {
         Service::Master(settings) => Some(("interface", settings.address().ip())),
         Service::Api(settings) => Some(("rest_cherrypy.host", settings.address().ip())),
-        Service::Minion(_) => None,
+        Service::Minion(..) => None,
     };
     if let Some((option, address)) = listen
         && let Err(err) = std::net::TcpListener::bind((address, 0))
@@ -360,7 +374,7 @@ fn host_problems(daemon: Daemon, setup: &Setup) -> Vec<String> {
     }
     let key = match daemon {
         Daemon::Master => Some("master"),
-        Daemon::Minion => Some("minion"),
+        Daemon::Minion { .. } => Some("minion"),
         Daemon::Api => None,
     };
     if let (Some(name), Ok(pki_dir)) = (key, config.pki_dir())

@@ -19,6 +19,12 @@ pub struct Args {
     common: CommonArgs,
     #[command(flatten)]
     daemon: DaemonArgs,
+
+    /// Run N minions in this process, to load a master: ids <id>-0 to <id>-<N-1>, each with its
+    /// own key (in <pki_dir>/swarm/), session and grains, answering jobs; no event bus,
+    /// beacons, schedule or reactor
+    #[arg(long, value_name = "N")]
+    swarm: Option<std::num::NonZeroUsize>,
 }
 
 /// Entry point of `salt-minion`.
@@ -27,5 +33,9 @@ pub fn main() -> ExitCode {
     if let Some(exit) = args.common.preempt::<Args>() {
         return exit;
     }
-    super::daemon::main(Daemon::Minion, &args.common, &args.daemon)
+    super::daemon::main(
+        Daemon::Minion { swarm: args.swarm },
+        &args.common,
+        &args.daemon,
+    )
 }

@@ -197,6 +197,7 @@ const HALITE: &[(&str, Kind)] = &[
     ("reactor_worker_threads", Kind::Count),
     ("recon_default", Kind::Millis),
     ("recon_max", Kind::Millis),
+    ("recon_randomize", Kind::Bool),
     ("rejected_retry", Kind::Bool),
     ("rest_cherrypy", Kind::Structured),
     ("rest_timeout", Kind::WholeSeconds),

@@ -135,10 +135,12 @@ impl Inner {
 impl Gate {
     /// The master's gate: `link_unadmitted_max` and `link_unadmitted_per_address`.
     pub fn configured(config: &crate::config::Config) -> Result<Arc<Self>, ConfigError> {
+        // 0: no limit, as the options say.
         let count = |key, default| {
-            config
-                .get_u64(key, default)
-                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            config.get_u64(key, default).map(|n| match n {
+                0 => usize::MAX,
+                n => usize::try_from(n).unwrap_or(usize::MAX),
+            })
         };
         Ok(Self::new(
             count("link_unadmitted_max", UNADMITTED_TOTAL)?,
@@ -299,6 +301,28 @@ mod tests {
             "a finished handshake stays"
         );
         assert!(!lone.evicted().is_cancelled());
+    }
+
+    /// Regression: `0`, documented as no limit, let one connection wait.
+    #[test]
+    fn zero_in_the_options_means_no_limit() {
+        let dir = std::env::temp_dir().join(format!("halite-gate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("master"),
+            "link_unadmitted_max: 0\nlink_unadmitted_per_address: 0\n",
+        )
+        .unwrap();
+        let config = crate::config::Config::load(crate::config::Role::Master, Some(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let gate = Gate::configured(&config.unwrap()).unwrap();
+        let address = IpAddr::from([10, 0, 0, 1]);
+        let tickets: Vec<_> = (0..2000).map(|_| gate.enter(address)).collect();
+        assert!(tickets.iter().all(|ticket| {
+            ticket
+                .as_ref()
+                .is_some_and(|ticket| !ticket.evicted().is_cancelled())
+        }));
     }
 
     #[test]

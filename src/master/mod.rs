@@ -9,6 +9,7 @@ mod request;
 pub(crate) mod returns;
 
 mod sessions;
+mod targets;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,6 +99,8 @@ pub(crate) struct Shared {
     pub returners: crate::returners::Deliveries,
     /// Which returners get what.
     pub routes: returns::Routes,
+    /// The minions of the jobs published lately, to check their returns against.
+    recent: targets::RecentTargets,
 }
 
 /// A master whose sockets are bound, ready to run.
@@ -224,6 +227,7 @@ impl Master {
             files: crate::fileserver::LocalFiles::new(files, config.hash_type()?),
             returners: crate::returners::Deliveries::new(&config, Some(bus.handle()))?,
             routes,
+            recent: targets::RecentTargets::default(),
             config,
         });
         Ok(Self {

@@ -63,18 +63,22 @@ pub(super) async fn publish(
             .collect()
     };
     let missing: Vec<String> = match &target {
-        Target::List(ids) => ids
-            .iter()
-            .filter(|id| !accepted.contains(id))
-            .cloned()
-            .collect(),
+        Target::List(ids) => {
+            let accepted: std::collections::HashSet<&str> =
+                accepted.iter().map(String::as_str).collect();
+            ids.iter()
+                .filter(|id| !accepted.contains(id.as_str()))
+                .cloned()
+                .collect()
+        }
         _ => Vec::new(),
     };
+    let targeted: std::collections::HashSet<&str> = minions.iter().map(String::as_str).collect();
     let connected: Vec<String> = shared
         .sessions
         .connected()
         .into_iter()
-        .filter(|id| minions.contains(id))
+        .filter(|id| targeted.contains(id.as_str()))
         .collect();
     let reply = |jid: &str, minions: &[String], connected: &[String]| {
         PublishReply {
@@ -131,6 +135,7 @@ async fn store(
             .map_err(|err| err.to_string())?;
         match saved {
             Ok(()) => {
+                shared.recent.remember(&load.jid, minions);
                 super::returns::job(shared, &load.jid, &load.to_value(), minions);
                 return Ok(load);
             }

@@ -930,13 +930,19 @@ async fn job_return(shared: &Arc<Shared>, id: &str, load: Value) -> Result<Strin
     if !unpublished {
         // Only a job published to this minion takes its return; a scheduled job of its own
         // comes with a jid of its own, which no published job may have.
-        let (jobs, owned_jid) = (shared.jobs.clone(), jid.clone());
-        let job = tokio::task::spawn_blocking(move || jobs.job(&owned_jid))
-            .await
-            .ok()
-            .flatten();
-        match job {
-            Some(job) if job.minions.iter().any(|minion| minion == id) => {}
+        let published_to_it = match shared.recent.of(&jid) {
+            Some(targets) => Some(targets.contains(id)),
+            None => {
+                let (jobs, owned_jid) = (shared.jobs.clone(), jid.clone());
+                tokio::task::spawn_blocking(move || jobs.job(&owned_jid))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|job| job.minions.iter().any(|minion| minion == id))
+            }
+        };
+        match published_to_it {
+            Some(true) => {}
             None if scheduled => own_job = true,
             _ => return refuse(format!("job {jid} was not published to it")),
         }

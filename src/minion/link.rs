@@ -216,6 +216,9 @@ pub(super) struct LinkOptions {
     keepalive: Duration,
     rejected_retry: bool,
     legacy_start: bool,
+    /// The first wait after losing the master, drawn once per minion (`recon_randomize`) so
+    /// that a fleet that lost its master does not come back at the same instant.
+    recon_first: Duration,
 }
 
 impl LinkOptions {
@@ -224,9 +227,18 @@ impl LinkOptions {
     /// `enable_legacy_startup_events`.
     pub(super) fn from_config(config: &Config) -> Result<Self, crate::config::ConfigError> {
         let acceptance_wait = config.get_seconds("acceptance_wait_time", 10.0)?;
+        let recon_default = config.get_millis("recon_default", 1000)?;
+        let recon_max = config.get_millis("recon_max", 10_000)?;
+        // As Salt's: between recon_default and recon_default + recon_max.
+        let recon_first = if config.get_bool("recon_randomize", true)? {
+            recon_default + recon_max.mul_f64(random_fraction())
+        } else {
+            recon_default
+        };
         Ok(Self {
-            recon_default: config.get_millis("recon_default", 1000)?,
-            recon_max: config.get_millis("recon_max", 10_000)?,
+            recon_default,
+            recon_max,
+            recon_first,
             acceptance_wait,
             acceptance_max: config
                 .get_seconds("acceptance_wait_time_max", 0.0)?
@@ -235,6 +247,15 @@ impl LinkOptions {
             rejected_retry: config.get_bool("rejected_retry", false)?,
             legacy_start: config.get_bool("enable_legacy_startup_events", true)?,
         })
+    }
+}
+
+/// A number in [0, 1) from the system's random source (0 if it fails: no jitter then).
+fn random_fraction() -> f64 {
+    let mut bytes = [0u8; 8];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64,
+        Err(_) => 0.0,
     }
 }
 
@@ -353,6 +374,7 @@ pub(super) async fn run(
         acceptance_max,
         keepalive,
         rejected_retry,
+        recon_first,
         ..
     } = parts.options;
     let mut backoff = recon_default;
@@ -402,8 +424,11 @@ pub(super) async fn run(
                 if shutdown.is_cancelled() {
                     return LinkOutcome::Stopped;
                 }
-                tracing::warn!("lost the connection to the master; reconnecting");
-                recon_default
+                tracing::warn!(
+                    "lost the connection to the master; reconnecting in {:.1} seconds",
+                    recon_first.as_secs_f64()
+                );
+                recon_first
             }
             Ok(Welcome::Pending) => {
                 tracing::error!(

@@ -5,6 +5,7 @@ mod files;
 pub mod grains;
 mod link;
 mod schedule;
+mod swarm;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use crate::wire;
 
 pub use files::{LinkPillar, cache as file_cache};
 pub use link::{LinkOutcome, call_session, send_return};
+pub use swarm::Swarm;
 
 /// Loads waiting to go to the master while the link is down.
 const TO_MASTER_QUEUE: usize = 4096;
@@ -84,6 +86,9 @@ const SPOOLS_LOOKED_AT: std::time::Duration = std::time::Duration::from_secs(60)
 
 /// Jobs that may wait for a slot beyond those in the queue from the master.
 const JOBS_WAITING: usize = 256;
+
+/// Jobs the link may hand over before the runner takes them.
+const JOBS_QUEUED: usize = 256;
 
 /// What a minion reads from its configuration at start, every value parsed and checked, nothing
 /// bound: `--check-config` stops here, a start binds it with [`Minion::bind`].
@@ -179,7 +184,7 @@ impl Minion {
         // What a minion or salt-call stopped before could not store yet is delivered first.
         returners.resume();
         let (to_master, queued) = mpsc::channel(TO_MASTER_QUEUE);
-        let (jobs_tx, mut jobs_rx) = mpsc::channel::<JobLoad>(256);
+        let (jobs_tx, jobs_rx) = mpsc::channel::<JobLoad>(JOBS_QUEUED);
         let requests = Arc::new(crate::link::requests::Requests::default());
         // Grains read files and ask the resolver, which may take seconds: off the runtime's
         // workers, so that the bus is served meanwhile.
@@ -208,46 +213,14 @@ impl Minion {
             handle.clone(),
             Reactions(context.clone()),
         );
-        let runner = {
-            let (context, to_master, id) = (context.clone(), to_master.clone(), id.clone());
-            let returners = returners.clone();
-            async move {
-                // Owned here: jobs still running when the minion stops are stopped with it.
-                let mut running = tokio::task::JoinSet::new();
-                let mut control = tokio::task::JoinSet::new();
-                // Jobs that cannot start yet; the queue from the master is read on while they
-                // wait, so that saltutil.* (which finds and stops jobs) is never behind them.
-                let mut waiting = std::collections::VecDeque::new();
-                loop {
-                    tokio::select! {
-                        load = jobs_rx.recv(), if waiting.len() < JOBS_WAITING => {
-                            let Some(load) = load else { break };
-                            if load.fun.starts_with("saltutil.") {
-                                if control.len() >= process_count_max {
-                                    control.join_next().await;
-                                }
-                                control.spawn(run_job(id.clone(), context.clone(), load, to_master.clone(), returners.clone()));
-                            } else {
-                                waiting.push_back(load);
-                            }
-                        }
-                        Some(_) = running.join_next(), if !running.is_empty() => {}
-                        Some(_) = control.join_next(), if !control.is_empty() => {}
-                    }
-                    while running.len() < process_count_max
-                        && let Some(load) = waiting.pop_front()
-                    {
-                        running.spawn(run_job(
-                            id.clone(),
-                            context.clone(),
-                            load,
-                            to_master.clone(),
-                            returners.clone(),
-                        ));
-                    }
-                }
-            }
-        };
+        let runner = run_jobs(
+            id.clone(),
+            context.clone(),
+            jobs_rx,
+            to_master.clone(),
+            returners.clone(),
+            process_count_max,
+        );
         let parts = link::LinkParts {
             id: id.clone(),
             config: config.clone(),
@@ -407,6 +380,54 @@ async fn relay(id: String, bus: BusHandle, to_master: mpsc::Sender<Value>) {
                 Err(err) => tracing::warn!("ignored {} event ({err}): {}", event.tag, event.data),
             },
             Err(err) => tracing::warn!("Error dispatching event. {err}"),
+        }
+    }
+}
+
+/// Runs the jobs the link hands over, at most `process_count_max` at once (`saltutil.*` aside,
+/// which finds and stops the others and so is never behind them), until the link's queue ends.
+async fn run_jobs(
+    id: String,
+    context: Arc<Context>,
+    mut jobs: mpsc::Receiver<JobLoad>,
+    to_master: mpsc::Sender<Value>,
+    returners: crate::returners::Deliveries,
+    process_count_max: usize,
+) {
+    // Owned here: jobs still running when the minion stops are stopped with it.
+    let mut running = tokio::task::JoinSet::new();
+    let mut control = tokio::task::JoinSet::new();
+    // Jobs that cannot start yet; the queue from the master is read on while they wait.
+    let mut waiting = std::collections::VecDeque::new();
+    let job = |load| {
+        run_job(
+            id.clone(),
+            context.clone(),
+            load,
+            to_master.clone(),
+            returners.clone(),
+        )
+    };
+    loop {
+        tokio::select! {
+            load = jobs.recv(), if waiting.len() < JOBS_WAITING => {
+                let Some(load) = load else { break };
+                if load.fun.starts_with("saltutil.") {
+                    if control.len() >= process_count_max {
+                        control.join_next().await;
+                    }
+                    control.spawn(job(load));
+                } else {
+                    waiting.push_back(load);
+                }
+            }
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+            Some(_) = control.join_next(), if !control.is_empty() => {}
+        }
+        while running.len() < process_count_max
+            && let Some(load) = waiting.pop_front()
+        {
+            running.spawn(job(load));
         }
     }
 }
