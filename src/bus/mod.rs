@@ -508,7 +508,6 @@ async fn serve_sender(
         let read = tokio::select! {
             biased;
             read = async {
-                handle.caught_up().await;
                 if oversized {
                     match stream.try_read_buf(&mut buf) {
                         Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
@@ -545,6 +544,13 @@ async fn serve_sender(
         // The frame being read may have grown it.
         allocated = allocated.max(buf.capacity());
         if !chunks.is_empty() {
+            // After the read, not before: a read that was already waiting when a subscriber
+            // fell behind holds its frames here until it caught up (or shutdown publishes them).
+            tokio::select! {
+                biased;
+                () = handle.caught_up() => {}
+                () = shutdown.cancelled() => {}
+            }
             handle.publish(&chunks);
             chunks.clear();
         }
@@ -983,10 +989,19 @@ mod tests {
         writer.await.unwrap();
     }
 
-    /// Senders wait for a subscriber over half its budget until it has drained to a quarter;
-    /// for one that does not, only `slow_wait`, and not again until it has taken everything.
+    /// When a sender waiting in [`BusHandle::caught_up`] goes on.
+    fn resumed(handle: &BusHandle) -> tokio::task::JoinHandle<Instant> {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            handle.caught_up().await;
+            Instant::now()
+        })
+    }
+
+    /// Senders wait for a subscriber over half its budget until it has taken enough; for one
+    /// that takes nothing, a fifth of `slow_wait`, and not again until it has taken everything.
     #[tokio::test(start_paused = true)]
-    async fn senders_wait_for_a_subscriber_to_catch_up_but_not_for_one_that_does_not() {
+    async fn senders_wait_for_a_subscriber_to_catch_up_but_not_for_one_that_stopped_reading() {
         let wait = 250 * MS;
         let handle = BusHandle::new(16 * 1024, SlowPolicy::DropOldest, wait);
         let reader = handle.register(None);
@@ -996,13 +1011,6 @@ mod tests {
                 handle.fire_fields("load/n", vec![("pad", Value::Binary(vec![n; 160]))]);
             }
         };
-        let resumed = |handle: &BusHandle| {
-            let handle = handle.clone();
-            tokio::spawn(async move {
-                handle.caught_up().await;
-                Instant::now()
-            })
-        };
         let start = Instant::now();
         burst(&handle);
         let sender = resumed(&handle);
@@ -1011,8 +1019,8 @@ mod tests {
         assert_eq!(reader.take_now().chunks.len(), 50);
         assert_eq!(
             sender.await.unwrap(),
-            start + wait,
-            "the reader caught up; the stalled one was given up on after the wait"
+            start + wait / 5,
+            "the reader caught up; the stalled one, taking nothing, was given up on"
         );
 
         burst(&handle);
@@ -1022,7 +1030,7 @@ mod tests {
         reader.take_now();
         assert_eq!(
             sender.await.unwrap(),
-            start + wait + 10 * MS,
+            start + wait / 5 + 10 * MS,
             "no waiting for the one given up on"
         );
         assert!(stalled.health().0 > 0, "it lost its oldest events instead");
@@ -1040,9 +1048,28 @@ mod tests {
         handle.unregister(&stalled);
         assert_eq!(
             sender.await.unwrap(),
-            start + wait + 20 * MS,
+            start + wait / 5 + 20 * MS,
             "until it left"
         );
+    }
+
+    /// A subscriber that keeps taking, but too little for the senders to go on, holds them back
+    /// no longer than `slow_wait`.
+    #[tokio::test(start_paused = true)]
+    async fn senders_wait_no_longer_than_the_wait_for_a_subscriber_that_takes_too_little() {
+        let wait = 250 * MS;
+        let handle = BusHandle::new(4 << 20, SlowPolicy::DropOldest, wait);
+        let slow = handle.register(None);
+        // 2.5 MiB: over half the budget; each take is a 256 KiB batch.
+        handle.publish(&vec![Chunk::one(Bytes::from(vec![0; 256 * 1024])); 10]);
+        let start = Instant::now();
+        let sender = resumed(&handle);
+        for _ in 0..5 {
+            tokio::time::sleep(45 * MS).await;
+            assert!(!sender.is_finished());
+            assert_eq!(slow.take_now().chunks.len(), 1);
+        }
+        assert_eq!(sender.await.unwrap(), start + wait);
     }
 
     #[tokio::test(start_paused = true)]

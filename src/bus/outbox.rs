@@ -3,9 +3,11 @@
 //! oldest chunk goes first when room is needed.
 //!
 //! Before it is full, an outbox over half its budget makes the bus's senders wait (see
-//! [`Pressure`]) until it drains to a quarter: a subscriber that reads, only slower than a burst
-//! comes in, then gets every event. One that has not drained within the bus's wait is given up
-//! on until it has taken everything queued, and the [`SlowPolicy`] alone applies to it.
+//! [`Pressure`]) until its subscriber has taken [`EASE_BY`] (or a quarter of the budget, if
+//! less): a subscriber that reads, only slower than a burst comes in, then gets every event.
+//! One that has not taken that much within the bus's wait, or took nothing for a fifth of it
+//! (it stopped reading: a client that connects and never reads costs the senders no more), is
+//! given up on until it has taken everything queued, and the [`SlowPolicy`] alone applies to it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,6 +48,9 @@ const TAKE_BYTES: usize = 256 * 1024;
 /// events is bounded by real memory, not just payload.
 const CHUNK_OVERHEAD: usize = 64;
 
+/// How much a subscriber that holds the senders back must take for them to go on.
+const EASE_BY: usize = 1024 * 1024;
+
 /// What a queued chunk counts against the budget.
 fn cost(chunk: &Chunk) -> usize {
     chunk.bytes.len() + CHUNK_OVERHEAD
@@ -75,6 +80,10 @@ impl Pressure {
     /// longer than the wait.
     pub async fn eased(&self, subscribers: &RwLock<Vec<Arc<Outbox>>>) {
         loop {
+            // The usual case, without registering with the notifier.
+            if self.pressing.load(Ordering::SeqCst) == 0 {
+                return;
+            }
             let eased = self.eased.notified();
             tokio::pin!(eased);
             eased.as_mut().enable();
@@ -133,6 +142,9 @@ struct State {
     overflowed: bool,
     /// Since when senders wait for this outbox to drain.
     pressing_since: Option<Instant>,
+    /// When the subscriber last took a batch, and whether that batch was at most [`EASE_BY`]:
+    /// writing one larger event may take longer than a fifth of the wait.
+    took: Option<(Instant, bool)>,
     /// It did not drain in time: senders do not wait for it until it has taken everything.
     given_up: bool,
     /// The subscriber left: its outbox no longer presses.
@@ -259,7 +271,13 @@ impl Outbox {
     /// (any more: it is given up on when that time is past).
     fn pressing_until(&self, now: Instant) -> Option<Instant> {
         let mut state = self.state.lock().expect("outbox lock");
-        let deadline = state.pressing_since? + self.pressure.wait;
+        let since = state.pressing_since?;
+        let mut deadline = since + self.pressure.wait;
+        match state.took {
+            Some((took, true)) => deadline = deadline.min(took.max(since) + self.pressure.wait / 5),
+            Some((_, false)) => {}
+            None => deadline = deadline.min(since + self.pressure.wait / 5),
+        }
         if now < deadline {
             return Some(deadline);
         }
@@ -407,7 +425,11 @@ impl Outbox {
             }
             chunks
         };
-        if state.charged <= self.budget / 4 {
+        if !chunks.is_empty() {
+            let bytes: usize = chunks.iter().map(|chunk| chunk.bytes.len()).sum();
+            state.took = Some((Instant::now(), bytes <= EASE_BY));
+        }
+        if state.charged <= self.budget / 2 - EASE_BY.min(self.budget / 4) {
             self.ease(state);
         }
         if state.chunks.is_empty() {
