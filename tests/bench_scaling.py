@@ -6,8 +6,7 @@
 Sweeps 1 -> 1,000 subscribers, 1 -> 100 publishers and 100 B -> 4 MB events, and measures paced
 latency of one publisher to one subscriber at 1,000 and 10,000 events/s (p50, p99, p99.9). Every
 point runs on a fresh halite salt-master (its defaults but for a 1 GiB subscriber buffer, as in
-tests/bench.py: the relay makes senders wait where halite drops a lagging subscriber's oldest
-events) and on a fresh reference relay (the yardstick's: every complete frame forwarded verbatim to a bounded queue per
+tests/bench.py, so that no flat-out burst meets the slow-subscriber policy) and on a fresh reference relay (the yardstick's: every complete frame forwarded verbatim to a bounded queue per
 subscriber, built from BUSLOAD, default ../shared/busload beside this repository), interleaved,
 --reps times; the load is `salt-run event.bench` against each one's sockets, the same client for
 both. Peak RSS is each daemon's VmHWM after the point. Prints medians and ratios, and writes
