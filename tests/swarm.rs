@@ -89,3 +89,33 @@ fn a_swarm_is_that_many_minions_with_their_own_keys_sessions_and_grains() {
         "no key is new"
     );
 }
+
+/// `--check-config` checks the members' ids a start would make, and names the way out.
+#[test]
+fn check_config_refuses_a_swarm_whose_member_ids_are_too_long() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = "a".repeat(252);
+    std::fs::write(
+        dir.path().join("minion"),
+        format!(
+            "id: {id}\nmaster: 127.0.0.1\nroot_dir: {}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let check = |size: &str| {
+        std::process::Command::new(crate::support::bin("salt-minion"))
+            .args(["--check-config", "--swarm", size, "-c"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    assert!(check("10").status.success(), "ids up to {id}-9 fit");
+    let refused = check("200");
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("invalid swarm minion id") && stderr.contains("smaller --swarm"),
+        "{stderr}"
+    );
+}

@@ -121,7 +121,11 @@ impl Setup {
         let service = match daemon {
             Daemon::Master => Service::Master(crate::master::Settings::from_config(&config)?),
             Daemon::Minion { swarm } => {
-                Service::Minion(crate::minion::Settings::from_config(&config)?, swarm)
+                let settings = crate::minion::Settings::from_config(&config)?;
+                if let Some(size) = swarm {
+                    Swarm::member_ids(&settings, size)?;
+                }
+                Service::Minion(settings, swarm)
             }
             Daemon::Api => Service::Api(crate::api::Settings::from_config(&config)?),
         };

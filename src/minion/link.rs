@@ -216,9 +216,9 @@ pub(super) struct LinkOptions {
     keepalive: Duration,
     rejected_retry: bool,
     legacy_start: bool,
-    /// The first wait after losing the master, drawn once per minion (`recon_randomize`) so
+    /// `recon_randomize`: the first wait after losing the master is drawn once per minion, so
     /// that a fleet that lost its master does not come back at the same instant.
-    recon_first: Duration,
+    recon_randomize: bool,
 }
 
 impl LinkOptions {
@@ -227,18 +227,10 @@ impl LinkOptions {
     /// `enable_legacy_startup_events`.
     pub(super) fn from_config(config: &Config) -> Result<Self, crate::config::ConfigError> {
         let acceptance_wait = config.get_seconds("acceptance_wait_time", 10.0)?;
-        let recon_default = config.get_millis("recon_default", 1000)?;
-        let recon_max = config.get_millis("recon_max", 10_000)?;
-        // As Salt's: between recon_default and recon_default + recon_max.
-        let recon_first = if config.get_bool("recon_randomize", true)? {
-            recon_default + recon_max.mul_f64(random_fraction())
-        } else {
-            recon_default
-        };
         Ok(Self {
-            recon_default,
-            recon_max,
-            recon_first,
+            recon_default: config.get_millis("recon_default", 1000)?,
+            recon_max: config.get_millis("recon_max", 10_000)?,
+            recon_randomize: config.get_bool("recon_randomize", true)?,
             acceptance_wait,
             acceptance_max: config
                 .get_seconds("acceptance_wait_time_max", 0.0)?
@@ -374,9 +366,16 @@ pub(super) async fn run(
         acceptance_max,
         keepalive,
         rejected_retry,
-        recon_first,
+        recon_randomize,
         ..
     } = parts.options;
+    // As Salt's: between recon_default and recon_default + recon_max, drawn here so that each
+    // minion of a swarm draws its own.
+    let recon_first = if recon_randomize {
+        recon_default + recon_max.mul_f64(random_fraction())
+    } else {
+        recon_default
+    };
     let mut backoff = recon_default;
     let mut pending_wait = acceptance_wait;
     let mismatch_first = acceptance_wait.max(MISMATCH_WAIT_MIN);

@@ -50,6 +50,17 @@ pub enum MinionError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A swarm member's id (`<id>-<n>`) cannot name a key file on the master.
+    #[error(
+        "invalid swarm minion id \"{}\": {reason}; set a shorter id: in the minion config or a smaller --swarm",
+        crate::event::tag::printable(&crate::output::clip(member, 64))
+    )]
+    InvalidSwarmId {
+        /// The member's id.
+        member: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A service the minion cannot run without ended, and the minion stopped.
     #[error(transparent)]
     Service(#[from] ServiceFailed),

@@ -26,20 +26,27 @@ pub struct Swarm {
 }
 
 impl Swarm {
-    /// Loads (or creates) the key pair of each of `size` members.
-    pub async fn prepare(settings: Settings, size: NonZeroUsize) -> Result<Self, MinionError> {
+    /// The ids of the `size` members of a swarm of `settings`' minion, each checked as a
+    /// minion's id is (`--check-config` checks them too).
+    pub fn member_ids(settings: &Settings, size: NonZeroUsize) -> Result<Vec<String>, MinionError> {
         let ids: Vec<String> = (0..size.get())
             .map(|n| format!("{}-{n}", settings.id))
             .collect();
-        if let Some((id, reason)) = ids
+        match ids
             .iter()
             .find_map(|id| crate::keys::id_problem(id).map(|reason| (id, reason)))
         {
-            return Err(MinionError::InvalidId {
-                id: id.clone(),
+            Some((member, reason)) => Err(MinionError::InvalidSwarmId {
+                member: member.clone(),
                 reason,
-            });
+            }),
+            None => Ok(ids),
         }
+    }
+
+    /// Loads (or creates) the key pair of each of `size` members.
+    pub async fn prepare(settings: Settings, size: NonZeroUsize) -> Result<Self, MinionError> {
+        let ids = Self::member_ids(&settings, size)?;
         let dir = settings.pki_dir.join("swarm");
         // Thousands of files: off the runtime's workers.
         let members = tokio::task::spawn_blocking(move || {
