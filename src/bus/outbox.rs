@@ -63,7 +63,7 @@ pub(crate) struct Pressure {
     wait: Duration,
     /// Outboxes over half full and not given up on.
     pressing: AtomicUsize,
-    /// Woken when the last of them has drained to a quarter.
+    /// Woken when the last of them has eased (its subscriber took enough) or was given up on.
     eased: Notify,
 }
 
