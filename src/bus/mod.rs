@@ -82,8 +82,8 @@ pub struct BusOptions {
     pub subscriber_buffer: usize,
     /// What happens to a subscriber whose buffer is full.
     pub slow_policy: SlowPolicy,
-    /// How long senders wait, at most, for a subscriber whose buffer is over half full to drain
-    /// it to a quarter; zero: never.
+    /// How long senders wait, at most, for a subscriber whose buffer is over half full to catch
+    /// up; zero: never.
     pub slow_wait: Duration,
 }
 

@@ -197,14 +197,7 @@ impl Minion {
         let (to_master, queued) = mpsc::channel(TO_MASTER_QUEUE);
         let (jobs_tx, jobs_rx) = mpsc::channel::<JobLoad>(JOBS_QUEUED);
         let requests = Arc::new(crate::link::requests::Requests::default());
-        // Grains read files and ask the resolver, which may take seconds: off the runtime's
-        // workers, so that the bus is served meanwhile.
-        let grains = {
-            let config = config.clone();
-            tokio::task::spawn_blocking(move || grains::grains(&config))
-                .await
-                .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
-        };
+        let grains = host_grains(&config).await;
         let context = Arc::new(Context {
             grains: Value::Map(grains),
             pillar: crate::pillar::PillarSource::from_master(Arc::new(files::LinkPillar::new(
@@ -301,6 +294,15 @@ impl Minion {
         // Without an outcome, the link was given up on as the minion stopped.
         Ok(outcome.try_recv().unwrap_or(LinkOutcome::Stopped))
     }
+}
+
+/// This host's grains. They read files and ask the resolver, which may take seconds: off the
+/// runtime's workers, so that the bus is served meanwhile.
+async fn host_grains(config: &Config) -> Vec<(Value, Value)> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || grains::grains(&config))
+        .await
+        .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
 }
 
 /// The `key` of the minion's pillar (its `beacons`, its `schedule`), asked of its master afresh.

@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{
-    JOBS_QUEUED, LinkOutcome, MinionError, Settings, TO_MASTER_QUEUE, files, grains, link, run_jobs,
+    JOBS_QUEUED, LinkOutcome, MinionError, Settings, TO_MASTER_QUEUE, files, host_grains, link,
+    run_jobs,
 };
 use crate::event::Value;
 use crate::functions::{Context, RunningJobs};
@@ -51,8 +52,10 @@ impl Swarm {
         // Thousands of files: off the runtime's workers.
         let members = tokio::task::spawn_blocking(move || {
             ids.into_iter()
-                .map(|id| Ok((KeyPair::load_or_create(&dir.join(&id), "minion")?, id)))
-                .map(|pair: Result<_, MinionError>| pair.map(|(key, id)| (id, key)))
+                .map(|id| {
+                    let key = KeyPair::load_or_create(&dir.join(&id), "minion")?;
+                    Ok::<_, MinionError>((id, key))
+                })
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
@@ -65,12 +68,7 @@ impl Swarm {
         let Swarm { settings, members } = self;
         let config = settings.config;
         let returners = crate::returners::Deliveries::new(&config, None)?;
-        let host_grains = {
-            let config = config.clone();
-            tokio::task::spawn_blocking(move || grains::grains(&config))
-                .await
-                .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
-        };
+        let host_grains = host_grains(&config).await;
         tracing::info!("starting a swarm of {} minions", members.len());
         let tasks = TaskTracker::new();
         for (id, key) in members {
