@@ -239,6 +239,25 @@ fn write_public(dir: &Path, path: &Path, text: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// Saves a public key at `path` unless a file is there already, through a temporary file
+/// linked into place: a process reading `path` meanwhile finds nothing or the whole key, never
+/// a part of it, and of two processes saving at once the first one's key stays.
+pub fn save_public_once(path: &Path, text: &str) -> Result<(), KeyError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut file =
+        tempfile::NamedTempFile::new_in(dir).map_err(io("cannot create a file in", dir))?;
+    file.write_all(text.as_bytes())
+        .map_err(io("cannot write", path))?;
+    file.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(io("cannot set the mode of", path))?;
+    match file.persist_noclobber(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(io("cannot write", path)(err.error)),
+    }
+}
+
 /// Salt's rule for a `pki_dir` (`verify_env`): 0700, or 0750 for software that reads public
 /// keys. One that others can only read is set to 0700, as Salt does; one that others can write
 /// is refused, since keys may have been put in it.
@@ -351,6 +370,25 @@ pub fn fingerprint(pem_text: &str, hash_type: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_saved_public_key_is_whole_and_the_first_one_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("minion_master.pub");
+        let first = "A".repeat(100_000);
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                while !path.exists() {}
+                std::fs::read_to_string(&path).unwrap()
+            });
+            save_public_once(&path, &first).unwrap();
+            assert_eq!(reader.join().unwrap(), first);
+        });
+        save_public_once(&path, "another").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left");
+    }
 
     #[test]
     fn a_new_pair_is_created_once_with_salts_modes() {

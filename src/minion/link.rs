@@ -305,9 +305,9 @@ fn save_master_key(config: &Config, dialer: &TlsDialer) {
         return;
     }
     if let Some(key) = dialer.presented_key()
-        && let Err(err) = std::fs::write(&path, key)
+        && let Err(err) = crate::keys::save_public_once(&path, &key)
     {
-        tracing::warn!("cannot save the master's key to {}: {err}", path.display());
+        tracing::warn!("cannot save the master's key: {err}");
     }
 }
 
