@@ -382,7 +382,7 @@ async fn send(config: &Config, bound: &Bound, route: Route) -> anyhow::Result<Va
     }
     let data = send_data(
         config,
-        &Value::Map(grains(config)),
+        || Value::Map(grains(config)),
         bound,
         functions::pub_kwargs(None, "event.send"),
     )?;

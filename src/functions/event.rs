@@ -67,10 +67,11 @@ pub fn fire_master_request(event: Event, preload: Option<&Value>) -> Result<Even
 
 /// The data `event.send` fires, assembled as Salt's execution module does: `environ`, `grains`,
 /// `pillar`, env opts, the extra keyword arguments, the loader's `__pub_*` keys (`pub_keys`),
-/// then `data` on top.
+/// then `data` on top. `grains` is called only for `with_grains`: outside the daemon, reading
+/// them was most of a `salt-call event.send`.
 pub(crate) fn send_data(
     config: &Config,
-    grains: &Value,
+    grains: impl FnOnce() -> Value,
     bound: &Bound,
     pub_keys: Vec<(Value, Value)>,
 ) -> Result<Value, FunctionError> {
@@ -93,7 +94,10 @@ pub(crate) fn send_data(
         data.push((Value::from("environ"), Value::Map(environ)));
     }
     if let Some(with_grains) = bound.get("with_grains").filter(|v| truthy(v)) {
-        let all = grains.as_map().cloned().unwrap_or_default();
+        let all = match grains() {
+            Value::Map(all) => all,
+            _ => Vec::new(),
+        };
         let selected = match with_grains.as_array() {
             Some(names) => all
                 .into_iter()
@@ -151,7 +155,7 @@ pub(super) async fn send(call: &Call, ctx: &Context) -> Result<Outcome, Function
     let tag = bound.get("tag").map(text).unwrap_or_default();
     let data = send_data(
         &ctx.config,
-        &ctx.grains,
+        || ctx.grains.clone(),
         &bound,
         super::pub_kwargs(ctx.job.as_ref(), &call.fun),
     )?;

@@ -3,6 +3,9 @@
 //! `ip route show`), the resolver's configuration, and the names the resolver gives the host.
 
 use std::net::IpAddr;
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkLayerType, LinkMessage};
@@ -384,8 +387,15 @@ pub(super) fn fqdn_addresses(grains: &mut Grains, fqdn: &str) {
     }
 }
 
-/// `fqdns`: the names the resolver gives the host's addresses (loopback left out), sorted;
-/// looked up eight at a time, as Salt does.
+/// How long `fqdns` waits for the resolver. A lost DNS packet costs glibc's resolver a 5 s
+/// retry: with one in every few lookups lost, every `salt-call` stalled 5 s now and then, for a
+/// grain that is almost never read. An address without an answer by then is left out.
+const FQDNS_DEADLINE: Duration = Duration::from_secs(1);
+
+/// At most this many reverse lookups run at once, as in Salt.
+const FQDNS_LOOKUPS_AT_ONCE: usize = 8;
+
+/// `fqdns`: the names the resolver gives the host's addresses (loopback left out), sorted.
 pub(super) fn fqdns(grains: &mut Grains, interfaces: &[Interface]) {
     let mut ips: Vec<IpAddr> = interfaces
         .iter()
@@ -395,28 +405,7 @@ pub(super) fn fqdns(grains: &mut Grains, interfaces: &[Interface]) {
         .collect();
     ips.sort();
     ips.dedup();
-    let mut names: Vec<String> = Vec::new();
-    for chunk in ips.chunks(8) {
-        std::thread::scope(|scope| {
-            let lookups: Vec<_> = chunk
-                .iter()
-                .map(|ip| scope.spawn(move || dns_lookup::lookup_addr(ip).ok()))
-                .collect();
-            for lookup in lookups {
-                if let Ok(Some(name)) = lookup.join() {
-                    // Python's getfqdn: a dotted name stands; else its canonical name.
-                    let name = if name.contains('.') {
-                        name
-                    } else {
-                        canonical_name(&name)
-                            .filter(|c| c.contains('.'))
-                            .unwrap_or(name)
-                    };
-                    names.push(name);
-                }
-            }
-        });
-    }
+    let mut names = reverse_names(ips, FQDNS_DEADLINE);
     names.sort();
     names.dedup();
     grains.set(
@@ -425,9 +414,77 @@ pub(super) fn fqdns(grains: &mut Grains, interfaces: &[Interface]) {
     );
 }
 
+/// The names of `ips` that the resolver gives within `deadline`. The lookups run on threads of
+/// their own, which are left to finish alone after it: glibc's resolver cannot be cancelled.
+fn reverse_names(ips: Vec<IpAddr>, deadline: Duration) -> Vec<String> {
+    let until = Instant::now() + deadline;
+    let total = ips.len();
+    let queue = Arc::new(Mutex::new(ips));
+    let (found, answers) = std::sync::mpsc::channel();
+    for _ in 0..total.min(FQDNS_LOOKUPS_AT_ONCE) {
+        let queue = Arc::clone(&queue);
+        let found = found.clone();
+        let spawned = std::thread::Builder::new()
+            .name("fqdns".into())
+            .spawn(move || {
+                while let Some(ip) = queue.lock().ok().and_then(|mut ips| ips.pop()) {
+                    let name = dns_lookup::lookup_addr(&ip).ok().map(python_fqdn);
+                    if found.send(name).is_err() {
+                        return;
+                    }
+                }
+            });
+        if let Err(err) = spawned {
+            tracing::debug!("fqdns: cannot start a lookup thread: {err}");
+        }
+    }
+    drop(found);
+    let mut names = Vec::new();
+    for _ in 0..total {
+        match answers.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(Some(name)) => names.push(name),
+            Ok(None) => {}
+            Err(RecvTimeoutError::Timeout) => {
+                tracing::debug!(
+                    "fqdns: the resolver did not answer for every address within {deadline:?}"
+                );
+                break;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    names
+}
+
+/// Python's `getfqdn` on a name an address resolved to: a dotted name stands; else its
+/// canonical name, if that is dotted.
+fn python_fqdn(name: String) -> String {
+    if name.contains('.') {
+        return name;
+    }
+    canonical_name(&name)
+        .filter(|c| c.contains('.'))
+        .unwrap_or(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reverse_names_answer_within_the_deadline() {
+        let started = Instant::now();
+        assert!(reverse_names(Vec::new(), Duration::from_secs(5)).is_empty());
+        let loopback = IpAddr::from([127, 0, 0, 1]);
+        let names = reverse_names(vec![loopback; 20], Duration::from_secs(5));
+        assert_eq!(names.len(), 20, "{names:?}");
+        assert!(
+            names
+                .iter()
+                .all(|name| name == &names[0] && !name.is_empty())
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
 
     #[test]
     fn resolv_conf_is_read_as_salt_reads_it() {
