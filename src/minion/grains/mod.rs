@@ -136,7 +136,12 @@ fn core(config: &Config) -> Grains {
     grains.set("localhost", localhost.as_str());
     network::fqdn_addresses(&mut grains, &fqdn);
     grains.set("fqdn", fqdn.as_str());
-    if config.get_bool("enable_fqdns_grains", true).unwrap_or(true) {
+    // Off unless asked for, as in Salt 3006 and 3007 on every platform: one reverse lookup per
+    // address, each a DNS query.
+    if config
+        .get_bool("enable_fqdns_grains", false)
+        .unwrap_or(false)
+    {
         network::fqdns(&mut grains, &interfaces);
     } else {
         grains.set("fqdns", Value::Array(Vec::new()));
