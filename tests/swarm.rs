@@ -48,6 +48,17 @@ fn a_swarm_is_that_many_minions_with_their_own_keys_sessions_and_grains() {
             .collect();
         (pending == ids).then_some(()).ok_or(format!("{pending:?}"))
     });
+    let log = cluster.minion_dir("sw").join("log");
+    eventually("each member's lines name it", || {
+        let text = std::fs::read_to_string(&log).map_err(|err| err.to_string())?;
+        let named = ids
+            .iter()
+            .filter(|id| text.contains(&format!("[minion={id}] ")))
+            .count();
+        (named == SIZE)
+            .then_some(())
+            .ok_or(format!("{named} of {SIZE} named"))
+    });
     let accepted = cluster.run("salt-key", &["-A", "-y"]);
     assert!(accepted.status.success(), "{}", stdout(&accepted));
     let ping = |cluster: &Cluster| {

@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use tracing::level_filters::LevelFilter;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{Layer, Registry};
@@ -51,6 +51,27 @@ fn salt_level_name(level: &Level) -> &'static str {
     }
 }
 
+/// The fields of the spans an event is in, as `[minion=sw-7] `: a swarm runs each of its minions
+/// in a span naming it, so that their lines say whose they are.
+fn write_spans<S, N>(ctx: &FmtContext<'_, S, N>, writer: &mut Writer<'_>) -> fmt::Result
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    let Some(scope) = ctx.event_scope() else {
+        return Ok(());
+    };
+    for span in scope.from_root() {
+        let extensions = span.extensions();
+        if let Some(fields) = extensions.get::<FormattedFields<N>>()
+            && !fields.is_empty()
+        {
+            write!(writer, "[{fields}] ")?;
+        }
+    }
+    Ok(())
+}
+
 struct Console;
 
 impl<S, N> FormatEvent<S, N> for Console
@@ -69,6 +90,7 @@ where
             "[{:<8}] ",
             salt_level_name(event.metadata().level())
         )?;
+        write_spans(ctx, &mut writer)?;
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
     }
@@ -102,6 +124,7 @@ where
             salt_level_name(event.metadata().level()),
             std::process::id()
         )?;
+        write_spans(ctx, &mut writer)?;
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
     }
@@ -143,8 +166,11 @@ fn install<W>(
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
+    // Plain fields on every layer: the fields of a span are formatted once, by whichever layer
+    // comes first, for all of them; a log file must not get the console's colour codes.
     let console_layer = tracing_subscriber::fmt::layer()
         .with_writer(console_writer)
+        .with_ansi(false)
         .event_format(Console)
         .with_filter(console);
     let mut file_note = None;

@@ -227,23 +227,35 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
 /// Writes a public key through a fresh temporary file renamed over `path`, so a link left at
 /// `path` is replaced, never written through.
 fn write_public(dir: &Path, path: &Path, text: &str) -> Result<(), KeyError> {
-    let mut file =
-        tempfile::NamedTempFile::new_in(dir).map_err(io("cannot create a file in", dir))?;
-    file.write_all(text.as_bytes())
-        .map_err(io("cannot write", path))?;
-    file.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))
-        .map_err(io("cannot set the mode of", path))?;
-    file.persist(path)
+    public_temp(dir, path, text)?
+        .persist(path)
         .map_err(|err| io("cannot write", path)(err.error))?;
     Ok(())
 }
 
-/// Saves a public key at `path` unless a file is there already, through a temporary file
+/// Saves a public key at `path` unless something is there already, through a temporary file
 /// linked into place: a process reading `path` meanwhile finds nothing or the whole key, never
-/// a part of it, and of two processes saving at once the first one's key stays.
+/// a part of it, and of two processes saving at once the first one's key stays. A link at
+/// `path` that leads nowhere is an error: nothing could be read from it.
 pub fn save_public_once(path: &Path, text: &str) -> Result<(), KeyError> {
     let dir = path.parent().unwrap_or(Path::new("."));
+    let file = public_temp(dir, path, text)?;
+    // On disk before it is in place: an empty key after a crash would refuse every master.
+    file.as_file()
+        .sync_all()
+        .map_err(io("cannot write", path))?;
+    match file.persist_noclobber(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.error.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::metadata(path).map_err(io("cannot read", path))?;
+            Ok(())
+        }
+        Err(err) => Err(io("cannot write", path)(err.error)),
+    }
+}
+
+/// A temporary file in `dir` holding `text`, readable by all, to be put in place at `path`.
+fn public_temp(dir: &Path, path: &Path, text: &str) -> Result<tempfile::NamedTempFile, KeyError> {
     let mut file =
         tempfile::NamedTempFile::new_in(dir).map_err(io("cannot create a file in", dir))?;
     file.write_all(text.as_bytes())
@@ -251,11 +263,7 @@ pub fn save_public_once(path: &Path, text: &str) -> Result<(), KeyError> {
     file.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o644))
         .map_err(io("cannot set the mode of", path))?;
-    match file.persist_noclobber(path) {
-        Ok(_) => Ok(()),
-        Err(err) if err.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(err) => Err(io("cannot write", path)(err.error)),
-    }
+    Ok(file)
 }
 
 /// Salt's rule for a `pki_dir` (`verify_env`): 0700, or 0750 for software that reads public
@@ -388,6 +396,11 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
         let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file is left");
+
+        let dangling = dir.path().join("dangling.pub");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        let err = save_public_once(&dangling, "key").unwrap_err().to_string();
+        assert!(err.contains("dangling.pub"), "{err}");
     }
 
     #[test]

@@ -307,7 +307,7 @@ fn save_master_key(config: &Config, dialer: &TlsDialer) {
     if let Some(key) = dialer.presented_key()
         && let Err(err) = crate::keys::save_public_once(&path, &key)
     {
-        tracing::warn!("cannot save the master's key: {err}");
+        tracing::warn!("cannot pin the master's key in {}: {err}", path.display());
     }
 }
 

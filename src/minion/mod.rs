@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::bus::{Bus, BusHandle, ConfiguredBus, DaemonError, Node};
 use crate::config::Config;
@@ -412,6 +413,7 @@ async fn run_jobs(
     let mut control = tokio::task::JoinSet::new();
     // Jobs that cannot start yet; the queue from the master is read on while they wait.
     let mut waiting = std::collections::VecDeque::new();
+    // A job's lines carry the span the jobs run in: a swarm's member's.
     let job = |load| {
         run_job(
             id.clone(),
@@ -420,6 +422,7 @@ async fn run_jobs(
             to_master.clone(),
             returners.clone(),
         )
+        .in_current_span()
     };
     loop {
         tokio::select! {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::{
     JOBS_QUEUED, LinkOutcome, MinionError, Settings, TO_MASTER_QUEUE, files, host_grains, link,
@@ -108,14 +109,24 @@ impl Swarm {
                 settings.process_count_max,
             );
             let stop = shutdown.clone();
-            tasks.spawn(async move {
-                // A member refused for good stops; the others go on.
-                let outcome = link::run(parts, queued, jobs_tx, stop).await;
-                if outcome != LinkOutcome::Stopped {
-                    tracing::error!("swarm minion {id} stopped: {outcome:?}");
+            // Every line a member logs names it.
+            let span = tracing::info_span!("swarm", minion = %id);
+            tasks.spawn(
+                async move {
+                    // A member refused for good stops; the others go on.
+                    let outcome = link::run(parts, queued, jobs_tx, stop).await;
+                    if outcome != LinkOutcome::Stopped {
+                        tracing::error!("stopped: {outcome:?}");
+                    }
                 }
-            });
-            tasks.spawn(shutdown.clone().run_until_cancelled_owned(jobs));
+                .instrument(span.clone()),
+            );
+            tasks.spawn(
+                shutdown
+                    .clone()
+                    .run_until_cancelled_owned(jobs)
+                    .instrument(span),
+            );
         }
         tasks.close();
         tasks.wait().await;

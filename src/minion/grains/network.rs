@@ -392,8 +392,10 @@ pub(super) fn fqdn_addresses(grains: &mut Grains, fqdn: &str) {
 /// grain that is almost never read. An address without an answer by then is left out.
 const FQDNS_DEADLINE: Duration = Duration::from_secs(1);
 
-/// At most this many reverse lookups run at once, as in Salt.
-const FQDNS_LOOKUPS_AT_ONCE: usize = 8;
+/// At most this many reverse lookups run at once. Salt runs 8 and waits for them all; with a
+/// deadline, 8 addresses that the resolver does not answer would keep the others from being
+/// looked up at all.
+const FQDNS_LOOKUPS_AT_ONCE: usize = 64;
 
 /// `fqdns`: the names the resolver gives the host's addresses (loopback left out), sorted.
 pub(super) fn fqdns(grains: &mut Grains, interfaces: &[Interface]) {
