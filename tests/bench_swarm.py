@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One master, a big fleet: a halite salt-master and `salt-minion --swarm N` on this host.
 
-    python3 tests/bench_swarm.py [--sizes 1000,5000,10000] [--no-build]
+    python3 tests/bench_swarm.py [--sizes 1000,5000,10000] [--salt 50] [--no-build]
 
 For each size, on a fresh master (release build, keys and job cache in a temp dir; the swarm's
 keys are kept in ~/.cache/halite/swarm-keys so that later runs skip creating them): how long
@@ -9,6 +9,11 @@ until every member's key waits for acceptance, `salt-key -A`, `salt '*' test.pin
 member is connected; median of 3), `salt -G 'os:<this host's os>' grains.item os`, the master's
 and the swarm's RSS per member, and a reconnect storm: the master restarted (SIGTERM, started
 again) and the time until `test.ping` answers for every member again. Not a test: figures only.
+
+With `--salt K` (0 skips it), the same job against real Salt 3007.8 in the same run: its master
+(`auto_accept`) and K real `salt-minion` processes, as many as this host can run, next to a
+halite master with a swarm of the same K. Salt's figures: `salt '*' test.ping` (median of 3),
+the grains job, the master's RSS (all its processes) and a minion's, and the master restarted.
 """
 import argparse
 import json
@@ -55,13 +60,17 @@ def connected(conf):
         return 0
 
 
+def count_answers(text):
+    """Minions that answered, in `--out=txt` lines (`id: value`): not `--static`, which runs
+    Salt's batch code (a ping first, then the job to the list of every minion's id)."""
+    return sum(1 for line in text.splitlines()
+               if ": " in line and line.split(": ", 1)[1] not in ("False", "None", "")
+               and "did not return" not in line)
+
+
 def answered(conf, *target_and_fun, wait=30):
-    out = salt(conf, "salt", *target_and_fun, "--static", "--out=json", "-t", str(wait),
-               timeout=wait + 90).stdout
-    try:
-        return sum(1 for v in json.loads(out).values() if v not in (False, None))
-    except ValueError:
-        return 0
+    return count_answers(salt(conf, "salt", *target_and_fun, "--out=txt", "-t", str(wait),
+                              timeout=wait + 90).stdout)
 
 
 class Fleet:
@@ -174,9 +183,130 @@ def measure(size):
         shutil.rmtree(work, ignore_errors=True)
 
 
+SALT_VENV = os.path.expanduser("~/.cache/halite/salt-envs/3007.8/bin")
+
+
+def group_rss_mb(pgid):
+    """RSS of every process in a process group (Salt's master is a dozen processes)."""
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.getpgid(int(pid)) == pgid:
+                    total += rss_mb(pid)
+            except (ProcessLookupError, FileNotFoundError, PermissionError):
+                pass
+    return total
+
+
+class SaltFleet:
+    """A real Salt master and `size` real Salt minions, each a process group of its own."""
+
+    def __init__(self, size, work):
+        self.size, self.work = size, work
+        self.publish, self.ret = free_port(), free_port()
+        self.mconf = os.path.join(work, "m")
+        os.makedirs(self.mconf)
+        with open(os.path.join(self.mconf, "master"), "w") as f:
+            f.write(f"root_dir: {work}/master\ninterface: 127.0.0.1\n"
+                    f"publish_port: {self.publish}\nret_port: {self.ret}\nauto_accept: True\n"
+                    "log_level_logfile: warning\n")
+        self.master, self.minions = None, []
+
+    def cli(self, name, *args, timeout=120):
+        return subprocess.run([os.path.join(SALT_VENV, name), "-c", self.mconf, *args],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def answered(self, *target_and_fun, wait=30):
+        return count_answers(self.cli("salt", *target_and_fun, "--out=txt", "-t", str(wait),
+                                      timeout=wait + 90).stdout)
+
+    def start_master(self):
+        self.master = subprocess.Popen([os.path.join(SALT_VENV, "salt-master"), "-c", self.mconf],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       start_new_session=True)
+        sock = os.path.join(self.work, "master", "var", "run", "salt", "master",
+                            "master_event_pub.ipc")
+        deadline = time.time() + 60
+        while not os.path.exists(sock):
+            if time.time() > deadline:
+                raise SystemExit("Salt's master did not start")
+            time.sleep(0.1)
+
+    def stop_master(self):
+        os.killpg(self.master.pid, signal.SIGTERM)
+        self.master.wait(timeout=60)
+        deadline = time.time() + 30
+        while group_rss_mb(self.master.pid) and time.time() < deadline:
+            time.sleep(0.2)
+
+    def start_minions(self):
+        for n in range(self.size):
+            conf = os.path.join(self.work, f"minion{n}")
+            os.makedirs(conf)
+            with open(os.path.join(conf, "minion"), "w") as f:
+                f.write(f"id: salt-{n}\nroot_dir: {conf}/root\nmaster: 127.0.0.1\n"
+                        f"master_port: {self.ret}\npublish_port: {self.publish}\n"
+                        "log_level_logfile: warning\nenable_fqdns_grains: False\n")
+            self.minions.append(subprocess.Popen(
+                [os.path.join(SALT_VENV, "salt-minion"), "-c", conf],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+
+    def until_all_answer(self, what, limit=600):
+        start = time.time()
+        while time.time() - start < limit:
+            if self.answered("*", "test.ping", wait=10) == self.size:
+                return time.time() - start
+            time.sleep(1)
+        raise SystemExit(f"Salt {self.size}: {what} did not happen within {limit} s")
+
+    def close(self):
+        for proc in [self.master, *self.minions]:
+            if proc and proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+
+
+def measure_salt(size):
+    work = tempfile.mkdtemp(prefix="saltfleet", dir="/tmp")
+    fleet = SaltFleet(size, work)
+    try:
+        fleet.start_master()
+        fleet.start_minions()
+        up_s = fleet.until_all_answer("every minion answering")
+        pings = []
+        for _ in range(3):
+            seconds, count = timed(lambda: fleet.answered("*", "test.ping"))
+            assert count == size, f"Salt: {count} of {size} answered"
+            pings.append(seconds)
+        os_grain = json.loads(salt(fleet.mconf, "salt-call", "--local", "grains.item", "os",
+                                   "--out=json").stdout or "{}").get("local", {}).get("os", "")
+        grains_s, count = timed(lambda: fleet.answered("-G", f"os:{os_grain}", "grains.item",
+                                                       "os"))
+        assert count == size, f"Salt grains: {count} of {size}"
+        master_mb = group_rss_mb(fleet.master.pid)
+        minion_mb = statistics.median(group_rss_mb(m.pid) for m in fleet.minions)
+        fleet.stop_master()
+        restarted = time.time()
+        fleet.start_master()
+        fleet.until_all_answer("every minion back after the restart")
+        storm_s = time.time() - restarted
+        return {"salt_size": size, "up_s": up_s, "ping_s": statistics.median(pings),
+                "grains_s": grains_s, "master_mb": master_mb, "minion_mb": minion_mb,
+                "storm_s": storm_s}
+    finally:
+        fleet.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,5000,10000")
+    parser.add_argument("--salt", type=int, default=50,
+                        help="real Salt minions to compare with (0: none)")
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
     if not args.no_build:
@@ -184,6 +314,23 @@ def main():
     # Each member and each of its sessions is a file descriptor, in the swarm and the master.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.salt:
+        salt_row = measure_salt(args.salt)
+        print(json.dumps(salt_row), flush=True)
+        same = measure(args.salt)
+        print(json.dumps(same), flush=True)
+        print(f"\n| {args.salt} minions | `test.ping` all | `-G os:… grains.item` | master RSS "
+              "| a minion's RSS | master restarted: all back |")
+        print("|---|---:|---:|---:|---:|---:|")
+        print(f"| Salt 3007.8, {args.salt} processes | {salt_row['ping_s']:.2f} s | "
+              f"{salt_row['grains_s']:.2f} s | {salt_row['master_mb']:.0f} MB | "
+              f"{salt_row['minion_mb']:.0f} MB | {salt_row['storm_s']:.1f} s |")
+        print(f"| halite, a swarm of {args.salt} | {same['ping_s']:.2f} s | "
+              f"{same['grains_s']:.2f} s | {same['master_mb']:.0f} MB | "
+              f"{same['swarm_mb'] * 1024 / args.salt:.0f} KB | {same['storm_s']:.1f} s |")
+        print(f"| Salt/halite | {salt_row['ping_s'] / same['ping_s']:.0f}x | "
+              f"{salt_row['grains_s'] / same['grains_s']:.0f}x | "
+              f"{salt_row['master_mb'] / same['master_mb']:.0f}x | | |\n", flush=True)
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         row = measure(size)
