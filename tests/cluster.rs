@@ -525,16 +525,20 @@ fn tampered_and_replayed_link_traffic_is_refused() {
                 ("role".into(), "minion".into()),
             ],
         );
-        session.tx.send(hello).await.unwrap();
+        session.tx.send(hello.into()).await.unwrap();
         let welcome = session.rx.recv().await.unwrap();
         assert_eq!(command(&welcome), Some("welcome"));
-        session.tx.send(event("probe/clean")).await.unwrap();
+        session.tx.send(event("probe/clean").into()).await.unwrap();
         watcher.expect("probe/clean", WAIT);
         // One flipped bit in the next record: the master refuses it and ends the session.
         proxy
             .corrupt
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        session.tx.send(event("probe/tampered")).await.unwrap();
+        session
+            .tx
+            .send(event("probe/tampered").into())
+            .await
+            .unwrap();
         let ended = tokio::time::timeout(WAIT, session.rx.recv()).await;
         assert!(
             matches!(ended, Ok(None)),

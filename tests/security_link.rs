@@ -570,7 +570,11 @@ async fn accepted_session(port: u16, keys: &Path, id: &str) -> Session {
 
 /// What the master answers to a `_return` load.
 async fn answer_to(session: &mut Session, fields: Vec<(Value, Value)>) -> Value {
-    session.tx.send(message("_return", fields)).await.unwrap();
+    session
+        .tx
+        .send(message("_return", fields).into())
+        .await
+        .unwrap();
     loop {
         let reply = session.rx.recv().await.expect("an answer");
         if command(&reply).is_some_and(|cmd| cmd.starts_with("_return_")) {

@@ -1227,7 +1227,7 @@ pub async fn say_hello(
     let mut session = dialer.connect().await.unwrap();
     session
         .tx
-        .send(halite::proto::message("hello", fields))
+        .send(halite::proto::message("hello", fields).into())
         .await
         .unwrap();
     let welcome = session.rx.recv().await.expect("an answer");

@@ -251,7 +251,7 @@ fn fake_master(port: u16, dir: &Path, welcome: Value, within: Duration) -> Vec<(
                 continue;
             };
             hellos.push((Instant::now(), hello));
-            session.tx.send(welcome.clone()).await.unwrap();
+            session.tx.send(welcome.clone().into()).await.unwrap();
             // Kept open: the minion decides what to do with the answer.
             sessions.push(session);
         }

@@ -112,7 +112,7 @@ pub struct Session {
     /// The peer's public key (PEM), verified by the transport.
     pub peer_key: String,
     /// Messages to the peer. Dropping it closes the session once queued messages are sent.
-    pub tx: mpsc::Sender<Value>,
+    pub tx: mpsc::Sender<Outgoing>,
     /// Messages from the peer; `None` once the session has ended.
     pub rx: mpsc::Receiver<Value>,
     limit: Arc<AtomicUsize>,
@@ -261,6 +261,30 @@ impl Liveness {
     }
 }
 
+/// A message for the peer: as a value, packed by the session's writer; or packed already, so
+/// that a job published to 10,000 minions is packed once and shared, not copied per minion.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// To be packed by the writer.
+    Message(Value),
+    /// Packed by [`Outgoing::packed`].
+    Packed(Bytes),
+}
+
+impl From<Value> for Outgoing {
+    fn from(message: Value) -> Self {
+        Outgoing::Message(message)
+    }
+}
+
+impl Outgoing {
+    /// `message` packed once for any number of sessions; `None` (logged) when it is larger
+    /// than the link carries.
+    pub fn packed(message: &Value, to: &str) -> Option<Outgoing> {
+        encode(message, to).map(Outgoing::Packed)
+    }
+}
+
 /// Encodes a message; `None` (logged) when it is larger than the link carries.
 fn encode(message: &Value, peer: &str) -> Option<Bytes> {
     let out = to_msgpack(message);
@@ -356,7 +380,7 @@ async fn read<R>(
 
 async fn write<W>(
     mut frames: FramedWrite<W, LengthDelimitedCodec>,
-    mut outgoing: mpsc::Receiver<Value>,
+    mut outgoing: mpsc::Receiver<Outgoing>,
     mut pongs: mpsc::Receiver<()>,
     liveness: Arc<Liveness>,
     peer: String,
@@ -375,7 +399,8 @@ async fn write<W>(
         let frame = tokio::select! {
             _ = liveness.closed.cancelled() => break,
             next = outgoing.recv() => match next {
-                Some(message) => match encode(&message, &peer) {
+                Some(Outgoing::Packed(frame)) => frame,
+                Some(Outgoing::Message(message)) => match encode(&message, &peer) {
                     Some(frame) => frame,
                     None => continue,
                 },
@@ -473,7 +498,11 @@ mod tests {
             assert_eq!(receive(&mut peer).await, ping_at(start + KEEPALIVE * n));
             say(&mut peer, "pong").await;
         }
-        session.tx.send(message("hello", Vec::new())).await.unwrap();
+        session
+            .tx
+            .send(message("hello", Vec::new()).into())
+            .await
+            .unwrap();
         assert_eq!(
             receive(&mut peer).await,
             (Some("hello".into()), start + KEEPALIVE * 10)
@@ -481,6 +510,21 @@ mod tests {
         say(&mut peer, "job").await;
         let first = session.rx.recv().await.expect("a message");
         assert_eq!(command(&first), Some("job"), "pings and pongs stay inside");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_packed_once_goes_out_as_it_would_have_been_packed() {
+        let (session, mut peer) = session(64 * 1024);
+        let start = Instant::now();
+        let job = message("publish", vec![("fun".into(), "test.ping".into())]);
+        let packed = Outgoing::packed(&job, "a test").expect("small");
+        session.tx.send(packed.clone()).await.unwrap();
+        session.tx.send(job.into()).await.unwrap();
+        for _ in 0..2 {
+            assert_eq!(receive(&mut peer).await, (Some("publish".into()), start));
+        }
+        let too_big = message("publish", vec![("x".into(), vec![0u8; MAX_MESSAGE].into())]);
+        assert!(Outgoing::packed(&too_big, "a test").is_none());
     }
 
     /// A peer whose messages wait for the logic is not silent: the logic is busy.
@@ -526,7 +570,7 @@ mod tests {
         let (mut session, _peer) = session(1024);
         let start = Instant::now();
         let big = message("job", vec![("pad".into(), Value::Binary(vec![0; 4096]))]);
-        session.tx.send(big).await.unwrap();
+        session.tx.send(big.into()).await.unwrap();
         assert!(session.rx.recv().await.is_none());
         // Three intervals, as for a silent peer; it once took six (a clean close was tried too).
         assert_eq!(Instant::now(), start + KEEPALIVE * 3);

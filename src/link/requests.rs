@@ -54,7 +54,7 @@ pub struct Requests {
 #[derive(Debug, Default)]
 struct State {
     /// The attached session's sender and its attachment number.
-    session: Option<(u64, mpsc::Sender<Value>)>,
+    session: Option<(u64, mpsc::Sender<super::Outgoing>)>,
     attachments: u64,
     next_rid: u64,
     waiting: HashMap<u64, Waiting>,
@@ -102,7 +102,7 @@ impl Requests {
             rid,
         };
         if tx
-            .send(Message::Request { rid, request }.to_value())
+            .send(Message::Request { rid, request }.to_value().into())
             .await
             .is_err()
         {
@@ -271,7 +271,7 @@ mod tests {
             }
             // Answered in the opposite order, with a job in between.
             let publish = crate::proto::message("publish", Vec::new());
-            master.tx.send(publish).await.unwrap();
+            master.tx.send(publish.into()).await.unwrap();
             for (rid, request) in asked.into_iter().rev() {
                 let reply = match request {
                     Request::FileHash { path, .. } => Ok(Answer::Hash(FileHash {
@@ -282,7 +282,7 @@ mod tests {
                 };
                 master
                     .tx
-                    .send(Message::Reply { rid, reply }.to_value())
+                    .send(Message::Reply { rid, reply }.to_value().into())
                     .await
                     .unwrap();
             }
@@ -358,7 +358,7 @@ mod tests {
                     (Value::from("kind"), Value::from("hash")),
                 ],
             );
-            master.tx.send(bad).await.unwrap();
+            master.tx.send(bad.into()).await.unwrap();
             master
         });
         let answer = requests.ask(hash_request()).await;

@@ -477,7 +477,7 @@ mod tests {
         assert_eq!(client.peer_key, master.public_pem());
         client
             .tx
-            .send(message("hello", vec![("id".into(), "web1".into())]))
+            .send(message("hello", vec![("id".into(), "web1".into())]).into())
             .await
             .unwrap();
         let received = server.rx.recv().await.unwrap();

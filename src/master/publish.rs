@@ -111,9 +111,15 @@ pub(super) async fn publish(
     );
     shared.bus.fire(load.publish_event());
     let answer = reply(jid, &minions, &connected);
-    let job = Message::Publish(load).to_value();
-    for id in &connected {
-        shared.sessions.send(id, job.clone());
+    // Packed once: each session queues the same bytes.
+    let job = crate::link::Outgoing::packed(
+        &Message::Publish(load).to_value(),
+        &format!("the job's {} minions", connected.len()),
+    );
+    if let Some(job) = job {
+        for id in &connected {
+            shared.sessions.send(id, job.clone());
+        }
     }
     Ok(answer)
 }

@@ -16,7 +16,7 @@ use crate::event::{Event, Value, jid, map_get, map_set};
 use crate::fileserver::FileError;
 use crate::keys::{Admission, AdmissionPolicy, KeyState, id_problem, read_autosign, valid_id};
 use crate::link::requests::IN_FLIGHT;
-use crate::link::{Acceptor, Session};
+use crate::link::{Acceptor, Outgoing, Session};
 use crate::proto::events::{
     Auth, KeyEvent, LinkMismatch, PresenceChange, PresencePresent, PresentedKey,
 };
@@ -162,7 +162,7 @@ struct Sent {
 
 #[derive(Debug)]
 struct Connected {
-    tx: mpsc::Sender<Value>,
+    tx: mpsc::Sender<Outgoing>,
     serial: u64,
     close: CancellationToken,
     key: String,
@@ -268,7 +268,7 @@ impl Sessions {
     }
 
     /// Queues `message` for `id`; false when it is not connected or its queue is full.
-    pub fn send(&self, id: &str, message: Value) -> bool {
+    pub fn send(&self, id: &str, message: Outgoing) -> bool {
         let inner = self.lock();
         match inner.connected.get(id) {
             Some(connected) => match connected.tx.try_send(message) {
@@ -568,7 +568,7 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                 reason,
                 link: LinkVersion::master(),
             });
-            let _ = session.tx.send(refusal.to_value()).await;
+            let _ = session.tx.send(refusal.to_value().into()).await;
             return;
         }
         Err(NoHello::Mismatch { id, mismatch }) => {
@@ -597,7 +597,7 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                 reason: mismatch.to_string(),
                 link: mismatch.master,
             });
-            let _ = session.tx.send(refusal.to_value()).await;
+            let _ = session.tx.send(refusal.to_value().into()).await;
             return;
         }
     };
@@ -632,7 +632,7 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
         master: shared.id.clone(),
         link: LinkVersion::master(),
     });
-    if session.tx.send(welcome.to_value()).await.is_err() {
+    if session.tx.send(welcome.to_value().into()).await.is_err() {
         return;
     }
     let due = |why| shared.sessions.refusal_due(why, &id, &peer);
@@ -776,14 +776,14 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                                 "refused minion {id} ({peer}) the file {path:?}: it leaves the file roots"
                             );
                         }
-                        let _ = tx.send(Message::Reply { rid, reply }.to_value()).await;
+                        let _ = tx.send(Message::Reply { rid, reply }.to_value().into()).await;
                     });
                     None
                 };
                 if let Some(reply) = reply {
                     let _ = session
                         .tx
-                        .try_send(Message::Reply { rid, reply }.to_value());
+                        .try_send(Message::Reply { rid, reply }.to_value().into());
                 }
             }
             Err(err) if rid.is_some() => {
@@ -793,7 +793,7 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                 let rid = rid.unwrap_or_default();
                 let _ = session
                     .tx
-                    .try_send(Message::Reply { rid, reply }.to_value());
+                    .try_send(Message::Reply { rid, reply }.to_value().into());
             }
             Ok(Message::MinionEvent(load)) => {
                 let limit = shared.config.max_event_size().unwrap_or(u64::MAX);
@@ -816,7 +816,7 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
                     refusals.add(&id, refused);
                 }
                 if let Some(reply) = return_reply(outcome, role)
-                    && session.tx.try_send(reply).is_err()
+                    && session.tx.try_send(reply.into()).is_err()
                 {
                     tracing::warn!("cannot tell minion {id} ({peer}) what became of its return");
                 }

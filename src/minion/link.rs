@@ -12,7 +12,7 @@ use crate::config::{Config, Role};
 use crate::event::Value;
 use crate::keys::{KeyPair, fingerprint};
 use crate::link::tls::{MasterPin, TlsDialer};
-use crate::link::{Connector, LinkError, Session};
+use crate::link::{Connector, LinkError, Outgoing, Session};
 use crate::proto::events::MasterConnection;
 use crate::proto::link::{
     Hello, LinkVersion, Mismatch, Role as SessionRole, Verdict, Welcome as MasterWelcome,
@@ -381,7 +381,7 @@ pub(super) async fn run(
     let mismatch_first = acceptance_wait.max(MISMATCH_WAIT_MIN);
     let mut mismatch_wait = mismatch_first;
     let mut started = false;
-    let mut unsent: Option<Value> = None;
+    let mut unsent: Option<Outgoing> = None;
     let mut last_error = String::new();
     let source = source_address(config);
     // This host's master key, once the default name did not resolve and the minion fell back.
@@ -413,7 +413,7 @@ pub(super) async fn run(
                     started = true;
                     for tag in start_tags(&parts) {
                         let load = start_load(&parts.id, &tag);
-                        if session.tx.send(load).await.is_err() {
+                        if session.tx.send(load.into()).await.is_err() {
                             break;
                         }
                     }
@@ -611,7 +611,7 @@ pub async fn send_return(session: Session, load: Value) -> Result<String, CallEr
     let Session {
         tx, mut rx, peer, ..
     } = session;
-    if tx.send(load).await.is_err() {
+    if tx.send(load.into()).await.is_err() {
         return Err(CallError::LostBeforeSending { peer });
     }
     let answered = tokio::time::timeout(RETURN_CONFIRMATION, async {
@@ -660,7 +660,7 @@ async fn authenticate(
         peer: peer.clone(),
         what: "before answering the hello",
     };
-    if session.tx.send(hello.to_value()).await.is_err() {
+    if session.tx.send(hello.to_value().into()).await.is_err() {
         return Err(closed());
     }
     let welcome = tokio::time::timeout(timeout, session.rx.recv())
@@ -701,7 +701,7 @@ async fn authenticate(
 async fn serve(
     mut session: Session,
     queued: &mut mpsc::Receiver<Value>,
-    unsent: &mut Option<Value>,
+    unsent: &mut Option<Outgoing>,
     jobs: &mpsc::Sender<crate::proto::JobLoad>,
     shutdown: &CancellationToken,
 ) {
@@ -716,7 +716,7 @@ async fn serve(
             _ = shutdown.cancelled() => return,
             load = queued.recv() => {
                 let Some(load) = load else { return };
-                if let Err(err) = session.tx.send(load).await {
+                if let Err(err) = session.tx.send(load.into()).await {
                     *unsent = Some(err.0);
                     return;
                 }
@@ -856,7 +856,7 @@ mod tests {
         let answering = tokio::spawn(async move {
             master.rx.recv().await.expect("the return");
             let answer = crate::proto::message("_return_ok", Vec::new());
-            master.tx.send(answer).await.expect("sent");
+            master.tx.send(answer.into()).await.expect("sent");
             master
         });
         let load = crate::proto::message("_return", Vec::new());
