@@ -134,6 +134,9 @@ class Fleet:
             time.sleep(0.2)
         raise SystemExit(f"{self.size}: {what} did not happen within {limit} s")
 
+    def answered(self, *target_and_fun):
+        return answered(self.mconf, *target_and_fun)
+
     def close(self):
         for proc in (self.swarm, self.master):
             if proc and proc.poll() is None:
@@ -147,6 +150,21 @@ def timed(fn):
     return time.time() - start, value
 
 
+def jobs_to_all(fleet, size):
+    """`test.ping` to all (median of 3) and a grains job to all, in seconds, every answer
+    counted."""
+    pings = []
+    for _ in range(3):
+        seconds, count = timed(lambda: fleet.answered("*", "test.ping"))
+        assert count == size, f"{count} of {size} answered"
+        pings.append(seconds)
+    os_grain = json.loads(salt(fleet.mconf, "salt-call", "--local", "grains.item", "os",
+                               "--out=json").stdout or "{}").get("local", {}).get("os", "")
+    grains_s, count = timed(lambda: fleet.answered("-G", f"os:{os_grain}", "grains.item", "os"))
+    assert count == size, f"grains: {count} of {size}"
+    return statistics.median(pings), grains_s
+
+
 def measure(size):
     work = tempfile.mkdtemp(prefix="swarm", dir="/tmp")
     fleet = Fleet(size, work)
@@ -156,16 +174,7 @@ def measure(size):
         pending_s = fleet.until("every key pending", lambda: fleet.pending() == size)
         accept_s, _ = timed(lambda: salt(fleet.mconf, "salt-key", "-A", "-y", timeout=120))
         connect_s = fleet.until("every member connected", lambda: connected(fleet.mconf) == size)
-        pings = []
-        for _ in range(3):
-            seconds, count = timed(lambda: answered(fleet.mconf, "*", "test.ping"))
-            assert count == size, f"{count} of {size} answered"
-            pings.append(seconds)
-        os_grain = json.loads(salt(fleet.mconf, "salt-call", "--local", "grains.item", "os",
-                                   "--out=json").stdout or "{}").get("local", {}).get("os", "")
-        grains_s, count = timed(lambda: answered(fleet.mconf, "-G", f"os:{os_grain}",
-                                                 "grains.item", "os"))
-        assert count == size, f"grains: {count} of {size}"
+        ping_s, grains_s = jobs_to_all(fleet, size)
         master_mb, swarm_mb = rss_mb(fleet.master.pid), rss_mb(fleet.swarm.pid)
         fleet.stop_master()
         restarted = time.time()
@@ -173,9 +182,9 @@ def measure(size):
         fleet.until("every member back after the restart",
                     lambda: connected(fleet.mconf) == size)
         storm_s = time.time() - restarted
-        assert answered(fleet.mconf, "*", "test.ping") == size, "not all answer after the restart"
+        assert fleet.answered("*", "test.ping") == size, "not all answer after the restart"
         return {"size": size, "pending_s": pending_s, "accept_s": accept_s,
-                "connected_after_accept_s": connect_s, "ping_s": statistics.median(pings),
+                "connected_after_accept_s": connect_s, "ping_s": ping_s,
                 "grains_s": grains_s, "master_mb": master_mb, "swarm_mb": swarm_mb,
                 "storm_s": storm_s}
     finally:
@@ -277,16 +286,7 @@ def measure_salt(size):
         fleet.start_master()
         fleet.start_minions()
         up_s = fleet.until_all_answer("every minion answering")
-        pings = []
-        for _ in range(3):
-            seconds, count = timed(lambda: fleet.answered("*", "test.ping"))
-            assert count == size, f"Salt: {count} of {size} answered"
-            pings.append(seconds)
-        os_grain = json.loads(salt(fleet.mconf, "salt-call", "--local", "grains.item", "os",
-                                   "--out=json").stdout or "{}").get("local", {}).get("os", "")
-        grains_s, count = timed(lambda: fleet.answered("-G", f"os:{os_grain}", "grains.item",
-                                                       "os"))
-        assert count == size, f"Salt grains: {count} of {size}"
+        ping_s, grains_s = jobs_to_all(fleet, size)
         master_mb = group_rss_mb(fleet.master.pid)
         minion_mb = statistics.median(group_rss_mb(m.pid) for m in fleet.minions)
         fleet.stop_master()
@@ -294,7 +294,7 @@ def measure_salt(size):
         fleet.start_master()
         fleet.until_all_answer("every minion back after the restart")
         storm_s = time.time() - restarted
-        return {"salt_size": size, "up_s": up_s, "ping_s": statistics.median(pings),
+        return {"salt_size": size, "up_s": up_s, "ping_s": ping_s,
                 "grains_s": grains_s, "master_mb": master_mb, "minion_mb": minion_mb,
                 "storm_s": storm_s}
     finally:
