@@ -262,7 +262,8 @@ impl Liveness {
 }
 
 /// A message for the peer: as a value, packed by the session's writer; or packed already, so
-/// that a job published to 10,000 minions is packed once and shared, not copied per minion.
+/// that a job published to 10,000 minions is packed once and its bytes shared by their queues
+/// (each writer still copies them into its own buffer as it writes).
 #[derive(Debug, Clone)]
 pub enum Outgoing {
     /// To be packed by the writer.
@@ -278,10 +279,10 @@ impl From<Value> for Outgoing {
 }
 
 impl Outgoing {
-    /// `message` packed once for any number of sessions; `None` (logged) when it is larger
-    /// than the link carries.
-    pub fn packed(message: &Value, to: &str) -> Option<Outgoing> {
-        encode(message, to).map(Outgoing::Packed)
+    /// `message` packed once for any number of sessions; `None` when it is larger than the
+    /// link carries.
+    pub fn packed(message: &Value, what: &str) -> Option<Outgoing> {
+        encode(message, what).map(Outgoing::Packed)
     }
 }
 
@@ -290,8 +291,8 @@ fn encode(message: &Value, peer: &str) -> Option<Bytes> {
     let out = to_msgpack(message);
     if out.len() > MAX_MESSAGE {
         tracing::warn!(
-            "dropped a {:?} message of {} bytes for {peer}: over the link's {MAX_MESSAGE}-byte limit",
-            command(message),
+            "dropped a {} message of {} bytes for {peer}: over the link's {MAX_MESSAGE}-byte limit",
+            command(message).unwrap_or("?"),
             out.len()
         );
         return None;
@@ -523,8 +524,6 @@ mod tests {
         for _ in 0..2 {
             assert_eq!(receive(&mut peer).await, (Some("publish".into()), start));
         }
-        let too_big = message("publish", vec![("x".into(), vec![0u8; MAX_MESSAGE].into())]);
-        assert!(Outgoing::packed(&too_big, "a test").is_none());
     }
 
     /// A peer whose messages wait for the logic is not silent: the logic is busy.

@@ -94,6 +94,20 @@ pub(super) async fn publish(
     }
     let load = store(shared, &request, &minions).await?;
     let jid = load.jid.as_str();
+    // Packed once, before anything is announced: each session queues the same bytes, and a
+    // job too big for the link is the caller's error, not a silence from every minion.
+    let job = match connected.is_empty() {
+        true => None,
+        false => Some(
+            crate::link::Outgoing::packed(&Message::Publish(load.clone()).to_value(), jid)
+                .ok_or_else(|| {
+                    format!(
+                        "job {jid} is larger than the link carries ({} bytes); send less data with it",
+                        crate::proto::MAX_MESSAGE
+                    )
+                })?,
+        ),
+    };
     shared.bus.fire(
         JobMinions {
             jid,
@@ -111,11 +125,6 @@ pub(super) async fn publish(
     );
     shared.bus.fire(load.publish_event());
     let answer = reply(jid, &minions, &connected);
-    // Packed once: each session queues the same bytes.
-    let job = crate::link::Outgoing::packed(
-        &Message::Publish(load).to_value(),
-        &format!("the job's {} minions", connected.len()),
-    );
     if let Some(job) = job {
         for id in &connected {
             shared.sessions.send(id, job.clone());
