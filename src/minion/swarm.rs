@@ -109,8 +109,9 @@ impl Swarm {
                 settings.process_count_max,
             );
             let stop = shutdown.clone();
-            // Every line a member logs names it.
-            let span = tracing::info_span!("swarm", minion = %id);
+            // Every line a member logs names it: a span at the top level, so that it is on
+            // whatever level the lines are logged at.
+            let span = tracing::error_span!("swarm", minion = %id);
             tasks.spawn(
                 async move {
                     // A member refused for good stops; the others go on.
