@@ -44,11 +44,12 @@ pub struct ExprMatcher {
     /// `salt/job/*|salt/run/*` meaning globs, and Salt's prefix-matching regex happens to honour
     /// that, so the fixed form must too.
     alternatives: Vec<FnmatchPattern>,
-    /// The regex to compile and how, for the first tag no glob matches: most expressions are
-    /// globs, and compiling one as a regex took a tenth of a short `state.event`'s run.
-    regex_source: (String, Anchoring),
-    regex: OnceLock<Result<Regex, ReError>>,
     expr: String,
+    /// Salt's form (`re.match` between `\A` and `\Z`) or the whole-tag form.
+    anchoring: Anchoring,
+    /// Compiled for the first tag no glob matches: most expressions are globs, and compiling
+    /// one as a regex took a tenth of a short `state.event`'s run.
+    regex: OnceLock<Result<Regex, ReError>>,
 }
 
 impl ExprMatcher {
@@ -57,9 +58,9 @@ impl ExprMatcher {
         ExprMatcher {
             glob: FnmatchPattern::new(expr),
             alternatives: Vec::new(),
-            regex_source: (format!(r"\A{expr}\Z"), Anchoring::Match),
-            regex: OnceLock::new(),
             expr: expr.to_owned(),
+            anchoring: Anchoring::Match,
+            regex: OnceLock::new(),
         }
     }
 
@@ -73,16 +74,20 @@ impl ExprMatcher {
         ExprMatcher {
             glob: FnmatchPattern::new(expr),
             alternatives,
-            regex_source: (format!("(?:{expr})"), Anchoring::FullMatch),
-            regex: OnceLock::new(),
             expr: expr.to_owned(),
+            anchoring: Anchoring::FullMatch,
+            regex: OnceLock::new(),
         }
     }
 
     fn regex(&self) -> &Result<Regex, ReError> {
         self.regex.get_or_init(|| {
-            let (source, anchoring) = &self.regex_source;
-            Regex::new(source, *anchoring, &self.expr)
+            let expr = &self.expr;
+            let source = match self.anchoring {
+                Anchoring::Match => format!(r"\A{expr}\Z"),
+                Anchoring::FullMatch => format!("(?:{expr})"),
+            };
+            Regex::new(&source, self.anchoring, expr)
         })
     }
 

@@ -96,17 +96,16 @@ pub(super) async fn publish(
     let jid = load.jid.as_str();
     // Packed once, before anything is announced: each session queues the same bytes, and a
     // job too big for the link is the caller's error, not a silence from every minion.
-    let job = match connected.is_empty() {
-        true => None,
-        false => Some(
-            crate::link::Outgoing::packed(&Message::Publish(load.clone()).to_value(), jid)
-                .ok_or_else(|| {
-                    format!(
-                        "job {jid} is larger than the link carries ({} bytes); send less data with it",
-                        crate::proto::MAX_MESSAGE
-                    )
-                })?,
-        ),
+    let job = if connected.is_empty() {
+        None
+    } else {
+        let packed = crate::link::Outgoing::packed(&Message::Publish(load.clone()).to_value(), jid);
+        Some(packed.ok_or_else(|| {
+            format!(
+                "job {jid} is larger than the link carries ({} bytes); send less data with it",
+                crate::proto::MAX_MESSAGE
+            )
+        })?)
     };
     shared.bus.fire(
         JobMinions {
