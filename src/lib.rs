@@ -33,11 +33,12 @@
 //! 8. [`link`], [`bus`], [`client`]: the master–minion link (sessions behind an interface, TLS
 //!    1.3 with pinned raw public keys); the event-bus server with bounded per-subscriber queues;
 //!    what every command uses to fire, listen, reconnect and ask the master.
-//! 9. [`render`], [`returners`], [`bench`], [`beacons`], [`schedule`]: Jinja+YAML SLS
-//!    rendering; job stores (Salt's local job cache); the bus load generator; the beacon modules
-//!    and the minion service that runs them; the minion's schedule: its jobs read, when each is
-//!    due, and the changes `schedule.*` asks for (the service that runs the jobs is the
-//!    minion's).
+//! 9. [`render`], [`returners`], [`bench`], [`beacons`], [`schedule`], [`cluster`]: Jinja+YAML
+//!    SLS rendering; job stores (Salt's local job cache); the bus load generator; the beacon
+//!    modules and the minion service that runs them; the minion's schedule: its jobs read, when
+//!    each is due, and the changes `schedule.*` asks for (the service that runs the jobs is the
+//!    minion's); masters clustered on NATS JetStream: their bus shared through a stream, and
+//!    replayed from it.
 //! 10. [`states`], [`pillar`]: the state compiler and runtime with the state modules; pillar
 //!     compiled from `pillar_roots` for one minion.
 //! 11. [`runners`]: runner functions for `salt-run` and reactions, announced with Salt's events.
@@ -59,6 +60,7 @@ pub mod bus;
 pub(crate) mod children;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod event;
 pub mod fileserver;

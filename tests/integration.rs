@@ -27,6 +27,7 @@ mod generated;
 mod grains;
 mod help;
 mod layers;
+mod nats_cluster;
 mod netns;
 mod output_options;
 mod package;

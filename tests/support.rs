@@ -411,6 +411,14 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// A started process, stopped when dropped.
+    pub fn started(child: Child, name: &str) -> Self {
+        Self {
+            child: Some(child),
+            name: name.to_owned(),
+        }
+    }
+
     /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()

@@ -8,10 +8,12 @@
 #   chromium                    the headless browser that renders salt-api's /app page
 #   logrotate                   rotates a daemon's log with the shipped logrotate file
 #   zsh                         runs the generated zsh completion in a pseudo-terminal
+#   nats-server                 a three-node JetStream cluster on loopback ports for masters
+#                               clustered on NATS (tests/nats_cluster.rs); no service is started
 set -euo pipefail
-packages=(systemd-journal-remote mariadb-server postgresql chromium logrotate zsh)
+packages=(systemd-journal-remote mariadb-server postgresql chromium logrotate zsh nats-server)
 # The system service each package would start, left stopped and disabled.
-declare -A services=([mariadb-server]=mariadb [postgresql]=postgresql)
+declare -A services=([mariadb-server]=mariadb [postgresql]=postgresql [nats-server]=nats-server)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

@@ -154,6 +154,11 @@ impl BusHandle {
 
     /// Queues chunks of canonical bare frames, in order, for every subscriber.
     fn publish(&self, chunks: &[Chunk]) {
+        self.publish_except(chunks, None);
+    }
+
+    /// Queues chunks for every subscriber but `except`.
+    fn publish_except(&self, chunks: &[Chunk], except: Option<&Arc<Outbox>>) {
         let events: u64 = chunks.iter().map(|chunk| u64::from(chunk.events)).sum();
         self.shared.published.fetch_add(events, Ordering::Relaxed);
         let subscribers = self
@@ -163,7 +168,9 @@ impl BusHandle {
             .expect("subscriber list lock");
         let published = outbox::Published::new(chunks);
         for outbox in subscribers.iter() {
-            outbox.push(&published);
+            if !except.is_some_and(|except| Arc::ptr_eq(outbox, except)) {
+                outbox.push(&published);
+            }
         }
     }
 
@@ -320,6 +327,15 @@ impl BusSubscription {
         self.outbox.set_filter(filter);
     }
 
+    /// Publishes to every subscriber but this one: for a bridge that shares the bus with
+    /// another, so that what it brings in is not sent back out.
+    pub fn publisher_past(&self) -> PublisherPast {
+        PublisherPast {
+            handle: self.handle.clone(),
+            past: self.outbox.clone(),
+        }
+    }
+
     /// The next event body already queued for this subscriber, without waiting.
     pub fn try_next_body(&mut self) -> Option<Bytes> {
         if self.pending.is_empty() {
@@ -328,6 +344,21 @@ impl BusSubscription {
         self.pending
             .pop_front()
             .map(|frame| wire::canonical_body(&frame))
+    }
+}
+
+/// Publishes into a running bus for every subscriber but one.
+#[derive(Debug, Clone)]
+pub struct PublisherPast {
+    handle: BusHandle,
+    past: Arc<Outbox>,
+}
+
+impl PublisherPast {
+    /// Publishes an event body as it is.
+    pub fn publish(&self, body: &[u8]) {
+        self.handle
+            .publish_except(&[Chunk::one(bare_frame(body))], Some(&self.past));
     }
 }
 

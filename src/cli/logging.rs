@@ -233,10 +233,14 @@ where
         }
         _ => None,
     };
-    // A database driver logs every statement at debug: one line per stored batch would drown
-    // the daemon's own lines in a debug log file.
+    // A database driver logs every statement at debug, and the NATS client every message and
+    // (re)connection: a line per stored batch or bridged event would drown the daemon's own
+    // lines in a debug log file, and the bridge says itself when NATS comes and goes.
     let libraries = tracing_subscriber::filter::filter_fn(|meta| {
-        !meta.target().starts_with("sqlx") || *meta.level() <= tracing::Level::WARN
+        let chatty = ["sqlx", "async_nats"]
+            .iter()
+            .any(|library| meta.target().starts_with(library));
+        !chatty || *meta.level() <= tracing::Level::WARN
     });
     let subscriber = Registry::default()
         .with(console_layer)

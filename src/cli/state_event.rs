@@ -12,6 +12,7 @@ use anyhow::bail;
 
 use super::Exit;
 use crate::client::{ListenNotice, Listener};
+use crate::cluster::{ClusterSettings, Replay, ReplayError, Start};
 use crate::config::{Config, Role};
 use crate::event::matching::ExprMatcher;
 use crate::ipc::BusAddress;
@@ -67,12 +68,28 @@ pub(crate) async fn run(
             bail!("state.event: match={other} is not known; use match=whole or match=salt")
         }
     };
-    let address = bus_for_args(config, node, bound)?;
-    let mut listener = Listener::new(address.publish).on_notice(report_notice);
+    let mut source = match replay_start(bound)? {
+        None => {
+            let address = bus_for_args(config, node, bound)?;
+            Source::Bus(Listener::new(address.publish).on_notice(report_notice))
+        }
+        Some(start) => {
+            if node != Role::Master {
+                bail!("state.event: since= and last= replay a master's bus; drop node=minion");
+            }
+            let master = if config.role() == Role::Master {
+                config.clone()
+            } else {
+                config.sibling(Role::Master)?
+            };
+            let cluster = ClusterSettings::from_config(&master)?.ok_or(ReplayError::NoCluster)?;
+            Source::Stream(Box::new(Replay::open(&cluster, start).await?))
+        }
+    };
     let watch = async {
         let mut line = Vec::with_capacity(4096);
         loop {
-            let event = listener.next_event().await?;
+            let event = source.next_event().await?;
             if !matcher.matches(&event.tag) {
                 tracing::debug!(
                     "Skipping event tag: {}",
@@ -103,6 +120,37 @@ pub(crate) async fn run(
     tokio::select! {
         watched = watch => watched,
         signal = super::stop_signal() => Ok(signal),
+    }
+}
+
+/// Where a watch reads its events.
+enum Source {
+    /// A bus's publish socket, live.
+    Bus(Listener),
+    /// The cluster's stream, from a point in the past.
+    Stream(Box<Replay>),
+}
+
+impl Source {
+    async fn next_event(&mut self) -> anyhow::Result<crate::event::Event> {
+        Ok(match self {
+            Source::Bus(listener) => listener.next_event().await?,
+            Source::Stream(replay) => replay.next().await?.1,
+        })
+    }
+}
+
+/// Where `since=` or `last=` start a replay, when given.
+fn replay_start(bound: &Bound) -> anyhow::Result<Option<Start>> {
+    let given = |name| bound.get(name).filter(|value| !value.is_nil());
+    match (given("since"), given("last")) {
+        (None, None) => Ok(None),
+        (Some(since), None) => Ok(Some(Start::since(&text(since))?)),
+        (None, Some(last)) => match last.as_u64() {
+            Some(last) => Ok(Some(Start::Last(last))),
+            None => bail!("state.event: last must be a number of events, not {last}"),
+        },
+        (Some(_), Some(_)) => bail!("state.event: give since= or last=, not both"),
     }
 }
 

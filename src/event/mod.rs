@@ -7,6 +7,7 @@
 
 pub mod jid;
 pub mod matching;
+pub mod subject;
 pub mod tag;
 
 pub use rmpv::Value;

@@ -111,6 +111,7 @@ pub struct Master {
     link_address: std::net::SocketAddr,
     requests: crate::ipc::Listener,
     reactor_limits: crate::reactor::Limits,
+    cluster: Option<crate::cluster::ClusterSettings>,
     shared: Arc<Shared>,
 }
 
@@ -131,6 +132,7 @@ pub struct Settings {
     files: crate::fileserver::Roots,
     routes: returns::Routes,
     reactor_limits: crate::reactor::Limits,
+    cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 impl Settings {
@@ -169,6 +171,7 @@ impl Settings {
             files: crate::fileserver::Roots::file_roots(config)?,
             routes: returns::Routes::configured(config)?,
             reactor_limits: crate::reactor::Limits::from_config(config)?,
+            cluster: crate::cluster::ClusterSettings::from_config(config)?,
             config: config.clone(),
         })
     }
@@ -191,6 +194,7 @@ impl Master {
             files,
             routes,
             reactor_limits,
+            cluster,
         } = settings;
         let bus = bus.bind().await?;
         let key = KeyPair::load_or_create(&pki_dir, "master")?;
@@ -236,6 +240,7 @@ impl Master {
             link_address,
             requests,
             reactor_limits,
+            cluster,
             shared,
         })
     }
@@ -249,6 +254,7 @@ impl Master {
             link_address,
             requests,
             reactor_limits,
+            cluster,
             shared,
         } = self;
         tracing::info!(
@@ -294,6 +300,13 @@ impl Master {
         services.spawn("maintenance", Stage::Sessions, |stop| {
             maintenance(shared.clone(), stop)
         });
+        if let Some(cluster) = cluster {
+            // Subscribed before the bus runs, so that every event it takes is shared; it stops
+            // with the bus, once it has published what the bus took.
+            let events = shared.bus.subscribe();
+            let bridge = crate::cluster::Bridge::new(cluster, &shared.id);
+            services.spawn("cluster bus", Stage::Bus, |stop| bridge.run(events, stop));
+        }
         services.spawn_essential("bus", Stage::Bus, |stop| bus.run(stop));
         services.run(&shutdown).await?;
         Ok(())

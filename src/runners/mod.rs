@@ -33,17 +33,19 @@ use crate::signature::{ArgumentsError, Signature, text};
 /// `sys.list_runners`) but run by `salt-run` alone.
 pub const SALT_RUN_OWN: [&Signature; 3] = [&STATE_EVENT, &EVENT_BENCH, &DRY_RUN];
 
-/// `state.event`'s parameters, Salt's plus `format` (`salt` lines or one `json` object per line)
-/// and `match` (`whole`, or Salt's own `salt` semantics for regex alternatives).
+/// `state.event`'s parameters, Salt's plus `format` (`salt` lines or one `json` object per line),
+/// `match` (`whole`, or Salt's own `salt` semantics for regex alternatives) and, on a master in
+/// a cluster, `since` and `last` (the bus replayed from the cluster's stream).
 pub const STATE_EVENT: Signature = Signature {
     name: "state.event",
     summary: "Prints a bus's events as they arrive, as Salt's state.event does",
     params: &[
-        "tagmatch", "count", "quiet", "sock_dir", "pretty", "node", "format", "match",
+        "tagmatch", "count", "quiet", "sock_dir", "pretty", "node", "format", "match", "since",
+        "last",
     ],
     required: 0,
     kwargs: false,
-    usage: "state.event [tagmatch='*'] [count=-1] [quiet=False] [sock_dir=DIR] [pretty=False] [node=master|minion] [format=salt|json] [match=whole|salt]",
+    usage: "state.event [tagmatch='*'] [count=-1] [quiet=False] [sock_dir=DIR] [pretty=False] [node=master|minion] [format=salt|json] [match=whole|salt] [since=ID|TIME|10m] [last=N]",
 };
 
 /// `event.bench`'s parameters: halite's own runner, a load generator for any Salt bus.

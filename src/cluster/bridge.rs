@@ -1,0 +1,360 @@
+//! The bridge between a master's bus and the cluster's stream: every event of this master's bus
+//! goes into the stream, numbered, and every other master's event comes out of it onto this bus,
+//! in the order its master fired it and once.
+//!
+//! Going out, publishes are pipelined and each one is retried, under the same message id, until
+//! the stream acknowledges it, so a NATS server that dies loses nothing and the stream drops the
+//! copies. Coming in, an ordered consumer reads the stream from where this master started (it is
+//! recreated past the last event read when its server dies), and [`Origins`] restores each
+//! master's order and drops what was fired already.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::{self, stream};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio_util::sync::CancellationToken;
+
+use super::ClusterSettings;
+use super::order::{Numbered, Origins};
+use crate::bus::BusSubscription;
+use crate::event::subject::{LONG_TAG_TOKEN, header_tag, tag_tokens};
+use crate::wire;
+
+/// Publishes awaiting the stream's acknowledgement, at most.
+const IN_FLIGHT: usize = 1024;
+
+/// The headers a master sets on what it publishes: its id, its run (a random number drawn at
+/// start, so that a restarted master counts afresh), the event's number in that run, the
+/// number up to which the stream had stored every event of the run when it was sent (see
+/// [`Origins`]) and the tag, readable by NATS tools.
+const ORIGIN: &str = "Halite-Origin";
+const RUN: &str = "Halite-Run";
+const SEQ: &str = "Halite-Seq";
+const STORED: &str = "Halite-Stored";
+const TAG: &str = "Halite-Tag";
+
+/// How often gaps are checked for having waited too long.
+const EXPIRE_EVERY: Duration = Duration::from_secs(1);
+
+/// Shares a master's bus with the other masters of its cluster.
+#[derive(Debug)]
+pub struct Bridge {
+    settings: ClusterSettings,
+    master: String,
+    run: String,
+}
+
+/// One event on its way into the stream.
+struct Outgoing {
+    seq: u64,
+    subject: String,
+    headers: HeaderMap,
+    body: Bytes,
+    id: String,
+}
+
+/// An event being stored: its number once the stream has it.
+type Stored = Pin<Box<dyn Future<Output = u64> + Send>>;
+
+impl Bridge {
+    /// A bridge for master `master`.
+    pub fn new(settings: ClusterSettings, master: &str) -> Self {
+        let mut run = [0u8; 8];
+        // A clock-derived run is as good if the system has no randomness to give.
+        if getrandom::fill(&mut run).is_err() {
+            run = jiff::Timestamp::now().as_nanosecond().to_le_bytes()[..8]
+                .try_into()
+                .unwrap_or_default();
+        }
+        Self {
+            settings,
+            master: master.to_owned(),
+            run: run.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+
+    /// Shares the bus `events` subscribes to (subscribed before the bus took its first event)
+    /// until the bus closes, having published everything it held; what other masters fire is
+    /// fired on it until `stop`.
+    pub async fn run(self, events: BusSubscription, stop: CancellationToken) {
+        let name = format!("halite master {}", self.master);
+        let (js, connections) = match self.settings.connect(&name, true).await {
+            Ok(connected) => connected,
+            Err(err) => {
+                tracing::error!("{err}; this master's bus is not shared");
+                return;
+            }
+        };
+        let others = events.publisher_past();
+        tokio::join!(
+            self.publish(&js, events),
+            self.fire_others(&js, others, connections, stop)
+        );
+    }
+
+    fn origin(&self) -> String {
+        format!("{}/{}", self.master, self.run)
+    }
+
+    /// Publishes every event of this master's bus, in order, until the bus closes.
+    async fn publish(&self, js: &jetstream::Context, mut events: BusSubscription) {
+        let mut stored = FuturesUnordered::<Stored>::new();
+        let mut unacked = std::collections::BTreeSet::new();
+        let failing = Arc::new(AtomicBool::new(false));
+        let mut seq = 0u64;
+        let mut open = true;
+        while open || !stored.is_empty() {
+            let (storing, room) = (!stored.is_empty(), stored.len() < IN_FLIGHT);
+            tokio::select! {
+                Some(seq) = stored.next(), if storing => {
+                    unacked.remove(&seq);
+                }
+                body = events.next_body(), if open && room => match body {
+                    None => open = false,
+                    Some(body) => {
+                        seq += 1;
+                        let mark = unacked.first().map_or(seq - 1, |first| first - 1);
+                        unacked.insert(seq);
+                        let out = self.outgoing(seq, mark, body);
+                        let storing = send(js, out, failing.clone()).await;
+                        stored.push(storing);
+                    }
+                },
+            }
+        }
+    }
+
+    fn outgoing(&self, seq: u64, stored: u64, body: Bytes) -> Outgoing {
+        let tag = wire::body_tag(&body).unwrap_or_default();
+        let tokens = tag_tokens(tag);
+        let mut headers = HeaderMap::new();
+        headers.insert(ORIGIN, self.master.as_str());
+        headers.insert(RUN, self.run.as_str());
+        headers.insert(SEQ, seq.to_string().as_str());
+        headers.insert(STORED, stored.to_string().as_str());
+        headers.insert(TAG, header_tag(tag).as_ref());
+        Outgoing {
+            seq,
+            subject: self
+                .settings
+                .subject(tokens.as_deref().unwrap_or(LONG_TAG_TOKEN)),
+            headers,
+            body,
+            id: format!("{}/{seq}", self.origin()),
+        }
+    }
+
+    /// Fires every other master's event on this master's bus, past the bridge's own
+    /// subscription, until `stop`.
+    async fn fire_others(
+        &self,
+        js: &jetstream::Context,
+        bus: crate::bus::PublisherPast,
+        mut connections: tokio::sync::watch::Receiver<u64>,
+        stop: CancellationToken,
+    ) {
+        let Some(stream) = stop.run_until_cancelled(self.open_stream(js)).await else {
+            return;
+        };
+        let own = self.origin();
+        let mut origins = Origins::default();
+        let mut due = Vec::new();
+        let mut expire = tokio::time::interval(EXPIRE_EVERY);
+        // From the end of the stream as this master found it: what other masters fired
+        // before it joined is not its bus's.
+        let mut start = DeliverPolicy::ByStartSequence {
+            start_sequence: stream.cached_info().state.last_sequence + 1,
+        };
+        loop {
+            connections.borrow_and_update();
+            let Some(mut messages) = stop.run_until_cancelled(self.consume(&stream, start)).await
+            else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    // The consumer may have died with the server: recreated past the last
+                    // event read, it loses nothing and repeats nothing.
+                    _ = connections.changed() => break,
+                    _ = expire.tick() => origins.expire(tokio::time::Instant::now(), &mut due),
+                    message = messages.next() => match message {
+                        Some(Ok(message)) => {
+                            if let Ok(info) = message.info() {
+                                start = DeliverPolicy::ByStartSequence {
+                                    start_sequence: info.stream_sequence + 1,
+                                };
+                            }
+                            self.take(message, &own, &mut origins, &mut due);
+                        }
+                        Some(Err(err)) => {
+                            tracing::debug!("reading the cluster's stream: {err}");
+                        }
+                        // Recreated past the last event read.
+                        None => break,
+                    },
+                }
+                for body in due.drain(..) {
+                    bus.publish(&body);
+                }
+            }
+        }
+    }
+
+    /// Takes one event of the stream: another master's, in its order; one published by
+    /// something else, as it is; this master's own, not at all.
+    fn take(
+        &self,
+        message: jetstream::Message,
+        own: &str,
+        origins: &mut Origins,
+        due: &mut Vec<Bytes>,
+    ) {
+        let header = |name: &str| {
+            message
+                .headers
+                .as_ref()
+                .and_then(|headers| headers.get(name))
+                .map(|value| value.as_str().to_owned())
+        };
+        let body = message.payload.clone();
+        if !body.is_empty()
+            && let Err(err) = wire::validate_body(&body)
+        {
+            tracing::warn!(
+                "dropped a message on {} of the cluster's stream: {err}",
+                message.subject
+            );
+            return;
+        }
+        let (Some(master), Some(run), Some(seq), Some(stored)) =
+            (header(ORIGIN), header(RUN), header(SEQ), header(STORED))
+        else {
+            if !body.is_empty() {
+                due.push(body);
+            }
+            return;
+        };
+        let origin = format!("{master}/{run}");
+        if origin == own {
+            return;
+        }
+        match (seq.parse(), stored.parse()) {
+            (Ok(seq), Ok(stored)) if stored < seq => {
+                let event = Numbered { seq, stored, body };
+                origins.accept(&origin, event, tokio::time::Instant::now(), due);
+            }
+            _ => tracing::warn!("dropped an event of {master} numbered {seq:?} after {stored:?}"),
+        }
+    }
+
+    /// The bus's stream, created when missing; retried until NATS has it.
+    async fn open_stream(&self, js: &jetstream::Context) -> stream::Stream {
+        let mut warned = false;
+        loop {
+            match self.settings.open_stream(js).await {
+                Ok(stream) => return stream,
+                Err(err) => {
+                    if !std::mem::replace(&mut warned, true) {
+                        tracing::warn!("{err}; retrying");
+                    }
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+        }
+    }
+
+    /// An ordered consumer of the bus's stream from `start`; retried until NATS has it.
+    async fn consume(&self, stream: &stream::Stream, start: DeliverPolicy) -> pull::Ordered {
+        let mut warned = false;
+        loop {
+            let messages = match stream.create_consumer(self.settings.consumer(start)).await {
+                Ok(consumer) => consumer.messages().await.map_err(|err| err.to_string()),
+                Err(err) => Err(err.to_string()),
+            };
+            match messages {
+                Ok(messages) => return messages,
+                Err(err) if !std::mem::replace(&mut warned, true) => {
+                    tracing::warn!("cannot read the cluster's stream: {err}; retrying")
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+}
+
+/// How long to wait before asking NATS again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Sends one event now, so that events go out in order, and returns what stores it: the
+/// acknowledgement awaited, and the send retried with a growing delay (under the same message
+/// id, which the stream drops if it stored the first) until the stream acknowledges it. An
+/// event too large for NATS is replaced by an empty one under the same number, so the other
+/// masters know not to wait for it.
+async fn send(js: &jetstream::Context, mut out: Outgoing, failing: Arc<AtomicBool>) -> Stored {
+    let js = js.clone();
+    let mut ack = out.try_send(&js).await;
+    Box::pin(async move {
+        let mut attempts = 0u32;
+        loop {
+            let error = match ack {
+                Ok(pending) => match pending.await {
+                    Ok(_) => break,
+                    Err(err) => err.to_string(),
+                },
+                Err(err) => err.to_string(),
+            };
+            if !failing.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "the cluster's stream did not store an event of this master ({error}); retrying until it does"
+                );
+            }
+            attempts += 1;
+            let backoff = Duration::from_millis(100) * 2u32.pow(attempts.min(5));
+            tokio::time::sleep(backoff.min(Duration::from_secs(2))).await;
+            ack = out.try_send(&js).await;
+        }
+        if attempts > 0 && failing.swap(false, Ordering::Relaxed) {
+            tracing::info!("the cluster's stream stores this master's events again");
+        }
+        out.seq
+    })
+}
+
+impl Outgoing {
+    /// One send of the event; its acknowledgement, to await.
+    async fn try_send(
+        &mut self,
+        js: &jetstream::Context,
+    ) -> Result<PublishAckFuture, PublishError> {
+        match js.send_publish(self.subject.clone(), self.message()).await {
+            Err(err) if err.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                tracing::warn!(
+                    "an event of {} bytes is larger than the cluster's NATS servers take ({err}); the other masters do not get it: raise max_payload in nats-server's configuration",
+                    self.body.len()
+                );
+                self.body = Bytes::new();
+                js.send_publish(self.subject.clone(), self.message()).await
+            }
+            sent => sent,
+        }
+    }
+
+    fn message(&self) -> PublishMessage {
+        PublishMessage::build()
+            .payload(self.body.clone())
+            .headers(self.headers.clone())
+            .message_id(&self.id)
+    }
+}
