@@ -260,6 +260,7 @@ impl BusHandle {
             outbox: self.register(filter),
             handle: self.clone(),
             pending: Default::default(),
+            name: "in-process subscriber",
         }
     }
 
@@ -285,6 +286,8 @@ pub struct BusSubscription {
     outbox: Arc<Outbox>,
     handle: BusHandle,
     pending: std::collections::VecDeque<Bytes>,
+    /// Who it is, for the warning when it loses events.
+    name: &'static str,
 }
 
 impl BusSubscription {
@@ -306,10 +309,7 @@ impl BusSubscription {
                 }
             };
             if batch.lost > 0 {
-                tracing::warn!(
-                    "in-process subscriber fell behind and lost {} events",
-                    batch.lost
-                );
+                tracing::warn!("{} fell behind and lost {} events", self.name, batch.lost);
             }
             self.pending = frames_of(batch);
         }
@@ -322,6 +322,12 @@ fn frames_of(batch: outbox::Batch) -> std::collections::VecDeque<Bytes> {
 }
 
 impl BusSubscription {
+    /// The subscription named `name` in its warnings: "`name` fell behind and lost N events".
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
     /// From now on, only the events whose tag `filter` accepts.
     pub fn set_filter(&self, filter: TagFilter) {
         self.outbox.set_filter(filter);

@@ -110,8 +110,9 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         "state.event" => {
             let bound = crate::runners::STATE_EVENT.bind(&cli_args)?;
             // Salt prints `local: None` after the last event; nothing is printed instead.
-            return state_event::run(&config, Role::Minion, &bound, args.output.color(&config)?)
-                .await;
+            let color = args.output.color(&config)?;
+            let opened = std::future::ready(());
+            return state_event::run(&config, Role::Minion, &bound, color, opened).await;
         }
         "event.send" => {
             let bound = event_functions::SEND.bind(&cli_args)?;

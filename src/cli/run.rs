@@ -137,13 +137,16 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
             // The watcher works without a master (it waits for one), so its runner event is
             // best effort. Salt prints the runner's `None` return after the last event; that
             // line only gets in the way of pipelines, so nothing is printed.
-            if let Ok(mut publisher) = Publisher::connect(&config.bus()?, config.framing()?).await {
-                let announcement = Announcement::runner(&function, &cli_args, &salt_user());
-                let _ = publisher.fire(announcement.started()).await;
-                let _ = publisher.close().await;
-            }
+            let (bus, framing) = (config.bus()?, config.framing()?);
+            let announced = async {
+                if let Ok(mut publisher) = Publisher::connect(&bus, framing).await {
+                    let announcement = Announcement::runner(&function, &cli_args, &salt_user());
+                    let _ = publisher.fire(announcement.started()).await;
+                    let _ = publisher.close().await;
+                }
+            };
             let color = args.output.color(&config)?;
-            return state_event::run(&config, Role::Master, &bound, color).await;
+            return state_event::run(&config, Role::Master, &bound, color, announced).await;
         }
         known if crate::runners::exists(known) => {}
         other => bail!(

@@ -29,12 +29,15 @@ enum Format {
 }
 
 /// Watches the bus `bound` names until `count` events matched or a signal arrives. `config` is
-/// the caller's configuration; `default_node` is the bus watched without `node=`.
+/// the caller's configuration; `default_node` is the bus watched without `node=`. `opened` runs
+/// once the watch has its source: what it fires (`salt-run`'s runner event) is after the
+/// starting point of a replay, not among the `last=N`.
 pub(crate) async fn run(
     config: &Config,
     default_node: Role,
     bound: &Bound,
     color: bool,
+    opened: impl Future<Output = ()>,
 ) -> anyhow::Result<Exit> {
     let tagmatch = bound
         .get("tagmatch")
@@ -86,6 +89,7 @@ pub(crate) async fn run(
             Source::Stream(Box::new(Replay::open(&cluster, start).await?))
         }
     };
+    opened.await;
     let watch = async {
         let mut line = Vec::with_capacity(4096);
         loop {

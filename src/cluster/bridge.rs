@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::ClusterSettings;
 use super::order::{Numbered, Origins};
 use crate::bus::BusSubscription;
-use crate::event::subject::{LONG_TAG_TOKEN, header_tag, tag_tokens};
+use crate::event::subject::{LONG_TAG_TOKEN, MAX_TAG_TOKENS, header_tag, tag_tokens};
 use crate::wire;
 
 /// Publishes awaiting the stream's acknowledgement, at most.
@@ -142,7 +142,11 @@ impl Bridge {
         headers.insert(RUN, self.run.as_str());
         headers.insert(SEQ, seq.to_string().as_str());
         headers.insert(STORED, stored.to_string().as_str());
-        headers.insert(TAG, header_tag(tag).as_ref());
+        // NATS limits a message's headers (64 KiB): a longer tag is in the body alone.
+        let shown = header_tag(tag);
+        if shown.len() <= MAX_TAG_TOKENS {
+            headers.insert(TAG, shown.as_ref());
+        }
         Outgoing {
             seq,
             subject: self
@@ -170,6 +174,7 @@ impl Bridge {
         let mut origins = Origins::default();
         let mut due = Vec::new();
         let mut expire = tokio::time::interval(EXPIRE_EVERY);
+        let (mut reported_skipped, mut reported_duplicates) = (0, 0);
         // From the end of the stream as this master found it: what other masters fired
         // before it joined is not its bus's.
         let mut start = DeliverPolicy::ByStartSequence {
@@ -187,7 +192,23 @@ impl Bridge {
                     // The consumer may have died with the server: recreated past the last
                     // event read, it loses nothing and repeats nothing.
                     _ = connections.changed() => break,
-                    _ = expire.tick() => origins.expire(tokio::time::Instant::now(), &mut due),
+                    _ = expire.tick() => {
+                        origins.expire(tokio::time::Instant::now(), &mut due);
+                        if origins.duplicates > reported_duplicates {
+                            tracing::debug!(
+                                "dropped {} events of other masters already fired",
+                                origins.duplicates - reported_duplicates
+                            );
+                            reported_duplicates = origins.duplicates;
+                        }
+                        if origins.skipped > reported_skipped {
+                            tracing::warn!(
+                                "{} events of other masters never reached this one (a master died with events unsent, or the stream's limits dropped them); went on without them",
+                                origins.skipped - reported_skipped
+                            );
+                            reported_skipped = origins.skipped;
+                        }
+                    }
                     message = messages.next() => match message {
                         Some(Ok(message)) => {
                             if let Ok(info) = message.info() {
@@ -249,8 +270,9 @@ impl Bridge {
         if origin == own {
             return;
         }
-        match (seq.parse(), stored.parse()) {
-            (Ok(seq), Ok(stored)) if stored < seq => {
+        match (seq.parse::<u64>(), stored.parse()) {
+            // The last number is left free, so that "after it" is a number too.
+            (Ok(seq), Ok(stored)) if stored < seq && seq < u64::MAX => {
                 let event = Numbered { seq, stored, body };
                 origins.accept(&origin, event, tokio::time::Instant::now(), due);
             }
@@ -311,10 +333,24 @@ async fn send(js: &jetstream::Context, mut out: Outgoing, failing: Arc<AtomicBoo
             let error = match ack {
                 Ok(pending) => match pending.await {
                     Ok(_) => break,
-                    Err(err) => err.to_string(),
+                    Err(err) => err,
                 },
-                Err(err) => err.to_string(),
+                Err(err) => err,
             };
+            if refused(&error) {
+                if out.body.is_empty() {
+                    tracing::warn!(
+                        "the cluster's stream refused an event of this master ({error}); the other masters go on without it"
+                    );
+                    break;
+                }
+                tracing::warn!(
+                    "the cluster's stream refused an event of this master ({error}); the other masters do not get it"
+                );
+                out.body = Bytes::new();
+                ack = out.try_send(&js).await;
+                continue;
+            }
             if !failing.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     "the cluster's stream did not store an event of this master ({error}); retrying until it does"
@@ -330,6 +366,14 @@ async fn send(js: &jetstream::Context, mut out: Outgoing, failing: Arc<AtomicBoo
         }
         out.seq
     })
+}
+
+/// Whether the stream refused a publish for good (a JetStream error of the 400s: too large,
+/// headers too long), as opposed to failing now (a leader election, a lost connection).
+fn refused(error: &PublishError) -> bool {
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<jetstream::Error>())
+        .is_some_and(|error| (400..500).contains(&error.code()))
 }
 
 impl Outgoing {

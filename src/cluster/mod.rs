@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use async_nats::ServerAddr;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::context::GetStreamErrorKind;
 use async_nats::jetstream::{self, stream};
 use tokio::sync::watch;
 
@@ -65,7 +66,7 @@ pub enum ClusterError {
     },
     /// The bus's stream cannot be created, updated or read.
     #[error(
-        "cannot open the cluster's event stream {stream}: {reason}; check that the NATS servers run with JetStream (-js) and have room for cluster_bus_max_bytes times cluster_bus_replicas"
+        "cannot open the cluster's event stream {stream}: {reason}; check that the NATS servers of cluster_nats are up, run with JetStream (-js) and have room for cluster_bus_max_bytes times cluster_bus_replicas"
     )]
     Stream {
         /// The stream's name.
@@ -118,6 +119,7 @@ impl ClusterSettings {
             .map(|server| {
                 server
                     .as_str()
+                    .filter(|text| !text.trim().is_empty())
                     .and_then(|text| text.parse::<ServerAddr>().ok())
                     .ok_or_else(|| located("cluster_nats", server, SERVERS))
             })
@@ -127,7 +129,7 @@ impl ClusterSettings {
             return Err(located(
                 "cluster_bus_replicas",
                 &Value::from(replicas),
-                "expected 1 to 5 copies of the stream (JetStream's limit), at most as many as NATS servers",
+                "expected 1 to 5 copies of the stream (JetStream's limit), at most as many as the NATS cluster has servers",
             ));
         }
         Ok(Some(Self {
@@ -222,10 +224,16 @@ impl ClusterSettings {
         }
     }
 
-    /// Creates the bus's stream, or brings an existing one to these limits.
+    /// The bus's stream: the one the cluster has, or a new one with these settings (the first
+    /// master to start makes it; the others do not change it, and say so when their settings
+    /// differ: one master's config must not shrink the cluster's stream).
     async fn open_stream(&self, js: &jetstream::Context) -> Result<stream::Stream, ClusterError> {
         let name = self.stream_name();
-        let config = stream::Config {
+        let failed = |reason: String| ClusterError::Stream {
+            stream: name.clone(),
+            reason,
+        };
+        let wanted = stream::Config {
             name: name.clone(),
             description: Some(format!("the event bus of halite cluster {}", self.id)),
             subjects: vec![self.bus_subjects()],
@@ -234,19 +242,41 @@ impl ClusterSettings {
             discard: stream::DiscardPolicy::Old,
             storage: stream::StorageType::File,
             num_replicas: self.replicas,
-            duplicate_window: DUPLICATE_WINDOW,
+            // NATS wants it no longer than the events are kept (0: for ever).
+            duplicate_window: match self.max_age {
+                Duration::ZERO => DUPLICATE_WINDOW,
+                max_age => DUPLICATE_WINDOW.min(max_age),
+            },
             ..Default::default()
         };
-        let failed = |reason: String| ClusterError::Stream {
-            stream: name.clone(),
-            reason,
-        };
-        js.create_or_update_stream(config)
-            .await
-            .map_err(|err| failed(err.to_string()))?;
-        js.get_stream(&name)
-            .await
-            .map_err(|err| failed(err.to_string()))
+        match js.get_stream(&name).await {
+            Ok(stream) => {
+                let have = &stream.cached_info().config;
+                if (have.max_age, have.max_bytes, have.num_replicas)
+                    != (wanted.max_age, wanted.max_bytes, wanted.num_replicas)
+                {
+                    tracing::warn!(
+                        "the cluster's stream {name} keeps events {:?} and {} bytes in {} copies, not the {:?}, {} bytes and {} copies this master's config says; it is left as it is (change it with `nats stream edit {name}`)",
+                        have.max_age,
+                        have.max_bytes,
+                        have.num_replicas,
+                        wanted.max_age,
+                        wanted.max_bytes,
+                        wanted.num_replicas
+                    );
+                }
+                Ok(stream)
+            }
+            Err(err)
+                if matches!(err.kind(), GetStreamErrorKind::JetStream(ref error)
+                    if error.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+            {
+                js.get_or_create_stream(wanted)
+                    .await
+                    .map_err(|err| failed(err.to_string()))
+            }
+            Err(err) => Err(failed(err.to_string())),
+        }
     }
 }
 

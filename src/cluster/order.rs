@@ -23,6 +23,12 @@ pub(super) const GAP_WAIT: Duration = Duration::from_secs(30);
 /// The most bytes of early events held, over all masters; past it the oldest gap is skipped.
 const HELD_BYTES: usize = 64 * 1024 * 1024;
 
+/// What holding one event costs besides its body, counted against [`HELD_BYTES`].
+const HELD_OVERHEAD: usize = 64;
+
+/// The most masters' runs remembered; past it the one silent longest is forgotten.
+const MAX_ORIGINS: usize = 4096;
+
 /// How long a master (one run of it) that sent nothing is remembered.
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
 
@@ -77,7 +83,7 @@ impl Origins {
         if seq < state.next || state.held.contains_key(&seq) {
             self.duplicates += 1;
         } else {
-            self.held_bytes += body.len();
+            self.held_bytes += weight(&body);
             state.held.insert(seq, body);
         }
         self.held_bytes -= release(state, due, now);
@@ -101,6 +107,18 @@ impl Origins {
         self.origins.retain(|_, state| {
             !state.held.is_empty() || now.duration_since(state.last_seen) < FORGET_AFTER
         });
+        while self.origins.len() > MAX_ORIGINS {
+            let silent = self
+                .origins
+                .iter()
+                .filter(|(_, state)| state.held.is_empty())
+                .min_by_key(|(_, state)| state.last_seen)
+                .map(|(origin, _)| origin.clone());
+            match silent {
+                Some(origin) => self.origins.remove(&origin),
+                None => break,
+            };
+        }
     }
 
     fn skip_oldest_gap(&mut self, due: &mut Vec<Bytes>, now: Instant) {
@@ -123,20 +141,29 @@ fn push(due: &mut Vec<Bytes>, body: Bytes) {
 }
 
 /// Moves `next` past `through`, appending the events held up to there in order: those not
-/// held never come. How many it skipped, and the bytes it released.
+/// held never come. How many it skipped, and the bytes it released. Its work is the events
+/// held, whatever the numbers.
 fn pass(state: &mut Origin, through: u64, due: &mut Vec<Bytes>) -> (u64, usize) {
-    let (mut skipped, mut released) = (0, 0);
-    while state.next <= through {
-        match state.held.remove(&state.next) {
-            Some(body) => {
-                released += body.len();
-                push(due, body);
-            }
-            None => skipped += 1,
-        }
-        state.next += 1;
+    if through < state.next {
+        return (0, 0);
     }
+    let later = match through.checked_add(1) {
+        Some(after) => state.held.split_off(&after),
+        None => BTreeMap::new(),
+    };
+    let passed = std::mem::replace(&mut state.held, later);
+    let skipped = (through - state.next).saturating_add(1) - passed.len() as u64;
+    let mut released = 0;
+    for body in passed.into_values() {
+        released += weight(&body);
+        push(due, body);
+    }
+    state.next = through.saturating_add(1);
     (skipped, released)
+}
+
+fn weight(body: &Bytes) -> usize {
+    body.len() + HELD_OVERHEAD
 }
 
 /// Moves `next` past the first gap; how many events it skipped.
@@ -152,9 +179,9 @@ fn skip_gap(state: &mut Origin) -> u64 {
 fn release(state: &mut Origin, due: &mut Vec<Bytes>, now: Instant) -> usize {
     let (before, mut released) = (state.next, 0);
     while let Some(body) = state.held.remove(&state.next) {
-        released += body.len();
+        released += weight(&body);
         push(due, body);
-        state.next += 1;
+        state.next = state.next.saturating_add(1);
     }
     state.waiting_since = match state.waiting_since {
         _ if state.held.is_empty() => None,
@@ -272,11 +299,41 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_jump_in_numbers_costs_no_more_than_the_events_held() {
+        let now = Instant::now();
+        let mut origins = Origins::default();
+        let huge = 1_000_000_000_000_000_000;
+        let last = u64::MAX - 1;
+        let events = [
+            (1, 0),
+            (3, 1),
+            (huge + 1, huge),
+            (last, last - 1),
+            (last, 0),
+        ];
+        let due = take(&mut origins, "a", &events, now);
+        assert_eq!(due, [1, 3, huge + 1, last].map(body));
+        assert_eq!(origins.held_bytes, 0);
+        assert_eq!(origins.duplicates, 1);
+    }
+
+    #[test]
     fn silent_origins_are_forgotten() {
         let now = Instant::now();
         let mut origins = Origins::default();
         take(&mut origins, "a", &[(1, 0)], now);
         origins.expire(now + FORGET_AFTER, &mut Vec::new());
         assert!(origins.origins.is_empty());
+        for n in 0..MAX_ORIGINS + 10 {
+            take(
+                &mut origins,
+                &n.to_string(),
+                &[(1, 0)],
+                now + Duration::from_millis(n as u64),
+            );
+        }
+        origins.expire(now, &mut Vec::new());
+        assert_eq!(origins.origins.len(), MAX_ORIGINS);
+        assert!(!origins.origins.contains_key("0"));
     }
 }

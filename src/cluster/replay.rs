@@ -91,6 +91,8 @@ impl Replay {
             .await
             .map_err(|err| failed(err.to_string()))?;
         let deliver_policy = match start {
+            // Sequences start at 1: 0 is from the start too.
+            Start::Id(0) => DeliverPolicy::All,
             Start::Id(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
             Start::Time(time) => DeliverPolicy::ByStartTime {
                 start_time: async_nats::datetime::from_nanos(time.as_nanosecond())

@@ -303,7 +303,9 @@ impl Master {
         if let Some(cluster) = cluster {
             // Subscribed before the bus runs, so that every event it takes is shared; it stops
             // with the bus, once it has published what the bus took.
-            let events = shared.bus.subscribe();
+            let events = shared.bus.subscribe().named(
+                "the cluster bridge (NATS unreachable or slow; the other masters miss what it lost)",
+            );
             let bridge = crate::cluster::Bridge::new(cluster, &shared.id);
             services.spawn("cluster bus", Stage::Bus, |stop| bridge.run(events, stop));
         }
