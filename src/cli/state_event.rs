@@ -93,7 +93,7 @@ pub(crate) async fn run(
     let watch = async {
         let mut line = Vec::with_capacity(4096);
         loop {
-            let event = source.next_event().await?;
+            let (id, event) = source.next_event().await?;
             if !matcher.matches(&event.tag) {
                 tracing::debug!(
                     "Skipping event tag: {}",
@@ -107,7 +107,7 @@ pub(crate) async fn run(
                     Format::Salt => {
                         write_event_line(&mut line, &event.tag, &event.data, pretty, color)
                     }
-                    Format::Json => write_json_line(&mut line, &event.tag, &event.data, color),
+                    Format::Json => write_json_line(&mut line, &event.tag, &event.data, id, color),
                 }
                 let mut out = super::stdout();
                 out.write_all(&line)?;
@@ -136,10 +136,14 @@ enum Source {
 }
 
 impl Source {
-    async fn next_event(&mut self) -> anyhow::Result<crate::event::Event> {
+    /// The next event, with its id in the stream when it comes from one.
+    async fn next_event(&mut self) -> anyhow::Result<(Option<u64>, crate::event::Event)> {
         Ok(match self {
-            Source::Bus(listener) => listener.next_event().await?,
-            Source::Stream(replay) => replay.next().await?.1,
+            Source::Bus(listener) => (None, listener.next_event().await?),
+            Source::Stream(replay) => {
+                let (id, event) = replay.next().await?;
+                (Some(id), event)
+            }
         })
     }
 }

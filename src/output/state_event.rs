@@ -26,11 +26,12 @@ pub fn write_event_line(out: &mut Vec<u8>, tag: &str, data: &Value, pretty: bool
 }
 
 /// Appends one line of halite's jq-friendly mode: `{"tag": <tag>, "data": <data>}` and `\n`,
-/// on one line with Python's separators (`", "`, `": "`), keys of `data` in wire order.
+/// on one line with Python's separators (`", "`, `": "`), keys of `data` in wire order; with
+/// `"id": <id>` last for an event replayed from a cluster's stream (its sequence number there).
 ///
 /// `color` (for a terminal only) colours the whole object, tag included.
-pub fn write_json_line(out: &mut Vec<u8>, tag: &str, data: &Value, color: bool) {
-    pyjson::write_envelope(out, tag, data, color);
+pub fn write_json_line(out: &mut Vec<u8>, tag: &str, data: &Value, id: Option<u64>, color: bool) {
+    pyjson::write_envelope(out, tag, data, id, color);
     out.push(b'\n');
 }
 
@@ -108,12 +109,13 @@ mod tests {
             &mut out,
             "a/\"b\"",
             &parse_json(r#"{"k": [1, 2.0], "é": null}"#),
+            None,
             false,
         );
-        write_json_line(&mut out, "empty", &Value::Map(vec![]), false);
+        write_json_line(&mut out, "empty", &Value::Map(vec![]), Some(42), false);
         assert_eq!(
             into_string(out),
-            "{\"tag\": \"a/\\\"b\\\"\", \"data\": {\"k\": [1, 2.0], \"é\": null}}\n{\"tag\": \"empty\", \"data\": {}}\n"
+            "{\"tag\": \"a/\\\"b\\\"\", \"data\": {\"k\": [1, 2.0], \"é\": null}}\n{\"tag\": \"empty\", \"data\": {}, \"id\": 42}\n"
         );
     }
 
@@ -140,7 +142,7 @@ mod tests {
             "my/tag\t{\"k\": \"v\", \"n\": 1, \"b\": false, \"z\": null}\n"
         );
         let mut out = Vec::new();
-        write_json_line(&mut out, "my/tag", &data, true);
+        write_json_line(&mut out, "my/tag", &data, None, true);
         let line = into_string(out);
         assert!(line.contains('\u{1b}'));
         assert_eq!(

@@ -119,17 +119,23 @@ pub(crate) fn write_with(
 }
 
 /// `{"tag": <tag>, "data": <data>}` on one line with Python's separators.
-pub(crate) fn write_envelope(out: &mut Vec<u8>, tag: &str, data: &Value, color: bool) {
+pub(crate) fn write_envelope(
+    out: &mut Vec<u8>,
+    tag: &str,
+    data: &Value,
+    id: Option<u64>,
+    color: bool,
+) {
     if color {
         Emitter::new(
             ColoredFormatter::with_styler(PyFormatter::new(None), styler()),
             Format::COMPACT,
             Undecodable::Lossy,
         )
-        .envelope(out, tag, data);
+        .envelope(out, tag, data, id);
     } else {
         Emitter::new(PyFormatter::new(None), Format::COMPACT, Undecodable::Lossy)
-            .envelope(out, tag, data);
+            .envelope(out, tag, data, id);
     }
 }
 
@@ -279,11 +285,17 @@ impl<F: Formatter> Emitter<F> {
         }
     }
 
-    fn envelope(&mut self, out: &mut Vec<u8>, tag: &str, data: &Value) {
-        infallible(self.try_envelope(out, tag, data));
+    fn envelope(&mut self, out: &mut Vec<u8>, tag: &str, data: &Value, id: Option<u64>) {
+        infallible(self.try_envelope(out, tag, data, id));
     }
 
-    fn try_envelope(&mut self, out: &mut Vec<u8>, tag: &str, data: &Value) -> io::Result<()> {
+    fn try_envelope(
+        &mut self,
+        out: &mut Vec<u8>,
+        tag: &str,
+        data: &Value,
+        id: Option<u64>,
+    ) -> io::Result<()> {
         self.f.begin_object(out)?;
         self.key(out, "tag", true)?;
         self.string(out, tag)?;
@@ -291,6 +303,11 @@ impl<F: Formatter> Emitter<F> {
         self.key(out, "data", false)?;
         self.try_value(out, data)?;
         self.f.end_object_value(out)?;
+        if let Some(id) = id {
+            self.key(out, "id", false)?;
+            self.f.write_u64(out, id)?;
+            self.f.end_object_value(out)?;
+        }
         self.f.end_object(out)
     }
 

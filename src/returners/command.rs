@@ -148,7 +148,7 @@ impl Returner for CommandReturner {
     fn events<'a>(&'a self, events: &'a [Event]) -> Pending<'a, ()> {
         let mut lines = Vec::new();
         for event in events {
-            pyjson::write_envelope(&mut lines, &event.tag, &event.data, false);
+            pyjson::write_envelope(&mut lines, &event.tag, &event.data, None, false);
             lines.push(b'\n');
         }
         Box::pin(self.deliver(lines))
