@@ -77,7 +77,7 @@ impl Origins {
         state.last_seen = now;
         if stored >= state.next {
             let (skipped, released) = pass(state, stored.min(seq.saturating_sub(1)), due);
-            self.skipped += skipped;
+            self.skipped = self.skipped.saturating_add(skipped);
             self.held_bytes -= released;
         }
         if seq < state.next || state.held.contains_key(&seq) {
@@ -88,7 +88,7 @@ impl Origins {
         }
         self.held_bytes -= release(state, due, now);
         if self.held_bytes > HELD_BYTES {
-            self.skip_oldest_gap(due, now);
+            self.make_room(due, now);
         }
     }
 
@@ -100,36 +100,47 @@ impl Origins {
                 .waiting_since
                 .is_some_and(|since| now.duration_since(since) >= GAP_WAIT)
             {
-                self.skipped += skip_gap(state);
+                self.skipped = self.skipped.saturating_add(skip_gap(state));
                 self.held_bytes -= release(state, due, now);
             }
         }
         self.origins.retain(|_, state| {
             !state.held.is_empty() || now.duration_since(state.last_seen) < FORGET_AFTER
         });
-        while self.origins.len() > MAX_ORIGINS {
-            let silent = self
+        if self.origins.len() > MAX_ORIGINS {
+            // Those silent longest go, in one pass: a flood of runs must not cost a scan each.
+            let mut silent: Vec<(Instant, String)> = self
                 .origins
                 .iter()
                 .filter(|(_, state)| state.held.is_empty())
-                .min_by_key(|(_, state)| state.last_seen)
-                .map(|(origin, _)| origin.clone());
-            match silent {
-                Some(origin) => self.origins.remove(&origin),
-                None => break,
-            };
+                .map(|(origin, state)| (state.last_seen, origin.clone()))
+                .collect();
+            silent.sort_unstable();
+            let excess = self.origins.len() - MAX_ORIGINS;
+            for (_, origin) in silent.into_iter().take(excess) {
+                self.origins.remove(&origin);
+            }
         }
     }
 
-    fn skip_oldest_gap(&mut self, due: &mut Vec<Bytes>, now: Instant) {
-        let oldest = self
+    /// Skips the gaps waited for longest until the events held take a quarter less than
+    /// [`HELD_BYTES`]: one sort for many events' room, however many masters hold some.
+    fn make_room(&mut self, due: &mut Vec<Bytes>, now: Instant) {
+        let mut waiting: Vec<(Option<Instant>, String)> = self
             .origins
-            .values_mut()
-            .filter(|state| !state.held.is_empty())
-            .min_by_key(|state| state.waiting_since);
-        if let Some(state) = oldest {
-            self.skipped += skip_gap(state);
-            self.held_bytes -= release(state, due, now);
+            .iter()
+            .filter(|(_, state)| !state.held.is_empty())
+            .map(|(origin, state)| (state.waiting_since, origin.clone()))
+            .collect();
+        waiting.sort_unstable();
+        for (_, origin) in waiting {
+            if self.held_bytes <= HELD_BYTES / 4 * 3 {
+                break;
+            }
+            if let Some(state) = self.origins.get_mut(&origin) {
+                self.skipped = self.skipped.saturating_add(skip_gap(state));
+                self.held_bytes -= release(state, due, now);
+            }
         }
     }
 }
@@ -315,6 +326,26 @@ mod tests {
         assert_eq!(due, [1, 3, huge + 1, last].map(body));
         assert_eq!(origins.held_bytes, 0);
         assert_eq!(origins.duplicates, 1);
+    }
+
+    #[test]
+    fn past_the_room_for_early_events_the_longest_gaps_are_skipped() {
+        let now = Instant::now();
+        let mut origins = Origins::default();
+        let big = |n: u8| Bytes::from(vec![n; 20 << 20]);
+        let mut due = Vec::new();
+        for (n, origin) in ["a", "b", "c", "d"].iter().enumerate() {
+            let event = Numbered {
+                seq: 3,
+                stored: 0,
+                body: big(n as u8),
+            };
+            origins.accept(origin, event, now + Duration::from_secs(n as u64), &mut due);
+        }
+        // 80 MiB held: the two gaps waited for longest went, a's and b's.
+        assert_eq!(due, [big(0), big(1)]);
+        assert_eq!(origins.skipped, 4);
+        assert!(origins.held_bytes <= HELD_BYTES / 4 * 3);
     }
 
     #[test]
