@@ -191,7 +191,7 @@ impl Bridge {
                     () = stop.cancelled() => return,
                     // The consumer may have died with the server: recreated past the last
                     // event read, it loses nothing and repeats nothing.
-                    _ = connections.changed() => break,
+                    Ok(()) = connections.changed() => break,
                     _ = expire.tick() => {
                         origins.expire(tokio::time::Instant::now(), &mut due);
                         if origins.duplicates > reported_duplicates {
