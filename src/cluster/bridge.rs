@@ -282,37 +282,40 @@ impl Bridge {
 
     /// The bus's stream, created when missing; retried until NATS has it.
     async fn open_stream(&self, js: &jetstream::Context) -> stream::Stream {
-        let mut warned = false;
-        loop {
-            match self.settings.open_stream(js).await {
-                Ok(stream) => return stream,
-                Err(err) => {
-                    if !std::mem::replace(&mut warned, true) {
-                        tracing::warn!("{err}; retrying");
-                    }
-                    tokio::time::sleep(RETRY).await;
-                }
-            }
-        }
+        until_ok(|| self.settings.open_stream(js)).await
     }
 
     /// An ordered consumer of the bus's stream from `start`; retried until NATS has it.
     async fn consume(&self, stream: &stream::Stream, start: DeliverPolicy) -> pull::Ordered {
-        let mut warned = false;
-        loop {
-            let messages = match stream.create_consumer(self.settings.consumer(start)).await {
+        until_ok(|| async move {
+            let consumer = stream.create_consumer(self.settings.consumer(start)).await;
+            match consumer {
                 Ok(consumer) => consumer.messages().await.map_err(|err| err.to_string()),
                 Err(err) => Err(err.to_string()),
-            };
-            match messages {
-                Ok(messages) => return messages,
-                Err(err) if !std::mem::replace(&mut warned, true) => {
-                    tracing::warn!("cannot read the cluster's stream: {err}; retrying")
-                }
-                Err(_) => {}
             }
-            tokio::time::sleep(RETRY).await;
+            .map_err(|err| format!("cannot read the cluster's stream: {err}"))
+        })
+        .await
+    }
+}
+
+/// What `attempt` gives once it succeeds, asking again every [`RETRY`]; the first failure is
+/// logged, not every one.
+async fn until_ok<T, E, F>(mut attempt: impl FnMut() -> F) -> T
+where
+    E: std::fmt::Display,
+    F: Future<Output = Result<T, E>>,
+{
+    let mut warned = false;
+    loop {
+        match attempt().await {
+            Ok(done) => return done,
+            Err(err) if !std::mem::replace(&mut warned, true) => {
+                tracing::warn!("{err}; retrying")
+            }
+            Err(_) => {}
         }
+        tokio::time::sleep(RETRY).await;
     }
 }
 
