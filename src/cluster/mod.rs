@@ -146,6 +146,14 @@ impl ClusterSettings {
         format!("HALITE_{}_BUS", self.id)
     }
 
+    /// The error for the bus's stream when NATS answered `reason`.
+    fn stream_failed(&self, reason: impl std::fmt::Display) -> ClusterError {
+        ClusterError::Stream {
+            stream: self.stream_name(),
+            reason: reason.to_string(),
+        }
+    }
+
     /// The subject an event with these tag tokens is published under.
     fn subject(&self, tag_tokens: &str) -> String {
         format!("halite.{}.bus.{tag_tokens}", self.id)
@@ -229,10 +237,6 @@ impl ClusterSettings {
     /// differ: one master's config must not shrink the cluster's stream).
     async fn open_stream(&self, js: &jetstream::Context) -> Result<stream::Stream, ClusterError> {
         let name = self.stream_name();
-        let failed = |reason: String| ClusterError::Stream {
-            stream: name.clone(),
-            reason,
-        };
         let wanted = stream::Config {
             name: name.clone(),
             description: Some(format!("the event bus of halite cluster {}", self.id)),
@@ -273,9 +277,9 @@ impl ClusterSettings {
             {
                 js.get_or_create_stream(wanted)
                     .await
-                    .map_err(|err| failed(err.to_string()))
+                    .map_err(|err| self.stream_failed(err))
             }
-            Err(err) => Err(failed(err.to_string())),
+            Err(err) => Err(self.stream_failed(err)),
         }
     }
 }

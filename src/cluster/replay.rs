@@ -82,28 +82,24 @@ impl Replay {
     pub async fn open(settings: &ClusterSettings, start: Start) -> Result<Self, ReplayError> {
         let (js, _) = settings.connect("halite state.event", false).await?;
         let name = settings.stream_name();
-        let failed = |reason: String| ClusterError::Stream {
-            stream: name.clone(),
-            reason,
-        };
         let mut stream = js
             .get_stream(&name)
             .await
-            .map_err(|err| failed(err.to_string()))?;
+            .map_err(|err| settings.stream_failed(err))?;
         let deliver_policy = match start {
             // Sequences start at 1: 0 is from the start too.
             Start::Id(0) => DeliverPolicy::All,
             Start::Id(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
             Start::Time(time) => DeliverPolicy::ByStartTime {
                 start_time: async_nats::datetime::from_nanos(time.as_nanosecond())
-                    .map_err(|err| failed(err.to_string()))?,
+                    .map_err(|err| settings.stream_failed(err))?,
             },
             Start::Last(0) => DeliverPolicy::New,
             Start::Last(n) => {
                 let state = &stream
                     .info()
                     .await
-                    .map_err(|err| failed(err.to_string()))?
+                    .map_err(|err| settings.stream_failed(err))?
                     .state;
                 DeliverPolicy::ByStartSequence {
                     start_sequence: state
@@ -115,11 +111,11 @@ impl Replay {
         let consumer = stream
             .create_consumer(settings.consumer(deliver_policy))
             .await
-            .map_err(|err| failed(err.to_string()))?;
+            .map_err(|err| settings.stream_failed(err))?;
         let messages = consumer
             .messages()
             .await
-            .map_err(|err| failed(err.to_string()))?;
+            .map_err(|err| settings.stream_failed(err))?;
         Ok(Self {
             messages,
             stream: name,
