@@ -382,3 +382,159 @@ fn replay_without_a_cluster_says_which_options_keep_the_bus() {
         stderr(&output)
     );
 }
+
+/// Three masters sharing one key pair (as masters a minion fails over between must), in
+/// cluster `name`: the first one's key is copied to the others before they start.
+fn masters_sharing_a_key(nats: &Nats, name: &str) -> Vec<Cluster> {
+    let mut masters = vec![master(nats, name)];
+    for _ in 1..3 {
+        let mut other = Cluster::new(&nats.master_options(name));
+        std::fs::create_dir_all(other.master_pki()).unwrap();
+        for file in ["master.pem", "master.pub"] {
+            std::fs::copy(
+                masters[0].master_pki().join(file),
+                other.master_pki().join(file),
+            )
+            .unwrap();
+        }
+        other.start_master();
+        masters.push(other);
+    }
+    masters
+}
+
+/// The ids `salt-key -L` lists on `master` under `state` (`minions`, `minions_pre`).
+fn listed_keys(master: &Cluster, state: &str) -> Vec<String> {
+    let output = master.run("salt-key", &["-L", "--out=json"]);
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap_or_default();
+    let mut ids: Vec<String> = listed[state]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// Waits until `master` lists exactly `ids` under `state`.
+fn until_keys(master: &Cluster, state: &str, ids: &[&str], what: &str) {
+    let ready = crate::support::wait_until(Duration::from_secs(20), || {
+        listed_keys(master, state) == ids
+    });
+    assert!(
+        ready,
+        "{what}: {state} lists {:?}; the master's log:\n{}",
+        listed_keys(master, state),
+        master.master_log()
+    );
+}
+
+/// `salt '*' test.ping` on `master` until every one of `ids` answers `true`, within 20 s;
+/// how long it took.
+fn until_all_answer(master: &Cluster, ids: &[&str]) -> Duration {
+    let start = Instant::now();
+    loop {
+        let output = master.run("salt", &["*", "test.ping", "-t", "2", "--out=json"]);
+        let text = stdout(&output);
+        if ids
+            .iter()
+            .all(|id| text.contains(&format!("\"{id}\": true")))
+        {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "not every minion answered: {text}\nthe master's log:\n{}",
+            master.master_log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn masters_share_keys_jobs_and_returns_and_minions_fail_over() {
+    let Some(nats) = Nats::start() else { return };
+    let mut masters = masters_sharing_a_key(&nats, "fleet");
+    let ids = ["m-a", "m-b", "m-c"];
+    // Each minion starts on its own master and fails over along the others.
+    for (first, id) in ids.iter().enumerate() {
+        let order: Vec<String> = (0..3)
+            .map(|n| format!("127.0.0.1:{}", masters[(first + n) % 3].port()))
+            .collect();
+        masters[first].configure_minion(id, "");
+        let config = masters[first].minion_dir(id).join("etc/minion");
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            "master: 127.0.0.1\n",
+            &format!("master: [{}]\n", order.join(", ")),
+        );
+        std::fs::write(&config, text).unwrap();
+        masters[first].start_configured_minion(id);
+    }
+    // Keys: each minion's key waits on its own master, and every master lists all three; one
+    // salt-key -A on A admits them everywhere.
+    for (name, master) in ["A", "B", "C"].iter().zip(&masters) {
+        until_keys(master, "minions_pre", &ids, &format!("master {name}"));
+    }
+    let output = masters[0].run("salt-key", &["-A", "-y"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for (name, master) in ["A", "B", "C"].iter().zip(&masters) {
+        until_keys(master, "minions", &ids, &format!("master {name}"));
+        until_keys(master, "minions_pre", &[], &format!("master {name}"));
+    }
+    // Jobs: from A to the minions of A, B and C, the returns on A's bus once each.
+    let returns = watch(&masters[0], &["tagmatch=salt/job/*/ret/*"]);
+    until_all_answer(&masters[0], &ids);
+    let output = masters[1].run("salt", &["--async", "*", "test.arg", "shared"]);
+    let text = stdout(&output);
+    let jid = text
+        .trim()
+        .rsplit(' ')
+        .next()
+        .filter(|jid| jid.len() >= 20)
+        .unwrap_or_else(|| panic!("no jid: {text}{}", stderr(&output)))
+        .to_owned();
+    let seen = tags_and_more(
+        &returns,
+        &format!("salt/job/{jid}/ret/"),
+        3,
+        Duration::from_secs(10),
+    );
+    let mut returned: Vec<&str> = seen
+        .iter()
+        .map(|tag| tag.rsplit('/').next().unwrap())
+        .collect();
+    returned.sort();
+    assert_eq!(returned, ids, "each return once on A's bus");
+    // The job cache: every master shows every return of the job B published.
+    for (name, master) in ["A", "B", "C"].iter().zip(&masters) {
+        let output = master.run("salt-run", &["jobs.lookup_jid", &jid, "--out=json"]);
+        let found: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap_or_default();
+        for id in ids {
+            assert_eq!(
+                found[id]["args"][0],
+                "shared",
+                "master {name}'s job cache, return of {id}: {}{}",
+                stdout(&output),
+                stderr(&output)
+            );
+        }
+    }
+    // A master dies: its minion goes on to the next one and the next ping answers for all.
+    masters[2].signal_master(nix::sys::signal::Signal::SIGKILL);
+    let took = until_all_answer(&masters[0], &ids);
+    eprintln!("after master C was killed, every minion answered again within {took:?}");
+    // Deleting a key on one master ends that minion's session on every master.
+    let output = masters[1].run("salt-key", &["-d", "m-a", "-y"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    until_keys(
+        &masters[0],
+        "minions",
+        &["m-b", "m-c"],
+        "master A after the delete",
+    );
+    drop(returns);
+    masters.truncate(2);
+}

@@ -1016,6 +1016,11 @@ impl Cluster {
     /// Configures and starts a minion.
     pub fn start_minion(&mut self, id: &str, extra: &str) {
         self.configure_minion(id, extra);
+        self.start_configured_minion(id);
+    }
+
+    /// Starts a minion configured already.
+    pub fn start_configured_minion(&mut self, id: &str) {
         let daemon = self.spawn_minion(id);
         self.minions.push((id.to_owned(), daemon));
     }

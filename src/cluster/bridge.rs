@@ -22,12 +22,14 @@ use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::ClusterSettings;
+use super::Cluster;
 use super::order::{Numbered, Origins};
 use crate::bus::BusSubscription;
 use crate::event::subject::{LONG_TAG_TOKEN, MAX_TAG_TOKENS, header_tag, tag_tokens};
+use crate::proto::tags;
 use crate::wire;
 
 /// Publishes awaiting the stream's acknowledgement, at most.
@@ -49,9 +51,9 @@ const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 /// Shares a master's bus with the other masters of its cluster.
 #[derive(Debug)]
 pub struct Bridge {
-    settings: ClusterSettings,
-    master: String,
-    run: String,
+    cluster: Cluster,
+    /// Where the other masters' job returns go besides the bus: this master's job cache.
+    returns: Option<mpsc::Sender<Bytes>>,
 }
 
 /// One event on its way into the stream.
@@ -67,19 +69,20 @@ struct Outgoing {
 type Stored = Pin<Box<dyn Future<Output = u64> + Send>>;
 
 impl Bridge {
-    /// A bridge for master `master`.
-    pub fn new(settings: ClusterSettings, master: &str) -> Self {
-        let mut run = [0u8; 8];
-        // A clock-derived run is as good if the system has no randomness to give.
-        if getrandom::fill(&mut run).is_err() {
-            run = jiff::Timestamp::now().as_nanosecond().to_le_bytes()[..8]
-                .try_into()
-                .unwrap_or_default();
-        }
+    /// A bridge for the master of `cluster`.
+    pub fn new(cluster: Cluster) -> Self {
         Self {
-            settings,
-            master: master.to_owned(),
-            run: run.iter().map(|b| format!("{b:02x}")).collect(),
+            cluster,
+            returns: None,
+        }
+    }
+
+    /// Hands the job returns other masters fire to `returns` as well, as their bodies; when it
+    /// is full they are on the bus only.
+    pub fn with_returns(self, returns: mpsc::Sender<Bytes>) -> Self {
+        Self {
+            returns: Some(returns),
+            ..self
         }
     }
 
@@ -87,23 +90,13 @@ impl Bridge {
     /// until the bus closes, having published everything it held; what other masters fire is
     /// fired on it until `stop`.
     pub async fn run(self, events: BusSubscription, stop: CancellationToken) {
-        let name = format!("halite master {}", self.master);
-        let (js, connections) = match self.settings.connect(&name, true).await {
-            Ok(connected) => connected,
-            Err(err) => {
-                tracing::error!("{err}; this master's bus is not shared");
-                return;
-            }
-        };
         let others = events.publisher_past();
+        let js = &self.cluster.js;
+        let connections = self.cluster.connections.clone();
         tokio::join!(
-            self.publish(&js, events),
-            self.fire_others(&js, others, connections, stop)
+            self.publish(js, events),
+            self.fire_others(js, others, connections, stop)
         );
-    }
-
-    fn origin(&self) -> String {
-        format!("{}/{}", self.master, self.run)
     }
 
     /// Publishes every event of this master's bus, in order, until the bus closes.
@@ -138,8 +131,8 @@ impl Bridge {
         let tag = wire::body_tag(&body).unwrap_or_default();
         let tokens = tag_tokens(tag);
         let mut headers = HeaderMap::new();
-        headers.insert(ORIGIN, self.master.as_str());
-        headers.insert(RUN, self.run.as_str());
+        headers.insert(ORIGIN, self.cluster.master.as_str());
+        headers.insert(RUN, self.cluster.run.as_str());
         headers.insert(SEQ, seq.to_string().as_str());
         headers.insert(STORED, stored.to_string().as_str());
         // NATS limits a message's headers (64 KiB): a longer tag is in the body alone.
@@ -150,11 +143,12 @@ impl Bridge {
         Outgoing {
             seq,
             subject: self
+                .cluster
                 .settings
                 .subject(tokens.as_deref().unwrap_or(LONG_TAG_TOKEN)),
             headers,
             body,
-            id: format!("{}/{seq}", self.origin()),
+            id: format!("{}/{seq}", self.cluster.origin()),
         }
     }
 
@@ -170,11 +164,12 @@ impl Bridge {
         let Some(stream) = stop.run_until_cancelled(self.open_stream(js)).await else {
             return;
         };
-        let own = self.origin();
+        let own = self.cluster.origin();
         let mut origins = Origins::default();
         let mut due = Vec::new();
         let mut expire = tokio::time::interval(EXPIRE_EVERY);
         let (mut reported_skipped, mut reported_duplicates) = (0, 0);
+        let mut returns_lost = false;
         // From the end of the stream as this master found it: what other masters fired
         // before it joined is not its bus's.
         let mut start = DeliverPolicy::ByStartSequence {
@@ -227,8 +222,28 @@ impl Bridge {
                 }
                 for body in due.drain(..) {
                     bus.publish(&body);
+                    self.hand_return(body, &mut returns_lost);
                 }
             }
+        }
+    }
+
+    /// Hands `body` to [`Bridge::with_returns`]'s channel if it is a job return.
+    fn hand_return(&self, body: Bytes, lost: &mut bool) {
+        let Some(returns) = &self.returns else {
+            return;
+        };
+        let is_return =
+            wire::body_tag(&body).is_ok_and(|tag| tags::parse_job_return(tag).is_some());
+        if !is_return {
+            return;
+        }
+        match returns.try_send(body) {
+            Ok(()) => *lost = false,
+            Err(_) if !std::mem::replace(lost, true) => tracing::warn!(
+                "the job cache falls behind the other masters' returns; those it misses are on the bus only"
+            ),
+            Err(_) => {}
         }
     }
 
@@ -282,13 +297,15 @@ impl Bridge {
 
     /// The bus's stream, created when missing; retried until NATS has it.
     async fn open_stream(&self, js: &jetstream::Context) -> stream::Stream {
-        until_ok(|| self.settings.open_stream(js)).await
+        until_ok(|| self.cluster.settings.open_stream(js)).await
     }
 
     /// An ordered consumer of the bus's stream from `start`; retried until NATS has it.
     async fn consume(&self, stream: &stream::Stream, start: DeliverPolicy) -> pull::Ordered {
         until_ok(|| async move {
-            let consumer = stream.create_consumer(self.settings.consumer(start)).await;
+            let consumer = stream
+                .create_consumer(self.cluster.settings.consumer(start))
+                .await;
             match consumer {
                 Ok(consumer) => consumer.messages().await.map_err(|err| err.to_string()),
                 Err(err) => Err(err.to_string()),
@@ -301,7 +318,7 @@ impl Bridge {
 
 /// What `attempt` gives once it succeeds, asking again every [`RETRY`]; the first failure is
 /// logged, not every one.
-async fn until_ok<T, E, F>(mut attempt: impl FnMut() -> F) -> T
+pub(super) async fn until_ok<T, E, F>(mut attempt: impl FnMut() -> F) -> T
 where
     E: std::fmt::Display,
     F: Future<Output = Result<T, E>>,

@@ -9,6 +9,8 @@
 //! watcher can catch up on what it missed.
 
 mod bridge;
+mod jobs;
+mod keys;
 mod order;
 mod replay;
 
@@ -24,6 +26,8 @@ use crate::config::{Config, ConfigError, bad_value};
 use crate::event::Value;
 
 pub use bridge::Bridge;
+pub use jobs::{ClusterJob, ClusterJobs};
+pub use keys::KeySync;
 pub use replay::{Replay, ReplayError, Start};
 
 /// How long the stream keeps events by default (`cluster_bus_max_age`): a day.
@@ -49,6 +53,48 @@ pub struct ClusterSettings {
     max_age: Duration,
     max_bytes: u64,
     replicas: usize,
+}
+
+/// A master's connection to its cluster's NATS servers, shared by the bridge of its bus, its
+/// jobs and its keys; it connects, and reconnects, in the background.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    settings: ClusterSettings,
+    master: String,
+    /// This run of the master: a random number drawn at start, so that masters of one name
+    /// (or one restarted) are told apart.
+    run: String,
+    js: jetstream::Context,
+    connections: watch::Receiver<u64>,
+}
+
+impl Cluster {
+    /// Connects master `master` to the servers of `settings`, in the background: the master
+    /// starts whether NATS is up or not.
+    pub async fn connect(settings: ClusterSettings, master: &str) -> Result<Self, ClusterError> {
+        let (js, connections) = settings
+            .connect(&format!("halite master {master}"), true)
+            .await?;
+        let mut run = [0u8; 8];
+        // A clock-derived run is as good if the system has no randomness to give.
+        if getrandom::fill(&mut run).is_err() {
+            run = jiff::Timestamp::now().as_nanosecond().to_le_bytes()[..8]
+                .try_into()
+                .unwrap_or_default();
+        }
+        Ok(Self {
+            settings,
+            master: master.to_owned(),
+            run: run.iter().map(|b| format!("{b:02x}")).collect(),
+            js,
+            connections,
+        })
+    }
+
+    /// This master and run: `<master id>/<run>`.
+    fn origin(&self) -> String {
+        format!("{}/{}", self.master, self.run)
+    }
 }
 
 /// Failure to reach the cluster's NATS servers or its stream.

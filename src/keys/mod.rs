@@ -55,6 +55,9 @@ pub enum KeyError {
         /// What is wrong.
         reason: String,
     },
+    /// A name that cannot be a minion id's key file (empty, `..`, a `/` in it).
+    #[error("{0:?} is not a minion id: a key file cannot be named so")]
+    InvalidId(String),
     /// Accepting a key would replace the id's accepted one, locking its minion out.
     #[error(
         "cannot accept {path}: minion {id} already has another accepted key; delete that one first (salt-key -d {id}) if this key is the right one"

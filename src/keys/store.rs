@@ -196,6 +196,49 @@ impl KeyStore {
         std::fs::write(&path, pem_text.trim_end()).map_err(io("cannot write", &path))
     }
 
+    /// Every key filed, by state and id: what the cluster's masters keep alike.
+    pub fn all(&self) -> Result<std::collections::BTreeMap<(KeyState, String), String>, KeyError> {
+        let mut all = std::collections::BTreeMap::new();
+        for state in KeyState::ALL {
+            for id in self.ids(state)? {
+                // Gone since it was listed: it is not filed.
+                if let Some(key) = self.key(state, &id) {
+                    all.insert((state, id), key);
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    /// Files `pem_text` as `id`'s key in `state`, replacing the one there (the cluster decided):
+    /// written aside and renamed, so that no reader sees half a key.
+    pub fn replace(&self, state: KeyState, id: &str, pem_text: &str) -> Result<(), KeyError> {
+        if !valid_id(id) {
+            return Err(KeyError::InvalidId(id.to_owned()));
+        }
+        let path = self.path(state, id);
+        let aside = self
+            .pki_dir
+            .join(state.dir_name())
+            .join(format!(".{id}.new"));
+        std::fs::write(&aside, pem_text.trim_end()).map_err(io("cannot write", &aside))?;
+        std::fs::rename(&aside, &path).map_err(io("cannot write", &path))
+    }
+
+    /// Removes `id`'s key in `state` if one is filed.
+    pub fn remove(&self, state: KeyState, id: &str) -> Result<(), KeyError> {
+        if !valid_id(id) {
+            return Err(KeyError::InvalidId(id.to_owned()));
+        }
+        let path = self.path(state, id);
+        match std::fs::remove_file(&path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                Err(io("cannot delete", &path)(err))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Files a key for an id that has none in `state`; false when one appeared meanwhile (two
     /// peers presenting the same id at once: the first one's key stays).
     fn file_new(&self, state: KeyState, id: &str, pem_text: &str) -> Result<bool, KeyError> {

@@ -65,6 +65,9 @@ pub enum MasterError {
     /// A service the master cannot run without ended, and the master stopped.
     #[error(transparent)]
     Service(#[from] ServiceFailed),
+    /// The cluster's NATS servers cannot be used as configured.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// A returner the configuration names is unknown or misconfigured.
     #[error("config option {option}: {source}")]
     Returner {
@@ -101,6 +104,10 @@ pub(crate) struct Shared {
     pub routes: returns::Routes,
     /// The minions of the jobs published lately, to check their returns against.
     recent: targets::RecentTargets,
+    /// The other masters of its cluster, which get the jobs it publishes.
+    cluster_jobs: Option<crate::cluster::ClusterJobs>,
+    /// Told when a key file may have changed, for the cluster to get it.
+    keys_changed: Arc<tokio::sync::Notify>,
 }
 
 /// A master whose sockets are bound, ready to run.
@@ -111,7 +118,7 @@ pub struct Master {
     link_address: std::net::SocketAddr,
     requests: crate::ipc::Listener,
     reactor_limits: crate::reactor::Limits,
-    cluster: Option<crate::cluster::ClusterSettings>,
+    cluster: Option<crate::cluster::Cluster>,
     shared: Arc<Shared>,
 }
 
@@ -197,6 +204,10 @@ impl Master {
             cluster,
         } = settings;
         let bus = bus.bind().await?;
+        let cluster = match cluster {
+            Some(settings) => Some(crate::cluster::Cluster::connect(settings, &id).await?),
+            None => None,
+        };
         let key = KeyPair::load_or_create(&pki_dir, "master")?;
         let keys = KeyStore::open(&pki_dir)?;
         let listener = TcpListener::bind(&address)
@@ -232,6 +243,8 @@ impl Master {
             returners: crate::returners::Deliveries::new(&config, Some(bus.handle()))?,
             routes,
             recent: targets::RecentTargets::default(),
+            cluster_jobs: cluster.as_ref().map(crate::cluster::Cluster::jobs),
+            keys_changed: Arc::default(),
             config,
         });
         Ok(Self {
@@ -306,14 +319,38 @@ impl Master {
             let events = shared.bus.subscribe().named(
                 "the cluster bridge (NATS unreachable or slow; the other masters miss what it lost)",
             );
-            let bridge = crate::cluster::Bridge::new(cluster, &shared.id);
+            let (returns_tx, returns) = tokio::sync::mpsc::channel(CLUSTER_RETURNS_QUEUE);
+            let bridge = crate::cluster::Bridge::new(cluster.clone()).with_returns(returns_tx);
             services.spawn("cluster bus", Stage::Bus, |stop| bridge.run(events, stop));
+            services.spawn("cluster returns", Stage::Sessions, |stop| {
+                publish::store_cluster_returns(shared.clone(), returns, stop)
+            });
+            if let Some(jobs) = shared.cluster_jobs.clone() {
+                services.spawn("cluster jobs", Stage::Sessions, |stop| {
+                    publish::take_cluster_jobs(shared.clone(), jobs, stop)
+                });
+            }
+            let sync = cluster.key_sync(shared.keys.clone());
+            let keys_changed = shared.keys_changed.clone();
+            let refiled = {
+                let shared = shared.clone();
+                move |id: &str| {
+                    let filed = shared.keys.key(crate::keys::KeyState::Accepted, id);
+                    shared.sessions.close_unless_key(id, filed.as_deref());
+                }
+            };
+            services.spawn("cluster keys", Stage::Sessions, |stop| {
+                sync.run(keys_changed, refiled, stop)
+            });
         }
         services.spawn_essential("bus", Stage::Bus, |stop| bus.run(stop));
         services.run(&shutdown).await?;
         Ok(())
     }
 }
+
+/// Returns of other masters' minions waiting for this master's job cache, at most.
+const CLUSTER_RETURNS_QUEUE: usize = 10_000;
 
 /// What the master's reactor acts through: jobs are published as `salt` publishes them, runner
 /// and wheel functions called with the master's configuration.

@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
 use super::Shared;
+use crate::cluster::ClusterJob;
 use crate::event::{Value, jid};
 use crate::keys::KeyState;
 use crate::proto::job::{JobMinions, NewJob};
@@ -129,7 +133,101 @@ pub(super) async fn publish(
             shared.sessions.send(id, job.clone());
         }
     }
+    if let Some(cluster) = &shared.cluster_jobs {
+        cluster.share(&load, &minions).await;
+    }
     Ok(answer)
+}
+
+/// Sends the jobs other masters of the cluster publish to the minions they target that are
+/// connected here, and keeps them in the job cache, until `stop`.
+pub(super) async fn take_cluster_jobs(
+    shared: Arc<Shared>,
+    jobs: crate::cluster::ClusterJobs,
+    stop: CancellationToken,
+) {
+    let Some(Some(others)) = stop.run_until_cancelled(jobs.others()).await else {
+        return;
+    };
+    let mut others = std::pin::pin!(others);
+    while let Some(Some(job)) = stop.run_until_cancelled(others.next()).await {
+        take_cluster_job(&shared, job).await;
+    }
+}
+
+async fn take_cluster_job(shared: &Arc<Shared>, job: ClusterJob) {
+    let ClusterJob {
+        origin,
+        load,
+        minions,
+    } = job;
+    let jid = load.jid.clone();
+    if !jid::is_plain_jid(&jid) {
+        tracing::warn!("dropped a job of master {origin}: {jid:?} is not a jid");
+        return;
+    }
+    // Before any minion has it, so that its return is taken.
+    shared.recent.remember(&jid, &minions);
+    let targeted: std::collections::HashSet<&str> = minions.iter().map(String::as_str).collect();
+    let connected: Vec<String> = shared
+        .sessions
+        .connected()
+        .into_iter()
+        .filter(|id| targeted.contains(id.as_str()))
+        .collect();
+    if !connected.is_empty() {
+        match crate::link::Outgoing::packed(&Message::Publish(load.clone()).to_value(), &jid) {
+            Some(packed) => {
+                for id in &connected {
+                    shared.sessions.send(id, packed.clone());
+                }
+            }
+            None => tracing::warn!(
+                "job {jid} of master {origin} is larger than the link carries; its minions here do not get it"
+            ),
+        }
+    }
+    let (jobs, stored) = (shared.jobs.clone(), load.to_value());
+    let saved = tokio::task::spawn_blocking(move || jobs.save_load(&jid, &stored, &minions)).await;
+    match saved {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Ok(Err(err)) => tracing::error!(
+            "cannot store job {} of master {origin} in the job cache: {err}",
+            load.jid
+        ),
+        Err(err) => tracing::error!("storing job {} failed: {err}", load.jid),
+    }
+}
+
+/// Keeps the returns of other masters' minions, as the bridge hands them over, in this master's
+/// job cache too, so that `jobs.lookup_jid` on any master shows every return.
+pub(super) async fn store_cluster_returns(
+    shared: Arc<Shared>,
+    mut returns: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    stop: CancellationToken,
+) {
+    while let Some(Some(body)) = stop.run_until_cancelled(returns.recv()).await {
+        let Ok(event) = crate::wire::decode_body(&body) else {
+            continue;
+        };
+        let Some((jid, id)) = crate::proto::tags::parse_job_return(&event.tag) else {
+            continue;
+        };
+        if !jid::is_plain_jid(jid) || crate::keys::id_problem(id).is_some() {
+            continue;
+        }
+        let (stored, out) = crate::returners::local_cache::kept(&event.data);
+        let (jobs, jid, id) = (shared.jobs.clone(), jid.to_owned(), id.to_owned());
+        let saved = tokio::task::spawn_blocking(move || {
+            jobs.save_return(&jid, &id, &stored, out.as_ref())
+                .map_err(|err| format!("cannot store the return of {id} for job {jid}: {err}"))
+        })
+        .await;
+        if let Ok(Err(err)) = saved {
+            tracing::error!("{err}");
+        }
+    }
 }
 
 /// Allocates the jid (or takes the caller's) and stores the job's load; a jid already in the

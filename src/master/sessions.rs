@@ -458,6 +458,7 @@ pub(super) async fn watch_keys(shared: Arc<Shared>, stop: CancellationToken) {
         let Ok(KeyEvent { id, .. }) = KeyEvent::from_value(&event.data) else {
             continue;
         };
+        shared.keys_changed.notify_one();
         // Whatever changed (the minion's key deleted, rejected or replaced, or only an
         // impostor's denied key), the session ends unless its key is still the accepted one.
         let filed = shared.keys.key(KeyState::Accepted, &id);
@@ -601,14 +602,22 @@ async fn handle(shared: Arc<Shared>, mut session: Session, stop: CancellationTok
             return;
         }
     };
+    let policy = admission_policy(&shared);
+    let autosigns = policy.auto_accept || !policy.autosign.is_empty();
     let admission = {
         let keys = shared.keys.clone();
-        let policy = admission_policy(&shared);
         let (id, key) = (id.clone(), session.peer_key.clone());
         tokio::task::spawn_blocking(move || keys.admit(&id, &key, &policy)).await
     };
     let admission = match admission {
-        Ok(Ok(admission)) => admission,
+        Ok(Ok(admission)) => {
+            // A key filed or moved: the cluster gets it (an accepted key that was accepted
+            // already, the common case, changes nothing).
+            if admission != Admission::Accept || autosigns {
+                shared.keys_changed.notify_one();
+            }
+            admission
+        }
         Ok(Err(err)) => {
             tracing::error!("cannot file the key of minion {id}: {err}");
             return;

@@ -120,7 +120,7 @@ pub enum CallError {
     },
 }
 
-/// Where the master is: `master` (default `salt`) and `master_port` (default 4506).
+/// Where a master is: `master` (default `salt`) and `master_port` (default 4506).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MasterAddress {
     /// The host name or address.
@@ -132,8 +132,9 @@ pub struct MasterAddress {
 }
 
 impl MasterAddress {
-    /// The configured master.
-    pub fn configured(config: &Config) -> Result<Self, crate::config::ConfigError> {
+    /// The configured masters, in the order they are tried: `master` is one, or a list that
+    /// the minion fails over along (one master at a time, as Salt's `master_type: failover`).
+    pub fn configured(config: &Config) -> Result<Vec<Self>, crate::config::ConfigError> {
         let port = config.get_port("master_port", 4506)?;
         let invalid = |value: &Value| {
             config.locate(
@@ -145,42 +146,34 @@ impl MasterAddress {
                 ),
             )
         };
-        let named = match config.get("master") {
-            None | Some(Value::Nil) => None,
-            Some(Value::Array(masters)) => {
-                let names: Option<Vec<&str>> = masters.iter().map(Value::as_str).collect();
-                match names.as_deref() {
-                    Some([first, rest @ ..]) if !first.is_empty() => {
-                        if !rest.is_empty() {
-                            tracing::warn!(
-                                "halite minions have one master; using the first of {}",
-                                names.as_deref().unwrap_or_default().join(", ")
-                            );
-                        }
-                        Some(*first)
-                    }
-                    _ => return Err(invalid(config.get("master").unwrap_or(&Value::Nil))),
-                }
+        let named: Vec<&str> = match config.get("master") {
+            None | Some(Value::Nil) => {
+                return Ok(vec![Self {
+                    host: "salt".to_owned(),
+                    port,
+                    default: true,
+                }]);
             }
-            Some(Value::String(name)) if name.as_str().is_some_and(|name| !name.is_empty()) => {
-                name.as_str()
-            }
+            Some(Value::Array(masters)) if !masters.is_empty() => masters
+                .iter()
+                .map(|master| master.as_str().ok_or_else(|| invalid(master)))
+                .collect::<Result<_, _>>()?,
+            Some(Value::String(name)) => vec![name.as_str().unwrap_or_default()],
             Some(other) => return Err(invalid(other)),
         };
-        let Some(named) = named else {
-            return Ok(Self {
-                host: "salt".to_owned(),
-                port,
-                default: true,
-            });
-        };
-        let (host, given) =
-            crate::config::parse_host_port(named).ok_or_else(|| invalid(&Value::from(named)))?;
-        Ok(Self {
-            host,
-            port: given.unwrap_or(port),
-            default: false,
-        })
+        named
+            .into_iter()
+            .map(|name| {
+                let (host, given) = crate::config::parse_host_port(name)
+                    .filter(|_| !name.is_empty())
+                    .ok_or_else(|| invalid(&Value::from(name)))?;
+                Ok(Self {
+                    host,
+                    port: given.unwrap_or(port),
+                    default: false,
+                })
+            })
+            .collect()
     }
 
     /// `host:port`, with IPv6 addresses in brackets.
@@ -352,13 +345,18 @@ pub(super) async fn run(
     shutdown: CancellationToken,
 ) -> LinkOutcome {
     let config = &parts.config;
-    let mut address = match MasterAddress::configured(config) {
-        Ok(address) => address,
+    let masters = match MasterAddress::configured(config) {
+        Ok(masters) => masters,
         Err(err) => {
             tracing::error!("{err}");
             return LinkOutcome::Refused;
         }
     };
+    // The master tried now, and how many in a row could not be reached: the next one is tried
+    // at once, and the backoff waited only once all were.
+    let mut current = 0;
+    let mut address = masters[current].clone();
+    let mut unreachable = 0;
     let LinkOptions {
         recon_default,
         recon_max,
@@ -400,6 +398,7 @@ pub(super) async fn run(
         let wait = match attempt {
             Ok(Welcome::Accepted(session)) => {
                 let session = parts.requests.attach(session);
+                unreachable = 0;
                 last_error.clear();
                 backoff = recon_default;
                 pending_wait = acceptance_wait;
@@ -423,8 +422,13 @@ pub(super) async fn run(
                 if shutdown.is_cancelled() {
                     return LinkOutcome::Stopped;
                 }
+                if masters.len() > 1 {
+                    current = (current + 1) % masters.len();
+                    address = masters[current].clone();
+                }
                 tracing::warn!(
-                    "lost the connection to the master; reconnecting in {:.1} seconds",
+                    "lost the connection to the master; reconnecting to {} in {:.1} seconds",
+                    address.socket_address(),
                     recon_first.as_secs_f64()
                 );
                 recon_first
@@ -518,6 +522,15 @@ pub(super) async fn run(
                         }
                     }
                 }
+                if masters.len() > 1 {
+                    current = (current + 1) % masters.len();
+                    address = masters[current].clone();
+                    unreachable += 1;
+                    if unreachable < masters.len() {
+                        continue;
+                    }
+                    unreachable = 0;
+                }
                 let wait = backoff;
                 backoff = (backoff * 2).min(recon_max);
                 wait
@@ -553,7 +566,9 @@ pub async fn call_session(config: &Config, id: &str, grains: Value) -> Result<Se
         });
     }
     let key = KeyPair::load_or_create(&config.pki_dir()?, "minion")?;
-    let mut address = MasterAddress::configured(config)?;
+    let masters = MasterAddress::configured(config)?;
+    let mut address = masters[0].clone();
+    let mut next = 1;
     let options = LinkOptions::from_config(config)?;
     let keepalive = options.keepalive;
     let parts = LinkParts {
@@ -582,7 +597,15 @@ pub async fn call_session(config: &Config, id: &str, grains: Value) -> Result<Se
                     None => return Err(unresolved_default(config, err)),
                 }
             }
-            Err(err) => return Err(err.into()),
+            // The next master of the list, if any is left.
+            Err(err) => match masters.get(next) {
+                Some(other) => {
+                    tracing::warn!("{err}; trying the master at {}", other.socket_address());
+                    address = other.clone();
+                    next += 1;
+                }
+                None => return Err(err.into()),
+            },
         }
     };
     match welcome {
@@ -790,7 +813,11 @@ mod tests {
             if let Some(master) = master {
                 config.set("master", master);
             }
-            MasterAddress::configured(&config).map(|address| address.socket_address())
+            MasterAddress::configured(&config).map(|masters| {
+                let shown: Vec<String> =
+                    masters.iter().map(MasterAddress::socket_address).collect();
+                shown.join(",")
+            })
         };
         let text = |text: &str| Some(Value::from(text));
         assert_eq!(address(None).unwrap(), "salt:4506");
@@ -810,11 +837,14 @@ mod tests {
             "db-1.example_x:4506"
         );
         let list = Value::Array(vec![Value::from("a"), Value::from("b")]);
-        assert_eq!(address(Some(list)).unwrap(), "a:4506");
+        assert_eq!(address(Some(list)).unwrap(), "a:4506,b:4506");
+        let ports = Value::Array(vec![Value::from("a:1"), Value::from("[::1]:2")]);
+        assert_eq!(address(Some(ports)).unwrap(), "a:1,[::1]:2");
         for bad in [
             Value::from(5),
             Value::Array(Vec::new()),
             Value::Array(vec![Value::from(5), Value::from("b")]),
+            Value::Array(vec![Value::from("a"), Value::from("")]),
             Value::from(""),
             Value::from("db1:port"),
             Value::from("[::1]:45790x"),

@@ -43,3 +43,32 @@ pub fn job_publish(jid: &str) -> String {
 pub fn job_return(jid: &str, id: &str) -> String {
     format!("salt/job/{jid}/ret/{id}")
 }
+
+/// The jid and minion id of a return's tag, `salt/job/<jid>/ret/<id>`.
+pub fn parse_job_return(tag: &str) -> Option<(&str, &str)> {
+    let (jid, id) = tag.strip_prefix("salt/job/")?.split_once("/ret/")?;
+    (!jid.contains('/') && !id.is_empty() && !id.contains('/')).then_some((jid, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_return_tag_gives_its_jid_and_minion() {
+        let tag = job_return("20261204000000000000", "web1.example");
+        assert_eq!(
+            parse_job_return(&tag),
+            Some(("20261204000000000000", "web1.example"))
+        );
+        for other in [
+            "salt/job/1/new",
+            "salt/job/1/ret/",
+            "salt/job/1/prog/m/ret/m",
+            "salt/job/1/ret/a/b",
+            "salt/auth",
+        ] {
+            assert_eq!(parse_job_return(other), None, "{other}");
+        }
+    }
+}
