@@ -49,6 +49,19 @@ impl Nats {
             let daemon = nats.spawn(node);
             nats.nodes.push(Some(daemon));
         }
+        // JetStream takes requests once its nodes have elected a leader: masters started
+        // before would wait on it, and a slow election eats the tests' time limits.
+        let led = crate::support::wait_until(Duration::from_secs(30), || {
+            (0..3).any(|node| {
+                http_get(nats.ports[node].2, "/jsz")
+                    .and_then(|page| serde_json::from_str::<serde_json::Value>(&page).ok())
+                    .is_some_and(|jsz| jsz["meta_cluster"]["leader"].is_string())
+            })
+        });
+        assert!(
+            led,
+            "the NATS nodes elected no JetStream leader within 30 s"
+        );
         Some(nats)
     }
 
@@ -419,16 +432,17 @@ fn listed_keys(master: &Cluster, state: &str) -> Vec<String> {
     ids
 }
 
-/// Waits until `master` lists exactly `ids` under `state`.
-fn until_keys(master: &Cluster, state: &str, ids: &[&str], what: &str) {
+/// Waits until master `n` of `masters` lists exactly `ids` under `state`.
+fn until_keys(masters: &[Cluster], n: usize, state: &str, ids: &[&str]) {
     let ready = crate::support::wait_until(Duration::from_secs(20), || {
-        listed_keys(master, state) == ids
+        listed_keys(&masters[n], state) == ids
     });
+    let logs: Vec<String> = masters.iter().map(Cluster::master_log).collect();
     assert!(
         ready,
-        "{what}: {state} lists {:?}; the master's log:\n{}",
-        listed_keys(master, state),
-        master.master_log()
+        "master {n}: {state} lists {:?}; the masters' logs:\n{}",
+        listed_keys(&masters[n], state),
+        logs.join("\n\n")
     );
 }
 
@@ -464,7 +478,7 @@ fn masters_share_keys_jobs_and_returns_and_minions_fail_over() {
         let order: Vec<String> = (0..3)
             .map(|n| format!("127.0.0.1:{}", masters[(first + n) % 3].port()))
             .collect();
-        masters[first].configure_minion(id, "");
+        masters[first].configure_minion(id, &format!("grains: {{home: master-{first}}}\n"));
         let config = masters[first].minion_dir(id).join("etc/minion");
         let text = std::fs::read_to_string(&config).unwrap().replace(
             "master: 127.0.0.1\n",
@@ -475,14 +489,14 @@ fn masters_share_keys_jobs_and_returns_and_minions_fail_over() {
     }
     // Keys: each minion's key waits on its own master, and every master lists all three; one
     // salt-key -A on A admits them everywhere.
-    for (name, master) in ["A", "B", "C"].iter().zip(&masters) {
-        until_keys(master, "minions_pre", &ids, &format!("master {name}"));
+    for n in 0..3 {
+        until_keys(&masters, n, "minions_pre", &ids);
     }
     let output = masters[0].run("salt-key", &["-A", "-y"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    for (name, master) in ["A", "B", "C"].iter().zip(&masters) {
-        until_keys(master, "minions", &ids, &format!("master {name}"));
-        until_keys(master, "minions_pre", &[], &format!("master {name}"));
+    for n in 0..3 {
+        until_keys(&masters, n, "minions", &ids);
+        until_keys(&masters, n, "minions_pre", &[]);
     }
     // Jobs: from A to the minions of A, B and C, the returns on A's bus once each.
     let returns = watch(&masters[0], &["tagmatch=salt/job/*/ret/*"]);
@@ -508,19 +522,43 @@ fn masters_share_keys_jobs_and_returns_and_minions_fail_over() {
         .collect();
     returned.sort();
     assert_eq!(returned, ids, "each return once on A's bus");
+    // Grains: A learns the grains the minions reported to B and C, and targets by them.
+    let start = Instant::now();
+    loop {
+        let output = masters[0].run(
+            "salt",
+            &["-G", "home:master-2", "test.ping", "-t", "5", "--out=json"],
+        );
+        let answered = stdout(&output);
+        if answered.trim() == "{\n    \"m-c\": true\n}" {
+            break;
+        }
+        // Until A knows the others' grains, it targets them too, as Salt's master targets a
+        // minion whose grains it has not cached; they do not answer.
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{answered}{}",
+            stderr(&output)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     // The job cache: every master shows every return of the job B published.
     for (name, master) in ["A", "B", "C"].iter().zip(&masters) {
-        let output = master.run("salt-run", &["jobs.lookup_jid", &jid, "--out=json"]);
-        let found: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap_or_default();
-        for id in ids {
-            assert_eq!(
-                found[id]["args"][0],
-                "shared",
-                "master {name}'s job cache, return of {id}: {}{}",
-                stdout(&output),
-                stderr(&output)
-            );
-        }
+        let lookup = || {
+            let output = master.run("salt-run", &["jobs.lookup_jid", &jid, "--out=json"]);
+            let found: serde_json::Value =
+                serde_json::from_str(&stdout(&output)).unwrap_or_default();
+            (found, stdout(&output) + &stderr(&output))
+        };
+        let all_kept =
+            |found: &serde_json::Value| ids.iter().all(|id| found[id]["args"][0] == "shared");
+        let kept = crate::support::wait_until(Duration::from_secs(10), || all_kept(&lookup().0));
+        assert!(
+            kept,
+            "master {name}'s job cache: {}\nits log:\n{}",
+            lookup().1,
+            master.master_log()
+        );
     }
     // A master dies: its minion goes on to the next one and the next ping answers for all.
     masters[2].signal_master(nix::sys::signal::Signal::SIGKILL);
@@ -529,12 +567,7 @@ fn masters_share_keys_jobs_and_returns_and_minions_fail_over() {
     // Deleting a key on one master ends that minion's session on every master.
     let output = masters[1].run("salt-key", &["-d", "m-a", "-y"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    until_keys(
-        &masters[0],
-        "minions",
-        &["m-b", "m-c"],
-        "master A after the delete",
-    );
+    until_keys(&masters, 0, "minions", &["m-b", "m-c"]);
     drop(returns);
     masters.truncate(2);
 }

@@ -170,6 +170,7 @@ impl Bridge {
         let mut expire = tokio::time::interval(EXPIRE_EVERY);
         let (mut reported_skipped, mut reported_duplicates) = (0, 0);
         let mut returns_lost = false;
+        let mut reading = false;
         // From the end of the stream as this master found it: what other masters fired
         // before it joined is not its bus's.
         let mut start = DeliverPolicy::ByStartSequence {
@@ -181,6 +182,10 @@ impl Bridge {
             else {
                 return;
             };
+            if !reading {
+                reading = true;
+                tracing::info!("the other masters' events reach this master's bus");
+            }
             loop {
                 tokio::select! {
                     () = stop.cancelled() => return,
@@ -337,7 +342,7 @@ where
 }
 
 /// How long to wait before asking NATS again.
-const RETRY: Duration = Duration::from_secs(1);
+pub(super) const RETRY: Duration = Duration::from_secs(1);
 
 /// Sends one event now, so that events go out in order, and returns what stores it: the
 /// acknowledgement awaited, and the send retried with a growing delay (under the same message

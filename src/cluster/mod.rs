@@ -9,6 +9,8 @@
 //! watcher can catch up on what it missed.
 
 mod bridge;
+mod bucket;
+mod grains;
 mod jobs;
 mod keys;
 mod order;
@@ -26,6 +28,7 @@ use crate::config::{Config, ConfigError, bad_value};
 use crate::event::Value;
 
 pub use bridge::Bridge;
+pub use grains::{ClusterGrains, GrainsSync};
 pub use jobs::{ClusterJob, ClusterJobs};
 pub use keys::KeySync;
 pub use replay::{Replay, ReplayError, Start};
@@ -109,6 +112,16 @@ pub enum ClusterError {
         servers: String,
         /// Why.
         source: async_nats::ConnectError,
+    },
+    /// A bucket of the cluster (its keys, its grains) cannot be created or read.
+    #[error(
+        "cannot open the cluster's bucket {bucket}: {reason}; check that the NATS servers of cluster_nats are up and run with JetStream (-js)"
+    )]
+    Bucket {
+        /// The bucket.
+        bucket: String,
+        /// What NATS answered.
+        reason: String,
     },
     /// The bus's stream cannot be created, updated or read.
     #[error(

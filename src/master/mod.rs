@@ -106,6 +106,8 @@ pub(crate) struct Shared {
     recent: targets::RecentTargets,
     /// The other masters of its cluster, which get the jobs it publishes.
     cluster_jobs: Option<crate::cluster::ClusterJobs>,
+    /// Where the grains its minions report go for the other masters.
+    cluster_grains: Option<crate::cluster::ClusterGrains>,
     /// Told when a key file may have changed, for the cluster to get it.
     keys_changed: Arc<tokio::sync::Notify>,
 }
@@ -119,6 +121,7 @@ pub struct Master {
     requests: crate::ipc::Listener,
     reactor_limits: crate::reactor::Limits,
     cluster: Option<crate::cluster::Cluster>,
+    grains_sync: Option<crate::cluster::GrainsSync>,
     shared: Arc<Shared>,
 }
 
@@ -208,6 +211,10 @@ impl Master {
             Some(settings) => Some(crate::cluster::Cluster::connect(settings, &id).await?),
             None => None,
         };
+        let (cluster_grains, grains_sync) = cluster
+            .as_ref()
+            .map(crate::cluster::Cluster::grains)
+            .unzip();
         let key = KeyPair::load_or_create(&pki_dir, "master")?;
         let keys = KeyStore::open(&pki_dir)?;
         let listener = TcpListener::bind(&address)
@@ -244,6 +251,7 @@ impl Master {
             routes,
             recent: targets::RecentTargets::default(),
             cluster_jobs: cluster.as_ref().map(crate::cluster::Cluster::jobs),
+            cluster_grains,
             keys_changed: Arc::default(),
             config,
         });
@@ -254,6 +262,7 @@ impl Master {
             requests,
             reactor_limits,
             cluster,
+            grains_sync,
             shared,
         })
     }
@@ -268,6 +277,7 @@ impl Master {
             requests,
             reactor_limits,
             cluster,
+            grains_sync,
             shared,
         } = self;
         tracing::info!(
@@ -342,6 +352,13 @@ impl Master {
             services.spawn("cluster keys", Stage::Sessions, |stop| {
                 sync.run(keys_changed, refiled, stop)
             });
+            if let Some(grains_sync) = grains_sync {
+                let shared = shared.clone();
+                let learned = move |id: String, grains| shared.sessions.learn_grains(id, grains);
+                services.spawn("cluster grains", Stage::Sessions, |stop| {
+                    grains_sync.run(learned, stop)
+                });
+            }
         }
         services.spawn_essential("bus", Stage::Bus, |stop| bus.run(stop));
         services.run(&shutdown).await?;

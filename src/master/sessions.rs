@@ -231,6 +231,15 @@ impl Sessions {
         Some(grains)
     }
 
+    /// Remembers the grains `id` reported to another master of the cluster, unless it is
+    /// connected here (its session's are the latest then).
+    pub fn learn_grains(&self, id: String, grains: Value) {
+        let mut inner = self.lock();
+        if !inner.connected.contains_key(&id) {
+            inner.grains.insert(id, Arc::new(grains));
+        }
+    }
+
     /// The pillar `id` was last sent while connected, if any.
     pub fn pillar(&self, id: &str) -> Option<Arc<Value>> {
         self.lock()
@@ -308,6 +317,9 @@ impl Sessions {
             |peer| peer.ip().to_canonical().to_string(),
         );
         let close = CancellationToken::new();
+        if let Some(cluster) = &shared.cluster_grains {
+            cluster.share(id, &grains);
+        }
         let shared_grains = Arc::new(grains.clone());
         let (serial, replaced) = {
             let mut inner = self.lock();

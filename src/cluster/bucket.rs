@@ -1,0 +1,195 @@
+//! The cluster's JetStream key-value buckets (its minions' keys and grains): opened or created
+//! alike, watched alike, and keyed by minion id alike.
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::{kv, stream};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::watch;
+
+use super::bridge::until_ok;
+use super::{Cluster, ClusterError};
+
+impl Cluster {
+    /// The cluster's bucket `HALITE_<cluster_id>_<what>`, created when missing; retried until
+    /// NATS has it.
+    pub(super) async fn bucket(&self, what: &str, about: &str) -> kv::Store {
+        let js = &self.js;
+        let name = format!("HALITE_{}_{what}", self.settings.id);
+        let failed = |reason: &dyn std::fmt::Display| {
+            ClusterError::Bucket {
+                bucket: name.clone(),
+                reason: reason.to_string(),
+            }
+            .to_string()
+        };
+        until_ok(|| async {
+            if let Ok(store) = js.get_key_value(&name).await {
+                return Ok(store);
+            }
+            // The bucket's stream made here, as a key-value bucket's is: the client's own way
+            // asks the account's limits in a form that Debian's nats-server (2.9) does not
+            // answer in.
+            js.get_or_create_stream(stream::Config {
+                name: format!("KV_{name}"),
+                description: Some(format!("{about} of halite cluster {}", self.settings.id)),
+                subjects: vec![format!("$KV.{name}.>")],
+                max_messages_per_subject: 1,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: stream::DiscardPolicy::New,
+                storage: stream::StorageType::File,
+                num_replicas: self.settings.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|err| failed(&err))?;
+            js.get_key_value(&name).await.map_err(|err| failed(&err))
+        })
+        .await
+    }
+}
+
+/// One change of a bucket: a key put (`value`) or deleted (`None`).
+#[derive(Debug)]
+pub(super) struct Change {
+    pub key: String,
+    pub value: Option<Bytes>,
+    /// Its number in the bucket.
+    pub revision: u64,
+}
+
+/// A bucket's entries, then its changes, read with an ordered pull consumer (as the bus is: the
+/// push consumer of a key-value watch can stay silent on a cluster whose interest has not
+/// spread yet), recreated past the last change read when the connection to NATS comes back.
+pub(super) struct BucketWatch {
+    stream: stream::Stream,
+    prefix: String,
+    connections: watch::Receiver<u64>,
+    start: DeliverPolicy,
+    messages: Option<pull::Ordered>,
+}
+
+impl BucketWatch {
+    /// The latest entry of every key of `kv`, then every change.
+    pub fn latest(cluster: &Cluster, kv: &kv::Store) -> Self {
+        Self {
+            stream: kv.stream.clone(),
+            prefix: format!("$KV.{}.", kv.name),
+            connections: cluster.connections.clone(),
+            start: DeliverPolicy::LastPerSubject,
+            messages: None,
+        }
+    }
+
+    /// The next change. Cancel-safe: a change is returned once.
+    pub async fn next(&mut self) -> Change {
+        loop {
+            let messages = match &mut self.messages {
+                Some(messages) => messages,
+                None => {
+                    self.connections.borrow_and_update();
+                    let config = pull::OrderedConfig {
+                        filter_subject: format!("{}>", self.prefix),
+                        deliver_policy: self.start,
+                        max_expires: super::PULL_EXPIRES,
+                        ..Default::default()
+                    };
+                    let stream = &self.stream;
+                    let messages = until_ok(|| {
+                        let config = config.clone();
+                        async move {
+                            match stream.create_consumer(config).await {
+                                Ok(consumer) => {
+                                    consumer.messages().await.map_err(|err| err.to_string())
+                                }
+                                Err(err) => Err(err.to_string()),
+                            }
+                            .map_err(|err| {
+                                format!(
+                                    "cannot read the cluster's bucket {}: {err}",
+                                    stream.cached_info().config.name
+                                )
+                            })
+                        }
+                    })
+                    .await;
+                    self.messages.insert(messages)
+                }
+            };
+            tokio::select! {
+                Ok(()) = self.connections.changed() => self.messages = None,
+                message = messages.next() => match message {
+                    Some(Ok(message)) => {
+                        let Ok(info) = message.info() else {
+                            continue;
+                        };
+                        let revision = info.stream_sequence;
+                        self.start = DeliverPolicy::ByStartSequence {
+                            start_sequence: revision + 1,
+                        };
+                        let Some(key) = message.subject.strip_prefix(self.prefix.as_str()) else {
+                            continue;
+                        };
+                        let deleted = message
+                            .headers
+                            .as_ref()
+                            .and_then(|headers| headers.get("KV-Operation"))
+                            .is_some_and(|operation| matches!(operation.as_str(), "DEL" | "PURGE"));
+                        return Change {
+                            key: key.to_owned(),
+                            value: (!deleted).then(|| message.payload.clone()),
+                            revision,
+                        };
+                    }
+                    Some(Err(err)) => {
+                        tracing::debug!("reading the cluster's bucket: {err}");
+                    }
+                    None => self.messages = None,
+                },
+            }
+        }
+    }
+}
+
+/// The last revision of `kv` now (0 when it never held anything).
+pub(super) async fn last_revision(kv: &kv::Store) -> Result<u64, String> {
+    let mut stream = kv.stream.clone();
+    let info = stream.info().await.map_err(|err| err.to_string())?;
+    Ok(info.state.last_sequence)
+}
+
+/// A minion id as a bucket's key takes it: bytes other than ASCII letters, digits, `-` and `_`
+/// written `=XX` (a bucket key takes few characters, and `.` separates its parts).
+pub(super) fn escape_id(id: &str) -> String {
+    let mut key = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
+            key.push(char::from(byte));
+        } else {
+            key.push_str(&format!("={byte:02X}"));
+        }
+    }
+    key
+}
+
+/// The minion id [`escape_id`] made `escaped` of, if it is one.
+pub(super) fn unescape_id(escaped: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(escaped.len());
+    let mut rest = escaped.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'=' {
+            let hex = tail
+                .get(..2)
+                .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))?;
+            bytes.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(byte);
+            rest = tail;
+        }
+    }
+    let id = String::from_utf8(bytes).ok()?;
+    crate::keys::id_problem(&id).is_none().then_some(id)
+}
