@@ -568,6 +568,9 @@ fn masters_share_keys_jobs_and_returns_and_minions_fail_over() {
     let output = masters[1].run("salt-key", &["-d", "m-a", "-y"]);
     assert!(output.status.success(), "{}", stderr(&output));
     until_keys(&masters, 0, "minions", &["m-b", "m-c"]);
+    // Its session ended: it presents its key again and waits, on every master.
+    until_keys(&masters, 1, "minions_pre", &["m-a"]);
+    until_keys(&masters, 0, "minions_pre", &["m-a"]);
     drop(returns);
     masters.truncate(2);
 }

@@ -171,10 +171,13 @@ impl Bridge {
         let (mut reported_skipped, mut reported_duplicates) = (0, 0);
         let mut returns_lost = false;
         let mut reading = false;
-        // From the end of the stream as this master found it: what other masters fired
-        // before it joined is not its bus's.
-        let mut start = DeliverPolicy::ByStartSequence {
-            start_sequence: stream.cached_info().state.last_sequence + 1,
+        // From when this master began (by the NATS servers' clocks), however long the stream
+        // took to open: what other masters fired before it joined is not its bus's.
+        let mut start = match async_nats::datetime::from_nanos(self.cluster.began.as_nanosecond()) {
+            Ok(start_time) => DeliverPolicy::ByStartTime { start_time },
+            Err(_) => DeliverPolicy::ByStartSequence {
+                start_sequence: stream.cached_info().state.last_sequence + 1,
+            },
         };
         loop {
             connections.borrow_and_update();

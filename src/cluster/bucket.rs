@@ -56,8 +56,8 @@ impl Cluster {
 pub(super) struct Change {
     pub key: String,
     pub value: Option<Bytes>,
-    /// Its number in the bucket.
-    pub revision: u64,
+    /// How many more the reader has to read now.
+    pub pending: u64,
 }
 
 /// A bucket's entries, then its changes, read with an ordered pull consumer (as the bus is: the
@@ -125,10 +125,10 @@ impl BucketWatch {
                         let Ok(info) = message.info() else {
                             continue;
                         };
-                        let revision = info.stream_sequence;
                         self.start = DeliverPolicy::ByStartSequence {
-                            start_sequence: revision + 1,
+                            start_sequence: info.stream_sequence + 1,
                         };
+                        let pending = info.pending;
                         let Some(key) = message.subject.strip_prefix(self.prefix.as_str()) else {
                             continue;
                         };
@@ -140,7 +140,7 @@ impl BucketWatch {
                         return Change {
                             key: key.to_owned(),
                             value: (!deleted).then(|| message.payload.clone()),
-                            revision,
+                            pending,
                         };
                     }
                     Some(Err(err)) => {
@@ -153,11 +153,11 @@ impl BucketWatch {
     }
 }
 
-/// The last revision of `kv` now (0 when it never held anything).
-pub(super) async fn last_revision(kv: &kv::Store) -> Result<u64, String> {
+/// How many entries (removals included) `kv` holds now.
+pub(super) async fn stored_messages(kv: &kv::Store) -> Result<u64, String> {
     let mut stream = kv.stream.clone();
     let info = stream.info().await.map_err(|err| err.to_string())?;
-    Ok(info.state.last_sequence)
+    Ok(info.state.messages)
 }
 
 /// A minion id as a bucket's key takes it: bytes other than ASCII letters, digits, `-` and `_`
@@ -191,5 +191,6 @@ pub(super) fn unescape_id(escaped: &str) -> Option<String> {
         }
     }
     let id = String::from_utf8(bytes).ok()?;
-    crate::keys::id_problem(&id).is_none().then_some(id)
+    // One key per id: `m=32` is not `m2`'s.
+    (crate::keys::id_problem(&id).is_none() && escape_id(&id) == escaped).then_some(id)
 }

@@ -102,17 +102,22 @@ impl GrainsSync {
                     continue;
                 }
             }
+            // Until the first that does not go: NATS is away, the rest wait with it.
             let mut problem = None;
-            for (id, grains) in std::mem::take(&mut unsent) {
-                let digest = digest(&grains);
-                match put(&kv, &own, &id, &grains).await {
-                    Ok(()) => {
-                        held.insert(id, digest);
-                    }
-                    Err(err) => {
-                        problem = Some(err);
-                        unsent.insert(id, grains);
-                    }
+            let ids: Vec<String> = unsent.keys().cloned().collect();
+            for id in ids {
+                let Some(grains) = unsent.get(&id) else {
+                    continue;
+                };
+                let Some(put) = stop.run_until_cancelled(put(&kv, &own, &id, grains)).await else {
+                    return;
+                };
+                if let Err(err) = put {
+                    problem = Some(err);
+                    break;
+                }
+                if let Some(grains) = unsent.remove(&id) {
+                    held.insert(id, digest(&grains));
                 }
             }
             match problem {

@@ -8,7 +8,7 @@
 //! file deletes the entry; the deletion stays in the bucket, so a master that was away when a
 //! key was removed removes it too when it comes back instead of bringing it back.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Cluster;
 use super::bridge::{RETRY, until_ok};
-use super::bucket::{BucketWatch, Change, escape_id, last_revision, unescape_id};
+use super::bucket::{BucketWatch, Change, escape_id, stored_messages, unescape_id};
 use crate::keys::{KeyState, KeyStore};
 
 /// How often the key files are compared with what the cluster has, besides when this master
@@ -40,6 +40,22 @@ pub struct KeySync {
     store: KeyStore,
 }
 
+/// What the bucket held of each key file as this master last knew it, saved in the `pki_dir`
+/// (`cluster_keys.json`) so that a restarted master tells a key changed here while it was
+/// stopped (`salt-key` needs no master) from one the cluster changed meanwhile.
+#[derive(Debug, Default)]
+struct Mirror {
+    files: BTreeMap<KeyFile, String>,
+    /// Changed since it was last saved.
+    dirty: bool,
+}
+
+/// How often the mirror is saved at most.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// How long the bucket's entries may keep this master waiting as it joins.
+const JOIN_QUIET: Duration = Duration::from_secs(10);
+
 impl Cluster {
     /// The keys of `store` kept alike with the cluster's.
     pub fn key_sync(&self, store: KeyStore) -> KeySync {
@@ -59,26 +75,33 @@ impl KeySync {
         let Some(kv) = stop.run_until_cancelled(bucket).await else {
             return;
         };
-        let mut mirror = BTreeMap::new();
         let mut changes = BucketWatch::latest(&self.cluster, &kv);
-        let joined = self.join(&kv, &mut changes, &mut mirror, &refiled);
-        if stop.run_until_cancelled(joined).await.is_none() {
+        let joined = self.join(&kv, &mut changes, &refiled);
+        let Some(mut mirror) = stop.run_until_cancelled(joined).await else {
             return;
-        }
+        };
         let mut scan = tokio::time::interval(SCAN_EVERY);
+        let mut save = tokio::time::interval(SAVE_EVERY);
         let mut failing = false;
         loop {
             tokio::select! {
-                () = stop.cancelled() => return,
+                () = stop.cancelled() => break,
                 () = changed.notified() => tokio::time::sleep(GATHER).await,
                 _ = scan.tick() => {}
+                _ = save.tick(), if mirror.dirty => {
+                    self.save(&mut mirror);
+                    continue;
+                }
                 change = changes.next() => {
                     self.apply(change, &mut mirror, &refiled).await;
                     continue;
                 }
             }
             // What did not go is tried again soon, not at the next scan.
-            match self.push(&kv, &mut mirror).await {
+            let Some(pushed) = stop.run_until_cancelled(self.push(&kv, &mut mirror)).await else {
+                break;
+            };
+            match pushed {
                 Ok(()) if failing => {
                     failing = false;
                     tracing::info!("the cluster has this master's keys again");
@@ -92,130 +115,134 @@ impl KeySync {
                 }
             }
         }
+        self.save(&mut mirror);
     }
 
-    /// Brings this master in line with the bucket as it joins: the cluster's keys and removals
-    /// are filed here (this master's keys the cluster has never seen go to it with the first
-    /// push).
+    /// Brings this master in line with the bucket as it joins. A key file changed here since
+    /// the saved mirror (while the master was stopped) stays as it is and goes to the cluster
+    /// with the first push; the others follow the cluster, removals included. Keys only this
+    /// master has go to the cluster with the first push too.
     async fn join(
         &self,
         kv: &kv::Store,
         changes: &mut BucketWatch,
-        mirror: &mut BTreeMap<KeyFile, String>,
         refiled: &impl Fn(&str),
-    ) {
+    ) -> Mirror {
         let cluster = self.read_bucket(kv, changes).await;
-        let local = self.local().await;
-        for ((state, id), pem) in cluster {
-            let same = local.get(&(state, id.clone())) == pem.as_ref();
+        let local = until_ok(|| self.local()).await;
+        let saved = self.saved();
+        let mut mirror = Mirror {
+            files: BTreeMap::new(),
+            dirty: true,
+        };
+        let files: BTreeSet<&KeyFile> = cluster
+            .keys()
+            .chain(local.keys())
+            .chain(saved.iter().flat_map(BTreeMap::keys))
+            .collect();
+        for file in files {
+            let here = local.get(file);
+            if let Some(saved) = &saved
+                && saved.get(file) != here
+            {
+                if let Some(pem) = saved.get(file) {
+                    mirror.files.insert(file.clone(), pem.clone());
+                }
+                continue;
+            }
+            let Some(theirs) = cluster.get(file) else {
+                continue;
+            };
             // A key that could not be filed stays out of the mirror: the first push would
             // otherwise take it for one deleted here.
-            if (same || self.file(state, &id, pem.as_deref(), refiled).await)
-                && let Some(pem) = pem
+            let (state, id) = file;
+            if (here == theirs.as_ref() || self.file(*state, id, theirs.as_deref(), refiled).await)
+                && let Some(pem) = theirs
             {
-                mirror.insert((state, id), pem);
+                mirror.files.insert(file.clone(), pem.clone());
             }
         }
+        mirror
     }
 
-    /// Every entry of the bucket (`None` for a removed key), read up to its last revision when
-    /// this master joined.
+    /// Every entry of the bucket (`None` for a removed key) as this master joins.
     async fn read_bucket(
         &self,
         kv: &kv::Store,
         changes: &mut BucketWatch,
     ) -> HashMap<KeyFile, Option<String>> {
-        let last = until_ok(|| async {
-            last_revision(kv)
+        let held = until_ok(|| async {
+            stored_messages(kv)
                 .await
                 .map_err(|err| format!("cannot read the cluster's keys: {err}"))
         })
         .await;
         let mut entries = HashMap::new();
-        let mut read = 0;
-        while read < last {
-            let change = changes.next().await;
-            read = change.revision;
-            if let Some(file) = key_file(&change.key) {
-                let pem = change
-                    .value
-                    .map(|value| String::from_utf8_lossy(&value).into_owned());
+        if held == 0 {
+            return entries;
+        }
+        // Up to the last entry there was (none pending); a bucket emptied meanwhile does not
+        // keep the master waiting past JOIN_QUIET.
+        while let Ok(change) = tokio::time::timeout(JOIN_QUIET, changes.next()).await {
+            if let Some((file, pem)) = cluster_key(&change) {
                 entries.insert(file, pem);
+            }
+            if change.pending == 0 {
+                break;
             }
         }
         entries
     }
 
     /// This master's key files.
-    async fn local(&self) -> BTreeMap<KeyFile, String> {
+    async fn local(&self) -> Result<BTreeMap<KeyFile, String>, String> {
         let store = self.store.clone();
         match tokio::task::spawn_blocking(move || store.all()).await {
-            Ok(Ok(all)) => all,
-            Ok(Err(err)) => {
-                tracing::error!("{err}; the cluster does not get this master's keys");
-                BTreeMap::new()
-            }
-            Err(err) => {
-                tracing::error!("reading the key files failed: {err}");
-                BTreeMap::new()
-            }
+            Ok(Ok(all)) => Ok(all),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(err) => Err(format!("reading the key files failed: {err}")),
         }
     }
 
     /// Puts in the bucket what changed in this master's key files since `mirror`, or says what
-    /// did not go.
-    async fn push(
-        &self,
-        kv: &kv::Store,
-        mirror: &mut BTreeMap<KeyFile, String>,
-    ) -> Result<(), String> {
-        let local = self.local().await;
+    /// did not go (and stops there: NATS is away). A key file that cannot be read as a key
+    /// neither goes nor counts as removed.
+    async fn push(&self, kv: &kv::Store, mirror: &mut Mirror) -> Result<(), String> {
+        let local = self.local().await?;
+        // Puts first: a key moved (accepted) is in its new place on the other masters before
+        // it leaves its old one, so a minion asking meanwhile is never taken for a new one.
+        for (file, pem) in &local {
+            if mirror.files.get(file) == Some(pem) || !is_key(pem) {
+                continue;
+            }
+            kv.put(entry_key(file), Bytes::from(pem.clone()))
+                .await
+                .map_err(|err| format!("cannot give it the key of {}: {err}", file.1))?;
+            mirror.files.insert(file.clone(), pem.clone());
+            mirror.dirty = true;
+        }
         let gone: Vec<KeyFile> = mirror
+            .files
             .keys()
             .filter(|file| !local.contains_key(*file))
             .cloned()
             .collect();
-        let mut failed = None;
         for file in gone {
-            match kv.delete(entry_key(&file)).await {
-                Ok(()) => {
-                    mirror.remove(&file);
-                }
-                Err(err) => failed = Some(format!("cannot remove the key of {}: {err}", file.1)),
-            }
+            kv.delete(entry_key(&file))
+                .await
+                .map_err(|err| format!("cannot remove the key of {}: {err}", file.1))?;
+            mirror.files.remove(&file);
+            mirror.dirty = true;
         }
-        for (file, pem) in local {
-            if mirror.get(&file) == Some(&pem) {
-                continue;
-            }
-            match kv.put(entry_key(&file), Bytes::from(pem.clone())).await {
-                Ok(_) => {
-                    mirror.insert(file, pem);
-                }
-                Err(err) => failed = Some(format!("cannot give it the key of {}: {err}", file.1)),
-            }
-        }
-        failed.map_or(Ok(()), Err)
+        Ok(())
     }
 
     /// Files another master's change here.
-    async fn apply(
-        &self,
-        change: Change,
-        mirror: &mut BTreeMap<KeyFile, String>,
-        refiled: &impl Fn(&str),
-    ) {
-        let Some(file) = key_file(&change.key) else {
-            tracing::warn!(
-                "ignored {:?} in the cluster's keys: not a key file",
-                change.key
-            );
+    async fn apply(&self, change: Change, mirror: &mut Mirror, refiled: &impl Fn(&str)) {
+        let Some((file, pem)) = cluster_key(&change) else {
             return;
         };
-        let pem = change
-            .value
-            .map(|value| String::from_utf8_lossy(&value).into_owned());
-        if mirror.get(&file) == pem.as_ref() {
+        if mirror.files.get(&file) == pem.as_ref() {
             return;
         }
         let (state, id) = &file;
@@ -223,9 +250,10 @@ impl KeySync {
             return;
         }
         match pem {
-            Some(pem) => mirror.insert(file, pem),
-            None => mirror.remove(&file),
+            Some(pem) => mirror.files.insert(file, pem),
+            None => mirror.files.remove(&file),
         };
+        mirror.dirty = true;
     }
 
     /// Files `pem` as `id`'s key in `state`, or removes it (`None`); whether it did.
@@ -242,21 +270,88 @@ impl KeySync {
             None => store.remove(state, &owned_id),
         })
         .await;
-        match filed {
+        let problem = match filed {
             Ok(Ok(())) => {
                 refiled(id);
-                true
+                return true;
             }
-            Ok(Err(err)) => {
-                tracing::error!("cannot file the cluster's key of {id}: {err}");
-                false
-            }
-            Err(err) => {
-                tracing::error!("cannot file the cluster's key of {id}: {err}");
-                false
-            }
+            Ok(Err(err)) => err.to_string(),
+            Err(err) => err.to_string(),
+        };
+        tracing::error!("cannot file the cluster's key of {id}: {problem}");
+        false
+    }
+
+    fn mirror_path(&self) -> std::path::PathBuf {
+        self.store.pki_dir().join("cluster_keys.json")
+    }
+
+    /// The mirror saved when this master last ran in the cluster, if any.
+    fn saved(&self) -> Option<BTreeMap<KeyFile, String>> {
+        let text = std::fs::read(self.mirror_path()).ok()?;
+        let saved: Vec<(String, String, String)> = serde_json::from_slice(&text).ok()?;
+        saved
+            .into_iter()
+            .map(|(dir, id, pem)| {
+                let state = state_named(&dir)?;
+                Some(((state, id), pem))
+            })
+            .collect()
+    }
+
+    fn save(&self, mirror: &mut Mirror) {
+        let saved: Vec<(&str, &str, &str)> = mirror
+            .files
+            .iter()
+            .map(|((state, id), pem)| (state.dir_name(), id.as_str(), pem.as_str()))
+            .collect();
+        let path = self.mirror_path();
+        let aside = path.with_extension("json.new");
+        let written = serde_json::to_vec(&saved)
+            .map_err(std::io::Error::other)
+            .and_then(|text| std::fs::write(&aside, text))
+            .and_then(|()| std::fs::rename(&aside, &path));
+        match written {
+            Ok(()) => mirror.dirty = false,
+            Err(err) => tracing::warn!(
+                "cannot save what the cluster's keys are in {}: {err}; keys changed here while this master is stopped will follow the cluster's",
+                path.display()
+            ),
         }
     }
+}
+
+/// The key file a change of the bucket names and its key (`None`: removed), unless the change
+/// names no key file or holds no key.
+fn cluster_key(change: &Change) -> Option<(KeyFile, Option<String>)> {
+    let Some(file) = key_file(&change.key) else {
+        tracing::warn!(
+            "ignored {:?} in the cluster's keys: not a key file",
+            change.key
+        );
+        return None;
+    };
+    let pem = match &change.value {
+        None => None,
+        Some(value) => match std::str::from_utf8(value) {
+            Ok(pem) if is_key(pem) => Some(pem.to_owned()),
+            _ => {
+                tracing::warn!("ignored the cluster's key of {}: not a public key", file.1);
+                return None;
+            }
+        },
+    };
+    Some((file, pem))
+}
+
+fn is_key(pem: &str) -> bool {
+    crate::keys::public_der(pem).is_some()
+}
+
+fn state_named(dir: &str) -> Option<KeyState> {
+    KeyState::ALL
+        .into_iter()
+        .find(|state| state.dir_name() == dir)
 }
 
 /// The bucket's key for a key file: `<state directory>.<escaped id>`.
@@ -267,10 +362,7 @@ fn entry_key((state, id): &KeyFile) -> String {
 /// The key file a bucket key names, if it names one.
 fn key_file(key: &str) -> Option<KeyFile> {
     let (dir, escaped) = key.split_once('.')?;
-    let state = KeyState::ALL
-        .into_iter()
-        .find(|state| state.dir_name() == dir)?;
-    Some((state, unescape_id(escaped)?))
+    Some((state_named(dir)?, unescape_id(escaped)?))
 }
 
 #[cfg(test)]

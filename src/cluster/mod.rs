@@ -67,6 +67,8 @@ pub struct Cluster {
     /// This run of the master: a random number drawn at start, so that masters of one name
     /// (or one restarted) are told apart.
     run: String,
+    /// When this run began: the other masters' events from then on are its bus's.
+    began: jiff::Timestamp,
     js: jetstream::Context,
     connections: watch::Receiver<u64>,
 }
@@ -89,6 +91,7 @@ impl Cluster {
             settings,
             master: master.to_owned(),
             run: run.iter().map(|b| format!("{b:02x}")).collect(),
+            began: jiff::Timestamp::now(),
             js,
             connections,
         })

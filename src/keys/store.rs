@@ -201,9 +201,15 @@ impl KeyStore {
         let mut all = std::collections::BTreeMap::new();
         for state in KeyState::ALL {
             for id in self.ids(state)? {
-                // Gone since it was listed: it is not filed.
-                if let Some(key) = self.key(state, &id) {
-                    all.insert((state, id), key);
+                let path = self.path(state, &id);
+                match std::fs::read(&path) {
+                    // Not text, so no key: kept as found, to be told apart from one removed.
+                    Ok(bytes) => {
+                        all.insert((state, id), String::from_utf8_lossy(&bytes).into_owned());
+                    }
+                    // Gone since it was listed: it is not filed.
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(io("cannot read", &path)(err)),
                 }
             }
         }
@@ -216,13 +222,22 @@ impl KeyStore {
         if !valid_id(id) {
             return Err(KeyError::InvalidId(id.to_owned()));
         }
+        use std::io::Write;
         let path = self.path(state, id);
-        let aside = self
-            .pki_dir
-            .join(state.dir_name())
-            .join(format!(".{id}.new"));
-        std::fs::write(&aside, pem_text.trim_end()).map_err(io("cannot write", &aside))?;
-        std::fs::rename(&aside, &path).map_err(io("cannot write", &path))
+        let dir = self.pki_dir.join(state.dir_name());
+        // A name of its own, short whatever the id's length.
+        let mut aside = tempfile::Builder::new()
+            .prefix(".")
+            .suffix(".new")
+            .tempfile_in(&dir)
+            .map_err(io("cannot write in", &dir))?;
+        aside
+            .write_all(pem_text.trim_end().as_bytes())
+            .map_err(io("cannot write in", &dir))?;
+        aside
+            .persist(&path)
+            .map_err(|err| io("cannot write", &path)(err.error))?;
+        Ok(())
     }
 
     /// Removes `id`'s key in `state` if one is filed.

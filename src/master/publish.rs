@@ -77,13 +77,7 @@ pub(super) async fn publish(
         }
         _ => Vec::new(),
     };
-    let targeted: std::collections::HashSet<&str> = minions.iter().map(String::as_str).collect();
-    let connected: Vec<String> = shared
-        .sessions
-        .connected()
-        .into_iter()
-        .filter(|id| targeted.contains(id.as_str()))
-        .collect();
+    let connected = shared.sessions.connected_among(&minions);
     let reply = |jid: &str, minions: &[String], connected: &[String]| {
         PublishReply {
             jid,
@@ -166,37 +160,39 @@ async fn take_cluster_job(shared: &Arc<Shared>, job: ClusterJob) {
         tracing::warn!("dropped a job of master {origin}: {jid:?} is not a jid");
         return;
     }
-    // Before any minion has it, so that its return is taken.
-    shared.recent.remember(&jid, &minions);
-    let targeted: std::collections::HashSet<&str> = minions.iter().map(String::as_str).collect();
-    let connected: Vec<String> = shared
-        .sessions
-        .connected()
-        .into_iter()
-        .filter(|id| targeted.contains(id.as_str()))
-        .collect();
-    if !connected.is_empty() {
-        match crate::link::Outgoing::packed(&Message::Publish(load.clone()).to_value(), &jid) {
-            Some(packed) => {
-                for id in &connected {
-                    shared.sessions.send(id, packed.clone());
-                }
-            }
-            None => tracing::warn!(
-                "job {jid} of master {origin} is larger than the link carries; its minions here do not get it"
-            ),
-        }
-    }
-    let (jobs, stored) = (shared.jobs.clone(), load.to_value());
-    let saved = tokio::task::spawn_blocking(move || jobs.save_load(&jid, &stored, &minions)).await;
+    // Stored first: a jid this master gave a job of its own is not another's to replace.
+    let (jobs, stored, targets) = (shared.jobs.clone(), load.to_value(), minions.clone());
+    let job_jid = jid.clone();
+    let saved =
+        tokio::task::spawn_blocking(move || jobs.save_load(&job_jid, &stored, &targets)).await;
     match saved {
         Ok(Ok(())) => {}
-        Ok(Err(err)) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Ok(Err(err)) => tracing::error!(
-            "cannot store job {} of master {origin} in the job cache: {err}",
-            load.jid
+        Ok(Err(err)) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            tracing::warn!(
+                "dropped job {jid} of master {origin}: this master has a job with that jid"
+            );
+            return;
+        }
+        Ok(Err(err)) => {
+            tracing::error!("cannot store job {jid} of master {origin} in the job cache: {err}")
+        }
+        Err(err) => tracing::error!("storing job {jid} failed: {err}"),
+    }
+    // Before any minion has it, so that its return is taken.
+    shared.recent.remember(&jid, &minions);
+    let connected = shared.sessions.connected_among(&minions);
+    if connected.is_empty() {
+        return;
+    }
+    match crate::link::Outgoing::packed(&Message::Publish(load).to_value(), &jid) {
+        Some(packed) => {
+            for id in &connected {
+                shared.sessions.send(id, packed.clone());
+            }
+        }
+        None => tracing::warn!(
+            "job {jid} of master {origin} is larger than the link carries; its minions here do not get it"
         ),
-        Err(err) => tracing::error!("storing job {} failed: {err}", load.jid),
     }
 }
 

@@ -209,6 +209,15 @@ impl Sessions {
         self.lock().connected.keys().cloned().collect()
     }
 
+    /// Those of `ids` connected now, in their order.
+    pub fn connected_among(&self, ids: &[String]) -> Vec<String> {
+        let inner = self.lock();
+        ids.iter()
+            .filter(|id| inner.connected.contains_key(*id))
+            .cloned()
+            .collect()
+    }
+
     /// The minions connected now with the address each connects from, sorted by id.
     pub fn connected_from(&self) -> Vec<(String, String)> {
         self.lock()

@@ -422,9 +422,8 @@ pub(super) async fn run(
                 if shutdown.is_cancelled() {
                     return LinkOutcome::Stopped;
                 }
-                if masters.len() > 1 {
-                    current = (current + 1) % masters.len();
-                    address = masters[current].clone();
+                if let Some(next) = next_master(&masters, &mut current) {
+                    address = next;
                 }
                 tracing::warn!(
                     "lost the connection to the master; reconnecting to {} in {:.1} seconds",
@@ -453,6 +452,10 @@ pub(super) async fn run(
                     wait.as_secs_f64()
                 );
                 mismatch_wait = (mismatch_wait * 2).min(MISMATCH_WAIT_MAX.max(acceptance_max));
+                // Another master of the list may be on this minion's version already.
+                if let Some(next) = next_master(&masters, &mut current) {
+                    address = next;
+                }
                 wait
             }
             Ok(Welcome::Full) => {
@@ -522,9 +525,8 @@ pub(super) async fn run(
                         }
                     }
                 }
-                if masters.len() > 1 {
-                    current = (current + 1) % masters.len();
-                    address = masters[current].clone();
+                if let Some(next) = next_master(&masters, &mut current) {
+                    address = next;
                     unreachable += 1;
                     if unreachable < masters.len() {
                         continue;
@@ -541,6 +543,15 @@ pub(super) async fn run(
             _ = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// The master after `current` in the `master` list, when it lists more than one.
+fn next_master(masters: &[MasterAddress], current: &mut usize) -> Option<MasterAddress> {
+    if masters.len() < 2 {
+        return None;
+    }
+    *current = (*current + 1) % masters.len();
+    Some(masters[*current].clone())
 }
 
 /// `source_address`: the local address to connect from (unset: the system's choice).

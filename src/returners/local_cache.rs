@@ -179,11 +179,19 @@ impl JobCache {
     /// Stores a new job's load and target list. Fails when the jid is taken, so callers can
     /// pick another (as Salt's `prep_jid` does).
     pub fn save_load(&self, jid: &str, load: &Value, minions: &[String]) -> std::io::Result<()> {
+        use std::io::Write;
         let dir = self.dir(jid);
-        std::fs::create_dir_all(dir.parent().unwrap_or(&self.jobs))?;
-        std::fs::create_dir(&dir)?;
+        // The job's directory may be there already, made by a return that came first (another
+        // master's minion); the jid is taken when a load is.
+        std::fs::create_dir_all(&dir)?;
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, load)?;
+        let mut partial = tempfile::NamedTempFile::new_in(&dir)?;
+        partial.write_all(&bytes)?;
+        partial
+            .persist_noclobber(dir.join(".load.p"))
+            .map_err(|err| err.error)?;
         std::fs::write(dir.join("jid"), jid)?;
-        write_msgpack(&dir.join(".load.p"), load)?;
         let minions = Value::Array(minions.iter().map(|id| Value::from(id.as_str())).collect());
         write_msgpack(&dir.join(".minions.p"), &minions)
     }
