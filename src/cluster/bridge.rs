@@ -171,8 +171,8 @@ impl Bridge {
         let (mut reported_skipped, mut reported_duplicates) = (0, 0);
         let mut returns_lost = false;
         let mut reading = false;
-        // From when this master began (by the NATS servers' clocks), however long the stream
-        // took to open: what other masters fired before it joined is not its bus's.
+        // From when this master began, however long the stream took to open (its clock against
+        // the servers' stamps): what other masters fired before it joined is not its bus's.
         let mut start = match async_nats::datetime::from_nanos(self.cluster.began.as_nanosecond()) {
             Ok(start_time) => DeliverPolicy::ByStartTime { start_time },
             Err(_) => DeliverPolicy::ByStartSequence {

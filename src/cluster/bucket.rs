@@ -56,6 +56,8 @@ impl Cluster {
 pub(super) struct Change {
     pub key: String,
     pub value: Option<Bytes>,
+    /// Its number in the bucket: later changes have higher ones.
+    pub revision: u64,
     /// How many more the reader has to read now.
     pub pending: u64,
 }
@@ -128,18 +130,19 @@ impl BucketWatch {
                         self.start = DeliverPolicy::ByStartSequence {
                             start_sequence: info.stream_sequence + 1,
                         };
-                        let pending = info.pending;
+                        let (revision, pending) = (info.stream_sequence, info.pending);
                         let Some(key) = message.subject.strip_prefix(self.prefix.as_str()) else {
                             continue;
                         };
                         let deleted = message
                             .headers
                             .as_ref()
-                            .and_then(|headers| headers.get("KV-Operation"))
+                            .and_then(|headers| headers.get(KV_OPERATION))
                             .is_some_and(|operation| matches!(operation.as_str(), "DEL" | "PURGE"));
                         return Change {
                             key: key.to_owned(),
                             value: (!deleted).then(|| message.payload.clone()),
+                            revision,
                             pending,
                         };
                     }
@@ -150,6 +153,24 @@ impl BucketWatch {
                 },
             }
         }
+    }
+}
+
+/// The header that marks a bucket's removals, as NATS's own clients write it.
+const KV_OPERATION: &str = "KV-Operation";
+
+impl Cluster {
+    /// Removes `key` from `kv` (a removal stays, as the bucket's own removal does); the
+    /// removal's revision.
+    pub(super) async fn remove_entry(&self, kv: &kv::Store, key: &str) -> Result<u64, String> {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(KV_OPERATION, "DEL");
+        let ack = self
+            .js
+            .publish_with_headers(format!("$KV.{}.{key}", kv.name), headers, Bytes::new())
+            .await
+            .map_err(|err| err.to_string())?;
+        Ok(ack.await.map_err(|err| err.to_string())?.sequence)
     }
 }
 

@@ -46,8 +46,21 @@ pub struct KeySync {
 #[derive(Debug, Default)]
 struct Mirror {
     files: BTreeMap<KeyFile, String>,
+    /// The bucket's revision of each entry as this master last put, removed or filed it: a
+    /// change at or below it is one this master has (its own, coming back) or has overtaken.
+    revisions: HashMap<String, u64>,
     /// Changed since it was last saved.
     dirty: bool,
+}
+
+impl Mirror {
+    /// Whether `change` is newer than what this master has of its entry; noted if so.
+    fn is_news(&mut self, change: &Change) -> bool {
+        let known = self.revisions.entry(change.key.clone()).or_default();
+        let news = change.revision > *known;
+        *known = (*known).max(change.revision);
+        news
+    }
 }
 
 /// How often the mirror is saved at most.
@@ -82,6 +95,10 @@ impl KeySync {
         };
         let mut scan = tokio::time::interval(SCAN_EVERY);
         let mut save = tokio::time::interval(SAVE_EVERY);
+        // At most one save a second, however long the mirror stayed clean.
+        save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Saving failed last time: said once, and again when it works.
+        let mut save_failing = false;
         let mut failing = false;
         loop {
             tokio::select! {
@@ -89,7 +106,7 @@ impl KeySync {
                 () = changed.notified() => tokio::time::sleep(GATHER).await,
                 _ = scan.tick() => {}
                 _ = save.tick(), if mirror.dirty => {
-                    self.save(&mut mirror);
+                    self.save(&mut mirror, &mut save_failing).await;
                     continue;
                 }
                 change = changes.next() => {
@@ -115,7 +132,7 @@ impl KeySync {
                 }
             }
         }
-        self.save(&mut mirror);
+        self.save(&mut mirror, &mut save_failing).await;
     }
 
     /// Brings this master in line with the bucket as it joins. A key file changed here since
@@ -128,11 +145,12 @@ impl KeySync {
         changes: &mut BucketWatch,
         refiled: &impl Fn(&str),
     ) -> Mirror {
-        let cluster = self.read_bucket(kv, changes).await;
+        let (cluster, revisions) = self.read_bucket(kv, changes).await;
         let local = until_ok(|| self.local()).await;
         let saved = self.saved();
         let mut mirror = Mirror {
             files: BTreeMap::new(),
+            revisions,
             dirty: true,
         };
         let files: BTreeSet<&KeyFile> = cluster
@@ -165,33 +183,45 @@ impl KeySync {
         mirror
     }
 
-    /// Every entry of the bucket (`None` for a removed key) as this master joins.
+    /// Every entry of the bucket (`None` for a removed key) as this master joins, and the
+    /// revision of each entry read. Read to the end, however long NATS takes: a key the bucket
+    /// says was removed must not come back from this master's files for want of reading it.
     async fn read_bucket(
         &self,
         kv: &kv::Store,
         changes: &mut BucketWatch,
-    ) -> HashMap<KeyFile, Option<String>> {
-        let held = until_ok(|| async {
-            stored_messages(kv)
-                .await
-                .map_err(|err| format!("cannot read the cluster's keys: {err}"))
-        })
-        .await;
-        let mut entries = HashMap::new();
-        if held == 0 {
-            return entries;
-        }
-        // Up to the last entry there was (none pending); a bucket emptied meanwhile does not
-        // keep the master waiting past JOIN_QUIET.
-        while let Ok(change) = tokio::time::timeout(JOIN_QUIET, changes.next()).await {
-            if let Some((file, pem)) = cluster_key(&change) {
-                entries.insert(file, pem);
-            }
-            if change.pending == 0 {
+    ) -> (HashMap<KeyFile, Option<String>>, HashMap<String, u64>) {
+        let (mut entries, mut revisions) = (HashMap::new(), HashMap::new());
+        let mut waited = false;
+        loop {
+            let held = until_ok(|| async {
+                stored_messages(kv)
+                    .await
+                    .map_err(|err| format!("cannot read the cluster's keys: {err}"))
+            })
+            .await;
+            if held == 0 {
                 break;
             }
+            match tokio::time::timeout(JOIN_QUIET, changes.next()).await {
+                Ok(change) => {
+                    revisions.insert(change.key.clone(), change.revision);
+                    if let Some((file, pem)) = cluster_key(&change) {
+                        entries.insert(file, pem);
+                    }
+                    // Up to the last entry there was: none pending.
+                    if change.pending == 0 {
+                        break;
+                    }
+                }
+                Err(_) if !std::mem::replace(&mut waited, true) => tracing::warn!(
+                    "the cluster's keys have not come within {} s; this master takes them before it shares its own",
+                    JOIN_QUIET.as_secs()
+                ),
+                Err(_) => {}
+            }
         }
-        entries
+        (entries, revisions)
     }
 
     /// This master's key files.
@@ -212,12 +242,16 @@ impl KeySync {
         // Puts first: a key moved (accepted) is in its new place on the other masters before
         // it leaves its old one, so a minion asking meanwhile is never taken for a new one.
         for (file, pem) in &local {
-            if mirror.files.get(file) == Some(pem) || !is_key(pem) {
+            let unchanged = mirror.files.get(file) == Some(pem);
+            if unchanged || !is_key(pem) || crate::keys::id_problem(&file.1).is_some() {
                 continue;
             }
-            kv.put(entry_key(file), Bytes::from(pem.clone()))
+            let key = entry_key(file);
+            let revision = kv
+                .put(&key, Bytes::from(pem.clone()))
                 .await
                 .map_err(|err| format!("cannot give it the key of {}: {err}", file.1))?;
+            mirror.revisions.insert(key, revision);
             mirror.files.insert(file.clone(), pem.clone());
             mirror.dirty = true;
         }
@@ -228,9 +262,13 @@ impl KeySync {
             .cloned()
             .collect();
         for file in gone {
-            kv.delete(entry_key(&file))
+            let key = entry_key(&file);
+            let revision = self
+                .cluster
+                .remove_entry(kv, &key)
                 .await
                 .map_err(|err| format!("cannot remove the key of {}: {err}", file.1))?;
+            mirror.revisions.insert(key, revision);
             mirror.files.remove(&file);
             mirror.dirty = true;
         }
@@ -239,6 +277,9 @@ impl KeySync {
 
     /// Files another master's change here.
     async fn apply(&self, change: Change, mirror: &mut Mirror, refiled: &impl Fn(&str)) {
+        if !mirror.is_news(&change) {
+            return;
+        }
         let Some((file, pem)) = cluster_key(&change) else {
             return;
         };
@@ -299,24 +340,44 @@ impl KeySync {
             .collect()
     }
 
-    fn save(&self, mirror: &mut Mirror) {
-        let saved: Vec<(&str, &str, &str)> = mirror
+    /// Saves `mirror` (on the blocking pool: it holds every key). A mirror that cannot be saved
+    /// is removed, so that the next start takes the cluster's keys over this master's rather
+    /// than an old mirror's idea of what changed here.
+    async fn save(&self, mirror: &mut Mirror, failing: &mut bool) {
+        let saved: Vec<(&str, String, String)> = mirror
             .files
             .iter()
-            .map(|((state, id), pem)| (state.dir_name(), id.as_str(), pem.as_str()))
+            .map(|((state, id), pem)| (state.dir_name(), id.clone(), pem.clone()))
             .collect();
         let path = self.mirror_path();
-        let aside = path.with_extension("json.new");
-        let written = serde_json::to_vec(&saved)
-            .map_err(std::io::Error::other)
-            .and_then(|text| std::fs::write(&aside, text))
-            .and_then(|()| std::fs::rename(&aside, &path));
+        let target = path.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let aside = target.with_extension("json.new");
+            let written = serde_json::to_vec(&saved)
+                .map_err(std::io::Error::other)
+                .and_then(|text| std::fs::write(&aside, text))
+                .and_then(|()| std::fs::rename(&aside, &target));
+            if written.is_err() {
+                let _ = std::fs::remove_file(&target);
+            }
+            written
+        })
+        .await
+        .unwrap_or_else(|err| Err(std::io::Error::other(err)));
+        mirror.dirty = false;
         match written {
-            Ok(()) => mirror.dirty = false,
-            Err(err) => tracing::warn!(
-                "cannot save what the cluster's keys are in {}: {err}; keys changed here while this master is stopped will follow the cluster's",
+            Ok(()) if std::mem::take(failing) => {
+                tracing::info!(
+                    "saved what the cluster's keys are in {} again",
+                    path.display()
+                )
+            }
+            Ok(()) => {}
+            Err(err) if !std::mem::replace(failing, true) => tracing::warn!(
+                "cannot save what the cluster's keys are in {}: {err}; until it can, key changes made here while this master is stopped give way to the cluster's",
                 path.display()
             ),
+            Err(_) => {}
         }
     }
 }
@@ -392,6 +453,24 @@ mod tests {
                 assert_eq!(key_file(&key), Some(file));
             }
         }
+    }
+
+    #[test]
+    fn a_change_this_master_has_overtaken_is_no_news() {
+        let change = |key: &str, revision| Change {
+            key: key.to_owned(),
+            value: None,
+            revision,
+            pending: 0,
+        };
+        let mut mirror = Mirror::default();
+        // This master put minions.web1 as revision 7: its echo, and anything older, is not news.
+        mirror.revisions.insert("minions.web1".to_owned(), 7);
+        assert!(!mirror.is_news(&change("minions.web1", 5)));
+        assert!(!mirror.is_news(&change("minions.web1", 7)));
+        assert!(mirror.is_news(&change("minions.web1", 9)));
+        assert!(!mirror.is_news(&change("minions.web1", 8)));
+        assert!(mirror.is_news(&change("minions_pre.web1", 1)));
     }
 
     #[test]

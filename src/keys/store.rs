@@ -122,8 +122,11 @@ impl KeyStore {
     pub fn ids(&self, state: KeyState) -> Result<Vec<String>, KeyError> {
         let dir = self.pki_dir.join(state.dir_name());
         let entries = std::fs::read_dir(&dir).map_err(io("cannot list", &dir))?;
+        let entries = entries
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io("cannot list", &dir))?;
         let mut ids: Vec<String> = entries
-            .filter_map(|entry| entry.ok())
+            .into_iter()
             .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
             .filter_map(|entry| entry.file_name().into_string().ok())
             .filter(|name| !name.starts_with('.'))
@@ -196,21 +199,28 @@ impl KeyStore {
         std::fs::write(&path, pem_text.trim_end()).map_err(io("cannot write", &path))
     }
 
-    /// Every key filed, by state and id: what the cluster's masters keep alike.
+    /// Every key filed, by state and id: what the cluster's masters keep alike. A key moved
+    /// while this reads is in at least one of its places (the states are read in one order,
+    /// then in the other), never in none, which would make it look removed. A file that is
+    /// there but cannot be read as text is there with no key.
     pub fn all(&self) -> Result<std::collections::BTreeMap<(KeyState, String), String>, KeyError> {
         let mut all = std::collections::BTreeMap::new();
-        for state in KeyState::ALL {
+        for state in KeyState::ALL
+            .into_iter()
+            .chain(KeyState::ALL.into_iter().rev())
+        {
             for id in self.ids(state)? {
                 let path = self.path(state, &id);
-                match std::fs::read(&path) {
-                    // Not text, so no key: kept as found, to be told apart from one removed.
-                    Ok(bytes) => {
-                        all.insert((state, id), String::from_utf8_lossy(&bytes).into_owned());
-                    }
+                let text = match std::fs::read(&path) {
+                    Ok(bytes) => String::from_utf8(bytes).unwrap_or_default(),
                     // Gone since it was listed: it is not filed.
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(err) => return Err(io("cannot read", &path)(err)),
-                }
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(err) => {
+                        tracing::warn!("cannot read {}: {err}", path.display());
+                        String::new()
+                    }
+                };
+                all.insert((state, id), text);
             }
         }
         Ok(all)
@@ -229,6 +239,7 @@ impl KeyStore {
         let mut aside = tempfile::Builder::new()
             .prefix(".")
             .suffix(".new")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .tempfile_in(&dir)
             .map_err(io("cannot write in", &dir))?;
         aside
@@ -508,6 +519,33 @@ mod tests {
         assert!(id_problem("web*").is_some_and(|why| why.contains("'*'")));
         assert!(id_problem("web[1]").is_some());
         assert_eq!(id_problem("web-1.example.com"), None);
+    }
+
+    #[test]
+    fn every_key_is_listed_and_a_file_that_is_no_text_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::open(dir.path()).unwrap();
+        let long = "x".repeat(250);
+        store.replace(KeyState::Accepted, "web1", &key(1)).unwrap();
+        store.replace(KeyState::Pending, &long, &key(2)).unwrap();
+        std::fs::write(dir.path().join("minions_rejected/odd"), [0xff, 0xfe]).unwrap();
+        let filed =
+            |state, id: &str, pem: &str| ((state, id.to_owned()), pem.trim_end().to_owned());
+        let wanted = std::collections::BTreeMap::from([
+            filed(KeyState::Accepted, "web1", &key(1)),
+            filed(KeyState::Pending, &long, &key(2)),
+            filed(KeyState::Rejected, "odd", ""),
+        ]);
+        assert_eq!(store.all().unwrap(), wanted);
+        // Removing what is not there is done already.
+        store.remove(KeyState::Accepted, "web1").unwrap();
+        store.remove(KeyState::Accepted, "web1").unwrap();
+        assert_eq!(store.all().unwrap().len(), 2);
+        std::fs::remove_dir(dir.path().join("minions_denied")).unwrap();
+        assert!(
+            store.all().is_err(),
+            "a state that cannot be listed is no empty state"
+        );
     }
 
     #[test]

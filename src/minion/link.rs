@@ -444,18 +444,22 @@ pub(super) async fn run(
                 wait
             }
             Ok(Welcome::Mismatch(mismatch)) => {
-                // Not an exit: in a rolling upgrade the other side is on its way.
+                // Not an exit: in a rolling upgrade the other side is on its way, and another
+                // master of the list may be on this minion's version already.
                 let wait = mismatch_wait;
+                let refused = address.socket_address();
+                let then = match next_master(&masters, &mut current) {
+                    Some(next) => {
+                        address = next;
+                        format!("trying the master at {}", address.socket_address())
+                    }
+                    None => "trying again".to_owned(),
+                };
                 tracing::error!(
-                    "no session with the master at {}: {mismatch}; trying again in {} seconds",
-                    address.socket_address(),
+                    "no session with the master at {refused}: {mismatch}; {then} in {} seconds",
                     wait.as_secs_f64()
                 );
                 mismatch_wait = (mismatch_wait * 2).min(MISMATCH_WAIT_MAX.max(acceptance_max));
-                // Another master of the list may be on this minion's version already.
-                if let Some(next) = next_master(&masters, &mut current) {
-                    address = next;
-                }
                 wait
             }
             Ok(Welcome::Full) => {

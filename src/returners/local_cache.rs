@@ -186,7 +186,9 @@ impl JobCache {
         std::fs::create_dir_all(&dir)?;
         let mut bytes = Vec::new();
         rmpv::encode::write_value(&mut bytes, load)?;
-        let mut partial = tempfile::NamedTempFile::new_in(&dir)?;
+        let mut partial = tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .tempfile_in(&dir)?;
         partial.write_all(&bytes)?;
         partial
             .persist_noclobber(dir.join(".load.p"))
