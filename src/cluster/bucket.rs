@@ -165,20 +165,23 @@ impl Cluster {
     pub(super) async fn remove_entry(&self, kv: &kv::Store, key: &str) -> Result<u64, String> {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(KV_OPERATION, "DEL");
+        // Where the bucket's own puts go.
+        let prefix = kv.put_prefix.as_ref().unwrap_or(&kv.prefix);
         let ack = self
             .js
-            .publish_with_headers(format!("$KV.{}.{key}", kv.name), headers, Bytes::new())
+            .publish_with_headers(format!("{prefix}{key}"), headers, Bytes::new())
             .await
             .map_err(|err| err.to_string())?;
         Ok(ack.await.map_err(|err| err.to_string())?.sequence)
     }
 }
 
-/// How many entries (removals included) `kv` holds now.
-pub(super) async fn stored_messages(kv: &kv::Store) -> Result<u64, String> {
+/// What the stream of `kv` holds now: how many entries (removals included), the last one's
+/// number.
+pub(super) async fn stream_state(kv: &kv::Store) -> Result<stream::State, String> {
     let mut stream = kv.stream.clone();
     let info = stream.info().await.map_err(|err| err.to_string())?;
-    Ok(info.state.messages)
+    Ok(info.state.clone())
 }
 
 /// A minion id as a bucket's key takes it: bytes other than ASCII letters, digits, `-` and `_`

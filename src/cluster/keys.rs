@@ -8,7 +8,7 @@
 //! file deletes the entry; the deletion stays in the bucket, so a master that was away when a
 //! key was removed removes it too when it comes back instead of bringing it back.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Cluster;
 use super::bridge::{RETRY, until_ok};
-use super::bucket::{BucketWatch, Change, escape_id, stored_messages, unescape_id};
+use super::bucket::{BucketWatch, Change, escape_id, stream_state, unescape_id};
 use crate::keys::{KeyState, KeyStore};
 
 /// How often the key files are compared with what the cluster has, besides when this master
@@ -40,9 +40,9 @@ pub struct KeySync {
     store: KeyStore,
 }
 
-/// What the bucket held of each key file as this master last knew it, saved in the `pki_dir`
-/// (`cluster_keys.json`) so that a restarted master tells a key changed here while it was
-/// stopped (`salt-key` needs no master) from one the cluster changed meanwhile.
+/// What the bucket holds of each key file as this master knows it. Its revisions are saved in
+/// the `pki_dir` (`cluster_keys.json`), so that a restarted master tells a key changed here
+/// while it was stopped (`salt-key` needs no master) from one the cluster changed meanwhile.
 #[derive(Debug, Default)]
 struct Mirror {
     files: BTreeMap<KeyFile, String>,
@@ -54,12 +54,27 @@ struct Mirror {
 }
 
 impl Mirror {
-    /// Whether `change` is newer than what this master has of its entry; noted if so.
-    fn is_news(&mut self, change: &Change) -> bool {
-        let known = self.revisions.entry(change.key.clone()).or_default();
-        let news = change.revision > *known;
-        *known = (*known).max(change.revision);
-        news
+    /// Whether `change` is newer than what this master has of its entry.
+    fn is_news(&self, change: &Change) -> bool {
+        change.revision > self.revisions.get(&change.key).copied().unwrap_or_default()
+    }
+
+    /// The bucket holds `pem` (`None`: removed) for `file` as of `revision`, and so does this
+    /// master's key file.
+    fn holds(&mut self, file: &KeyFile, pem: Option<&String>, revision: u64) {
+        match pem {
+            Some(pem) => self.files.insert(file.clone(), pem.clone()),
+            None => self.files.remove(file),
+        };
+        self.revisions.insert(entry_key(file), revision);
+        self.dirty = true;
+    }
+
+    /// What the bucket holds of `file` is unknown: a publish failed, perhaps after it was
+    /// stored. The next push publishes this master's state of it, whatever that is (no key
+    /// file equals the empty text), and so outranks what may have been stored.
+    fn unsure(&mut self, file: &KeyFile) {
+        self.files.insert(file.clone(), String::new());
     }
 }
 
@@ -135,93 +150,80 @@ impl KeySync {
         self.save(&mut mirror, &mut save_failing).await;
     }
 
-    /// Brings this master in line with the bucket as it joins. A key file changed here since
-    /// the saved mirror (while the master was stopped) stays as it is and goes to the cluster
-    /// with the first push; the others follow the cluster, removals included. Keys only this
-    /// master has go to the cluster with the first push too.
+    /// Brings this master in line with the bucket as it joins. A key file whose entry the
+    /// bucket does not have, or has as it was when this master last saved its mirror (so any
+    /// difference was made here while it was stopped), stays as it is and goes to the cluster
+    /// with the first push; the others follow the cluster, removals included.
     async fn join(
         &self,
         kv: &kv::Store,
         changes: &mut BucketWatch,
         refiled: &impl Fn(&str),
     ) -> Mirror {
-        let (cluster, revisions) = self.read_bucket(kv, changes).await;
+        let cluster = self.read_bucket(kv, changes).await;
         let local = until_ok(|| self.local()).await;
         let saved = self.saved();
-        let mut mirror = Mirror {
-            files: BTreeMap::new(),
-            revisions,
-            dirty: true,
-        };
-        let files: BTreeSet<&KeyFile> = cluster
-            .keys()
-            .chain(local.keys())
-            .chain(saved.iter().flat_map(BTreeMap::keys))
-            .collect();
-        for file in files {
+        let mut mirror = Mirror::default();
+        for (file, (theirs, revision)) in &cluster {
             let here = local.get(file);
-            if let Some(saved) = &saved
-                && saved.get(file) != here
-            {
-                if let Some(pem) = saved.get(file) {
-                    mirror.files.insert(file.clone(), pem.clone());
-                }
+            let changed_here = saved.get(&entry_key(file)) == Some(revision);
+            if changed_here || here == theirs.as_ref() {
+                mirror.holds(file, theirs.as_ref(), *revision);
                 continue;
             }
-            let Some(theirs) = cluster.get(file) else {
-                continue;
-            };
-            // A key that could not be filed stays out of the mirror: the first push would
-            // otherwise take it for one deleted here.
             let (state, id) = file;
-            if (here == theirs.as_ref() || self.file(*state, id, theirs.as_deref(), refiled).await)
-                && let Some(pem) = theirs
-            {
-                mirror.files.insert(file.clone(), pem.clone());
+            if self.file(*state, id, theirs.as_deref(), refiled).await {
+                mirror.holds(file, theirs.as_ref(), *revision);
+            } else {
+                // Not filed: the first push must not give the cluster what is here instead.
+                mirror.holds(file, here, 0);
             }
         }
         mirror
     }
 
-    /// Every entry of the bucket (`None` for a removed key) as this master joins, and the
-    /// revision of each entry read. Read to the end, however long NATS takes: a key the bucket
-    /// says was removed must not come back from this master's files for want of reading it.
+    /// Every key file the bucket has an entry for as this master joins: its key (`None`:
+    /// removed) and the entry's revision. Read to the end, however long NATS takes: a key the
+    /// bucket says was removed must not come back from this master's files for want of
+    /// reading it.
     async fn read_bucket(
         &self,
         kv: &kv::Store,
         changes: &mut BucketWatch,
-    ) -> (HashMap<KeyFile, Option<String>>, HashMap<String, u64>) {
-        let (mut entries, mut revisions) = (HashMap::new(), HashMap::new());
-        let mut waited = false;
-        loop {
-            let held = until_ok(|| async {
-                stored_messages(kv)
+    ) -> HashMap<KeyFile, (Option<String>, u64)> {
+        let read_state = || {
+            until_ok(|| async {
+                stream_state(kv)
                     .await
                     .map_err(|err| format!("cannot read the cluster's keys: {err}"))
             })
-            .await;
-            if held == 0 {
-                break;
-            }
+        };
+        let mut entries = HashMap::new();
+        let waiting = std::time::Instant::now();
+        let mut state = read_state().await;
+        // Up to the last entry there was when this began (the one numbered last_sequence, or
+        // a later one should a change have overtaken it), or none pending.
+        while state.messages > 0 {
             match tokio::time::timeout(JOIN_QUIET, changes.next()).await {
                 Ok(change) => {
-                    revisions.insert(change.key.clone(), change.revision);
                     if let Some((file, pem)) = cluster_key(&change) {
-                        entries.insert(file, pem);
+                        entries.insert(file, (pem, change.revision));
                     }
-                    // Up to the last entry there was: none pending.
-                    if change.pending == 0 {
+                    if change.pending == 0 || change.revision >= state.last_sequence {
                         break;
                     }
                 }
-                Err(_) if !std::mem::replace(&mut waited, true) => tracing::warn!(
-                    "the cluster's keys have not come within {} s; this master takes them before it shares its own",
-                    JOIN_QUIET.as_secs()
-                ),
-                Err(_) => {}
+                Err(_) => {
+                    tracing::warn!(
+                        "{} of the cluster's keys have come in {} s, more are due; this master takes them before it shares its own",
+                        entries.len(),
+                        waiting.elapsed().as_secs()
+                    );
+                    state = read_state().await;
+                }
             }
         }
-        (entries, revisions)
+        entries
     }
 
     /// This master's key files.
@@ -246,14 +248,13 @@ impl KeySync {
             if unchanged || !is_key(pem) || crate::keys::id_problem(&file.1).is_some() {
                 continue;
             }
-            let key = entry_key(file);
-            let revision = kv
-                .put(&key, Bytes::from(pem.clone()))
-                .await
-                .map_err(|err| format!("cannot give it the key of {}: {err}", file.1))?;
-            mirror.revisions.insert(key, revision);
-            mirror.files.insert(file.clone(), pem.clone());
-            mirror.dirty = true;
+            match kv.put(entry_key(file), Bytes::from(pem.clone())).await {
+                Ok(revision) => mirror.holds(file, Some(pem), revision),
+                Err(err) => {
+                    mirror.unsure(file);
+                    return Err(format!("cannot give it the key of {}: {err}", file.1));
+                }
+            }
         }
         let gone: Vec<KeyFile> = mirror
             .files
@@ -262,15 +263,13 @@ impl KeySync {
             .cloned()
             .collect();
         for file in gone {
-            let key = entry_key(&file);
-            let revision = self
-                .cluster
-                .remove_entry(kv, &key)
-                .await
-                .map_err(|err| format!("cannot remove the key of {}: {err}", file.1))?;
-            mirror.revisions.insert(key, revision);
-            mirror.files.remove(&file);
-            mirror.dirty = true;
+            match self.cluster.remove_entry(kv, &entry_key(&file)).await {
+                Ok(revision) => mirror.holds(&file, None, revision),
+                Err(err) => {
+                    mirror.unsure(&file);
+                    return Err(format!("cannot remove the key of {}: {err}", file.1));
+                }
+            }
         }
         Ok(())
     }
@@ -283,18 +282,13 @@ impl KeySync {
         let Some((file, pem)) = cluster_key(&change) else {
             return;
         };
-        if mirror.files.get(&file) == pem.as_ref() {
-            return;
-        }
         let (state, id) = &file;
-        if !self.file(*state, id, pem.as_deref(), refiled).await {
-            return;
+        // Not filed, the revision stays unknown: the next start takes the cluster's key.
+        if mirror.files.get(&file) == pem.as_ref()
+            || self.file(*state, id, pem.as_deref(), refiled).await
+        {
+            mirror.holds(&file, pem.as_ref(), change.revision);
         }
-        match pem {
-            Some(pem) => mirror.files.insert(file, pem),
-            None => mirror.files.remove(&file),
-        };
-        mirror.dirty = true;
     }
 
     /// Files `pem` as `id`'s key in `state`, or removes it (`None`); whether it did.
@@ -327,33 +321,24 @@ impl KeySync {
         self.store.pki_dir().join("cluster_keys.json")
     }
 
-    /// The mirror saved when this master last ran in the cluster, if any.
-    fn saved(&self) -> Option<BTreeMap<KeyFile, String>> {
-        let text = std::fs::read(self.mirror_path()).ok()?;
-        let saved: Vec<(String, String, String)> = serde_json::from_slice(&text).ok()?;
-        saved
-            .into_iter()
-            .map(|(dir, id, pem)| {
-                let state = state_named(&dir)?;
-                Some(((state, id), pem))
-            })
-            .collect()
+    /// The revisions saved when this master last ran in the cluster (none if it never did).
+    fn saved(&self) -> HashMap<String, u64> {
+        std::fs::read(self.mirror_path())
+            .ok()
+            .and_then(|text| serde_json::from_slice(&text).ok())
+            .unwrap_or_default()
     }
 
-    /// Saves `mirror` (on the blocking pool: it holds every key). A mirror that cannot be saved
-    /// is removed, so that the next start takes the cluster's keys over this master's rather
-    /// than an old mirror's idea of what changed here.
+    /// Saves the revisions of `mirror` (on the blocking pool). A mirror that cannot be saved is
+    /// removed, so that the next start takes the cluster's keys over this master's rather than
+    /// an old mirror's idea of what changed here.
     async fn save(&self, mirror: &mut Mirror, failing: &mut bool) {
-        let saved: Vec<(&str, String, String)> = mirror
-            .files
-            .iter()
-            .map(|((state, id), pem)| (state.dir_name(), id.clone(), pem.clone()))
-            .collect();
+        let revisions = mirror.revisions.clone();
         let path = self.mirror_path();
         let target = path.clone();
         let written = tokio::task::spawn_blocking(move || {
             let aside = target.with_extension("json.new");
-            let written = serde_json::to_vec(&saved)
+            let written = serde_json::to_vec(&revisions)
                 .map_err(std::io::Error::other)
                 .and_then(|text| std::fs::write(&aside, text))
                 .and_then(|()| std::fs::rename(&aside, &target));
@@ -465,12 +450,16 @@ mod tests {
         };
         let mut mirror = Mirror::default();
         // This master put minions.web1 as revision 7: its echo, and anything older, is not news.
-        mirror.revisions.insert("minions.web1".to_owned(), 7);
+        let web1 = (KeyState::Accepted, "web1".to_owned());
+        mirror.holds(&web1, Some(&"pem".to_owned()), 7);
         assert!(!mirror.is_news(&change("minions.web1", 5)));
         assert!(!mirror.is_news(&change("minions.web1", 7)));
         assert!(mirror.is_news(&change("minions.web1", 9)));
-        assert!(!mirror.is_news(&change("minions.web1", 8)));
         assert!(mirror.is_news(&change("minions_pre.web1", 1)));
+        // Removed as revision 9: what came between is overtaken.
+        mirror.holds(&web1, None, 9);
+        assert!(!mirror.is_news(&change("minions.web1", 8)));
+        assert!(mirror.files.is_empty());
     }
 
     #[test]

@@ -200,8 +200,8 @@ impl KeyStore {
     }
 
     /// Every key filed, by state and id: what the cluster's masters keep alike. A key moved
-    /// while this reads is in at least one of its places (the states are read in one order,
-    /// then in the other), never in none, which would make it look removed. A file that is
+    /// once while this reads is in at least one of its places (the states are read in one
+    /// order, then in the other), never in none, which would make it look removed. A file that is
     /// there but cannot be read as text is there with no key.
     pub fn all(&self) -> Result<std::collections::BTreeMap<(KeyState, String), String>, KeyError> {
         let mut all = std::collections::BTreeMap::new();
